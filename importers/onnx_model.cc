@@ -1,0 +1,208 @@
+#include "importers/onnx_model.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <onnx/checker.h>
+#include <onnx/defs/schema.h>
+#include <onnx/shape_inference/implementation.h>
+#include <onnx/version_converter/convert.h>
+
+#include <climits>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "importers/tensor_proto.h"
+
+namespace onnx_train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void parse_proto(const std::string& path, google::protobuf::MessageLite& message, const char* what) {
+  std::error_code ec;
+  OT_CHECK(fs::exists(path, ec), "{}: no such file", path);
+  OT_CHECK(fs::is_regular_file(path, ec), "{}: not a regular file", path);
+  std::ifstream in(path, std::ios::binary);
+  OT_CHECK(in.good(), "{}: cannot open for reading", path);
+  google::protobuf::io::IstreamInputStream raw(&in);
+  google::protobuf::io::CodedInputStream coded(&raw);
+  coded.SetTotalBytesLimit(INT_MAX);
+  OT_CHECK(message.ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage(),
+           "{}: not a valid {} (protobuf parsing failed); is this really an ONNX file? Tensors over 2 GB "
+           "must be saved as external data",
+           path, what);
+}
+
+std::string type_description(const onnx::TypeProto& type) {
+  switch (type.value_case()) {
+    case onnx::TypeProto::kTensorType:
+      return fmt::format("tensor({})", dtype_name(static_cast<DType>(type.tensor_type().elem_type())));
+    case onnx::TypeProto::kSequenceType: return fmt::format("sequence({})", type_description(type.sequence_type().elem_type()));
+    case onnx::TypeProto::kMapType: return "map";
+    case onnx::TypeProto::kOptionalType: return fmt::format("optional({})", type_description(type.optional_type().elem_type()));
+    case onnx::TypeProto::kSparseTensorType: return "sparse_tensor";
+    default: return "an unknown type";
+  }
+}
+
+ValueInfo value_info_from_proto(const onnx::ValueInfoProto& proto) {
+  ValueInfo info;
+  info.name = proto.name();
+  const auto& type = proto.type();
+  info.type_description = type_description(type);
+  if (type.value_case() != onnx::TypeProto::kTensorType) {
+    info.is_tensor = type.value_case() == onnx::TypeProto::VALUE_NOT_SET;
+    return info;
+  }
+  info.dtype = static_cast<DType>(type.tensor_type().elem_type());
+  if (type.tensor_type().has_shape()) {
+    Shape shape;
+    for (const auto& d : type.tensor_type().shape().dim()) {
+      shape.push_back(d.has_dim_value() ? d.dim_value() : -1);
+      info.dim_params.push_back(d.has_dim_param() ? d.dim_param() : "");
+    }
+    info.shape = shape;
+  }
+  return info;
+}
+
+Attribute attribute_from_proto(const onnx::AttributeProto& a, const std::string& model_dir, const std::string& context) {
+  Attribute out;
+  using AP = onnx::AttributeProto;
+  switch (a.type()) {
+    case AP::FLOAT: out.kind = Attribute::Kind::Float; out.f = a.f(); break;
+    case AP::INT: out.kind = Attribute::Kind::Int; out.i = a.i(); break;
+    case AP::STRING: out.kind = Attribute::Kind::String; out.s = a.s(); break;
+    case AP::TENSOR:
+      out.kind = Attribute::Kind::Tensor;
+      out.t = tensor_from_proto(a.t(), model_dir, context + ", attribute '" + a.name() + "'");
+      break;
+    case AP::FLOATS: out.kind = Attribute::Kind::Floats; out.floats.assign(a.floats().begin(), a.floats().end()); break;
+    case AP::INTS: out.kind = Attribute::Kind::Ints; out.ints.assign(a.ints().begin(), a.ints().end()); break;
+    case AP::STRINGS: out.kind = Attribute::Kind::Strings; out.strings.assign(a.strings().begin(), a.strings().end()); break;
+    case AP::GRAPH:
+    case AP::GRAPHS: out.kind = Attribute::Kind::Graph; break;
+    default: out.kind = Attribute::Kind::Other; break;
+  }
+  return out;
+}
+
+// The opset version the model imports for `domain` ("" and "ai.onnx" are the same).
+int imported_opset(const onnx::ModelProto& model, const std::string& domain) {
+  for (const auto& imp : model.opset_import()) {
+    const std::string d = imp.domain() == "ai.onnx" ? "" : imp.domain();
+    if (d == domain) return static_cast<int>(imp.version());
+  }
+  return -1;
+}
+
+}  // namespace
+
+Tensor read_tensor_proto_file(const std::string& path, std::string* name) {
+  onnx::TensorProto proto;
+  parse_proto(path, proto, "serialized TensorProto");
+  if (name != nullptr) *name = proto.name();
+  const std::string dir = fs::path(path).parent_path().string();
+  return tensor_from_proto(proto, dir, fmt::format("{}: tensor '{}'", path, proto.name()));
+}
+
+Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
+  onnx::ModelProto model;
+  parse_proto(path, model, "ONNX model");
+  const std::string model_dir = fs::path(path).parent_path().string();
+
+  OT_CHECK(model.has_graph(), "{}: the model has no graph", path);
+  int opset = imported_opset(model, "");
+  OT_CHECK(opset > 0, "{}: the model imports no opset of the default ONNX domain", path);
+  OT_CHECK(opset <= kMaxOpset,
+           "{}: the model uses opset {} of the default domain; onnx-train supports opsets {} to {}. Re-export "
+           "with opset_version={} (torch.onnx.export) or convert it with onnx.version_converter.",
+           path, opset, kMinOpset, kMaxOpset, kMaxOpset);
+
+  if (options.run_checker) {
+    try {
+      onnx::checker::CheckerContext ctx;
+      ctx.set_ir_version(static_cast<int>(model.ir_version()));
+      std::unordered_map<std::string, int> opsets;
+      for (const auto& imp : model.opset_import()) opsets[imp.domain()] = static_cast<int>(imp.version());
+      ctx.set_opset_imports(opsets);
+      ctx.set_model_dir(model_dir.empty() ? "." : model_dir);
+      onnx::checker::LexicalScopeContext lex;
+      onnx::checker::check_graph(model.graph(), ctx, lex);
+    } catch (const std::exception& e) {
+      OT_FAIL("{}: the ONNX checker rejects this model: {}", path, e.what());
+    }
+  }
+
+  if (opset < kMinOpset) {
+    // The runtime implements opset 7 onwards; older models go through ONNX's converter so
+    // that no node runs with semantics it was not written for.
+    try {
+      model = onnx::version_conversion::ConvertVersion(model, kMinOpset);
+    } catch (const std::exception& e) {
+      OT_FAIL("{}: the model uses opset {} and ONNX's version converter could not upgrade it to opset {}: {}",
+              path, opset, kMinOpset, e.what());
+    }
+    opset = kMinOpset;
+  }
+
+  if (options.infer_shapes) {
+    try {
+      onnx::ShapeInferenceOptions si(/*check_type=*/false, /*error_mode=*/0, /*data_prop=*/true);
+      onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), si);
+    } catch (const std::exception& e) {
+      OT_FAIL("{}: ONNX shape inference found an inconsistency: {}", path, e.what());
+    }
+  }
+
+  const auto& g = model.graph();
+  Graph graph;
+  graph.name = g.name();
+  for (const auto& imp : model.opset_import())
+    graph.opsets[imp.domain() == "ai.onnx" ? "" : imp.domain()] = static_cast<int>(imp.version());
+
+  for (const auto& init : g.initializer())
+    graph.initializers[init.name()] =
+        tensor_from_proto(init, model_dir, fmt::format("{}: initializer '{}'", path, init.name()));
+  OT_CHECK(g.sparse_initializer_size() == 0, "{}: sparse initializers are not supported; store them dense", path);
+
+  for (const auto& in : g.input()) {
+    ValueInfo info = value_info_from_proto(in);
+    if (graph.initializers.count(in.name()))
+      graph.overridable_initializers.push_back(std::move(info));
+    else
+      graph.inputs.push_back(std::move(info));
+  }
+  for (const auto& out : g.output()) graph.outputs.push_back(value_info_from_proto(out));
+  for (const auto& vi : g.value_info()) graph.value_info[vi.name()] = value_info_from_proto(vi);
+
+  const auto* schemas = onnx::OpSchemaRegistry::Instance();
+  int index = 0;
+  for (const auto& n : g.node()) {
+    Node node;
+    node.op_type = n.op_type();
+    node.domain = n.domain() == "ai.onnx" ? "" : n.domain();
+    node.name = n.name().empty() ? fmt::format("{}_{}", n.op_type(), index) : n.name();
+    node.inputs.assign(n.input().begin(), n.input().end());
+    node.outputs.assign(n.output().begin(), n.output().end());
+    node.opset = imported_opset(model, node.domain);
+    if (node.opset > 0) {
+      const auto* schema = schemas->GetSchema(node.op_type, node.opset, node.domain);
+      node.since_version = schema != nullptr ? schema->SinceVersion() : 0;
+    }
+    const std::string context = fmt::format("{}: {}", path, node.label());
+    for (const auto& a : n.attribute()) node.attributes[a.name()] = attribute_from_proto(a, model_dir, context);
+    graph.nodes.push_back(std::move(node));
+    ++index;
+  }
+  try {
+    sort_topologically(graph);
+  } catch (const Error& e) {
+    OT_FAIL("{}: {}", path, e.what());
+  }
+  return graph;
+}
+
+}  // namespace onnx_train

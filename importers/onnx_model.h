@@ -1,0 +1,30 @@
+// Loading ONNX models into the graph IR.
+//
+// load_onnx_model reads a .onnx file (external data resolved next to it), runs ONNX's own
+// checker and shape inference, accepts default-domain opsets 7 to 17 (older models are
+// upgraded to opset 7 with ONNX's version converter) and returns the Graph. Any problem is
+// one onnx_train::Error naming the file and what to do.
+#pragma once
+
+#include <string>
+
+#include "runtime/ir/graph.h"
+
+namespace onnx_train {
+
+struct LoadOptions {
+  bool run_checker = true;
+  bool infer_shapes = true;
+};
+
+Graph load_onnx_model(const std::string& path, const LoadOptions& options = {});
+
+// Reads one serialized onnx::TensorProto (the input_N.pb / output_N.pb files of ONNX test
+// data). `name`, when given, receives the tensor's name from the file (may be empty).
+Tensor read_tensor_proto_file(const std::string& path, std::string* name = nullptr);
+
+// The lowest and highest default-domain opset the runtime accepts.
+constexpr int kMinOpset = 7;
+constexpr int kMaxOpset = 17;
+
+}  // namespace onnx_train

@@ -1,0 +1,26 @@
+// onnx::TensorProto <-> Tensor, including tensors whose bytes live in external data files.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <string>
+
+#include "onnx_train/tensor.h"
+
+namespace onnx_train {
+
+// Converts a TensorProto. `model_dir` is where external data locations are resolved;
+// `context` names the file and tensor in error messages.
+// External data must stay inside model_dir: absolute locations, '..' and symlinks that
+// lead out of the folder are rejected.
+Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& model_dir,
+                         const std::string& context);
+
+// Fills `proto` with the tensor's dtype, dims and raw bytes (the name is left alone).
+void tensor_to_proto(const Tensor& tensor, onnx::TensorProto& proto);
+
+// Resolves an external-data `location` against `model_dir`, rejecting any that escape it.
+std::string resolve_external_data_path(const std::string& model_dir, const std::string& location,
+                                       const std::string& context);
+
+}  // namespace onnx_train

@@ -1,0 +1,44 @@
+// BufferPool: recycles tensor storage by byte size.
+//
+// The executor frees each intermediate at its last use; its storage goes back to the pool
+// and the next tensor of the same size takes it. After the first step of a given input
+// shape, a steady-state step allocates nothing from the system.
+//
+// NOTE: the pool's state is shared with every block it hands out, so a tensor may outlive
+// the pool (a returned output, say): its block is then simply freed.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+
+namespace onnx_train {
+
+class BufferPool {
+ public:
+  BufferPool();
+  ~BufferPool();
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+
+  // A zero-filled block of at least `bytes` bytes, 64-byte aligned.
+  std::shared_ptr<void> acquire(size_t bytes);
+
+  struct Stats {
+    size_t system_allocations = 0;  // blocks taken from the system so far
+    size_t bytes_held = 0;          // bytes in blocks owned by the pool (free or in use)
+    size_t peak_bytes_in_use = 0;   // high-water mark of bytes handed out at once
+  };
+  Stats stats() const;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// 64-byte aligned, zero-filled storage that is freed when the last owner goes away.
+std::shared_ptr<void> allocate_aligned(size_t bytes);
+
+}  // namespace onnx_train

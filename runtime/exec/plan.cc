@@ -1,0 +1,183 @@
+#include "runtime/exec/plan.h"
+
+#include <algorithm>
+#include <set>
+
+namespace onnx_train {
+
+namespace {
+
+std::string op_name(const Node& n) { return n.domain.empty() ? n.op_type : n.domain + "." + n.op_type; }
+
+std::string versions_str(const std::vector<int>& versions) { return fmt::format("{}", fmt::join(versions, ", ")); }
+
+}  // namespace
+
+int Plan::slot_of(const std::string& name) {
+  auto it = slots_.find(name);
+  if (it != slots_.end()) return it->second;
+  const int slot = static_cast<int>(values_.size());
+  slots_[name] = slot;
+  values_.emplace_back();
+  return slot;
+}
+
+Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string& source)
+    : graph_(graph), source_(source) {
+  std::vector<std::string> problems;
+  std::set<std::string> unsupported_ops;
+
+  for (const auto& [name, tensor] : graph.initializers) values_[slot_of(name)] = tensor;
+  auto check_value = [&](const ValueInfo& v, const char* what) {
+    if (!v.is_tensor)
+      problems.push_back(fmt::format("{} '{}' is a {}: onnx-train handles tensors only", what, v.name,
+                                     v.type_description));
+    else if (v.dtype != DType::Undefined && !dtype_is_supported(v.dtype))
+      problems.push_back(fmt::format("{} '{}' has element type {}, which onnx-train cannot hold", what, v.name,
+                                     dtype_name(v.dtype)));
+  };
+  for (const auto& v : graph.inputs) {
+    check_value(v, "graph input");
+    feed_slots_.push_back(slot_of(v.name));
+  }
+  for (const auto& v : graph.overridable_initializers) feed_slots_.push_back(slot_of(v.name));
+
+  std::set<std::string> produced;
+  for (const auto& v : graph.inputs) produced.insert(v.name);
+  for (const auto& [name, t] : graph.initializers) produced.insert(name);
+
+  for (const Node& node : graph.nodes) {
+    Step step;
+    step.node = &node;
+    KernelInfo info{node, {}};
+    for (const auto& in : node.inputs) {
+      if (in.empty()) {
+        step.inputs.push_back(-1);
+        info.input_infos.push_back(nullptr);
+        continue;
+      }
+      if (!produced.count(in))
+        problems.push_back(fmt::format("{} reads '{}', which is not a graph input, an initializer or the output "
+                                       "of an earlier node",
+                                       node.label(), in));
+      step.inputs.push_back(slot_of(in));
+      const ValueInfo* vi = graph.find_value_info(in);
+      info.input_infos.push_back(vi);
+      if (vi != nullptr && vi->is_tensor && vi->dtype != DType::Undefined && !dtype_is_supported(vi->dtype))
+        problems.push_back(fmt::format("{}: input '{}' has element type {}, which onnx-train cannot hold",
+                                       node.label(), in, dtype_name(vi->dtype)));
+      else if (vi != nullptr && !vi->is_tensor)
+        problems.push_back(fmt::format("{}: input '{}' is a {}: onnx-train handles tensors only", node.label(), in,
+                                       vi->type_description));
+    }
+    for (const auto& out : node.outputs) {
+      step.outputs.push_back(out.empty() ? -1 : slot_of(out));
+      if (!out.empty()) produced.insert(out);
+    }
+
+    const KernelFactory* factory = registry.find(node.domain, node.op_type, node.since_version);
+    if (factory == nullptr) {
+      const std::vector<int> versions = registry.versions(node.domain, node.op_type);
+      const std::string domain = node.domain.empty() ? "ai.onnx" : node.domain;
+      if (versions.empty()) {
+        problems.push_back(fmt::format("{}: op {} (domain '{}') is not supported", node.label(), op_name(node), domain));
+        unsupported_ops.insert(op_name(node));
+      } else {
+        problems.push_back(fmt::format(
+            "{}: {} as defined in opset {} (schema version {}) is not supported; supported schema versions: {}. "
+            "Re-export the model with another opset or convert it with onnx.version_converter.",
+            node.label(), op_name(node), node.opset, node.since_version, versions_str(versions)));
+        unsupported_ops.insert(fmt::format("{}-{}", op_name(node), node.since_version));
+      }
+    } else {
+      try {
+        step.kernel = (*factory)(info);
+      } catch (const Error& e) {
+        problems.push_back(e.what());
+      }
+    }
+    steps_.push_back(std::move(step));
+  }
+
+  for (const auto& v : graph.outputs) {
+    check_value(v, "graph output");
+    if (!produced.count(v.name))
+      problems.push_back(fmt::format("graph output '{}' is not produced by any node, input or initializer", v.name));
+    output_slots_.push_back(slot_of(v.name));
+  }
+
+  if (!problems.empty()) {
+    std::string message = fmt::format("{}: the model cannot run ({} problem{}):", source, problems.size(),
+                                      problems.size() == 1 ? "" : "s");
+    for (const auto& p : problems) message += "\n  - " + p;
+    if (!unsupported_ops.empty())
+      message += fmt::format("\nUnsupported ops: {}.", fmt::join(unsupported_ops, ", "));
+    throw Error(message);
+  }
+
+  // Liveness: a slot dies after its last reader unless it is an initializer, a feed or an
+  // output (those live across steps and runs).
+  std::vector<int> last_use(values_.size(), -1);
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    for (int slot : steps_[s].inputs)
+      if (slot >= 0) last_use[slot] = static_cast<int>(s);
+    for (int slot : steps_[s].outputs)  // an output nobody reads dies right away
+      if (slot >= 0 && last_use[slot] < static_cast<int>(s)) last_use[slot] = static_cast<int>(s);
+  }
+  std::vector<bool> pinned(values_.size(), false);
+  for (const auto& [name, t] : graph.initializers) pinned[slots_.at(name)] = true;
+  for (int slot : feed_slots_) pinned[slot] = true;
+  for (int slot : output_slots_) pinned[slot] = true;
+  for (size_t slot = 0; slot < values_.size(); ++slot)
+    if (!pinned[slot] && last_use[slot] >= 0) steps_[last_use[slot]].release.push_back(static_cast<int>(slot));
+}
+
+std::vector<Tensor> Plan::run(const std::vector<Tensor>& feeds) {
+  OT_CHECK(feeds.size() == feed_slots_.size(), "{}: {} feeds given, the plan takes {}", source_, feeds.size(),
+           feed_slots_.size());
+  std::vector<Tensor> saved_initializers;
+  for (size_t i = 0; i < feeds.size(); ++i) {
+    if (i < graph_.inputs.size()) {
+      values_[feed_slots_[i]] = feeds[i];
+    } else if (feeds[i].defined()) {
+      saved_initializers.push_back(values_[feed_slots_[i]]);
+      values_[feed_slots_[i]] = feeds[i];
+    }
+  }
+
+  for (Step& step : steps_) {
+    std::vector<const Tensor*> inputs;
+    inputs.reserve(step.inputs.size());
+    for (int slot : step.inputs) inputs.push_back(slot >= 0 ? &values_[slot] : nullptr);
+    step_outputs_.assign(step.outputs.size(), Tensor());
+    KernelContext ctx(*step.node, std::move(inputs), step_outputs_, &pool_);
+    try {
+      step.kernel->run(ctx);
+    } catch (const std::exception& e) {
+      std::vector<std::string> shapes;
+      for (int slot : step.inputs) shapes.push_back(slot >= 0 ? values_[slot].describe() : "(none)");
+      OT_FAIL("{}: {} failed on inputs ({}): {}", source_, step.node->label(), fmt::join(shapes, ", "), e.what());
+    }
+    for (size_t i = 0; i < step.outputs.size(); ++i) {
+      if (step.outputs[i] < 0) continue;
+      OT_CHECK(step_outputs_[i].defined(), "{}: {} did not produce its output '{}'", source_, step.node->label(),
+               step.node->outputs[i]);
+      values_[step.outputs[i]] = std::move(step_outputs_[i]);
+    }
+    for (int slot : step.release) values_[slot] = Tensor();
+  }
+
+  std::vector<Tensor> outputs;
+  outputs.reserve(output_slots_.size());
+  for (int slot : output_slots_) outputs.push_back(values_[slot]);
+  // Drop everything but initializers so that the caller's tensors are the only handles.
+  for (size_t i = 0; i < graph_.inputs.size(); ++i) values_[feed_slots_[i]] = Tensor();
+  size_t restored = 0;
+  for (size_t i = graph_.inputs.size(); i < feeds.size(); ++i)
+    if (feeds[i].defined()) values_[feed_slots_[i]] = saved_initializers[restored++];
+  for (const auto& v : graph_.outputs)
+    if (!graph_.initializers.count(v.name)) values_[slots_.at(v.name)] = Tensor();
+  return outputs;
+}
+
+}  // namespace onnx_train

@@ -1,0 +1,55 @@
+// The execution plan: the graph compiled into a flat list of steps.
+//
+// Building a plan chooses a kernel for every node (all problems reported together), gives
+// every value a slot, and computes for each step which slots die after it (their last
+// use), so intermediates are freed as early as possible and their storage goes back to
+// the buffer pool for the next step to reuse. Peak memory is then the largest live set,
+// not the sum of all intermediates.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/core/buffer_pool.h"
+#include "runtime/ir/graph.h"
+#include "runtime/kernels/kernel.h"
+
+namespace onnx_train {
+
+class Plan {
+ public:
+  // Throws one Error listing every problem found; `source` names the model in messages.
+  Plan(const Graph& graph, const KernelRegistry& registry, const std::string& source);
+
+  // Runs every step. `feeds` are indexed like graph.inputs followed by
+  // graph.overridable_initializers (an undefined Tensor leaves that initializer as it is).
+  // Returns the graph outputs in order.
+  std::vector<Tensor> run(const std::vector<Tensor>& feeds);
+
+  const BufferPool& pool() const { return pool_; }
+
+ private:
+  struct Step {
+    const Node* node;
+    std::unique_ptr<Kernel> kernel;
+    std::vector<int> inputs;   // slot per input, -1 for an omitted optional input
+    std::vector<int> outputs;  // slot per output, -1 for an unused optional output
+    std::vector<int> release;  // slots whose last use is this step
+  };
+
+  int slot_of(const std::string& name);
+
+  const Graph& graph_;
+  std::string source_;
+  std::map<std::string, int> slots_;
+  std::vector<Tensor> values_;         // the slot table
+  std::vector<int> feed_slots_;
+  std::vector<int> output_slots_;
+  std::vector<Step> steps_;
+  std::vector<Tensor> step_outputs_;   // reused scratch for one step's outputs
+  BufferPool pool_;
+};
+
+}  // namespace onnx_train

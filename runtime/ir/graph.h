@@ -1,0 +1,104 @@
+// The graph IR: a plain, ONNX-shaped view of a model that kernels and the gradient builder
+// work on without touching protobuf.
+//
+// The importer builds it from an onnx::ModelProto (importers/onnx_model.h); values are
+// named by string as in ONNX, an empty input name is an omitted optional input. Nodes are
+// kept in topological order. Each node records the opset schema version that defines its
+// semantics (`since_version`), which is what kernels are chosen by.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "onnx_train/tensor.h"
+
+namespace onnx_train {
+
+struct Attribute {
+  enum class Kind { Float, Int, String, Tensor, Floats, Ints, Strings, Graph, Other };
+  Kind kind = Kind::Other;
+  float f = 0;
+  int64_t i = 0;
+  std::string s;
+  Tensor t;
+  std::vector<float> floats;
+  std::vector<int64_t> ints;
+  std::vector<std::string> strings;
+};
+
+struct Node {
+  std::string name;
+  std::string op_type;
+  std::string domain;      // "" for the default ONNX domain ("ai.onnx")
+  int since_version = 0;   // the schema version in force for this node's domain opset
+  int opset = 0;           // the model's opset import for this node's domain
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;
+  std::map<std::string, Attribute> attributes;
+
+  // "node 'conv1' (Conv, opset 13)" for error messages.
+  std::string label() const;
+
+  bool has_attr(const std::string& key) const { return attributes.count(key) != 0; }
+  // Typed attribute access; the one-argument forms throw a clear error when it is missing.
+  int64_t attr_int(const std::string& key) const;
+  int64_t attr_int(const std::string& key, int64_t fallback) const;
+  float attr_float(const std::string& key) const;
+  float attr_float(const std::string& key, float fallback) const;
+  std::string attr_string(const std::string& key) const;
+  std::string attr_string(const std::string& key, const std::string& fallback) const;
+  std::vector<int64_t> attr_ints(const std::string& key) const;
+  std::vector<int64_t> attr_ints(const std::string& key, const std::vector<int64_t>& fallback) const;
+  std::vector<float> attr_floats(const std::string& key) const;
+  std::vector<float> attr_floats(const std::string& key, const std::vector<float>& fallback) const;
+  std::vector<std::string> attr_strings(const std::string& key,
+                                        const std::vector<std::string>& fallback) const;
+  const Tensor& attr_tensor(const std::string& key) const;
+
+  // Optional inputs: present when listed with a non-empty name.
+  bool has_input(size_t i) const { return i < inputs.size() && !inputs[i].empty(); }
+
+ private:
+  const Attribute& attr(const std::string& key, Attribute::Kind kind) const;
+};
+
+// What is known statically about a value: element type and shape, where a dimension is
+// either fixed (>= 0) or symbolic (-1, with its name in dim_params when the model gives one).
+struct ValueInfo {
+  std::string name;
+  DType dtype = DType::Undefined;
+  bool is_tensor = true;           // false for sequence, map and optional values
+  std::string type_description;    // for non-tensors: what it is, for error messages
+  std::optional<Shape> shape;      // nullopt: rank unknown
+  std::vector<std::string> dim_params;
+};
+
+struct Graph {
+  std::string name;
+  std::vector<Node> nodes;                // topological order
+  std::vector<ValueInfo> inputs;          // inputs a caller feeds (initializers excluded)
+  std::vector<ValueInfo> outputs;
+  std::map<std::string, Tensor> initializers;
+  // Graph inputs that also have an initializer (old-style models, IR < 4): a caller may
+  // feed them to override the stored value.
+  std::vector<ValueInfo> overridable_initializers;
+  std::map<std::string, ValueInfo> value_info;  // inferred types of intermediates
+  std::map<std::string, int> opsets;            // domain -> opset version
+
+  const ValueInfo* find_value_info(const std::string& name) const;
+
+  // Nodes whose output is a weight stored as a Constant node (some exporters fold weights
+  // that way): floating-point Constant nodes with at least `min_elements` elements.
+  // A training session can turn them into initializers to make them trainable.
+  std::vector<const Node*> constant_weight_nodes(int64_t min_elements = 2) const;
+  // Turns the named Constant nodes into initializers (their output name stays the same).
+  void promote_constants_to_initializers(const std::vector<std::string>& output_names);
+};
+
+// Reorders `graph.nodes` topologically (stable: keeps the given order where it can).
+// Throws when a node reads a value that nothing produces or the graph has a cycle.
+void sort_topologically(Graph& graph);
+
+}  // namespace onnx_train

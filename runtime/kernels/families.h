@@ -1,0 +1,36 @@
+// One register function per op family; each lives in the family's own file.
+#pragma once
+
+namespace onnx_train {
+
+class KernelRegistry;
+
+void register_elementwise_kernels(KernelRegistry& registry);    // reference/elementwise.cc
+void register_activation_kernels(KernelRegistry& registry);     // reference/activations.cc
+void register_shape_kernels(KernelRegistry& registry);          // reference/shape_ops.cc
+void register_indexing_kernels(KernelRegistry& registry);       // reference/indexing.cc
+void register_reduction_kernels(KernelRegistry& registry);      // reference/reductions.cc
+void register_softmax_loss_kernels(KernelRegistry& registry);   // reference/softmax_loss.cc
+void register_linalg_kernels(KernelRegistry& registry);         // dnnl/matmul.cc
+void register_conv_kernels(KernelRegistry& registry);           // dnnl/conv.cc
+void register_pool_kernels(KernelRegistry& registry);           // dnnl/pool.cc
+void register_normalization_kernels(KernelRegistry& registry);  // dnnl/normalization.cc
+void register_rnn_kernels(KernelRegistry& registry);            // reference/rnn.cc
+void register_resize_kernels(KernelRegistry& registry);         // reference/resize.cc
+
+inline void register_all_kernels(KernelRegistry& registry) {
+  register_elementwise_kernels(registry);
+  register_activation_kernels(registry);
+  register_shape_kernels(registry);
+  register_indexing_kernels(registry);
+  register_reduction_kernels(registry);
+  register_softmax_loss_kernels(registry);
+  register_linalg_kernels(registry);
+  register_conv_kernels(registry);
+  register_pool_kernels(registry);
+  register_normalization_kernels(registry);
+  register_rnn_kernels(registry);
+  register_resize_kernels(registry);
+}
+
+}  // namespace onnx_train

@@ -1,0 +1,41 @@
+// Small helpers shared by kernels: axes, strides and numpy-style broadcasting.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "onnx_train/tensor.h"
+
+namespace onnx_train {
+
+// Maps a possibly negative axis into [0, rank); throws naming `what` when out of range.
+int64_t normalize_axis(int64_t axis, int64_t rank, const char* what = "axis");
+
+// Row-major strides, in elements: strides_of({2, 3, 4}) == {12, 4, 1}.
+std::vector<int64_t> strides_of(const Shape& shape);
+
+// The numpy broadcast of two or more shapes; throws when they are incompatible.
+Shape broadcast_shapes(const Shape& a, const Shape& b);
+Shape broadcast_shapes(const std::vector<Shape>& shapes);
+
+// Strides to read a tensor of shape `in` as if it had the (broadcast) shape `out`:
+// 0 along broadcast dimensions. `in` is right-aligned against `out`.
+std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out);
+
+// Walks every index of `shape` in row-major order, keeping one offset per operand:
+//   StridedWalk walk(out_shape, {strides_a, strides_b});
+//   for (int64_t i = 0; i < n; ++i, walk.next()) out[i] = a[walk.offset(0)] + b[walk.offset(1)];
+class StridedWalk {
+ public:
+  StridedWalk(const Shape& shape, std::vector<std::vector<int64_t>> strides);
+  int64_t offset(size_t operand) const { return offsets_[operand]; }
+  void next();
+
+ private:
+  Shape shape_;
+  std::vector<std::vector<int64_t>> strides_;
+  std::vector<int64_t> index_;
+  std::vector<int64_t> offsets_;
+};
+
+}  // namespace onnx_train

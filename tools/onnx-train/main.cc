@@ -1,0 +1,117 @@
+// onnx-train: the command line.
+//
+//   onnx-train run model.onnx [--input name=file.pb ...]
+//
+// For now `run` executes a model on inputs read from TensorProto files (or on a
+// deterministic ramp when none are given) and prints a summary of every output.
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "onnx_train/session.h"
+
+namespace {
+
+using onnx_train::DType;
+using onnx_train::Tensor;
+
+void print_usage() {
+  std::cout << "usage: onnx-train run MODEL.onnx [--input NAME=FILE.pb ...] [--batch N]\n"
+               "  run     load MODEL.onnx, run it once and print its outputs\n"
+               "          inputs not given as files are filled with a deterministic ramp;\n"
+               "          dynamic dimensions take --batch (default 1)\n";
+}
+
+// A deterministic, non-trivial input: values ramp through [-1, 1).
+Tensor ramp_input(const onnx_train::TensorSpec& spec, int64_t batch) {
+  onnx_train::Shape shape = spec.shape;
+  for (auto& d : shape)
+    if (d < 0) d = batch;
+  const DType dtype = spec.dtype == DType::Undefined ? DType::Float32 : spec.dtype;
+  Tensor t(dtype, shape);
+  const int64_t n = t.numel();
+  if (dtype == DType::Float32) {
+    float* p = t.data<float>();
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>((i * 37) % 200) / 100.0f - 1.0f;
+  } else if (dtype == DType::Int64) {
+    int64_t* p = t.data<int64_t>();
+    for (int64_t i = 0; i < n; ++i) p[i] = i % 2;
+  }
+  return t;
+}
+
+void print_tensor(const std::string& name, const Tensor& t) {
+  const auto values = t.to_doubles();
+  double sum = 0, lo = 0, hi = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    sum += values[i];
+    lo = i == 0 ? values[i] : std::min(lo, values[i]);
+    hi = i == 0 ? values[i] : std::max(hi, values[i]);
+  }
+  std::printf("%s: %s  min %.6g  max %.6g  mean %.6g\n", name.c_str(), t.describe().c_str(), lo, hi,
+              values.empty() ? 0.0 : sum / static_cast<double>(values.size()));
+  std::printf("  first values:");
+  for (size_t i = 0; i < values.size() && i < 10; ++i) std::printf(" %.6g", values[i]);
+  std::printf("%s\n", values.size() > 10 ? " ..." : "");
+}
+
+int run_command(const std::vector<std::string>& args) {
+  std::string model;
+  std::map<std::string, std::string> input_files;
+  int64_t batch = 1;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--input" && i + 1 < args.size()) {
+      const std::string spec = args[++i];
+      const auto eq = spec.find('=');
+      if (eq == std::string::npos) throw onnx_train::Error("--input takes NAME=FILE.pb, got '" + spec + "'");
+      input_files[spec.substr(0, eq)] = spec.substr(eq + 1);
+    } else if (args[i] == "--batch" && i + 1 < args.size()) {
+      batch = std::stoll(args[++i]);
+    } else if (model.empty() && args[i].rfind("--", 0) != 0) {
+      model = args[i];
+    } else {
+      throw onnx_train::Error("unexpected argument '" + args[i] + "'; see onnx-train --help");
+    }
+  }
+  if (model.empty()) throw onnx_train::Error("run needs a model file; see onnx-train --help");
+
+  auto session = onnx_train::Session::from_file(model);
+  std::map<std::string, Tensor> feeds;
+  for (const auto& spec : session.inputs()) {
+    auto it = input_files.find(spec.name);
+    if (it != input_files.end()) {
+      feeds[spec.name] = onnx_train::read_tensor_file(it->second);
+      input_files.erase(it);
+    } else {
+      feeds[spec.name] = ramp_input(spec, batch);
+    }
+    std::printf("input  %s: %s (model declares %s)\n", spec.name.c_str(), feeds[spec.name].describe().c_str(),
+                spec.describe().c_str());
+  }
+  if (!input_files.empty())
+    throw onnx_train::Error("the model has no input named '" + input_files.begin()->first + "'");
+  const auto outputs = session.run(feeds);
+  for (size_t i = 0; i < outputs.size(); ++i) print_tensor("output " + session.outputs()[i].name, outputs[i]);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    print_usage();
+    return args.empty() ? 2 : 0;
+  }
+  try {
+    if (args[0] == "run") return run_command({args.begin() + 1, args.end()});
+    std::cerr << "onnx-train: unknown command '" << args[0] << "'\n";
+    print_usage();
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "onnx-train: error: " << e.what() << "\n";
+    return 1;
+  }
+}
