@@ -98,6 +98,22 @@ int imported_opset(const onnx::ModelProto& model, const std::string& domain) {
   return -1;
 }
 
+// Resolves every external-data location up front, so that a location that escapes the
+// model's folder or a missing file gets our message (naming the tensor) before the checker.
+void validate_external_data(const onnx::GraphProto& g, const std::string& model_dir, const std::string& path) {
+  auto check = [&](const onnx::TensorProto& t, const std::string& what) {
+    if (t.data_location() != onnx::TensorProto::EXTERNAL) return;
+    std::string location;
+    for (const auto& entry : t.external_data())
+      if (entry.key() == "location") location = entry.value();
+    resolve_external_data_path(model_dir, location, fmt::format("{}: {} '{}'", path, what, t.name()));
+  };
+  for (const auto& init : g.initializer()) check(init, "initializer");
+  for (const auto& n : g.node())
+    for (const auto& a : n.attribute())
+      if (a.has_t()) check(a.t(), "tensor attribute of node '" + n.name() + "'");
+}
+
 }  // namespace
 
 Tensor read_tensor_proto_file(const std::string& path, std::string* name) {
@@ -121,6 +137,7 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
            "with opset_version={} (torch.onnx.export) or convert it with onnx.version_converter.",
            path, opset, kMinOpset, kMaxOpset, kMaxOpset);
 
+  validate_external_data(model.graph(), model_dir, path);
   if (options.run_checker) {
     try {
       onnx::checker::CheckerContext ctx;

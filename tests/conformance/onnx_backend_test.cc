@@ -12,7 +12,6 @@
 #include <onnx/defs/schema.h>
 #include <onnx/onnx_pb.h>
 
-#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +21,7 @@
 #include "importers/onnx_model.h"
 #include "onnx_train/session.h"
 #include "runtime/kernels/kernel.h"
+#include "tests/support/onnx_test_case.h"
 
 namespace onnx_train {
 namespace {
@@ -129,84 +129,6 @@ std::string skip_reason(const onnx::ModelProto& model, std::set<std::string>& mi
   return reason;
 }
 
-// Compares one output; returns "" when it matches, else what differs.
-std::string compare(const Tensor& expected, const Tensor& actual) {
-  if (expected.dtype() != actual.dtype())
-    return fmt::format("expected {}, got {}", expected.describe(), actual.describe());
-  if (expected.shape() != actual.shape())
-    return fmt::format("expected shape {}, got {}", shape_str(expected.shape()), shape_str(actual.shape()));
-  const auto e = expected.to_doubles();
-  const auto a = actual.to_doubles();
-  const bool exact = !dtype_is_float(expected.dtype());
-  const double rtol = 1e-3;
-  const double atol = 1e-7;
-  size_t bad = 0;
-  size_t first = 0;
-  for (size_t i = 0; i < e.size(); ++i) {
-    bool ok;
-    if (std::isnan(e[i]) || std::isnan(a[i])) ok = std::isnan(e[i]) && std::isnan(a[i]);
-    else if (std::isinf(e[i]) || std::isinf(a[i])) ok = e[i] == a[i];
-    else ok = exact ? e[i] == a[i] : std::abs(e[i] - a[i]) <= atol + rtol * std::abs(e[i]);
-    if (!ok && bad++ == 0) first = i;
-  }
-  if (bad == 0) return "";
-  return fmt::format("{} of {} values differ; first at flat index {}: expected {}, got {}", bad, e.size(), first,
-                     e[first], a[first]);
-}
-
-std::vector<std::string> sorted_files(const fs::path& dir, const std::string& prefix) {
-  std::vector<std::pair<int, std::string>> files;
-  for (const auto& f : fs::directory_iterator(dir)) {
-    const std::string name = f.path().filename().string();
-    if (name.rfind(prefix, 0) == 0 && f.path().extension() == ".pb")
-      files.emplace_back(std::stoi(name.substr(prefix.size())), f.path().string());
-  }
-  std::sort(files.begin(), files.end());
-  std::vector<std::string> out;
-  for (auto& [i, f] : files) out.push_back(f);
-  return out;
-}
-
-// Runs one case; returns "" on success or the failure description.
-std::string run_case(const Case& c) {
-  try {
-    Session session = Session::from_file(c.dir + "/model.onnx");
-    int sets = 0;
-    for (const auto& entry : fs::directory_iterator(c.dir)) {
-      if (!entry.is_directory() || entry.path().filename().string().rfind("test_data_set_", 0) != 0) continue;
-      ++sets;
-      std::map<std::string, Tensor> feeds;
-      const auto inputs = sorted_files(entry.path(), "input_");
-      for (size_t i = 0; i < inputs.size(); ++i) {
-        std::string name;
-        Tensor t = read_tensor_file(inputs[i], &name);
-        bool by_name = false;
-        for (const auto& s : session.inputs()) by_name |= s.name == name;
-        for (const auto& s : session.overridable_initializers()) by_name |= s.name == name;
-        if (!by_name) {
-          if (i >= session.inputs().size()) return fmt::format("{}: more inputs than the model has", inputs[i]);
-          name = session.inputs()[i].name;
-        }
-        feeds[name] = t;
-      }
-      const auto outputs = session.run(feeds);
-      const auto expected = sorted_files(entry.path(), "output_");
-      if (expected.size() != outputs.size())
-        return fmt::format("{} outputs expected, model has {}", expected.size(), outputs.size());
-      for (size_t i = 0; i < expected.size(); ++i) {
-        const std::string diff = compare(read_tensor_file(expected[i]), outputs[i]);
-        if (!diff.empty())
-          return fmt::format("{} output {} ('{}'): {}", entry.path().filename().string(), i,
-                             session.outputs()[i].name, diff);
-      }
-    }
-    if (sets == 0) return "no test_data_set_* folder";
-    return "";
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-}
-
 TEST(OnnxBackendConformance, AllCases) {
   const auto cases = list_cases();
   if (!fs::exists(kDataRoot)) GTEST_FAIL() << kDataRoot << " is missing: install the libonnx-testdata package";
@@ -236,7 +158,7 @@ TEST(OnnxBackendConformance, AllCases) {
       ++skip_reasons[reason];
       continue;
     }
-    const std::string failure = run_case(c);
+    const std::string failure = testing::run_test_case(c.dir, testing::Tolerance{});
     if (failure.empty()) {
       ++passed;
     } else {

@@ -1,7 +1,310 @@
+// Linear-algebra kernels: MatMul, Gemm and MatMulInteger.
+//
+// float32 (and float16/bfloat16, widened to float32) runs on oneDNN's matmul primitive,
+// built once per shape and cached in the kernel; float64 and the integer types run the
+// plain-loop references of reference/linalg_ref.h.
+#include <map>
+
+#include "runtime/kernels/dnnl/dnnl_linalg_common.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/reference/linalg_ref.h"
+#include "runtime/kernels/util.h"
 
 namespace onnx_train {
 
-void register_linalg_kernels(KernelRegistry& registry) {}
+namespace {
+
+using dnnl::memory;
+
+// A strided view of a matmul operand: dims (batch..., rows, cols) and element strides.
+struct Operand {
+  memory::dims dims;
+  memory::dims strides;
+};
+
+Operand plain_operand(memory::dims dims) {
+  Operand op{std::move(dims), {}};
+  op.strides = strides_of(Shape(op.dims.begin(), op.dims.end()));
+  return op;
+}
+
+// oneDNN matmul primitives, one per distinct problem (shapes, strides, alpha, accumulate).
+// Computes Y = alpha * A x B (+ Y when `accumulate`) with oneDNN's batch broadcasting.
+class DnnlMatMul {
+ public:
+  void run(const Operand& a, const Operand& b, const memory::dims& y_dims, float alpha, bool accumulate,
+           const float* a_data, const float* b_data, float* y_data) {
+    std::vector<int64_t> key;
+    for (const auto* v : {&a.dims, &a.strides, &b.dims, &b.strides, &y_dims}) {
+      key.push_back(static_cast<int64_t>(v->size()));
+      key.insert(key.end(), v->begin(), v->end());
+    }
+    key.push_back(accumulate ? 1 : 0);
+    int32_t alpha_bits;
+    std::memcpy(&alpha_bits, &alpha, sizeof alpha_bits);
+    key.push_back(alpha_bits);
+
+    auto it = cache_.find(key);
+    if (it == cache_.end()) {
+      Entry e{memory::desc(a.dims, memory::data_type::f32, a.strides),
+              memory::desc(b.dims, memory::data_type::f32, b.strides), linalg_dnnl::plain_f32_desc(y_dims), {}};
+      dnnl::primitive_attr attr;
+      if (alpha != 1.f) attr.set_output_scales(0, {alpha});
+      if (accumulate) {
+        dnnl::post_ops ops;
+        ops.append_sum(1.f);
+        attr.set_post_ops(ops);
+      }
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(e.a, e.b, e.y), attr, linalg_dnnl::cpu_engine());
+      e.primitive = dnnl::matmul(pd);
+      it = cache_.emplace(std::move(key), std::move(e)).first;
+    }
+    const Entry& e = it->second;
+    e.primitive.execute(linalg_dnnl::cpu_stream(), {{DNNL_ARG_SRC, linalg_dnnl::wrap_f32(e.a, a_data)},
+                                                    {DNNL_ARG_WEIGHTS, linalg_dnnl::wrap_f32(e.b, b_data)},
+                                                    {DNNL_ARG_DST, linalg_dnnl::wrap_f32(e.y, y_data)}});
+    linalg_dnnl::cpu_stream().wait();
+  }
+
+ private:
+  struct Entry {
+    memory::desc a, b, y;
+    dnnl::matmul primitive;
+  };
+  std::map<std::vector<int64_t>, Entry> cache_;
+};
+
+// Largest rank oneDNN takes (DNNL_MAX_NDIMS).
+constexpr size_t kMaxDnnlRank = DNNL_MAX_NDIMS;
+
+// The integer element types MatMul-9+ and Gemm-9+ allow.
+template <typename F>
+void visit_matmul_integer(DType dtype, const std::string& who, F&& f) {
+  switch (dtype) {
+    case DType::Int32: f(TypeTag<int32_t>{}); return;
+    case DType::Int64: f(TypeTag<int64_t>{}); return;
+    case DType::UInt32: f(TypeTag<uint32_t>{}); return;
+    case DType::UInt64: f(TypeTag<uint64_t>{}); return;
+    default:
+      OT_FAIL("{}: element type {} is not supported (expected float16, bfloat16, float32, float64, int32, int64, "
+              "uint32 or uint64)",
+              who, dtype_name(dtype));
+  }
+}
+
+// MatMul (1, 9, 13): Y = A x B with numpy matmul semantics.
+//   A [..., M, K], B [..., K, N] -> Y [broadcast(...), M, N]; a 1-D A is [1, K] and a 1-D B
+//   is [K, 1], with the promoted dimension dropped from Y.
+class MatMulKernel : public Kernel {
+ public:
+  explicit MatMulKernel(const KernelInfo& info) : node_(info.node) {}
+
+  void run(KernelContext& ctx) override {
+    const Tensor& a = ctx.input(0);
+    const Tensor& b = ctx.input(1);
+    OT_CHECK(a.dtype() == b.dtype(), "{}: A is {} but B is {}; both inputs must have the same element type",
+             node_.label(), a.describe(), b.describe());
+    const MatMulShape s = matmul_shape(a.shape(), b.shape(), node_.label());
+    Tensor& y = ctx.allocate_output(0, a.dtype(), s.output);
+    if (y.numel() == 0 || s.k == 0) return;  // empty, or an empty sum: zeros
+
+    if (dtype_is_float(a.dtype()) && a.dtype() != DType::Float64) {
+      const Tensor a32 = linalg_dnnl::as_float32(a);
+      const Tensor b32 = linalg_dnnl::as_float32(b);
+      if (a.dtype() == DType::Float32) {
+        run_float32(s, a32.data<float>(), b32.data<float>(), y.data<float>());
+      } else {
+        Tensor y32(DType::Float32, s.output);
+        run_float32(s, a32.data<float>(), b32.data<float>(), y32.data<float>());
+        linalg_dnnl::store_from_float32(y32, y);
+      }
+    } else if (a.dtype() == DType::Float64) {
+      matmul_ref(s, a.data<double>(), b.data<double>(), y.data<double>());
+    } else {
+      visit_matmul_integer(a.dtype(), node_.label(), [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        matmul_ref(s, a.data<T>(), b.data<T>(), y.data<T>());
+      });
+    }
+  }
+
+ private:
+  void run_float32(const MatMulShape& s, const float* a, const float* b, float* y) {
+    if (s.batch.size() + 2 > kMaxDnnlRank) {
+      matmul_ref(s, a, b, y);
+      return;
+    }
+    bool b_broadcast = true;  // B is one matrix for every batch: fold A's batch into M
+    for (int64_t d : s.b_batch) b_broadcast &= d == 1;
+    if (b_broadcast) {
+      const int64_t rows = shape_numel(s.batch) * s.m;
+      dnnl_.run(plain_operand({rows, s.k}), plain_operand({s.k, s.n}), {rows, s.n}, 1.f, false, a, b, y);
+      return;
+    }
+    memory::dims a_dims(s.a_batch.begin(), s.a_batch.end()), b_dims(s.b_batch.begin(), s.b_batch.end());
+    memory::dims y_dims(s.batch.begin(), s.batch.end());
+    a_dims.insert(a_dims.end(), {s.m, s.k});
+    b_dims.insert(b_dims.end(), {s.k, s.n});
+    y_dims.insert(y_dims.end(), {s.m, s.n});
+    dnnl_.run(plain_operand(a_dims), plain_operand(b_dims), y_dims, 1.f, false, a, b, y);
+  }
+
+  const Node& node_;
+  DnnlMatMul dnnl_;
+};
+
+// Gemm (7, 9, 11, 13): Y [M, N] = alpha * op(A) x op(B) + beta * C.
+//   op(A) = A^T when transA (A is [K, M]) else A [M, K]; likewise op(B) [K, N].
+//   C broadcasts unidirectionally to [M, N]; it is optional (0) from Gemm-11 on.
+//   Opset-6 models run as Gemm-7; their `broadcast` attribute is implied by Gemm-7's rules.
+class GemmKernel : public Kernel {
+ public:
+  explicit GemmKernel(const KernelInfo& info)
+      : node_(info.node),
+        alpha_(info.node.attr_float("alpha", 1.f)),
+        beta_(info.node.attr_float("beta", 1.f)),
+        trans_a_(info.node.attr_int("transA", 0) != 0),
+        trans_b_(info.node.attr_int("transB", 0) != 0) {
+    OT_CHECK(node_.since_version >= 11 || node_.has_input(2),
+             "{}: Gemm-{} needs input C (C is optional only from opset 11); pass a zero bias or use opset >= 11",
+             node_.label(), node_.since_version);
+  }
+
+  void run(KernelContext& ctx) override {
+    const Tensor& a = ctx.input(0);
+    const Tensor& b = ctx.input(1);
+    OT_CHECK(a.rank() == 2 && b.rank() == 2, "{}: A {} and B {} must both be matrices (rank 2)", node_.label(),
+             a.describe(), b.describe());
+    OT_CHECK(a.dtype() == b.dtype(), "{}: A is {} but B is {}; both inputs must have the same element type",
+             node_.label(), a.describe(), b.describe());
+    const int64_t m = trans_a_ ? a.dim(1) : a.dim(0);
+    const int64_t k = trans_a_ ? a.dim(0) : a.dim(1);
+    const int64_t kb = trans_b_ ? b.dim(1) : b.dim(0);
+    const int64_t n = trans_b_ ? b.dim(0) : b.dim(1);
+    OT_CHECK(k == kb, "{}: inner dimensions differ: op(A) is [{}, {}] (A {}, transA={}) but op(B) is [{}, {}] (B {}, "
+             "transB={})",
+             node_.label(), m, k, shape_str(a.shape()), trans_a_, kb, n, shape_str(b.shape()), trans_b_);
+    const Tensor* c = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+    std::vector<int64_t> c_strides{0, 0};
+    if (c != nullptr) {
+      OT_CHECK(c->dtype() == a.dtype(), "{}: C is {} but A is {}; they must have the same element type",
+               node_.label(), c->describe(), a.describe());
+      bool fits = c->rank() <= 2;
+      for (int i = 0; fits && i < c->rank(); ++i) {
+        const int64_t want = i == c->rank() - 1 ? n : m;
+        fits = c->dim(i) == 1 || c->dim(i) == want;
+      }
+      OT_CHECK(fits, "{}: C {} does not broadcast to the output shape [{}, {}]", node_.label(), c->describe(), m, n);
+      c_strides = broadcast_strides(c->shape(), {m, n});
+    }
+    Tensor& y = ctx.allocate_output(0, a.dtype(), {m, n});
+    if (y.numel() == 0) return;
+
+    if (dtype_is_float(a.dtype()) && a.dtype() != DType::Float64) {
+      const Tensor a32 = linalg_dnnl::as_float32(a);
+      const Tensor b32 = linalg_dnnl::as_float32(b);
+      const Tensor c32 = c != nullptr ? linalg_dnnl::as_float32(*c) : Tensor();
+      Tensor y32 = a.dtype() == DType::Float32 ? y : Tensor(DType::Float32, {m, n});
+      run_float32(m, n, k, a32.data<float>(), b32.data<float>(), c != nullptr ? c32.data<float>() : nullptr,
+                  c_strides, y32.data<float>());
+      if (a.dtype() != DType::Float32) linalg_dnnl::store_from_float32(y32, y);
+    } else if (a.dtype() == DType::Float64) {
+      run_ref<double>(m, n, k, a, b, c, c_strides, y);
+    } else {
+      visit_matmul_integer(a.dtype(), node_.label(), [&](auto tag) {
+        run_ref<typename decltype(tag)::type>(m, n, k, a, b, c, c_strides, y);
+      });
+    }
+  }
+
+ private:
+  template <typename T>
+  void run_ref(int64_t m, int64_t n, int64_t k, const Tensor& a, const Tensor& b, const Tensor* c,
+               const std::vector<int64_t>& c_strides, Tensor& y) const {
+    gemm_ref(trans_a_, trans_b_, m, n, k, alpha_, a.data<T>(), b.data<T>(), beta_,
+             c != nullptr ? c->data<T>() : nullptr, c_strides[0], c_strides[1], y.data<T>());
+  }
+
+  // y = beta * C (broadcast), then oneDNN adds alpha * op(A) x op(B) onto it.
+  void run_float32(int64_t m, int64_t n, int64_t k, const float* a, const float* b, const float* c,
+                   const std::vector<int64_t>& c_strides, float* y) {
+    const bool with_c = c != nullptr && beta_ != 0.f;
+    if (with_c)
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) y[i * n + j] = beta_ * c[i * c_strides[0] + j * c_strides[1]];
+    if (k == 0) return;  // the product is an empty sum
+    const Operand a_op{{m, k}, trans_a_ ? memory::dims{1, m} : memory::dims{k, 1}};
+    const Operand b_op{{k, n}, trans_b_ ? memory::dims{1, k} : memory::dims{n, 1}};
+    dnnl_.run(a_op, b_op, {m, n}, alpha_, with_c, a, b, y);
+  }
+
+  const Node& node_;
+  const float alpha_;
+  const float beta_;
+  const bool trans_a_;
+  const bool trans_b_;
+  DnnlMatMul dnnl_;
+};
+
+// MatMulInteger (10): Y (int32) = (A - a_zero_point) x (B - b_zero_point), numpy matmul
+// shapes; A and B are int8 or uint8. a_zero_point is a scalar or one value per row of A
+// ([M]); b_zero_point a scalar or one value per column of B ([N]).
+class MatMulIntegerKernel : public Kernel {
+ public:
+  explicit MatMulIntegerKernel(const KernelInfo& info) : node_(info.node) {}
+
+  void run(KernelContext& ctx) override {
+    const Tensor& a = ctx.input(0);
+    const Tensor& b = ctx.input(1);
+    const MatMulShape s = matmul_shape(a.shape(), b.shape(), node_.label());
+    const Tensor* a_zero = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+    const Tensor* b_zero = ctx.has_input(3) ? &ctx.input(3) : nullptr;
+    const int64_t a_zero_count = zero_point_count(a_zero, a, s.m, "a_zero_point", "rows of A (M)");
+    const int64_t b_zero_count = zero_point_count(b_zero, b, s.n, "b_zero_point", "columns of B (N)");
+    Tensor& y = ctx.allocate_output(0, DType::Int32, s.output);
+    if (y.numel() == 0) return;
+    visit_int8(a.dtype(), [&](auto ta) {
+      using TA = typename decltype(ta)::type;
+      visit_int8(b.dtype(), [&](auto tb) {
+        using TB = typename decltype(tb)::type;
+        matmul_integer_ref(s, a.data<TA>(), a_zero != nullptr ? a_zero->data<TA>() : nullptr, a_zero_count,
+                           b.data<TB>(), b_zero != nullptr ? b_zero->data<TB>() : nullptr, b_zero_count,
+                           y.data<int32_t>());
+      });
+    });
+  }
+
+ private:
+  template <typename F>
+  void visit_int8(DType dtype, F&& f) const {
+    if (dtype == DType::Int8) f(TypeTag<int8_t>{});
+    else if (dtype == DType::UInt8) f(TypeTag<uint8_t>{});
+    else OT_FAIL("{}: element type {} is not supported (MatMulInteger takes int8 or uint8)", node_.label(),
+                 dtype_name(dtype));
+  }
+
+  // 0 when absent, 1 for a per-tensor zero point, `per_slice` for one per row/column.
+  int64_t zero_point_count(const Tensor* zero, const Tensor& x, int64_t per_slice, const char* name,
+                           const char* slices) const {
+    if (zero == nullptr) return 0;
+    OT_CHECK(zero->dtype() == x.dtype(), "{}: {} is {} but its matrix is {}; they must have the same type",
+             node_.label(), name, zero->describe(), x.describe());
+    if (zero->numel() == 1) return 1;
+    OT_CHECK(zero->rank() == 1 && zero->numel() == per_slice,
+             "{}: {} {} is not supported: give a scalar or a 1-D tensor with one value per {} ({} values)",
+             node_.label(), name, zero->describe(), slices, per_slice);
+    return per_slice;
+  }
+
+  const Node& node_;
+};
+
+}  // namespace
+
+void register_linalg_kernels(KernelRegistry& registry) {
+  registry.add<MatMulKernel>("MatMul", {1, 9, 13});
+  registry.add<GemmKernel>("Gemm", {7, 9, 11, 13});
+  registry.add<MatMulIntegerKernel>("MatMulInteger", {10});
+}
 
 }  // namespace onnx_train

@@ -1,0 +1,51 @@
+// oneDNN eltwise forward for float32 tensors (see eltwise.h).
+#include "runtime/kernels/dnnl/eltwise.h"
+
+#include "onnx_train/error.h"
+
+namespace onnx_train {
+
+namespace {
+
+// The CPU engine and stream shared by every eltwise primitive.
+struct EltwiseCpu {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+};
+
+EltwiseCpu& eltwise_cpu() {
+  static EltwiseCpu cpu;
+  return cpu;
+}
+
+}  // namespace
+
+DnnlEltwise::DnnlEltwise(std::vector<EltwiseStep> steps) : steps_(std::move(steps)) {
+  OT_CHECK(!steps_.empty(), "DnnlEltwise needs at least one step");
+}
+
+void DnnlEltwise::run(const float* src, float* dst, int64_t count) {
+  if (count == 0) return;
+  EltwiseCpu& cpu = eltwise_cpu();
+  const dnnl::memory::desc md({count}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a);
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = primitives_.find(count);
+  if (it == primitives_.end()) {
+    const EltwiseStep& main = steps_.front();
+    dnnl::post_ops post_ops;
+    for (size_t i = 1; i < steps_.size(); ++i)
+      post_ops.append_eltwise(1.0f, steps_[i].algorithm, steps_[i].alpha, steps_[i].beta);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(post_ops);
+    const dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, main.algorithm, md, main.alpha,
+                                           main.beta);
+    const dnnl::eltwise_forward::primitive_desc pd(desc, attr, cpu.engine);
+    it = primitives_.emplace(count, dnnl::eltwise_forward(pd)).first;
+  }
+  dnnl::memory src_mem(md, cpu.engine, const_cast<float*>(src));
+  dnnl::memory dst_mem(md, cpu.engine, dst);
+  it->second.execute(cpu.stream, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_DST, dst_mem}});
+  cpu.stream.wait();
+}
+
+}  // namespace onnx_train

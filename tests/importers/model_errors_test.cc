@@ -1,0 +1,185 @@
+// What a user sees when a model cannot run: one error, naming every problem at once.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "importers/onnx_model.h"
+#include "onnx_train/session.h"
+#include "tests/support/model_builder.h"
+
+namespace onnx_train {
+namespace {
+
+using testing::ModelBuilder;
+using testing::TempDir;
+
+std::string load_error(const std::string& model) {
+  try {
+    Session::from_file(model);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ModelErrors, ReportsEveryUnsupportedOpAtOnce) {
+  TempDir dir;
+  ModelBuilder m(13);
+  m.opset_import("com.example", 1);
+  m.input("x", onnx::TensorProto::FLOAT, {2, 3});
+  m.node("FancyOp", {"x"}, {"a"}, "com.example").set_name("fancy");
+  m.node("Relu", {"a"}, {"b"});
+  m.node("OtherOp", {"b"}, {"y"}, "com.example").set_name("other");
+  m.output("y", onnx::TensorProto::FLOAT, {2, 3});
+  m.save(dir.path() + "/model.onnx");
+  const std::string err = load_error(dir.path() + "/model.onnx");
+  EXPECT_NE(err.find("2 problems"), std::string::npos) << err;
+  EXPECT_NE(err.find("node 'fancy' (com.example.FancyOp, opset 1)"), std::string::npos) << err;
+  EXPECT_NE(err.find("node 'other'"), std::string::npos) << err;
+  EXPECT_NE(err.find("Unsupported ops: com.example.FancyOp, com.example.OtherOp"), std::string::npos) << err;
+}
+
+TEST(ModelErrors, RejectsStringInputsWithAReason) {
+  TempDir dir;
+  ModelBuilder m(13);
+  m.input("s", onnx::TensorProto::STRING, {2});
+  m.node("Identity", {"s"}, {"y"});
+  m.output("y", onnx::TensorProto::STRING, {2});
+  m.save(dir.path() + "/model.onnx");
+  const std::string err = load_error(dir.path() + "/model.onnx");
+  EXPECT_NE(err.find("graph input 's' has element type string"), std::string::npos) << err;
+}
+
+TEST(ModelErrors, NotAnOnnxFile) {
+  TempDir dir;
+  std::ofstream(dir.path() + "/model.onnx") << "this is not protobuf at all \x01\x02\xff";
+  const std::string err = load_error(dir.path() + "/model.onnx");
+  EXPECT_NE(err.find("not a valid ONNX model"), std::string::npos) << err;
+  EXPECT_NE(load_error(dir.path() + "/missing.onnx").find("no such file"), std::string::npos);
+}
+
+TEST(ModelErrors, OpsetOutsideTheSupportedRange) {
+  TempDir dir;
+  ModelBuilder m(18);
+  m.input("x", onnx::TensorProto::FLOAT, {2});
+  m.node("Identity", {"x"}, {"y"});
+  m.output("y", onnx::TensorProto::FLOAT, {2});
+  m.save(dir.path() + "/model.onnx");
+  const std::string err = load_error(dir.path() + "/model.onnx");
+  EXPECT_NE(err.find("opset 18"), std::string::npos) << err;
+  EXPECT_NE(err.find("supports opsets 7 to 17"), std::string::npos) << err;
+}
+
+TEST(ModelErrors, AttributeProblemsSurfaceWhenLoading) {
+  TempDir dir;
+  ModelBuilder m(13);
+  m.input("x", onnx::TensorProto::FLOAT, {2, 3});
+  m.node("Transpose", {"x"}, {"y"}).set_name("bad_perm");
+  auto* perm = m.proto().mutable_graph()->mutable_node(0)->add_attribute();
+  perm->set_name("perm");
+  perm->set_type(onnx::AttributeProto::INTS);
+  perm->add_ints(0);
+  perm->add_ints(0);
+  m.output("y", onnx::TensorProto::FLOAT, {3, 2});
+  m.save(dir.path() + "/model.onnx");
+  const std::string err = load_error(dir.path() + "/model.onnx");
+  EXPECT_NE(err.find("bad_perm"), std::string::npos) << err;
+}
+
+TEST(Session, OldStyleInitializersAsInputsCanBeOverridden) {
+  TempDir dir;
+  ModelBuilder m(9, /*ir_version=*/3);
+  m.input("x", onnx::TensorProto::FLOAT, {3});
+  m.input("w", onnx::TensorProto::FLOAT, {3});
+  m.initializer("w", Tensor::from<float>({3}, {1, 2, 3}));
+  m.node("Add", {"x", "w"}, {"y"});
+  m.output("y", onnx::TensorProto::FLOAT, {3});
+  m.save(dir.path() + "/model.onnx");
+  Session s = Session::from_file(dir.path() + "/model.onnx");
+  ASSERT_EQ(s.inputs().size(), 1u);
+  ASSERT_EQ(s.overridable_initializers().size(), 1u);
+  const Tensor x = Tensor::from<float>({3}, {10, 20, 30});
+  EXPECT_EQ(s.run({{"x", x}})[0].to_doubles(), (std::vector<double>{11, 22, 33}));
+  EXPECT_EQ(s.run({{"x", x}, {"w", Tensor::from<float>({3}, {0, 0, 1})}})[0].to_doubles(),
+            (std::vector<double>{10, 20, 31}));
+  EXPECT_EQ(s.run({{"x", x}})[0].to_doubles(), (std::vector<double>{11, 22, 33}));  // restored
+}
+
+TEST(Session, DynamicBatchAndSteadyStateAllocations) {
+  TempDir dir;
+  ModelBuilder m(13);
+  m.input("x", onnx::TensorProto::FLOAT, {-1, 4});
+  m.initializer("w", Tensor::from<float>({4}, {1, 2, 3, 4}));
+  m.node("Mul", {"x", "w"}, {"a"});
+  m.node("Relu", {"a"}, {"b"});
+  m.node("Add", {"b", "w"}, {"y"});
+  m.output("y", onnx::TensorProto::FLOAT, {-1, 4});
+  m.save(dir.path() + "/model.onnx");
+  Session s = Session::from_file(dir.path() + "/model.onnx");
+  EXPECT_EQ(s.inputs()[0].describe(), "float32[N, 4]");
+  for (int64_t batch : {8, 3}) {
+    Tensor x(DType::Float32, {batch, 4});
+    for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>(i % 5) - 2.0f;
+    const Tensor y = s.run({{"x", x}})[0];
+    ASSERT_EQ(y.shape(), (Shape{batch, 4}));
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const float w = static_cast<float>(i % 4 + 1);
+      EXPECT_EQ(y.data<float>()[i], std::max(0.0f, x.data<float>()[i] * w) + w);
+    }
+  }
+  // Same shape again: every intermediate comes from the pool, nothing new from the system.
+  Tensor x(DType::Float32, {3, 4});
+  s.run({{"x", x}});
+  const size_t before = s.memory_stats().system_allocations;
+  for (int i = 0; i < 3; ++i) s.run({{"x", x}});
+  EXPECT_EQ(s.memory_stats().system_allocations, before);
+}
+
+TEST(Session, FeedErrorsNameTheInput) {
+  TempDir dir;
+  ModelBuilder m(13);
+  m.input("x", onnx::TensorProto::FLOAT, {-1, 4});
+  m.node("Relu", {"x"}, {"y"});
+  m.output("y", onnx::TensorProto::FLOAT, {-1, 4});
+  m.save(dir.path() + "/model.onnx");
+  Session s = Session::from_file(dir.path() + "/model.onnx");
+  auto error_of = [&](const std::map<std::string, Tensor>& feeds) -> std::string {
+    try {
+      s.run(feeds);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(error_of({}).find("input 'x' (float32[N, 4]) was not given"), std::string::npos);
+  EXPECT_NE(error_of({{"x", Tensor(DType::Float64, {2, 4})}}).find("must be float32[N, 4], got float64[2, 4]"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"x", Tensor(DType::Float32, {2, 5})}}).find("dimension 1 must be 4"), std::string::npos);
+  EXPECT_NE(error_of({{"x", Tensor(DType::Float32, {2, 4})}, {"z", Tensor(DType::Float32, {1})}})
+                .find("no input 'z'"),
+            std::string::npos);
+}
+
+TEST(Graph, RecognisesWeightsStoredAsConstants) {
+  TempDir dir;
+  ModelBuilder m(13);
+  m.input("x", onnx::TensorProto::FLOAT, {2});
+  auto& c = m.node("Constant", {}, {"w"});
+  auto* value = c.add_attribute();
+  value->set_name("value");
+  value->set_type(onnx::AttributeProto::TENSOR);
+  tensor_to_proto(Tensor::from<float>({2}, {0.5f, 2.0f}), *value->mutable_t());
+  m.node("Mul", {"x", "w"}, {"y"});
+  m.output("y", onnx::TensorProto::FLOAT, {2});
+  m.save(dir.path() + "/model.onnx");
+  Graph g = load_onnx_model(dir.path() + "/model.onnx");
+  const auto weights = g.constant_weight_nodes();
+  ASSERT_EQ(weights.size(), 1u);
+  EXPECT_EQ(weights[0]->outputs[0], "w");
+  g.promote_constants_to_initializers({"w"});
+  EXPECT_EQ(g.nodes.size(), 1u);
+  EXPECT_EQ(g.initializers.at("w").to_doubles(), (std::vector<double>{0.5, 2.0}));
+}
+
+}  // namespace
+}  // namespace onnx_train
