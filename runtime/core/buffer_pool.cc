@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 namespace onnx_train {
 
@@ -21,12 +23,15 @@ void* raw_allocate(size_t bytes) {
 struct BufferPool::State {
   std::mutex mutex;
   bool alive = true;
-  std::multimap<size_t, void*> free_blocks;  // rounded size -> block
+  // rounded size -> free blocks of that size; vectors keep their capacity, so returning and
+  // taking blocks in a steady state allocates nothing.
+  std::unordered_map<size_t, std::vector<void*>> free_blocks;
   Stats stats;
   size_t bytes_in_use = 0;
 
   ~State() {
-    for (auto& [size, block] : free_blocks) std::free(block);
+    for (auto& [size, blocks] : free_blocks)
+      for (void* block : blocks) std::free(block);
   }
 };
 
@@ -49,9 +54,9 @@ std::shared_ptr<void> BufferPool::acquire(size_t bytes) {
   {
     std::lock_guard<std::mutex> lock(state_->mutex);
     auto it = state_->free_blocks.find(size);
-    if (it != state_->free_blocks.end()) {
-      block = it->second;
-      state_->free_blocks.erase(it);
+    if (it != state_->free_blocks.end() && !it->second.empty()) {
+      block = it->second.back();
+      it->second.pop_back();
     }
     state_->bytes_in_use += size;
     if (state_->bytes_in_use > state_->stats.peak_bytes_in_use)
@@ -68,7 +73,7 @@ std::shared_ptr<void> BufferPool::acquire(size_t bytes) {
     std::lock_guard<std::mutex> lock(state->mutex);
     state->bytes_in_use -= size;
     if (state->alive) {
-      state->free_blocks.emplace(size, p);
+      state->free_blocks[size].push_back(p);
     } else {
       state->stats.bytes_held -= size;
       std::free(p);

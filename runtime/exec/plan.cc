@@ -124,6 +124,9 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
     for (int slot : steps_[s].outputs)  // an output nobody reads dies right away
       if (slot >= 0 && last_use[slot] < static_cast<int>(s)) last_use[slot] = static_cast<int>(s);
   }
+  for (Step& step : steps_)
+    for (int slot : step.inputs) step.input_values.push_back(slot >= 0 ? &values_[slot] : nullptr);
+
   std::vector<bool> pinned(values_.size(), false);
   for (const auto& [name, t] : graph.initializers) pinned[slots_.at(name)] = true;
   for (int slot : feed_slots_) pinned[slot] = true;
@@ -146,11 +149,8 @@ std::vector<Tensor> Plan::run(const std::vector<Tensor>& feeds) {
   }
 
   for (Step& step : steps_) {
-    std::vector<const Tensor*> inputs;
-    inputs.reserve(step.inputs.size());
-    for (int slot : step.inputs) inputs.push_back(slot >= 0 ? &values_[slot] : nullptr);
-    step_outputs_.assign(step.outputs.size(), Tensor());
-    KernelContext ctx(*step.node, std::move(inputs), step_outputs_, &pool_);
+    step_outputs_.resize(step.outputs.size());
+    KernelContext ctx(*step.node, step.input_values.data(), step.input_values.size(), step_outputs_, &pool_);
     try {
       step.kernel->run(ctx);
     } catch (const std::exception& e) {
@@ -164,6 +164,7 @@ std::vector<Tensor> Plan::run(const std::vector<Tensor>& feeds) {
                step.node->outputs[i]);
       values_[step.outputs[i]] = std::move(step_outputs_[i]);
     }
+    for (Tensor& unused : step_outputs_) unused = Tensor();  // optional outputs nobody reads
     for (int slot : step.release) values_[slot] = Tensor();
   }
 

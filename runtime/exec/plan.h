@@ -37,6 +37,7 @@ class Plan {
     std::vector<int> inputs;   // slot per input, -1 for an omitted optional input
     std::vector<int> outputs;  // slot per output, -1 for an unused optional output
     std::vector<int> release;  // slots whose last use is this step
+    std::vector<const Tensor*> input_values;  // &values_[slot] per input (nullptr if omitted)
   };
 
   int slot_of(const std::string& name);
@@ -44,7 +45,7 @@ class Plan {
   const Graph& graph_;
   std::string source_;
   std::map<std::string, int> slots_;
-  std::vector<Tensor> values_;         // the slot table
+  std::vector<Tensor> values_;         // the slot table (never resized after construction)
   std::vector<int> feed_slots_;
   std::vector<int> output_slots_;
   std::vector<Step> steps_;

@@ -37,14 +37,20 @@ struct KernelInfo {
 
 class KernelContext {
  public:
+  // Inputs as a vector (tests) or as an array the caller keeps alive (the executor, which
+  // builds its pointer arrays once so that a step allocates nothing). nullptr = omitted.
   KernelContext(const Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor>& outputs,
                 BufferPool* pool)
-      : node_(node), inputs_(std::move(inputs)), outputs_(outputs), pool_(pool) {}
+      : node_(node), owned_inputs_(std::move(inputs)), inputs_(owned_inputs_.data()),
+        num_inputs_(owned_inputs_.size()), outputs_(outputs), pool_(pool) {}
+  KernelContext(const Node& node, const Tensor* const* inputs, size_t num_inputs, std::vector<Tensor>& outputs,
+                BufferPool* pool)
+      : node_(node), inputs_(inputs), num_inputs_(num_inputs), outputs_(outputs), pool_(pool) {}
 
   const Node& node() const { return node_; }
-  size_t num_inputs() const { return inputs_.size(); }
+  size_t num_inputs() const { return num_inputs_; }
   // Optional inputs: false when omitted (empty name or beyond the listed inputs).
-  bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
+  bool has_input(size_t i) const { return i < num_inputs_ && inputs_[i] != nullptr; }
   // Throws a clear error when a required input is missing.
   const Tensor& input(size_t i) const;
 
@@ -58,7 +64,9 @@ class KernelContext {
 
  private:
   const Node& node_;
-  std::vector<const Tensor*> inputs_;
+  std::vector<const Tensor*> owned_inputs_;
+  const Tensor* const* inputs_;
+  size_t num_inputs_;
   std::vector<Tensor>& outputs_;
   BufferPool* pool_;
 };
