@@ -157,6 +157,9 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
     // The runtime implements opset 7 onwards; older models go through ONNX's converter so
     // that no node runs with semantics it was not written for.
     try {
+      // The converter's broadcasting adapters need input shapes: infer them first.
+      onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(),
+                                         onnx::ShapeInferenceOptions(false, 0, true));
       model = onnx::version_conversion::ConvertVersion(model, kMinOpset);
     } catch (const std::exception& e) {
       OT_FAIL("{}: the model uses opset {} and ONNX's version converter could not upgrade it to opset {}: {}",
