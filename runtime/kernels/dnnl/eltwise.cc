@@ -27,7 +27,9 @@ DnnlEltwise::DnnlEltwise(std::vector<EltwiseStep> steps) : steps_(std::move(step
 void DnnlEltwise::run(const float* src, float* dst, int64_t count) {
   if (count == 0) return;
   EltwiseCpu& cpu = eltwise_cpu();
-  const dnnl::memory::desc md({count}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a);
+  // Described as 1 x count: oneDNN 2.6's reference eltwise with post-ops writes zeros for
+  // 1-D tensors, and the 2-D view costs nothing.
+  const dnnl::memory::desc md({1, count}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab);
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = primitives_.find(count);
   if (it == primitives_.end()) {

@@ -195,12 +195,20 @@ class PReluKernel : public Kernel {
              x.describe());
     bool fits = slope.rank() <= x.rank();
     for (int i = 1; fits && i <= slope.rank(); ++i) fits = slope.dim(-i) == 1 || slope.dim(-i) == x.dim(-i);
+    // Models exported for PRelu-6 and upgraded by ONNX's version converter keep a per-channel
+    // slope [C] for an input [N, C, ...]; that shape cannot broadcast under the opset-7 rule, so
+    // it is read the way it was written: as [C, 1, ..., 1].
+    Shape slope_shape = slope.shape();
+    if (!fits && slope.rank() == 1 && x.rank() >= 3 && slope.dim(0) == x.dim(1)) {
+      slope_shape.resize(static_cast<size_t>(x.rank() - 1), 1);
+      fits = true;
+    }
     OT_CHECK(fits, "{}: slope shape {} does not broadcast to the input shape {}", node_.label(),
              shape_str(slope.shape()), shape_str(x.shape()));
     Tensor& y = ctx.allocate_output(0, d, x.shape());
     visit_numeric(d, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      broadcast_binary(x.data<T>(), x.shape(), slope.data<T>(), slope.shape(), y.data<T>(), x.shape(), [](T v, T s) {
+      broadcast_binary(x.data<T>(), x.shape(), slope.data<T>(), slope_shape, y.data<T>(), x.shape(), [](T v, T s) {
         const auto c = to_compute(v);
         return c < 0 ? from_compute<T>(to_compute(s) * c) : v;
       });
