@@ -120,7 +120,7 @@ void copy_strided(const char* src, std::vector<int64_t> src_strides, char* dst, 
     });
     return;
   }
-  constexpr int64_t kBlock = 32;
+  constexpr int64_t kBlock = 64;
   const size_t k = contiguous;
   std::vector<size_t> outer;
   for (size_t d = 0; d < last; ++d)
@@ -164,15 +164,6 @@ void permute_to_output(KernelContext& ctx, const Tensor& x, const Shape& view_sh
   gather_to_output(ctx, x, permuted, src_strides, 0, out_shape);
 }
 
-// Checks at build time that an axis attribute is non-negative where the schema version does
-// not allow negative axes.
-void check_non_negative_axes(const Node& node, const std::vector<int64_t>& axes, int first_negative_version) {
-  if (node.since_version >= first_negative_version) return;
-  for (int64_t a : axes)
-    OT_CHECK(a >= 0, "{}: axis {} is negative, which this op version allows only from opset {}; use a non-negative axis",
-             node.label(), a, first_negative_version);
-}
-
 // Transpose: y[i_perm[0], ..., i_perm[r-1]] = x[i_0, ..., i_{r-1}], i.e. y.shape[k] =
 // x.shape[perm[k]]; perm defaults to reversing the axes.
 class TransposeKernel : public Kernel {
@@ -204,9 +195,7 @@ class TransposeKernel : public Kernel {
 // y.shape[axis] = sum of the inputs' shape[axis].
 class ConcatKernel : public Kernel {
  public:
-  explicit ConcatKernel(const KernelInfo& info) : axis_(info.node.attr_int("axis")) {
-    check_non_negative_axes(info.node, {axis_}, 11);
-  }
+  explicit ConcatKernel(const KernelInfo& info) : axis_(info.node.attr_int("axis")) {}
   void run(KernelContext& ctx) override {
     const Node& node = ctx.node();
     const Tensor& first = ctx.input(0);
@@ -251,13 +240,13 @@ class SplitKernel : public Kernel {
  public:
   explicit SplitKernel(const KernelInfo& info) : axis_(info.node.attr_int("axis", 0)) {
     const Node& n = info.node;
-    check_non_negative_axes(n, {axis_}, 11);
     if (n.since_version < 13) split_ = n.attr_ints("split", {});
     for (int64_t s : split_) OT_CHECK(s >= 0, "{}: split {} has a negative length", n.label(), shape_str(split_));
   }
   void run(KernelContext& ctx) override {
     const Node& node = ctx.node();
     const Tensor& x = ctx.input(0);
+    OT_CHECK(x.rank() > 0, "{}: cannot split the scalar {}", node.label(), x.describe());
     const size_t axis = static_cast<size_t>(normalize_axis(axis_, x.rank(), "Split axis"));
     const int64_t dim = x.shape()[axis];
     const size_t parts = ctx.num_outputs();
@@ -314,7 +303,6 @@ class SliceKernel : public Kernel {
       axes_ = n.attr_ints("axes", {});
       OT_CHECK(starts_.size() == ends_.size(), "{}: starts {} and ends {} differ in length", n.label(),
                shape_str(starts_), shape_str(ends_));
-      check_non_negative_axes(n, axes_, 10);
     }
   }
   void run(KernelContext& ctx) override {
@@ -334,6 +322,7 @@ class SliceKernel : public Kernel {
              "{}: starts {}, ends {}, axes {} and steps {} must have the same length", node.label(), shape_str(starts),
              shape_str(ends), shape_str(axes), shape_str(steps));
     const Shape& in = x.shape();
+    OT_CHECK(x.rank() > 0 || axes.empty(), "{}: cannot slice the scalar {}", node.label(), x.describe());
     const std::vector<int64_t> strides = strides_of(in);
     Shape out = in;
     std::vector<int64_t> src_strides = strides;
@@ -343,20 +332,24 @@ class SliceKernel : public Kernel {
       const size_t a = static_cast<size_t>(normalize_axis(axes[i], x.rank(), "Slice axis"));
       OT_CHECK(!seen[a], "{}: axis {} is listed twice in axes {}", node.label(), a, shape_str(axes));
       seen[a] = true;
-      const int64_t step = steps[i], dim = in[a];
-      OT_CHECK(step != 0, "{}: steps {} contains 0", node.label(), shape_str(steps));
+      const int64_t dim = in[a];
+      OT_CHECK(steps[i] != 0, "{}: steps {} contains 0", node.label(), shape_str(steps));
+      // A step longer than the axis takes one element either way; clamping avoids overflow.
+      const int64_t step = std::clamp<int64_t>(steps[i], -dim - 1, dim + 1);
       int64_t start = starts[i], end = ends[i];
       if (start < 0) start += dim;
       if (end < 0) end += dim;
       int64_t count;
-      if (step > 0) {
+      if (dim == 0) {
+        count = 0;
+      } else if (step > 0) {
         start = std::clamp<int64_t>(start, 0, dim);
         end = std::clamp<int64_t>(end, 0, dim);
-        count = end > start ? (end - start + step - 1) / step : 0;
+        count = end > start ? (end - start - 1) / step + 1 : 0;
       } else {
         start = std::clamp<int64_t>(start, 0, dim - 1);
         end = std::clamp<int64_t>(end, -1, dim - 1);
-        count = start > end ? (start - end + (-step) - 1) / (-step) : 0;
+        count = start > end ? (start - end - 1) / -step + 1 : 0;
       }
       out[a] = count;
       src_strides[a] = strides[a] * step;
@@ -506,12 +499,7 @@ class ExpandKernel : public Kernel {
   void run(KernelContext& ctx) override {
     const Tensor& x = ctx.input(0);
     const Shape shape = ctx.input(1).to_int64s();
-    Shape out;
-    try {
-      out = broadcast_shapes(x.shape(), shape);
-    } catch (const Error& e) {
-      OT_FAIL("{}: {}", ctx.node().label(), e.what());
-    }
+    const Shape out = broadcast_shapes(x.shape(), shape);
     gather_to_output(ctx, x, out, broadcast_strides(x.shape(), out), 0, out);
   }
 };
