@@ -1,0 +1,262 @@
+// Tests of the pooling kernels (runtime/kernels/dnnl/pool.cc, reference/pool_ref.cc): the
+// oneDNN float32 MaxPool / AveragePool / global pools against the float64 reference loops
+// on a spread of shapes and attributes, the output-size rules (ceil_mode dropping a window
+// that starts in the end padding), MaxPool's Indices, MaxUnpool, LpPool and errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "runtime/kernels/kernel.h"
+
+namespace onnx_train {
+namespace {
+
+Attribute ints_attr(std::vector<int64_t> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::Ints;
+  a.ints = std::move(v);
+  return a;
+}
+
+Attribute int_attr(int64_t v) {
+  Attribute a;
+  a.kind = Attribute::Kind::Int;
+  a.i = v;
+  return a;
+}
+
+Attribute string_attr(const std::string& v) {
+  Attribute a;
+  a.kind = Attribute::Kind::String;
+  a.s = v;
+  return a;
+}
+
+// Window attributes of one case; empty vectors and auto_pad are left off the node.
+struct PoolAttrs {
+  std::vector<int64_t> kernel, strides, dilations, pads;
+  std::string auto_pad;
+  bool ceil_mode = false;
+  bool count_include_pad = false;
+};
+
+Node make_node(const std::string& op, int version, const PoolAttrs& a, size_t num_inputs = 1, size_t num_outputs = 1) {
+  Node node;
+  node.name = "test";
+  node.op_type = op;
+  node.since_version = version;
+  node.opset = version;
+  for (size_t i = 0; i < num_inputs; ++i) node.inputs.push_back("in" + std::to_string(i));
+  for (size_t i = 0; i < num_outputs; ++i) node.outputs.push_back("out" + std::to_string(i));
+  if (!a.kernel.empty()) node.attributes["kernel_shape"] = ints_attr(a.kernel);
+  if (!a.strides.empty()) node.attributes["strides"] = ints_attr(a.strides);
+  if (!a.dilations.empty()) node.attributes["dilations"] = ints_attr(a.dilations);
+  if (!a.pads.empty()) node.attributes["pads"] = ints_attr(a.pads);
+  if (!a.auto_pad.empty()) node.attributes["auto_pad"] = string_attr(a.auto_pad);
+  if (a.ceil_mode) node.attributes["ceil_mode"] = int_attr(1);
+  if (a.count_include_pad) node.attributes["count_include_pad"] = int_attr(1);
+  return node;
+}
+
+std::vector<Tensor> run_node(const Node& node, std::vector<const Tensor*> inputs) {
+  const KernelFactory* factory = KernelRegistry::global().find("", node.op_type, node.since_version);
+  EXPECT_NE(factory, nullptr) << node.op_type << "-" << node.since_version;
+  std::vector<const ValueInfo*> infos(inputs.size(), nullptr);
+  auto kernel = (*factory)(KernelInfo{node, infos});
+  std::vector<Tensor> outputs(node.outputs.size());
+  KernelContext ctx(node, std::move(inputs), outputs, nullptr);
+  kernel->run(ctx);
+  return outputs;
+}
+
+Tensor random_tensor(const Shape& shape, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  Tensor t(DType::Float32, shape);
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(gen);
+  return t;
+}
+
+Tensor to_double(const Tensor& t) {
+  Tensor out(DType::Float64, t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i) out.data<double>()[i] = t.data<float>()[i];
+  return out;
+}
+
+struct Case {
+  Shape x;
+  PoolAttrs attrs;
+  Shape expected_y;
+};
+
+// Runs the node in float32 (oneDNN where it applies) and float64 (reference) and compares.
+void expect_dnnl_matches_reference(const std::string& op, int version, const Case& c, unsigned seed) {
+  const Node node = make_node(op, version, c.attrs);
+  const Tensor x = random_tensor(c.x, seed);
+  const Tensor x64 = to_double(x);
+  const Tensor y = run_node(node, {&x})[0];
+  const Tensor ref = run_node(node, {&x64})[0];
+  ASSERT_EQ(y.shape(), c.expected_y) << op << " x " << shape_str(c.x);
+  ASSERT_EQ(ref.shape(), c.expected_y);
+  double max_diff = 0;
+  for (int64_t i = 0; i < y.numel(); ++i)
+    max_diff = std::max(max_diff, std::abs(static_cast<double>(y.data<float>()[i]) - ref.data<double>()[i]));
+  EXPECT_LT(max_diff, 1e-6) << op << " x " << shape_str(c.x);
+}
+
+TEST(PoolTest, MaxPoolDnnlMatchesReference) {
+  const std::vector<Case> cases = {
+      {{3, 2, 11}, {{3}, {2}, {}, {1, 1}}, {3, 2, 6}},                           // 1-D, batch 3
+      {{1, 3, 8, 9}, {{3, 2}, {2, 3}, {}, {}, "", true}, {1, 3, 4, 3}},          // ceil_mode
+      {{3, 2, 10, 10}, {{3, 3}, {1, 1}, {2, 2}, {2, 2, 2, 2}}, {3, 2, 10, 10}},  // dilation
+      {{2, 4, 7, 6}, {{3, 3}, {2, 2}, {}, {}, "SAME_UPPER"}, {2, 4, 4, 3}},      // auto_pad
+      {{2, 4, 7, 6}, {{2, 3}, {2, 1}, {}, {}, "SAME_LOWER"}, {2, 4, 4, 6}},
+      {{1, 2, 7, 6}, {{3, 2}, {2, 2}, {2, 1}, {}, "VALID"}, {1, 2, 2, 3}},
+      {{2, 3, 5, 6, 7}, {{2, 2, 3}, {2, 2, 2}, {}, {0, 1, 1, 1, 0, 1}, "", true}, {2, 3, 3, 4, 4}},  // 3-D
+      // ceil_mode would start a last window inside the end padding: dropped
+      {{1, 1, 5}, {{2}, {2}, {}, {1, 1}, "", true}, {1, 1, 3}},
+  };
+  unsigned seed = 1;
+  for (const Case& c : cases) expect_dnnl_matches_reference("MaxPool", 12, c, seed++);
+}
+
+TEST(PoolTest, AveragePoolDnnlMatchesReference) {
+  std::vector<Case> cases = {
+      {{3, 2, 11}, {{3}, {2}, {}, {1, 2}}, {3, 2, 6}},
+      {{1, 3, 8, 9}, {{3, 2}, {2, 3}, {}, {1, 1, 1, 1}, "", true}, {1, 3, 5, 4}},
+      {{2, 4, 7, 6}, {{3, 3}, {2, 2}, {}, {}, "SAME_UPPER"}, {2, 4, 4, 3}},
+      {{2, 4, 7, 6}, {{2, 3}, {2, 1}, {}, {}, "SAME_LOWER"}, {2, 4, 4, 6}},
+      {{2, 3, 5, 6, 7}, {{2, 2, 3}, {2, 2, 2}, {}, {0, 1, 1, 1, 0, 1}, "", true}, {2, 3, 3, 4, 4}},
+  };
+  unsigned seed = 50;
+  for (bool include_pad : {false, true}) {
+    for (Case c : cases) {
+      c.attrs.count_include_pad = include_pad;
+      expect_dnnl_matches_reference("AveragePool", 11, c, seed++);
+    }
+  }
+}
+
+// With count_include_pad, a ceil_mode window reaching past the end padding is divided by
+// its positions inside the padded input only (PyTorch's rule).
+TEST(PoolTest, AveragePoolIncludePadCeilDivisor) {
+  const Tensor x = Tensor::from<float>({1, 1, 5}, {1, 2, 3, 4, 5});
+  PoolAttrs a{{3}, {2}, {}, {1, 0}, "", true, true};
+  // Padded input [0, 1, 2, 3, 4, 5]; windows [0 1 2], [2 3 4], [4 5 | past the end].
+  const Tensor y = run_node(make_node("AveragePool", 11, a), {&x})[0];
+  EXPECT_EQ(y.to_doubles(), (std::vector<double>{1, 3, 4.5}));
+  a.count_include_pad = false;
+  EXPECT_EQ(run_node(make_node("AveragePool", 11, a), {&x})[0].to_doubles(), (std::vector<double>{1.5, 3, 4.5}));
+}
+
+TEST(PoolTest, GlobalPoolsDnnlMatchReference) {
+  for (const Shape& shape : {Shape{3, 4, 7}, Shape{2, 5, 6, 3}, Shape{1, 3, 2, 4, 5}}) {
+    for (const std::string op : {"GlobalAveragePool", "GlobalMaxPool"}) {
+      Shape y_shape(shape.size(), 1);
+      y_shape[0] = shape[0];
+      y_shape[1] = shape[1];
+      expect_dnnl_matches_reference(op, 1, {shape, {}, y_shape}, 7);
+    }
+  }
+  const Tensor x = Tensor::from<float>({1, 2, 3}, {1, 5, 3, -1, -2, -6});
+  EXPECT_EQ(run_node(make_node("GlobalAveragePool", 1, {}), {&x})[0].to_doubles(), (std::vector<double>{3, -3}));
+  EXPECT_EQ(run_node(make_node("GlobalMaxPool", 1, {}), {&x})[0].to_doubles(), (std::vector<double>{5, -1}));
+}
+
+// Indices point at the maximum of each window: x.flat[index] == y, in both storage orders.
+TEST(PoolTest, MaxPoolIndices) {
+  const Shape shape{2, 3, 7, 6};
+  const Tensor x = random_tensor(shape, 11);
+  for (int64_t order : {0, 1}) {
+    Node node = make_node("MaxPool", 12, {{3, 2}, {2, 2}, {1, 2}, {1, 0, 1, 1}}, 1, 2);
+    node.attributes["storage_order"] = int_attr(order);
+    const std::vector<Tensor> out = run_node(node, {&x});
+    const Tensor y_only = run_node(make_node("MaxPool", 12, {{3, 2}, {2, 2}, {1, 2}, {1, 0, 1, 1}}), {&x})[0];
+    ASSERT_EQ(out[1].dtype(), DType::Int64);
+    ASSERT_EQ(out[1].shape(), out[0].shape());
+    const int64_t h = shape[2], w = shape[3];
+    for (int64_t i = 0; i < out[0].numel(); ++i) {
+      int64_t index = out[1].data<int64_t>()[i];
+      if (order == 1) {  // column-major within the plane: index = plane * h * w + col * h + row
+        const int64_t plane = index / (h * w), at = index % (h * w);
+        index = plane * h * w + (at % h) * w + at / h;
+      }
+      ASSERT_GE(index, 0);
+      EXPECT_EQ(x.data<float>()[index], out[0].data<float>()[i]) << "order " << order << " at " << i;
+      EXPECT_EQ(y_only.data<float>()[i], out[0].data<float>()[i]);
+    }
+  }
+}
+
+// MaxUnpool puts MaxPool's maxima back where they came from, zeros elsewhere; a larger
+// output_shape keeps that at the origin.
+TEST(PoolTest, MaxUnpoolInvertsMaxPool) {
+  const Tensor x = random_tensor({2, 3, 6, 6}, 21);
+  const PoolAttrs a{{2, 2}, {2, 2}};
+  const std::vector<Tensor> pooled = run_node(make_node("MaxPool", 12, a, 1, 2), {&x});
+  const Tensor unpooled = run_node(make_node("MaxUnpool", 11, a, 2), {&pooled[0], &pooled[1]})[0];
+  ASSERT_EQ(unpooled.shape(), x.shape());
+  std::vector<float> expected(static_cast<size_t>(x.numel()), 0.0f);
+  for (int64_t i = 0; i < pooled[1].numel(); ++i) {
+    const int64_t at = pooled[1].data<int64_t>()[i];
+    expected[static_cast<size_t>(at)] = x.data<float>()[at];
+  }
+  for (int64_t i = 0; i < x.numel(); ++i) EXPECT_EQ(unpooled.data<float>()[i], expected[static_cast<size_t>(i)]);
+
+  const Tensor out_shape = Tensor::from<int64_t>({4}, {2, 3, 7, 8});
+  const Tensor larger = run_node(make_node("MaxUnpool", 11, a, 3), {&pooled[0], &pooled[1], &out_shape})[0];
+  ASSERT_EQ(larger.shape(), (Shape{2, 3, 7, 8}));
+  for (int64_t p = 0; p < 6; ++p)
+    for (int64_t r = 0; r < 7; ++r)
+      for (int64_t c = 0; c < 8; ++c) {
+        const float want = r < 6 && c < 6 ? expected[static_cast<size_t>((p * 6 + r) * 6 + c)] : 0.0f;
+        EXPECT_EQ(larger.data<float>()[(p * 7 + r) * 8 + c], want);
+      }
+  const Tensor bad_index = Tensor::from<int64_t>({1, 1, 1, 1}, {4});
+  const Tensor one = Tensor::from<float>({1, 1, 1, 1}, {1});
+  EXPECT_THROW(run_node(make_node("MaxUnpool", 11, a, 2), {&one, &bad_index}), Error);
+}
+
+TEST(PoolTest, LpPool) {
+  const Tensor x = Tensor::from<float>({1, 1, 4}, {1, -2, 3, -4});
+  Node node = make_node("LpPool", 11, {{2}, {2}});
+  const std::vector<double> l2 = run_node(node, {&x})[0].to_doubles();
+  ASSERT_EQ(l2.size(), 2u);
+  EXPECT_NEAR(l2[0], std::sqrt(5.0), 1e-6);
+  EXPECT_NEAR(l2[1], 5, 1e-6);
+  node.attributes["p"] = int_attr(1);
+  EXPECT_EQ(run_node(node, {&x})[0].to_doubles(), (std::vector<double>{3, 7}));
+  // Padding contributes zero: windows [0 1], [-2 3], [-4 0].
+  const Tensor x64 = Tensor::from<double>({1, 1, 4}, {1, -2, 3, -4});
+  const Tensor y = run_node(make_node("LpPool", 2, {{2}, {2}, {}, {1, 1}}), {&x64})[0];
+  ASSERT_EQ(y.numel(), 3);
+  EXPECT_NEAR(y.data<double>()[0], 1, 1e-12);
+  EXPECT_NEAR(y.data<double>()[1], std::sqrt(13.0), 1e-12);
+  EXPECT_NEAR(y.data<double>()[2], 4, 1e-12);
+}
+
+TEST(PoolTest, VersionsAndErrors) {
+  const KernelFactory* factory = KernelRegistry::global().find("", "MaxPool", 12);
+  ASSERT_NE(factory, nullptr);
+  auto build = [&](const Node& node) { return (*factory)(KernelInfo{node, {nullptr}}); };
+  EXPECT_THROW(build(make_node("MaxPool", 12, {})), Error);  // no kernel_shape
+  Node bad_order = make_node("MaxPool", 12, {{2, 2}});
+  bad_order.attributes["storage_order"] = int_attr(2);
+  EXPECT_THROW(build(bad_order), Error);
+  // int8 is MaxPool-12's; MaxPool-11 rejects it.
+  Tensor x8(DType::Int8, {1, 1, 2, 2});
+  for (int i = 0; i < 4; ++i) x8.data<int8_t>()[i] = static_cast<int8_t>(i - 2);
+  EXPECT_EQ(run_node(make_node("MaxPool", 12, {{2, 2}}), {&x8})[0].to_doubles(), (std::vector<double>{1}));
+  EXPECT_THROW(run_node(make_node("MaxPool", 11, {{2, 2}}), {&x8}), Error);
+  // AveragePool-1 has no count_include_pad: the attribute does not apply.
+  const Tensor x = Tensor::from<float>({1, 1, 2}, {2, 4});
+  PoolAttrs a{{2}, {1}, {}, {1, 0}};
+  a.count_include_pad = true;
+  EXPECT_EQ(run_node(make_node("AveragePool", 1, a), {&x})[0].to_doubles(), (std::vector<double>{2, 3}));
+  EXPECT_EQ(run_node(make_node("AveragePool", 7, a), {&x})[0].to_doubles(), (std::vector<double>{1, 3}));
+}
+
+}  // namespace
+}  // namespace onnx_train
