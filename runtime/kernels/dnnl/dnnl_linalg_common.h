@@ -3,9 +3,8 @@
 // float16/bfloat16 <-> float32 conversions that let those types run on the float32 path.
 #pragma once
 
-#include <oneapi/dnnl/dnnl.hpp>
-
 #include <cstring>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include "onnx_train/tensor.h"
 #include "runtime/core/dispatch.h"

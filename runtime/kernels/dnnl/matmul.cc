@@ -3,6 +3,7 @@
 // float32 (and float16/bfloat16, widened to float32) runs on oneDNN's matmul primitive,
 // built once per shape and cached in the kernel; float64 and the integer types run the
 // plain-loop references of reference/linalg_ref.h.
+#include <cstring>
 #include <map>
 
 #include "runtime/kernels/dnnl/dnnl_linalg_common.h"
@@ -47,7 +48,9 @@ class DnnlMatMul {
     auto it = cache_.find(key);
     if (it == cache_.end()) {
       Entry e{memory::desc(a.dims, memory::data_type::f32, a.strides),
-              memory::desc(b.dims, memory::data_type::f32, b.strides), linalg_dnnl::plain_f32_desc(y_dims), {}};
+              memory::desc(b.dims, memory::data_type::f32, b.strides),
+              linalg_dnnl::plain_f32_desc(y_dims),
+              {}};
       dnnl::primitive_attr attr;
       if (alpha != 1.f) attr.set_output_scales(0, {alpha});
       if (accumulate) {
@@ -86,9 +89,10 @@ void visit_matmul_integer(DType dtype, const std::string& who, F&& f) {
     case DType::UInt32: f(TypeTag<uint32_t>{}); return;
     case DType::UInt64: f(TypeTag<uint64_t>{}); return;
     default:
-      OT_FAIL("{}: element type {} is not supported (expected float16, bfloat16, float32, float64, int32, int64, "
-              "uint32 or uint64)",
-              who, dtype_name(dtype));
+      OT_FAIL(
+          "{}: element type {} is not supported (expected float16, bfloat16, float32, float64, int32, int64, "
+          "uint32 or uint64)",
+          who, dtype_name(dtype));
   }
 }
 
@@ -156,7 +160,6 @@ class MatMulKernel : public Kernel {
 // Gemm (7, 9, 11, 13): Y [M, N] = alpha * op(A) x op(B) + beta * C.
 //   op(A) = A^T when transA (A is [K, M]) else A [M, K]; likewise op(B) [K, N].
 //   C broadcasts unidirectionally to [M, N]; it is optional (0) from Gemm-11 on.
-//   Opset-6 models run as Gemm-7; their `broadcast` attribute is implied by Gemm-7's rules.
 class GemmKernel : public Kernel {
  public:
   explicit GemmKernel(const KernelInfo& info)
@@ -181,14 +184,15 @@ class GemmKernel : public Kernel {
     const int64_t k = trans_a_ ? a.dim(0) : a.dim(1);
     const int64_t kb = trans_b_ ? b.dim(1) : b.dim(0);
     const int64_t n = trans_b_ ? b.dim(0) : b.dim(1);
-    OT_CHECK(k == kb, "{}: inner dimensions differ: op(A) is [{}, {}] (A {}, transA={}) but op(B) is [{}, {}] (B {}, "
+    OT_CHECK(k == kb,
+             "{}: inner dimensions differ: op(A) is [{}, {}] (A {}, transA={}) but op(B) is [{}, {}] (B {}, "
              "transB={})",
              node_.label(), m, k, shape_str(a.shape()), trans_a_, kb, n, shape_str(b.shape()), trans_b_);
     const Tensor* c = ctx.has_input(2) ? &ctx.input(2) : nullptr;
     std::vector<int64_t> c_strides{0, 0};
     if (c != nullptr) {
-      OT_CHECK(c->dtype() == a.dtype(), "{}: C is {} but A is {}; they must have the same element type",
-               node_.label(), c->describe(), a.describe());
+      OT_CHECK(c->dtype() == a.dtype(), "{}: C is {} but A is {}; they must have the same element type", node_.label(),
+               c->describe(), a.describe());
       bool fits = c->rank() <= 2;
       for (int i = 0; fits && i < c->rank(); ++i) {
         const int64_t want = i == c->rank() - 1 ? n : m;
@@ -205,15 +209,14 @@ class GemmKernel : public Kernel {
       const Tensor b32 = linalg_dnnl::as_float32(b);
       const Tensor c32 = c != nullptr ? linalg_dnnl::as_float32(*c) : Tensor();
       Tensor y32 = a.dtype() == DType::Float32 ? y : Tensor(DType::Float32, {m, n});
-      run_float32(m, n, k, a32.data<float>(), b32.data<float>(), c != nullptr ? c32.data<float>() : nullptr,
-                  c_strides, y32.data<float>());
+      run_float32(m, n, k, a32.data<float>(), b32.data<float>(), c != nullptr ? c32.data<float>() : nullptr, c_strides,
+                  y32.data<float>());
       if (a.dtype() != DType::Float32) linalg_dnnl::store_from_float32(y32, y);
     } else if (a.dtype() == DType::Float64) {
       run_ref<double>(m, n, k, a, b, c, c_strides, y);
     } else {
-      visit_matmul_integer(a.dtype(), node_.label(), [&](auto tag) {
-        run_ref<typename decltype(tag)::type>(m, n, k, a, b, c, c_strides, y);
-      });
+      visit_matmul_integer(a.dtype(), node_.label(),
+                           [&](auto tag) { run_ref<typename decltype(tag)::type>(m, n, k, a, b, c, c_strides, y); });
     }
   }
 
@@ -277,10 +280,13 @@ class MatMulIntegerKernel : public Kernel {
  private:
   template <typename F>
   void visit_int8(DType dtype, F&& f) const {
-    if (dtype == DType::Int8) f(TypeTag<int8_t>{});
-    else if (dtype == DType::UInt8) f(TypeTag<uint8_t>{});
-    else OT_FAIL("{}: element type {} is not supported (MatMulInteger takes int8 or uint8)", node_.label(),
-                 dtype_name(dtype));
+    if (dtype == DType::Int8)
+      f(TypeTag<int8_t>{});
+    else if (dtype == DType::UInt8)
+      f(TypeTag<uint8_t>{});
+    else
+      OT_FAIL("{}: element type {} is not supported (MatMulInteger takes int8 or uint8)", node_.label(),
+              dtype_name(dtype));
   }
 
   // 0 when absent, 1 for a per-tensor zero point, `per_slice` for one per row/column.

@@ -99,12 +99,8 @@ void gemm_ref(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, doubl
 template <typename TA, typename TB>
 void matmul_integer_ref(const MatMulShape& s, const TA* a, const TA* a_zero, int64_t a_zero_count, const TB* b,
                         const TB* b_zero, int64_t b_zero_count, int32_t* y) {
-  auto a_zero_of = [&](int64_t row) -> int32_t {
-    return a_zero_count == 0 ? 0 : a_zero[a_zero_count == 1 ? 0 : row];
-  };
-  auto b_zero_of = [&](int64_t col) -> int32_t {
-    return b_zero_count == 0 ? 0 : b_zero[b_zero_count == 1 ? 0 : col];
-  };
+  auto a_zero_of = [&](int64_t row) -> int32_t { return a_zero_count == 0 ? 0 : a_zero[a_zero_count == 1 ? 0 : row]; };
+  auto b_zero_of = [&](int64_t col) -> int32_t { return b_zero_count == 0 ? 0 : b_zero[b_zero_count == 1 ? 0 : col]; };
   for_each_batch(s, [&](int64_t ai, int64_t bi, int64_t yi) {
     const TA* am = a + ai * s.m * s.k;
     const TB* bm = b + bi * s.k * s.n;
@@ -120,17 +116,25 @@ void matmul_integer_ref(const MatMulShape& s, const TA* a, const TA* a_zero, int
   });
 }
 
-#define ONNX_TRAIN_LINALG_REF(T)                                                                                 \
-  template void matmul_ref<T>(const MatMulShape&, const T*, const T*, T*);                                       \
-  template void gemm_ref<T>(bool, bool, int64_t, int64_t, int64_t, double, const T*, const T*, double, const T*, \
-                            int64_t, int64_t, T*);
-ONNX_TRAIN_LINALG_REF(float)
-ONNX_TRAIN_LINALG_REF(double)
-ONNX_TRAIN_LINALG_REF(int32_t)
-ONNX_TRAIN_LINALG_REF(int64_t)
-ONNX_TRAIN_LINALG_REF(uint32_t)
-ONNX_TRAIN_LINALG_REF(uint64_t)
-#undef ONNX_TRAIN_LINALG_REF
+// Explicit instantiations: the element types the kernels run these on.
+template void matmul_ref<float>(const MatMulShape&, const float*, const float*, float*);
+template void matmul_ref<double>(const MatMulShape&, const double*, const double*, double*);
+template void matmul_ref<int32_t>(const MatMulShape&, const int32_t*, const int32_t*, int32_t*);
+template void matmul_ref<int64_t>(const MatMulShape&, const int64_t*, const int64_t*, int64_t*);
+template void matmul_ref<uint32_t>(const MatMulShape&, const uint32_t*, const uint32_t*, uint32_t*);
+template void matmul_ref<uint64_t>(const MatMulShape&, const uint64_t*, const uint64_t*, uint64_t*);
+template void gemm_ref<float>(bool, bool, int64_t, int64_t, int64_t, double, const float*, const float*, double,
+                              const float*, int64_t, int64_t, float*);
+template void gemm_ref<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, const double*, double,
+                               const double*, int64_t, int64_t, double*);
+template void gemm_ref<int32_t>(bool, bool, int64_t, int64_t, int64_t, double, const int32_t*, const int32_t*, double,
+                                const int32_t*, int64_t, int64_t, int32_t*);
+template void gemm_ref<int64_t>(bool, bool, int64_t, int64_t, int64_t, double, const int64_t*, const int64_t*, double,
+                                const int64_t*, int64_t, int64_t, int64_t*);
+template void gemm_ref<uint32_t>(bool, bool, int64_t, int64_t, int64_t, double, const uint32_t*, const uint32_t*,
+                                 double, const uint32_t*, int64_t, int64_t, uint32_t*);
+template void gemm_ref<uint64_t>(bool, bool, int64_t, int64_t, int64_t, double, const uint64_t*, const uint64_t*,
+                                 double, const uint64_t*, int64_t, int64_t, uint64_t*);
 
 template void matmul_integer_ref<uint8_t, uint8_t>(const MatMulShape&, const uint8_t*, const uint8_t*, int64_t,
                                                    const uint8_t*, const uint8_t*, int64_t, int32_t*);

@@ -25,7 +25,7 @@ struct MatMulShape {
   int64_t m = 1;
   int64_t k = 1;
   int64_t n = 1;
-  Shape output;   // Y's shape
+  Shape output;  // Y's shape
 };
 
 // Works out the matmul shapes; throws naming `who` (a node label) when A and B do not fit.
