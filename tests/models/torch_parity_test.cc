@@ -29,8 +29,8 @@ std::vector<std::string> parity_cases() {
 class TorchParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TorchParity, MatchesPyTorch) {
-  const std::string failure = testing::run_test_case(kParityDir + "/" + GetParam(), kTolerance);
-  EXPECT_EQ(failure, "");
+  const testing::CaseResult result = testing::run_test_case(kParityDir + "/" + GetParam(), kTolerance);
+  EXPECT_EQ(result.status, testing::CaseResult::Status::Passed) << result.message;
 }
 
 // The same model run on one example of the batch gives that example's row: the dynamic
