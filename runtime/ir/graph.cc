@@ -6,6 +6,43 @@
 
 namespace onnx_train {
 
+Attribute Attribute::of_int(int64_t value) {
+  Attribute a;
+  a.kind = Kind::Int;
+  a.i = value;
+  return a;
+}
+Attribute Attribute::of_float(float value) {
+  Attribute a;
+  a.kind = Kind::Float;
+  a.f = value;
+  return a;
+}
+Attribute Attribute::of_string(std::string value) {
+  Attribute a;
+  a.kind = Kind::String;
+  a.s = std::move(value);
+  return a;
+}
+Attribute Attribute::of_ints(std::vector<int64_t> values) {
+  Attribute a;
+  a.kind = Kind::Ints;
+  a.ints = std::move(values);
+  return a;
+}
+Attribute Attribute::of_floats(std::vector<float> values) {
+  Attribute a;
+  a.kind = Kind::Floats;
+  a.floats = std::move(values);
+  return a;
+}
+Attribute Attribute::of_tensor(Tensor value) {
+  Attribute a;
+  a.kind = Kind::Tensor;
+  a.t = std::move(value);
+  return a;
+}
+
 std::string Node::label() const {
   const std::string op = domain.empty() ? op_type : domain + "." + op_type;
   return fmt::format("node '{}' ({}, opset {})", name, op, opset);

@@ -26,6 +26,14 @@ struct Attribute {
   std::vector<float> floats;
   std::vector<int64_t> ints;
   std::vector<std::string> strings;
+
+  // Builders, for code that makes nodes (gradient rules, tests): Attribute::of_int(1).
+  static Attribute of_int(int64_t value);
+  static Attribute of_float(float value);
+  static Attribute of_string(std::string value);
+  static Attribute of_ints(std::vector<int64_t> values);
+  static Attribute of_floats(std::vector<float> values);
+  static Attribute of_tensor(Tensor value);
 };
 
 struct Node {
