@@ -102,7 +102,7 @@ std::string skip_reason(const onnx::ModelProto& model, std::set<std::string>& mi
   for (const auto* list : {&model.graph().input(), &model.graph().output()})
     for (const auto& v : *list) {
       const std::string kind = type_kind(v.type());
-      if (!kind.empty()) return "uses a " + kind + " value ('" + v.name() + "')";
+      if (!kind.empty()) return "uses a value of type " + kind + " ('" + v.name() + "')";
     }
   std::map<std::string, int> opsets;
   for (const auto& imp : model.opset_import()) opsets[imp.domain() == "ai.onnx" ? "" : imp.domain()] = imp.version();

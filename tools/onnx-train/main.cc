@@ -4,6 +4,7 @@
 //
 // For now `run` executes a model on inputs read from TensorProto files (or on a
 // deterministic ramp when none are given) and prints a summary of every output.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -52,6 +53,16 @@ void print_tensor(const std::string& name, const Tensor& t) {
   }
   std::printf("%s: %s  min %.6g  max %.6g  mean %.6g\n", name.c_str(), t.describe().c_str(), lo, hi,
               values.empty() ? 0.0 : sum / static_cast<double>(values.size()));
+  // Small outputs are printed whole, one row per line of the last dimension.
+  if (values.size() <= 100 && t.rank() > 0) {
+    const size_t row = static_cast<size_t>(std::max<int64_t>(t.shape().back(), 1));
+    for (size_t i = 0; i < values.size(); i += row) {
+      std::printf("  ");
+      for (size_t j = i; j < i + row && j < values.size(); ++j) std::printf(" %9.5g", values[j]);
+      std::printf("\n");
+    }
+    return;
+  }
   std::printf("  first values:");
   for (size_t i = 0; i < values.size() && i < 10; ++i) std::printf(" %.6g", values[i]);
   std::printf("%s\n", values.size() > 10 ? " ..." : "");
