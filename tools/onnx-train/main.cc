@@ -5,6 +5,7 @@
 // For now `run` executes a model on inputs read from TensorProto files (or on a
 // deterministic ramp when none are given) and prints a summary of every output.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -19,10 +20,11 @@ using onnx_train::DType;
 using onnx_train::Tensor;
 
 void print_usage() {
-  std::cout << "usage: onnx-train run MODEL.onnx [--input NAME=FILE.pb ...] [--batch N]\n"
+  std::cout << "usage: onnx-train run MODEL.onnx [--input NAME=FILE.pb ...] [--batch N] [--repeat N]\n"
                "  run     load MODEL.onnx, run it once and print its outputs\n"
                "          inputs not given as files are filled with a deterministic ramp;\n"
-               "          dynamic dimensions take --batch (default 1)\n";
+               "          dynamic dimensions take --batch (default 1);\n"
+               "          --repeat N runs N more times and prints the mean time per run\n";
 }
 
 // A deterministic, non-trivial input: values ramp through [-1, 1).
@@ -72,6 +74,7 @@ int run_command(const std::vector<std::string>& args) {
   std::string model;
   std::map<std::string, std::string> input_files;
   int64_t batch = 1;
+  int repeat = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--input" && i + 1 < args.size()) {
       const std::string spec = args[++i];
@@ -80,6 +83,8 @@ int run_command(const std::vector<std::string>& args) {
       input_files[spec.substr(0, eq)] = spec.substr(eq + 1);
     } else if (args[i] == "--batch" && i + 1 < args.size()) {
       batch = std::stoll(args[++i]);
+    } else if (args[i] == "--repeat" && i + 1 < args.size()) {
+      repeat = std::stoi(args[++i]);
     } else if (model.empty() && args[i].rfind("--", 0) != 0) {
       model = args[i];
     } else {
@@ -105,6 +110,14 @@ int run_command(const std::vector<std::string>& args) {
     throw onnx_train::Error("the model has no input named '" + input_files.begin()->first + "'");
   const auto outputs = session.run(feeds);
   for (size_t i = 0; i < outputs.size(); ++i) print_tensor("output " + session.outputs()[i].name, outputs[i]);
+  if (repeat > 0) {
+    // The first run above built and cached every primitive; these are steady-state runs.
+    const auto start = std::chrono::steady_clock::now();
+    for (int r = 0; r < repeat; ++r) session.run(feeds);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / repeat;
+    std::printf("timing: %.3f ms per run (mean of %d runs)\n", ms, repeat);
+  }
   return 0;
 }
 
