@@ -131,7 +131,14 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
 
   OT_CHECK(model.has_graph(), "{}: the model has no graph", path);
   int opset = imported_opset(model, "");
-  OT_CHECK(opset > 0, "{}: the model imports no opset of the default ONNX domain", path);
+  if (opset < 0) {
+    // Allowed only when no node needs it (a graph of ai.onnx.preview.training ops, say).
+    for (const auto& n : model.graph().node())
+      OT_CHECK(!n.domain().empty() && n.domain() != "ai.onnx",
+               "{}: node '{}' ({}) is in the default ONNX domain, but the model imports no opset of that domain",
+               path, n.name(), n.op_type());
+    opset = kMinOpset;
+  }
   OT_CHECK(opset <= kMaxOpset,
            "{}: the model uses opset {} of the default domain; onnx-train supports opsets {} to {}. Re-export "
            "with opset_version={} (torch.onnx.export) or convert it with onnx.version_converter.",
