@@ -36,6 +36,12 @@ Attribute Attribute::of_floats(std::vector<float> values) {
   a.floats = std::move(values);
   return a;
 }
+Attribute Attribute::of_strings(std::vector<std::string> values) {
+  Attribute a;
+  a.kind = Kind::Strings;
+  a.strings = std::move(values);
+  return a;
+}
 Attribute Attribute::of_tensor(Tensor value) {
   Attribute a;
   a.kind = Kind::Tensor;

@@ -33,6 +33,7 @@ struct Attribute {
   static Attribute of_string(std::string value);
   static Attribute of_ints(std::vector<int64_t> values);
   static Attribute of_floats(std::vector<float> values);
+  static Attribute of_strings(std::vector<std::string> values);
   static Attribute of_tensor(Tensor value);
 };
 

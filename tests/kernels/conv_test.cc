@@ -5,33 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 
 #include "runtime/kernels/kernel.h"
+#include "tests/support/kernel_harness.h"
 
 namespace onnx_train {
 namespace {
 
-Attribute ints_attr(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
-
-Attribute int_attr(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
-}
-
-Attribute string_attr(const std::string& v) {
-  Attribute a;
-  a.kind = Attribute::Kind::String;
-  a.s = v;
-  return a;
-}
+using testing::random_float32;
+using testing::to_double;
 
 // Attributes of one test case; empty vectors are left off the node.
 struct ConvAttrs {
@@ -40,50 +22,21 @@ struct ConvAttrs {
   std::string auto_pad;
 };
 
-Node make_node(const std::string& op, int version, const ConvAttrs& a, bool bias) {
-  Node node;
-  node.name = "test";
-  node.op_type = op;
-  node.since_version = version;
-  node.opset = version;
-  node.inputs = {"x", "w"};
-  if (bias) node.inputs.push_back("b");
-  node.outputs = {"y"};
-  if (!a.strides.empty()) node.attributes["strides"] = ints_attr(a.strides);
-  if (!a.dilations.empty()) node.attributes["dilations"] = ints_attr(a.dilations);
-  if (!a.pads.empty()) node.attributes["pads"] = ints_attr(a.pads);
-  if (!a.output_padding.empty()) node.attributes["output_padding"] = ints_attr(a.output_padding);
-  if (!a.output_shape.empty()) node.attributes["output_shape"] = ints_attr(a.output_shape);
-  if (!a.auto_pad.empty()) node.attributes["auto_pad"] = string_attr(a.auto_pad);
-  node.attributes["group"] = int_attr(a.group);
-  return node;
+// A Conv / ConvTranspose node with inputs (x, w[, b]) and the attributes of `a`.
+Node conv_node(const std::string& op, int version, const ConvAttrs& a, bool bias) {
+  std::map<std::string, Attribute> attrs;
+  if (!a.strides.empty()) attrs["strides"] = Attribute::of_ints(a.strides);
+  if (!a.dilations.empty()) attrs["dilations"] = Attribute::of_ints(a.dilations);
+  if (!a.pads.empty()) attrs["pads"] = Attribute::of_ints(a.pads);
+  if (!a.output_padding.empty()) attrs["output_padding"] = Attribute::of_ints(a.output_padding);
+  if (!a.output_shape.empty()) attrs["output_shape"] = Attribute::of_ints(a.output_shape);
+  if (!a.auto_pad.empty()) attrs["auto_pad"] = Attribute::of_string(a.auto_pad);
+  attrs["group"] = Attribute::of_int(a.group);
+  return testing::make_node(op, version, bias ? 3 : 2, 1, std::move(attrs));
 }
 
-Tensor run_node(const Node& node, std::vector<const Tensor*> inputs) {
-  const KernelFactory* factory = KernelRegistry::global().find("", node.op_type, node.since_version);
-  EXPECT_NE(factory, nullptr) << node.op_type << "-" << node.since_version;
-  std::vector<const ValueInfo*> infos(inputs.size(), nullptr);
-  auto kernel = (*factory)(KernelInfo{node, infos});
-  std::vector<Tensor> outputs(node.outputs.size());
-  KernelContext ctx(node, std::move(inputs), outputs, nullptr);
-  kernel->run(ctx);
-  return outputs[0];
-}
-
-Tensor random_tensor(const Shape& shape, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  Tensor t(DType::Float32, shape);
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(gen);
-  return t;
-}
-
-Tensor to_double(const Tensor& t) {
-  Tensor out(DType::Float64, t.shape());
-  for (int64_t i = 0; i < t.numel(); ++i) out.data<double>()[i] = t.data<float>()[i];
-  return out;
-}
+// Runs `node` once and returns its output.
+Tensor run_conv(const Node& node, const std::vector<Tensor>& inputs) { return testing::run_node(node, inputs)[0]; }
 
 struct Case {
   Shape x, w;
@@ -94,18 +47,18 @@ struct Case {
 
 // Runs the case in float32 (oneDNN) and float64 (reference) and compares.
 void expect_dnnl_matches_reference(const std::string& op, int version, const Case& c, unsigned seed) {
-  const Node node = make_node(op, version, c.attrs, c.bias);
-  const Tensor x = random_tensor(c.x, seed), w = random_tensor(c.w, seed + 1);
+  const Node node = conv_node(op, version, c.attrs, c.bias);
+  const Tensor x = random_float32(c.x, seed), w = random_float32(c.w, seed + 1);
   const int64_t maps = op == "Conv" ? c.w[0] : c.w[1] * c.attrs.group;
-  const Tensor b = random_tensor({maps}, seed + 2);
+  const Tensor b = random_float32({maps}, seed + 2);
   const Tensor x64 = to_double(x), w64 = to_double(w), b64 = to_double(b);
-  std::vector<const Tensor*> in32{&x, &w}, in64{&x64, &w64};
+  std::vector<Tensor> in32{x, w}, in64{x64, w64};
   if (c.bias) {
-    in32.push_back(&b);
-    in64.push_back(&b64);
+    in32.push_back(b);
+    in64.push_back(b64);
   }
-  const Tensor y = run_node(node, in32);
-  const Tensor ref = run_node(node, in64);
+  const Tensor y = run_conv(node, in32);
+  const Tensor ref = run_conv(node, in64);
   ASSERT_EQ(y.shape(), c.expected_y) << op << " x " << shape_str(c.x) << " w " << shape_str(c.w);
   ASSERT_EQ(ref.shape(), c.expected_y);
   double max_diff = 0;
@@ -165,7 +118,7 @@ TEST(ConvTest, ReferenceHandComputed) {
   for (int i = 0; i < 25; ++i) xs[static_cast<size_t>(i)] = i;
   const Tensor x = Tensor::from<double>({1, 1, 5, 5}, xs);
   const Tensor w = Tensor::from<double>({1, 1, 3, 3}, std::vector<double>(9, 1.0));
-  const Tensor y = run_node(make_node("Conv", 11, {{}, {}, {1, 1, 1, 1}}, false), {&x, &w});
+  const Tensor y = run_conv(conv_node("Conv", 11, {{}, {}, {1, 1, 1, 1}}, false), {x, w});
   const std::vector<double> expected = {12,  21, 27, 33,  24,  33,  54,  63, 72,  51,  63,  99, 108,
                                         117, 81, 93, 144, 153, 162, 111, 72, 111, 117, 123, 84};
   ASSERT_EQ(y.shape(), (Shape{1, 1, 5, 5}));
@@ -189,10 +142,10 @@ TEST(ConvTest, TransposeIsAdjointOfConv) {
   };
   unsigned seed = 200;
   for (const Adjoint& c : cases) {
-    const Tensor x = to_double(random_tensor(c.x, seed++)), w = to_double(random_tensor(c.w, seed++));
-    const Tensor y = run_node(make_node("Conv", 11, c.conv, false), {&x, &w});
-    const Tensor g = to_double(random_tensor(y.shape(), seed++));
-    const Tensor xt = run_node(make_node("ConvTranspose", 11, c.transpose, false), {&g, &w});
+    const Tensor x = to_double(random_float32(c.x, seed++)), w = to_double(random_float32(c.w, seed++));
+    const Tensor y = run_conv(conv_node("Conv", 11, c.conv, false), {x, w});
+    const Tensor g = to_double(random_float32(y.shape(), seed++));
+    const Tensor xt = run_conv(conv_node("ConvTranspose", 11, c.transpose, false), {g, w});
     ASSERT_EQ(xt.shape(), x.shape());
     double lhs = 0, rhs = 0;
     for (int64_t i = 0; i < y.numel(); ++i) lhs += y.data<double>()[i] * g.data<double>()[i];
@@ -208,15 +161,15 @@ TEST(ConvTest, TransposeOutputShapeSplitPerVersion) {
   // Uncropped: [1, 3, 6, 5, 3]; output_shape 4 crops one element.
   ConvAttrs a;
   a.output_shape = {4};
-  const Tensor v11 = run_node(make_node("ConvTranspose", 11, a, false), {&x, &w});
-  const Tensor v1 = run_node(make_node("ConvTranspose", 1, a, false), {&x, &w});
+  const Tensor v11 = run_conv(conv_node("ConvTranspose", 11, a, false), {x, w});
+  const Tensor v1 = run_conv(conv_node("ConvTranspose", 1, a, false), {x, w});
   EXPECT_EQ(v11.to_doubles(), (std::vector<double>{3, 6, 5, 3}));  // crop at the start
   EXPECT_EQ(v1.to_doubles(), (std::vector<double>{1, 3, 6, 5}));   // crop at the end
 }
 
 // float16 takes the float32 path: the same numbers, rounded to half precision.
 TEST(ConvTest, Float16UsesFloat32Path) {
-  const Tensor x = random_tensor({2, 3, 6, 5}, 300), w = random_tensor({3, 3, 3, 3}, 301);  // fits both ops
+  const Tensor x = random_float32({2, 3, 6, 5}, 300), w = random_float32({3, 3, 3, 3}, 301);  // fits both ops
   auto to_half = [](const Tensor& t) {
     Tensor h(DType::Float16, t.shape());
     for (int64_t i = 0; i < t.numel(); ++i) h.data<Float16>()[i] = Float16(t.data<float>()[i]);
@@ -230,9 +183,9 @@ TEST(ConvTest, Float16UsesFloat32Path) {
   const Tensor xh = to_half(x), wh = to_half(w);
   const Tensor x_rounded = to_float(xh), w_rounded = to_float(wh);
   for (const char* op : {"Conv", "ConvTranspose"}) {
-    const Node node = make_node(op, 11, {{2, 1}, {}, {1, 1, 0, 1}}, false);
-    const Tensor yh = run_node(node, {&xh, &wh});
-    const Tensor y = run_node(node, {&x_rounded, &w_rounded});
+    const Node node = conv_node(op, 11, {{2, 1}, {}, {1, 1, 0, 1}}, false);
+    const Tensor yh = run_conv(node, {xh, wh});
+    const Tensor y = run_conv(node, {x_rounded, w_rounded});
     ASSERT_EQ(yh.dtype(), DType::Float16);
     ASSERT_EQ(yh.shape(), y.shape());
     for (int64_t i = 0; i < y.numel(); ++i)
@@ -243,18 +196,17 @@ TEST(ConvTest, Float16UsesFloat32Path) {
 }
 
 TEST(ConvTest, BadAttributesAreReported) {
-  const KernelFactory* factory = KernelRegistry::global().find("", "Conv", 11);
-  ASSERT_NE(factory, nullptr);
-  auto build = [&](const Node& node) { return (*factory)(KernelInfo{node, {nullptr, nullptr}}); };
-  EXPECT_THROW(build(make_node("Conv", 11, {{0, 1}}, false)), Error);                              // stride 0
-  EXPECT_THROW(build(make_node("Conv", 11, {{1, 1}, {1}}, false)), Error);                         // lengths
-  EXPECT_THROW(build(make_node("Conv", 11, {{}, {}, {1, 1, 1}}, false)), Error);                   // odd pads
-  EXPECT_THROW(build(make_node("Conv", 11, {{}, {}, {}, {}, {}, 0}, false)), Error);               // group 0
-  EXPECT_THROW(build(make_node("Conv", 11, {{}, {}, {}, {}, {}, 1, "SAME"}, false)), Error);       // auto_pad
-  EXPECT_THROW(build(make_node("Conv", 11, {{}, {}, {1, 1}, {}, {}, 1, "VALID"}, false)), Error);  // both
+  ASSERT_NE(KernelRegistry::global().find("", "Conv", 11), nullptr);
+  auto build = [](const Node& node) { return testing::make_kernel(node); };
+  EXPECT_THROW(build(conv_node("Conv", 11, {{0, 1}}, false)), Error);                              // stride 0
+  EXPECT_THROW(build(conv_node("Conv", 11, {{1, 1}, {1}}, false)), Error);                         // lengths
+  EXPECT_THROW(build(conv_node("Conv", 11, {{}, {}, {1, 1, 1}}, false)), Error);                   // odd pads
+  EXPECT_THROW(build(conv_node("Conv", 11, {{}, {}, {}, {}, {}, 0}, false)), Error);               // group 0
+  EXPECT_THROW(build(conv_node("Conv", 11, {{}, {}, {}, {}, {}, 1, "SAME"}, false)), Error);       // auto_pad
+  EXPECT_THROW(build(conv_node("Conv", 11, {{}, {}, {1, 1}, {}, {}, 1, "VALID"}, false)), Error);  // both
   // Channels that do not fit the group are reported when run.
-  const Tensor x = random_tensor({1, 3, 5, 5}, 1), w = random_tensor({4, 2, 3, 3}, 2);
-  EXPECT_THROW(run_node(make_node("Conv", 11, {{}, {}, {}, {}, {}, 2}, false), {&x, &w}), Error);
+  const Tensor x = random_float32({1, 3, 5, 5}, 1), w = random_float32({4, 2, 3, 3}, 2);
+  EXPECT_THROW(run_conv(conv_node("Conv", 11, {{}, {}, {}, {}, {}, 2}, false), {x, w}), Error);
 }
 
 }  // namespace

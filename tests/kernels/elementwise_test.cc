@@ -11,50 +11,23 @@
 #include <random>
 
 #include "runtime/kernels/kernel.h"
+#include "tests/support/kernel_harness.h"
 
 namespace onnx_train {
 namespace {
 
-Attribute float_attr(float v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Float;
-  a.f = v;
-  return a;
-}
-
-Attribute int_attr(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
-}
+using testing::error_of;
+using testing::to_double;
 
 // One node with its registered kernel, built once and run any number of times (so a
 // kernel's per-shape caches are exercised).
 class KernelRunner {
  public:
-  KernelRunner(const std::string& op, int since_version, size_t num_inputs,
-               std::map<std::string, Attribute> attrs = {}) {
-    node_.name = "n";
-    node_.op_type = op;
-    node_.since_version = since_version;
-    node_.opset = since_version;
-    for (size_t i = 0; i < num_inputs; ++i) node_.inputs.push_back("in" + std::to_string(i));
-    node_.outputs.push_back("out");
-    node_.attributes = std::move(attrs);
-    const KernelFactory* factory = KernelRegistry::global().find("", op, since_version);
-    if (factory == nullptr) throw Error(op + " is not registered at this version");
-    kernel_ = (*factory)(KernelInfo{node_, {}});
-  }
+  KernelRunner(const std::string& op, int since_version, size_t num_inputs, std::map<std::string, Attribute> attrs = {})
+      : node_(testing::make_node(op, since_version, num_inputs, 1, std::move(attrs))),
+        kernel_(testing::make_kernel(node_)) {}
 
-  Tensor run(const std::vector<Tensor>& inputs) {
-    std::vector<const Tensor*> ptrs;
-    for (const Tensor& t : inputs) ptrs.push_back(t.defined() ? &t : nullptr);
-    std::vector<Tensor> outputs(1);
-    KernelContext ctx(node_, ptrs, outputs, nullptr);
-    kernel_->run(ctx);
-    return outputs[0];
-  }
+  Tensor run(const std::vector<Tensor>& inputs) { return testing::run_kernel(*kernel_, node_, inputs)[0]; }
 
  private:
   Node node_;
@@ -63,16 +36,7 @@ class KernelRunner {
 
 Tensor run(const std::string& op, int since_version, const std::vector<Tensor>& inputs,
            std::map<std::string, Attribute> attrs = {}) {
-  return KernelRunner(op, since_version, inputs.size(), std::move(attrs)).run(inputs);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return testing::run_op(op, since_version, inputs, std::move(attrs))[0];
 }
 
 Tensor random_tensor(const Shape& shape, std::mt19937& rng, float lo = -6.f, float hi = 6.f) {
@@ -81,12 +45,6 @@ Tensor random_tensor(const Shape& shape, std::mt19937& rng, float lo = -6.f, flo
   float* p = t.data<float>();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
   return t;
-}
-
-Tensor to_double(const Tensor& t) {
-  Tensor out(DType::Float64, t.shape());
-  for (int64_t i = 0; i < t.numel(); ++i) out.data<double>()[i] = t.data<float>()[i];
-  return out;
 }
 
 struct ActivationCase {
@@ -100,21 +58,21 @@ TEST(ActivationKernels, OneDnnMatchesReference) {
   const std::vector<ActivationCase> cases = {
       {"Relu", 14, {}},
       {"LeakyRelu", 16, {}},
-      {"LeakyRelu", 6, {{"alpha", float_attr(0.3f)}}},
+      {"LeakyRelu", 6, {{"alpha", Attribute::of_float(0.3f)}}},
       {"Sigmoid", 13, {}},
       {"Tanh", 13, {}},
       {"Elu", 6, {}},
-      {"Elu", 6, {{"alpha", float_attr(0.5f)}}},
+      {"Elu", 6, {{"alpha", Attribute::of_float(0.5f)}}},
       {"Selu", 6, {}},
-      {"Selu", 6, {{"alpha", float_attr(2.f)}, {"gamma", float_attr(0.5f)}}},
+      {"Selu", 6, {{"alpha", Attribute::of_float(2.f)}, {"gamma", Attribute::of_float(0.5f)}}},
       {"Softplus", 1, {}},
       {"HardSwish", 14, {}},
       {"HardSigmoid", 6, {}},
-      {"HardSigmoid", 6, {{"alpha", float_attr(0.5f)}, {"beta", float_attr(0.1f)}}},
-      {"Celu", 12, {{"alpha", float_attr(2.f)}}},
+      {"HardSigmoid", 6, {{"alpha", Attribute::of_float(0.5f)}, {"beta", Attribute::of_float(0.1f)}}},
+      {"Celu", 12, {{"alpha", Attribute::of_float(2.f)}}},
       {"Softsign", 1, {}},
-      {"ThresholdedRelu", 10, {{"alpha", float_attr(0.5f)}}},
-      {"Shrink", 9, {{"bias", float_attr(0.5f)}, {"lambd", float_attr(1.f)}}},
+      {"ThresholdedRelu", 10, {{"alpha", Attribute::of_float(0.5f)}}},
+      {"Shrink", 9, {{"bias", Attribute::of_float(0.5f)}, {"lambd", Attribute::of_float(1.f)}}},
   };
   const std::vector<Shape> shapes = {{7}, {2, 3, 4, 5}, {1, 33, 17}, {}, {0, 3}, {7}};
   std::mt19937 rng(42);
@@ -202,7 +160,7 @@ TEST(ElementwiseKernels, IntegerDivisionAndModulo) {
   const Tensor b = Tensor::from<int32_t>({4}, {2, 2, -2, -2});
   EXPECT_EQ(run("Div", 14, {a, b}).to_int64s(), (std::vector<int64_t>{3, -3, -3, 3}));
   EXPECT_EQ(run("Mod", 13, {a, b}).to_int64s(), (std::vector<int64_t>{1, 1, -1, -1}));
-  EXPECT_EQ(run("Mod", 13, {a, b}, {{"fmod", int_attr(1)}}).to_int64s(), (std::vector<int64_t>{1, -1, 1, -1}));
+  EXPECT_EQ(run("Mod", 13, {a, b}, {{"fmod", Attribute::of_int(1)}}).to_int64s(), (std::vector<int64_t>{1, -1, 1, -1}));
   const Tensor zero = Tensor::from<int32_t>({4}, {1, 0, 1, 1});
   EXPECT_NE(error_of([&] { run("Div", 14, {a, zero}); }).find("division by zero"), std::string::npos);
   const Tensor min = Tensor::scalar<int32_t>(std::numeric_limits<int32_t>::min());
@@ -251,7 +209,7 @@ TEST(ElementwiseKernels, UnaryEdgeCases) {
   EXPECT_EQ(run("Sign", 13, {Tensor::from<int8_t>({3}, {-5, 0, 9})}).to_int64s(), (std::vector<int64_t>{-1, 0, 1}));
   EXPECT_EQ(run("Abs", 13, {Tensor::from<uint8_t>({2}, {0, 200})}).to_int64s(), (std::vector<int64_t>{0, 200}));
   const Tensor inf = Tensor::from<float>({4}, {INFINITY, -INFINITY, NAN, 1});
-  EXPECT_EQ(run("IsInf", 10, {inf}, {{"detect_negative", int_attr(0)}}).to_int64s(),
+  EXPECT_EQ(run("IsInf", 10, {inf}, {{"detect_negative", Attribute::of_int(0)}}).to_int64s(),
             (std::vector<int64_t>{1, 0, 0, 0}));
   EXPECT_EQ(run("IsNaN", 13, {inf}).to_int64s(), (std::vector<int64_t>{0, 0, 1, 0}));
   EXPECT_NE(error_of([&] { run("Sqrt", 13, {Tensor::from<int32_t>({1}, {4})}); }).find("floating-point"),
@@ -259,7 +217,9 @@ TEST(ElementwiseKernels, UnaryEdgeCases) {
 }
 
 TEST(ElementwiseKernels, CastConversions) {
-  auto cast = [](const Tensor& x, DType to) { return run("Cast", 13, {x}, {{"to", int_attr(static_cast<int>(to))}}); };
+  auto cast = [](const Tensor& x, DType to) {
+    return run("Cast", 13, {x}, {{"to", Attribute::of_int(static_cast<int>(to))}});
+  };
   const Tensor f = Tensor::from<float>({5}, {-2.7f, -0.5f, 0.f, 0.5f, 300.9f});
   EXPECT_EQ(cast(f, DType::Int32).to_int64s(), (std::vector<int64_t>{-2, 0, 0, 0, 300}));
   EXPECT_EQ(cast(f, DType::Bool).to_int64s(), (std::vector<int64_t>{1, 1, 0, 1, 1}));
@@ -275,7 +235,7 @@ TEST(ElementwiseKernels, CastConversions) {
 
 TEST(ElementwiseKernels, ClipVersions) {
   const Tensor x = Tensor::from<float>({4}, {-3, -1, 1, 3});
-  EXPECT_EQ(run("Clip", 6, {x}, {{"min", float_attr(-2)}, {"max", float_attr(2)}}).to_doubles(),
+  EXPECT_EQ(run("Clip", 6, {x}, {{"min", Attribute::of_float(-2)}, {"max", Attribute::of_float(2)}}).to_doubles(),
             (std::vector<double>{-2, -1, 1, 2}));
   EXPECT_EQ(run("Clip", 13, {x, Tensor(), Tensor::scalar<float>(0)}).to_doubles(),
             (std::vector<double>{-3, -1, 0, 0}));
@@ -297,7 +257,7 @@ TEST(ElementwiseKernels, WhereAndComparisons) {
   EXPECT_EQ(run("LessOrEqual", 16, {a, b}).to_int64s(), (std::vector<int64_t>{1, 1, 0}));
   EXPECT_EQ(run("Greater", 13, {a, b}).to_int64s(), (std::vector<int64_t>{0, 0, 1}));
   EXPECT_EQ(run("BitShift", 11, {Tensor::from<uint8_t>({2}, {1, 255}), Tensor::from<uint8_t>({2}, {3, 8})},
-                {{"direction", [] { Attribute s; s.kind = Attribute::Kind::String; s.s = "LEFT"; return s; }()}})
+                {{"direction", Attribute::of_string("LEFT")}})
                 .to_int64s(),
             (std::vector<int64_t>{8, 0}));
   EXPECT_NE(error_of([&] { run("Equal", 13, {a, x}); }).find("different element types"), std::string::npos);

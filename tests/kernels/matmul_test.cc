@@ -9,48 +9,14 @@
 
 #include "runtime/kernels/kernel.h"
 #include "runtime/kernels/reference/linalg_ref.h"
+#include "tests/support/kernel_harness.h"
 
 namespace onnx_train {
 namespace {
 
-Attribute int_attr(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
-}
-
-Attribute float_attr(float v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Float;
-  a.f = v;
-  return a;
-}
-
-// A node with `num_inputs` inputs; an undefined tensor in run_node marks an omitted one.
-Node make_node(const std::string& op, int version, size_t num_inputs) {
-  Node node;
-  node.name = "test";
-  node.op_type = op;
-  node.since_version = version;
-  node.opset = version;
-  for (size_t i = 0; i < num_inputs; ++i) node.inputs.push_back("in" + std::to_string(i));
-  node.outputs.push_back("out");
-  return node;
-}
-
-Tensor run_node(const Node& node, const std::vector<Tensor>& inputs) {
-  const KernelFactory* factory = KernelRegistry::global().find("", node.op_type, node.since_version);
-  EXPECT_NE(factory, nullptr) << node.op_type << "-" << node.since_version;
-  KernelInfo info{node, std::vector<const ValueInfo*>(inputs.size(), nullptr)};
-  auto kernel = (*factory)(info);
-  std::vector<const Tensor*> pointers;
-  for (const Tensor& t : inputs) pointers.push_back(t.defined() ? &t : nullptr);
-  std::vector<Tensor> outputs(node.outputs.size());
-  KernelContext ctx(node, pointers, outputs, nullptr);
-  kernel->run(ctx);
-  return outputs[0];
-}
+using testing::make_node;
+using testing::run_op;
+using testing::to_double;
 
 // Fixed-seed uniform values in [-1, 1).
 template <typename T>
@@ -61,13 +27,6 @@ Tensor random_tensor(const Shape& shape, uint32_t seed) {
   T* d = t.data<T>();
   for (int64_t i = 0; i < t.numel(); ++i) d[i] = static_cast<T>(dist(rng));
   return t;
-}
-
-Tensor to_double(const Tensor& t) {
-  Tensor out(DType::Float64, t.shape());
-  const std::vector<double> v = t.to_doubles();
-  std::copy(v.begin(), v.end(), out.data<double>());
-  return out;
 }
 
 void expect_close(const Tensor& expected, const Tensor& actual, double tol, const std::string& what) {
@@ -95,7 +54,7 @@ TEST(MatMulTest, OneDnnMatchesReferenceWithPromotionAndBroadcasting) {
     const auto& [sa, sb] = cases[c];
     const Tensor a = random_tensor<float>(sa, 1 + c);
     const Tensor b = random_tensor<float>(sb, 100 + c);
-    const Tensor y = run_node(make_node("MatMul", 13, 2), {a, b});
+    const Tensor y = run_op("MatMul", 13, {a, b})[0];
     const MatMulShape shape = matmul_shape(sa, sb, "test");
     ASSERT_EQ(shape.output, expected_shapes[c]);
     Tensor ref(DType::Float64, shape.output);
@@ -103,29 +62,26 @@ TEST(MatMulTest, OneDnnMatchesReferenceWithPromotionAndBroadcasting) {
     matmul_ref(shape, a64.data<double>(), b64.data<double>(), ref.data<double>());
     expect_close(ref, y, 1e-5, shape_str(sa) + " x " + shape_str(sb));
     // float64 runs the reference itself.
-    expect_close(ref, run_node(make_node("MatMul", 13, 2), {a64, b64}), 1e-12, "float64");
+    expect_close(ref, run_op("MatMul", 13, {a64, b64})[0], 1e-12, "float64");
   }
 }
 
 TEST(MatMulTest, IntegerFloat16AndErrors) {
   const Tensor a = Tensor::from<int64_t>({2, 2}, {1, 2, 3, 4});
   const Tensor b = Tensor::from<int64_t>({2, 2}, {5, 6, 7, 8});
-  EXPECT_EQ(run_node(make_node("MatMul", 13, 2), {a, b}).to_int64s(), (std::vector<int64_t>{19, 22, 43, 50}));
+  EXPECT_EQ(run_op("MatMul", 13, {a, b})[0].to_int64s(), (std::vector<int64_t>{19, 22, 43, 50}));
 
   const Tensor h = Tensor::from<Float16>({2, 2}, {Float16(1), Float16(2), Float16(3), Float16(4)});
-  const Tensor hy = run_node(make_node("MatMul", 13, 2), {h, h});
+  const Tensor hy = run_op("MatMul", 13, {h, h})[0];
   EXPECT_EQ(hy.dtype(), DType::Float16);
   EXPECT_EQ(hy.to_doubles(), (std::vector<double>{7, 10, 15, 22}));
 
-  EXPECT_THROW(run_node(make_node("MatMul", 13, 2), {random_tensor<float>({2, 3}, 1), random_tensor<float>({2, 3}, 2)}),
+  EXPECT_THROW(run_op("MatMul", 13, {random_tensor<float>({2, 3}, 1), random_tensor<float>({2, 3}, 2)})[0], Error);
+  EXPECT_THROW(run_op("MatMul", 13, {random_tensor<float>({2, 2, 3}, 1), random_tensor<float>({3, 3, 2}, 2)})[0],
                Error);
-  EXPECT_THROW(
-      run_node(make_node("MatMul", 13, 2), {random_tensor<float>({2, 2, 3}, 1), random_tensor<float>({3, 3, 2}, 2)}),
-      Error);
-  EXPECT_THROW(run_node(make_node("MatMul", 13, 2), {a, random_tensor<float>({2, 2}, 2)}), Error);
+  EXPECT_THROW(run_op("MatMul", 13, {a, random_tensor<float>({2, 2}, 2)})[0], Error);
   // An empty inner dimension gives zeros.
-  const Tensor z =
-      run_node(make_node("MatMul", 13, 2), {Tensor(DType::Float32, {2, 0}), Tensor(DType::Float32, {0, 3})});
+  const Tensor z = run_op("MatMul", 13, {Tensor(DType::Float32, {2, 0}), Tensor(DType::Float32, {0, 3})})[0];
   EXPECT_EQ(z.to_doubles(), std::vector<double>(6, 0.0));
 }
 
@@ -140,11 +96,11 @@ TEST(GemmTest, OneDnnMatchesReferenceForTransposesAndBiasShapes) {
         const Tensor b = random_tensor<float>(trans_b ? Shape{n, k} : Shape{k, n}, seed++);
         const Tensor c = with_c > 0 ? random_tensor<float>(c_shapes[with_c - 1], seed++) : Tensor();
         Node node = make_node("Gemm", 13, 3);
-        node.attributes["transA"] = int_attr(trans_a);
-        node.attributes["transB"] = int_attr(trans_b);
-        node.attributes["alpha"] = float_attr(0.75f);
-        node.attributes["beta"] = float_attr(-1.5f);
-        const Tensor y = run_node(node, {a, b, c});
+        node.attributes["transA"] = Attribute::of_int(trans_a);
+        node.attributes["transB"] = Attribute::of_int(trans_b);
+        node.attributes["alpha"] = Attribute::of_float(0.75f);
+        node.attributes["beta"] = Attribute::of_float(-1.5f);
+        const Tensor y = testing::run_node(node, {a, b, c})[0];
 
         int64_t c_sm = 0, c_sn = 0;
         if (c.defined() && c.rank() == 2) {
@@ -160,7 +116,7 @@ TEST(GemmTest, OneDnnMatchesReferenceForTransposesAndBiasShapes) {
         const std::string what =
             fmt::format("transA={} transB={} C={}", trans_a, trans_b, c.defined() ? shape_str(c.shape()) : "none");
         expect_close(ref, y, 1e-5, what);
-        expect_close(ref, run_node(node, {a64, b64, c64}), 1e-12, what + " float64");
+        expect_close(ref, testing::run_node(node, {a64, b64, c64})[0], 1e-12, what + " float64");
       }
 }
 
@@ -169,15 +125,15 @@ TEST(GemmTest, VersionRulesAndErrors) {
   const Tensor b = random_tensor<float>({3, 4}, 2);
   // C is required before Gemm-11: the kernel refuses to be built without it.
   Node gemm7 = make_node("Gemm", 7, 2);
-  KernelInfo info{gemm7, {}};
-  EXPECT_THROW((*KernelRegistry::global().find("", "Gemm", 7))(info), Error);
-  EXPECT_THROW(run_node(make_node("Gemm", 13, 3), {a, b, random_tensor<float>({3, 4}, 3)}), Error);  // bad C
-  EXPECT_THROW(run_node(make_node("Gemm", 13, 2), {a, random_tensor<float>({4, 3}, 3)}), Error);     // bad K
+  ASSERT_NE(KernelRegistry::global().find("", "Gemm", 7), nullptr);
+  EXPECT_THROW(testing::make_kernel(gemm7), Error);
+  EXPECT_THROW(run_op("Gemm", 13, {a, b, random_tensor<float>({3, 4}, 3)})[0], Error);  // bad C
+  EXPECT_THROW(run_op("Gemm", 13, {a, random_tensor<float>({4, 3}, 3)})[0], Error);     // bad K
   // Integer Gemm is exact.
   const Tensor ia = Tensor::from<int32_t>({1, 2}, {1, 2});
   const Tensor ib = Tensor::from<int32_t>({2, 1}, {3, 4});
   const Tensor ic = Tensor::from<int32_t>({1}, {100});
-  EXPECT_EQ(run_node(make_node("Gemm", 13, 3), {ia, ib, ic}).to_int64s(), (std::vector<int64_t>{111}));
+  EXPECT_EQ(run_op("Gemm", 13, {ia, ib, ic})[0].to_int64s(), (std::vector<int64_t>{111}));
 }
 
 TEST(MatMulIntegerTest, ZeroPoints) {
@@ -186,12 +142,11 @@ TEST(MatMulIntegerTest, ZeroPoints) {
   const Tensor b = Tensor::from<int8_t>({2, 2}, {5, 6, -7, 8});
   const Tensor a_zero = Tensor::from<uint8_t>({}, {1});
   const Tensor b_zero = Tensor::from<int8_t>({2}, {0, 2});
-  const Tensor y = run_node(make_node("MatMulInteger", 10, 4), {a, b, a_zero, b_zero});
+  const Tensor y = run_op("MatMulInteger", 10, {a, b, a_zero, b_zero})[0];
   EXPECT_EQ(y.dtype(), DType::Int32);
   // A - 1 = [[0, 1], [2, 3]]; B - [0, 2] = [[5, 4], [-7, 6]].
   EXPECT_EQ(y.to_int64s(), (std::vector<int64_t>{-7, 6, -11, 26}));
-  EXPECT_THROW(run_node(make_node("MatMulInteger", 10, 4), {a, b, Tensor::from<uint8_t>({3}, {1, 2, 3}), b_zero}),
-               Error);
+  EXPECT_THROW(run_op("MatMulInteger", 10, {a, b, Tensor::from<uint8_t>({3}, {1, 2, 3}), b_zero})[0], Error);
 }
 
 }  // namespace

@@ -9,54 +9,16 @@
 
 #include "runtime/kernels/kernel.h"
 #include "runtime/kernels/reference/norm_ref.h"
+#include "tests/support/kernel_harness.h"
 
 namespace onnx_train {
 namespace {
 
-Attribute int_attr(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
-}
-
-Attribute float_attr(float v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Float;
-  a.f = v;
-  return a;
-}
-
-Node make_node(const std::string& op, int version, size_t num_inputs, size_t num_outputs) {
-  Node node;
-  node.name = "test";
-  node.op_type = op;
-  node.since_version = version;
-  node.opset = version;
-  for (size_t i = 0; i < num_inputs; ++i) node.inputs.push_back("in" + std::to_string(i));
-  for (size_t i = 0; i < num_outputs; ++i) node.outputs.push_back("out" + std::to_string(i));
-  return node;
-}
-
-std::unique_ptr<Kernel> make_kernel(const Node& node) {
-  const KernelFactory* factory = KernelRegistry::global().find("", node.op_type, node.since_version);
-  EXPECT_NE(factory, nullptr) << node.op_type << "-" << node.since_version;
-  KernelInfo info{node, {}};
-  return (*factory)(info);
-}
-
-std::vector<Tensor> run_kernel(Kernel& kernel, const Node& node, const std::vector<Tensor>& inputs) {
-  std::vector<const Tensor*> pointers;
-  for (const Tensor& t : inputs) pointers.push_back(t.defined() ? &t : nullptr);
-  std::vector<Tensor> outputs(node.outputs.size());
-  KernelContext ctx(node, pointers, outputs, nullptr);
-  kernel.run(ctx);
-  return outputs;
-}
-
-std::vector<Tensor> run_node(const Node& node, const std::vector<Tensor>& inputs) {
-  return run_kernel(*make_kernel(node), node, inputs);
-}
+using testing::make_kernel;
+using testing::make_node;
+using testing::run_kernel;
+using testing::run_node;
+using testing::to_double;
 
 // Fixed-seed uniform values in [lo, hi).
 template <typename T>
@@ -67,13 +29,6 @@ Tensor random_tensor(const Shape& shape, uint32_t seed, double lo = -1, double h
   T* d = t.data<T>();
   for (int64_t i = 0; i < t.numel(); ++i) d[i] = static_cast<T>(dist(rng));
   return t;
-}
-
-Tensor to_double(const Tensor& t) {
-  Tensor out(DType::Float64, t.shape());
-  const std::vector<double> v = t.to_doubles();
-  std::copy(v.begin(), v.end(), out.data<double>());
-  return out;
 }
 
 void expect_close(const std::vector<double>& e, const Tensor& actual, double tol, const std::string& what) {
@@ -108,7 +63,7 @@ TEST(BatchNormTest, InferenceMatchesReferenceInEveryVersion) {
       const Tensor scale = random_tensor<float>({c}, seed++), bias = random_tensor<float>({c}, seed++);
       const Tensor mean = random_tensor<float>({c}, seed++), var = random_tensor<float>({c}, seed++, 0.1, 2);
       Node node = make_node("BatchNormalization", version, 5, 1);
-      node.attributes["epsilon"] = float_attr(1e-3f);
+      node.attributes["epsilon"] = Attribute::of_float(1e-3f);
       const Tensor y = run_node(node, {x, scale, bias, mean, var})[0];
 
       std::vector<Tensor> d;
@@ -134,8 +89,8 @@ TEST(BatchNormTest, TrainingMatchesReference) {
       const Tensor mean = random_tensor<float>({c}, seed++), var = random_tensor<float>({c}, seed++, 0.1, 2);
       const bool old_style = version < 14;  // training = statistics outputs present
       Node node = make_node("BatchNormalization", version, 5, old_style ? 5 : 3);
-      node.attributes["momentum"] = float_attr(0.8f);
-      if (!old_style) node.attributes["training_mode"] = int_attr(1);
+      node.attributes["momentum"] = Attribute::of_float(0.8f);
+      if (!old_style) node.attributes["training_mode"] = Attribute::of_int(1);
 
       std::vector<Tensor> d;
       for (const Tensor* t : {&x, &scale, &bias, &mean, &var}) d.push_back(to_double(*t));
@@ -171,7 +126,7 @@ TEST(BatchNormTest, PerActivationSpatialZeroAndErrors) {
   const Tensor scale = random_tensor<float>({2, 3}, 2), bias = random_tensor<float>({2, 3}, 3);
   const Tensor mean = random_tensor<float>({2, 3}, 4), var = random_tensor<float>({2, 3}, 5, 0.5, 1);
   Node node = make_node("BatchNormalization", 7, 5, 1);
-  node.attributes["spatial"] = int_attr(0);
+  node.attributes["spatial"] = Attribute::of_int(0);
   const Tensor y = run_node(node, {x, scale, bias, mean, var})[0];
   Tensor ref(DType::Float32, x.shape());
   batch_norm_ref(x.data<float>(), 4, 6, 1, scale.data<float>(), bias.data<float>(), mean.data<float>(),
@@ -191,9 +146,9 @@ TEST(BatchNormTest, MixedTypesAndFloat16) {
   const Tensor scale = Tensor::from<double>({2}, {1, 2}), bias = Tensor::from<double>({2}, {0, 1});
   const Tensor mean = Tensor::from<float>({2}, {0, 0}), var = Tensor::from<float>({2}, {1, 1});
   Node node = make_node("BatchNormalization", 15, 5, 3);
-  node.attributes["training_mode"] = int_attr(1);
-  node.attributes["epsilon"] = float_attr(0.f);
-  node.attributes["momentum"] = float_attr(0.5f);
+  node.attributes["training_mode"] = Attribute::of_int(1);
+  node.attributes["epsilon"] = Attribute::of_float(0.f);
+  node.attributes["momentum"] = Attribute::of_float(0.5f);
   const std::vector<Tensor> out = run_node(node, {x, scale, bias, mean, var});
   // Channel 0: [1, 3], mean 2, var 1; channel 1: [2, 6], mean 4, var 4.
   EXPECT_EQ(out[0].dtype(), DType::Float16);
@@ -210,7 +165,7 @@ TEST(InstanceNormTest, MatchesReference) {
     const Tensor x = random_tensor<float>(shape, seed++, -1, 4);
     const Tensor scale = random_tensor<float>({c}, seed++), bias = random_tensor<float>({c}, seed++);
     Node node = make_node("InstanceNormalization", 6, 3, 1);
-    node.attributes["epsilon"] = float_attr(1e-2f);
+    node.attributes["epsilon"] = Attribute::of_float(1e-2f);
     const Tensor y = run_node(node, {x, scale, bias})[0];
     int64_t n, cc, s;
     ncs(shape, n, cc, s);
@@ -237,7 +192,7 @@ TEST(LayerNormTest, MatchesReferenceOnEveryAxis) {
       const Tensor scale = random_tensor<float>(normalized, seed++);
       const Tensor bias = with_bias ? random_tensor<float>(normalized, seed++) : Tensor();
       Node node = make_node("LayerNormalization", 17, with_bias ? 3 : 2, 3);
-      node.attributes["axis"] = int_attr(axis);
+      node.attributes["axis"] = Attribute::of_int(axis);
       const Tensor x64 = to_double(x), scale64 = to_double(scale), bias64 = with_bias ? to_double(bias) : Tensor();
       Tensor ref(DType::Float64, shape), mean(DType::Float64, {rows}), inv_std(DType::Float64, {rows});
       layer_norm_ref(x64.data<double>(), rows, cols, scale64.data<double>(),
@@ -269,7 +224,7 @@ TEST(LayerNormTest, BroadcastScaleAndErrors) {
                  static_cast<float*>(nullptr), static_cast<float*>(nullptr));
   expect_close(ref, y, 1e-5, "broadcast scale");
   EXPECT_THROW(run_node(node, {x, random_tensor<float>({3}, 2)}), Error);
-  node.attributes["axis"] = int_attr(3);
+  node.attributes["axis"] = Attribute::of_int(3);
   EXPECT_THROW(run_node(node, {x, scale}), Error);
 }
 
@@ -278,10 +233,10 @@ TEST(LrnTest, EvenAndOddWindows) {
   const Tensor x = Tensor::from<float>({1, 4, 1, 1}, {1, 2, 3, 4});
   for (int64_t size : {2, 3}) {
     Node node = make_node("LRN", 13, 1, 1);
-    node.attributes["size"] = int_attr(size);
-    node.attributes["alpha"] = float_attr(0.5f);
-    node.attributes["beta"] = float_attr(0.75f);
-    node.attributes["bias"] = float_attr(2.f);
+    node.attributes["size"] = Attribute::of_int(size);
+    node.attributes["alpha"] = Attribute::of_float(0.5f);
+    node.attributes["beta"] = Attribute::of_float(0.75f);
+    node.attributes["bias"] = Attribute::of_float(2.f);
     const std::vector<double> v{1, 2, 3, 4};
     std::vector<double> expected(4);
     for (int c = 0; c < 4; ++c) {
@@ -303,7 +258,7 @@ TEST(DropoutTest, TrainingStatisticsAndExactScaling) {
   for (float ratio : {0.1f, 0.5f, 0.75f}) {
     const Tensor r = Tensor::from<float>({}, {ratio});
     Node node = make_node("Dropout", 13, 3, 2);
-    node.attributes["seed"] = int_attr(42);
+    node.attributes["seed"] = Attribute::of_int(42);
     const std::vector<Tensor> out = run_node(node, {x, r, training});
     ASSERT_EQ(out[1].dtype(), DType::Bool);
     const float* xd = x.data<float>();
@@ -328,7 +283,7 @@ TEST(DropoutTest, DeterministicPerSeedAndFreshPerStep) {
   const Tensor r = Tensor::from<float>({}, {0.5f});
   const Tensor training = Tensor::from<bool>({}, {true});
   Node node = make_node("Dropout", 12, 3, 2);
-  node.attributes["seed"] = int_attr(3);
+  node.attributes["seed"] = Attribute::of_int(3);
   auto k1 = make_kernel(node), k2 = make_kernel(node);
   const auto first = run_kernel(*k1, node, {x, r, training})[1].to_int64s();
   EXPECT_EQ(first, run_kernel(*k2, node, {x, r, training})[1].to_int64s());  // same seed, same mask

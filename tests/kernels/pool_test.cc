@@ -5,33 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 
 #include "runtime/kernels/kernel.h"
+#include "tests/support/kernel_harness.h"
 
 namespace onnx_train {
 namespace {
 
-Attribute ints_attr(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
-
-Attribute int_attr(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
-}
-
-Attribute string_attr(const std::string& v) {
-  Attribute a;
-  a.kind = Attribute::Kind::String;
-  a.s = v;
-  return a;
-}
+using testing::random_float32;
+using testing::to_double;
 
 // Window attributes of one case; empty vectors and auto_pad are left off the node.
 struct PoolAttrs {
@@ -41,49 +23,20 @@ struct PoolAttrs {
   bool count_include_pad = false;
 };
 
-Node make_node(const std::string& op, int version, const PoolAttrs& a, size_t num_inputs = 1, size_t num_outputs = 1) {
-  Node node;
-  node.name = "test";
-  node.op_type = op;
-  node.since_version = version;
-  node.opset = version;
-  for (size_t i = 0; i < num_inputs; ++i) node.inputs.push_back("in" + std::to_string(i));
-  for (size_t i = 0; i < num_outputs; ++i) node.outputs.push_back("out" + std::to_string(i));
-  if (!a.kernel.empty()) node.attributes["kernel_shape"] = ints_attr(a.kernel);
-  if (!a.strides.empty()) node.attributes["strides"] = ints_attr(a.strides);
-  if (!a.dilations.empty()) node.attributes["dilations"] = ints_attr(a.dilations);
-  if (!a.pads.empty()) node.attributes["pads"] = ints_attr(a.pads);
-  if (!a.auto_pad.empty()) node.attributes["auto_pad"] = string_attr(a.auto_pad);
-  if (a.ceil_mode) node.attributes["ceil_mode"] = int_attr(1);
-  if (a.count_include_pad) node.attributes["count_include_pad"] = int_attr(1);
-  return node;
+// A pooling node with the window attributes of `a`.
+Node pool_node(const std::string& op, int version, const PoolAttrs& a, size_t num_inputs = 1, size_t num_outputs = 1) {
+  std::map<std::string, Attribute> attrs;
+  if (!a.kernel.empty()) attrs["kernel_shape"] = Attribute::of_ints(a.kernel);
+  if (!a.strides.empty()) attrs["strides"] = Attribute::of_ints(a.strides);
+  if (!a.dilations.empty()) attrs["dilations"] = Attribute::of_ints(a.dilations);
+  if (!a.pads.empty()) attrs["pads"] = Attribute::of_ints(a.pads);
+  if (!a.auto_pad.empty()) attrs["auto_pad"] = Attribute::of_string(a.auto_pad);
+  if (a.ceil_mode) attrs["ceil_mode"] = Attribute::of_int(1);
+  if (a.count_include_pad) attrs["count_include_pad"] = Attribute::of_int(1);
+  return testing::make_node(op, version, num_inputs, num_outputs, std::move(attrs));
 }
 
-std::vector<Tensor> run_node(const Node& node, std::vector<const Tensor*> inputs) {
-  const KernelFactory* factory = KernelRegistry::global().find("", node.op_type, node.since_version);
-  EXPECT_NE(factory, nullptr) << node.op_type << "-" << node.since_version;
-  std::vector<const ValueInfo*> infos(inputs.size(), nullptr);
-  auto kernel = (*factory)(KernelInfo{node, infos});
-  std::vector<Tensor> outputs(node.outputs.size());
-  KernelContext ctx(node, std::move(inputs), outputs, nullptr);
-  kernel->run(ctx);
-  return outputs;
-}
-
-Tensor random_tensor(const Shape& shape, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  Tensor t(DType::Float32, shape);
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(gen);
-  return t;
-}
-
-Tensor to_double(const Tensor& t) {
-  Tensor out(DType::Float64, t.shape());
-  for (int64_t i = 0; i < t.numel(); ++i) out.data<double>()[i] = t.data<float>()[i];
-  return out;
-}
+using testing::run_node;
 
 struct Case {
   Shape x;
@@ -93,11 +46,11 @@ struct Case {
 
 // Runs the node in float32 (oneDNN where it applies) and float64 (reference) and compares.
 void expect_dnnl_matches_reference(const std::string& op, int version, const Case& c, unsigned seed) {
-  const Node node = make_node(op, version, c.attrs);
-  const Tensor x = random_tensor(c.x, seed);
+  const Node node = pool_node(op, version, c.attrs);
+  const Tensor x = random_float32(c.x, seed);
   const Tensor x64 = to_double(x);
-  const Tensor y = run_node(node, {&x})[0];
-  const Tensor ref = run_node(node, {&x64})[0];
+  const Tensor y = run_node(node, {x})[0];
+  const Tensor ref = run_node(node, {x64})[0];
   ASSERT_EQ(y.shape(), c.expected_y) << op << " x " << shape_str(c.x);
   ASSERT_EQ(ref.shape(), c.expected_y);
   double max_diff = 0;
@@ -145,10 +98,10 @@ TEST(PoolTest, AveragePoolIncludePadCeilDivisor) {
   const Tensor x = Tensor::from<float>({1, 1, 5}, {1, 2, 3, 4, 5});
   PoolAttrs a{{3}, {2}, {}, {1, 0}, "", true, true};
   // Padded input [0, 1, 2, 3, 4, 5]; windows [0 1 2], [2 3 4], [4 5 | past the end].
-  const Tensor y = run_node(make_node("AveragePool", 11, a), {&x})[0];
+  const Tensor y = run_node(pool_node("AveragePool", 11, a), {x})[0];
   EXPECT_EQ(y.to_doubles(), (std::vector<double>{1, 3, 4.5}));
   a.count_include_pad = false;
-  EXPECT_EQ(run_node(make_node("AveragePool", 11, a), {&x})[0].to_doubles(), (std::vector<double>{1.5, 3, 4.5}));
+  EXPECT_EQ(run_node(pool_node("AveragePool", 11, a), {x})[0].to_doubles(), (std::vector<double>{1.5, 3, 4.5}));
 }
 
 TEST(PoolTest, GlobalPoolsDnnlMatchReference) {
@@ -161,19 +114,19 @@ TEST(PoolTest, GlobalPoolsDnnlMatchReference) {
     }
   }
   const Tensor x = Tensor::from<float>({1, 2, 3}, {1, 5, 3, -1, -2, -6});
-  EXPECT_EQ(run_node(make_node("GlobalAveragePool", 1, {}), {&x})[0].to_doubles(), (std::vector<double>{3, -3}));
-  EXPECT_EQ(run_node(make_node("GlobalMaxPool", 1, {}), {&x})[0].to_doubles(), (std::vector<double>{5, -1}));
+  EXPECT_EQ(run_node(pool_node("GlobalAveragePool", 1, {}), {x})[0].to_doubles(), (std::vector<double>{3, -3}));
+  EXPECT_EQ(run_node(pool_node("GlobalMaxPool", 1, {}), {x})[0].to_doubles(), (std::vector<double>{5, -1}));
 }
 
 // Indices point at the maximum of each window: x.flat[index] == y, in both storage orders.
 TEST(PoolTest, MaxPoolIndices) {
   const Shape shape{2, 3, 7, 6};
-  const Tensor x = random_tensor(shape, 11);
+  const Tensor x = random_float32(shape, 11);
   for (int64_t order : {0, 1}) {
-    Node node = make_node("MaxPool", 12, {{3, 2}, {2, 2}, {1, 2}, {1, 0, 1, 1}}, 1, 2);
-    node.attributes["storage_order"] = int_attr(order);
-    const std::vector<Tensor> out = run_node(node, {&x});
-    const Tensor y_only = run_node(make_node("MaxPool", 12, {{3, 2}, {2, 2}, {1, 2}, {1, 0, 1, 1}}), {&x})[0];
+    Node node = pool_node("MaxPool", 12, {{3, 2}, {2, 2}, {1, 2}, {1, 0, 1, 1}}, 1, 2);
+    node.attributes["storage_order"] = Attribute::of_int(order);
+    const std::vector<Tensor> out = run_node(node, {x});
+    const Tensor y_only = run_node(pool_node("MaxPool", 12, {{3, 2}, {2, 2}, {1, 2}, {1, 0, 1, 1}}), {x})[0];
     ASSERT_EQ(out[1].dtype(), DType::Int64);
     ASSERT_EQ(out[1].shape(), out[0].shape());
     const int64_t h = shape[2], w = shape[3];
@@ -193,10 +146,10 @@ TEST(PoolTest, MaxPoolIndices) {
 // MaxUnpool puts MaxPool's maxima back where they came from, zeros elsewhere; a larger
 // output_shape keeps that at the origin.
 TEST(PoolTest, MaxUnpoolInvertsMaxPool) {
-  const Tensor x = random_tensor({2, 3, 6, 6}, 21);
+  const Tensor x = random_float32({2, 3, 6, 6}, 21);
   const PoolAttrs a{{2, 2}, {2, 2}};
-  const std::vector<Tensor> pooled = run_node(make_node("MaxPool", 12, a, 1, 2), {&x});
-  const Tensor unpooled = run_node(make_node("MaxUnpool", 11, a, 2), {&pooled[0], &pooled[1]})[0];
+  const std::vector<Tensor> pooled = run_node(pool_node("MaxPool", 12, a, 1, 2), {x});
+  const Tensor unpooled = run_node(pool_node("MaxUnpool", 11, a, 2), {pooled[0], pooled[1]})[0];
   ASSERT_EQ(unpooled.shape(), x.shape());
   std::vector<float> expected(static_cast<size_t>(x.numel()), 0.0f);
   for (int64_t i = 0; i < pooled[1].numel(); ++i) {
@@ -206,7 +159,7 @@ TEST(PoolTest, MaxUnpoolInvertsMaxPool) {
   for (int64_t i = 0; i < x.numel(); ++i) EXPECT_EQ(unpooled.data<float>()[i], expected[static_cast<size_t>(i)]);
 
   const Tensor out_shape = Tensor::from<int64_t>({4}, {2, 3, 7, 8});
-  const Tensor larger = run_node(make_node("MaxUnpool", 11, a, 3), {&pooled[0], &pooled[1], &out_shape})[0];
+  const Tensor larger = run_node(pool_node("MaxUnpool", 11, a, 3), {pooled[0], pooled[1], out_shape})[0];
   ASSERT_EQ(larger.shape(), (Shape{2, 3, 7, 8}));
   for (int64_t p = 0; p < 6; ++p)
     for (int64_t r = 0; r < 7; ++r)
@@ -216,21 +169,21 @@ TEST(PoolTest, MaxUnpoolInvertsMaxPool) {
       }
   const Tensor bad_index = Tensor::from<int64_t>({1, 1, 1, 1}, {4});
   const Tensor one = Tensor::from<float>({1, 1, 1, 1}, {1});
-  EXPECT_THROW(run_node(make_node("MaxUnpool", 11, a, 2), {&one, &bad_index}), Error);
+  EXPECT_THROW(run_node(pool_node("MaxUnpool", 11, a, 2), {one, bad_index}), Error);
 }
 
 TEST(PoolTest, LpPool) {
   const Tensor x = Tensor::from<float>({1, 1, 4}, {1, -2, 3, -4});
-  Node node = make_node("LpPool", 11, {{2}, {2}});
-  const std::vector<double> l2 = run_node(node, {&x})[0].to_doubles();
+  Node node = pool_node("LpPool", 11, {{2}, {2}});
+  const std::vector<double> l2 = run_node(node, {x})[0].to_doubles();
   ASSERT_EQ(l2.size(), 2u);
   EXPECT_NEAR(l2[0], std::sqrt(5.0), 1e-6);
   EXPECT_NEAR(l2[1], 5, 1e-6);
-  node.attributes["p"] = int_attr(1);
-  EXPECT_EQ(run_node(node, {&x})[0].to_doubles(), (std::vector<double>{3, 7}));
+  node.attributes["p"] = Attribute::of_int(1);
+  EXPECT_EQ(run_node(node, {x})[0].to_doubles(), (std::vector<double>{3, 7}));
   // Padding contributes zero: windows [0 1], [-2 3], [-4 0].
   const Tensor x64 = Tensor::from<double>({1, 1, 4}, {1, -2, 3, -4});
-  const Tensor y = run_node(make_node("LpPool", 2, {{2}, {2}, {}, {1, 1}}), {&x64})[0];
+  const Tensor y = run_node(pool_node("LpPool", 2, {{2}, {2}, {}, {1, 1}}), {x64})[0];
   ASSERT_EQ(y.numel(), 3);
   EXPECT_NEAR(y.data<double>()[0], 1, 1e-12);
   EXPECT_NEAR(y.data<double>()[1], std::sqrt(13.0), 1e-12);
@@ -238,24 +191,23 @@ TEST(PoolTest, LpPool) {
 }
 
 TEST(PoolTest, VersionsAndErrors) {
-  const KernelFactory* factory = KernelRegistry::global().find("", "MaxPool", 12);
-  ASSERT_NE(factory, nullptr);
-  auto build = [&](const Node& node) { return (*factory)(KernelInfo{node, {nullptr}}); };
-  EXPECT_THROW(build(make_node("MaxPool", 12, {})), Error);  // no kernel_shape
-  Node bad_order = make_node("MaxPool", 12, {{2, 2}});
-  bad_order.attributes["storage_order"] = int_attr(2);
+  ASSERT_NE(KernelRegistry::global().find("", "MaxPool", 12), nullptr);
+  auto build = [](const Node& node) { return testing::make_kernel(node); };
+  EXPECT_THROW(build(pool_node("MaxPool", 12, {})), Error);  // no kernel_shape
+  Node bad_order = pool_node("MaxPool", 12, {{2, 2}});
+  bad_order.attributes["storage_order"] = Attribute::of_int(2);
   EXPECT_THROW(build(bad_order), Error);
   // int8 is MaxPool-12's; MaxPool-11 rejects it.
   Tensor x8(DType::Int8, {1, 1, 2, 2});
   for (int i = 0; i < 4; ++i) x8.data<int8_t>()[i] = static_cast<int8_t>(i - 2);
-  EXPECT_EQ(run_node(make_node("MaxPool", 12, {{2, 2}}), {&x8})[0].to_doubles(), (std::vector<double>{1}));
-  EXPECT_THROW(run_node(make_node("MaxPool", 11, {{2, 2}}), {&x8}), Error);
+  EXPECT_EQ(run_node(pool_node("MaxPool", 12, {{2, 2}}), {x8})[0].to_doubles(), (std::vector<double>{1}));
+  EXPECT_THROW(run_node(pool_node("MaxPool", 11, {{2, 2}}), {x8}), Error);
   // AveragePool-1 has no count_include_pad: the attribute does not apply.
   const Tensor x = Tensor::from<float>({1, 1, 2}, {2, 4});
   PoolAttrs a{{2}, {1}, {}, {1, 0}};
   a.count_include_pad = true;
-  EXPECT_EQ(run_node(make_node("AveragePool", 1, a), {&x})[0].to_doubles(), (std::vector<double>{2, 3}));
-  EXPECT_EQ(run_node(make_node("AveragePool", 7, a), {&x})[0].to_doubles(), (std::vector<double>{1, 3}));
+  EXPECT_EQ(run_node(pool_node("AveragePool", 1, a), {x})[0].to_doubles(), (std::vector<double>{2, 3}));
+  EXPECT_EQ(run_node(pool_node("AveragePool", 7, a), {x})[0].to_doubles(), (std::vector<double>{1, 3}));
 }
 
 }  // namespace

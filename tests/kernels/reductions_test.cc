@@ -7,60 +7,18 @@
 #include <limits>
 
 #include "runtime/kernels/kernel.h"
+#include "tests/support/kernel_harness.h"
 
 namespace onnx_train {
 namespace {
 
-Attribute int_attr(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
-}
-
-Attribute ints_attr(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
-
-Attribute string_attr(const std::string& v) {
-  Attribute a;
-  a.kind = Attribute::Kind::String;
-  a.s = v;
-  return a;
-}
-
-Node make_node(const std::string& op, int version, size_t num_inputs) {
-  Node node;
-  node.name = "test";
-  node.op_type = op;
-  node.since_version = version;
-  node.opset = version;
-  for (size_t i = 0; i < num_inputs; ++i) node.inputs.push_back("in" + std::to_string(i));
-  node.outputs.push_back("out");
-  return node;
-}
-
-Tensor run_node(const Node& node, std::vector<const Tensor*> inputs) {
-  const KernelFactory* factory = KernelRegistry::global().find("", node.op_type, node.since_version);
-  EXPECT_NE(factory, nullptr) << node.op_type << "-" << node.since_version;
-  std::vector<const ValueInfo*> infos(inputs.size(), nullptr);
-  KernelInfo info{node, infos};
-  auto kernel = (*factory)(info);
-  std::vector<Tensor> outputs(1);
-  KernelContext ctx(node, std::move(inputs), outputs, nullptr);
-  kernel->run(ctx);
-  return outputs[0];
-}
+using testing::make_node;
+using testing::run_op;
 
 // Runs a reduction with the axes attribute (opset 11) on x.
 Tensor reduce11(const std::string& op, const Tensor& x, std::vector<int64_t> axes, int64_t keepdims = 1) {
-  Node node = make_node(op, 11, 1);
-  node.attributes["axes"] = ints_attr(std::move(axes));
-  node.attributes["keepdims"] = int_attr(keepdims);
-  return run_node(node, {&x});
+  return run_op(op, 11, {x},
+                {{"axes", Attribute::of_ints(std::move(axes))}, {"keepdims", Attribute::of_int(keepdims)}})[0];
 }
 
 TEST(ReductionsTest, AxesKeepdimsAndNegativeAxes) {
@@ -149,10 +107,10 @@ TEST(ReductionsTest, ReduceSum13AxesInputAndNoop) {
   const Tensor axes = Tensor::from<int64_t>({1}, {0});
   const Tensor no_axes(DType::Int64, {0});
   Node node = make_node("ReduceSum", 13, 2);
-  EXPECT_EQ(run_node(node, {&x, &axes}).to_int64s(), (std::vector<int64_t>{4, 6}));
-  EXPECT_EQ(run_node(node, {&x, &no_axes}).to_int64s(), (std::vector<int64_t>{10}));
-  node.attributes["noop_with_empty_axes"] = int_attr(1);
-  const Tensor same = run_node(node, {&x, &no_axes});
+  EXPECT_EQ(testing::run_node(node, {x, axes})[0].to_int64s(), (std::vector<int64_t>{4, 6}));
+  EXPECT_EQ(testing::run_node(node, {x, no_axes})[0].to_int64s(), (std::vector<int64_t>{10}));
+  node.attributes["noop_with_empty_axes"] = Attribute::of_int(1);
+  const Tensor same = testing::run_node(node, {x, no_axes})[0];
   EXPECT_EQ(same.shape(), x.shape());
   EXPECT_EQ(same.to_int64s(), x.to_int64s());
 }
@@ -163,20 +121,18 @@ TEST(ReductionsTest, IntegerMinMax) {
   EXPECT_EQ(reduce11("ReduceL1", x, {0}).to_int64s(), (std::vector<int64_t>{14}));
 }
 
-Tensor einsum(const std::string& equation, std::vector<const Tensor*> inputs) {
-  Node node = make_node("Einsum", 12, inputs.size());
-  node.attributes["equation"] = string_attr(equation);
-  return run_node(node, std::move(inputs));
+Tensor einsum(const std::string& equation, const std::vector<Tensor>& inputs) {
+  return run_op("Einsum", 12, inputs, {{"equation", Attribute::of_string(equation)}})[0];
 }
 
 TEST(ReductionsTest, EinsumDiagonalTraceAndImplicitOutput) {
   const Tensor m = Tensor::from<double>({3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
-  EXPECT_EQ(einsum("ii->i", {&m}).to_doubles(), (std::vector<double>{1, 5, 9}));
-  EXPECT_EQ(einsum("ii", {&m}).to_doubles(), (std::vector<double>{15}));
-  EXPECT_EQ(einsum("ji", {&m}).to_doubles(), (std::vector<double>{1, 4, 7, 2, 5, 8, 3, 6, 9}));  // implicit: ij order
+  EXPECT_EQ(einsum("ii->i", {m}).to_doubles(), (std::vector<double>{1, 5, 9}));
+  EXPECT_EQ(einsum("ii", {m}).to_doubles(), (std::vector<double>{15}));
+  EXPECT_EQ(einsum("ji", {m}).to_doubles(), (std::vector<double>{1, 4, 7, 2, 5, 8, 3, 6, 9}));  // implicit: ij order
   const Tensor v = Tensor::from<double>({3}, {1, 0, -1});
-  EXPECT_EQ(einsum("ij,j", {&m, &v}).to_doubles(), (std::vector<double>{-2, -2, -2}));
-  EXPECT_THROW(einsum("ij,j", {&m, &m}), Error);
+  EXPECT_EQ(einsum("ij,j", {m, v}).to_doubles(), (std::vector<double>{-2, -2, -2}));
+  EXPECT_THROW(einsum("ij,j", {m, m}), Error);
 }
 
 TEST(ReductionsTest, EinsumEllipsisBroadcastMatmul) {
@@ -185,7 +141,7 @@ TEST(ReductionsTest, EinsumEllipsisBroadcastMatmul) {
   for (size_t i = 0; i < av.size(); ++i) av[i] = static_cast<double>(i) - 4;
   for (size_t i = 0; i < bv.size(); ++i) bv[i] = 0.5 * static_cast<double>(i);
   const Tensor a = Tensor::from<double>({2, 1, 2, 3}, av), b = Tensor::from<double>({3, 3, 2}, bv);
-  const Tensor y = einsum("...ij,...jk->...ik", {&a, &b});
+  const Tensor y = einsum("...ij,...jk->...ik", {a, b});
   ASSERT_EQ(y.shape(), (Shape{2, 3, 2, 2}));
   const std::vector<double> out = y.to_doubles();
   for (int64_t p = 0; p < 2; ++p)
@@ -200,12 +156,12 @@ TEST(ReductionsTest, EinsumEllipsisBroadcastMatmul) {
 
 TEST(ReductionsTest, MeanVarianceAndLpNormalization) {
   const Tensor x = Tensor::from<float>({1, 2, 1, 2}, {1, 3, 10, 20});
-  const std::vector<double> y = run_node(make_node("MeanVarianceNormalization", 13, 1), {&x}).to_doubles();
+  const std::vector<double> y = run_op("MeanVarianceNormalization", 13, {x})[0].to_doubles();
   EXPECT_NEAR(y[0], -1, 1e-6);
   EXPECT_NEAR(y[1], 1, 1e-6);
   EXPECT_NEAR(y[2], -1, 1e-6);
   const Tensor v = Tensor::from<double>({2, 2}, {3, 4, 0, 0});
-  EXPECT_EQ(run_node(make_node("LpNormalization", 1, 1), {&v}).to_doubles(), (std::vector<double>{0.6, 0.8, 0, 0}));
+  EXPECT_EQ(run_op("LpNormalization", 1, {v})[0].to_doubles(), (std::vector<double>{0.6, 0.8, 0, 0}));
 }
 
 }  // namespace

@@ -8,59 +8,12 @@
 #include <vector>
 
 #include "runtime/kernels/kernel.h"
+#include "tests/support/kernel_harness.h"
 
 namespace onnx_train {
 namespace {
 
-Attribute int_attr(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
-}
-
-Attribute string_attr(const std::string& s) {
-  Attribute a;
-  a.kind = Attribute::Kind::String;
-  a.s = s;
-  return a;
-}
-
-Attribute strings_attr(std::vector<std::string> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Strings;
-  a.strings = std::move(v);
-  return a;
-}
-
-Attribute floats_attr(std::vector<float> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Floats;
-  a.floats = std::move(v);
-  return a;
-}
-
-// Builds the registered kernel and runs it once; an undefined Tensor is an omitted input.
-std::vector<Tensor> run(const std::string& op, int since_version, const std::vector<Tensor>& inputs,
-                        std::map<std::string, Attribute> attrs, size_t num_outputs) {
-  Node node;
-  node.name = "n";
-  node.op_type = op;
-  node.since_version = since_version;
-  node.opset = since_version;
-  for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i].defined() ? "in" + std::to_string(i) : "");
-  for (size_t i = 0; i < num_outputs; ++i) node.outputs.push_back("out" + std::to_string(i));
-  node.attributes = std::move(attrs);
-  const KernelFactory* factory = KernelRegistry::global().find("", op, since_version);
-  if (factory == nullptr) throw Error(op + " is not registered at this version");
-  auto kernel = (*factory)(KernelInfo{node, {}});
-  std::vector<const Tensor*> input_ptrs;
-  for (const Tensor& t : inputs) input_ptrs.push_back(t.defined() ? &t : nullptr);
-  std::vector<Tensor> outputs(num_outputs);
-  KernelContext ctx(node, input_ptrs, outputs, nullptr);
-  kernel->run(ctx);
-  return outputs;
-}
+using testing::run_op;
 
 // Deterministic pseudo-random values in [-1, 1).
 std::vector<float> values(size_t n, uint32_t seed) {
@@ -92,12 +45,12 @@ TEST(Lstm, OneStepMatchesHandComputation) {
   const float o = sigmoid(gate(1) + p[1] * c);
   const float h = o * std::tanh(c);
 
-  auto out = run("LSTM", 14,
-                 {Tensor::from<float>({1, 1, 2}, {x0, x1}), Tensor::from<float>({1, 4, 2}, w),
-                  Tensor::from<float>({1, 4, 1}, r), Tensor::from<float>({1, 8}, b), Tensor(),
-                  Tensor::from<float>({1, 1, 1}, {h0}), Tensor::from<float>({1, 1, 1}, {c0}),
-                  Tensor::from<float>({1, 3}, p)},
-                 {{"hidden_size", int_attr(1)}}, 3);
+  auto out = run_op(
+      "LSTM", 14,
+      {Tensor::from<float>({1, 1, 2}, {x0, x1}), Tensor::from<float>({1, 4, 2}, w), Tensor::from<float>({1, 4, 1}, r),
+       Tensor::from<float>({1, 8}, b), Tensor(), Tensor::from<float>({1, 1, 1}, {h0}),
+       Tensor::from<float>({1, 1, 1}, {c0}), Tensor::from<float>({1, 3}, p)},
+      {{"hidden_size", Attribute::of_int(1)}}, 3);
   ASSERT_EQ(out[0].shape(), (Shape{1, 1, 1, 1}));
   EXPECT_NEAR(out[0].data<float>()[0], h, 1e-6);
   EXPECT_NEAR(out[1].data<float>()[0], h, 1e-6);
@@ -114,11 +67,11 @@ TEST(Gru, OneStepMatchesHandComputationBothResetForms) {
   const float n_default = std::tanh(w[2] * x + r[2] * (rs * h0) + b[2] + b[5]);
   const float n_linear = std::tanh(w[2] * x + rs * (r[2] * h0 + b[5]) + b[2]);
   for (int lbr : {0, 1}) {
-    auto out = run("GRU", 7,
-                   {Tensor::from<float>({1, 1, 1}, {x}), Tensor::from<float>({1, 3, 1}, w),
-                    Tensor::from<float>({1, 3, 1}, r), Tensor::from<float>({1, 6}, b), Tensor(),
-                    Tensor::from<float>({1, 1, 1}, {h0})},
-                   {{"linear_before_reset", int_attr(lbr)}}, 2);
+    auto out = run_op(
+        "GRU", 7,
+        {Tensor::from<float>({1, 1, 1}, {x}), Tensor::from<float>({1, 3, 1}, w), Tensor::from<float>({1, 3, 1}, r),
+         Tensor::from<float>({1, 6}, b), Tensor(), Tensor::from<float>({1, 1, 1}, {h0})},
+        {{"linear_before_reset", Attribute::of_int(lbr)}}, 2);
     const float n = lbr ? n_linear : n_default;
     EXPECT_NEAR(out[1].data<float>()[0], (1 - z) * n + z * h0, 1e-6) << "linear_before_reset " << lbr;
   }
@@ -126,10 +79,11 @@ TEST(Gru, OneStepMatchesHandComputationBothResetForms) {
 
 TEST(Rnn, CustomActivationWithAlpha) {
   // f = LeakyRelu(alpha 0.5): one step with a negative pre-activation.
-  auto out = run("RNN", 14,
-                 {Tensor::from<float>({1, 1, 1}, {2.0f}), Tensor::from<float>({1, 1, 1}, {-1.0f}),
-                  Tensor::from<float>({1, 1, 1}, {0.0f})},
-                 {{"activations", strings_attr({"LeakyRelu"})}, {"activation_alpha", floats_attr({0.5f})}}, 2);
+  auto out = run_op(
+      "RNN", 14,
+      {Tensor::from<float>({1, 1, 1}, {2.0f}), Tensor::from<float>({1, 1, 1}, {-1.0f}),
+       Tensor::from<float>({1, 1, 1}, {0.0f})},
+      {{"activations", Attribute::of_strings({"LeakyRelu"})}, {"activation_alpha", Attribute::of_floats({0.5f})}}, 2);
   EXPECT_FLOAT_EQ(out[1].data<float>()[0], -1.0f);
 }
 
@@ -141,8 +95,8 @@ TEST(Lstm, BidirectionalShapesAndReverseMatchesReversedInput) {
   std::vector<float> w2 = values(4 * H * I, 2), r2 = values(4 * H * H, 3);
   w2.insert(w2.end(), w2.begin(), w2.end());
   r2.insert(r2.end(), r2.begin(), r2.end());
-  auto bi = run("LSTM", 14, {x, Tensor::from<float>({2, 4 * H, I}, w2), Tensor::from<float>({2, 4 * H, H}, r2)},
-                {{"direction", string_attr("bidirectional")}, {"hidden_size", int_attr(H)}}, 3);
+  auto bi = run_op("LSTM", 14, {x, Tensor::from<float>({2, 4 * H, I}, w2), Tensor::from<float>({2, 4 * H, H}, r2)},
+                   {{"direction", Attribute::of_string("bidirectional")}, {"hidden_size", Attribute::of_int(H)}}, 3);
   EXPECT_EQ(bi[0].shape(), (Shape{S, 2, B, H}));
   EXPECT_EQ(bi[1].shape(), (Shape{2, B, H}));
   EXPECT_EQ(bi[2].shape(), (Shape{2, B, H}));
@@ -150,7 +104,7 @@ TEST(Lstm, BidirectionalShapesAndReverseMatchesReversedInput) {
   std::vector<float> xr(S * B * I);
   for (int64_t t = 0; t < S; ++t)
     for (int64_t k = 0; k < B * I; ++k) xr[t * B * I + k] = x.data<float>()[(S - 1 - t) * B * I + k];
-  auto fwd = run("LSTM", 14, {Tensor::from<float>({S, B, I}, xr), w1, r1}, {}, 2);
+  auto fwd = run_op("LSTM", 14, {Tensor::from<float>({S, B, I}, xr), w1, r1}, {}, 2);
   const float* yb = bi[0].data<float>();
   const float* yf = fwd[0].data<float>();
   for (int64_t t = 0; t < S; ++t)
@@ -164,7 +118,7 @@ TEST(Gru, SequenceLengthsStopEachBatchEntry) {
   const Tensor x = random_tensor({S, B, I}, 4), w = random_tensor({1, 3 * H, I}, 5), r = random_tensor({1, 3 * H, H}, 6);
   const Tensor lens = Tensor::from<int32_t>({B}, {3, 1});
   for (const char* direction : {"forward", "reverse"}) {
-    auto out = run("GRU", 14, {x, w, r, Tensor(), lens}, {{"direction", string_attr(direction)}}, 2);
+    auto out = run_op("GRU", 14, {x, w, r, Tensor(), lens}, {{"direction", Attribute::of_string(direction)}}, 2);
     const float* y = out[0].data<float>();
     // Batch entry 1 has one step: Y is zero after it, Y_h is that step.
     for (int64_t t = 1; t < S; ++t)
@@ -183,8 +137,9 @@ TEST(Rnn, BatchMajorLayoutMatchesTransposedTimeMajor) {
   for (int64_t t = 0; t < S; ++t)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t i = 0; i < I; ++i) xb[(b * S + t) * I + i] = x.data<float>()[(t * B + b) * I + i];
-  auto time_major = run("RNN", 14, {x, w, r}, {}, 2);
-  auto batch_major = run("RNN", 14, {Tensor::from<float>({B, S, I}, xb), w, r}, {{"layout", int_attr(1)}}, 2);
+  auto time_major = run_op("RNN", 14, {x, w, r}, {}, 2);
+  auto batch_major =
+      run_op("RNN", 14, {Tensor::from<float>({B, S, I}, xb), w, r}, {{"layout", Attribute::of_int(1)}}, 2);
   ASSERT_EQ(batch_major[0].shape(), (Shape{B, S, 1, H}));
   ASSERT_EQ(batch_major[1].shape(), (Shape{B, 1, H}));
   for (int64_t t = 0; t < S; ++t)
@@ -195,10 +150,10 @@ TEST(Rnn, BatchMajorLayoutMatchesTransposedTimeMajor) {
 
 TEST(Lstm, RunsInDouble) {
   std::vector<double> x = {0.5, -1.0}, w(8, 0.1), r(4, 0.2);
-  auto out = run("LSTM", 7,
-                 {Tensor::from<double>({1, 1, 2}, x), Tensor::from<double>({1, 4, 2}, w),
-                  Tensor::from<double>({1, 4, 1}, r)},
-                 {}, 3);
+  auto out = run_op(
+      "LSTM", 7,
+      {Tensor::from<double>({1, 1, 2}, x), Tensor::from<double>({1, 4, 2}, w), Tensor::from<double>({1, 4, 1}, r)}, {},
+      3);
   const double g = 0.1 * (0.5 - 1.0);
   const double c = 1.0 / (1.0 + std::exp(-g)) * std::tanh(g);
   EXPECT_NEAR(out[2].data<double>()[0], c, 1e-12);
@@ -206,10 +161,10 @@ TEST(Lstm, RunsInDouble) {
 
 TEST(Rnn, RejectsBadAttributesAndShapes) {
   const Tensor x = random_tensor({1, 1, 2}, 1), w = random_tensor({1, 1, 2}, 2), r = random_tensor({1, 1, 1}, 3);
-  EXPECT_THROW(run("RNN", 14, {x, w, r}, {{"activations", strings_attr({"Swish"})}}, 1), Error);
-  EXPECT_THROW(run("RNN", 14, {x, w, r}, {{"direction", string_attr("sideways")}}, 1), Error);
-  EXPECT_THROW(run("RNN", 7, {x, w, r}, {{"layout", int_attr(1)}}, 1), Error);
-  EXPECT_THROW(run("RNN", 14, {x, random_tensor({1, 1, 3}, 2), r}, {}, 1), Error);
+  EXPECT_THROW(run_op("RNN", 14, {x, w, r}, {{"activations", Attribute::of_strings({"Swish"})}}, 1), Error);
+  EXPECT_THROW(run_op("RNN", 14, {x, w, r}, {{"direction", Attribute::of_string("sideways")}}, 1), Error);
+  EXPECT_THROW(run_op("RNN", 7, {x, w, r}, {{"layout", Attribute::of_int(1)}}, 1), Error);
+  EXPECT_THROW(run_op("RNN", 14, {x, random_tensor({1, 1, 3}, 2), r}, {}, 1), Error);
 }
 
 }  // namespace

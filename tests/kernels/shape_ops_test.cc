@@ -8,52 +8,12 @@
 #include <numeric>
 
 #include "runtime/kernels/kernel.h"
+#include "tests/support/kernel_harness.h"
 
 namespace onnx_train {
 namespace {
 
-Attribute ints_attr(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
-
-Attribute int_attr(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
-}
-
-Attribute string_attr(const std::string& s) {
-  Attribute a;
-  a.kind = Attribute::Kind::String;
-  a.s = s;
-  return a;
-}
-
-// Builds the registered kernel for (op, since_version) and runs it once.
-std::vector<Tensor> run(const std::string& op, int since_version, const std::vector<Tensor>& inputs,
-                        std::map<std::string, Attribute> attrs = {}, size_t num_outputs = 1) {
-  Node node;
-  node.name = "n";
-  node.op_type = op;
-  node.since_version = since_version;
-  node.opset = since_version;
-  for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back("in" + std::to_string(i));
-  for (size_t i = 0; i < num_outputs; ++i) node.outputs.push_back("out" + std::to_string(i));
-  node.attributes = std::move(attrs);
-  const KernelFactory* factory = KernelRegistry::global().find("", op, since_version);
-  if (factory == nullptr) throw Error(op + " is not registered at this version");
-  auto kernel = (*factory)(KernelInfo{node, {}});
-  std::vector<const Tensor*> input_ptrs;
-  for (const Tensor& t : inputs) input_ptrs.push_back(&t);
-  std::vector<Tensor> outputs(num_outputs);
-  KernelContext ctx(node, input_ptrs, outputs, nullptr);
-  kernel->run(ctx);
-  return outputs;
-}
+using testing::run_op;
 
 template <typename T>
 Tensor iota_tensor(const Shape& shape) {
@@ -71,33 +31,35 @@ std::vector<T> values_of(const Tensor& t) {
 
 TEST(ShapeOps, ReshapeIsAViewAndHandlesZeroAndMinusOne) {
   const Tensor x = iota_tensor<float>({2, 3, 4});
-  const Tensor y = run("Reshape", 13, {x, int64s({0, -1})})[0];
+  const Tensor y = run_op("Reshape", 13, {x, int64s({0, -1})})[0];
   EXPECT_EQ(y.shape(), (Shape{2, 12}));
   EXPECT_EQ(y.raw_data(), x.raw_data());  // no copy
   // allowzero = 1 (opset 14): 0 is an empty dimension, not "copy the input's".
   const Tensor empty = Tensor(DType::Float32, {0, 3});
-  EXPECT_EQ(run("Reshape", 14, {empty, int64s({3, 0})}, {{"allowzero", int_attr(1)}})[0].shape(), (Shape{3, 0}));
-  EXPECT_THROW(run("Reshape", 14, {empty, int64s({3, 0})}), Error);  // 0 copies the 3: 9 elements
-  EXPECT_THROW(run("Reshape", 13, {x, int64s({-1, -1})}), Error);
-  EXPECT_THROW(run("Reshape", 13, {x, int64s({5, -1})}), Error);
+  EXPECT_EQ(run_op("Reshape", 14, {empty, int64s({3, 0})}, {{"allowzero", Attribute::of_int(1)}})[0].shape(),
+            (Shape{3, 0}));
+  EXPECT_THROW(run_op("Reshape", 14, {empty, int64s({3, 0})}), Error);  // 0 copies the 3: 9 elements
+  EXPECT_THROW(run_op("Reshape", 13, {x, int64s({-1, -1})}), Error);
+  EXPECT_THROW(run_op("Reshape", 13, {x, int64s({5, -1})}), Error);
 }
 
 TEST(ShapeOps, SliceWithNegativeStepsAndOpenEnds) {
   const Tensor x = iota_tensor<int64_t>({4, 5});
   const int64_t min = std::numeric_limits<int64_t>::min();
   // Rows 3, 1 (step -2 to the beginning); columns 4 down to 1.
-  const Tensor y = run("Slice", 13, {x, int64s({3, -1}), int64s({min, 0}), int64s({0, 1}), int64s({-2, -1})})[0];
+  const Tensor y = run_op("Slice", 13, {x, int64s({3, -1}), int64s({min, 0}), int64s({0, 1}), int64s({-2, -1})})[0];
   EXPECT_EQ(y.shape(), (Shape{2, 4}));
   EXPECT_EQ(values_of<int64_t>(y), (std::vector<int64_t>{19, 18, 17, 16, 9, 8, 7, 6}));
   // Empty result when the range runs the wrong way.
-  EXPECT_EQ(run("Slice", 13, {x, int64s({1}), int64s({3}), int64s({1}), int64s({-1})})[0].shape(), (Shape{4, 0}));
+  EXPECT_EQ(run_op("Slice", 13, {x, int64s({1}), int64s({3}), int64s({1}), int64s({-1})})[0].shape(), (Shape{4, 0}));
 }
 
 TEST(ShapeOps, SliceOneTakesAttributes) {
   const Tensor x = iota_tensor<float>({2, 4});
-  const Tensor y = run("Slice", 1, {x},
-                       {{"starts", ints_attr({1})}, {"ends", ints_attr({std::numeric_limits<int32_t>::max()})},
-                        {"axes", ints_attr({1})}})[0];
+  const Tensor y = run_op("Slice", 1, {x},
+                          {{"starts", Attribute::of_ints({1})},
+                           {"ends", Attribute::of_ints({std::numeric_limits<int32_t>::max()})},
+                           {"axes", Attribute::of_ints({1})}})[0];
   EXPECT_EQ(y.shape(), (Shape{2, 3}));
   EXPECT_EQ(values_of<float>(y), (std::vector<float>{1, 2, 3, 5, 6, 7}));
 }
@@ -128,90 +90,94 @@ TEST(ShapeOps, TransposeFourDimensionsMatchesNaive) {
   // Large enough dimensions for the blocked path, odd sizes for partial blocks.
   for (const auto& perm : std::vector<std::vector<int64_t>>{{3, 2, 0, 1}, {0, 3, 1, 2}, {1, 0, 3, 2}, {0, 1, 2, 3}}) {
     const Tensor x = iota_tensor<double>({2, 37, 3, 41});
-    const Tensor y = run("Transpose", 13, {x}, {{"perm", ints_attr(perm)}})[0];
+    const Tensor y = run_op("Transpose", 13, {x}, {{"perm", Attribute::of_ints(perm)}})[0];
     EXPECT_EQ(values_of<double>(y), naive_transpose<double>(x, perm)) << shape_str(perm);
     const Tensor xi = iota_tensor<int8_t>({3, 9, 2, 10});
-    EXPECT_EQ(values_of<int8_t>(run("Transpose", 1, {xi}, {{"perm", ints_attr(perm)}})[0]),
+    EXPECT_EQ(values_of<int8_t>(run_op("Transpose", 1, {xi}, {{"perm", Attribute::of_ints(perm)}})[0]),
               naive_transpose<int8_t>(xi, perm));
   }
   // Default perm reverses the axes.
   const Tensor x = iota_tensor<float>({2, 3, 4, 5});
-  const Tensor y = run("Transpose", 13, {x})[0];
+  const Tensor y = run_op("Transpose", 13, {x})[0];
   EXPECT_EQ(y.shape(), (Shape{5, 4, 3, 2}));
   EXPECT_EQ(values_of<float>(y), naive_transpose<float>(x, {3, 2, 1, 0}));
-  EXPECT_THROW(run("Transpose", 13, {x}, {{"perm", ints_attr({0, 0, 1, 2})}}), Error);
+  EXPECT_THROW(run_op("Transpose", 13, {x}, {{"perm", Attribute::of_ints({0, 0, 1, 2})}}), Error);
 }
 
 TEST(ShapeOps, SplitAttributeBefore13InputFrom13) {
   const Tensor x = iota_tensor<int32_t>({2, 5});
-  const auto a = run("Split", 11, {x}, {{"axis", int_attr(-1)}, {"split", ints_attr({2, 3})}}, 2);
-  const auto b = run("Split", 13, {x, int64s({2, 3})}, {{"axis", int_attr(1)}}, 2);
+  const auto a = run_op("Split", 11, {x}, {{"axis", Attribute::of_int(-1)}, {"split", Attribute::of_ints({2, 3})}}, 2);
+  const auto b = run_op("Split", 13, {x, int64s({2, 3})}, {{"axis", Attribute::of_int(1)}}, 2);
   for (const auto* parts : {&a, &b}) {
     EXPECT_EQ(values_of<int32_t>((*parts)[0]), (std::vector<int32_t>{0, 1, 5, 6}));
     EXPECT_EQ(values_of<int32_t>((*parts)[1]), (std::vector<int32_t>{2, 3, 4, 7, 8, 9}));
   }
   // Without 'split' the parts must be equal (before opset 18).
-  EXPECT_THROW(run("Split", 13, {x}, {{"axis", int_attr(1)}}, 2), Error);
+  EXPECT_THROW(run_op("Split", 13, {x}, {{"axis", Attribute::of_int(1)}}, 2), Error);
 }
 
 TEST(ShapeOps, PadModesAndCropping) {
   const Tensor x = Tensor::from<float>({1, 3}, {1, 2, 3});
   const Tensor pads = int64s({0, 2, 0, 1});
-  EXPECT_EQ(values_of<float>(run("Pad", 13, {x, pads}, {{"mode", string_attr("reflect")}})[0]),
+  EXPECT_EQ(values_of<float>(run_op("Pad", 13, {x, pads}, {{"mode", Attribute::of_string("reflect")}})[0]),
             (std::vector<float>{3, 2, 1, 2, 3, 2}));
-  EXPECT_EQ(values_of<float>(run("Pad", 13, {x, pads}, {{"mode", string_attr("edge")}})[0]),
+  EXPECT_EQ(values_of<float>(run_op("Pad", 13, {x, pads}, {{"mode", Attribute::of_string("edge")}})[0]),
             (std::vector<float>{1, 1, 1, 2, 3, 3}));
-  EXPECT_EQ(values_of<float>(run("Pad", 13, {x, pads, Tensor::scalar<float>(9)})[0]),
+  EXPECT_EQ(values_of<float>(run_op("Pad", 13, {x, pads, Tensor::scalar<float>(9)})[0]),
             (std::vector<float>{9, 9, 1, 2, 3, 9}));
   // Pad-2: pads and value are attributes; negative pads crop.
-  EXPECT_EQ(values_of<float>(run("Pad", 2, {x}, {{"pads", ints_attr({0, -1, 0, 1})}})[0]),
+  EXPECT_EQ(values_of<float>(run_op("Pad", 2, {x}, {{"pads", Attribute::of_ints({0, -1, 0, 1})}})[0]),
             (std::vector<float>{2, 3, 0}));
 }
 
 TEST(ShapeOps, TileExpandAndBoolConcat) {
   const Tensor x = Tensor::from<int64_t>({2, 1}, {1, 2});
-  EXPECT_EQ(values_of<int64_t>(run("Tile", 13, {x, int64s({2, 3})})[0]),
+  EXPECT_EQ(values_of<int64_t>(run_op("Tile", 13, {x, int64s({2, 3})})[0]),
             (std::vector<int64_t>{1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2}));
-  const Tensor e = run("Expand", 13, {x, int64s({2, 1, 3})})[0];
+  const Tensor e = run_op("Expand", 13, {x, int64s({2, 1, 3})})[0];
   EXPECT_EQ(e.shape(), (Shape{2, 2, 3}));
   EXPECT_EQ(values_of<int64_t>(e), (std::vector<int64_t>{1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2}));
   const Tensor a = Tensor::from<bool>({1, 2}, {true, false}), b = Tensor::from<bool>({1, 1}, {true});
-  EXPECT_EQ(values_of<bool>(run("Concat", 13, {a, b}, {{"axis", int_attr(-1)}})[0]),
+  EXPECT_EQ(values_of<bool>(run_op("Concat", 13, {a, b}, {{"axis", Attribute::of_int(-1)}})[0]),
             (std::vector<bool>{true, false, true}));
 }
 
 TEST(ShapeOps, SpaceToDepthThenDepthToSpaceIsIdentity) {
   const Tensor x = iota_tensor<float>({2, 3, 4, 6});
-  const Tensor packed = run("SpaceToDepth", 13, {x}, {{"blocksize", int_attr(2)}})[0];
+  const Tensor packed = run_op("SpaceToDepth", 13, {x}, {{"blocksize", Attribute::of_int(2)}})[0];
   EXPECT_EQ(packed.shape(), (Shape{2, 12, 2, 3}));
-  const Tensor back = run("DepthToSpace", 13, {packed}, {{"blocksize", int_attr(2)}, {"mode", string_attr("DCR")}})[0];
+  const Tensor back = run_op("DepthToSpace", 13, {packed},
+                             {{"blocksize", Attribute::of_int(2)}, {"mode", Attribute::of_string("DCR")}})[0];
   EXPECT_EQ(values_of<float>(back), values_of<float>(x));
   // CRD: channel c' * 4 + i * 2 + j goes to (c', 2h + i, 2w + j).
-  const Tensor crd = run("DepthToSpace", 13, {iota_tensor<float>({1, 4, 1, 1})},
-                         {{"blocksize", int_attr(2)}, {"mode", string_attr("CRD")}})[0];
+  const Tensor crd = run_op("DepthToSpace", 13, {iota_tensor<float>({1, 4, 1, 1})},
+                            {{"blocksize", Attribute::of_int(2)}, {"mode", Attribute::of_string("CRD")}})[0];
   EXPECT_EQ(values_of<float>(crd), (std::vector<float>{0, 1, 2, 3}));
 }
 
 TEST(ShapeOps, SqueezeUnsqueezeVersions) {
   const Tensor x = iota_tensor<float>({1, 3, 1});
-  EXPECT_EQ(run("Squeeze", 1, {x})[0].shape(), (Shape{3}));
-  EXPECT_EQ(run("Squeeze", 13, {x, int64s({-1})})[0].shape(), (Shape{1, 3}));
-  EXPECT_THROW(run("Squeeze", 11, {x}, {{"axes", ints_attr({1})}}), Error);
-  EXPECT_EQ(run("Unsqueeze", 11, {x}, {{"axes", ints_attr({-1, 0})}})[0].shape(), (Shape{1, 1, 3, 1, 1}));
-  const Tensor u = run("Unsqueeze", 13, {x, int64s({2})})[0];
+  EXPECT_EQ(run_op("Squeeze", 1, {x})[0].shape(), (Shape{3}));
+  EXPECT_EQ(run_op("Squeeze", 13, {x, int64s({-1})})[0].shape(), (Shape{1, 3}));
+  EXPECT_THROW(run_op("Squeeze", 11, {x}, {{"axes", Attribute::of_ints({1})}}), Error);
+  EXPECT_EQ(run_op("Unsqueeze", 11, {x}, {{"axes", Attribute::of_ints({-1, 0})}})[0].shape(), (Shape{1, 1, 3, 1, 1}));
+  const Tensor u = run_op("Unsqueeze", 13, {x, int64s({2})})[0];
   EXPECT_EQ(u.shape(), (Shape{1, 3, 1, 1}));
   EXPECT_EQ(u.raw_data(), x.raw_data());
 }
 
 TEST(ShapeOps, RangeShapeAndTrilu) {
-  EXPECT_EQ(values_of<int32_t>(run("Range", 11, {Tensor::scalar<int32_t>(10), Tensor::scalar<int32_t>(4),
-                                                 Tensor::scalar<int32_t>(-3)})[0]),
-            (std::vector<int32_t>{10, 7}));
+  EXPECT_EQ(
+      values_of<int32_t>(run_op(
+          "Range", 11, {Tensor::scalar<int32_t>(10), Tensor::scalar<int32_t>(4), Tensor::scalar<int32_t>(-3)})[0]),
+      (std::vector<int32_t>{10, 7}));
   const Tensor x = iota_tensor<float>({2, 3, 4});
-  EXPECT_EQ(values_of<int64_t>(run("Shape", 15, {x}, {{"start", int_attr(-2)}})[0]), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(values_of<int64_t>(run_op("Shape", 15, {x}, {{"start", Attribute::of_int(-2)}})[0]),
+            (std::vector<int64_t>{3, 4}));
   const Tensor m = iota_tensor<int64_t>({2, 3});
-  EXPECT_EQ(values_of<int64_t>(run("Trilu", 14, {m, Tensor::scalar<int64_t>(1)}, {{"upper", int_attr(0)}})[0]),
-            (std::vector<int64_t>{0, 1, 0, 3, 4, 5}));
+  EXPECT_EQ(
+      values_of<int64_t>(run_op("Trilu", 14, {m, Tensor::scalar<int64_t>(1)}, {{"upper", Attribute::of_int(0)}})[0]),
+      (std::vector<int64_t>{0, 1, 0, 3, 4, 5}));
 }
 
 }  // namespace

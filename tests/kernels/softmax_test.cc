@@ -9,46 +9,13 @@
 
 #include "runtime/kernels/dnnl/softmax.h"
 #include "runtime/kernels/kernel.h"
+#include "tests/support/kernel_harness.h"
 
 namespace onnx_train {
 namespace {
 
-Attribute int_attr(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
-}
-
-Attribute string_attr(const std::string& v) {
-  Attribute a;
-  a.kind = Attribute::Kind::String;
-  a.s = v;
-  return a;
-}
-
-Node make_node(const std::string& op, int version, size_t num_inputs, size_t num_outputs) {
-  Node node;
-  node.name = "test";
-  node.op_type = op;
-  node.since_version = version;
-  node.opset = version;
-  for (size_t i = 0; i < num_inputs; ++i) node.inputs.push_back("in" + std::to_string(i));
-  for (size_t i = 0; i < num_outputs; ++i) node.outputs.push_back("out" + std::to_string(i));
-  return node;
-}
-
-std::vector<Tensor> run_node(const Node& node, std::vector<const Tensor*> inputs) {
-  const KernelFactory* factory = KernelRegistry::global().find("", node.op_type, node.since_version);
-  EXPECT_NE(factory, nullptr) << node.op_type << "-" << node.since_version;
-  std::vector<const ValueInfo*> infos(inputs.size(), nullptr);
-  KernelInfo info{node, infos};
-  auto kernel = (*factory)(info);
-  std::vector<Tensor> outputs(node.outputs.size());
-  KernelContext ctx(node, std::move(inputs), outputs, nullptr);
-  kernel->run(ctx);
-  return outputs;
-}
+using testing::make_node;
+using testing::run_node;
 
 std::vector<float> random_floats(size_t n, float scale, unsigned seed) {
   std::mt19937 gen(seed);
@@ -87,11 +54,11 @@ TEST(SoftmaxTest, DnnlMatchesReference) {
 TEST(SoftmaxTest, AxisSemanticsChangeAtOpset13) {
   const Tensor x = Tensor::from<float>({2, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
   Node old_node = make_node("Softmax", 11, 1, 1);
-  old_node.attributes["axis"] = int_attr(1);
+  old_node.attributes["axis"] = Attribute::of_int(1);
   Node new_node = make_node("Softmax", 13, 1, 1);
-  new_node.attributes["axis"] = int_attr(1);
-  const std::vector<double> coerced = run_node(old_node, {&x})[0].to_doubles();
-  const std::vector<double> single = run_node(new_node, {&x})[0].to_doubles();
+  new_node.attributes["axis"] = Attribute::of_int(1);
+  const std::vector<double> coerced = run_node(old_node, {x})[0].to_doubles();
+  const std::vector<double> single = run_node(new_node, {x})[0].to_doubles();
   // Opset 11: each row of 4 sums to 1; opset 13: each pair along axis 1 sums to 1.
   EXPECT_NEAR(coerced[0] + coerced[1] + coerced[2] + coerced[3], 1.0, 1e-6);
   EXPECT_NEAR(single[0] + single[2], 1.0, 1e-6);
@@ -101,14 +68,14 @@ TEST(SoftmaxTest, AxisSemanticsChangeAtOpset13) {
 
 TEST(SoftmaxTest, LogSoftmaxLargeNumbersStayFinite) {
   const Tensor x = Tensor::from<double>({1, 3}, {1000, 1001, 1002});
-  const std::vector<double> y = run_node(make_node("LogSoftmax", 13, 1, 1), {&x})[0].to_doubles();
+  const std::vector<double> y = run_node(make_node("LogSoftmax", 13, 1, 1), {x})[0].to_doubles();
   const double lse = 1002 + std::log(std::exp(-2.0) + std::exp(-1.0) + 1.0);
   for (int i = 0; i < 3; ++i) EXPECT_NEAR(y[static_cast<size_t>(i)], 1000 + i - lse, 1e-9);
 }
 
 TEST(SoftmaxTest, HardmaxPicksFirstMaximum) {
   const Tensor x = Tensor::from<float>({2, 3}, {1, 3, 3, 5, 2, 1});
-  const std::vector<double> y = run_node(make_node("Hardmax", 13, 1, 1), {&x})[0].to_doubles();
+  const std::vector<double> y = run_node(make_node("Hardmax", 13, 1, 1), {x})[0].to_doubles();
   EXPECT_EQ(y, (std::vector<double>{0, 1, 0, 1, 0, 0}));
 }
 
@@ -119,12 +86,12 @@ TEST(SoftmaxTest, NllLossMeanWithWeightsAndIgnoreIndex) {
   const Tensor target = Tensor::from<int64_t>({2, 2}, {0, 2, 1, -1});
   const Tensor weight = Tensor::from<double>({3}, {0.5, 2, 3});
   Node node = make_node("NegativeLogLikelihoodLoss", 13, 3, 1);
-  node.attributes["ignore_index"] = int_attr(-1);
+  node.attributes["ignore_index"] = Attribute::of_int(-1);
   const double l00 = 1 * 0.5, l01 = 6 * 3, l10 = 2.5 * 2;
-  const double y = run_node(node, {&x, &target, &weight})[0].to_doubles()[0];
+  const double y = run_node(node, {x, target, weight})[0].to_doubles()[0];
   EXPECT_NEAR(y, (l00 + l01 + l10) / (0.5 + 3 + 2), 1e-12);
-  node.attributes["reduction"] = string_attr("none");
-  const std::vector<double> none = run_node(node, {&x, &target, &weight})[0].to_doubles();
+  node.attributes["reduction"] = Attribute::of_string("none");
+  const std::vector<double> none = run_node(node, {x, target, weight})[0].to_doubles();
   EXPECT_EQ(none, (std::vector<double>{l00, l01, l10, 0}));
 }
 
@@ -133,8 +100,8 @@ TEST(SoftmaxTest, SoftmaxCrossEntropyMatchesLogSoftmaxPlusNll) {
   const Tensor x = Tensor::from<float>({2, 4, 3}, scores);
   const Tensor target = Tensor::from<int32_t>({2, 3}, {0, 3, 1, 2, 2, 0});
   Node node = make_node("SoftmaxCrossEntropyLoss", 13, 2, 2);
-  node.attributes["reduction"] = string_attr("sum");
-  const std::vector<Tensor> out = run_node(node, {&x, &target});
+  node.attributes["reduction"] = Attribute::of_string("sum");
+  const std::vector<Tensor> out = run_node(node, {x, target});
   ASSERT_EQ(out[1].shape(), x.shape());
   const std::vector<double> log_prob = out[1].to_doubles();
   std::vector<double> expected_lp(scores.size());
@@ -151,7 +118,7 @@ TEST(SoftmaxTest, SoftmaxCrossEntropyMatchesLogSoftmaxPlusNll) {
 TEST(SoftmaxTest, LossRejectsOutOfRangeTarget) {
   const Tensor x = Tensor::from<float>({1, 2}, {0.1f, 0.2f});
   const Tensor target = Tensor::from<int64_t>({1}, {5});
-  EXPECT_THROW(run_node(make_node("NegativeLogLikelihoodLoss", 13, 2, 1), {&x, &target}), Error);
+  EXPECT_THROW(run_node(make_node("NegativeLogLikelihoodLoss", 13, 2, 1), {x, target}), Error);
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "tests/support/kernel_harness.h"
 
+#include <algorithm>
+#include <random>
+
 namespace onnx_train::testing {
 
 Node make_node(const std::string& op, int since_version, size_t num_inputs, size_t num_outputs,
@@ -34,6 +37,36 @@ std::vector<Tensor> run_kernel(Kernel& kernel, const Node& node, const std::vect
 std::vector<Tensor> run_node(const Node& node, const std::vector<Tensor>& inputs) {
   auto kernel = make_kernel(node);
   return run_kernel(*kernel, node, inputs);
+}
+
+std::vector<Tensor> run_op(const std::string& op, int since_version, const std::vector<Tensor>& inputs,
+                           std::map<std::string, Attribute> attributes, size_t num_outputs) {
+  return run_node(make_node(op, since_version, inputs.size(), num_outputs, std::move(attributes)), inputs);
+}
+
+Tensor random_float32(const Shape& shape, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  Tensor t(DType::Float32, shape);
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(gen);
+  return t;
+}
+
+Tensor to_double(const Tensor& t) {
+  Tensor out(DType::Float64, t.shape());
+  const std::vector<double> values = t.to_doubles();
+  std::copy(values.begin(), values.end(), out.data<double>());
+  return out;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace onnx_train::testing

@@ -2,11 +2,14 @@
 //
 //   Node n = make_node("Gather", 13, 2, 1, {{"axis", Attribute::of_int(0)}});
 //   std::vector<Tensor> out = run_node(n, {data, indices});
+//   out = run_op("Gather", 13, {data, indices}, {{"axis", Attribute::of_int(0)}});  // the same
 //
 // An undefined Tensor in `inputs` is an omitted optional input. make_kernel throws Error
 // when no kernel is registered for the node's (op, since_version), as a model would.
+// Below those, the small tensor helpers the kernel tests share.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,5 +32,18 @@ std::vector<Tensor> run_kernel(Kernel& kernel, const Node& node, const std::vect
 
 // make_kernel + run_kernel.
 std::vector<Tensor> run_node(const Node& node, const std::vector<Tensor>& inputs);
+
+// make_node (one input per element of `inputs`) + run_node.
+std::vector<Tensor> run_op(const std::string& op, int since_version, const std::vector<Tensor>& inputs,
+                           std::map<std::string, Attribute> attributes = {}, size_t num_outputs = 1);
+
+// A float32 tensor of `shape` with values uniform in [-1, 1) drawn from std::mt19937(seed).
+Tensor random_float32(const Shape& shape, unsigned seed);
+
+// A float64 copy of `t` (any numeric dtype), for comparing against the float64 reference path.
+Tensor to_double(const Tensor& t);
+
+// The message of the Error that `f` throws; "" when it throws none.
+std::string error_of(const std::function<void()>& f);
 
 }  // namespace onnx_train::testing

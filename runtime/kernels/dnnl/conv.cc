@@ -23,9 +23,7 @@ namespace onnx_train {
 namespace {
 
 using dnnl::memory;
-using namespace conv_dnnl;
-
-Shape spatial_of(const Shape& shape) { return Shape(shape.begin() + 2, shape.end()); }
+using namespace dnnl_common;
 
 // Python-style floor division (the ONNX reference's `//`), for possibly negative totals.
 int64_t floor_half(int64_t a) { return a >= 0 ? a / 2 : -((-a + 1) / 2); }

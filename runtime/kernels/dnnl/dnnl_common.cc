@@ -1,10 +1,10 @@
-// oneDNN plumbing of the convolution and pooling kernels (see dnnl_common.h).
+// oneDNN plumbing shared by every oneDNN kernel (see dnnl_common.h).
 #include "runtime/kernels/dnnl/dnnl_common.h"
 
 #include "runtime/core/dispatch.h"
 
 namespace onnx_train {
-namespace conv_dnnl {
+namespace dnnl_common {
 
 dnnl::engine& cpu_engine() {
   static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
@@ -18,25 +18,22 @@ dnnl::stream& cpu_stream() {
 
 dnnl::memory::dims to_dims(const Shape& shape) { return dnnl::memory::dims(shape.begin(), shape.end()); }
 
-dnnl::memory::format_tag plain_tag(size_t rank) {
-  using tag = dnnl::memory::format_tag;
-  switch (rank) {
-    case 1: return tag::a;
-    case 2: return tag::ab;
-    case 3: return tag::abc;
-    case 4: return tag::abcd;
-    case 5: return tag::abcde;
-    case 6: return tag::abcdef;
-    default: OT_FAIL("oneDNN: no plain layout for rank {} (1 to 6 are supported)", rank);
+dnnl::memory::desc plain_f32_desc(const dnnl::memory::dims& dims) {
+  dnnl::memory::dims strides(dims.size());
+  int64_t stride = 1;
+  for (size_t i = dims.size(); i-- > 0;) {
+    strides[i] = stride;
+    stride *= dims[i] > 0 ? dims[i] : 1;
   }
-}
-
-dnnl::memory::desc plain_f32_desc(const Shape& shape) {
-  return dnnl::memory::desc(to_dims(shape), dnnl::memory::data_type::f32, plain_tag(shape.size()));
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
 }
 
 dnnl::memory unbound_memory(const dnnl::memory::desc& desc) {
   return dnnl::memory(desc, cpu_engine(), DNNL_MEMORY_NONE);
+}
+
+dnnl::memory wrap_f32(const dnnl::memory::desc& desc, const float* data) {
+  return dnnl::memory(desc, cpu_engine(), const_cast<float*>(data));
 }
 
 Tensor to_float32(const Tensor& t) {
@@ -60,5 +57,5 @@ void store_float32(const Tensor& src, Tensor& dst) {
   });
 }
 
-}  // namespace conv_dnnl
+}  // namespace dnnl_common
 }  // namespace onnx_train

@@ -1,6 +1,8 @@
-// oneDNN plumbing of the convolution and pooling kernels (conv.cc, pool.cc): one CPU engine
-// and in-order stream, dims and plain row-major descriptors for our tensors, and the
-// float16/bfloat16 <-> float32 copies that let those types take the float32 path.
+// oneDNN plumbing shared by every oneDNN kernel (conv.cc, pool.cc, matmul.cc,
+// normalization.cc, eltwise.cc, softmax.cc): the one CPU engine and in-order stream they
+// all run on, dims and plain row-major float32 descriptors for our tensors, memory objects
+// over our buffers, and the float16/bfloat16 <-> float32 copies that let those types take
+// the float32 path.
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -8,23 +10,26 @@
 #include "onnx_train/tensor.h"
 
 namespace onnx_train {
-namespace conv_dnnl {
+namespace dnnl_common {
 
+// The CPU engine and in-order stream of every oneDNN primitive in the runtime. Kernels
+// wait on the stream after each execute, so results are ready when run() returns.
 dnnl::engine& cpu_engine();
 dnnl::stream& cpu_stream();
 
 dnnl::memory::dims to_dims(const Shape& shape);
-// The plain row-major format tag of a rank (a, ab, abc, ... up to abcdef).
-dnnl::memory::format_tag plain_tag(size_t rank);
-// A float32 descriptor of a plain row-major tensor of `shape`.
-dnnl::memory::desc plain_f32_desc(const Shape& shape);
+// A float32 descriptor of a plain row-major tensor of `dims` (any rank oneDNN takes).
+dnnl::memory::desc plain_f32_desc(const dnnl::memory::dims& dims);
 // A memory object of `desc` whose data handle the caller sets before each use.
 dnnl::memory unbound_memory(const dnnl::memory::desc& desc);
+// A memory object of `desc` over caller-owned data (oneDNN takes a non-const pointer even
+// for inputs, which it only reads).
+dnnl::memory wrap_f32(const dnnl::memory::desc& desc, const float* data);
 
 // A float32 copy of a float16/bfloat16/float64 tensor (a float32 tensor is returned as is).
 Tensor to_float32(const Tensor& t);
 // Writes the float32 tensor `src` into `dst` (same shape), converting to dst's float type.
 void store_float32(const Tensor& src, Tensor& dst);
 
-}  // namespace conv_dnnl
+}  // namespace dnnl_common
 }  // namespace onnx_train

@@ -2,23 +2,9 @@
 #include "runtime/kernels/dnnl/eltwise.h"
 
 #include "onnx_train/error.h"
+#include "runtime/kernels/dnnl/dnnl_common.h"
 
 namespace onnx_train {
-
-namespace {
-
-// The CPU engine and stream shared by every eltwise primitive.
-struct EltwiseCpu {
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
-};
-
-EltwiseCpu& eltwise_cpu() {
-  static EltwiseCpu cpu;
-  return cpu;
-}
-
-}  // namespace
 
 DnnlEltwise::DnnlEltwise(std::vector<EltwiseStep> steps) : steps_(std::move(steps)) {
   OT_CHECK(!steps_.empty(), "DnnlEltwise needs at least one step");
@@ -26,7 +12,6 @@ DnnlEltwise::DnnlEltwise(std::vector<EltwiseStep> steps) : steps_(std::move(step
 
 void DnnlEltwise::run(const float* src, float* dst, int64_t count) {
   if (count == 0) return;
-  EltwiseCpu& cpu = eltwise_cpu();
   // Described as 1 x count: oneDNN 2.6's reference eltwise with post-ops writes zeros for
   // 1-D tensors, and the 2-D view costs nothing.
   const dnnl::memory::desc md({1, count}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab);
@@ -41,13 +26,13 @@ void DnnlEltwise::run(const float* src, float* dst, int64_t count) {
     attr.set_post_ops(post_ops);
     const dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, main.algorithm, md, main.alpha,
                                            main.beta);
-    const dnnl::eltwise_forward::primitive_desc pd(desc, attr, cpu.engine);
+    const dnnl::eltwise_forward::primitive_desc pd(desc, attr, dnnl_common::cpu_engine());
     it = primitives_.emplace(count, dnnl::eltwise_forward(pd)).first;
   }
-  dnnl::memory src_mem(md, cpu.engine, const_cast<float*>(src));
-  dnnl::memory dst_mem(md, cpu.engine, dst);
-  it->second.execute(cpu.stream, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_DST, dst_mem}});
-  cpu.stream.wait();
+  dnnl::stream& stream = dnnl_common::cpu_stream();
+  it->second.execute(stream,
+                     {{DNNL_ARG_SRC, dnnl_common::wrap_f32(md, src)}, {DNNL_ARG_DST, dnnl_common::wrap_f32(md, dst)}});
+  stream.wait();
 }
 
 }  // namespace onnx_train

@@ -6,7 +6,8 @@
 #include <cstring>
 #include <map>
 
-#include "runtime/kernels/dnnl/dnnl_linalg_common.h"
+#include "runtime/core/dispatch.h"
+#include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/kernels/kernel.h"
 #include "runtime/kernels/reference/linalg_ref.h"
 #include "runtime/kernels/util.h"
@@ -49,7 +50,7 @@ class DnnlMatMul {
     if (it == cache_.end()) {
       Entry e{memory::desc(a.dims, memory::data_type::f32, a.strides),
               memory::desc(b.dims, memory::data_type::f32, b.strides),
-              linalg_dnnl::plain_f32_desc(y_dims),
+              dnnl_common::plain_f32_desc(y_dims),
               {}};
       dnnl::primitive_attr attr;
       if (alpha != 1.f) attr.set_output_scales(0, {alpha});
@@ -58,15 +59,15 @@ class DnnlMatMul {
         ops.append_sum(1.f);
         attr.set_post_ops(ops);
       }
-      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(e.a, e.b, e.y), attr, linalg_dnnl::cpu_engine());
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(e.a, e.b, e.y), attr, dnnl_common::cpu_engine());
       e.primitive = dnnl::matmul(pd);
       it = cache_.emplace(std::move(key), std::move(e)).first;
     }
     const Entry& e = it->second;
-    e.primitive.execute(linalg_dnnl::cpu_stream(), {{DNNL_ARG_SRC, linalg_dnnl::wrap_f32(e.a, a_data)},
-                                                    {DNNL_ARG_WEIGHTS, linalg_dnnl::wrap_f32(e.b, b_data)},
-                                                    {DNNL_ARG_DST, linalg_dnnl::wrap_f32(e.y, y_data)}});
-    linalg_dnnl::cpu_stream().wait();
+    e.primitive.execute(dnnl_common::cpu_stream(), {{DNNL_ARG_SRC, dnnl_common::wrap_f32(e.a, a_data)},
+                                                    {DNNL_ARG_WEIGHTS, dnnl_common::wrap_f32(e.b, b_data)},
+                                                    {DNNL_ARG_DST, dnnl_common::wrap_f32(e.y, y_data)}});
+    dnnl_common::cpu_stream().wait();
   }
 
  private:
@@ -113,14 +114,14 @@ class MatMulKernel : public Kernel {
     if (y.numel() == 0 || s.k == 0) return;  // empty, or an empty sum: zeros
 
     if (dtype_is_float(a.dtype()) && a.dtype() != DType::Float64) {
-      const Tensor a32 = linalg_dnnl::as_float32(a);
-      const Tensor b32 = linalg_dnnl::as_float32(b);
+      const Tensor a32 = dnnl_common::to_float32(a);
+      const Tensor b32 = dnnl_common::to_float32(b);
       if (a.dtype() == DType::Float32) {
         run_float32(s, a32.data<float>(), b32.data<float>(), y.data<float>());
       } else {
         Tensor y32(DType::Float32, s.output);
         run_float32(s, a32.data<float>(), b32.data<float>(), y32.data<float>());
-        linalg_dnnl::store_from_float32(y32, y);
+        dnnl_common::store_float32(y32, y);
       }
     } else if (a.dtype() == DType::Float64) {
       matmul_ref(s, a.data<double>(), b.data<double>(), y.data<double>());
@@ -205,13 +206,13 @@ class GemmKernel : public Kernel {
     if (y.numel() == 0) return;
 
     if (dtype_is_float(a.dtype()) && a.dtype() != DType::Float64) {
-      const Tensor a32 = linalg_dnnl::as_float32(a);
-      const Tensor b32 = linalg_dnnl::as_float32(b);
-      const Tensor c32 = c != nullptr ? linalg_dnnl::as_float32(*c) : Tensor();
+      const Tensor a32 = dnnl_common::to_float32(a);
+      const Tensor b32 = dnnl_common::to_float32(b);
+      const Tensor c32 = c != nullptr ? dnnl_common::to_float32(*c) : Tensor();
       Tensor y32 = a.dtype() == DType::Float32 ? y : Tensor(DType::Float32, {m, n});
       run_float32(m, n, k, a32.data<float>(), b32.data<float>(), c != nullptr ? c32.data<float>() : nullptr, c_strides,
                   y32.data<float>());
-      if (a.dtype() != DType::Float32) linalg_dnnl::store_from_float32(y32, y);
+      if (a.dtype() != DType::Float32) dnnl_common::store_float32(y32, y);
     } else if (a.dtype() == DType::Float64) {
       run_ref<double>(m, n, k, a, b, c, c_strides, y);
     } else {

@@ -11,7 +11,8 @@
 #include <map>
 #include <unordered_map>
 
-#include "runtime/kernels/dnnl/dnnl_linalg_common.h"
+#include "runtime/core/dispatch.h"
+#include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/kernels/kernel.h"
 #include "runtime/kernels/reference/norm_ref.h"
 #include "runtime/kernels/util.h"
@@ -40,23 +41,23 @@ class DnnlBatchNorm {
     auto key = problem_key({n, c, s, training ? 1 : 0}, epsilon);
     auto it = cache_.find(key);
     if (it == cache_.end()) {
-      Entry e{linalg_dnnl::plain_f32_desc({n, c, s}), linalg_dnnl::plain_f32_desc({c}), {}};
+      Entry e{dnnl_common::plain_f32_desc({n, c, s}), dnnl_common::plain_f32_desc({c}), {}};
       auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
       if (!training) flags |= dnnl::normalization_flags::use_global_stats;
       const dnnl::batch_normalization_forward::desc desc(
           training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, e.data, epsilon, flags);
       e.primitive = dnnl::batch_normalization_forward(
-          dnnl::batch_normalization_forward::primitive_desc(desc, linalg_dnnl::cpu_engine()));
+          dnnl::batch_normalization_forward::primitive_desc(desc, dnnl_common::cpu_engine()));
       it = cache_.emplace(std::move(key), std::move(e)).first;
     }
     const Entry& e = it->second;
-    e.primitive.execute(linalg_dnnl::cpu_stream(), {{DNNL_ARG_SRC, linalg_dnnl::wrap_f32(e.data, x)},
-                                                    {DNNL_ARG_DST, linalg_dnnl::wrap_f32(e.data, y)},
-                                                    {DNNL_ARG_SCALE, linalg_dnnl::wrap_f32(e.channel, scale)},
-                                                    {DNNL_ARG_SHIFT, linalg_dnnl::wrap_f32(e.channel, shift)},
-                                                    {DNNL_ARG_MEAN, linalg_dnnl::wrap_f32(e.channel, mean)},
-                                                    {DNNL_ARG_VARIANCE, linalg_dnnl::wrap_f32(e.channel, var)}});
-    linalg_dnnl::cpu_stream().wait();
+    e.primitive.execute(dnnl_common::cpu_stream(), {{DNNL_ARG_SRC, dnnl_common::wrap_f32(e.data, x)},
+                                                    {DNNL_ARG_DST, dnnl_common::wrap_f32(e.data, y)},
+                                                    {DNNL_ARG_SCALE, dnnl_common::wrap_f32(e.channel, scale)},
+                                                    {DNNL_ARG_SHIFT, dnnl_common::wrap_f32(e.channel, shift)},
+                                                    {DNNL_ARG_MEAN, dnnl_common::wrap_f32(e.channel, mean)},
+                                                    {DNNL_ARG_VARIANCE, dnnl_common::wrap_f32(e.channel, var)}});
+    dnnl_common::cpu_stream().wait();
   }
 
  private:
@@ -77,28 +78,28 @@ class DnnlLayerNorm {
     auto key = problem_key({rows, cols, with_stats ? 1 : 0}, epsilon);
     auto it = cache_.find(key);
     if (it == cache_.end()) {
-      Entry e{linalg_dnnl::plain_f32_desc({rows, cols}),
-              linalg_dnnl::plain_f32_desc({rows}),
-              linalg_dnnl::plain_f32_desc({cols}),
+      Entry e{dnnl_common::plain_f32_desc({rows, cols}),
+              dnnl_common::plain_f32_desc({rows}),
+              dnnl_common::plain_f32_desc({cols}),
               {}};
       const dnnl::layer_normalization_forward::desc desc(
           with_stats ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, e.data, e.stat, epsilon,
           dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift);
       e.primitive = dnnl::layer_normalization_forward(
-          dnnl::layer_normalization_forward::primitive_desc(desc, linalg_dnnl::cpu_engine()));
+          dnnl::layer_normalization_forward::primitive_desc(desc, dnnl_common::cpu_engine()));
       it = cache_.emplace(std::move(key), std::move(e)).first;
     }
     const Entry& e = it->second;
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, linalg_dnnl::wrap_f32(e.data, x)},
-                                         {DNNL_ARG_DST, linalg_dnnl::wrap_f32(e.data, y)},
-                                         {DNNL_ARG_SCALE, linalg_dnnl::wrap_f32(e.param, scale)},
-                                         {DNNL_ARG_SHIFT, linalg_dnnl::wrap_f32(e.param, shift)}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, dnnl_common::wrap_f32(e.data, x)},
+                                         {DNNL_ARG_DST, dnnl_common::wrap_f32(e.data, y)},
+                                         {DNNL_ARG_SCALE, dnnl_common::wrap_f32(e.param, scale)},
+                                         {DNNL_ARG_SHIFT, dnnl_common::wrap_f32(e.param, shift)}};
     if (with_stats) {
-      args.emplace(DNNL_ARG_MEAN, linalg_dnnl::wrap_f32(e.stat, mean));
-      args.emplace(DNNL_ARG_VARIANCE, linalg_dnnl::wrap_f32(e.stat, var));
+      args.emplace(DNNL_ARG_MEAN, dnnl_common::wrap_f32(e.stat, mean));
+      args.emplace(DNNL_ARG_VARIANCE, dnnl_common::wrap_f32(e.stat, var));
     }
-    e.primitive.execute(linalg_dnnl::cpu_stream(), args);
-    linalg_dnnl::cpu_stream().wait();
+    e.primitive.execute(dnnl_common::cpu_stream(), args);
+    dnnl_common::cpu_stream().wait();
   }
 
  private:
@@ -140,10 +141,10 @@ void run_in_float_or_double(const Tensor& x, Tensor& y, const Node& node, F&& f)
   } else if (x.dtype() == DType::Float32) {
     f(TypeTag<float>{}, x.data<float>(), y.data<float>());
   } else {
-    const Tensor x32 = linalg_dnnl::as_float32(x);
+    const Tensor x32 = dnnl_common::to_float32(x);
     Tensor y32(DType::Float32, y.shape());
     f(TypeTag<float>{}, x32.data<float>(), y32.data<float>());
-    linalg_dnnl::store_from_float32(y32, y);
+    dnnl_common::store_float32(y32, y);
   }
 }
 

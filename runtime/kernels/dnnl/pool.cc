@@ -23,9 +23,7 @@ namespace onnx_train {
 namespace {
 
 using dnnl::memory;
-using namespace conv_dnnl;
-
-Shape spatial_of(const Shape& shape) { return Shape(shape.begin() + 2, shape.end()); }
+using namespace dnnl_common;
 
 // Checks that x is [N, C, spatial...] with `min_spatial` to `max_spatial` spatial axes.
 void check_pool_input(const Node& node, const Tensor& x, int min_spatial, int max_spatial) {

@@ -7,22 +7,9 @@
 #include <tuple>
 
 #include "onnx_train/tensor.h"
+#include "runtime/kernels/dnnl/dnnl_common.h"
 
 namespace onnx_train {
-
-namespace {
-
-dnnl::engine& softmax_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-dnnl::stream& softmax_stream() {
-  static dnnl::stream stream(softmax_engine());
-  return stream;
-}
-
-}  // namespace
 
 struct DnnlSoftmax::Cache {
   struct Entry {
@@ -44,17 +31,19 @@ void DnnlSoftmax::run(const float* x, float* y, int64_t outer, int64_t n, int64_
     Cache::Entry entry{desc, dnnl::primitive()};
     if (log_) {
       const dnnl::logsoftmax_forward::desc d(dnnl::prop_kind::forward_inference, desc, 1);
-      entry.primitive = dnnl::logsoftmax_forward(dnnl::logsoftmax_forward::primitive_desc(d, softmax_engine()));
+      entry.primitive =
+          dnnl::logsoftmax_forward(dnnl::logsoftmax_forward::primitive_desc(d, dnnl_common::cpu_engine()));
     } else {
       const dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, desc, 1);
-      entry.primitive = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(d, softmax_engine()));
+      entry.primitive = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(d, dnnl_common::cpu_engine()));
     }
     it = cache_->entries.emplace(key, std::move(entry)).first;
   }
-  dnnl::memory src(it->second.desc, softmax_engine(), const_cast<float*>(x));
-  dnnl::memory dst(it->second.desc, softmax_engine(), y);
-  it->second.primitive.execute(softmax_stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
-  softmax_stream().wait();
+  const dnnl::memory::desc& desc = it->second.desc;
+  dnnl::stream& stream = dnnl_common::cpu_stream();
+  it->second.primitive.execute(
+      stream, {{DNNL_ARG_SRC, dnnl_common::wrap_f32(desc, x)}, {DNNL_ARG_DST, dnnl_common::wrap_f32(desc, y)}});
+  stream.wait();
 }
 
 void softmax_any(DnnlSoftmax& dnnl, const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t inner, bool log) {

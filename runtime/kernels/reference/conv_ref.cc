@@ -3,12 +3,6 @@
 
 namespace onnx_train {
 
-namespace {
-
-Shape spatial_of(const Shape& shape) { return Shape(shape.begin() + 2, shape.end()); }
-
-}  // namespace
-
 template <typename T>
 void conv_ref(const T* x, const Shape& x_shape, const T* w, const Shape& w_shape, const T* bias, int64_t group,
               const WindowGeometry& geometry, T* y) {
@@ -28,19 +22,9 @@ void conv_ref(const T* x, const Shape& x_shape, const T* w, const Shape& w_shape
             for (int64_t c = 0; c < cg; ++c) {
               const T* xc = x_group + c * in_size;
               const T* wc = w_map + c * k_size;
-              for (int64_t j0 = 0; j0 < g.kernel[0]; ++j0) {
-                const int64_t i0 = o0 * g.stride[0] + j0 * g.dilation[0] - g.pad[0];
-                if (i0 < 0 || i0 >= g.in[0]) continue;
-                for (int64_t j1 = 0; j1 < g.kernel[1]; ++j1) {
-                  const int64_t i1 = o1 * g.stride[1] + j1 * g.dilation[1] - g.pad[1];
-                  if (i1 < 0 || i1 >= g.in[1]) continue;
-                  for (int64_t j2 = 0; j2 < g.kernel[2]; ++j2) {
-                    const int64_t i2 = o2 * g.stride[2] + j2 * g.dilation[2] - g.pad[2];
-                    if (i2 < 0 || i2 >= g.in[2]) continue;
-                    acc += xc[(i0 * g.in[1] + i1) * g.in[2] + i2] * wc[(j0 * g.kernel[1] + j1) * g.kernel[2] + j2];
-                  }
-                }
-              }
+              for_each_window_tap(g, g.in, o0, o1, o2, [&](int64_t i0, int64_t i1, int64_t i2, int64_t tap) {
+                acc += xc[(i0 * g.in[1] + i1) * g.in[2] + i2] * wc[tap];
+              });
             }
             y_map[(o0 * g.out[1] + o1) * g.out[2] + o2] = acc;
           }
@@ -72,19 +56,9 @@ void conv_transpose_ref(const T* x, const Shape& x_shape, const T* w, const Shap
           for (int64_t i1 = 0; i1 < g.in[1]; ++i1) {
             for (int64_t i2 = 0; i2 < g.in[2]; ++i2) {
               const T v = xc[(i0 * g.in[1] + i1) * g.in[2] + i2];
-              for (int64_t j0 = 0; j0 < g.kernel[0]; ++j0) {
-                const int64_t o0 = i0 * g.stride[0] + j0 * g.dilation[0] - g.pad[0];
-                if (o0 < 0 || o0 >= g.out[0]) continue;
-                for (int64_t j1 = 0; j1 < g.kernel[1]; ++j1) {
-                  const int64_t o1 = i1 * g.stride[1] + j1 * g.dilation[1] - g.pad[1];
-                  if (o1 < 0 || o1 >= g.out[1]) continue;
-                  for (int64_t j2 = 0; j2 < g.kernel[2]; ++j2) {
-                    const int64_t o2 = i2 * g.stride[2] + j2 * g.dilation[2] - g.pad[2];
-                    if (o2 < 0 || o2 >= g.out[2]) continue;
-                    y_map[(o0 * g.out[1] + o1) * g.out[2] + o2] += v * wc[(j0 * g.kernel[1] + j1) * g.kernel[2] + j2];
-                  }
-                }
-              }
+              for_each_window_tap(g, g.out, i0, i1, i2, [&](int64_t o0, int64_t o1, int64_t o2, int64_t tap) {
+                y_map[(o0 * g.out[1] + o1) * g.out[2] + o2] += v * wc[tap];
+              });
             }
           }
         }

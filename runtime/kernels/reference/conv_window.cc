@@ -139,6 +139,8 @@ Window3 to_window3(const Shape& in, const WindowGeometry& g) {
   return w;
 }
 
+Shape spatial_of(const Shape& shape) { return Shape(shape.begin() + 2, shape.end()); }
+
 Shape window_output_shape(int64_t batch, int64_t channels, const WindowGeometry& g) {
   Shape s{batch, channels};
   s.insert(s.end(), g.out.begin(), g.out.end());

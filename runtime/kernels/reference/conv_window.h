@@ -1,7 +1,7 @@
 // Sliding-window geometry shared by Conv, ConvTranspose and the pooling ops (conv.cc,
 // pool.cc, conv_ref.cc, pool_ref.cc): reading the window attributes (kernel_shape,
-// strides, dilations, pads, auto_pad, ceil_mode) and the ONNX rules that turn them and an
-// input shape into output sizes and padding.
+// strides, dilations, pads, auto_pad, ceil_mode), the ONNX rules that turn them and an
+// input shape into output sizes and padding, and the window walk of the reference loops.
 //
 // Rules (per spatial axis; in = input size, k = kernel, s = stride, d = dilation,
 // dk = (k - 1) * d + 1 the dilated kernel extent):
@@ -64,6 +64,31 @@ struct Window3 {
 };
 // `in`: the input's spatial sizes (1 to 3 axes).
 Window3 to_window3(const Shape& in, const WindowGeometry& g);
+
+// The taps of one window of the reference loops: for every kernel offset (j0, j1, j2) whose
+// position at[a] = s[a] * stride[a] + j[a] * dilation[a] - pad[a] lies in [0, bound[a]) on
+// each axis, calls f(at0, at1, at2, tap), tap = (j0 * kernel[1] + j1) * kernel[2] + j2 being
+// the flat kernel index. Conv and the pools read the input positions of output window s
+// (bound = g.in); ConvTranspose scatters input position s to output positions (bound = g.out).
+template <typename F>
+void for_each_window_tap(const Window3& g, const int64_t (&bound)[3], int64_t s0, int64_t s1, int64_t s2, F&& f) {
+  for (int64_t j0 = 0; j0 < g.kernel[0]; ++j0) {
+    const int64_t at0 = s0 * g.stride[0] + j0 * g.dilation[0] - g.pad[0];
+    if (at0 < 0 || at0 >= bound[0]) continue;
+    for (int64_t j1 = 0; j1 < g.kernel[1]; ++j1) {
+      const int64_t at1 = s1 * g.stride[1] + j1 * g.dilation[1] - g.pad[1];
+      if (at1 < 0 || at1 >= bound[1]) continue;
+      for (int64_t j2 = 0; j2 < g.kernel[2]; ++j2) {
+        const int64_t at2 = s2 * g.stride[2] + j2 * g.dilation[2] - g.pad[2];
+        if (at2 < 0 || at2 >= bound[2]) continue;
+        f(at0, at1, at2, (j0 * g.kernel[1] + j1) * g.kernel[2] + j2);
+      }
+    }
+  }
+}
+
+// The spatial dims of an [N, C, spatial...] shape.
+Shape spatial_of(const Shape& shape);
 
 // "[N, C, out...]" from a batch, channel count and the geometry's output sizes.
 Shape window_output_shape(int64_t batch, int64_t channels, const WindowGeometry& g);

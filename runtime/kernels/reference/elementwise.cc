@@ -120,6 +120,19 @@ To cast_value(From v) {
 template <typename T>
 using wide_unsigned_t = std::make_unsigned_t<decltype(+T{})>;
 
+// Output 0 = op(A, B) with numpy broadcasting, for A and B of one numeric element type T
+// (checked by the caller), which the output has too; `op` is called as op(T, T) -> T.
+template <typename Op>
+void numeric_binary(const Node& node, KernelContext& ctx, const Tensor& a, const Tensor& b, Op&& op) {
+  const Shape out_shape = broadcast_for(node, {a.shape(), b.shape()});
+  Tensor& c = ctx.allocate_output(0, a.dtype(), out_shape);
+  visit_numeric(a.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    broadcast_binary(a.data<T>(), a.shape(), b.data<T>(), b.shape(), c.data<T>(), out_shape,
+                     [&op](T x, T y) -> T { return op(x, y); });
+  });
+}
+
 // ---------------------------------------------------------------------------------------
 // Binary arithmetic: Add, Sub, Mul, Div. C = A op B with numpy broadcasting; A and B have
 // the same element type. Integer division truncates toward zero (C semantics).
@@ -136,13 +149,7 @@ class ArithKernel : public Kernel {
     const Tensor& b = ctx.input(1);
     check_type(node_, a, "A", TypeSet::Numeric);
     check_same_type(node_, a, b);
-    const Shape out_shape = broadcast_for(node_, {a.shape(), b.shape()});
-    Tensor& c = ctx.allocate_output(0, a.dtype(), out_shape);
-    visit_numeric(a.dtype(), [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      broadcast_binary(a.data<T>(), a.shape(), b.data<T>(), b.shape(), c.data<T>(), out_shape,
-                       [this](T x, T y) { return apply<T>(x, y); });
-    });
+    numeric_binary(node_, ctx, a, b, [this](auto x, auto y) { return apply(x, y); });
   }
 
  private:
@@ -252,13 +259,7 @@ class ModKernel : public Kernel {
     OT_CHECK(fmod_ || !dtype_is_float(a.dtype()),
              "{}: floating-point inputs ({}) need fmod=1 (the ONNX spec requires it)", node_.label(),
              dtype_name(a.dtype()));
-    const Shape out_shape = broadcast_for(node_, {a.shape(), b.shape()});
-    Tensor& c = ctx.allocate_output(0, a.dtype(), out_shape);
-    visit_numeric(a.dtype(), [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      broadcast_binary(a.data<T>(), a.shape(), b.data<T>(), b.shape(), c.data<T>(), out_shape,
-                       [this](T x, T y) { return apply<T>(x, y); });
-    });
+    numeric_binary(node_, ctx, a, b, [this](auto x, auto y) { return apply(x, y); });
   }
 
  private:

@@ -10,24 +10,10 @@ namespace onnx_train {
 
 namespace {
 
-Shape spatial_of(const Shape& shape) { return Shape(shape.begin() + 2, shape.end()); }
-
 // Calls f(i0, i1, i2) for every input position of output window (o0, o1, o2).
 template <typename F>
 void for_window(const Window3& g, int64_t o0, int64_t o1, int64_t o2, F&& f) {
-  for (int64_t j0 = 0; j0 < g.kernel[0]; ++j0) {
-    const int64_t i0 = o0 * g.stride[0] + j0 * g.dilation[0] - g.pad[0];
-    if (i0 < 0 || i0 >= g.in[0]) continue;
-    for (int64_t j1 = 0; j1 < g.kernel[1]; ++j1) {
-      const int64_t i1 = o1 * g.stride[1] + j1 * g.dilation[1] - g.pad[1];
-      if (i1 < 0 || i1 >= g.in[1]) continue;
-      for (int64_t j2 = 0; j2 < g.kernel[2]; ++j2) {
-        const int64_t i2 = o2 * g.stride[2] + j2 * g.dilation[2] - g.pad[2];
-        if (i2 < 0 || i2 >= g.in[2]) continue;
-        f(i0, i1, i2);
-      }
-    }
-  }
+  for_each_window_tap(g, g.in, o0, o1, o2, [&](int64_t i0, int64_t i1, int64_t i2, int64_t) { f(i0, i1, i2); });
 }
 
 // Calls f(plane, o0, o1, o2, out_offset) for every output element of every (n, c) plane.
