@@ -1,6 +1,7 @@
 // One register function per op family; each lives in the family's own file.
 #pragma once
 
+
 namespace onnx_train {
 
 class KernelRegistry;
@@ -17,6 +18,13 @@ void register_pool_kernels(KernelRegistry& registry);           // dnnl/pool.cc
 void register_normalization_kernels(KernelRegistry& registry);  // dnnl/normalization.cc
 void register_rnn_kernels(KernelRegistry& registry);            // reference/rnn.cc
 void register_resize_kernels(KernelRegistry& registry);         // reference/resize.cc
+void register_vision_kernels(KernelRegistry& registry);         // reference/vision_ops.cc
+void register_signal_kernels(KernelRegistry& registry);         // reference/signal_ops.cc
+void register_quantization_kernels(KernelRegistry& registry);   // reference/quantization.cc
+void register_misc_math_kernels(KernelRegistry& registry);      // reference/misc_math.cc (Unique, Det)
+void register_random_kernels(KernelRegistry& registry);         // reference/random_ops.cc
+// ai.onnx.preview.training Adagrad / Momentum / Adam: reference/training_optimizers.cc
+void register_training_optimizer_kernels(KernelRegistry& registry);
 
 inline void register_all_kernels(KernelRegistry& registry) {
   register_elementwise_kernels(registry);
@@ -31,6 +39,12 @@ inline void register_all_kernels(KernelRegistry& registry) {
   register_normalization_kernels(registry);
   register_rnn_kernels(registry);
   register_resize_kernels(registry);
+  register_vision_kernels(registry);
+  register_signal_kernels(registry);
+  register_training_optimizer_kernels(registry);
+  register_random_kernels(registry);
+  register_quantization_kernels(registry);
+  register_misc_math_kernels(registry);
 }
 
 }  // namespace onnx_train

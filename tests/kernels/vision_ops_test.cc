@@ -1,0 +1,164 @@
+// Unit tests for the vision ops (runtime/kernels/reference/vision_ops.cc): GridSample on
+// identity grids and padding, RoiAlign on constant and ramp images, NonMaxSuppression on a
+// tiny box set, and attribute errors.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/kernels/kernel.h"
+
+namespace onnx_train {
+namespace {
+
+// Builds the registered kernel and runs it once; an undefined Tensor is an omitted input.
+Tensor run(const std::string& op, int since_version, const std::vector<Tensor>& inputs,
+           std::map<std::string, Attribute> attrs = {}) {
+  Node node;
+  node.name = "n";
+  node.op_type = op;
+  node.since_version = since_version;
+  node.opset = since_version;
+  for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i].defined() ? "in" + std::to_string(i) : "");
+  node.outputs.push_back("out");
+  node.attributes = std::move(attrs);
+  const KernelFactory* factory = KernelRegistry::global().find("", op, since_version);
+  if (factory == nullptr) throw Error(op + " is not registered at this version");
+  auto kernel = (*factory)(KernelInfo{node, {}});
+  std::vector<const Tensor*> input_ptrs;
+  for (const Tensor& t : inputs) input_ptrs.push_back(t.defined() ? &t : nullptr);
+  std::vector<Tensor> outputs(1);
+  KernelContext ctx(node, input_ptrs, outputs, nullptr);
+  kernel->run(ctx);
+  return outputs[0];
+}
+
+std::vector<double> values(const Tensor& t) { return t.to_doubles(); }
+
+// A grid sampling every pixel center of an h x w image.
+Tensor identity_grid(int64_t h, int64_t w, bool align_corners) {
+  std::vector<double> g;
+  auto coord = [&](int64_t i, int64_t size) {
+    return align_corners ? (size == 1 ? 0.0 : 2.0 * i / (size - 1) - 1) : (2.0 * i + 1) / size - 1;
+  };
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      g.push_back(coord(x, w));
+      g.push_back(coord(y, h));
+    }
+  return Tensor::from<double>({1, h, w, 2}, g);
+}
+
+const Tensor kImage = Tensor::from<double>({1, 2, 3, 4}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,  //
+                                                          5, 4, 3, 2, 1, 0, -1, -2, 7, 7, 7, 7});
+
+TEST(GridSample, IdentityGridReturnsTheInput) {
+  for (const char* mode : {"bilinear", "nearest", "bicubic"}) {
+    for (bool align : {false, true}) {
+      const Tensor y = run("GridSample", 16, {kImage, identity_grid(3, 4, align)},
+                           {{"mode", Attribute::of_string(mode)}, {"align_corners", Attribute::of_int(align)},
+                            {"padding_mode", Attribute::of_string("border")}});
+      ASSERT_EQ(y.shape(), kImage.shape());
+      const std::vector<double> got = values(y), want = values(kImage);
+      for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-12) << mode << " align " << align << " at " << i;
+    }
+  }
+}
+
+TEST(GridSample, PaddingModesOutsideTheImage) {
+  // 1x1x1x2 image [1, 3]; sample at x = -2 (far left), y = 0.
+  const Tensor x = Tensor::from<float>({1, 1, 1, 2}, {1, 3});
+  const Tensor grid = Tensor::from<float>({1, 1, 1, 2}, {-2, 0});
+  auto sample = [&](const char* padding) {
+    return values(run("GridSample", 16, {x, grid}, {{"padding_mode", Attribute::of_string(padding)}}))[0];
+  };
+  EXPECT_DOUBLE_EQ(sample("zeros"), 0.0);
+  EXPECT_DOUBLE_EQ(sample("border"), 1.0);
+  // align_corners = 0: x = ((-2 + 1) * 2 - 1) / 2 = -1.5, reflected at -0.5 → 0.5 → halfway between 1 and 3.
+  EXPECT_DOUBLE_EQ(sample("reflection"), 2.0);
+}
+
+TEST(GridSample, IntegerImagesWithNearest) {
+  const Tensor x = Tensor::from<int32_t>({1, 1, 2, 2}, {1, 2, 3, 4});
+  // Sample (x, y) = (1, 0) and (0, 1) with align_corners = 1: pixels (1, 0) and (0, 1).
+  const Tensor grid = Tensor::from<float>({1, 1, 2, 2}, {1, -1, -1, 1});
+  const Tensor y = run("GridSample", 16, {x, grid},
+                       {{"mode", Attribute::of_string("nearest")}, {"align_corners", Attribute::of_int(1)}});
+  EXPECT_EQ(y.dtype(), DType::Int32);
+  EXPECT_EQ(y.to_int64s(), (std::vector<int64_t>{2, 3}));
+  EXPECT_THROW(run("GridSample", 16, {x, grid}), Error);  // bilinear needs floats
+}
+
+TEST(GridSample, RejectsBadAttributes) {
+  EXPECT_THROW(run("GridSample", 16, {kImage, identity_grid(3, 4, true)}, {{"mode", Attribute::of_string("area")}}),
+               Error);
+  EXPECT_THROW(run("GridSample", 16, {kImage, Tensor::from<double>({1, 1, 1, 3}, {0, 0, 0})}), Error);
+}
+
+TEST(RoiAlign, ConstantImageGivesTheConstant) {
+  const Tensor x = Tensor::from<float>({1, 1, 4, 4}, std::vector<float>(16, 2.5f));
+  const Tensor rois = Tensor::from<float>({2, 4}, {0, 0, 3, 3, 1, 1, 2.5f, 3});
+  const Tensor batch = Tensor::from<int64_t>({2}, {0, 0});
+  for (const char* mode : {"avg", "max"}) {
+    const Tensor y = run("RoiAlign", 16, {x, rois, batch},
+                         {{"output_height", Attribute::of_int(2)}, {"output_width", Attribute::of_int(2)},
+                          {"sampling_ratio", Attribute::of_int(2)}, {"mode", Attribute::of_string(mode)}});
+    ASSERT_EQ(y.shape(), (Shape{2, 1, 2, 2}));
+    if (std::string(mode) == "avg")
+      for (double v : values(y)) EXPECT_NEAR(v, 2.5, 1e-6);
+  }
+}
+
+TEST(RoiAlign, RampImageAveragesTheBin) {
+  // x[h][w] = w: the average over a bin is the bin's center x coordinate (interior bins).
+  std::vector<double> ramp;
+  for (int h = 0; h < 8; ++h)
+    for (int w = 0; w < 8; ++w) ramp.push_back(w);
+  const Tensor x = Tensor::from<double>({1, 1, 8, 8}, ramp);
+  const Tensor rois = Tensor::from<double>({1, 4}, {2, 2, 6, 6});
+  const Tensor batch = Tensor::from<int64_t>({1}, {0});
+  const Tensor y = run("RoiAlign", 10, {x, rois, batch},
+                       {{"output_height", Attribute::of_int(1)}, {"output_width", Attribute::of_int(2)},
+                        {"sampling_ratio", Attribute::of_int(2)}});
+  // opset 10 (no half-pixel shift): bins [2, 4] and [4, 6] → centers 3 and 5.
+  EXPECT_NEAR(values(y)[0], 3.0, 1e-12);
+  EXPECT_NEAR(values(y)[1], 5.0, 1e-12);
+  // opset 16 default half_pixel shifts the roi by -0.5.
+  const Tensor z = run("RoiAlign", 16, {x, rois, batch},
+                       {{"output_height", Attribute::of_int(1)}, {"output_width", Attribute::of_int(2)},
+                        {"sampling_ratio", Attribute::of_int(2)}});
+  EXPECT_NEAR(values(z)[0], 2.5, 1e-12);
+  EXPECT_NEAR(values(z)[1], 4.5, 1e-12);
+}
+
+TEST(RoiAlign, RejectsBadBatchIndex) {
+  const Tensor x = Tensor::from<float>({1, 1, 2, 2}, {1, 2, 3, 4});
+  EXPECT_THROW(run("RoiAlign", 16, {x, Tensor::from<float>({1, 4}, {0, 0, 1, 1}), Tensor::from<int64_t>({1}, {1})}),
+               Error);
+  EXPECT_THROW(run("RoiAlign", 16, {x, Tensor::from<float>({1, 4}, {0, 0, 1, 1}), Tensor::from<int64_t>({1}, {0})},
+                   {{"mode", Attribute::of_string("median")}}),
+               Error);
+}
+
+TEST(NonMaxSuppression, SuppressesOverlapsPerClass) {
+  // Boxes (y1, x1, y2, x2): 0 and 1 overlap with IoU 0.9 / 1.1 = 0.82, 2 is apart.
+  const Tensor boxes = Tensor::from<float>({1, 3, 4}, {0, 0, 1, 1, 0, 0.1f, 1, 1.1f, 0, 5, 1, 6});
+  const Tensor scores = Tensor::from<float>({1, 2, 3}, {0.6f, 0.9f, 0.3f,  //
+                                                        0.1f, 0.2f, 0.8f});
+  const Tensor y = run("NonMaxSuppression", 11,
+                       {boxes, scores, Tensor::from<int64_t>({1}, {3}), Tensor::from<float>({1}, {0.5f}),
+                        Tensor::from<float>({1}, {0.15f})});
+  ASSERT_EQ(y.shape(), (Shape{4, 3}));
+  EXPECT_EQ(y.to_int64s(), (std::vector<int64_t>{0, 0, 1, 0, 0, 2, 0, 1, 2, 0, 1, 1}));
+  // No limit input: nothing is selected.
+  EXPECT_EQ(run("NonMaxSuppression", 10, {boxes, scores}).shape(), (Shape{0, 3}));
+  // Center format: the same geometry, limit 1 per class.
+  const Tensor centers = Tensor::from<float>({1, 3, 4}, {0.5f, 0.5f, 1, 1, 0.6f, 0.5f, 1, 1, 5.5f, 0.5f, 1, 1});
+  const Tensor z = run("NonMaxSuppression", 11, {centers, scores, Tensor::from<int64_t>({1}, {1})},
+                       {{"center_point_box", Attribute::of_int(1)}});
+  EXPECT_EQ(z.to_int64s(), (std::vector<int64_t>{0, 0, 1, 0, 1, 2}));
+}
+
+}  // namespace
+}  // namespace onnx_train
