@@ -129,6 +129,25 @@ class LossModel(nn.Module):
         return nn.functional.nll_loss(logits - logits.exp().sum(-1, keepdim=True).log(), labels, reduction="sum")
 
 
+class ActivationZoo(nn.Module):
+    """The activations and normalisations torch exports as their own ops or decomposed."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.group_norm = nn.GroupNorm(2, 8)  # exported decomposed: Reshape, InstanceNormalization, Mul, Add
+        self.inst_norm = nn.InstanceNorm2d(8, affine=True)
+        self.prelu = nn.PReLU(8)
+        self.acts = nn.ModuleList([nn.Hardswish(), nn.Hardsigmoid(), nn.ELU(0.7), nn.SELU(), nn.LeakyReLU(0.2),
+                                   nn.Softplus(), nn.Softsign(), nn.GELU(), nn.SiLU(), nn.Mish(), nn.Tanh(),
+                                   nn.ReLU6()])
+
+    def forward(self, x):
+        y = self.inst_norm(self.group_norm(self.conv(x)))
+        outs = [self.prelu(y)] + [act(y) for act in self.acts]
+        return torch.stack(outs, 1).mean(dim=(3, 4))
+
+
 def save_case(name, model, inputs, input_names, opset, dynamic_batch=True):
     folder = os.path.join(OUT, name)
     shutil.rmtree(folder, ignore_errors=True)
@@ -173,6 +192,7 @@ def main():
     save_case("bert_like", BertLike(), [ids, mask], ["ids", "mask"], 14)
     for kind in ("lstm", "gru", "rnn"):
         save_case(kind, RNNModel(kind), [torch.randn(2, 5, 8)], ["input"], 14)
+    save_case("activation_zoo", ActivationZoo(), [torch.randn(2, 3, 8, 8)], ["input"], 14)
     save_case("unet_small", SmallUNet(), [torch.randn(2, 3, 32, 32)], ["input"], 13)
     labels = torch.tensor([0, 1, 4, 2])
     save_case("cross_entropy_loss", LossModel("cross_entropy"), [torch.randn(4, 6), labels], ["x", "labels"], 13)

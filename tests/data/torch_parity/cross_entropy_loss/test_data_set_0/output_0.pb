@@ -1,1 +1,1 @@
-Boutput_0J@È@
+Boutput_0J‚ì?

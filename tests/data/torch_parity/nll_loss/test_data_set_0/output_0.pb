@@ -1,1 +1,1 @@
-Boutput_0JîíÅ@
+Boutput_0Jg	A
