@@ -13,6 +13,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::ModelBuilder;
 using testing::TempDir;
+using testing::load_error;
 
 void write_floats(const std::string& path, const std::vector<float>& values, size_t leading_bytes = 0) {
   std::ofstream out(path, std::ios::binary);
@@ -52,15 +53,6 @@ void write_weights(const std::string& path) {
   for (int i = 0; i < 6; ++i) values[i] = static_cast<float>(i + 1);
   for (int i = 0; i < 6; ++i) values[16 + i] = static_cast<float>(-(i + 1));
   write_floats(path, values);
-}
-
-std::string load_error(const std::string& model) {
-  try {
-    Session::from_file(model);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(ExternalData, LoadsTensorsAtTheirOffsets) {

@@ -12,15 +12,7 @@ namespace {
 
 using testing::ModelBuilder;
 using testing::TempDir;
-
-std::string load_error(const std::string& model) {
-  try {
-    Session::from_file(model);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::load_error;
 
 TEST(ModelErrors, ReportsEveryUnsupportedOpAtOnce) {
   TempDir dir;

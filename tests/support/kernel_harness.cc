@@ -41,7 +41,11 @@ std::vector<Tensor> run_node(const Node& node, const std::vector<Tensor>& inputs
 
 std::vector<Tensor> run_op(const std::string& op, int since_version, const std::vector<Tensor>& inputs,
                            std::map<std::string, Attribute> attributes, size_t num_outputs) {
-  return run_node(make_node(op, since_version, inputs.size(), num_outputs, std::move(attributes)), inputs);
+  Node node = make_node(op, since_version, inputs.size(), num_outputs, std::move(attributes));
+  // As in a model, an omitted optional input has an empty name.
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (!inputs[i].defined()) node.inputs[i].clear();
+  return run_node(node, inputs);
 }
 
 Tensor random_float32(const Shape& shape, unsigned seed) {

@@ -3,7 +3,18 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "onnx_train/session.h"
+
 namespace onnx_train::testing {
+
+std::string load_error(const std::string& model_path) {
+  try {
+    Session::from_file(model_path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 TempDir::TempDir() {
   std::string pattern = (std::filesystem::temp_directory_path() / "onnx-train-test-XXXXXX").string();

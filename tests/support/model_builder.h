@@ -84,6 +84,9 @@ class ModelBuilder {
   onnx::ModelProto model_;
 };
 
+// The message of the Error that Session::from_file(model_path) throws; "" if it loads.
+std::string load_error(const std::string& model_path);
+
 // A fresh empty directory under the system temp dir, removed when the object dies.
 class TempDir {
  public:
