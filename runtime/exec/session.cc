@@ -113,6 +113,13 @@ MemoryStats Session::memory_stats() const {
   return MemoryStats{stats.system_allocations, stats.peak_bytes_in_use};
 }
 
+std::vector<OpSupport> supported_ops() {
+  std::vector<OpSupport> out;
+  const KernelRegistry& registry = KernelRegistry::global();
+  for (const auto& [domain, op] : registry.ops()) out.push_back({domain, op, registry.versions(domain, op)});
+  return out;
+}
+
 Tensor read_tensor_file(const std::string& path, std::string* name) { return read_tensor_proto_file(path, name); }
 
 }  // namespace onnx_train

@@ -21,10 +21,12 @@ using onnx_train::Tensor;
 
 void print_usage() {
   std::cout << "usage: onnx-train run MODEL.onnx [--input NAME=FILE.pb ...] [--batch N] [--repeat N]\n"
+               "       onnx-train ops\n"
                "  run     load MODEL.onnx, run it once and print its outputs\n"
                "          inputs not given as files are filled with a deterministic ramp;\n"
                "          dynamic dimensions take --batch (default 1);\n"
-               "          --repeat N runs N more times and prints the mean time per run\n";
+               "          --repeat N runs N more times and prints the mean time per run\n"
+               "  ops     list every supported op with the ONNX schema versions it implements\n";
 }
 
 // A deterministic, non-trivial input: values ramp through [-1, 1).
@@ -131,6 +133,14 @@ int main(int argc, char** argv) {
   }
   try {
     if (args[0] == "run") return run_command({args.begin() + 1, args.end()});
+    if (args[0] == "ops") {
+      for (const auto& op : onnx_train::supported_ops()) {
+        std::printf("%s%s:", op.domain.empty() ? "" : (op.domain + ".").c_str(), op.op_type.c_str());
+        for (int v : op.since_versions) std::printf(" %d", v);
+        std::printf("\n");
+      }
+      return 0;
+    }
     std::cerr << "onnx-train: unknown command '" << args[0] << "'\n";
     print_usage();
     return 2;

@@ -60,6 +60,14 @@ class Session {
   std::unique_ptr<Impl> impl_;
 };
 
+// An op the runtime has kernels for, with the ONNX schema versions they implement.
+struct OpSupport {
+  std::string domain;  // "" for the default ONNX domain
+  std::string op_type;
+  std::vector<int> since_versions;
+};
+std::vector<OpSupport> supported_ops();
+
 // Reads one serialized onnx.TensorProto file (as in ONNX test data).
 Tensor read_tensor_file(const std::string& path, std::string* name = nullptr);
 
