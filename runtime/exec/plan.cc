@@ -27,7 +27,10 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
   std::vector<std::string> problems;
   std::set<std::string> unsupported_ops;
 
-  for (const auto& [name, tensor] : graph.initializers) values_[slot_of(name)] = tensor;
+  for (const auto& [name, tensor] : graph.initializers) {
+    values_[slot_of(name)] = tensor;
+    initializer_values_.emplace_back(slots_.at(name), tensor);
+  }
   auto check_value = [&](const ValueInfo& v, const char* what) {
     if (!v.is_tensor)
       problems.push_back(fmt::format("{} '{}' is a {}: onnx-train handles tensors only", what, v.name,
@@ -135,18 +138,23 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
     if (!pinned[slot] && last_use[slot] >= 0) steps_[last_use[slot]].release.push_back(static_cast<int>(slot));
 }
 
+void Plan::reset_values() {
+  for (Tensor& v : values_) v = Tensor();
+  for (const auto& [slot, tensor] : initializer_values_) values_[slot] = tensor;
+}
+
 std::vector<Tensor> Plan::run(const std::vector<Tensor>& feeds) {
   OT_CHECK(feeds.size() == feed_slots_.size(), "{}: {} feeds given, the plan takes {}", source_, feeds.size(),
            feed_slots_.size());
-  std::vector<Tensor> saved_initializers;
-  for (size_t i = 0; i < feeds.size(); ++i) {
-    if (i < graph_.inputs.size()) {
-      values_[feed_slots_[i]] = feeds[i];
-    } else if (feeds[i].defined()) {
-      saved_initializers.push_back(values_[feed_slots_[i]]);
-      values_[feed_slots_[i]] = feeds[i];
-    }
-  }
+  // Whatever happens, the slot table ends as it started (initializers only), so a failed
+  // run holds no memory and an overridden initializer gets its stored value back.
+  struct ResetOnExit {
+    Plan& plan;
+    ~ResetOnExit() { plan.reset_values(); }
+  } reset_on_exit{*this};
+
+  for (size_t i = 0; i < feeds.size(); ++i)
+    if (feeds[i].defined()) values_[feed_slots_[i]] = feeds[i];
 
   for (Step& step : steps_) {
     step_outputs_.resize(step.outputs.size());
@@ -171,13 +179,6 @@ std::vector<Tensor> Plan::run(const std::vector<Tensor>& feeds) {
   std::vector<Tensor> outputs;
   outputs.reserve(output_slots_.size());
   for (int slot : output_slots_) outputs.push_back(values_[slot]);
-  // Drop everything but initializers so that the caller's tensors are the only handles.
-  for (size_t i = 0; i < graph_.inputs.size(); ++i) values_[feed_slots_[i]] = Tensor();
-  size_t restored = 0;
-  for (size_t i = graph_.inputs.size(); i < feeds.size(); ++i)
-    if (feeds[i].defined()) values_[feed_slots_[i]] = saved_initializers[restored++];
-  for (const auto& v : graph_.outputs)
-    if (!graph_.initializers.count(v.name)) values_[slots_.at(v.name)] = Tensor();
   return outputs;
 }
 

@@ -41,11 +41,14 @@ class Plan {
   };
 
   int slot_of(const std::string& name);
+  // Empties every slot but the initializers' (which get their stored values back).
+  void reset_values();
 
   const Graph& graph_;
   std::string source_;
   std::map<std::string, int> slots_;
   std::vector<Tensor> values_;         // the slot table (never resized after construction)
+  std::vector<std::pair<int, Tensor>> initializer_values_;  // slot -> stored value
   std::vector<int> feed_slots_;
   std::vector<int> output_slots_;
   std::vector<Step> steps_;

@@ -177,3 +177,35 @@ TEST(Graph, RecognisesWeightsStoredAsConstants) {
 
 }  // namespace
 }  // namespace onnx_train
+
+namespace onnx_train {
+namespace {
+
+TEST(Session, AFailedRunNamesTheNodeAndLeavesTheSessionUsable) {
+  testing::TempDir dir;
+  testing::ModelBuilder m(13);
+  m.input("x", onnx::TensorProto::FLOAT, {-1, 4});
+  m.input("shape", onnx::TensorProto::INT64, {2});
+  m.initializer("w", Tensor::from<float>({4}, {1, 1, 1, 1}));
+  m.node("Add", {"x", "w"}, {"a"});
+  m.node("Reshape", {"a", "shape"}, {"y"}).set_name("reshape_y");
+  m.output("y", onnx::TensorProto::FLOAT, {-1, -1});
+  m.save(dir.path() + "/model.onnx");
+  Session s = Session::from_file(dir.path() + "/model.onnx");
+  const Tensor x(DType::Float32, {2, 4});
+  try {
+    s.run({{"x", x}, {"shape", Tensor::from<int64_t>({2}, {3, 5})}});
+    FAIL() << "a reshape of 8 elements to [3, 5] must fail";
+  } catch (const Error& e) {
+    const std::string err = e.what();
+    EXPECT_NE(err.find("node 'reshape_y' (Reshape, opset 13) failed on inputs (float32[2, 4], int64[2])"),
+              std::string::npos)
+        << err;
+  }
+  const Tensor y = s.run({{"x", x}, {"shape", Tensor::from<int64_t>({2}, {4, 2})}})[0];
+  EXPECT_EQ(y.shape(), (Shape{4, 2}));
+  EXPECT_EQ(y.to_doubles(), std::vector<double>(8, 1.0));
+}
+
+}  // namespace
+}  // namespace onnx_train
