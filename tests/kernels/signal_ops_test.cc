@@ -9,29 +9,15 @@
 #include <vector>
 
 #include "runtime/kernels/kernel.h"
+#include "tests/support/kernel_harness.h"
 
 namespace onnx_train {
 namespace {
 
-// Builds the registered kernel and runs it once; an undefined Tensor is an omitted input.
+// Every signal op here is since opset 17: runs `op`-17 and returns its one output; an
+// undefined Tensor is an omitted input.
 Tensor run(const std::string& op, const std::vector<Tensor>& inputs, std::map<std::string, Attribute> attrs = {}) {
-  Node node;
-  node.name = "n";
-  node.op_type = op;
-  node.since_version = 17;
-  node.opset = 17;
-  for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i].defined() ? "in" + std::to_string(i) : "");
-  node.outputs.push_back("out");
-  node.attributes = std::move(attrs);
-  const KernelFactory* factory = KernelRegistry::global().find("", op, 17);
-  if (factory == nullptr) throw Error(op + " is not registered at version 17");
-  auto kernel = (*factory)(KernelInfo{node, {}});
-  std::vector<const Tensor*> input_ptrs;
-  for (const Tensor& t : inputs) input_ptrs.push_back(t.defined() ? &t : nullptr);
-  std::vector<Tensor> outputs(1);
-  KernelContext ctx(node, input_ptrs, outputs, nullptr);
-  kernel->run(ctx);
-  return outputs[0];
+  return testing::run_op(op, 17, inputs, std::move(attrs))[0];
 }
 
 void expect_near(const std::vector<double>& got, const std::vector<double>& want, double tol = 1e-12) {

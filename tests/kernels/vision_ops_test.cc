@@ -8,33 +8,12 @@
 #include <vector>
 
 #include "runtime/kernels/kernel.h"
+#include "tests/support/kernel_harness.h"
 
 namespace onnx_train {
 namespace {
 
-// Builds the registered kernel and runs it once; an undefined Tensor is an omitted input.
-Tensor run(const std::string& op, int since_version, const std::vector<Tensor>& inputs,
-           std::map<std::string, Attribute> attrs = {}) {
-  Node node;
-  node.name = "n";
-  node.op_type = op;
-  node.since_version = since_version;
-  node.opset = since_version;
-  for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i].defined() ? "in" + std::to_string(i) : "");
-  node.outputs.push_back("out");
-  node.attributes = std::move(attrs);
-  const KernelFactory* factory = KernelRegistry::global().find("", op, since_version);
-  if (factory == nullptr) throw Error(op + " is not registered at this version");
-  auto kernel = (*factory)(KernelInfo{node, {}});
-  std::vector<const Tensor*> input_ptrs;
-  for (const Tensor& t : inputs) input_ptrs.push_back(t.defined() ? &t : nullptr);
-  std::vector<Tensor> outputs(1);
-  KernelContext ctx(node, input_ptrs, outputs, nullptr);
-  kernel->run(ctx);
-  return outputs[0];
-}
-
-std::vector<double> values(const Tensor& t) { return t.to_doubles(); }
+using testing::run_op;
 
 // A grid sampling every pixel center of an h x w image.
 Tensor identity_grid(int64_t h, int64_t w, bool align_corners) {
@@ -56,11 +35,12 @@ const Tensor kImage = Tensor::from<double>({1, 2, 3, 4}, {0, 1, 2, 3, 4, 5, 6, 7
 TEST(GridSample, IdentityGridReturnsTheInput) {
   for (const char* mode : {"bilinear", "nearest", "bicubic"}) {
     for (bool align : {false, true}) {
-      const Tensor y = run("GridSample", 16, {kImage, identity_grid(3, 4, align)},
-                           {{"mode", Attribute::of_string(mode)}, {"align_corners", Attribute::of_int(align)},
-                            {"padding_mode", Attribute::of_string("border")}});
+      const Tensor y = run_op("GridSample", 16, {kImage, identity_grid(3, 4, align)},
+                              {{"mode", Attribute::of_string(mode)},
+                               {"align_corners", Attribute::of_int(align)},
+                               {"padding_mode", Attribute::of_string("border")}})[0];
       ASSERT_EQ(y.shape(), kImage.shape());
-      const std::vector<double> got = values(y), want = values(kImage);
+      const std::vector<double> got = y.to_doubles(), want = kImage.to_doubles();
       for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-12) << mode << " align " << align << " at " << i;
     }
   }
@@ -71,7 +51,7 @@ TEST(GridSample, PaddingModesOutsideTheImage) {
   const Tensor x = Tensor::from<float>({1, 1, 1, 2}, {1, 3});
   const Tensor grid = Tensor::from<float>({1, 1, 1, 2}, {-2, 0});
   auto sample = [&](const char* padding) {
-    return values(run("GridSample", 16, {x, grid}, {{"padding_mode", Attribute::of_string(padding)}}))[0];
+    return run_op("GridSample", 16, {x, grid}, {{"padding_mode", Attribute::of_string(padding)}})[0].to_doubles()[0];
   };
   EXPECT_DOUBLE_EQ(sample("zeros"), 0.0);
   EXPECT_DOUBLE_EQ(sample("border"), 1.0);
@@ -83,17 +63,17 @@ TEST(GridSample, IntegerImagesWithNearest) {
   const Tensor x = Tensor::from<int32_t>({1, 1, 2, 2}, {1, 2, 3, 4});
   // Sample (x, y) = (1, 0) and (0, 1) with align_corners = 1: pixels (1, 0) and (0, 1).
   const Tensor grid = Tensor::from<float>({1, 1, 2, 2}, {1, -1, -1, 1});
-  const Tensor y = run("GridSample", 16, {x, grid},
-                       {{"mode", Attribute::of_string("nearest")}, {"align_corners", Attribute::of_int(1)}});
+  const Tensor y = run_op("GridSample", 16, {x, grid},
+                          {{"mode", Attribute::of_string("nearest")}, {"align_corners", Attribute::of_int(1)}})[0];
   EXPECT_EQ(y.dtype(), DType::Int32);
   EXPECT_EQ(y.to_int64s(), (std::vector<int64_t>{2, 3}));
-  EXPECT_THROW(run("GridSample", 16, {x, grid}), Error);  // bilinear needs floats
+  EXPECT_THROW(run_op("GridSample", 16, {x, grid}), Error);  // bilinear needs floats
 }
 
 TEST(GridSample, RejectsBadAttributes) {
-  EXPECT_THROW(run("GridSample", 16, {kImage, identity_grid(3, 4, true)}, {{"mode", Attribute::of_string("area")}}),
+  EXPECT_THROW(run_op("GridSample", 16, {kImage, identity_grid(3, 4, true)}, {{"mode", Attribute::of_string("area")}}),
                Error);
-  EXPECT_THROW(run("GridSample", 16, {kImage, Tensor::from<double>({1, 1, 1, 3}, {0, 0, 0})}), Error);
+  EXPECT_THROW(run_op("GridSample", 16, {kImage, Tensor::from<double>({1, 1, 1, 3}, {0, 0, 0})}), Error);
 }
 
 TEST(RoiAlign, ConstantImageGivesTheConstant) {
@@ -101,12 +81,14 @@ TEST(RoiAlign, ConstantImageGivesTheConstant) {
   const Tensor rois = Tensor::from<float>({2, 4}, {0, 0, 3, 3, 1, 1, 2.5f, 3});
   const Tensor batch = Tensor::from<int64_t>({2}, {0, 0});
   for (const char* mode : {"avg", "max"}) {
-    const Tensor y = run("RoiAlign", 16, {x, rois, batch},
-                         {{"output_height", Attribute::of_int(2)}, {"output_width", Attribute::of_int(2)},
-                          {"sampling_ratio", Attribute::of_int(2)}, {"mode", Attribute::of_string(mode)}});
+    const Tensor y = run_op("RoiAlign", 16, {x, rois, batch},
+                            {{"output_height", Attribute::of_int(2)},
+                             {"output_width", Attribute::of_int(2)},
+                             {"sampling_ratio", Attribute::of_int(2)},
+                             {"mode", Attribute::of_string(mode)}})[0];
     ASSERT_EQ(y.shape(), (Shape{2, 1, 2, 2}));
     if (std::string(mode) == "avg")
-      for (double v : values(y)) EXPECT_NEAR(v, 2.5, 1e-6);
+      for (double v : y.to_doubles()) EXPECT_NEAR(v, 2.5, 1e-6);
   }
 }
 
@@ -118,26 +100,25 @@ TEST(RoiAlign, RampImageAveragesTheBin) {
   const Tensor x = Tensor::from<double>({1, 1, 8, 8}, ramp);
   const Tensor rois = Tensor::from<double>({1, 4}, {2, 2, 6, 6});
   const Tensor batch = Tensor::from<int64_t>({1}, {0});
-  const Tensor y = run("RoiAlign", 10, {x, rois, batch},
-                       {{"output_height", Attribute::of_int(1)}, {"output_width", Attribute::of_int(2)},
-                        {"sampling_ratio", Attribute::of_int(2)}});
+  const std::map<std::string, Attribute> attrs = {{"output_height", Attribute::of_int(1)},
+                                                  {"output_width", Attribute::of_int(2)},
+                                                  {"sampling_ratio", Attribute::of_int(2)}};
+  const Tensor y = run_op("RoiAlign", 10, {x, rois, batch}, attrs)[0];
   // opset 10 (no half-pixel shift): bins [2, 4] and [4, 6] → centers 3 and 5.
-  EXPECT_NEAR(values(y)[0], 3.0, 1e-12);
-  EXPECT_NEAR(values(y)[1], 5.0, 1e-12);
+  EXPECT_NEAR(y.to_doubles()[0], 3.0, 1e-12);
+  EXPECT_NEAR(y.to_doubles()[1], 5.0, 1e-12);
   // opset 16 default half_pixel shifts the roi by -0.5.
-  const Tensor z = run("RoiAlign", 16, {x, rois, batch},
-                       {{"output_height", Attribute::of_int(1)}, {"output_width", Attribute::of_int(2)},
-                        {"sampling_ratio", Attribute::of_int(2)}});
-  EXPECT_NEAR(values(z)[0], 2.5, 1e-12);
-  EXPECT_NEAR(values(z)[1], 4.5, 1e-12);
+  const Tensor z = run_op("RoiAlign", 16, {x, rois, batch}, attrs)[0];
+  EXPECT_NEAR(z.to_doubles()[0], 2.5, 1e-12);
+  EXPECT_NEAR(z.to_doubles()[1], 4.5, 1e-12);
 }
 
 TEST(RoiAlign, RejectsBadBatchIndex) {
   const Tensor x = Tensor::from<float>({1, 1, 2, 2}, {1, 2, 3, 4});
-  EXPECT_THROW(run("RoiAlign", 16, {x, Tensor::from<float>({1, 4}, {0, 0, 1, 1}), Tensor::from<int64_t>({1}, {1})}),
+  EXPECT_THROW(run_op("RoiAlign", 16, {x, Tensor::from<float>({1, 4}, {0, 0, 1, 1}), Tensor::from<int64_t>({1}, {1})}),
                Error);
-  EXPECT_THROW(run("RoiAlign", 16, {x, Tensor::from<float>({1, 4}, {0, 0, 1, 1}), Tensor::from<int64_t>({1}, {0})},
-                   {{"mode", Attribute::of_string("median")}}),
+  EXPECT_THROW(run_op("RoiAlign", 16, {x, Tensor::from<float>({1, 4}, {0, 0, 1, 1}), Tensor::from<int64_t>({1}, {0})},
+                      {{"mode", Attribute::of_string("median")}}),
                Error);
 }
 
@@ -146,17 +127,17 @@ TEST(NonMaxSuppression, SuppressesOverlapsPerClass) {
   const Tensor boxes = Tensor::from<float>({1, 3, 4}, {0, 0, 1, 1, 0, 0.1f, 1, 1.1f, 0, 5, 1, 6});
   const Tensor scores = Tensor::from<float>({1, 2, 3}, {0.6f, 0.9f, 0.3f,  //
                                                         0.1f, 0.2f, 0.8f});
-  const Tensor y = run("NonMaxSuppression", 11,
-                       {boxes, scores, Tensor::from<int64_t>({1}, {3}), Tensor::from<float>({1}, {0.5f}),
-                        Tensor::from<float>({1}, {0.15f})});
+  const Tensor y = run_op("NonMaxSuppression", 11,
+                          {boxes, scores, Tensor::from<int64_t>({1}, {3}), Tensor::from<float>({1}, {0.5f}),
+                           Tensor::from<float>({1}, {0.15f})})[0];
   ASSERT_EQ(y.shape(), (Shape{4, 3}));
   EXPECT_EQ(y.to_int64s(), (std::vector<int64_t>{0, 0, 1, 0, 0, 2, 0, 1, 2, 0, 1, 1}));
   // No limit input: nothing is selected.
-  EXPECT_EQ(run("NonMaxSuppression", 10, {boxes, scores}).shape(), (Shape{0, 3}));
+  EXPECT_EQ(run_op("NonMaxSuppression", 10, {boxes, scores})[0].shape(), (Shape{0, 3}));
   // Center format: the same geometry, limit 1 per class.
   const Tensor centers = Tensor::from<float>({1, 3, 4}, {0.5f, 0.5f, 1, 1, 0.6f, 0.5f, 1, 1, 5.5f, 0.5f, 1, 1});
-  const Tensor z = run("NonMaxSuppression", 11, {centers, scores, Tensor::from<int64_t>({1}, {1})},
-                       {{"center_point_box", Attribute::of_int(1)}});
+  const Tensor z = run_op("NonMaxSuppression", 11, {centers, scores, Tensor::from<int64_t>({1}, {1})},
+                          {{"center_point_box", Attribute::of_int(1)}})[0];
   EXPECT_EQ(z.to_int64s(), (std::vector<int64_t>{0, 0, 1, 0, 1, 2}));
 }
 
