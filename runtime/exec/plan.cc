@@ -1,6 +1,7 @@
 #include "runtime/exec/plan.h"
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 
 namespace onnx_train {
@@ -138,6 +139,12 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
     if (!pinned[slot] && last_use[slot] >= 0) steps_[last_use[slot]].release.push_back(static_cast<int>(slot));
 }
 
+std::vector<Plan::StepTime> Plan::step_times() const {
+  std::vector<StepTime> out;
+  for (const Step& step : steps_) out.push_back({step.node, step.profiled_ms, step.profiled_runs});
+  return out;
+}
+
 void Plan::reset_values() {
   for (Tensor& v : values_) v = Tensor();
   for (const auto& [slot, tensor] : initializer_values_) values_[slot] = tensor;
@@ -159,6 +166,7 @@ std::vector<Tensor> Plan::run(const std::vector<Tensor>& feeds) {
   for (Step& step : steps_) {
     step_outputs_.resize(step.outputs.size());
     KernelContext ctx(*step.node, step.input_values.data(), step.input_values.size(), step_outputs_, &pool_);
+    const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     try {
       step.kernel->run(ctx);
     } catch (const std::exception& e) {
@@ -174,6 +182,11 @@ std::vector<Tensor> Plan::run(const std::vector<Tensor>& feeds) {
     }
     for (Tensor& unused : step_outputs_) unused = Tensor();  // optional outputs nobody reads
     for (int slot : step.release) values_[slot] = Tensor();
+    if (profiling_) {
+      step.profiled_ms +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      ++step.profiled_runs;
+    }
   }
 
   std::vector<Tensor> outputs;

@@ -30,6 +30,15 @@ class Plan {
 
   const BufferPool& pool() const { return pool_; }
 
+  // Per-step wall time, accumulated over the runs made while profiling is on.
+  void set_profiling(bool on) { profiling_ = on; }
+  struct StepTime {
+    const Node* node;
+    double total_ms;
+    int runs;
+  };
+  std::vector<StepTime> step_times() const;
+
  private:
   struct Step {
     const Node* node;
@@ -38,6 +47,8 @@ class Plan {
     std::vector<int> outputs;  // slot per output, -1 for an unused optional output
     std::vector<int> release;  // slots whose last use is this step
     std::vector<const Tensor*> input_values;  // &values_[slot] per input (nullptr if omitted)
+    double profiled_ms = 0;
+    int profiled_runs = 0;
   };
 
   int slot_of(const std::string& name);
@@ -54,6 +65,7 @@ class Plan {
   std::vector<Step> steps_;
   std::vector<Tensor> step_outputs_;   // reused scratch for one step's outputs
   BufferPool pool_;
+  bool profiling_ = false;
 };
 
 }  // namespace onnx_train

@@ -113,6 +113,14 @@ MemoryStats Session::memory_stats() const {
   return MemoryStats{stats.system_allocations, stats.peak_bytes_in_use};
 }
 
+void Session::set_profiling(bool on) { impl_->plan->set_profiling(on); }
+
+std::vector<Session::NodeTime> Session::node_times() const {
+  std::vector<NodeTime> out;
+  for (const auto& t : impl_->plan->step_times()) out.push_back({t.node->name, t.node->op_type, t.total_ms, t.runs});
+  return out;
+}
+
 std::vector<OpSupport> supported_ops() {
   std::vector<OpSupport> out;
   const KernelRegistry& registry = KernelRegistry::global();

@@ -20,12 +20,13 @@ using onnx_train::DType;
 using onnx_train::Tensor;
 
 void print_usage() {
-  std::cout << "usage: onnx-train run MODEL.onnx [--input NAME=FILE.pb ...] [--batch N] [--repeat N]\n"
+  std::cout << "usage: onnx-train run MODEL.onnx [--input NAME=FILE.pb ...] [--batch N] [--repeat N [--profile]]\n"
                "       onnx-train ops\n"
                "  run     load MODEL.onnx, run it once and print its outputs\n"
                "          inputs not given as files are filled with a deterministic ramp;\n"
                "          dynamic dimensions take --batch (default 1);\n"
-               "          --repeat N runs N more times and prints the mean time per run\n"
+               "          --repeat N runs N more times and prints the mean time per run;\n"
+               "          --profile adds the time per op type and the slowest nodes\n"
                "  ops     list every supported op with the ONNX schema versions it implements\n";
 }
 
@@ -72,11 +73,31 @@ void print_tensor(const std::string& name, const Tensor& t) {
   std::printf("%s\n", values.size() > 10 ? " ..." : "");
 }
 
+// Time per op type, then the slowest nodes, per run.
+void print_profile(const std::vector<onnx_train::Session::NodeTime>& times, int runs) {
+  std::map<std::string, std::pair<double, int>> by_op;
+  for (const auto& t : times) {
+    by_op[t.op_type].first += t.total_ms / runs;
+    ++by_op[t.op_type].second;
+  }
+  std::vector<std::pair<double, std::string>> ops;
+  for (const auto& [op, v] : by_op) ops.emplace_back(v.first, op);
+  std::sort(ops.rbegin(), ops.rend());
+  std::printf("profile: ms per run by op type (nodes)\n");
+  for (const auto& [ms, op] : ops) std::printf("  %-28s %9.3f  (%d)\n", op.c_str(), ms, by_op[op].second);
+  std::vector<onnx_train::Session::NodeTime> nodes = times;
+  std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) { return a.total_ms > b.total_ms; });
+  std::printf("profile: slowest nodes, ms per run\n");
+  for (size_t i = 0; i < nodes.size() && i < 10; ++i)
+    std::printf("  %-40s %-20s %9.3f\n", nodes[i].node.c_str(), nodes[i].op_type.c_str(), nodes[i].total_ms / runs);
+}
+
 int run_command(const std::vector<std::string>& args) {
   std::string model;
   std::map<std::string, std::string> input_files;
   int64_t batch = 1;
   int repeat = 0;
+  bool profile = false;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--input" && i + 1 < args.size()) {
       const std::string spec = args[++i];
@@ -85,6 +106,8 @@ int run_command(const std::vector<std::string>& args) {
       input_files[spec.substr(0, eq)] = spec.substr(eq + 1);
     } else if (args[i] == "--batch" && i + 1 < args.size()) {
       batch = std::stoll(args[++i]);
+    } else if (args[i] == "--profile") {
+      profile = true;
     } else if (args[i] == "--repeat" && i + 1 < args.size()) {
       repeat = std::stoi(args[++i]);
     } else if (model.empty() && args[i].rfind("--", 0) != 0) {
@@ -114,11 +137,13 @@ int run_command(const std::vector<std::string>& args) {
   for (size_t i = 0; i < outputs.size(); ++i) print_tensor("output " + session.outputs()[i].name, outputs[i]);
   if (repeat > 0) {
     // The first run above built and cached every primitive; these are steady-state runs.
+    session.set_profiling(profile);
     const auto start = std::chrono::steady_clock::now();
     for (int r = 0; r < repeat; ++r) session.run(feeds);
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / repeat;
     std::printf("timing: %.3f ms per run (mean of %d runs)\n", ms, repeat);
+    if (profile) print_profile(session.node_times(), repeat);
   }
   return 0;
 }

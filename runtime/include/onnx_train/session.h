@@ -54,6 +54,16 @@ class Session {
 
   MemoryStats memory_stats() const;
 
+  // Profiling: while on, every node's wall time is accumulated over the runs.
+  struct NodeTime {
+    std::string node;
+    std::string op_type;
+    double total_ms = 0;
+    int runs = 0;
+  };
+  void set_profiling(bool on);
+  std::vector<NodeTime> node_times() const;  // in execution order
+
  private:
   struct Impl;
   explicit Session(std::unique_ptr<Impl> impl);

@@ -203,6 +203,19 @@ class PowKernel : public Kernel {
     }
     const Shape out_shape = broadcast_for(node_, {x.shape(), y.shape()});
     Tensor& z = ctx.allocate_output(0, xt, out_shape);
+    if (xt == DType::Float32 && y.dtype() == DType::Float32 && y.numel() == 1 && y.rank() <= x.rank()) {
+      // One float exponent over a float32 base (LayerNorm's decomposed variance is x ^ 2):
+      // computed in float, and x ^ 2 as x * x, which is what the double path rounds to.
+      const float e = static_cast<float>(y.to_doubles()[0]);
+      const float* in = x.data<float>();
+      float* out = z.data<float>();
+      const int64_t n = z.numel();
+      if (e == 2.0f)
+        for (int64_t i = 0; i < n; ++i) out[i] = in[i] * in[i];
+      else
+        for (int64_t i = 0; i < n; ++i) out[i] = std::pow(in[i], e);
+      return;
+    }
     auto with_base = [&](auto xtag) {
       using X = typename decltype(xtag)::type;
       visit_numeric(y.dtype(), [&](auto ytag) {
