@@ -1,10 +1,12 @@
 // Tests of the pooling kernels (runtime/kernels/dnnl/pool.cc, reference/pool_ref.cc): the
 // oneDNN float32 MaxPool / AveragePool / global pools against the float64 reference loops
 // on a spread of shapes and attributes, the output-size rules (ceil_mode dropping a window
-// that starts in the end padding), MaxPool's Indices, MaxUnpool, LpPool and errors.
+// that starts in the end padding), MaxPool's Indices, MaxUnpool, LpPool, GlobalLpPool and
+// errors.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 
 #include "runtime/kernels/kernel.h"
 #include "tests/support/kernel_harness.h"
@@ -188,6 +190,66 @@ TEST(PoolTest, LpPool) {
   EXPECT_NEAR(y.data<double>()[0], 1, 1e-12);
   EXPECT_NEAR(y.data<double>()[1], std::sqrt(13.0), 1e-12);
   EXPECT_NEAR(y.data<double>()[2], 4, 1e-12);
+}
+
+// GlobalLpPool: (sum of |x|^p over the plane)^(1/p) per (n, c); version 1 takes a float p,
+// version 2 an int p, both default 2.
+TEST(PoolTest, GlobalLpPool) {
+  const std::vector<double> values = {1, -2, 3, -4, 0.5, 0, -1, 2};  // channel 0, channel 1
+  const Tensor x = Tensor::from<float>({1, 2, 2, 2}, std::vector<float>(values.begin(), values.end()));
+  const Tensor x64 = Tensor::from<double>({1, 2, 2, 2}, values);
+  auto expected = [&](double p) {
+    std::vector<double> y;
+    for (int c = 0; c < 2; ++c) {
+      double sum = 0;
+      for (int i = 0; i < 4; ++i) sum += std::pow(std::abs(values[static_cast<size_t>(c * 4 + i)]), p);
+      y.push_back(std::pow(sum, 1 / p));
+    }
+    return y;
+  };
+  // The hand values: p = 1 → 10, 3.5; p = 2 → sqrt(30), sqrt(5.25); p = 3 → cbrt(100), cbrt(9.125).
+  const std::map<int64_t, std::vector<double>> by_hand = {
+      {1, {10, 3.5}}, {2, {std::sqrt(30.0), std::sqrt(5.25)}}, {3, {std::cbrt(100.0), std::cbrt(9.125)}}};
+  for (const auto& [p, want] : by_hand) {
+    for (int version : {1, 2}) {
+      const Attribute attr = version == 1 ? Attribute::of_float(static_cast<float>(p)) : Attribute::of_int(p);
+      for (const Tensor& in : {x, x64}) {
+        const Tensor y = testing::run_op("GlobalLpPool", version, {in}, {{"p", attr}})[0];
+        ASSERT_EQ(y.shape(), (Shape{1, 2, 1, 1}));
+        ASSERT_EQ(y.dtype(), in.dtype());
+        const std::vector<double> got = y.to_doubles();
+        for (size_t c = 0; c < 2; ++c)
+          EXPECT_NEAR(got[c], want[c], 1e-5) << "p " << p << " version " << version << " channel " << c;
+      }
+    }
+  }
+  // Defaults: p = 2 in both versions; version 1 also takes a fractional p.
+  for (int version : {1, 2}) {
+    const std::vector<double> got = testing::run_op("GlobalLpPool", version, {x64})[0].to_doubles();
+    EXPECT_NEAR(got[0], std::sqrt(30.0), 1e-12);
+    EXPECT_NEAR(got[1], std::sqrt(5.25), 1e-12);
+  }
+  const std::vector<double> fractional =
+      testing::run_op("GlobalLpPool", 1, {x64}, {{"p", Attribute::of_float(1.5f)}})[0].to_doubles();
+  EXPECT_NEAR(fractional[0], expected(1.5)[0], 1e-12);
+  EXPECT_NEAR(fractional[1], expected(1.5)[1], 1e-12);
+  // 1-D and 3-D spatial inputs pool every position; float16 runs through float32.
+  const Tensor x1d = Tensor::from<double>({2, 1, 3}, {3, 4, 0, -1, 1, 1});
+  EXPECT_EQ(testing::run_op("GlobalLpPool", 2, {x1d})[0].shape(), (Shape{2, 1, 1}));
+  const std::vector<double> y1d = testing::run_op("GlobalLpPool", 2, {x1d})[0].to_doubles();
+  EXPECT_NEAR(y1d[0], 5, 1e-12);
+  EXPECT_NEAR(y1d[1], std::sqrt(3.0), 1e-12);
+  EXPECT_EQ(testing::run_op("GlobalLpPool", 2, {random_float32({2, 3, 2, 3, 4}, 5)})[0].shape(),
+            (Shape{2, 3, 1, 1, 1}));
+  Tensor half(DType::Float16, x.shape());
+  for (int64_t i = 0; i < x.numel(); ++i) half.data<Float16>()[i] = Float16(x.data<float>()[i]);
+  const Tensor y_half = testing::run_op("GlobalLpPool", 2, {half}, {{"p", Attribute::of_int(3)}})[0];
+  ASSERT_EQ(y_half.dtype(), DType::Float16);
+  EXPECT_NEAR(y_half.to_doubles()[0], std::cbrt(100.0), 1e-2);
+  // p must be >= 1 (version 2) or positive (version 1); integer inputs are rejected.
+  EXPECT_THROW(testing::run_op("GlobalLpPool", 2, {x}, {{"p", Attribute::of_int(0)}}), Error);
+  EXPECT_THROW(testing::run_op("GlobalLpPool", 1, {x}, {{"p", Attribute::of_float(-1.0f)}}), Error);
+  EXPECT_THROW(testing::run_op("GlobalLpPool", 2, {Tensor::from<int32_t>({1, 1, 2}, {1, 2})}), Error);
 }
 
 TEST(PoolTest, VersionsAndErrors) {

@@ -1,6 +1,6 @@
 // Unit tests for the vision ops (runtime/kernels/reference/vision_ops.cc): GridSample on
-// identity grids and padding, RoiAlign on constant and ramp images, NonMaxSuppression on a
-// tiny box set, and attribute errors.
+// identity grids and padding, RoiAlign on constant and ramp images, MaxRoiPool on hand-checked
+// bins, NonMaxSuppression on a tiny box set, and attribute errors.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -120,6 +120,56 @@ TEST(RoiAlign, RejectsBadBatchIndex) {
   EXPECT_THROW(run_op("RoiAlign", 16, {x, Tensor::from<float>({1, 4}, {0, 0, 1, 1}), Tensor::from<int64_t>({1}, {0})},
                       {{"mode", Attribute::of_string("median")}}),
                Error);
+}
+
+// X: batch 0 holds x[h][w] = 4h + w, batch 1 its negation, so a bin's max is at its
+// bottom-right corner in batch 0 and its top-left corner in batch 1.
+Tensor roi_pool_image() {
+  std::vector<float> v;
+  for (int b = 0; b < 2; ++b)
+    for (int i = 0; i < 16; ++i) v.push_back(b == 0 ? static_cast<float>(i) : -static_cast<float>(i));
+  return Tensor::from<float>({2, 1, 4, 4}, v);
+}
+
+TEST(MaxRoiPool, HandCheckedBinsWithScaleAndEmptyBins) {
+  // spatial_scale 0.5; rows (batch, x1, y1, x2, y2).
+  const Tensor rois = Tensor::from<float>({3, 5}, {0, 0, 0, 6, 6,  //
+                                                   1, 1, 3, 5, 7,  //
+                                                   0, 6, 6, 10, 10});
+  const Tensor y = run_op("MaxRoiPool", 1, {roi_pool_image(), rois},
+                          {{"pooled_shape", Attribute::of_ints({2, 2})}, {"spatial_scale", Attribute::of_float(0.5f)}})[0];
+  ASSERT_EQ(y.shape(), (Shape{3, 1, 2, 2}));
+  EXPECT_EQ(y.to_doubles(), (std::vector<double>{
+                                // roi 0: x, y 0..3 (4 pixels), bins of 2: rows/cols [0, 2) and [2, 4).
+                                5, 7, 13, 15,
+                                // roi 1: x 0.5 → 1, y 1.5 → 2, x 2.5 → 3, y 3.5 → 4 (round half away
+                                // from zero); 3 pixels per axis, bins of 1.5: rows [2, 4) and [3, 4 (6
+                                // clipped)), cols [1, 3) and [2, 4); batch 1 takes the top-left value.
+                                -9, -10, -13, -14,
+                                // roi 2: x, y 3..5, bins of 1.5: rows/cols [3, 4) and [4, 4) (clipped):
+                                // only the first bin holds a pixel, the others are empty → 0.
+                                15, 0, 0, 0}));
+  // Default spatial_scale 1 and a non-square pooled_shape: roi (1, 1) to (2, 3) is 2 wide and
+  // 3 tall; 3 x 1 bins of 1 row each spanning both columns.
+  const Tensor z = run_op("MaxRoiPool", 1, {roi_pool_image(), Tensor::from<double>({1, 5}, {0, 1, 1, 2, 3})},
+                          {{"pooled_shape", Attribute::of_ints({3, 1})}})[0];
+  ASSERT_EQ(z.shape(), (Shape{1, 1, 3, 1}));
+  EXPECT_EQ(z.to_doubles(), (std::vector<double>{6, 10, 14}));
+}
+
+TEST(MaxRoiPool, RejectsBadBatchIndexAndAttributes) {
+  const Tensor rois = Tensor::from<float>({2, 5}, {0, 0, 0, 1, 1, 2, 0, 0, 1, 1});
+  const std::map<std::string, Attribute> attrs = {{"pooled_shape", Attribute::of_ints({1, 1})}};
+  const std::string message = testing::error_of([&] { run_op("MaxRoiPool", 1, {roi_pool_image(), rois}, attrs); });
+  EXPECT_NE(message.find("MaxRoiPool"), std::string::npos) << message;
+  EXPECT_NE(message.find("batch index 2 of roi 1"), std::string::npos) << message;
+  EXPECT_THROW(run_op("MaxRoiPool", 1, {roi_pool_image(), Tensor::from<float>({1, 5}, {-1, 0, 0, 1, 1})}, attrs),
+               Error);
+  EXPECT_THROW(run_op("MaxRoiPool", 1, {roi_pool_image(), Tensor::from<float>({1, 5}, {0.5f, 0, 0, 1, 1})}, attrs),
+               Error);
+  EXPECT_THROW(run_op("MaxRoiPool", 1, {roi_pool_image(), Tensor::from<float>({1, 4}, {0, 0, 1, 1})}, attrs), Error);
+  EXPECT_THROW(run_op("MaxRoiPool", 1, {roi_pool_image(), rois}), Error);  // pooled_shape is required
+  EXPECT_THROW(run_op("MaxRoiPool", 1, {roi_pool_image(), rois}, {{"pooled_shape", Attribute::of_ints({2})}}), Error);
 }
 
 TEST(NonMaxSuppression, SuppressesOverlapsPerClass) {

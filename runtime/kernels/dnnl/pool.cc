@@ -1,15 +1,17 @@
 // Pooling ops: MaxPool-1/8/10/11/12, AveragePool-1/7/10/11, GlobalAveragePool-1,
-// GlobalMaxPool-1, LpPool-2/11 and MaxUnpool-9/11, 1 to 3 spatial axes (the global pools
-// any number).
+// GlobalMaxPool-1, LpPool-2/11, GlobalLpPool-1/2 and MaxUnpool-9/11, 1 to 3 spatial axes
+// (the global pools any number).
 //
 // float32 max and average pooling run on oneDNN (pooling_v2_forward, which has dilation):
 // one primitive per input shape, built on first use and cached in the kernel, over our
 // plain row-major layout. Cases oneDNN cannot express exactly run the reference loops
 // (reference/pool_ref.h): float64, int8/uint8, MaxPool's Indices output (the argmax the
 // backward pass needs), an AveragePool with count_include_pad whose ceil_mode windows
-// reach past the end padding (oneDNN would divide by the full kernel size), LpPool and
-// MaxUnpool. float16 and bfloat16 are widened to float32 and narrowed back.
+// reach past the end padding (oneDNN would divide by the full kernel size), LpPool,
+// GlobalLpPool and MaxUnpool. float16 and bfloat16 are widened to float32 and narrowed
+// back.
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 
@@ -282,6 +284,46 @@ class LpPoolKernel : public Kernel {
   int64_t p_ = 2;
 };
 
+// GlobalLpPool-1/2: y[n, c, 1...] = (sum over every spatial position of |x[n, c, :]|^p)^(1/p);
+// x [N, C, spatial...]. Version 1 has a float attribute p (default 2.0), version 2 an
+// integer one (default 2). Reference loops for every type (oneDNN has no Lp pooling).
+class GlobalLpPoolKernel : public Kernel {
+ public:
+  explicit GlobalLpPoolKernel(const KernelInfo& info) {
+    const Node& node = info.node;
+    if (node.since_version >= 2) {
+      const int64_t p = node.attr_int("p", 2);
+      OT_CHECK(p >= 1, "{}: p = {} must be >= 1", node.label(), p);
+      p_ = static_cast<double>(p);
+    } else {
+      p_ = node.attr_float("p", 2.0f);
+      OT_CHECK(std::isfinite(p_) && p_ > 0, "{}: p = {} must be a positive finite number", node.label(), p_);
+    }
+  }
+
+  void run(KernelContext& ctx) override {
+    const Node& node = ctx.node();
+    const Tensor& x = ctx.input(0);
+    OT_CHECK(x.rank() >= 2, "{}: input X {} must be [N, C, spatial...]", node.label(), x.describe());
+    OT_CHECK(dtype_is_float(x.dtype()), "{}: input X has type {}; GlobalLpPool takes floating-point types",
+             node.label(), dtype_name(x.dtype()));
+    Shape y_shape(x.shape().size(), 1);
+    y_shape[0] = x.dim(0);
+    y_shape[1] = x.dim(1);
+    Tensor& y = ctx.allocate_output(0, x.dtype(), y_shape);
+    if (x.dtype() == DType::Float64)
+      return global_lp_pool_ref<double>(x.data<double>(), x.shape(), p_, y.data<double>());
+    if (x.dtype() == DType::Float32)
+      return global_lp_pool_ref<float>(x.data<float>(), x.shape(), p_, y.data<float>());
+    via_float32(x, y, [&](const Tensor& x32, Tensor& y32) {
+      global_lp_pool_ref<float>(x32.data<float>(), x32.shape(), p_, y32.data<float>());
+    });
+  }
+
+ private:
+  double p_ = 2.0;
+};
+
 // MaxUnpool-9/11: the partial inverse of MaxPool. X [N, C, in...] and the int64 indices I
 // (same shape; MaxPool's Indices) scatter into zeros of the unpooled shape
 // [N, C, (in - 1) * s + k - pad_begin - pad_end ...]: unpooled.flat[I[j]] = X.flat[j].
@@ -350,6 +392,7 @@ void register_pool_kernels(KernelRegistry& registry) {
   registry.add("GlobalMaxPool", {1},
                [](const KernelInfo& info) { return std::make_unique<GlobalPoolKernel>(info, true); });
   registry.add<LpPoolKernel>("LpPool", {2, 11});
+  registry.add<GlobalLpPoolKernel>("GlobalLpPool", {1, 2});
   registry.add<MaxUnpoolKernel>("MaxUnpool", {9, 11});
 }
 

@@ -114,6 +114,19 @@ void global_pool_ref(const T* x, const Shape& x_shape, bool max, T* y) {
 }
 
 template <typename T>
+void global_lp_pool_ref(const T* x, const Shape& x_shape, double p, T* y) {
+  const int64_t planes = x_shape[0] * x_shape[1];
+  const int64_t size = shape_numel(spatial_of(x_shape));
+  const T power = static_cast<T>(p);
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    const T* xp = x + plane * size;
+    T sum = T(0);
+    for (int64_t i = 0; i < size; ++i) sum += std::pow(std::abs(xp[i]), power);
+    y[plane] = std::pow(sum, T(1) / power);
+  }
+}
+
+template <typename T>
 void max_unpool_ref(const T* x, const int64_t* indices, int64_t count, const Shape& unpooled_shape,
                     const Shape& y_shape, T* y) {
   const int64_t total = shape_numel(y_shape);
@@ -133,6 +146,7 @@ void max_unpool_ref(const T* x, const int64_t* indices, int64_t count, const Sha
   template void average_pool_ref<T>(const T*, const Shape&, const WindowGeometry&, bool, T*); \
   template void lp_pool_ref<T>(const T*, const Shape&, const WindowGeometry&, int64_t, T*);   \
   template void global_pool_ref<T>(const T*, const Shape&, bool, T*);                         \
+  template void global_lp_pool_ref<T>(const T*, const Shape&, double, T*);                    \
   template void max_unpool_ref<T>(const T*, const int64_t*, int64_t, const Shape&, const Shape&, T*);
 ONNX_TRAIN_INSTANTIATE_POOL_REF(float)
 ONNX_TRAIN_INSTANTIATE_POOL_REF(double)

@@ -1,5 +1,6 @@
 // Plain-loop reference implementations of the pooling ops: MaxPool (with the argmax
-// indices), AveragePool, LpPool, GlobalAveragePool / GlobalMaxPool and MaxUnpool.
+// indices), AveragePool, LpPool, GlobalAveragePool / GlobalMaxPool, GlobalLpPool and
+// MaxUnpool.
 //
 // They are the ground truth the oneDNN kernels (dnnl/pool.cc) are tested against, the
 // path float64 and the cases oneDNN cannot express exactly run on, and the only path of
@@ -39,6 +40,11 @@ void lp_pool_ref(const T* x, const Shape& x_shape, const WindowGeometry& geometr
 // y[n, c] = mean (or max) of x[n, c, :] over every spatial position; x: [N, C, S...].
 template <typename T>
 void global_pool_ref(const T* x, const Shape& x_shape, bool max, T* y);
+
+// y[n, c] = (sum of |x[n, c, :]|^p over every spatial position)^(1/p); x: [N, C, S...].
+// p > 0 (GlobalLpPool-1 allows a fractional p).
+template <typename T>
+void global_lp_pool_ref(const T* x, const Shape& x_shape, double p, T* y);
 
 // MaxUnpool: scatters x into zeros. indices (same shape as x) are flat positions in a tensor
 // of shape `unpooled_shape` ([N, C, (in - 1) * s + k - pad_begin - pad_end ...], the shape

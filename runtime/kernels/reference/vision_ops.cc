@@ -1,9 +1,10 @@
 // Vision ops: sampling an image at given points and picking boxes.
 //
 // GridSample (bilinear / nearest / bicubic sampling at normalized grid coordinates, the
-// semantics of torch.nn.functional.grid_sample), RoiAlign (Mask R-CNN region pooling) and
-// NonMaxSuppression (greedy box selection by score and overlap). Reference loops that
-// compute in double for every floating-point element type.
+// semantics of torch.nn.functional.grid_sample), RoiAlign (Mask R-CNN region pooling),
+// MaxRoiPool (Fast R-CNN region max pooling) and NonMaxSuppression (greedy box selection
+// by score and overlap). Reference loops that compute in double for every floating-point
+// element type.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -321,6 +322,99 @@ class RoiAlignKernel : public Kernel {
 };
 
 // ---------------------------------------------------------------------------------------
+// MaxRoiPool-1 (Fast R-CNN / Caffe ROIPooling).
+//
+// X [N, C, H, W], rois [R, 5] rows of (batch_index, x1, y1, x2, y2) in image coordinates
+// → Y [R, C, pooled_h, pooled_w]. Each roi corner is scaled by spatial_scale and rounded
+// (half away from zero): start_w = round(x1 * s), end_w = round(x2 * s) (same for h); the
+// roi covers roi_w = max(end_w - start_w + 1, 1) pixels (both ends included), split into
+// bins of bin_w = roi_w / pooled_w. Bin (ph, pw) spans rows
+// [floor(ph * bin_h) + start_h, ceil((ph + 1) * bin_h) + start_h) and the columns likewise,
+// both clipped to [0, H) / [0, W); the output is the maximum over the bin, or 0 for a bin
+// left empty by the clipping. Any floating-point type (compared in double, exact).
+// ---------------------------------------------------------------------------------------
+class MaxRoiPoolKernel : public Kernel {
+ public:
+  explicit MaxRoiPoolKernel(const KernelInfo& info) {
+    const Node& node = info.node;
+    OT_CHECK(node.has_attr("pooled_shape"), "{}: the pooled_shape attribute (2 ints) is required", node.label());
+    const std::vector<int64_t> pooled = node.attr_ints("pooled_shape");
+    OT_CHECK(pooled.size() == 2 && pooled[0] > 0 && pooled[1] > 0,
+             "{}: pooled_shape {} must be two positive ints (pooled_h, pooled_w)", node.label(), shape_str(pooled));
+    pooled_h_ = pooled[0];
+    pooled_w_ = pooled[1];
+    spatial_scale_ = node.attr_float("spatial_scale", 1.0f);
+    OT_CHECK(std::isfinite(spatial_scale_) && spatial_scale_ > 0,
+             "{}: spatial_scale {} must be a positive finite number", node.label(), spatial_scale_);
+  }
+
+  void run(KernelContext& ctx) override {
+    const Node& node = ctx.node();
+    const Tensor& x = ctx.input(0);
+    const Tensor& rois = ctx.input(1);
+    OT_CHECK(x.rank() == 4, "{}: input X {} must be 4-D [N, C, H, W]", node.label(), x.describe());
+    OT_CHECK(rois.rank() == 2 && rois.dim(1) == 5, "{}: rois {} must be [num_rois, 5] rows of (batch_index, x1, y1, "
+             "x2, y2)", node.label(), rois.describe());
+    OT_CHECK(dtype_is_float(rois.dtype()), "{}: rois {} must be a floating-point tensor", node.label(),
+             rois.describe());
+    OT_CHECK(dtype_is_float(x.dtype()), "{}: input X has type {}; MaxRoiPool takes floating-point types",
+             node.label(), dtype_name(x.dtype()));
+    const std::vector<double> boxes = rois.to_doubles();
+    visit_float(x.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const int64_t num_rois = rois.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+      Tensor& y = ctx.allocate_output(0, x.dtype(), {num_rois, c, pooled_h_, pooled_w_});
+      T* out = y.data<T>();
+      for (int64_t r = 0; r < num_rois; ++r) {
+        const double* box = &boxes[static_cast<size_t>(r * 5)];
+        OT_CHECK(box[0] >= 0 && box[0] < static_cast<double>(x.dim(0)) && box[0] == std::floor(box[0]),
+                 "{}: batch index {} of roi {} is not an integer in [0, {}) for input X {}; rois rows are "
+                 "(batch_index, x1, y1, x2, y2)",
+                 node.label(), box[0], r, x.dim(0), x.describe());
+        OT_CHECK(std::all_of(box + 1, box + 5, [this](double v) { return std::fabs(v * spatial_scale_) < 1e15; }),
+                 "{}: roi {} has non-finite or huge coordinates ({}, {}, {}, {})", node.label(), r, box[1], box[2],
+                 box[3], box[4]);
+        const int64_t b = static_cast<int64_t>(box[0]);
+        const int64_t start_w = scaled(box[1]), start_h = scaled(box[2]);
+        const int64_t end_w = scaled(box[3]), end_h = scaled(box[4]);
+        const double bin_h = static_cast<double>(std::max<int64_t>(end_h - start_h + 1, 1)) / pooled_h_;
+        const double bin_w = static_cast<double>(std::max<int64_t>(end_w - start_w + 1, 1)) / pooled_w_;
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const T* plane = x.data<T>() + (b * c + ch) * h * w;
+          for (int64_t ph = 0; ph < pooled_h_; ++ph) {
+            const int64_t h0 = bin_edge(std::floor(ph * bin_h), start_h, h);
+            const int64_t h1 = bin_edge(std::ceil((ph + 1) * bin_h), start_h, h);
+            for (int64_t pw = 0; pw < pooled_w_; ++pw) {
+              const int64_t w0 = bin_edge(std::floor(pw * bin_w), start_w, w);
+              const int64_t w1 = bin_edge(std::ceil((pw + 1) * bin_w), start_w, w);
+              double best = 0;  // an empty bin gives 0
+              for (int64_t i = h0; i < h1; ++i)
+                for (int64_t j = w0; j < w1; ++j) {
+                  const double v = load(plane, i * w + j);
+                  best = i == h0 && j == w0 ? v : std::max(best, v);
+                }
+              out[((r * c + ch) * pooled_h_ + ph) * pooled_w_ + pw] = from_compute<T>(best);
+            }
+          }
+        }
+      }
+    });
+  }
+
+ private:
+  // A roi coordinate in feature-map pixels: round(coord * spatial_scale).
+  int64_t scaled(double coord) const { return static_cast<int64_t>(std::round(coord * spatial_scale_)); }
+
+  // A bin edge offset from the roi start, clipped to [0, size].
+  static int64_t bin_edge(double offset, int64_t roi_start, int64_t size) {
+    return std::clamp(static_cast<int64_t>(offset) + roi_start, int64_t{0}, size);
+  }
+
+  int64_t pooled_h_ = 1, pooled_w_ = 1;
+  double spatial_scale_ = 1.0;
+};
+
+// ---------------------------------------------------------------------------------------
 // NonMaxSuppression-10 / 11 (same semantics).
 //
 // boxes [B, S, 4], scores [B, K, S] → selected_indices int64 [num_selected, 3] rows of
@@ -439,6 +533,7 @@ void register_vision_kernels(KernelRegistry& registry) {
   registry.add<GridSampleKernel>("GridSample", {16});
   registry.add<RoiAlignKernel>("RoiAlign", {10, 16});
   registry.add<NonMaxSuppressionKernel>("NonMaxSuppression", {10, 11});
+  registry.add<MaxRoiPoolKernel>("MaxRoiPool", {1});
 }
 
 }  // namespace onnx_train
