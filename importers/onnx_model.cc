@@ -39,9 +39,11 @@ std::string type_description(const onnx::TypeProto& type) {
   switch (type.value_case()) {
     case onnx::TypeProto::kTensorType:
       return fmt::format("tensor({})", dtype_name(static_cast<DType>(type.tensor_type().elem_type())));
-    case onnx::TypeProto::kSequenceType: return fmt::format("sequence({})", type_description(type.sequence_type().elem_type()));
+    case onnx::TypeProto::kSequenceType:
+      return fmt::format("sequence({})", type_description(type.sequence_type().elem_type()));
     case onnx::TypeProto::kMapType: return "map";
-    case onnx::TypeProto::kOptionalType: return fmt::format("optional({})", type_description(type.optional_type().elem_type()));
+    case onnx::TypeProto::kOptionalType:
+      return fmt::format("optional({})", type_description(type.optional_type().elem_type()));
     case onnx::TypeProto::kSparseTensorType: return "sparse_tensor";
     default: return "an unknown type";
   }
@@ -68,20 +70,39 @@ ValueInfo value_info_from_proto(const onnx::ValueInfoProto& proto) {
   return info;
 }
 
-Attribute attribute_from_proto(const onnx::AttributeProto& a, const std::string& model_dir, const std::string& context) {
+Attribute attribute_from_proto(const onnx::AttributeProto& a, const std::string& model_dir,
+                               const std::string& context) {
   Attribute out;
   using AP = onnx::AttributeProto;
   switch (a.type()) {
-    case AP::FLOAT: out.kind = Attribute::Kind::Float; out.f = a.f(); break;
-    case AP::INT: out.kind = Attribute::Kind::Int; out.i = a.i(); break;
-    case AP::STRING: out.kind = Attribute::Kind::String; out.s = a.s(); break;
+    case AP::FLOAT:
+      out.kind = Attribute::Kind::Float;
+      out.f = a.f();
+      break;
+    case AP::INT:
+      out.kind = Attribute::Kind::Int;
+      out.i = a.i();
+      break;
+    case AP::STRING:
+      out.kind = Attribute::Kind::String;
+      out.s = a.s();
+      break;
     case AP::TENSOR:
       out.kind = Attribute::Kind::Tensor;
       out.t = tensor_from_proto(a.t(), model_dir, context + ", attribute '" + a.name() + "'");
       break;
-    case AP::FLOATS: out.kind = Attribute::Kind::Floats; out.floats.assign(a.floats().begin(), a.floats().end()); break;
-    case AP::INTS: out.kind = Attribute::Kind::Ints; out.ints.assign(a.ints().begin(), a.ints().end()); break;
-    case AP::STRINGS: out.kind = Attribute::Kind::Strings; out.strings.assign(a.strings().begin(), a.strings().end()); break;
+    case AP::FLOATS:
+      out.kind = Attribute::Kind::Floats;
+      out.floats.assign(a.floats().begin(), a.floats().end());
+      break;
+    case AP::INTS:
+      out.kind = Attribute::Kind::Ints;
+      out.ints.assign(a.ints().begin(), a.ints().end());
+      break;
+    case AP::STRINGS:
+      out.kind = Attribute::Kind::Strings;
+      out.strings.assign(a.strings().begin(), a.strings().end());
+      break;
     case AP::GRAPH:
     case AP::GRAPHS: out.kind = Attribute::Kind::Graph; break;
     default: out.kind = Attribute::Kind::Other; break;
@@ -135,8 +156,8 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
     // Allowed only when no node needs it (a graph of ai.onnx.preview.training ops, say).
     for (const auto& n : model.graph().node())
       OT_CHECK(!n.domain().empty() && n.domain() != "ai.onnx",
-               "{}: node '{}' ({}) is in the default ONNX domain, but the model imports no opset of that domain",
-               path, n.name(), n.op_type());
+               "{}: node '{}' ({}) is in the default ONNX domain, but the model imports no opset of that domain", path,
+               n.name(), n.op_type());
     opset = kMinOpset;
   }
   OT_CHECK(opset <= kMaxOpset,
@@ -169,8 +190,8 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
                                          onnx::ShapeInferenceOptions(false, 0, true));
       model = onnx::version_conversion::ConvertVersion(model, kMinOpset);
     } catch (const std::exception& e) {
-      OT_FAIL("{}: the model uses opset {} and ONNX's version converter could not upgrade it to opset {}: {}",
-              path, opset, kMinOpset, e.what());
+      OT_FAIL("{}: the model uses opset {} and ONNX's version converter could not upgrade it to opset {}: {}", path,
+              opset, kMinOpset, e.what());
     }
     opset = kMinOpset;
   }

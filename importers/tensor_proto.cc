@@ -43,8 +43,8 @@ std::string resolve_external_data_path(const std::string& model_dir, const std::
   OT_CHECK(!ec, "{}: cannot open the model's folder '{}': {}", context, model_dir, ec.message());
   const fs::path full = dir / loc;
   const fs::path real = fs::canonical(full, ec);
-  OT_CHECK(!ec, "{}: external data file '{}' cannot be opened: {}. Keep the data file next to the model.",
-           context, full.string(), ec.message());
+  OT_CHECK(!ec, "{}: external data file '{}' cannot be opened: {}. Keep the data file next to the model.", context,
+           full.string(), ec.message());
   OT_CHECK(is_within(dir, real),
            "{}: external data location '{}' resolves to '{}', outside the model's folder '{}' (through a "
            "symbolic link); copy the data file into the model's folder",
@@ -68,14 +68,17 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& mode
     int64_t offset = 0;
     int64_t length = -1;
     for (const auto& entry : proto.external_data()) {
-      if (entry.key() == "location") location = entry.value();
-      else if (entry.key() == "offset") offset = std::stoll(entry.value());
-      else if (entry.key() == "length") length = std::stoll(entry.value());
+      if (entry.key() == "location")
+        location = entry.value();
+      else if (entry.key() == "offset")
+        offset = std::stoll(entry.value());
+      else if (entry.key() == "length")
+        length = std::stoll(entry.value());
     }
     const std::string path = resolve_external_data_path(model_dir, location, context);
     if (length < 0) length = static_cast<int64_t>(bytes);
-    OT_CHECK(static_cast<size_t>(length) == bytes,
-             "{}: external data length {} does not match {} ({} bytes)", context, length, t.describe(), bytes);
+    OT_CHECK(static_cast<size_t>(length) == bytes, "{}: external data length {} does not match {} ({} bytes)", context,
+             length, t.describe(), bytes);
     const auto file_size = static_cast<int64_t>(fs::file_size(path));
     OT_CHECK(offset >= 0 && offset + length <= file_size,
              "{}: external data '{}' has {} bytes; the tensor needs bytes {} to {}", context, path, file_size, offset,
@@ -118,11 +121,26 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& mode
       check_count(proto.uint64_data_size());
       copy_converted(proto.uint64_data(), t.data<uint32_t>(), n);
       break;
-    case DType::Int32: check_count(proto.int32_data_size()); copy_converted(proto.int32_data(), t.data<int32_t>(), n); break;
-    case DType::Int16: check_count(proto.int32_data_size()); copy_converted(proto.int32_data(), t.data<int16_t>(), n); break;
-    case DType::UInt16: check_count(proto.int32_data_size()); copy_converted(proto.int32_data(), t.data<uint16_t>(), n); break;
-    case DType::Int8: check_count(proto.int32_data_size()); copy_converted(proto.int32_data(), t.data<int8_t>(), n); break;
-    case DType::UInt8: check_count(proto.int32_data_size()); copy_converted(proto.int32_data(), t.data<uint8_t>(), n); break;
+    case DType::Int32:
+      check_count(proto.int32_data_size());
+      copy_converted(proto.int32_data(), t.data<int32_t>(), n);
+      break;
+    case DType::Int16:
+      check_count(proto.int32_data_size());
+      copy_converted(proto.int32_data(), t.data<int16_t>(), n);
+      break;
+    case DType::UInt16:
+      check_count(proto.int32_data_size());
+      copy_converted(proto.int32_data(), t.data<uint16_t>(), n);
+      break;
+    case DType::Int8:
+      check_count(proto.int32_data_size());
+      copy_converted(proto.int32_data(), t.data<int8_t>(), n);
+      break;
+    case DType::UInt8:
+      check_count(proto.int32_data_size());
+      copy_converted(proto.int32_data(), t.data<uint8_t>(), n);
+      break;
     case DType::Bool: {
       check_count(proto.int32_data_size());
       bool* out = t.data<bool>();

@@ -13,8 +13,7 @@ namespace onnx_train {
 // `context` names the file and tensor in error messages.
 // External data must stay inside model_dir: absolute locations, '..' and symlinks that
 // lead out of the folder are rejected.
-Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& model_dir,
-                         const std::string& context);
+Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& model_dir, const std::string& context);
 
 // Fills `proto` with the tensor's dtype, dims and raw bytes (the name is left alone).
 void tensor_to_proto(const Tensor& tensor, onnx::TensorProto& proto);

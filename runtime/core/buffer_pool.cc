@@ -59,8 +59,7 @@ std::shared_ptr<void> BufferPool::acquire(size_t bytes) {
       it->second.pop_back();
     }
     state_->bytes_in_use += size;
-    if (state_->bytes_in_use > state_->stats.peak_bytes_in_use)
-      state_->stats.peak_bytes_in_use = state_->bytes_in_use;
+    if (state_->bytes_in_use > state_->stats.peak_bytes_in_use) state_->stats.peak_bytes_in_use = state_->bytes_in_use;
     if (block == nullptr) {
       ++state_->stats.system_allocations;
       state_->stats.bytes_held += size;

@@ -48,8 +48,7 @@ std::string dtype_name(DType dtype) {
 bool dtype_is_supported(DType dtype) { return dtype_size(dtype) != 0; }
 
 bool dtype_is_float(DType dtype) {
-  return dtype == DType::Float32 || dtype == DType::Float64 || dtype == DType::Float16 ||
-         dtype == DType::BFloat16;
+  return dtype == DType::Float32 || dtype == DType::Float64 || dtype == DType::Float16 || dtype == DType::BFloat16;
 }
 
 // IEEE 754 binary16 <-> binary32, round to nearest even; handles subnormals, inf and NaN.

@@ -17,8 +17,7 @@ std::string shape_str(const Shape& shape) { return fmt::format("[{}]", fmt::join
 
 Tensor::Tensor(DType dtype, Shape shape, BufferPool* pool) : dtype_(dtype), shape_(std::move(shape)) {
   OT_CHECK(dtype_is_supported(dtype), "a tensor cannot hold elements of type {}", dtype_name(dtype));
-  for (int64_t d : shape_)
-    OT_CHECK(d >= 0, "a tensor shape cannot have a negative dimension: {}", shape_str(shape_));
+  for (int64_t d : shape_) OT_CHECK(d >= 0, "a tensor shape cannot have a negative dimension: {}", shape_str(shape_));
   const size_t bytes = nbytes();
   owner_ = pool != nullptr ? pool->acquire(bytes) : allocate_aligned(bytes);
   data_ = owner_.get();

@@ -34,11 +34,11 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
   }
   auto check_value = [&](const ValueInfo& v, const char* what) {
     if (!v.is_tensor)
-      problems.push_back(fmt::format("{} '{}' is a {}: onnx-train handles tensors only", what, v.name,
-                                     v.type_description));
+      problems.push_back(
+          fmt::format("{} '{}' is a {}: onnx-train handles tensors only", what, v.name, v.type_description));
     else if (v.dtype != DType::Undefined && !dtype_is_supported(v.dtype))
-      problems.push_back(fmt::format("{} '{}' has element type {}, which onnx-train cannot hold", what, v.name,
-                                     dtype_name(v.dtype)));
+      problems.push_back(
+          fmt::format("{} '{}' has element type {}, which onnx-train cannot hold", what, v.name, dtype_name(v.dtype)));
   };
   for (const auto& v : graph.inputs) {
     check_value(v, "graph input");
@@ -61,15 +61,16 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
         continue;
       }
       if (!produced.count(in))
-        problems.push_back(fmt::format("{} reads '{}', which is not a graph input, an initializer or the output "
-                                       "of an earlier node",
-                                       node.label(), in));
+        problems.push_back(
+            fmt::format("{} reads '{}', which is not a graph input, an initializer or the output "
+                        "of an earlier node",
+                        node.label(), in));
       step.inputs.push_back(slot_of(in));
       const ValueInfo* vi = graph.find_value_info(in);
       info.input_infos.push_back(vi);
       if (vi != nullptr && vi->is_tensor && vi->dtype != DType::Undefined && !dtype_is_supported(vi->dtype))
-        problems.push_back(fmt::format("{}: input '{}' has element type {}, which onnx-train cannot hold",
-                                       node.label(), in, dtype_name(vi->dtype)));
+        problems.push_back(fmt::format("{}: input '{}' has element type {}, which onnx-train cannot hold", node.label(),
+                                       in, dtype_name(vi->dtype)));
       else if (vi != nullptr && !vi->is_tensor)
         problems.push_back(fmt::format("{}: input '{}' is a {}: onnx-train handles tensors only", node.label(), in,
                                        vi->type_description));
@@ -84,7 +85,8 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
       const std::vector<int> versions = registry.versions(node.domain, node.op_type);
       const std::string domain = node.domain.empty() ? "ai.onnx" : node.domain;
       if (versions.empty()) {
-        problems.push_back(fmt::format("{}: op {} (domain '{}') is not supported", node.label(), op_name(node), domain));
+        problems.push_back(
+            fmt::format("{}: op {} (domain '{}') is not supported", node.label(), op_name(node), domain));
         unsupported_ops.insert(op_name(node));
       } else {
         problems.push_back(fmt::format(
@@ -114,8 +116,7 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
     std::string message = fmt::format("{}: the model cannot run ({} problem{}):", source, problems.size(),
                                       problems.size() == 1 ? "" : "s");
     for (const auto& p : problems) message += "\n  - " + p;
-    if (!unsupported_ops.empty())
-      message += fmt::format("\nUnsupported ops: {}.", fmt::join(unsupported_ops, ", "));
+    if (!unsupported_ops.empty()) message += fmt::format("\nUnsupported ops: {}.", fmt::join(unsupported_ops, ", "));
     throw Error(message);
   }
 
@@ -183,8 +184,7 @@ std::vector<Tensor> Plan::run(const std::vector<Tensor>& feeds) {
     for (Tensor& unused : step_outputs_) unused = Tensor();  // optional outputs nobody reads
     for (int slot : step.release) values_[slot] = Tensor();
     if (profiling_) {
-      step.profiled_ms +=
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      step.profiled_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
       ++step.profiled_runs;
     }
   }

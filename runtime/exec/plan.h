@@ -43,9 +43,9 @@ class Plan {
   struct Step {
     const Node* node;
     std::unique_ptr<Kernel> kernel;
-    std::vector<int> inputs;   // slot per input, -1 for an omitted optional input
-    std::vector<int> outputs;  // slot per output, -1 for an unused optional output
-    std::vector<int> release;  // slots whose last use is this step
+    std::vector<int> inputs;                  // slot per input, -1 for an omitted optional input
+    std::vector<int> outputs;                 // slot per output, -1 for an unused optional output
+    std::vector<int> release;                 // slots whose last use is this step
     std::vector<const Tensor*> input_values;  // &values_[slot] per input (nullptr if omitted)
     double profiled_ms = 0;
     int profiled_runs = 0;
@@ -58,12 +58,12 @@ class Plan {
   const Graph& graph_;
   std::string source_;
   std::map<std::string, int> slots_;
-  std::vector<Tensor> values_;         // the slot table (never resized after construction)
+  std::vector<Tensor> values_;                              // the slot table (never resized after construction)
   std::vector<std::pair<int, Tensor>> initializer_values_;  // slot -> stored value
   std::vector<int> feed_slots_;
   std::vector<int> output_slots_;
   std::vector<Step> steps_;
-  std::vector<Tensor> step_outputs_;   // reused scratch for one step's outputs
+  std::vector<Tensor> step_outputs_;  // reused scratch for one step's outputs
   BufferPool pool_;
   bool profiling_ = false;
 };

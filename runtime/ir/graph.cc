@@ -78,20 +78,15 @@ std::string Node::attr_string(const std::string& key) const { return attr(key, A
 std::string Node::attr_string(const std::string& key, const std::string& fallback) const {
   return has_attr(key) ? attr_string(key) : fallback;
 }
-std::vector<int64_t> Node::attr_ints(const std::string& key) const {
-  return attr(key, Attribute::Kind::Ints).ints;
-}
+std::vector<int64_t> Node::attr_ints(const std::string& key) const { return attr(key, Attribute::Kind::Ints).ints; }
 std::vector<int64_t> Node::attr_ints(const std::string& key, const std::vector<int64_t>& fallback) const {
   return has_attr(key) ? attr_ints(key) : fallback;
 }
-std::vector<float> Node::attr_floats(const std::string& key) const {
-  return attr(key, Attribute::Kind::Floats).floats;
-}
+std::vector<float> Node::attr_floats(const std::string& key) const { return attr(key, Attribute::Kind::Floats).floats; }
 std::vector<float> Node::attr_floats(const std::string& key, const std::vector<float>& fallback) const {
   return has_attr(key) ? attr_floats(key) : fallback;
 }
-std::vector<std::string> Node::attr_strings(const std::string& key,
-                                            const std::vector<std::string>& fallback) const {
+std::vector<std::string> Node::attr_strings(const std::string& key, const std::vector<std::string>& fallback) const {
   return has_attr(key) ? attr(key, Attribute::Kind::Strings).strings : fallback;
 }
 const Tensor& Node::attr_tensor(const std::string& key) const { return attr(key, Attribute::Kind::Tensor).t; }
@@ -145,8 +140,8 @@ void sort_topologically(Graph& graph) {
     std::vector<Node> rest;
     const size_t before = ordered.size();
     for (Node& n : pending) {
-      const bool ready =
-          std::all_of(n.inputs.begin(), n.inputs.end(), [&](const std::string& in) { return available.count(in) != 0; });
+      const bool ready = std::all_of(n.inputs.begin(), n.inputs.end(),
+                                     [&](const std::string& in) { return available.count(in) != 0; });
       if (ready) {
         for (const auto& out : n.outputs) available.insert(out);
         ordered.push_back(std::move(n));

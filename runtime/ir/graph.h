@@ -40,9 +40,9 @@ struct Attribute {
 struct Node {
   std::string name;
   std::string op_type;
-  std::string domain;      // "" for the default ONNX domain ("ai.onnx")
-  int since_version = 0;   // the schema version in force for this node's domain opset
-  int opset = 0;           // the model's opset import for this node's domain
+  std::string domain;     // "" for the default ONNX domain ("ai.onnx")
+  int since_version = 0;  // the schema version in force for this node's domain opset
+  int opset = 0;          // the model's opset import for this node's domain
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
   std::map<std::string, Attribute> attributes;
@@ -62,8 +62,7 @@ struct Node {
   std::vector<int64_t> attr_ints(const std::string& key, const std::vector<int64_t>& fallback) const;
   std::vector<float> attr_floats(const std::string& key) const;
   std::vector<float> attr_floats(const std::string& key, const std::vector<float>& fallback) const;
-  std::vector<std::string> attr_strings(const std::string& key,
-                                        const std::vector<std::string>& fallback) const;
+  std::vector<std::string> attr_strings(const std::string& key, const std::vector<std::string>& fallback) const;
   const Tensor& attr_tensor(const std::string& key) const;
 
   // Optional inputs: present when listed with a non-empty name.
@@ -78,16 +77,16 @@ struct Node {
 struct ValueInfo {
   std::string name;
   DType dtype = DType::Undefined;
-  bool is_tensor = true;           // false for sequence, map and optional values
-  std::string type_description;    // for non-tensors: what it is, for error messages
-  std::optional<Shape> shape;      // nullopt: rank unknown
+  bool is_tensor = true;         // false for sequence, map and optional values
+  std::string type_description;  // for non-tensors: what it is, for error messages
+  std::optional<Shape> shape;    // nullopt: rank unknown
   std::vector<std::string> dim_params;
 };
 
 struct Graph {
   std::string name;
-  std::vector<Node> nodes;                // topological order
-  std::vector<ValueInfo> inputs;          // inputs a caller feeds (initializers excluded)
+  std::vector<Node> nodes;        // topological order
+  std::vector<ValueInfo> inputs;  // inputs a caller feeds (initializers excluded)
   std::vector<ValueInfo> outputs;
   std::map<std::string, Tensor> initializers;
   // Graph inputs that also have an initializer (old-style models, IR < 4): a caller may

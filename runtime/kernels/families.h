@@ -1,7 +1,6 @@
 // One register function per op family; each lives in the family's own file.
 #pragma once
 
-
 namespace onnx_train {
 
 class KernelRegistry;

@@ -39,10 +39,13 @@ class KernelContext {
  public:
   // Inputs as a vector (tests) or as an array the caller keeps alive (the executor, which
   // builds its pointer arrays once so that a step allocates nothing). nullptr = omitted.
-  KernelContext(const Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor>& outputs,
-                BufferPool* pool)
-      : node_(node), owned_inputs_(std::move(inputs)), inputs_(owned_inputs_.data()),
-        num_inputs_(owned_inputs_.size()), outputs_(outputs), pool_(pool) {}
+  KernelContext(const Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor>& outputs, BufferPool* pool)
+      : node_(node),
+        owned_inputs_(std::move(inputs)),
+        inputs_(owned_inputs_.data()),
+        num_inputs_(owned_inputs_.size()),
+        outputs_(outputs),
+        pool_(pool) {}
   KernelContext(const Node& node, const Tensor* const* inputs, size_t num_inputs, std::vector<Tensor>& outputs,
                 BufferPool* pool)
       : node_(node), inputs_(inputs), num_inputs_(num_inputs), outputs_(outputs), pool_(pool) {}
@@ -91,8 +94,8 @@ class KernelRegistry {
   // Convenience for kernels whose constructor takes (const KernelInfo&).
   template <typename K>
   void add(const std::string& op_type, std::vector<int> since_versions, const std::string& domain = "") {
-    add(op_type, std::move(since_versions), [](const KernelInfo& info) { return std::make_unique<K>(info); },
-        domain);
+    add(
+        op_type, std::move(since_versions), [](const KernelInfo& info) { return std::make_unique<K>(info); }, domain);
   }
 
   // nullptr when (domain, op_type, since_version) has no kernel.

@@ -34,14 +34,14 @@ const char* kSuites[] = {"node", "pytorch-converted", "pytorch-operator", "simpl
 // The ops the runtime must support (issue #2's list); a skip that names one is a failure.
 const std::set<std::string> kRequiredOps = {
     // torchvision classifiers, transformers, RNNs, U-Nets, losses
-    "Conv", "ConvTranspose", "BatchNormalization", "InstanceNormalization", "LayerNormalization", "Relu",
-    "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Gemm", "MatMul", "Flatten", "Dropout",
-    "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Erf", "Gather", "Where", "LSTM", "GRU", "RNN", "Resize",
-    "Concat", "SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss",
+    "Conv", "ConvTranspose", "BatchNormalization", "InstanceNormalization", "LayerNormalization", "Relu", "MaxPool",
+    "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Gemm", "MatMul", "Flatten", "Dropout", "Sigmoid", "Tanh",
+    "Softmax", "LogSoftmax", "Erf", "Gather", "Where", "LSTM", "GRU", "RNN", "Resize", "Concat",
+    "SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss",
     // elementwise math
     "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Exp", "Log", "Abs", "Neg", "Reciprocal", "Floor", "Ceil", "Round",
-    "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Sign", "Mod",
-    "Max", "Min", "Sum", "Mean",
+    "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Sign", "Mod", "Max", "Min",
+    "Sum", "Mean",
     // comparison and logic
     "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "IsNaN", "IsInf",
     // reductions
@@ -127,9 +127,8 @@ std::string skip_reason(const onnx::ModelProto& model, std::set<std::string>& mi
       }
     if (KernelRegistry::global().find(domain, n.op_type(), since) == nullptr) {
       const std::string op = (domain.empty() ? "" : domain + ".") + n.op_type();
-      missing_ops.insert(KernelRegistry::global().versions(domain, n.op_type()).empty()
-                             ? op
-                             : op + "-" + std::to_string(since));
+      missing_ops.insert(
+          KernelRegistry::global().versions(domain, n.op_type()).empty() ? op : op + "-" + std::to_string(since));
       reason = "op not implemented";
     }
   }

@@ -1,6 +1,7 @@
+#include "onnx_train/tensor.h"
+
 #include <gtest/gtest.h>
 
-#include "onnx_train/tensor.h"
 #include "runtime/core/buffer_pool.h"
 #include "runtime/kernels/util.h"
 

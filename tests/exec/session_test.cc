@@ -1,7 +1,8 @@
 // Running models: feeds, dynamic shapes, old-style inputs, memory, failures mid-run.
+#include "onnx_train/session.h"
+
 #include <gtest/gtest.h>
 
-#include "onnx_train/session.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
@@ -79,8 +80,7 @@ TEST(Session, FeedErrorsNameTheInput) {
   EXPECT_NE(error_of({{"x", Tensor(DType::Float64, {2, 4})}}).find("must be float32[N, 4], got float64[2, 4]"),
             std::string::npos);
   EXPECT_NE(error_of({{"x", Tensor(DType::Float32, {2, 5})}}).find("dimension 1 must be 4"), std::string::npos);
-  EXPECT_NE(error_of({{"x", Tensor(DType::Float32, {2, 4})}, {"z", Tensor(DType::Float32, {1})}})
-                .find("no input 'z'"),
+  EXPECT_NE(error_of({{"x", Tensor(DType::Float32, {2, 4})}, {"z", Tensor(DType::Float32, {1})}}).find("no input 'z'"),
             std::string::npos);
 }
 

@@ -11,9 +11,9 @@ namespace onnx_train {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::load_error;
 using testing::ModelBuilder;
 using testing::TempDir;
-using testing::load_error;
 
 void write_floats(const std::string& path, const std::vector<float>& values, size_t leading_bytes = 0) {
   std::ofstream out(path, std::ios::binary);

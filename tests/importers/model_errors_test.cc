@@ -10,9 +10,9 @@
 namespace onnx_train {
 namespace {
 
+using testing::load_error;
 using testing::ModelBuilder;
 using testing::TempDir;
-using testing::load_error;
 
 TEST(ModelErrors, ReportsEveryUnsupportedOpAtOnce) {
   TempDir dir;
@@ -103,4 +103,3 @@ TEST(Graph, RecognisesWeightsStoredAsConstants) {
 
 }  // namespace
 }  // namespace onnx_train
-

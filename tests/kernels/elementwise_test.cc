@@ -125,9 +125,9 @@ TEST(ActivationKernels, PReluBroadcastsSlope) {
 // General broadcasting (neither equal shapes nor a scalar) against an index-by-index loop.
 TEST(ElementwiseKernels, BroadcastPathsMatchIndexLoop) {
   std::mt19937 rng(7);
-  const std::vector<std::pair<Shape, Shape>> pairs = {
-      {{2, 3, 4}, {2, 3, 4}}, {{2, 3, 4}, {}}, {{1}, {2, 3, 4}}, {{2, 3, 1}, {1, 4}},
-      {{3, 1}, {1, 5}},       {{4}, {2, 3, 4}}, {{2, 1, 4}, {3, 1}}};
+  const std::vector<std::pair<Shape, Shape>> pairs = {{{2, 3, 4}, {2, 3, 4}}, {{2, 3, 4}, {}},  {{1}, {2, 3, 4}},
+                                                      {{2, 3, 1}, {1, 4}},    {{3, 1}, {1, 5}}, {{4}, {2, 3, 4}},
+                                                      {{2, 1, 4}, {3, 1}}};
   for (const auto& [sa, sb] : pairs) {
     const Tensor a = random_tensor(sa, rng);
     const Tensor b = random_tensor(sb, rng);
@@ -150,8 +150,9 @@ TEST(ElementwiseKernels, BroadcastPathsMatchIndexLoop) {
           << shape_str(sa) << " - " << shape_str(sb);
     }
   }
-  EXPECT_NE(error_of([&] { run("Add", 14, {Tensor(DType::Float32, {2, 3}), Tensor(DType::Float32, {4})}); })
-                .find("cannot be broadcast"),
+  EXPECT_NE(error_of([&] {
+              run("Add", 14, {Tensor(DType::Float32, {2, 3}), Tensor(DType::Float32, {4})});
+            }).find("cannot be broadcast"),
             std::string::npos);
 }
 
@@ -176,7 +177,9 @@ TEST(ElementwiseKernels, PowMixedTypes) {
   EXPECT_EQ(run("Pow", 15, {base, Tensor::scalar<float>(0.5f)}).to_int64s(), (std::vector<int64_t>{1, 0, 3}));
   const Tensor fb = Tensor::from<float>({2}, {2.f, 4.f});
   EXPECT_EQ(run("Pow", 15, {fb, Tensor::scalar<int32_t>(3)}).to_doubles(), (std::vector<double>{8, 64}));
-  EXPECT_NE(error_of([&] { run("Pow", 7, {fb, Tensor::scalar<int32_t>(3)}); }).find("different element types"),
+  EXPECT_NE(error_of([&] {
+              run("Pow", 7, {fb, Tensor::scalar<int32_t>(3)});
+            }).find("different element types"),
             std::string::npos);
 }
 
@@ -189,16 +192,17 @@ TEST(ElementwiseKernels, VariadicOps) {
   EXPECT_EQ(v[0], 4);
   EXPECT_EQ(v[1], 5);
   EXPECT_TRUE(std::isnan(v[2]));
-  const auto mean = run("Mean", 13, {Tensor::from<float>({2}, {1, 2}), Tensor::from<float>({2}, {3, 6}),
-                                     Tensor::scalar<float>(2)})
-                        .to_doubles();
+  const auto mean =
+      run("Mean", 13, {Tensor::from<float>({2}, {1, 2}), Tensor::from<float>({2}, {3, 6}), Tensor::scalar<float>(2)})
+          .to_doubles();
   EXPECT_NEAR(mean[0], 2.0, 1e-6);
   EXPECT_NEAR(mean[1], 10.0 / 3.0, 1e-6);
   EXPECT_EQ(run("Sum", 13, {Tensor::from<double>({2}, {1, 2})}).to_doubles(), (std::vector<double>{1, 2}));
   EXPECT_EQ(run("Min", 13, {Tensor::from<int64_t>({2}, {3, -1}), Tensor::scalar<int64_t>(0)}).to_int64s(),
             (std::vector<int64_t>{0, -1}));
-  EXPECT_NE(error_of([&] { run("Sum", 6, {Tensor::from<float>({2}, {1, 2}), Tensor::scalar<float>(1)}); })
-                .find("equal shapes"),
+  EXPECT_NE(error_of([&] {
+              run("Sum", 6, {Tensor::from<float>({2}, {1, 2}), Tensor::scalar<float>(1)});
+            }).find("equal shapes"),
             std::string::npos);
   EXPECT_NE(error_of([&] { run("Max", 8, {Tensor::from<int32_t>({1}, {1})}); }).find("int32"), std::string::npos);
 }
@@ -237,8 +241,7 @@ TEST(ElementwiseKernels, ClipVersions) {
   const Tensor x = Tensor::from<float>({4}, {-3, -1, 1, 3});
   EXPECT_EQ(run("Clip", 6, {x}, {{"min", Attribute::of_float(-2)}, {"max", Attribute::of_float(2)}}).to_doubles(),
             (std::vector<double>{-2, -1, 1, 2}));
-  EXPECT_EQ(run("Clip", 13, {x, Tensor(), Tensor::scalar<float>(0)}).to_doubles(),
-            (std::vector<double>{-3, -1, 0, 0}));
+  EXPECT_EQ(run("Clip", 13, {x, Tensor(), Tensor::scalar<float>(0)}).to_doubles(), (std::vector<double>{-3, -1, 0, 0}));
   // min > max: everything becomes max.
   EXPECT_EQ(run("Clip", 13, {x, Tensor::scalar<float>(2), Tensor::scalar<float>(-2)}).to_doubles(),
             (std::vector<double>{-2, -2, -2, -2}));

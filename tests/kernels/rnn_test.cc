@@ -108,14 +108,14 @@ TEST(Lstm, BidirectionalShapesAndReverseMatchesReversedInput) {
   const float* yb = bi[0].data<float>();
   const float* yf = fwd[0].data<float>();
   for (int64_t t = 0; t < S; ++t)
-    for (int64_t k = 0; k < B * H; ++k)
-      EXPECT_NEAR(yb[(t * 2 + 1) * B * H + k], yf[(S - 1 - t) * B * H + k], 1e-6);
+    for (int64_t k = 0; k < B * H; ++k) EXPECT_NEAR(yb[(t * 2 + 1) * B * H + k], yf[(S - 1 - t) * B * H + k], 1e-6);
   for (int64_t k = 0; k < B * H; ++k) EXPECT_NEAR(bi[1].data<float>()[B * H + k], fwd[1].data<float>()[k], 1e-6);
 }
 
 TEST(Gru, SequenceLengthsStopEachBatchEntry) {
   const int64_t S = 3, B = 2, I = 2, H = 3;
-  const Tensor x = random_tensor({S, B, I}, 4), w = random_tensor({1, 3 * H, I}, 5), r = random_tensor({1, 3 * H, H}, 6);
+  const Tensor x = random_tensor({S, B, I}, 4), w = random_tensor({1, 3 * H, I}, 5),
+               r = random_tensor({1, 3 * H, H}, 6);
   const Tensor lens = Tensor::from<int32_t>({B}, {3, 1});
   for (const char* direction : {"forward", "reverse"}) {
     auto out = run_op("GRU", 14, {x, w, r, Tensor(), lens}, {{"direction", Attribute::of_string(direction)}}, 2);

@@ -86,7 +86,7 @@ TEST(Dft, InverseUndoesForwardAlongAnAxis) {
     expect_near(z.to_doubles(), data, 1e-10);
   }
   EXPECT_THROW(run("DFT", {x}, {{"onesided", Attribute::of_int(1)}}), Error);  // complex input
-  EXPECT_THROW(run("DFT", {x}, {{"axis", Attribute::of_int(3)}}), Error);       // the real/imag axis
+  EXPECT_THROW(run("DFT", {x}, {{"axis", Attribute::of_int(3)}}), Error);      // the real/imag axis
 }
 
 TEST(Stft, FramesAndWindow) {
@@ -111,9 +111,9 @@ TEST(Stft, FramesAndWindow) {
 }
 
 TEST(MelWeightMatrix, ShapeAndPeaks) {
-  const Tensor m = run("MelWeightMatrix", {Tensor::scalar<int32_t>(8), Tensor::scalar<int32_t>(16),
-                                           Tensor::scalar<int32_t>(8192), Tensor::scalar<float>(0),
-                                           Tensor::scalar<float>(4096)});
+  const Tensor m =
+      run("MelWeightMatrix", {Tensor::scalar<int32_t>(8), Tensor::scalar<int32_t>(16), Tensor::scalar<int32_t>(8192),
+                              Tensor::scalar<float>(0), Tensor::scalar<float>(4096)});
   ASSERT_EQ(m.shape(), (Shape{9, 8}));
   // Every band peaks at 1.
   const std::vector<double> v = m.to_doubles();

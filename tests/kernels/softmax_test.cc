@@ -2,12 +2,13 @@
 // (runtime/kernels/reference/softmax_loss.cc, runtime/kernels/dnnl/softmax.*): the oneDNN
 // float32 softmax / log-softmax against the reference loops, the opset-13 axis change and
 // the loss reductions.
+#include "runtime/kernels/dnnl/softmax.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 
-#include "runtime/kernels/dnnl/softmax.h"
 #include "runtime/kernels/kernel.h"
 #include "tests/support/kernel_harness.h"
 

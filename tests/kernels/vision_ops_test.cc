@@ -29,8 +29,8 @@ Tensor identity_grid(int64_t h, int64_t w, bool align_corners) {
   return Tensor::from<double>({1, h, w, 2}, g);
 }
 
-const Tensor kImage = Tensor::from<double>({1, 2, 3, 4}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,  //
-                                                          5, 4, 3, 2, 1, 0, -1, -2, 7, 7, 7, 7});
+const Tensor kImage = Tensor::from<double>({1, 2, 3, 4}, {0, 1, 2, 3, 4, 5, 6,  7,  8, 9, 10, 11,  //
+                                                          5, 4, 3, 2, 1, 0, -1, -2, 7, 7, 7,  7});
 
 TEST(GridSample, IdentityGridReturnsTheInput) {
   for (const char* mode : {"bilinear", "nearest", "bicubic"}) {
@@ -41,7 +41,8 @@ TEST(GridSample, IdentityGridReturnsTheInput) {
                                {"padding_mode", Attribute::of_string("border")}})[0];
       ASSERT_EQ(y.shape(), kImage.shape());
       const std::vector<double> got = y.to_doubles(), want = kImage.to_doubles();
-      for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-12) << mode << " align " << align << " at " << i;
+      for (size_t i = 0; i < want.size(); ++i)
+        EXPECT_NEAR(got[i], want[i], 1e-12) << mode << " align " << align << " at " << i;
     }
   }
 }
@@ -136,19 +137,20 @@ TEST(MaxRoiPool, HandCheckedBinsWithScaleAndEmptyBins) {
   const Tensor rois = Tensor::from<float>({3, 5}, {0, 0, 0, 6, 6,  //
                                                    1, 1, 3, 5, 7,  //
                                                    0, 6, 6, 10, 10});
-  const Tensor y = run_op("MaxRoiPool", 1, {roi_pool_image(), rois},
-                          {{"pooled_shape", Attribute::of_ints({2, 2})}, {"spatial_scale", Attribute::of_float(0.5f)}})[0];
+  const Tensor y =
+      run_op("MaxRoiPool", 1, {roi_pool_image(), rois},
+             {{"pooled_shape", Attribute::of_ints({2, 2})}, {"spatial_scale", Attribute::of_float(0.5f)}})[0];
   ASSERT_EQ(y.shape(), (Shape{3, 1, 2, 2}));
-  EXPECT_EQ(y.to_doubles(), (std::vector<double>{
-                                // roi 0: x, y 0..3 (4 pixels), bins of 2: rows/cols [0, 2) and [2, 4).
-                                5, 7, 13, 15,
-                                // roi 1: x 0.5 → 1, y 1.5 → 2, x 2.5 → 3, y 3.5 → 4 (round half away
-                                // from zero); 3 pixels per axis, bins of 1.5: rows [2, 4) and [3, 4 (6
-                                // clipped)), cols [1, 3) and [2, 4); batch 1 takes the top-left value.
-                                -9, -10, -13, -14,
-                                // roi 2: x, y 3..5, bins of 1.5: rows/cols [3, 4) and [4, 4) (clipped):
-                                // only the first bin holds a pixel, the others are empty → 0.
-                                15, 0, 0, 0}));
+  EXPECT_EQ(y.to_doubles(),
+            (std::vector<double>{// roi 0: x, y 0..3 (4 pixels), bins of 2: rows/cols [0, 2) and [2, 4).
+                                 5, 7, 13, 15,
+                                 // roi 1: x 0.5 → 1, y 1.5 → 2, x 2.5 → 3, y 3.5 → 4 (round half away
+                                 // from zero); 3 pixels per axis, bins of 1.5: rows [2, 4) and [3, 4 (6
+                                 // clipped)), cols [1, 3) and [2, 4); batch 1 takes the top-left value.
+                                 -9, -10, -13, -14,
+                                 // roi 2: x, y 3..5, bins of 1.5: rows/cols [3, 4) and [4, 4) (clipped):
+                                 // only the first bin holds a pixel, the others are empty → 0.
+                                 15, 0, 0, 0}));
   // Default spatial_scale 1 and a non-square pooled_shape: roi (1, 1) to (2, 3) is 2 wide and
   // 3 tall; 3 x 1 bins of 1 row each spanning both columns.
   const Tensor z = run_op("MaxRoiPool", 1, {roi_pool_image(), Tensor::from<double>({1, 5}, {0, 1, 1, 2, 3})},

@@ -74,8 +74,10 @@ class ModelBuilder {
       auto* shape = tt->mutable_shape();
       for (int64_t d : *dims) {
         auto* dim = shape->add_dim();
-        if (d >= 0) dim->set_dim_value(d);
-        else dim->set_dim_param("N");
+        if (d >= 0)
+          dim->set_dim_value(d);
+        else
+          dim->set_dim_param("N");
       }
     }
     return v;

@@ -1,8 +1,8 @@
 #include "tests/support/onnx_test_case.h"
 
 #include <algorithm>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -20,9 +20,12 @@ std::string compare_values(const std::vector<double>& e, const std::vector<doubl
   double worst = 0;
   for (size_t i = 0; i < e.size(); ++i) {
     bool ok;
-    if (std::isnan(e[i]) || std::isnan(a[i])) ok = std::isnan(e[i]) && std::isnan(a[i]);
-    else if (std::isinf(e[i]) || std::isinf(a[i])) ok = e[i] == a[i];
-    else ok = exact ? e[i] == a[i] : std::abs(e[i] - a[i]) <= tol.atol + tol.rtol * std::abs(e[i]);
+    if (std::isnan(e[i]) || std::isnan(a[i]))
+      ok = std::isnan(e[i]) && std::isnan(a[i]);
+    else if (std::isinf(e[i]) || std::isinf(a[i]))
+      ok = e[i] == a[i];
+    else
+      ok = exact ? e[i] == a[i] : std::abs(e[i] - a[i]) <= tol.atol + tol.rtol * std::abs(e[i]);
     if (!ok) {
       if (bad++ == 0) first = i;
       if (!std::isnan(e[i]) && !std::isnan(a[i])) worst = std::max(worst, std::abs(e[i] - a[i]));
@@ -109,8 +112,7 @@ CaseResult run_test_case(const std::string& dir, const Tolerance& tol) {
       const auto outputs = session.run(feeds);
       const auto expected = numbered_files(entry.path().string(), "output_");
       if (expected.size() != outputs.size())
-        return {Status::Failed,
-                fmt::format("{} outputs expected, the model has {}", expected.size(), outputs.size())};
+        return {Status::Failed, fmt::format("{} outputs expected, the model has {}", expected.size(), outputs.size())};
       for (size_t i = 0; i < expected.size(); ++i) {
         Tensor want = read_tensor_file(expected[i]);
         Tensor got = outputs[i];

@@ -22,8 +22,8 @@ class Error : public std::runtime_error {
 #define OT_FAIL(...) throw ::onnx_train::Error(::fmt::format(__VA_ARGS__))
 
 // Throws Error with the formatted message unless `cond` holds.
-#define OT_CHECK(cond, ...)      \
-  do {                           \
+#define OT_CHECK(cond, ...)            \
+  do {                                 \
     if (!(cond)) OT_FAIL(__VA_ARGS__); \
   } while (0)
 

@@ -34,7 +34,9 @@ class Tensor {
   template <typename T>
   static Tensor from(Shape shape, const std::vector<T>& values);
   template <typename T>
-  static Tensor scalar(T value) { return from<T>({}, {value}); }
+  static Tensor scalar(T value) {
+    return from<T>({}, {value});
+  }
 
   bool defined() const { return dtype_ != DType::Undefined; }
   DType dtype() const { return dtype_; }
@@ -79,8 +81,8 @@ class Tensor {
 template <typename T>
 Tensor Tensor::from(Shape shape, const std::vector<T>& values) {
   Tensor t(dtype_of<T>(), std::move(shape));
-  OT_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "Tensor::from: {} values for shape {}",
-           values.size(), shape_str(t.shape()));
+  OT_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "Tensor::from: {} values for shape {}", values.size(),
+           shape_str(t.shape()));
   T* out = t.data<T>();
   for (size_t i = 0; i < values.size(); ++i) out[i] = values[i];
   return t;

@@ -6,11 +6,10 @@
 // once per element count and cached.
 #pragma once
 
-#include <oneapi/dnnl/dnnl.hpp>
-
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
 namespace onnx_train {

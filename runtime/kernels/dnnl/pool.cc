@@ -313,8 +313,7 @@ class GlobalLpPoolKernel : public Kernel {
     Tensor& y = ctx.allocate_output(0, x.dtype(), y_shape);
     if (x.dtype() == DType::Float64)
       return global_lp_pool_ref<double>(x.data<double>(), x.shape(), p_, y.data<double>());
-    if (x.dtype() == DType::Float32)
-      return global_lp_pool_ref<float>(x.data<float>(), x.shape(), p_, y.data<float>());
+    if (x.dtype() == DType::Float32) return global_lp_pool_ref<float>(x.data<float>(), x.shape(), p_, y.data<float>());
     via_float32(x, y, [&](const Tensor& x32, Tensor& y32) {
       global_lp_pool_ref<float>(x32.data<float>(), x32.shape(), p_, y32.data<float>());
     });

@@ -1,9 +1,8 @@
 // oneDNN softmax and log-softmax (float32), see softmax.h.
 #include "runtime/kernels/dnnl/softmax.h"
 
-#include <oneapi/dnnl/dnnl.hpp>
-
 #include <map>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
 
 #include "onnx_train/tensor.h"

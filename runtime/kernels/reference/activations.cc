@@ -21,8 +21,19 @@ namespace onnx_train {
 namespace {
 
 enum class Act {
-  Relu, Sigmoid, Tanh, LeakyRelu, Elu, Selu, Celu, Softplus, Softsign, HardSigmoid, HardSwish,
-  ThresholdedRelu, Shrink
+  Relu,
+  Sigmoid,
+  Tanh,
+  LeakyRelu,
+  Elu,
+  Selu,
+  Celu,
+  Softplus,
+  Softsign,
+  HardSigmoid,
+  HardSwish,
+  ThresholdedRelu,
+  Shrink
 };
 
 // Attribute values of an activation (only the ones the op uses are read).
@@ -120,7 +131,8 @@ template <Act Op>
 ActParams read_params(const Node& node) {
   ActParams p;
   if constexpr (Op == Act::LeakyRelu) p.alpha = node.attr_float("alpha", 0.01f);
-  if constexpr (Op == Act::Elu || Op == Act::Celu || Op == Act::ThresholdedRelu) p.alpha = node.attr_float("alpha", 1.0f);
+  if constexpr (Op == Act::Elu || Op == Act::Celu || Op == Act::ThresholdedRelu)
+    p.alpha = node.attr_float("alpha", 1.0f);
   if constexpr (Op == Act::Selu) {
     p.alpha = node.attr_float("alpha", 1.67326319217681884765625f);
     p.gamma = node.attr_float("gamma", 1.05070102214813232421875f);

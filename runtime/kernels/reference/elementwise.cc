@@ -59,15 +59,17 @@ void check_type(const Node& node, const Tensor& t, const char* what, TypeSet set
 }
 
 void check_same_type(const Node& node, const Tensor& a, const Tensor& b) {
-  OT_CHECK(a.dtype() == b.dtype(), "{}: inputs have different element types ({} and {}); insert a Cast",
-           node.label(), a.describe(), b.describe());
+  OT_CHECK(a.dtype() == b.dtype(), "{}: inputs have different element types ({} and {}); insert a Cast", node.label(),
+           a.describe(), b.describe());
 }
 
 // Visits the types of `set` (the caller has checked membership with check_type).
 template <typename F>
 void visit_set(DType d, TypeSet set, F&& f) {
-  if (set == TypeSet::Float) visit_float(d, f);
-  else visit_dtype(d, f);
+  if (set == TypeSet::Float)
+    visit_float(d, f);
+  else
+    visit_dtype(d, f);
 }
 
 // Shapes broadcast, with the node named when they do not.
@@ -93,9 +95,12 @@ T float_to_integer(double v) {
     if (v >= 0) return static_cast<uint64_t>(v);
   }
   int64_t wide;
-  if (v >= 9223372036854775808.0) wide = std::numeric_limits<int64_t>::max();
-  else if (v < -9223372036854775808.0) wide = std::numeric_limits<int64_t>::min();
-  else wide = static_cast<int64_t>(v);
+  if (v >= 9223372036854775808.0)
+    wide = std::numeric_limits<int64_t>::max();
+  else if (v < -9223372036854775808.0)
+    wide = std::numeric_limits<int64_t>::min();
+  else
+    wide = static_cast<int64_t>(v);
   return static_cast<T>(wide);
 }
 
@@ -197,8 +202,8 @@ class PowKernel : public Kernel {
       check_same_type(node_, x, y);
     } else {
       OT_CHECK(dtype_is_float(xt) || xt == DType::Int32 || xt == DType::Int64,
-               "{}: base X has element type {}; Pow takes float16/bfloat16/float32/float64/int32/int64",
-               node_.label(), dtype_name(xt));
+               "{}: base X has element type {}; Pow takes float16/bfloat16/float32/float64/int32/int64", node_.label(),
+               dtype_name(xt));
       check_type(node_, y, "exponent Y", TypeSet::Numeric);
     }
     const Shape out_shape = broadcast_for(node_, {x.shape(), y.shape()});
@@ -224,9 +229,12 @@ class PowKernel : public Kernel {
                          [](X base, Y exponent) { return power<X, Y>(base, exponent); });
       });
     };
-    if (xt == DType::Int32) with_base(TypeTag<int32_t>{});
-    else if (xt == DType::Int64) with_base(TypeTag<int64_t>{});
-    else visit_float(xt, with_base);
+    if (xt == DType::Int32)
+      with_base(TypeTag<int32_t>{});
+    else if (xt == DType::Int64)
+      with_base(TypeTag<int64_t>{});
+    else
+      visit_float(xt, with_base);
   }
 
  private:
@@ -245,8 +253,10 @@ class PowKernel : public Kernel {
       }
     }
     const double v = std::pow(static_cast<double>(to_compute(base)), static_cast<double>(to_compute(exponent)));
-    if constexpr (is_int_v<X>) return float_to_integer<X>(v);
-    else return from_compute<X>(v);
+    if constexpr (is_int_v<X>)
+      return float_to_integer<X>(v);
+    else
+      return from_compute<X>(v);
   }
 
   const Node& node_;
@@ -358,8 +368,8 @@ class VariadicKernel : public Kernel {
     }
     if (node_.since_version < 8)
       for (const Shape& s : shapes)
-        OT_CHECK(s == shapes[0], "{}: inputs must have equal shapes before opset 8 (got {} and {})",
-                 node_.label(), shape_str(shapes[0]), shape_str(s));
+        OT_CHECK(s == shapes[0], "{}: inputs must have equal shapes before opset 8 (got {} and {})", node_.label(),
+                 shape_str(shapes[0]), shape_str(s));
     const Shape out_shape = broadcast_for(node_, shapes);
     const Tensor& first = ctx.input(0);
     Tensor& out = ctx.allocate_output(0, first.dtype(), out_shape);
@@ -391,8 +401,10 @@ class VariadicKernel : public Kernel {
     } else {
       if constexpr (!is_int_v<T>)
         if (std::isnan(cx)) return x;
-      if constexpr (Op == Fold::Max) return cy > cx || cy != cy ? y : x;
-      else return cy < cx || cy != cy ? y : x;
+      if constexpr (Op == Fold::Max)
+        return cy > cx || cy != cy ? y : x;
+      else
+        return cy < cx || cy != cy ? y : x;
     }
   }
 
@@ -404,46 +416,92 @@ class VariadicKernel : public Kernel {
 // Unary math: Y = f(X), same shape and type. Each op says which types it takes.
 
 enum class Unary {
-  Abs, Neg, Reciprocal, Floor, Ceil, Round, Sqrt, Exp, Log, Sin, Cos, Tan, Asin, Acos, Atan,
-  Sinh, Cosh, Asinh, Acosh, Atanh, Sign, Erf
+  Abs,
+  Neg,
+  Reciprocal,
+  Floor,
+  Ceil,
+  Round,
+  Sqrt,
+  Exp,
+  Log,
+  Sin,
+  Cos,
+  Tan,
+  Asin,
+  Acos,
+  Atan,
+  Sinh,
+  Cosh,
+  Asinh,
+  Acosh,
+  Atanh,
+  Sign,
+  Erf
 };
 
 template <Unary Op>
 constexpr TypeSet unary_types() {
-  if constexpr (Op == Unary::Abs || Op == Unary::Sign) return TypeSet::Numeric;
-  else if constexpr (Op == Unary::Neg) return TypeSet::Signed;
-  else return TypeSet::Float;
+  if constexpr (Op == Unary::Abs || Op == Unary::Sign)
+    return TypeSet::Numeric;
+  else if constexpr (Op == Unary::Neg)
+    return TypeSet::Signed;
+  else
+    return TypeSet::Float;
 }
 
 template <Unary Op, typename C>
 C unary_apply(C x) {
   if constexpr (Op == Unary::Abs) {
-    if constexpr (std::is_unsigned_v<C>) return x;
-    else return x < 0 ? static_cast<C>(-x) : x;
+    if constexpr (std::is_unsigned_v<C>)
+      return x;
+    else
+      return x < 0 ? static_cast<C>(-x) : x;
   } else if constexpr (Op == Unary::Neg) {
-    if constexpr (is_int_v<C>) return static_cast<C>(wide_unsigned_t<C>(0) - wide_unsigned_t<C>(x));
-    else return -x;
+    if constexpr (is_int_v<C>)
+      return static_cast<C>(wide_unsigned_t<C>(0) - wide_unsigned_t<C>(x));
+    else
+      return -x;
   } else if constexpr (Op == Unary::Sign) {
     return static_cast<C>((C{0} < x) - (x < C{0}));
-  } else if constexpr (Op == Unary::Reciprocal) return C{1} / x;
-  else if constexpr (Op == Unary::Floor) return std::floor(x);
-  else if constexpr (Op == Unary::Ceil) return std::ceil(x);
-  else if constexpr (Op == Unary::Round) return std::nearbyint(x);  // default mode: half to even
-  else if constexpr (Op == Unary::Sqrt) return std::sqrt(x);
-  else if constexpr (Op == Unary::Exp) return std::exp(x);
-  else if constexpr (Op == Unary::Log) return std::log(x);
-  else if constexpr (Op == Unary::Sin) return std::sin(x);
-  else if constexpr (Op == Unary::Cos) return std::cos(x);
-  else if constexpr (Op == Unary::Tan) return std::tan(x);
-  else if constexpr (Op == Unary::Asin) return std::asin(x);
-  else if constexpr (Op == Unary::Acos) return std::acos(x);
-  else if constexpr (Op == Unary::Atan) return std::atan(x);
-  else if constexpr (Op == Unary::Sinh) return std::sinh(x);
-  else if constexpr (Op == Unary::Cosh) return std::cosh(x);
-  else if constexpr (Op == Unary::Asinh) return std::asinh(x);
-  else if constexpr (Op == Unary::Acosh) return std::acosh(x);
-  else if constexpr (Op == Unary::Atanh) return std::atanh(x);
-  else if constexpr (Op == Unary::Erf) return std::erf(x);
+  } else if constexpr (Op == Unary::Reciprocal)
+    return C{1} / x;
+  else if constexpr (Op == Unary::Floor)
+    return std::floor(x);
+  else if constexpr (Op == Unary::Ceil)
+    return std::ceil(x);
+  else if constexpr (Op == Unary::Round)
+    return std::nearbyint(x);  // default mode: half to even
+  else if constexpr (Op == Unary::Sqrt)
+    return std::sqrt(x);
+  else if constexpr (Op == Unary::Exp)
+    return std::exp(x);
+  else if constexpr (Op == Unary::Log)
+    return std::log(x);
+  else if constexpr (Op == Unary::Sin)
+    return std::sin(x);
+  else if constexpr (Op == Unary::Cos)
+    return std::cos(x);
+  else if constexpr (Op == Unary::Tan)
+    return std::tan(x);
+  else if constexpr (Op == Unary::Asin)
+    return std::asin(x);
+  else if constexpr (Op == Unary::Acos)
+    return std::acos(x);
+  else if constexpr (Op == Unary::Atan)
+    return std::atan(x);
+  else if constexpr (Op == Unary::Sinh)
+    return std::sinh(x);
+  else if constexpr (Op == Unary::Cosh)
+    return std::cosh(x);
+  else if constexpr (Op == Unary::Asinh)
+    return std::asinh(x);
+  else if constexpr (Op == Unary::Acosh)
+    return std::acosh(x);
+  else if constexpr (Op == Unary::Atanh)
+    return std::atanh(x);
+  else if constexpr (Op == Unary::Erf)
+    return std::erf(x);
 }
 
 template <Unary Op>
@@ -530,9 +588,9 @@ class CompareKernel : public Kernel {
   explicit CompareKernel(const KernelInfo& info) : node_(info.node) {}
 
   void run(KernelContext& ctx) override {
-    constexpr TypeSet types = Op == Compare::Equal                                          ? TypeSet::NumericOrBool
+    constexpr TypeSet types = Op == Compare::Equal                                              ? TypeSet::NumericOrBool
                               : (Op == Compare::And || Op == Compare::Or || Op == Compare::Xor) ? TypeSet::Bool
-                                                                                              : TypeSet::Numeric;
+                                                                                                : TypeSet::Numeric;
     const Tensor& a = ctx.input(0);
     const Tensor& b = ctx.input(1);
     check_type(node_, a, "A", types);
@@ -577,8 +635,8 @@ class WhereKernel : public Kernel {
     Tensor& out = ctx.allocate_output(0, x.dtype(), out_shape);
     visit_dtype(x.dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
-      broadcast_ternary(cond.data<bool>(), cond.shape(), x.data<T>(), x.shape(), y.data<T>(), y.shape(),
-                        out.data<T>(), out_shape, [](bool c, T a, T b) { return c ? a : b; });
+      broadcast_ternary(cond.data<bool>(), cond.shape(), x.data<T>(), x.shape(), y.data<T>(), y.shape(), out.data<T>(),
+                        out_shape, [](bool c, T a, T b) { return c ? a : b; });
     });
   }
 

@@ -71,13 +71,13 @@ void broadcast_binary(const A* a, const Shape& a_shape, const B* b, const Shape&
     const A s = a[0];
     for (int64_t i = 0; i < n; ++i) out[i] = f(s, b[i]);
   } else {
-    elementwise_detail::for_each_row<2>(
-        out_shape, {&a_shape, &b_shape}, [&](int64_t o, const auto& off, const auto& step, int64_t len) {
-          const A* pa = a + off[0];
-          const B* pb = b + off[1];
-          O* po = out + o;
-          for (int64_t j = 0; j < len; ++j) po[j] = f(pa[j * step[0]], pb[j * step[1]]);
-        });
+    elementwise_detail::for_each_row<2>(out_shape, {&a_shape, &b_shape},
+                                        [&](int64_t o, const auto& off, const auto& step, int64_t len) {
+                                          const A* pa = a + off[0];
+                                          const B* pb = b + off[1];
+                                          O* po = out + o;
+                                          for (int64_t j = 0; j < len; ++j) po[j] = f(pa[j * step[0]], pb[j * step[1]]);
+                                        });
   }
 }
 
@@ -90,14 +90,15 @@ void broadcast_ternary(const A* a, const Shape& a_shape, const B* b, const Shape
     for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i], c[i]);
     return;
   }
-  elementwise_detail::for_each_row<3>(
-      out_shape, {&a_shape, &b_shape, &c_shape}, [&](int64_t o, const auto& off, const auto& step, int64_t len) {
-        const A* pa = a + off[0];
-        const B* pb = b + off[1];
-        const C* pc = c + off[2];
-        O* po = out + o;
-        for (int64_t j = 0; j < len; ++j) po[j] = f(pa[j * step[0]], pb[j * step[1]], pc[j * step[2]]);
-      });
+  elementwise_detail::for_each_row<3>(out_shape, {&a_shape, &b_shape, &c_shape},
+                                      [&](int64_t o, const auto& off, const auto& step, int64_t len) {
+                                        const A* pa = a + off[0];
+                                        const B* pb = b + off[1];
+                                        const C* pc = c + off[2];
+                                        O* po = out + o;
+                                        for (int64_t j = 0; j < len; ++j)
+                                          po[j] = f(pa[j * step[0]], pb[j * step[1]], pc[j * step[2]]);
+                                      });
 }
 
 }  // namespace onnx_train

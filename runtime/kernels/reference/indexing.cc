@@ -21,21 +21,21 @@ namespace onnx_train {
 namespace indexing {
 
 std::vector<int64_t> read_indices(const Tensor& indices, const Node& node, const char* what) {
-  OT_CHECK(indices.dtype() == DType::Int32 || indices.dtype() == DType::Int64,
-           "{}: {} must be int32 or int64, got {}", node.label(), what, indices.describe());
+  OT_CHECK(indices.dtype() == DType::Int32 || indices.dtype() == DType::Int64, "{}: {} must be int32 or int64, got {}",
+           node.label(), what, indices.describe());
   return indices.to_int64s();
 }
 
 int64_t resolve_index(int64_t index, int64_t size, int64_t axis, const Tensor& data, const Node& node) {
   OT_CHECK(index >= -size && index < size,
-           "{}: index {} is out of range for axis {} of data {}: valid indices are [{}, {}]", node.label(), index,
-           axis, data.describe(), -size, size - 1);
+           "{}: index {} is out of range for axis {} of data {}: valid indices are [{}, {}]", node.label(), index, axis,
+           data.describe(), -size, size - 1);
   return index < 0 ? index + size : index;
 }
 
 int64_t resolve_axis(int64_t axis, int64_t rank, const Tensor& tensor, const Node& node) {
-  OT_CHECK(axis >= -rank && axis < rank, "{}: axis {} is out of range [{}, {}] for input {}", node.label(), axis,
-           -rank, rank - 1, tensor.describe());
+  OT_CHECK(axis >= -rank && axis < rank, "{}: axis {} is out of range [{}, {}] for input {}", node.label(), axis, -rank,
+           rank - 1, tensor.describe());
   return axis < 0 ? axis + rank : axis;
 }
 
@@ -137,9 +137,8 @@ void check_elementwise_indices(const Node& node, const Tensor& data, const Tenso
   OT_CHECK(indices.rank() == data.rank(), "{}: indices {} must have the rank of data {}", node.label(),
            indices.describe(), data.describe());
   for (size_t d = 0; d < data.shape().size(); ++d)
-    OT_CHECK(d == axis || indices.shape()[d] <= data.shape()[d],
-             "{}: indices {} are larger than data {} along axis {}", node.label(), indices.describe(),
-             data.describe(), d);
+    OT_CHECK(d == axis || indices.shape()[d] <= data.shape()[d], "{}: indices {} are larger than data {} along axis {}",
+             node.label(), indices.describe(), data.describe(), d);
 }
 
 // GatherElements: indices and out have the same shape and the rank of data;
@@ -334,8 +333,8 @@ class OneHotKernel : public Kernel {
     const Tensor& index_tensor = ctx.input(0);
     const Tensor& depth_tensor = ctx.input(1);
     const Tensor& values = ctx.input(2);
-    OT_CHECK(depth_tensor.numel() == 1 && depth_tensor.dtype() != DType::Bool,
-             "{}: depth {} must be a single number", node.label(), depth_tensor.describe());
+    OT_CHECK(depth_tensor.numel() == 1 && depth_tensor.dtype() != DType::Bool, "{}: depth {} must be a single number",
+             node.label(), depth_tensor.describe());
     OT_CHECK(values.numel() == 2, "{}: values {} must hold two elements [off_value, on_value]", node.label(),
              values.describe());
     OT_CHECK(index_tensor.dtype() != DType::Bool, "{}: indices {} must be numeric", node.label(),
@@ -343,8 +342,8 @@ class OneHotKernel : public Kernel {
     const int64_t depth = depth_tensor.to_int64s()[0];
     OT_CHECK(depth >= 1, "{}: depth {} must be >= 1", node.label(), depth);
     const int64_t rank = index_tensor.rank();
-    OT_CHECK(axis_ >= -rank - 1 && axis_ <= rank, "{}: axis {} is out of range [{}, {}] for indices {}",
-             node.label(), axis_, -rank - 1, rank, index_tensor.describe());
+    OT_CHECK(axis_ >= -rank - 1 && axis_ <= rank, "{}: axis {} is out of range [{}, {}] for indices {}", node.label(),
+             axis_, -rank - 1, rank, index_tensor.describe());
     const size_t axis = static_cast<size_t>(axis_ < 0 ? axis_ + rank + 1 : axis_);
     const std::vector<int64_t> indices = index_tensor.to_int64s();
 

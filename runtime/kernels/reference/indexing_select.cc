@@ -21,8 +21,8 @@ using indexing::resolve_axis;
 
 // Rejects a statically known bool input 0 when the kernel is built (these ops need numbers).
 void check_numeric_input(const KernelInfo& info) {
-  OT_CHECK(info.input_dtype(0) != DType::Bool, "{}: input 0 is bool, but {} needs a numeric tensor",
-           info.node.label(), info.node.op_type);
+  OT_CHECK(info.input_dtype(0) != DType::Bool, "{}: input 0 is bool, but {} needs a numeric tensor", info.node.label(),
+           info.node.op_type);
 }
 
 // a > b, with NaN above every number and equal to NaN (a strict weak order).
@@ -65,8 +65,8 @@ class TopKKernel : public Kernel {
     Shape out_shape = x.shape();
     out_shape[axis] = k;
     Tensor& values = ctx.allocate_output(0, x.dtype(), out_shape);
-    Tensor indices = ctx.output_wanted(1) ? ctx.allocate_output(1, DType::Int64, out_shape)
-                                          : Tensor(DType::Int64, out_shape);
+    Tensor indices =
+        ctx.output_wanted(1) ? ctx.allocate_output(1, DType::Int64, out_shape) : Tensor(DType::Int64, out_shape);
     const int64_t outer = dims_product(x.shape(), 0, axis);
     const int64_t inner = dims_product(x.shape(), axis + 1, x.shape().size());
     visit_numeric(x.dtype(), [&](auto tag) {
@@ -125,8 +125,10 @@ class ArgExtremeKernel : public Kernel {
     OT_CHECK(n > 0, "{}: input {} is empty along axis {}: there is no {}", node.label(), x.describe(), axis,
              is_max_ ? "maximum" : "minimum");
     Shape out_shape = x.shape();
-    if (keepdims_) out_shape[axis] = 1;
-    else out_shape.erase(out_shape.begin() + static_cast<std::ptrdiff_t>(axis));
+    if (keepdims_)
+      out_shape[axis] = 1;
+    else
+      out_shape.erase(out_shape.begin() + static_cast<std::ptrdiff_t>(axis));
     Tensor& out = ctx.allocate_output(0, DType::Int64, out_shape);
     const int64_t outer = dims_product(x.shape(), 0, axis);
     const int64_t inner = dims_product(x.shape(), axis + 1, x.shape().size());
@@ -267,8 +269,8 @@ class CompressKernel : public Kernel {
     std::vector<int64_t> kept;
     for (int64_t j = 0; j < condition.numel(); ++j) {
       if (!keep[j]) continue;
-      OT_CHECK(j < n, "{}: condition {} selects index {}, but input {} has only {} entries along axis {}",
-               node.label(), condition.describe(), j, input.describe(), n, axis);
+      OT_CHECK(j < n, "{}: condition {} selects index {}, but input {} has only {} entries along axis {}", node.label(),
+               condition.describe(), j, input.describe(), n, axis);
       kept.push_back(j);
     }
     Shape out_shape = x.shape();
@@ -299,8 +301,8 @@ class ReverseSequenceKernel : public Kernel {
   explicit ReverseSequenceKernel(const KernelInfo& info)
       : batch_axis_(info.node.attr_int("batch_axis", 1)), time_axis_(info.node.attr_int("time_axis", 0)) {
     OT_CHECK((batch_axis_ == 0 && time_axis_ == 1) || (batch_axis_ == 1 && time_axis_ == 0),
-             "{}: batch_axis = {} and time_axis = {} must be 0 and 1 (in either order)", info.node.label(),
-             batch_axis_, time_axis_);
+             "{}: batch_axis = {} and time_axis = {} must be 0 and 1 (in either order)", info.node.label(), batch_axis_,
+             time_axis_);
   }
   void run(KernelContext& ctx) override {
     const Node& node = ctx.node();

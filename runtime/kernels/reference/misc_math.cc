@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/kernel.h"
 #include "runtime/kernels/families.h"
+#include "runtime/kernels/kernel.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -49,7 +49,8 @@ bool value_equal(T a, T b) {
 class UniqueKernel : public Kernel {
  public:
   explicit UniqueKernel(const KernelInfo& info)
-      : has_axis_(info.node.has_attr("axis")), axis_(info.node.attr_int("axis", 0)),
+      : has_axis_(info.node.has_attr("axis")),
+        axis_(info.node.attr_int("axis", 0)),
         sorted_(info.node.attr_int("sorted", 1)) {
     OT_CHECK(sorted_ == 0 || sorted_ == 1, "{}: sorted must be 0 or 1, got {}", info.node.label(), sorted_);
   }
@@ -89,7 +90,7 @@ class UniqueKernel : public Kernel {
     std::vector<int64_t> order(static_cast<size_t>(n));
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), slice_less);
-    std::vector<int64_t> first, counts;           // per distinct slice, in sorted order
+    std::vector<int64_t> first, counts;                  // per distinct slice, in sorted order
     std::vector<int64_t> group(static_cast<size_t>(n));  // slice -> its distinct slice (sorted order)
     for (size_t i = 0; i < order.size(); ++i) {
       if (i == 0 || slice_less(order[i - 1], order[i])) {
@@ -119,8 +120,7 @@ class UniqueKernel : public Kernel {
     T* y = ctx.allocate_output(0, x.dtype(), y_shape).template data<T>();
     for (int64_t g = 0; g < unique; ++g) {
       const int64_t p = position[static_cast<size_t>(g)], src = first[static_cast<size_t>(g)];
-      for (int64_t o = 0; o < outer; ++o)
-        std::copy_n(xs + (o * n + src) * inner, inner, y + (o * unique + p) * inner);
+      for (int64_t o = 0; o < outer; ++o) std::copy_n(xs + (o * n + src) * inner, inner, y + (o * unique + p) * inner);
     }
     if (ctx.output_wanted(1)) {
       int64_t* out = ctx.allocate_output(1, DType::Int64, {unique}).data<int64_t>();
@@ -157,7 +157,8 @@ double determinant(std::vector<double>& a, int64_t m) {
     const double p = a[static_cast<size_t>(pivot * m + c)];
     if (p == 0.0) return 0.0;
     if (pivot != c) {
-      for (int64_t j = 0; j < m; ++j) std::swap(a[static_cast<size_t>(pivot * m + j)], a[static_cast<size_t>(c * m + j)]);
+      for (int64_t j = 0; j < m; ++j)
+        std::swap(a[static_cast<size_t>(pivot * m + j)], a[static_cast<size_t>(c * m + j)]);
       det = -det;
     }
     det *= p;
@@ -185,7 +186,8 @@ class DetKernel : public Kernel {
       T* y = ctx.allocate_output(0, x.dtype(), batch_shape).template data<T>();
       std::vector<double> a(static_cast<size_t>(m * m));
       for (int64_t b = 0, count = shape_numel(batch_shape); b < count; ++b) {
-        for (int64_t i = 0; i < m * m; ++i) a[static_cast<size_t>(i)] = static_cast<double>(to_compute(xs[b * m * m + i]));
+        for (int64_t i = 0; i < m * m; ++i)
+          a[static_cast<size_t>(i)] = static_cast<double>(to_compute(xs[b * m * m + i]));
         y[b] = from_compute<T>(determinant(a, m));
       }
     });

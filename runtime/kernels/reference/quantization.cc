@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/kernel.h"
 #include "runtime/kernels/families.h"
+#include "runtime/kernels/kernel.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -98,9 +98,12 @@ AxisLayout linear_quant_layout(const Node& node, const Tensor& x, const Tensor& 
            scale.describe(), axis, x.describe());
   for (int64_t i = 0; i < x.rank(); ++i) {
     const int64_t d = x.shape()[static_cast<size_t>(i)];
-    if (i < axis) layout.outer *= d;
-    else if (i == axis) layout.count = d;
-    else layout.inner *= d;
+    if (i < axis)
+      layout.outer *= d;
+    else if (i == axis)
+      layout.count = d;
+    else
+      layout.inner *= d;
   }
   return layout;
 }
@@ -179,8 +182,8 @@ class DequantizeLinearKernel : public Kernel {
     const std::vector<float> scales = scale_values(node, "x_scale", scale);
     std::vector<int32_t> zero_points(scales.size(), 0);
     if (zero_point != nullptr) {
-      OT_CHECK(zero_point->dtype() == x.dtype(), "{}: x_zero_point {} must have the element type of x {}",
-               node.label(), zero_point->describe(), x.describe());
+      OT_CHECK(zero_point->dtype() == x.dtype(), "{}: x_zero_point {} must have the element type of x {}", node.label(),
+               zero_point->describe(), x.describe());
       zero_points = zero_point_values(*zero_point);
       if (x.dtype() == DType::Int32)
         for (int32_t z : zero_points)
@@ -339,8 +342,8 @@ void integer_matmul_all(const Node& node, const Tensor& a, const Tensor& b, cons
 // A zero-point input of the type of its data operand, as int32 values.
 std::vector<int32_t> checked_zero_points(const Node& node, const char* what, const Tensor& zero_point,
                                          const Tensor& data) {
-  OT_CHECK(zero_point.dtype() == data.dtype(), "{}: {} {} must have the element type of its operand {}",
-           node.label(), what, zero_point.describe(), data.describe());
+  OT_CHECK(zero_point.dtype() == data.dtype(), "{}: {} {} must have the element type of its operand {}", node.label(),
+           what, zero_point.describe(), data.describe());
   return zero_point_values(zero_point);
 }
 
@@ -642,8 +645,8 @@ class QLinearConvKernel : public Kernel {
           const float multiplier = x_scale * w_scale[static_cast<size_t>(m)] / y_scale;
           const int32_t b = bias[static_cast<size_t>(m)];
           for (int64_t oi = 0; oi < g.out_size; ++oi, ++i) {
-            const int32_t value = static_cast<int32_t>(static_cast<uint32_t>(acc[static_cast<size_t>(i)]) +
-                                                       static_cast<uint32_t>(b));
+            const int32_t value =
+                static_cast<int32_t>(static_cast<uint32_t>(acc[static_cast<size_t>(i)]) + static_cast<uint32_t>(b));
             y[i] = saturate<Q>(round_half_even(static_cast<float>(value) * multiplier) + y_zp);
           }
         }

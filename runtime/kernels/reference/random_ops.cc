@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/kernel.h"
 #include "runtime/kernels/families.h"
+#include "runtime/kernels/kernel.h"
 #include "runtime/kernels/reference/random_ops_philox.h"
 
 namespace onnx_train {

@@ -70,7 +70,8 @@ class EinsumKernel : public Kernel {
     size_t start = 0;
     while (true) {
       const size_t comma = lhs.find(',', start);
-      inputs_.push_back(parse_term(node, lhs.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
+      inputs_.push_back(
+          parse_term(node, lhs.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
@@ -78,8 +79,8 @@ class EinsumKernel : public Kernel {
       output_ = parse_term(node, eq.substr(arrow + 2));
       for (size_t i = 0; i < output_.labels.size(); ++i) {
         const int l = output_.labels[i];
-        OT_CHECK(std::count(output_.labels.begin(), output_.labels.end(), l) == 1, "{}: the output of '{}' repeats a label",
-                 node.label(), eq);
+        OT_CHECK(std::count(output_.labels.begin(), output_.labels.end(), l) == 1,
+                 "{}: the output of '{}' repeats a label", node.label(), eq);
         bool found = l < 0;
         for (const Term& t : inputs_) found = found || std::count(t.labels.begin(), t.labels.end(), l) > 0;
         OT_CHECK(found, "{}: output label {} of '{}' appears in no input", node.label(), i, eq);
@@ -121,7 +122,8 @@ class EinsumKernel : public Kernel {
     std::vector<std::vector<int64_t>> axis_labels(inputs_.size());
     for (size_t k = 0; k < inputs_.size(); ++k) {
       const Tensor& x = ctx.input(k);
-      const int64_t here = x.rank() - (static_cast<int64_t>(inputs_[k].labels.size()) - (inputs_[k].has_ellipsis ? 1 : 0));
+      const int64_t here =
+          x.rank() - (static_cast<int64_t>(inputs_[k].labels.size()) - (inputs_[k].has_ellipsis ? 1 : 0));
       for (int l : inputs_[k].labels) {
         if (l >= 0) {
           axis_labels[k].push_back(l);
@@ -144,7 +146,8 @@ class EinsumKernel : public Kernel {
     }
     std::vector<int64_t> order;  // output labels, then summed labels
     for (int l : output_.labels) {
-      if (l >= 0) order.push_back(l);
+      if (l >= 0)
+        order.push_back(l);
       else
         for (int64_t e = 0; e < ellipsis_rank; ++e) order.push_back(kLetterCount + e);
     }
@@ -159,8 +162,8 @@ class EinsumKernel : public Kernel {
       const std::vector<int64_t> strides = strides_of(shape);
       for (size_t a = 0; a < axis_labels[k].size(); ++a) {
         if (shape[a] == 1) continue;  // broadcast (or trivially size 1): no movement
-        const size_t pos = static_cast<size_t>(
-            std::find(order.begin(), order.end(), axis_labels[k][a]) - order.begin());
+        const size_t pos =
+            static_cast<size_t>(std::find(order.begin(), order.end(), axis_labels[k][a]) - order.begin());
         label_strides[k][pos] += strides[a];
       }
     }

@@ -87,8 +87,10 @@ inline void fold(A& acc, A v, A shift) {
   } else if constexpr (Op == ReduceOp::SumSquare || Op == ReduceOp::L2) {
     acc += v * v;
   } else if constexpr (Op == ReduceOp::L1) {
-    if constexpr (std::is_unsigned_v<A>) acc += v;
-    else acc += v < 0 ? -v : v;
+    if constexpr (std::is_unsigned_v<A>)
+      acc += v;
+    else
+      acc += v < 0 ? -v : v;
   } else if constexpr (Op == ReduceOp::Prod) {
     acc *= v;
   } else if constexpr (Op == ReduceOp::Max) {
@@ -132,11 +134,15 @@ A identity_of() {
   if constexpr (Op == ReduceOp::Prod) {
     return A(1);
   } else if constexpr (Op == ReduceOp::Max) {
-    if constexpr (std::is_floating_point_v<A>) return -std::numeric_limits<A>::infinity();
-    else return static_cast<A>(std::numeric_limits<T>::lowest());
+    if constexpr (std::is_floating_point_v<A>)
+      return -std::numeric_limits<A>::infinity();
+    else
+      return static_cast<A>(std::numeric_limits<T>::lowest());
   } else if constexpr (Op == ReduceOp::Min) {
-    if constexpr (std::is_floating_point_v<A>) return std::numeric_limits<A>::infinity();
-    else return static_cast<A>(std::numeric_limits<T>::max());
+    if constexpr (std::is_floating_point_v<A>)
+      return std::numeric_limits<A>::infinity();
+    else
+      return static_cast<A>(std::numeric_limits<T>::max());
   } else {
     return A(0);
   }
@@ -178,9 +184,7 @@ void reduce(const Tensor& x, const ReducePlan& plan, Tensor& y) {
 }
 
 // True for the ops that are only defined on floating-point inputs.
-constexpr bool float_only(ReduceOp op) {
-  return op == ReduceOp::LogSum || op == ReduceOp::LogSumExp;
-}
+constexpr bool float_only(ReduceOp op) { return op == ReduceOp::LogSum || op == ReduceOp::LogSumExp; }
 
 // Reduce<Op>: y = reduction of x over `axes` (all axes when none are given).
 //   x: any shape; y: x's shape with the reduced axes set to 1 (keepdims = 1, the default)

@@ -51,8 +51,8 @@ struct AxisTaps {
 // Cubic convolution weights for the 4 neighbours at offsets -1, 0, 1, 2 of a point `ratio`
 // past the second one (Keys' kernel with parameter a).
 void cubic_weights(double ratio, double a, double* w) {
-  auto near = [a](double t) { return ((a + 2) * t - (a + 3)) * t * t + 1; };                  // |t| <= 1
-  auto far = [a](double t) { return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a; };             // 1 < |t| < 2
+  auto near = [a](double t) { return ((a + 2) * t - (a + 3)) * t * t + 1; };       // |t| <= 1
+  auto far = [a](double t) { return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a; };  // 1 < |t| < 2
   w[0] = far(ratio + 1);
   w[1] = near(ratio);
   w[2] = near(1 - ratio);
@@ -105,9 +105,12 @@ AxisTaps axis_taps(const ResizeSettings& s, int64_t in_width, int64_t out_width,
         bool take_right = true;
         if (s.nearest == NearestMode::Legacy)
           take_right = false, idx[0] = scale < 1 ? static_cast<int64_t>(std::ceil(x)) : static_cast<int64_t>(fl);
-        else if (!integral && s.nearest == NearestMode::RoundPreferFloor) take_right = ratio > 0.5;
-        else if (!integral && s.nearest == NearestMode::RoundPreferCeil) take_right = ratio >= 0.5;
-        else if (!integral && s.nearest == NearestMode::Floor) take_right = false;
+        else if (!integral && s.nearest == NearestMode::RoundPreferFloor)
+          take_right = ratio > 0.5;
+        else if (!integral && s.nearest == NearestMode::RoundPreferCeil)
+          take_right = ratio >= 0.5;
+        else if (!integral && s.nearest == NearestMode::Floor)
+          take_right = false;
         if (s.nearest != NearestMode::Legacy) idx[0] = take_right ? left + 1 : left;
         w[0] = 1;
         break;
@@ -214,10 +217,14 @@ class ResizeKernel : public Kernel {
     version_ = n.since_version;
     legacy_ = upsample_ || version_ < 11;
     const std::string mode = n.attr_string("mode", "nearest");
-    if (mode == "nearest") s_.mode = InterpMode::Nearest;
-    else if (mode == "linear") s_.mode = InterpMode::Linear;
-    else if (mode == "cubic" && !legacy_) s_.mode = InterpMode::Cubic;
-    else OT_FAIL("{}: mode '{}' must be nearest, linear{}", label_, mode, legacy_ ? "" : " or cubic");
+    if (mode == "nearest")
+      s_.mode = InterpMode::Nearest;
+    else if (mode == "linear")
+      s_.mode = InterpMode::Linear;
+    else if (mode == "cubic" && !legacy_)
+      s_.mode = InterpMode::Cubic;
+    else
+      OT_FAIL("{}: mode '{}' must be nearest, linear{}", label_, mode, legacy_ ? "" : " or cubic");
     if (legacy_) {
       s_.coord = CoordMode::Asymmetric;
       s_.nearest = NearestMode::Legacy;
@@ -228,22 +235,34 @@ class ResizeKernel : public Kernel {
       return;
     }
     const std::string coord = n.attr_string("coordinate_transformation_mode", "half_pixel");
-    if (coord == "half_pixel") s_.coord = CoordMode::HalfPixel;
-    else if (coord == "pytorch_half_pixel") s_.coord = CoordMode::PytorchHalfPixel;
-    else if (coord == "align_corners") s_.coord = CoordMode::AlignCorners;
-    else if (coord == "asymmetric") s_.coord = CoordMode::Asymmetric;
-    else if (coord == "tf_crop_and_resize") s_.coord = CoordMode::TfCropAndResize;
-    else if (coord == "tf_half_pixel_for_nn" && version_ == 11) s_.coord = CoordMode::TfHalfPixelForNn;
+    if (coord == "half_pixel")
+      s_.coord = CoordMode::HalfPixel;
+    else if (coord == "pytorch_half_pixel")
+      s_.coord = CoordMode::PytorchHalfPixel;
+    else if (coord == "align_corners")
+      s_.coord = CoordMode::AlignCorners;
+    else if (coord == "asymmetric")
+      s_.coord = CoordMode::Asymmetric;
+    else if (coord == "tf_crop_and_resize")
+      s_.coord = CoordMode::TfCropAndResize;
+    else if (coord == "tf_half_pixel_for_nn" && version_ == 11)
+      s_.coord = CoordMode::TfHalfPixelForNn;
     else
-      OT_FAIL("{}: coordinate_transformation_mode '{}' must be half_pixel, pytorch_half_pixel, align_corners, "
-              "asymmetric{} or tf_crop_and_resize",
-              label_, coord, version_ == 11 ? ", tf_half_pixel_for_nn" : "");
+      OT_FAIL(
+          "{}: coordinate_transformation_mode '{}' must be half_pixel, pytorch_half_pixel, align_corners, "
+          "asymmetric{} or tf_crop_and_resize",
+          label_, coord, version_ == 11 ? ", tf_half_pixel_for_nn" : "");
     const std::string nearest = n.attr_string("nearest_mode", "round_prefer_floor");
-    if (nearest == "round_prefer_floor") s_.nearest = NearestMode::RoundPreferFloor;
-    else if (nearest == "round_prefer_ceil") s_.nearest = NearestMode::RoundPreferCeil;
-    else if (nearest == "floor") s_.nearest = NearestMode::Floor;
-    else if (nearest == "ceil") s_.nearest = NearestMode::Ceil;
-    else OT_FAIL("{}: nearest_mode '{}' must be round_prefer_floor, round_prefer_ceil, floor or ceil", label_, nearest);
+    if (nearest == "round_prefer_floor")
+      s_.nearest = NearestMode::RoundPreferFloor;
+    else if (nearest == "round_prefer_ceil")
+      s_.nearest = NearestMode::RoundPreferCeil;
+    else if (nearest == "floor")
+      s_.nearest = NearestMode::Floor;
+    else if (nearest == "ceil")
+      s_.nearest = NearestMode::Ceil;
+    else
+      OT_FAIL("{}: nearest_mode '{}' must be round_prefer_floor, round_prefer_ceil, floor or ceil", label_, nearest);
     s_.cubic_a = n.attr_float("cubic_coeff_a", -0.75f);
     s_.exclude_outside = n.attr_int("exclude_outside", 0) != 0;
     s_.extrapolation_value = n.attr_float("extrapolation_value", 0.0f);
@@ -264,7 +283,8 @@ class ResizeKernel : public Kernel {
       const bool have_sizes = ctx.has_input(3) && ctx.input(3).numel() > 0;
       OT_CHECK(have_scales != have_sizes,
                "{}: give exactly one of 'scales' and 'sizes' (the other omitted or empty); got {} and {}", label_,
-               ctx.has_input(2) ? ctx.input(2).describe() : "none", ctx.has_input(3) ? ctx.input(3).describe() : "none");
+               ctx.has_input(2) ? ctx.input(2).describe() : "none",
+               ctx.has_input(3) ? ctx.input(3).describe() : "none");
       if (have_scales) {
         scales = ctx.input(2).to_doubles();
         check_scales(scales, rank);
@@ -319,7 +339,7 @@ class ResizeKernel : public Kernel {
   std::string label_;
   bool upsample_;
   int version_ = 0;
-  bool legacy_ = false;  // Upsample and Resize-10: asymmetric mapping, no coordinate attributes
+  bool legacy_ = false;             // Upsample and Resize-10: asymmetric mapping, no coordinate attributes
   std::vector<float> scales_attr_;  // Upsample-7
   ResizeSettings s_;
 };
@@ -327,8 +347,10 @@ class ResizeKernel : public Kernel {
 }  // namespace
 
 void register_resize_kernels(KernelRegistry& registry) {
-  registry.add("Resize", {10, 11, 13}, [](const KernelInfo& info) { return std::make_unique<ResizeKernel>(info, false); });
-  registry.add("Upsample", {7, 9, 10}, [](const KernelInfo& info) { return std::make_unique<ResizeKernel>(info, true); });
+  registry.add("Resize", {10, 11, 13},
+               [](const KernelInfo& info) { return std::make_unique<ResizeKernel>(info, false); });
+  registry.add("Upsample", {7, 9, 10},
+               [](const KernelInfo& info) { return std::make_unique<ResizeKernel>(info, true); });
 }
 
 }  // namespace onnx_train

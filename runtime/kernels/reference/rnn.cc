@@ -30,7 +30,17 @@ enum class CellKind { Lstm, Gru, Rnn };
 
 // One activation function with its (optional) alpha and beta.
 enum class ActivationKind {
-  Relu, Tanh, Sigmoid, Affine, LeakyRelu, ThresholdedRelu, ScaledTanh, HardSigmoid, Elu, Softsign, Softplus
+  Relu,
+  Tanh,
+  Sigmoid,
+  Affine,
+  LeakyRelu,
+  ThresholdedRelu,
+  ScaledTanh,
+  HardSigmoid,
+  Elu,
+  Softsign,
+  Softplus
 };
 
 struct Activation {
@@ -123,8 +133,8 @@ std::vector<Activation> parse_activations(const Node& node, const std::vector<st
 // out[M, N] = a[M, K] · b[N, K]^T (+ out when accumulate): b is row-major [N, K], as ONNX
 // stores W and R, so each output is a dot product of two contiguous rows.
 template <typename C>
-void gemm_nt(int64_t m, int64_t n, int64_t k, const C* a, int64_t lda, const C* b, int64_t ldb, C* out,
-             int64_t ldo, bool accumulate) {
+void gemm_nt(int64_t m, int64_t n, int64_t k, const C* a, int64_t lda, const C* b, int64_t ldb, C* out, int64_t ldo,
+             bool accumulate) {
   for (int64_t i = 0; i < m; ++i) {
     const C* ar = a + i * lda;
     C* orow = out + i * ldo;
@@ -156,8 +166,7 @@ class RecurrentKernel : public Kernel {
     reverse_only_ = direction == "reverse";
     num_directions_ = direction == "bidirectional" ? 2 : 1;
     hidden_size_ = n.attr_int("hidden_size", -1);
-    OT_CHECK(hidden_size_ == -1 || hidden_size_ > 0, "{}: hidden_size {} must be positive", n.label(),
-             hidden_size_);
+    OT_CHECK(hidden_size_ == -1 || hidden_size_ > 0, "{}: hidden_size {} must be positive", n.label(), hidden_size_);
     if (n.has_attr("clip")) {
       clip_ = n.attr_float("clip");
       OT_CHECK(*clip_ > 0, "{}: clip {} must be positive", n.label(), *clip_);
@@ -215,10 +224,10 @@ class RecurrentKernel : public Kernel {
     d.seq = layout_ == 0 ? x.dim(0) : x.dim(1);
     d.batch = layout_ == 0 ? x.dim(1) : x.dim(0);
     d.input = x.dim(2);
-    OT_CHECK(r.rank() == 3 && r.dim(0) == num_directions_ && r.dim(1) % num_gates_ == 0 &&
-                 r.dim(1) == num_gates_ * r.dim(2),
-             "{}: R has shape {}, expected [{}, {}*hidden_size, hidden_size]", label, shape_str(r.shape()),
-             num_directions_, num_gates_);
+    OT_CHECK(
+        r.rank() == 3 && r.dim(0) == num_directions_ && r.dim(1) % num_gates_ == 0 && r.dim(1) == num_gates_ * r.dim(2),
+        "{}: R has shape {}, expected [{}, {}*hidden_size, hidden_size]", label, shape_str(r.shape()), num_directions_,
+        num_gates_);
     d.hidden = r.dim(2);
     OT_CHECK(hidden_size_ == -1 || hidden_size_ == d.hidden, "{}: hidden_size {} but R has shape {}", label,
              hidden_size_, shape_str(r.shape()));
@@ -268,7 +277,8 @@ class RecurrentKernel : public Kernel {
     const std::vector<C> x = load<T, C>(ctx.input(0));
     const std::vector<C> w = load<T, C>(ctx.input(1));
     const std::vector<C> r = load<T, C>(ctx.input(2));
-    const std::vector<C> bias = ctx.has_input(3) ? load<T, C>(ctx.input(3)) : std::vector<C>(num_directions_ * 2 * GH, C(0));
+    const std::vector<C> bias =
+        ctx.has_input(3) ? load<T, C>(ctx.input(3)) : std::vector<C>(num_directions_ * 2 * GH, C(0));
     std::vector<int64_t> lengths(d.batch, d.seq);
     if (ctx.has_input(4)) {
       lengths = ctx.input(4).to_int64s();
@@ -280,16 +290,19 @@ class RecurrentKernel : public Kernel {
     const std::vector<C> init_c = lstm && ctx.has_input(6) ? load<T, C>(ctx.input(6)) : std::vector<C>();
     const std::vector<C> peep = lstm && ctx.has_input(7) ? load<T, C>(ctx.input(7)) : std::vector<C>();
 
-    const Shape y_shape = layout_ == 0 ? Shape{d.seq, num_directions_, d.batch, H} : Shape{d.batch, d.seq, num_directions_, H};
+    const Shape y_shape =
+        layout_ == 0 ? Shape{d.seq, num_directions_, d.batch, H} : Shape{d.batch, d.seq, num_directions_, H};
     T* y = ctx.output_wanted(0) ? ctx.allocate_output(0, ctx.input(0).dtype(), y_shape).template data<T>() : nullptr;
-    T* y_h = ctx.output_wanted(1) ? ctx.allocate_output(1, ctx.input(0).dtype(), state_shape(d)).template data<T>() : nullptr;
-    T* y_c = lstm && ctx.output_wanted(2) ? ctx.allocate_output(2, ctx.input(0).dtype(), state_shape(d)).template data<T>()
-                                          : nullptr;
+    T* y_h = ctx.output_wanted(1) ? ctx.allocate_output(1, ctx.input(0).dtype(), state_shape(d)).template data<T>()
+                                  : nullptr;
+    T* y_c = lstm && ctx.output_wanted(2)
+                 ? ctx.allocate_output(2, ctx.input(0).dtype(), state_shape(d)).template data<T>()
+                 : nullptr;
 
     std::vector<C> proj(static_cast<size_t>(d.seq * d.batch * GH));  // X·W^T + Wb (+ Rb), rows as in X
-    std::vector<C> rec(static_cast<size_t>(d.batch * GH));          // H_{t-1}·R^T for one step
+    std::vector<C> rec(static_cast<size_t>(d.batch * GH));           // H_{t-1}·R^T for one step
     std::vector<C> h(static_cast<size_t>(d.batch * H)), c(h.size()), h_next(h.size()), rh(h.size()), reset(h.size());
-    std::vector<char> active(d.batch);  // batch entries still inside their sequence at this step
+    std::vector<char> active(d.batch);   // batch entries still inside their sequence at this step
     std::vector<int64_t> time(d.batch);  // the timestep each batch entry processes at this step
     for (int64_t dir = 0; dir < num_directions_; ++dir) {
       const bool reverse = reverse_only_ || dir == 1;
@@ -354,9 +367,7 @@ class RecurrentKernel : public Kernel {
               }
             }
             break;
-          case CellKind::Gru:
-            gru_step<C>(d, proj, rec, rd, rb, act, active, time, h, h_next, rh, reset);
-            break;
+          case CellKind::Gru: gru_step<C>(d, proj, rec, rd, rb, act, active, time, h, h_next, rh, reset); break;
         }
         for (int64_t b = 0; b < d.batch && y != nullptr; ++b) {
           if (!active[b]) continue;
@@ -397,8 +408,8 @@ class RecurrentKernel : public Kernel {
       const C* q = rec.data() + b * GH;
       for (int64_t k = 0; k < H; ++k) {
         const C z = act[0](clipped(p[k] + q[k]));
-        const C recurrent = linear_before_reset_ ? reset[b * H + k] * (q[2 * H + k] + rb[2 * H + k])
-                                                 : q[2 * H + k] + rb[2 * H + k];
+        const C recurrent =
+            linear_before_reset_ ? reset[b * H + k] * (q[2 * H + k] + rb[2 * H + k]) : q[2 * H + k] + rb[2 * H + k];
         const C cand = act[1](clipped(p[2 * H + k] + recurrent));
         h_next[b * H + k] = (C(1) - z) * cand + z * h[b * H + k];
       }
@@ -429,9 +440,12 @@ class RecurrentKernel : public Kernel {
 }  // namespace
 
 void register_rnn_kernels(KernelRegistry& registry) {
-  registry.add("LSTM", {7, 14}, [](const KernelInfo& info) { return std::make_unique<RecurrentKernel>(info, CellKind::Lstm); });
-  registry.add("GRU", {7, 14}, [](const KernelInfo& info) { return std::make_unique<RecurrentKernel>(info, CellKind::Gru); });
-  registry.add("RNN", {7, 14}, [](const KernelInfo& info) { return std::make_unique<RecurrentKernel>(info, CellKind::Rnn); });
+  registry.add("LSTM", {7, 14},
+               [](const KernelInfo& info) { return std::make_unique<RecurrentKernel>(info, CellKind::Lstm); });
+  registry.add("GRU", {7, 14},
+               [](const KernelInfo& info) { return std::make_unique<RecurrentKernel>(info, CellKind::Gru); });
+  registry.add("RNN", {7, 14},
+               [](const KernelInfo& info) { return std::make_unique<RecurrentKernel>(info, CellKind::Rnn); });
 }
 
 }  // namespace onnx_train

@@ -49,16 +49,16 @@ void copy_run(const char* src, int64_t src_stride, char* dst, int64_t dst_stride
     case 8: copy_run_typed<uint64_t>(src, src_stride, dst, dst_stride, n); return;
     default:
       for (int64_t j = 0; j < n; ++j)
-        std::memcpy(dst + j * dst_stride * static_cast<int64_t>(elem), src + j * src_stride * static_cast<int64_t>(elem),
-                    elem);
+        std::memcpy(dst + j * dst_stride * static_cast<int64_t>(elem),
+                    src + j * src_stride * static_cast<int64_t>(elem), elem);
   }
 }
 
 // Calls f(src_offset, dst_offset) for every index over the dimensions `dims` of `shape`
 // (row-major order), offsets in elements.
 template <typename F>
-void for_each_index(const Shape& shape, const std::vector<int64_t>& src_strides, const std::vector<int64_t>& dst_strides,
-                    const std::vector<size_t>& dims, F&& f) {
+void for_each_index(const Shape& shape, const std::vector<int64_t>& src_strides,
+                    const std::vector<int64_t>& dst_strides, const std::vector<size_t>& dims, F&& f) {
   std::vector<int64_t> index(dims.size(), 0);
   int64_t src_off = 0, dst_off = 0;
   for (;;) {
@@ -131,8 +131,8 @@ void copy_strided(const char* src, std::vector<int64_t> src_strides, char* dst, 
       for (int64_t j0 = 0; j0 < shape[last]; j0 += kBlock) {
         const int64_t nj = std::min(kBlock, shape[last] - j0);
         for (int64_t j = j0; j < j0 + nj; ++j)
-          copy_run(src + (so + i0 * ss[k] + j * ss[last]) * e, ss[k], dst + (dof + i0 * ds[k] + j * ds[last]) * e, ds[k],
-                   ni, elem);
+          copy_run(src + (so + i0 * ss[k] + j * ss[last]) * e, ss[k], dst + (dof + i0 * ds[k] + j * ds[last]) * e,
+                   ds[k], ni, elem);
       }
     }
   });
@@ -141,8 +141,8 @@ void copy_strided(const char* src, std::vector<int64_t> src_strides, char* dst, 
 // Allocates output 0 with shape `out_shape` and fills it row-major from the strided view
 // (`view_shape`, `src_strides`, starting `src_offset` elements into x); view_shape and
 // out_shape have the same element count.
-void gather_to_output(KernelContext& ctx, const Tensor& x, const Shape& view_shape, const std::vector<int64_t>& src_strides,
-                      int64_t src_offset, const Shape& out_shape) {
+void gather_to_output(KernelContext& ctx, const Tensor& x, const Shape& view_shape,
+                      const std::vector<int64_t>& src_strides, int64_t src_offset, const Shape& out_shape) {
   Tensor& y = ctx.allocate_output(0, x.dtype(), out_shape);
   if (y.numel() == 0) return;
   const size_t elem = dtype_size(x.dtype());

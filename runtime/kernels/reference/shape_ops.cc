@@ -31,9 +31,12 @@ class ConstantKernel : public Kernel {
  public:
   explicit ConstantKernel(const KernelInfo& info) {
     const Node& n = info.node;
-    if (n.has_attr("value")) value_ = n.attr_tensor("value");
-    else if (n.has_attr("value_float")) value_ = Tensor::scalar<float>(n.attr_float("value_float"));
-    else if (n.has_attr("value_int")) value_ = Tensor::scalar<int64_t>(n.attr_int("value_int"));
+    if (n.has_attr("value"))
+      value_ = n.attr_tensor("value");
+    else if (n.has_attr("value_float"))
+      value_ = Tensor::scalar<float>(n.attr_float("value_float"));
+    else if (n.has_attr("value_int"))
+      value_ = Tensor::scalar<int64_t>(n.attr_int("value_int"));
     else if (n.has_attr("value_floats")) {
       auto v = n.attr_floats("value_floats");
       value_ = Tensor::from<float>({static_cast<int64_t>(v.size())}, v);
@@ -227,8 +230,9 @@ class RangeKernel : public Kernel {
       case DType::Int16: fill<int16_t>(ctx); return;
       case DType::Int32: fill<int32_t>(ctx); return;
       case DType::Int64: fill<int64_t>(ctx); return;
-      default: OT_FAIL("{}: type {} is not supported (use float, double, int16, int32 or int64)", node.label(),
-                       dtype_name(dtype));
+      default:
+        OT_FAIL("{}: type {} is not supported (use float, double, int16, int32 or int64)", node.label(),
+                dtype_name(dtype));
     }
   }
 

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/kernel.h"
 #include "runtime/kernels/families.h"
+#include "runtime/kernels/kernel.h"
 
 namespace onnx_train {
 
@@ -104,7 +104,8 @@ class Transform1d {
   Transform1d(int64_t n, bool inverse) : n_(n), inverse_(inverse), twiddles_(static_cast<size_t>(n)) {
     const double sign = inverse ? 1.0 : -1.0;
     for (int64_t k = 0; k < n; ++k)
-      twiddles_[static_cast<size_t>(k)] = std::polar(1.0, sign * 2 * kPi * static_cast<double>(k) / static_cast<double>(n));
+      twiddles_[static_cast<size_t>(k)] =
+          std::polar(1.0, sign * 2 * kPi * static_cast<double>(k) / static_cast<double>(n));
     power_of_two_ = n > 0 && (n & (n - 1)) == 0;
   }
 
@@ -117,7 +118,8 @@ class Transform1d {
     } else {
       for (int64_t f = 0; f < bins; ++f) {
         Complex sum;
-        for (int64_t t = 0; t < n_; ++t) sum += x[static_cast<size_t>(t)] * twiddles_[static_cast<size_t>((f * t) % n_)];
+        for (int64_t t = 0; t < n_; ++t)
+          sum += x[static_cast<size_t>(t)] * twiddles_[static_cast<size_t>((f * t) % n_)];
         y[static_cast<size_t>(f)] = sum;
       }
     }
@@ -356,8 +358,7 @@ class MelWeightMatrixKernel : public Kernel {
       if (rise == 0) {
         set(center, i, 1.0);
       } else {
-        for (int64_t j = left; j <= center; ++j)
-          set(j, i, static_cast<double>(j - left) / static_cast<double>(rise));
+        for (int64_t j = left; j <= center; ++j) set(j, i, static_cast<double>(j - left) / static_cast<double>(rise));
       }
       for (int64_t j = center; fall > 0 && j < right; ++j)
         set(j, i, static_cast<double>(right - j) / static_cast<double>(fall));

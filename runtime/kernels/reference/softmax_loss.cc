@@ -30,9 +30,12 @@ SoftmaxView softmax_view(const Node& node, const Shape& shape, int64_t axis_attr
   const size_t axis = static_cast<size_t>(normalize_axis(axis_attr, rank, "softmax axis"));
   SoftmaxView view;
   for (size_t i = 0; i < shape.size(); ++i) {
-    if (i < axis) view.outer *= shape[i];
-    else if (i == axis || node.since_version < 13) view.n *= shape[i];
-    else view.inner *= shape[i];
+    if (i < axis)
+      view.outer *= shape[i];
+    else if (i == axis || node.since_version < 13)
+      view.n *= shape[i];
+    else
+      view.inner *= shape[i];
   }
   return view;
 }
@@ -166,8 +169,7 @@ class NegativeLogLikelihoodLossKernel : public Kernel {
 // optional output 1 is log_prob (scores' shape).
 class SoftmaxCrossEntropyLossKernel : public Kernel {
  public:
-  explicit SoftmaxCrossEntropyLossKernel(const KernelInfo& info)
-      : reduction_(parse_reduction(info.node)), dnnl_(true) {
+  explicit SoftmaxCrossEntropyLossKernel(const KernelInfo& info) : reduction_(parse_reduction(info.node)), dnnl_(true) {
     if (info.node.has_attr("ignore_index")) ignore_index_ = info.node.attr_int("ignore_index");
   }
   void run(KernelContext& ctx) override {

@@ -15,8 +15,8 @@
 #include <string>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/kernel.h"
 #include "runtime/kernels/families.h"
+#include "runtime/kernels/kernel.h"
 
 namespace onnx_train {
 

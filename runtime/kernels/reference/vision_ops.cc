@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/kernel.h"
 #include "runtime/kernels/families.h"
+#include "runtime/kernels/kernel.h"
 
 namespace onnx_train {
 
@@ -44,8 +44,7 @@ enum class SampleMode { Bilinear, Nearest, Bicubic };
 enum class PaddingMode { Zeros, Border, Reflection };
 
 double unnormalize(double g, int64_t size, bool align_corners) {
-  return align_corners ? (g + 1) / 2 * static_cast<double>(size - 1)
-                       : ((g + 1) * static_cast<double>(size) - 1) / 2;
+  return align_corners ? (g + 1) / 2 * static_cast<double>(size - 1) : ((g + 1) * static_cast<double>(size) - 1) / 2;
 }
 
 // Mirrors x into [twice_low / 2, twice_high / 2].
@@ -71,7 +70,7 @@ double pad_coordinate(double x, int64_t size, PaddingMode padding, bool align_co
 // Cubic convolution weights for the 4 taps at offsets -1, 0, 1, 2 from floor(x), t = frac(x).
 void cubic_weights(double t, double w[4]) {
   const double a = -0.75;
-  auto near = [a](double x) { return ((a + 2) * x - (a + 3)) * x * x + 1; };         // |x| <= 1
+  auto near = [a](double x) { return ((a + 2) * x - (a + 3)) * x * x + 1; };       // |x| <= 1
   auto far = [a](double x) { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a; };  // 1 < |x| < 2
   w[0] = far(t + 1);
   w[1] = near(t);
@@ -84,15 +83,23 @@ class GridSampleKernel : public Kernel {
   explicit GridSampleKernel(const KernelInfo& info) : align_corners_(info.node.attr_int("align_corners", 0) != 0) {
     const Node& node = info.node;
     const std::string mode = node.attr_string("mode", "bilinear");
-    if (mode == "bilinear") mode_ = SampleMode::Bilinear;
-    else if (mode == "nearest") mode_ = SampleMode::Nearest;
-    else if (mode == "bicubic") mode_ = SampleMode::Bicubic;
-    else OT_FAIL("{}: mode '{}' is not one of bilinear, nearest, bicubic", node.label(), mode);
+    if (mode == "bilinear")
+      mode_ = SampleMode::Bilinear;
+    else if (mode == "nearest")
+      mode_ = SampleMode::Nearest;
+    else if (mode == "bicubic")
+      mode_ = SampleMode::Bicubic;
+    else
+      OT_FAIL("{}: mode '{}' is not one of bilinear, nearest, bicubic", node.label(), mode);
     const std::string padding = node.attr_string("padding_mode", "zeros");
-    if (padding == "zeros") padding_ = PaddingMode::Zeros;
-    else if (padding == "border") padding_ = PaddingMode::Border;
-    else if (padding == "reflection") padding_ = PaddingMode::Reflection;
-    else OT_FAIL("{}: padding_mode '{}' is not one of zeros, border, reflection", node.label(), padding);
+    if (padding == "zeros")
+      padding_ = PaddingMode::Zeros;
+    else if (padding == "border")
+      padding_ = PaddingMode::Border;
+    else if (padding == "reflection")
+      padding_ = PaddingMode::Reflection;
+    else
+      OT_FAIL("{}: padding_mode '{}' is not one of zeros, border, reflection", node.label(), padding);
     const DType x_dtype = info.input_dtype(0);
     if (x_dtype != DType::Undefined) check_dtype(node, x_dtype);
   }
@@ -242,8 +249,8 @@ class RoiAlignKernel : public Kernel {
       const double offset = half_pixel_ ? 0.5 : 0.0;
       for (int64_t r = 0; r < num_rois; ++r) {
         const int64_t b = batches[static_cast<size_t>(r)];
-        OT_CHECK(b >= 0 && b < x.dim(0), "{}: batch index {} of roi {} is outside [0, {}) for input X {}",
-                 node.label(), b, r, x.dim(0), x.describe());
+        OT_CHECK(b >= 0 && b < x.dim(0), "{}: batch index {} of roi {} is outside [0, {}) for input X {}", node.label(),
+                 b, r, x.dim(0), x.describe());
         const double* box = &boxes[static_cast<size_t>(r * 4)];
         const double start_x = box[0] * spatial_scale_ - offset, start_y = box[1] * spatial_scale_ - offset;
         double roi_w = box[2] * spatial_scale_ - offset - start_x, roi_h = box[3] * spatial_scale_ - offset - start_y;
@@ -353,12 +360,14 @@ class MaxRoiPoolKernel : public Kernel {
     const Tensor& x = ctx.input(0);
     const Tensor& rois = ctx.input(1);
     OT_CHECK(x.rank() == 4, "{}: input X {} must be 4-D [N, C, H, W]", node.label(), x.describe());
-    OT_CHECK(rois.rank() == 2 && rois.dim(1) == 5, "{}: rois {} must be [num_rois, 5] rows of (batch_index, x1, y1, "
-             "x2, y2)", node.label(), rois.describe());
+    OT_CHECK(rois.rank() == 2 && rois.dim(1) == 5,
+             "{}: rois {} must be [num_rois, 5] rows of (batch_index, x1, y1, "
+             "x2, y2)",
+             node.label(), rois.describe());
     OT_CHECK(dtype_is_float(rois.dtype()), "{}: rois {} must be a floating-point tensor", node.label(),
              rois.describe());
-    OT_CHECK(dtype_is_float(x.dtype()), "{}: input X has type {}; MaxRoiPool takes floating-point types",
-             node.label(), dtype_name(x.dtype()));
+    OT_CHECK(dtype_is_float(x.dtype()), "{}: input X has type {}; MaxRoiPool takes floating-point types", node.label(),
+             dtype_name(x.dtype()));
     const std::vector<double> boxes = rois.to_doubles();
     visit_float(x.dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -428,7 +437,8 @@ class MaxRoiPoolKernel : public Kernel {
 // ---------------------------------------------------------------------------------------
 class NonMaxSuppressionKernel : public Kernel {
  public:
-  explicit NonMaxSuppressionKernel(const KernelInfo& info) : center_point_box_(info.node.attr_int("center_point_box", 0)) {
+  explicit NonMaxSuppressionKernel(const KernelInfo& info)
+      : center_point_box_(info.node.attr_int("center_point_box", 0)) {
     OT_CHECK(center_point_box_ == 0 || center_point_box_ == 1, "{}: center_point_box {} must be 0 or 1",
              info.node.label(), center_point_box_);
   }
