@@ -5,10 +5,15 @@
 // operand has the output's element count (equal shapes, up to leading 1s), a flat loop
 // with a hoisted scalar when one side has a single element, and otherwise a StridedWalk
 // over all but the last axis with a strided inner loop along the last axis.
+//
+// Large flat loops with a float32/float64 output run on every core (OpenMP, the thread
+// pool oneDNN uses too). Only those: their functors never throw, and an exception must not
+// leave a parallel region (integer division, say, checks for zero and throws).
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <type_traits>
 
 #include "onnx_train/tensor.h"
 #include "runtime/kernels/util.h"
@@ -46,12 +51,26 @@ void for_each_row(const Shape& out_shape, const std::array<const Shape*, N>& in_
   }
 }
 
+// Below this many elements a loop stays on one thread: starting the team costs more.
+constexpr int64_t kParallelThreshold = 1 << 16;
+
+// body(i) for i < n; in parallel when O is float32/float64 and n is large.
+template <typename O, typename Body>
+void for_each_index(int64_t n, Body&& body) {
+  if constexpr (std::is_floating_point_v<O>) {
+#pragma omp parallel for if (n >= kParallelThreshold) schedule(static)
+    for (int64_t i = 0; i < n; ++i) body(i);
+  } else {
+    for (int64_t i = 0; i < n; ++i) body(i);
+  }
+}
+
 }  // namespace elementwise_detail
 
 // out[i] = f(in[i]) for i < n.
 template <typename I, typename O, typename F>
 void map_unary(const I* in, O* out, int64_t n, F&& f) {
-  for (int64_t i = 0; i < n; ++i) out[i] = f(in[i]);
+  elementwise_detail::for_each_index<O>(n, [&](int64_t i) { out[i] = f(in[i]); });
 }
 
 // out = f(a, b) with numpy broadcasting; out_shape must be broadcast_shapes(a_shape, b_shape).
@@ -63,13 +82,13 @@ void broadcast_binary(const A* a, const Shape& a_shape, const B* b, const Shape&
   const int64_t na = shape_numel(a_shape);
   const int64_t nb = shape_numel(b_shape);
   if (na == n && nb == n) {
-    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+    elementwise_detail::for_each_index<O>(n, [&](int64_t i) { out[i] = f(a[i], b[i]); });
   } else if (na == n && nb == 1) {
     const B s = b[0];
-    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], s);
+    elementwise_detail::for_each_index<O>(n, [&](int64_t i) { out[i] = f(a[i], s); });
   } else if (na == 1 && nb == n) {
     const A s = a[0];
-    for (int64_t i = 0; i < n; ++i) out[i] = f(s, b[i]);
+    elementwise_detail::for_each_index<O>(n, [&](int64_t i) { out[i] = f(s, b[i]); });
   } else {
     elementwise_detail::for_each_row<2>(out_shape, {&a_shape, &b_shape},
                                         [&](int64_t o, const auto& off, const auto& step, int64_t len) {
@@ -87,7 +106,7 @@ void broadcast_ternary(const A* a, const Shape& a_shape, const B* b, const Shape
                        const Shape& c_shape, O* out, const Shape& out_shape, F&& f) {
   const int64_t n = shape_numel(out_shape);
   if (shape_numel(a_shape) == n && shape_numel(b_shape) == n && shape_numel(c_shape) == n) {
-    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i], c[i]);
+    elementwise_detail::for_each_index<O>(n, [&](int64_t i) { out[i] = f(a[i], b[i], c[i]); });
     return;
   }
   elementwise_detail::for_each_row<3>(out_shape, {&a_shape, &b_shape, &c_shape},
