@@ -92,6 +92,21 @@ void print_profile(const std::vector<onnx_train::Session::NodeTime>& times, int 
     std::printf("  %-40s %-20s %9.3f\n", nodes[i].node.c_str(), nodes[i].op_type.c_str(), nodes[i].total_ms / runs);
 }
 
+// A whole number for option `flag`, at least `min`; a clear error otherwise.
+int64_t parse_count(const std::string& flag, const std::string& text, int64_t min) {
+  size_t used = 0;
+  int64_t value = 0;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty() || value < min)
+    throw onnx_train::Error(flag + " takes a whole number of at least " + std::to_string(min) + ", got '" + text +
+                            "'");
+  return value;
+}
+
 int run_command(const std::vector<std::string>& args) {
   std::string model;
   std::map<std::string, std::string> input_files;
@@ -105,11 +120,11 @@ int run_command(const std::vector<std::string>& args) {
       if (eq == std::string::npos) throw onnx_train::Error("--input takes NAME=FILE.pb, got '" + spec + "'");
       input_files[spec.substr(0, eq)] = spec.substr(eq + 1);
     } else if (args[i] == "--batch" && i + 1 < args.size()) {
-      batch = std::stoll(args[++i]);
+      batch = parse_count("--batch", args[++i], 1);
     } else if (args[i] == "--profile") {
       profile = true;
     } else if (args[i] == "--repeat" && i + 1 < args.size()) {
-      repeat = std::stoi(args[++i]);
+      repeat = static_cast<int>(parse_count("--repeat", args[++i], 0));
     } else if (model.empty() && args[i].rfind("--", 0) != 0) {
       model = args[i];
     } else {
@@ -131,8 +146,12 @@ int run_command(const std::vector<std::string>& args) {
     std::printf("input  %s: %s (model declares %s)\n", spec.name.c_str(), feeds[spec.name].describe().c_str(),
                 spec.describe().c_str());
   }
-  if (!input_files.empty())
-    throw onnx_train::Error("the model has no input named '" + input_files.begin()->first + "'");
+  if (!input_files.empty()) {
+    std::string names;
+    for (const auto& spec : session.inputs()) names += (names.empty() ? "" : ", ") + spec.name;
+    throw onnx_train::Error("the model has no input named '" + input_files.begin()->first + "'; its inputs are: " +
+                            names);
+  }
   const auto outputs = session.run(feeds);
   for (size_t i = 0; i < outputs.size(); ++i) print_tensor("output " + session.outputs()[i].name, outputs[i]);
   if (repeat > 0) {
