@@ -137,6 +137,11 @@ void validate_external_data(const onnx::GraphProto& g, const std::string& model_
 
 }  // namespace
 
+int onnx_since_version(const std::string& op_type, int opset, const std::string& domain) {
+  const auto* schema = onnx::OpSchemaRegistry::Instance()->GetSchema(op_type, opset, domain);
+  return schema != nullptr ? schema->SinceVersion() : 0;
+}
+
 Tensor read_tensor_proto_file(const std::string& path, std::string* name) {
   onnx::TensorProto proto;
   parse_proto(path, proto, "serialized TensorProto");

@@ -23,6 +23,10 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options = {});
 // data). `name`, when given, receives the tensor's name from the file (may be empty).
 Tensor read_tensor_proto_file(const std::string& path, std::string* name = nullptr);
 
+// The since_version of ONNX's schema for `op_type` in `domain` at `opset` (0 when ONNX
+// defines no such op): what nodes made in code need to pick their kernels.
+int onnx_since_version(const std::string& op_type, int opset, const std::string& domain = "");
+
 // The lowest and highest default-domain opset the runtime accepts.
 constexpr int kMinOpset = 7;
 constexpr int kMaxOpset = 17;

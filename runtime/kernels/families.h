@@ -24,6 +24,7 @@ void register_misc_math_kernels(KernelRegistry& registry);      // reference/mis
 void register_random_kernels(KernelRegistry& registry);         // reference/random_ops.cc
 // ai.onnx.preview.training Adagrad / Momentum / Adam: reference/training_optimizers.cc
 void register_training_optimizer_kernels(KernelRegistry& registry);
+void register_gradient_kernels(KernelRegistry& registry);  // reference/gradient_ops.cc (ai.onnx_train)
 
 inline void register_all_kernels(KernelRegistry& registry) {
   register_elementwise_kernels(registry);
@@ -44,6 +45,7 @@ inline void register_all_kernels(KernelRegistry& registry) {
   register_random_kernels(registry);
   register_quantization_kernels(registry);
   register_misc_math_kernels(registry);
+  register_gradient_kernels(registry);
 }
 
 }  // namespace onnx_train

@@ -1,0 +1,306 @@
+#include "gradients/autodiff.h"
+
+#include <algorithm>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+#include "gradients/builder.h"
+#include "importers/onnx_model.h"
+
+namespace onnx_train {
+
+// The driver's state while one backward graph is built; GradContext emits through it.
+class GradientBuilder {
+ public:
+  explicit GradientBuilder(Graph& graph) : graph_(graph) {
+    graph_.opsets.emplace(kGradientDomain, 1);
+    const auto it = graph_.opsets.find("");
+    opset_ = it == graph_.opsets.end() ? kMinOpset : it->second;
+  }
+
+  std::string fresh_name(const std::string& hint) {
+    std::string name;
+    do name = fmt::format("{}__grad{}", hint, counter_++);
+    while (taken(name));
+    return name;
+  }
+
+  std::string emit(const std::string& op, const std::vector<std::string>& inputs,
+                   std::map<std::string, Attribute> attributes, const std::string& domain, const std::string& out) {
+    Node node;
+    node.op_type = op;
+    node.domain = domain;
+    node.name = fmt::format("grad/{}_{}", op, counter_++);
+    node.inputs = inputs;
+    node.outputs = {out};
+    node.attributes = std::move(attributes);
+    node.opset = domain.empty() ? opset_ : 1;
+    node.since_version = domain.empty() ? onnx_since_version(op, opset_) : 1;
+    OT_CHECK(node.since_version > 0, "gradient builder: ONNX has no op {} at opset {}", op, opset_);
+    graph_.nodes.push_back(std::move(node));
+    ++added_;
+    return out;
+  }
+
+  std::string constant(Tensor value, const std::string& hint) {
+    const std::string out = fresh_name(hint);
+    return emit("Constant", {}, {{"value", Attribute::of_tensor(std::move(value))}}, "", out);
+  }
+
+  DType dtype_of(const std::string& value) const {
+    if (auto it = graph_.initializers.find(value); it != graph_.initializers.end()) return it->second.dtype();
+    const ValueInfo* vi = graph_.find_value_info(value);
+    return vi != nullptr ? vi->dtype : DType::Undefined;
+  }
+
+  int rank_of(const std::string& value) const {
+    if (auto it = graph_.initializers.find(value); it != graph_.initializers.end()) return it->second.rank();
+    const ValueInfo* vi = graph_.find_value_info(value);
+    return vi != nullptr && vi->shape ? static_cast<int>(vi->shape->size()) : -1;
+  }
+
+  std::optional<Shape> shape_of(const std::string& value) const {
+    if (auto it = graph_.initializers.find(value); it != graph_.initializers.end()) return it->second.shape();
+    const ValueInfo* vi = graph_.find_value_info(value);
+    return vi != nullptr ? vi->shape : std::nullopt;
+  }
+
+  // A tensor of `value` with the shape and type of `like` (a forward value), named `out`:
+  // a constant when the shape is fixed, else built from Shape(like) at run time.
+  std::string filled_like(const std::string& like, double value, const std::string& out) {
+    const DType dtype = dtype_of(like);
+    OT_CHECK(dtype == DType::Float32 || dtype == DType::Float64,
+             "gradients need float32 or float64 values; '{}' is {}", like, dtype_name(dtype));
+    auto filled = [&](const Shape& shape) {
+      Tensor t(dtype, shape);
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        if (dtype == DType::Float64) t.data<double>()[i] = value;
+        else t.data<float>()[i] = static_cast<float>(value);
+      }
+      return t;
+    };
+    const auto shape = shape_of(like);
+    if (shape && std::all_of(shape->begin(), shape->end(), [](int64_t d) { return d >= 0; }))
+      return emit("Constant", {}, {{"value", Attribute::of_tensor(filled(*shape))}}, "", out);
+    if (opset_ >= 9) {
+      const std::string s = fresh_name(like + "_shape");
+      emit("Shape", {like}, {}, "", s);
+      return emit("ConstantOfShape", {s}, {{"value", Attribute::of_tensor(filled({1}))}}, "", out);
+    }
+    // ConstantOfShape needs opset 9: like * 0 + value.
+    Tensor zero_scalar(dtype, {});
+    const std::string zero_const = fresh_name("zero");
+    emit("Constant", {}, {{"value", Attribute::of_tensor(zero_scalar)}}, "", zero_const);
+    const std::string value_const = fresh_name("value");
+    emit("Constant", {}, {{"value", Attribute::of_tensor(filled({}))}}, "", value_const);
+    const std::string zeros = fresh_name(like + "_zeros");
+    emit("Mul", {like, zero_const}, {}, "", zeros);
+    return emit("Add", {zeros, value_const}, {}, "", out);
+  }
+
+  size_t added() const { return added_; }
+  int opset() const { return opset_; }
+
+  bool taken(const std::string& name) const {
+    if (graph_.initializers.count(name) || graph_.find_value_info(name) != nullptr) return true;
+    for (const Node& n : graph_.nodes)
+      for (const auto& o : n.outputs)
+        if (o == name) return true;
+    return false;
+  }
+
+ private:
+  Graph& graph_;
+  int opset_ = kMinOpset;
+  int counter_ = 0;
+  size_t added_ = 0;
+};
+
+// ---- GradContext: the rules' view -------------------------------------------------------
+
+GradContext::GradContext(GradientBuilder& builder, const Node& node, std::vector<std::string> dys,
+                         std::vector<bool> wanted)
+    : builder_(builder), node_(node), dys_(std::move(dys)), wanted_(std::move(wanted)) {}
+
+const std::string& GradContext::x(size_t i) const {
+  OT_CHECK(i < node_.inputs.size(), "gradient rule of {}: no input {}", node_.label(), i);
+  return node_.inputs[i];
+}
+
+const std::string& GradContext::y(size_t i) const {
+  OT_CHECK(i < node_.outputs.size(), "gradient rule of {}: no output {}", node_.label(), i);
+  return node_.outputs[i];
+}
+
+const std::string& GradContext::dy(size_t i) const {
+  static const std::string none;
+  return i < dys_.size() ? dys_[i] : none;
+}
+
+void GradContext::set_dx(size_t i, const std::string& grad, bool broadcast) {
+  if (wants_dx(i)) results_[i] = Set{grad, broadcast};
+}
+
+std::string GradContext::emit(const std::string& op, const std::vector<std::string>& inputs,
+                              std::map<std::string, Attribute> attributes, const std::string& domain) {
+  return builder_.emit(op, inputs, std::move(attributes), domain, builder_.fresh_name(node_.name + "/" + op));
+}
+
+std::string GradContext::scalar(double value, const std::string& like) {
+  const DType dtype = builder_.dtype_of(like);
+  Tensor t;
+  if (dtype == DType::Float64) t = Tensor::scalar<double>(value);
+  else if (dtype == DType::Float32) t = Tensor::scalar<float>(static_cast<float>(value));
+  else OT_FAIL("gradient rule of {}: '{}' has element type {}; gradients need float32 or float64 (or a known type)",
+               node_.label(), like, dtype_name(dtype));
+  return builder_.constant(t, node_.name + "/const");
+}
+
+std::string GradContext::ints(const std::vector<int64_t>& values) {
+  return builder_.constant(Tensor::from<int64_t>({static_cast<int64_t>(values.size())}, values),
+                           node_.name + "/ints");
+}
+
+DType GradContext::dtype_of(const std::string& value) const { return builder_.dtype_of(value); }
+int GradContext::rank_of(const std::string& value) const { return builder_.rank_of(value); }
+int GradContext::opset() const { return builder_.opset(); }
+
+// ---- the driver ---------------------------------------------------------------------------
+
+namespace {
+
+bool carries_gradient(DType dtype) { return dtype_is_float(dtype) || dtype == DType::Undefined; }
+
+}  // namespace
+
+GradientGraph build_gradient_graph(Graph& graph, const std::string& loss, const std::vector<std::string>& wrt) {
+  GradientBuilder builder(graph);
+  const size_t forward_nodes = graph.nodes.size();
+
+  // Values that the loss depends on (walking back through float edges only) ...
+  std::unordered_map<std::string, size_t> producer;
+  for (size_t i = 0; i < forward_nodes; ++i)
+    for (const auto& o : graph.nodes[i].outputs) producer[o] = i;
+  OT_CHECK(producer.count(loss) || graph.initializers.count(loss),
+           "the loss '{}' is not a value of the graph; name one of its outputs", loss);
+  std::set<std::string> feeds_loss{loss};
+  for (size_t k = forward_nodes; k-- > 0;) {
+    const Node& n = graph.nodes[k];
+    bool reaches = false;
+    for (const auto& o : n.outputs) reaches |= feeds_loss.count(o) != 0;
+    if (!reaches) continue;
+    const GradRuleEntry* entry = find_gradient_rule(n);
+    if (entry != nullptr && entry->rule == nullptr) continue;  // declared non-differentiable
+    for (const auto& in : n.inputs)
+      if (!in.empty() && carries_gradient(builder.dtype_of(in))) feeds_loss.insert(in);
+  }
+  // ... and values that depend on a wrt value: the gradient flows where both hold.
+  std::set<std::string> from_wrt;
+  for (const auto& w : wrt) {
+    OT_CHECK(carries_gradient(builder.dtype_of(w)), "cannot differentiate with respect to '{}': it is {}", w,
+             dtype_name(builder.dtype_of(w)));
+    from_wrt.insert(w);
+  }
+  for (size_t k = 0; k < forward_nodes; ++k) {
+    const Node& n = graph.nodes[k];
+    bool reached = false;
+    for (const auto& in : n.inputs) reached |= from_wrt.count(in) != 0;
+    if (!reached) continue;
+    for (const auto& o : n.outputs)
+      if (carries_gradient(builder.dtype_of(o))) from_wrt.insert(o);
+  }
+  auto on_path = [&](const std::string& v) { return !v.empty() && feeds_loss.count(v) && from_wrt.count(v); };
+
+  // Every node on a path needs a rule: report all that lack one before emitting anything.
+  std::vector<std::string> missing;
+  for (size_t k = 0; k < forward_nodes; ++k) {
+    const Node& n = graph.nodes[k];
+    bool needed = false;
+    for (const auto& o : n.outputs) needed |= on_path(o);
+    if (needed && find_gradient_rule(n) == nullptr) missing.push_back(n.label());
+  }
+  OT_CHECK(missing.empty(), "no gradient rule for {} node{} on the path from the trainable values to the loss:\n  - {}",
+           missing.size(), missing.size() == 1 ? "" : "s", fmt::join(missing, "\n  - "));
+
+  // Gradient contributions per value, summed when first read.
+  std::map<std::string, std::vector<std::string>> contributions;
+  auto gradient_of = [&](const std::string& v) -> std::string {
+    auto it = contributions.find(v);
+    if (it == contributions.end() || it->second.empty()) return "";
+    if (it->second.size() > 1) {
+      const std::string sum = builder.fresh_name(v + "_grad_sum");
+      builder.emit("Sum", it->second, {}, "", sum);
+      it->second = {sum};
+    }
+    return it->second.front();
+  };
+
+  // The seed: d loss / d loss = 1 everywhere (a scalar loss gives a scalar 1).
+  contributions[loss].push_back(builder.filled_like(loss, 1.0, loss + "_grad_seed"));
+
+  for (size_t k = forward_nodes; k-- > 0;) {
+    const Node node = graph.nodes[k];  // a copy: emitting appends to graph.nodes
+    std::vector<std::string> dys;
+    bool any = false;
+    for (const auto& o : node.outputs) {
+      dys.push_back(on_path(o) ? gradient_of(o) : "");
+      any |= !dys.back().empty();
+    }
+    if (!any) continue;
+    std::vector<bool> wanted;
+    bool wants_any = false;
+    for (const auto& in : node.inputs) {
+      wanted.push_back(on_path(in));
+      wants_any |= wanted.back();
+    }
+    if (!wants_any) continue;
+    const GradRuleEntry* entry = find_gradient_rule(node);
+    GradContext ctx(builder, node, dys, wanted);
+    try {
+      entry->rule(ctx);
+    } catch (const Error& e) {
+      OT_FAIL("building the gradient of {}: {}", node.label(), e.what());
+    }
+    for (const auto& [i, set] : ctx.results()) {
+      std::string grad = set.grad;
+      if (set.broadcast) {
+        // Sum the broadcast gradient back to the input's shape, unless both shapes are
+        // known, fixed and equal.
+        const auto in_shape = builder.shape_of(node.inputs[i]);
+        const auto out_shape = builder.shape_of(node.outputs[0]);
+        const bool fixed_equal = in_shape && out_shape && *in_shape == *out_shape &&
+                                 std::all_of(in_shape->begin(), in_shape->end(), [](int64_t d) { return d >= 0; });
+        if (!fixed_equal) {
+          const std::string shape = builder.fresh_name(node.inputs[i] + "_shape");
+          builder.emit("Shape", {node.inputs[i]}, {}, "", shape);
+          const std::string reduced = builder.fresh_name(node.inputs[i] + "_grad_part");
+          builder.emit("SumToShape", {grad, shape}, {}, kGradientDomain, reduced);
+          grad = reduced;
+        }
+      }
+      contributions[node.inputs[i]].push_back(grad);
+    }
+  }
+
+  GradientGraph result;
+  for (const auto& w : wrt) {
+    std::string grad = gradient_of(w);
+    const std::string name = builder.taken(w + "_grad") ? builder.fresh_name(w + "_grad") : w + "_grad";
+    if (grad.empty()) {
+      builder.filled_like(w, 0.0, name);  // not connected to the loss: a zero gradient
+    } else {
+      builder.emit("Identity", {grad}, {}, "", name);
+    }
+    ValueInfo info;
+    info.name = name;
+    info.dtype = builder.dtype_of(w);
+    info.shape = builder.shape_of(w);
+    graph.outputs.push_back(info);
+    result.gradients[w] = name;
+  }
+  result.nodes_added = builder.added();
+  return result;
+}
+
+}  // namespace onnx_train

@@ -1,0 +1,30 @@
+// The gradient builder's driver: appends the backward graph to a forward graph.
+//
+// Given a scalar (or any-shaped: its gradient seed is all ones) loss value and the values
+// to differentiate with respect to, it walks the graph in reverse from the loss and asks
+// each node's rule (builder.h) for the gradients of the inputs that lie on a path between
+// a wrt value and the loss. Only float tensors carry gradients; integer and bool values
+// (shapes, indices, masks) never do. The driver, not the rules, sums gradients that reach
+// one value from several consumers, and sums broadcast gradients back to their input's
+// shape (SumToShape, in the project's own domain).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/ir/graph.h"
+
+namespace onnx_train {
+
+struct GradientGraph {
+  // wrt value -> name of its gradient in the graph ("<wrt>_grad"), also a graph output.
+  std::map<std::string, std::string> gradients;
+  size_t nodes_added = 0;
+};
+
+// Appends the backward nodes to `graph` and returns where each gradient is. Throws one
+// Error listing every node that needs a gradient rule and has none.
+GradientGraph build_gradient_graph(Graph& graph, const std::string& loss, const std::vector<std::string>& wrt);
+
+}  // namespace onnx_train

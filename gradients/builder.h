@@ -1,0 +1,88 @@
+// The small language gradient rules are written in.
+//
+// A rule sees one forward node and the gradients flowing into its outputs, and emits the
+// nodes that compute the gradients of its inputs:
+//
+//   // dx = dy * (1 - y * y)
+//   void tanh_grad(GradContext& g) {
+//     g.set_dx(0, g.emit("Mul", {g.dy(0), g.emit("Sub", {g.scalar(1, g.y(0)), g.emit("Mul", {g.y(0), g.y(0)})})}));
+//   }
+//
+// Everything else (which inputs need a gradient, summing fan-in, undoing broadcasting,
+// naming, schema versions) is the driver's job (autodiff.h).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/ir/graph.h"
+
+namespace onnx_train {
+
+// The project's own domain for gradient-only ops (SumToShape, ...).
+inline const char* const kGradientDomain = "ai.onnx_train";
+
+class GradientBuilder;  // the driver's state; rules only see GradContext
+
+class GradContext {
+ public:
+  GradContext(GradientBuilder& builder, const Node& node, std::vector<std::string> dys, std::vector<bool> wanted);
+
+  const Node& node() const { return node_; }
+  // Forward input / output names.
+  const std::string& x(size_t i) const;
+  const std::string& y(size_t i) const;
+  // The gradient flowing into output i, or "" when none does (it is zero).
+  const std::string& dy(size_t i) const;
+  // Whether the driver needs the gradient of input i.
+  bool wants_dx(size_t i) const { return i < wanted_.size() && wanted_[i]; }
+  // Sets the gradient of input i. `broadcast`: `grad` has the shape of the node's broadcast
+  // output rather than of x(i), and the driver sums it back to x(i)'s shape.
+  void set_dx(size_t i, const std::string& grad, bool broadcast = false);
+
+  // Emits a node with one output and returns the output's name.
+  std::string emit(const std::string& op, const std::vector<std::string>& inputs,
+                   std::map<std::string, Attribute> attributes = {}, const std::string& domain = "");
+  // A scalar constant with the element type of `like`, a forward value (x or y: their
+  // types are known from shape inference; gradients have their forward value's type).
+  std::string scalar(double value, const std::string& like);
+  // An int64 1-D constant.
+  std::string ints(const std::vector<int64_t>& values);
+  // The element type and rank of a forward value, from shape inference (rank -1: unknown).
+  DType dtype_of(const std::string& value) const;
+  int rank_of(const std::string& value) const;
+  // The default-domain opset of the graph (which decides attribute-vs-input forms).
+  int opset() const;
+
+  struct Set {
+    std::string grad;
+    bool broadcast;
+  };
+  const std::map<size_t, Set>& results() const { return results_; }
+
+ private:
+  GradientBuilder& builder_;
+  const Node& node_;
+  std::vector<std::string> dys_;
+  std::vector<bool> wanted_;
+  std::map<size_t, Set> results_;
+};
+
+using GradRule = void (*)(GradContext&);
+
+// One row of the rule table: an op, the schema versions the rule covers, and the rule.
+// A null rule declares that the op has no gradient (Shape, comparisons, ArgMax...): the
+// driver never differentiates through it and it is not a "missing rule".
+struct GradRuleEntry {
+  std::string domain;
+  std::string op_type;
+  std::vector<int> since_versions;
+  GradRule rule;
+};
+
+// Every rule; rules/*.cc each add their family's rows.
+const std::vector<GradRuleEntry>& gradient_rules();
+const GradRuleEntry* find_gradient_rule(const Node& node);
+
+}  // namespace onnx_train

@@ -1,0 +1,29 @@
+// The rule table: every family's rows, looked up by (domain, op, schema version).
+#include "gradients/rules/rules.h"
+
+#include <algorithm>
+
+namespace onnx_train {
+
+const std::vector<GradRuleEntry>& gradient_rules() {
+  static const std::vector<GradRuleEntry> rules = [] {
+    std::vector<GradRuleEntry> r;
+    add_elementwise_gradient_rules(r);
+    add_reduction_gradient_rules(r);
+    return r;
+  }();
+  return rules;
+}
+
+const GradRuleEntry* find_gradient_rule(const Node& node) {
+  for (const GradRuleEntry& e : gradient_rules()) {
+    if (e.domain != node.domain || e.op_type != node.op_type) continue;
+    // A declared non-differentiable op has no versions: it holds for all of them.
+    if (e.rule == nullptr) return &e;
+    if (std::find(e.since_versions.begin(), e.since_versions.end(), node.since_version) != e.since_versions.end())
+      return &e;
+  }
+  return nullptr;
+}
+
+}  // namespace onnx_train
