@@ -10,6 +10,17 @@
 
 namespace onnx_train {
 
+namespace {
+
+// The element type of a value: an initializer's, else shape inference's (Undefined if unknown).
+DType value_dtype(const Graph& graph, const std::string& value) {
+  if (auto it = graph.initializers.find(value); it != graph.initializers.end()) return it->second.dtype();
+  const ValueInfo* vi = graph.find_value_info(value);
+  return vi != nullptr ? vi->dtype : DType::Undefined;
+}
+
+}  // namespace
+
 // The driver's state while one backward graph is built; GradContext emits through it.
 class GradientBuilder {
  public:
@@ -28,19 +39,25 @@ class GradientBuilder {
 
   std::string emit(const std::string& op, const std::vector<std::string>& inputs,
                    std::map<std::string, Attribute> attributes, const std::string& domain, const std::string& out) {
+    return emit_multi(op, inputs, std::move(attributes), domain, {out}).front();
+  }
+
+  std::vector<std::string> emit_multi(const std::string& op, const std::vector<std::string>& inputs,
+                                      std::map<std::string, Attribute> attributes, const std::string& domain,
+                                      std::vector<std::string> outs) {
     Node node;
     node.op_type = op;
     node.domain = domain;
     node.name = fmt::format("grad/{}_{}", op, counter_++);
     node.inputs = inputs;
-    node.outputs = {out};
+    node.outputs = outs;
     node.attributes = std::move(attributes);
     node.opset = domain.empty() ? opset_ : 1;
     node.since_version = domain.empty() ? onnx_since_version(op, opset_) : 1;
     OT_CHECK(node.since_version > 0, "gradient builder: ONNX has no op {} at opset {}", op, opset_);
     graph_.nodes.push_back(std::move(node));
     ++added_;
-    return out;
+    return outs;
   }
 
   std::string constant(Tensor value, const std::string& hint) {
@@ -48,11 +65,7 @@ class GradientBuilder {
     return emit("Constant", {}, {{"value", Attribute::of_tensor(std::move(value))}}, "", out);
   }
 
-  DType dtype_of(const std::string& value) const {
-    if (auto it = graph_.initializers.find(value); it != graph_.initializers.end()) return it->second.dtype();
-    const ValueInfo* vi = graph_.find_value_info(value);
-    return vi != nullptr ? vi->dtype : DType::Undefined;
-  }
+  DType dtype_of(const std::string& value) const { return value_dtype(graph_, value); }
 
   int rank_of(const std::string& value) const {
     if (auto it = graph_.initializers.find(value); it != graph_.initializers.end()) return it->second.rank();
@@ -70,13 +83,15 @@ class GradientBuilder {
   // a constant when the shape is fixed, else built from Shape(like) at run time.
   std::string filled_like(const std::string& like, double value, const std::string& out) {
     const DType dtype = dtype_of(like);
-    OT_CHECK(dtype == DType::Float32 || dtype == DType::Float64,
-             "gradients need float32 or float64 values; '{}' is {}", like, dtype_name(dtype));
+    OT_CHECK(dtype == DType::Float32 || dtype == DType::Float64, "gradients need float32 or float64 values; '{}' is {}",
+             like, dtype_name(dtype));
     auto filled = [&](const Shape& shape) {
       Tensor t(dtype, shape);
       for (int64_t i = 0; i < t.numel(); ++i) {
-        if (dtype == DType::Float64) t.data<double>()[i] = value;
-        else t.data<float>()[i] = static_cast<float>(value);
+        if (dtype == DType::Float64)
+          t.data<double>()[i] = value;
+        else
+          t.data<float>()[i] = static_cast<float>(value);
       }
       return t;
     };
@@ -147,19 +162,29 @@ std::string GradContext::emit(const std::string& op, const std::vector<std::stri
   return builder_.emit(op, inputs, std::move(attributes), domain, builder_.fresh_name(node_.name + "/" + op));
 }
 
+std::vector<std::string> GradContext::emit_multi(const std::string& op, const std::vector<std::string>& inputs,
+                                                 size_t num_outputs, std::map<std::string, Attribute> attributes,
+                                                 const std::string& domain) {
+  std::vector<std::string> outs;
+  for (size_t i = 0; i < num_outputs; ++i) outs.push_back(builder_.fresh_name(node_.name + "/" + op));
+  return builder_.emit_multi(op, inputs, std::move(attributes), domain, outs);
+}
+
 std::string GradContext::scalar(double value, const std::string& like) {
   const DType dtype = builder_.dtype_of(like);
   Tensor t;
-  if (dtype == DType::Float64) t = Tensor::scalar<double>(value);
-  else if (dtype == DType::Float32) t = Tensor::scalar<float>(static_cast<float>(value));
-  else OT_FAIL("gradient rule of {}: '{}' has element type {}; gradients need float32 or float64 (or a known type)",
-               node_.label(), like, dtype_name(dtype));
+  if (dtype == DType::Float64)
+    t = Tensor::scalar<double>(value);
+  else if (dtype == DType::Float32)
+    t = Tensor::scalar<float>(static_cast<float>(value));
+  else
+    OT_FAIL("gradient rule of {}: '{}' has element type {}; gradients need float32 or float64 (or a known type)",
+            node_.label(), like, dtype_name(dtype));
   return builder_.constant(t, node_.name + "/const");
 }
 
 std::string GradContext::ints(const std::vector<int64_t>& values) {
-  return builder_.constant(Tensor::from<int64_t>({static_cast<int64_t>(values.size())}, values),
-                           node_.name + "/ints");
+  return builder_.constant(Tensor::from<int64_t>({static_cast<int64_t>(values.size())}, values), node_.name + "/ints");
 }
 
 DType GradContext::dtype_of(const std::string& value) const { return builder_.dtype_of(value); }
@@ -174,18 +199,14 @@ bool carries_gradient(DType dtype) { return dtype_is_float(dtype) || dtype == DT
 
 }  // namespace
 
-GradientGraph build_gradient_graph(Graph& graph, const std::string& loss, const std::vector<std::string>& wrt) {
-  GradientBuilder builder(graph);
-  const size_t forward_nodes = graph.nodes.size();
-
-  // Values that the loss depends on (walking back through float edges only) ...
-  std::unordered_map<std::string, size_t> producer;
-  for (size_t i = 0; i < forward_nodes; ++i)
-    for (const auto& o : graph.nodes[i].outputs) producer[o] = i;
-  OT_CHECK(producer.count(loss) || graph.initializers.count(loss),
-           "the loss '{}' is not a value of the graph; name one of its outputs", loss);
+std::set<std::string> values_feeding(const Graph& graph, const std::string& loss) {
+  bool known = graph.initializers.count(loss) != 0;
+  for (const Node& n : graph.nodes)
+    for (const auto& o : n.outputs) known |= o == loss;
+  for (const auto& v : graph.inputs) known |= v.name == loss;
+  OT_CHECK(known, "the loss '{}' is not a value of the graph; name one of its outputs", loss);
   std::set<std::string> feeds_loss{loss};
-  for (size_t k = forward_nodes; k-- > 0;) {
+  for (size_t k = graph.nodes.size(); k-- > 0;) {
     const Node& n = graph.nodes[k];
     bool reaches = false;
     for (const auto& o : n.outputs) reaches |= feeds_loss.count(o) != 0;
@@ -193,8 +214,25 @@ GradientGraph build_gradient_graph(Graph& graph, const std::string& loss, const 
     const GradRuleEntry* entry = find_gradient_rule(n);
     if (entry != nullptr && entry->rule == nullptr) continue;  // declared non-differentiable
     for (const auto& in : n.inputs)
-      if (!in.empty() && carries_gradient(builder.dtype_of(in))) feeds_loss.insert(in);
+      if (!in.empty() && carries_gradient(value_dtype(graph, in))) feeds_loss.insert(in);
   }
+  return feeds_loss;
+}
+
+std::vector<std::string> trainable_initializers(const Graph& graph, const std::string& loss) {
+  const std::set<std::string> feeds_loss = values_feeding(graph, loss);
+  std::vector<std::string> out;
+  for (const auto& [name, tensor] : graph.initializers)
+    if (dtype_is_float(tensor.dtype()) && feeds_loss.count(name)) out.push_back(name);
+  return out;
+}
+
+GradientGraph build_gradient_graph(Graph& graph, const std::string& loss, const std::vector<std::string>& wrt) {
+  GradientBuilder builder(graph);
+  const size_t forward_nodes = graph.nodes.size();
+
+  // Values that the loss depends on (walking back through float edges only) ...
+  const std::set<std::string> feeds_loss = values_feeding(graph, loss);
   // ... and values that depend on a wrt value: the gradient flows where both hold.
   std::set<std::string> from_wrt;
   for (const auto& w : wrt) {

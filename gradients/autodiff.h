@@ -10,6 +10,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,14 @@ struct GradientGraph {
   size_t nodes_added = 0;
 };
 
+// The float initializers on a differentiable path to `loss`: the default trainable set.
+std::vector<std::string> trainable_initializers(const Graph& graph, const std::string& loss);
+
 // Appends the backward nodes to `graph` and returns where each gradient is. Throws one
 // Error listing every node that needs a gradient rule and has none.
 GradientGraph build_gradient_graph(Graph& graph, const std::string& loss, const std::vector<std::string>& wrt);
+
+// Every value `loss` depends on through edges that can carry a gradient.
+std::set<std::string> values_feeding(const Graph& graph, const std::string& loss);
 
 }  // namespace onnx_train

@@ -20,8 +20,8 @@
 
 namespace onnx_train {
 
-// The project's own domain for gradient-only ops (SumToShape, ...).
-inline const char* const kGradientDomain = "ai.onnx_train";
+// Gradient-only ops (SumToShape, ...) live in the project's own domain.
+inline const char* const kGradientDomain = kProjectDomain;
 
 class GradientBuilder;  // the driver's state; rules only see GradContext
 
@@ -44,6 +44,9 @@ class GradContext {
   // Emits a node with one output and returns the output's name.
   std::string emit(const std::string& op, const std::vector<std::string>& inputs,
                    std::map<std::string, Attribute> attributes = {}, const std::string& domain = "");
+  // Emits a node with `num_outputs` outputs and returns their names.
+  std::vector<std::string> emit_multi(const std::string& op, const std::vector<std::string>& inputs, size_t num_outputs,
+                                      std::map<std::string, Attribute> attributes = {}, const std::string& domain = "");
   // A scalar constant with the element type of `like`, a forward value (x or y: their
   // types are known from shape inference; gradients have their forward value's type).
   std::string scalar(double value, const std::string& like);

@@ -137,6 +137,106 @@ void validate_external_data(const onnx::GraphProto& g, const std::string& model_
 
 }  // namespace
 
+namespace {
+
+void value_info_to_proto(const ValueInfo& v, onnx::ValueInfoProto& proto) {
+  proto.set_name(v.name);
+  auto* tt = proto.mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(static_cast<int32_t>(v.dtype));
+  if (!v.shape) return;
+  auto* shape = tt->mutable_shape();
+  for (size_t d = 0; d < v.shape->size(); ++d) {
+    auto* dim = shape->add_dim();
+    if ((*v.shape)[d] >= 0)
+      dim->set_dim_value((*v.shape)[d]);
+    else if (d < v.dim_params.size() && !v.dim_params[d].empty())
+      dim->set_dim_param(v.dim_params[d]);
+  }
+}
+
+void attribute_to_proto(const std::string& name, const Attribute& a, onnx::AttributeProto& proto) {
+  using AP = onnx::AttributeProto;
+  proto.set_name(name);
+  switch (a.kind) {
+    case Attribute::Kind::Float:
+      proto.set_type(AP::FLOAT);
+      proto.set_f(a.f);
+      break;
+    case Attribute::Kind::Int:
+      proto.set_type(AP::INT);
+      proto.set_i(a.i);
+      break;
+    case Attribute::Kind::String:
+      proto.set_type(AP::STRING);
+      proto.set_s(a.s);
+      break;
+    case Attribute::Kind::Tensor:
+      proto.set_type(AP::TENSOR);
+      tensor_to_proto(a.t, *proto.mutable_t());
+      break;
+    case Attribute::Kind::Floats:
+      proto.set_type(AP::FLOATS);
+      for (float f : a.floats) proto.add_floats(f);
+      break;
+    case Attribute::Kind::Ints:
+      proto.set_type(AP::INTS);
+      for (int64_t i : a.ints) proto.add_ints(i);
+      break;
+    case Attribute::Kind::Strings:
+      proto.set_type(AP::STRINGS);
+      for (const auto& s : a.strings) proto.add_strings(s);
+      break;
+    default: OT_FAIL("attribute '{}' of a kind that cannot be written back (a subgraph?)", name);
+  }
+}
+
+}  // namespace
+
+void save_onnx_model(const Graph& graph, const std::string& path) {
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  model.set_producer_name("onnx-train");
+  for (const auto& [domain, version] : graph.opsets) {
+    auto* imp = model.add_opset_import();
+    imp->set_domain(domain);
+    imp->set_version(version);
+  }
+  auto* g = model.mutable_graph();
+  g->set_name(graph.name.empty() ? "graph" : graph.name);
+  for (const auto& [name, tensor] : graph.initializers) {
+    auto* t = g->add_initializer();
+    tensor_to_proto(tensor, *t);
+    t->set_name(name);
+  }
+  for (const auto& v : graph.inputs) value_info_to_proto(v, *g->add_input());
+  for (const auto& v : graph.outputs) value_info_to_proto(v, *g->add_output());
+  for (const auto& [name, v] : graph.value_info) value_info_to_proto(v, *g->add_value_info());
+  for (const Node& n : graph.nodes) {
+    auto* node = g->add_node();
+    node->set_name(n.name);
+    node->set_op_type(n.op_type);
+    node->set_domain(n.domain);
+    for (const auto& i : n.inputs) node->add_input(i);
+    for (const auto& o : n.outputs) node->add_output(o);
+    for (const auto& [name, a] : n.attributes) attribute_to_proto(name, a, *node->add_attribute());
+  }
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    OT_CHECK(out.good(), "{}: cannot open for writing", partial);
+    OT_CHECK(model.SerializeToOstream(&out), "{}: writing the model failed (a model over 2 GB needs external data)",
+             partial);
+    out.close();
+    OT_CHECK(out.good(), "{}: writing the model failed (disk full?)", partial);
+  }
+  std::error_code ec;
+  fs::rename(partial, path, ec);
+  if (ec) {
+    fs::remove(partial, ec);
+    OT_FAIL("{}: cannot move the written model into place: {}", path, ec.message());
+  }
+}
+
 int onnx_since_version(const std::string& op_type, int opset, const std::string& domain) {
   const auto* schema = onnx::OpSchemaRegistry::Instance()->GetSchema(op_type, opset, domain);
   return schema != nullptr ? schema->SinceVersion() : 0;
@@ -244,6 +344,7 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
     if (node.opset > 0) {
       const auto* schema = schemas->GetSchema(node.op_type, node.opset, node.domain);
       node.since_version = schema != nullptr ? schema->SinceVersion() : 0;
+      if (node.domain == kProjectDomain) node.since_version = node.opset;
     }
     const std::string context = fmt::format("{}: {}", path, node.label());
     for (const auto& a : n.attribute()) node.attributes[a.name()] = attribute_from_proto(a, model_dir, context);

@@ -19,6 +19,10 @@ struct LoadOptions {
 
 Graph load_onnx_model(const std::string& path, const LoadOptions& options = {});
 
+// Writes `graph` as an ONNX model (IR version 8; its opset imports; initializers inline).
+// The file appears whole or not at all: it is written beside the target and renamed.
+void save_onnx_model(const Graph& graph, const std::string& path);
+
 // Reads one serialized onnx::TensorProto (the input_N.pb / output_N.pb files of ONNX test
 // data). `name`, when given, receives the tensor's name from the file (may be empty).
 Tensor read_tensor_proto_file(const std::string& path, std::string* name = nullptr);

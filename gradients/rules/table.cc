@@ -1,7 +1,7 @@
 // The rule table: every family's rows, looked up by (domain, op, schema version).
-#include "gradients/rules/rules.h"
-
 #include <algorithm>
+
+#include "gradients/rules/rules.h"
 
 namespace onnx_train {
 
@@ -10,6 +10,9 @@ const std::vector<GradRuleEntry>& gradient_rules() {
     std::vector<GradRuleEntry> r;
     add_elementwise_gradient_rules(r);
     add_reduction_gradient_rules(r);
+    add_activation_gradient_rules(r);
+    add_shape_gradient_rules(r);
+    add_linalg_gradient_rules(r);
     return r;
   }();
   return rules;

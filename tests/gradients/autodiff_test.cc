@@ -1,7 +1,8 @@
 // The driver's bookkeeping: fan-in sums, shared weights, pruning, missing rules.
+#include "gradients/autodiff.h"
+
 #include <gtest/gtest.h>
 
-#include "gradients/autodiff.h"
 #include "importers/onnx_model.h"
 #include "runtime/exec/plan.h"
 #include "tests/support/model_builder.h"
@@ -69,20 +70,25 @@ TEST(Autodiff, PrunesIntegerPathsAndZeroesUnconnectedInputs) {
 TEST(Autodiff, ReportsEveryNodeWithoutARule) {
   TempDir dir;
   ModelBuilder m(13);
-  m.input("x", onnx::TensorProto::DOUBLE, {2, 3});
-  m.node("Softsign", {"x"}, {"a"}).set_name("first");
-  m.node("Softplus", {"a"}, {"b"}).set_name("second");
+  m.input("x", onnx::TensorProto::DOUBLE, {1, 2, 3, 3});
+  m.node("LpNormalization", {"x"}, {"a"}).set_name("first");
+  auto& lrn = m.node("LRN", {"a"}, {"b"});
+  lrn.set_name("second");
+  auto* size = lrn.add_attribute();
+  size->set_name("size");
+  size->set_type(onnx::AttributeProto::INT);
+  size->set_i(3);
   m.node("ReduceSum", {"b"}, {"loss"});
-  m.output("loss", onnx::TensorProto::DOUBLE, {1, 1});
+  m.output("loss", onnx::TensorProto::DOUBLE, {1, 1, 1, 1});
   Graph g = load(m, dir);
   try {
     build_gradient_graph(g, "loss", {"x"});
-    FAIL() << "Softsign and Softplus have no rule yet";
+    FAIL() << "LpNormalization and LRN have no gradient rule";
   } catch (const Error& e) {
     const std::string err = e.what();
     EXPECT_NE(err.find("no gradient rule for 2 nodes"), std::string::npos) << err;
-    EXPECT_NE(err.find("node 'first' (Softsign, opset 13)"), std::string::npos) << err;
-    EXPECT_NE(err.find("node 'second' (Softplus, opset 13)"), std::string::npos) << err;
+    EXPECT_NE(err.find("node 'first' (LpNormalization, opset 13)"), std::string::npos) << err;
+    EXPECT_NE(err.find("node 'second' (LRN, opset 13)"), std::string::npos) << err;
   }
 }
 

@@ -14,22 +14,24 @@
 #include "gradients/builder.h"
 #include "importers/onnx_model.h"
 #include "runtime/exec/plan.h"
+#include "tests/gradients/gradcheck_cases.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
 namespace {
 
-struct GradCase {
-  std::string op;
-  int opset;
-  std::vector<Shape> inputs;
-  Shape output;
-  bool positive = false;  // inputs drawn from (0.2, 1.2] (Log, Sqrt)
-  std::vector<std::pair<std::string, int64_t>> int_attrs = {};
-  std::vector<std::pair<std::string, std::vector<int64_t>>> ints_attrs = {};
-  // Further int64 inputs (axes, shapes), given as initializers after the float inputs.
-  std::vector<std::vector<int64_t>> int64_inputs = {};
-};
+using testing::GradCase;
+
+// Every family's rows.
+std::vector<GradCase> all_cases() {
+  std::vector<GradCase> cases;
+  for (auto family : {testing::elementwise_grad_cases, testing::activation_grad_cases, testing::shape_grad_cases,
+                      testing::linalg_grad_cases}) {
+    auto rows = family();
+    cases.insert(cases.end(), rows.begin(), rows.end());
+  }
+  return cases;
+}
 
 void add_int_attr(onnx::NodeProto& node, const std::string& name, int64_t value) {
   auto* a = node.add_attribute();
@@ -44,35 +46,6 @@ void add_ints_attr(onnx::NodeProto& node, const std::string& name, const std::ve
   a->set_type(onnx::AttributeProto::INTS);
   for (int64_t v : values) a->add_ints(v);
 }
-
-// One row per op and case; broadcasting and scalar cases where the op broadcasts.
-const std::vector<GradCase> kCases = {
-    {"Add", 13, {{2, 3}, {2, 3}}, {2, 3}},
-    {"Add", 13, {{2, 3}, {3}}, {2, 3}},
-    {"Add", 14, {{2, 1, 4}, {3, 1}}, {2, 3, 4}},
-    {"Add", 7, {{}, {2, 2}}, {2, 2}},
-    {"Sub", 13, {{2, 3}, {2, 1}}, {2, 3}},
-    {"Sub", 14, {{3}, {}}, {3}},
-    {"Mul", 13, {{2, 3}, {2, 3}}, {2, 3}},
-    {"Mul", 13, {{4, 1}, {1, 3}}, {4, 3}},
-    {"Div", 13, {{2, 3}, {2, 3}}, {2, 3}},
-    {"Div", 14, {{2, 3}, {3}}, {2, 3}},
-    {"Neg", 13, {{5}}, {5}},
-    {"Identity", 13, {{2, 2}}, {2, 2}},
-    {"Relu", 14, {{3, 4}}, {3, 4}},
-    {"Sigmoid", 13, {{3, 4}}, {3, 4}},
-    {"Tanh", 13, {{3, 4}}, {3, 4}},
-    {"Exp", 13, {{6}}, {6}},
-    {"Log", 13, {{6}}, {6}, true},
-    {"Sqrt", 13, {{2, 3}}, {2, 3}, true},
-    {"ReduceSum", 13, {{2, 3}}, {1, 1}},
-    {"ReduceSum", 11, {{2, 3, 4}}, {2, 4}, false, {{"keepdims", 0}}, {{"axes", {-2}}}},
-    {"ReduceSum", 13, {{2, 3, 4}}, {2, 1, 4}, false, {}, {}, {{1}}},  // axes as an input
-    {"ReduceSum", 13, {{2, 3, 4}}, {3}, false, {{"keepdims", 0}}, {}, {{0, -1}}},
-    {"ReduceMean", 13, {{2, 3, 2}}, {1, 1, 1}},
-    {"ReduceMean", 13, {{2, 3, 2}}, {3}, false, {{"keepdims", 0}}, {{"axes", {0, 2}}}},
-    {"ReduceMean", 7, {{4, 2}}, {4, 1}, false, {}, {{"axes", {1}}}},
-};
 
 Tensor random_input(const Shape& shape, bool positive, std::mt19937& gen) {
   std::uniform_real_distribution<double> magnitude(0.2, 1.2);
@@ -94,14 +67,26 @@ std::string check_case(const GradCase& c, unsigned seed) {
   }
   m.input("r", onnx::TensorProto::DOUBLE, c.output);
   std::vector<std::string> node_inputs = names;
-  for (size_t i = 0; i < c.int64_inputs.size(); ++i) {
-    node_inputs.push_back("i" + std::to_string(i));
-    m.initializer(node_inputs.back(), Tensor::from<int64_t>({static_cast<int64_t>(c.int64_inputs[i].size())},
-                                                            c.int64_inputs[i]));
+  for (const auto& [position, value] : c.fixed_inputs) {
+    const std::string name = "fixed" + std::to_string(position);
+    m.initializer(name, value);
+    node_inputs.insert(node_inputs.begin() + static_cast<std::ptrdiff_t>(std::min(position, node_inputs.size())), name);
   }
   auto& node = m.node(c.op, node_inputs, {"y"});
   for (const auto& [name, v] : c.int_attrs) add_int_attr(node, name, v);
   for (const auto& [name, v] : c.ints_attrs) add_ints_attr(node, name, v);
+  for (const auto& [name, v] : c.float_attrs) {
+    auto* a = node.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(v);
+  }
+  for (const auto& [name, v] : c.string_attrs) {
+    auto* a = node.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::STRING);
+    a->set_s(v);
+  }
   m.node("Mul", {"y", "r"}, {"t"});
   add_int_attr(m.node("ReduceSum", {"t"}, {"loss"}), "keepdims", 0);
   m.output("loss", onnx::TensorProto::DOUBLE, {});
@@ -143,9 +128,10 @@ std::string check_case(const GradCase& c, unsigned seed) {
 }
 
 TEST(GradCheck, EveryCaseMatchesCentralDifferences) {
+  const std::vector<GradCase> cases = all_cases();
   int passed = 0, failed = 0;
-  for (size_t k = 0; k < kCases.size(); ++k) {
-    const GradCase& c = kCases[k];
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const GradCase& c = cases[k];
     const unsigned seed = 1000 + static_cast<unsigned>(k);
     std::string result;
     try {
@@ -165,7 +151,7 @@ TEST(GradCheck, EveryCaseMatchesCentralDifferences) {
 
 TEST(GradCheck, EveryRuleHasARow) {
   std::set<std::string> covered;
-  for (const auto& c : kCases) covered.insert(c.op);
+  for (const auto& c : all_cases()) covered.insert(c.op);
   for (const GradRuleEntry& e : gradient_rules())
     if (e.rule != nullptr) EXPECT_TRUE(covered.count(e.op_type)) << "gradient rule " << e.op_type << " has no row";
 }

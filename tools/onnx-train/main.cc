@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "onnx_train/session.h"
+#include "onnx_train/training.h"
 
 namespace {
 
@@ -21,12 +22,16 @@ using onnx_train::Tensor;
 
 void print_usage() {
   std::cout << "usage: onnx-train run MODEL.onnx [--input NAME=FILE.pb ...] [--batch N] [--repeat N [--profile]]\n"
+               "       onnx-train training-graph MODEL.onnx --loss NAME -o OUT.onnx [--freeze REGEX]... [--input-grad "
+               "NAME]...\n"
                "       onnx-train ops\n"
                "  run     load MODEL.onnx, run it once and print its outputs\n"
                "          inputs not given as files are filled with a deterministic ramp;\n"
                "          dynamic dimensions take --batch (default 1);\n"
                "          --repeat N runs N more times and prints the mean time per run;\n"
                "          --profile adds the time per op type and the slowest nodes\n"
+               "  training-graph  write MODEL's forward + backward graph (gradients of every float initializer\n"
+               "          that reaches the loss, except --freeze matches) as an ONNX model\n"
                "  ops     list every supported op with the ONNX schema versions it implements\n";
 }
 
@@ -73,6 +78,34 @@ void print_tensor(const std::string& name, const Tensor& t) {
   std::printf("%s\n", values.size() > 10 ? " ..." : "");
 }
 
+// training-graph MODEL --loss NAME -o OUT [--freeze REGEX]... [--input-grad NAME]...
+int training_graph_command(const std::vector<std::string>& args) {
+  std::string model, out;
+  onnx_train::TrainingGraphOptions options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const bool has_value = i + 1 < args.size();
+    if (args[i] == "--loss" && has_value)
+      options.loss = args[++i];
+    else if (args[i] == "-o" && has_value)
+      out = args[++i];
+    else if (args[i] == "--freeze" && has_value)
+      options.freeze.push_back(args[++i]);
+    else if (args[i] == "--input-grad" && has_value)
+      options.input_gradients.push_back(args[++i]);
+    else if (model.empty() && args[i].rfind("-", 0) != 0)
+      model = args[i];
+    else
+      throw onnx_train::Error("unexpected argument '" + args[i] + "'; see onnx-train --help");
+  }
+  if (model.empty() || out.empty() || options.loss.empty())
+    throw onnx_train::Error("training-graph needs MODEL.onnx, --loss NAME and -o OUT.onnx; see onnx-train --help");
+  const auto info = onnx_train::write_training_graph(model, out, options);
+  std::printf("wrote %s: %zu forward + %zu backward nodes, gradients of %zu values:\n", out.c_str(), info.forward_nodes,
+              info.backward_nodes, info.gradients.size());
+  for (const auto& [value, grad] : info.gradients) std::printf("  %s -> %s\n", value.c_str(), grad.c_str());
+  return 0;
+}
+
 // Time per op type, then the slowest nodes, per run.
 void print_profile(const std::vector<onnx_train::Session::NodeTime>& times, int runs) {
   std::map<std::string, std::pair<double, int>> by_op;
@@ -102,8 +135,7 @@ int64_t parse_count(const std::string& flag, const std::string& text, int64_t mi
     used = 0;
   }
   if (used != text.size() || text.empty() || value < min)
-    throw onnx_train::Error(flag + " takes a whole number of at least " + std::to_string(min) + ", got '" + text +
-                            "'");
+    throw onnx_train::Error(flag + " takes a whole number of at least " + std::to_string(min) + ", got '" + text + "'");
   return value;
 }
 
@@ -149,8 +181,8 @@ int run_command(const std::vector<std::string>& args) {
   if (!input_files.empty()) {
     std::string names;
     for (const auto& spec : session.inputs()) names += (names.empty() ? "" : ", ") + spec.name;
-    throw onnx_train::Error("the model has no input named '" + input_files.begin()->first + "'; its inputs are: " +
-                            names);
+    throw onnx_train::Error("the model has no input named '" + input_files.begin()->first +
+                            "'; its inputs are: " + names);
   }
   const auto outputs = session.run(feeds);
   for (size_t i = 0; i < outputs.size(); ++i) print_tensor("output " + session.outputs()[i].name, outputs[i]);
@@ -177,6 +209,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (args[0] == "run") return run_command({args.begin() + 1, args.end()});
+    if (args[0] == "training-graph") return training_graph_command({args.begin() + 1, args.end()});
     if (args[0] == "ops") {
       for (const auto& op : onnx_train::supported_ops()) {
         std::printf("%s%s:", op.domain.empty() ? "" : (op.domain + ".").c_str(), op.op_type.c_str());

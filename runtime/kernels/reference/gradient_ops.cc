@@ -19,8 +19,8 @@ class SumToShapeKernel : public Kernel {
   void run(KernelContext& ctx) override {
     const Tensor& grad = ctx.input(0);
     const Shape target = ctx.input(1).to_int64s();
-    OT_CHECK(broadcast_shapes(target, grad.shape()) == grad.shape(),
-             "{}: gradient {} is not a broadcast of shape {}", ctx.node().label(), grad.describe(), shape_str(target));
+    OT_CHECK(broadcast_shapes(target, grad.shape()) == grad.shape(), "{}: gradient {} is not a broadcast of shape {}",
+             ctx.node().label(), grad.describe(), shape_str(target));
     Tensor& out = ctx.allocate_output(0, grad.dtype(), target);
     visit_float(grad.dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -28,7 +28,8 @@ class SumToShapeKernel : public Kernel {
       std::vector<double> sums(static_cast<size_t>(out.numel()), 0.0);
       const T* g = grad.data<T>();
       StridedWalk walk(grad.shape(), {broadcast_strides(target, grad.shape())});
-      for (int64_t i = 0; i < grad.numel(); ++i, walk.next()) sums[walk.offset(0)] += static_cast<double>(to_compute(g[i]));
+      for (int64_t i = 0; i < grad.numel(); ++i, walk.next())
+        sums[walk.offset(0)] += static_cast<double>(to_compute(g[i]));
       T* o = out.data<T>();
       for (size_t j = 0; j < sums.size(); ++j) o[j] = from_compute<T>(static_cast<C>(sums[j]));
     });
@@ -38,7 +39,7 @@ class SumToShapeKernel : public Kernel {
 }  // namespace
 
 void register_gradient_kernels(KernelRegistry& registry) {
-  registry.add<SumToShapeKernel>("SumToShape", {1}, "ai.onnx_train");
+  registry.add<SumToShapeKernel>("SumToShape", {1}, kProjectDomain);
 }
 
 }  // namespace onnx_train

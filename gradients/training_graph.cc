@@ -1,0 +1,49 @@
+// write_training_graph: load, choose the trainable set, build the backward graph, save.
+#include <regex>
+
+#include "gradients/autodiff.h"
+#include "importers/onnx_model.h"
+#include "onnx_train/training.h"
+
+namespace onnx_train {
+
+TrainingGraphInfo write_training_graph(const std::string& model_path, const std::string& output_path,
+                                       const TrainingGraphOptions& options) {
+  OT_CHECK(!options.loss.empty(), "name the loss: the value of {} to minimise", model_path);
+  Graph graph = load_onnx_model(model_path);
+  std::vector<std::regex> frozen;
+  for (const auto& pattern : options.freeze) {
+    try {
+      frozen.emplace_back(pattern);
+    } catch (const std::regex_error& e) {
+      OT_FAIL("--freeze pattern '{}' is not a valid regular expression: {}", pattern, e.what());
+    }
+  }
+  TrainingGraphInfo info;
+  for (const auto& name : trainable_initializers(graph, options.loss)) {
+    bool keep = true;
+    for (const auto& re : frozen) keep &= !std::regex_search(name, re);
+    if (keep) info.trainable.push_back(name);
+  }
+  std::vector<std::string> wrt = info.trainable;
+  for (const auto& input : options.input_gradients) {
+    bool known = false;
+    for (const auto& v : graph.inputs) known |= v.name == input;
+    OT_CHECK(known, "{}: '{}' is not a graph input, so it has no input gradient", model_path, input);
+    wrt.push_back(input);
+  }
+  OT_CHECK(!wrt.empty(), "{}: nothing to train: no float initializer reaches the loss '{}' (or all are frozen)",
+           model_path, options.loss);
+  info.forward_nodes = graph.nodes.size();
+  try {
+    const GradientGraph grads = build_gradient_graph(graph, options.loss, wrt);
+    info.gradients = grads.gradients;
+    info.backward_nodes = grads.nodes_added;
+  } catch (const Error& e) {
+    OT_FAIL("{}: {}", model_path, e.what());
+  }
+  save_onnx_model(graph, output_path);
+  return info;
+}
+
+}  // namespace onnx_train

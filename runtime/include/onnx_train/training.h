@@ -1,0 +1,34 @@
+// onnx_train/training.h: building the training graph of a model.
+//
+//   auto info = onnx_train::write_training_graph("model.onnx", "model.training.onnx", {"loss"});
+//
+// The training graph is the model's forward graph plus the backward graph built by the
+// gradient builder: one extra output "<weight>_grad" per trainable initializer. It is an
+// ordinary ONNX file (gradient-only ops in the ai.onnx_train domain, declared in its
+// opset imports) that any ONNX tool can open.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace onnx_train {
+
+struct TrainingGraphOptions {
+  std::string loss;                          // the value to minimise (a model output or any value)
+  std::vector<std::string> freeze;           // regexes: initializers whose names match are not trained
+  std::vector<std::string> input_gradients;  // graph inputs whose gradients are wanted too
+};
+
+struct TrainingGraphInfo {
+  std::vector<std::string> trainable;            // initializers that get a gradient
+  std::map<std::string, std::string> gradients;  // value -> its gradient output
+  size_t forward_nodes = 0;
+  size_t backward_nodes = 0;
+};
+
+TrainingGraphInfo write_training_graph(const std::string& model_path, const std::string& output_path,
+                                       const TrainingGraphOptions& options);
+
+}  // namespace onnx_train

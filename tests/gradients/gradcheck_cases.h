@@ -1,0 +1,41 @@
+// The gradient check table: one row per op and case. Each rule family keeps its rows in
+// tests/gradients/cases_<family>.cc; gradcheck_test.cc runs them all and fails when a
+// registered rule has no row.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "onnx_train/tensor.h"
+
+namespace onnx_train::testing {
+
+// y = op(x0, x1, ...) with float64 inputs of the given shapes; r (shape `output`) weighs
+// y in the loss, so `output` must broadcast against y (normally it is y's shape).
+struct GradCase {
+  std::string op;
+  int opset;
+  std::vector<Shape> inputs;
+  Shape output;
+  bool positive = false;  // inputs drawn from (0.2, 1.2] (Log, Sqrt)
+  std::vector<std::pair<std::string, int64_t>> int_attrs = {};
+  std::vector<std::pair<std::string, std::vector<int64_t>>> ints_attrs = {};
+  // Inputs that are not differentiated (axes, indices, masks, shapes): (position among the
+  // node's inputs, value), given as initializers; the float inputs fill the other positions.
+  std::vector<std::pair<size_t, Tensor>> fixed_inputs = {};
+  std::vector<std::pair<std::string, float>> float_attrs = {};
+  std::vector<std::pair<std::string, std::string>> string_attrs = {};
+};
+
+// An int64 1-D tensor, for fixed_inputs.
+inline Tensor int64s(const std::vector<int64_t>& values) {
+  return Tensor::from<int64_t>({static_cast<int64_t>(values.size())}, values);
+}
+
+std::vector<GradCase> elementwise_grad_cases();  // cases_elementwise.cc
+std::vector<GradCase> activation_grad_cases();   // cases_activations.cc
+std::vector<GradCase> shape_grad_cases();        // cases_shape_ops.cc
+std::vector<GradCase> linalg_grad_cases();       // cases_linalg.cc
+
+}  // namespace onnx_train::testing
