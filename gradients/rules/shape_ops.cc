@@ -1,0 +1,254 @@
+// Gradient rules of the data-movement ops. Each is linear in its data input, so its gradient
+// is the adjoint (transpose) of the forward map: a reshape back, an inverse permutation, a
+// slice of a concatenation, a scatter-add of a gather.
+//
+// Index ops (Slice, Gather, GatherElements, non-constant Pad, Concat before opset 10) use
+// one general construction, the "index adjoint": run the forward op itself on iota (the
+// flat index 0..n-1 of every element of x, shaped like x); the result says, for every element
+// of y, which element of x it was read from. Then dx = scatter-add of dy into zeros[n] at
+// those indices, reshaped to x's shape. This is exact for any steps (also negative), clamped
+// or negative starts, repeated indices (they accumulate) and padding modes, because it reuses
+// the forward op's own index arithmetic. The scatter-add is
+//   - ScatterElements(reduction = "add") from opset 16;
+//   - ScatterElements without reduction at 11..15 when indices cannot repeat (Slice);
+//   - else MatMul(Cast(Equal(iota[n, 1], idx[1, m])), dy[m, 1]): a one-hot matrix, O(n m).
+// iota is Range(0, Size(x), 1) from opset 11 and NonZero(ConstantOfShape([n], 1)) at 9..10;
+// opsets 7..8 have no op that builds it, so those rules fail there with a message.
+#include "gradients/builder.h"
+#include "gradients/rules/rules.h"
+
+namespace onnx_train {
+
+namespace {
+
+std::string const_tensor(GradContext& g, Tensor t) {
+  return g.emit("Constant", {}, {{"value", Attribute::of_tensor(std::move(t))}});
+}
+
+// v reshaped to the runtime shape of `like` (allowzero from Reshape-14: the shape is exact).
+std::string reshape_like(GradContext& g, const std::string& v, const std::string& like) {
+  std::map<std::string, Attribute> attrs;
+  if (g.opset() >= 14) attrs["allowzero"] = Attribute::of_int(1);
+  return g.emit("Reshape", {v, g.emit("Shape", {like})}, attrs);
+}
+
+std::string flat(GradContext& g, const std::string& v) { return g.emit("Reshape", {v, g.ints({-1})}); }
+
+std::string unsqueeze(GradContext& g, const std::string& v, const std::vector<int64_t>& axes) {
+  if (g.opset() >= 13) return g.emit("Unsqueeze", {v, g.ints(axes)});
+  return g.emit("Unsqueeze", {v}, {{"axes", Attribute::of_ints(axes)}});
+}
+
+// Zeros of a runtime shape (opset >= 9) and element type.
+std::string zeros_of_shape(GradContext& g, const std::string& shape, DType dtype) {
+  return g.emit("ConstantOfShape", {shape}, {{"value", Attribute::of_tensor(Tensor(dtype, {1}))}});
+}
+
+// Zeros with the shape and type of the forward value `like`.
+std::string zeros_like(GradContext& g, const std::string& like) {
+  if (g.opset() >= 9) return zeros_of_shape(g, g.emit("Shape", {like}), g.dtype_of(like));
+  return g.emit("Mul", {like, g.scalar(0, like)});
+}
+
+void require_opset9(GradContext& g) {
+  OT_CHECK(g.opset() >= 9, "this gradient builds an index tensor, which needs opset 9 or later; the graph has opset {}",
+           g.opset());
+}
+
+// int64 [n] = 0..n-1, n the element count of x (opset >= 9).
+std::string iota_of(GradContext& g, const std::string& x) {
+  require_opset9(g);
+  const std::string n = g.emit("Size", {x});
+  if (g.opset() >= 11)
+    return g.emit("Range",
+                  {const_tensor(g, Tensor::scalar<int64_t>(0)), n, const_tensor(g, Tensor::scalar<int64_t>(1))});
+  const std::string ones = g.emit("ConstantOfShape", {g.emit("Reshape", {n, g.ints({1})})},
+                                  {{"value", Attribute::of_tensor(Tensor::from<int64_t>({1}, {1}))}});
+  return flat(g, g.emit("NonZero", {ones}));
+}
+
+// out[n] (x's type) with out[idx[k]] += vals[k]; idx, vals 1-D of length m; iota = iota_of(x).
+std::string scatter_add_flat(GradContext& g, const std::string& x, const std::string& iota, const std::string& idx,
+                             const std::string& vals, bool unique) {
+  if (g.opset() >= 16 || (unique && g.opset() >= 11)) {
+    std::map<std::string, Attribute> attrs{{"axis", Attribute::of_int(0)}};
+    if (g.opset() >= 16) attrs["reduction"] = Attribute::of_string("add");
+    const std::string zeros = zeros_of_shape(g, g.emit("Shape", {iota}), g.dtype_of(x));
+    return g.emit("ScatterElements", {zeros, idx, vals}, attrs);
+  }
+  const std::string hit = g.emit("Equal", {unsqueeze(g, iota, {1}), unsqueeze(g, idx, {0})});
+  const auto to = static_cast<int64_t>(g.dtype_of(x));
+  const std::string onehot = g.emit("Cast", {hit}, {{"to", Attribute::of_int(to)}});
+  return flat(g, g.emit("MatMul", {onehot, unsqueeze(g, vals, {1})}));
+}
+
+// The index adjoint of the node's forward map applied to input 0 (see the top comment).
+// `as_float`: the forward op only takes float data (Pad-2): run it on iota cast to x's type.
+std::string index_adjoint(GradContext& g, bool unique, bool as_float = false) {
+  const std::string& x = g.x(0);
+  const std::string iota = iota_of(g, x);
+  std::string ids = reshape_like(g, iota, x);
+  const auto to = static_cast<int64_t>(g.dtype_of(x));
+  if (as_float) ids = g.emit("Cast", {ids}, {{"to", Attribute::of_int(to)}});
+  std::vector<std::string> inputs = g.node().inputs;
+  inputs[0] = ids;
+  std::string selected = g.emit(g.node().op_type, inputs, g.node().attributes);
+  if (as_float) selected = g.emit("Cast", {selected}, {{"to", Attribute::of_int(static_cast<int64_t>(DType::Int64))}});
+  const std::string dx = scatter_add_flat(g, x, iota, flat(g, selected), flat(g, g.dy(0)), unique);
+  return reshape_like(g, dx, x);
+}
+
+// Reshape, Flatten, Squeeze, Unsqueeze: dx = Reshape(dy, Shape(x)).
+void reshape_grad(GradContext& g) { g.set_dx(0, reshape_like(g, g.dy(0), g.x(0))); }
+
+// y = Transpose(x, perm): dx = Transpose(dy, inverse(perm)); the default perm (reversal)
+// is its own inverse.
+void transpose_grad(GradContext& g) {
+  if (!g.node().has_attr("perm")) {
+    g.set_dx(0, g.emit("Transpose", {g.dy(0)}));
+    return;
+  }
+  const std::vector<int64_t> perm = g.node().attr_ints("perm");
+  std::vector<int64_t> inverse(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) inverse[static_cast<size_t>(perm[i])] = static_cast<int64_t>(i);
+  g.set_dx(0, g.emit("Transpose", {g.dy(0)}, {{"perm", Attribute::of_ints(inverse)}}));
+}
+
+// y = Concat(x_0, ..., axis): dx_i = dy[..., o_i : o_i + n_i, ...] along axis, with n_j the
+// runtime sizes Shape(x_j)[axis] and o_i = n_0 + ... + n_{i-1}. Slice with input starts
+// from opset 10; before, Gather(dy, o_i + iota(n_i), axis) (opset 9).
+void concat_grad(GradContext& g) {
+  const Node& n = g.node();
+  int64_t axis = n.attr_int("axis");
+  if (axis < 0) {
+    const int rank = g.rank_of(g.y(0));
+    OT_CHECK(rank >= 0, "Concat with a negative axis needs the rank of its output");
+    axis += rank;
+  }
+  std::string offset = g.ints({0});
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    const std::string size =
+        g.emit("Gather", {g.emit("Shape", {g.x(i)}), g.ints({axis})}, {{"axis", Attribute::of_int(0)}});
+    const std::string end = g.emit("Add", {offset, size});
+    if (g.wants_dx(i)) {
+      if (g.opset() >= 10) {
+        g.set_dx(i, g.emit("Slice", {g.dy(0), offset, end, g.ints({axis})}));
+      } else {
+        require_opset9(g);
+        const std::string ones =
+            g.emit("ConstantOfShape", {size}, {{"value", Attribute::of_tensor(Tensor::from<int64_t>({1}, {1}))}});
+        const std::string positions = g.emit("Add", {flat(g, g.emit("NonZero", {ones})), offset});
+        g.set_dx(i, g.emit("Gather", {g.dy(0), positions}, {{"axis", Attribute::of_int(axis)}}));
+      }
+    }
+    offset = end;
+  }
+}
+
+// y_0, ..., y_k = Split(x, axis): dx = Concat(dy_0, ..., dy_k, axis), a missing dy_i
+// being zeros of y_i's shape.
+void split_grad(GradContext& g) {
+  const Node& n = g.node();
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < n.outputs.size(); ++i) parts.push_back(g.dy(i).empty() ? zeros_like(g, g.y(i)) : g.dy(i));
+  g.set_dx(
+      0, parts.size() == 1 ? parts[0] : g.emit("Concat", parts, {{"axis", Attribute::of_int(n.attr_int("axis", 0))}}));
+}
+
+// Slice: the index adjoint (indices are distinct, so a plain scatter from opset 11).
+void slice_grad(GradContext& g) { g.set_dx(0, index_adjoint(g, true)); }
+
+// y = Pad(x, pads). Constant mode: y is x placed at offset pads_begin among constants, so
+// dx = Pad(dy, -pads): the padding is cut away, and where pads were negative (x was cropped)
+// zeros are put back. Reflect / edge modes read x elements several times: the index adjoint
+// (Pad-2 only takes float data, so its index tensor runs as x's float type).
+void pad_grad(GradContext& g) {
+  const Node& n = g.node();
+  const std::string mode = n.attr_string("mode", "constant");
+  if (mode != "constant") {
+    g.set_dx(0, index_adjoint(g, false, n.since_version < 11));
+    return;
+  }
+  if (n.since_version < 11) {
+    std::vector<int64_t> pads = n.attr_ints("pads");
+    for (auto& p : pads) p = -p;
+    g.set_dx(
+        0, g.emit("Pad", {g.dy(0)}, {{"pads", Attribute::of_ints(pads)}, {"mode", Attribute::of_string("constant")}}));
+    return;
+  }
+  g.set_dx(0, g.emit("Pad", {g.dy(0), g.emit("Neg", {g.x(1)})}, {{"mode", Attribute::of_string("constant")}}));
+}
+
+// y = Expand(x, shape): a broadcast; dx = dy summed back to x's shape (the driver does it).
+void expand_grad(GradContext& g) { g.set_dx(0, g.dy(0), true); }
+
+// y = Tile(x, r): y[k_0 d_0 + i_0, ...] = x[i_0, ...], so with dy viewed as
+// [r_0, d_0, r_1, d_1, ...], dx = ReduceSum over the repeat axes 0, 2, 4, ...
+void tile_grad(GradContext& g) {
+  const int rank = g.rank_of(g.x(0));
+  OT_CHECK(rank >= 1, "Tile's gradient needs the rank of its input");
+  const std::string pairs = g.emit("Concat", {unsqueeze(g, g.x(1), {1}), unsqueeze(g, g.emit("Shape", {g.x(0)}), {1})},
+                                   {{"axis", Attribute::of_int(1)}});
+  const std::string viewed = g.emit("Reshape", {g.dy(0), flat(g, pairs)});
+  std::vector<int64_t> axes;
+  for (int a = 0; a < rank; ++a) axes.push_back(2 * a);
+  std::string sum;
+  if (g.opset() >= 13)
+    sum = g.emit("ReduceSum", {viewed, g.ints(axes)}, {{"keepdims", Attribute::of_int(0)}});
+  else
+    sum = g.emit("ReduceSum", {viewed}, {{"axes", Attribute::of_ints(axes)}, {"keepdims", Attribute::of_int(0)}});
+  g.set_dx(0, sum);
+}
+
+// Gather / GatherElements: data gradient = scatter-add of dy at the gathered positions
+// (the index adjoint; repeated indices accumulate). Indices get no gradient.
+void gather_grad(GradContext& g) { g.set_dx(0, index_adjoint(g, false)); }
+
+// Dropout without training (Dropout-7/10 always; 12/13 without a training_mode input):
+// dx = dy. With a training_mode input t (12/13): dx = dy * mask * s, s = 1 / (1 - ratio)
+// when t is true and 1 when false (the mask is then all true). Without the mask output the
+// mask is taken as y != 0 (exact except for elements where x is exactly 0 in training).
+void dropout_grad(GradContext& g) {
+  const Node& n = g.node();
+  if (n.since_version < 12 || !n.has_input(2)) {
+    g.set_dx(0, g.dy(0));
+    return;
+  }
+  const std::string& x = g.x(0);
+  const auto to = static_cast<int64_t>(g.dtype_of(x));
+  const std::string one = g.scalar(1, x);
+  const std::string ratio =
+      n.has_input(1) ? g.emit("Cast", {g.x(1)}, {{"to", Attribute::of_int(to)}}) : g.scalar(0.5, x);
+  const std::string scale = g.emit("Where", {g.x(2), g.emit("Div", {one, g.emit("Sub", {one, ratio})}), one});
+  std::string kept;
+  if (n.outputs.size() > 1 && !n.outputs[1].empty())
+    kept = g.y(1);
+  else
+    kept = g.emit("Not", {g.emit("Equal", {g.y(0), g.scalar(0, x)})});
+  const std::string mask = g.emit("Cast", {kept}, {{"to", Attribute::of_int(to)}});
+  g.set_dx(0, g.emit("Where", {g.x(2), g.emit("Mul", {g.emit("Mul", {g.dy(0), mask}), scale}), g.dy(0)}));
+}
+
+}  // namespace
+
+void add_shape_gradient_rules(std::vector<GradRuleEntry>& rules) {
+  rules.push_back({"", "Reshape", {5, 13, 14}, reshape_grad});
+  rules.push_back({"", "Flatten", {1, 9, 11, 13}, reshape_grad});
+  rules.push_back({"", "Squeeze", {1, 11, 13}, reshape_grad});
+  rules.push_back({"", "Unsqueeze", {1, 11, 13}, reshape_grad});
+  rules.push_back({"", "Transpose", {1, 13}, transpose_grad});
+  rules.push_back({"", "Concat", {4, 11, 13}, concat_grad});
+  rules.push_back({"", "Split", {2, 11, 13}, split_grad});
+  rules.push_back({"", "Slice", {1, 10, 11, 13}, slice_grad});
+  rules.push_back({"", "Pad", {2, 11, 13}, pad_grad});
+  rules.push_back({"", "Expand", {8, 13}, expand_grad});
+  rules.push_back({"", "Tile", {6, 13}, tile_grad});
+  rules.push_back({"", "Gather", {1, 11, 13}, gather_grad});
+  rules.push_back({"", "GatherElements", {11, 13}, gather_grad});
+  rules.push_back({"", "Dropout", {7, 10, 12, 13}, dropout_grad});
+  // No gradient: outputs are built from shapes, counts or indices (NonZero, Shape, Size are
+  // declared with the elementwise rules).
+  for (const char* op : {"ConstantOfShape", "Range", "EyeLike", "OneHot"}) rules.push_back({"", op, {}, nullptr});
+}
+
+}  // namespace onnx_train
