@@ -1,0 +1,394 @@
+// Gradient rules of the linear-algebra ops (MatMul, Gemm, Einsum), of CumSum and of the
+// reductions other than ReduceSum/ReduceMean (which live in reductions.cc).
+// x, y: forward input / output; dy: the incoming gradient. Broadcast inputs pass
+// `broadcast = true` and the driver sums them back.
+#include <algorithm>
+#include <set>
+
+#include "gradients/builder.h"
+#include "gradients/rules/rules.h"
+
+namespace onnx_train {
+
+namespace {
+
+// ---- small helpers ---------------------------------------------------------------------
+
+int known_rank(GradContext& g, const std::string& value) {
+  const int r = g.rank_of(value);
+  OT_CHECK(r >= 0, "gradient rule of {}: the rank of '{}' is unknown (shape inference gave none)", g.node().label(),
+           value);
+  return r;
+}
+
+// Unsqueeze / Squeeze with the axes as an input from opset 13, as an attribute before.
+// Axes must be non-negative where the op's version does not take negative ones (< 11).
+std::string unsqueeze(GradContext& g, const std::string& v, const std::vector<int64_t>& axes) {
+  if (g.opset() >= 13) return g.emit("Unsqueeze", {v, g.ints(axes)});
+  return g.emit("Unsqueeze", {v}, {{"axes", Attribute::of_ints(axes)}});
+}
+
+std::string squeeze(GradContext& g, const std::string& v, const std::vector<int64_t>& axes) {
+  if (g.opset() >= 13) return g.emit("Squeeze", {v, g.ints(axes)});
+  return g.emit("Squeeze", {v}, {{"axes", Attribute::of_ints(axes)}});
+}
+
+// v with its last two axes swapped (v has rank `rank` >= 2).
+std::string transpose_last2(GradContext& g, const std::string& v, int rank) {
+  std::vector<int64_t> perm(static_cast<size_t>(rank));
+  for (int i = 0; i < rank; ++i) perm[static_cast<size_t>(i)] = i;
+  std::swap(perm[static_cast<size_t>(rank - 1)], perm[static_cast<size_t>(rank - 2)]);
+  return g.emit("Transpose", {v}, {{"perm", Attribute::of_ints(perm)}});
+}
+
+std::string cast_like(GradContext& g, const std::string& v, const std::string& like) {
+  return g.emit("Cast", {v}, {{"to", Attribute::of_int(static_cast<int64_t>(g.dtype_of(like)))}});
+}
+
+// ---- MatMul -----------------------------------------------------------------------------
+
+// Y = A @ B with numpy semantics.
+//   rank(A), rank(B) >= 2: dA = dY @ B^T, dB = A^T @ dY (last two axes transposed); both
+//     have the broadcast batch shape and the driver sums them back over broadcast batch axes.
+//   A a vector (K), B (..., K, N), Y (..., N):
+//     dA = sum over the batch of B @ dY[..., :, None]   (rank(B) == 2: B @ dY, a K-vector)
+//     dB = A[:, None] @ dY[..., None, :]                 (outer product)
+//   A (..., M, K), B a vector (K), Y (..., M):
+//     dA = dY[..., :, None] @ B[None, :]                 (outer product)
+//     dB = sum over the batch of dY[..., None, :] @ A    (rank(A) == 2: dY @ A)
+//   both vectors, Y a scalar: dA = dY * B, dB = dY * A.
+void matmul_grad(GradContext& g) {
+  const std::string& a = g.x(0);
+  const std::string& b = g.x(1);
+  const std::string& dy = g.dy(0);
+  const int ra = known_rank(g, a);
+  const int rb = known_rank(g, b);
+  if (ra == 1 && rb == 1) {
+    if (g.wants_dx(0)) g.set_dx(0, g.emit("Mul", {dy, b}));
+    if (g.wants_dx(1)) g.set_dx(1, g.emit("Mul", {dy, a}));
+    return;
+  }
+  if (ra == 1) {
+    const int ry = rb - 1;  // dY is (..., N)
+    if (g.wants_dx(0)) {
+      if (rb == 2) {
+        g.set_dx(0, g.emit("MatMul", {b, dy}));
+      } else {
+        const std::string col = unsqueeze(g, dy, {ry});                   // (..., N, 1)
+        g.set_dx(0, squeeze(g, g.emit("MatMul", {b, col}), {ry}), true);  // (..., K) summed to (K)
+      }
+    }
+    if (g.wants_dx(1)) {
+      const std::string a_col = unsqueeze(g, a, {1});         // (K, 1)
+      const std::string dy_row = unsqueeze(g, dy, {ry - 1});  // (..., 1, N)
+      g.set_dx(1, g.emit("MatMul", {a_col, dy_row}));
+    }
+    return;
+  }
+  if (rb == 1) {
+    const int ry = ra - 1;  // dY is (..., M)
+    if (g.wants_dx(0)) {
+      const std::string dy_col = unsqueeze(g, dy, {ry});  // (..., M, 1)
+      const std::string b_row = unsqueeze(g, b, {0});     // (1, K)
+      g.set_dx(0, g.emit("MatMul", {dy_col, b_row}));
+    }
+    if (g.wants_dx(1)) {
+      if (ra == 2) {
+        g.set_dx(1, g.emit("MatMul", {dy, a}));
+      } else {
+        const std::string row = unsqueeze(g, dy, {ry - 1});                   // (..., 1, M)
+        g.set_dx(1, squeeze(g, g.emit("MatMul", {row, a}), {ry - 1}), true);  // (..., K) summed to (K)
+      }
+    }
+    return;
+  }
+  if (g.wants_dx(0)) g.set_dx(0, g.emit("MatMul", {dy, transpose_last2(g, b, rb)}), true);
+  if (g.wants_dx(1)) g.set_dx(1, g.emit("MatMul", {transpose_last2(g, a, ra), dy}), true);
+}
+
+// ---- Gemm -------------------------------------------------------------------------------
+
+// Y = alpha * A' @ B' + beta * C, A' = transA ? A^T : A, B' = transB ? B^T : B.
+//   dA' = alpha * dY @ B'^T, so dA = transA ? alpha * B' @ dY^T : alpha * dY @ B'^T
+//   dB' = alpha * A'^T @ dY, so dB = transB ? alpha * dY^T @ A' : alpha * A'^T @ dY
+//   dC = beta * dY, summed back over the axes C was broadcast along.
+void gemm_grad(GradContext& g) {
+  const Node& n = g.node();
+  const bool trans_a = n.attr_int("transA", 0) != 0;
+  const bool trans_b = n.attr_int("transB", 0) != 0;
+  const double alpha = n.attr_float("alpha", 1.0f);
+  const double beta = n.attr_float("beta", 1.0f);
+  const std::string& dy = g.dy(0);
+  auto t = [&](const std::string& v) { return g.emit("Transpose", {v}, {{"perm", Attribute::of_ints({1, 0})}}); };
+  auto scaled = [&](const std::string& v, double s) { return s == 1.0 ? v : g.emit("Mul", {v, g.scalar(s, g.x(0))}); };
+  if (g.wants_dx(0)) {
+    // B'^T is B when transB, else B^T; B' is B^T when transB, else B.
+    const std::string grad = trans_a ? g.emit("MatMul", {trans_b ? t(g.x(1)) : g.x(1), t(dy)})
+                                     : g.emit("MatMul", {dy, trans_b ? g.x(1) : t(g.x(1))});
+    g.set_dx(0, scaled(grad, alpha));
+  }
+  if (g.wants_dx(1)) {
+    const std::string grad = trans_b ? g.emit("MatMul", {t(dy), trans_a ? t(g.x(0)) : g.x(0)})
+                                     : g.emit("MatMul", {trans_a ? g.x(0) : t(g.x(0)), dy});
+    g.set_dx(1, scaled(grad, alpha));
+  }
+  if (n.has_input(2) && g.wants_dx(2)) g.set_dx(2, scaled(dy, beta), true);
+}
+
+// ---- reductions (axes as an attribute: every version up to opset 17) ---------------------
+
+// The reduced axes, non-negative and sorted; empty when every axis is reduced.
+std::vector<int64_t> reduced_axes(GradContext& g) {
+  const Node& n = g.node();
+  std::vector<int64_t> axes = n.attr_ints("axes", {});
+  if (axes.empty()) return axes;
+  const int r = g.rank_of(g.x(0));
+  if (r < 0) {
+    // Unsqueeze-11/13 count negative axes from the end of their output (x's rank).
+    OT_CHECK(g.opset() >= 11 || std::all_of(axes.begin(), axes.end(), [](int64_t a) { return a >= 0; }),
+             "gradient rule of {}: negative axes need the rank of '{}', which is unknown", n.label(), g.x(0));
+    return axes;
+  }
+  for (int64_t& a : axes)
+    if (a < 0) a += r;
+  std::sort(axes.begin(), axes.end());
+  return axes;
+}
+
+// `v` (dy or y) with the reduced axes put back as size-1 axes (a no-op with keepdims=1),
+// so that it broadcasts against x. All axes reduced without keepdims: a scalar, which
+// broadcasts as it is.
+std::string restore(GradContext& g, const std::string& v) {
+  if (g.node().attr_int("keepdims", 1) != 0) return v;
+  const std::vector<int64_t> axes = reduced_axes(g);
+  if (axes.empty()) return v;
+  return unsqueeze(g, v, axes);
+}
+
+// A float 0/1 mask of where x equals the restored y (which holds x's max or min).
+std::string extreme_mask(GradContext& g, const std::string& y_r, bool is_max) {
+  std::string equal;
+  if (g.opset() >= 11) {
+    equal = g.emit("Equal", {g.x(0), y_r});
+  } else {
+    // Equal takes floats from opset 11: x is never above its max (below its min).
+    equal = g.emit("Not", {g.emit(is_max ? "Less" : "Greater", {g.x(0), y_r})});
+  }
+  return cast_like(g, equal, g.x(0));
+}
+
+// dx = dy * mask / count, mask = (x == y) (the positions holding the max / min), count =
+// the number of such positions in each reduced group (1 without ties: the gradient is
+// split evenly between tied positions).
+void reduce_extreme_grad(GradContext& g, bool is_max) {
+  const std::string mask = extreme_mask(g, restore(g, g.y(0)), is_max);
+  const std::vector<int64_t> axes = reduced_axes(g);
+  std::string count;
+  std::map<std::string, Attribute> attrs{{"keepdims", Attribute::of_int(1)}};
+  if (g.opset() >= 13) {
+    count = axes.empty() ? g.emit("ReduceSum", {mask}, attrs) : g.emit("ReduceSum", {mask, g.ints(axes)}, attrs);
+  } else {
+    if (!axes.empty()) attrs["axes"] = Attribute::of_ints(axes);
+    count = g.emit("ReduceSum", {mask}, attrs);
+  }
+  g.set_dx(0, g.emit("Mul", {mask, g.emit("Div", {restore(g, g.dy(0)), count})}));
+}
+void reduce_max_grad(GradContext& g) { reduce_extreme_grad(g, true); }
+void reduce_min_grad(GradContext& g) { reduce_extreme_grad(g, false); }
+
+// dx = dy * y / x (x away from 0)
+void reduce_prod_grad(GradContext& g) {
+  const std::string dy_y = g.emit("Mul", {restore(g, g.dy(0)), restore(g, g.y(0))});
+  g.set_dx(0, g.emit("Div", {dy_y, g.x(0)}));
+}
+
+// dx = dy * sign(x)
+void reduce_l1_grad(GradContext& g) {
+  std::string sign;
+  if (g.opset() >= 9) {
+    sign = g.emit("Sign", {g.x(0)});
+  } else {  // Sign needs opset 9: (x > 0) - (x < 0)
+    const std::string zero = g.scalar(0, g.x(0));
+    sign = g.emit("Sub", {cast_like(g, g.emit("Greater", {g.x(0), zero}), g.x(0)),
+                          cast_like(g, g.emit("Less", {g.x(0), zero}), g.x(0))});
+  }
+  g.set_dx(0, g.emit("Mul", {restore(g, g.dy(0)), sign}));
+}
+
+// dx = dy * x / y
+void reduce_l2_grad(GradContext& g) {
+  const std::string dy_over_y = g.emit("Div", {restore(g, g.dy(0)), restore(g, g.y(0))});
+  g.set_dx(0, g.emit("Mul", {dy_over_y, g.x(0)}));
+}
+
+// dx = 2 x dy
+void reduce_sum_square_grad(GradContext& g) {
+  const std::string two_x = g.emit("Mul", {g.x(0), g.scalar(2, g.x(0))});
+  g.set_dx(0, g.emit("Mul", {two_x, restore(g, g.dy(0))}));
+}
+
+// y = log(sum x): dx = dy / sum x = dy / exp(y)
+void reduce_log_sum_grad(GradContext& g) {
+  const std::string sum = g.emit("Exp", {restore(g, g.y(0))});
+  const std::string grad = g.emit("Div", {restore(g, g.dy(0)), sum});
+  // grad has the reduced shape: x * 0 + grad broadcasts it to x's shape.
+  g.set_dx(0, g.emit("Add", {g.emit("Mul", {g.x(0), g.scalar(0, g.x(0))}), grad}));
+}
+
+// y = log(sum exp x): dx = dy * exp(x - y)
+void reduce_log_sum_exp_grad(GradContext& g) {
+  const std::string softmax = g.emit("Exp", {g.emit("Sub", {g.x(0), restore(g, g.y(0))})});
+  g.set_dx(0, g.emit("Mul", {restore(g, g.dy(0)), softmax}));
+}
+
+// ---- CumSum -----------------------------------------------------------------------------
+
+// y = cumsum(x, axis): each x[i] feeds y[j] for j at or after i (before i when reversed;
+// strictly so when exclusive), so dx = cumsum(dy) in the opposite direction, exclusive
+// likewise.
+void cumsum_grad(GradContext& g) {
+  const Node& n = g.node();
+  std::map<std::string, Attribute> attrs{{"reverse", Attribute::of_int(n.attr_int("reverse", 0) != 0 ? 0 : 1)},
+                                         {"exclusive", Attribute::of_int(n.attr_int("exclusive", 0) != 0 ? 1 : 0)}};
+  g.set_dx(0, g.emit("CumSum", {g.dy(0), g.x(1)}, attrs));
+}
+
+// ---- Einsum -----------------------------------------------------------------------------
+
+// A term as tokens: single letters, or "..." for the ellipsis.
+std::vector<std::string> einsum_tokens(const std::string& text) {
+  std::vector<std::string> tokens;
+  for (size_t i = 0; i < text.size();) {
+    if (text.compare(i, 3, "...") == 0) {
+      tokens.emplace_back("...");
+      i += 3;
+    } else {
+      tokens.emplace_back(1, text[i]);
+      ++i;
+    }
+  }
+  return tokens;
+}
+
+std::string join_tokens(const std::vector<std::string>& tokens) {
+  std::string s;
+  for (const auto& t : tokens) s += t;
+  return s;
+}
+
+// y = einsum(x_0, ..., x_{n-1}): as y is linear in each x_k,
+//   dx_k = einsum(dy, x_j for j != k) into x_k's subscripts,
+// with x_k's letters that occur in no other term (summed away in the forward pass) left
+// out of that einsum and broadcast back (Unsqueeze + Expand); likewise x_k's "..." axes
+// when no other term has "...". A "..." that broadcasts between inputs is summed back by
+// the driver. Not handled (reported when the gradient is built): a letter repeated within
+// one term (a diagonal).
+void einsum_grad(GradContext& g) {
+  const Node& n = g.node();
+  std::string eq;
+  for (char c : n.attr_string("equation"))
+    if (c != ' ') eq += c;
+  const size_t arrow = eq.find("->");
+  const std::string lhs = arrow == std::string::npos ? eq : eq.substr(0, arrow);
+  std::vector<std::vector<std::string>> terms;
+  for (size_t start = 0;;) {
+    const size_t comma = lhs.find(',', start);
+    terms.push_back(einsum_tokens(lhs.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  OT_CHECK(terms.size() == n.inputs.size(), "gradient rule of {}: '{}' has {} terms for {} inputs", n.label(), eq,
+           terms.size(), n.inputs.size());
+  bool any_ellipsis = false;
+  for (const auto& t : terms) {
+    any_ellipsis = any_ellipsis || std::count(t.begin(), t.end(), "...") > 0;
+    std::set<std::string> seen;
+    for (const auto& tok : t)
+      OT_CHECK(seen.insert(tok).second,
+               "gradient rule of {}: einsum '{}' repeats '{}' within a term (a diagonal); no gradient for that form",
+               n.label(), eq, tok);
+  }
+  std::vector<std::string> out;
+  if (arrow != std::string::npos) {
+    out = einsum_tokens(eq.substr(arrow + 2));
+  } else {  // implicit: the ellipsis, then the letters used once, in ASCII order
+    std::map<std::string, int> uses;
+    for (const auto& t : terms)
+      for (const auto& tok : t)
+        if (tok != "...") ++uses[tok];
+    if (any_ellipsis) out.emplace_back("...");
+    for (const auto& [tok, count] : uses)
+      if (count == 1) out.push_back(tok);
+  }
+  for (size_t k = 0; k < terms.size(); ++k) {
+    if (!g.wants_dx(k)) continue;
+    // Labels available to the gradient einsum: dy's and the other inputs'.
+    std::set<std::string> available(out.begin(), out.end());
+    std::vector<std::string> operands{g.dy(0)};
+    std::string inputs_text = join_tokens(out);
+    for (size_t j = 0; j < terms.size(); ++j) {
+      if (j == k) continue;
+      available.insert(terms[j].begin(), terms[j].end());
+      operands.push_back(g.x(j));
+      inputs_text += "," + join_tokens(terms[j]);
+    }
+    const auto& term = terms[k];
+    const auto ellipsis = std::find(term.begin(), term.end(), "...");
+    const bool has_ellipsis = ellipsis != term.end();
+    // The axes "..." stands for in x_k, when the gradient einsum cannot produce them (they
+    // were summed away and no other operand has them): put back as free axes.
+    const bool ellipsis_in_target = has_ellipsis && available.count("...") != 0;
+    int64_t ellipsis_rank = 0;
+    if (has_ellipsis && !ellipsis_in_target)
+      ellipsis_rank = known_rank(g, g.x(k)) - static_cast<int64_t>(term.size() - 1);
+    std::vector<std::string> target;
+    std::vector<int64_t> free_axes;  // where x_k's axes summed away in the forward pass go back
+    int64_t axis = 0;                // x_k's axis at token p (before the ellipsis, or without a free one)
+    for (size_t p = 0; p < term.size(); ++p) {
+      const bool after_ellipsis = has_ellipsis && static_cast<ptrdiff_t>(p) > ellipsis - term.begin();
+      if (term[p] == "...") {
+        if (ellipsis_in_target) {
+          target.push_back("...");
+        } else {
+          for (int64_t e = 0; e < ellipsis_rank; ++e) free_axes.push_back(axis + e);
+        }
+        axis += ellipsis_rank;
+        continue;
+      }
+      if (available.count(term[p])) {
+        target.push_back(term[p]);
+      } else if (after_ellipsis && ellipsis_in_target) {
+        // The target's "..." may be wider than x_k's (broadcast): count from the end.
+        free_axes.push_back(static_cast<int64_t>(p) - static_cast<int64_t>(term.size()));
+      } else {
+        free_axes.push_back(axis);
+      }
+      ++axis;
+    }
+    std::string grad =
+        g.emit("Einsum", operands, {{"equation", Attribute::of_string(inputs_text + "->" + join_tokens(target))}});
+    if (!free_axes.empty()) grad = unsqueeze(g, grad, free_axes);
+    // Expand: the free axes, and "..." axes where the other operands have size 1.
+    if (!free_axes.empty() || has_ellipsis) grad = g.emit("Expand", {grad, g.emit("Shape", {g.x(k)})});
+    g.set_dx(k, grad, any_ellipsis);
+  }
+}
+
+}  // namespace
+
+void add_linalg_gradient_rules(std::vector<GradRuleEntry>& rules) {
+  rules.push_back({"", "MatMul", {1, 9, 13}, matmul_grad});
+  rules.push_back({"", "Gemm", {7, 9, 11, 13}, gemm_grad});
+  rules.push_back({"", "ReduceMax", {1, 11, 12, 13}, reduce_max_grad});
+  rules.push_back({"", "ReduceMin", {1, 11, 12, 13}, reduce_min_grad});
+  rules.push_back({"", "ReduceProd", {1, 11, 13}, reduce_prod_grad});
+  rules.push_back({"", "ReduceL1", {1, 11, 13}, reduce_l1_grad});
+  rules.push_back({"", "ReduceL2", {1, 11, 13}, reduce_l2_grad});
+  rules.push_back({"", "ReduceSumSquare", {1, 11, 13}, reduce_sum_square_grad});
+  rules.push_back({"", "ReduceLogSum", {1, 11, 13}, reduce_log_sum_grad});
+  rules.push_back({"", "ReduceLogSumExp", {1, 11, 13}, reduce_log_sum_exp_grad});
+  rules.push_back({"", "CumSum", {11, 14}, cumsum_grad});
+  rules.push_back({"", "Einsum", {12}, einsum_grad});
+}
+
+}  // namespace onnx_train
