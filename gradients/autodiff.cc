@@ -170,6 +170,29 @@ std::vector<std::string> GradContext::emit_multi(const std::string& op, const st
   return builder_.emit_multi(op, inputs, std::move(attributes), domain, outs);
 }
 
+std::string GradContext::unsqueeze(const std::string& v, const std::vector<int64_t>& axes) {
+  if (opset() >= 13) return emit("Unsqueeze", {v, ints(axes)});
+  return emit("Unsqueeze", {v}, {{"axes", Attribute::of_ints(axes)}});
+}
+
+std::string GradContext::squeeze(const std::string& v, const std::vector<int64_t>& axes) {
+  if (opset() >= 13) return emit("Squeeze", {v, ints(axes)});
+  return emit("Squeeze", {v}, {{"axes", Attribute::of_ints(axes)}});
+}
+
+std::string GradContext::reduce_sum(const std::string& v, const std::vector<int64_t>& axes, bool keepdims) {
+  std::map<std::string, Attribute> attrs{{"keepdims", Attribute::of_int(keepdims ? 1 : 0)}};
+  if (opset() >= 13) return axes.empty() ? emit("ReduceSum", {v}, attrs) : emit("ReduceSum", {v, ints(axes)}, attrs);
+  if (!axes.empty()) attrs["axes"] = Attribute::of_ints(axes);
+  return emit("ReduceSum", {v}, attrs);
+}
+
+std::string GradContext::cast_like(const std::string& v, const std::string& like) {
+  return emit("Cast", {v}, {{"to", Attribute::of_int(static_cast<int64_t>(dtype_of(like)))}});
+}
+
+std::string GradContext::constant(Tensor value) { return builder_.constant(std::move(value), node_.name + "/const"); }
+
 std::string GradContext::scalar(double value, const std::string& like) {
   const DType dtype = builder_.dtype_of(like);
   Tensor t;

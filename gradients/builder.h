@@ -47,6 +47,16 @@ class GradContext {
   // Emits a node with `num_outputs` outputs and returns their names.
   std::vector<std::string> emit_multi(const std::string& op, const std::vector<std::string>& inputs, size_t num_outputs,
                                       std::map<std::string, Attribute> attributes = {}, const std::string& domain = "");
+  // Opset-aware forms of the ops rules emit most: axes are an input from opset 13 and an
+  // attribute before (Unsqueeze/Squeeze axes must be non-negative below opset 11).
+  std::string unsqueeze(const std::string& v, const std::vector<int64_t>& axes);
+  std::string squeeze(const std::string& v, const std::vector<int64_t>& axes);
+  // ReduceSum over `axes` (empty: every axis).
+  std::string reduce_sum(const std::string& v, const std::vector<int64_t>& axes, bool keepdims);
+  // v cast to the element type of the forward value `like`.
+  std::string cast_like(const std::string& v, const std::string& like);
+  // A Constant node holding `value`.
+  std::string constant(Tensor value);
   // A scalar constant with the element type of `like`, a forward value (x or y: their
   // types are known from shape inference; gradients have their forward value's type).
   std::string scalar(double value, const std::string& like);

@@ -15,17 +15,12 @@ namespace onnx_train {
 
 namespace {
 
-// The element type of a forward value as a Cast "to" attribute.
-Attribute cast_to(GradContext& g, const std::string& like) {
-  return Attribute::of_int(static_cast<int64_t>(g.dtype_of(like)));
-}
-
 // cond ? a : b elementwise (broadcasting); b == "" means 0. `like`: a forward float value
 // with the gradient's element type.
 std::string select(GradContext& g, const std::string& cond, const std::string& a, const std::string& b,
                    const std::string& like) {
   if (g.opset() >= 9) return g.emit("Where", {cond, a, b.empty() ? g.scalar(0, like) : b});
-  const std::string mask = g.emit("Cast", {cond}, {{"to", cast_to(g, like)}});
+  const std::string mask = g.cast_like(cond, like);
   const std::string kept = g.emit("Mul", {a, mask});
   if (b.empty()) return kept;
   const std::string other = g.emit("Mul", {b, g.emit("Sub", {g.scalar(1, like), mask})});
@@ -42,12 +37,6 @@ std::string attr_scalar(GradContext& g, const char* name, float fallback) {
 
 // x < 0 (as bool)
 std::string negative(GradContext& g) { return g.emit("Less", {g.x(0), g.scalar(0, g.x(0))}); }
-
-// ReduceSum(v, [axis], keepdims=1), in the form of the graph's opset.
-std::string reduce_sum_keep(GradContext& g, const std::string& v, int64_t axis) {
-  if (g.opset() >= 13) return g.emit("ReduceSum", {v, g.ints({axis})}, {{"keepdims", Attribute::of_int(1)}});
-  return g.emit("ReduceSum", {v}, {{"axes", Attribute::of_ints({axis})}, {"keepdims", Attribute::of_int(1)}});
-}
 
 // ---- activations ---------------------------------------------------------------------------
 
@@ -166,13 +155,13 @@ void pow_grad(GradContext& g) {
   const std::string a = g.x(0), b = g.x(1);
   const bool same = g.dtype_of(b) == g.dtype_of(a);
   if (g.wants_dx(0)) {
-    const std::string bf = same ? b : g.emit("Cast", {b}, {{"to", cast_to(g, a)}});
+    const std::string bf = same ? b : g.cast_like(b, a);
     const std::string power = g.emit("Pow", {a, g.emit("Sub", {bf, g.scalar(1, a)})});
     g.set_dx(0, mul(g, g.dy(0), mul(g, bf, power)), true);
   }
   if (g.wants_dx(1)) {
     std::string db = mul(g, g.dy(0), mul(g, g.y(0), g.emit("Log", {a})));
-    if (!same) db = g.emit("Cast", {db}, {{"to", cast_to(g, b)}});
+    if (!same) db = g.cast_like(db, b);
     g.set_dx(1, db, true);
   }
 }
@@ -234,7 +223,7 @@ void where_grad(GradContext& g) {
 // dx = Cast(dy, to = type of x) (float to float; integer inputs get none)
 void cast_grad(GradContext& g) {
   if (!dtype_is_float(g.dtype_of(g.x(0)))) return;
-  g.set_dx(0, g.emit("Cast", {g.dy(0)}, {{"to", cast_to(g, g.x(0))}}));
+  g.set_dx(0, g.cast_like(g.dy(0), g.x(0)));
 }
 
 // ---- softmax family ------------------------------------------------------------------------
@@ -250,10 +239,10 @@ void softmax_grad(GradContext& g) {
   int64_t axis = n.attr_int("axis", single_axis ? -1 : 1);
   auto grad = [&](const std::string& dy, const std::string& y, int64_t sum_axis) {
     if (IsLog) {
-      const std::string s = reduce_sum_keep(g, dy, sum_axis);
+      const std::string s = g.reduce_sum(dy, {sum_axis}, true);
       return g.emit("Sub", {dy, mul(g, g.emit("Exp", {y}), s)});
     }
-    const std::string s = reduce_sum_keep(g, mul(g, dy, y), sum_axis);
+    const std::string s = g.reduce_sum(mul(g, dy, y), {sum_axis}, true);
     return mul(g, y, g.emit("Sub", {dy, s}));
   };
   if (single_axis) {

@@ -1,5 +1,4 @@
-// Gradient rules of the linear-algebra ops (MatMul, Gemm, Einsum), of CumSum and of the
-// reductions other than ReduceSum/ReduceMean (which live in reductions.cc).
+// Gradient rules of the linear-algebra ops (MatMul, Gemm, Einsum) and of CumSum.
 // x, y: forward input / output; dy: the incoming gradient. Broadcast inputs pass
 // `broadcast = true` and the driver sums them back.
 #include <algorithm>
@@ -21,28 +20,12 @@ int known_rank(GradContext& g, const std::string& value) {
   return r;
 }
 
-// Unsqueeze / Squeeze with the axes as an input from opset 13, as an attribute before.
-// Axes must be non-negative where the op's version does not take negative ones (< 11).
-std::string unsqueeze(GradContext& g, const std::string& v, const std::vector<int64_t>& axes) {
-  if (g.opset() >= 13) return g.emit("Unsqueeze", {v, g.ints(axes)});
-  return g.emit("Unsqueeze", {v}, {{"axes", Attribute::of_ints(axes)}});
-}
-
-std::string squeeze(GradContext& g, const std::string& v, const std::vector<int64_t>& axes) {
-  if (g.opset() >= 13) return g.emit("Squeeze", {v, g.ints(axes)});
-  return g.emit("Squeeze", {v}, {{"axes", Attribute::of_ints(axes)}});
-}
-
 // v with its last two axes swapped (v has rank `rank` >= 2).
 std::string transpose_last2(GradContext& g, const std::string& v, int rank) {
   std::vector<int64_t> perm(static_cast<size_t>(rank));
   for (int i = 0; i < rank; ++i) perm[static_cast<size_t>(i)] = i;
   std::swap(perm[static_cast<size_t>(rank - 1)], perm[static_cast<size_t>(rank - 2)]);
   return g.emit("Transpose", {v}, {{"perm", Attribute::of_ints(perm)}});
-}
-
-std::string cast_like(GradContext& g, const std::string& v, const std::string& like) {
-  return g.emit("Cast", {v}, {{"to", Attribute::of_int(static_cast<int64_t>(g.dtype_of(like)))}});
 }
 
 // ---- MatMul -----------------------------------------------------------------------------
@@ -74,13 +57,13 @@ void matmul_grad(GradContext& g) {
       if (rb == 2) {
         g.set_dx(0, g.emit("MatMul", {b, dy}));
       } else {
-        const std::string col = unsqueeze(g, dy, {ry});                   // (..., N, 1)
-        g.set_dx(0, squeeze(g, g.emit("MatMul", {b, col}), {ry}), true);  // (..., K) summed to (K)
+        const std::string col = g.unsqueeze(dy, {ry});                   // (..., N, 1)
+        g.set_dx(0, g.squeeze(g.emit("MatMul", {b, col}), {ry}), true);  // (..., K) summed to (K)
       }
     }
     if (g.wants_dx(1)) {
-      const std::string a_col = unsqueeze(g, a, {1});         // (K, 1)
-      const std::string dy_row = unsqueeze(g, dy, {ry - 1});  // (..., 1, N)
+      const std::string a_col = g.unsqueeze(a, {1});         // (K, 1)
+      const std::string dy_row = g.unsqueeze(dy, {ry - 1});  // (..., 1, N)
       g.set_dx(1, g.emit("MatMul", {a_col, dy_row}));
     }
     return;
@@ -88,16 +71,16 @@ void matmul_grad(GradContext& g) {
   if (rb == 1) {
     const int ry = ra - 1;  // dY is (..., M)
     if (g.wants_dx(0)) {
-      const std::string dy_col = unsqueeze(g, dy, {ry});  // (..., M, 1)
-      const std::string b_row = unsqueeze(g, b, {0});     // (1, K)
+      const std::string dy_col = g.unsqueeze(dy, {ry});  // (..., M, 1)
+      const std::string b_row = g.unsqueeze(b, {0});     // (1, K)
       g.set_dx(0, g.emit("MatMul", {dy_col, b_row}));
     }
     if (g.wants_dx(1)) {
       if (ra == 2) {
         g.set_dx(1, g.emit("MatMul", {dy, a}));
       } else {
-        const std::string row = unsqueeze(g, dy, {ry - 1});                   // (..., 1, M)
-        g.set_dx(1, squeeze(g, g.emit("MatMul", {row, a}), {ry - 1}), true);  // (..., K) summed to (K)
+        const std::string row = g.unsqueeze(dy, {ry - 1});                   // (..., 1, M)
+        g.set_dx(1, g.squeeze(g.emit("MatMul", {row, a}), {ry - 1}), true);  // (..., K) summed to (K)
       }
     }
     return;
@@ -133,112 +116,6 @@ void gemm_grad(GradContext& g) {
     g.set_dx(1, scaled(grad, alpha));
   }
   if (n.has_input(2) && g.wants_dx(2)) g.set_dx(2, scaled(dy, beta), true);
-}
-
-// ---- reductions (axes as an attribute: every version up to opset 17) ---------------------
-
-// The reduced axes, non-negative and sorted; empty when every axis is reduced.
-std::vector<int64_t> reduced_axes(GradContext& g) {
-  const Node& n = g.node();
-  std::vector<int64_t> axes = n.attr_ints("axes", {});
-  if (axes.empty()) return axes;
-  const int r = g.rank_of(g.x(0));
-  if (r < 0) {
-    // Unsqueeze-11/13 count negative axes from the end of their output (x's rank).
-    OT_CHECK(g.opset() >= 11 || std::all_of(axes.begin(), axes.end(), [](int64_t a) { return a >= 0; }),
-             "gradient rule of {}: negative axes need the rank of '{}', which is unknown", n.label(), g.x(0));
-    return axes;
-  }
-  for (int64_t& a : axes)
-    if (a < 0) a += r;
-  std::sort(axes.begin(), axes.end());
-  return axes;
-}
-
-// `v` (dy or y) with the reduced axes put back as size-1 axes (a no-op with keepdims=1),
-// so that it broadcasts against x. All axes reduced without keepdims: a scalar, which
-// broadcasts as it is.
-std::string restore(GradContext& g, const std::string& v) {
-  if (g.node().attr_int("keepdims", 1) != 0) return v;
-  const std::vector<int64_t> axes = reduced_axes(g);
-  if (axes.empty()) return v;
-  return unsqueeze(g, v, axes);
-}
-
-// A float 0/1 mask of where x equals the restored y (which holds x's max or min).
-std::string extreme_mask(GradContext& g, const std::string& y_r, bool is_max) {
-  std::string equal;
-  if (g.opset() >= 11) {
-    equal = g.emit("Equal", {g.x(0), y_r});
-  } else {
-    // Equal takes floats from opset 11: x is never above its max (below its min).
-    equal = g.emit("Not", {g.emit(is_max ? "Less" : "Greater", {g.x(0), y_r})});
-  }
-  return cast_like(g, equal, g.x(0));
-}
-
-// dx = dy * mask / count, mask = (x == y) (the positions holding the max / min), count =
-// the number of such positions in each reduced group (1 without ties: the gradient is
-// split evenly between tied positions).
-void reduce_extreme_grad(GradContext& g, bool is_max) {
-  const std::string mask = extreme_mask(g, restore(g, g.y(0)), is_max);
-  const std::vector<int64_t> axes = reduced_axes(g);
-  std::string count;
-  std::map<std::string, Attribute> attrs{{"keepdims", Attribute::of_int(1)}};
-  if (g.opset() >= 13) {
-    count = axes.empty() ? g.emit("ReduceSum", {mask}, attrs) : g.emit("ReduceSum", {mask, g.ints(axes)}, attrs);
-  } else {
-    if (!axes.empty()) attrs["axes"] = Attribute::of_ints(axes);
-    count = g.emit("ReduceSum", {mask}, attrs);
-  }
-  g.set_dx(0, g.emit("Mul", {mask, g.emit("Div", {restore(g, g.dy(0)), count})}));
-}
-void reduce_max_grad(GradContext& g) { reduce_extreme_grad(g, true); }
-void reduce_min_grad(GradContext& g) { reduce_extreme_grad(g, false); }
-
-// dx = dy * y / x (x away from 0)
-void reduce_prod_grad(GradContext& g) {
-  const std::string dy_y = g.emit("Mul", {restore(g, g.dy(0)), restore(g, g.y(0))});
-  g.set_dx(0, g.emit("Div", {dy_y, g.x(0)}));
-}
-
-// dx = dy * sign(x)
-void reduce_l1_grad(GradContext& g) {
-  std::string sign;
-  if (g.opset() >= 9) {
-    sign = g.emit("Sign", {g.x(0)});
-  } else {  // Sign needs opset 9: (x > 0) - (x < 0)
-    const std::string zero = g.scalar(0, g.x(0));
-    sign = g.emit("Sub", {cast_like(g, g.emit("Greater", {g.x(0), zero}), g.x(0)),
-                          cast_like(g, g.emit("Less", {g.x(0), zero}), g.x(0))});
-  }
-  g.set_dx(0, g.emit("Mul", {restore(g, g.dy(0)), sign}));
-}
-
-// dx = dy * x / y
-void reduce_l2_grad(GradContext& g) {
-  const std::string dy_over_y = g.emit("Div", {restore(g, g.dy(0)), restore(g, g.y(0))});
-  g.set_dx(0, g.emit("Mul", {dy_over_y, g.x(0)}));
-}
-
-// dx = 2 x dy
-void reduce_sum_square_grad(GradContext& g) {
-  const std::string two_x = g.emit("Mul", {g.x(0), g.scalar(2, g.x(0))});
-  g.set_dx(0, g.emit("Mul", {two_x, restore(g, g.dy(0))}));
-}
-
-// y = log(sum x): dx = dy / sum x = dy / exp(y)
-void reduce_log_sum_grad(GradContext& g) {
-  const std::string sum = g.emit("Exp", {restore(g, g.y(0))});
-  const std::string grad = g.emit("Div", {restore(g, g.dy(0)), sum});
-  // grad has the reduced shape: x * 0 + grad broadcasts it to x's shape.
-  g.set_dx(0, g.emit("Add", {g.emit("Mul", {g.x(0), g.scalar(0, g.x(0))}), grad}));
-}
-
-// y = log(sum exp x): dx = dy * exp(x - y)
-void reduce_log_sum_exp_grad(GradContext& g) {
-  const std::string softmax = g.emit("Exp", {g.emit("Sub", {g.x(0), restore(g, g.y(0))})});
-  g.set_dx(0, g.emit("Mul", {restore(g, g.dy(0)), softmax}));
 }
 
 // ---- CumSum -----------------------------------------------------------------------------
@@ -367,7 +244,7 @@ void einsum_grad(GradContext& g) {
     }
     std::string grad =
         g.emit("Einsum", operands, {{"equation", Attribute::of_string(inputs_text + "->" + join_tokens(target))}});
-    if (!free_axes.empty()) grad = unsqueeze(g, grad, free_axes);
+    if (!free_axes.empty()) grad = g.unsqueeze(grad, free_axes);
     // Expand: the free axes, and "..." axes where the other operands have size 1.
     if (!free_axes.empty() || has_ellipsis) grad = g.emit("Expand", {grad, g.emit("Shape", {g.x(k)})});
     g.set_dx(k, grad, any_ellipsis);
@@ -379,14 +256,6 @@ void einsum_grad(GradContext& g) {
 void add_linalg_gradient_rules(std::vector<GradRuleEntry>& rules) {
   rules.push_back({"", "MatMul", {1, 9, 13}, matmul_grad});
   rules.push_back({"", "Gemm", {7, 9, 11, 13}, gemm_grad});
-  rules.push_back({"", "ReduceMax", {1, 11, 12, 13}, reduce_max_grad});
-  rules.push_back({"", "ReduceMin", {1, 11, 12, 13}, reduce_min_grad});
-  rules.push_back({"", "ReduceProd", {1, 11, 13}, reduce_prod_grad});
-  rules.push_back({"", "ReduceL1", {1, 11, 13}, reduce_l1_grad});
-  rules.push_back({"", "ReduceL2", {1, 11, 13}, reduce_l2_grad});
-  rules.push_back({"", "ReduceSumSquare", {1, 11, 13}, reduce_sum_square_grad});
-  rules.push_back({"", "ReduceLogSum", {1, 11, 13}, reduce_log_sum_grad});
-  rules.push_back({"", "ReduceLogSumExp", {1, 11, 13}, reduce_log_sum_exp_grad});
   rules.push_back({"", "CumSum", {11, 14}, cumsum_grad});
   rules.push_back({"", "Einsum", {12}, einsum_grad});
 }

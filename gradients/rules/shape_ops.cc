@@ -21,10 +21,6 @@ namespace onnx_train {
 
 namespace {
 
-std::string const_tensor(GradContext& g, Tensor t) {
-  return g.emit("Constant", {}, {{"value", Attribute::of_tensor(std::move(t))}});
-}
-
 // v reshaped to the runtime shape of `like` (allowzero from Reshape-14: the shape is exact).
 std::string reshape_like(GradContext& g, const std::string& v, const std::string& like) {
   std::map<std::string, Attribute> attrs;
@@ -33,11 +29,6 @@ std::string reshape_like(GradContext& g, const std::string& v, const std::string
 }
 
 std::string flat(GradContext& g, const std::string& v) { return g.emit("Reshape", {v, g.ints({-1})}); }
-
-std::string unsqueeze(GradContext& g, const std::string& v, const std::vector<int64_t>& axes) {
-  if (g.opset() >= 13) return g.emit("Unsqueeze", {v, g.ints(axes)});
-  return g.emit("Unsqueeze", {v}, {{"axes", Attribute::of_ints(axes)}});
-}
 
 // Zeros of a runtime shape (opset >= 9) and element type.
 std::string zeros_of_shape(GradContext& g, const std::string& shape, DType dtype) {
@@ -60,8 +51,7 @@ std::string iota_of(GradContext& g, const std::string& x) {
   require_opset9(g);
   const std::string n = g.emit("Size", {x});
   if (g.opset() >= 11)
-    return g.emit("Range",
-                  {const_tensor(g, Tensor::scalar<int64_t>(0)), n, const_tensor(g, Tensor::scalar<int64_t>(1))});
+    return g.emit("Range", {g.constant(Tensor::scalar<int64_t>(0)), n, g.constant(Tensor::scalar<int64_t>(1))});
   const std::string ones = g.emit("ConstantOfShape", {g.emit("Reshape", {n, g.ints({1})})},
                                   {{"value", Attribute::of_tensor(Tensor::from<int64_t>({1}, {1}))}});
   return flat(g, g.emit("NonZero", {ones}));
@@ -76,10 +66,10 @@ std::string scatter_add_flat(GradContext& g, const std::string& x, const std::st
     const std::string zeros = zeros_of_shape(g, g.emit("Shape", {iota}), g.dtype_of(x));
     return g.emit("ScatterElements", {zeros, idx, vals}, attrs);
   }
-  const std::string hit = g.emit("Equal", {unsqueeze(g, iota, {1}), unsqueeze(g, idx, {0})});
+  const std::string hit = g.emit("Equal", {g.unsqueeze(iota, {1}), g.unsqueeze(idx, {0})});
   const auto to = static_cast<int64_t>(g.dtype_of(x));
   const std::string onehot = g.emit("Cast", {hit}, {{"to", Attribute::of_int(to)}});
-  return flat(g, g.emit("MatMul", {onehot, unsqueeze(g, vals, {1})}));
+  return flat(g, g.emit("MatMul", {onehot, g.unsqueeze(vals, {1})}));
 }
 
 // The index adjoint of the node's forward map applied to input 0 (see the top comment).
@@ -187,17 +177,12 @@ void expand_grad(GradContext& g) { g.set_dx(0, g.dy(0), true); }
 void tile_grad(GradContext& g) {
   const int rank = g.rank_of(g.x(0));
   OT_CHECK(rank >= 1, "Tile's gradient needs the rank of its input");
-  const std::string pairs = g.emit("Concat", {unsqueeze(g, g.x(1), {1}), unsqueeze(g, g.emit("Shape", {g.x(0)}), {1})},
+  const std::string pairs = g.emit("Concat", {g.unsqueeze(g.x(1), {1}), g.unsqueeze(g.emit("Shape", {g.x(0)}), {1})},
                                    {{"axis", Attribute::of_int(1)}});
   const std::string viewed = g.emit("Reshape", {g.dy(0), flat(g, pairs)});
   std::vector<int64_t> axes;
   for (int a = 0; a < rank; ++a) axes.push_back(2 * a);
-  std::string sum;
-  if (g.opset() >= 13)
-    sum = g.emit("ReduceSum", {viewed, g.ints(axes)}, {{"keepdims", Attribute::of_int(0)}});
-  else
-    sum = g.emit("ReduceSum", {viewed}, {{"axes", Attribute::of_ints(axes)}, {"keepdims", Attribute::of_int(0)}});
-  g.set_dx(0, sum);
+  g.set_dx(0, g.reduce_sum(viewed, axes, false));
 }
 
 // Gather / GatherElements: data gradient = scatter-add of dy at the gathered positions
