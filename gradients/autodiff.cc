@@ -114,6 +114,14 @@ class GradientBuilder {
     return emit("Add", {zeros, value_const}, {}, "", out);
   }
 
+  // Names the optional output i of forward node `index`, which the model left out.
+  std::string add_forward_output(size_t index, size_t i, const std::string& hint) {
+    Node& node = graph_.nodes[index];
+    if (node.outputs.size() <= i) node.outputs.resize(i + 1);
+    if (node.outputs[i].empty()) node.outputs[i] = fresh_name(hint + "_saved" + std::to_string(i));
+    return node.outputs[i];
+  }
+
   size_t added() const { return added_; }
   int opset() const { return opset_; }
 
@@ -134,9 +142,14 @@ class GradientBuilder {
 
 // ---- GradContext: the rules' view -------------------------------------------------------
 
-GradContext::GradContext(GradientBuilder& builder, const Node& node, std::vector<std::string> dys,
+GradContext::GradContext(GradientBuilder& builder, const Node& node, size_t node_index, std::vector<std::string> dys,
                          std::vector<bool> wanted)
-    : builder_(builder), node_(node), dys_(std::move(dys)), wanted_(std::move(wanted)) {}
+    : builder_(builder), node_(node), node_index_(node_index), dys_(std::move(dys)), wanted_(std::move(wanted)) {}
+
+std::string GradContext::forward_output(size_t i) {
+  if (i < node_.outputs.size() && !node_.outputs[i].empty()) return node_.outputs[i];
+  return builder_.add_forward_output(node_index_, i, node_.name.empty() ? node_.op_type : node_.name);
+}
 
 const std::string& GradContext::x(size_t i) const {
   OT_CHECK(i < node_.inputs.size(), "gradient rule of {}: no input {}", node_.label(), i);
@@ -317,7 +330,7 @@ GradientGraph build_gradient_graph(Graph& graph, const std::string& loss, const 
     }
     if (!wants_any) continue;
     const GradRuleEntry* entry = find_gradient_rule(node);
-    GradContext ctx(builder, node, dys, wanted);
+    GradContext ctx(builder, node, k, dys, wanted);
     try {
       entry->rule(ctx);
     } catch (const Error& e) {

@@ -27,12 +27,17 @@ class GradientBuilder;  // the driver's state; rules only see GradContext
 
 class GradContext {
  public:
-  GradContext(GradientBuilder& builder, const Node& node, std::vector<std::string> dys, std::vector<bool> wanted);
+  GradContext(GradientBuilder& builder, const Node& node, size_t node_index, std::vector<std::string> dys,
+              std::vector<bool> wanted);
 
   const Node& node() const { return node_; }
   // Forward input / output names.
   const std::string& x(size_t i) const;
   const std::string& y(size_t i) const;
+  // Forward output i, added to the forward node when the model left that optional output
+  // out (MaxPool's Indices, Dropout's mask): what a backward pass needs from the forward
+  // pass travels as an explicit graph value, never in a kernel's private cache.
+  std::string forward_output(size_t i);
   // The gradient flowing into output i, or "" when none does (it is zero).
   const std::string& dy(size_t i) const;
   // Whether the driver needs the gradient of input i.
@@ -77,6 +82,7 @@ class GradContext {
  private:
   GradientBuilder& builder_;
   const Node& node_;
+  size_t node_index_;
   std::vector<std::string> dys_;
   std::vector<bool> wanted_;
   std::map<size_t, Set> results_;

@@ -13,6 +13,11 @@ const std::vector<GradRuleEntry>& gradient_rules() {
     add_activation_gradient_rules(r);
     add_shape_gradient_rules(r);
     add_linalg_gradient_rules(r);
+    add_conv_pool_gradient_rules(r);
+    add_normalization_gradient_rules(r);
+    add_loss_resize_gradient_rules(r);
+    add_indexing_gradient_rules(r);
+    add_rnn_gradient_rules(r);
     return r;
   }();
   return rules;

@@ -1,6 +1,7 @@
 // Session: load a model, build its plan, check feeds, run.
 #include "onnx_train/session.h"
 
+#include "gradients/builder.h"
 #include "importers/onnx_model.h"
 #include "runtime/exec/plan.h"
 
@@ -124,7 +125,16 @@ std::vector<Session::NodeTime> Session::node_times() const {
 std::vector<OpSupport> supported_ops() {
   std::vector<OpSupport> out;
   const KernelRegistry& registry = KernelRegistry::global();
-  for (const auto& [domain, op] : registry.ops()) out.push_back({domain, op, registry.versions(domain, op)});
+  for (const auto& [domain, op] : registry.ops()) {
+    OpSupport support{domain, op, registry.versions(domain, op), {}, false};
+    for (const GradRuleEntry& rule : gradient_rules()) {
+      if (rule.domain != domain || rule.op_type != op) continue;
+      support.not_differentiable |= rule.rule == nullptr;
+      support.gradient_versions.insert(support.gradient_versions.end(), rule.since_versions.begin(),
+                                       rule.since_versions.end());
+    }
+    out.push_back(std::move(support));
+  }
   return out;
 }
 

@@ -24,7 +24,13 @@ void register_misc_math_kernels(KernelRegistry& registry);      // reference/mis
 void register_random_kernels(KernelRegistry& registry);         // reference/random_ops.cc
 // ai.onnx.preview.training Adagrad / Momentum / Adam: reference/training_optimizers.cc
 void register_training_optimizer_kernels(KernelRegistry& registry);
-void register_gradient_kernels(KernelRegistry& registry);  // reference/gradient_ops.cc (ai.onnx_train)
+void register_gradient_kernels(KernelRegistry& registry);            // reference/gradient_ops.cc (ai.onnx_train)
+void register_conv_pool_grad_kernels(KernelRegistry& registry);      // dnnl/conv_pool_grad.cc (ai.onnx_train)
+void register_normalization_grad_kernels(KernelRegistry& registry);  // dnnl/normalization_grad.cc (ai.onnx_train)
+void register_loss_resize_grad_kernels(KernelRegistry& registry);    // reference/loss_resize_grad.cc (ai.onnx_train)
+void register_indexing_grad_kernels(KernelRegistry& registry);       // reference/indexing_grad.cc (ai.onnx_train)
+void register_rnn_grad_kernels(KernelRegistry& registry);            // reference/rnn_grad.cc (ai.onnx_train)
+void register_activation_grad_kernels(KernelRegistry& registry);     // dnnl/activation_grad.cc (ai.onnx_train)
 
 inline void register_all_kernels(KernelRegistry& registry) {
   register_elementwise_kernels(registry);
@@ -46,6 +52,12 @@ inline void register_all_kernels(KernelRegistry& registry) {
   register_quantization_kernels(registry);
   register_misc_math_kernels(registry);
   register_gradient_kernels(registry);
+  register_conv_pool_grad_kernels(registry);
+  register_normalization_grad_kernels(registry);
+  register_loss_resize_grad_kernels(registry);
+  register_indexing_grad_kernels(registry);
+  register_rnn_grad_kernels(registry);
+  register_activation_grad_kernels(registry);
 }
 
 }  // namespace onnx_train

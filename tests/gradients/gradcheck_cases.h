@@ -26,6 +26,15 @@ struct GradCase {
   std::vector<std::pair<size_t, Tensor>> fixed_inputs = {};
   std::vector<std::pair<std::string, float>> float_attrs = {};
   std::vector<std::pair<std::string, std::string>> string_attrs = {};
+  // Outputs 1, 2, ... of the node (LSTM's Y_h, BatchNormalization's running statistics):
+  // each is weighed by its own random r_k and added to the loss, so their gradients are
+  // checked too.
+  std::vector<Shape> more_outputs = {};
+  // Inputs drawn from |x| in [0.2, magnitude_max] (Asin/Acos need < 1).
+  double magnitude_max = 1.2;
+  // Positions (among the differentiated inputs) drawn positive even when `positive` is
+  // false (a variance input).
+  std::vector<size_t> positive_inputs = {};
 };
 
 // An int64 1-D tensor, for fixed_inputs.
@@ -33,9 +42,14 @@ inline Tensor int64s(const std::vector<int64_t>& values) {
   return Tensor::from<int64_t>({static_cast<int64_t>(values.size())}, values);
 }
 
-std::vector<GradCase> elementwise_grad_cases();  // cases_elementwise.cc
-std::vector<GradCase> activation_grad_cases();   // cases_activations.cc
-std::vector<GradCase> shape_grad_cases();        // cases_shape_ops.cc
-std::vector<GradCase> linalg_grad_cases();       // cases_linalg.cc
+std::vector<GradCase> elementwise_grad_cases();    // cases_elementwise.cc
+std::vector<GradCase> activation_grad_cases();     // cases_activations.cc
+std::vector<GradCase> shape_grad_cases();          // cases_shape_ops.cc
+std::vector<GradCase> linalg_grad_cases();         // cases_linalg.cc
+std::vector<GradCase> conv_pool_grad_cases();      // cases_conv_pool.cc
+std::vector<GradCase> normalization_grad_cases();  // cases_normalization.cc
+std::vector<GradCase> loss_resize_grad_cases();    // cases_loss_resize.cc
+std::vector<GradCase> indexing_grad_cases();       // cases_indexing.cc
+std::vector<GradCase> rnn_grad_cases();            // cases_rnn.cc
 
 }  // namespace onnx_train::testing

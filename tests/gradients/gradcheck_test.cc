@@ -7,6 +7,7 @@
 // the op needs it). The seed is printed on failure.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <set>
 
@@ -26,7 +27,8 @@ using testing::GradCase;
 std::vector<GradCase> all_cases() {
   std::vector<GradCase> cases;
   for (auto family : {testing::elementwise_grad_cases, testing::activation_grad_cases, testing::shape_grad_cases,
-                      testing::linalg_grad_cases}) {
+                      testing::linalg_grad_cases, testing::conv_pool_grad_cases, testing::normalization_grad_cases,
+                      testing::loss_resize_grad_cases, testing::indexing_grad_cases, testing::rnn_grad_cases}) {
     auto rows = family();
     cases.insert(cases.end(), rows.begin(), rows.end());
   }
@@ -47,8 +49,8 @@ void add_ints_attr(onnx::NodeProto& node, const std::string& name, const std::ve
   for (int64_t v : values) a->add_ints(v);
 }
 
-Tensor random_input(const Shape& shape, bool positive, std::mt19937& gen) {
-  std::uniform_real_distribution<double> magnitude(0.2, 1.2);
+Tensor random_input(const Shape& shape, bool positive, std::mt19937& gen, double magnitude_max = 1.2) {
+  std::uniform_real_distribution<double> magnitude(0.2, magnitude_max);
   std::bernoulli_distribution sign(0.5);
   Tensor t(DType::Float64, shape);
   double* p = t.data<double>();
@@ -65,14 +67,21 @@ std::string check_case(const GradCase& c, unsigned seed) {
     names.push_back("x" + std::to_string(i));
     m.input(names.back(), onnx::TensorProto::DOUBLE, c.inputs[i]);
   }
-  m.input("r", onnx::TensorProto::DOUBLE, c.output);
+  // Every weighed output k gets its own weights r_k.
+  std::vector<Shape> outputs{c.output};
+  outputs.insert(outputs.end(), c.more_outputs.begin(), c.more_outputs.end());
+  std::vector<std::string> output_names;
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    output_names.push_back(k == 0 ? "y" : "y" + std::to_string(k));
+    m.input(k == 0 ? "r" : "r" + std::to_string(k), onnx::TensorProto::DOUBLE, outputs[k]);
+  }
   std::vector<std::string> node_inputs = names;
   for (const auto& [position, value] : c.fixed_inputs) {
     const std::string name = "fixed" + std::to_string(position);
     m.initializer(name, value);
     node_inputs.insert(node_inputs.begin() + static_cast<std::ptrdiff_t>(std::min(position, node_inputs.size())), name);
   }
-  auto& node = m.node(c.op, node_inputs, {"y"});
+  auto& node = m.node(c.op, node_inputs, output_names);
   for (const auto& [name, v] : c.int_attrs) add_int_attr(node, name, v);
   for (const auto& [name, v] : c.ints_attrs) add_ints_attr(node, name, v);
   for (const auto& [name, v] : c.float_attrs) {
@@ -87,8 +96,14 @@ std::string check_case(const GradCase& c, unsigned seed) {
     a->set_type(onnx::AttributeProto::STRING);
     a->set_s(v);
   }
-  m.node("Mul", {"y", "r"}, {"t"});
-  add_int_attr(m.node("ReduceSum", {"t"}, {"loss"}), "keepdims", 0);
+  std::vector<std::string> terms;
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const std::string suffix = k == 0 ? "" : std::to_string(k);
+    m.node("Mul", {output_names[k], "r" + suffix}, {"t" + suffix});
+    terms.push_back(outputs.size() == 1 ? "loss" : "l" + suffix);
+    add_int_attr(m.node("ReduceSum", {"t" + suffix}, {terms.back()}), "keepdims", 0);
+  }
+  if (outputs.size() > 1) m.node("Sum", terms, {"loss"});
   m.output("loss", onnx::TensorProto::DOUBLE, {});
   m.save(dir.path() + "/model.onnx");
 
@@ -100,8 +115,12 @@ std::string check_case(const GradCase& c, unsigned seed) {
 
   std::mt19937 gen(seed);
   std::vector<Tensor> feeds;
-  for (const Shape& s : c.inputs) feeds.push_back(random_input(s, c.positive, gen));
-  feeds.push_back(random_input(c.output, false, gen));
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const bool positive =
+        c.positive || std::find(c.positive_inputs.begin(), c.positive_inputs.end(), i) != c.positive_inputs.end();
+    feeds.push_back(random_input(c.inputs[i], positive, gen, c.magnitude_max));
+  }
+  for (const Shape& s : outputs) feeds.push_back(random_input(s, false, gen));
   const std::vector<Tensor> out = training_plan.run(feeds);
 
   const double eps = 1e-6;

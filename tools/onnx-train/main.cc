@@ -32,7 +32,7 @@ void print_usage() {
                "          --profile adds the time per op type and the slowest nodes\n"
                "  training-graph  write MODEL's forward + backward graph (gradients of every float initializer\n"
                "          that reaches the loss, except --freeze matches) as an ONNX model\n"
-               "  ops     list every supported op with the ONNX schema versions it implements\n";
+               "  ops     list every supported op with the ONNX schema versions it implements and has gradient rules for\n";
 }
 
 // A deterministic, non-trivial input: values ramp through [-1, 1).
@@ -214,6 +214,14 @@ int main(int argc, char** argv) {
       for (const auto& op : onnx_train::supported_ops()) {
         std::printf("%s%s:", op.domain.empty() ? "" : (op.domain + ".").c_str(), op.op_type.c_str());
         for (int v : op.since_versions) std::printf(" %d", v);
+        if (op.not_differentiable) {
+          std::printf("  | gradient: none (not differentiable)");
+        } else if (op.gradient_versions.empty()) {
+          std::printf("  | gradient: no rule");
+        } else {
+          std::printf("  | gradient:");
+          for (int v : op.gradient_versions) std::printf(" %d", v);
+        }
         std::printf("\n");
       }
       return 0;

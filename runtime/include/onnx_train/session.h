@@ -75,6 +75,10 @@ struct OpSupport {
   std::string domain;  // "" for the default ONNX domain
   std::string op_type;
   std::vector<int> since_versions;
+  // The schema versions the gradient builder has a rule for; empty with
+  // `not_differentiable` for ops whose outputs carry no gradient (Shape, comparisons...).
+  std::vector<int> gradient_versions;
+  bool not_differentiable = false;
 };
 std::vector<OpSupport> supported_ops();
 

