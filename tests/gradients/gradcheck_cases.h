@@ -30,8 +30,9 @@ struct GradCase {
   // each is weighed by its own random r_k and added to the loss, so their gradients are
   // checked too.
   std::vector<Shape> more_outputs = {};
-  // Inputs drawn from |x| in [0.2, magnitude_max] (Asin/Acos need < 1).
+  // Inputs drawn from |x| in [magnitude_min, magnitude_max] (Asin/Acos need < 1, Acosh > 1).
   double magnitude_max = 1.2;
+  double magnitude_min = 0.2;
   // Positions (among the differentiated inputs) drawn positive even when `positive` is
   // false (a variance input).
   std::vector<size_t> positive_inputs = {};

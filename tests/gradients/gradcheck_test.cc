@@ -49,8 +49,9 @@ void add_ints_attr(onnx::NodeProto& node, const std::string& name, const std::ve
   for (int64_t v : values) a->add_ints(v);
 }
 
-Tensor random_input(const Shape& shape, bool positive, std::mt19937& gen, double magnitude_max = 1.2) {
-  std::uniform_real_distribution<double> magnitude(0.2, magnitude_max);
+Tensor random_input(const Shape& shape, bool positive, std::mt19937& gen, double magnitude_min = 0.2,
+                    double magnitude_max = 1.2) {
+  std::uniform_real_distribution<double> magnitude(magnitude_min, magnitude_max);
   std::bernoulli_distribution sign(0.5);
   Tensor t(DType::Float64, shape);
   double* p = t.data<double>();
@@ -118,7 +119,7 @@ std::string check_case(const GradCase& c, unsigned seed) {
   for (size_t i = 0; i < c.inputs.size(); ++i) {
     const bool positive =
         c.positive || std::find(c.positive_inputs.begin(), c.positive_inputs.end(), i) != c.positive_inputs.end();
-    feeds.push_back(random_input(c.inputs[i], positive, gen, c.magnitude_max));
+    feeds.push_back(random_input(c.inputs[i], positive, gen, c.magnitude_min, c.magnitude_max));
   }
   for (const Shape& s : outputs) feeds.push_back(random_input(s, false, gen));
   const std::vector<Tensor> out = training_plan.run(feeds);
