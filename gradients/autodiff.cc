@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "gradients/builder.h"
 #include "importers/onnx_model.h"
@@ -28,12 +29,19 @@ class GradientBuilder {
     graph_.opsets.emplace(kGradientDomain, 1);
     const auto it = graph_.opsets.find("");
     opset_ = it == graph_.opsets.end() ? kMinOpset : it->second;
+    // Every name in use, so that fresh names are found in constant time.
+    for (const auto& [name, t] : graph_.initializers) names_.insert(name);
+    for (const auto* list : {&graph_.inputs, &graph_.outputs, &graph_.overridable_initializers})
+      for (const auto& v : *list) names_.insert(v.name);
+    for (const auto& [name, v] : graph_.value_info) names_.insert(name);
+    for (const Node& n : graph_.nodes) names_.insert(n.outputs.begin(), n.outputs.end());
   }
 
   std::string fresh_name(const std::string& hint) {
     std::string name;
     do name = fmt::format("{}__grad{}", hint, counter_++);
     while (taken(name));
+    names_.insert(name);
     return name;
   }
 
@@ -55,6 +63,7 @@ class GradientBuilder {
     node.opset = domain.empty() ? opset_ : 1;
     node.since_version = domain.empty() ? onnx_since_version(op, opset_) : 1;
     OT_CHECK(node.since_version > 0, "gradient builder: ONNX has no op {} at opset {}", op, opset_);
+    names_.insert(outs.begin(), outs.end());
     graph_.nodes.push_back(std::move(node));
     ++added_;
     return outs;
@@ -125,16 +134,11 @@ class GradientBuilder {
   size_t added() const { return added_; }
   int opset() const { return opset_; }
 
-  bool taken(const std::string& name) const {
-    if (graph_.initializers.count(name) || graph_.find_value_info(name) != nullptr) return true;
-    for (const Node& n : graph_.nodes)
-      for (const auto& o : n.outputs)
-        if (o == name) return true;
-    return false;
-  }
+  bool taken(const std::string& name) const { return names_.count(name) != 0; }
 
  private:
   Graph& graph_;
+  std::unordered_set<std::string> names_;
   int opset_ = kMinOpset;
   int counter_ = 0;
   size_t added_ = 0;
@@ -248,11 +252,22 @@ std::set<std::string> values_feeding(const Graph& graph, const std::string& loss
     for (const auto& o : n.outputs) reaches |= feeds_loss.count(o) != 0;
     if (!reaches) continue;
     const GradRuleEntry* entry = find_gradient_rule(n);
-    if (entry != nullptr && entry->rule == nullptr) continue;  // declared non-differentiable
-    for (const auto& in : n.inputs)
-      if (!in.empty() && carries_gradient(value_dtype(graph, in))) feeds_loss.insert(in);
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      const std::string& in = n.inputs[i];
+      if (!in.empty() && input_takes_gradient(entry, i) && carries_gradient(value_dtype(graph, in)))
+        feeds_loss.insert(in);
+    }
   }
   return feeds_loss;
+}
+
+std::vector<std::string> promote_constant_weights(Graph& graph, const std::string& loss) {
+  const std::set<std::string> feeds_loss = values_feeding(graph, loss);
+  std::vector<std::string> promoted;
+  for (const Node* n : graph.constant_weight_nodes())
+    if (feeds_loss.count(n->outputs[0])) promoted.push_back(n->outputs[0]);
+  graph.promote_constants_to_initializers(promoted);
+  return promoted;
 }
 
 std::vector<std::string> trainable_initializers(const Graph& graph, const std::string& loss) {
@@ -263,7 +278,11 @@ std::vector<std::string> trainable_initializers(const Graph& graph, const std::s
   return out;
 }
 
-GradientGraph build_gradient_graph(Graph& graph, const std::string& loss, const std::vector<std::string>& wrt) {
+namespace {
+
+// The backward graph of d loss / d wrt[i], its result named names[i] (or "<wrt>_grad").
+GradientGraph append_gradients(Graph& graph, const std::string& loss, const std::vector<std::string>& wrt,
+                               const std::vector<std::string>& names) {
   GradientBuilder builder(graph);
   const size_t forward_nodes = graph.nodes.size();
 
@@ -322,14 +341,14 @@ GradientGraph build_gradient_graph(Graph& graph, const std::string& loss, const 
       any |= !dys.back().empty();
     }
     if (!any) continue;
+    const GradRuleEntry* entry = find_gradient_rule(node);
     std::vector<bool> wanted;
     bool wants_any = false;
-    for (const auto& in : node.inputs) {
-      wanted.push_back(on_path(in));
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      wanted.push_back(on_path(node.inputs[i]) && input_takes_gradient(entry, i));
       wants_any |= wanted.back();
     }
     if (!wants_any) continue;
-    const GradRuleEntry* entry = find_gradient_rule(node);
     GradContext ctx(builder, node, k, dys, wanted);
     try {
       entry->rule(ctx);
@@ -358,9 +377,11 @@ GradientGraph build_gradient_graph(Graph& graph, const std::string& loss, const 
   }
 
   GradientGraph result;
-  for (const auto& w : wrt) {
+  for (size_t i = 0; i < wrt.size(); ++i) {
+    const std::string& w = wrt[i];
     std::string grad = gradient_of(w);
-    const std::string name = builder.taken(w + "_grad") ? builder.fresh_name(w + "_grad") : w + "_grad";
+    std::string name = i < names.size() ? names[i] : w + "_grad";
+    if (i >= names.size() && builder.taken(name)) name = builder.fresh_name(name);
     if (grad.empty()) {
       builder.filled_like(w, 0.0, name);  // not connected to the loss: a zero gradient
     } else {
@@ -370,11 +391,60 @@ GradientGraph build_gradient_graph(Graph& graph, const std::string& loss, const 
     info.name = name;
     info.dtype = builder.dtype_of(w);
     info.shape = builder.shape_of(w);
-    graph.outputs.push_back(info);
+    graph.value_info[name] = info;
     result.gradients[w] = name;
   }
   result.nodes_added = builder.added();
   return result;
+}
+
+}  // namespace
+
+GradientGraph build_gradient_graph(Graph& graph, const std::string& loss, const std::vector<std::string>& wrt) {
+  GradientGraph result = append_gradients(graph, loss, wrt, {});
+  for (const auto& w : wrt) {
+    auto it = graph.value_info.find(result.gradients.at(w));
+    graph.outputs.push_back(it->second);
+    graph.value_info.erase(it);
+  }
+  return result;
+}
+
+bool is_onnx_gradient_op(const std::string& domain, const std::string& op_type) {
+  return domain == kOnnxTrainingDomain && op_type == "Gradient";
+}
+
+size_t expand_onnx_gradient_ops(Graph& graph) {
+  size_t expanded = 0;
+  for (;;) {
+    auto it = std::find_if(graph.nodes.begin(), graph.nodes.end(),
+                           [](const Node& n) { return is_onnx_gradient_op(n.domain, n.op_type); });
+    if (it == graph.nodes.end()) break;
+    const Node node = *it;
+    graph.nodes.erase(it);
+    const std::vector<std::string> xs = node.attr_strings("xs", {});
+    const std::vector<std::string> zs = node.attr_strings("zs", {});
+    OT_CHECK(node.has_attr("y") && !xs.empty(), "{}: a Gradient node needs the attributes 'xs' and 'y'", node.label());
+    const std::string y = node.attr_string("y");
+    OT_CHECK(node.inputs.size() == xs.size() + zs.size(),
+             "{}: a Gradient node's inputs are the values of 'xs' then 'zs' ({} names), but it has {} inputs",
+             node.label(), xs.size() + zs.size(), node.inputs.size());
+    for (size_t i = 0; i < xs.size(); ++i)
+      OT_CHECK(node.inputs[i] == xs[i],
+               "{}: input {} is '{}' but xs[{}] is '{}'; onnx-train differentiates the graph's own values, so a "
+               "Gradient node must take the tensors named in 'xs' as its inputs",
+               node.label(), i, node.inputs[i], i, xs[i]);
+    OT_CHECK(node.outputs.size() == xs.size(), "{}: a Gradient node has one output per name in 'xs' ({}), not {}",
+             node.label(), xs.size(), node.outputs.size());
+    try {
+      append_gradients(graph, y, xs, node.outputs);
+    } catch (const Error& e) {
+      OT_FAIL("{}: {}", node.label(), e.what());
+    }
+    ++expanded;
+  }
+  if (expanded > 0) sort_topologically(graph);
+  return expanded;
 }
 
 }  // namespace onnx_train

@@ -24,12 +24,23 @@ struct GradientGraph {
   size_t nodes_added = 0;
 };
 
+// Weights some exporters store as Constant nodes (float, at least 2 elements) that reach
+// `loss` through edges that carry a gradient become initializers, so that they train like
+// any other weight. Returns their names.
+std::vector<std::string> promote_constant_weights(Graph& graph, const std::string& loss);
+
 // The float initializers on a differentiable path to `loss`: the default trainable set.
 std::vector<std::string> trainable_initializers(const Graph& graph, const std::string& loss);
 
 // Appends the backward nodes to `graph` and returns where each gradient is. Throws one
 // Error listing every node that needs a gradient rule and has none.
 GradientGraph build_gradient_graph(Graph& graph, const std::string& loss, const std::vector<std::string>& wrt);
+
+// ONNX's own Gradient operator (domain ai.onnx.preview.training): no kernel runs it; the
+// gradient builder expands each such node into the backward graph of its 'y' with respect
+// to its 'xs', the results named as the node's outputs. Returns how many were expanded.
+bool is_onnx_gradient_op(const std::string& domain, const std::string& op_type);
+size_t expand_onnx_gradient_ops(Graph& graph);
 
 // Every value `loss` depends on through edges that can carry a gradient.
 std::set<std::string> values_feeding(const Graph& graph, const std::string& loss);

@@ -98,10 +98,16 @@ struct GradRuleEntry {
   std::string op_type;
   std::vector<int> since_versions;
   GradRule rule;
+  // Float inputs that never get a gradient: sizes and scales (Resize), running statistics
+  // (BatchNormalization), ratios (Dropout). The driver never asks for them, and an
+  // initializer that reaches the loss only through them is not trainable.
+  std::vector<size_t> no_gradient_inputs = {};
 };
 
 // Every rule; rules/*.cc each add their family's rows.
 const std::vector<GradRuleEntry>& gradient_rules();
 const GradRuleEntry* find_gradient_rule(const Node& node);
+// Whether input i of `node` can carry a gradient under `entry` (see no_gradient_inputs).
+bool input_takes_gradient(const GradRuleEntry* entry, size_t i);
 
 }  // namespace onnx_train

@@ -11,6 +11,7 @@ TrainingGraphInfo write_training_graph(const std::string& model_path, const std:
                                        const TrainingGraphOptions& options) {
   OT_CHECK(!options.loss.empty(), "name the loss: the value of {} to minimise", model_path);
   Graph graph = load_onnx_model(model_path);
+  expand_onnx_gradient_ops(graph);
   std::vector<std::regex> frozen;
   for (const auto& pattern : options.freeze) {
     try {
@@ -20,6 +21,7 @@ TrainingGraphInfo write_training_graph(const std::string& model_path, const std:
     }
   }
   TrainingGraphInfo info;
+  info.promoted_constants = promote_constant_weights(graph, options.loss);
   for (const auto& name : trainable_initializers(graph, options.loss)) {
     bool keep = true;
     for (const auto& re : frozen) keep &= !std::regex_search(name, re);

@@ -34,4 +34,11 @@ const GradRuleEntry* find_gradient_rule(const Node& node) {
   return nullptr;
 }
 
+bool input_takes_gradient(const GradRuleEntry* entry, size_t i) {
+  if (entry == nullptr) return true;
+  if (entry->rule == nullptr) return false;
+  return std::find(entry->no_gradient_inputs.begin(), entry->no_gradient_inputs.end(), i) ==
+         entry->no_gradient_inputs.end();
+}
+
 }  // namespace onnx_train

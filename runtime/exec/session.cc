@@ -1,6 +1,7 @@
 // Session: load a model, build its plan, check feeds, run.
 #include "onnx_train/session.h"
 
+#include "gradients/autodiff.h"
 #include "gradients/builder.h"
 #include "importers/onnx_model.h"
 #include "runtime/exec/plan.h"
@@ -64,6 +65,7 @@ Session Session::from_file(const std::string& model_path, const SessionOptions& 
   LoadOptions load;
   load.run_checker = options.run_checker;
   impl->graph = load_onnx_model(model_path, load);
+  expand_onnx_gradient_ops(impl->graph);
   impl->plan = std::make_unique<Plan>(impl->graph, KernelRegistry::global(), model_path);
   for (const auto& v : impl->graph.inputs) impl->inputs.push_back(spec_of(v));
   for (const auto& v : impl->graph.outputs) impl->outputs.push_back(spec_of(v));
@@ -135,6 +137,11 @@ std::vector<OpSupport> supported_ops() {
     }
     out.push_back(std::move(support));
   }
+  // ONNX's Gradient op has no kernel: the gradient builder expands it when a model loads.
+  out.push_back({kOnnxTrainingDomain, "Gradient", {1}, {}, true});
+  std::sort(out.begin(), out.end(), [](const OpSupport& a, const OpSupport& b) {
+    return std::tie(a.domain, a.op_type) < std::tie(b.domain, b.op_type);
+  });
   return out;
 }
 

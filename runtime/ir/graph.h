@@ -19,6 +19,8 @@ namespace onnx_train {
 // The project's own ONNX domain, for ops ONNX does not define (the gradient-only ops);
 // its ops are versioned by the domain's opset version.
 inline const char* const kProjectDomain = "ai.onnx_train";
+// ONNX's training ops (Gradient, Adam, Adagrad, Momentum).
+inline const char* const kOnnxTrainingDomain = "ai.onnx.preview.training";
 
 struct Attribute {
   enum class Kind { Float, Int, String, Tensor, Floats, Ints, Strings, Graph, Other };

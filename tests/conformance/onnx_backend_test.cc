@@ -18,6 +18,7 @@
 #include <map>
 #include <set>
 
+#include "gradients/autodiff.h"
 #include "importers/onnx_model.h"
 #include "onnx_train/session.h"
 #include "runtime/kernels/kernel.h"
@@ -38,6 +39,8 @@ const std::set<std::string> kRequiredOps = {
     "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Gemm", "MatMul", "Flatten", "Dropout", "Sigmoid", "Tanh",
     "Softmax", "LogSoftmax", "Erf", "Gather", "Where", "LSTM", "GRU", "RNN", "Resize", "Concat",
     "SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss",
+    // ONNX's Gradient op, expanded by the gradient builder
+    "Gradient",
     // elementwise math
     "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Exp", "Log", "Abs", "Neg", "Reciprocal", "Floor", "Ceil", "Round",
     "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Sign", "Mod", "Max", "Min",
@@ -125,6 +128,7 @@ std::string skip_reason(const onnx::ModelProto& model, std::set<std::string>& mi
         missing_ops.insert(n.op_type());
         reason = "uses control flow (" + n.op_type() + " with a subgraph)";
       }
+    if (is_onnx_gradient_op(domain, n.op_type())) continue;  // expanded by the gradient builder
     if (KernelRegistry::global().find(domain, n.op_type(), since) == nullptr) {
       const std::string op = (domain.empty() ? "" : domain + ".") + n.op_type();
       missing_ops.insert(

@@ -88,5 +88,39 @@ TEST(TrainingGraph, FreezePatternsAndClearErrors) {
   }
 }
 
+// Some exporters store weights as Constant nodes: those that reach the loss become
+// trainable initializers; a scalar constant (not a weight) and a constant that only feeds
+// a shape stay constants.
+TEST(TrainingGraph, ConstantNodeWeightsBecomeTrainable) {
+  TempDir dir;
+  ModelBuilder m(13);
+  m.input("x", onnx::TensorProto::DOUBLE, {2, 3});
+  auto constant = [&](const std::string& name, const Tensor& value) {
+    auto& n = m.node("Constant", {}, {name});
+    auto* a = n.add_attribute();
+    a->set_name("value");
+    a->set_type(onnx::AttributeProto::TENSOR);
+    tensor_to_proto(value, *a->mutable_t());
+  };
+  constant("w", Tensor::from<double>({3}, {0.5, -0.3, 0.8}));
+  constant("half", Tensor::scalar<double>(0.5));
+  constant("shape", Tensor::from<int64_t>({2}, {3, 2}));
+  m.node("Mul", {"x", "w"}, {"xw"});
+  m.node("Mul", {"xw", "half"}, {"h"});
+  m.node("Reshape", {"h", "shape"}, {"r"});
+  m.node("ReduceSum", {"r"}, {"loss"});
+  m.output("loss", onnx::TensorProto::DOUBLE, {1, 1});
+  m.save(dir.path() + "/model.onnx");
+
+  const auto info = write_training_graph(dir.path() + "/model.onnx", dir.path() + "/t.onnx", {"loss", {}, {}});
+  EXPECT_EQ(info.promoted_constants, (std::vector<std::string>{"w"}));
+  EXPECT_EQ(info.trainable, (std::vector<std::string>{"w"}));
+  Session s = Session::from_file(dir.path() + "/t.onnx");
+  Tensor x = Tensor::from<double>({2, 3}, {1, 2, 3, 4, 5, 6});
+  const auto got = s.run({{"x", x}});
+  // d loss / d w_j = 0.5 * sum_i x_ij
+  EXPECT_EQ(got[1].to_doubles(), (std::vector<double>{2.5, 3.5, 4.5}));
+}
+
 }  // namespace
 }  // namespace onnx_train

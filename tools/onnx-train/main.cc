@@ -4,6 +4,8 @@
 //
 // For now `run` executes a model on inputs read from TensorProto files (or on a
 // deterministic ramp when none are given) and prints a summary of every output.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,18 +23,19 @@ using onnx_train::DType;
 using onnx_train::Tensor;
 
 void print_usage() {
-  std::cout << "usage: onnx-train run MODEL.onnx [--input NAME=FILE.pb ...] [--batch N] [--repeat N [--profile]]\n"
-               "       onnx-train training-graph MODEL.onnx --loss NAME -o OUT.onnx [--freeze REGEX]... [--input-grad "
-               "NAME]...\n"
-               "       onnx-train ops\n"
-               "  run     load MODEL.onnx, run it once and print its outputs\n"
-               "          inputs not given as files are filled with a deterministic ramp;\n"
-               "          dynamic dimensions take --batch (default 1);\n"
-               "          --repeat N runs N more times and prints the mean time per run;\n"
-               "          --profile adds the time per op type and the slowest nodes\n"
-               "  training-graph  write MODEL's forward + backward graph (gradients of every float initializer\n"
-               "          that reaches the loss, except --freeze matches) as an ONNX model\n"
-               "  ops     list every supported op with the ONNX schema versions it implements and has gradient rules for\n";
+  std::cout
+      << "usage: onnx-train run MODEL.onnx [--input NAME=FILE.pb ...] [--batch N] [--repeat N [--profile]]\n"
+         "       onnx-train training-graph MODEL.onnx --loss NAME -o OUT.onnx [--freeze REGEX]... [--input-grad "
+         "NAME]...\n"
+         "       onnx-train ops\n"
+         "  run     load MODEL.onnx, run it once and print its outputs\n"
+         "          inputs not given as files are filled with a deterministic ramp;\n"
+         "          dynamic dimensions take --batch (default 1);\n"
+         "          --repeat N runs N more times and prints the mean time per run;\n"
+         "          --profile adds the time per op type and the slowest nodes\n"
+         "  training-graph  write MODEL's forward + backward graph (gradients of every float initializer\n"
+         "          that reaches the loss, except --freeze matches) as an ONNX model\n"
+         "  ops     list every supported op with the ONNX schema versions it implements and has gradient rules for\n";
 }
 
 // A deterministic, non-trivial input: values ramp through [-1, 1).
@@ -103,6 +106,9 @@ int training_graph_command(const std::vector<std::string>& args) {
   std::printf("wrote %s: %zu forward + %zu backward nodes, gradients of %zu values:\n", out.c_str(), info.forward_nodes,
               info.backward_nodes, info.gradients.size());
   for (const auto& [value, grad] : info.gradients) std::printf("  %s -> %s\n", value.c_str(), grad.c_str());
+  if (!info.promoted_constants.empty())
+    std::printf("weights held in Constant nodes, made trainable initializers: %s\n",
+                fmt::format("{}", fmt::join(info.promoted_constants, ", ")).c_str());
   return 0;
 }
 

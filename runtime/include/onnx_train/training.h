@@ -3,7 +3,8 @@
 //   auto info = onnx_train::write_training_graph("model.onnx", "model.training.onnx", {"loss"});
 //
 // The training graph is the model's forward graph plus the backward graph built by the
-// gradient builder: one extra output "<weight>_grad" per trainable initializer. It is an
+// gradient builder: one extra output "<weight>_grad" per trainable initializer. Weights held
+// in Constant nodes become initializers (and so trainable) first. It is an
 // ordinary ONNX file (gradient-only ops in the ai.onnx_train domain, declared in its
 // opset imports) that any ONNX tool can open.
 #pragma once
@@ -23,6 +24,7 @@ struct TrainingGraphOptions {
 
 struct TrainingGraphInfo {
   std::vector<std::string> trainable;            // initializers that get a gradient
+  std::vector<std::string> promoted_constants;   // weights held in Constant nodes, now initializers
   std::map<std::string, std::string> gradients;  // value -> its gradient output
   size_t forward_nodes = 0;
   size_t backward_nodes = 0;

@@ -22,7 +22,6 @@ namespace onnx_train {
 
 namespace {
 
-const char* const kTrainingDomain = "ai.onnx.preview.training";
 
 // Calls f with TypeTag<float> or TypeTag<double>: the element types optimizers update
 // (checked by OptimizerKernel::variable_input).
@@ -259,9 +258,9 @@ class AdamKernel : public OptimizerKernel {
 }  // namespace
 
 void register_training_optimizer_kernels(KernelRegistry& registry) {
-  registry.add<AdagradKernel>("Adagrad", {1}, kTrainingDomain);
-  registry.add<MomentumKernel>("Momentum", {1}, kTrainingDomain);
-  registry.add<AdamKernel>("Adam", {1}, kTrainingDomain);
+  registry.add<AdagradKernel>("Adagrad", {1}, kOnnxTrainingDomain);
+  registry.add<MomentumKernel>("Momentum", {1}, kOnnxTrainingDomain);
+  registry.add<AdamKernel>("Adam", {1}, kOnnxTrainingDomain);
 }
 
 }  // namespace onnx_train
