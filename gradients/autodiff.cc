@@ -187,6 +187,19 @@ std::vector<std::string> GradContext::emit_multi(const std::string& op, const st
   return builder_.emit_multi(op, inputs, std::move(attributes), domain, outs);
 }
 
+std::vector<std::string> GradContext::emit_optional(const std::string& op, const std::vector<std::string>& inputs,
+                                                    const std::vector<bool>& wanted,
+                                                    std::map<std::string, Attribute> attributes,
+                                                    const std::string& domain) {
+  std::vector<std::string> outs;
+  for (bool w : wanted) outs.push_back(w ? builder_.fresh_name(node_.name + "/" + op) : "");
+  while (!outs.empty() && outs.back().empty()) outs.pop_back();  // trailing omitted outputs are left off
+  OT_CHECK(!outs.empty(), "gradient rule of {}: emits {} with no wanted output", node_.label(), op);
+  builder_.emit_multi(op, inputs, std::move(attributes), domain, outs);
+  outs.resize(wanted.size());
+  return outs;
+}
+
 std::string GradContext::unsqueeze(const std::string& v, const std::vector<int64_t>& axes) {
   if (opset() >= 13) return emit("Unsqueeze", {v, ints(axes)});
   return emit("Unsqueeze", {v}, {{"axes", Attribute::of_ints(axes)}});
@@ -272,9 +285,17 @@ std::vector<std::string> promote_constant_weights(Graph& graph, const std::strin
 
 std::vector<std::string> trainable_initializers(const Graph& graph, const std::string& loss) {
   const std::set<std::string> feeds_loss = values_feeding(graph, loss);
+  // BatchNormalization's running mean and variance (inputs 3 and 4) are state that the
+  // forward pass updates, not weights (PyTorch keeps them as buffers): never trained by
+  // default, though their gradient can be asked for.
+  std::set<std::string> running_statistics;
+  for (const Node& n : graph.nodes)
+    if (n.domain.empty() && n.op_type == "BatchNormalization")
+      for (size_t i = 3; i < n.inputs.size() && i < 5; ++i) running_statistics.insert(n.inputs[i]);
   std::vector<std::string> out;
   for (const auto& [name, tensor] : graph.initializers)
-    if (dtype_is_float(tensor.dtype()) && feeds_loss.count(name)) out.push_back(name);
+    if (dtype_is_float(tensor.dtype()) && feeds_loss.count(name) && !running_statistics.count(name))
+      out.push_back(name);
   return out;
 }
 

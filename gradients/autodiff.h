@@ -29,7 +29,8 @@ struct GradientGraph {
 // any other weight. Returns their names.
 std::vector<std::string> promote_constant_weights(Graph& graph, const std::string& loss);
 
-// The float initializers on a differentiable path to `loss`: the default trainable set.
+// The float initializers on a differentiable path to `loss`, except BatchNormalization's
+// running statistics: the default trainable set.
 std::vector<std::string> trainable_initializers(const Graph& graph, const std::string& loss);
 
 // Appends the backward nodes to `graph` and returns where each gradient is. Throws one

@@ -52,6 +52,13 @@ class GradContext {
   // Emits a node with `num_outputs` outputs and returns their names.
   std::vector<std::string> emit_multi(const std::string& op, const std::vector<std::string>& inputs, size_t num_outputs,
                                       std::map<std::string, Attribute> attributes = {}, const std::string& domain = "");
+  // Emits a node whose output i exists only where wanted[i]: an unwanted output gets the
+  // empty name (ONNX's "omitted"), so a fused gradient op computes only what is asked for.
+  // Returns the names, "" where not wanted.
+  std::vector<std::string> emit_optional(const std::string& op, const std::vector<std::string>& inputs,
+                                         const std::vector<bool>& wanted,
+                                         std::map<std::string, Attribute> attributes = {},
+                                         const std::string& domain = "");
   // Opset-aware forms of the ops rules emit most: axes are an input from opset 13 and an
   // attribute before (Unsqueeze/Squeeze axes must be non-negative below opset 11).
   std::string unsqueeze(const std::string& v, const std::vector<int64_t>& axes);

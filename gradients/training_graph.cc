@@ -1,4 +1,5 @@
 // write_training_graph: load, choose the trainable set, build the backward graph, save.
+#include <chrono>
 #include <regex>
 
 #include "gradients/autodiff.h"
@@ -38,7 +39,9 @@ TrainingGraphInfo write_training_graph(const std::string& model_path, const std:
            model_path, options.loss);
   info.forward_nodes = graph.nodes.size();
   try {
+    const auto start = std::chrono::steady_clock::now();
     const GradientGraph grads = build_gradient_graph(graph, options.loss, wrt);
+    info.build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     info.gradients = grads.gradients;
     info.backward_nodes = grads.nodes_added;
   } catch (const Error& e) {

@@ -36,6 +36,11 @@ struct GradCase {
   // Positions (among the differentiated inputs) drawn positive even when `positive` is
   // false (a variance input).
   std::vector<size_t> positive_inputs = {};
+  // Outputs after the weighed ones that the op must have but the loss does not use
+  // (TopK's Indices).
+  size_t unweighed_outputs = 0;
+  // The op's domain ("" for ONNX; the project's own ops are imported at version 1).
+  std::string domain = "";
 };
 
 // An int64 1-D tensor, for fixed_inputs.

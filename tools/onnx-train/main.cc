@@ -103,8 +103,8 @@ int training_graph_command(const std::vector<std::string>& args) {
   if (model.empty() || out.empty() || options.loss.empty())
     throw onnx_train::Error("training-graph needs MODEL.onnx, --loss NAME and -o OUT.onnx; see onnx-train --help");
   const auto info = onnx_train::write_training_graph(model, out, options);
-  std::printf("wrote %s: %zu forward + %zu backward nodes, gradients of %zu values:\n", out.c_str(), info.forward_nodes,
-              info.backward_nodes, info.gradients.size());
+  std::printf("wrote %s: %zu forward + %zu backward nodes (backward built in %.1f ms), gradients of %zu values:\n",
+              out.c_str(), info.forward_nodes, info.backward_nodes, info.build_seconds * 1e3, info.gradients.size());
   for (const auto& [value, grad] : info.gradients) std::printf("  %s -> %s\n", value.c_str(), grad.c_str());
   if (!info.promoted_constants.empty())
     std::printf("weights held in Constant nodes, made trainable initializers: %s\n",

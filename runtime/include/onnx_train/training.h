@@ -28,6 +28,7 @@ struct TrainingGraphInfo {
   std::map<std::string, std::string> gradients;  // value -> its gradient output
   size_t forward_nodes = 0;
   size_t backward_nodes = 0;
+  double build_seconds = 0;  // time the gradient builder took (not loading or saving)
 };
 
 TrainingGraphInfo write_training_graph(const std::string& model_path, const std::string& output_path,
