@@ -15,6 +15,7 @@
 
 #include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/reference/conv_pool_grad_ref.h"
 #include "runtime/kernels/reference/conv_ref.h"
 #include "runtime/kernels/reference/conv_window.h"
 
@@ -24,9 +25,6 @@ namespace {
 
 using dnnl::memory;
 using namespace dnnl_common;
-
-// Python-style floor division (the ONNX reference's `//`), for possibly negative totals.
-int64_t floor_half(int64_t a) { return a >= 0 ? a / 2 : -((-a + 1) / 2); }
 
 // Checks the inputs common to Conv and ConvTranspose: same floating-point type, ranks
 // 3 to 5, channel counts that fit `group`, bias [M]. `transpose`: w is [C, M / group, k...]
@@ -303,6 +301,7 @@ class ConvKernel : public Kernel {
 //     version 1:  SAME_UPPER -> begin = total - floor(total / 2), otherwise begin = floor(total / 2)
 //     (each version's formula as its schema states it; a negative total extends the output)
 //   VALID:                  out = full
+// (conv_transpose_geometry in reference/conv_pool_grad_ref.h, shared with the gradient.)
 // Output positions no input reaches hold the bias alone.
 class ConvTransposeKernel : public Kernel {
  public:
@@ -333,43 +332,7 @@ class ConvTransposeKernel : public Kernel {
 
  private:
   WindowGeometry geometry(const Node& node, const Shape& in, const std::vector<int64_t>& kernel) const {
-    const size_t r = in.size();
-    WindowGeometry g;
-    g.kernel = kernel;
-    g.strides = window_attr_or(node, "strides", attrs_.strides, r, 1);
-    g.dilations = window_attr_or(node, "dilations", attrs_.dilations, r, 1);
-    const std::vector<int64_t> pads = window_attr_or(node, "pads", attrs_.pads, 2 * r, 0);
-    const std::vector<int64_t> output_padding = window_attr_or(node, "output_padding", output_padding_, r, 0);
-    // output_shape may list the spatial sizes only or, as some exporters write it, all dims.
-    std::vector<int64_t> output_shape = output_shape_;
-    if (output_shape.size() == r + 2) output_shape.erase(output_shape.begin(), output_shape.begin() + 2);
-    output_shape = window_attr_or(node, "output_shape", output_shape, r, 0);
-    const bool same = attrs_.auto_pad == AutoPad::SameUpper || attrs_.auto_pad == AutoPad::SameLower;
-    g.pads_begin.resize(r);
-    g.pads_end.resize(r);
-    g.out.resize(r);
-    for (size_t i = 0; i < r; ++i) {
-      OT_CHECK(output_padding[i] < std::max(g.strides[i], g.dilations[i]),
-               "{}: output_padding {} must be smaller than the stride or the dilation of its axis", node.label(),
-               shape_str(output_padding));
-      const int64_t full = g.strides[i] * (in[i] - 1) + output_padding[i] + (g.kernel[i] - 1) * g.dilations[i] + 1;
-      if (!output_shape_.empty() || same) {
-        g.out[i] = !output_shape_.empty() ? output_shape[i] : in[i] * g.strides[i];
-        const int64_t total = full - g.out[i];
-        const bool upper = attrs_.auto_pad == AutoPad::SameUpper;
-        const bool half_first = node.since_version >= 11 ? upper : !upper;
-        g.pads_begin[i] = half_first ? floor_half(total) : total - floor_half(total);
-        g.pads_end[i] = total - g.pads_begin[i];
-      } else {
-        const bool valid = attrs_.auto_pad == AutoPad::Valid;
-        g.pads_begin[i] = valid ? 0 : pads[i];
-        g.pads_end[i] = valid ? 0 : pads[i + r];
-        g.out[i] = full - g.pads_begin[i] - g.pads_end[i];
-        OT_CHECK(g.out[i] > 0, "{}: pads {} crop all of spatial axis {} (uncropped size {})", node.label(),
-                 shape_str(pads), i, full);
-      }
-    }
-    return g;
+    return conv_transpose_geometry(node, attrs_, output_padding_, output_shape_, node.since_version >= 11, in, kernel);
   }
 
   WindowAttrs attrs_;
