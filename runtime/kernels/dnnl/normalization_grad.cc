@@ -1,9 +1,490 @@
-// Kernels of the normalization gradients, in the project's own domain (ai.onnx_train).
+// Kernels of the normalization gradients, in the project's own domain (ai.onnx_train):
+// BatchNormalizationGrad, InstanceNormalizationGrad, LayerNormalizationGrad and LRNGrad,
+// the ops the rules of gradients/rules/normalization.cc emit.
+//
+// float32 (and float16/bfloat16, widened to float32) runs on oneDNN's batch and layer
+// normalization backward primitives, built once per problem and cached in the kernel;
+// float64 runs the plain-loop references of reference/normalization_grad_ref.h, and so does
+// LRNGrad (the forward LRN is a reference loop too: its window for an even size differs from
+// oneDNN's). Nothing is cached from the forward pass: the statistics the backward pass needs
+// are recomputed from X (or, for BatchNormalizationGrad, passed as explicit inputs).
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "runtime/core/dispatch.h"
+#include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/kernels/families.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/reference/norm_ref.h"
+#include "runtime/kernels/reference/normalization_grad_ref.h"
+#include "runtime/kernels/util.h"
 
 namespace onnx_train {
 
-void register_normalization_grad_kernels(KernelRegistry& registry) {}
+namespace {
+
+using dnnl::memory;
+
+std::vector<int64_t> problem_key(std::initializer_list<int64_t> dims, float epsilon) {
+  std::vector<int64_t> key(dims);
+  int32_t bits;
+  std::memcpy(&bits, &epsilon, sizeof bits);
+  key.push_back(bits);
+  return key;
+}
+
+// oneDNN batch normalization backward over x [N, C, S] (plain), one primitive per problem,
+// with scale and shift: diff_src, diff_scale [C] and diff_shift [C] from diff_dst, src, the
+// statistics mean/var [C] and scale. Training: mean/var are the batch statistics of x (the
+// full backward through them); inference: the given statistics (use_global_stats).
+class DnnlBatchNormBackward {
+ public:
+  void run(int64_t n, int64_t c, int64_t s, bool training, float epsilon, const float* dy, const float* x,
+           const float* scale, const float* mean, const float* var, float* dx, float* dscale, float* dshift) {
+    auto key = problem_key({n, c, s, training ? 1 : 0}, epsilon);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) {
+      Entry e{dnnl_common::plain_f32_desc({n, c, s}),
+              dnnl_common::plain_f32_desc({c}),
+              {},
+              std::vector<float>(static_cast<size_t>(c), 0.f)};
+      auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+      if (!training) flags |= dnnl::normalization_flags::use_global_stats;
+      const dnnl::batch_normalization_forward::primitive_desc hint(
+          dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, e.data, epsilon, flags),
+          dnnl_common::cpu_engine());
+      const dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward, e.data, e.data, epsilon, flags);
+      e.primitive = dnnl::batch_normalization_backward(
+          dnnl::batch_normalization_backward::primitive_desc(desc, dnnl_common::cpu_engine(), hint));
+      it = cache_.emplace(std::move(key), std::move(e)).first;
+    }
+    const Entry& e = it->second;
+    e.primitive.execute(dnnl_common::cpu_stream(), {{DNNL_ARG_SRC, dnnl_common::wrap_f32(e.data, x)},
+                                                    {DNNL_ARG_DIFF_DST, dnnl_common::wrap_f32(e.data, dy)},
+                                                    {DNNL_ARG_MEAN, dnnl_common::wrap_f32(e.channel, mean)},
+                                                    {DNNL_ARG_VARIANCE, dnnl_common::wrap_f32(e.channel, var)},
+                                                    {DNNL_ARG_SCALE, dnnl_common::wrap_f32(e.channel, scale)},
+                                                    {DNNL_ARG_SHIFT, dnnl_common::wrap_f32(e.channel, e.shift.data())},
+                                                    {DNNL_ARG_DIFF_SRC, dnnl_common::wrap_f32(e.data, dx)},
+                                                    {DNNL_ARG_DIFF_SCALE, dnnl_common::wrap_f32(e.channel, dscale)},
+                                                    {DNNL_ARG_DIFF_SHIFT, dnnl_common::wrap_f32(e.channel, dshift)}});
+    dnnl_common::cpu_stream().wait();
+  }
+
+ private:
+  struct Entry {
+    memory::desc data, channel;
+    dnnl::batch_normalization_backward primitive;
+    std::vector<float> shift;  // oneDNN 2.6 wants a shift argument with use_shift; it is not read
+  };
+  std::map<std::vector<int64_t>, Entry> cache_;
+};
+
+// oneDNN layer normalization backward of x [rows, cols] over cols, one primitive per
+// problem: diff_src, diff_scale [cols] and diff_shift [cols] from diff_dst, src, the row
+// statistics mean/var [rows] and scale [cols].
+class DnnlLayerNormBackward {
+ public:
+  void run(int64_t rows, int64_t cols, float epsilon, const float* dy, const float* x, const float* scale,
+           const float* mean, const float* var, float* dx, float* dscale, float* dshift) {
+    auto key = problem_key({rows, cols}, epsilon);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) {
+      Entry e{dnnl_common::plain_f32_desc({rows, cols}),
+              dnnl_common::plain_f32_desc({rows}),
+              dnnl_common::plain_f32_desc({cols}),
+              {},
+              std::vector<float>(static_cast<size_t>(cols), 0.f)};
+      const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+      const dnnl::layer_normalization_forward::primitive_desc hint(
+          dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_training, e.data, e.stat, epsilon, flags),
+          dnnl_common::cpu_engine());
+      const dnnl::layer_normalization_backward::desc desc(dnnl::prop_kind::backward, e.data, e.data, e.stat, epsilon,
+                                                          flags);
+      e.primitive = dnnl::layer_normalization_backward(
+          dnnl::layer_normalization_backward::primitive_desc(desc, dnnl_common::cpu_engine(), hint));
+      it = cache_.emplace(std::move(key), std::move(e)).first;
+    }
+    const Entry& e = it->second;
+    e.primitive.execute(dnnl_common::cpu_stream(), {{DNNL_ARG_SRC, dnnl_common::wrap_f32(e.data, x)},
+                                                    {DNNL_ARG_DIFF_DST, dnnl_common::wrap_f32(e.data, dy)},
+                                                    {DNNL_ARG_MEAN, dnnl_common::wrap_f32(e.stat, mean)},
+                                                    {DNNL_ARG_VARIANCE, dnnl_common::wrap_f32(e.stat, var)},
+                                                    {DNNL_ARG_SCALE, dnnl_common::wrap_f32(e.param, scale)},
+                                                    {DNNL_ARG_SHIFT, dnnl_common::wrap_f32(e.param, e.shift.data())},
+                                                    {DNNL_ARG_DIFF_SRC, dnnl_common::wrap_f32(e.data, dx)},
+                                                    {DNNL_ARG_DIFF_SCALE, dnnl_common::wrap_f32(e.param, dscale)},
+                                                    {DNNL_ARG_DIFF_SHIFT, dnnl_common::wrap_f32(e.param, dshift)}});
+    dnnl_common::cpu_stream().wait();
+  }
+
+ private:
+  struct Entry {
+    memory::desc data, stat, param;
+    dnnl::layer_normalization_backward primitive;
+    std::vector<float> shift;  // oneDNN 2.6 wants a shift argument with use_shift; it is not read
+  };
+  std::map<std::vector<int64_t>, Entry> cache_;
+};
+
+// The values of a per-channel (or per-feature) parameter, checked to have `count` values.
+template <typename T>
+std::vector<T> parameter_values(const Tensor& t, int64_t count, const Node& node, const char* name) {
+  OT_CHECK(dtype_is_float(t.dtype()), "{}: {} is {}; it must be a floating-point tensor", node.label(), name,
+           t.describe());
+  OT_CHECK(t.numel() == count, "{}: {} is {} but {} values are needed", node.label(), name, t.describe(), count);
+  const std::vector<double> v = t.to_doubles();
+  return std::vector<T>(v.begin(), v.end());
+}
+
+// Allocates output i with the given floating dtype and shape and fills it from `values`.
+template <typename V>
+void write_output(KernelContext& ctx, size_t i, DType dtype, const Shape& shape, const std::vector<V>& values) {
+  Tensor& out = ctx.allocate_output(i, dtype, shape);
+  visit_float(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* d = out.data<T>();
+    for (size_t k = 0; k < values.size(); ++k) d[k] = from_compute<T>(static_cast<compute_t<T>>(values[k]));
+  });
+}
+
+// Runs `f(TypeTag<float> or TypeTag<double>, dy, x, dx)` on the values of dy and x (same
+// shape and type), in float for float16, bfloat16 and float32 (widened, and dx narrowed back
+// after f) and in double for float64.
+template <typename F>
+void run_in_float_or_double(const Tensor& dy, const Tensor& x, Tensor& dx, const Node& node, F&& f) {
+  OT_CHECK(dtype_is_float(x.dtype()), "{}: X is {}; a floating-point tensor is needed", node.label(), x.describe());
+  OT_CHECK(dy.dtype() == x.dtype() && dy.shape() == x.shape(), "{}: the gradient dY {} must match X {}", node.label(),
+           dy.describe(), x.describe());
+  if (x.dtype() == DType::Float64) {
+    f(TypeTag<double>{}, dy.data<double>(), x.data<double>(), dx.data<double>());
+  } else if (x.dtype() == DType::Float32) {
+    f(TypeTag<float>{}, dy.data<float>(), x.data<float>(), dx.data<float>());
+  } else {
+    const Tensor dy32 = dnnl_common::to_float32(dy);
+    const Tensor x32 = dnnl_common::to_float32(x);
+    Tensor dx32(DType::Float32, dx.shape());
+    f(TypeTag<float>{}, dy32.data<float>(), x32.data<float>(), dx32.data<float>());
+    dnnl_common::store_float32(dx32, dx);
+  }
+}
+
+// [N, C, S] view of an (N x C x D1 x ... x Dn) tensor; a 1-D tensor is [N, 1, 1].
+struct NcsDims {
+  int64_t n = 1, c = 1, s = 1;
+};
+
+NcsDims ncs_dims(const Shape& shape) {
+  NcsDims d;
+  if (!shape.empty()) d.n = shape[0];
+  if (shape.size() > 1) d.c = shape[1];
+  for (size_t i = 2; i < shape.size(); ++i) d.s *= shape[i];
+  return d;
+}
+
+// BatchNormalizationGrad (ai.onnx_train, 1): the backward pass of BatchNormalization.
+//   inputs:  dY, X [N, C, D1..Dn] (or [N]: C = 1); scale [C]; mean, var [C] (optional in
+//            training, where they are the batch statistics of X and are recomputed when
+//            omitted; required in inference, where they are the forward node's inputs)
+//   outputs: dX (X's shape and type), dScale, dB [C] (scale's type), and in inference only
+//            the optional dMean, dVar [C] (mean's / var's type)
+//   attributes: epsilon (1e-5), training_mode (0), spatial (1; 0 is BatchNormalization-7's
+//            per-activation form: parameters [C x D1 x ... x Dn], statistics over N only)
+//   math (inv_std = 1 / sqrt(var + epsilon), xhat = (X - mean) * inv_std, M = N * D1..Dn,
+//   sums per channel over N and D1..Dn):
+//     dScale = sum(dY * xhat), dB = sum(dY)
+//     training:  dX = scale * inv_std / M * (M * dY - sum(dY) - xhat * sum(dY * xhat))
+//     inference: dX = dY * scale * inv_std, dMean = -sum(dY) * scale * inv_std,
+//                dVar = -0.5 * sum(dY * xhat) * scale * inv_std^2
+class BatchNormGradKernel : public Kernel {
+ public:
+  explicit BatchNormGradKernel(const KernelInfo& info)
+      : node_(info.node),
+        epsilon_(info.node.attr_float("epsilon", 1e-5f)),
+        training_(info.node.attr_int("training_mode", 0) != 0),
+        spatial_(info.node.attr_int("spatial", 1) != 0) {
+    OT_CHECK(epsilon_ >= 0.f, "{}: epsilon {} must not be negative", node_.label(), epsilon_);
+    OT_CHECK(node_.has_input(3) == node_.has_input(4), "{}: give both mean and var, or neither", node_.label());
+    OT_CHECK(training_ || node_.has_input(3), "{}: inference (training_mode=0) needs the mean and var inputs",
+             node_.label());
+    const bool stat_grads = node_.outputs.size() > 3 &&
+                            (!node_.outputs[3].empty() || (node_.outputs.size() > 4 && !node_.outputs[4].empty()));
+    OT_CHECK(!training_ || !stat_grads,
+             "{}: dMean/dVar exist only in inference (training_mode=0); in training Y does not depend on the "
+             "mean/var inputs",
+             node_.label());
+  }
+
+  void run(KernelContext& ctx) override {
+    const Tensor& dy = ctx.input(0);
+    const Tensor& x = ctx.input(1);
+    NcsDims d = ncs_dims(x.shape());
+    if (!spatial_) {  // per-activation statistics: every (c, d1..dn) is its own channel
+      d.c *= d.s;
+      d.s = 1;
+    }
+    const bool given_stats = ctx.has_input(3);
+    Tensor& dx = ctx.allocate_output(0, x.dtype(), x.shape());
+    std::vector<double> dscale, dbias, dmean, dvar;
+    run_in_float_or_double(dy, x, dx, node_, [&](auto tag, const auto* dyd, const auto* xd, auto* dxd) {
+      using T = typename decltype(tag)::type;
+      const std::vector<T> scale = parameter_values<T>(ctx.input(2), d.c, node_, "scale");
+      std::vector<T> mean(d.c), var(d.c);
+      if (given_stats) {
+        mean = parameter_values<T>(ctx.input(3), d.c, node_, "mean");
+        var = parameter_values<T>(ctx.input(4), d.c, node_, "var");
+      } else {
+        batch_norm_statistics_ref(xd, d.n, d.c, d.s, mean.data(), var.data());
+      }
+      std::vector<T> ds(d.c), db(d.c), dm(d.c), dv(d.c);
+      bool done = false;
+      if constexpr (std::is_same_v<T, float>) {
+        if (x.numel() > 0) {
+          dnnl_.run(d.n, d.c, d.s, training_, epsilon_, dyd, xd, scale.data(), mean.data(), var.data(), dxd, ds.data(),
+                    db.data());
+          if (!training_) {  // dMean and dVar follow from dB and dScale
+            for (int64_t ch = 0; ch < d.c; ++ch) {
+              const double inv_std = 1.0 / std::sqrt(static_cast<double>(var[ch]) + epsilon_);
+              const double a = scale[ch] * inv_std;
+              dm[ch] = static_cast<T>(-db[ch] * a);
+              dv[ch] = static_cast<T>(-0.5 * ds[ch] * a * inv_std);
+            }
+          }
+          done = true;
+        }
+      }
+      if (!done)
+        batch_norm_grad_ref(dyd, xd, d.n, d.c, d.s, scale.data(), mean.data(), var.data(), epsilon_, training_, dxd,
+                            ds.data(), db.data(), dm.data(), dv.data());
+      dscale.assign(ds.begin(), ds.end());
+      dbias.assign(db.begin(), db.end());
+      dmean.assign(dm.begin(), dm.end());
+      dvar.assign(dv.begin(), dv.end());
+    });
+    const Tensor& scale = ctx.input(2);
+    if (ctx.output_wanted(1)) write_output(ctx, 1, scale.dtype(), scale.shape(), dscale);
+    if (ctx.output_wanted(2)) write_output(ctx, 2, scale.dtype(), scale.shape(), dbias);
+    if (ctx.output_wanted(3)) write_output(ctx, 3, ctx.input(3).dtype(), ctx.input(3).shape(), dmean);
+    if (ctx.output_wanted(4)) write_output(ctx, 4, ctx.input(4).dtype(), ctx.input(4).shape(), dvar);
+  }
+
+ private:
+  const Node& node_;
+  const float epsilon_;
+  const bool training_;
+  const bool spatial_;
+  DnnlBatchNormBackward dnnl_;
+};
+
+// InstanceNormalizationGrad (ai.onnx_train, 1): the backward pass of InstanceNormalization.
+//   inputs:  dY, X [N, C, D1..Dn]; scale [C]
+//   outputs: dX (X's shape), dScale, dB [C] (scale's type)
+//   attributes: epsilon (1e-5)
+//   math: batch normalization training backward with statistics per (n, c) over D1..Dn
+//   (M = D1 * .. * Dn), then dScale[c] = sum over n of sum(dY * xhat), dB[c] = sum(dY).
+// Both paths run it as a batch normalization over the [1, N * C, S] view (float32 on
+// oneDNN's backward primitive, which has no instance normalization of its own).
+class InstanceNormGradKernel : public Kernel {
+ public:
+  explicit InstanceNormGradKernel(const KernelInfo& info)
+      : node_(info.node), epsilon_(info.node.attr_float("epsilon", 1e-5f)) {
+    OT_CHECK(epsilon_ >= 0.f, "{}: epsilon {} must not be negative", node_.label(), epsilon_);
+  }
+
+  void run(KernelContext& ctx) override {
+    const Tensor& dy = ctx.input(0);
+    const Tensor& x = ctx.input(1);
+    OT_CHECK(x.rank() >= 2, "{}: X is {}; it must be [N, C, D1, ..., Dn]", node_.label(), x.describe());
+    const NcsDims d = ncs_dims(x.shape());
+    const int64_t channels = d.n * d.c;  // every (n, c) is one batch normalization channel
+    Tensor& dx = ctx.allocate_output(0, x.dtype(), x.shape());
+    std::vector<double> dscale(d.c, 0.0), dbias(d.c, 0.0);
+    run_in_float_or_double(dy, x, dx, node_, [&](auto tag, const auto* dyd, const auto* xd, auto* dxd) {
+      using T = typename decltype(tag)::type;
+      const std::vector<T> scale = parameter_values<T>(ctx.input(2), d.c, node_, "scale");
+      std::vector<T> scale_nc(channels), mean(channels), var(channels), ds(channels), db(channels);
+      for (int64_t i = 0; i < channels; ++i) scale_nc[i] = scale[i % d.c];
+      batch_norm_statistics_ref(xd, 1, channels, d.s, mean.data(), var.data());
+      bool done = false;
+      if constexpr (std::is_same_v<T, float>) {
+        if (x.numel() > 0) {
+          dnnl_.run(1, channels, d.s, true, epsilon_, dyd, xd, scale_nc.data(), mean.data(), var.data(), dxd, ds.data(),
+                    db.data());
+          done = true;
+        }
+      }
+      if (!done)
+        batch_norm_grad_ref(dyd, xd, 1, channels, d.s, scale_nc.data(), mean.data(), var.data(), epsilon_, true, dxd,
+                            ds.data(), db.data(), static_cast<T*>(nullptr), static_cast<T*>(nullptr));
+      for (int64_t i = 0; i < channels; ++i) {
+        dscale[i % d.c] += ds[i];
+        dbias[i % d.c] += db[i];
+      }
+    });
+    const Tensor& scale = ctx.input(2);
+    if (ctx.output_wanted(1)) write_output(ctx, 1, scale.dtype(), scale.shape(), dscale);
+    if (ctx.output_wanted(2)) write_output(ctx, 2, scale.dtype(), scale.shape(), dbias);
+  }
+
+ private:
+  const Node& node_;
+  const float epsilon_;
+  DnnlBatchNormBackward dnnl_;
+};
+
+// For each column of the normalized shape, the offset of the value of parameter shape
+// `param` (broadcast unidirectionally to `normalized`, leading 1s beyond its rank allowed)
+// that the column reads.
+std::vector<int64_t> parameter_offsets(const Shape& param, const Shape& normalized, const Node& node,
+                                       const char* name) {
+  Shape shape = param;
+  while (shape.size() > normalized.size() && shape.front() == 1) shape.erase(shape.begin());
+  bool fits = shape.size() <= normalized.size();
+  for (size_t i = 0; fits && i < shape.size(); ++i) {
+    const int64_t want = normalized[normalized.size() - shape.size() + i];
+    fits = shape[i] == 1 || shape[i] == want;
+  }
+  OT_CHECK(fits, "{}: {} {} does not broadcast to the normalized shape {}", node.label(), name, shape_str(param),
+           shape_str(normalized));
+  const int64_t cols = shape_numel(normalized);
+  std::vector<int64_t> offsets(static_cast<size_t>(cols));
+  StridedWalk walk(normalized, {broadcast_strides(shape, normalized)});
+  for (int64_t j = 0; j < cols; ++j, walk.next()) offsets[j] = walk.offset(0);
+  return offsets;
+}
+
+// LayerNormalizationGrad (ai.onnx_train, 1): the backward pass of LayerNormalization.
+//   inputs:  dY, X [d0, ..., d(r-1)]; Scale; B (optional, read only for its shape)
+//   outputs: dX (X's shape), dScale (Scale's shape and type), dB (B's shape and type; only
+//            with B)
+//   attributes: axis (-1; negative counts from the end), epsilon (1e-5)
+//   math: X viewed as [rows, cols], cols = d(axis) * .. * d(r-1); per row mean and
+//   population variance, inv_std = 1 / sqrt(var + epsilon), xhat = (X - mean) * inv_std,
+//   g = dY * Scale (Scale broadcast to the normalized shape):
+//     dX = inv_std * (g - mean_row(g) - xhat * mean_row(g * xhat))
+//     dScale = sum over rows of dY * xhat, dB = sum over rows of dY, each then summed over
+//     the normalized axes the parameter was broadcast along.
+class LayerNormGradKernel : public Kernel {
+ public:
+  explicit LayerNormGradKernel(const KernelInfo& info)
+      : node_(info.node), axis_(info.node.attr_int("axis", -1)), epsilon_(info.node.attr_float("epsilon", 1e-5f)) {
+    OT_CHECK(epsilon_ >= 0.f, "{}: epsilon {} must not be negative", node_.label(), epsilon_);
+  }
+
+  void run(KernelContext& ctx) override {
+    const Tensor& dy = ctx.input(0);
+    const Tensor& x = ctx.input(1);
+    const Tensor& scale = ctx.input(2);
+    const int64_t rank = x.rank();
+    const int64_t axis = axis_ < 0 ? axis_ + rank : axis_;
+    OT_CHECK(axis >= 0 && axis <= rank, "{}: axis {} is out of range for X {} (allowed [{}, {}])", node_.label(), axis_,
+             x.describe(), -rank, rank);
+    OT_CHECK(dtype_is_float(scale.dtype()), "{}: Scale is {}; it must be a floating-point tensor", node_.label(),
+             scale.describe());
+    const Shape normalized(x.shape().begin() + axis, x.shape().end());
+    const int64_t cols = shape_numel(normalized);
+    const int64_t rows = cols > 0 ? x.numel() / cols : shape_numel(Shape(x.shape().begin(), x.shape().begin() + axis));
+    const std::vector<int64_t> scale_at = parameter_offsets(scale.shape(), normalized, node_, "Scale");
+    Tensor& dx = ctx.allocate_output(0, x.dtype(), x.shape());
+    std::vector<double> dscale_cols, dbias_cols;
+    run_in_float_or_double(dy, x, dx, node_, [&](auto tag, const auto* dyd, const auto* xd, auto* dxd) {
+      using T = typename decltype(tag)::type;
+      const std::vector<double> scale_values = scale.to_doubles();
+      std::vector<T> scale_cols(cols), ds(cols), db(cols);
+      for (int64_t j = 0; j < cols; ++j) scale_cols[j] = static_cast<T>(scale_values[scale_at[j]]);
+      bool done = false;
+      if constexpr (std::is_same_v<T, float>) {
+        if (x.numel() > 0) {
+          std::vector<float> mean(rows), var(rows);
+          for (int64_t r = 0; r < rows; ++r) {
+            double m = 0, v = 0;
+            for (int64_t j = 0; j < cols; ++j) m += xd[r * cols + j];
+            m /= static_cast<double>(cols);
+            for (int64_t j = 0; j < cols; ++j) v += (xd[r * cols + j] - m) * (xd[r * cols + j] - m);
+            mean[r] = static_cast<float>(m);
+            var[r] = static_cast<float>(v / static_cast<double>(cols));
+          }
+          dnnl_.run(rows, cols, epsilon_, dyd, xd, scale_cols.data(), mean.data(), var.data(), dxd, ds.data(),
+                    db.data());
+          done = true;
+        }
+      }
+      if (!done) layer_norm_grad_ref(dyd, xd, rows, cols, scale_cols.data(), epsilon_, dxd, ds.data(), db.data());
+      dscale_cols.assign(ds.begin(), ds.end());
+      dbias_cols.assign(db.begin(), db.end());
+    });
+    if (ctx.output_wanted(1))
+      write_output(ctx, 1, scale.dtype(), scale.shape(), sum_to_parameter(dscale_cols, scale_at, scale.numel()));
+    if (ctx.output_wanted(2)) {
+      const Tensor& bias = ctx.input(3);
+      OT_CHECK(dtype_is_float(bias.dtype()), "{}: B is {}; it must be a floating-point tensor", node_.label(),
+               bias.describe());
+      const std::vector<int64_t> bias_at = parameter_offsets(bias.shape(), normalized, node_, "B");
+      write_output(ctx, 2, bias.dtype(), bias.shape(), sum_to_parameter(dbias_cols, bias_at, bias.numel()));
+    }
+  }
+
+ private:
+  // Per-column values summed into the parameter values the columns read.
+  static std::vector<double> sum_to_parameter(const std::vector<double>& per_column, const std::vector<int64_t>& at,
+                                              int64_t count) {
+    std::vector<double> sums(static_cast<size_t>(count), 0.0);
+    for (size_t j = 0; j < per_column.size(); ++j) sums[static_cast<size_t>(at[j])] += per_column[j];
+    return sums;
+  }
+
+  const Node& node_;
+  const int64_t axis_;
+  const float epsilon_;
+  DnnlLayerNormBackward dnnl_;
+};
+
+// LRNGrad (ai.onnx_train, 1): the backward pass of LRN.
+//   inputs:  dY, X [N, C, D1..Dn]
+//   outputs: dX (X's shape)
+//   attributes: size (required), alpha (1e-4), beta (0.75), bias (1), as on the LRN node
+//   math (lrn_grad_ref): with d[c] = bias + alpha / size * (sum of X^2 over the window of c),
+//     dX[k] = dY[k] * d[k]^-beta - 2 * alpha * beta / size * X[k] *
+//             sum over the c whose window holds k of dY[c] * X[c] * d[c]^(-beta - 1)
+class LrnGradKernel : public Kernel {
+ public:
+  explicit LrnGradKernel(const KernelInfo& info)
+      : node_(info.node),
+        size_(info.node.attr_int("size")),
+        alpha_(info.node.attr_float("alpha", 1e-4f)),
+        beta_(info.node.attr_float("beta", 0.75f)),
+        bias_(info.node.attr_float("bias", 1.f)) {
+    OT_CHECK(size_ > 0, "{}: size {} must be positive", node_.label(), size_);
+  }
+
+  void run(KernelContext& ctx) override {
+    const Tensor& dy = ctx.input(0);
+    const Tensor& x = ctx.input(1);
+    OT_CHECK(x.rank() >= 2, "{}: X is {}; it must be [N, C, D1, ..., Dn]", node_.label(), x.describe());
+    const NcsDims d = ncs_dims(x.shape());
+    Tensor& dx = ctx.allocate_output(0, x.dtype(), x.shape());
+    run_in_float_or_double(dy, x, dx, node_, [&](auto, const auto* dyd, const auto* xd, auto* dxd) {
+      lrn_grad_ref(dyd, xd, d.n, d.c, d.s, size_, alpha_, beta_, bias_, dxd);
+    });
+  }
+
+ private:
+  const Node& node_;
+  const int64_t size_;
+  const float alpha_;
+  const float beta_;
+  const float bias_;
+};
+
+}  // namespace
+
+void register_normalization_grad_kernels(KernelRegistry& registry) {
+  registry.add<BatchNormGradKernel>("BatchNormalizationGrad", {1}, kProjectDomain);
+  registry.add<InstanceNormGradKernel>("InstanceNormalizationGrad", {1}, kProjectDomain);
+  registry.add<LayerNormGradKernel>("LayerNormalizationGrad", {1}, kProjectDomain);
+  registry.add<LrnGradKernel>("LRNGrad", {1}, kProjectDomain);
+}
 
 }  // namespace onnx_train
