@@ -1,9 +1,158 @@
-// Kernels of the loss and resampling gradients, in the project's own domain (ai.onnx_train).
+// Kernels of the loss and resampling gradients, in the project's own domain (ai.onnx_train):
+// SoftmaxCrossEntropyLossGrad and NegativeLogLikelihoodLossGrad (plain loops here),
+// ResizeGrad (next to the forward Resize in reference/resize.cc, which it shares the source
+// indices and weights with) and GridSampleGrad (next to the forward GridSample in
+// reference/vision_ops.cc).
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/core/dispatch.h"
 #include "runtime/kernels/families.h"
 #include "runtime/kernels/kernel.h"
 
 namespace onnx_train {
 
-void register_loss_resize_grad_kernels(KernelRegistry& registry) {}
+// Defined in reference/resize.cc and reference/vision_ops.cc.
+std::unique_ptr<Kernel> make_resize_grad_kernel(const KernelInfo& info);
+std::unique_ptr<Kernel> make_grid_sample_grad_kernel(const KernelInfo& info);
+
+namespace {
+
+enum class Reduction { None, Sum, Mean };
+
+// Gradients of at least this many elements are computed by several threads.
+constexpr int64_t kParallelElements = int64_t{1} << 15;
+
+Reduction parse_reduction(const Node& node) {
+  const std::string r = node.attr_string("reduction", "mean");
+  if (r == "none") return Reduction::None;
+  if (r == "sum") return Reduction::Sum;
+  if (r == "mean") return Reduction::Mean;
+  OT_FAIL("{}: reduction '{}' is not one of none, sum, mean", node.label(), r);
+}
+
+// The gradients of the negative log-likelihood of `values` [N, C, d...] at labels [N, d...]
+// with class weights w [C] (1 without), as both loss gradient ops need them. Per position p
+// = (n, d) with label t (weight wt = w[t], 0 where t == ignore_index):
+//   u[p] = -values[n, t, d]                       (the unweighted loss)
+//   s[p] = dY[p] (none) | dY (sum) | dY / W (mean, W = sum of wt; 0 when W == 0)
+//   softmax (SoftmaxCrossEntropyLossGrad, values = log_prob):
+//     dValues[n, c, d] = (exp(values[n, c, d]) - [c == t]) * wt * s[p]
+//   plain (NegativeLogLikelihoodLossGrad, values = the input):
+//     dValues[n, c, d] = -[c == t] * wt * s[p]
+//   dW[c] = sum over p with t = c of dY[p] * u[p] (none), dY * u[p] (sum), or
+//           dY * (u[p] - L) / W with L = sum(wt * u) / W (mean).
+class LossGradKernel : public Kernel {
+ public:
+  LossGradKernel(const KernelInfo& info, bool softmax) : softmax_(softmax), reduction_(parse_reduction(info.node)) {
+    if (info.node.has_attr("ignore_index")) ignore_index_ = info.node.attr_int("ignore_index");
+  }
+
+  void run(KernelContext& ctx) override {
+    const Node& node = ctx.node();
+    const Tensor& dy = ctx.input(0);
+    const Tensor& values = ctx.input(1);
+    const Tensor& target = ctx.input(2);
+    const Tensor* weight = ctx.has_input(3) ? &ctx.input(3) : nullptr;
+    const Shape& xs = values.shape();
+    OT_CHECK(xs.size() >= 2, "{}: input {} must be at least 2-D [N, C, ...]", node.label(), values.describe());
+    Shape target_shape{xs[0]};
+    target_shape.insert(target_shape.end(), xs.begin() + 2, xs.end());
+    OT_CHECK(target.shape() == target_shape && (target.dtype() == DType::Int64 || target.dtype() == DType::Int32),
+             "{}: target {} must be int32 or int64 of shape {} for input {}", node.label(), target.describe(),
+             shape_str(target_shape), values.describe());
+    const Shape dy_shape = reduction_ == Reduction::None ? target_shape : Shape{};
+    OT_CHECK(dy.shape() == dy_shape && dy.dtype() == values.dtype(), "{}: dY {} must be {} of shape {}", node.label(),
+             dy.describe(), dtype_name(values.dtype()), shape_str(dy_shape));
+    const int64_t n = xs[0], c = xs[1];
+    const int64_t d = n * c == 0 ? 0 : values.numel() / (n * c);
+    if (weight)
+      OT_CHECK(weight->shape() == Shape{c} && weight->dtype() == values.dtype(),
+               "{}: weight {} must be a [{}] tensor of the input's type {}", node.label(), weight->describe(), c,
+               dtype_name(values.dtype()));
+    const std::vector<int64_t> labels = target.to_int64s();
+    for (size_t p = 0; p < labels.size(); ++p)
+      OT_CHECK((ignore_index_ && labels[p] == *ignore_index_) || (labels[p] >= 0 && labels[p] < c),
+               "{}: target value {} at flat position {} is outside [0, {}) and is not ignore_index", node.label(),
+               labels[p], p, c);
+    Tensor& dx = ctx.allocate_output(0, values.dtype(), xs);
+    Tensor* dw = ctx.output_wanted(1) ? &ctx.allocate_output(1, values.dtype(), {c}) : nullptr;
+    visit_float(values.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      compute<T>(dy.data<T>(), values.data<T>(), labels, weight ? weight->data<T>() : nullptr, n, c, d, dx.data<T>(),
+                 dw ? dw->data<T>() : nullptr);
+    });
+  }
+
+ private:
+  template <typename T>
+  void compute(const T* dy, const T* values, const std::vector<int64_t>& labels, const T* weight, int64_t n, int64_t c,
+               int64_t d, T* dx, T* dw) const {
+    auto load = [](T v) { return static_cast<double>(to_compute(v)); };
+    auto ignored = [&](int64_t t) { return ignore_index_ && t == *ignore_index_; };
+    auto weight_of = [&](int64_t t) { return ignored(t) ? 0.0 : weight ? load(weight[t]) : 1.0; };
+    auto unweighted_loss = [&](int64_t b, int64_t j, int64_t t) { return -load(values[(b * c + t) * d + j]); };
+    // The mean's normalizer W and loss L.
+    const int64_t positions = n * d;
+    double total_weight = 0, total_loss = 0;
+    for (int64_t p = 0; p < positions; ++p) {
+      const int64_t t = labels[static_cast<size_t>(p)];
+      const double wt = weight_of(t);
+      total_weight += wt;
+      if (wt != 0) total_loss += wt * unweighted_loss(p / d, p % d, t);
+    }
+    const double mean_scale = reduction_ == Reduction::Mean ? (total_weight == 0 ? 0.0 : 1.0 / total_weight) : 1.0;
+    const double mean_loss = total_weight == 0 ? 0.0 : total_loss / total_weight;
+    auto scale_at = [&](size_t p) { return load(dy[reduction_ == Reduction::None ? p : 0]) * mean_scale; };
+    // dValues: every position writes its own elements, so positions run in parallel.
+#pragma omp parallel for if (positions * c >= kParallelElements) schedule(static)
+    for (int64_t p = 0; p < positions; ++p) {
+      const int64_t b = p / d, j = p % d;
+      const int64_t t = labels[static_cast<size_t>(p)];
+      const double factor = weight_of(t) * scale_at(static_cast<size_t>(p));  // w[p] * s[p]
+      if (softmax_) {
+        for (int64_t k = 0; k < c; ++k) {
+          const int64_t at = (b * c + k) * d + j;
+          dx[at] = from_compute<T>((std::exp(load(values[at])) - (k == t ? 1.0 : 0.0)) * factor);
+        }
+      } else if (!ignored(t)) {
+        dx[(b * c + t) * d + j] = from_compute<T>(-factor);
+      }
+    }
+    if (!dw) return;
+    std::vector<double> dw_sum(static_cast<size_t>(c), 0.0);
+    for (int64_t p = 0; p < positions; ++p) {
+      const int64_t t = labels[static_cast<size_t>(p)];
+      if (ignored(t)) continue;
+      const double u = unweighted_loss(p / d, p % d, t);
+      dw_sum[static_cast<size_t>(t)] +=
+          scale_at(static_cast<size_t>(p)) * (reduction_ == Reduction::Mean ? u - mean_loss : u);
+    }
+    for (size_t k = 0; k < dw_sum.size(); ++k) dw[k] = from_compute<T>(dw_sum[k]);
+  }
+
+  bool softmax_;
+  Reduction reduction_;
+  std::optional<int64_t> ignore_index_;
+};
+
+}  // namespace
+
+void register_loss_resize_grad_kernels(KernelRegistry& registry) {
+  // SoftmaxCrossEntropyLossGrad(dY, log_prob, labels, [weights]) -> dScores, [dWeights];
+  // attributes reduction, ignore_index (the forward's). See LossGradKernel.
+  registry.add(
+      "SoftmaxCrossEntropyLossGrad", {1},
+      [](const KernelInfo& info) { return std::make_unique<LossGradKernel>(info, true); }, kProjectDomain);
+  // NegativeLogLikelihoodLossGrad(dY, input, labels, [weights]) -> dInput, [dWeights];
+  // attributes reduction, ignore_index (the forward's). See LossGradKernel.
+  registry.add(
+      "NegativeLogLikelihoodLossGrad", {1},
+      [](const KernelInfo& info) { return std::make_unique<LossGradKernel>(info, false); }, kProjectDomain);
+  registry.add("ResizeGrad", {1}, make_resize_grad_kernel, kProjectDomain);
+  registry.add("GridSampleGrad", {1}, make_grid_sample_grad_kernel, kProjectDomain);
+}
 
 }  // namespace onnx_train

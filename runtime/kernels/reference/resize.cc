@@ -11,6 +11,10 @@
 // Output size: floor(in_d * scale_d) with scales, or sizes_d (then scale_d = sizes_d / in_d).
 // Upsample and Resize-10 predate the coordinate modes: they map x = y / scale (asymmetric),
 // and nearest takes floor(x) when upsampling a dimension and ceil(x) when downsampling it.
+//
+// ResizeGrad (the project-domain gradient op, registered in reference/loss_resize_grad.cc)
+// reuses the same taps: Resize is linear in X, and its gradient scatters dY back through
+// them.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -209,6 +213,74 @@ void resize_typed(const Tensor& x, Tensor& out, const std::vector<AxisTaps>& axe
   }
 }
 
+// The interpolation settings of a Resize / Upsample node (or of its ResizeGrad node, which
+// carries the same attributes). `legacy`: Upsample and Resize-10, which have no coordinate
+// attributes (asymmetric mapping, the legacy nearest rule, no cubic).
+// `allow_tf_half_pixel`: tf_half_pixel_for_nn is accepted (Resize-11 only).
+ResizeSettings parse_resize_settings(const Node& n, bool legacy, bool allow_tf_half_pixel) {
+  const std::string label = n.label();
+  ResizeSettings s;
+  const std::string mode = n.attr_string("mode", "nearest");
+  if (mode == "nearest")
+    s.mode = InterpMode::Nearest;
+  else if (mode == "linear")
+    s.mode = InterpMode::Linear;
+  else if (mode == "cubic" && !legacy)
+    s.mode = InterpMode::Cubic;
+  else
+    OT_FAIL("{}: mode '{}' must be nearest, linear{}", label, mode, legacy ? "" : " or cubic");
+  if (legacy) {
+    s.coord = CoordMode::Asymmetric;
+    s.nearest = NearestMode::Legacy;
+    return s;
+  }
+  const std::string coord = n.attr_string("coordinate_transformation_mode", "half_pixel");
+  if (coord == "half_pixel")
+    s.coord = CoordMode::HalfPixel;
+  else if (coord == "pytorch_half_pixel")
+    s.coord = CoordMode::PytorchHalfPixel;
+  else if (coord == "align_corners")
+    s.coord = CoordMode::AlignCorners;
+  else if (coord == "asymmetric")
+    s.coord = CoordMode::Asymmetric;
+  else if (coord == "tf_crop_and_resize")
+    s.coord = CoordMode::TfCropAndResize;
+  else if (coord == "tf_half_pixel_for_nn" && allow_tf_half_pixel)
+    s.coord = CoordMode::TfHalfPixelForNn;
+  else
+    OT_FAIL(
+        "{}: coordinate_transformation_mode '{}' must be half_pixel, pytorch_half_pixel, align_corners, "
+        "asymmetric{} or tf_crop_and_resize",
+        label, coord, allow_tf_half_pixel ? ", tf_half_pixel_for_nn" : "");
+  const std::string nearest = n.attr_string("nearest_mode", "round_prefer_floor");
+  if (nearest == "round_prefer_floor")
+    s.nearest = NearestMode::RoundPreferFloor;
+  else if (nearest == "round_prefer_ceil")
+    s.nearest = NearestMode::RoundPreferCeil;
+  else if (nearest == "floor")
+    s.nearest = NearestMode::Floor;
+  else if (nearest == "ceil")
+    s.nearest = NearestMode::Ceil;
+  else
+    OT_FAIL("{}: nearest_mode '{}' must be round_prefer_floor, round_prefer_ceil, floor or ceil", label, nearest);
+  s.cubic_a = n.attr_float("cubic_coeff_a", -0.75f);
+  s.exclude_outside = n.attr_int("exclude_outside", 0) != 0;
+  s.extrapolation_value = n.attr_float("extrapolation_value", 0.0f);
+  return s;
+}
+
+// The taps of every dimension of input shape `in_shape` resized to `out_shape` with the
+// given scales and (tf_crop_and_resize) roi (starts then ends; empty otherwise).
+std::vector<AxisTaps> resize_taps(const ResizeSettings& s, const Shape& in_shape, const Shape& out_shape,
+                                  const std::vector<double>& scales, const std::vector<double>& roi) {
+  const size_t rank = in_shape.size();
+  std::vector<AxisTaps> axes;
+  for (size_t d = 0; d < rank; ++d)
+    axes.push_back(axis_taps(s, in_shape[d], out_shape[d], scales[d], roi.empty() ? 0.0 : roi[d],
+                             roi.empty() ? 1.0 : roi[rank + d]));
+  return axes;
+}
+
 // Resize / Upsample of every version; `version` selects inputs and attributes.
 class ResizeKernel : public Kernel {
  public:
@@ -216,56 +288,11 @@ class ResizeKernel : public Kernel {
     const Node& n = info.node;
     version_ = n.since_version;
     legacy_ = upsample_ || version_ < 11;
-    const std::string mode = n.attr_string("mode", "nearest");
-    if (mode == "nearest")
-      s_.mode = InterpMode::Nearest;
-    else if (mode == "linear")
-      s_.mode = InterpMode::Linear;
-    else if (mode == "cubic" && !legacy_)
-      s_.mode = InterpMode::Cubic;
-    else
-      OT_FAIL("{}: mode '{}' must be nearest, linear{}", label_, mode, legacy_ ? "" : " or cubic");
-    if (legacy_) {
-      s_.coord = CoordMode::Asymmetric;
-      s_.nearest = NearestMode::Legacy;
-      if (upsample_ && version_ < 9) {
-        scales_attr_ = n.attr_floats("scales");
-        for (float v : scales_attr_) OT_CHECK(v >= 1, "{}: every scale must be >= 1, got {}", label_, v);
-      }
-      return;
+    s_ = parse_resize_settings(n, legacy_, version_ == 11);
+    if (upsample_ && version_ < 9) {
+      scales_attr_ = n.attr_floats("scales");
+      for (float v : scales_attr_) OT_CHECK(v >= 1, "{}: every scale must be >= 1, got {}", label_, v);
     }
-    const std::string coord = n.attr_string("coordinate_transformation_mode", "half_pixel");
-    if (coord == "half_pixel")
-      s_.coord = CoordMode::HalfPixel;
-    else if (coord == "pytorch_half_pixel")
-      s_.coord = CoordMode::PytorchHalfPixel;
-    else if (coord == "align_corners")
-      s_.coord = CoordMode::AlignCorners;
-    else if (coord == "asymmetric")
-      s_.coord = CoordMode::Asymmetric;
-    else if (coord == "tf_crop_and_resize")
-      s_.coord = CoordMode::TfCropAndResize;
-    else if (coord == "tf_half_pixel_for_nn" && version_ == 11)
-      s_.coord = CoordMode::TfHalfPixelForNn;
-    else
-      OT_FAIL(
-          "{}: coordinate_transformation_mode '{}' must be half_pixel, pytorch_half_pixel, align_corners, "
-          "asymmetric{} or tf_crop_and_resize",
-          label_, coord, version_ == 11 ? ", tf_half_pixel_for_nn" : "");
-    const std::string nearest = n.attr_string("nearest_mode", "round_prefer_floor");
-    if (nearest == "round_prefer_floor")
-      s_.nearest = NearestMode::RoundPreferFloor;
-    else if (nearest == "round_prefer_ceil")
-      s_.nearest = NearestMode::RoundPreferCeil;
-    else if (nearest == "floor")
-      s_.nearest = NearestMode::Floor;
-    else if (nearest == "ceil")
-      s_.nearest = NearestMode::Ceil;
-    else
-      OT_FAIL("{}: nearest_mode '{}' must be round_prefer_floor, round_prefer_ceil, floor or ceil", label_, nearest);
-    s_.cubic_a = n.attr_float("cubic_coeff_a", -0.75f);
-    s_.exclude_outside = n.attr_int("exclude_outside", 0) != 0;
-    s_.extrapolation_value = n.attr_float("extrapolation_value", 0.0f);
   }
 
   void run(KernelContext& ctx) override {
@@ -309,13 +336,10 @@ class ResizeKernel : public Kernel {
                x.describe());
       roi = ctx.input(1).to_doubles();
     }
-    std::vector<AxisTaps> axes;
-    for (int64_t d = 0; d < rank; ++d) {
+    for (int64_t d = 0; d < rank; ++d)
       OT_CHECK(x.dim(d) > 0 || out_shape[d] == 0, "{}: cannot resize an empty dimension {} of {}", label_, d,
                x.describe());
-      axes.push_back(axis_taps(s_, x.dim(d), out_shape[d], scales[d], roi.empty() ? 0.0 : roi[d],
-                               roi.empty() ? 1.0 : roi[rank + d]));
-    }
+    const std::vector<AxisTaps> axes = resize_taps(s_, x.shape(), out_shape, scales, roi);
     Tensor& out = ctx.allocate_output(0, x.dtype(), out_shape);
     if (out.numel() == 0) return;
     if (s_.mode == InterpMode::Nearest) {
@@ -344,6 +368,111 @@ class ResizeKernel : public Kernel {
   ResizeSettings s_;
 };
 
+// The adjoint of the interpolation: for every output element y, dX[i] += w(y, i) * dY[y]
+// over the taps i of y (the product of one tap per dimension and its weight), skipping y
+// where a dimension maps outside the input (tf_crop_and_resize reads extrapolation_value
+// there, a constant).
+class Scatterer {
+ public:
+  Scatterer(std::vector<double>& dx, const std::vector<int64_t>& strides, const std::vector<AxisTaps>& axes)
+      : dx_(dx), strides_(strides), axes_(axes) {}
+
+  void add(size_t d, int64_t offset, double weight, const int64_t* y) {
+    if (d == axes_.size()) {
+      dx_[static_cast<size_t>(offset)] += weight;
+      return;
+    }
+    const AxisTaps& a = axes_[d];
+    for (int k = 0; k < a.taps; ++k) {
+      const double w = a.weight[y[d] * a.taps + k];
+      if (w != 0) add(d + 1, offset + a.index[y[d] * a.taps + k] * strides_[d], weight * w, y);
+    }
+  }
+
+ private:
+  std::vector<double>& dx_;
+  const std::vector<int64_t>& strides_;
+  const std::vector<AxisTaps>& axes_;
+};
+
+template <typename T>
+void resize_adjoint(const Tensor& dy, Tensor& dx, const std::vector<AxisTaps>& axes) {
+  const T* g = dy.data<T>();
+  const std::vector<int64_t> strides = strides_of(dx.shape());
+  const Shape& out_shape = dy.shape();
+  const size_t rank = out_shape.size();
+  std::vector<double> sums(static_cast<size_t>(dx.numel()), 0.0);
+  Scatterer scatter(sums, strides, axes);
+  std::vector<int64_t> y(rank, 0);
+  for (int64_t i = 0; i < dy.numel(); ++i) {
+    bool outside = false;
+    for (size_t d = 0; d < rank; ++d) outside = outside || axes[d].outside[y[d]];
+    if (!outside) scatter.add(0, 0, static_cast<double>(to_compute(g[i])), y.data());
+    for (size_t d = rank; d-- > 0;) {
+      if (++y[d] < out_shape[d]) break;
+      y[d] = 0;
+    }
+  }
+  T* out = dx.data<T>();
+  for (size_t j = 0; j < sums.size(); ++j) out[j] = from_compute<T>(sums[j]);
+}
+
+// ResizeGrad(dY, x_shape, [roi], [scales]) -> dX, the gradient of Resize / Upsample with
+// respect to X (the adjoint of the linear interpolation map, see resize_adjoint).
+//   dY: the forward output's gradient (its shape is the forward output's);
+//   x_shape: int64 [r], the shape of X (dX's shape);
+//   roi: the forward roi (tf_crop_and_resize only; omitted or empty otherwise);
+//   scales: the forward scales ([r] floats); omitted or empty when the forward took sizes,
+//     then scale_d = dY_d / X_d as in the forward.
+// Attributes: the forward's mode, coordinate_transformation_mode, nearest_mode,
+// cubic_coeff_a, exclude_outside; legacy = 1 for Upsample and Resize-10 (asymmetric mapping,
+// the legacy nearest rule; scales are then required).
+class ResizeGradKernel : public Kernel {
+ public:
+  explicit ResizeGradKernel(const KernelInfo& info)
+      : legacy_(info.node.attr_int("legacy", 0) != 0), s_(parse_resize_settings(info.node, legacy_, true)) {}
+
+  void run(KernelContext& ctx) override {
+    const Node& node = ctx.node();
+    const Tensor& dy = ctx.input(0);
+    const Shape x_shape = ctx.input(1).to_int64s();
+    const int64_t rank = static_cast<int64_t>(x_shape.size());
+    OT_CHECK(dy.rank() == rank && dtype_is_float(dy.dtype()), "{}: dY {} must be a floating-point tensor of rank {}",
+             node.label(), dy.describe(), rank);
+    std::vector<double> scales;
+    if (ctx.has_input(3) && ctx.input(3).numel() > 0) {
+      scales = ctx.input(3).to_doubles();
+      OT_CHECK(static_cast<int64_t>(scales.size()) == rank, "{}: 'scales' has {} entries for a rank-{} input",
+               node.label(), scales.size(), rank);
+      for (int64_t d = 0; d < rank; ++d)
+        OT_CHECK(scales[d] > 0 && dy.dim(d) == static_cast<int64_t>(std::floor(x_shape[d] * scales[d])),
+                 "{}: dY {} is not X {} resized by scales {}", node.label(), dy.describe(), shape_str(x_shape),
+                 fmt::join(scales, ", "));
+    } else {
+      OT_CHECK(!legacy_, "{}: legacy ResizeGrad needs the forward 'scales'", node.label());
+      for (int64_t d = 0; d < rank; ++d)
+        scales.push_back(x_shape[d] > 0 ? static_cast<double>(dy.dim(d)) / static_cast<double>(x_shape[d]) : 1.0);
+    }
+    std::vector<double> roi;
+    if (s_.coord == CoordMode::TfCropAndResize) {
+      OT_CHECK(ctx.has_input(2) && ctx.input(2).numel() == 2 * rank,
+               "{}: tf_crop_and_resize needs 'roi' with {} values (starts then ends)", node.label(), 2 * rank);
+      roi = ctx.input(2).to_doubles();
+    }
+    for (int64_t d = 0; d < rank; ++d)
+      OT_CHECK(x_shape[d] > 0 || dy.dim(d) == 0, "{}: dY {} cannot come from an empty dimension {} of X {}",
+               node.label(), dy.describe(), d, shape_str(x_shape));
+    Tensor& dx = ctx.allocate_output(0, dy.dtype(), x_shape);
+    if (dy.numel() == 0 || dx.numel() == 0) return;
+    const std::vector<AxisTaps> axes = resize_taps(s_, x_shape, dy.shape(), scales, roi);
+    visit_float(dy.dtype(), [&](auto tag) { resize_adjoint<typename decltype(tag)::type>(dy, dx, axes); });
+  }
+
+ private:
+  bool legacy_;
+  ResizeSettings s_;
+};
+
 }  // namespace
 
 void register_resize_kernels(KernelRegistry& registry) {
@@ -351,6 +480,11 @@ void register_resize_kernels(KernelRegistry& registry) {
                [](const KernelInfo& info) { return std::make_unique<ResizeKernel>(info, false); });
   registry.add("Upsample", {7, 9, 10},
                [](const KernelInfo& info) { return std::make_unique<ResizeKernel>(info, true); });
+}
+
+// ResizeGrad is registered with the gradient kernels (reference/loss_resize_grad.cc).
+std::unique_ptr<Kernel> make_resize_grad_kernel(const KernelInfo& info) {
+  return std::make_unique<ResizeGradKernel>(info);
 }
 
 }  // namespace onnx_train

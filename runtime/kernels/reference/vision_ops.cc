@@ -4,7 +4,7 @@
 // semantics of torch.nn.functional.grid_sample), RoiAlign (Mask R-CNN region pooling),
 // MaxRoiPool (Fast R-CNN region max pooling) and NonMaxSuppression (greedy box selection
 // by score and overlap). Reference loops that compute in double for every floating-point
-// element type.
+// element type. Also GridSampleGrad, the gradient op of GridSample (project domain).
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -78,28 +78,29 @@ void cubic_weights(double t, double w[4]) {
   w[3] = far(2 - t);
 }
 
+SampleMode parse_sample_mode(const Node& node) {
+  const std::string mode = node.attr_string("mode", "bilinear");
+  if (mode == "bilinear") return SampleMode::Bilinear;
+  if (mode == "nearest") return SampleMode::Nearest;
+  if (mode == "bicubic") return SampleMode::Bicubic;
+  OT_FAIL("{}: mode '{}' is not one of bilinear, nearest, bicubic", node.label(), mode);
+}
+
+PaddingMode parse_padding_mode(const Node& node) {
+  const std::string padding = node.attr_string("padding_mode", "zeros");
+  if (padding == "zeros") return PaddingMode::Zeros;
+  if (padding == "border") return PaddingMode::Border;
+  if (padding == "reflection") return PaddingMode::Reflection;
+  OT_FAIL("{}: padding_mode '{}' is not one of zeros, border, reflection", node.label(), padding);
+}
+
 class GridSampleKernel : public Kernel {
  public:
-  explicit GridSampleKernel(const KernelInfo& info) : align_corners_(info.node.attr_int("align_corners", 0) != 0) {
+  explicit GridSampleKernel(const KernelInfo& info)
+      : mode_(parse_sample_mode(info.node)),
+        padding_(parse_padding_mode(info.node)),
+        align_corners_(info.node.attr_int("align_corners", 0) != 0) {
     const Node& node = info.node;
-    const std::string mode = node.attr_string("mode", "bilinear");
-    if (mode == "bilinear")
-      mode_ = SampleMode::Bilinear;
-    else if (mode == "nearest")
-      mode_ = SampleMode::Nearest;
-    else if (mode == "bicubic")
-      mode_ = SampleMode::Bicubic;
-    else
-      OT_FAIL("{}: mode '{}' is not one of bilinear, nearest, bicubic", node.label(), mode);
-    const std::string padding = node.attr_string("padding_mode", "zeros");
-    if (padding == "zeros")
-      padding_ = PaddingMode::Zeros;
-    else if (padding == "border")
-      padding_ = PaddingMode::Border;
-    else if (padding == "reflection")
-      padding_ = PaddingMode::Reflection;
-    else
-      OT_FAIL("{}: padding_mode '{}' is not one of zeros, border, reflection", node.label(), padding);
     const DType x_dtype = info.input_dtype(0);
     if (x_dtype != DType::Undefined) check_dtype(node, x_dtype);
   }
@@ -186,8 +187,172 @@ class GridSampleKernel : public Kernel {
            at(xi + 1, yi + 1) * tx * ty;
   }
 
-  SampleMode mode_ = SampleMode::Bilinear;
-  PaddingMode padding_ = PaddingMode::Zeros;
+  SampleMode mode_;
+  PaddingMode padding_;
+  bool align_corners_;
+};
+
+// ---------------------------------------------------------------------------------------
+// GridSampleGrad(dY, X, grid) -> dX, dGrid: the gradient of GridSample-16 (project domain,
+// registered in reference/loss_resize_grad.cc). Attributes: the forward's mode,
+// padding_mode, align_corners. Shapes: dY [N, C, Ho, Wo], X [N, C, H, W], grid
+// [N, Ho, Wo, 2]; dX like X, dGrid like grid.
+//   dX: each output element scatters dY back to the pixels it read, with their weights
+//     (pixels outside the image, read as 0 with zeros padding, get nothing).
+//   dGrid: Y depends on the sampling point (ix, iy) through the interpolation weights:
+//     dGrid[..., 0] = sum over channels of dY * dY/d ix * d ix / d gx, and likewise for y;
+//     d ix / d gx = unnormalize's slope ((W - 1) / 2 or W / 2) times the padding's slope
+//     (1 inside, 0 where border/reflection clamp, -1 on a mirrored stretch of reflection;
+//     bicubic pads the taps, not the point, so its slope is 1). nearest: dGrid = 0.
+// ---------------------------------------------------------------------------------------
+
+// The slope of pad_coordinate at x.
+double pad_slope(double x, int64_t size, PaddingMode padding, bool align_corners) {
+  const double last = static_cast<double>(size - 1);
+  if (padding == PaddingMode::Zeros) return 1;
+  if (padding == PaddingMode::Border) return x > 0 && x < last ? 1 : 0;
+  const double twice_low = align_corners ? 0 : -1;
+  const double twice_high = align_corners ? 2 * last : 2 * static_cast<double>(size) - 1;
+  if (twice_low == twice_high) return 0;
+  const double low = twice_low / 2, span = (twice_high - twice_low) / 2;
+  const double from_low = x - low;
+  const int64_t flips = static_cast<int64_t>(std::floor(std::fabs(from_low) / span));
+  const double slope = (from_low < 0 ? -1.0 : 1.0) * (flips % 2 == 0 ? 1.0 : -1.0);
+  const double reflected = reflect(x, twice_low, twice_high);
+  return reflected > 0 && reflected < last ? slope : 0;
+}
+
+// The derivatives of cubic_weights with respect to t.
+void cubic_weight_slopes(double t, double d[4]) {
+  const double a = -0.75;
+  auto near = [a](double x) { return (3 * (a + 2) * x - 2 * (a + 3)) * x; };  // d/dx, |x| <= 1
+  auto far = [a](double x) { return (3 * a * x - 10 * a) * x + 8 * a; };      // d/dx, 1 < |x| < 2
+  d[0] = far(t + 1);
+  d[1] = near(t);
+  d[2] = -near(1 - t);
+  d[3] = -far(2 - t);
+}
+
+class GridSampleGradKernel : public Kernel {
+ public:
+  explicit GridSampleGradKernel(const KernelInfo& info)
+      : mode_(parse_sample_mode(info.node)),
+        padding_(parse_padding_mode(info.node)),
+        align_corners_(info.node.attr_int("align_corners", 0) != 0) {}
+
+  void run(KernelContext& ctx) override {
+    const Node& node = ctx.node();
+    const Tensor& dy = ctx.input(0);
+    const Tensor& x = ctx.input(1);
+    const Tensor& grid = ctx.input(2);
+    OT_CHECK(x.rank() == 4 && grid.rank() == 4 && grid.dim(0) == x.dim(0) && grid.dim(3) == 2 &&
+                 dy.shape() == (Shape{x.dim(0), x.dim(1), grid.dim(1), grid.dim(2)}),
+             "{}: dY {}, X {} and grid {} must be [N, C, Ho, Wo], [N, C, H, W] and [N, Ho, Wo, 2]", node.label(),
+             dy.describe(), x.describe(), grid.describe());
+    OT_CHECK(dtype_is_float(x.dtype()) && dy.dtype() == x.dtype() && grid.dtype() == x.dtype(),
+             "{}: dY {}, X {} and grid {} must share one floating-point type", node.label(), dy.describe(),
+             x.describe(), grid.describe());
+    OT_CHECK(x.dim(2) > 0 && x.dim(3) > 0, "{}: cannot sample the empty image X {}", node.label(), x.describe());
+    Tensor* dx = ctx.output_wanted(0) ? &ctx.allocate_output(0, x.dtype(), x.shape()) : nullptr;
+    Tensor* dgrid = ctx.output_wanted(1) ? &ctx.allocate_output(1, grid.dtype(), grid.shape()) : nullptr;
+    visit_float(x.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      compute<T>(dy, x, grid, dx, dgrid);
+    });
+  }
+
+ private:
+  template <typename T>
+  void compute(const Tensor& dy_t, const Tensor& x_t, const Tensor& grid_t, Tensor* dx_t, Tensor* dgrid_t) const {
+    const int64_t n = x_t.dim(0), c = x_t.dim(1), h = x_t.dim(2), w = x_t.dim(3);
+    const int64_t ho = grid_t.dim(1), wo = grid_t.dim(2);
+    const T* dy = dy_t.data<T>();
+    const T* x = x_t.data<T>();
+    const T* grid = grid_t.data<T>();
+    std::vector<double> dx(dx_t ? static_cast<size_t>(x_t.numel()) : 0, 0.0);
+    std::vector<double> dgrid(static_cast<size_t>(grid_t.numel()), 0.0);
+    const double unnormalize_slope_x = align_corners_ ? (w - 1) / 2.0 : w / 2.0;
+    const double unnormalize_slope_y = align_corners_ ? (h - 1) / 2.0 : h / 2.0;
+    // Up to 16 taps (pixel offset or -1 outside, weight, d weight / d ix, d weight / d iy).
+    int64_t tap_at[16];
+    double tap_w[16], tap_dx[16], tap_dy[16];
+    for (int64_t b = 0; b < n; ++b) {
+      for (int64_t i = 0; i < ho * wo; ++i) {
+        const size_t g = static_cast<size_t>((b * ho * wo + i) * 2);
+        const double gx = load(grid, static_cast<int64_t>(g)), gy = load(grid, static_cast<int64_t>(g + 1));
+        int taps = 0;
+        double slope_x = unnormalize_slope_x, slope_y = unnormalize_slope_y;
+        auto pixel = [&](int64_t xi, int64_t yi) { return xi >= 0 && xi < w && yi >= 0 && yi < h ? yi * w + xi : -1; };
+        if (mode_ == SampleMode::Bicubic) {
+          const double ix = unnormalize(gx, w, align_corners_), iy = unnormalize(gy, h, align_corners_);
+          const double x0 = std::floor(ix), y0 = std::floor(iy);
+          double wx[4], wy[4], dwx[4], dwy[4];
+          cubic_weights(ix - x0, wx);
+          cubic_weights(iy - y0, wy);
+          cubic_weight_slopes(ix - x0, dwx);
+          cubic_weight_slopes(iy - y0, dwy);
+          auto tap = [&](double coord, int64_t size) {
+            const double p = pad_coordinate(coord, size, padding_, align_corners_);
+            return std::isfinite(p) ? static_cast<int64_t>(p) : int64_t{-1};
+          };
+          for (int j = 0; j < 4; ++j) {
+            for (int k = 0; k < 4; ++k, ++taps) {
+              tap_at[taps] = pixel(tap(x0 - 1 + k, w), tap(y0 - 1 + j, h));
+              tap_w[taps] = wx[k] * wy[j];
+              tap_dx[taps] = dwx[k] * wy[j];
+              tap_dy[taps] = wx[k] * dwy[j];
+            }
+          }
+        } else {
+          const double ux = unnormalize(gx, w, align_corners_), uy = unnormalize(gy, h, align_corners_);
+          const double ix = pad_coordinate(ux, w, padding_, align_corners_);
+          const double iy = pad_coordinate(uy, h, padding_, align_corners_);
+          if (!std::isfinite(ix) || !std::isfinite(iy)) continue;
+          slope_x *= pad_slope(ux, w, padding_, align_corners_);
+          slope_y *= pad_slope(uy, h, padding_, align_corners_);
+          if (mode_ == SampleMode::Nearest) {
+            tap_at[0] = pixel(static_cast<int64_t>(std::nearbyint(ix)), static_cast<int64_t>(std::nearbyint(iy)));
+            tap_w[0] = 1, tap_dx[0] = 0, tap_dy[0] = 0;
+            taps = 1;
+          } else {
+            const double x0 = std::floor(ix), y0 = std::floor(iy);
+            const double tx = ix - x0, ty = iy - y0;
+            const int64_t xi = static_cast<int64_t>(x0), yi = static_cast<int64_t>(y0);
+            for (int j = 0; j < 2; ++j) {
+              for (int k = 0; k < 2; ++k, ++taps) {
+                const double wx = k == 0 ? 1 - tx : tx, wy = j == 0 ? 1 - ty : ty;
+                tap_at[taps] = pixel(xi + k, yi + j);
+                tap_w[taps] = wx * wy;
+                tap_dx[taps] = (k == 0 ? -1 : 1) * wy;
+                tap_dy[taps] = wx * (j == 0 ? -1 : 1);
+              }
+            }
+          }
+        }
+        double d_ix = 0, d_iy = 0;
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const int64_t plane = (b * c + ch) * h * w;
+          const double grad = load(dy, (b * c + ch) * ho * wo + i);
+          for (int t = 0; t < taps; ++t) {
+            if (tap_at[t] < 0) continue;
+            if (dx_t) dx[static_cast<size_t>(plane + tap_at[t])] += grad * tap_w[t];
+            const double v = load(x, plane + tap_at[t]);
+            d_ix += grad * v * tap_dx[t];
+            d_iy += grad * v * tap_dy[t];
+          }
+        }
+        dgrid[g] = d_ix * slope_x;
+        dgrid[g + 1] = d_iy * slope_y;
+      }
+    }
+    if (dx_t)
+      for (size_t j = 0; j < dx.size(); ++j) dx_t->data<T>()[j] = from_compute<T>(dx[j]);
+    if (dgrid_t)
+      for (size_t j = 0; j < dgrid.size(); ++j) dgrid_t->data<T>()[j] = from_compute<T>(dgrid[j]);
+  }
+
+  SampleMode mode_;
+  PaddingMode padding_;
   bool align_corners_;
 };
 
@@ -538,6 +703,11 @@ class NonMaxSuppressionKernel : public Kernel {
 };
 
 }  // namespace
+
+// GridSampleGrad is registered with the gradient kernels (reference/loss_resize_grad.cc).
+std::unique_ptr<Kernel> make_grid_sample_grad_kernel(const KernelInfo& info) {
+  return std::make_unique<GridSampleGradKernel>(info);
+}
 
 void register_vision_kernels(KernelRegistry& registry) {
   registry.add<GridSampleKernel>("GridSample", {16});
