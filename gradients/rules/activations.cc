@@ -3,10 +3,17 @@
 // dy: the incoming gradient. Broadcast inputs pass `broadcast = true` and the driver sums
 // them back.
 //
+// Fused gradients: LeakyRelu, Elu, Selu, HardSigmoid, HardSwish, Softplus and Clip emit one
+// <Op>Grad node of the project domain (dy and x, the forward op's float attributes), and
+// Softmax / LogSoftmax emit SoftmaxGrad / LogSoftmaxGrad (dy and y): a single pass over the
+// tensors instead of a chain of ONNX ops (kernels and their math in
+// runtime/kernels/dnnl/activation_grad.cc). The other rules compose ONNX ops.
+//
 // Masks: a rule that keeps dy where a condition holds uses Where from opset 9; before that
 // (opsets 7, 8) it multiplies by the condition cast to the float type (select() below).
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "gradients/builder.h"
 #include "gradients/rules/rules.h"
@@ -35,31 +42,30 @@ std::string attr_scalar(GradContext& g, const char* name, float fallback) {
   return g.scalar(static_cast<double>(g.node().attr_float(name, fallback)), g.x(0));
 }
 
+// A fused gradient op of the project domain: op(dy, inputs...) with the forward node's float
+// attributes alpha, beta, gamma (their defaults are the forward op's, in the kernel).
+std::string fused(GradContext& g, const char* op, std::vector<std::string> inputs) {
+  std::map<std::string, Attribute> attributes;
+  for (const char* name : {"alpha", "beta", "gamma"})
+    if (g.node().has_attr(name)) attributes.emplace(name, Attribute::of_float(g.node().attr_float(name)));
+  inputs.insert(inputs.begin(), g.dy(0));
+  return g.emit(op, inputs, std::move(attributes), kGradientDomain);
+}
+
 // x < 0 (as bool)
 std::string negative(GradContext& g) { return g.emit("Less", {g.x(0), g.scalar(0, g.x(0))}); }
 
 // ---- activations ---------------------------------------------------------------------------
 
-// y = x < 0 ? alpha x : x;  dx = x < 0 ? alpha dy : dy
-void leaky_relu_grad(GradContext& g) {
-  const std::string scaled = mul(g, g.dy(0), attr_scalar(g, "alpha", 0.01f));
-  g.set_dx(0, select(g, negative(g), scaled, g.dy(0), g.x(0)));
-}
+// y = x < 0 ? alpha x : x;  dx = x > 0 ? dy : alpha dy  (LeakyReluGrad(dy, x))
+void leaky_relu_grad(GradContext& g) { g.set_dx(0, fused(g, "LeakyReluGrad", {g.x(0)})); }
 
-// y = x < 0 ? alpha (e^x - 1) : x;  dx = x < 0 ? dy alpha e^x = dy (y + alpha) : dy
-void elu_grad(GradContext& g) {
-  const std::string slope = g.emit("Add", {g.y(0), attr_scalar(g, "alpha", 1.0f)});
-  g.set_dx(0, select(g, negative(g), mul(g, g.dy(0), slope), g.dy(0), g.x(0)));
-}
+// y = x < 0 ? alpha (e^x - 1) : x;  dx = x > 0 ? dy : dy alpha e^x  (EluGrad(dy, x))
+void elu_grad(GradContext& g) { g.set_dx(0, fused(g, "EluGrad", {g.x(0)})); }
 
-// y = x > 0 ? gamma x : gamma alpha (e^x - 1);  dx = x > 0 ? gamma dy : dy (y + gamma alpha)
-void selu_grad(GradContext& g) {
-  const std::string alpha = attr_scalar(g, "alpha", 1.67326319217681884765625f);
-  const std::string gamma = attr_scalar(g, "gamma", 1.05070102214813232421875f);
-  const std::string positive = g.emit("Greater", {g.x(0), g.scalar(0, g.x(0))});
-  const std::string neg_slope = g.emit("Add", {g.y(0), mul(g, gamma, alpha)});
-  g.set_dx(0, select(g, positive, mul(g, g.dy(0), gamma), mul(g, g.dy(0), neg_slope), g.x(0)));
-}
+// y = x > 0 ? gamma x : gamma alpha (e^x - 1);  dx = x > 0 ? gamma dy : gamma alpha e^x dy
+// (SeluGrad(dy, x))
+void selu_grad(GradContext& g) { g.set_dx(0, fused(g, "SeluGrad", {g.x(0)})); }
 
 // y = x > 0 ? x : alpha (e^(x / alpha) - 1);  dx = x > 0 ? dy : dy e^(x / alpha)
 void celu_grad(GradContext& g) {
@@ -68,8 +74,8 @@ void celu_grad(GradContext& g) {
   g.set_dx(0, select(g, positive, g.dy(0), mul(g, g.dy(0), e), g.x(0)));
 }
 
-// y = log(1 + e^x);  dx = dy sigmoid(x)
-void softplus_grad(GradContext& g) { g.set_dx(0, mul(g, g.dy(0), g.emit("Sigmoid", {g.x(0)}))); }
+// y = log(1 + e^x);  dx = dy sigmoid(x)  (SoftplusGrad(dy, x))
+void softplus_grad(GradContext& g) { g.set_dx(0, fused(g, "SoftplusGrad", {g.x(0)})); }
 
 // y = x / (1 + |x|);  dx = dy / (1 + |x|)^2
 void softsign_grad(GradContext& g) {
@@ -78,22 +84,12 @@ void softsign_grad(GradContext& g) {
 }
 
 // y = clip(alpha x + beta, 0, 1);  dx = 0 < alpha x + beta < 1 ? alpha dy : 0
-void hard_sigmoid_grad(GradContext& g) {
-  const std::string alpha = attr_scalar(g, "alpha", 0.2f);
-  const std::string v = g.emit("Add", {mul(g, g.x(0), alpha), attr_scalar(g, "beta", 0.5f)});
-  const std::string inside =
-      g.emit("And", {g.emit("Greater", {v, g.scalar(0, g.x(0))}), g.emit("Less", {v, g.scalar(1, g.x(0))})});
-  g.set_dx(0, select(g, inside, mul(g, g.dy(0), alpha), "", g.x(0)));
-}
+// (HardSigmoidGrad(dy, x))
+void hard_sigmoid_grad(GradContext& g) { g.set_dx(0, fused(g, "HardSigmoidGrad", {g.x(0)})); }
 
 // y = x clip(x / 6 + 1/2, 0, 1);  dx = dy * (x < -3 ? 0 : x > 3 ? 1 : x / 3 + 1/2)
-void hard_swish_grad(GradContext& g) {
-  const std::string x = g.x(0);
-  const std::string middle = g.emit("Add", {g.emit("Div", {x, g.scalar(3, x)}), g.scalar(0.5, x)});
-  const std::string upper = select(g, g.emit("Greater", {x, g.scalar(3, x)}), g.scalar(1, x), middle, x);
-  const std::string slope = select(g, g.emit("Less", {x, g.scalar(-3, x)}), g.scalar(0, x), upper, x);
-  g.set_dx(0, mul(g, g.dy(0), slope));
-}
+// (HardSwishGrad(dy, x))
+void hard_swish_grad(GradContext& g) { g.set_dx(0, fused(g, "HardSwishGrad", {g.x(0)})); }
 
 // y = x < 0 ? slope x : x;  dx = x < 0 ? slope dy : dy;  dslope = x < 0 ? x dy : 0 (summed
 // back to slope's shape). Slope broadcasts unidirectionally to x (opset 7+).
@@ -148,6 +144,38 @@ void sinh_grad(GradContext& g) { g.set_dx(0, mul(g, g.dy(0), g.emit("Cosh", {g.x
 // dx = dy sinh(x)
 void cosh_grad(GradContext& g) { g.set_dx(0, mul(g, g.dy(0), g.emit("Sinh", {g.x(0)}))); }
 
+// 1 - x^2
+std::string one_minus_square(GradContext& g) { return g.emit("Sub", {g.scalar(1, g.x(0)), mul(g, g.x(0), g.x(0))}); }
+
+// y = asin(x), |x| < 1;  dx = dy / sqrt(1 - x^2)
+void asin_grad(GradContext& g) { g.set_dx(0, g.emit("Div", {g.dy(0), g.emit("Sqrt", {one_minus_square(g)})})); }
+
+// y = acos(x), |x| < 1;  dx = -dy / sqrt(1 - x^2)
+void acos_grad(GradContext& g) {
+  g.set_dx(0, g.emit("Neg", {g.emit("Div", {g.dy(0), g.emit("Sqrt", {one_minus_square(g)})})}));
+}
+
+// y = asinh(x);  dx = dy / sqrt(x^2 + 1)
+void asinh_grad(GradContext& g) {
+  const std::string d = g.emit("Sqrt", {g.emit("Add", {mul(g, g.x(0), g.x(0)), g.scalar(1, g.x(0))})});
+  g.set_dx(0, g.emit("Div", {g.dy(0), d}));
+}
+
+// y = acosh(x), x > 1;  dx = dy / sqrt(x^2 - 1)
+void acosh_grad(GradContext& g) {
+  const std::string d = g.emit("Sqrt", {g.emit("Sub", {mul(g, g.x(0), g.x(0)), g.scalar(1, g.x(0))})});
+  g.set_dx(0, g.emit("Div", {g.dy(0), d}));
+}
+
+// y = atanh(x), |x| < 1;  dx = dy / (1 - x^2)
+void atanh_grad(GradContext& g) { g.set_dx(0, g.emit("Div", {g.dy(0), one_minus_square(g)})); }
+
+// y = x < -lambd ? x + bias : x > lambd ? x - bias : 0;  dx = |x| > lambd ? dy : 0
+void shrink_grad(GradContext& g) {
+  const std::string outside = g.emit("Greater", {g.emit("Abs", {g.x(0)}), attr_scalar(g, "lambd", 0.5f)});
+  g.set_dx(0, select(g, outside, g.dy(0), "", g.x(0)));
+}
+
 // y = a^b;  da = dy b a^(b - 1);  db = dy y log(a) (a > 0). Both broadcast. From Pow-12 the
 // exponent may have another (possibly integer) type: it is cast to the base's type for da,
 // and db is cast back to the exponent's type.
@@ -168,8 +196,9 @@ void pow_grad(GradContext& g) {
 
 // ---- clip, variadic ops, where, cast ---------------------------------------------------------
 
-// dx = min <= x <= max ? dy : 0. Bounds are attributes before Clip-11 and optional inputs
-// from 11 (the bounds themselves get no gradient).
+// dx = min <= x <= max ? dy : 0: ClipGrad(dy, x, min, max), the bounds as optional scalar
+// inputs (attributes before Clip-11, passed as constants; inputs from 11). The bounds
+// themselves get no gradient; without bounds dx = dy.
 void clip_grad(GradContext& g) {
   const Node& n = g.node();
   const std::string x = g.x(0);
@@ -181,13 +210,13 @@ void clip_grad(GradContext& g) {
     if (n.has_input(1)) lo = g.x(1);
     if (n.has_input(2)) hi = g.x(2);
   }
-  std::string inside;
-  if (!lo.empty()) inside = g.emit("Not", {g.emit("Less", {x, lo})});
-  if (!hi.empty()) {
-    const std::string below_hi = g.emit("Not", {g.emit("Greater", {x, hi})});
-    inside = inside.empty() ? below_hi : g.emit("And", {inside, below_hi});
+  if (lo.empty() && hi.empty()) {
+    g.set_dx(0, g.dy(0));
+    return;
   }
-  g.set_dx(0, inside.empty() ? g.dy(0) : select(g, inside, g.dy(0), "", x));
+  std::vector<std::string> inputs{g.dy(0), x, lo};
+  if (!hi.empty()) inputs.push_back(hi);
+  g.set_dx(0, g.emit("ClipGrad", inputs, {}, kGradientDomain));
 }
 
 // y = max(x0, x1, ...);  dxi = xi == y ? dy : 0, broadcast. xi <= y always, so "xi == y" is
@@ -228,36 +257,18 @@ void cast_grad(GradContext& g) {
 
 // ---- softmax family ------------------------------------------------------------------------
 
-// Softmax: dx = y (dy - sum(dy y, axis, keepdims));  LogSoftmax: dx = dy - e^y sum(dy, axis,
-// keepdims). From opset 13 the sum runs over the single axis `axis` (default -1); before,
-// the input is coerced to 2-D at `axis` (default 1) and the sum runs over the whole row: the
-// rule flattens dy and y the same way, and reshapes dx back to x's shape.
+// Softmax: dx = y (dy - sum(dy y));  LogSoftmax: dx = dy - e^y sum(dy), summed over the
+// softmax's elements: SoftmaxGrad / LogSoftmaxGrad(dy, y) [axis, coerce_2d]. From opset 13
+// the sum runs over the single axis `axis` (default -1, coerce_2d = 0); before, the input
+// is coerced to 2-D at `axis` (default 1) and the sum runs over the whole row (coerce_2d = 1).
 template <bool IsLog>
 void softmax_grad(GradContext& g) {
   const Node& n = g.node();
   const bool single_axis = n.since_version >= 13;
-  int64_t axis = n.attr_int("axis", single_axis ? -1 : 1);
-  auto grad = [&](const std::string& dy, const std::string& y, int64_t sum_axis) {
-    if (IsLog) {
-      const std::string s = g.reduce_sum(dy, {sum_axis}, true);
-      return g.emit("Sub", {dy, mul(g, g.emit("Exp", {y}), s)});
-    }
-    const std::string s = g.reduce_sum(mul(g, dy, y), {sum_axis}, true);
-    return mul(g, y, g.emit("Sub", {dy, s}));
-  };
-  if (single_axis) {
-    g.set_dx(0, grad(g.dy(0), g.y(0), axis));
-    return;
-  }
-  if (axis < 0 && g.opset() < 11) {  // Flatten takes a negative axis from 11
-    const int rank = g.rank_of(g.x(0));
-    OT_CHECK(rank >= 0, "gradient of {}: negative axis {} with an input of unknown rank", n.label(), axis);
-    axis += rank;
-  }
-  const std::map<std::string, Attribute> at_axis = {{"axis", Attribute::of_int(axis)}};
-  const std::string dy2 = g.emit("Flatten", {g.dy(0)}, at_axis);
-  const std::string y2 = g.emit("Flatten", {g.y(0)}, at_axis);
-  g.set_dx(0, g.emit("Reshape", {grad(dy2, y2, 1), g.emit("Shape", {g.x(0)})}));
+  const int64_t axis = n.attr_int("axis", single_axis ? -1 : 1);
+  const std::map<std::string, Attribute> attributes = {{"axis", Attribute::of_int(axis)},
+                                                       {"coerce_2d", Attribute::of_int(single_axis ? 0 : 1)}};
+  g.set_dx(0, g.emit(IsLog ? "LogSoftmaxGrad" : "SoftmaxGrad", {g.dy(0), g.y(0)}, attributes, kGradientDomain));
 }
 
 }  // namespace
@@ -284,6 +295,12 @@ void add_activation_gradient_rules(std::vector<GradRuleEntry>& rules) {
   rules.push_back({"", "Atan", {7}, atan_grad});
   rules.push_back({"", "Sinh", {9}, sinh_grad});
   rules.push_back({"", "Cosh", {9}, cosh_grad});
+  rules.push_back({"", "Asin", {7}, asin_grad});
+  rules.push_back({"", "Acos", {7}, acos_grad});
+  rules.push_back({"", "Asinh", {9}, asinh_grad});
+  rules.push_back({"", "Acosh", {9}, acosh_grad});
+  rules.push_back({"", "Atanh", {9}, atanh_grad});
+  rules.push_back({"", "Shrink", {9}, shrink_grad});
   rules.push_back({"", "Clip", {6, 11, 12, 13}, clip_grad});
   rules.push_back({"", "Max", {6, 8, 12, 13}, max_min_grad<true>});
   rules.push_back({"", "Min", {6, 8, 12, 13}, max_min_grad<false>});

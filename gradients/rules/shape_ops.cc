@@ -2,13 +2,17 @@
 // is the adjoint (transpose) of the forward map: a reshape back, an inverse permutation, a
 // slice of a concatenation, a scatter-add of a gather.
 //
-// Index ops (Slice, Gather, GatherElements, non-constant Pad, Concat before opset 10) use
-// one general construction, the "index adjoint": run the forward op itself on iota (the
-// flat index 0..n-1 of every element of x, shaped like x); the result says, for every element
-// of y, which element of x it was read from. Then dx = scatter-add of dy into zeros[n] at
-// those indices, reshaped to x's shape. This is exact for any steps (also negative), clamped
-// or negative starts, repeated indices (they accumulate) and padding modes, because it reuses
-// the forward op's own index arithmetic. The scatter-add is
+// Gather and GatherElements emit a fused scatter-add of the project domain (GatherGrad /
+// GatherElementsGrad, runtime/kernels/dnnl/activation_grad.cc): one pass over dy, also at
+// opsets 7..8.
+//
+// Slice and non-constant Pad use one general construction, the
+// "index adjoint": run the forward op itself on iota (the flat index 0..n-1 of every element
+// of x, shaped like x); the result says, for every element of y, which element of x it was
+// read from. Then dx = scatter-add of dy into zeros[n] at those indices, reshaped to x's
+// shape. This is exact for any steps (also negative), clamped or negative starts, repeated
+// indices (they accumulate) and padding modes, because it reuses the forward op's own index
+// arithmetic. The scatter-add is
 //   - ScatterElements(reduction = "add") from opset 16;
 //   - ScatterElements without reduction at 11..15 when indices cannot repeat (Slice);
 //   - else MatMul(Cast(Equal(iota[n, 1], idx[1, m])), dy[m, 1]): a one-hot matrix, O(n m).
@@ -185,14 +189,21 @@ void tile_grad(GradContext& g) {
   g.set_dx(0, g.reduce_sum(viewed, axes, false));
 }
 
-// Gather / GatherElements: data gradient = scatter-add of dy at the gathered positions
-// (the index adjoint; repeated indices accumulate). Indices get no gradient.
-void gather_grad(GradContext& g) { g.set_dx(0, index_adjoint(g, false)); }
+// Gather: dx = GatherGrad(dy, indices, Shape(x)) [axis], GatherElements: dx =
+// GatherElementsGrad(dy, indices, Shape(x)) [axis]: zeros of x's shape with dy scatter-added
+// at the gathered positions (repeated indices accumulate, negative ones count from the
+// end). Indices get no gradient.
+void gather_grad(GradContext& g) {
+  const Node& n = g.node();
+  const std::string op = n.op_type == "Gather" ? "GatherGrad" : "GatherElementsGrad";
+  g.set_dx(0, g.emit(op, {g.dy(0), g.x(1), g.emit("Shape", {g.x(0)})},
+                     {{"axis", Attribute::of_int(n.attr_int("axis", 0))}}, kGradientDomain));
+}
 
-// Dropout without training (Dropout-7/10 always; 12/13 without a training_mode input):
-// dx = dy. With a training_mode input t (12/13): dx = dy * mask * s, s = 1 / (1 - ratio)
-// when t is true and 1 when false (the mask is then all true). Without the mask output the
-// mask is taken as y != 0 (exact except for elements where x is exactly 0 in training).
+// Dropout without a training switch (Dropout-7/10, and 12/13 without a training_mode
+// input): dx = dy. With a training_mode input t (12/13): dx = dy * mask * s with the mask
+// output of the forward node (added to it when the model left it out: the elements the
+// forward pass kept, all true when t is false) and s = t ? 1 / (1 - ratio) : 1.
 void dropout_grad(GradContext& g) {
   const Node& n = g.node();
   if (n.since_version < 12 || !n.has_input(2)) {
@@ -205,13 +216,8 @@ void dropout_grad(GradContext& g) {
   const std::string ratio =
       n.has_input(1) ? g.emit("Cast", {g.x(1)}, {{"to", Attribute::of_int(to)}}) : g.scalar(0.5, x);
   const std::string scale = g.emit("Where", {g.x(2), g.emit("Div", {one, g.emit("Sub", {one, ratio})}), one});
-  std::string kept;
-  if (n.outputs.size() > 1 && !n.outputs[1].empty())
-    kept = g.y(1);
-  else
-    kept = g.emit("Not", {g.emit("Equal", {g.y(0), g.scalar(0, x)})});
-  const std::string mask = g.emit("Cast", {kept}, {{"to", Attribute::of_int(to)}});
-  g.set_dx(0, g.emit("Where", {g.x(2), g.emit("Mul", {g.emit("Mul", {g.dy(0), mask}), scale}), g.dy(0)}));
+  const std::string mask = g.emit("Cast", {g.forward_output(1)}, {{"to", Attribute::of_int(to)}});
+  g.set_dx(0, g.emit("Mul", {g.emit("Mul", {g.dy(0), mask}), scale}));
 }
 
 }  // namespace

@@ -33,6 +33,8 @@ std::vector<GradCase> activation_grad_cases() {
       {"HardSigmoid", 13, {{4, 4}}, {4, 4}, false, {}, {}, {}, F{{"alpha", 0.6f}, {"beta", 0.4f}}},  // some clipped
       {"HardSigmoid", 7, {{4, 4}}, {4, 4}, false, {}, {}, {}, F{{"alpha", 0.6f}, {"beta", 0.4f}}},
       {"HardSwish", 14, {{3, 4}}, {3, 4}},
+      {"HardSwish", 14, {{4, 4}}, {4, 4}, false, {}, {}, {}, {}, {}, {}, 4.5, 3.2},  // both flat parts
+      {"HardSwish", 14, {{4, 4}}, {4, 4}, false, {}, {}, {}, {}, {}, {}, 2.9, 0.2},  // the middle part
       {"PRelu", 16, {{2, 3}, {2, 3}}, {2, 3}},
       {"PRelu", 16, {{2, 3, 4}, {3, 1}}, {2, 3, 4}},
       {"PRelu", 9, {{2, 3}, {3}}, {2, 3}},
@@ -66,6 +68,20 @@ std::vector<GradCase> activation_grad_cases() {
       {"Sinh", 13, {{5}}, {5}},
       {"Cosh", 9, {{3, 4}}, {3, 4}},
       {"Cosh", 13, {{5}}, {5}},
+      // Inverse trigonometric / hyperbolic: inputs inside the domains (|x| <= 0.9, x >= 1.1).
+      {"Asin", 7, {{3, 4}}, {3, 4}, false, {}, {}, {}, {}, {}, {}, 0.9},
+      {"Asin", 13, {{5}}, {5}, false, {}, {}, {}, {}, {}, {}, 0.9},
+      {"Acos", 7, {{3, 4}}, {3, 4}, false, {}, {}, {}, {}, {}, {}, 0.9},
+      {"Acos", 13, {{5}}, {5}, false, {}, {}, {}, {}, {}, {}, 0.9},
+      {"Asinh", 9, {{3, 4}}, {3, 4}},
+      {"Asinh", 13, {{5}}, {5}},
+      {"Acosh", 9, {{3, 4}}, {3, 4}, true, {}, {}, {}, {}, {}, {}, 2.5, 1.1},
+      {"Acosh", 13, {{5}}, {5}, true, {}, {}, {}, {}, {}, {}, 2.5, 1.1},
+      {"Atanh", 9, {{3, 4}}, {3, 4}, false, {}, {}, {}, {}, {}, {}, 0.9},
+      {"Atanh", 13, {{5}}, {5}, false, {}, {}, {}, {}, {}, {}, 0.9},
+      // Shrink: draws on both sides of lambd (0.5 by default), none within 0.05 of it.
+      {"Shrink", 9, {{3, 4}}, {3, 4}, false, {}, {}, {}, F{{"lambd", 0.7f}, {"bias", 0.3f}}},
+      {"Shrink", 13, {{4, 4}}, {4, 4}},
       // Clip: attributes before 11 (opset 7 = mask form), inputs from 11.
       {"Clip", 7, {{3, 4}}, {3, 4}, false, {}, {}, {}, F{{"min", -0.5f}, {"max", 0.6f}}},
       {"Clip", 10, {{3, 4}}, {3, 4}, false, {}, {}, {}, F{{"max", 0.5f}}},
@@ -73,6 +89,8 @@ std::vector<GradCase> activation_grad_cases() {
       {"Clip", 11, {{3, 4}}, {3, 4}, false, {}, {}, {{1, scalar_f64(-0.5)}, {2, scalar_f64(0.6)}}},
       {"Clip", 12, {{3, 4}}, {3, 4}, false, {}, {}, {{1, scalar_f64(-0.7)}}},  // min only
       {"Clip", 13, {{3, 4}}, {3, 4}, false, {}, {}, {{1, scalar_f64(-0.5)}, {2, scalar_f64(0.6)}}},
+      {"Clip", 13, {{3, 4}}, {3, 4}},  // no bounds: identity
+      {"Clip", 7, {{3, 4}}, {3, 4}, false, {}, {}, {}, F{{"min", -0.5f}}},
       {"Max", 13, {{2, 3}, {2, 3}, {2, 3}}, {2, 3}},
       {"Max", 13, {{2, 3}, {3}}, {2, 3}},
       {"Max", 12, {{3}}, {3}},
@@ -112,12 +130,17 @@ std::vector<GradCase> activation_grad_cases() {
       {"Softmax", 12, {{2, 3, 4}}, {2, 3, 4}, false, {{"axis", -1}}},
       {"Softmax", 7, {{2, 3, 4}}, {2, 3, 4}},
       {"Softmax", 7, {{2, 3, 4}}, {2, 3, 4}, false, {{"axis", 2}}},
+      {"Softmax", 13, {{2, 2, 3, 2}}, {2, 2, 3, 2}, false, {{"axis", -2}}},
+      {"Softmax", 11, {{2, 2, 3, 2}}, {2, 2, 3, 2}, false, {{"axis", -3}}},
+      {"Softmax", 13, {{5}}, {5}},
       {"LogSoftmax", 13, {{2, 3, 4}}, {2, 3, 4}},
       {"LogSoftmax", 13, {{2, 3, 4}}, {2, 3, 4}, false, {{"axis", 0}}},
       {"LogSoftmax", 11, {{2, 3, 4}}, {2, 3, 4}, false, {{"axis", 1}}},
       {"LogSoftmax", 12, {{2, 3, 4}}, {2, 3, 4}, false, {{"axis", -2}}},
       {"LogSoftmax", 7, {{2, 3, 4}}, {2, 3, 4}},
       {"LogSoftmax", 9, {{2, 3, 4}}, {2, 3, 4}, false, {{"axis", 0}}},
+      {"LogSoftmax", 13, {{2, 2, 3, 2}}, {2, 2, 3, 2}, false, {{"axis", 2}}},
+      {"LogSoftmax", 11, {{2, 2, 3, 2}}, {2, 2, 3, 2}, false, {{"axis", 3}}},
   };
 }
 

@@ -95,6 +95,16 @@ std::vector<GradCase> shape_grad_cases() {
       {"Gather", 16, {{2, 3}}, {2, 2, 2}, false, {{"axis", 1}}, {}, {{1, int64s_shaped({2, 2}, {1, 1, 0, -1})}}},
       {"Gather", 11, {{3, 2}}, {2, 2}, false, {{"axis", 0}}, {}, {{1, int64s({1, 1})}}},
       {"Gather", 9, {{3, 2}}, {3, 3}, false, {{"axis", 1}}, {}, {{1, int64s({1, 0, 1})}}},
+      {"Gather", 7, {{4, 2}}, {3, 2}, false, {}, {}, {{1, int64s({3, 0, 3})}}},
+      {"Gather",
+       13,
+       {{2, 4, 3}},
+       {2, 2, 3, 3},
+       false,
+       {{"axis", -2}},
+       {},
+       {{1, int64s_shaped({2, 3}, {0, -1, 3, 2, 2, -4})}}},
+      {"Gather", 13, {{3, 4}}, {4}, false, {{"axis", 0}}, {}, {{1, Tensor::scalar<int64_t>(-2)}}},  // scalar index
       // GatherElements: repeats accumulate.
       {"GatherElements", 13, {{2, 3}}, {2, 2}, false, {{"axis", 1}}, {}, {{1, int64s_shaped({2, 2}, {0, 0, 2, 1})}}},
       {"GatherElements",
@@ -106,6 +116,14 @@ std::vector<GradCase> shape_grad_cases() {
        {},
        {{1, int64s_shaped({4, 2}, {1, 1, 1, 0, 2, 1, 1, 1})}}},
       {"GatherElements", 11, {{3, 2}}, {3, 1}, false, {{"axis", 1}}, {}, {{1, int64s_shaped({3, 1}, {1, 1, 0})}}},
+      {"GatherElements",
+       13,
+       {{2, 3, 2}},
+       {2, 2, 1},
+       false,
+       {{"axis", -2}},
+       {},
+       {{1, int64s_shaped({2, 2, 1}, {-1, 0, 2, -3})}}},
       // Dropout in inference.
       {"Dropout", 13, {{2, 3}}, {2, 3}},
       {"Dropout",
@@ -118,6 +136,25 @@ std::vector<GradCase> shape_grad_cases() {
        {{1, Tensor::scalar<double>(0.3)}, {2, Tensor::scalar<bool>(false)}}},
       {"Dropout", 7, {{3}}, {3}, false, {}, {}, {}, {{"ratio", 0.2f}}},
       {"Dropout", 10, {{2, 2}}, {2, 2}},
+      // Training with ratio 0 (nothing dropped; the mask output is added, all true). Rows
+      // with a real ratio cannot be checked numerically: the forward kernel draws a new mask
+      // on every run (its generator state carries over), so see DropoutTrainingUsesTheMask.
+      {"Dropout",
+       13,
+       {{2, 3}},
+       {2, 3},
+       false,
+       {},
+       {},
+       {{1, Tensor::scalar<double>(0.0)}, {2, Tensor::scalar<bool>(true)}}},
+      {"Dropout",
+       12,
+       {{3}},
+       {3},
+       false,
+       {{"seed", 7}},
+       {},
+       {{1, Tensor::scalar<double>(0.0)}, {2, Tensor::scalar<bool>(true)}}},
   };
 }
 
@@ -177,6 +214,54 @@ TEST(GradCheckShapeOps, SplitWithAnOutputWithoutGradient) {
     ASSERT_EQ(grad.size(), 10u) << "opset " << opset;
     for (size_t i = 0; i < 10; ++i)
       EXPECT_EQ(grad[i], i < 4 ? 0.0 : rs[i - 4]) << "opset " << opset << " element " << i;
+  }
+}
+
+// Dropout in training with a real ratio and a fixed seed: one run of the training graph
+// gives y and dx from the same forward pass, and the mask output the rule added to the
+// forward node must be the one y was made with: dx = r / (1 - ratio) where y != 0, else 0.
+TEST(GradCheckShapeOps, DropoutTrainingUsesTheMask) {
+  for (int opset : {12, 13}) {
+    testing::TempDir dir;
+    testing::ModelBuilder m(opset);
+    m.input("x", onnx::TensorProto::DOUBLE, {4, 50});
+    m.input("r", onnx::TensorProto::DOUBLE, {4, 50});
+    m.initializer("ratio", Tensor::scalar<double>(0.4));
+    m.initializer("training", Tensor::scalar<bool>(true));
+    auto& dropout = m.node("Dropout", {"x", "ratio", "training"}, {"y"});
+    auto* seed = dropout.add_attribute();
+    seed->set_name("seed");
+    seed->set_type(onnx::AttributeProto::INT);
+    seed->set_i(7);
+    m.node("Mul", {"y", "r"}, {"t"});
+    auto& sum = m.node("ReduceSum", {"t"}, {"loss"});
+    auto* keep = sum.add_attribute();
+    keep->set_name("keepdims");
+    keep->set_type(onnx::AttributeProto::INT);
+    keep->set_i(0);
+    m.output("loss", onnx::TensorProto::DOUBLE, {});
+    m.output("y", onnx::TensorProto::DOUBLE, {4, 50});
+    m.save(dir.path() + "/model.onnx");
+    Graph training = load_onnx_model(dir.path() + "/model.onnx");
+    build_gradient_graph(training, "loss", {"x"});
+    Plan plan(training, KernelRegistry::global(), "dropout training");
+    std::vector<double> xs(200), rs(200);
+    for (size_t i = 0; i < xs.size(); ++i) {
+      xs[i] = 0.5 + 0.01 * static_cast<double>(i);
+      rs[i] = 1.0 + 0.1 * static_cast<double>(i % 7);
+    }
+    for (int step = 0; step < 2; ++step) {  // the mask differs between steps; each step is self-consistent
+      const std::vector<Tensor> out = plan.run({Tensor::from<double>({4, 50}, xs), Tensor::from<double>({4, 50}, rs)});
+      ASSERT_EQ(out.size(), 3u);
+      const std::vector<double> y = out[1].to_doubles(), grad = out[2].to_doubles();
+      int dropped = 0;
+      for (size_t i = 0; i < y.size(); ++i) {
+        dropped += y[i] == 0;
+        EXPECT_NEAR(grad[i], y[i] == 0 ? 0.0 : rs[i] / 0.6, 1e-12) << "opset " << opset << " element " << i;
+      }
+      EXPECT_GT(dropped, 40) << "opset " << opset;
+      EXPECT_LT(dropped, 120) << "opset " << opset;
+    }
   }
 }
 
