@@ -38,23 +38,15 @@ void neg_grad(GradContext& g) { g.set_dx(0, g.emit("Neg", {g.dy(0)})); }
 // dx = dy
 void identity_grad(GradContext& g) { g.set_dx(0, g.dy(0)); }
 
-// dx = dy * (x > 0)
-void relu_grad(GradContext& g) {
-  const std::string positive = g.emit("Greater", {g.x(0), g.scalar(0, g.x(0))});
-  g.set_dx(0, g.emit("Where", {positive, g.dy(0), g.scalar(0, g.x(0))}));
-}
+// y = max(x, 0): dx = y > 0 ? dy : 0. The fused kernels (ReluGrad, SigmoidGrad, TanhGrad in
+// runtime/kernels/dnnl/activation_grad.cc) read one input and the output in one pass.
+void relu_grad(GradContext& g) { g.set_dx(0, g.emit("ReluGrad", {g.dy(0), g.y(0)}, {}, kGradientDomain)); }
 
 // dx = dy * y * (1 - y)
-void sigmoid_grad(GradContext& g) {
-  const std::string one_minus_y = g.emit("Sub", {g.scalar(1, g.y(0)), g.y(0)});
-  g.set_dx(0, g.emit("Mul", {g.dy(0), g.emit("Mul", {g.y(0), one_minus_y})}));
-}
+void sigmoid_grad(GradContext& g) { g.set_dx(0, g.emit("SigmoidGrad", {g.dy(0), g.y(0)}, {}, kGradientDomain)); }
 
 // dx = dy * (1 - y * y)
-void tanh_grad(GradContext& g) {
-  const std::string y2 = g.emit("Mul", {g.y(0), g.y(0)});
-  g.set_dx(0, g.emit("Mul", {g.dy(0), g.emit("Sub", {g.scalar(1, g.y(0)), y2})}));
-}
+void tanh_grad(GradContext& g) { g.set_dx(0, g.emit("TanhGrad", {g.dy(0), g.y(0)}, {}, kGradientDomain)); }
 
 // dx = dy * y
 void exp_grad(GradContext& g) { g.set_dx(0, g.emit("Mul", {g.dy(0), g.y(0)})); }
@@ -63,8 +55,21 @@ void exp_grad(GradContext& g) { g.set_dx(0, g.emit("Mul", {g.dy(0), g.y(0)})); }
 void log_grad(GradContext& g) { g.set_dx(0, g.emit("Div", {g.dy(0), g.x(0)})); }
 
 // dx = dy / (2 y)
-void sqrt_grad(GradContext& g) {
-  g.set_dx(0, g.emit("Div", {g.dy(0), g.emit("Mul", {g.scalar(2, g.y(0)), g.y(0)})}));
+void sqrt_grad(GradContext& g) { g.set_dx(0, g.emit("Div", {g.dy(0), g.emit("Mul", {g.scalar(2, g.y(0)), g.y(0)})})); }
+
+// y = CastLike(x, target): y = x cast to target's type; dx = dY cast back to x's type. The
+// target only gives a type: no gradient.
+void cast_like_grad(GradContext& g) { g.set_dx(0, g.cast_like(g.dy(0), g.x(0))); }
+
+// Y = Mod(A, B) with fmod = 1 (floats): Y = A - B trunc(A / B), trunc piecewise constant, so
+// away from the jumps (A / B an integer) dA = dY, dB = -dY trunc(A / B) = -dY (A - Y) / B.
+void mod_grad(GradContext& g) {
+  OT_CHECK(g.node().attr_int("fmod", 0) == 1, "{}: only Mod with fmod = 1 (float operands) has a gradient",
+           g.node().label());
+  g.set_dx(0, g.dy(0), true);
+  if (!g.wants_dx(1)) return;
+  const std::string quotient = g.emit("Div", {g.emit("Sub", {g.x(0), g.y(0)}), g.x(1)});
+  g.set_dx(1, g.emit("Neg", {g.emit("Mul", {g.dy(0), quotient})}), true);
 }
 
 }  // namespace
@@ -82,10 +87,30 @@ void add_elementwise_gradient_rules(std::vector<GradRuleEntry>& rules) {
   rules.push_back({"", "Exp", {6, 13}, exp_grad});
   rules.push_back({"", "Log", {6, 13}, log_grad});
   rules.push_back({"", "Sqrt", {6, 13}, sqrt_grad});
+  rules.push_back({"", "CastLike", {15}, cast_like_grad, {1}});
+  rules.push_back({"", "Mod", {10, 13}, mod_grad});
   // No gradient flows through these (their outputs are shapes, indices or booleans).
   for (const char* op : {"Shape", "Size", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "ArgMax",
                          "ArgMin", "NonZero", "IsNaN", "IsInf", "Not", "And", "Or", "Xor"})
     rules.push_back({"", op, {}, nullptr});
+  // Piecewise constant: the gradient is zero almost everywhere (and undefined at the steps).
+  for (const char* op : {"Ceil", "Floor", "Round", "Sign", "Hardmax"}) rules.push_back({"", op, {}, nullptr});
+  // Random samples: outputs do not depend differentiably on the inputs (probabilities, shapes).
+  for (const char* op :
+       {"Bernoulli", "Multinomial", "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike"})
+    rules.push_back({"", op, {}, nullptr});
+  // Integer arithmetic, and windows / filter banks built from sizes alone.
+  for (const char* op : {"BitShift", "BlackmanWindow", "HammingWindow", "HannWindow", "MelWeightMatrix"})
+    rules.push_back({"", op, {}, nullptr});
+  // Quantized ops: integer outputs or inputs, rounding steps (quantization-aware training
+  // would need straight-through estimators, which ONNX does not define).
+  for (const char* op : {"ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "QuantizeLinear",
+                         "DequantizeLinear", "DynamicQuantizeLinear"})
+    rules.push_back({"", op, {}, nullptr});
+  // Index-valued or set-valued outputs, and constants (no inputs).
+  for (const char* op : {"NonMaxSuppression", "Unique", "Constant"}) rules.push_back({"", op, {}, nullptr});
+  // The training optimizers update state; a graph differentiates the loss, not its optimizer step.
+  for (const char* op : {"Adagrad", "Adam", "Momentum"}) rules.push_back({"ai.onnx.preview.training", op, {}, nullptr});
 }
 
 }  // namespace onnx_train

@@ -1,9 +1,196 @@
-// Gradient rules of the gather/scatter and selection ops.
+// Gradient rules of the gather/scatter and selection ops. Each is linear in its data input(s),
+// so the gradient is the adjoint of the forward selection: a gather's adjoint is a scatter-add
+// (repeated indices accumulate), a scatter's is a gather, a permutation's is its inverse.
+//
+// Scatter-adds run as fused ops in the project's domain: GatherElementsGrad(dY, indices,
+// shape; axis) (runtime/kernels/dnnl/activation_grad.cc) and GatherNDGrad(dY, indices, shape;
+// batch_dims) (runtime/kernels/reference/indexing_grad.cc), each dData = zeros(shape) with dY
+// added at the gathered positions. Ops that select elements some other way (Compress,
+// DepthToSpace CRD) use the "index adjoint": the forward op run on iota (the flat index of
+// every element of x, shaped like x) says which element of x every element of y was read
+// from, and dx is GatherElementsGrad of the flat dy at those indices.
+// Indices, conditions and sequence lengths are integer/bool inputs and get no gradient.
 #include "gradients/builder.h"
 #include "gradients/rules/rules.h"
 
 namespace onnx_train {
 
-void add_indexing_gradient_rules(std::vector<GradRuleEntry>& rules) {}
+namespace {
+
+std::string shape_of(GradContext& g, const std::string& v) { return g.emit("Shape", {v}); }
+
+std::string flat(GradContext& g, const std::string& v) { return g.emit("Reshape", {v, g.ints({-1})}); }
+
+// v reshaped to the runtime shape of `like` (allowzero from Reshape-14: the shape is exact).
+std::string reshape_like(GradContext& g, const std::string& v, const std::string& like) {
+  std::map<std::string, Attribute> attrs;
+  if (g.opset() >= 14) attrs["allowzero"] = Attribute::of_int(1);
+  return g.emit("Reshape", {v, shape_of(g, like)}, attrs);
+}
+
+void require_opset(GradContext& g, int opset, const char* why) {
+  OT_CHECK(g.opset() >= opset, "the gradient of {} {}, which needs opset {} or later; the graph has opset {}",
+           g.node().label(), why, opset, g.opset());
+}
+
+// A constant of the runtime shape of `like` filled with `value` (a 1-element tensor).
+std::string filled_like(GradContext& g, const std::string& like, Tensor value) {
+  require_opset(g, 9, "builds a tensor of a runtime shape (ConstantOfShape)");
+  return g.emit("ConstantOfShape", {shape_of(g, like)}, {{"value", Attribute::of_tensor(std::move(value))}});
+}
+
+// Zeros with the shape and element type of the forward value `like`.
+std::string zeros_like(GradContext& g, const std::string& like) {
+  return filled_like(g, like, Tensor(g.dtype_of(like), {1}));
+}
+
+// int64 [n] = 0..n-1, n the element count of x (Range from opset 11, NonZero at 9..10).
+std::string iota_of(GradContext& g, const std::string& x) {
+  require_opset(g, 9, "builds an index tensor");
+  const std::string n = g.emit("Size", {x});
+  if (g.opset() >= 11)
+    return g.emit("Range", {g.constant(Tensor::scalar<int64_t>(0)), n, g.constant(Tensor::scalar<int64_t>(1))});
+  const std::string ones = g.emit("ConstantOfShape", {g.emit("Reshape", {n, g.ints({1})})},
+                                  {{"value", Attribute::of_tensor(Tensor::from<int64_t>({1}, {1}))}});
+  return flat(g, g.emit("NonZero", {ones}));
+}
+
+// dData = zeros(Shape(data)) with dy added along `axis` at `indices` (dy's shape).
+std::string gather_elements_grad(GradContext& g, const std::string& data, const std::string& indices,
+                                 const std::string& dy, int64_t axis) {
+  return g.emit("GatherElementsGrad", {dy, indices, shape_of(g, data)}, {{"axis", Attribute::of_int(axis)}},
+                kGradientDomain);
+}
+
+// The index adjoint of the node's forward map of input 0, applied to dy(0) (top comment).
+std::string index_adjoint(GradContext& g) {
+  const std::string& x = g.x(0);
+  const std::string iota = iota_of(g, x);
+  std::vector<std::string> inputs = g.node().inputs;
+  inputs[0] = reshape_like(g, iota, x);
+  const std::string selected = g.emit(g.node().op_type, inputs, g.node().attributes);
+  return reshape_like(g, gather_elements_grad(g, iota, flat(g, selected), flat(g, g.dy(0)), 0), x);
+}
+
+// ScatterElements / ScatterND reduction: "none" (and before opset 16) or "add".
+bool scatter_adds(GradContext& g) {
+  const std::string reduction = g.node().attr_string("reduction", "none");
+  OT_CHECK(reduction == "none" || reduction == "add",
+           "{}: no gradient for reduction '{}' (only 'none' and 'add' are differentiated)", g.node().label(),
+           reduction);
+  return reduction == "add";
+}
+
+// y = GatherND(data, indices, batch_dims b): y[B, J, S] = data[B, indices[B, J, :], S];
+// dData = GatherNDGrad(dY, indices, Shape(data)): the scatter-add of dY at the gathered slices.
+void gather_nd_grad(GradContext& g) {
+  const int64_t batch_dims = g.node().since_version >= 12 ? g.node().attr_int("batch_dims", 0) : 0;
+  g.set_dx(0, g.emit("GatherNDGrad", {g.dy(0), g.x(1), shape_of(g, g.x(0))},
+                     {{"batch_dims", Attribute::of_int(batch_dims)}}, kGradientDomain));
+}
+
+// y = ScatterElements(data, indices, updates, axis) (Scatter: the same op under its old name):
+// y = data with y[p with p[axis] = indices[p]] = updates[p] (reduction none) or += updates[p]
+// (reduction add). data, updates: float, indices: updates' shape.
+//   none: dData = dY with the scattered positions zeroed = ScatterElements(dY, indices, 0);
+//   add:  dData = dY;
+//   dUpdates = GatherElements(dY, indices, axis) (each update element's target).
+// With reduction none, repeated indices leave the result undefined (ONNX), so they are not
+// differentiated specially. At opsets 9..10 (no GatherElements) dUpdates comes from the
+// forward op run on update numbers: t = Scatter(-1, indices, iota(updates)) holds at every data
+// position the number of the update written there, and dUpdates[j] = sum of dY[p] over
+// t[p] == j, a one-hot matrix product (O(size(data) size(updates))).
+void scatter_elements_grad(GradContext& g) {
+  const Node& n = g.node();
+  const int64_t axis = n.attr_int("axis", 0);
+  const bool adds = scatter_adds(g);
+  const std::string op = g.opset() >= 11 ? "ScatterElements" : "Scatter";
+  const std::map<std::string, Attribute> axis_attr{{"axis", Attribute::of_int(axis)}};
+  const std::string& dy = g.dy(0);
+  if (g.wants_dx(0)) g.set_dx(0, adds ? dy : g.emit(op, {dy, g.x(1), zeros_like(g, g.x(2))}, axis_attr));
+  if (!g.wants_dx(2)) return;
+  if (g.opset() >= 11) {
+    g.set_dx(2, g.emit("GatherElements", {dy, g.x(1)}, axis_attr));
+    return;
+  }
+  const std::string& updates = g.x(2);
+  const std::string numbers = iota_of(g, updates);
+  const std::string written =
+      g.emit(op, {filled_like(g, g.x(0), Tensor::from<int64_t>({1}, {-1})), g.x(1), reshape_like(g, numbers, updates)},
+             axis_attr);
+  const std::string hit = g.emit("Equal", {g.unsqueeze(numbers, {1}), g.unsqueeze(flat(g, written), {0})});
+  const std::string onehot =
+      g.emit("Cast", {hit}, {{"to", Attribute::of_int(static_cast<int64_t>(g.dtype_of(updates)))}});
+  g.set_dx(2, reshape_like(g, g.emit("MatMul", {onehot, g.unsqueeze(flat(g, dy), {1})}), updates));
+}
+
+// y = ScatterND(data, indices, updates): y = data with y[indices[J, :], S] = updates[J, S]
+// (reduction none) or += updates[J, S] (add).
+//   none: dData = ScatterND(dY, indices, 0);  add: dData = dY;
+//   dUpdates = GatherND(dY, indices).
+void scatter_nd_grad(GradContext& g) {
+  const bool adds = scatter_adds(g);
+  const std::string& dy = g.dy(0);
+  if (g.wants_dx(0)) g.set_dx(0, adds ? dy : g.emit("ScatterND", {dy, g.x(1), zeros_like(g, g.x(2))}));
+  if (g.wants_dx(2)) g.set_dx(2, g.emit("GatherND", {dy, g.x(1)}));
+}
+
+// y = Compress(x, condition, axis): the kept slices (or elements of the flattened x without
+// axis); dx = dY scattered back to the kept positions, zeros elsewhere: the index adjoint.
+void compress_grad(GradContext& g) { g.set_dx(0, index_adjoint(g)); }
+
+// y = DepthToSpace(x, b): a permutation of x's elements, so dx = its inverse applied to dY.
+// DCR (the only mode before opset 11) is undone by SpaceToDepth(dY, b); CRD by the index adjoint.
+void depth_to_space_grad(GradContext& g) {
+  const Node& n = g.node();
+  const int64_t block = n.attr_int("blocksize");
+  if (n.since_version >= 11 && n.attr_string("mode", "DCR") == "CRD") {
+    g.set_dx(0, index_adjoint(g));
+    return;
+  }
+  g.set_dx(0, g.emit("SpaceToDepth", {g.dy(0)}, {{"blocksize", Attribute::of_int(block)}}));
+}
+
+// y = SpaceToDepth(x, b): the inverse of DepthToSpace DCR, so dx = DepthToSpace(dY, b, DCR).
+void space_to_depth_grad(GradContext& g) {
+  g.set_dx(0, g.emit("DepthToSpace", {g.dy(0)}, {{"blocksize", Attribute::of_int(g.node().attr_int("blocksize"))}}));
+}
+
+// The op is its own adjoint given its other inputs: ReverseSequence (reversing the first
+// sequence_lens[b] steps is a symmetric permutation) and Trilu (a 0/1 mask):
+// dx = op(dY, other inputs..., same attributes).
+void self_adjoint_grad(GradContext& g) {
+  std::vector<std::string> inputs = g.node().inputs;
+  inputs[0] = g.dy(0);
+  g.set_dx(0, g.emit(g.node().op_type, inputs, g.node().attributes));
+}
+
+// (Values, Indices) = TopK(x, k, axis): Values[p] = x[p with p[axis] = Indices[p]], so
+// dx = the scatter-add of dValues at Indices along axis (Indices taken from the forward node).
+void topk_grad(GradContext& g) {
+  const int64_t axis = g.node().attr_int("axis", -1);
+  g.set_dx(0, gather_elements_grad(g, g.x(0), g.forward_output(1), g.dy(0), axis));
+}
+
+// SumToShape(grad, shape) (the project's broadcast adjoint) is linear; its adjoint is the
+// broadcast: dgrad = Expand(dY, Shape(grad)). So a training graph can be differentiated again.
+void sum_to_shape_grad(GradContext& g) { g.set_dx(0, g.emit("Expand", {g.dy(0), shape_of(g, g.x(0))})); }
+
+}  // namespace
+
+void add_indexing_gradient_rules(std::vector<GradRuleEntry>& rules) {
+  rules.push_back({"", "TopK", {1, 10, 11}, topk_grad});
+  rules.push_back({kGradientDomain, "SumToShape", {1}, sum_to_shape_grad});
+  rules.push_back({"", "GatherND", {11, 12, 13}, gather_nd_grad});
+  rules.push_back({"", "ScatterElements", {11, 13, 16}, scatter_elements_grad});
+  // Scatter-11 is deprecated: the ONNX checker rejects models that use it.
+  rules.push_back({"", "Scatter", {9}, scatter_elements_grad});
+  rules.push_back({"", "ScatterND", {11, 13, 16}, scatter_nd_grad});
+  rules.push_back({"", "Compress", {9, 11}, compress_grad});
+  rules.push_back({"", "DepthToSpace", {1, 11, 13}, depth_to_space_grad});
+  rules.push_back({"", "SpaceToDepth", {1, 13}, space_to_depth_grad});
+  rules.push_back({"", "ReverseSequence", {10}, self_adjoint_grad});
+  rules.push_back({"", "Trilu", {14}, self_adjoint_grad});
+}
 
 }  // namespace onnx_train

@@ -1,4 +1,5 @@
-// Gradient rules of the linear-algebra ops (MatMul, Gemm, Einsum) and of CumSum.
+// Gradient rules of the linear-algebra ops (MatMul, Gemm, Einsum, Det), of CumSum and of
+// DFT / STFT.
 // x, y: forward input / output; dy: the incoming gradient. Broadcast inputs pass
 // `broadcast = true` and the driver sums them back.
 #include <algorithm>
@@ -251,6 +252,84 @@ void einsum_grad(GradContext& g) {
   }
 }
 
+// ---- Det ---------------------------------------------------------------------------------
+
+// y = Det(A), A [..., M, M], y [...]: by Jacobi's formula dA = dY * det(A) * inverse(A)^T
+// (the cofactor matrix), batched; the fused DetGrad(A, dY) -> dA computes it (also for a
+// singular A, through the cofactors).
+void det_grad(GradContext& g) { g.set_dx(0, g.emit("DetGrad", {g.x(0), g.dy(0)}, {}, kGradientDomain)); }
+
+// ---- DFT ---------------------------------------------------------------------------------
+
+// v zero-padded at the end of axis `axis` (of rank `rank`) by `extra` (an int64 [1], >= 0).
+std::string pad_axis_end(GradContext& g, const std::string& v, int rank, int64_t axis, const std::string& extra) {
+  const std::string pads = g.emit("Concat",
+                                  {g.ints(std::vector<int64_t>(static_cast<size_t>(rank + axis), 0)), extra,
+                                   g.ints(std::vector<int64_t>(static_cast<size_t>(rank - axis - 1), 0))},
+                                  {{"axis", Attribute::of_int(0)}});
+  return g.emit("Pad", {v, pads});
+}
+
+// Y = DFT(X, dft_length n, axis, inverse, onesided): X [..., n_in, ..., 1 or 2] (real or
+// complex) zero-padded or truncated to n along axis, then
+//   Y[k] = s sum_{t < n} X[t] w^(t k), k < bins (n, or n / 2 + 1 onesided),
+// w = exp(-2 pi i / n), s = 1; inverse: w = exp(+2 pi i / n), s = 1 / n. Linear, so with
+// dY complex and the real loss Re <dY, Y>, dX[t] = s sum_k dY[k] conj(w^(t k)) for t < n_in
+// (zero for the truncated t >= n):
+//   1. dY zero-padded to n bins (onesided);
+//   2. the DFT in the other direction: forward op: n * DFT(dY, inverse = 1); inverse op:
+//      DFT(dY) / n;
+//   3. fitted back to n_in along axis (zero-padded, then sliced), and the real part kept for
+//      a real X.
+void dft_grad(GradContext& g) {
+  const Node& n = g.node();
+  const std::string& x = g.x(0);
+  const int rank = known_rank(g, x);
+  int64_t axis = n.attr_int("axis", 1);
+  if (axis < 0) axis += rank - 1;
+  const bool inverse = n.attr_int("inverse", 0) != 0;
+  const std::string& dy = g.dy(0);
+  const auto axis_size = [&](const std::string& v) {
+    return g.emit("Gather", {g.emit("Shape", {v}), g.ints({axis})}, {{"axis", Attribute::of_int(0)}});
+  };
+  const std::string n_in = axis_size(x);
+  const std::string length = n.has_input(1) ? g.emit("Cast", {g.emit("Reshape", {g.x(1), g.ints({1})})},
+                                                     {{"to", Attribute::of_int(static_cast<int64_t>(DType::Int64))}})
+                                            : n_in;
+  std::string grad = dy;
+  if (n.attr_int("onesided", 0) != 0) grad = pad_axis_end(g, grad, rank, axis, g.emit("Sub", {length, axis_size(dy)}));
+  grad = g.emit("DFT", {grad}, {{"axis", Attribute::of_int(axis)}, {"inverse", Attribute::of_int(inverse ? 0 : 1)}});
+  const std::string scale = g.emit("Cast", {length}, {{"to", Attribute::of_int(static_cast<int64_t>(g.dtype_of(x)))}});
+  grad = g.emit(inverse ? "Div" : "Mul", {grad, scale});
+  const std::string missing = g.emit("Max", {g.emit("Sub", {n_in, length}), g.ints({0})});
+  grad = pad_axis_end(g, grad, rank, axis, missing);
+  grad = g.emit("Slice", {grad, g.ints({0}), n_in, g.ints({axis})});
+  // A real X: the real parts (the imaginary part of the input is fixed at zero).
+  grad =
+      g.emit("Slice", {grad, g.ints({0}),
+                       g.emit("Gather", {g.emit("Shape", {x}), g.ints({rank - 1})}, {{"axis", Attribute::of_int(0)}}),
+                       g.ints({rank - 1})});
+  g.set_dx(0, grad);
+}
+
+// Y = STFT(signal, frame_step, window, frame_length): windowed frames of the signal, each
+// DFT'd. Linear in the signal and in the window (separately): the fused
+// STFTGrad(dY, signal, frame_step, window, frame_length) -> dSignal, dWindow (kernel in
+// runtime/kernels/reference/indexing_grad.cc) takes every frame's gradient back through the
+// DFT (G = sum_f dY[f] exp(+2 pi i f t / L)) and overlap-adds w G into dSignal, while
+// dWindow[t] = sum over frames of Re(conj(signal) G) at the frame's samples.
+void stft_grad(GradContext& g) {
+  const Node& n = g.node();
+  std::vector<std::string> inputs{g.dy(0)};
+  inputs.insert(inputs.end(), n.inputs.begin(), n.inputs.end());
+  const bool has_window = n.has_input(2);
+  const std::vector<std::string> grads =
+      g.emit_multi("STFTGrad", inputs, has_window ? 2 : 1, {{"onesided", Attribute::of_int(n.attr_int("onesided", 1))}},
+                   kGradientDomain);
+  if (g.wants_dx(0)) g.set_dx(0, grads[0]);
+  if (has_window && g.wants_dx(2)) g.set_dx(2, grads[1]);
+}
+
 }  // namespace
 
 void add_linalg_gradient_rules(std::vector<GradRuleEntry>& rules) {
@@ -258,6 +337,9 @@ void add_linalg_gradient_rules(std::vector<GradRuleEntry>& rules) {
   rules.push_back({"", "Gemm", {7, 9, 11, 13}, gemm_grad});
   rules.push_back({"", "CumSum", {11, 14}, cumsum_grad});
   rules.push_back({"", "Einsum", {12}, einsum_grad});
+  rules.push_back({"", "Det", {11}, det_grad});
+  rules.push_back({"", "DFT", {17}, dft_grad});
+  rules.push_back({"", "STFT", {17}, stft_grad});
 }
 
 }  // namespace onnx_train

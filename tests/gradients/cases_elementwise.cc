@@ -31,6 +31,12 @@ std::vector<GradCase> elementwise_grad_cases() {
       {"ReduceMean", 13, {{2, 3, 2}}, {1, 1, 1}},
       {"ReduceMean", 13, {{2, 3, 2}}, {3}, false, {{"keepdims", 0}}, {{"axes", {0, 2}}}},
       {"ReduceMean", 7, {{4, 2}}, {4, 1}, false, {}, {{"axes", {1}}}},
+      // CastLike: the target (a fixed float64 tensor here) gets no gradient.
+      {"CastLike", 15, {{2, 3}}, {2, 3}, false, {}, {}, {{1, Tensor::scalar<double>(0.5)}}},
+      // Mod with fmod = 1: the random operands keep A / B away from integers.
+      {"Mod", 10, {{2, 3}, {2, 3}}, {2, 3}, false, {{"fmod", 1}}},
+      {"Mod", 13, {{2, 3}, {3}}, {2, 3}, false, {{"fmod", 1}}},
+      {"Mod", 13, {{}, {2, 2}}, {2, 2}, false, {{"fmod", 1}}},
   };
 }
 

@@ -91,6 +91,35 @@ std::vector<GradCase> linalg_grad_cases() {
   }
   rows.push_back({"ReduceMax", 12, {{4, 3}}, {4}, false, {{"keepdims", 0}}, {{"axes", {1}}}});
   rows.push_back({"ReduceMin", 12, {{4, 3}}, {1, 3}, false, {}, {{"axes", {0}}}});
+  // Det: one matrix, 1 x 1, batched (two batch axes).
+  rows.push_back({"Det", 11, {{3, 3}}, {}});
+  rows.push_back({"Det", 13, {{1, 1}}, {}});
+  rows.push_back({"Det", 17, {{2, 3, 2, 2}}, {2, 3}});
+  rows.push_back({"Det", 11, {{2, 4, 4}}, {2}});
+  // DFT: real / complex input, inverse, onesided (even and odd lengths), dft_length padding
+  // and truncating the signal, another axis (negative).
+  rows.push_back({"DFT", 17, {{2, 5, 1}}, {2, 5, 2}});
+  rows.push_back({"DFT", 17, {{1, 4, 2}}, {1, 4, 2}, false, {{"inverse", 1}}});
+  rows.push_back({"DFT", 17, {{2, 6, 1}}, {2, 4, 2}, false, {{"onesided", 1}}});
+  rows.push_back({"DFT", 17, {{2, 4, 1}}, {2, 3, 2}, false, {{"onesided", 1}, {"inverse", 1}}});
+  rows.push_back({"DFT", 17, {{1, 3, 1}}, {1, 3, 2}, false, {{"onesided", 1}}, {}, {{1, Tensor::scalar<int64_t>(5)}}});
+  rows.push_back({"DFT", 17, {{1, 6, 2}}, {1, 4, 2}, false, {}, {}, {{1, Tensor::scalar<int64_t>(4)}}});
+  rows.push_back({"DFT", 17, {{1, 3, 2}}, {1, 5, 2}, false, {{"inverse", 1}}, {}, {{1, int64s({5})}}});
+  rows.push_back({"DFT", 17, {{1, 2, 3, 2}}, {1, 2, 3, 2}, false, {{"axis", -1}}});
+  // STFT (signal and window differentiated): onesided real, two-sided complex and real, an
+  // odd frame length given as an input too, frames that overlap or skip samples.
+  rows.push_back({"STFT", 17, {{2, 8, 1}, {4}}, {2, 3, 3, 2}, false, {}, {}, {{1, Tensor::scalar<int64_t>(2)}}});
+  rows.push_back(
+      {"STFT", 17, {{1, 7, 2}, {3}}, {1, 3, 3, 2}, false, {{"onesided", 0}}, {}, {{1, Tensor::scalar<int64_t>(2)}}});
+  rows.push_back({"STFT", 17, {{1, 6, 1}, {4}}, {1, 3, 4, 2}, false, {{"onesided", 0}}, {}, {{1, int64s({1})}}});
+  rows.push_back({"STFT",
+                  17,
+                  {{1, 9, 1}, {5}},
+                  {1, 2, 3, 2},
+                  false,
+                  {},
+                  {},
+                  {{1, Tensor::scalar<int64_t>(4)}, {3, Tensor::scalar<int64_t>(5)}}});
   return rows;
 }
 
