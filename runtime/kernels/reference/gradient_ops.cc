@@ -21,6 +21,10 @@ class SumToShapeKernel : public Kernel {
     const Shape target = ctx.input(1).to_int64s();
     OT_CHECK(broadcast_shapes(target, grad.shape()) == grad.shape(), "{}: gradient {} is not a broadcast of shape {}",
              ctx.node().label(), grad.describe(), shape_str(target));
+    if (target == grad.shape()) {  // nothing was broadcast (shapes unknown when the graph was built)
+      ctx.set_output(0, grad);
+      return;
+    }
     Tensor& out = ctx.allocate_output(0, grad.dtype(), target);
     visit_float(grad.dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
