@@ -62,7 +62,8 @@ Shape channel_shape(const Shape& x, bool spatial) {
 
 TEST(NormalizationGradTest, BatchNormGradFloat32MatchesFloat64) {
   unsigned seed = 1;
-  const std::vector<Shape> shapes = {{2, 3, 4, 5}, {4, 5}, {8}, {2, 3, 7}, {3, 2, 2, 3, 2}};
+  // The last shape is large enough for the multithreaded statistics loop.
+  const std::vector<Shape> shapes = {{2, 3, 4, 5}, {4, 5}, {8}, {2, 3, 7}, {3, 2, 2, 3, 2}, {4, 16, 24, 24}};
   for (const bool training : {false, true})
     for (const bool spatial : {true, false})
       for (const Shape& shape : shapes) {
@@ -117,7 +118,7 @@ TEST(NormalizationGradTest, BatchNormGradRejectsInferenceWithoutStatistics) {
 
 TEST(NormalizationGradTest, InstanceNormGradFloat32MatchesFloat64) {
   unsigned seed = 100;
-  for (const Shape& shape : std::vector<Shape>{{2, 3, 4, 5}, {1, 2, 7}, {3, 4, 2, 2, 2}, {2, 2, 1}}) {
+  for (const Shape& shape : std::vector<Shape>{{2, 3, 4, 5}, {1, 2, 7}, {3, 4, 2, 2, 2}, {2, 2, 1}, {4, 16, 24, 24}}) {
     const Tensor x = random_float32(shape, seed++), dy = random_float32(shape, seed++);
     const Tensor scale = random_float32({shape[1]}, seed++);
     const std::vector<Tensor> inputs{dy, x, scale};

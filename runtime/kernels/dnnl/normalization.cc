@@ -34,6 +34,8 @@ std::vector<int64_t> problem_key(std::initializer_list<int64_t> dims, float epsi
 // oneDNN batch normalization over x [N, C, S] (plain), one primitive per problem.
 // Inference: y = (x - mean) / sqrt(var + eps) * scale + shift with the given mean/var.
 // Training: mean/var are outputs, the batch statistics (population variance), and y uses them.
+// x is described to oneDNN as 4-D nchw [N, C, S, 1]: oneDNN 2.6 has its fast plain-layout
+// implementation (ncsp_bnorm) for 4-D nchw, while 3-D ncw falls back to its slow reference.
 class DnnlBatchNorm {
  public:
   void run(int64_t n, int64_t c, int64_t s, bool training, float epsilon, const float* x, const float* scale,
@@ -41,7 +43,7 @@ class DnnlBatchNorm {
     auto key = problem_key({n, c, s, training ? 1 : 0}, epsilon);
     auto it = cache_.find(key);
     if (it == cache_.end()) {
-      Entry e{dnnl_common::plain_f32_desc({n, c, s}), dnnl_common::plain_f32_desc({c}), {}};
+      Entry e{dnnl_common::plain_f32_desc({n, c, s, 1}), dnnl_common::plain_f32_desc({c}), {}};
       auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
       if (!training) flags |= dnnl::normalization_flags::use_global_stats;
       const dnnl::batch_normalization_forward::desc desc(
