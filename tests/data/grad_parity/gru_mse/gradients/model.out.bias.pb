@@ -1,0 +1,1 @@
+Bmodel.out.biasJ0æ]Ôçæ

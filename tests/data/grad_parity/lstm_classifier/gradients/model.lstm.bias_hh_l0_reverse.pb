@@ -1,0 +1,1 @@
+ Bmodel.lstm.bias_hh_l0_reverseJ€~ÄÏ9p\6Ú ©:örR:D¦–ºİÅ;Ğ/9mb¯9XZe7‰3„8$t}9Ol;9’ºGô9+—¹£sr¹}e»œ~Z:’9àFW¹ä:íó¹¨¤":v: Ú:ëF‰8ò:×:›	®:e×0»rÇ:HÅF8fgã9

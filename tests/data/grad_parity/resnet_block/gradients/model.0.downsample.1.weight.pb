@@ -1,0 +1,1 @@
+Bmodel.0.downsample.1.weightJ ½Ï»½²š»†ðÓ<ÍL*=l¼Ù=¾[ç=døé<ŒåÚ<

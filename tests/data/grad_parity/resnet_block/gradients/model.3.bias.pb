@@ -1,0 +1,1 @@
+Bmodel.3.biasJèF?€óŸ¾Ršš¾

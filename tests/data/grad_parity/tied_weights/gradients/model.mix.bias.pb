@@ -1,0 +1,1 @@
+Bmodel.mix.biasJ €Åt9âîŠ>¼¬¿d6¿d—v>pæ=?¢ î¾j†¾

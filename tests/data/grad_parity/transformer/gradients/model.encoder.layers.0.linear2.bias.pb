@@ -1,0 +1,1 @@
+B#model.encoder.layers.0.linear2.biasJ@.„½þ÷¾4-ô:ŽÕ\<_3½nå‡<(¬ú½²@=@DÂ¼EÅ<4¼”ÉH=ðÁ;º®>s À=•°	=

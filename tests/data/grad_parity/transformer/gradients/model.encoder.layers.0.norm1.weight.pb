@@ -1,0 +1,1 @@
+B#model.encoder.layers.0.norm1.weightJ@óè‰<“Ëq¹9s/»1‡€¼{Iv»áë©;şº±;•EH:€ñT;m¥;<M«¼[>M;ƒZ†¼ülq¼L<Zü»

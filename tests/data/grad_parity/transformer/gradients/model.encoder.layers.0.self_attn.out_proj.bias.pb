@@ -1,0 +1,1 @@
+B.model.encoder.layers.0.self_attn.out_proj.biasJ@Á­ƒ½‚¾Ž/ =¸\<ÊÔ¼qã’<|.ü½™©@=bcÙ¼øÉ=^Dþ¼ðª=:õ¼>Ó=â¢ò<

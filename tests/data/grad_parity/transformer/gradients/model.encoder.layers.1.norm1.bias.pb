@@ -1,0 +1,1 @@
+B!model.encoder.layers.1.norm1.biasJ@¸N»c§1¼&Xx¼²™w¼×T`;76C<}©/=ü~‰¼é:÷¼?˜=:|¼ž:/ÿF½q="–ž;Þwô»

@@ -1,0 +1,1 @@
+B!model.encoder.layers.1.norm2.biasJ@ŽèÕ»©_t¼<8=Y½+;§ —<‡ƒ<‚X;zpi¼°6M¼m,®;¥ ½ãû:êQ½ï;åt°9ü—¯8

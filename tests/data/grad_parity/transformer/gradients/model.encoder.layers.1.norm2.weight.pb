@@ -1,0 +1,1 @@
+B#model.encoder.layers.1.norm2.weightJ@¾1b;Éz»«N¾¼›<š1»”gÞ¼«z»;]'»(ÈºÚJ¦¹æÕX<•mN;gl»£6j;]R»Q¸´:

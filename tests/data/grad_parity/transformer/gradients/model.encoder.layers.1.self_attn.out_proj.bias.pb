@@ -1,0 +1,1 @@
+B.model.encoder.layers.1.self_attn.out_proj.biasJ@Ñn½æè½F÷¦<ê‰=à½âŠ#:%Ä,¾SŠZ=„‚R<¨¢U½#Dƒ;C6=m)=ÿÏ=¾à¥=¼0R=

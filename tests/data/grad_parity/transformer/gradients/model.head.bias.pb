@@ -1,0 +1,1 @@
+Bmodel.head.biasJ$ÙØ¾è­'>0…>
