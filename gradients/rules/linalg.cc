@@ -21,73 +21,24 @@ int known_rank(GradContext& g, const std::string& value) {
   return r;
 }
 
-// v with its last two axes swapped (v has rank `rank` >= 2).
-std::string transpose_last2(GradContext& g, const std::string& v, int rank) {
-  std::vector<int64_t> perm(static_cast<size_t>(rank));
-  for (int i = 0; i < rank; ++i) perm[static_cast<size_t>(i)] = i;
-  std::swap(perm[static_cast<size_t>(rank - 1)], perm[static_cast<size_t>(rank - 2)]);
-  return g.emit("Transpose", {v}, {{"perm", Attribute::of_ints(perm)}});
-}
-
 // ---- MatMul -----------------------------------------------------------------------------
 
-// Y = A @ B with numpy semantics.
-//   rank(A), rank(B) >= 2: dA = dY @ B^T, dB = A^T @ dY (last two axes transposed); both
-//     have the broadcast batch shape and the driver sums them back over broadcast batch axes.
-//   A a vector (K), B (..., K, N), Y (..., N):
-//     dA = sum over the batch of B @ dY[..., :, None]   (rank(B) == 2: B @ dY, a K-vector)
-//     dB = A[:, None] @ dY[..., None, :]                 (outer product)
-//   A (..., M, K), B a vector (K), Y (..., M):
-//     dA = dY[..., :, None] @ B[None, :]                 (outer product)
-//     dB = sum over the batch of dY[..., None, :] @ A    (rank(A) == 2: dY @ A)
-//   both vectors, Y a scalar: dA = dY * B, dB = dY * A.
+// Y = A @ B with numpy semantics: A [..., M, K] (a vector A [K] read as [1, K]), B [..., K, N]
+// (a vector B [K] read as [K, 1]), the batch axes broadcast, Y [broadcast(...), M, N] without
+// the promoted axes. Per batch index b of Y:
+//   dA_b = dY_b @ B_b^T,  dB_b = A_b^T @ dY_b,
+// each summed over the batch axes its input was broadcast along, so dA has A's shape and dB
+// B's shape; a vector's gradient is its promoted matrix's with the added axis dropped (both
+// vectors, Y a scalar: dA = dY * B, dB = dY * A).
+// The fused MatMulGrad(dY, A, B) -> (dA?, dB?) resolves these forms from the actual shapes
+// at run time, so no rank is needed when the graph is built (exported transformers reshape
+// with computed shapes and leave shape inference without ranks), and it sums over the
+// broadcast batch axes inside its gemms rather than through a broadcast-sized intermediate.
 void matmul_grad(GradContext& g) {
-  const std::string& a = g.x(0);
-  const std::string& b = g.x(1);
-  const std::string& dy = g.dy(0);
-  const int ra = known_rank(g, a);
-  const int rb = known_rank(g, b);
-  if (ra == 1 && rb == 1) {
-    if (g.wants_dx(0)) g.set_dx(0, g.emit("Mul", {dy, b}));
-    if (g.wants_dx(1)) g.set_dx(1, g.emit("Mul", {dy, a}));
-    return;
-  }
-  if (ra == 1) {
-    const int ry = rb - 1;  // dY is (..., N)
-    if (g.wants_dx(0)) {
-      if (rb == 2) {
-        g.set_dx(0, g.emit("MatMul", {b, dy}));
-      } else {
-        const std::string col = g.unsqueeze(dy, {ry});                   // (..., N, 1)
-        g.set_dx(0, g.squeeze(g.emit("MatMul", {b, col}), {ry}), true);  // (..., K) summed to (K)
-      }
-    }
-    if (g.wants_dx(1)) {
-      const std::string a_col = g.unsqueeze(a, {1});         // (K, 1)
-      const std::string dy_row = g.unsqueeze(dy, {ry - 1});  // (..., 1, N)
-      g.set_dx(1, g.emit("MatMul", {a_col, dy_row}));
-    }
-    return;
-  }
-  if (rb == 1) {
-    const int ry = ra - 1;  // dY is (..., M)
-    if (g.wants_dx(0)) {
-      const std::string dy_col = g.unsqueeze(dy, {ry});  // (..., M, 1)
-      const std::string b_row = g.unsqueeze(b, {0});     // (1, K)
-      g.set_dx(0, g.emit("MatMul", {dy_col, b_row}));
-    }
-    if (g.wants_dx(1)) {
-      if (ra == 2) {
-        g.set_dx(1, g.emit("MatMul", {dy, a}));
-      } else {
-        const std::string row = g.unsqueeze(dy, {ry - 1});                   // (..., 1, M)
-        g.set_dx(1, g.squeeze(g.emit("MatMul", {row, a}), {ry - 1}), true);  // (..., K) summed to (K)
-      }
-    }
-    return;
-  }
-  if (g.wants_dx(0)) g.set_dx(0, g.emit("MatMul", {dy, transpose_last2(g, b, rb)}), true);
-  if (g.wants_dx(1)) g.set_dx(1, g.emit("MatMul", {transpose_last2(g, a, ra), dy}), true);
+  const std::vector<std::string> grads =
+      g.emit_optional("MatMulGrad", {g.dy(0), g.x(0), g.x(1)}, {g.wants_dx(0), g.wants_dx(1)}, {}, kGradientDomain);
+  if (g.wants_dx(0)) g.set_dx(0, grads[0]);
+  if (g.wants_dx(1)) g.set_dx(1, grads[1]);
 }
 
 // ---- Gemm -------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ void register_loss_resize_grad_kernels(KernelRegistry& registry);    // referenc
 void register_indexing_grad_kernels(KernelRegistry& registry);       // reference/indexing_grad.cc (ai.onnx_train)
 void register_rnn_grad_kernels(KernelRegistry& registry);            // reference/rnn_grad.cc (ai.onnx_train)
 void register_activation_grad_kernels(KernelRegistry& registry);     // dnnl/activation_grad.cc (ai.onnx_train)
+void register_matmul_grad_kernels(KernelRegistry& registry);         // dnnl/matmul_grad.cc (ai.onnx_train)
 
 inline void register_all_kernels(KernelRegistry& registry) {
   register_elementwise_kernels(registry);
@@ -58,6 +59,7 @@ inline void register_all_kernels(KernelRegistry& registry) {
   register_indexing_grad_kernels(registry);
   register_rnn_grad_kernels(registry);
   register_activation_grad_kernels(registry);
+  register_matmul_grad_kernels(registry);
 }
 
 }  // namespace onnx_train

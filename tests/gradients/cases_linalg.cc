@@ -30,6 +30,10 @@ std::vector<GradCase> linalg_grad_cases() {
       {"MatMul", 13, {{2, 2, 3}, {3}}, {2, 2}},
       {"MatMul", 13, {{4}, {4}}, {}},
       {"MatMul", 9, {{4}, {4}}, {}},
+      // Batch axes broadcast on both sides, and a vector with a 4-D matrix stack.
+      {"MatMul", 13, {{2, 1, 3, 4}, {5, 4, 2}}, {2, 5, 3, 2}},
+      {"MatMul", 13, {{1, 3, 4}, {2, 1, 4, 2}}, {2, 1, 3, 2}},
+      {"MatMul", 13, {{2, 1, 2, 3}, {3}}, {2, 1, 2}},
 
       // Gemm: transposes, alpha/beta, C broadcast or absent (from 11).
       {"Gemm", 13, {{2, 3}, {3, 4}, {2, 4}}, {2, 4}},
