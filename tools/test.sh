@@ -10,6 +10,6 @@ status=${PIPESTATUS[0]}
 set -e
 # The totals inside each test binary, then ctest's own verdict as the closing line.
 echo
-grep -h -E "^conformance: |^\[  PASSED  \] [0-9]+ tests|^\[  FAILED  \] [0-9]+ tests" Testing/Temporary/LastTest.log || true
+grep -h -E "^conformance: |^gradcheck: |^\[  PASSED  \] [0-9]+ tests|^\[  FAILED  \] [0-9]+ tests" Testing/Temporary/LastTest.log || true
 grep -E "tests passed, [0-9]+ tests failed" ctest.out || true
 exit "$status"
