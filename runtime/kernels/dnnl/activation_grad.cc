@@ -24,6 +24,7 @@
 #include <tuple>
 
 #include "runtime/core/dispatch.h"
+#include "runtime/core/parallel.h"
 #include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/kernels/families.h"
 #include "runtime/kernels/kernel.h"
@@ -35,13 +36,6 @@ namespace {
 
 // Below this many elements a loop stays on one thread: starting the team costs more.
 constexpr int64_t kParallelThreshold = 1 << 16;
-
-// body(i) for i < n, on every core when n is large. body must not throw.
-template <typename Body>
-void parallel_for(int64_t n, Body&& body) {
-#pragma omp parallel for if (n >= kParallelThreshold) schedule(static)
-  for (int64_t i = 0; i < n; ++i) body(i);
-}
 
 // ---- elementwise activation gradients ---------------------------------------------------------
 
@@ -212,9 +206,10 @@ class ActivationGradKernel : public Kernel {
       const T* g = dy.data<T>();
       const T* in = v.data<T>();
       T* out = dx.data<T>();
-      parallel_for(dy.numel(), [&](int64_t i) {
-        out[i] = from_compute<T>(activation_grad<Op>(to_compute(g[i]), to_compute(in[i]), p));
-      });
+      parallel_for(
+          dy.numel(),
+          [&](int64_t i) { out[i] = from_compute<T>(activation_grad<Op>(to_compute(g[i]), to_compute(in[i]), p)); },
+          kParallelThreshold);
     });
   }
 
