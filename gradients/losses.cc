@@ -1,0 +1,283 @@
+// Losses appended to an inference graph as ONNX nodes (gradients/losses.h).
+//
+// Every new value gets a ValueInfo (type and, where known, shape): the gradient builder
+// reads them to type the constants of the backward graph. The nodes are collected first
+// and added to the graph only when all of them could be made, so a failure leaves the
+// graph as it was.
+#include "gradients/losses.h"
+
+#include <iterator>
+#include <map>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "importers/onnx_model.h"
+
+namespace onnx_train {
+
+namespace {
+
+const char* const kLossNames[] = {"cross-entropy", "nll", "mse", "l1", "huber", "bce-with-logits"};
+
+bool is_class_loss(LossKind kind) { return kind == LossKind::CrossEntropy || kind == LossKind::NLL; }
+
+// Every name the graph already uses for a value.
+std::set<std::string> names_in_use(const Graph& graph) {
+  std::set<std::string> names;
+  for (const auto& [name, t] : graph.initializers) names.insert(name);
+  for (const auto* list : {&graph.inputs, &graph.outputs, &graph.overridable_initializers})
+    for (const auto& v : *list) names.insert(v.name);
+  for (const auto& [name, v] : graph.value_info) names.insert(name);
+  for (const Node& n : graph.nodes)
+    for (const auto& o : n.outputs)
+      if (!o.empty()) names.insert(o);
+  return names;
+}
+
+// Emits the loss nodes into a side list, typing every output.
+class LossEmitter {
+ public:
+  LossEmitter(const Graph& graph, DType dtype) : names_(names_in_use(graph)), dtype_(dtype) {
+    const auto it = graph.opsets.find("");
+    opset_ = it == graph.opsets.end() ? kMinOpset : it->second;
+  }
+
+  int opset() const { return opset_; }
+
+  std::string fresh_name(const std::string& hint) {
+    std::string name = hint;
+    for (int k = 1; names_.count(name); ++k) name = fmt::format("{}_{}", hint, k);
+    names_.insert(name);
+    return name;
+  }
+
+  // One node `op`(inputs) whose outputs are named `outs` (fresh names when empty), each typed
+  // `dtype` with `shape` (nullopt: unknown).
+  std::vector<std::string> emit_multi(const std::string& op, const std::vector<std::string>& inputs,
+                                      std::map<std::string, Attribute> attributes,
+                                      const std::vector<std::pair<DType, std::optional<Shape>>>& types,
+                                      std::vector<std::string> outs = {}) {
+    Node node;
+    node.op_type = op;
+    node.name = fresh_name("loss/" + op);
+    node.inputs = inputs;
+    node.attributes = std::move(attributes);
+    node.opset = opset_;
+    node.since_version = onnx_since_version(op, opset_);
+    OT_CHECK(node.since_version > 0, "cannot append the loss: ONNX has no op {} at opset {}", op, opset_);
+    outs.resize(types.size());
+    for (size_t i = 0; i < types.size(); ++i) {
+      if (outs[i].empty()) outs[i] = fresh_name(fmt::format("loss/{}_out", op));
+      ValueInfo info;
+      info.name = outs[i];
+      info.dtype = types[i].first;
+      info.shape = types[i].second;
+      infos.push_back(info);
+    }
+    node.outputs = outs;
+    nodes.push_back(std::move(node));
+    return outs;
+  }
+
+  std::string emit(const std::string& op, const std::vector<std::string>& inputs,
+                   std::map<std::string, Attribute> attributes = {}, std::optional<Shape> shape = std::nullopt,
+                   std::optional<DType> dtype = std::nullopt) {
+    return emit_multi(op, inputs, std::move(attributes), {{dtype.value_or(dtype_), shape}}).front();
+  }
+
+  // A scalar of the loss's float type.
+  std::string scalar(double value) {
+    const Tensor t =
+        dtype_ == DType::Float64 ? Tensor::scalar<double>(value) : Tensor::scalar<float>(static_cast<float>(value));
+    return emit("Constant", {}, {{"value", Attribute::of_tensor(t)}}, Shape{});
+  }
+
+  // mean or sum of every element of `v`, a scalar.
+  std::string reduce(const std::string& v, const std::string& reduction) {
+    return emit(reduction == "mean" ? "ReduceMean" : "ReduceSum", {v}, {{"keepdims", Attribute::of_int(0)}}, Shape{});
+  }
+
+  std::vector<Node> nodes;
+  std::vector<ValueInfo> infos;
+
+ private:
+  std::set<std::string> names_;
+  DType dtype_;
+  int opset_ = kMinOpset;
+};
+
+// The target's type: class indices of the output's shape without the class axis 1, or
+// the output's own type for the regression losses and BCE.
+ValueInfo label_info(const ValueInfo& output, const LossOptions& options) {
+  ValueInfo label = output;
+  label.name = options.label;
+  if (is_class_loss(options.kind)) {
+    label.dtype = options.label_dtype;
+    label.shape->erase(label.shape->begin() + 1);
+    if (label.dim_params.size() > 1) label.dim_params.erase(label.dim_params.begin() + 1);
+  }
+  return label;
+}
+
+void check_options(const Graph& graph, const ValueInfo& output, const LossOptions& options) {
+  const std::string kind = loss_kind_name(options.kind);
+  OT_CHECK(options.reduction == "mean" || options.reduction == "sum",
+           "{} loss: reduction '{}' is not supported; use mean or sum", kind, options.reduction);
+  OT_CHECK(options.label_smoothing == 0 || options.kind == LossKind::CrossEntropy,
+           "label smoothing applies to the cross-entropy loss only, not to {}", kind);
+  OT_CHECK(options.label_smoothing >= 0 && options.label_smoothing <= 1, "label smoothing must lie in [0, 1], not {}",
+           options.label_smoothing);
+  OT_CHECK(options.huber_delta > 0, "the Huber loss's delta must be positive, not {}", options.huber_delta);
+  OT_CHECK(output.is_tensor, "{} loss: the output '{}' is {}, not a tensor", kind, output.name,
+           output.type_description);
+  OT_CHECK(output.dtype == DType::Float32 || output.dtype == DType::Float64,
+           "{} loss: the output '{}' is {}; the loss needs a float32 or float64 output", kind, output.name,
+           dtype_name(output.dtype));
+  OT_CHECK(output.shape.has_value(),
+           "{} loss: the rank of the output '{}' is unknown; give the model's output a shape (run ONNX shape "
+           "inference on it)",
+           kind, output.name);
+  if (is_class_loss(options.kind)) {
+    OT_CHECK(output.shape->size() >= 2,
+             "{} loss: the output '{}' has shape {}, but the loss needs scores of shape [N, C] or [N, C, d1, ...] "
+             "(classes on axis 1); pick an output with a batch and a class axis or use a regression loss",
+             kind, output.name, shape_str(*output.shape));
+    OT_CHECK(options.label_dtype == DType::Int64 || options.label_dtype == DType::Int32,
+             "{} loss: class labels are int64 or int32, not {}", kind, dtype_name(options.label_dtype));
+    const auto it = graph.opsets.find("");
+    const int opset = it == graph.opsets.end() ? kMinOpset : it->second;
+    OT_CHECK(opset >= 12,
+             "{} loss: the model is at opset {}, but the loss is built from {} which ONNX defines from opset 12; "
+             "convert the model first (onnx.version_converter.convert_version(model, 13))",
+             kind, opset, options.kind == LossKind::NLL ? "NegativeLogLikelihoodLoss" : "SoftmaxCrossEntropyLoss");
+  }
+}
+
+// Cross-entropy and NLL: the ONNX loss op, plus PyTorch's label-smoothing term for
+// cross-entropy (see losses.h).
+std::string class_loss(LossEmitter& e, const ValueInfo& output, const ValueInfo& label, const LossOptions& options,
+                       const std::string& loss) {
+  std::string target = label.name;
+  if (label.dtype != DType::Int64)
+    target = e.emit("Cast", {target}, {{"to", Attribute::of_int(static_cast<int64_t>(DType::Int64))}}, label.shape,
+                    DType::Int64);
+  const std::map<std::string, Attribute> attrs{{"reduction", Attribute::of_string(options.reduction)},
+                                               {"ignore_index", Attribute::of_int(options.ignore_index)}};
+  if (options.kind == LossKind::NLL)
+    return e.emit_multi("NegativeLogLikelihoodLoss", {output.name, target}, attrs, {{output.dtype, Shape{}}}, {loss})
+        .front();
+  const float eps = options.label_smoothing;
+  if (eps == 0)
+    return e.emit_multi("SoftmaxCrossEntropyLoss", {output.name, target}, attrs, {{output.dtype, Shape{}}}, {loss})
+        .front();
+  // nll and log_softmax(y) [N, C, d...] from one op; m = mean_c log_softmax [N, d...];
+  // valid = [t != ignore_index]; smooth = -reduce(m * valid) (mean: over the valid targets).
+  const auto outs = e.emit_multi("SoftmaxCrossEntropyLoss", {output.name, target}, attrs,
+                                 {{output.dtype, Shape{}}, {output.dtype, output.shape}});
+  const std::string class_mean = e.emit(
+      "ReduceMean", {outs[1]}, {{"axes", Attribute::of_ints({1})}, {"keepdims", Attribute::of_int(0)}}, label.shape);
+  const std::string ignore_index =
+      e.emit("Constant", {}, {{"value", Attribute::of_tensor(Tensor::scalar<int64_t>(options.ignore_index))}}, Shape{},
+             DType::Int64);
+  const std::string ignored = e.emit("Equal", {target, ignore_index}, {}, label.shape, DType::Bool);
+  const std::string valid = e.emit("Cast", {e.emit("Not", {ignored}, {}, label.shape, DType::Bool)},
+                                   {{"to", Attribute::of_int(static_cast<int64_t>(output.dtype))}}, label.shape);
+  std::string total = e.reduce(e.emit("Mul", {class_mean, valid}, {}, label.shape), "sum");
+  if (options.reduction == "mean") total = e.emit("Div", {total, e.reduce(valid, "sum")}, {}, Shape{});
+  // (1 - eps) * nll - eps * total
+  const std::string kept = e.emit("Mul", {outs[0], e.scalar(1.0 - eps)}, {}, Shape{});
+  const std::string smooth = e.emit("Mul", {total, e.scalar(eps)}, {}, Shape{});
+  return e.emit_multi("Sub", {kept, smooth}, {}, {{output.dtype, Shape{}}}, {loss}).front();
+}
+
+// MSE, L1, Huber and BCE with logits: an elementwise term of y and t, then reduced.
+std::string elementwise_loss(LossEmitter& e, const ValueInfo& output, const ValueInfo& label,
+                             const LossOptions& options, const std::string& loss) {
+  const auto& y = output.name;
+  const auto& shape = output.shape;
+  std::string term;
+  switch (options.kind) {
+    case LossKind::MSE: {
+      const std::string d = e.emit("Sub", {y, label.name}, {}, shape);
+      term = e.emit("Mul", {d, d}, {}, shape);
+      break;
+    }
+    case LossKind::L1: term = e.emit("Abs", {e.emit("Sub", {y, label.name}, {}, shape)}, {}, shape); break;
+    case LossKind::Huber: {
+      // a = |y - t|, q = min(a, delta): q * (a - q / 2)
+      const std::string a = e.emit("Abs", {e.emit("Sub", {y, label.name}, {}, shape)}, {}, shape);
+      const std::string q = e.emit("Min", {a, e.scalar(options.huber_delta)}, {}, shape);
+      term = e.emit("Mul", {q, e.emit("Sub", {a, e.emit("Mul", {q, e.scalar(0.5)}, {}, shape)}, {}, shape)}, {}, shape);
+      break;
+    }
+    case LossKind::BCEWithLogits:
+      // softplus(y) - y * t
+      term = e.emit("Sub", {e.emit("Softplus", {y}, {}, shape), e.emit("Mul", {y, label.name}, {}, shape)}, {}, shape);
+      break;
+    default: OT_FAIL("internal: {} is not an elementwise loss", loss_kind_name(options.kind));
+  }
+  return e
+      .emit_multi(options.reduction == "mean" ? "ReduceMean" : "ReduceSum", {term},
+                  {{"keepdims", Attribute::of_int(0)}}, {{output.dtype, Shape{}}}, {loss})
+      .front();
+}
+
+}  // namespace
+
+LossKind parse_loss_kind(const std::string& name) {
+  for (size_t i = 0; i < std::size(kLossNames); ++i)
+    if (name == kLossNames[i]) return static_cast<LossKind>(i);
+  OT_FAIL("unknown loss '{}'; the losses are: {}", name, fmt::join(std::begin(kLossNames), std::end(kLossNames), ", "));
+}
+
+std::string loss_kind_name(LossKind kind) { return kLossNames[static_cast<size_t>(kind)]; }
+
+AppendedLoss append_loss(Graph& graph, const LossOptions& options) {
+  const std::string kind = loss_kind_name(options.kind);
+  std::string output_name = options.output;
+  if (output_name.empty()) {
+    OT_CHECK(!graph.outputs.empty(), "{} loss: the graph has no outputs; name the value the loss reads", kind);
+    output_name = graph.outputs.front().name;
+  }
+  const std::set<std::string> names = names_in_use(graph);
+  if (!names.count(output_name)) {
+    std::vector<std::string> outputs;
+    for (const auto& v : graph.outputs) outputs.push_back(v.name);
+    OT_FAIL("{} loss: '{}' is not a value of the graph; name one of its outputs: {}", kind, output_name,
+            fmt::join(outputs, ", "));
+  }
+  const ValueInfo* found = graph.find_value_info(output_name);
+  OT_CHECK(found != nullptr,
+           "{} loss: the type of '{}' is unknown; give it a value_info (run ONNX shape inference) or name a graph "
+           "output",
+           kind, output_name);
+  const ValueInfo output = *found;
+  check_options(graph, output, options);
+  OT_CHECK(!options.label.empty(), "{} loss: name the label input", kind);
+  OT_CHECK(!names.count(options.label),
+           "{} loss: the label name '{}' is already a value of the graph; choose another label name", kind,
+           options.label);
+
+  const ValueInfo label = label_info(output, options);
+  LossEmitter e(graph, output.dtype);
+  e.fresh_name(label.name);
+  const std::string loss = e.fresh_name("loss");
+  if (is_class_loss(options.kind))
+    class_loss(e, output, label, options, loss);
+  else
+    elementwise_loss(e, output, label, options, loss);
+
+  for (auto& n : e.nodes) graph.nodes.push_back(std::move(n));
+  for (auto& v : e.infos)
+    if (v.name != loss) graph.value_info[v.name] = std::move(v);
+  graph.inputs.push_back(label);
+  ValueInfo loss_info;
+  loss_info.name = loss;
+  loss_info.dtype = output.dtype;
+  loss_info.shape = Shape{};
+  graph.outputs.push_back(loss_info);
+  return {loss, label.name};
+}
+
+}  // namespace onnx_train
