@@ -22,35 +22,17 @@ const char* const kLossNames[] = {"cross-entropy", "nll", "mse", "l1", "huber", 
 
 bool is_class_loss(LossKind kind) { return kind == LossKind::CrossEntropy || kind == LossKind::NLL; }
 
-// Every name the graph already uses for a value.
-std::set<std::string> names_in_use(const Graph& graph) {
-  std::set<std::string> names;
-  for (const auto& [name, t] : graph.initializers) names.insert(name);
-  for (const auto* list : {&graph.inputs, &graph.outputs, &graph.overridable_initializers})
-    for (const auto& v : *list) names.insert(v.name);
-  for (const auto& [name, v] : graph.value_info) names.insert(name);
-  for (const Node& n : graph.nodes)
-    for (const auto& o : n.outputs)
-      if (!o.empty()) names.insert(o);
-  return names;
-}
-
 // Emits the loss nodes into a side list, typing every output.
 class LossEmitter {
  public:
-  LossEmitter(const Graph& graph, DType dtype) : names_(names_in_use(graph)), dtype_(dtype) {
+  LossEmitter(const Graph& graph, DType dtype) : names_(graph), dtype_(dtype) {
     const auto it = graph.opsets.find("");
     opset_ = it == graph.opsets.end() ? kMinOpset : it->second;
   }
 
   int opset() const { return opset_; }
 
-  std::string fresh_name(const std::string& hint) {
-    std::string name = hint;
-    for (int k = 1; names_.count(name); ++k) name = fmt::format("{}_{}", hint, k);
-    names_.insert(name);
-    return name;
-  }
+  std::string fresh_name(const std::string& hint) { return names_.fresh(hint); }
 
   // One node `op`(inputs) whose outputs are named `outs` (fresh names when empty), each typed
   // `dtype` with `shape` (nullopt: unknown).
@@ -102,7 +84,7 @@ class LossEmitter {
   std::vector<ValueInfo> infos;
 
  private:
-  std::set<std::string> names_;
+  NameAllocator names_;
   DType dtype_;
   int opset_ = kMinOpset;
 };
@@ -240,7 +222,7 @@ AppendedLoss append_loss(Graph& graph, const LossOptions& options) {
     OT_CHECK(!graph.outputs.empty(), "{} loss: the graph has no outputs; name the value the loss reads", kind);
     output_name = graph.outputs.front().name;
   }
-  const std::set<std::string> names = names_in_use(graph);
+  const std::set<std::string> names = value_names(graph);
   if (!names.count(output_name)) {
     std::vector<std::string> outputs;
     for (const auto& v : graph.outputs) outputs.push_back(v.name);

@@ -127,6 +127,25 @@ void Graph::promote_constants_to_initializers(const std::vector<std::string>& ou
   nodes = std::move(kept);
 }
 
+std::set<std::string> value_names(const Graph& graph) {
+  std::set<std::string> names;
+  for (const auto& [name, t] : graph.initializers) names.insert(name);
+  for (const auto* list : {&graph.inputs, &graph.outputs, &graph.overridable_initializers})
+    for (const auto& v : *list) names.insert(v.name);
+  for (const auto& [name, v] : graph.value_info) names.insert(name);
+  for (const Node& n : graph.nodes)
+    for (const auto& o : n.outputs)
+      if (!o.empty()) names.insert(o);
+  return names;
+}
+
+std::string NameAllocator::fresh(const std::string& hint) {
+  std::string name = hint;
+  for (int k = 1; names_.count(name); ++k) name = fmt::format("{}_{}", hint, k);
+  names_.insert(name);
+  return name;
+}
+
 void sort_topologically(Graph& graph) {
   std::set<std::string> available;
   for (const auto& v : graph.inputs) available.insert(v.name);

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,19 @@ struct Graph {
   std::vector<const Node*> constant_weight_nodes(int64_t min_elements = 2) const;
   // Turns the named Constant nodes into initializers (their output name stays the same).
   void promote_constants_to_initializers(const std::vector<std::string>& output_names);
+};
+
+// Every value name a graph uses: initializers, inputs, outputs, typed values, node outputs.
+std::set<std::string> value_names(const Graph& graph);
+
+// Hands out names that no value of a graph has: `hint`, else hint_1, hint_2, ...
+class NameAllocator {
+ public:
+  explicit NameAllocator(const Graph& graph) : names_(value_names(graph)) {}
+  std::string fresh(const std::string& hint);
+
+ private:
+  std::set<std::string> names_;
 };
 
 // Reorders `graph.nodes` topologically (stable: keeps the given order where it can).

@@ -27,6 +27,10 @@
 namespace onnx_train {
 namespace {
 
+using testing::feeds_for;
+using testing::max_abs_difference;
+using testing::output_index;
+
 namespace fs = std::filesystem;
 using testing::ModelBuilder;
 using testing::TempDir;
@@ -72,26 +76,6 @@ Graph make_model(const std::string& dir, const Tensor& w, bool log_softmax, int 
   m.output("y", onnx::TensorProto::FLOAT, dims);
   m.save(dir + "/model.onnx");
   return load_onnx_model(dir + "/model.onnx");
-}
-
-size_t output_index(const Graph& graph, const std::string& name) {
-  for (size_t i = 0; i < graph.outputs.size(); ++i)
-    if (graph.outputs[i].name == name) return i;
-  OT_FAIL("'{}' is not a graph output", name);
-}
-
-std::vector<Tensor> feeds_for(const Graph& graph, const std::map<std::string, Tensor>& values) {
-  std::vector<Tensor> feeds;
-  for (const ValueInfo& v : graph.inputs) feeds.push_back(values.at(v.name));
-  return feeds;
-}
-
-double max_abs_difference(const Tensor& expected, const Tensor& actual) {
-  if (expected.shape() != actual.shape()) return std::nan("");
-  const std::vector<double> e = expected.to_doubles(), a = actual.to_doubles();
-  double worst = 0;
-  for (size_t i = 0; i < e.size(); ++i) worst = std::max(worst, std::abs(e[i] - a[i]));
-  return worst;
 }
 
 class LossParity : public ::testing::TestWithParam<std::string> {};

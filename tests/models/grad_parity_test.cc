@@ -29,6 +29,9 @@
 namespace onnx_train {
 namespace {
 
+using testing::feeds_for;
+using testing::output_index;
+
 namespace fs = std::filesystem;
 
 // ONNX_TRAIN_GRAD_PARITY_DIR points the test at another folder of fixtures in the same layout.
@@ -117,24 +120,6 @@ std::string compare(const std::string& what, const Tensor& expected, const Tenso
   return fmt::format("{}: {} of {} elements out of tolerance; worst at {}: expected {:.8g}, got {:.8g} (|diff| {:.3g})",
                      what, failing, e.size(), index_str(expected.shape(), static_cast<int64_t>(worst)), e[worst],
                      a[worst], std::abs(e[worst] - a[worst]));
-}
-
-// Feeds for a Plan of `graph`: the recorded tensor of each graph input.
-std::vector<Tensor> feeds_for(const Graph& graph, const std::map<std::string, Tensor>& inputs) {
-  std::vector<Tensor> feeds;
-  for (const ValueInfo& v : graph.inputs) {
-    const auto it = inputs.find(v.name);
-    OT_CHECK(it != inputs.end(), "the fixture has no recorded tensor for graph input '{}'", v.name);
-    feeds.push_back(it->second);
-  }
-  feeds.resize(feeds.size() + graph.overridable_initializers.size());  // keep the stored values
-  return feeds;
-}
-
-size_t output_index(const Graph& graph, const std::string& name) {
-  for (size_t i = 0; i < graph.outputs.size(); ++i)
-    if (graph.outputs[i].name == name) return i;
-  OT_FAIL("'{}' is not a graph output", name);
 }
 
 class GradParity : public ::testing::TestWithParam<std::string> {};

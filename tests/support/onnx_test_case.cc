@@ -137,4 +137,29 @@ CaseResult run_test_case(const std::string& dir, const Tolerance& tol) {
   }
 }
 
+std::vector<Tensor> feeds_for(const Graph& graph, const std::map<std::string, Tensor>& values) {
+  std::vector<Tensor> feeds;
+  for (const ValueInfo& v : graph.inputs) {
+    const auto it = values.find(v.name);
+    OT_CHECK(it != values.end(), "no tensor given for graph input '{}'", v.name);
+    feeds.push_back(it->second);
+  }
+  feeds.resize(feeds.size() + graph.overridable_initializers.size());  // keep the stored values
+  return feeds;
+}
+
+size_t output_index(const Graph& graph, const std::string& name) {
+  for (size_t i = 0; i < graph.outputs.size(); ++i)
+    if (graph.outputs[i].name == name) return i;
+  OT_FAIL("'{}' is not a graph output", name);
+}
+
+double max_abs_difference(const Tensor& expected, const Tensor& actual) {
+  if (expected.shape() != actual.shape()) return std::nan("");
+  const std::vector<double> e = expected.to_doubles(), a = actual.to_doubles();
+  double worst = 0;
+  for (size_t i = 0; i < e.size(); ++i) worst = std::max(worst, std::abs(e[i] - a[i]));
+  return worst;
+}
+
 }  // namespace onnx_train::testing

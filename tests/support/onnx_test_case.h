@@ -3,10 +3,12 @@
 // Used by the conformance test (ONNX's own cases) and the PyTorch parity test.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "onnx_train/tensor.h"
+#include "runtime/ir/graph.h"
 
 namespace onnx_train::testing {
 
@@ -18,6 +20,14 @@ struct Tolerance {
 // "" when `actual` matches `expected` (same dtype and shape; |e - a| <= atol + rtol*|e| for
 // floats, NaN equals NaN; integers and bools exact), else a description of the difference.
 std::string compare_tensors(const Tensor& expected, const Tensor& actual, const Tolerance& tol);
+
+// Feeds for a Plan of `graph`: the tensor named like each graph input (an error names a
+// missing one); overridable initializers keep their stored values.
+std::vector<Tensor> feeds_for(const Graph& graph, const std::map<std::string, Tensor>& values);
+// The position of graph output `name` among a Plan's results.
+size_t output_index(const Graph& graph, const std::string& name);
+// The largest |expected - actual| (NaN when the shapes differ).
+double max_abs_difference(const Tensor& expected, const Tensor& actual);
 
 // The .pb files in `dir` whose names start with `prefix`, ordered by their number.
 std::vector<std::string> numbered_files(const std::string& dir, const std::string& prefix);
