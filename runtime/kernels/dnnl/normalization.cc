@@ -13,6 +13,7 @@
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/dnnl/dnnl_common.h"
+#include "runtime/kernels/dnnl/normalization_common.h"
 #include "runtime/kernels/kernel.h"
 #include "runtime/kernels/reference/norm_ref.h"
 #include "runtime/kernels/util.h"
@@ -22,14 +23,11 @@ namespace onnx_train {
 namespace {
 
 using dnnl::memory;
-
-std::vector<int64_t> problem_key(std::initializer_list<int64_t> dims, float epsilon) {
-  std::vector<int64_t> key(dims);
-  int32_t bits;
-  std::memcpy(&bits, &epsilon, sizeof bits);
-  key.push_back(bits);
-  return key;
-}
+using normalization::ncs_dims;
+using normalization::NcsDims;
+using normalization::parameter_values;
+using normalization::problem_key;
+using normalization::write_output;
 
 // oneDNN batch normalization over x [N, C, S] (plain), one primitive per problem.
 // Inference: y = (x - mean) / sqrt(var + eps) * scale + shift with the given mean/var.
@@ -112,55 +110,12 @@ class DnnlLayerNorm {
   std::map<std::vector<int64_t>, Entry> cache_;
 };
 
-// The values of a per-channel (or per-feature) parameter, checked to have `count` values.
-template <typename T>
-std::vector<T> parameter_values(const Tensor& t, int64_t count, const Node& node, const char* name) {
-  OT_CHECK(dtype_is_float(t.dtype()), "{}: {} is {}; it must be a floating-point tensor", node.label(), name,
-           t.describe());
-  OT_CHECK(t.numel() == count, "{}: {} is {} but {} values are needed", node.label(), name, t.describe(), count);
-  const std::vector<double> v = t.to_doubles();
-  return std::vector<T>(v.begin(), v.end());
-}
-
-// Allocates output i with the given floating dtype and shape and fills it from `values`.
-template <typename V>
-void write_output(KernelContext& ctx, size_t i, DType dtype, const Shape& shape, const std::vector<V>& values) {
-  Tensor& out = ctx.allocate_output(i, dtype, shape);
-  visit_float(dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* d = out.data<T>();
-    for (size_t k = 0; k < values.size(); ++k) d[k] = from_compute<T>(static_cast<compute_t<T>>(values[k]));
-  });
-}
-
 // Runs `f(TypeTag<float> or TypeTag<double>, x, y)` on x's values, in float for float16,
-// bfloat16 and float32 (widened and narrowed back around f) and in double for float64.
+// bfloat16 and float32 and in double for float64 (normalization::in_float_or_double).
 template <typename F>
 void run_in_float_or_double(const Tensor& x, Tensor& y, const Node& node, F&& f) {
   OT_CHECK(dtype_is_float(x.dtype()), "{}: input is {}; a floating-point tensor is needed", node.label(), x.describe());
-  if (x.dtype() == DType::Float64) {
-    f(TypeTag<double>{}, x.data<double>(), y.data<double>());
-  } else if (x.dtype() == DType::Float32) {
-    f(TypeTag<float>{}, x.data<float>(), y.data<float>());
-  } else {
-    const Tensor x32 = dnnl_common::to_float32(x);
-    Tensor y32(DType::Float32, y.shape());
-    f(TypeTag<float>{}, x32.data<float>(), y32.data<float>());
-    dnnl_common::store_float32(y32, y);
-  }
-}
-
-// [N, C, S] view of an (N x C x D1 x ... x Dn) tensor; a 1-D tensor is [N, 1, 1].
-struct NcsDims {
-  int64_t n = 1, c = 1, s = 1;
-};
-
-NcsDims ncs_dims(const Shape& shape) {
-  NcsDims d;
-  if (!shape.empty()) d.n = shape[0];
-  if (shape.size() > 1) d.c = shape[1];
-  for (size_t i = 2; i < shape.size(); ++i) d.s *= shape[i];
-  return d;
+  normalization::in_float_or_double(y, f, x);
 }
 
 // BatchNormalization (7, 9, 14, 15). X [N, C, D1..Dn] (or [N], C = 1); scale, B, mean, var [C].

@@ -1,0 +1,76 @@
+// Helpers shared by the normalization kernels (normalization.cc) and their gradients
+// (normalization_grad.cc): parameter reading, statistics outputs, the [N, C, S] view and the
+// float/double dispatch around oneDNN's float32-only primitives.
+#pragma once
+
+#include <cstring>
+#include <initializer_list>
+#include <vector>
+
+#include "runtime/core/dispatch.h"
+#include "runtime/kernels/dnnl/dnnl_common.h"
+#include "runtime/kernels/kernel.h"
+
+namespace onnx_train::normalization {
+
+// A primitive-cache key: the problem's dimensions and the epsilon's bits.
+inline std::vector<int64_t> problem_key(std::initializer_list<int64_t> dims, float epsilon) {
+  std::vector<int64_t> key(dims);
+  int32_t bits;
+  std::memcpy(&bits, &epsilon, sizeof bits);
+  key.push_back(bits);
+  return key;
+}
+
+// The values of a per-channel (or per-feature) parameter, checked to have `count` values.
+template <typename T>
+std::vector<T> parameter_values(const Tensor& t, int64_t count, const Node& node, const char* name) {
+  OT_CHECK(dtype_is_float(t.dtype()), "{}: {} is {}; it must be a floating-point tensor", node.label(), name,
+           t.describe());
+  OT_CHECK(t.numel() == count, "{}: {} is {} but {} values are needed", node.label(), name, t.describe(), count);
+  const std::vector<double> v = t.to_doubles();
+  return std::vector<T>(v.begin(), v.end());
+}
+
+// Allocates output i with the given floating dtype and shape and fills it from `values`.
+template <typename V>
+void write_output(KernelContext& ctx, size_t i, DType dtype, const Shape& shape, const std::vector<V>& values) {
+  Tensor& out = ctx.allocate_output(i, dtype, shape);
+  visit_float(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* d = out.data<T>();
+    for (size_t k = 0; k < values.size(); ++k) d[k] = from_compute<T>(static_cast<compute_t<T>>(values[k]));
+  });
+}
+
+// [N, C, S] view of an (N x C x D1 x ... x Dn) tensor; a 1-D tensor is [N, 1, 1].
+struct NcsDims {
+  int64_t n = 1, c = 1, s = 1;
+};
+
+inline NcsDims ncs_dims(const Shape& shape) {
+  NcsDims d;
+  if (!shape.empty()) d.n = shape[0];
+  if (shape.size() > 1) d.c = shape[1];
+  for (size_t i = 2; i < shape.size(); ++i) d.s *= shape[i];
+  return d;
+}
+
+// Runs f(TypeTag<float> or TypeTag<double>, inputs' data..., out's data), all of out's
+// (floating) type: in double for float64, in float for float32, and for float16/bfloat16 in
+// float on widened copies, out narrowed back after f.
+template <typename F, typename... Inputs>
+void in_float_or_double(Tensor& out, F&& f, const Inputs&... inputs) {
+  if (out.dtype() == DType::Float64) {
+    f(TypeTag<double>{}, inputs.template data<double>()..., out.data<double>());
+  } else if (out.dtype() == DType::Float32) {
+    f(TypeTag<float>{}, inputs.template data<float>()..., out.data<float>());
+  } else {
+    Tensor out32(DType::Float32, out.shape());
+    // The widened copies live until f returns (the end of the full expression).
+    f(TypeTag<float>{}, dnnl_common::to_float32(inputs).template data<float>()..., out32.data<float>());
+    dnnl_common::store_float32(out32, out);
+  }
+}
+
+}  // namespace onnx_train::normalization
