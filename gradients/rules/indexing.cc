@@ -11,65 +11,26 @@
 // from, and dx is GatherElementsGrad of the flat dy at those indices.
 // Indices, conditions and sequence lengths are integer/bool inputs and get no gradient.
 #include "gradients/builder.h"
+#include "gradients/rules/common.h"
 #include "gradients/rules/rules.h"
 
 namespace onnx_train {
 
 namespace {
 
-std::string shape_of(GradContext& g, const std::string& v) { return g.emit("Shape", {v}); }
-
-std::string flat(GradContext& g, const std::string& v) { return g.emit("Reshape", {v, g.ints({-1})}); }
-
-// v reshaped to the runtime shape of `like` (allowzero from Reshape-14: the shape is exact).
-std::string reshape_like(GradContext& g, const std::string& v, const std::string& like) {
-  std::map<std::string, Attribute> attrs;
-  if (g.opset() >= 14) attrs["allowzero"] = Attribute::of_int(1);
-  return g.emit("Reshape", {v, shape_of(g, like)}, attrs);
-}
-
-void require_opset(GradContext& g, int opset, const char* why) {
-  OT_CHECK(g.opset() >= opset, "the gradient of {} {}, which needs opset {} or later; the graph has opset {}",
-           g.node().label(), why, opset, g.opset());
-}
+using rules::flat;
+using rules::gather_elements_grad;
+using rules::index_adjoint;
+using rules::iota_of;
+using rules::require_opset;
+using rules::reshape_like;
+using rules::shape_of;
+using rules::zeros_like;
 
 // A constant of the runtime shape of `like` filled with `value` (a 1-element tensor).
 std::string filled_like(GradContext& g, const std::string& like, Tensor value) {
   require_opset(g, 9, "builds a tensor of a runtime shape (ConstantOfShape)");
   return g.emit("ConstantOfShape", {shape_of(g, like)}, {{"value", Attribute::of_tensor(std::move(value))}});
-}
-
-// Zeros with the shape and element type of the forward value `like`.
-std::string zeros_like(GradContext& g, const std::string& like) {
-  return filled_like(g, like, Tensor(g.dtype_of(like), {1}));
-}
-
-// int64 [n] = 0..n-1, n the element count of x (Range from opset 11, NonZero at 9..10).
-std::string iota_of(GradContext& g, const std::string& x) {
-  require_opset(g, 9, "builds an index tensor");
-  const std::string n = g.emit("Size", {x});
-  if (g.opset() >= 11)
-    return g.emit("Range", {g.constant(Tensor::scalar<int64_t>(0)), n, g.constant(Tensor::scalar<int64_t>(1))});
-  const std::string ones = g.emit("ConstantOfShape", {g.emit("Reshape", {n, g.ints({1})})},
-                                  {{"value", Attribute::of_tensor(Tensor::from<int64_t>({1}, {1}))}});
-  return flat(g, g.emit("NonZero", {ones}));
-}
-
-// dData = zeros(Shape(data)) with dy added along `axis` at `indices` (dy's shape).
-std::string gather_elements_grad(GradContext& g, const std::string& data, const std::string& indices,
-                                 const std::string& dy, int64_t axis) {
-  return g.emit("GatherElementsGrad", {dy, indices, shape_of(g, data)}, {{"axis", Attribute::of_int(axis)}},
-                kGradientDomain);
-}
-
-// The index adjoint of the node's forward map of input 0, applied to dy(0) (top comment).
-std::string index_adjoint(GradContext& g) {
-  const std::string& x = g.x(0);
-  const std::string iota = iota_of(g, x);
-  std::vector<std::string> inputs = g.node().inputs;
-  inputs[0] = reshape_like(g, iota, x);
-  const std::string selected = g.emit(g.node().op_type, inputs, g.node().attributes);
-  return reshape_like(g, gather_elements_grad(g, iota, flat(g, selected), flat(g, g.dy(0)), 0), x);
 }
 
 // ScatterElements / ScatterND reduction: "none" (and before opset 16) or "add".

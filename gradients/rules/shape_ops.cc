@@ -6,91 +6,22 @@
 // GatherElementsGrad, runtime/kernels/dnnl/activation_grad.cc): one pass over dy, also at
 // opsets 7..8.
 //
-// Slice and non-constant Pad use one general construction, the
-// "index adjoint": run the forward op itself on iota (the flat index 0..n-1 of every element
-// of x, shaped like x); the result says, for every element of y, which element of x it was
-// read from. Then dx = scatter-add of dy into zeros[n] at those indices, reshaped to x's
-// shape. This is exact for any steps (also negative), clamped or negative starts, repeated
-// indices (they accumulate) and padding modes, because it reuses the forward op's own index
-// arithmetic. The scatter-add is
-//   - ScatterElements(reduction = "add") from opset 16;
-//   - ScatterElements without reduction at 11..15 when indices cannot repeat (Slice);
-//   - else MatMul(Cast(Equal(iota[n, 1], idx[1, m])), dy[m, 1]): a one-hot matrix, O(n m).
-// iota is Range(0, Size(x), 1) from opset 11 and NonZero(ConstantOfShape([n], 1)) at 9..10;
-// opsets 7..8 have no op that builds it, so those rules fail there with a message.
+// Slice and non-constant Pad use the index adjoint (gradients/rules/common.h): the forward op
+// run on element indices says where each element of y was read from, and dx is the fused
+// scatter-add of dy there.
 #include "gradients/builder.h"
+#include "gradients/rules/common.h"
 #include "gradients/rules/rules.h"
 
 namespace onnx_train {
 
 namespace {
 
-// v reshaped to the runtime shape of `like` (allowzero from Reshape-14: the shape is exact).
-std::string reshape_like(GradContext& g, const std::string& v, const std::string& like) {
-  std::map<std::string, Attribute> attrs;
-  if (g.opset() >= 14) attrs["allowzero"] = Attribute::of_int(1);
-  return g.emit("Reshape", {v, g.emit("Shape", {like})}, attrs);
-}
-
-std::string flat(GradContext& g, const std::string& v) { return g.emit("Reshape", {v, g.ints({-1})}); }
-
-// Zeros of a runtime shape (opset >= 9) and element type.
-std::string zeros_of_shape(GradContext& g, const std::string& shape, DType dtype) {
-  return g.emit("ConstantOfShape", {shape}, {{"value", Attribute::of_tensor(Tensor(dtype, {1}))}});
-}
-
-// Zeros with the shape and type of the forward value `like`.
-std::string zeros_like(GradContext& g, const std::string& like) {
-  if (g.opset() >= 9) return zeros_of_shape(g, g.emit("Shape", {like}), g.dtype_of(like));
-  return g.emit("Mul", {like, g.scalar(0, like)});
-}
-
-void require_opset9(GradContext& g) {
-  OT_CHECK(g.opset() >= 9, "this gradient builds an index tensor, which needs opset 9 or later; the graph has opset {}",
-           g.opset());
-}
-
-// int64 [n] = 0..n-1, n the element count of x (opset >= 9).
-std::string iota_of(GradContext& g, const std::string& x) {
-  require_opset9(g);
-  const std::string n = g.emit("Size", {x});
-  if (g.opset() >= 11)
-    return g.emit("Range", {g.constant(Tensor::scalar<int64_t>(0)), n, g.constant(Tensor::scalar<int64_t>(1))});
-  const std::string ones = g.emit("ConstantOfShape", {g.emit("Reshape", {n, g.ints({1})})},
-                                  {{"value", Attribute::of_tensor(Tensor::from<int64_t>({1}, {1}))}});
-  return flat(g, g.emit("NonZero", {ones}));
-}
-
-// out[n] (x's type) with out[idx[k]] += vals[k]; idx, vals 1-D of length m; iota = iota_of(x).
-std::string scatter_add_flat(GradContext& g, const std::string& x, const std::string& iota, const std::string& idx,
-                             const std::string& vals, bool unique) {
-  if (g.opset() >= 16 || (unique && g.opset() >= 11)) {
-    std::map<std::string, Attribute> attrs{{"axis", Attribute::of_int(0)}};
-    if (g.opset() >= 16) attrs["reduction"] = Attribute::of_string("add");
-    const std::string zeros = zeros_of_shape(g, g.emit("Shape", {iota}), g.dtype_of(x));
-    return g.emit("ScatterElements", {zeros, idx, vals}, attrs);
-  }
-  const std::string hit = g.emit("Equal", {g.unsqueeze(iota, {1}), g.unsqueeze(idx, {0})});
-  const auto to = static_cast<int64_t>(g.dtype_of(x));
-  const std::string onehot = g.emit("Cast", {hit}, {{"to", Attribute::of_int(to)}});
-  return flat(g, g.emit("MatMul", {onehot, g.unsqueeze(vals, {1})}));
-}
-
-// The index adjoint of the node's forward map applied to input 0 (see the top comment).
-// `as_float`: the forward op only takes float data (Pad-2): run it on iota cast to x's type.
-std::string index_adjoint(GradContext& g, bool unique, bool as_float = false) {
-  const std::string& x = g.x(0);
-  const std::string iota = iota_of(g, x);
-  std::string ids = reshape_like(g, iota, x);
-  const auto to = static_cast<int64_t>(g.dtype_of(x));
-  if (as_float) ids = g.emit("Cast", {ids}, {{"to", Attribute::of_int(to)}});
-  std::vector<std::string> inputs = g.node().inputs;
-  inputs[0] = ids;
-  std::string selected = g.emit(g.node().op_type, inputs, g.node().attributes);
-  if (as_float) selected = g.emit("Cast", {selected}, {{"to", Attribute::of_int(static_cast<int64_t>(DType::Int64))}});
-  const std::string dx = scatter_add_flat(g, x, iota, flat(g, selected), flat(g, g.dy(0)), unique);
-  return reshape_like(g, dx, x);
-}
+using rules::flat;
+using rules::index_adjoint;
+using rules::require_opset;
+using rules::reshape_like;
+using rules::zeros_like;
 
 // Reshape, Flatten, Squeeze, Unsqueeze: dx = Reshape(dy, Shape(x)).
 void reshape_grad(GradContext& g) { g.set_dx(0, reshape_like(g, g.dy(0), g.x(0))); }
@@ -128,7 +59,7 @@ void concat_grad(GradContext& g) {
       if (g.opset() >= 10) {
         g.set_dx(i, g.emit("Slice", {g.dy(0), offset, end, g.ints({axis})}));
       } else {
-        require_opset9(g);
+        require_opset(g, 9, "gathers its part with an index tensor below opset 10");
         const std::string ones =
             g.emit("ConstantOfShape", {size}, {{"value", Attribute::of_tensor(Tensor::from<int64_t>({1}, {1}))}});
         const std::string positions = g.emit("Add", {flat(g, g.emit("NonZero", {ones})), offset});
@@ -149,8 +80,8 @@ void split_grad(GradContext& g) {
       0, parts.size() == 1 ? parts[0] : g.emit("Concat", parts, {{"axis", Attribute::of_int(n.attr_int("axis", 0))}}));
 }
 
-// Slice: the index adjoint (indices are distinct, so a plain scatter from opset 11).
-void slice_grad(GradContext& g) { g.set_dx(0, index_adjoint(g, true)); }
+// Slice: the index adjoint.
+void slice_grad(GradContext& g) { g.set_dx(0, index_adjoint(g)); }
 
 // y = Pad(x, pads). Constant mode: y is x placed at offset pads_begin among constants, so
 // dx = Pad(dy, -pads): the padding is cut away, and where pads were negative (x was cropped)
@@ -160,7 +91,7 @@ void pad_grad(GradContext& g) {
   const Node& n = g.node();
   const std::string mode = n.attr_string("mode", "constant");
   if (mode != "constant") {
-    g.set_dx(0, index_adjoint(g, false, n.since_version < 11));
+    g.set_dx(0, index_adjoint(g, n.since_version < 11));
     return;
   }
   if (n.since_version < 11) {

@@ -45,11 +45,7 @@ class RecurrentKernel : public Kernel {
         input_forget_(attrs_.input_forget),
         linear_before_reset_(attrs_.linear_before_reset),
         activations_(attrs_.activations) {
-    for (size_t i = 0; i < 3; ++i) {
-      const DType dt = info.input_dtype(i);
-      OT_CHECK(dt == DType::Undefined || dtype_is_float(dt), "{}: input {} has element type {}, expected a float type",
-               info.node.label(), i, dtype_name(dt));
-    }
+    rnn::check_float_inputs(info);
   }
 
   void run(KernelContext& ctx) override {

@@ -130,11 +130,7 @@ class RecurrentGradKernel : public Kernel {
  public:
   RecurrentGradKernel(const KernelInfo& info, CellKind kind)
       : label_(info.node.label()), attrs_(rnn::parse_recurrent_attributes(info.node, kind, true)) {
-    for (size_t i = 0; i < 3; ++i) {
-      const DType dt = info.input_dtype(i);
-      OT_CHECK(dt == DType::Undefined || dtype_is_float(dt), "{}: input {} has element type {}, expected a float type",
-               info.node.label(), i, dtype_name(dt));
-    }
+    rnn::check_float_inputs(info);
   }
 
   void run(KernelContext& ctx) override {

@@ -294,6 +294,15 @@ struct RecurrentAttributes {
   }
 };
 
+// X, W and R (inputs 0..2) must be floating point where their types are known statically.
+inline void check_float_inputs(const KernelInfo& info) {
+  for (size_t i = 0; i < 3; ++i) {
+    const DType dt = info.input_dtype(i);
+    OT_CHECK(dt == DType::Undefined || dtype_is_float(dt), "{}: input {} has element type {}, expected a float type",
+             info.node.label(), i, dtype_name(dt));
+  }
+}
+
 // Reads and checks the attributes of `node`. `layout_allowed`: whether the node's schema has
 // the layout attribute (opset 14 on; the gradient ops always accept it).
 inline RecurrentAttributes parse_recurrent_attributes(const Node& n, CellKind kind, bool layout_allowed) {
