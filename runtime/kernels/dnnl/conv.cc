@@ -55,15 +55,6 @@ void check_operands(const Node& node, const Tensor& x, const Tensor& w, const Te
            "{}: bias B {} must be a vector of the {} output channels", node.label(), bias->describe(), maps);
 }
 
-// The kernel extent from W, checked against the kernel_shape attribute when given.
-std::vector<int64_t> kernel_of(const Node& node, const WindowAttrs& attrs, const Tensor& w) {
-  const Shape kernel = spatial_of(w.shape());
-  OT_CHECK(attrs.kernel_shape.empty() || attrs.kernel_shape == kernel,
-           "{}: kernel_shape {} does not match the spatial dims {} of W {}", node.label(),
-           shape_str(attrs.kernel_shape), shape_str(kernel), w.describe());
-  return kernel;
-}
-
 // One oneDNN (de)convolution for fixed shapes: the primitive and its memory objects.
 // user_* wrap our plain tensors (data handles set per run); src/weights/dst are what the
 // primitive works on: the same objects when its chosen layout is plain, else buffers of

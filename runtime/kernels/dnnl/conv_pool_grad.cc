@@ -247,15 +247,6 @@ void check_conv_operands(const Node& node, const Tensor& x, const Tensor& w, int
   OT_CHECK(fits, "{}: W {} does not fit X {} with group = {}", node.label(), w.describe(), x.describe(), group);
 }
 
-// The kernel extent from W, checked against the kernel_shape attribute when given.
-std::vector<int64_t> kernel_of(const Node& node, const WindowAttrs& attrs, const Tensor& w) {
-  const Shape kernel = spatial_of(w.shape());
-  OT_CHECK(attrs.kernel_shape.empty() || attrs.kernel_shape == kernel,
-           "{}: kernel_shape {} does not match the spatial dims {} of W {}", node.label(),
-           shape_str(attrs.kernel_shape), shape_str(kernel), w.describe());
-  return kernel;
-}
-
 // ---- ConvGrad ----------------------------------------------------------------------------
 
 // ConvGrad(dY, X, W) -> (dX, dW, dB), each output optional: the gradients of
@@ -676,13 +667,7 @@ class MaxUnpoolGradKernel : public Kernel {
              node.label(), x.describe());
     OT_CHECK(indices.dtype() == DType::Int64 && indices.shape() == x.shape(),
              "{}: indices I {} must be int64 with the shape of X {}", node.label(), indices.describe(), x.describe());
-    const size_t r = static_cast<size_t>(x.rank() - 2);
-    const std::vector<int64_t> kernel = window_attr_or(node, "kernel_shape", attrs_.kernel_shape, r, 1);
-    const std::vector<int64_t> strides = window_attr_or(node, "strides", attrs_.strides, r, 1);
-    const std::vector<int64_t> pads = window_attr_or(node, "pads", attrs_.pads, 2 * r, 0);
-    Shape unpooled{x.dim(0), x.dim(1)};
-    for (size_t i = 0; i < r; ++i)
-      unpooled.push_back((x.shape()[i + 2] - 1) * strides[i] + kernel[i] - pads[i] - pads[i + r]);
+    const Shape unpooled = unpooled_shape(node, attrs_, x);
     bool fits = dy.rank() == x.rank() && dy.dtype() == x.dtype();
     for (size_t i = 0; fits && i < unpooled.size(); ++i)
       fits = i < 2 ? dy.dim(static_cast<int>(i)) == unpooled[i] : dy.dim(static_cast<int>(i)) >= unpooled[i];

@@ -344,16 +344,7 @@ class MaxUnpoolKernel : public Kernel {
              dtype_name(x.dtype()));
     OT_CHECK(indices.dtype() == DType::Int64 && indices.shape() == x.shape(),
              "{}: indices I {} must be int64 with the shape of X {}", node.label(), indices.describe(), x.describe());
-    const size_t r = static_cast<size_t>(x.rank() - 2);
-    const std::vector<int64_t> kernel = window_attr_or(node, "kernel_shape", attrs_.kernel_shape, r, 1);
-    const std::vector<int64_t> strides = window_attr_or(node, "strides", attrs_.strides, r, 1);
-    const std::vector<int64_t> pads = window_attr_or(node, "pads", attrs_.pads, 2 * r, 0);
-    Shape unpooled{x.dim(0), x.dim(1)};
-    for (size_t i = 0; i < r; ++i) {
-      unpooled.push_back((x.shape()[i + 2] - 1) * strides[i] + kernel[i] - pads[i] - pads[i + r]);
-      OT_CHECK(unpooled.back() > 0, "{}: X {} unpools to the empty spatial size {} on axis {}", node.label(),
-               x.describe(), unpooled.back(), i);
-    }
+    const Shape unpooled = unpooled_shape(node, attrs_, x);
     Shape y_shape = unpooled;
     if (ctx.has_input(2)) {
       y_shape = ctx.input(2).to_int64s();

@@ -73,6 +73,28 @@ std::vector<int64_t> window_attr_or(const Node& node, const char* name, const st
   return values;
 }
 
+std::vector<int64_t> kernel_of(const Node& node, const WindowAttrs& attrs, const Tensor& w) {
+  const Shape kernel = spatial_of(w.shape());
+  OT_CHECK(attrs.kernel_shape.empty() || attrs.kernel_shape == kernel,
+           "{}: kernel_shape {} does not match the spatial dims {} of W {}", node.label(),
+           shape_str(attrs.kernel_shape), shape_str(kernel), w.describe());
+  return kernel;
+}
+
+Shape unpooled_shape(const Node& node, const WindowAttrs& attrs, const Tensor& x) {
+  const size_t r = static_cast<size_t>(x.rank() - 2);
+  const std::vector<int64_t> kernel = window_attr_or(node, "kernel_shape", attrs.kernel_shape, r, 1);
+  const std::vector<int64_t> strides = window_attr_or(node, "strides", attrs.strides, r, 1);
+  const std::vector<int64_t> pads = window_attr_or(node, "pads", attrs.pads, 2 * r, 0);
+  Shape unpooled{x.dim(0), x.dim(1)};
+  for (size_t i = 0; i < r; ++i) {
+    unpooled.push_back((x.shape()[i + 2] - 1) * strides[i] + kernel[i] - pads[i] - pads[i + r]);
+    OT_CHECK(unpooled.back() > 0, "{}: X {} unpools to the empty spatial size {} on axis {}", node.label(),
+             x.describe(), unpooled.back(), i);
+  }
+  return unpooled;
+}
+
 WindowGeometry forward_window_geometry(const Node& node, const WindowAttrs& attrs, const Shape& in,
                                        const std::vector<int64_t>& kernel) {
   const size_t r = in.size();

@@ -54,6 +54,14 @@ WindowGeometry forward_window_geometry(const Node& node, const WindowAttrs& attr
 std::vector<int64_t> window_attr_or(const Node& node, const char* name, const std::vector<int64_t>& values, size_t rank,
                                     int64_t fallback);
 
+// The kernel extent of a Conv/ConvTranspose weight W [M, C, k...], checked against the
+// kernel_shape attribute when it is given.
+std::vector<int64_t> kernel_of(const Node& node, const WindowAttrs& attrs, const Tensor& w);
+
+// MaxUnpool's unpooled shape of X [N, C, spatial...] without output_shape:
+// (in - 1) * stride + kernel - pad_begin - pad_end per spatial axis (each must be positive).
+Shape unpooled_shape(const Node& node, const WindowAttrs& attrs, const Tensor& x);
+
 // The geometry widened to three spatial axes (leading axes of size 1, kernel 1, stride 1,
 // dilation 1, no padding), so that the reference loops have a fixed depth.
 struct Window3 {
