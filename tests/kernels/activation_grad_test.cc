@@ -23,10 +23,7 @@ using testing::to_double;
 // A node of the project domain with `num_inputs` inputs (an undefined tensor in the inputs
 // passed to run() is an omitted optional input).
 Node grad_node(const std::string& op, size_t num_inputs, std::map<std::string, Attribute> attributes = {}) {
-  Node node = testing::make_node(op, 1, num_inputs, 1, std::move(attributes));
-  node.domain = kProjectDomain;
-  node.opset = 1;
-  return node;
+  return testing::make_gradient_node(op, num_inputs, 1, std::move(attributes));
 }
 
 std::vector<Tensor> run(const Node& node, const std::vector<Tensor>& inputs) {

@@ -12,7 +12,6 @@
 namespace onnx_train {
 namespace {
 
-using testing::make_node;
 using testing::random_float32;
 using testing::run_node;
 using testing::run_op;
@@ -23,9 +22,7 @@ Attribute ints(std::vector<int64_t> v) { return Attribute::of_ints(std::move(v))
 
 // A gradient node of the project's domain with `num_inputs` inputs and `num_outputs` outputs.
 Node grad_node(const std::string& op, size_t num_inputs, size_t num_outputs, Attrs attrs) {
-  Node node = make_node(op, 1, num_inputs, num_outputs, std::move(attrs));
-  node.domain = kProjectDomain;
-  return node;
+  return testing::make_gradient_node(op, num_inputs, num_outputs, std::move(attrs));
 }
 
 // Expects the float32 result to match the float64 one up to float32 rounding (relative to

@@ -13,7 +13,6 @@
 namespace onnx_train {
 namespace {
 
-using testing::make_node;
 using testing::random_float32;
 using testing::run_node;
 
@@ -48,8 +47,7 @@ TEST(SumToShape, MatchesAPerElementSumForEverySummingPattern) {
       {{64, 56, 96}, {96}},          {{256, 512}, {256, 1}}, {{256, 512}, {1, 512}},
       {{8, 2, 64, 32}, {2, 1, 32}},
   };
-  Node node = make_node("SumToShape", 1, 2);
-  node.domain = kProjectDomain;
+  const Node node = testing::make_gradient_node("SumToShape", 2);
   unsigned seed = 1;
   for (const auto& [shape, target] : cases) {
     const Tensor grad = random_float32(shape, seed++);
@@ -64,8 +62,7 @@ TEST(SumToShape, MatchesAPerElementSumForEverySummingPattern) {
 }
 
 TEST(SumToShape, RejectsAShapeThatDoesNotBroadcast) {
-  Node node = make_node("SumToShape", 1, 2);
-  node.domain = kProjectDomain;
+  const Node node = testing::make_gradient_node("SumToShape", 2);
   const std::string error = testing::error_of([&] {
     run_node(node, {random_float32({2, 3}, 1), Tensor::from<int64_t>({1}, {2})});
   });

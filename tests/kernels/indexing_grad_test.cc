@@ -19,7 +19,6 @@ namespace onnx_train {
 namespace {
 
 using testing::error_of;
-using testing::make_node;
 using testing::random_float32;
 using testing::run_node;
 using testing::run_op;
@@ -27,9 +26,7 @@ using testing::to_double;
 
 // A project-domain gradient node with the given inputs and attributes.
 Node grad_node(const std::string& op, size_t num_inputs, std::map<std::string, Attribute> attributes = {}) {
-  Node n = make_node(op, 1, num_inputs, 1, std::move(attributes));
-  n.domain = kProjectDomain;
-  return n;
+  return testing::make_gradient_node(op, num_inputs, 1, std::move(attributes));
 }
 
 Tensor shape_tensor(const Shape& shape) { return Tensor::from<int64_t>({static_cast<int64_t>(shape.size())}, shape); }

@@ -33,8 +33,7 @@ using Attributes = std::map<std::string, Attribute>;
 // Runs the project-domain gradient op `op` on `inputs` (undefined tensors: omitted).
 std::vector<Tensor> run_grad_op(const std::string& op, const std::vector<Tensor>& inputs, Attributes attributes,
                                 size_t num_outputs = 1) {
-  Node node = make_node(op, 1, inputs.size(), num_outputs, std::move(attributes));
-  node.domain = kProjectDomain;
+  Node node = testing::make_gradient_node(op, inputs.size(), num_outputs, std::move(attributes));
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!inputs[i].defined()) node.inputs[i].clear();
   return run_node(node, inputs);

@@ -23,9 +23,7 @@ using testing::to_double;
 
 // A MatMulGrad node; `want_da` / `want_db` false leave that output out (empty name).
 Node matmul_grad_node(bool want_da = true, bool want_db = true) {
-  Node node = testing::make_node("MatMulGrad", 1, 3, 2);
-  node.domain = kProjectDomain;
-  node.opset = 1;
+  Node node = testing::make_gradient_node("MatMulGrad", 3, 2);
   if (!want_da) node.outputs[0].clear();
   if (!want_db) node.outputs[1].clear();
   return node;

@@ -13,7 +13,6 @@
 namespace onnx_train {
 namespace {
 
-using testing::make_node;
 using testing::random_float32;
 using testing::run_node;
 using testing::to_double;
@@ -22,8 +21,7 @@ using testing::to_double;
 // in `inputs` is an omitted optional input).
 Node grad_node(const std::string& op, const std::vector<Tensor>& inputs, size_t num_outputs,
                std::map<std::string, Attribute> attributes) {
-  Node node = make_node(op, 1, inputs.size(), num_outputs, std::move(attributes));
-  node.domain = kProjectDomain;
+  Node node = testing::make_gradient_node(op, inputs.size(), num_outputs, std::move(attributes));
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!inputs[i].defined()) node.inputs[i].clear();
   return node;

@@ -18,6 +18,13 @@ Node make_node(const std::string& op, int since_version, size_t num_inputs, size
   return node;
 }
 
+Node make_gradient_node(const std::string& op, size_t num_inputs, size_t num_outputs,
+                        std::map<std::string, Attribute> attributes) {
+  Node node = make_node(op, 1, num_inputs, num_outputs, std::move(attributes));
+  node.domain = kProjectDomain;
+  return node;
+}
+
 std::unique_ptr<Kernel> make_kernel(const Node& node) {
   const KernelFactory* factory = KernelRegistry::global().find(node.domain, node.op_type, node.since_version);
   OT_CHECK(factory != nullptr, "no kernel registered for {}-{}", node.op_type, node.since_version);

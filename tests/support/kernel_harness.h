@@ -25,6 +25,10 @@ namespace onnx_train::testing {
 Node make_node(const std::string& op, int since_version, size_t num_inputs, size_t num_outputs = 1,
                std::map<std::string, Attribute> attributes = {});
 
+// A node of a gradient op of the project's own domain (ai.onnx_train, version 1).
+Node make_gradient_node(const std::string& op, size_t num_inputs, size_t num_outputs = 1,
+                        std::map<std::string, Attribute> attributes = {});
+
 std::unique_ptr<Kernel> make_kernel(const Node& node);
 
 // Runs `kernel` once; returns every output (undefined where the kernel produced none).
