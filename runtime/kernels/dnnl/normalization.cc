@@ -309,20 +309,10 @@ class LayerNormKernel : public Kernel {
   std::vector<T> expand_parameter(const Tensor& p, const Shape& normalized, const char* name) const {
     OT_CHECK(dtype_is_float(p.dtype()), "{}: {} is {}; it must be a floating-point tensor", node_.label(), name,
              p.describe());
-    Shape shape = p.shape();
-    while (shape.size() > normalized.size() && shape.front() == 1) shape.erase(shape.begin());
-    bool fits = shape.size() <= normalized.size();
-    for (size_t i = 0; fits && i < shape.size(); ++i) {
-      const int64_t want = normalized[normalized.size() - shape.size() + i];
-      fits = shape[i] == 1 || shape[i] == want;
-    }
-    OT_CHECK(fits, "{}: {} {} does not broadcast to the normalized shape {} (the input's dimensions from axis {})",
-             node_.label(), name, p.describe(), shape_str(normalized), axis_);
+    const std::vector<int64_t> at = normalization::parameter_offsets(p.shape(), normalized, axis_, node_, name);
     const std::vector<double> values = p.to_doubles();
-    const int64_t cols = shape_numel(normalized);
-    std::vector<T> out(cols);
-    StridedWalk walk(normalized, {broadcast_strides(shape, normalized)});
-    for (int64_t i = 0; i < cols; ++i, walk.next()) out[i] = static_cast<T>(values[walk.offset(0)]);
+    std::vector<T> out(at.size());
+    for (size_t j = 0; j < at.size(); ++j) out[j] = static_cast<T>(values[static_cast<size_t>(at[j])]);
     return out;
   }
 
@@ -337,14 +327,7 @@ class LayerNormKernel : public Kernel {
 //   [c - floor((size - 1) / 2), c + ceil((size - 1) / 2)] clipped to [0, C - 1].
 class LrnKernel : public Kernel {
  public:
-  explicit LrnKernel(const KernelInfo& info)
-      : node_(info.node),
-        size_(info.node.attr_int("size")),
-        alpha_(info.node.attr_float("alpha", 1e-4f)),
-        beta_(info.node.attr_float("beta", 0.75f)),
-        bias_(info.node.attr_float("bias", 1.f)) {
-    OT_CHECK(size_ > 0, "{}: size {} must be positive", node_.label(), size_);
-  }
+  explicit LrnKernel(const KernelInfo& info) : node_(info.node), lrn_(info.node) {}
 
   void run(KernelContext& ctx) override {
     const Tensor& x = ctx.input(0);
@@ -352,16 +335,13 @@ class LrnKernel : public Kernel {
     const NcsDims d = ncs_dims(x.shape());
     Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
     run_in_float_or_double(x, y, node_, [&](auto, const auto* xd, auto* yd) {
-      lrn_ref(xd, d.n, d.c, d.s, size_, alpha_, beta_, bias_, yd);
+      lrn_ref(xd, d.n, d.c, d.s, lrn_.size, lrn_.alpha, lrn_.beta, lrn_.bias, yd);
     });
   }
 
  private:
   const Node& node_;
-  const int64_t size_;
-  const float alpha_;
-  const float beta_;
-  const float bias_;
+  const normalization::LrnAttributes lrn_;
 };
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/util.h"
 
 namespace onnx_train::normalization {
 
@@ -55,6 +56,39 @@ inline NcsDims ncs_dims(const Shape& shape) {
   for (size_t i = 2; i < shape.size(); ++i) d.s *= shape[i];
   return d;
 }
+
+// LayerNormalization's Scale and B: for each column of the normalized shape (X's dimensions
+// from `axis`), the offset of the value of parameter shape `param` (broadcast
+// unidirectionally to `normalized`, leading 1s beyond its rank allowed) that it reads.
+inline std::vector<int64_t> parameter_offsets(const Shape& param, const Shape& normalized, int64_t axis,
+                                              const Node& node, const char* name) {
+  Shape shape = param;
+  while (shape.size() > normalized.size() && shape.front() == 1) shape.erase(shape.begin());
+  bool fits = shape.size() <= normalized.size();
+  for (size_t i = 0; fits && i < shape.size(); ++i) {
+    const int64_t want = normalized[normalized.size() - shape.size() + i];
+    fits = shape[i] == 1 || shape[i] == want;
+  }
+  OT_CHECK(fits, "{}: {} {} does not broadcast to the normalized shape {} (the input's dimensions from axis {})",
+           node.label(), name, shape_str(param), shape_str(normalized), axis);
+  std::vector<int64_t> offsets(static_cast<size_t>(shape_numel(normalized)));
+  StridedWalk walk(normalized, {broadcast_strides(shape, normalized)});
+  for (size_t j = 0; j < offsets.size(); ++j, walk.next()) offsets[j] = walk.offset(0);
+  return offsets;
+}
+
+// LRN's attributes (with ONNX's defaults), shared by LRN and LRNGrad.
+struct LrnAttributes {
+  int64_t size;
+  float alpha, beta, bias;
+  explicit LrnAttributes(const Node& node)
+      : size(node.attr_int("size")),
+        alpha(node.attr_float("alpha", 1e-4f)),
+        beta(node.attr_float("beta", 0.75f)),
+        bias(node.attr_float("bias", 1.f)) {
+    OT_CHECK(size > 0, "{}: size {} must be positive", node.label(), size);
+  }
+};
 
 // Runs f(TypeTag<float> or TypeTag<double>, inputs' data..., out's data), all of out's
 // (floating) type: in double for float64, in float for float32, and for float16/bfloat16 in

@@ -32,6 +32,7 @@ namespace {
 using dnnl::memory;
 using normalization::ncs_dims;
 using normalization::NcsDims;
+using normalization::parameter_offsets;
 using normalization::parameter_values;
 using normalization::problem_key;
 using normalization::write_output;
@@ -337,27 +338,6 @@ class InstanceNormGradKernel : public Kernel {
   DnnlBatchNormBackward dnnl_;
 };
 
-// For each column of the normalized shape, the offset of the value of parameter shape
-// `param` (broadcast unidirectionally to `normalized`, leading 1s beyond its rank allowed)
-// that the column reads.
-std::vector<int64_t> parameter_offsets(const Shape& param, const Shape& normalized, const Node& node,
-                                       const char* name) {
-  Shape shape = param;
-  while (shape.size() > normalized.size() && shape.front() == 1) shape.erase(shape.begin());
-  bool fits = shape.size() <= normalized.size();
-  for (size_t i = 0; fits && i < shape.size(); ++i) {
-    const int64_t want = normalized[normalized.size() - shape.size() + i];
-    fits = shape[i] == 1 || shape[i] == want;
-  }
-  OT_CHECK(fits, "{}: {} {} does not broadcast to the normalized shape {}", node.label(), name, shape_str(param),
-           shape_str(normalized));
-  const int64_t cols = shape_numel(normalized);
-  std::vector<int64_t> offsets(static_cast<size_t>(cols));
-  StridedWalk walk(normalized, {broadcast_strides(shape, normalized)});
-  for (int64_t j = 0; j < cols; ++j, walk.next()) offsets[j] = walk.offset(0);
-  return offsets;
-}
-
 // LayerNormalizationGrad (ai.onnx_train, 1): the backward pass of LayerNormalization.
 //   inputs:  dY, X [d0, ..., d(r-1)]; Scale; B (optional, read only for its shape)
 //   outputs: dX (X's shape), dScale (Scale's shape and type), dB (B's shape and type; only
@@ -389,7 +369,7 @@ class LayerNormGradKernel : public Kernel {
     const Shape normalized(x.shape().begin() + axis, x.shape().end());
     const int64_t cols = shape_numel(normalized);
     const int64_t rows = cols > 0 ? x.numel() / cols : shape_numel(Shape(x.shape().begin(), x.shape().begin() + axis));
-    const std::vector<int64_t> scale_at = parameter_offsets(scale.shape(), normalized, node_, "Scale");
+    const std::vector<int64_t> scale_at = parameter_offsets(scale.shape(), normalized, axis_, node_, "Scale");
     Tensor& dx = ctx.allocate_output(0, x.dtype(), x.shape());
     std::vector<double> dscale_cols, dbias_cols;
     run_in_float_or_double(dy, x, dx, node_, [&](auto tag, const auto* dyd, const auto* xd, auto* dxd) {
@@ -424,7 +404,7 @@ class LayerNormGradKernel : public Kernel {
       const Tensor& bias = ctx.input(3);
       OT_CHECK(dtype_is_float(bias.dtype()), "{}: B is {}; it must be a floating-point tensor", node_.label(),
                bias.describe());
-      const std::vector<int64_t> bias_at = parameter_offsets(bias.shape(), normalized, node_, "B");
+      const std::vector<int64_t> bias_at = parameter_offsets(bias.shape(), normalized, axis_, node_, "B");
       write_output(ctx, 2, bias.dtype(), bias.shape(), sum_to_parameter(dbias_cols, bias_at, bias.numel()));
     }
   }
@@ -453,14 +433,7 @@ class LayerNormGradKernel : public Kernel {
 //             sum over the c whose window holds k of dY[c] * X[c] * d[c]^(-beta - 1)
 class LrnGradKernel : public Kernel {
  public:
-  explicit LrnGradKernel(const KernelInfo& info)
-      : node_(info.node),
-        size_(info.node.attr_int("size")),
-        alpha_(info.node.attr_float("alpha", 1e-4f)),
-        beta_(info.node.attr_float("beta", 0.75f)),
-        bias_(info.node.attr_float("bias", 1.f)) {
-    OT_CHECK(size_ > 0, "{}: size {} must be positive", node_.label(), size_);
-  }
+  explicit LrnGradKernel(const KernelInfo& info) : node_(info.node), lrn_(info.node) {}
 
   void run(KernelContext& ctx) override {
     const Tensor& dy = ctx.input(0);
@@ -469,16 +442,13 @@ class LrnGradKernel : public Kernel {
     const NcsDims d = ncs_dims(x.shape());
     Tensor& dx = ctx.allocate_output(0, x.dtype(), x.shape());
     run_in_float_or_double(dy, x, dx, node_, [&](auto, const auto* dyd, const auto* xd, auto* dxd) {
-      lrn_grad_ref(dyd, xd, d.n, d.c, d.s, size_, alpha_, beta_, bias_, dxd);
+      lrn_grad_ref(dyd, xd, d.n, d.c, d.s, lrn_.size, lrn_.alpha, lrn_.beta, lrn_.bias, dxd);
     });
   }
 
  private:
   const Node& node_;
-  const int64_t size_;
-  const float alpha_;
-  const float beta_;
-  const float bias_;
+  const normalization::LrnAttributes lrn_;
 };
 
 }  // namespace
