@@ -1,5 +1,5 @@
 // runtime/optim/clipping.cc: global-norm and value clipping of gradients (math in clipping.h).
-#include "runtime/optim/clipping.h"
+#include "onnx_train/clipping.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
 // The optimizers of optimizers.h: one fused elementwise pass per parameter (two for LAMB),
 // split between OpenMP threads for large parameters. The math is in the header.
-#include "runtime/optim/optimizers.h"
+#include "onnx_train/optimizers.h"
 
 #include <omp.h>
 

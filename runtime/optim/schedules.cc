@@ -1,6 +1,6 @@
 // runtime/optim/schedules.cc: the closed forms of the learning-rate schedules (math and the
 // PyTorch equivalents in schedules.h) and the "kind:key=value,..." parser.
-#include "runtime/optim/schedules.h"
+#include "onnx_train/schedules.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -188,28 +188,34 @@ bool parse_bool(const std::string& key, const std::string& text) {
 }
 
 using Setter = std::function<void(ScheduleOptions&, const std::string& key, const std::string& value)>;
+using Getter = std::function<std::string(const ScheduleOptions&)>;
 
-// Each key with the kinds that read it ("" for every kind) and how it is stored.
+// Each key with the kinds that read it ("" for every kind), how it is stored and how it is
+// written back (format_schedule: doubles with 17 significant digits, so they read back exactly).
 struct Key {
   std::string kinds;
   Setter set;
+  Getter get;
 };
 
-Setter set_double(double ScheduleOptions::*field) {
-  return [field](ScheduleOptions& o, const std::string& k, const std::string& v) { o.*field = parse_double(k, v); };
+Key double_key(std::string kinds, double ScheduleOptions::*field) {
+  return {std::move(kinds),
+          [field](ScheduleOptions& o, const std::string& k, const std::string& v) { o.*field = parse_double(k, v); },
+          [field](const ScheduleOptions& o) { return fmt::format("{:.17g}", o.*field); }};
 }
-Setter set_int(int64_t ScheduleOptions::*field) {
-  return [field](ScheduleOptions& o, const std::string& k, const std::string& v) { o.*field = parse_int(k, v); };
+Key int_key(std::string kinds, int64_t ScheduleOptions::*field) {
+  return {std::move(kinds),
+          [field](ScheduleOptions& o, const std::string& k, const std::string& v) { o.*field = parse_int(k, v); },
+          [field](const ScheduleOptions& o) { return std::to_string(o.*field); }};
 }
 
 const std::map<std::string, Key>& keys() {
   static const std::map<std::string, Key> table = {
-      {"base_lr",
-       {"constant step multistep exponential cosine cosine-restarts linear", set_double(&ScheduleOptions::base_lr)}},
-      {"total_steps", {"", set_int(&ScheduleOptions::total_steps)}},
-      {"warmup_steps", {"", set_int(&ScheduleOptions::warmup_steps)}},
-      {"warmup_start_factor", {"", set_double(&ScheduleOptions::warmup_start_factor)}},
-      {"step_size", {"step", set_int(&ScheduleOptions::step_size)}},
+      {"base_lr", double_key("constant step multistep exponential cosine cosine-restarts linear", &ScheduleOptions::base_lr)},
+      {"total_steps", int_key("", &ScheduleOptions::total_steps)},
+      {"warmup_steps", int_key("", &ScheduleOptions::warmup_steps)},
+      {"warmup_start_factor", double_key("", &ScheduleOptions::warmup_start_factor)},
+      {"step_size", int_key("step", &ScheduleOptions::step_size)},
       {"milestones",
        {"multistep",
         [](ScheduleOptions& o, const std::string& k, const std::string& v) {
@@ -221,21 +227,25 @@ const std::map<std::string, Key>& keys() {
             if (slash == std::string::npos) break;
             begin = slash + 1;
           }
-        }}},
-      {"gamma", {"step multistep exponential", set_double(&ScheduleOptions::gamma)}},
-      {"eta_min", {"cosine cosine-restarts", set_double(&ScheduleOptions::eta_min)}},
-      {"t0", {"cosine-restarts", set_int(&ScheduleOptions::t0)}},
-      {"t_mult", {"cosine-restarts", set_int(&ScheduleOptions::t_mult)}},
-      {"start_factor", {"linear", set_double(&ScheduleOptions::start_factor)}},
-      {"end_factor", {"linear", set_double(&ScheduleOptions::end_factor)}},
-      {"max_lr", {"onecycle", set_double(&ScheduleOptions::max_lr)}},
-      {"pct_start", {"onecycle", set_double(&ScheduleOptions::pct_start)}},
-      {"div_factor", {"onecycle", set_double(&ScheduleOptions::div_factor)}},
-      {"final_div_factor", {"onecycle", set_double(&ScheduleOptions::final_div_factor)}},
-      {"anneal", {"onecycle", [](ScheduleOptions& o, const std::string&, const std::string& v) { o.anneal = v; }}},
+        },
+        [](const ScheduleOptions& o) { return fmt::format("{}", fmt::join(o.milestones, "/")); }}},
+      {"gamma", double_key("step multistep exponential", &ScheduleOptions::gamma)},
+      {"eta_min", double_key("cosine cosine-restarts", &ScheduleOptions::eta_min)},
+      {"t0", int_key("cosine-restarts", &ScheduleOptions::t0)},
+      {"t_mult", int_key("cosine-restarts", &ScheduleOptions::t_mult)},
+      {"start_factor", double_key("linear", &ScheduleOptions::start_factor)},
+      {"end_factor", double_key("linear", &ScheduleOptions::end_factor)},
+      {"max_lr", double_key("onecycle", &ScheduleOptions::max_lr)},
+      {"pct_start", double_key("onecycle", &ScheduleOptions::pct_start)},
+      {"div_factor", double_key("onecycle", &ScheduleOptions::div_factor)},
+      {"final_div_factor", double_key("onecycle", &ScheduleOptions::final_div_factor)},
+      {"anneal",
+       {"onecycle", [](ScheduleOptions& o, const std::string&, const std::string& v) { o.anneal = v; },
+        [](const ScheduleOptions& o) { return o.anneal; }}},
       {"three_phase",
        {"onecycle",
-        [](ScheduleOptions& o, const std::string& k, const std::string& v) { o.three_phase = parse_bool(k, v); }}},
+        [](ScheduleOptions& o, const std::string& k, const std::string& v) { o.three_phase = parse_bool(k, v); },
+        [](const ScheduleOptions& o) { return std::string(o.three_phase ? "1" : "0"); }}},
   };
   return table;
 }
@@ -277,6 +287,15 @@ ScheduleOptions parse_schedule(const std::string& spec) {
   }
   validate_schedule(options);
   return options;
+}
+
+std::string format_schedule(const ScheduleOptions& options) {
+  validate_schedule(options);
+  std::vector<std::string> items;
+  for (const auto& [name, key] : keys()) {
+    if (key_applies(key, options.kind)) items.push_back(name + "=" + key.get(options));
+  }
+  return fmt::format("{}:{}", options.kind, fmt::join(items, ","));
 }
 
 }  // namespace onnx_train

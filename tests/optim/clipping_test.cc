@@ -8,7 +8,7 @@
 // PyTorch's clipping, and the total norm it returned. Tolerance: float64 rtol 1e-12; float32
 // rtol 1e-6, atol 1e-7, since PyTorch sums the norm and forms the scale in float32 where we
 // use double (a few float32 ulps apart).
-#include "runtime/optim/clipping.h"
+#include "onnx_train/clipping.h"
 
 #include <gtest/gtest.h>
 

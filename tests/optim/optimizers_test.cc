@@ -1,6 +1,6 @@
 // Tests of runtime/optim/optimizers.h: parity with torch.optim (and with a numpy LAMB) on the
 // fixtures of tests/data/make_optim_parity.py, checkpoint round trips, errors, threading.
-#include "runtime/optim/optimizers.h"
+#include "onnx_train/optimizers.h"
 
 #include <gtest/gtest.h>
 #include <omp.h>

@@ -7,7 +7,7 @@
 // and without warm-up. Tolerance rtol 1e-9 (atol 1e-15 for the exact zeros): PyTorch mostly
 // computes recursively (lr *= factor each step) and we use the closed forms, equal up to
 // double rounding.
-#include "runtime/optim/schedules.h"
+#include "onnx_train/schedules.h"
 
 #include <gtest/gtest.h>
 

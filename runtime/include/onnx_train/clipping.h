@@ -1,4 +1,4 @@
-// runtime/optim/clipping.h: gradient clipping by global norm and by value (issue 4), equal
+// onnx_train/clipping.h: gradient clipping by global norm and by value, equal
 // to torch.nn.utils.clip_grad_norm_ and clip_grad_value_.
 //
 // Use, between the backward pass and the optimizer step:

@@ -1,4 +1,4 @@
-// runtime/optim/schedules.h: learning-rate schedules (issue 4) as pure functions of the step,
+// onnx_train/schedules.h: learning-rate schedules as pure functions of the step,
 // each equal to a torch.optim.lr_scheduler scheduler stepped once per optimizer step.
 //
 // Use:
@@ -91,5 +91,9 @@ double learning_rate(const ScheduleOptions& options, int64_t step);
 // (milestones as 10/20/30, three_phase as 0/1/true/false), e.g.
 //   "onecycle:max_lr=0.4,total_steps=1000,anneal=linear". The result is validated.
 ScheduleOptions parse_schedule(const std::string& spec);
+
+// The options as a parse_schedule spec naming every option of the kind, so that
+// parse_schedule(format_schedule(o)) gives the same learning rates as o (checkpoints store it).
+std::string format_schedule(const ScheduleOptions& options);
 
 }  // namespace onnx_train

@@ -1,5 +1,5 @@
-// runtime/optim/optimizers.h: first-order optimizers that update parameter tensors in place
-// (issue 4): SGD, Adam, AdamW, Adagrad, RMSprop (each equal to torch.optim's single-tensor
+// onnx_train/optimizers.h: first-order optimizers that update parameter tensors in place:
+// SGD, Adam, AdamW, Adagrad, RMSprop (each equal to torch.optim's single-tensor
 // path) and LAMB (torch has none; formula below).
 //
 // Use:
