@@ -12,6 +12,7 @@
 #include <fstream>
 #include <set>
 
+#include "importers/proto_io.h"
 #include "importers/tensor_proto.h"
 
 namespace onnx_train {
@@ -19,21 +20,6 @@ namespace onnx_train {
 namespace fs = std::filesystem;
 
 namespace {
-
-void parse_proto(const std::string& path, google::protobuf::MessageLite& message, const char* what) {
-  std::error_code ec;
-  OT_CHECK(fs::exists(path, ec), "{}: no such file", path);
-  OT_CHECK(fs::is_regular_file(path, ec), "{}: not a regular file", path);
-  std::ifstream in(path, std::ios::binary);
-  OT_CHECK(in.good(), "{}: cannot open for reading", path);
-  google::protobuf::io::IstreamInputStream raw(&in);
-  google::protobuf::io::CodedInputStream coded(&raw);
-  coded.SetTotalBytesLimit(INT_MAX);
-  OT_CHECK(message.ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage(),
-           "{}: not a valid {} (protobuf parsing failed); is this really an ONNX file? Tensors over 2 GB "
-           "must be saved as external data",
-           path, what);
-}
 
 std::string type_description(const onnx::TypeProto& type) {
   switch (type.value_case()) {
@@ -220,21 +206,7 @@ void save_onnx_model(const Graph& graph, const std::string& path) {
     for (const auto& o : n.outputs) node->add_output(o);
     for (const auto& [name, a] : n.attributes) attribute_to_proto(name, a, *node->add_attribute());
   }
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    OT_CHECK(out.good(), "{}: cannot open for writing", partial);
-    OT_CHECK(model.SerializeToOstream(&out), "{}: writing the model failed (a model over 2 GB needs external data)",
-             partial);
-    out.close();
-    OT_CHECK(out.good(), "{}: writing the model failed (disk full?)", partial);
-  }
-  std::error_code ec;
-  fs::rename(partial, path, ec);
-  if (ec) {
-    fs::remove(partial, ec);
-    OT_FAIL("{}: cannot move the written model into place: {}", path, ec.message());
-  }
+  write_proto_file(model, path, "model");
 }
 
 int onnx_since_version(const std::string& op_type, int opset, const std::string& domain) {
@@ -244,7 +216,7 @@ int onnx_since_version(const std::string& op_type, int opset, const std::string&
 
 Tensor read_tensor_proto_file(const std::string& path, std::string* name) {
   onnx::TensorProto proto;
-  parse_proto(path, proto, "serialized TensorProto");
+  parse_proto_file(path, proto, "serialized TensorProto");
   if (name != nullptr) *name = proto.name();
   const std::string dir = fs::path(path).parent_path().string();
   return tensor_from_proto(proto, dir, fmt::format("{}: tensor '{}'", path, proto.name()));
@@ -252,7 +224,7 @@ Tensor read_tensor_proto_file(const std::string& path, std::string* name) {
 
 Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
   onnx::ModelProto model;
-  parse_proto(path, model, "ONNX model");
+  parse_proto_file(path, model, "ONNX model");
   const std::string model_dir = fs::path(path).parent_path().string();
 
   OT_CHECK(model.has_graph(), "{}: the model has no graph", path);

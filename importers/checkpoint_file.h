@@ -1,0 +1,28 @@
+// Training checkpoints on disk.
+//
+// A checkpoint is an ONNX file (onnx.ModelProto) whose graph has no nodes: its initializers
+// are the saved tensors and its metadata_props the saved scalars and texts. Any ONNX tool
+// can open one (python: onnx.load(path).graph.initializer); the graph name
+// "onnx_train_checkpoint" and the metadata key "onnx_train.checkpoint_format" mark it.
+// What a training session stores in it is described in onnx_train/training_session.h.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "onnx_train/tensor.h"
+
+namespace onnx_train {
+
+struct CheckpointFile {
+  std::map<std::string, Tensor> tensors;
+  std::map<std::string, std::string> metadata;
+};
+
+// Writes all or nothing (a partial file is never left in place of `path`).
+void write_checkpoint_file(const CheckpointFile& checkpoint, const std::string& path);
+
+// Throws naming the file when it cannot be read or is not an onnx-train checkpoint.
+CheckpointFile read_checkpoint_file(const std::string& path);
+
+}  // namespace onnx_train
