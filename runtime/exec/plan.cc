@@ -146,6 +146,33 @@ std::vector<Plan::StepTime> Plan::step_times() const {
   return out;
 }
 
+std::map<std::string, std::string> Plan::kernel_states() const {
+  std::map<std::string, std::string> states;
+  for (const Step& step : steps_) {
+    std::string state = step.kernel->state();
+    if (!state.empty()) states[step.node->outputs.at(0)] = std::move(state);
+  }
+  return states;
+}
+
+void Plan::set_kernel_states(const std::map<std::string, std::string>& states) {
+  size_t restored = 0;
+  for (Step& step : steps_) {
+    if (step.kernel->state().empty()) continue;
+    auto it = states.find(step.node->outputs.at(0));
+    if (it == states.end()) continue;
+    step.kernel->set_state(it->second);
+    ++restored;
+  }
+  if (restored == states.size()) return;
+  for (const auto& [output, state] : states) {
+    bool found = false;
+    for (const Step& step : steps_) found |= !step.kernel->state().empty() && step.node->outputs.at(0) == output;
+    OT_CHECK(found, "{}: saved kernel state for '{}', but no node of the model with that output keeps state", source_,
+             output);
+  }
+}
+
 void Plan::reset_values() {
   for (Tensor& v : values_) v = Tensor();
   for (const auto& [slot, tensor] : initializer_values_) values_[slot] = tensor;

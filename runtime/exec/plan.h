@@ -30,6 +30,12 @@ class Plan {
 
   const BufferPool& pool() const { return pool_; }
 
+  // The state of every kernel that keeps one between runs (Kernel::state), keyed by its
+  // node's first output name (unique in a graph); set_kernel_states restores such a map and
+  // throws naming a key that is no stateful node of this plan.
+  std::map<std::string, std::string> kernel_states() const;
+  void set_kernel_states(const std::map<std::string, std::string>& states);
+
   // Per-step wall time, accumulated over the runs made while profiling is on.
   void set_profiling(bool on) { profiling_ = on; }
   struct StepTime {

@@ -78,6 +78,12 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
   virtual void run(KernelContext& ctx) = 0;
+
+  // Kernels that carry state from one run to the next (Dropout's random generator) expose it
+  // as text, so that a training checkpoint can restore it and a resumed run draws the same
+  // numbers. Stateless kernels return "" and ignore set_state.
+  virtual std::string state() const { return {}; }
+  virtual void set_state(const std::string& state) { (void)state; }
 };
 
 using KernelFactory = std::function<std::unique_ptr<Kernel>(const KernelInfo&)>;

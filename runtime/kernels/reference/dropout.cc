@@ -8,8 +8,10 @@
 // kept with probability 1 - ratio, drawn from a deterministic generator seeded by the
 // `seed` attribute (or a fixed default), whose state carries over from one run to the next:
 //   mask = u >= ratio with u ~ U[0, 1),  output = data * mask / (1 - ratio).
+// The generator's state is the kernel's state (Kernel::state), saved in checkpoints.
 #include <algorithm>
 #include <random>
+#include <sstream>
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/kernel.h"
@@ -58,6 +60,20 @@ class DropoutKernel : public Kernel {
         if (mask != nullptr) mask[i] = keep;
       }
     });
+  }
+
+  std::string state() const override {
+    std::ostringstream out;
+    out << rng_;
+    return out.str();
+  }
+
+  void set_state(const std::string& state) override {
+    std::istringstream in(state);
+    std::mt19937_64 restored;
+    in >> restored;
+    OT_CHECK(!in.fail(), "{}: the saved random-generator state is not valid", node_.label());
+    rng_ = restored;
   }
 
  private:
