@@ -1,10 +1,10 @@
 // write_training_graph: load, choose the trainable set, build the backward graph, save.
 #include <chrono>
-#include <regex>
 
 #include "gradients/autodiff.h"
 #include "importers/onnx_model.h"
 #include "onnx_train/training.h"
+#include "runtime/core/name_patterns.h"
 
 namespace onnx_train {
 
@@ -13,20 +13,11 @@ TrainingGraphInfo write_training_graph(const std::string& model_path, const std:
   OT_CHECK(!options.loss.empty(), "name the loss: the value of {} to minimise", model_path);
   Graph graph = load_onnx_model(model_path);
   expand_onnx_gradient_ops(graph);
-  std::vector<std::regex> frozen;
-  for (const auto& pattern : options.freeze) {
-    try {
-      frozen.emplace_back(pattern);
-    } catch (const std::regex_error& e) {
-      OT_FAIL("--freeze pattern '{}' is not a valid regular expression: {}", pattern, e.what());
-    }
-  }
+  const NamePatterns frozen(options.freeze, "--freeze");
   TrainingGraphInfo info;
   info.promoted_constants = promote_constant_weights(graph, options.loss);
   for (const auto& name : trainable_initializers(graph, options.loss)) {
-    bool keep = true;
-    for (const auto& re : frozen) keep &= !std::regex_search(name, re);
-    if (keep) info.trainable.push_back(name);
+    if (!frozen.matches(name)) info.trainable.push_back(name);
   }
   std::vector<std::string> wrt = info.trainable;
   for (const auto& input : options.input_gradients) {

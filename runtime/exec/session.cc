@@ -4,39 +4,10 @@
 #include "gradients/autodiff.h"
 #include "gradients/builder.h"
 #include "importers/onnx_model.h"
+#include "runtime/exec/feeds.h"
 #include "runtime/exec/plan.h"
 
 namespace onnx_train {
-
-namespace {
-
-TensorSpec spec_of(const ValueInfo& v) {
-  TensorSpec spec;
-  spec.name = v.name;
-  spec.dtype = v.dtype;
-  spec.rank_known = v.shape.has_value();
-  if (v.shape) spec.shape = *v.shape;
-  spec.dim_names = v.dim_params;
-  spec.dim_names.resize(spec.shape.size());
-  return spec;
-}
-
-// Checks a fed tensor against what the model declares.
-void check_feed(const TensorSpec& spec, const Tensor& t, const std::string& source) {
-  OT_CHECK(t.defined(), "{}: input '{}' was given an empty tensor", source, spec.name);
-  OT_CHECK(spec.dtype == DType::Undefined || t.dtype() == spec.dtype,
-           "{}: input '{}' must be {}, got {}; convert the data to {}", source, spec.name, spec.describe(),
-           t.describe(), dtype_name(spec.dtype));
-  if (!spec.rank_known) return;
-  OT_CHECK(t.rank() == static_cast<int>(spec.shape.size()), "{}: input '{}' must be {} (rank {}), got {}", source,
-           spec.name, spec.describe(), spec.shape.size(), t.describe());
-  for (size_t d = 0; d < spec.shape.size(); ++d)
-    OT_CHECK(spec.shape[d] < 0 || spec.shape[d] == t.shape()[d],
-             "{}: input '{}' must be {}, got {} (dimension {} must be {})", source, spec.name, spec.describe(),
-             t.describe(), d, spec.shape[d]);
-}
-
-}  // namespace
 
 std::string TensorSpec::describe() const {
   if (!rank_known) return fmt::format("{}[?]", dtype_name(dtype));
@@ -78,37 +49,7 @@ const std::vector<TensorSpec>& Session::outputs() const { return impl_->outputs;
 const std::vector<TensorSpec>& Session::overridable_initializers() const { return impl_->overridable; }
 
 std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& feeds) {
-  std::vector<Tensor> ordered;
-  size_t used = 0;
-  for (const auto& spec : impl_->inputs) {
-    auto it = feeds.find(spec.name);
-    OT_CHECK(it != feeds.end(), "{}: input '{}' ({}) was not given", impl_->source, spec.name, spec.describe());
-    check_feed(spec, it->second, impl_->source);
-    ordered.push_back(it->second);
-    ++used;
-  }
-  for (const auto& spec : impl_->overridable) {
-    auto it = feeds.find(spec.name);
-    if (it == feeds.end()) {
-      ordered.emplace_back();
-    } else {
-      check_feed(spec, it->second, impl_->source);
-      ordered.push_back(it->second);
-      ++used;
-    }
-  }
-  if (used != feeds.size()) {
-    for (const auto& [name, t] : feeds) {
-      bool known = false;
-      for (const auto& s : impl_->inputs) known |= s.name == name;
-      for (const auto& s : impl_->overridable) known |= s.name == name;
-      std::vector<std::string> names;
-      for (const auto& s : impl_->inputs) names.push_back(s.name);
-      OT_CHECK(known, "{}: the model has no input '{}'; its inputs are: {}", impl_->source, name,
-               fmt::join(names, ", "));
-    }
-  }
-  return impl_->plan->run(ordered);
+  return impl_->plan->run(order_feeds(feeds, impl_->inputs, impl_->overridable, impl_->source));
 }
 
 MemoryStats Session::memory_stats() const {
