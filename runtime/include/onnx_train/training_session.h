@@ -1,0 +1,178 @@
+// onnx_train/training_session.h: training an exported ONNX model.
+//
+//   onnx_train::TrainingOptions options;
+//   options.loss.kind = onnx_train::LossKind::CrossEntropy;  // on the model's first output
+//   options.optimizer.kind = "adamw";
+//   options.learning_rate = 1e-3;
+//   auto trainer = onnx_train::TrainingSession::from_file("model.onnx", options);
+//   for (const auto& [images, classes] : batches) {
+//     onnx_train::StepResult r = trainer.train_step({{"input", images}, {"label", classes}});
+//   }
+//   onnx_train::EvalResult e = trainer.eval_step({{"input", images}, {"label", classes}});
+//   trainer.save_checkpoint("run.ckpt");     // resume later with load_checkpoint
+//   trainer.export_model("trained.onnx");    // inference form, runs anywhere ONNX does
+//
+// What from_file builds (all in ONNX graph form, gradients/ and runtime/ do the work):
+//   - the model as exported, in eval form: BatchNormalization uses running statistics,
+//     Dropout passes through (a model exported in training form is turned into eval form);
+//   - the training graph: the model in training form (BatchNormalization normalises with
+//     batch statistics and updates its running mean and variance with the exported momentum,
+//     Dropout draws seeded masks), the loss appended on a model output and a new label input
+//     (or the model's own scalar loss output), and the backward graph: one gradient per
+//     trainable parameter;
+//   - the eval graph: the eval-form model with the same loss, for eval_step.
+// The three share the parameters' storage, so a step's update is seen by all of them.
+//
+// A step (train_step): forward and backward on the batch; BatchNormalization's running
+// statistics are updated; the gradients are added to the accumulated ones. After
+// `accumulation_steps` such calls the optimizer step runs: clipping (global norm, then
+// value), the learning rate of the schedule at this step, the optimizer's in-place update of
+// every parameter, and the accumulated gradients are cleared. With accumulation the
+// gradient stepped on is the average over the micro-batches weighted by their batch sizes
+// (loss reduction "mean"; the batch size is the label's first dimension), or their sum
+// (reduction "sum"), or their plain average (the model's own loss): N micro-batches of B
+// samples give the gradient of one batch of N*B samples, up to float rounding.
+//
+// Compared with ONNX Runtime's training API: TrainStep is train_step with
+// accumulation_steps = 0 (gradients only accumulate), OptimizerStep is optimizer_step,
+// LazyResetGrad is zero_grad, EvalStep is eval_step, ExportModelForInferencing is
+// export_model, and CheckpointState is save_checkpoint / load_checkpoint.
+//
+// Trainable parameters: the float initializers that reach the loss (weights held in Constant
+// nodes are made initializers first), except BatchNormalization's running statistics and
+// what `freeze` matches. Weight decay applies to parameters of rank 2 and more; biases and
+// normalisation scales and shifts (rank 0 or 1) get none, unless `no_decay` says otherwise.
+//
+// Determinism: with the same options (seed included) and the same number of threads, two
+// sessions fed the same batches produce bit-identical parameters.
+//
+// Checkpoints (save_checkpoint) are ONNX files without nodes (any ONNX tool opens them):
+// tensors "parameter/<name>", "buffer/<name>" (BatchNormalization running statistics),
+// "optimizer/<name>/<slot>" (the optimizer state, PyTorch's slot names), and metadata: the
+// step, the optimizer kind, the schedule, the seed and every Dropout generator's state.
+// Loading one into a session built from the same model and options continues the run bit
+// for bit, schedule included.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "onnx_train/losses.h"
+#include "onnx_train/optimizers.h"
+#include "onnx_train/schedules.h"
+#include "onnx_train/session.h"
+#include "onnx_train/tensor.h"
+
+namespace onnx_train {
+
+struct TrainingOptions {
+  // The loss appended to the model output loss.output (default: the first output), with a
+  // new input loss.label for the targets. Ignored when model_loss is set.
+  LossOptions loss;
+  // The model computes its loss itself: the name of its scalar float output to minimise.
+  std::string model_loss;
+
+  std::vector<std::string> freeze;  // regexes (std::regex_search): parameters not trained
+  // Regexes of parameters that get no weight decay. Unset: every parameter of rank <= 1.
+  // An empty list: weight decay on every parameter (torch.optim's default).
+  std::optional<std::vector<std::string>> no_decay;
+
+  OptimizerOptions optimizer = default_optimizer();  // AdamW with PyTorch's defaults
+  double learning_rate = 1e-3;
+  // The learning rate per optimizer step; unset: learning_rate throughout. A schedule whose
+  // base_lr is 0 takes learning_rate as its base_lr (onecycle sets its own rates).
+  std::optional<ScheduleOptions> schedule;
+
+  double clip_grad_norm = 0;   // > 0: clip the global 2-norm of all gradients to this
+  double clip_grad_value = 0;  // > 0: clamp every gradient element to [-v, v]
+  // Micro-batches per optimizer step (>= 1); 0: train_step never steps, call optimizer_step.
+  int accumulation_steps = 1;
+  uint64_t seed = 0;  // Dropout masks
+
+  static OptimizerOptions default_optimizer() {
+    OptimizerOptions o;
+    o.kind = "adamw";
+    return o;
+  }
+};
+
+struct StepResult {
+  double loss = 0;                    // this batch's loss (before the update)
+  std::vector<Tensor> outputs;        // the model's outputs on this batch, in outputs() order
+  bool stepped = false;               // whether the optimizer step ran after this batch
+  double learning_rate = 0;           // the rate used, when stepped
+  std::optional<double> grad_norm;    // the global gradient norm before clipping, when clipped
+  int64_t step = 0;                   // optimizer steps done so far (after this one)
+};
+
+struct EvalResult {
+  double loss = 0;
+  std::vector<Tensor> outputs;  // the model's outputs, in outputs() order
+};
+
+class TrainingSession {
+ public:
+  // Loads the model and builds the training and eval graphs and their plans. Every problem
+  // (unsupported op, op without gradient rule, bad loss output, unknown optimizer option) is
+  // reported here, at once, naming the file.
+  static TrainingSession from_file(const std::string& model_path, const TrainingOptions& options = {});
+  ~TrainingSession();
+  TrainingSession(TrainingSession&&) noexcept;
+  TrainingSession& operator=(TrainingSession&&) noexcept;
+
+  // What the steps are fed: the model's inputs, then the label (when a loss was appended).
+  const std::vector<TensorSpec>& inputs() const;
+  // The model's own outputs (StepResult::outputs, EvalResult::outputs, predict()).
+  const std::vector<TensorSpec>& outputs() const;
+  const std::string& label_name() const;  // "" when the model computes its own loss
+  const std::string& loss_name() const;
+
+  // Forward, backward and (every accumulation_steps calls) the optimizer step; see above.
+  StepResult train_step(const std::map<std::string, Tensor>& feeds);
+  // Runs the optimizer step on the gradients accumulated so far (does nothing when none
+  // were), e.g. to finish a partial accumulation at the end of an epoch. Returns the rate used.
+  double optimizer_step();
+  // Discards the accumulated gradients.
+  void zero_grad();
+  // Micro-batches accumulated since the last optimizer step.
+  int pending_micro_batches() const;
+
+  // The model in eval form, with the loss: nothing changes (no statistics update, no dropout).
+  EvalResult eval_step(const std::map<std::string, Tensor>& feeds);
+  // The model in eval form without the loss: the outputs only (no label needed).
+  std::vector<Tensor> predict(const std::map<std::string, Tensor>& feeds);
+
+  // Trainable parameters, in graph order.
+  const std::vector<std::string>& parameter_names() const;
+  // Buffers that change in training but are not trained (BatchNormalization running stats).
+  const std::vector<std::string>& buffer_names() const;
+  // A copy of a parameter's or buffer's current value.
+  Tensor parameter(const std::string& name) const;
+  // Overwrites a parameter or buffer (same dtype and shape), e.g. to load pretrained weights.
+  void set_parameter(const std::string& name, const Tensor& value);
+
+  // The learning rate the next optimizer step will use.
+  double learning_rate() const;
+  // From now on, a constant learning rate (replaces the schedule).
+  void set_learning_rate(double lr);
+  int64_t step() const;  // optimizer steps done
+
+  // See "Checkpoints" above. Saving or loading in the middle of an accumulation is refused.
+  void save_checkpoint(const std::string& path) const;
+  void load_checkpoint(const std::string& path);
+
+  // Writes the model as exported, in eval form, with the current parameters and running
+  // statistics (no loss, no gradients). The file appears whole or not at all.
+  void export_model(const std::string& path) const;
+
+ private:
+  struct Impl;
+  explicit TrainingSession(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace onnx_train

@@ -1,0 +1,1 @@
+Bbn1.running_meanJ Èm¾2G°¾Òa’=+ï˜½n!¬¾tğŒ¼·–†¾e1¾

@@ -1,0 +1,1 @@
+Bbn1.running_varJ (X>/¤ >ÆsW>E3ÿ=ã%w>h3ð=Œ˜y>ŠýH>

@@ -1,0 +1,1 @@
+Bbn2.running_meanJ L×e;q#À¾Œó#¾ž"H=L¥>ld>šs¾X}u>

@@ -1,0 +1,1 @@
+Bbn2.running_varJ -[†>èXy>?^8>0bp>Ñÿp>ì}>-bt>êÚz>

@@ -1,0 +1,1 @@
+Bbn1.running_varJ FœX>Õ…!>FW>(z>ü®x>·´ì=™;{>‚ÖJ>

@@ -1,0 +1,1 @@
+Bbn2.running_varJ …>»z>I8;>nUl>ôr>^ó|>‹s>Ôˆz>

@@ -1,0 +1,1 @@
+Bbn1.running_meanJ Ía¾1 ¾v5Ä<ôu½µý³¾*é¡¼Fâh¾Ä«¾

@@ -1,0 +1,1 @@
+Bbn1.running_varJ òúS>ÿ>¥iQ>àDö=ÉŸr>S9å=†²s>7@>

@@ -1,0 +1,1 @@
+Bbn2.running_varJ ¡uƒ>³Âr>û‡(>œY>F`b>—Ñw>ßf><)y>

@@ -1,0 +1,1 @@
+Bencoder.self_attn.out_proj.biasJ@¥I ¼r—¾î&=zÁ<¾§ÏŸ½`¾O½Ü€$¾Ü¬=—¾ç½ğ¾ šÀ½HË=÷[>'W_=$,Î½Ôğ>

@@ -1,0 +1,1 @@
+Bencoder.self_attn.out_proj.biasJ@øÌ¼‰ø¾íQ'=T~>¾«’ž½ÀõM½"¾ã(«=K0æ½ž	¾6mÁ½Ó­‹=ˆ>·5`=lÎÌ½R5>
