@@ -285,17 +285,20 @@ std::vector<std::string> promote_constant_weights(Graph& graph, const std::strin
 
 std::vector<std::string> trainable_initializers(const Graph& graph, const std::string& loss) {
   const std::set<std::string> feeds_loss = values_feeding(graph, loss);
-  // BatchNormalization's running mean and variance (inputs 3 and 4) are state that the
-  // forward pass updates, not weights (PyTorch keeps them as buffers): never trained by
-  // default, though their gradient can be asked for.
-  std::set<std::string> running_statistics;
-  for (const Node& n : graph.nodes)
-    if (n.domain.empty() && n.op_type == "BatchNormalization")
-      for (size_t i = 3; i < n.inputs.size() && i < 5; ++i) running_statistics.insert(n.inputs[i]);
+  // Not weights, though their gradient can be asked for: BatchNormalization's running mean
+  // and variance (inputs 3 and 4; state the forward pass updates, buffers in PyTorch) and a
+  // built-in loss's class weights (input 2; a setting, as in torch's cross_entropy).
+  std::set<std::string> not_weights;
+  for (const Node& n : graph.nodes) {
+    if (!n.domain.empty()) continue;
+    if (n.op_type == "BatchNormalization")
+      for (size_t i = 3; i < n.inputs.size() && i < 5; ++i) not_weights.insert(n.inputs[i]);
+    if ((n.op_type == "SoftmaxCrossEntropyLoss" || n.op_type == "NegativeLogLikelihoodLoss") && n.inputs.size() > 2)
+      not_weights.insert(n.inputs[2]);
+  }
   std::vector<std::string> out;
   for (const auto& [name, tensor] : graph.initializers)
-    if (dtype_is_float(tensor.dtype()) && feeds_loss.count(name) && !running_statistics.count(name))
-      out.push_back(name);
+    if (dtype_is_float(tensor.dtype()) && feeds_loss.count(name) && !not_weights.count(name)) out.push_back(name);
   return out;
 }
 

@@ -30,7 +30,8 @@ struct GradientGraph {
 std::vector<std::string> promote_constant_weights(Graph& graph, const std::string& loss);
 
 // The float initializers on a differentiable path to `loss`, except BatchNormalization's
-// running statistics: the default trainable set.
+// running statistics and the class weights of SoftmaxCrossEntropyLoss and
+// NegativeLogLikelihoodLoss: the default trainable set.
 std::vector<std::string> trainable_initializers(const Graph& graph, const std::string& loss);
 
 // Appends the backward nodes to `graph` and returns where each gradient is. Throws one

@@ -301,7 +301,7 @@ void add_activation_gradient_rules(std::vector<GradRuleEntry>& rules) {
   rules.push_back({"", "Acosh", {9}, acosh_grad});
   rules.push_back({"", "Atanh", {9}, atanh_grad});
   rules.push_back({"", "Shrink", {9}, shrink_grad});
-  rules.push_back({"", "Clip", {6, 11, 12, 13}, clip_grad});
+  rules.push_back({"", "Clip", {6, 11, 12, 13}, clip_grad, {1, 2}});  // min, max: settings
   rules.push_back({"", "Max", {6, 8, 12, 13}, max_min_grad<true>});
   rules.push_back({"", "Min", {6, 8, 12, 13}, max_min_grad<false>});
   rules.push_back({"", "Sum", {6, 8, 13}, sum_grad});

@@ -119,8 +119,8 @@ void grid_sample_grad(GradContext& g) {
 void add_loss_resize_gradient_rules(std::vector<GradRuleEntry>& rules) {
   rules.push_back({"", "SoftmaxCrossEntropyLoss", {12, 13}, softmax_cross_entropy_grad});
   rules.push_back({"", "NegativeLogLikelihoodLoss", {12, 13}, negative_log_likelihood_grad});
-  rules.push_back({"", "Resize", {10, 11, 13}, resize_grad});
-  rules.push_back({"", "Upsample", {7, 9}, resize_grad});
+  rules.push_back({"", "Resize", {10, 11, 13}, resize_grad, {1, 2}});  // roi, scales (10: scales)
+  rules.push_back({"", "Upsample", {7, 9}, resize_grad, {1}});  // scales
   rules.push_back({"", "GridSample", {16}, grid_sample_grad});
 }
 

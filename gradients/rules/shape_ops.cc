@@ -162,12 +162,12 @@ void add_shape_gradient_rules(std::vector<GradRuleEntry>& rules) {
   rules.push_back({"", "Concat", {4, 11, 13}, concat_grad});
   rules.push_back({"", "Split", {2, 11, 13}, split_grad});
   rules.push_back({"", "Slice", {1, 10, 11, 13}, slice_grad});
-  rules.push_back({"", "Pad", {2, 11, 13}, pad_grad});
+  rules.push_back({"", "Pad", {2, 11, 13}, pad_grad, {2}});  // constant_value: a setting
   rules.push_back({"", "Expand", {8, 13}, expand_grad});
   rules.push_back({"", "Tile", {6, 13}, tile_grad});
   rules.push_back({"", "Gather", {1, 11, 13}, gather_grad});
   rules.push_back({"", "GatherElements", {11, 13}, gather_grad});
-  rules.push_back({"", "Dropout", {7, 10, 12, 13}, dropout_grad});
+  rules.push_back({"", "Dropout", {7, 10, 12, 13}, dropout_grad, {1}});  // ratio: a setting
   // No gradient: outputs are built from shapes, counts or indices (NonZero, Shape, Size are
   // declared with the elementwise rules).
   for (const char* op : {"ConstantOfShape", "Range", "EyeLike", "OneHot"}) rules.push_back({"", op, {}, nullptr});

@@ -67,6 +67,40 @@ TEST(Autodiff, PrunesIntegerPathsAndZeroesUnconnectedInputs) {
   EXPECT_EQ(out[4].to_doubles(), std::vector<double>(5, 0.0));
 }
 
+// Float initializers that are settings of an op, not weights (Dropout's ratio, Clip's
+// bounds, Pad's fill value, Resize's scales, a loss's class weights) are not trainable.
+TEST(Autodiff, SettingsOfOpsAreNotTrainable) {
+  TempDir dir;
+  ModelBuilder m(13);
+  m.input("x", onnx::TensorProto::FLOAT, {1, 1, 2, 2});
+  m.input("label", onnx::TensorProto::INT64, {1, 4, 4});
+  m.initializer("w", Tensor::from<float>({1}, {2}));
+  m.initializer("ratio", Tensor::scalar<float>(0.1f));
+  m.initializer("low", Tensor::scalar<float>(-1.f));
+  m.initializer("high", Tensor::scalar<float>(1.f));
+  m.initializer("pads", Tensor::from<int64_t>({8}, {0, 0, 0, 0, 0, 0, 0, 0}));
+  m.initializer("fill", Tensor::scalar<float>(0.5f));
+  m.initializer("roi", Tensor::from<float>({0}, {}));
+  m.initializer("scales", Tensor::from<float>({4}, {1, 1, 2, 2}));
+  m.initializer("class_weights", Tensor::from<float>({2}, {1, 3}));
+  m.node("Mul", {"x", "w"}, {"a"});
+  m.node("Dropout", {"a", "ratio"}, {"b"});
+  m.node("Clip", {"b", "low", "high"}, {"c"});
+  m.node("Pad", {"c", "pads", "fill"}, {"d"});
+  m.node("Resize", {"d", "roi", "scales"}, {"e"});
+  m.node("Concat", {"e", "e"}, {"logits"}).add_attribute()->CopyFrom([] {
+    onnx::AttributeProto a;
+    a.set_name("axis");
+    a.set_type(onnx::AttributeProto::INT);
+    a.set_i(1);
+    return a;
+  }());
+  m.node("SoftmaxCrossEntropyLoss", {"logits", "label", "class_weights"}, {"loss"});
+  m.output("loss", onnx::TensorProto::FLOAT, {});
+  Graph g = load(m, dir);
+  EXPECT_EQ(trainable_initializers(g, "loss"), (std::vector<std::string>{"w"}));
+}
+
 TEST(Autodiff, ReportsEveryNodeWithoutARule) {
   // Two ops of a custom domain, which has no gradient rules, on the path to the loss.
   TempDir dir;
