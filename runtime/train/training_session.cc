@@ -495,6 +495,11 @@ void TrainingSession::load_checkpoint(const std::string& path) {
   s.schedule = schedule;
 }
 
+MemoryStats TrainingSession::memory_stats() const {
+  const auto stats = impl_->train_plan->pool().stats();
+  return MemoryStats{stats.system_allocations, stats.peak_bytes_in_use};
+}
+
 void TrainingSession::export_model(const std::string& path) const { save_onnx_model(*impl_->model, path); }
 
 }  // namespace onnx_train

@@ -206,6 +206,27 @@ TEST(TrainingSession, TwoRunsWithTheSameSeedGiveIdenticalBytes) {
   EXPECT_NE(a.at("fc1.weight"), c.at("fc1.weight"));  // other dropout masks, other training
 }
 
+// The same on a convolutional model with BatchNormalization (oneDNN's backward kernels),
+// and its steps stop taking storage from the system once warm.
+TEST(TrainingSession, ConvolutionalStepsAreDeterministicAndAllocateNothingWhenWarm) {
+  const std::string dir = kParityDir + "/resnet_block";
+  std::vector<std::map<std::string, Tensor>> batches;
+  for (int k = 0; k < 4; ++k)
+    batches.push_back({{"x", read_tensor_file(fmt::format("{}/batch_{}_x.pb", dir, k))},
+                       {"label", read_tensor_file(fmt::format("{}/batch_{}_label.pb", dir, k))}});
+  auto run = [&]() {
+    TrainingOptions options;
+    options.clip_grad_norm = 1.0;
+    TrainingSession s = TrainingSession::from_file(dir + "/model.onnx", options);
+    for (int step = 0; step < 3; ++step) s.train_step(batches[step % 4]);
+    const size_t warm = s.memory_stats().system_allocations;
+    for (int step = 3; step < 10; ++step) s.train_step(batches[step % 4]);
+    EXPECT_EQ(s.memory_stats().system_allocations, warm);
+    return state_bytes(s);
+  };
+  EXPECT_EQ(run(), run());
+}
+
 // Saving after 6 steps and resuming in a fresh session gives the uninterrupted run's bytes:
 // parameters, running statistics, optimizer state, schedule position and Dropout generator.
 TEST(TrainingSession, CheckpointResumesBitForBit) {

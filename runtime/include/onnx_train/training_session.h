@@ -165,6 +165,10 @@ class TrainingSession {
   void save_checkpoint(const std::string& path) const;
   void load_checkpoint(const std::string& path);
 
+  // The training plan's storage: after the first steps, a step takes nothing new from the
+  // system (intermediates are recycled through the plan's buffer pool).
+  MemoryStats memory_stats() const;
+
   // Writes the model as exported, in eval form, with the current parameters and running
   // statistics (no loss, no gradients). The file appears whole or not at all.
   void export_model(const std::string& path) const;
