@@ -339,15 +339,20 @@ TEST(TrainingSession, EvalPredictAndExportAgree) {
   TrainingSession s = TrainingSession::from_file(model, dropout_options(1));
   ASSERT_EQ(s.buffer_names(), (std::vector<std::string>{"bn.running_mean", "bn.running_var"}));
   const Tensor initial_mean = s.parameter("bn.running_mean");
+  const auto feeds = separable_batch(16, 77);
+  // Evaluated before training too, so that a kernel caching anything derived from the
+  // weights at its first run would show below as a stale result.
+  const Tensor untrained = s.eval_step(feeds).outputs[0].clone();
+  s.predict({{"x", feeds.at("x")}});
   for (unsigned step = 0; step < 5; ++step) s.train_step(separable_batch(16, step));
   EXPECT_GT(max_abs_diff(initial_mean, s.parameter("bn.running_mean")), 1e-3);  // statistics were updated
 
-  const auto feeds = separable_batch(16, 77);
   const auto before = state_bytes(s);
   const EvalResult e1 = s.eval_step(feeds);
   const EvalResult e2 = s.eval_step(feeds);
   EXPECT_EQ(state_bytes(s), before);
   EXPECT_EQ(bytes_of(e1.outputs[0]), bytes_of(e2.outputs[0]));  // no dropout
+  EXPECT_GT(max_abs_diff(untrained, e1.outputs[0]), 1e-3);
   const std::vector<Tensor> predicted = s.predict({{"x", feeds.at("x")}});
   EXPECT_EQ(bytes_of(predicted[0]), bytes_of(e1.outputs[0]));
 
