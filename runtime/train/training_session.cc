@@ -16,6 +16,7 @@
 #include "runtime/core/parallel.h"
 #include "runtime/exec/feeds.h"
 #include "runtime/exec/plan.h"
+#include "runtime/train/session_impl.h"
 
 namespace onnx_train {
 
@@ -84,131 +85,93 @@ void scale_in_place(Tensor& t, double scale) {
 void copy_into(Tensor& destination, const Tensor& source, const std::string& what) {
   OT_CHECK(destination.dtype() == source.dtype() && destination.shape() == source.shape(), "{}: expected {}, got {}",
            what, destination.describe(), source.describe());
-  if (destination.raw_data() != source.raw_data()) std::memcpy(destination.raw_data(), source.raw_data(), source.nbytes());
+  if (destination.raw_data() != source.raw_data())
+    std::memcpy(destination.raw_data(), source.raw_data(), source.nbytes());
 }
 
 }  // namespace
 
-struct TrainingSession::Impl {
-  // A trainable parameter: its value shares storage with every graph's initializer.
-  struct Parameter {
-    std::string name;
-    Tensor value;
-    size_t grad_output = 0;  // index of its gradient among the training graph's outputs
-    Tensor accumulated;      // gradient sum over micro-batches (allocated on first use)
-    Tensor own_grad;         // a private copy when the plan's gradient shares storage (rare)
-  };
-  // A BatchNormalization running statistic: the training graph outputs its updated value.
-  struct Buffer {
-    std::string name;
-    Tensor value;
-    size_t updated_output = 0;
-  };
+std::vector<Tensor> TrainingSession::Impl::feed_vector(const std::map<std::string, Tensor>& feeds,
+                                                       const std::vector<TensorSpec>& specs, size_t extra) const {
+  std::vector<Tensor> ordered = order_feeds(feeds, specs, {}, source);
+  ordered.resize(ordered.size() + extra);
+  return ordered;
+}
 
-  std::string source;
-  TrainingOptions options;
-  // The graphs: eval-form model, training graph, eval graph with loss. Plans keep pointers
-  // into them, so they live on the heap and never change after the plans are built.
-  std::unique_ptr<Graph> model, train, eval;
-  std::unique_ptr<Plan> train_plan, eval_plan, predict_plan;
-  std::vector<TensorSpec> inputs, outputs, model_inputs;
-  size_t overridable_count = 0;  // old-style initializer inputs: never fed while training
-  std::string label, loss;
-  size_t loss_output = 0, eval_loss_output = 0;
-  std::vector<size_t> model_outputs;  // indices of the model's outputs among the training graph's
-  std::vector<Parameter> parameters;
-  std::vector<Buffer> buffers;
-  std::vector<std::string> parameter_names, buffer_names;
+// The weight of this micro-batch in the accumulated gradient (see the header).
+double TrainingSession::Impl::micro_batch_weight(const std::map<std::string, Tensor>& feeds) const {
+  if (!options.model_loss.empty() || options.loss.reduction != "mean") return 1;
+  const Tensor& t = feeds.at(label);
+  return t.rank() >= 1 ? static_cast<double>(t.dim(0)) : 1.0;
+}
 
-  std::unique_ptr<Optimizer> optimizer;
-  std::vector<Param> optimizer_params;  // built once; grad pointers set each step
-  std::vector<Tensor*> clip_grads;
-  ScheduleOptions schedule;
-  int64_t step = 0;
-  int pending = 0;              // micro-batches accumulated since the last optimizer step
-  double pending_weight = 0;    // the sum of their weights
-  std::vector<Tensor> last_outputs;  // the training plan's outputs of the last micro-batch
-
-  std::vector<Tensor> feed_vector(const std::map<std::string, Tensor>& feeds, const std::vector<TensorSpec>& specs,
-                                  size_t extra) const {
-    std::vector<Tensor> ordered = order_feeds(feeds, specs, {}, source);
-    ordered.resize(ordered.size() + extra);
-    return ordered;
-  }
-
-  // The weight of this micro-batch in the accumulated gradient (see the header).
-  double micro_batch_weight(const std::map<std::string, Tensor>& feeds) const {
-    if (!options.model_loss.empty() || options.loss.reduction != "mean") return 1;
-    const Tensor& t = feeds.at(label);
-    return t.rank() >= 1 ? static_cast<double>(t.dim(0)) : 1.0;
-  }
-
-  // Points each Param at the gradient to step on. Without accumulation that is the plan's
-  // output itself, unless its storage is shared with another gradient, a parameter or a
-  // feed (an Identity-like backward can alias them): clipping and the optimizer write into
-  // gradients, so such a one is copied first.
-  void use_plan_gradients(const std::map<std::string, Tensor>& feeds) {
-    std::set<const void*> taken;
-    for (const auto& p : parameters) taken.insert(p.value.raw_data());
-    for (const auto& [name, t] : feeds) taken.insert(t.raw_data());
-    for (size_t i = 0; i < parameters.size(); ++i) {
-      Parameter& p = parameters[i];
-      Tensor& g = last_outputs[p.grad_output];
-      if (!taken.insert(g.raw_data()).second) {
-        if (!p.own_grad.defined()) p.own_grad = g.clone();
-        else copy_into(p.own_grad, g, p.name);
-        optimizer_params[i].grad = &p.own_grad;
-      } else {
-        optimizer_params[i].grad = &g;
-      }
+// Points each Param at the gradient to step on. Without accumulation that is the plan's
+// output itself, unless its storage is shared with another gradient, a parameter or a
+// feed (an Identity-like backward can alias them): clipping and the optimizer write into
+// gradients, so such a one is copied first.
+void TrainingSession::Impl::use_plan_gradients(const std::map<std::string, Tensor>& feeds) {
+  std::set<const void*> taken;
+  for (const auto& p : parameters) taken.insert(p.value.raw_data());
+  for (const auto& [name, t] : feeds) taken.insert(t.raw_data());
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    Parameter& p = parameters[i];
+    Tensor& g = last_outputs[p.grad_output];
+    if (!taken.insert(g.raw_data()).second) {
+      if (!p.own_grad.defined())
+        p.own_grad = g.clone();
+      else
+        copy_into(p.own_grad, g, p.name);
+      optimizer_params[i].grad = &p.own_grad;
+    } else {
+      optimizer_params[i].grad = &g;
     }
   }
+}
 
-  void accumulate_plan_gradients(double weight) {
-    for (size_t i = 0; i < parameters.size(); ++i) {
-      Parameter& p = parameters[i];
-      const Tensor& g = last_outputs[p.grad_output];
-      OT_CHECK(g.dtype() == p.value.dtype() && g.shape() == p.value.shape(),
-               "{}: the gradient of '{}' is {} but the parameter is {}", source, p.name, g.describe(),
-               p.value.describe());
-      if (!p.accumulated.defined()) p.accumulated = Tensor(p.value.dtype(), p.value.shape());
-      accumulate(p.accumulated, g, weight, pending == 0);
-      optimizer_params[i].grad = &p.accumulated;
-    }
+void TrainingSession::Impl::accumulate_plan_gradients(double weight) {
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    Parameter& p = parameters[i];
+    const Tensor& g = last_outputs[p.grad_output];
+    OT_CHECK(g.dtype() == p.value.dtype() && g.shape() == p.value.shape(),
+             "{}: the gradient of '{}' is {} but the parameter is {}", source, p.name, g.describe(),
+             p.value.describe());
+    if (!p.accumulated.defined()) p.accumulated = Tensor(p.value.dtype(), p.value.shape());
+    accumulate(p.accumulated, g, weight, pending == 0);
+    optimizer_params[i].grad = &p.accumulated;
   }
+}
 
-  // Clipping, the schedule's rate and the update, on the gradients optimizer_params point at.
-  double run_optimizer(std::optional<double>* grad_norm) {
-    if (options.clip_grad_norm > 0) {
-      const double norm = clip_grad_norm(clip_grads_now(), options.clip_grad_norm);
-      if (grad_norm != nullptr) *grad_norm = norm;
-    }
-    if (options.clip_grad_value > 0) {
-      auto grads = clip_grads_now();
-      clip_grad_value(grads, options.clip_grad_value);
-    }
-    const double lr = onnx_train::learning_rate(schedule, step);
-    optimizer->step(optimizer_params, lr);
-    ++step;
-    pending = 0;
-    pending_weight = 0;
-    return lr;
+// Clipping, the schedule's rate and the update, on the gradients optimizer_params point at.
+double TrainingSession::Impl::run_optimizer(std::optional<double>* grad_norm) {
+  if (options.clip_grad_norm > 0) {
+    const double norm = clip_grad_norm(clip_grads_now(), options.clip_grad_norm);
+    if (grad_norm != nullptr) *grad_norm = norm;
   }
+  if (options.clip_grad_value > 0) {
+    auto grads = clip_grads_now();
+    clip_grad_value(grads, options.clip_grad_value);
+  }
+  const double lr = onnx_train::learning_rate(schedule, step);
+  optimizer->step(optimizer_params, lr);
+  ++step;
+  pending = 0;
+  pending_weight = 0;
+  return lr;
+}
 
-  std::vector<Tensor*>& clip_grads_now() {
-    clip_grads.clear();
-    for (const Param& p : optimizer_params) clip_grads.push_back(const_cast<Tensor*>(p.grad));
-    return clip_grads;
-  }
+std::vector<Tensor*>& TrainingSession::Impl::clip_grads_now() {
+  clip_grads.clear();
+  for (const Param& p : optimizer_params) clip_grads.push_back(const_cast<Tensor*>(p.grad));
+  return clip_grads;
+}
 
-  // Finishes an accumulation: the weighted average (or sum) of the micro-batch gradients.
-  void finish_accumulation() {
-    const bool average = !(options.model_loss.empty() && options.loss.reduction == "sum");
-    if (average && pending_weight != 1.0) {
-      for (auto& p : parameters) scale_in_place(p.accumulated, 1.0 / pending_weight);
-    }
+// Finishes an accumulation: the weighted average (or sum) of the micro-batch gradients.
+void TrainingSession::Impl::finish_accumulation() {
+  const bool average = !(options.model_loss.empty() && options.loss.reduction == "sum");
+  if (average && pending_weight != 1.0) {
+    for (auto& p : parameters) scale_in_place(p.accumulated, 1.0 / pending_weight);
   }
-};
+}
 
 TrainingSession::TrainingSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TrainingSession::~TrainingSession() = default;
@@ -294,7 +257,8 @@ TrainingSession TrainingSession::from_file(const std::string& model_path, const 
   // Param::value points into `parameters`, which no longer grows.
   for (size_t i = 0; i < s.parameters.size(); ++i) s.optimizer_params[i].value = &s.parameters[i].value;
   for (const RunningStat& stat : form.running_stats) {
-    for (const auto& [name, updated] : {std::pair{stat.mean, stat.updated_mean}, std::pair{stat.var, stat.updated_var}}) {
+    for (const auto& [name, updated] :
+         {std::pair{stat.mean, stat.updated_mean}, std::pair{stat.var, stat.updated_var}}) {
       auto it = s.train->initializers.find(name);
       if (it == s.train->initializers.end()) continue;  // statistics computed in the graph: nothing to keep
       s.buffers.push_back({name, it->second, output_index(*s.train, updated)});
@@ -331,7 +295,8 @@ StepResult TrainingSession::train_step(const std::map<std::string, Tensor>& feed
   StepResult result;
   result.loss = scalar_value(s.last_outputs[s.loss_output], s.loss);
   for (size_t i : s.model_outputs) result.outputs.push_back(s.last_outputs[i]);
-  for (auto& b : s.buffers) copy_into(b.value, s.last_outputs[b.updated_output], s.source + ": running statistic '" + b.name + "'");
+  for (auto& b : s.buffers)
+    copy_into(b.value, s.last_outputs[b.updated_output], s.source + ": running statistic '" + b.name + "'");
 
   const double weight = s.micro_batch_weight(feeds);
   if (s.options.accumulation_steps == 1 && s.pending == 0) {
@@ -369,7 +334,8 @@ EvalResult TrainingSession::eval_step(const std::map<std::string, Tensor>& feeds
   std::vector<Tensor> out = s.eval_plan->run(s.feed_vector(feeds, s.inputs, s.eval->overridable_initializers.size()));
   EvalResult result;
   result.loss = scalar_value(out[s.eval_loss_output], s.loss);
-  for (size_t i = 0; i < s.model->outputs.size(); ++i) result.outputs.push_back(out[output_index(*s.eval, s.model->outputs[i].name)]);
+  for (size_t i = 0; i < s.model->outputs.size(); ++i)
+    result.outputs.push_back(out[output_index(*s.eval, s.model->outputs[i].name)]);
   return result;
 }
 
@@ -442,8 +408,8 @@ void TrainingSession::load_checkpoint(const std::string& path) {
     return it->second;
   };
   OT_CHECK(meta("optimizer") == s.optimizer->options().kind,
-           "{}: the checkpoint was made with the {} optimizer, this session uses {}; its state cannot carry over",
-           path, meta("optimizer"), s.optimizer->options().kind);
+           "{}: the checkpoint was made with the {} optimizer, this session uses {}; its state cannot carry over", path,
+           meta("optimizer"), s.optimizer->options().kind);
   // Check everything before changing anything.
   std::map<std::string, Tensor> optimizer_state;
   std::map<std::string, std::string> rng;

@@ -168,7 +168,8 @@ TEST(TrainingSession, SeparableProblemTrainsToNearZeroLossAndFullAccuracy) {
     const auto feeds = batch(seed);
     const EvalResult e = session.eval_step(feeds);
     eval_loss += e.loss / 10;
-    for (int64_t i = 0; i < 8; ++i, ++total) correct += argmax_row(e.outputs[0], i) == feeds.at("label").data<int64_t>()[i];
+    for (int64_t i = 0; i < 8; ++i, ++total)
+      correct += argmax_row(e.outputs[0], i) == feeds.at("label").data<int64_t>()[i];
   }
   EXPECT_EQ(correct, total);
   EXPECT_LT(eval_loss, 0.02);
@@ -463,7 +464,9 @@ TEST(TrainingSession, ClearErrorsAtTheBoundary) {
   auto feeds = separable_batch(8, 1);
   feeds.erase("label");
   EXPECT_NE(error_of([&] { s.train_step(feeds); }).find("'label'"), std::string::npos);
-  EXPECT_NE(error_of([&] { s.set_parameter("fc1.weight", Tensor(DType::Float32, {4, 8})); }).find("fc1.weight"),
+  EXPECT_NE(error_of([&] {
+              s.set_parameter("fc1.weight", Tensor(DType::Float32, {4, 8}));
+            }).find("fc1.weight"),
             std::string::npos);
   EXPECT_NE(error_of([&] { s.parameter("nope"); }).find("'nope'"), std::string::npos);
 

@@ -30,7 +30,8 @@ double mean_ms(int repeat, const std::function<void()>& f) {
 }
 
 Tensor random_input(const TensorSpec& spec, int64_t batch, std::mt19937& rng) {
-  if (spec.dtype != DType::Float32) OT_FAIL("input '{}' is {}: the bench feeds float32 only", spec.name, spec.describe());
+  if (spec.dtype != DType::Float32)
+    OT_FAIL("input '{}' is {}: the bench feeds float32 only", spec.name, spec.describe());
   Shape shape = spec.shape;
   for (auto& d : shape)
     if (d < 0) d = batch;
@@ -52,9 +53,12 @@ int main(int argc, char** argv) {
   std::string optimizer = "adamw";
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--batch") batch = std::stoll(argv[i + 1]);
-    else if (flag == "--repeat") repeat = std::stoi(argv[i + 1]);
-    else if (flag == "--optimizer") optimizer = argv[i + 1];
+    if (flag == "--batch")
+      batch = std::stoll(argv[i + 1]);
+    else if (flag == "--repeat")
+      repeat = std::stoi(argv[i + 1]);
+    else if (flag == "--optimizer")
+      optimizer = argv[i + 1];
     else {
       std::cerr << "unknown option " << flag << "\n";
       return 2;
@@ -89,7 +93,9 @@ int main(int argc, char** argv) {
       session.train_step(feeds);
       const auto start = std::chrono::steady_clock::now();
       session.optimizer_step();
-      if (i > 0) optimizer_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / repeat;
+      if (i > 0)
+        optimizer_ms +=
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / repeat;
     }
     const double step_ms = forward_backward_ms + optimizer_ms;
     size_t numel = 0;

@@ -40,8 +40,8 @@ int main(int argc, char** argv) {
     }
     const onnx_train::EvalResult e = trainer.eval_step({{input.name, x}, {trainer.label_name(), label}});
     std::cout << "eval loss " << e.loss << "\n";
-    trainer.save_checkpoint(out + "/run.ckpt");     // parameters, optimizer state, step, schedule, RNG
-    trainer.export_model(out + "/trained.onnx");    // the inference model with the trained weights
+    trainer.save_checkpoint(out + "/run.ckpt");   // parameters, optimizer state, step, schedule, RNG
+    trainer.export_model(out + "/trained.onnx");  // the inference model with the trained weights
   } catch (const onnx_train::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

@@ -101,12 +101,12 @@ struct TrainingOptions {
 };
 
 struct StepResult {
-  double loss = 0;                    // this batch's loss (before the update)
-  std::vector<Tensor> outputs;        // the model's outputs on this batch, in outputs() order
-  bool stepped = false;               // whether the optimizer step ran after this batch
-  double learning_rate = 0;           // the rate used, when stepped
-  std::optional<double> grad_norm;    // the global gradient norm before clipping, when clipped
-  int64_t step = 0;                   // optimizer steps done so far (after this one)
+  double loss = 0;                  // this batch's loss (before the update)
+  std::vector<Tensor> outputs;      // the model's outputs on this batch, in outputs() order
+  bool stepped = false;             // whether the optimizer step ran after this batch
+  double learning_rate = 0;         // the rate used, when stepped
+  std::optional<double> grad_norm;  // the global gradient norm before clipping, when clipped
+  int64_t step = 0;                 // optimizer steps done so far (after this one)
 };
 
 struct EvalResult {

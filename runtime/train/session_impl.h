@@ -1,0 +1,73 @@
+// The inside of a TrainingSession, shared by the files of runtime/train/ (the session
+// itself, and the writers that need its graphs: TrainingInfoProto export).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "onnx_train/training_session.h"
+#include "runtime/exec/plan.h"
+#include "runtime/ir/graph.h"
+
+namespace onnx_train {
+
+struct TrainingSession::Impl {
+  // A trainable parameter: its value shares storage with every graph's initializer.
+  struct Parameter {
+    std::string name;
+    Tensor value;
+    size_t grad_output = 0;  // index of its gradient among the training graph's outputs
+    Tensor accumulated;      // gradient sum over micro-batches (allocated on first use)
+    Tensor own_grad;         // a private copy when the plan's gradient shares storage (rare)
+  };
+  // A BatchNormalization running statistic: the training graph outputs its updated value.
+  struct Buffer {
+    std::string name;
+    Tensor value;
+    size_t updated_output = 0;
+  };
+
+  std::string source;
+  TrainingOptions options;
+  // The graphs: eval-form model, training graph, eval graph with loss. Plans keep pointers
+  // into them, so they live on the heap and never change after the plans are built.
+  std::unique_ptr<Graph> model, train, eval;
+  std::unique_ptr<Plan> train_plan, eval_plan, predict_plan;
+  std::vector<TensorSpec> inputs, outputs, model_inputs;
+  size_t overridable_count = 0;  // old-style initializer inputs: never fed while training
+  std::string label, loss;
+  size_t loss_output = 0, eval_loss_output = 0;
+  std::vector<size_t> model_outputs;  // indices of the model's outputs among the training graph's
+  std::vector<Parameter> parameters;
+  std::vector<Buffer> buffers;
+  std::vector<std::string> parameter_names, buffer_names;
+
+  std::unique_ptr<Optimizer> optimizer;
+  std::vector<Param> optimizer_params;  // built once; grad pointers set each step
+  std::vector<Tensor*> clip_grads;
+  ScheduleOptions schedule;
+  int64_t step = 0;
+  int pending = 0;                   // micro-batches accumulated since the last optimizer step
+  double pending_weight = 0;         // the sum of their weights
+  std::vector<Tensor> last_outputs;  // the training plan's outputs of the last micro-batch
+
+  // The plan's feed vector for `specs` plus `extra` undefined overridable initializers.
+  std::vector<Tensor> feed_vector(const std::map<std::string, Tensor>& feeds, const std::vector<TensorSpec>& specs,
+                                  size_t extra) const;
+  // The weight of this micro-batch in the accumulated gradient (see the public header).
+  double micro_batch_weight(const std::map<std::string, Tensor>& feeds) const;
+  // Points each Param at the plan's gradient, or a private copy where storage is shared.
+  void use_plan_gradients(const std::map<std::string, Tensor>& feeds);
+  // Adds the plan's gradients, times `weight`, into the accumulation buffers.
+  void accumulate_plan_gradients(double weight);
+  // Clipping, the schedule's rate and the update; returns the rate.
+  double run_optimizer(std::optional<double>* grad_norm);
+  std::vector<Tensor*>& clip_grads_now();
+  // Finishes an accumulation: the weighted average (or sum) of the micro-batch gradients.
+  void finish_accumulation();
+};
+
+}  // namespace onnx_train
