@@ -13,6 +13,7 @@ TrainingGraphInfo write_training_graph(const std::string& model_path, const std:
   OT_CHECK(!options.loss.empty(), "name the loss: the value of {} to minimise", model_path);
   Graph graph = load_onnx_model(model_path);
   expand_onnx_gradient_ops(graph);
+  graph.separate_deduplicated_initializers();
   const NamePatterns frozen(options.freeze, "--freeze");
   TrainingGraphInfo info;
   info.promoted_constants = promote_constant_weights(graph, options.loss);

@@ -3,7 +3,12 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <climits>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -29,23 +34,42 @@ void parse_proto_file(const std::string& path, google::protobuf::MessageLite& me
 }
 
 void write_proto_file(const google::protobuf::MessageLite& message, const std::string& path, const char* what) {
+  // Serialized in memory first (a model's size is bounded by protobuf's 2 GB anyway), then
+  // written, flushed to the disk (fsync) and renamed over the target, and the folder synced:
+  // after a crash or power loss the file is the old one or the whole new one.
+  std::string bytes;
+  OT_CHECK(message.SerializeToString(&bytes), "{}: serializing the {} failed (protobuf files are limited to 2 GB)",
+           path, what);
   const std::string partial = path + ".partial";
+  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  OT_CHECK(fd >= 0, "{}: cannot open for writing: {} (does the folder exist and is it writable?)", partial,
+           std::strerror(errno));
+  size_t written = 0;
+  bool ok = true;
+  while (ok && written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) written += static_cast<size_t>(n);
+  }
+  const int write_errno = errno;
+  ok = ok && ::fsync(fd) == 0;
+  ok = (::close(fd) == 0) && ok;
   std::error_code ec;
-  try {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    OT_CHECK(out.good(), "{}: cannot open for writing (does the folder exist and is it writable?)", partial);
-    OT_CHECK(message.SerializeToOstream(&out), "{}: writing the {} failed (protobuf files are limited to 2 GB)",
-             partial, what);
-    out.close();
-    OT_CHECK(out.good(), "{}: writing the {} failed (disk full?)", partial, what);
-  } catch (...) {
+  if (!ok) {
     fs::remove(partial, ec);
-    throw;
+    OT_FAIL("{}: writing the {} failed: {} (disk full?)", path, what, std::strerror(write_errno ? write_errno : errno));
   }
   fs::rename(partial, path, ec);
   if (ec) {
     fs::remove(partial, ec);
     OT_FAIL("{}: cannot move the written {} into place: {}", path, what, ec.message());
+  }
+  const std::string dir = fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string();
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
   }
 }
 

@@ -13,7 +13,8 @@ namespace onnx_train {
 void parse_proto_file(const std::string& path, google::protobuf::MessageLite& message, const char* what);
 
 // Writes `message` to `path` so that the file appears whole or not at all: it is written to
-// "<path>.partial" beside the target and renamed; on any failure the partial file is removed.
+// "<path>.partial" beside the target, synced to the disk and renamed; on any failure the
+// partial file is removed.
 // `what` names the content in errors ("model", "checkpoint").
 void write_proto_file(const google::protobuf::MessageLite& message, const std::string& path, const char* what);
 

@@ -127,6 +127,26 @@ void Graph::promote_constants_to_initializers(const std::vector<std::string>& ou
   nodes = std::move(kept);
 }
 
+size_t Graph::separate_deduplicated_initializers() {
+  std::set<std::string> graph_outputs;
+  for (const auto& v : outputs) graph_outputs.insert(v.name);
+  std::vector<Node> kept;
+  size_t separated = 0;
+  for (Node& n : nodes) {
+    const bool copy_of_initializer = n.op_type == "Identity" && n.domain.empty() && n.inputs.size() == 1 &&
+                                     n.outputs.size() == 1 && initializers.count(n.inputs[0]) &&
+                                     !graph_outputs.count(n.outputs[0]) && !initializers.count(n.outputs[0]);
+    if (copy_of_initializer) {
+      initializers[n.outputs[0]] = initializers.at(n.inputs[0]).clone();
+      ++separated;
+    } else {
+      kept.push_back(std::move(n));
+    }
+  }
+  nodes = std::move(kept);
+  return separated;
+}
+
 std::set<std::string> value_names(const Graph& graph) {
   std::set<std::string> names;
   for (const auto& [name, t] : graph.initializers) names.insert(name);

@@ -110,6 +110,13 @@ struct Graph {
   std::vector<const Node*> constant_weight_nodes(int64_t min_elements = 2) const;
   // Turns the named Constant nodes into initializers (their output name stays the same).
   void promote_constants_to_initializers(const std::vector<std::string>& output_names);
+  // torch.onnx.export stores parameters and buffers of equal value once and feeds the others
+  // through Identity nodes (zero biases, a BatchNorm's zero running mean, LayerNorm's ones).
+  // For inference that is the same; for training it would tie tensors that PyTorch keeps
+  // apart (a running mean updated as a bias, two biases forced equal). This gives each
+  // Identity-of-an-initializer output its own initializer (a copy, same name as the
+  // Identity's output) and removes the Identity. Returns how many.
+  size_t separate_deduplicated_initializers();
 };
 
 // Every value name a graph uses: initializers, inputs, outputs, typed values, node outputs.

@@ -2,10 +2,12 @@
 // optimizer pass between steps. See onnx_train/training_session.h for what a step does.
 #include "onnx_train/training_session.h"
 
+#include <cmath>
 #include <cstring>
 #include <set>
 
 #include "gradients/autodiff.h"
+#include "gradients/head.h"
 #include "gradients/losses.h"
 #include "gradients/train_mode.h"
 #include "importers/checkpoint_file.h"
@@ -17,6 +19,7 @@
 #include "runtime/exec/feeds.h"
 #include "runtime/exec/plan.h"
 #include "runtime/train/session_impl.h"
+#include "runtime/train/training_info.h"
 
 namespace onnx_train {
 
@@ -82,6 +85,24 @@ void scale_in_place(Tensor& t, double scale) {
   });
 }
 
+// The sum of every element of float tensors (gradients, statistics; in double, per tensor on all threads): finite exactly
+// when no element is NaN or Inf (barring overflow of finite values, which a float32
+// gradient cannot reach in double).
+double gradient_checksum(const std::vector<Tensor*>& grads) {
+  double total = 0;
+  for (const Tensor* g : grads) {
+    visit_parameter_dtype(g->dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* x = g->data<T>();
+      double sum = 0;
+#pragma omp parallel for reduction(+ : sum) if (g->numel() >= (int64_t{1} << 15)) schedule(static)
+      for (int64_t i = 0; i < g->numel(); ++i) sum += static_cast<double>(x[i]);
+      total += sum;
+    });
+  }
+  return total;
+}
+
 void copy_into(Tensor& destination, const Tensor& source, const std::string& what) {
   OT_CHECK(destination.dtype() == source.dtype() && destination.shape() == source.shape(), "{}: expected {}, got {}",
            what, destination.describe(), source.describe());
@@ -143,9 +164,22 @@ void TrainingSession::Impl::accumulate_plan_gradients(double weight) {
 
 // Clipping, the schedule's rate and the update, on the gradients optimizer_params point at.
 double TrainingSession::Impl::run_optimizer(std::optional<double>* grad_norm) {
+  // A NaN or Inf gradient (a finite loss can hide one: ReLU maps NaN to 0 forward but not
+  // backward) would poison every parameter it touches: refuse the step. The global norm is
+  // the check when clipping computes it anyway; otherwise a sum over the gradients.
+  double norm = 0;
   if (options.clip_grad_norm > 0) {
-    const double norm = clip_grad_norm(clip_grads_now(), options.clip_grad_norm);
+    norm = clip_grad_norm(clip_grads_now(), options.clip_grad_norm);
     if (grad_norm != nullptr) *grad_norm = norm;
+  } else {
+    norm = gradient_checksum(clip_grads_now());
+  }
+  if (!std::isfinite(norm)) {
+    pending = 0;
+    pending_weight = 0;
+    OT_FAIL("{}: the gradients hold NaN or Inf at step {}; nothing was updated (the parameters are those after step "
+            "{}). A learning rate that is too high is the usual cause: lower it, or clip gradients",
+            source, step + 1, step);
   }
   if (options.clip_grad_value > 0) {
     auto grads = clip_grads_now();
@@ -203,7 +237,15 @@ TrainingSession TrainingSession::from_file(const std::string& model_path, const 
   // The model, in eval form whatever form it was exported in.
   s.model = std::make_unique<Graph>(load_onnx_model(model_path));
   expand_onnx_gradient_ops(*s.model);
+  s.model->separate_deduplicated_initializers();
   to_eval_form(*s.model);
+  if (options.num_classes > 0) {
+    try {
+      replace_classifier_head(*s.model, options.loss.output, options.num_classes, options.seed);
+    } catch (const Error& e) {
+      OT_FAIL("{}: {}", model_path, e.what());
+    }
+  }
 
   // The training graph: a copy (sharing the initializers' storage) with the loss.
   s.train = std::make_unique<Graph>(*s.model);
@@ -228,11 +270,12 @@ TrainingSession TrainingSession::from_file(const std::string& model_path, const 
   for (const auto& name : promoted) s.model->initializers[name] = s.train->initializers.at(name);
 
   const TrainingForm form = to_training_form(*s.train, options.seed);
+  const NamePatterns only(options.train_only, "train_only");
   std::vector<std::string> trainable;
   for (const auto& name : trainable_initializers(*s.train, s.loss)) {
-    if (!frozen.matches(name)) trainable.push_back(name);
+    if (!frozen.matches(name) && (options.train_only.empty() || only.matches(name))) trainable.push_back(name);
   }
-  OT_CHECK(!trainable.empty(), "{}: nothing to train: no float parameter reaches the loss '{}' (or all are frozen)",
+  OT_CHECK(!trainable.empty(), "{}: nothing to train: no float parameter reaches the loss '{}' (or freeze / train_only leave none)",
            model_path, s.loss);
   GradientGraph gradients;
   try {
@@ -277,6 +320,7 @@ TrainingSession TrainingSession::from_file(const std::string& model_path, const 
   for (const auto& v : s.model->inputs) s.model_inputs.push_back(spec_of(v));
   for (const auto& v : s.model->outputs) s.outputs.push_back(spec_of(v));
   s.overridable_count = s.train->overridable_initializers.size();
+  restore_training_info(s, model_path);
   return TrainingSession(std::move(impl));
 }
 
@@ -294,9 +338,17 @@ StepResult TrainingSession::train_step(const std::map<std::string, Tensor>& feed
   s.last_outputs = s.train_plan->run(s.feed_vector(feeds, s.inputs, s.overridable_count));
   StepResult result;
   result.loss = scalar_value(s.last_outputs[s.loss_output], s.loss);
+  OT_CHECK(std::isfinite(result.loss),
+           "{}: the loss is {} at step {}; nothing was updated (the parameters are those after step {}). A "
+           "learning rate that is too high is the usual cause: lower it, or clip gradients",
+           s.source, result.loss, s.step + 1, s.step);
   for (size_t i : s.model_outputs) result.outputs.push_back(s.last_outputs[i]);
-  for (auto& b : s.buffers)
-    copy_into(b.value, s.last_outputs[b.updated_output], s.source + ": running statistic '" + b.name + "'");
+  for (auto& b : s.buffers) {
+    std::vector<Tensor*> stat = {&s.last_outputs[b.updated_output]};
+    OT_CHECK(std::isfinite(gradient_checksum(stat)),
+             "{}: the running statistic '{}' becomes NaN or Inf at step {}; nothing was updated", s.source, b.name,
+             s.step + 1);
+  }
 
   const double weight = s.micro_batch_weight(feeds);
   if (s.options.accumulation_steps == 1 && s.pending == 0) {
@@ -311,6 +363,9 @@ StepResult TrainingSession::train_step(const std::map<std::string, Tensor>& feed
     result.learning_rate = s.run_optimizer(&result.grad_norm);
     result.stepped = true;
   }
+  // Only now, when nothing above refused the batch: BatchNormalization's new statistics.
+  for (auto& b : s.buffers)
+    copy_into(b.value, s.last_outputs[b.updated_output], s.source + ": running statistic '" + b.name + "'");
   result.step = s.step;
   return result;
 }
@@ -368,6 +423,13 @@ void TrainingSession::set_parameter(const std::string& name, const Tensor& value
 
 double TrainingSession::learning_rate() const { return onnx_train::learning_rate(impl_->schedule, impl_->step); }
 
+void TrainingSession::set_schedule(const ScheduleOptions& schedule) {
+  ScheduleOptions s = schedule;
+  if (s.base_lr == 0 && s.kind != "onecycle") s.base_lr = impl_->options.learning_rate;
+  validate_schedule(s);
+  impl_->schedule = s;
+}
+
 void TrainingSession::set_learning_rate(double lr) {
   OT_CHECK(lr >= 0, "learning rate {} is negative", lr);
   ScheduleOptions constant;
@@ -376,7 +438,7 @@ void TrainingSession::set_learning_rate(double lr) {
   impl_->schedule = constant;
 }
 
-void TrainingSession::save_checkpoint(const std::string& path) const {
+void TrainingSession::save_checkpoint(const std::string& path, const std::map<std::string, std::string>& extra) const {
   const Impl& s = *impl_;
   OT_CHECK(s.pending == 0,
            "{}: {} micro-batches are accumulated but not stepped; call optimizer_step() or zero_grad() before "
@@ -392,10 +454,19 @@ void TrainingSession::save_checkpoint(const std::string& path) const {
   file.metadata["seed"] = std::to_string(s.options.seed);
   file.metadata["model"] = s.source;
   for (const auto& [output, state] : s.train_plan->kernel_states()) file.metadata[kRngPrefix + output] = state;
+  for (const auto& [key, value] : extra) {
+    OT_CHECK(!starts_with(key, "onnx_train") && file.metadata.count(key) == 0,
+             "{}: checkpoint metadata key '{}' is reserved", path, key);
+    file.metadata[key] = value;
+  }
   write_checkpoint_file(file, path);
 }
 
-void TrainingSession::load_checkpoint(const std::string& path) {
+std::map<std::string, std::string> TrainingSession::read_checkpoint_metadata(const std::string& path) {
+  return read_checkpoint_file(path).metadata;
+}
+
+std::map<std::string, std::string> TrainingSession::load_checkpoint(const std::string& path) {
   Impl& s = *impl_;
   OT_CHECK(s.pending == 0,
            "{}: {} micro-batches are accumulated but not stepped; call optimizer_step() or zero_grad() before "
@@ -459,12 +530,15 @@ void TrainingSession::load_checkpoint(const std::string& path) {
   for (auto& b : s.buffers) copy_into(b.value, file.tensors.at(kBufferPrefix + b.name), path);
   s.step = step;
   s.schedule = schedule;
+  return file.metadata;
 }
 
 MemoryStats TrainingSession::memory_stats() const {
   const auto stats = impl_->train_plan->pool().stats();
   return MemoryStats{stats.system_allocations, stats.peak_bytes_in_use};
 }
+
+void TrainingSession::export_training_graph(const std::string& path) const { save_onnx_model(*impl_->train, path); }
 
 void TrainingSession::export_model(const std::string& path) const { save_onnx_model(*impl_->model, path); }
 

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -491,6 +492,75 @@ TEST(TrainingSession, ClearErrorsAtTheBoundary) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/b.ckpt"));
   EXPECT_NE(error_of([&] { s.save_checkpoint(dir.path() + "/no/such/dir/c.ckpt"); }).find("cannot open"),
             std::string::npos);
+}
+
+// --num-classes: the last Gemm gets a fresh layer of N outputs (PyTorch's nn.Linear bounds),
+// the rest keeps its weights, and the model trains and exports with the new head.
+TEST(TrainingSession, NumClassesReplacesTheClassifierLayer) {
+  TempDir dir;
+  const std::string model = make_mlp(dir.path(), false);
+  TrainingOptions options;
+  options.num_classes = 5;
+  options.train_only = {"^fc2\\."};
+  TrainingSession s = TrainingSession::from_file(model, options);
+  EXPECT_EQ(s.outputs()[0].shape, (Shape{-1, 5}));
+  EXPECT_EQ(s.parameter_names(), (std::vector<std::string>{"fc2.bias", "fc2.weight"}));
+  const Tensor w = s.parameter("fc2.weight");
+  EXPECT_EQ(w.shape(), (Shape{5, 8}));  // transB = 1: [N, K]
+  for (double v : w.to_doubles()) EXPECT_LE(std::abs(v), 1 / std::sqrt(8.0));
+  auto feeds = separable_batch(8, 3);
+  feeds.at("label").data<int64_t>()[0] = 4;  // a class the old head did not have
+  const double first = s.train_step(feeds).loss;
+  for (int i = 0; i < 30; ++i) s.train_step(feeds);
+  EXPECT_LT(s.train_step(feeds).loss, first);
+  const std::string exported = dir.path() + "/five.onnx";
+  s.export_model(exported);
+  Session inference = Session::from_file(exported);
+  EXPECT_EQ(inference.run({{"x", feeds.at("x")}})[0].shape(), (Shape{8, 5}));
+  TrainingSession original = TrainingSession::from_file(model);
+  EXPECT_EQ(bytes_of(original.parameter("fc1.weight")), bytes_of(TrainingSession::from_file(exported).parameter("fc1.weight")));
+
+  TrainingOptions no_head;
+  no_head.num_classes = 3;
+  no_head.loss.kind = LossKind::MSE;
+  no_head.loss.output = "r";  // a Relu output: not a fully connected layer
+  const std::string message = error_of([&] { TrainingSession::from_file(model, no_head); });
+  EXPECT_NE(message.find("Relu"), std::string::npos) << message;
+}
+
+// A NaN in the batch stops the step before anything changes, and says so (here the loss
+// stays finite, because ReLU maps NaN to 0, but the gradients do not).
+TEST(TrainingSession, NonFiniteLossChangesNothing) {
+  TempDir dir;
+  const std::string model = make_mlp(dir.path(), true);
+  TrainingSession s = TrainingSession::from_file(model, dropout_options(1));
+  s.train_step(separable_batch(16, 1));
+  const auto before = state_bytes(s);
+  auto feeds = separable_batch(16, 2);
+  feeds.at("x").data<float>()[3] = std::numeric_limits<float>::quiet_NaN();
+  const std::string message = error_of([&] { s.train_step(feeds); });
+  EXPECT_NE(message.find("NaN or Inf at step 2"), std::string::npos) << message;
+  EXPECT_EQ(state_bytes(s), before);
+  EXPECT_EQ(s.step(), 1);
+  EXPECT_EQ(s.pending_micro_batches(), 0);
+}
+
+// A caller's own metadata rides along in checkpoints; set_schedule replaces the schedule.
+TEST(TrainingSession, CheckpointsCarryCallerMetadataAndSchedulesCanBeSet) {
+  TempDir dir;
+  const std::string model = make_mlp(dir.path(), false);
+  TrainingSession s = TrainingSession::from_file(model);
+  s.set_schedule(parse_schedule("linear:total_steps=10"));
+  EXPECT_EQ(s.learning_rate(), 1e-3);  // base_lr from the options
+  s.train_step(separable_batch(8, 1));
+  EXPECT_NEAR(s.learning_rate(), 0.9e-3, 1e-15);
+  const std::string path = dir.path() + "/c.ckpt";
+  s.save_checkpoint(path, {{"cli.epoch", "3"}});
+  EXPECT_EQ(TrainingSession::read_checkpoint_metadata(path).at("cli.epoch"), "3");
+  TrainingSession t = TrainingSession::from_file(model);
+  EXPECT_EQ(t.load_checkpoint(path).at("cli.epoch"), "3");
+  EXPECT_EQ(t.learning_rate(), s.learning_rate());
+  EXPECT_NE(error_of([&] { s.save_checkpoint(path, {{"step", "9"}}); }).find("reserved"), std::string::npos);
 }
 
 }  // namespace

@@ -40,7 +40,7 @@
 //
 // Trainable parameters: the float initializers that reach the loss (weights held in Constant
 // nodes are made initializers first), except BatchNormalization's running statistics and
-// what `freeze` matches. Weight decay applies to parameters of rank 2 and more; biases and
+// what `freeze` matches (or what `train_only` does not). Weight decay applies to parameters of rank 2 and more; biases and
 // normalisation scales and shifts (rank 0 or 1) get none, unless `no_decay` says otherwise.
 //
 // Determinism: with the same options (seed included) and the same number of threads, two
@@ -76,7 +76,12 @@ struct TrainingOptions {
   // The model computes its loss itself: the name of its scalar float output to minimise.
   std::string model_loss;
 
-  std::vector<std::string> freeze;  // regexes (std::regex_search): parameters not trained
+  // Transfer learning: > 0 replaces the fully connected layer that computes loss.output
+  // with a freshly initialised one of this many outputs (PyTorch's nn.Linear initialisation,
+  // seeded by `seed`), e.g. to fine-tune an ImageNet classifier on 10 classes.
+  int64_t num_classes = 0;
+  std::vector<std::string> freeze;      // regexes (std::regex_search): parameters not trained
+  std::vector<std::string> train_only;  // regexes: if any, only matching parameters are trained
   // Regexes of parameters that get no weight decay. Unset: every parameter of rank <= 1.
   // An empty list: weight decay on every parameter (torch.optim's default).
   std::optional<std::vector<std::string>> no_decay;
@@ -132,6 +137,8 @@ class TrainingSession {
   const std::string& loss_name() const;
 
   // Forward, backward and (every accumulation_steps calls) the optimizer step; see above.
+  // A loss that is NaN or infinite stops the step before anything changes (no update, no
+  // running statistics, the batch's gradients dropped) with an Error saying so.
   StepResult train_step(const std::map<std::string, Tensor>& feeds);
   // Runs the optimizer step on the gradients accumulated so far (does nothing when none
   // were), e.g. to finish a partial accumulation at the end of an epoch. Returns the rate used.
@@ -153,28 +160,49 @@ class TrainingSession {
   // A copy of a parameter's or buffer's current value.
   Tensor parameter(const std::string& name) const;
   // Overwrites a parameter or buffer (same dtype and shape), e.g. to load pretrained weights.
+  // Frozen initializers (not parameters) are not reachable here.
   void set_parameter(const std::string& name, const Tensor& value);
 
   // The learning rate the next optimizer step will use.
   double learning_rate() const;
   // From now on, a constant learning rate (replaces the schedule).
   void set_learning_rate(double lr);
+  // From now on, this schedule (validated; base_lr 0 takes the current options' learning
+  // rate), e.g. once the number of steps in the run is known.
+  void set_schedule(const ScheduleOptions& schedule);
   int64_t step() const;  // optimizer steps done
 
   // See "Checkpoints" above. Saving or loading in the middle of an accumulation is refused.
-  void save_checkpoint(const std::string& path) const;
-  void load_checkpoint(const std::string& path);
+  // `extra` is stored as metadata too (keys must not start with "onnx_train"); a caller
+  // keeps its own state there (the CLI: its options and the position in the data), and
+  // load_checkpoint returns every metadata entry.
+  void save_checkpoint(const std::string& path, const std::map<std::string, std::string>& extra = {}) const;
+  std::map<std::string, std::string> load_checkpoint(const std::string& path);
+  // A checkpoint's metadata without loading it (e.g. to find which model it belongs to).
+  static std::map<std::string, std::string> read_checkpoint_metadata(const std::string& path);
 
   // The training plan's storage: after the first steps, a step takes nothing new from the
   // system (intermediates are recycled through the plan's buffer pool).
   MemoryStats memory_stats() const;
 
+  // Writes the training graph (training form, loss, backward graph; the gradients are
+  // outputs named "<parameter>_grad"-like) as an ONNX file any ONNX tool opens.
+  void export_training_graph(const std::string& path) const;
+
+  // Writes the model with ONNX's TrainingInfoProto filled in (runtime/train/training_info.h):
+  // the inference graph as exported, plus the training algorithm (forward, loss, backward and
+  // the optimizer update) with update bindings to the initializers, and the optimizer state.
+  // from_file on such a file continues training from it.
+  void export_training_model(const std::string& path) const;
+
   // Writes the model as exported, in eval form, with the current parameters and running
   // statistics (no loss, no gradients). The file appears whole or not at all.
   void export_model(const std::string& path) const;
 
- private:
+  // The inside (runtime/train/session_impl.h), for the library's own files.
   struct Impl;
+
+ private:
   explicit TrainingSession(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
