@@ -1,0 +1,57 @@
+// ONNX model files with a TrainingInfoProto (onnx.proto: ModelProto.training_info): the
+// inference graph plus a training algorithm whose outputs update the model's initializers.
+//
+// This is the file layer of TrainingSession::export_training_model; what the session puts in
+// the graphs and the metadata is described in runtime/train/training_info.h.
+//
+//   TrainingInfoModel m;
+//   m.inference = ...;                     // ModelProto.graph, written as save_onnx_model does
+//   m.algorithm = ...;                     // training_info[0].algorithm
+//   m.update_binding = {{"fc.weight", "fc.weight_new"}};
+//   m.opsets = ...;                        // the model's opset imports: every graph uses them
+//   m.metadata = {{"key", "value"}};       // ModelProto.metadata_props
+//   save_training_info_model(m, "model.onnx");
+//   ModelFileInfo info = read_model_file_info("model.onnx");   // metadata, no graph parsing
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/ir/graph.h"
+
+namespace onnx_train {
+
+struct TrainingInfoModel {
+  Graph inference;  // ModelProto.graph (its opsets are ignored: `opsets` applies)
+  Graph algorithm;  // TrainingInfoProto.algorithm (its opsets are ignored too)
+  // TrainingInfoProto.update_binding, in order: initializer name -> algorithm output name.
+  std::vector<std::pair<std::string, std::string>> update_binding;
+  std::map<std::string, int> opsets;            // ModelProto.opset_import, domain -> version
+  std::map<std::string, std::string> metadata;  // ModelProto.metadata_props
+};
+
+// Writes the model (IR version 8, producer "onnx-train", one TrainingInfoProto whose
+// initialization graph is left unset: the initializers hold the starting values) so that the
+// file appears whole or not at all.
+void save_training_info_model(const TrainingInfoModel& model, const std::string& path);
+
+// What read_model_file_info reads of a model file.
+struct ModelFileInfo {
+  std::map<std::string, std::string> metadata;  // ModelProto.metadata_props
+  int training_info_count = 0;                  // how many TrainingInfoProto the model has
+};
+
+// Reads the metadata of an ONNX model file without parsing its graph (which is skipped over
+// unread, so this is cheap even for large models). Throws naming the file when it cannot be
+// read or is not a valid ModelProto at the top level.
+ModelFileInfo read_model_file_info(const std::string& path);
+
+// `graph` as a GraphProto, the way save_onnx_model writes a model's graph: initializers inline
+// (in name order), inputs, outputs, value infos (in name order), then the nodes.
+void graph_to_proto(const Graph& graph, onnx::GraphProto& proto);
+
+}  // namespace onnx_train
