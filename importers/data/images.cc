@@ -1,0 +1,251 @@
+// Image classification folders: SPLIT/<class>/*.png|jpg|jpeg, as torchvision's ImageFolder
+// reads them. Class indices follow the sorted folder names. Each sample is decoded when
+// read (so memory stays small and the BatchLoader's thread overlaps decoding with training),
+// converted to the model input's channel count, resized to its height and width, scaled to
+// [0, 1] and normalised: the numbers of torchvision's
+//   ToTensor() -> Resize((H, W), InterpolationMode.BILINEAR, antialias=False) -> Normalize(mean, std)
+// up to float rounding.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+
+#include "importers/data/formats.h"
+#include "importers/data/image_decode.h"
+#include "importers/data/image_fields.h"
+
+namespace onnx_train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool has_image_extension(const fs::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
+}
+
+struct ClassFolder {
+  std::string name;
+  std::string dir;
+  std::vector<std::string> images;  // sorted full paths
+  int64_t other_files = 0;          // files with other extensions, ignored
+};
+
+// The images in `dir` and its sub-folders (ImageFolder walks them too). Hidden entries are
+// not data, as at the top of the data folder: .ipynb_checkpoints/, macOS's ._x.jpg.
+ClassFolder scan_class_folder(const std::string& dir) {
+  ClassFolder folder;
+  folder.dir = dir;
+  folder.name = fs::path(dir).filename().string();
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().rfind('.', 0) == 0) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file(ec)) continue;
+    if (has_image_extension(it->path()))
+      folder.images.push_back(it->path().string());
+    else
+      ++folder.other_files;
+  }
+  OT_CHECK(!ec, "{}: cannot list the class folder: {}", dir, ec.message());
+  std::sort(folder.images.begin(), folder.images.end());
+  return folder;
+}
+
+// The image as `channels` planes (channels first) of 0..255 values: gray becomes 3 channels
+// by replication, colour becomes 1 by luminance L = 0.299 R + 0.587 G + 0.114 B rounded to
+// 8 bits exactly as PIL's convert("L"), and alpha is dropped.
+std::vector<uint8_t> to_planes(const DecodedImage& image, int64_t channels) {
+  const size_t pixels = static_cast<size_t>(image.width * image.height);
+  const size_t step = static_cast<size_t>(image.channels);
+  const bool colour = image.channels >= 3;
+  std::vector<uint8_t> planes(pixels * static_cast<size_t>(channels));
+  for (size_t p = 0; p < pixels; ++p) {
+    const uint8_t* in = image.pixels.data() + p * step;
+    if (channels == 3) {
+      for (size_t c = 0; c < 3; ++c) planes[c * pixels + p] = in[colour ? c : 0];
+    } else {
+      planes[p] = colour ? static_cast<uint8_t>((in[0] * 19595 + in[1] * 38470 + in[2] * 7471 + 0x8000) >> 16) : in[0];
+    }
+  }
+  return planes;
+}
+
+// Where output index o samples an axis of `in_size` pixels: PyTorch's bilinear source
+// index with align_corners=False, src = max((o + 0.5) * in / out - 0.5, 0) in float, between
+// pixels `first` and `second` (the last pixel repeats at the edge).
+struct Tap {
+  size_t first, second;
+  float first_weight, second_weight;
+};
+
+std::vector<Tap> bilinear_taps(int64_t in_size, int64_t out_size) {
+  const float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
+  std::vector<Tap> taps;
+  taps.reserve(static_cast<size_t>(out_size));
+  for (int64_t o = 0; o < out_size; ++o) {
+    const float src = std::max(scale * (static_cast<float>(o) + 0.5f) - 0.5f, 0.0f);
+    const int64_t first = std::min(static_cast<int64_t>(src), in_size - 1);
+    const int64_t second = std::min(first + 1, in_size - 1);
+    const float second_weight = src - static_cast<float>(first);
+    taps.push_back({static_cast<size_t>(first), static_cast<size_t>(second), 1.0f - second_weight, second_weight});
+  }
+  return taps;
+}
+
+// Bilinear resize (no antialiasing) of `channels` planes of `in_height` x `in_width` to
+// `out_height` x `out_width` float planes of the same 0..255 range.
+std::vector<float> resize_bilinear(const std::vector<uint8_t>& planes, int64_t channels, int64_t in_height,
+                                   int64_t in_width, int64_t out_height, int64_t out_width) {
+  const std::vector<Tap> rows = bilinear_taps(in_height, out_height);
+  const std::vector<Tap> cols = bilinear_taps(in_width, out_width);
+  const size_t in_plane = static_cast<size_t>(in_height * in_width);
+  std::vector<float> out(static_cast<size_t>(channels * out_height * out_width));
+  float* o = out.data();
+  for (int64_t c = 0; c < channels; ++c) {
+    const uint8_t* plane = planes.data() + static_cast<size_t>(c) * in_plane;
+    for (const Tap& y : rows) {
+      const uint8_t* top = plane + y.first * static_cast<size_t>(in_width);
+      const uint8_t* bottom = plane + y.second * static_cast<size_t>(in_width);
+      for (const Tap& x : cols) {
+        *o++ = y.first_weight * (x.first_weight * top[x.first] + x.second_weight * top[x.second]) +
+               y.second_weight * (x.first_weight * bottom[x.first] + x.second_weight * bottom[x.second]);
+      }
+    }
+  }
+  return out;
+}
+
+struct ImageSample {
+  std::string path;
+  int64_t label = 0;
+};
+
+class ImageFolderDataset : public Dataset {
+ public:
+  ImageFolderDataset(std::vector<FieldSpec> fields, PictureFields which, PixelScaling scaling,
+                     std::vector<std::string> class_names, std::vector<ImageSample> samples, std::string dir,
+                     int64_t other_files)
+      : fields_(std::move(fields)),
+        which_(which),
+        scaling_(std::move(scaling)),
+        class_names_(std::move(class_names)),
+        samples_(std::move(samples)),
+        dir_(std::move(dir)),
+        other_files_(other_files) {}
+
+  int64_t size() const override { return static_cast<int64_t>(samples_.size()); }
+  const std::vector<FieldSpec>& fields() const override { return fields_; }
+  std::vector<std::string> class_names() const override { return class_names_; }
+
+  void read(size_t field, int64_t index, void* out) const override {
+    OT_CHECK(field < fields_.size() && index >= 0 && index < size(),
+             "image folders in {}: no sample {} of field {} (the data has {} samples and {} fields)", dir_, index,
+             field, size(), fields_.size());
+    const ImageSample& sample = samples_[static_cast<size_t>(index)];
+    const FieldSpec& spec = fields_[field];
+    auto where = [&] { return source_of(field, index); };
+    if (field != which_.image) {
+      store_values(&sample.label, 1, spec, PixelScaling{}, out, where);
+      return;
+    }
+    const DecodedImage image = decode_image(sample.path);
+    const Shape& shape = spec.sample_shape;  // [C, H, W]
+    std::vector<float> values =
+        resize_bilinear(to_planes(image, shape[0]), shape[0], image.height, image.width, shape[1], shape[2]);
+    if (!dtype_is_float(spec.dtype))
+      for (float& v : values) v = std::nearbyint(v);  // integer inputs take whole pixel values
+    store_values(values.data(), static_cast<int64_t>(values.size()), spec, scaling_, out, where);
+  }
+
+  std::string source_of(size_t field, int64_t index) const override {
+    if (index < 0 || index >= size()) return fmt::format("image folders in {}, sample {}", dir_, index);
+    const ImageSample& sample = samples_[static_cast<size_t>(index)];
+    if (field == which_.image) return sample.path;
+    return fmt::format("{} (class {}, folder '{}')", sample.path, sample.label,
+                       class_names_[static_cast<size_t>(sample.label)]);
+  }
+
+  std::string describe() const override {
+    return fmt::format("{} images in {} class folder{} of {} (PNG/JPEG{})", size(), class_names_.size(),
+                       class_names_.size() == 1 ? "" : "s", dir_,
+                       other_files_ == 0 ? "" : fmt::format("; {} other files ignored", other_files_));
+  }
+
+ private:
+  std::vector<FieldSpec> fields_;
+  PictureFields which_;
+  PixelScaling scaling_;
+  std::vector<std::string> class_names_;
+  std::vector<ImageSample> samples_;
+  std::string dir_;
+  int64_t other_files_;
+};
+
+// The model input images are resized to: samples of a fixed [C, H, W], C = 1 or 3.
+void check_image_input(const FieldSpec& field, const std::string& source) {
+  const Shape& shape = field.sample_shape;
+  OT_CHECK(shape.size() == 3,
+           "{}: images feed a model input of shape [N, C, H, W] (channels first), but '{}' takes samples of shape {}; "
+           "use a model with such an input, or other data",
+           source, field.name, shape_str(shape));
+  OT_CHECK(shape[1] > 0 && shape[2] > 0,
+           "{}: the model input '{}' takes samples of shape {}, with an open height or width, so there is no size to "
+           "resize the images to; export the model with a fixed input size (e.g. [N, 3, 224, 224])",
+           source, field.name, shape_str(shape));
+  OT_CHECK(shape[0] == 1 || shape[0] == 3,
+           "{}: the model input '{}' takes samples of shape {}; images give 1 (gray) or 3 (RGB) channels, so it needs "
+           "C = 1 or 3{}",
+           source, field.name, shape_str(shape), shape[0] < 0 ? " (export the model with a fixed channel count)" : "");
+}
+
+}  // namespace
+
+std::unique_ptr<Dataset> open_image_folders(const SplitSource& split, const std::vector<FieldSpec>& wanted,
+                                            const DataOptions& options) {
+  std::vector<ClassFolder> folders;
+  for (const std::string& dir : split.dirs) folders.push_back(scan_class_folder(dir));
+  const bool any_images =
+      std::any_of(folders.begin(), folders.end(), [](const ClassFolder& f) { return !f.images.empty(); });
+  if (!any_images) return nullptr;
+  std::sort(folders.begin(), folders.end(), [](const ClassFolder& a, const ClassFolder& b) { return a.name < b.name; });
+
+  const std::string source = "image folders in " + split.dir;
+  std::vector<std::string> class_names;
+  std::vector<ImageSample> samples;
+  int64_t other_files = 0;
+  for (const ClassFolder& folder : folders) {
+    OT_CHECK(!folder.images.empty(),
+             "{}: the class folder has no .png, .jpg or .jpeg images{}; every sub-folder of {} is a class, so add its "
+             "images or remove the folder",
+             folder.dir, folder.other_files == 0 ? "" : fmt::format(" (only {} other files)", folder.other_files),
+             split.dir);
+    for (const std::string& path : folder.images) samples.push_back({path, static_cast<int64_t>(class_names.size())});
+    class_names.push_back(folder.name);
+    other_files += folder.other_files;
+  }
+
+  std::vector<FieldSpec> fields = wanted;
+  const PictureFields which = pick_picture_fields(wanted, source);
+  FieldSpec& image = fields[which.image];
+  check_image_input(image, source);
+  if (which.label) {
+    FieldSpec& label = fields[*which.label];
+    label.sample_shape = resolve_sample_shape(label, {}, source + " (one class index per image)");
+    const int64_t classes = static_cast<int64_t>(class_names.size());
+    OT_CHECK(label.num_classes <= 0 || classes <= label.num_classes,
+             "{}: {} class folders ({}{}), but the model's '{}' takes {} classes; use a model with {} outputs, or "
+             "fewer class folders",
+             source, classes, fmt::join(class_names.begin(), class_names.begin() + std::min<int64_t>(classes, 5), ", "),
+             classes > 5 ? ", ..." : "", label.name, label.num_classes, classes);
+  }
+  PixelScaling scaling = make_pixel_scaling(255.0, options, image, source);
+  return std::make_unique<ImageFolderDataset>(std::move(fields), which, std::move(scaling), std::move(class_names),
+                                              std::move(samples), split.dir, other_files);
+}
+
+}  // namespace onnx_train
