@@ -74,8 +74,7 @@ Head find_head(const Graph& g, const std::string& output) {
       const std::string& b = mm.inputs.at(1);
       if (is_float_initializer(g, b)) return std::pair{b, false};
       const Node* t = producer_of(g, b);
-      if (t != nullptr && t->op_type == "Transpose" && is_float_initializer(g, t->inputs.at(0)) &&
-          uses_of(g, b) == 1)
+      if (t != nullptr && t->op_type == "Transpose" && is_float_initializer(g, t->inputs.at(0)) && uses_of(g, b) == 1)
         return std::pair{t->inputs.at(0), true};
       return std::pair{std::string(), false};
     };
@@ -109,8 +108,7 @@ Head find_head(const Graph& g, const std::string& output) {
 
 }  // namespace
 
-ReplacedHead replace_classifier_head(Graph& graph, const std::string& output_name, int64_t num_classes,
-                                     uint64_t seed) {
+ReplacedHead replace_classifier_head(Graph& graph, const std::string& output_name, int64_t num_classes, uint64_t seed) {
   OT_CHECK(num_classes >= 1, "--num-classes {}: a classifier needs at least 1 class", num_classes);
   const std::string output = output_name.empty() ? graph.outputs.at(0).name : output_name;
   const Head head = find_head(graph, output);
@@ -119,8 +117,7 @@ ReplacedHead replace_classifier_head(Graph& graph, const std::string& output_nam
            head.weight, head.node->label(), weight.describe());
   const int64_t in_features = head.weight_transposed ? weight.dim(1) : weight.dim(0);
   const int64_t old_classes = head.weight_transposed ? weight.dim(0) : weight.dim(1);
-  OT_CHECK(uses_of(graph, head.weight) == 1, "--num-classes: the weight '{}' is shared with other layers",
-           head.weight);
+  OT_CHECK(uses_of(graph, head.weight) == 1, "--num-classes: the weight '{}' is shared with other layers", head.weight);
   if (!head.bias.empty()) {
     const Tensor& bias = graph.initializers.at(head.bias);
     OT_CHECK(bias.numel() == old_classes && uses_of(graph, head.bias) == 1,

@@ -3,6 +3,28 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/tools/setup.sh"
+
+# ONNX Runtime for tests/cli/cli_e2e_test.cc (it runs tests/cli/ort_compare.js): Node.js and npm
+# from Debian when missing, then onnxruntime-node from the npm registry into tests/cli/node_modules
+# (--ignore-scripts: the package ships its CPU binaries; its install script only fetches GPU ones).
+# Only what is missing; a failed install leaves the test to fail and say how to install.
+node_missing=()
+command -v node >/dev/null 2>&1 || node_missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || node_missing+=(npm)
+if [ ${#node_missing[@]} -gt 0 ]; then
+  echo "onnx-train tests: installing ${node_missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${node_missing[@]}"
+fi
+if [ ! -d "$ROOT/tests/cli/node_modules/onnxruntime-node" ]; then
+  echo "onnx-train tests: installing onnxruntime-node into tests/cli/node_modules"
+  npm install --prefix "$ROOT/tests/cli" --ignore-scripts --no-save --no-package-lock --no-audit --no-fund \
+    onnxruntime-node@1.20.1 || echo "onnx-train tests: could not install onnxruntime-node; the ONNX Runtime tests will fail"
+fi
+export NODE_PATH="$ROOT/tests/cli/node_modules${NODE_PATH:+:$NODE_PATH}"
+
 cd "$ROOT/build"
 set +e
 ctest --output-on-failure --timeout 1800 "$@" | tee ctest.out

@@ -85,9 +85,9 @@ void scale_in_place(Tensor& t, double scale) {
   });
 }
 
-// The sum of every element of float tensors (gradients, statistics; in double, per tensor on all threads): finite exactly
-// when no element is NaN or Inf (barring overflow of finite values, which a float32
-// gradient cannot reach in double).
+// The sum of every element of float tensors (gradients, statistics; in double, per tensor on all threads): finite
+// exactly when no element is NaN or Inf (barring overflow of finite values, which a float32 gradient cannot reach in
+// double).
 double gradient_checksum(const std::vector<Tensor*>& grads) {
   double total = 0;
   for (const Tensor* g : grads) {
@@ -177,9 +177,10 @@ double TrainingSession::Impl::run_optimizer(std::optional<double>* grad_norm) {
   if (!std::isfinite(norm)) {
     pending = 0;
     pending_weight = 0;
-    OT_FAIL("{}: the gradients hold NaN or Inf at step {}; nothing was updated (the parameters are those after step "
-            "{}). A learning rate that is too high is the usual cause: lower it, or clip gradients",
-            source, step + 1, step);
+    OT_FAIL(
+        "{}: the gradients hold NaN or Inf at step {}; nothing was updated (the parameters are those after step "
+        "{}). A learning rate that is too high is the usual cause: lower it, or clip gradients",
+        source, step + 1, step);
   }
   if (options.clip_grad_value > 0) {
     auto grads = clip_grads_now();
@@ -275,7 +276,8 @@ TrainingSession TrainingSession::from_file(const std::string& model_path, const 
   for (const auto& name : trainable_initializers(*s.train, s.loss)) {
     if (!frozen.matches(name) && (options.train_only.empty() || only.matches(name))) trainable.push_back(name);
   }
-  OT_CHECK(!trainable.empty(), "{}: nothing to train: no float parameter reaches the loss '{}' (or freeze / train_only leave none)",
+  OT_CHECK(!trainable.empty(),
+           "{}: nothing to train: no float parameter reaches the loss '{}' (or freeze / train_only leave none)",
            model_path, s.loss);
   GradientGraph gradients;
   try {

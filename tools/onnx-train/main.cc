@@ -1,14 +1,14 @@
-// onnx-train: the command line.
-//
-//   onnx-train run model.onnx [--input name=file.pb ...]
-//
-// For now `run` executes a model on inputs read from TensorProto files (or on a
-// deterministic ramp when none are given) and prints a summary of every output.
+// onnx-train: the command line. `onnx-train MODEL.onnx DATA_DIR` fine-tunes a model
+// (tools/onnx-train/train_command.cc); eval, inspect, graph and export are in commands.cc;
+// run, training-graph and ops (running a model, writing the gradient graph of any value,
+// listing op support) are here. --help documents everything.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <string>
@@ -16,6 +16,8 @@
 
 #include "onnx_train/session.h"
 #include "onnx_train/training.h"
+#include "tools/onnx-train/commands.h"
+#include "tools/onnx-train/train_options.h"
 
 namespace {
 
@@ -24,18 +26,29 @@ using onnx_train::Tensor;
 
 void print_usage() {
   std::cout
-      << "usage: onnx-train run MODEL.onnx [--input NAME=FILE.pb ...] [--batch N] [--repeat N [--profile]]\n"
-         "       onnx-train training-graph MODEL.onnx --loss NAME -o OUT.onnx [--freeze REGEX]... [--input-grad "
+      << "usage: onnx-train MODEL.onnx DATA_DIR [options]     fine-tune MODEL on the data in DATA_DIR\n"
+         "       onnx-train eval MODEL.onnx DATA_DIR [options] loss and accuracy (on DATA_DIR's val split if any)\n"
+         "       onnx-train inspect MODEL.onnx [options]       inputs, outputs, parameters, ops and their support\n"
+         "       onnx-train graph MODEL.onnx -o OUT.onnx [options]  write the training graph (forward, loss, "
+         "backward)\n"
+         "       onnx-train export CHECKPOINT -o OUT.onnx      the inference model with a checkpoint's weights\n"
+         "       onnx-train run MODEL.onnx [--input NAME=FILE.pb ...] [--batch N] [--repeat N [--profile]]\n"
+         "       onnx-train training-graph MODEL.onnx --loss VALUE -o OUT.onnx [--freeze REGEX]... [--input-grad "
          "NAME]...\n"
-         "       onnx-train ops\n"
-         "  run     load MODEL.onnx, run it once and print its outputs\n"
-         "          inputs not given as files are filled with a deterministic ramp;\n"
-         "          dynamic dimensions take --batch (default 1);\n"
-         "          --repeat N runs N more times and prints the mean time per run;\n"
-         "          --profile adds the time per op type and the slowest nodes\n"
-         "  training-graph  write MODEL's forward + backward graph (gradients of every float initializer\n"
-         "          that reaches the loss, except --freeze matches) as an ONNX model\n"
-         "  ops     list every supported op with the ONNX schema versions it implements and has gradient rules for\n";
+         "       onnx-train ops                                every supported op: kernel and gradient versions\n"
+         "\n"
+         "DATA_DIR holds train/ and optionally val/ (or the files themselves): NAME.npy per model input and for the\n"
+         "label (first axis = samples), .npz, ONNX test_data_set_*/ folders, CSV with a header, MNIST-style IDX files\n"
+         "(also .gz), or image classification folders (train/<class>/*.png|jpg). Files are matched to the model's\n"
+         "input names and to the label.\n"
+         "\n"
+         "training options (also taken by eval, inspect, graph):\n"
+      << onnx_train::cli::train_options_help()
+      << "\n"
+         "run: load MODEL.onnx, run it once on inputs from files (or a deterministic ramp) and print its outputs;\n"
+         "     dynamic dimensions take --batch; --repeat N times N more runs, --profile adds time per op.\n"
+         "training-graph: the forward + backward graph of any value of the model (gradients of every float\n"
+         "     initializer that reaches it, except --freeze matches).\n";
 }
 
 // A deterministic, non-trivial input: values ramp through [-1, 1).
@@ -207,13 +220,33 @@ int run_command(const std::vector<std::string>& args) {
 
 }  // namespace
 
+// OpenMP's worker threads spin while waiting for work by default. Training runs a data
+// thread beside them (batches are decoded while the step computes), and spinning workers
+// starve it: on the 2-core machine the Fashion-MNIST run went from 41 to 244 samples/s with
+// passive waiting. libgomp reads the policy when it loads, before main(), so the process
+// re-executes itself once with it set (unless the user chose a policy).
+void wait_passively_in_openmp(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  ::execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
+}
+
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] != "run" && args[0] != "ops" && args[0] != "training-graph" && args[0] != "--help" &&
+      args[0] != "-h")
+    wait_passively_in_openmp(argv);
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     print_usage();
     return args.empty() ? 2 : 0;
   }
   try {
+    const std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (args[0] == "eval") return onnx_train::cli::eval_command(rest);
+    if (args[0] == "inspect") return onnx_train::cli::inspect_command(rest);
+    if (args[0] == "graph") return onnx_train::cli::graph_command(rest);
+    if (args[0] == "export") return onnx_train::cli::export_command(rest);
+    if (args[0] == "train") return onnx_train::cli::train_command(rest);
     if (args[0] == "run") return run_command({args.begin() + 1, args.end()});
     if (args[0] == "training-graph") return training_graph_command({args.begin() + 1, args.end()});
     if (args[0] == "ops") {
@@ -232,8 +265,8 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
-    std::cerr << "onnx-train: unknown command '" << args[0] << "'\n";
-    print_usage();
+    if (args[0].rfind("-", 0) != 0) return onnx_train::cli::train_command(args);  // MODEL.onnx DATA_DIR
+    std::cerr << "onnx-train: unknown option '" << args[0] << "'; see onnx-train --help\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "onnx-train: error: " << e.what() << "\n";

@@ -1,0 +1,1434 @@
+// End-to-end tests of the onnx-train command line: the real binary (ONNX_TRAIN_CLI) run as a
+// user runs it, on models and data written here into a temporary folder. Training, its log
+// and plot, every data format, resume-equals-uninterrupted (epoch and mid-epoch checkpoints,
+// accumulation, Dropout and BatchNormalization), `export` from a checkpoint, eval / inspect /
+// graph, transfer learning, every kind of bad input, Ctrl-C, and the exported models run in
+// ONNX Runtime (tests/cli/ort_compare.js with onnxruntime-node; tools/test.sh installs it).
+// tests/cli/README.md says what runs where.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <png.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+// clang-format off
+#include <jpeglib.h>
+// clang-format on
+
+#include <fmt/format.h>
+
+#include "importers/tensor_proto.h"
+#include "onnx_train/session.h"
+#include "tests/support/model_builder.h"
+
+#ifndef ONNX_TRAIN_CLI
+#error "ONNX_TRAIN_CLI (the path of the onnx-train binary) is set by tests/CMakeLists.txt"
+#endif
+
+extern char** environ;
+
+namespace onnx_train {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ModelBuilder;
+using testing::TempDir;
+
+const std::string kCli = ONNX_TRAIN_CLI;
+const std::string kSourceDir = ONNX_TRAIN_SOURCE_DIR;
+const std::string kParityDir = kSourceDir + "/tests/data/train_parity";
+
+#define EXPECT_HAS(text, part) \
+  EXPECT_NE((text).find(part), std::string::npos) << "expected '" << (part) << "' in:\n" << (text)
+#define EXPECT_LACKS(text, part) \
+  EXPECT_EQ((text).find(part), std::string::npos) << "unexpected '" << (part) << "' in:\n" << (text)
+
+// ---- Files
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+  ASSERT_TRUE(out.good()) << path;
+}
+
+template <typename T>
+std::string bytes_of(const std::vector<T>& values) {
+  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+}
+
+// Every path under `dir`, relative, sorted: to show that a failed run left nothing behind.
+std::set<std::string> tree(const std::string& dir) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    out.insert(fs::relative(it->path(), dir).string());
+  return out;
+}
+
+std::string joined(const std::set<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "(nothing)" : out;
+}
+
+int count_of(const std::string& text, const std::string& part) {
+  int n = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++n;
+  return n;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// ---- Running the binary
+
+struct CliRun {
+  int code = -1;  // exit status; 1000 + N when signal N killed it
+  std::string out, err, command;
+  std::string show() const {
+    return "$ " + command + "\nexit " + std::to_string(code) + "\n--- stdout\n" + out + "--- stderr\n" + err;
+  }
+};
+
+std::string quote_args(const std::vector<std::string>& args) {
+  std::string out = "onnx-train";
+  for (const auto& a : args) out += " " + (a.find(' ') == std::string::npos && !a.empty() ? a : "'" + a + "'");
+  return out;
+}
+
+// Starts the binary with `args` in `cwd`, stdout and stderr into files, no stdin, and one
+// kernel thread (tiny models train fastest so, and the numbers do not depend on it).
+pid_t spawn(const std::vector<std::string>& args, const std::string& cwd, const std::string& out_path,
+            const std::string& err_path) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "OMP_NUM_THREADS=", 16) != 0) env.emplace_back(*e);
+  }
+  env.emplace_back("OMP_NUM_THREADS=1");
+  std::vector<char*> envp, argv;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> all = {kCli};
+  all.insert(all.end(), args.begin(), args.end());
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {  // only async-signal-safe calls from here
+    if (chdir(cwd.c_str()) != 0) _exit(126);
+    const int in = open("/dev/null", O_RDONLY);
+    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || out < 0 || err < 0) _exit(126);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// The exit status of `pid` (1000 + N when signal N killed it); kills it and fails after `timeout_s`.
+int wait_for(pid_t pid, double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  int status = 0;
+  for (;;) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0) return -1;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      ADD_FAILURE() << "onnx-train did not finish in " << timeout_s << " s; killed";
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 1000 + WTERMSIG(status);
+  return -1;
+}
+
+// ---- Models
+
+void set_int(onnx::NodeProto& node, const std::string& name, int64_t value) {
+  auto* a = node.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(value);
+}
+
+Tensor random_tensor(const Shape& shape, std::mt19937& rng, float scale = 0.5f, float offset = 0.f) {
+  std::normal_distribution<float> normal(0.f, 1.f);
+  Tensor t(DType::Float32, shape);
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = offset + scale * normal(rng);
+  return t;
+}
+
+// x [N, 4] -> Gemm(8) -> [BatchNormalization] -> Relu -> [Dropout(0.3)] -> Gemm(classes) -> logits,
+// as tests/train/training_session_test.cc builds it.
+std::string make_mlp(const std::string& path, bool bn_and_dropout, int classes = 3) {
+  std::mt19937 rng(7);
+  ModelBuilder m(13);
+  m.input("x", onnx::TensorProto::FLOAT, {-1, 4});
+  m.initializer("fc1.weight", random_tensor({8, 4}, rng));
+  m.initializer("fc1.bias", random_tensor({8}, rng, 0.1f));
+  m.initializer("fc2.weight", random_tensor({classes, 8}, rng));
+  m.initializer("fc2.bias", random_tensor({classes}, rng, 0.1f));
+  set_int(m.node("Gemm", {"x", "fc1.weight", "fc1.bias"}, {"h"}), "transB", 1);
+  std::string last = "h";
+  if (bn_and_dropout) {
+    m.initializer("bn.weight", random_tensor({8}, rng, 0.1f, 1.f));
+    m.initializer("bn.bias", random_tensor({8}, rng, 0.1f));
+    m.initializer("bn.running_mean", random_tensor({8}, rng, 0.2f));
+    m.initializer("bn.running_var", random_tensor({8}, rng, 0.1f, 1.f));
+    m.node("BatchNormalization", {"h", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"}, {"hn"});
+    last = "hn";
+  }
+  m.node("Relu", {last}, {"r"});
+  last = "r";
+  if (bn_and_dropout) {
+    m.initializer("drop.ratio", Tensor::scalar<float>(0.3f));
+    m.node("Dropout", {"r", "drop.ratio"}, {"d"});
+    last = "d";
+  }
+  set_int(m.node("Gemm", {last, "fc2.weight", "fc2.bias"}, {"logits"}), "transB", 1);
+  m.output("logits", onnx::TensorProto::FLOAT, {-1, classes});
+  fs::create_directories(fs::path(path).parent_path());
+  m.save(path);
+  return path;
+}
+
+// x [N, 3, 6, 6] -> Flatten -> Gemm(2) -> logits: for image class folders.
+std::string make_image_model(const std::string& path) {
+  std::mt19937 rng(11);
+  ModelBuilder m(13);
+  m.input("x", onnx::TensorProto::FLOAT, {-1, 3, 6, 6});
+  m.initializer("fc.weight", random_tensor({2, 108}, rng, 0.05f));
+  m.initializer("fc.bias", random_tensor({2}, rng, 0.05f));
+  m.node("Flatten", {"x"}, {"flat"});
+  set_int(m.node("Gemm", {"flat", "fc.weight", "fc.bias"}, {"logits"}), "transB", 1);
+  m.output("logits", onnx::TensorProto::FLOAT, {-1, 2});
+  fs::create_directories(fs::path(path).parent_path());
+  m.save(path);
+  return path;
+}
+
+onnx::ModelProto load_proto(const std::string& path) {
+  onnx::ModelProto proto;
+  EXPECT_TRUE(proto.ParseFromString(read_file(path))) << path;
+  return proto;
+}
+
+std::map<std::string, Tensor> initializers_of(const std::string& path) {
+  std::map<std::string, Tensor> out;
+  const onnx::ModelProto proto = load_proto(path);
+  for (const auto& t : proto.graph().initializer())
+    out.emplace(t.name(), tensor_from_proto(t, fs::path(path).parent_path().string(), path));
+  return out;
+}
+
+// ---- Data
+
+// `n` samples of `classes` well-separated clusters in 4 dimensions.
+struct Samples {
+  int n = 0;
+  std::vector<float> x;    // [n, 4]
+  std::vector<int64_t> y;  // [n]
+};
+
+Samples separable(int n, unsigned seed, int classes = 3) {
+  static const float centers[5][4] = {{2, 0, 0, 1}, {-2, 1, 0, -1}, {0, -2, 2, 0}, {0, 2, -2, 0}, {1, 1, 1, -2}};
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0.f, 0.3f);
+  Samples s;
+  s.n = n;
+  for (int i = 0; i < n; ++i) {
+    const int c = static_cast<int>(rng() % static_cast<unsigned>(classes));
+    for (int j = 0; j < 4; ++j) s.x.push_back(centers[c][j] + noise(rng));
+    s.y.push_back(c);
+  }
+  return s;
+}
+
+// An .npy file as numpy.save writes it (tests/importers/data_arrays_test.cc).
+std::string npy(const std::string& descr, const Shape& shape, const std::string& data) {
+  std::string dims;
+  for (size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]);
+  if (shape.size() == 1) dims += ",";
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
+  header.append(63 - (10 + header.size()) % 64, ' ');
+  header += '\n';
+  std::string out = "\x93NUMPY";
+  out += '\x01';
+  out += '\0';
+  out += static_cast<char>(header.size() & 0xFF);
+  out += static_cast<char>(header.size() >> 8);
+  return out + header + data;
+}
+
+std::string x_npy(const Samples& s) { return npy("<f4", {s.n, 4}, bytes_of(s.x)); }
+std::string y_npy(const Samples& s) { return npy("<i8", {s.n}, bytes_of(s.y)); }
+
+// DATA/train/{x,label}.npy and, with val > 0 samples, DATA/val/{x,label}.npy.
+void write_npy_data(const std::string& data, int train, int val, unsigned seed = 1, int classes = 3) {
+  const Samples t = separable(train, seed, classes);
+  write_file(data + "/train/x.npy", x_npy(t));
+  write_file(data + "/train/label.npy", y_npy(t));
+  if (val > 0) {
+    const Samples v = separable(val, seed + 100, classes);
+    write_file(data + "/val/x.npy", x_npy(v));
+    write_file(data + "/val/label.npy", y_npy(v));
+  }
+}
+
+std::string le_bytes(uint64_t v, int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += static_cast<char>((v >> (8 * i)) & 0xFF);
+  return s;
+}
+
+// A zip archive of stored members, as numpy.savez writes one.
+std::string zip_stored(const std::vector<std::pair<std::string, std::string>>& members) {
+  std::string body, directory;
+  for (const auto& [name, data] : members) {
+    const auto crc =
+        static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
+    const uint64_t offset = body.size();
+    const std::string sizes = le_bytes(crc, 4) + le_bytes(data.size(), 4) + le_bytes(data.size(), 4);
+    body += le_bytes(0x04034b50, 4) + le_bytes(20, 2) + le_bytes(0, 2) + le_bytes(0, 2) + le_bytes(0, 4) + sizes +
+            le_bytes(name.size(), 2) + le_bytes(0, 2) + name + data;
+    directory += le_bytes(0x02014b50, 4) + le_bytes(20, 2) + le_bytes(20, 2) + le_bytes(0, 2) + le_bytes(0, 2) +
+                 le_bytes(0, 4) + sizes + le_bytes(name.size(), 2) + le_bytes(0, 2) + le_bytes(0, 2) + le_bytes(0, 2) +
+                 le_bytes(0, 2) + le_bytes(0, 4) + le_bytes(offset, 4) + name;
+  }
+  const std::string end = le_bytes(0x06054b50, 4) + le_bytes(0, 2) + le_bytes(0, 2) + le_bytes(members.size(), 2) +
+                          le_bytes(members.size(), 2) + le_bytes(directory.size(), 4) + le_bytes(body.size(), 4) +
+                          le_bytes(0, 2);
+  return body + directory + end;
+}
+
+void write_tensor(const std::string& path, const Tensor& t, const std::string& name) {
+  onnx::TensorProto proto;
+  tensor_to_proto(t, proto);
+  proto.set_name(name);
+  write_file(path, proto.SerializeAsString());
+}
+
+std::string csv_text(const Samples& s) {
+  std::string text = "f0,f1,f2,f3,label\n";
+  for (int i = 0; i < s.n; ++i) {
+    for (int j = 0; j < 4; ++j) text += fmt::format("{:.6g},", s.x[4 * i + j]);
+    text += std::to_string(s.y[i]) + "\n";
+  }
+  return text;
+}
+
+// IDX: magic 0 0 0x08 (uint8) NDIM, big-endian dims, the bytes.
+std::string idx_u8(const Shape& dims, const std::vector<uint8_t>& values) {
+  std::string out = {0, 0, 0x08, static_cast<char>(dims.size())};
+  for (int64_t d : dims)
+    for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((d >> shift) & 0xFF);
+  return out + bytes_of(values);
+}
+
+std::string gzipped(const std::string& data) {
+  z_stream zs{};
+  EXPECT_EQ(deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(deflateBound(&zs, data.size()) + 64, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+// MNIST's layout: train-images-idx3-ubyte (2 x 2 uint8 "images" of the clusters), its labels,
+// and t10k-* for validation; gzip'd with `gz`.
+void write_idx_data(const std::string& data, bool gz) {
+  auto write = [&](const std::string& prefix, const Samples& s) {
+    std::vector<uint8_t> pixels, labels;
+    for (float v : s.x) pixels.push_back(static_cast<uint8_t>(std::clamp(128.f + 40.f * v, 0.f, 255.f)));
+    for (int64_t y : s.y) labels.push_back(static_cast<uint8_t>(y));
+    const std::string images = idx_u8({s.n, 2, 2}, pixels), label_bytes = idx_u8({s.n}, labels);
+    const std::string ext = gz ? ".gz" : "";
+    write_file(data + "/" + prefix + "-images-idx3-ubyte" + ext, gz ? gzipped(images) : images);
+    write_file(data + "/" + prefix + "-labels-idx1-ubyte" + ext, gz ? gzipped(label_bytes) : label_bytes);
+  };
+  write("train", separable(40, 3));
+  write("t10k", separable(16, 4));
+}
+
+void write_png_rgb(const std::string& path, int width, int height, const std::vector<uint8_t>& rgb) {
+  fs::create_directories(fs::path(path).parent_path());
+  FILE* file = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(file, nullptr) << path;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  png_init_io(png, file);
+  png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  std::vector<png_bytep> rows;
+  for (int y = 0; y < height; ++y) rows.push_back(const_cast<uint8_t*>(rgb.data()) + y * width * 3);
+  png_write_image(png, rows.data());
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  std::fclose(file);
+}
+
+void write_jpeg_rgb(const std::string& path, int width, int height, const std::vector<uint8_t>& rgb) {
+  fs::create_directories(fs::path(path).parent_path());
+  FILE* file = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(file, nullptr) << path;
+  jpeg_compress_struct cinfo;
+  jpeg_error_mgr errors;
+  cinfo.err = jpeg_std_error(&errors);
+  jpeg_create_compress(&cinfo);
+  jpeg_stdio_dest(&cinfo, file);
+  cinfo.image_width = static_cast<JDIMENSION>(width);
+  cinfo.image_height = static_cast<JDIMENSION>(height);
+  cinfo.input_components = 3;
+  cinfo.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&cinfo);
+  jpeg_set_quality(&cinfo, 95, TRUE);
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW row = const_cast<uint8_t*>(rgb.data()) + cinfo.next_scanline * width * 3;
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+  std::fclose(file);
+}
+
+// SPLIT/a_dark/*.{png,jpg} and SPLIT/b_bright/*.{png,jpg}: 8 x 8 RGB pictures, resized to the
+// model's 6 x 6; every other picture of a class is a JPEG.
+void write_image_split(const std::string& split, int per_class, unsigned seed) {
+  std::mt19937 rng(seed);
+  for (int c = 0; c < 2; ++c) {
+    std::uniform_int_distribution<int> value(c == 0 ? 0 : 170, c == 0 ? 85 : 255);
+    for (int i = 0; i < per_class; ++i) {
+      std::vector<uint8_t> rgb(8 * 8 * 3);
+      for (auto& v : rgb) v = static_cast<uint8_t>(value(rng));
+      const std::string stem = split + (c == 0 ? "/a_dark/" : "/b_bright/") + "img" + std::to_string(i);
+      if (i % 2 == 0)
+        write_png_rgb(stem + ".png", 8, 8, rgb);
+      else
+        write_jpeg_rgb(stem + ".jpg", 8, 8, rgb);
+    }
+  }
+}
+
+// ---- The JSON Lines log
+
+// A flat JSON object's members, values as written (strings without their quotes); empty,
+// with a test failure, for a line that is not one.
+std::map<std::string, std::string> parse_json_object(const std::string& line) {
+  std::map<std::string, std::string> out;
+  size_t i = 0;
+  auto ws = [&] {
+    while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
+  };
+  auto string_at = [&](std::string& s) {
+    if (i >= line.size() || line[i] != '"') return false;
+    for (++i; i < line.size() && line[i] != '"'; ++i) {
+      if (line[i] == '\\' && i + 1 < line.size()) ++i;
+      s += line[i];
+    }
+    if (i >= line.size()) return false;
+    ++i;
+    return true;
+  };
+  auto bad = [&] {
+    ADD_FAILURE() << "not a flat JSON object: " << line;
+    return std::map<std::string, std::string>{};
+  };
+  ws();
+  if (i >= line.size() || line[i++] != '{') return bad();
+  ws();
+  if (i < line.size() && line[i] == '}') return out;
+  for (;;) {
+    ws();
+    std::string key, value;
+    if (!string_at(key)) return bad();
+    ws();
+    if (i >= line.size() || line[i++] != ':') return bad();
+    ws();
+    if (i < line.size() && line[i] == '"') {
+      if (!string_at(value)) return bad();
+    } else {
+      while (i < line.size() && line[i] != ',' && line[i] != '}') value += line[i++];
+      while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
+      if (value.empty()) return bad();
+    }
+    out[key] = value;
+    ws();
+    if (i >= line.size()) return bad();
+    if (line[i] == ',') {
+      ++i;
+      continue;
+    }
+    if (line[i] != '}') return bad();
+    ++i;
+    ws();
+    if (i != line.size()) return bad();
+    return out;
+  }
+}
+
+// The log's lines that record optimizer steps and validations (not events such as
+// checkpoints, whose paths differ between runs).
+std::vector<std::string> metric_lines(const std::string& log_path) {
+  std::vector<std::string> out;
+  for (const auto& line : lines_of(read_file(log_path))) {
+    if (line.find("\"loss\"") != std::string::npos || line.find("\"val_loss\"") != std::string::npos)
+      out.push_back(line);
+  }
+  return out;
+}
+
+// ---- The fixture
+
+class Cli : public ::testing::Test {
+ public:
+  void SetUp() override {
+    root_ = tmp_.path();
+    work_ = root_ + "/work";
+    fs::create_directories(work_);
+    fs::create_directories(root_ + "/.runs");
+  }
+
+  // Runs onnx-train with `args` in the work folder (the default export lands there).
+  CliRun run(const std::vector<std::string>& args, double timeout_s = 120) {
+    const std::string stem = root_ + "/.runs/" + std::to_string(runs_++);
+    CliRun r;
+    r.command = quote_args(args);
+    r.code = wait_for(spawn(args, work_, stem + ".out", stem + ".err"), timeout_s);
+    r.out = read_file(stem + ".out");
+    r.err = read_file(stem + ".err");
+    return r;
+  }
+
+  // A run that must succeed.
+  CliRun ok(const std::vector<std::string>& args) {
+    CliRun r = run(args);
+    EXPECT_EQ(r.code, 0) << r.show();
+    EXPECT_EQ(r.err, "") << r.show();
+    return r;
+  }
+
+  // A run that must fail with one clear message on stderr holding every part of `says`,
+  // and leave the work folder as it was: no exported model, no half-written file.
+  CliRun fails(const std::vector<std::string>& args, const std::vector<std::string>& says) {
+    const std::set<std::string> before = tree(work_);
+    CliRun r = run(args);
+    EXPECT_NE(r.code, 0) << r.show();
+    EXPECT_NE(r.code, -1) << r.show();
+    EXPECT_LT(r.code, 128) << "killed by a signal, not a clean error exit\n" << r.show();
+    EXPECT_EQ(count_of(r.err, "onnx-train: error: "), 1) << r.show();
+    EXPECT_EQ(r.err.rfind("onnx-train: error: ", 0), 0u) << "stderr holds more than the message\n" << r.show();
+    EXPECT_LACKS(r.err, "terminate called");
+    EXPECT_LACKS(r.out, "wrote ");
+    for (const auto& part : says) EXPECT_HAS(r.err, part);
+    const std::set<std::string> after = tree(work_);
+    EXPECT_EQ(joined(after), joined(before)) << "the failed run left files behind\n" << r.show();
+    return r;
+  }
+
+  std::string path(const std::string& rel) const { return root_ + "/" + rel; }
+
+  TempDir tmp_;
+  std::string root_, work_;
+  int runs_ = 0;
+};
+
+// The numbers of a "done: ..." summary line and "epoch E/N: ..." lines.
+double number_after(const std::string& text, const std::string& key) {
+  const size_t at = text.find(key);
+  if (at == std::string::npos) return NAN;
+  return std::strtod(text.c_str() + at + key.size(), nullptr);
+}
+
+// ---- Training, its log, plot and export
+
+TEST_F(Cli, TrainsOnNpyDataWithLogPlotAndExport) {
+  const std::string model = make_mlp(path("models/mlp.onnx"), false);
+  write_npy_data(path("data"), 48, 24);
+  fs::create_directories(path("out"));
+  const CliRun r = ok({model, path("data"), "--epochs", "3", "--batch-size", "8", "--lr", "0.05", "--seed", "1",
+                       "--log", path("out/log.jsonl"), "--plot", path("out/plot.svg")});
+
+  // What the user sees: the data, a line per epoch, the summary, what was written.
+  EXPECT_HAS(r.out,
+             "train: 48 samples from " + path("data/train/x.npy") + ", " + path("data/train/label.npy") + " (npy)");
+  EXPECT_HAS(r.out, "val:   24 samples from");
+  for (int e = 1; e <= 3; ++e) EXPECT_HAS(r.out, fmt::format("epoch {}/3: train loss ", e));
+  EXPECT_HAS(r.out, "done: 18 steps in ");
+  const size_t done = r.out.find("done: ");
+  ASSERT_NE(done, std::string::npos) << r.show();
+  const std::string summary = r.out.substr(done, r.out.find('\n', done) - done);
+  EXPECT_HAS(summary, "; train loss ");
+  EXPECT_HAS(summary, "; val loss ");
+  EXPECT_GE(number_after(summary, "val accuracy "), 90.0) << summary;  // the clusters are easy
+  EXPECT_HAS(r.out, "wrote mlp.trained.onnx");                         // the default export path: the current folder
+  EXPECT_HAS(r.out, "wrote " + path("out/plot.svg"));
+  EXPECT_LACKS(r.out, "\r");  // not a terminal: plain lines, no redrawn bar
+
+  // The exported model: the original inputs and outputs, runs in onnx_train::Session, and
+  // its weights are trained ones.
+  const std::string exported = work_ + "/mlp.trained.onnx";
+  ASSERT_TRUE(fs::exists(exported)) << r.show();
+  Session session = Session::from_file(exported);
+  ASSERT_EQ(session.inputs().size(), 1u);
+  EXPECT_EQ(session.inputs()[0].name, "x");
+  ASSERT_EQ(session.outputs().size(), 1u);
+  EXPECT_EQ(session.outputs()[0].name, "logits");
+  const Samples probe = separable(5, 77);
+  const auto outputs = session.run({{"x", Tensor::from<float>({5, 4}, probe.x)}});
+  EXPECT_EQ(outputs.at(0).describe(), "float32[5, 3]");
+  const auto before = initializers_of(model), after = initializers_of(exported);
+  ASSERT_EQ(after.size(), before.size());
+  EXPECT_NE(after.at("fc1.weight").to_doubles(), before.at("fc1.weight").to_doubles());
+
+  // The log: one object per optimizer step (step, epoch, loss, lr) and one per validation.
+  int steps = 0, validations = 0;
+  for (const auto& line : lines_of(read_file(path("out/log.jsonl")))) {
+    const auto obj = parse_json_object(line);
+    if (obj.count("loss")) {
+      ++steps;
+      EXPECT_EQ(obj.count("step"), 1u) << line;
+      EXPECT_EQ(obj.count("lr"), 1u) << line;
+      EXPECT_EQ(obj.count("epoch"), 1u) << line;
+      if (obj.count("step") && obj.count("epoch")) {
+        EXPECT_EQ(std::stoi(obj.at("step")), steps) << line;
+        EXPECT_EQ(std::stoi(obj.at("epoch")), (steps - 1) / 6 + 1) << line;
+      }
+      if (obj.count("lr")) {
+        EXPECT_DOUBLE_EQ(std::stod(obj.at("lr")), 0.05) << line;
+      }
+      EXPECT_TRUE(std::isfinite(std::stod(obj.at("loss")))) << line;
+    } else if (obj.count("val_loss")) {
+      ++validations;
+      EXPECT_EQ(obj.count("val_accuracy"), 1u) << line;
+      EXPECT_EQ(obj.count("epoch") ? std::stoi(obj.at("epoch")) : 0, validations) << line;
+      EXPECT_EQ(obj.count("step") ? std::stoi(obj.at("step")) : 0, 6 * validations) << line;
+    } else {
+      EXPECT_EQ(obj.count("event"), 1u) << line;
+    }
+  }
+  EXPECT_EQ(steps, 18);
+  EXPECT_EQ(validations, 3);
+
+  // The plot: one whole SVG with the curves' names in its legend.
+  const std::string svg = read_file(path("out/plot.svg"));
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_EQ(svg.substr(svg.find_last_not_of(" \n") - 5, 6), "</svg>");
+  EXPECT_HAS(svg, "train loss");
+  EXPECT_HAS(svg, "val accuracy");
+  EXPECT_FALSE(fs::exists(path("out/plot.svg.partial")));
+}
+
+TEST_F(Cli, ValSplitQuietAndExportTrainingContinues) {
+  const std::string model = make_mlp(path("models/mlp.onnx"), false);
+  const Samples s = separable(40, 5);
+  write_file(path("data/x.npy"), x_npy(s));
+  write_file(path("data/label.npy"), y_npy(s));
+  fs::create_directories(path("out"));
+  const CliRun r = ok({model, path("data"), "--val-split", "0.25", "--batch-size", "8", "--quiet", "-o",
+                       path("out/a.onnx"), "--export-training", path("out/a.training.onnx")});
+  EXPECT_HAS(r.out, "30 samples of 40 samples from");
+  EXPECT_HAS(r.out, "10 samples of 40 samples from");
+  EXPECT_HAS(r.out, "held out for validation");
+  EXPECT_HAS(r.out, "done: 4 steps");
+  EXPECT_LACKS(r.out, "batch 1/4");  // --quiet: no progress lines
+  EXPECT_HAS(r.out, "wrote " + path("out/a.onnx"));
+  EXPECT_HAS(r.out, "wrote " + path("out/a.training.onnx"));
+  const onnx::ModelProto training = load_proto(path("out/a.training.onnx"));
+  EXPECT_GT(training.training_info_size(), 0);
+
+  // Training continues from the TrainingInfoProto model.
+  const CliRun again =
+      ok({path("out/a.training.onnx"), path("data"), "--batch-size", "8", "--quiet", "-o", path("out/b.onnx")});
+  EXPECT_HAS(again.out, "done: 5 steps");
+  EXPECT_TRUE(fs::exists(path("out/b.onnx")));
+}
+
+// Outputs into a folder that does not exist yet: either the folder is made (as
+// --checkpoint-dir does) or the run stops before training, not after it with the work lost.
+TEST_F(Cli, OutputsIntoAMissingFolderAreWrittenOrRefusedBeforeTraining) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  write_npy_data(path("data"), 16, 8);
+  for (const std::string flag : {"-o", "--export-training", "--plot", "--log"}) {
+    const std::string target = path("missing_" + flag.substr(flag.find_first_not_of('-')) + "/out");
+    std::vector<std::string> args = {model, path("data"), "--batch-size", "8", flag, target};
+    if (flag != "-o") args.insert(args.end(), {"-o", path("model.onnx")});
+    const CliRun r = run(args);
+    if (r.code == 0) {
+      EXPECT_TRUE(fs::exists(target)) << flag << " " << target << " not written\n" << r.show();
+    } else {
+      EXPECT_LACKS(r.out, "epoch 1/1") << "with " << flag << ": refused after training, not before it";
+      EXPECT_HAS(r.err, fs::path(target).parent_path().string());
+    }
+  }
+}
+
+// A model exported with a fixed batch size (the parity CNN takes exactly 8 samples) and data
+// that does not divide into it: the partial batches (the last training batch, validation
+// batches) are either handled or refused before training, not found after an epoch of work.
+TEST_F(Cli, FixedBatchModelWithPartialBatchesWorksOrIsRefusedBeforeTraining) {
+  const std::string model = kParityDir + "/cnn/model.onnx";  // x float32[8, 1, 12, 12]
+  std::vector<float> x(12 * 144);
+  std::mt19937 rng(8);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (auto& v : x) v = normal(rng);
+  std::vector<int64_t> y(12);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<int64_t>(i % 10);
+  write_file(path("data/x.npy"), npy("<f4", {12, 1, 12, 12}, bytes_of(x)));
+  write_file(path("data/label.npy"), npy("<i8", {12}, bytes_of(y)));
+  const std::vector<std::vector<std::string>> cases = {
+      {"--batch-size", "8"},                                        // 8 + 4 training samples
+      {"--batch-size", "8", "--drop-last", "--val-split", "0.34"},  // 8 for training, 4 for validation
+  };
+  for (const auto& extra : cases) {
+    std::vector<std::string> args = {model, path("data"), "-o", path("out.onnx")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    fs::remove(path("out.onnx"));
+    const CliRun r = run(args);
+    if (r.code == 0) {
+      EXPECT_TRUE(fs::exists(path("out.onnx"))) << r.show();
+    } else {
+      EXPECT_LACKS(r.out, "step 1/") << "refused after training had started, not before\n" << r.show();
+      EXPECT_EQ(count_of(r.err, "onnx-train: error: "), 1) << r.show();
+      EXPECT_HAS(r.err, "8");
+      EXPECT_FALSE(fs::exists(path("out.onnx")));
+    }
+  }
+}
+
+// ---- Every data format
+
+// Trains on DATA (one epoch unless `extra` says otherwise) and checks how the data was read:
+// `train` and `val` start the lines describing the splits, `format` ends them.
+void expect_trains(Cli& test, const std::string& model, const std::string& data, const std::string& format,
+                   const std::string& train, const std::string& val, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {model, data, "--batch-size", "8", "-o", data + ".onnx"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const CliRun r = test.ok(args);
+  EXPECT_HAS(r.out, "train: " + train);
+  EXPECT_HAS(r.out, "(" + format + ")");
+  EXPECT_HAS(r.out, "val:   " + val);
+  EXPECT_HAS(r.out, ", val accuracy ");
+  EXPECT_HAS(r.out, "done: ");
+  ASSERT_TRUE(fs::exists(data + ".onnx")) << r.show();
+  EXPECT_NE(initializers_of(data + ".onnx").begin()->second.to_doubles(),
+            initializers_of(model).begin()->second.to_doubles());
+}
+
+TEST_F(Cli, TrainsOnNpz) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  const Samples t = separable(40, 1), v = separable(16, 2);
+  write_file(path("data/train/data.npz"), zip_stored({{"x.npy", x_npy(t)}, {"label.npy", y_npy(t)}}));
+  write_file(path("data/val/data.npz"), zip_stored({{"x.npy", x_npy(v)}, {"label.npy", y_npy(v)}}));
+  expect_trains(*this, model, path("data"), "npz", "40 samples from " + path("data/train/data.npz"),
+                "16 samples from " + path("data/val/data.npz"));
+}
+
+TEST_F(Cli, TrainsOnOnnxTestDataSets) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  for (int set = 0; set < 3; ++set) {
+    const Samples s = separable(16, 10 + set);
+    const std::string dir = path(fmt::format("data/{}/test_data_set_{}", set < 2 ? "train" : "val", set));
+    write_tensor(dir + "/input_0.pb", Tensor::from<float>({16, 4}, s.x), "x");
+    write_tensor(dir + "/label.pb", Tensor::from<int64_t>({16}, s.y), "label");
+  }
+  expect_trains(*this, model, path("data"), "ONNX test data sets",
+                "32 samples from 2 test data set(s) in " + path("data/train"),
+                "16 samples from 1 test data set(s) in " + path("data/val"));
+}
+
+TEST_F(Cli, TrainsOnCsv) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  write_file(path("data/train.csv"), csv_text(separable(40, 1)));
+  write_file(path("data/val.csv"), csv_text(separable(16, 2)));
+  expect_trains(*this, model, path("data"), "csv", "40 samples from " + path("data/train.csv"),
+                "16 samples from " + path("data/val.csv"));
+}
+
+TEST_F(Cli, TrainsOnIdx) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  write_idx_data(path("data"), /*gz=*/false);
+  expect_trains(*this, model, path("data"), "IDX", "40 samples from " + path("data/train-images-idx3-ubyte"),
+                "16 samples from " + path("data/t10k-images-idx3-ubyte"));
+}
+
+TEST_F(Cli, TrainsOnGzippedIdx) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  write_idx_data(path("data"), /*gz=*/true);
+  expect_trains(*this, model, path("data"), "IDX", "40 samples from " + path("data/train-images-idx3-ubyte.gz"),
+                "16 samples from " + path("data/t10k-images-idx3-ubyte.gz"));
+}
+
+TEST_F(Cli, TrainsOnImageClassFoldersOfPngAndJpeg) {
+  const std::string model = make_image_model(path("images.onnx"));
+  write_image_split(path("data/train"), 12, 1);
+  write_image_split(path("data/val"), 4, 2);
+  expect_trains(*this, model, path("data"), "PNG/JPEG", "24 images in 2 class folders of " + path("data/train"),
+                "8 images in 2 class folders of " + path("data/val"),
+                {"--mean", "0.5,0.5,0.5", "--std", "0.25,0.25,0.25", "--lr", "0.01", "--epochs", "2"});
+  // Bright and dark pictures are told apart.
+  const CliRun eval = ok({"eval", path("data.onnx"), path("data"), "--mean", "0.5,0.5,0.5", "--std", "0.25,0.25,0.25"});
+  EXPECT_HAS(eval.out, "accuracy 100.00% (8 of 8)");
+}
+
+// ---- Resume equals uninterrupted
+
+struct ResumeCase {
+  bool bn_and_dropout;
+  int accumulate;
+};
+
+class CliResume : public Cli, public ::testing::WithParamInterface<ResumeCase> {};
+
+TEST_P(CliResume, EpochCheckpointResumeEqualsUninterrupted) {
+  const ResumeCase c = GetParam();
+  const std::string model = make_mlp(path("mlp.onnx"), c.bn_and_dropout);
+  write_npy_data(path("data"), 40, 16);  // 5 batches of 8: with --accumulate 2, the last step is partial
+  const std::vector<std::string> common = {model,          path("data"),
+                                           "--batch-size", "8",
+                                           "--seed",       "3",
+                                           "--lr",         "0.02",
+                                           "--accumulate", std::to_string(c.accumulate)};
+  auto with = [&](std::vector<std::string> more) {
+    std::vector<std::string> args = common;
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  const int steps_per_epoch = (5 + c.accumulate - 1) / c.accumulate;
+
+  // A: two epochs at once.
+  const CliRun a =
+      ok(with({"--epochs", "2", "--checkpoint-dir", path("ckA"), "-o", path("a.onnx"), "--log", path("a.jsonl")}));
+  EXPECT_HAS(a.out, fmt::format("done: {} steps", 2 * steps_per_epoch));
+  // B: one epoch, then resumed for a second one.
+  const CliRun b1 =
+      ok(with({"--epochs", "1", "--checkpoint-dir", path("ckB"), "-o", path("b1.onnx"), "--log", path("b.jsonl")}));
+  EXPECT_HAS(b1.out, fmt::format("done: {} steps", steps_per_epoch));
+  EXPECT_TRUE(fs::exists(path(fmt::format("ckB/step-{:09d}.ckpt", steps_per_epoch)))) << joined(tree(path("ckB")));
+  const CliRun b2 = ok(with(
+      {"--epochs", "2", "--checkpoint-dir", path("ckB"), "--resume", "-o", path("b.onnx"), "--log", path("b.jsonl")}));
+  EXPECT_HAS(b2.out, fmt::format("resumed from {}/step-{:09d}.ckpt: step {}, epoch 2", path("ckB"), steps_per_epoch,
+                                 steps_per_epoch));
+  EXPECT_HAS(b2.out, fmt::format("done: {} steps", 2 * steps_per_epoch));
+  EXPECT_LACKS(b2.out, "epoch 1/2:");
+
+  ASSERT_TRUE(fs::exists(path("a.onnx")) && fs::exists(path("b.onnx")));
+  EXPECT_TRUE(read_file(path("a.onnx")) == read_file(path("b.onnx")))
+      << "the resumed run's model differs from the uninterrupted run's";
+  EXPECT_FALSE(read_file(path("b1.onnx")) == read_file(path("b.onnx")));
+  // The log of B (appended by the resumed run) has the same steps, losses and validations.
+  EXPECT_EQ(metric_lines(path("b.jsonl")), metric_lines(path("a.jsonl")));
+
+  // `onnx-train export CHECKPOINT` gives the run's own export, byte for byte.
+  const std::string last = path(fmt::format("ckA/step-{:09d}.ckpt", 2 * steps_per_epoch));
+  ASSERT_TRUE(fs::exists(last)) << joined(tree(path("ckA")));
+  const CliRun e = ok({"export", last, "-o", path("exported.onnx")});
+  EXPECT_HAS(e.out, "wrote " + path("exported.onnx"));
+  EXPECT_HAS(e.out, fmt::format("(step {})", 2 * steps_per_epoch));
+  EXPECT_TRUE(read_file(path("exported.onnx")) == read_file(path("a.onnx")))
+      << "export from the last checkpoint differs from the run's export";
+}
+
+INSTANTIATE_TEST_SUITE_P(Cli, CliResume,
+                         ::testing::Values(ResumeCase{false, 1}, ResumeCase{true, 1}, ResumeCase{true, 2}),
+                         [](const auto& info) {
+                           return std::string(info.param.bn_and_dropout ? "BatchNormDropout" : "Plain") + "Accumulate" +
+                                  std::to_string(info.param.accumulate);
+                         });
+
+TEST_F(Cli, MidEpochCheckpointResumeEqualsUninterrupted) {
+  const std::string model = make_mlp(path("mlp.onnx"), true);
+  write_npy_data(path("data"), 48, 16);  // 6 steps per epoch
+  const std::vector<std::string> common = {
+      model,        path("data"), "--batch-size",   "8", "--seed",      "9",   "--epochs",   "2",  "--lr", "0.02",
+      "--schedule", "cosine",     "--warmup-steps", "3", "--optimizer", "sgd", "--momentum", "0.9"};
+  auto with = [&](std::vector<std::string> more) {
+    std::vector<std::string> args = common;
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  const CliRun a = ok(with({"--checkpoint-dir", path("ckA"), "--checkpoint-every", "4", "--keep-checkpoints", "10",
+                            "-o", path("a.onnx"), "--log", path("a.jsonl")}));
+  EXPECT_HAS(a.out, "done: 12 steps");
+  // Steps 4 and 8 are inside epochs 1 and 2; 6 and 12 end them.
+  EXPECT_EQ(joined(tree(path("ckA"))),
+            "step-000000004.ckpt, step-000000006.ckpt, step-000000008.ckpt, step-000000012.ckpt");
+
+  for (int step : {4, 8}) {
+    const std::string ckpt = path(fmt::format("ckA/step-{:09d}.ckpt", step));
+    const std::string out = path(fmt::format("resumed{}.onnx", step));
+    const CliRun r = ok(with({"--checkpoint-dir", path(fmt::format("ckR{}", step)), "--resume", ckpt, "-o", out}));
+    EXPECT_HAS(r.out, fmt::format("resumed from {}: step {}, epoch {}, batch {}", ckpt, step, step < 6 ? 1 : 2,
+                                  step < 6 ? 4 : 2));
+    EXPECT_HAS(r.out, "done: 12 steps");
+    EXPECT_TRUE(read_file(out) == read_file(path("a.onnx")))
+        << "resuming from the mid-epoch checkpoint of step " << step << " ends with other weights";
+  }
+}
+
+TEST_F(Cli, ResumeRefusesACheckpointOfOtherOptions) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  write_npy_data(path("data"), 16, 0);
+  ok({model, path("data"), "--batch-size", "8", "--checkpoint-dir", path("ck"), "-o", path("a.onnx")});
+  fails({model, path("data"), "--batch-size", "8", "--lr", "0.5", "--checkpoint-dir", path("ck"), "--resume", "-o",
+         path("b.onnx")},
+        {path("ck/step-000000002.ckpt"), "the checkpoint was made by a run with other options", "--lr 0.5"});
+  EXPECT_FALSE(fs::exists(path("b.onnx")));
+  fails({model, path("data"), "--resume"}, {"--resume without a CHECKPOINT needs --checkpoint-dir"});
+  fs::create_directories(path("empty_ck"));
+  fails({model, path("data"), "--checkpoint-dir", path("empty_ck"), "--resume"},
+        {path("empty_ck") + " holds no checkpoint"});
+}
+
+// ---- eval, inspect, graph
+
+TEST_F(Cli, EvalMatchesTheRunsValidation) {
+  const std::string model = make_mlp(path("mlp.onnx"), true);
+  write_npy_data(path("data"), 40, 20);
+  const CliRun train =
+      ok({model, path("data"), "--batch-size", "8", "--epochs", "2", "--lr", "0.05", "-o", path("t.onnx")});
+  const size_t done = train.out.find("done: ");
+  ASSERT_NE(done, std::string::npos) << train.show();
+  const double val_loss = number_after(train.out.substr(done), "val loss ");
+  const double val_accuracy = number_after(train.out.substr(done), "val accuracy ");
+
+  const CliRun eval = ok({"eval", path("t.onnx"), path("data"), "--batch-size", "8"});
+  EXPECT_HAS(eval.out, path("t.onnx") + " on " + path("data") + " (validation split): loss ");
+  EXPECT_HAS(eval.out, ", 20 samples");
+  EXPECT_NEAR(number_after(eval.out, "loss "), val_loss, 2e-4) << eval.out << train.out;
+  EXPECT_NEAR(number_after(eval.out, "accuracy "), val_accuracy, 1e-2) << eval.out << train.out;
+
+  // Without a validation split, eval reads all the data.
+  const Samples s = separable(12, 3);
+  write_file(path("flat/x.npy"), x_npy(s));
+  write_file(path("flat/label.npy"), y_npy(s));
+  const CliRun all = ok({"eval", model, path("flat")});
+  EXPECT_HAS(all.out, "(all data): loss ");
+  EXPECT_HAS(all.out, "of 12), 12 samples");
+}
+
+TEST_F(Cli, InspectListsInputsOutputsParametersAndOps) {
+  const std::string model = make_mlp(path("mlp.onnx"), true);
+  const CliRun r = ok({"inspect", model, "--freeze", "^fc1\\."});
+  EXPECT_HAS(r.out, "model " + model);
+  const std::string out = r.out;
+  auto line_with = [&](const std::string& part) {
+    const size_t at = out.find(part);
+    if (at == std::string::npos) return std::string("(none)");
+    const size_t begin = out.rfind('\n', at) + 1;
+    return out.substr(begin, out.find('\n', at) - begin);
+  };
+  EXPECT_HAS(out, "inputs:\n  x ");
+  EXPECT_HAS(line_with("  x "), "float32[N, 4]");
+  EXPECT_HAS(out, "outputs:\n  logits ");
+  EXPECT_HAS(line_with("fc1.weight"), "frozen");
+  EXPECT_HAS(line_with("fc1.weight"), "32");
+  EXPECT_HAS(line_with("fc2.weight"), "trainable");
+  EXPECT_HAS(line_with("bn.weight"), "trainable");
+  EXPECT_HAS(line_with("bn.running_mean"), "not trained");
+  EXPECT_HAS(line_with("fc2.weight"), "float32[3, 8]");
+  // 24 + 3 (fc2) + 8 + 8 (bn scale and shift) of 32 + 8 + 24 + 3 + 4 * 8 + 1 values.
+  EXPECT_HAS(out, "43 of 100 values trainable");
+  EXPECT_HAS(line_with("  Gemm "), "kernel | gradient rule");
+  EXPECT_HAS(line_with("  Gemm "), " 2 ");
+  EXPECT_HAS(line_with("  BatchNormalization "), "kernel | gradient rule");
+  EXPECT_HAS(line_with("  Dropout "), "kernel |");
+  EXPECT_LACKS(out, "cannot run");
+
+  // A model with an op that has no kernel is explained, and the exit status says so.
+  ModelBuilder m(13);
+  m.input("x", onnx::TensorProto::FLOAT, {-1, 4});
+  m.node("NoSuchOp", {"x"}, {"y"}, "com.example");
+  m.opset_import("com.example", 1);
+  m.output("y", onnx::TensorProto::FLOAT, {-1, 4});
+  m.save(path("odd.onnx"));
+  const CliRun odd = run({"inspect", path("odd.onnx")});
+  EXPECT_NE(odd.code, 0) << odd.show();
+  EXPECT_HAS(odd.out + odd.err, "NoSuchOp");
+}
+
+TEST_F(Cli, GraphWritesTheTrainingGraph) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  const CliRun r = ok({"graph", model, "-o", path("training.onnx")});
+  EXPECT_HAS(r.out, "wrote " + path("training.onnx") + ": the training graph of " + model);
+  EXPECT_HAS(r.out, "4 parameter gradients");
+  const onnx::ModelProto g = load_proto(path("training.onnx"));
+  EXPECT_GT(g.graph().node_size(), 3);  // forward (3 nodes), the loss and the backward graph
+  std::set<std::string> inputs, outputs;
+  for (const auto& v : g.graph().input()) inputs.insert(v.name());
+  for (const auto& v : g.graph().output()) outputs.insert(v.name());
+  EXPECT_TRUE(inputs.count("x") && inputs.count("label")) << joined(inputs);
+  EXPECT_GE(outputs.size(), 5u) << joined(outputs);  // the loss and 4 gradients
+  fails({"graph", model}, {"graph needs -o PATH"});
+}
+
+// ---- Transfer learning
+
+TEST_F(Cli, NumClassesReplacesTheHeadAndFreezeKeepsTheBody) {
+  const std::string model = make_mlp(path("mlp.onnx"), false, /*classes=*/3);
+  write_npy_data(path("data"), 40, 20, 1, /*classes=*/5);
+  const CliRun r = ok({model, path("data"), "--num-classes", "5", "--freeze", "^fc1\\.", "--batch-size", "8",
+                       "--epochs", "3", "--lr", "0.05", "-o", path("five.onnx")});
+  EXPECT_GE(number_after(r.out.substr(r.out.find("done: ")), "val accuracy "), 60.0) << r.out;
+  Session s = Session::from_file(path("five.onnx"));
+  ASSERT_EQ(s.outputs().size(), 1u);
+  EXPECT_EQ(s.outputs()[0].name, "logits");
+  const auto out = s.run({{"x", Tensor::from<float>({2, 4}, std::vector<float>(8, 0.5f))}});
+  EXPECT_EQ(out.at(0).describe(), "float32[2, 5]");
+  const auto before = initializers_of(model), after = initializers_of(path("five.onnx"));
+  ASSERT_TRUE(after.count("fc1.weight") && after.count("fc1.bias"));
+  EXPECT_EQ(after.at("fc1.weight").to_doubles(), before.at("fc1.weight").to_doubles());  // frozen
+  EXPECT_EQ(after.at("fc1.bias").to_doubles(), before.at("fc1.bias").to_doubles());
+  bool head = false;
+  for (const auto& [name, t] : after) head |= t.numel() == 40;  // the new 5 x 8 layer
+  EXPECT_TRUE(head);
+
+  // Without --num-classes, labels 3 and 4 do not fit the 3-class head.
+  fails({model, path("data"), "--batch-size", "8", "-o", path("three.onnx")}, {"outside [0, 3)", path("data/")});
+}
+
+// ---- Bad input: one message naming the file and the problem, non-zero exit, nothing written
+
+class CliBadInput : public Cli {
+ protected:
+  void SetUp() override {
+    Cli::SetUp();
+    model_ = make_mlp(path("mlp.onnx"), false);
+  }
+  // Training on DATA must fail saying `says`.
+  CliRun train_fails(const std::string& data, const std::vector<std::string>& says,
+                     std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {model_, data, "--batch-size", "8", "-o", work_ + "/out.onnx"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CliRun r = fails(args, says);
+    EXPECT_FALSE(fs::exists(work_ + "/out.onnx"));
+    return r;
+  }
+  std::string model_;
+};
+
+TEST_F(CliBadInput, NoDataForAModelInput) {
+  const Samples s = separable(16, 1);
+  write_file(path("data/features.npy"), x_npy(s));
+  write_file(path("data/label.npy"), y_npy(s));
+  train_fails(path("data"), {path("data"), "no x.npy", "'x'"});
+}
+
+TEST_F(CliBadInput, WrongShape) {
+  const Samples s = separable(16, 1);
+  std::vector<float> five(16 * 5, 0.5f);
+  write_file(path("data/x.npy"), npy("<f4", {16, 5}, bytes_of(five)));
+  write_file(path("data/label.npy"), y_npy(s));
+  train_fails(path("data"), {path("data/x.npy"), "field 'x' takes samples of shape [4]", "shape [5]"});
+}
+
+TEST_F(CliBadInput, FloatLabelsForCrossEntropy) {
+  const Samples s = separable(16, 1);
+  std::vector<float> labels(16, 0.f);
+  labels[3] = 0.5f;
+  write_file(path("data/x.npy"), x_npy(s));
+  write_file(path("data/label.npy"), npy("<f4", {16}, bytes_of(labels)));
+  train_fails(path("data"), {path("data/label.npy"), "sample 3", "0.5", "not a int64 value"});
+}
+
+TEST_F(CliBadInput, UnsupportedElementType) {
+  const Samples s = separable(16, 1);
+  write_file(path("data/x.npy"), npy("<c8", {16, 4}, std::string(16 * 4 * 8, '\0')));
+  write_file(path("data/label.npy"), y_npy(s));
+  train_fails(path("data"), {path("data/x.npy"), "'<c8' is not supported"});
+}
+
+TEST_F(CliBadInput, LabelsOutsideTheClassCount) {
+  Samples s = separable(32, 1);
+  s.y[29] = 7;  // in the fourth batch: caught before anything is exported
+  write_file(path("data/x.npy"), x_npy(s));
+  write_file(path("data/label.npy"), y_npy(s));
+  train_fails(path("data"), {path("data/label.npy") + ", sample 29", "class label 7", "outside [0, 3)"},
+              {"--no-shuffle"});
+}
+
+TEST_F(CliBadInput, NanInTheData) {
+  Samples s = separable(32, 1);
+  s.x[4 * 21 + 2] = NAN;
+  write_file(path("data/x.npy"), x_npy(s));
+  write_file(path("data/label.npy"), y_npy(s));
+  train_fails(path("data"), {path("data/x.npy") + ", sample 21", "holds nan"});
+}
+
+TEST_F(CliBadInput, InfInTheValidationData) {
+  write_npy_data(path("data"), 16, 0);
+  Samples v = separable(8, 2);
+  v.x[5] = INFINITY;
+  write_file(path("data/val/x.npy"), x_npy(v));
+  write_file(path("data/val/label.npy"), y_npy(v));
+  train_fails(path("data"), {path("data/val/x.npy") + ", sample 1", "holds inf"});
+}
+
+TEST_F(CliBadInput, EmptyFolder) {
+  fs::create_directories(path("data"));
+  train_fails(path("data"), {path("data") + ": the data folder is empty"});
+  fs::create_directories(path("data2/train"));
+  train_fails(path("data2"), {path("data2/train"), "holds no file in a known format", "it holds nothing"});
+}
+
+TEST_F(CliBadInput, MissingFolderOrAFile) {
+  train_fails(path("nowhere"), {path("nowhere") + ": no such folder"});
+  write_file(path("file.csv"), "a,label\n1,0\n");
+  train_fails(path("file.csv"), {path("file.csv") + ": not a folder"});
+}
+
+TEST_F(CliBadInput, UnknownFormat) {
+  write_file(path("data/README.md"), "my data\n");
+  write_file(path("data/weights.bin"), "\x01\x02\x03");
+  train_fails(path("data"), {path("data"), "no file in a known format", "README.md, weights.bin"});
+}
+
+TEST_F(CliBadInput, UnreadableFile) {
+  const Samples s = separable(16, 1);
+  write_file(path("data/x.npy"), x_npy(s));
+  write_file(path("data/label.npy"), y_npy(s));
+  if (geteuid() != 0) {  // root reads any file, whatever its mode
+    fs::permissions(path("data/x.npy"), fs::perms::none);
+    train_fails(path("data"), {path("data/x.npy")});
+    fs::permissions(path("data/x.npy"), fs::perms::owner_read | fs::perms::owner_write);
+  }
+  // A folder where a file should be: not data, so the field is missing.
+  fs::remove(path("data/x.npy"));
+  fs::create_directories(path("data/x.npy"));
+  train_fails(path("data"), {path("data"), "x"});
+}
+
+TEST_F(CliBadInput, TruncatedNpy) {
+  const Samples s = separable(16, 1);
+  const std::string x = x_npy(s);
+  write_file(path("data/x.npy"), x.substr(0, x.size() - 10));
+  write_file(path("data/label.npy"), y_npy(s));
+  train_fails(path("data"), {path("data/x.npy"), "truncated"});
+}
+
+TEST_F(CliBadInput, CorruptNpzAndGzip) {
+  write_file(path("npz/data.npz"), "PK\x03\x04 this is not a whole zip archive");
+  train_fails(path("npz"), {path("npz/data.npz"), "not a valid .npz"});
+  write_idx_data(path("idx"), /*gz=*/true);
+  const std::string gz = read_file(path("idx/train-images-idx3-ubyte.gz"));
+  write_file(path("idx/train-images-idx3-ubyte.gz"), gz.substr(0, gz.size() / 2));
+  train_fails(path("idx"), {path("idx/train-images-idx3-ubyte.gz")});
+}
+
+TEST_F(CliBadInput, CorruptImage) {
+  const std::string model = make_image_model(path("images.onnx"));
+  write_image_split(path("data/train"), 4, 1);
+  write_file(path("data/train/b_bright/broken.png"), "\x89PNG\r\n\x1a\n but then nothing of a picture");
+  fails({model, path("data"), "--batch-size", "4", "-o", work_ + "/out.onnx"},
+        {path("data/train/b_bright/broken.png")});
+  EXPECT_FALSE(fs::exists(work_ + "/out.onnx"));
+}
+
+TEST_F(CliBadInput, LearningRateSoHighTheLossBecomesNan) {
+  write_npy_data(path("data"), 64, 0);
+  const CliRun r = run({model_, path("data"), "--batch-size", "8", "--lr", "1e30", "--checkpoint-dir", path("ck"),
+                        "--checkpoint-every", "1", "-o", work_ + "/out.onnx", "--log", path("log.jsonl")});
+  EXPECT_NE(r.code, 0) << r.show();
+  EXPECT_LT(r.code, 128) << r.show();
+  EXPECT_EQ(count_of(r.err, "onnx-train: error: "), 1) << r.show();
+  EXPECT_TRUE(r.err.find("loss is nan") != std::string::npos || r.err.find("loss is inf") != std::string::npos)
+      << r.show();
+  EXPECT_HAS(r.err, "learning rate");
+  EXPECT_FALSE(fs::exists(work_ + "/out.onnx"));
+  // The last good checkpoint is kept, and the message names it.
+  const std::set<std::string> kept = tree(path("ck"));
+  ASSERT_FALSE(kept.empty()) << r.show();
+  const std::string newest = path("ck/" + *kept.rbegin());
+  EXPECT_NE(r.err.find(newest), std::string::npos)
+      << "the message should name the last good checkpoint, " << newest << ", to resume from:\n"
+      << r.err;
+  // The log says why it stopped, and every line of it is whole.
+  const std::string log = read_file(path("log.jsonl"));
+  EXPECT_HAS(log, "\"stopped\"");
+  for (const auto& line : lines_of(log)) parse_json_object(line);
+  // Without --checkpoint-dir the message says there is none.
+  const CliRun bare = run({model_, path("data"), "--batch-size", "8", "--lr", "1e30", "-o", work_ + "/out.onnx"});
+  EXPECT_NE(bare.code, 0);
+  EXPECT_HAS(bare.err, "no checkpoint was written");
+}
+
+TEST_F(CliBadInput, UnknownFlag) {
+  write_npy_data(path("data"), 16, 0);
+  fails({model_, path("data"), "--bogus"}, {"unknown option '--bogus'", "--help"});
+  fails({model_, path("data"), "--learning-rate=0.1"}, {"unknown option '--learning-rate'"});
+  const CliRun first = run({"--bogus"});
+  EXPECT_NE(first.code, 0);
+  EXPECT_HAS(first.err, "unknown option '--bogus'");
+  fails({model_, path("data"), "--quiet=yes"}, {"--quiet takes no value"});
+}
+
+TEST_F(CliBadInput, MissingOrMalformedValues) {
+  write_npy_data(path("data"), 16, 0);
+  fails({model_, path("data"), "--lr"}, {"--lr needs a value"});
+  fails({model_, path("data"), "--batch-size"}, {"--batch-size needs a value"});
+  fails({model_, path("data"), "--epochs", "-o", "x.onnx"}, {"--epochs takes a whole number of at least 1, got '-o'"});
+  fails({model_, path("data"), "--lr", "fast"}, {"--lr takes a number, got 'fast'"});
+  fails({model_, path("data"), "--batch-size", "0"}, {"--batch-size takes a whole number of at least 1, got '0'"});
+  fails({model_, path("data"), "--val-split", "1.5"}, {"--val-split takes a fraction between 0 and 1"});
+  fails({model_, path("data"), "--betas", "0.9"}, {"--betas takes two numbers"});
+  fails({model_, path("data"), "--optimizer", "adamax"}, {"adamax"});
+  fails({model_, path("data"), "--loss", "hinge"}, {"hinge"});
+  fails({model_}, {"expected MODEL.onnx and DATA_DIR"});
+  fails({"export", path("nothing.ckpt")}, {"export needs -o PATH"});
+}
+
+TEST_F(CliBadInput, MissingOrBrokenModel) {
+  write_npy_data(path("data"), 16, 0);
+  fails({path("no-such-model.onnx"), path("data")}, {path("no-such-model.onnx"), "no such file"});
+  write_file(path("broken.onnx"), "this is not a protobuf at all \xff\xff\xff");
+  fails({path("broken.onnx"), path("data")}, {path("broken.onnx")});
+  fails({"export", path("no.ckpt"), "-o", work_ + "/out.onnx"}, {path("no.ckpt")});
+}
+
+// ---- Ctrl-C
+
+struct Interrupted {
+  std::string out, checkpoint;
+  int64_t step = 0;
+};
+
+// Starts a long training run, sends it SIGINT (as Ctrl-C does) once its log shows a step,
+// and checks that it saved a checkpoint and exited cleanly with 130, writing no model.
+Interrupted interrupt(Cli& test, std::vector<std::string> args) {
+  for (const char* a : {"--log", "interrupted.jsonl", "-o", "interrupted.onnx"}) args.push_back(a);
+  const std::string stem = test.root_ + "/.runs/ctrl-c";
+  const std::string log = test.work_ + "/interrupted.jsonl";
+  fs::remove(log);
+  const pid_t pid = spawn(args, test.work_, stem + ".out", stem + ".err");
+  EXPECT_GT(pid, 0);
+  // Training has started once the log has its first step.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (read_file(log).find("\"loss\"") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  kill(pid, SIGINT);
+  const int code = wait_for(pid, 60);
+  Interrupted result;
+  result.out = read_file(stem + ".out");
+  const std::string err = read_file(stem + ".err");
+  EXPECT_EQ(code, 130) << "$ " << quote_args(args) << "\n" << result.out << err;
+  EXPECT_EQ(err, "");
+  EXPECT_FALSE(fs::exists(test.work_ + "/interrupted.onnx"));
+  std::smatch m;
+  if (!std::regex_search(result.out, m, std::regex("interrupted: saved (\\S+) at step ([0-9]+)"))) {
+    ADD_FAILURE() << "no 'interrupted: saved CHECKPOINT at step N' in:\n" << result.out;
+    return result;
+  }
+  result.checkpoint = m[1];
+  result.step = std::stoll(m[2]);
+  EXPECT_HAS(result.out, "--resume=" + result.checkpoint);
+  EXPECT_GT(result.step, 0);
+  return result;
+}
+
+std::vector<std::string> plus(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+TEST_F(Cli, CtrlCSavesACheckpointAndResumeFinishesAsUninterrupted) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  write_npy_data(path("data"), 2000, 0);  // 250 batches an epoch, 400 epochs: it runs until interrupted
+  const std::vector<std::string> common = {model, path("data"), "--batch-size", "8", "--epochs", "400", "--seed", "4"};
+  const Interrupted i = interrupt(*this, plus(common, {"--checkpoint-dir", path("ck")}));
+  ASSERT_FALSE(i.checkpoint.empty());
+  EXPECT_TRUE(fs::exists(i.checkpoint)) << i.out;
+  EXPECT_EQ(fs::path(i.checkpoint).parent_path(), fs::path(path("ck")));
+
+  // --resume (the newest checkpoint of --checkpoint-dir) finishes, a few steps more, with the
+  // weights of a run that was never interrupted.
+  const std::string target = std::to_string(i.step + 5);
+  const CliRun b =
+      ok(plus(common, {"--checkpoint-dir", path("ck"), "--resume", "--max-steps", target, "-o", path("resumed.onnx")}));
+  EXPECT_HAS(b.out, "resumed from " + i.checkpoint + ": step " + std::to_string(i.step));
+  EXPECT_HAS(b.out, "done: " + target + " steps");
+  ok(plus(common, {"--max-steps", target, "-o", path("straight.onnx")}));
+  ASSERT_TRUE(fs::exists(path("resumed.onnx")) && fs::exists(path("straight.onnx")));
+  EXPECT_TRUE(read_file(path("resumed.onnx")) == read_file(path("straight.onnx")))
+      << "interrupted at step " << i.step << " and resumed to step " << target
+      << ", the model differs from a run straight to step " << target;
+}
+
+// Without --checkpoint-dir the checkpoint lands in the current folder; with --accumulate the
+// interrupted accumulation is dropped and redone on resuming.
+TEST_F(Cli, CtrlCWithoutCheckpointDirAndWithAccumulation) {
+  const std::string model = make_mlp(path("mlp.onnx"), true);
+  write_npy_data(path("data"), 2000, 0);
+  const std::vector<std::string> common = {model,    path("data"), "--batch-size", "8", "--epochs", "400",
+                                           "--seed", "5",          "--accumulate", "2"};
+  const Interrupted i = interrupt(*this, common);
+  ASSERT_FALSE(i.checkpoint.empty());
+  EXPECT_EQ(i.checkpoint, "mlp.interrupted.ckpt");
+  EXPECT_TRUE(fs::exists(work_ + "/mlp.interrupted.ckpt")) << i.out;
+
+  const std::string target = std::to_string(i.step + 3);
+  const CliRun b =
+      ok(plus(common, {"--resume", "mlp.interrupted.ckpt", "--max-steps", target, "-o", path("resumed.onnx")}));
+  EXPECT_HAS(b.out, "done: " + target + " steps");
+  ok(plus(common, {"--max-steps", target, "-o", path("straight.onnx")}));
+  ASSERT_TRUE(fs::exists(path("resumed.onnx")) && fs::exists(path("straight.onnx")));
+  EXPECT_TRUE(read_file(path("resumed.onnx")) == read_file(path("straight.onnx")))
+      << "interrupted at step " << i.step << " and resumed to step " << target
+      << ", the model differs from a run straight to step " << target;
+}
+
+// ---- ONNX Runtime
+
+std::string find_node() {
+  const char* path_env = std::getenv("PATH");
+  std::istringstream dirs(path_env ? path_env : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/node";
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+// Output and exit status of a shell command.
+std::pair<int, std::string> shell(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  char buffer[4096];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string sh_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+const std::string kOrtScript = kSourceDir + "/tests/cli/ort_compare.js";
+const char* const kOrtInstall =
+    "ONNX Runtime is needed for this test: install Node.js (apt-get install nodejs npm) and the module with "
+    "`cd tests/cli && npm install --ignore-scripts --no-save --no-package-lock onnxruntime-node@1.20.1` "
+    "(tools/test.sh does both), or put onnxruntime-node on NODE_PATH";
+
+class CliOnnxRuntime : public Cli {
+ protected:
+  // Runs `model` on `input` in onnx_train::Session and in ONNX Runtime; the first outputs agree.
+  void expect_same_in_ort(const std::string& model, const Tensor& input) {
+    const std::string node = find_node();
+    ASSERT_FALSE(node.empty()) << "no `node` on PATH. " << kOrtInstall;
+    const auto check = shell(sh_quote(node) + " " + sh_quote(kOrtScript) + " --check");
+    ASSERT_EQ(check.first, 0) << check.second << "\n" << kOrtInstall;
+
+    Session session = Session::from_file(model);
+    const std::vector<Tensor> outputs = session.run({{session.inputs().at(0).name, input}});
+    ASSERT_EQ(outputs.at(0).dtype(), DType::Float32);
+    const std::string in_path = path("input.bin"), expected_path = path("expected.bin");
+    write_file(in_path, std::string(static_cast<const char*>(input.raw_data()), input.numel() * sizeof(float)));
+    write_file(expected_path,
+               std::string(static_cast<const char*>(outputs[0].raw_data()), outputs[0].numel() * sizeof(float)));
+    std::string shape;
+    for (int64_t d : input.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+    const auto compared = shell(sh_quote(node) + " " + sh_quote(kOrtScript) + " " + sh_quote(model) + " " +
+                                sh_quote(in_path) + " " + shape + " " + sh_quote(expected_path) + " 1e-4");
+    EXPECT_EQ(compared.first, 0) << compared.second;
+    EXPECT_HAS(compared.second, "max abs diff");
+  }
+
+  static Tensor random_input(const Shape& shape, unsigned seed) {
+    std::mt19937 rng(seed);
+    return random_tensor(shape, rng, 1.0f);
+  }
+};
+
+TEST_F(CliOnnxRuntime, TrainedMlpWithBatchNormAndDropoutMatches) {
+  const std::string model = make_mlp(path("mlp.onnx"), true);
+  write_npy_data(path("data"), 40, 0);
+  ok({model, path("data"), "--batch-size", "8", "--epochs", "2", "--lr", "0.05", "-o", path("trained.onnx")});
+  expect_same_in_ort(path("trained.onnx"), random_input({5, 4}, 1));
+}
+
+TEST_F(CliOnnxRuntime, TrainedResidualConvBlockMatches) {
+  // Conv, BatchNormalization (its running statistics updated by training), residual add,
+  // global pooling; fixed batch 6.
+  const std::string model = kParityDir + "/resnet_block/model.onnx";
+  std::vector<float> x(12 * 3 * 8 * 8);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (auto& v : x) v = normal(rng);
+  std::vector<int64_t> y(12);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<int64_t>(i % 4);
+  write_file(path("data/x.npy"), npy("<f4", {12, 3, 8, 8}, bytes_of(x)));
+  write_file(path("data/label.npy"), npy("<i8", {12}, bytes_of(y)));
+  ok({model, path("data"), "--batch-size", "6", "--epochs", "2", "--lr", "0.01", "-o", path("trained.onnx")});
+  const auto before = initializers_of(model), after = initializers_of(path("trained.onnx"));
+  bool statistics_changed = false;
+  for (const auto& [name, t] : after) {
+    if (name.find("running_mean") != std::string::npos && before.count(name))
+      statistics_changed |= t.to_doubles() != before.at(name).to_doubles();
+  }
+  EXPECT_TRUE(statistics_changed);
+  expect_same_in_ort(path("trained.onnx"), random_input({6, 3, 8, 8}, 2));
+}
+
+TEST_F(CliOnnxRuntime, TrainedCnnMatches) {
+  const std::string model = kParityDir + "/cnn/model.onnx";  // fixed batch 8, [1, 12, 12], 10 classes
+  std::vector<float> x(16 * 144);
+  std::mt19937 rng(6);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (auto& v : x) v = normal(rng);
+  std::vector<int64_t> y(16);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<int64_t>(i % 10);
+  write_file(path("data/x.npy"), npy("<f4", {16, 1, 12, 12}, bytes_of(x)));
+  write_file(path("data/label.npy"), npy("<i8", {16}, bytes_of(y)));
+  ok({model, path("data"), "--batch-size", "8", "--epochs", "2", "--optimizer", "sgd", "--lr", "0.05", "-o",
+      path("trained.onnx")});
+  expect_same_in_ort(path("trained.onnx"), random_input({8, 1, 12, 12}, 3));
+}
+
+}  // namespace
+}  // namespace onnx_train

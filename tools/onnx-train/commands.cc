@@ -1,0 +1,176 @@
+// onnx-train eval / inspect / graph / export.
+#include "tools/onnx-train/commands.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "gradients/autodiff.h"
+#include "gradients/builder.h"
+#include "importers/onnx_model.h"
+#include "onnx_train/session.h"
+#include "runtime/core/name_patterns.h"
+#include "tools/onnx-train/train_common.h"
+#include "tools/onnx-train/train_options.h"
+
+namespace onnx_train::cli {
+
+namespace {
+
+// Splits off "-o PATH" (or --output-file) from a command's arguments.
+std::string take_output_flag(std::vector<std::string>& args, const std::string& command) {
+  std::string out;
+  std::vector<std::string> rest;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "-o" || args[i] == "--export") {
+      OT_CHECK(i + 1 < args.size(), "{}: {} needs a path", command, args[i]);
+      out = args[++i];
+    } else {
+      rest.push_back(args[i]);
+    }
+  }
+  OT_CHECK(!out.empty(), "{} needs -o PATH; see onnx-train --help", command);
+  args = rest;
+  return out;
+}
+
+std::string op_key(const std::string& domain, const std::string& op) { return domain.empty() ? op : domain + "." + op; }
+
+}  // namespace
+
+int eval_command(const std::vector<std::string>& args) {
+  TrainConfig config = parse_train_args(args);
+  Prepared run = prepare_session(config);
+  DataSplits data = open_data(config.data, run.fields, DataOptions{config.mean, config.std});
+  const bool on_val = data.val != nullptr;
+  const auto& dataset = on_val ? data.val : data.train;
+  const bool drop_last =
+      fit_fixed_batch(config, run, *dataset, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
+  const EvalTotals totals = evaluate(*run.session, run, dataset, config.batch_size, drop_last);
+  std::printf("%s on %s (%s): loss %.4f", config.model.c_str(), config.data.c_str(),
+              on_val ? "validation split" : "all data", totals.loss());
+  if (totals.accuracy() >= 0)
+    std::printf(", accuracy %.2f%% (%lld of %lld)", 100 * totals.accuracy(), static_cast<long long>(totals.correct),
+                static_cast<long long>(totals.counted));
+  std::printf(", %lld samples\n", static_cast<long long>(totals.samples));
+  return 0;
+}
+
+int inspect_command(const std::vector<std::string>& args) {
+  // Works from the graph itself, without building gradients: a model whose ops lack a
+  // kernel or a gradient rule is exactly what this should explain.
+  const TrainConfig config = parse_train_args(args, /*need_data=*/false);
+  Graph graph = load_onnx_model(config.model);
+  expand_onnx_gradient_ops(graph);
+  auto shape_of = [](const ValueInfo& v) {
+    TensorSpec spec;
+    spec.name = v.name;
+    spec.dtype = v.dtype;
+    spec.rank_known = v.shape.has_value();
+    if (v.shape) spec.shape = *v.shape;
+    spec.dim_names = v.dim_params;
+    spec.dim_names.resize(spec.shape.size());
+    return spec.describe();
+  };
+  std::printf("model %s\n", config.model.c_str());
+  std::printf("inputs:\n");
+  for (const auto& v : graph.inputs) std::printf("  %-32s %s\n", v.name.c_str(), shape_of(v).c_str());
+  std::printf("outputs:\n");
+  for (const auto& v : graph.outputs) std::printf("  %-32s %s\n", v.name.c_str(), shape_of(v).c_str());
+
+  // Parameters: what a training run with these options would train.
+  std::set<std::string> reach;
+  for (const auto& out : graph.outputs) {
+    for (const auto& name : trainable_initializers(graph, out.name)) reach.insert(name);
+  }
+  const NamePatterns frozen(config.training.freeze, "--freeze");
+  const NamePatterns only(config.training.train_only, "--train-only");
+  int64_t trained = 0, total = 0;
+  std::printf("parameters (initializers):\n");
+  for (const auto& [name, t] : graph.initializers) {
+    std::string role;
+    if (!dtype_is_float(t.dtype())) {
+      role = "constant (not float)";
+    } else if (!reach.count(name)) {
+      role = "not trained (running statistic or setting, or reaches no output)";
+    } else if (frozen.matches(name) || (!config.training.train_only.empty() && !only.matches(name))) {
+      role = "frozen";
+    } else {
+      role = "trainable";
+      trained += t.numel();
+    }
+    total += t.numel();
+    std::printf("  %-40s %-24s %10lld  %s\n", name.c_str(), t.describe().c_str(), static_cast<long long>(t.numel()),
+                role.c_str());
+  }
+  std::printf("  %lld of %lld values trainable\n", static_cast<long long>(trained), static_cast<long long>(total));
+
+  // Ops: does each have a kernel for its version, and a gradient rule?
+  std::map<std::string, const OpSupport*> support;
+  const std::vector<OpSupport> all = supported_ops();
+  for (const auto& op : all) support[op_key(op.domain, op.op_type)] = &op;
+  std::map<std::string, std::pair<int, std::set<int>>> used;  // op -> (nodes, versions)
+  for (const Node& n : graph.nodes) {
+    auto& u = used[op_key(n.domain, n.op_type)];
+    ++u.first;
+    u.second.insert(n.since_version);
+  }
+  std::printf("ops (nodes): kernel | gradient\n");
+  int problems = 0;
+  for (const auto& [op, u] : used) {
+    const auto it = support.find(op);
+    std::string kernel = "no kernel", gradient = "no rule";
+    if (it != support.end()) {
+      bool all_versions = true;
+      for (int v : u.second) {
+        all_versions &= std::find(it->second->since_versions.begin(), it->second->since_versions.end(), v) !=
+                        it->second->since_versions.end();
+      }
+      kernel = all_versions ? "kernel" : fmt::format("no kernel for version {}", fmt::join(u.second, "/"));
+      if (it->second->not_differentiable) {
+        gradient = "not differentiable";
+      } else if (!it->second->gradient_versions.empty()) {
+        gradient = "gradient rule";
+      }
+    }
+    problems += kernel != "kernel";
+    std::printf("  %-32s %4d  %s | %s\n", op.c_str(), u.first, kernel.c_str(), gradient.c_str());
+  }
+  if (problems > 0) std::printf("%d op(s) cannot run: the model cannot be trained here\n", problems);
+  return problems > 0 ? 1 : 0;
+}
+
+int graph_command(const std::vector<std::string>& raw) {
+  std::vector<std::string> args = raw;
+  const std::string out = take_output_flag(args, "graph");
+  const TrainConfig config = parse_train_args(args, /*need_data=*/false);
+  Prepared run = prepare_session(config);
+  run.session->export_training_graph(out);
+  std::printf("wrote %s: the training graph of %s (loss '%s', %zu parameter gradients)\n", out.c_str(),
+              config.model.c_str(), run.session->loss_name().c_str(), run.session->parameter_names().size());
+  return 0;
+}
+
+int export_command(const std::vector<std::string>& raw) {
+  std::vector<std::string> args = raw;
+  const std::string out = take_output_flag(args, "export");
+  OT_CHECK(args.size() == 1, "export takes one CHECKPOINT and -o PATH; see onnx-train --help");
+  const std::string checkpoint = args[0];
+  const auto meta = TrainingSession::read_checkpoint_metadata(checkpoint);
+  const auto it = meta.find("cli.args");
+  OT_CHECK(it != meta.end(),
+           "{}: this checkpoint does not record the run that made it (it was written by the C++ API, not by "
+           "`onnx-train MODEL DATA`); load it with TrainingSession::load_checkpoint and call export_model",
+           checkpoint);
+  const TrainConfig config = parse_train_args(split_args(it->second));
+  Prepared run = prepare_session(config);
+  run.session->load_checkpoint(checkpoint);
+  run.session->export_model(out);
+  std::printf("wrote %s: %s with the weights of %s (step %lld)\n", out.c_str(), config.model.c_str(),
+              checkpoint.c_str(), static_cast<long long>(run.session->step()));
+  return 0;
+}
+
+}  // namespace onnx_train::cli

@@ -1,0 +1,206 @@
+#include "tools/onnx-train/train_common.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "onnx_train/session.h"
+
+namespace onnx_train::cli {
+
+namespace {
+
+bool is_class_loss(const TrainConfig& c) {
+  return c.loss != "none" && (c.training.loss.kind == LossKind::CrossEntropy || c.training.loss.kind == LossKind::NLL);
+}
+
+// One sample's shape: the declared shape without its first (batch) axis.
+Shape sample_shape(const TensorSpec& spec, const std::string& what) {
+  OT_CHECK(spec.rank_known && !spec.shape.empty(),
+           "{} '{}' is {}: its shape must be declared (with a batch axis first) to read training data for it", what,
+           spec.name, spec.describe());
+  return Shape(spec.shape.begin() + 1, spec.shape.end());
+}
+
+// The first scalar float output: the loss of a model that computes its own.
+std::string scalar_output(const std::string& model) {
+  const Session s = Session::from_file(model);
+  for (const auto& o : s.outputs()) {
+    if (dtype_is_float(o.dtype) && o.rank_known && o.shape.empty()) return o.name;
+  }
+  std::vector<std::string> described;
+  for (const auto& o : s.outputs()) described.push_back(o.name + " " + o.describe());
+  OT_FAIL(
+      "{}: --loss none needs a scalar float output (the model's own loss); its outputs are {}; name one with "
+      "--output",
+      model, fmt::join(described, ", "));
+}
+
+}  // namespace
+
+Prepared prepare_session(const TrainConfig& config) {
+  TrainingOptions options = config.training;
+  if (config.loss == "none")
+    options.model_loss = options.loss.output.empty() ? scalar_output(config.model) : options.loss.output;
+  Prepared run;
+  run.session = std::make_unique<TrainingSession>(TrainingSession::from_file(config.model, options));
+  const TrainingSession& s = *run.session;
+  for (const auto& spec : s.inputs()) {
+    if (spec.name == s.label_name()) continue;
+    run.fields.push_back({spec.name, spec.dtype, sample_shape(spec, "model input")});
+    if (spec.shape[0] > 0) run.fixed_batch = spec.shape[0];
+  }
+  const std::string output_name = options.loss.output.empty() ? s.outputs().at(0).name : options.loss.output;
+  for (size_t i = 0; i < s.outputs().size(); ++i) {
+    if (s.outputs()[i].name == output_name) run.output = i;
+  }
+  if (s.label_name().empty()) return run;  // the model's own loss: its label is a model input
+
+  const TensorSpec& out = s.outputs().at(run.output);
+  FieldSpec label{s.label_name(), out.dtype, {}, true};
+  if (is_class_loss(config)) {
+    // Logits [N, C, d1, ...] -> class indices [N, d1, ...].
+    OT_CHECK(out.rank_known && out.shape.size() >= 2,
+             "{}: output '{}' is {}; a class loss needs [batch, classes, ...] scores", config.model, out.name,
+             out.describe());
+    label.dtype = options.loss.label_dtype;
+    label.sample_shape.assign(out.shape.begin() + 2, out.shape.end());
+    label.num_classes = out.shape[1] > 0 ? out.shape[1] : 0;
+    label.ignore_index = options.loss.ignore_index;
+    run.scoring = Prepared::Scoring::Classes;
+  } else {
+    label.sample_shape = sample_shape(out, "model output");
+    if (options.loss.kind == LossKind::BCEWithLogits) run.scoring = Prepared::Scoring::Binary;
+  }
+  run.ignore_index = options.loss.ignore_index;
+  run.fields.push_back(label);
+  return run;
+}
+
+std::pair<int64_t, int64_t> Prepared::accuracy_of(const std::vector<Tensor>& outputs,
+                                                  const std::map<std::string, Tensor>& batch) const {
+  if (scoring == Scoring::None) return {0, 0};
+  const Tensor& y = outputs.at(output);
+  const Tensor& t = batch.at(session->label_name());
+  if (y.dtype() != DType::Float32) return {0, 0};
+  const float* scores = y.data<float>();
+  int64_t correct = 0, counted = 0;
+  if (scoring == Scoring::Binary) {
+    const std::vector<double> targets = t.to_doubles();
+    for (int64_t i = 0; i < y.numel(); ++i, ++counted) correct += (scores[i] > 0) == (targets[i] > 0.5);
+    return {correct, counted};
+  }
+  // [N, C, inner...]: the class axis is 1; labels are [N, inner...].
+  const int64_t n = y.dim(0), classes = y.dim(1), inner = y.numel() / std::max<int64_t>(n * classes, 1);
+  const std::vector<int64_t> labels = t.to_int64s();
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t j = 0; j < inner; ++j) {
+      const int64_t label = labels[b * inner + j];
+      if (label == ignore_index) continue;
+      const float* row = scores + b * classes * inner + j;
+      int64_t best = 0;
+      for (int64_t c = 1; c < classes; ++c) {
+        if (row[c * inner] > row[best * inner]) best = c;
+      }
+      correct += best == label;
+      ++counted;
+    }
+  }
+  return {correct, counted};
+}
+
+ScheduleOptions make_schedule(const TrainConfig& config, int64_t total_steps) {
+  std::string spec = config.schedule;
+  const std::string kind = spec.substr(0, spec.find(':'));
+  std::vector<std::string> added;
+  auto given = [&](const std::string& key) { return spec.find(key + "=") != std::string::npos; };
+  if (!given("total_steps")) added.push_back(fmt::format("total_steps={}", total_steps));
+  if (config.warmup_steps > 0 && !given("warmup_steps"))
+    added.push_back(fmt::format("warmup_steps={}", config.warmup_steps));
+  if (kind == "onecycle") {
+    if (!given("max_lr")) added.push_back(fmt::format("max_lr={:.17g}", config.training.learning_rate));
+  } else if (!given("base_lr")) {
+    added.push_back(fmt::format("base_lr={:.17g}", config.training.learning_rate));
+  }
+  if (!added.empty())
+    spec += (spec.find(':') == std::string::npos ? ":" : ",") + fmt::format("{}", fmt::join(added, ","));
+  try {
+    return parse_schedule(spec);
+  } catch (const Error& e) {
+    OT_FAIL("--schedule {}: {}", config.schedule, e.what());
+  }
+}
+
+bool fit_fixed_batch(TrainConfig& config, const Prepared& run, const Dataset& data,
+                     const std::function<void(const std::string&)>& note) {
+  if (run.fixed_batch <= 0) return config.drop_last;
+  const bool given = std::find(config.args.begin(), config.args.end(), "--batch-size") != config.args.end();
+  OT_CHECK(!given || config.batch_size == run.fixed_batch,
+           "{}: the model takes batches of exactly {} samples (its inputs' first dimension is fixed at export); use "
+           "--batch-size {}, or export the model with a dynamic batch axis",
+           config.model, run.fixed_batch, run.fixed_batch);
+  config.batch_size = run.fixed_batch;
+  const int64_t rest = data.size() % run.fixed_batch;
+  OT_CHECK(data.size() >= run.fixed_batch, "{}: {} samples make no batch of {}, the model's fixed batch size",
+           config.data, data.size(), run.fixed_batch);
+  if (rest != 0 && !config.drop_last)
+    note(
+        fmt::format("the model's batch size is fixed at {}: the last {} of {} samples make no whole batch and are "
+                    "left out (export the model with a dynamic batch axis to use them)",
+                    run.fixed_batch, rest, data.size()));
+  return rest != 0 || config.drop_last;
+}
+
+EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_ptr<const Dataset> data,
+                    int64_t batch_size, bool drop_last) {
+  BatchLoader loader(std::move(data), batch_size, /*shuffle=*/false, /*seed=*/0, drop_last);
+  loader.start_epoch(0);
+  EvalTotals totals;
+  std::map<std::string, Tensor> batch;
+  while (loader.next(batch)) {
+    const EvalResult r = session.eval_step(batch);
+    totals.add(r.loss, batch.begin()->second.dim(0), run.accuracy_of(r.outputs, batch));
+  }
+  return totals;
+}
+
+std::string join_args(const std::vector<std::string>& args) { return fmt::format("{}", fmt::join(args, "\n")); }
+
+std::vector<std::string> split_args(const std::string& joined) {
+  std::vector<std::string> out;
+  size_t begin = 0;
+  while (begin <= joined.size()) {
+    const size_t end = std::min(joined.find('\n', begin), joined.size());
+    out.push_back(joined.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return out;
+}
+
+std::string resume_key(const std::vector<std::string>& args) {
+  // Flags (with their values) that change nothing about the training's numbers.
+  static const std::set<std::string> kNeutralWithValue = {"--epochs",
+                                                          "--max-steps",
+                                                          "--export",
+                                                          "-o",
+                                                          "--export-training",
+                                                          "--log",
+                                                          "--plot",
+                                                          "--threads",
+                                                          "--checkpoint-dir",
+                                                          "--checkpoint-every",
+                                                          "--keep-checkpoints"};
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--quiet") continue;
+    if (kNeutralWithValue.count(args[i])) {
+      ++i;
+      continue;
+    }
+    kept.push_back(args[i]);
+  }
+  return fmt::format("{}", fmt::join(kept, " "));
+}
+
+}  // namespace onnx_train::cli

@@ -1,0 +1,71 @@
+// What the training, eval, graph and export commands share: building the session and the
+// data fields from the options, the schedule, evaluation and accuracy.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "importers/data/dataset.h"
+#include "onnx_train/training_session.h"
+#include "tools/onnx-train/train_options.h"
+
+namespace onnx_train::cli {
+
+// Loss and accuracy summed over batches, weighted by their sample counts.
+struct EvalTotals {
+  double loss_sum = 0;
+  int64_t samples = 0;
+  int64_t correct = 0, counted = 0;  // accuracy: predictions right / predictions scored
+  void add(double loss, int64_t n, std::pair<int64_t, int64_t> correct_counted) {
+    loss_sum += loss * static_cast<double>(n);
+    samples += n;
+    correct += correct_counted.first;
+    counted += correct_counted.second;
+  }
+  double loss() const { return samples > 0 ? loss_sum / static_cast<double>(samples) : 0.0; }
+  double accuracy() const { return counted > 0 ? static_cast<double>(correct) / static_cast<double>(counted) : -1.0; }
+};
+
+struct Prepared {
+  std::unique_ptr<TrainingSession> session;
+  std::vector<FieldSpec> fields;  // what the data must provide: the model inputs and the label
+  size_t output = 0;              // the loss's output among session->outputs()
+  int64_t fixed_batch = 0;        // > 0: the model was exported for batches of exactly this size
+  enum class Scoring { None, Classes, Binary } scoring = Scoring::None;
+  int64_t ignore_index = -100;
+  // (correct, scored) predictions of a batch: argmax over axis 1 for class losses, logit > 0
+  // against label > 0.5 for BCE-with-logits; (0, 0) for regression or the model's own loss.
+  std::pair<int64_t, int64_t> accuracy_of(const std::vector<Tensor>& outputs,
+                                          const std::map<std::string, Tensor>& batch) const;
+};
+
+// The session for `config` (loss "none": the model's own loss output) and its data fields.
+Prepared prepare_session(const TrainConfig& config);
+
+// --schedule with the run's total steps, --warmup-steps and --lr filled in where the
+// schedule takes them and the user did not give them.
+ScheduleOptions make_schedule(const TrainConfig& config, int64_t total_steps);
+
+// A model exported with a fixed batch size takes only whole batches of that size: sets
+// config.batch_size to it (an explicit --batch-size that differs is an Error) and returns
+// whether a last, partial batch must be left out of `data` (saying so through `note`).
+bool fit_fixed_batch(TrainConfig& config, const Prepared& run, const Dataset& data,
+                     const std::function<void(const std::string&)>& note);
+
+// The eval-form loss and accuracy over a whole dataset, in file order (without its last,
+// partial batch when drop_last: a model with a fixed batch size).
+EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_ptr<const Dataset> data,
+                    int64_t batch_size, bool drop_last = false);
+
+// The run's arguments as one string (for checkpoints), and back; flags that do not change
+// what is trained (epochs, outputs, logging, threads, checkpoint placement) are left out of
+// the comparison a resume makes (resume_key).
+std::string join_args(const std::vector<std::string>& args);
+std::vector<std::string> split_args(const std::string& joined);
+std::string resume_key(const std::vector<std::string>& args);
+
+}  // namespace onnx_train::cli

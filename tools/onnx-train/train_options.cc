@@ -1,0 +1,252 @@
+#include "tools/onnx-train/train_options.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+
+#include "onnx_train/error.h"
+
+namespace onnx_train::cli {
+
+namespace {
+
+double to_double(const std::string& flag, const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text.c_str(), &end);
+  OT_CHECK(!text.empty() && *end == '\0' && errno == 0 && std::isfinite(v), "{} takes a number, got '{}'", flag, text);
+  return v;
+}
+
+int64_t to_int(const std::string& flag, const std::string& text, int64_t min) {
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  OT_CHECK(!text.empty() && *end == '\0' && errno == 0 && v >= min, "{} takes a whole number of at least {}, got '{}'",
+           flag, min, text);
+  return v;
+}
+
+std::vector<float> to_floats(const std::string& flag, const std::string& text) {
+  std::vector<float> out;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    const size_t comma = std::min(text.find(',', begin), text.size());
+    out.push_back(static_cast<float>(to_double(flag, text.substr(begin, comma - begin))));
+    begin = comma + 1;
+  }
+  return out;
+}
+
+double positive(const std::string& flag, double v, bool allow_zero = true) {
+  OT_CHECK(v > 0 || (allow_zero && v == 0), "{} must be {}, got {}", flag, allow_zero ? "0 or more" : "positive", v);
+  return v;
+}
+
+using Setter = std::function<void(TrainConfig&, const std::string& flag, const std::string& value)>;
+
+struct Flag {
+  std::string name;     // "--lr"
+  std::string alias;    // "-o", or ""
+  std::string metavar;  // "" for a switch
+  std::string help;
+  Setter set;
+};
+
+const std::vector<Flag>& flags() {
+  static const std::vector<Flag> table = {
+      // What to minimise.
+      {"--loss", "", "KIND",
+       "cross-entropy (default), nll, mse, l1, huber, bce-with-logits, or none (the model outputs its own scalar "
+       "loss, the output named by --output or the first scalar output)",
+       [](TrainConfig& c, const std::string&, const std::string& v) {
+         if (v != "none") c.training.loss.kind = parse_loss_kind(v);
+         c.loss = v;
+       }},
+      {"--output", "", "NAME", "the model output the loss reads (default: the first)",
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.training.loss.output = v; }},
+      {"--label", "", "NAME", "the name of the labels in the data (default: label)",
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.training.loss.label = v; }},
+      {"--label-smoothing", "", "X", "cross-entropy label smoothing in [0, 1]",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.training.loss.label_smoothing = static_cast<float>(to_double(f, v));
+       }},
+      {"--num-classes", "", "N",
+       "transfer learning: replace the classifier layer feeding the output with a new one of N outputs",
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.training.num_classes = to_int(f, v, 1); }},
+      {"--freeze", "", "REGEX", "do not train parameters whose name matches (repeatable)",
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.training.freeze.push_back(v); }},
+      {"--train-only", "", "REGEX", "train only parameters whose name matches (repeatable)",
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.training.train_only.push_back(v); }},
+      // How to step.
+      {"--optimizer", "", "KIND", "sgd, adam, adamw (default), adagrad, rmsprop or lamb, with torch.optim's defaults",
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.training.optimizer.kind = v; }},
+      {"--lr", "", "X", "learning rate (default 0.001)",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.training.learning_rate = positive(f, to_double(f, v));
+       }},
+      {"--momentum", "", "X", "sgd and rmsprop momentum",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.training.optimizer.momentum = to_double(f, v);
+       }},
+      {"--nesterov", "", "", "sgd: Nesterov momentum",
+       [](TrainConfig& c, const std::string&, const std::string&) { c.training.optimizer.nesterov = true; }},
+      {"--weight-decay", "", "X",
+       "weight decay (adamw: decoupled, default 0.01; others: L2, default 0); biases and normalisation scales get "
+       "none",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.training.optimizer.weight_decay = to_double(f, v);
+       }},
+      {"--betas", "", "B1,B2", "adam, adamw, lamb: moment decay rates (default 0.9,0.999)",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         const auto b = to_floats(f, v);
+         OT_CHECK(b.size() == 2, "{} takes two numbers B1,B2, got '{}'", f, v);
+         c.training.optimizer.beta1 = b[0];
+         c.training.optimizer.beta2 = b[1];
+       }},
+      {"--eps", "", "X", "the optimizer's epsilon",
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.training.optimizer.eps = to_double(f, v); }},
+      {"--schedule", "", "KIND",
+       "learning-rate schedule: constant (default), step, multistep, exponential, cosine, cosine-restarts, linear, "
+       "onecycle; options as KIND:key=value,... (e.g. step:step_size=1000,gamma=0.5); total steps are filled in",
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.schedule = v; }},
+      {"--warmup-steps", "", "N", "linear learning-rate warm-up over the first N optimizer steps",
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.warmup_steps = to_int(f, v, 0); }},
+      {"--clip-grad-norm", "", "X", "clip the global gradient norm to X",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.training.clip_grad_norm = positive(f, to_double(f, v));
+       }},
+      {"--clip-grad-value", "", "X", "clamp every gradient element to [-X, X]",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.training.clip_grad_value = positive(f, to_double(f, v));
+       }},
+      {"--accumulate", "", "N", "accumulate gradients over N batches per optimizer step",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.training.accumulation_steps = static_cast<int>(to_int(f, v, 1));
+       }},
+      // The data.
+      {"--batch-size", "", "N", "samples per batch (default 32)",
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.batch_size = to_int(f, v, 1); }},
+      {"--epochs", "", "N", "passes over the training data (default 1)",
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.epochs = to_int(f, v, 1); }},
+      {"--max-steps", "", "N", "stop after N optimizer steps",
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.max_steps = to_int(f, v, 1); }},
+      {"--no-shuffle", "", "", "keep the data in file order",
+       [](TrainConfig& c, const std::string&, const std::string&) { c.shuffle = false; }},
+      {"--drop-last", "", "", "drop the last, smaller batch of each epoch",
+       [](TrainConfig& c, const std::string&, const std::string&) { c.drop_last = true; }},
+      {"--val-split", "", "F", "hold out this fraction of the training data for validation when there is no val/",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.val_split = to_double(f, v);
+         OT_CHECK(c.val_split > 0 && c.val_split < 1, "{} takes a fraction between 0 and 1, got {}", f, v);
+       }},
+      {"--mean", "", "M[,M...]", "images: per-channel mean subtracted after scaling to [0, 1]",
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.mean = to_floats(f, v); }},
+      {"--std", "", "S[,S...]", "images: per-channel standard deviation divided by",
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.std = to_floats(f, v); }},
+      {"--seed", "", "N", "seeds shuffling, Dropout masks and new layers (default 0)",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.training.seed = static_cast<uint64_t>(to_int(f, v, 0));
+       }},
+      {"--threads", "", "N", "threads for the kernels (default: every core)",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.threads = static_cast<int>(to_int(f, v, 1));
+       }},
+      // Checkpoints and outputs.
+      {"--checkpoint-dir", "", "DIR", "write checkpoints here (each epoch, and every --checkpoint-every steps)",
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.checkpoint_dir = v; }},
+      {"--checkpoint-every", "", "N", "also checkpoint every N optimizer steps",
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.checkpoint_every = to_int(f, v, 1); }},
+      {"--keep-checkpoints", "", "K", "keep the newest K checkpoints (default 3)",
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.keep_checkpoints = to_int(f, v, 1); }},
+      {"--resume", "", "[CHECKPOINT]",
+       "continue from CHECKPOINT, or from the newest one in --checkpoint-dir (as --resume=PATH or --resume PATH.ckpt)",
+       nullptr},
+      {"--export", "-o", "PATH", "where to write the trained model (default: MODEL.trained.onnx in the current folder)",
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.export_path = v; }},
+      {"--export-training", "", "PATH", "also write the model with its training algorithm (ONNX TrainingInfoProto)",
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.export_training_path = v; }},
+      {"--log", "", "FILE", "JSON Lines: one object per optimizer step and per validation",
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.log_path = v; }},
+      {"--plot", "", "FILE.svg", "a loss and accuracy chart, rewritten each epoch",
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.plot_path = v; }},
+      {"--quiet", "", "", "no progress display (errors and the summary still print)",
+       [](TrainConfig& c, const std::string&, const std::string&) { c.quiet = true; }},
+  };
+  return table;
+}
+
+const Flag* find_flag(const std::string& name) {
+  for (const Flag& f : flags()) {
+    if (f.name == name || (!f.alias.empty() && f.alias == name)) return &f;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_data) {
+  TrainConfig c;
+  std::vector<std::string> positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string name = args[i], value;
+    bool has_inline_value = false;
+    if (name.rfind("--", 0) == 0 && name.find('=') != std::string::npos) {
+      value = name.substr(name.find('=') + 1);
+      name = name.substr(0, name.find('='));
+      has_inline_value = true;
+    }
+    if (name.empty() || name[0] != '-' || name == "-") {
+      positional.push_back(args[i]);
+      c.args.push_back(args[i]);
+      continue;
+    }
+    if (name == "--resume") {
+      // The value is optional: taken when written --resume=PATH or when the next argument
+      // names an existing file (not the model or the data folder).
+      if (!has_inline_value && i + 1 < args.size() && args[i + 1].rfind("-", 0) != 0 &&
+          std::filesystem::is_regular_file(args[i + 1]) && args[i + 1].size() > 5 &&
+          args[i + 1].compare(args[i + 1].size() - 5, 5, ".ckpt") == 0)
+        value = args[++i];
+      c.resume = value;
+      continue;
+    }
+    const Flag* flag = find_flag(name);
+    OT_CHECK(flag != nullptr, "unknown option '{}'; see onnx-train --help", name);
+    if (flag->metavar.empty()) {
+      OT_CHECK(!has_inline_value, "{} takes no value", name);
+    } else if (!has_inline_value) {
+      OT_CHECK(i + 1 < args.size(), "{} needs a value ({})", name, flag->metavar);
+      value = args[++i];
+    }
+    flag->set(c, flag->name, value);
+    c.args.push_back(flag->name);
+    if (!flag->metavar.empty()) c.args.push_back(value);
+  }
+  const size_t wanted = need_data ? 2 : 1;
+  OT_CHECK(positional.size() == wanted, "expected {}, got {}; see onnx-train --help",
+           need_data ? "MODEL.onnx and DATA_DIR" : "MODEL.onnx",
+           positional.empty() ? std::string("nothing") : fmt::format("'{}'", fmt::join(positional, " ")));
+  c.model = positional[0];
+  if (need_data) c.data = positional[1];
+  return c;
+}
+
+std::string train_options_help() {
+  std::string out;
+  for (const Flag& f : flags()) {
+    std::string head =
+        "  " + (f.alias.empty() ? "" : f.alias + ", ") + f.name + (f.metavar.empty() ? "" : " " + f.metavar);
+    if (head.size() < 30)
+      head.resize(30, ' ');
+    else
+      head += "\n" + std::string(30, ' ');
+    out += head + f.help + "\n";
+  }
+  return out;
+}
+
+}  // namespace onnx_train::cli

@@ -1,0 +1,50 @@
+// The options of `onnx-train MODEL.onnx DATA_DIR` (and of eval / export, which rebuild the
+// same session): one table gives each flag, its help text and what it sets, so that --help,
+// parsing and the copy kept in checkpoints cannot drift apart.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "onnx_train/training_session.h"
+
+namespace onnx_train::cli {
+
+struct TrainConfig {
+  std::string model, data;
+  TrainingOptions training;            // loss, optimizer, lr, clipping, seed, freeze...
+  std::string loss = "cross-entropy";  // --loss; "none": the model outputs its loss
+  std::string schedule = "constant";   // --schedule: a kind or a full "kind:key=value,..." spec
+  int64_t warmup_steps = 0;
+  int64_t batch_size = 32;
+  int64_t epochs = 1;
+  int64_t max_steps = 0;  // 0: epochs decide
+  bool shuffle = true, drop_last = false;
+  int threads = 0;  // 0: every core
+  double val_split = 0;
+  std::string checkpoint_dir;
+  int64_t checkpoint_every = 0;  // optimizer steps; 0: at each epoch's end only
+  int64_t keep_checkpoints = 3;
+  std::optional<std::string> resume;  // "" = the newest checkpoint in checkpoint_dir
+  std::string export_path;            // "": <model stem>.trained.onnx in the current folder
+  std::string export_training_path;
+  std::string log_path, plot_path;
+  bool quiet = false;
+  std::vector<float> mean, std;  // image normalisation
+
+  // The arguments that built this config (minus --resume), kept in checkpoints so that
+  // `onnx-train export CHECKPOINT` and --resume rebuild the same session.
+  std::vector<std::string> args;
+};
+
+// Parses the training command's arguments (after the program name): MODEL DATA [options].
+// With `need_data` false (export), DATA is not expected. Throws an Error for an unknown flag,
+// a missing or malformed value, or a value out of range, naming the flag.
+TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_data = true);
+
+// The options part of --help.
+std::string train_options_help();
+
+}  // namespace onnx_train::cli
