@@ -132,7 +132,7 @@ int train_command(const std::vector<std::string>& raw_args) {
   const int64_t steps_per_epoch = (batches + accumulate - 1) / accumulate;
   int64_t total_steps = steps_per_epoch * config.epochs;
   if (config.max_steps > 0) total_steps = std::min(total_steps, config.max_steps);
-  session.set_schedule(make_schedule(config, total_steps));
+  session.set_schedule(make_schedule(config, total_steps, steps_per_epoch));
 
   int64_t start_epoch = 0, start_batch = 0;
   History history;

@@ -110,12 +110,14 @@ std::pair<int64_t, int64_t> Prepared::accuracy_of(const std::vector<Tensor>& out
   return {correct, counted};
 }
 
-ScheduleOptions make_schedule(const TrainConfig& config, int64_t total_steps) {
+ScheduleOptions make_schedule(const TrainConfig& config, int64_t total_steps, int64_t steps_per_epoch) {
   std::string spec = config.schedule;
   const std::string kind = spec.substr(0, spec.find(':'));
   std::vector<std::string> added;
   auto given = [&](const std::string& key) { return spec.find(key + "=") != std::string::npos; };
   if (!given("total_steps")) added.push_back(fmt::format("total_steps={}", total_steps));
+  if (kind == "step" && !given("step_size"))
+    added.push_back(fmt::format("step_size={}", std::max<int64_t>(steps_per_epoch, 1)));
   if (config.warmup_steps > 0 && !given("warmup_steps"))
     added.push_back(fmt::format("warmup_steps={}", config.warmup_steps));
   if (kind == "onecycle") {

@@ -47,8 +47,9 @@ struct Prepared {
 Prepared prepare_session(const TrainConfig& config);
 
 // --schedule with the run's total steps, --warmup-steps and --lr filled in where the
-// schedule takes them and the user did not give them.
-ScheduleOptions make_schedule(const TrainConfig& config, int64_t total_steps);
+// schedule takes them and the user did not give them; a step schedule without step_size
+// decays once per epoch (steps_per_epoch).
+ScheduleOptions make_schedule(const TrainConfig& config, int64_t total_steps, int64_t steps_per_epoch);
 
 // A model exported with a fixed batch size takes only whole batches of that size: sets
 // config.batch_size to it (an explicit --batch-size that differs is an Error) and returns

@@ -111,7 +111,8 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string& f, const std::string& v) { c.training.optimizer.eps = to_double(f, v); }},
       {"--schedule", "", "KIND",
        "learning-rate schedule: constant (default), step, multistep, exponential, cosine, cosine-restarts, linear, "
-       "onecycle; options as KIND:key=value,... (e.g. step:step_size=1000,gamma=0.5); total steps are filled in",
+       "onecycle; options as KIND:key=value,... (e.g. step:step_size=1000,gamma=0.5); total steps are filled in, "
+       "step decays by gamma=0.1 each epoch unless told otherwise",
        [](TrainConfig& c, const std::string&, const std::string& v) { c.schedule = v; }},
       {"--warmup-steps", "", "N", "linear learning-rate warm-up over the first N optimizer steps",
        [](TrainConfig& c, const std::string& f, const std::string& v) { c.warmup_steps = to_int(f, v, 0); }},
