@@ -242,7 +242,10 @@ int train_command(const std::vector<std::string>& raw_args) {
       status.lr = session.learning_rate();
       status.samples_per_second = elapsed > 0 ? epoch_samples / elapsed : 0;
       const double rate = elapsed > 0 ? (batch_index - (epoch == start_epoch ? start_batch : 0)) / elapsed : 0;
-      status.eta_seconds = rate > 0 ? (batches - batch_index) / rate : -1;
+      // Batches left in this epoch, or fewer when --max-steps ends the run sooner.
+      const int64_t left = std::min(batches - batch_index,
+                                    (total_steps - session.step()) * accumulate - session.pending_micro_batches());
+      status.eta_seconds = rate > 0 ? std::max<int64_t>(left, 0) / rate : -1;
       progress.update(status);
       // Ctrl-C takes effect at the next optimizer-step boundary, so that the checkpoint holds
       // exactly the state an uninterrupted run has there (BatchNormalization statistics of a
