@@ -178,6 +178,27 @@ void attribute_to_proto(const std::string& name, const Attribute& a, onnx::Attri
 
 }  // namespace
 
+void graph_to_proto(const Graph& graph, onnx::GraphProto& g) {
+  g.set_name(graph.name.empty() ? "graph" : graph.name);
+  for (const auto& [name, tensor] : graph.initializers) {
+    auto* t = g.add_initializer();
+    tensor_to_proto(tensor, *t);
+    t->set_name(name);
+  }
+  for (const auto& v : graph.inputs) value_info_to_proto(v, *g.add_input());
+  for (const auto& v : graph.outputs) value_info_to_proto(v, *g.add_output());
+  for (const auto& [name, v] : graph.value_info) value_info_to_proto(v, *g.add_value_info());
+  for (const Node& n : graph.nodes) {
+    auto* node = g.add_node();
+    node->set_name(n.name);
+    node->set_op_type(n.op_type);
+    node->set_domain(n.domain);
+    for (const auto& i : n.inputs) node->add_input(i);
+    for (const auto& o : n.outputs) node->add_output(o);
+    for (const auto& [name, a] : n.attributes) attribute_to_proto(name, a, *node->add_attribute());
+  }
+}
+
 void save_onnx_model(const Graph& graph, const std::string& path) {
   onnx::ModelProto model;
   model.set_ir_version(8);
@@ -187,25 +208,7 @@ void save_onnx_model(const Graph& graph, const std::string& path) {
     imp->set_domain(domain);
     imp->set_version(version);
   }
-  auto* g = model.mutable_graph();
-  g->set_name(graph.name.empty() ? "graph" : graph.name);
-  for (const auto& [name, tensor] : graph.initializers) {
-    auto* t = g->add_initializer();
-    tensor_to_proto(tensor, *t);
-    t->set_name(name);
-  }
-  for (const auto& v : graph.inputs) value_info_to_proto(v, *g->add_input());
-  for (const auto& v : graph.outputs) value_info_to_proto(v, *g->add_output());
-  for (const auto& [name, v] : graph.value_info) value_info_to_proto(v, *g->add_value_info());
-  for (const Node& n : graph.nodes) {
-    auto* node = g->add_node();
-    node->set_name(n.name);
-    node->set_op_type(n.op_type);
-    node->set_domain(n.domain);
-    for (const auto& i : n.inputs) node->add_input(i);
-    for (const auto& o : n.outputs) node->add_output(o);
-    for (const auto& [name, a] : n.attributes) attribute_to_proto(name, a, *node->add_attribute());
-  }
+  graph_to_proto(graph, *model.mutable_graph());
   write_proto_file(model, path, "model");
 }
 

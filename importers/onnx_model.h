@@ -10,6 +10,10 @@
 
 #include "runtime/ir/graph.h"
 
+namespace onnx {
+class GraphProto;
+}
+
 namespace onnx_train {
 
 struct LoadOptions {
@@ -22,6 +26,10 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options = {});
 // Writes `graph` as an ONNX model (IR version 8; its opset imports; initializers inline).
 // The file appears whole or not at all: it is written beside the target and renamed.
 void save_onnx_model(const Graph& graph, const std::string& path);
+
+// `graph` as a GraphProto, the way save_onnx_model writes a model's graph: initializers inline
+// (in name order), inputs, outputs, value infos (in name order), then the nodes.
+void graph_to_proto(const Graph& graph, onnx::GraphProto& proto);
 
 // Reads one serialized onnx::TensorProto (the input_N.pb / output_N.pb files of ONNX test
 // data). `name`, when given, receives the tensor's name from the file (may be empty).

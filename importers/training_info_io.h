@@ -50,8 +50,4 @@ struct ModelFileInfo {
 // read or is not a valid ModelProto at the top level.
 ModelFileInfo read_model_file_info(const std::string& path);
 
-// `graph` as a GraphProto, the way save_onnx_model writes a model's graph: initializers inline
-// (in name order), inputs, outputs, value infos (in name order), then the nodes.
-void graph_to_proto(const Graph& graph, onnx::GraphProto& proto);
-
 }  // namespace onnx_train
