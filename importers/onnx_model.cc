@@ -199,16 +199,20 @@ void graph_to_proto(const Graph& graph, onnx::GraphProto& g) {
   }
 }
 
-void save_onnx_model(const Graph& graph, const std::string& path) {
-  onnx::ModelProto model;
+void model_to_proto(const Graph& graph, const std::map<std::string, int>& opsets, onnx::ModelProto& model) {
   model.set_ir_version(8);
   model.set_producer_name("onnx-train");
-  for (const auto& [domain, version] : graph.opsets) {
+  for (const auto& [domain, version] : opsets) {
     auto* imp = model.add_opset_import();
     imp->set_domain(domain);
     imp->set_version(version);
   }
   graph_to_proto(graph, *model.mutable_graph());
+}
+
+void save_onnx_model(const Graph& graph, const std::string& path) {
+  onnx::ModelProto model;
+  model_to_proto(graph, graph.opsets, model);
   write_proto_file(model, path, "model");
 }
 

@@ -6,13 +6,15 @@
 // one onnx_train::Error naming the file and what to do.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "runtime/ir/graph.h"
 
 namespace onnx {
 class GraphProto;
-}
+class ModelProto;
+}  // namespace onnx
 
 namespace onnx_train {
 
@@ -30,6 +32,9 @@ void save_onnx_model(const Graph& graph, const std::string& path);
 // `graph` as a GraphProto, the way save_onnx_model writes a model's graph: initializers inline
 // (in name order), inputs, outputs, value infos (in name order), then the nodes.
 void graph_to_proto(const Graph& graph, onnx::GraphProto& proto);
+// A ModelProto as save_onnx_model writes it (IR version 8, producer onnx-train), with
+// `opsets` as its opset imports.
+void model_to_proto(const Graph& graph, const std::map<std::string, int>& opsets, onnx::ModelProto& model);
 
 // Reads one serialized onnx::TensorProto (the input_N.pb / output_N.pb files of ONNX test
 // data). `name`, when given, receives the tensor's name from the file (may be empty).

@@ -17,15 +17,8 @@ namespace onnx_train {
 
 void save_training_info_model(const TrainingInfoModel& m, const std::string& path) {
   onnx::ModelProto model;
-  model.set_ir_version(8);
-  model.set_producer_name("onnx-train");
-  for (const auto& [domain, version] : m.opsets) {
-    auto* imp = model.add_opset_import();
-    imp->set_domain(domain);
-    imp->set_version(version);
-  }
   try {
-    graph_to_proto(m.inference, *model.mutable_graph());
+    model_to_proto(m.inference, m.opsets, model);
     auto* info = model.add_training_info();
     graph_to_proto(m.algorithm, *info->mutable_algorithm());
     for (const auto& [key, value] : m.update_binding) {

@@ -13,12 +13,6 @@ namespace {
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr size_t kMagicSize = 6;
 
-uint32_t read_le(const uint8_t* p, int bytes) {
-  uint32_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-
 // The header's dict literal: string keys mapping to a string, True/False, or a tuple of
 // integers; the three keys numpy writes are all this reader needs.
 class HeaderParser {
@@ -119,6 +113,12 @@ DType dtype_of_descr(const std::string& descr, const std::string& path) {
 
 }  // namespace
 
+uint64_t read_little_endian(const uint8_t* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
 NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& path) {
   OT_CHECK(size >= kMagicSize + 2 && std::memcmp(bytes, kMagic, kMagicSize) == 0,
            "{}: not an npy file (it does not start with \\x93NUMPY); save arrays with numpy.save", path);
@@ -129,7 +129,7 @@ NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& path) {
   const size_t length_bytes = major == 1 ? 2 : 4;
   const size_t header_start = kMagicSize + 2 + length_bytes;
   OT_CHECK(size >= header_start, "{}: truncated: the file ends inside the npy preamble; save it again", path);
-  const size_t header_size = read_le(bytes + kMagicSize + 2, static_cast<int>(length_bytes));
+  const size_t header_size = read_little_endian(bytes + kMagicSize + 2, static_cast<int>(length_bytes));
   OT_CHECK(header_size <= size - header_start,
            "{}: truncated: the npy header is {} bytes long but the file holds {} after the preamble; save it again",
            path, header_size, size - header_start);

@@ -29,12 +29,6 @@ constexpr uint32_t kMax32 = 0xFFFFFFFF;
 // Deflate cannot compress better than about 1032:1; a larger recorded size is corruption.
 constexpr uint64_t kMaxDeflateRatio = 1032;
 
-uint64_t le(const uint8_t* p, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-
 struct ZipMember {
   std::string name;
   uint16_t flags = 0, method = 0;
@@ -102,7 +96,7 @@ class ZipReader {
  private:
   uint64_t read(uint64_t offset, int bytes) const {
     check(offset <= file_.size() && static_cast<uint64_t>(bytes) <= file_.size() - offset, "a record is cut off");
-    return le(file_.data() + offset, bytes);
+    return read_little_endian(file_.data() + offset, bytes);
   }
 
   // The end of central directory record is the last thing in the file, before a comment of
@@ -111,7 +105,7 @@ class ZipReader {
     check(file_.size() >= kEndSize, "the file is too short to be a zip archive");
     const size_t lowest = file_.size() > kEndSize + 0xFFFF ? file_.size() - kEndSize - 0xFFFF : 0;
     for (size_t pos = file_.size() - kEndSize + 1; pos-- > lowest;)
-      if (le(file_.data() + pos, 4) == kEndOfCentralDirectory) return pos;
+      if (read_little_endian(file_.data() + pos, 4) == kEndOfCentralDirectory) return pos;
     check(false, "it has no end of central directory record");
     return 0;
   }

@@ -14,6 +14,13 @@
 
 namespace onnx_train {
 
+// Checkpoints and TrainingInfoProto files name the optimizer state "optimizer/<param>/<slot>".
+constexpr const char* kOptimizerStatePrefix = "optimizer/";
+
+inline bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
 struct TrainingSession::Impl {
   // A trainable parameter: its value shares storage with every graph's initializer.
   struct Parameter {

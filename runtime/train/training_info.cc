@@ -15,7 +15,6 @@ namespace onnx_train {
 namespace {
 
 // Names in the file (training_info.h).
-constexpr const char* kOptimizerPrefix = "optimizer/";
 constexpr const char* kUpdateCount = "training/update_count";
 constexpr const char* kLearningRate = "training/learning_rate";
 constexpr const char* kFormatKey = "onnx_train.training_info";
@@ -23,39 +22,12 @@ constexpr const char* kFormatVersion = "1";
 constexpr const char* kRngKeyPrefix = "onnx_train.rng/";
 constexpr int kOnnxTrainingOpset = 1;
 
-bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
-
 // The metadata key of `name`.
 std::string key(const std::string& name) { return "onnx_train." + name; }
 
 // The training graph's copy of a value or node the inference graph has: "train/<name>"
 // ("train/0/Conv" for torch's "/0/Conv").
 std::string training_copy_name(const std::string& name) { return (name[0] == '/' ? "train" : "train/") + name; }
-
-// The state slots an optimizer with `options` keeps per parameter besides "step", as
-// onnx_train/optimizers.h lists them.
-std::vector<std::string> optimizer_slots(const OptimizerOptions& o) {
-  if (o.kind == "sgd")
-    return o.momentum != 0 ? std::vector<std::string>{"momentum_buffer"} : std::vector<std::string>{};
-  if (o.kind == "adam" || o.kind == "adamw") {
-    if (o.amsgrad) return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
-    return {"exp_avg", "exp_avg_sq"};
-  }
-  if (o.kind == "lamb") return {"exp_avg", "exp_avg_sq"};
-  if (o.kind == "adagrad") return {"sum"};
-  if (o.kind == "rmsprop") {
-    std::vector<std::string> slots = {"square_avg"};
-    if (o.momentum > 0) slots.push_back("momentum_buffer");
-    if (o.centered) slots.push_back("grad_avg");
-    return slots;
-  }
-  OT_FAIL("internal: optimizer kind '{}' has no known state slots", o.kind);
-}
-
-// The value a state slot starts from.
-double slot_initial_value(const OptimizerOptions& o, const std::string& slot) {
-  return o.kind == "adagrad" && slot == "sum" ? o.initial_accumulator_value : 0.0;
-}
 
 Tensor filled_like(const Tensor& like, double value) {
   Tensor t(like.dtype(), like.shape());
@@ -344,7 +316,7 @@ class AlgorithmBuilder {
             inputs.push_back(add_node1("Mul", {p.name, zero}, "training/" + p.name + "/zero_velocity"));
             hints.push_back("training/" + p.name + "/velocity_unused");
           } else {
-            const std::string state = kOptimizerPrefix + p.name + "/" + slot;
+            const std::string state = kOptimizerStatePrefix + p.name + "/" + slot;
             inputs.push_back(state);
             hints.push_back(state + "_new");
             bound.emplace_back(state, &p.value);
@@ -361,7 +333,7 @@ class AlgorithmBuilder {
       }
     }
     for (const auto& p : s_.parameters) {
-      const std::string step = kOptimizerPrefix + p.name + "/step";
+      const std::string step = kOptimizerStatePrefix + p.name + "/step";
       const std::string next = add_node1("Add", {step, one()}, step + "_new");
       out_.algorithm.outputs.push_back(value_info(next, DType::Int64, {}));
       out_.update_binding.emplace_back(step, next);
@@ -439,13 +411,13 @@ void TrainingSession::export_training_model(const std::string& path) const {
   for (const auto& [domain, version] : s.train->opsets) out.opsets.emplace(domain, version);
 
   // The optimizer state (the initial one for parameters not stepped yet) and the step count.
-  const OptimizerOptions& options = s.optimizer->options();
   std::map<std::string, Tensor> state = s.optimizer->state();
+  const std::vector<std::string> slots = s.optimizer->slot_names();
   for (const auto& p : s.parameters) {
     if (state.count(p.name + "/step")) continue;
     state[p.name + "/step"] = Tensor::scalar<int64_t>(0);
-    for (const auto& slot : optimizer_slots(options))
-      state[p.name + "/" + slot] = filled_like(p.value, slot_initial_value(options, slot));
+    for (size_t i = 0; i < slots.size(); ++i)
+      state[p.name + "/" + slots[i]] = filled_like(p.value, s.optimizer->slot_init(i));
   }
   const std::set<std::string> taken = value_names(*s.model);
   auto add_initializer = [&](const std::string& name, const Tensor& value) {
@@ -455,7 +427,7 @@ void TrainingSession::export_training_model(const std::string& path) const {
              path, name);
     out.inference.initializers[name] = value;
   };
-  for (const auto& [name, t] : state) add_initializer(kOptimizerPrefix + name, t);
+  for (const auto& [name, t] : state) add_initializer(kOptimizerStatePrefix + name, t);
   add_initializer(kUpdateCount, Tensor::scalar<int64_t>(s.step));
   OT_CHECK(!taken.count(kLearningRate), "{}: the model already has a value named '{}'; rename it in the model", path,
            kLearningRate);
@@ -489,7 +461,7 @@ void restore_training_info(TrainingSession::Impl& s, const std::string& model_pa
   for (const Graph* g : {s.model.get(), s.train.get(), s.eval.get()}) add_read_names(*g, read);
   std::map<std::string, Tensor> stored;
   for (const auto& [name, t] : s.model->initializers)
-    if ((starts_with(name, kOptimizerPrefix) || name == kUpdateCount) && !read.count(name)) stored[name] = t;
+    if ((starts_with(name, kOptimizerStatePrefix) || name == kUpdateCount) && !read.count(name)) stored[name] = t;
   if (!stored.empty()) {
     for (Graph* g : {s.model.get(), s.train.get(), s.eval.get()})
       for (const auto& [name, t] : stored) g->initializers.erase(name);
@@ -516,13 +488,13 @@ void restore_training_info(TrainingSession::Impl& s, const std::string& model_pa
   OT_CHECK(step >= 0, "{}: step {} is negative", model_path, step);
   std::map<std::string, Tensor> state;
   for (const auto& p : s.parameters) {
-    const auto count = stored.find(kOptimizerPrefix + p.name + "/step");
+    const auto count = stored.find(kOptimizerStatePrefix + p.name + "/step");
     if (count == stored.end() || count->second.dtype() != DType::Int64 || count->second.numel() != 1) return;
     // A parameter stepped as often as the session (as train_step does), or never before step 1.
     if ((count->second.data<int64_t>()[0] > 0) != (step > 0)) return;
     state[p.name + "/step"] = count->second;
-    for (const auto& slot : optimizer_slots(options)) {
-      const auto it = stored.find(kOptimizerPrefix + p.name + "/" + slot);
+    for (const auto& slot : s.optimizer->slot_names()) {
+      const auto it = stored.find(kOptimizerStatePrefix + p.name + "/" + slot);
       if (it == stored.end() || it->second.dtype() != p.value.dtype() || it->second.shape() != p.value.shape()) return;
       state[p.name + "/" + slot] = it->second;
     }

@@ -28,10 +28,7 @@ namespace {
 // Checkpoint names (see the header).
 constexpr const char* kParameterPrefix = "parameter/";
 constexpr const char* kBufferPrefix = "buffer/";
-constexpr const char* kOptimizerPrefix = "optimizer/";
 constexpr const char* kRngPrefix = "rng/";
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
 size_t output_index(const Graph& graph, const std::string& name) {
   for (size_t i = 0; i < graph.outputs.size(); ++i) {
@@ -449,7 +446,7 @@ void TrainingSession::save_checkpoint(const std::string& path, const std::map<st
   CheckpointFile file;
   for (const auto& p : s.parameters) file.tensors[kParameterPrefix + p.name] = p.value;
   for (const auto& b : s.buffers) file.tensors[kBufferPrefix + b.name] = b.value;
-  for (const auto& [key, t] : s.optimizer->state()) file.tensors[kOptimizerPrefix + key] = t;
+  for (const auto& [key, t] : s.optimizer->state()) file.tensors[kOptimizerStatePrefix + key] = t;
   file.metadata["step"] = std::to_string(s.step);
   file.metadata["optimizer"] = s.optimizer->options().kind;
   file.metadata["schedule"] = format_schedule(s.schedule);
@@ -490,8 +487,8 @@ std::map<std::string, std::string> TrainingSession::load_checkpoint(const std::s
   for (const auto& p : s.parameters) expected.insert(kParameterPrefix + p.name);
   for (const auto& b : s.buffers) expected.insert(kBufferPrefix + b.name);
   for (const auto& [name, t] : file.tensors) {
-    if (starts_with(name, kOptimizerPrefix)) {
-      optimizer_state[name.substr(std::strlen(kOptimizerPrefix))] = t;
+    if (starts_with(name, kOptimizerStatePrefix)) {
+      optimizer_state[name.substr(std::strlen(kOptimizerStatePrefix))] = t;
     } else {
       OT_CHECK(expected.count(name) != 0,
                "{}: the checkpoint holds '{}', which this session does not train (another model, or different "

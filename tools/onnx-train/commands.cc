@@ -12,6 +12,7 @@
 #include "importers/onnx_model.h"
 #include "onnx_train/session.h"
 #include "runtime/core/name_patterns.h"
+#include "runtime/exec/feeds.h"
 #include "tools/onnx-train/train_common.h"
 #include "tools/onnx-train/train_options.h"
 
@@ -64,16 +65,7 @@ int inspect_command(const std::vector<std::string>& args) {
   const TrainConfig config = parse_train_args(args, /*need_data=*/false);
   Graph graph = load_onnx_model(config.model);
   expand_onnx_gradient_ops(graph);
-  auto shape_of = [](const ValueInfo& v) {
-    TensorSpec spec;
-    spec.name = v.name;
-    spec.dtype = v.dtype;
-    spec.rank_known = v.shape.has_value();
-    if (v.shape) spec.shape = *v.shape;
-    spec.dim_names = v.dim_params;
-    spec.dim_names.resize(spec.shape.size());
-    return spec.describe();
-  };
+  auto shape_of = [](const ValueInfo& v) { return spec_of(v).describe(); };
   std::printf("model %s\n", config.model.c_str());
   std::printf("inputs:\n");
   for (const auto& v : graph.inputs) std::printf("  %-32s %s\n", v.name.c_str(), shape_of(v).c_str());

@@ -100,6 +100,14 @@ class Optimizer {
   // The options with the kind's defaults filled in.
   const OptimizerOptions& options() const { return options_; }
 
+  // The state slots this optimizer keeps per parameter besides "step" (depends on the
+  // options), and the value slot `slot` starts from (0 except Adagrad's sum).
+  virtual std::vector<std::string> slot_names() const = 0;
+  virtual double slot_init(size_t slot) const {
+    (void)slot;
+    return 0;
+  }
+
  protected:
   // The state of one parameter: its step count and one tensor per slot of slot_names().
   struct ParamState {
@@ -109,13 +117,6 @@ class Optimizer {
 
   explicit Optimizer(OptimizerOptions options) : options_(std::move(options)) {}
 
-  // The state slots this optimizer keeps per parameter (depends on the options).
-  virtual std::vector<std::string> slot_names() const = 0;
-  // The initial value of slot `slot` (0 except Adagrad's sum).
-  virtual double slot_init(size_t slot) const {
-    (void)slot;
-    return 0;
-  }
   // Updates one parameter; state.step is already incremented; `wd` is 0 for no-decay params.
   virtual void update(const Param& param, ParamState& state, double lr, double wd) = 0;
 
