@@ -5,8 +5,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 PACKAGES=(cmake ninja-build g++ pkg-config
-          libonnx-dev libprotobuf-dev protobuf-compiler libdnnl-dev libfmt-dev libgtest-dev
-          zlib1g-dev libpng-dev libjpeg-dev
+          libonnx-dev libprotobuf-dev protobuf-compiler libdnnl-dev ocl-icd-opencl-dev libfmt-dev libgtest-dev
+          zlib1g-dev libzip-dev libpng-dev libjpeg-dev
           libonnx-testdata dataset-fashion-mnist)
 missing=()
 for p in "${PACKAGES[@]}"; do
