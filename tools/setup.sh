@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Installs what onnx-train needs on a fresh Debian 12 machine (only what is missing) and
-# builds it into build/. Called by tools/run.sh and tools/test.sh; safe to run again.
+# builds it into build/. Called by tools/run.sh (the onnx-train binary only) and by
+# tools/test.sh (`--tests`: also the test suite and its data); safe to run again.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+with_tests=0
+if [ "${1:-}" = "--tests" ]; then with_tests=1; fi
 
+# NOTE: Debian's oneDNN is built with its OpenCL GPU runtime, and its dnnl-config.cmake
+# requires OpenCL headers and the ICD loader: without ocl-icd-opencl-dev, configuration
+# stops at "Could NOT find OpenCL" (a recommends-only dependency, so --no-install-recommends
+# leaves it out).
 PACKAGES=(cmake ninja-build g++ pkg-config
-          libonnx-dev libprotobuf-dev protobuf-compiler libdnnl-dev ocl-icd-opencl-dev libfmt-dev libgtest-dev
+          libonnx-dev libprotobuf-dev protobuf-compiler libdnnl-dev ocl-icd-opencl-dev libfmt-dev
           zlib1g-dev libzip-dev libpng-dev libjpeg-dev
-          libonnx-testdata dataset-fashion-mnist)
+          dataset-fashion-mnist)
+if [ "$with_tests" = 1 ]; then PACKAGES+=(libgtest-dev libonnx-testdata); fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,5 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The main job needs only the command line; the tests build everything.
+targets=(--target onnx-train)
+if [ "$with_tests" = 1 ]; then targets=(); fi
 cmake -S "$ROOT" -B "$ROOT/build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$ROOT/build" -j "$(nproc)"
+cmake --build "$ROOT/build" -j "$(nproc)" "${targets[@]}"
