@@ -312,6 +312,20 @@ TEST_F(DataCli, ClassesComeFromTheTrainingSplitAndTravelWithTheModel) {
   EXPECT_EQ(exported.at("data.mean"), "0.5");
 }
 
+TEST_F(DataCli, EvalNormalisesByTheStoredMeanAndStdUnlessGivenOthers) {
+  const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
+  for (const std::string colour : {"red", "green", "blue"}) write_colour(path("data/train"), colour, 4, colour[0]);
+  ok({model, path("data"), "--max-steps", "1", "--mean", "0.5,0.4,0.3", "--std", "0.25,0.2,0.3", "-o", path("m.onnx")});
+  const CliRun stored = ok({"eval", path("m.onnx"), path("data")});
+  EXPECT_HAS(stored.out, "normalising by the mean and std stored in the model " + path("m.onnx"));
+  const CliRun given = ok({"eval", path("m.onnx"), path("data"), "--mean", "0.5,0.4,0.3", "--std", "0.25,0.2,0.3"});
+  EXPECT_LACKS(given.out, "normalising by");
+  const CliRun other = ok({"eval", path("m.onnx"), path("data"), "--mean", "0", "--std", "1"});
+  const double loss = number_after(stored.out, "loss ");
+  EXPECT_EQ(loss, number_after(given.out, "loss ")) << stored.out << given.out;
+  EXPECT_NE(loss, number_after(other.out, "loss ")) << stored.out << other.out;
+}
+
 TEST_F(DataCli, AValidationFolderSpelledUnlikeATrainingClassIsRefusedBeforeTraining) {
   const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
   for (const std::string colour : {"red", "green", "blue"}) write_colour(path("data/train"), colour, 4, colour[0]);

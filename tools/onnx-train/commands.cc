@@ -55,7 +55,8 @@ int eval_command(const std::vector<std::string>& args) {
   DataSplits data = open_data(config.data, run.fields, options);
   if (!options.classes.empty() && !data.train->class_names().empty())
     std::printf("classes: the %zu stored in %s\n", options.classes.size(), config.model.c_str());
-  if (stored_normalisation) std::printf("normalising by the mean and std stored in %s\n", config.model.c_str());
+  if (stored_normalisation)
+    std::printf("normalising by the mean and std stored in the model %s\n", config.model.c_str());
   const bool on_val = data.val != nullptr;
   if (on_val) data.train = nullptr;  // only the split evaluated is read and checked
   const auto print = [](const std::string& line) { std::printf("%s\n", line.c_str()); };
