@@ -149,9 +149,8 @@ const std::vector<Flag>& flags() {
       {"--std", "", "S[,S...]", "images: per-channel standard deviation divided by",
        [](TrainConfig& c, const std::string& f, const std::string& v) { c.std = to_floats(f, v); }},
       {"--skip-bad-samples", "", "",
-       "leave out samples that cannot be read (a truncated image) or hold NaN, Inf or a label out of range, and "
-       "list them at the end (default: the first one stops the run, before training when the data can be read "
-       "through in about 2 s)",
+       "leave out samples that cannot be read or hold NaN, Inf or a bad label, listed at the end (default: the "
+       "first stops the run)",
        [](TrainConfig& c, const std::string&, const std::string&) { c.skip_bad_samples = true; }},
       {"--seed", "", "N", "seeds shuffling, Dropout masks and new layers (default 0)",
        [](TrainConfig& c, const std::string& f, const std::string& v) {
