@@ -168,20 +168,21 @@ Tensor random_tensor(const Shape& shape, std::mt19937& rng, float scale) {
   return t;
 }
 
-// x [N, in...] -> Flatten -> Gemm(classes) -> logits.
-std::string make_linear(const std::string& path, const std::vector<int64_t>& input, int64_t classes) {
+// x [N, in...] -> Flatten -> Gemm(classes) -> logits; N = `batch`, or open when -1.
+std::string make_linear(const std::string& path, const std::vector<int64_t>& input, int64_t classes,
+                        int64_t batch = -1) {
   std::mt19937 rng(11);
   int64_t features = 1;
   for (int64_t d : input) features *= d;
   ModelBuilder m(13);
-  std::vector<int64_t> dims = {-1};
+  std::vector<int64_t> dims = {batch};
   dims.insert(dims.end(), input.begin(), input.end());
   m.input("x", onnx::TensorProto::FLOAT, dims);
   m.initializer("fc.weight", random_tensor({classes, features}, rng, 0.05f));
   m.initializer("fc.bias", random_tensor({classes}, rng, 0.05f));
   m.node("Flatten", {"x"}, {"flat"});
   set_int(m.node("Gemm", {"flat", "fc.weight", "fc.bias"}, {"logits"}), "transB", 1);
-  m.output("logits", onnx::TensorProto::FLOAT, {-1, classes});
+  m.output("logits", onnx::TensorProto::FLOAT, {batch, classes});
   fs::create_directories(fs::path(path).parent_path());
   m.save(path);
   return path;
@@ -380,6 +381,15 @@ TEST_F(DataCli, SkipBadSamplesTrainsOnTheRestAndListsThemAtTheEnd) {
   EXPECT_HAS(r.out, "skipped 2 bad samples:\n  " + path("data/x.npy") + ", sample 5: field 'x' holds nan");
   EXPECT_HAS(r.out, "\n  " + path("data/label.npy") + ", sample 999: class label 7");
   EXPECT_TRUE(fs::exists(path("out/m.onnx")));
+}
+
+TEST_F(DataCli, SkippingCannotShortenTheBatchesOfAFixedBatchModel) {
+  const std::string model = make_linear(path("mlp8.onnx"), {4}, 3, /*batch=*/8);
+  write_npy(path("data"), 40, /*bad_label_at=*/7, /*nan_at=*/-1);
+  fails({model, path("data"), "--skip-bad-samples", "-o", path("out/m.onnx")},
+        {"the training data has 1 bad sample:\n  " + path("data/label.npy") + ", sample 7: class label 7",
+         "the model takes batches of exactly 8 samples", "export the model with a dynamic batch axis"});
+  EXPECT_FALSE(fs::exists(path("out/m.onnx")));
 }
 
 TEST_F(DataCli, ATruncatedPngStopsTheRunBeforeTrainingOrIsSkipped) {

@@ -60,7 +60,7 @@ int eval_command(const std::vector<std::string>& args) {
   const bool on_val = data.val != nullptr;
   if (on_val) data.train = nullptr;  // only the split evaluated is read and checked
   const auto print = [](const std::string& line) { std::printf("%s\n", line.c_str()); };
-  const std::shared_ptr<BadSampleLog> bad_samples = check_data(data, config.skip_bad_samples, print);
+  const std::shared_ptr<BadSampleLog> bad_samples = check_data(data, config.skip_bad_samples, run.fixed_batch, print);
   const auto& dataset = on_val ? data.val : data.train;
   const bool drop_last =
       fit_fixed_batch(config, run, *dataset, [](const std::string& line) { std::printf("%s\n", line.c_str()); });

@@ -135,7 +135,7 @@ int train_command(const std::vector<std::string>& raw_args) {
   const std::map<std::string, std::string> data_meta = data_metadata(*data.train, data_options);
 
   auto note = [&](const std::string& line) { progress.message(line); };
-  const std::shared_ptr<BadSampleLog> bad_samples = check_data(data, config.skip_bad_samples, note);
+  const std::shared_ptr<BadSampleLog> bad_samples = check_data(data, config.skip_bad_samples, run.fixed_batch, note);
   const bool drop_last = fit_fixed_batch(config, run, *data.train, note);
   const bool val_drop_last = data.val && run.fixed_batch > 0 && fit_fixed_batch(config, run, *data.val, note);
   BatchLoader loader(data.train, config.batch_size, config.shuffle, config.training.seed, drop_last);

@@ -9,7 +9,25 @@
 
 namespace onnx_train::cli {
 
-std::shared_ptr<BadSampleLog> check_data(DataSplits& data, bool skip_bad,
+namespace {
+
+// "2 bad samples:" and the first few, one a line (file and sample, what is wrong).
+std::string bad_sample_list(const BadSampleLog& log) {
+  constexpr size_t kListed = 10;
+  const int64_t count = log.count();
+  std::string out = fmt::format("{} bad sample{}:", count, count == 1 ? "" : "s");
+  for (const BadSample& bad : log.first(kListed)) {
+    const std::string problem = bad.problem.substr(0, bad.problem.find('\n'));
+    out += "\n  " + (problem.rfind(bad.source, 0) == 0 ? problem : bad.source + ": " + problem);
+  }
+  if (count > static_cast<int64_t>(kListed))
+    out += fmt::format("\n  and {} more", count - static_cast<int64_t>(kListed));
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<BadSampleLog> check_data(DataSplits& data, bool skip_bad, int64_t fixed_batch,
                                          const std::function<void(const std::string&)>& note) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
@@ -31,6 +49,15 @@ std::shared_ptr<BadSampleLog> check_data(DataSplits& data, bool skip_bad,
       streamed.push_back(fmt::format("{} {} samples", (*split)->size(), name));
       estimate += scan.estimated_seconds;
     }
+    if (skip_bad && fixed_batch > 0 && !scan.bad.empty()) {
+      BadSampleLog found;
+      for (const BadSample& bad : scan.bad) found.add(bad);
+      throw Error(fmt::format(
+          "the {} data has {}\n--skip-bad-samples would leave them out and make their batches smaller, but the "
+          "model takes batches of exactly {} samples; remove or fix the bad samples, or export the model with a "
+          "dynamic batch axis",
+          name, bad_sample_list(found), fixed_batch));
+    }
     if (skip_bad) {
       *split = skip_bad_samples(*split, scan.bad, log);
       if (scan.complete && !scan.bad.empty())
@@ -40,25 +67,14 @@ std::shared_ptr<BadSampleLog> check_data(DataSplits& data, bool skip_bad,
   }
   if (!streamed.empty())
     note(fmt::format(
-        "reading all {} first would take about {:.0f} s, so samples are checked as they are read: a bad one {}",
+        "reading all {} first would take about {:.1f} s, so samples are checked as they are read: a bad one {}",
         fmt::join(streamed, " and "), estimate,
         skip_bad ? "is left out (listed at the end)"
                  : "stops the run, naming it (--skip-bad-samples leaves bad samples out instead)"));
   return log;
 }
 
-std::string bad_samples_report(const BadSampleLog& log) {
-  constexpr size_t kListed = 10;
-  const int64_t count = log.count();
-  std::string out = fmt::format("skipped {} bad sample{}:", count, count == 1 ? "" : "s");
-  for (const BadSample& bad : log.first(kListed)) {
-    const std::string problem = bad.problem.substr(0, bad.problem.find('\n'));
-    out += "\n  " + (problem.rfind(bad.source, 0) == 0 ? problem : bad.source + ": " + problem);
-  }
-  if (count > static_cast<int64_t>(kListed))
-    out += fmt::format("\n  and {} more", count - static_cast<int64_t>(kListed));
-  return out;
-}
+std::string bad_samples_report(const BadSampleLog& log) { return "skipped " + bad_sample_list(log); }
 
 std::map<std::string, std::string> data_entries(const std::map<std::string, std::string>& metadata) {
   std::map<std::string, std::string> out;

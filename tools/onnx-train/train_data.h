@@ -21,7 +21,9 @@ constexpr double kCheckBudgetSeconds = 2.0;
 // stream). Without `skip_bad`, the first bad sample found is an Error naming it; with it,
 // the splits are replaced by ones that leave bad samples out (those found now and any met
 // later), and the returned log (null without `skip_bad`) records them for the end of the run.
-std::shared_ptr<BadSampleLog> check_data(DataSplits& data, bool skip_bad,
+// A model with a fixed batch size (`fixed_batch` > 0) cannot take the smaller batches that
+// leaving samples out makes: bad samples found then are an Error listing them.
+std::shared_ptr<BadSampleLog> check_data(DataSplits& data, bool skip_bad, int64_t fixed_batch,
                                          const std::function<void(const std::string&)>& note);
 
 // "skipped 2 bad samples: ..." with the first few (file and sample, what is wrong) listed.
