@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <png.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/data_files.h"
 #include "tests/support/model_builder.h"
 
 #ifndef ONNX_TRAIN_CLI
@@ -36,7 +36,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::ModelBuilder;
+using testing::npy_bytes;
 using testing::TempDir;
+using testing::write_png_file;
 
 #define EXPECT_HAS(text, part) \
   EXPECT_NE((text).find(part), std::string::npos) << "expected '" << (part) << "' in:\n" << (text)
@@ -188,24 +190,6 @@ std::string make_linear(const std::string& path, const std::vector<int64_t>& inp
   return path;
 }
 
-void write_png_rgb(const std::string& path, int width, int height, const std::vector<uint8_t>& rgb) {
-  fs::create_directories(fs::path(path).parent_path());
-  FILE* file = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(file, nullptr) << path;
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png_create_info_struct(png);
-  png_init_io(png, file);
-  png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  std::vector<png_bytep> rows;
-  for (int y = 0; y < height; ++y) rows.push_back(const_cast<uint8_t*>(rgb.data()) + y * width * 3);
-  png_write_image(png, rows.data());
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  std::fclose(file);
-}
-
 // DIR/<colour>/img<i>.png, 8 x 8 pictures in which the colour's channel is bright and the
 // others dark: red, green and blue are told apart by a linear model. `folder` renames it.
 void write_colour(const std::string& dir, const std::string& colour, int count, unsigned seed,
@@ -217,7 +201,7 @@ void write_colour(const std::string& dir, const std::string& colour, int count, 
     std::vector<uint8_t> rgb(8 * 8 * 3);
     for (size_t p = 0; p < rgb.size(); ++p)
       rgb[p] = static_cast<uint8_t>(static_cast<int>(p % 3) == channel ? bright(rng) : dark(rng));
-    write_png_rgb(fmt::format("{}/{}/img{}.png", dir, folder.empty() ? colour : folder, i), 8, 8, rgb);
+    write_png_file(fmt::format("{}/{}/img{}.png", dir, folder.empty() ? colour : folder, i), 8, 8, 3, rgb);
   }
 }
 
@@ -227,19 +211,6 @@ std::map<std::string, std::string> metadata_of(const std::string& model) {
   std::map<std::string, std::string> out;
   for (const auto& p : proto.metadata_props()) out[p.key()] = p.value();
   return out;
-}
-
-// An .npy file as numpy.save writes it.
-template <typename T>
-std::string npy(const std::string& descr, const std::string& shape, const std::vector<T>& values) {
-  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
-  header.append(63 - (10 + header.size()) % 64, ' ');
-  header += '\n';
-  std::string out = "\x93NUMPY\x01";
-  out += '\0';
-  out += static_cast<char>(header.size() & 0xFF);
-  out += static_cast<char>(header.size() >> 8);
-  return out + header + std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
 }
 
 // DIR/x.npy and DIR/label.npy: `n` samples of 3 separable classes in 4 dimensions, with the
@@ -255,8 +226,8 @@ void write_npy(const std::string& dir, int n, int bad_label_at, int nan_at) {
     for (int j = 0; j < 4; ++j) x.push_back(i == nan_at ? NAN : centers[c][j] + noise(rng));
     y.push_back(i == bad_label_at ? 7 : c);
   }
-  write_file(dir + "/x.npy", npy("<f4", fmt::format("({}, 4)", n), x));
-  write_file(dir + "/label.npy", npy("<i8", fmt::format("({},)", n), y));
+  write_file(dir + "/x.npy", npy_bytes("<f4", fmt::format("({}, 4)", n), x));
+  write_file(dir + "/label.npy", npy_bytes("<i8", fmt::format("({},)", n), y));
 }
 
 double number_after(const std::string& text, const std::string& key) {

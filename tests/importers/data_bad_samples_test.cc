@@ -2,24 +2,25 @@
 // a label out of range, NaN, a label that is not a whole number, an unreadable or truncated
 // image; each named by file and sample, each counted once.
 #include <gtest/gtest.h>
-#include <png.h>
 
 #include <atomic>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 
 #include "importers/data/dataset.h"
+#include "tests/support/data_files.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::npy_bytes;
 using testing::TempDir;
+using testing::write_png_file;
 
 #define EXPECT_HAS(text, part) EXPECT_NE((text).find(part), std::string::npos) << (text)
 
@@ -115,23 +116,11 @@ TEST(BadSamples, AScanEstimatedToTakeLongerThanTheBudgetIsLeftToTheLoader) {
 
 TEST(BadSamples, LabelsThatAreNotWholeNumbersOrNanAreBadSamples) {
   TempDir dir;
-  // y.npy as float64 with 1.5 at sample 2 and NaN at sample 4, read for an int64 label.
-  auto npy = [](const std::string& descr, const std::string& shape, const std::string& data) {
-    std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
-    header.append(63 - (10 + header.size()) % 64, ' ');
-    header += '\n';
-    std::string out = "\x93NUMPY\x01";
-    out += '\0';
-    out += static_cast<char>(header.size() & 0xFF);
-    out += static_cast<char>(header.size() >> 8);
-    return out + header + data;
-  };
+  // label.npy as float64 with 1.5 at sample 2 and NaN at sample 4, read for an int64 label.
   const std::vector<double> labels = {0, 1, 1.5, 2, NAN, 1};
   const std::vector<float> x(12, 0.5f);
-  std::ofstream(dir.path() + "/x.npy", std::ios::binary)
-      << npy("<f4", "(6, 2)", std::string(reinterpret_cast<const char*>(x.data()), x.size() * 4));
-  std::ofstream(dir.path() + "/label.npy", std::ios::binary)
-      << npy("<f8", "(6,)", std::string(reinterpret_cast<const char*>(labels.data()), labels.size() * 8));
+  std::ofstream(dir.path() + "/x.npy", std::ios::binary) << npy_bytes("<f4", "(6, 2)", x);
+  std::ofstream(dir.path() + "/label.npy", std::ios::binary) << npy_bytes("<f8", "(6,)", labels);
   const std::vector<FieldSpec> wanted = {{"x", DType::Float32, {2}}, {"label", DType::Int64, {}, true, 3}};
   const DataSplits data = open_data(dir.path(), wanted, {});
   const SampleScan scan = scan_samples(*data.train, 30, false);
@@ -203,31 +192,11 @@ TEST(BadSamples, TheLoaderLeavesOutBadSamplesMetWhileStreamingOncePerSample) {
                                             "y.npy, sample 1001", "y.npy, sample 1002", "y.npy, sample 1003"}));
 }
 
-// A 4 x 4 gray PNG.
-void write_png(const std::string& path, uint8_t value) {
-  fs::create_directories(fs::path(path).parent_path());
-  FILE* file = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(file, nullptr) << path;
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png_create_info_struct(png);
-  png_init_io(png, file);
-  png_set_IHDR(png, info, 4, 4, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  std::vector<uint8_t> pixels(16, value);
-  std::vector<png_bytep> rows;
-  for (int y = 0; y < 4; ++y) rows.push_back(pixels.data() + 4 * y);
-  png_write_image(png, rows.data());
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  std::fclose(file);
-}
-
 TEST(BadSamples, ATruncatedPngIsFoundBeforeTrainingAndCanBeLeftOut) {
   TempDir dir;
   for (int i = 0; i < 3; ++i) {
-    write_png(dir.path() + "/cat/" + std::to_string(i) + ".png", 40);
-    write_png(dir.path() + "/dog/" + std::to_string(i) + ".png", 200);
+    write_png_file(dir.path() + "/cat/" + std::to_string(i) + ".png", 4, 4, 1, std::vector<uint8_t>(16, 40));
+    write_png_file(dir.path() + "/dog/" + std::to_string(i) + ".png", 4, 4, 1, std::vector<uint8_t>(16, 200));
   }
   const std::string broken = dir.path() + "/dog/1.png";
   const auto size = fs::file_size(broken);

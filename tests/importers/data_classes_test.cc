@@ -3,17 +3,16 @@
 // to them by name; a folder that is not a class, a single class and an extra folder level are
 // errors saying what to do; the classes and preprocessing round-trip through metadata.
 #include <gtest/gtest.h>
-#include <png.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <initializer_list>
 #include <map>
 #include <set>
 
 #include "importers/data/dataset.h"
+#include "tests/support/data_files.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
@@ -21,6 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::TempDir;
+using testing::write_png_file;
 
 template <typename F>
 std::string error_of(F&& f) {
@@ -38,24 +38,6 @@ void expect_contains(const std::string& text, std::initializer_list<std::string>
     EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' in: " << text;
 }
 
-// A 1 x 1 gray PNG of value `v` at `path` (folders made).
-void write_pixel_png(const std::string& path, uint8_t v) {
-  fs::create_directories(fs::path(path).parent_path());
-  FILE* file = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(file, nullptr) << path;
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png_create_info_struct(png);
-  png_init_io(png, file);
-  png_set_IHDR(png, info, 1, 1, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  png_bytep row = &v;
-  png_write_image(png, &row);
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  std::fclose(file);
-}
-
 // DIR/<class>/0.png, 1.png for each class, each image's pixel telling its class (10 * (k + 1)
 // for the k-th name of `pixel_classes`).
 void write_classes(const std::string& dir, const std::vector<std::string>& classes,
@@ -63,7 +45,8 @@ void write_classes(const std::string& dir, const std::vector<std::string>& class
   for (const std::string& name : classes) {
     const auto k = std::find(pixel_classes.begin(), pixel_classes.end(), name) - pixel_classes.begin();
     for (int i = 0; i < 2; ++i)
-      write_pixel_png(dir + "/" + name + "/" + std::to_string(i) + ".png", static_cast<uint8_t>(10 * (k + 1)));
+      write_png_file(dir + "/" + name + "/" + std::to_string(i) + ".png", 1, 1, 1,
+                     {static_cast<uint8_t>(10 * (k + 1))});
   }
 }
 
