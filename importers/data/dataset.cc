@@ -2,17 +2,23 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "importers/data/formats.h"
+#include "importers/training_info_io.h"
 #include "runtime/core/dispatch.h"
 
 namespace onnx_train {
@@ -199,6 +205,7 @@ class SubsetDataset : public Dataset {
     return fmt::format("{} samples of {}, {}", size(), data_->describe(), what_);
   }
   std::vector<std::string> class_names() const override { return data_->class_names(); }
+  BadSampleLog* bad_sample_log() const override { return data_->bad_sample_log(); }
 
  private:
   int64_t parent_index(int64_t index) const {
@@ -210,6 +217,170 @@ class SubsetDataset : public Dataset {
   std::vector<int64_t> indices_;
   std::string what_;
 };
+
+// Another dataset whose BatchLoaders leave bad samples out, recording them in `log`. The
+// samples stay where they are (bad ones included): batches hold the same samples whether a
+// bad one was found before training or only when read, so a resumed run sees the same ones.
+class LoggedDataset : public Dataset {
+ public:
+  LoggedDataset(std::shared_ptr<const Dataset> data, std::shared_ptr<BadSampleLog> log)
+      : data_(std::move(data)), log_(std::move(log)) {}
+
+  int64_t size() const override { return data_->size(); }
+  const std::vector<FieldSpec>& fields() const override { return data_->fields(); }
+  void read(size_t field, int64_t index, void* out) const override { data_->read(field, index, out); }
+  std::string source_of(size_t field, int64_t index) const override { return data_->source_of(field, index); }
+  std::string describe() const override { return data_->describe(); }
+  std::vector<std::string> class_names() const override { return data_->class_names(); }
+  BadSampleLog* bad_sample_log() const override { return log_.get(); }
+
+ private:
+  std::shared_ptr<const Dataset> data_;
+  std::shared_ptr<BadSampleLog> log_;
+};
+
+// ---- Checking samples
+
+// NaN or Inf in a float field, or a class label out of range, in one sample of `field`
+// (`numel` elements at `sample`): an Error starting with `source()`.
+void check_sample(const FieldSpec& field, const void* sample, int64_t numel,
+                  const std::function<std::string()>& source) {
+  if (dtype_is_float(field.dtype)) {
+    visit_float(field.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* p = static_cast<const T*>(sample);
+      for (int64_t k = 0; k < numel; ++k) {
+        const auto v = to_compute(p[k]);
+        OT_CHECK(std::isfinite(v),
+                 "{}: field '{}' holds {} (element {} of the sample); clean the data (numpy.nan_to_num) or drop "
+                 "the sample",
+                 source(), field.name, v, k);
+      }
+    });
+  } else if (field.is_label && field.num_classes > 0 && field.dtype != DType::Bool) {
+    visit_integer(field.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* p = static_cast<const T*>(sample);
+      for (int64_t k = 0; k < numel; ++k) {
+        const auto v = static_cast<int64_t>(p[k]);
+        const bool in_range = std::is_unsigned_v<T>
+                                  ? static_cast<uint64_t>(p[k]) < static_cast<uint64_t>(field.num_classes)
+                                  : v >= 0 && v < field.num_classes;
+        OT_CHECK(in_range || v == field.ignore_index,
+                 "{}: class label {} of field '{}' is outside [0, {}): the model has {} classes, numbered from 0 "
+                 "({} marks samples to ignore); fix the label or the model's class count",
+                 source(), +p[k], field.name, field.num_classes, field.num_classes, field.ignore_index);
+      }
+    });
+  }
+}
+
+// Reads sample `index` of every field of `data` into outs[f] and checks it. On an Error,
+// `failed` holds the field being read.
+void read_checked_sample(const Dataset& data, int64_t index, const std::vector<uint8_t*>& outs, size_t& failed) {
+  const auto& fields = data.fields();
+  for (size_t f = 0; f < fields.size(); ++f) {
+    failed = f;
+    data.read(f, index, outs[f]);
+    check_sample(fields[f], outs[f], shape_numel(fields[f].sample_shape), [&] { return data.source_of(f, index); });
+  }
+}
+
+BadSample bad_sample(const Dataset& data, size_t field, int64_t index, const Error& e) {
+  return BadSample{index, data.source_of(field, index), e.what()};
+}
+
+// ---- Metadata (data_metadata)
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\')
+      out += fmt::format("\\{}", c);
+    else if (u < 0x20)
+      out += fmt::format("\\u{:04x}", u);
+    else
+      out += c;  // UTF-8 passes through
+  }
+  return out + "\"";
+}
+
+// A JSON array of strings as json_string writes them (and the \uXXXX of any JSON writer,
+// up to U+FFFF); nullopt for anything else.
+std::optional<std::vector<std::string>> parse_json_strings(const std::string& text) {
+  size_t i = 0;
+  auto skip_space = [&] {
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+  };
+  auto take = [&](char c) {
+    skip_space();
+    if (i < text.size() && text[i] == c) return ++i, true;
+    return false;
+  };
+  std::vector<std::string> out;
+  if (!take('[')) return std::nullopt;
+  if (take(']')) return skip_space(), i == text.size() ? std::optional(out) : std::nullopt;
+  do {
+    if (!take('"')) return std::nullopt;
+    std::string s;
+    for (;;) {
+      if (i >= text.size()) return std::nullopt;
+      const char c = text[i++];
+      if (c == '"') break;
+      if (c != '\\') {
+        s += c;
+        continue;
+      }
+      if (i >= text.size()) return std::nullopt;
+      const char e = text[i++];
+      const std::string simple = "\"\\/bfnrt", value = "\"\\/\b\f\n\r\t";
+      if (const size_t k = simple.find(e); k != std::string::npos) {
+        s += value[k];
+      } else if (e == 'u' && i + 4 <= text.size()) {
+        char* end = nullptr;
+        const std::string hex = text.substr(i, 4);
+        const unsigned long code = std::strtoul(hex.c_str(), &end, 16);
+        if (end != hex.c_str() + 4) return std::nullopt;
+        i += 4;
+        if (code < 0x80) {
+          s += static_cast<char>(code);
+        } else if (code < 0x800) {
+          s += static_cast<char>(0xC0 | (code >> 6));
+          s += static_cast<char>(0x80 | (code & 0x3F));
+        } else {
+          s += static_cast<char>(0xE0 | (code >> 12));
+          s += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+          s += static_cast<char>(0x80 | (code & 0x3F));
+        }
+      } else {
+        return std::nullopt;
+      }
+    }
+    out.push_back(std::move(s));
+  } while (take(','));
+  if (!take(']')) return std::nullopt;
+  skip_space();
+  return i == text.size() ? std::optional(out) : std::nullopt;
+}
+
+std::vector<float> parse_floats(const std::string& text, const std::string& key, const std::string& source) {
+  std::vector<float> out;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    const size_t comma = std::min(text.find(',', begin), text.size());
+    const std::string item = text.substr(begin, comma - begin);
+    char* end = nullptr;
+    const float v = std::strtof(item.c_str(), &end);
+    OT_CHECK(!item.empty() && *end == '\0' && std::isfinite(v),
+             "{}: the metadata entry '{}' is '{}', not a comma-separated list of numbers; the file was changed "
+             "after onnx-train wrote it (give --mean and --std instead)",
+             source, key, text);
+    out.push_back(v);
+    begin = comma + 1;
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -225,8 +396,15 @@ DataSplits open_data(const std::string& dir, const std::vector<FieldSpec>& wante
   const std::vector<SplitSource> splits = find_splits(dir);
   DataSplits data;
   data.train = open_split(splits[0], wanted, options);
+  if (options.classes.empty()) check_training_classes(splits[0], *data.train, wanted);
   if (splits.size() > 1) {
-    data.val = open_split(splits[1], wanted, options);
+    // Class indices are the training split's: the validation folders map to them by name.
+    DataOptions val_options = options;
+    if (val_options.classes.empty() && !data.train->class_names().empty()) {
+      val_options.classes = data.train->class_names();
+      val_options.classes_from = "the training data in " + splits[0].dir;
+    }
+    data.val = open_split(splits[1], wanted, val_options);
     check_same_fields(*data.train, *data.val);
   }
   return data;
@@ -322,59 +500,50 @@ struct BatchLoader::Impl {
     }
   }
 
+  // Batch `b`: its samples read and checked one by one; a bad one stops the epoch with its
+  // Error, or, when the data leaves bad samples out, is recorded and left out (the batch is
+  // smaller; an empty map when none is left).
   std::map<std::string, Tensor> assemble(int64_t b) const {
     const int64_t first = b * batch_size;
     const int64_t n = std::min(batch_size, data->size() - first);
-    std::map<std::string, Tensor> batch;
-    for (size_t f = 0; f < data->fields().size(); ++f) {
-      const FieldSpec& field = data->fields()[f];
+    const auto& fields = data->fields();
+    std::vector<Tensor> tensors;
+    std::vector<size_t> sample_bytes;
+    for (const FieldSpec& field : fields) {
       Shape shape = {n};
       shape.insert(shape.end(), field.sample_shape.begin(), field.sample_shape.end());
-      Tensor t(field.dtype, shape);
-      const size_t sample_bytes = static_cast<size_t>(shape_numel(field.sample_shape)) * dtype_size(field.dtype);
-      auto* out = static_cast<uint8_t*>(t.raw_data());
-      for (int64_t i = 0; i < n; ++i) data->read(f, order[static_cast<size_t>(first + i)], out + i * sample_bytes);
-      check(f, t, first);
-      batch[field.name] = std::move(t);
+      tensors.emplace_back(field.dtype, shape);
+      sample_bytes.push_back(static_cast<size_t>(shape_numel(field.sample_shape)) * dtype_size(field.dtype));
+    }
+    BadSampleLog* log = data->bad_sample_log();
+    int64_t kept = 0;
+    std::vector<uint8_t*> outs(fields.size());
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t index = order[static_cast<size_t>(first + i)];
+      for (size_t f = 0; f < fields.size(); ++f)
+        outs[f] = static_cast<uint8_t*>(tensors[f].raw_data()) + static_cast<size_t>(kept) * sample_bytes[f];
+      size_t failed = 0;
+      try {
+        read_checked_sample(*data, index, outs, failed);
+        ++kept;
+      } catch (const Error& e) {
+        if (log == nullptr) throw;
+        log->add(bad_sample(*data, failed, index, e));
+      }
+    }
+    std::map<std::string, Tensor> batch;
+    if (kept == 0) return batch;
+    for (size_t f = 0; f < fields.size(); ++f) {
+      if (kept < n) {  // samples were left out: the first `kept` rows are the batch
+        Shape shape = tensors[f].shape();
+        shape[0] = kept;
+        Tensor smaller(fields[f].dtype, shape);
+        std::memcpy(smaller.raw_data(), tensors[f].raw_data(), smaller.nbytes());
+        tensors[f] = std::move(smaller);
+      }
+      batch[fields[f].name] = std::move(tensors[f]);
     }
     return batch;
-  }
-
-  // NaN or Inf in a float field, or a class label out of range, names the sample's source.
-  void check(size_t f, const Tensor& t, int64_t first) const {
-    const FieldSpec& field = data->fields()[f];
-    const int64_t sample_numel = std::max<int64_t>(shape_numel(field.sample_shape), 1);
-    auto source = [&](int64_t element) {
-      return data->source_of(f, order[static_cast<size_t>(first + element / sample_numel)]);
-    };
-    if (dtype_is_float(field.dtype)) {
-      visit_float(field.dtype, [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        const T* p = static_cast<const T*>(t.raw_data());
-        for (int64_t k = 0; k < t.numel(); ++k) {
-          const auto v = to_compute(p[k]);
-          OT_CHECK(std::isfinite(v),
-                   "{}: field '{}' holds {} (element {} of the sample); clean the data (numpy.nan_to_num) or drop "
-                   "the sample",
-                   source(k), field.name, v, k % sample_numel);
-        }
-      });
-    } else if (field.is_label && field.num_classes > 0 && field.dtype != DType::Bool) {
-      visit_integer(field.dtype, [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        const T* p = static_cast<const T*>(t.raw_data());
-        for (int64_t k = 0; k < t.numel(); ++k) {
-          const auto v = static_cast<int64_t>(p[k]);
-          const bool in_range = std::is_unsigned_v<T>
-                                    ? static_cast<uint64_t>(p[k]) < static_cast<uint64_t>(field.num_classes)
-                                    : v >= 0 && v < field.num_classes;
-          OT_CHECK(in_range || v == field.ignore_index,
-                   "{}: class label {} of field '{}' is outside [0, {}): the model has {} classes, numbered from 0 "
-                   "({} marks samples to ignore); fix the label or the model's class count",
-                   source(k), +p[k], field.name, field.num_classes, field.num_classes, field.ignore_index);
-        }
-      });
-    }
   }
 };
 
@@ -421,16 +590,135 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
 bool BatchLoader::next(std::map<std::string, Tensor>& batch) {
   Impl& m = *impl_;
   OT_CHECK(m.started, "BatchLoader::next: call start_epoch first");
-  if (m.next_batch >= m.batches()) return false;
-  std::unique_lock<std::mutex> lock(m.mutex);
-  m.changed.wait(lock, [&] { return !m.ready.empty(); });
-  if (m.ready.front().error) std::rethrow_exception(m.ready.front().error);
-  batch = std::move(m.ready.front().batch);
-  m.ready.pop_front();
-  ++m.next_batch;
-  lock.unlock();
-  m.changed.notify_all();
-  return true;
+  for (;;) {
+    if (m.next_batch >= m.batches()) return false;
+    std::unique_lock<std::mutex> lock(m.mutex);
+    m.changed.wait(lock, [&] { return !m.ready.empty(); });
+    if (m.ready.front().error) std::rethrow_exception(m.ready.front().error);
+    batch = std::move(m.ready.front().batch);
+    m.ready.pop_front();
+    ++m.next_batch;
+    lock.unlock();
+    m.changed.notify_all();
+    if (!batch.empty()) return true;  // empty: every sample of the batch was left out
+  }
+}
+
+// ---- Bad samples
+
+void BadSampleLog::add(const BadSample& sample) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!seen_.insert(sample.source).second) return;
+  if (kept_.size() < kKept) kept_.push_back(sample);
+}
+
+int64_t BadSampleLog::count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int64_t>(seen_.size());
+}
+
+std::vector<BadSample> BadSampleLog::first(size_t n) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {kept_.begin(), kept_.begin() + static_cast<std::ptrdiff_t>(std::min(n, kept_.size()))};
+}
+
+SampleScan scan_samples(const Dataset& data, double budget_seconds, bool stop_at_first) {
+  using Clock = std::chrono::steady_clock;
+  // The rate is measured over this many samples (or this long) before extrapolating: enough
+  // to average out the first reads' page faults and decoder set-up.
+  constexpr int64_t kProbeSamples = 64;
+  constexpr double kProbeSeconds = 0.05;
+  const auto start = Clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+
+  const auto& fields = data.fields();
+  std::vector<std::vector<uint8_t>> buffers;
+  std::vector<uint8_t*> outs;
+  for (const FieldSpec& field : fields) {
+    buffers.emplace_back(static_cast<size_t>(shape_numel(field.sample_shape)) * dtype_size(field.dtype));
+    outs.push_back(buffers.back().data());
+  }
+  SampleScan scan;
+  const int64_t n = data.size();
+  bool estimated = false;
+  for (int64_t index = 0; index < n; ++index) {
+    size_t failed = 0;
+    try {
+      read_checked_sample(data, index, outs, failed);
+    } catch (const Error& e) {
+      scan.bad.push_back(bad_sample(data, failed, index, e));
+      if (stop_at_first) return scan;
+    }
+    const int64_t done = index + 1;
+    if (!estimated && (done >= kProbeSamples || elapsed() >= kProbeSeconds)) {
+      estimated = true;
+      scan.estimated_seconds = elapsed() * static_cast<double>(n) / static_cast<double>(done);
+      if (scan.estimated_seconds > budget_seconds) return scan;
+    }
+    if (elapsed() > 2 * budget_seconds) {  // slower than it looked (a slow disk further on)
+      scan.estimated_seconds = elapsed() * static_cast<double>(n) / static_cast<double>(done);
+      return scan;
+    }
+  }
+  scan.complete = true;
+  scan.estimated_seconds = elapsed();
+  return scan;
+}
+
+std::shared_ptr<const Dataset> skip_bad_samples(std::shared_ptr<const Dataset> data,
+                                                const std::vector<BadSample>& known_bad,
+                                                std::shared_ptr<BadSampleLog> log) {
+  OT_CHECK(data && log, "skip_bad_samples: no data or no log");
+  OT_CHECK(static_cast<int64_t>(known_bad.size()) < data->size() || data->size() == 0,
+           "{}: every one of its {} samples is bad (the first: {}); there is nothing to train on", data->describe(),
+           data->size(), known_bad.empty() ? "" : known_bad[0].problem);
+  for (const BadSample& sample : known_bad) log->add(sample);
+  return std::make_shared<LoggedDataset>(std::move(data), std::move(log));
+}
+
+// ---- Metadata
+
+std::map<std::string, std::string> data_metadata(const Dataset& train, const DataOptions& options) {
+  std::map<std::string, std::string> out;
+  const std::vector<std::string> classes = train.class_names();
+  if (!classes.empty()) {
+    std::string list;
+    for (const auto& name : classes) list += (list.empty() ? "" : ", ") + json_string(name);
+    out["data.classes"] = "[" + list + "]";
+    for (const FieldSpec& field : train.fields()) {
+      if (field.is_label) continue;
+      out["data.input"] = field.name;
+      out["data.input_shape"] = fmt::format("{}", fmt::join(field.sample_shape, ","));
+      out["data.input_layout"] =
+          "NCHW; images decoded (gray or RGB), resized bilinearly to H x W, pixel values / 255, then "
+          "(value - mean[c]) / std[c]";
+    }
+  }
+  if (!options.mean.empty()) out["data.mean"] = fmt::format("{}", fmt::join(options.mean, ","));
+  if (!options.std.empty()) out["data.std"] = fmt::format("{}", fmt::join(options.std, ","));
+  return out;
+}
+
+DataOptions data_options_from_metadata(const std::map<std::string, std::string>& metadata, const std::string& source) {
+  DataOptions options;
+  if (const auto it = metadata.find("data.classes"); it != metadata.end()) {
+    const auto classes = parse_json_strings(it->second);
+    OT_CHECK(classes && !classes->empty(),
+             "{}: the metadata entry 'data.classes' is not a JSON array of class names (it is '{}'); the file was "
+             "changed after onnx-train wrote it",
+             source, it->second);
+    options.classes = *classes;
+    options.classes_from = source;
+  }
+  if (const auto it = metadata.find("data.mean"); it != metadata.end())
+    options.mean = parse_floats(it->second, it->first, source);
+  if (const auto it = metadata.find("data.std"); it != metadata.end())
+    options.std = parse_floats(it->second, it->first, source);
+  return options;
+}
+
+DataOptions data_options_of_model(const std::string& model_path) {
+  return data_options_from_metadata(read_model_file_info(model_path).metadata, "the model " + model_path);
 }
 
 }  // namespace onnx_train

@@ -28,21 +28,31 @@
 //   IDX             MNIST-style files (also .gz): an images file (rank >= 2) for the model's
 //                   single input and a labels file (rank 1) for the label; uint8 pixels are
 //                   scaled to [0, 1]
-//   <class>/*.png|jpg   image classification folders: one sub-folder per class (sorted names
-//                   give the class indices), images decoded, converted to the model input's
-//                   channel count, resized to its height and width, scaled to [0, 1] and
-//                   normalised by DataOptions::mean / std
+//   <class>/*.png|jpg   image classification folders: one sub-folder per class, images
+//                   decoded, converted to the model input's channel count, resized to its
+//                   height and width, scaled to [0, 1] and normalised by DataOptions::mean /
+//                   std. The training split's sorted folder names are the classes (at least
+//                   two); every other split (val/, a model's eval folder) maps its folders to
+//                   them by name, so a split may lack a class, and a folder whose name is not
+//                   a class (`Triangle/` for `triangle/`) is an Error naming it.
+//                   DataOptions::classes fixes the classes instead (a trained model's).
 //
 // Every sample is converted to the field's dtype and sample shape (a different shape with
 // the same element count is reshaped, e.g. 28x28 images for a [1, 28, 28] input). Bad data
 // is one Error naming the file: missing fields, shapes or dtypes that do not fit, sample
 // counts that differ between fields, NaN or Inf, class labels outside [0, num_classes),
 // corrupt or unreadable files, an empty folder, an unknown format.
+//
+// Bad samples (an undecodable image, NaN, a label out of range) are found by reading them:
+// scan_samples reads every one before training when that is quick, and skip_bad_samples
+// makes a BatchLoader leave them out (and record them) instead of stopping at the first.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,17 +62,24 @@ namespace onnx_train {
 
 // What the model takes per sample: one per model input, and one for the label.
 struct FieldSpec {
-  std::string name;    // the model input's name, or the label's
+  std::string name;  // the model input's name, or the label's
   DType dtype = DType::Float32;
   Shape sample_shape;  // one sample's shape (the model input's without its first axis); -1 = open
   bool is_label = false;
-  int64_t num_classes = 0;  // class labels: valid values are [0, num_classes) (0: not checked)
+  int64_t num_classes = 0;      // class labels: valid values are [0, num_classes) (0: not checked)
   int64_t ignore_index = -100;  // a class label that is allowed anyway (cross-entropy's ignore index)
 };
 
 struct DataOptions {
   std::vector<float> mean, std;  // images: per-channel normalisation after scaling to [0, 1] (empty: none)
+  // Image class folders: the classes by index, which folders are matched to by name (those
+  // of the training split, or of a trained model); empty: the training split's sorted folder
+  // names. `classes_from` says where they come from, for messages ("the model m.onnx").
+  std::vector<std::string> classes;
+  std::string classes_from;
 };
+
+class BadSampleLog;
 
 // A set of samples. Implementations are read-only after construction, so read() may be
 // called from several threads at once.
@@ -81,7 +98,67 @@ class Dataset {
   virtual std::string describe() const = 0;
   // Image classification folders: the class names by index; empty otherwise.
   virtual std::vector<std::string> class_names() const { return {}; }
+  // Non-null (data from skip_bad_samples): a BatchLoader leaves out the samples it cannot
+  // read or that fail its checks, recording them here, instead of stopping at the first.
+  virtual BadSampleLog* bad_sample_log() const { return nullptr; }
 };
+
+// A sample that cannot be read or fails the BatchLoader's checks.
+struct BadSample {
+  int64_t index = 0;    // in the dataset it was found in
+  std::string source;   // Dataset::source_of: "data/train/label.npy, sample 999"
+  std::string problem;  // the Error's message (it names the source too)
+};
+
+// The bad samples left out of a run, shared by the loaders over one dataset (and their
+// threads): each sample counts once however many epochs meet it.
+class BadSampleLog {
+ public:
+  void add(const BadSample& sample);
+  int64_t count() const;
+  std::vector<BadSample> first(size_t n) const;  // in the order found
+
+ private:
+  static constexpr size_t kKept = 100;  // listed in full; beyond, only counted
+  mutable std::mutex mutex_;
+  std::set<std::string> seen_;  // sources
+  std::vector<BadSample> kept_;
+};
+
+// What scan_samples found.
+struct SampleScan {
+  bool complete = false;         // every sample was read and checked
+  double estimated_seconds = 0;  // what reading them all takes (measured when complete)
+  std::vector<BadSample> bad;    // in index order; with stop_at_first, at most one
+};
+
+// Reads and checks every sample of `data` as a BatchLoader does (decoding, conversion, NaN or
+// Inf, class labels in range) when that is estimated to take at most `budget_seconds`: the
+// rate is measured on the first samples and extrapolated to size(), and the scan also stops
+// once it has run past twice the budget. Otherwise it returns incomplete, with the bad
+// samples met so far. `stop_at_first`: stop at the first bad sample (the run stops anyway).
+SampleScan scan_samples(const Dataset& data, double budget_seconds, bool stop_at_first);
+
+// `data` whose BatchLoaders leave out every bad sample they meet, recording it in `log`;
+// `known_bad` (found by scan_samples) are recorded now. The samples keep their places, so a
+// batch holds the same samples (less the bad ones) however the bad ones were found.
+std::shared_ptr<const Dataset> skip_bad_samples(std::shared_ptr<const Dataset> data,
+                                                const std::vector<BadSample>& known_bad,
+                                                std::shared_ptr<BadSampleLog> log);
+
+// How a model trained on `train` expects its data, as metadata entries for checkpoints and
+// exported models (ModelProto.metadata_props): image class folders give
+//   data.classes       the class names by index, a JSON array of strings
+//   data.input         the model input the images feed, data.input_shape its C,H,W
+//   data.input_layout  how pixels become values
+// and data.mean / data.std (comma-separated, as --mean takes them) when given. Empty for data
+// without classes or normalisation.
+std::map<std::string, std::string> data_metadata(const Dataset& train, const DataOptions& options);
+// The classes, mean and std of data_metadata's entries (absent ones stay empty); `source`
+// (the model file) names them in classes_from and in the Error for a malformed entry.
+DataOptions data_options_from_metadata(const std::map<std::string, std::string>& metadata, const std::string& source);
+// The same, from the metadata_props of the ONNX model file at `model_path`.
+DataOptions data_options_of_model(const std::string& model_path);
 
 struct DataSplits {
   std::shared_ptr<const Dataset> train;
@@ -97,8 +174,10 @@ DataSplits split_validation(std::shared_ptr<const Dataset> data, double fraction
 // Batches of a dataset, in an order that is a pure function of (seed, epoch) when shuffled,
 // with the last smaller batch kept unless drop_last. Batches are assembled on a background
 // thread, `prefetch` ahead of the consumer, so reading and decoding overlap with training.
-// Each batch is checked: NaN or Inf in float fields and class labels out of range are an
-// Error naming the sample's source.
+// Each sample is checked: NaN or Inf in float fields and class labels out of range are an
+// Error naming the sample's source (unless the data leaves bad samples out: see
+// Dataset::bad_sample_log; then a batch is smaller by the samples left out, and one left
+// with none is passed over).
 class BatchLoader {
  public:
   BatchLoader(std::shared_ptr<const Dataset> data, int64_t batch_size, bool shuffle, uint64_t seed,

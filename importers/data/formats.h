@@ -29,4 +29,10 @@ std::unique_ptr<Dataset> open_csv_files(const SplitSource&, const std::vector<Fi
 std::unique_ptr<Dataset> open_idx_files(const SplitSource&, const std::vector<FieldSpec>&, const DataOptions&);
 std::unique_ptr<Dataset> open_image_folders(const SplitSource&, const std::vector<FieldSpec>&, const DataOptions&);
 
+// The classes a training split of image folders defines (its own folders, not given ones):
+// a labelled model needs at least two, or there is nothing to tell apart; one is an Error
+// showing the layout expected (and an extra folder level, train/images/<class>/, when that
+// is what the one folder holds). Other data passes.
+void check_training_classes(const SplitSource& split, const Dataset& train, const std::vector<FieldSpec>& wanted);
+
 }  // namespace onnx_train

@@ -1,14 +1,17 @@
 // Image classification folders: SPLIT/<class>/*.png|jpg|jpeg, as torchvision's ImageFolder
-// reads them. Class indices follow the sorted folder names. Each sample is decoded when
-// read (so memory stays small and the BatchLoader's thread overlaps decoding with training),
-// converted to the model input's channel count, resized to its height and width, scaled to
-// [0, 1] and normalised: the numbers of torchvision's
+// reads them. Class indices follow the sorted folder names of the training split, or the
+// classes DataOptions gives (which every other split's folders map to by name). Each sample
+// is decoded when read (so memory stays small and the BatchLoader's thread overlaps decoding
+// with training), converted to the model input's channel count, resized to its height and
+// width, scaled to [0, 1] and normalised: the numbers of torchvision's
 //   ToTensor() -> Resize((H, W), InterpolationMode.BILINEAR, antialias=False) -> Normalize(mean, std)
 // up to float rounding.
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "importers/data/formats.h"
 #include "importers/data/image_decode.h"
@@ -29,8 +32,10 @@ bool has_image_extension(const fs::path& path) {
 struct ClassFolder {
   std::string name;
   std::string dir;
-  std::vector<std::string> images;  // sorted full paths
-  int64_t other_files = 0;          // files with other extensions, ignored
+  std::vector<std::string> images;          // sorted full paths
+  int64_t other_files = 0;                  // files with other extensions, ignored
+  int64_t direct_images = 0;                // images right in `dir`, not in a sub-folder of it
+  std::set<std::string> image_sub_folders;  // its sub-folders that hold images ("a/", "b/")
 };
 
 // The images in `dir` and its sub-folders (ImageFolder walks them too). Hidden entries are
@@ -46,10 +51,15 @@ ClassFolder scan_class_folder(const std::string& dir) {
       continue;
     }
     if (!it->is_regular_file(ec)) continue;
-    if (has_image_extension(it->path()))
+    if (has_image_extension(it->path())) {
       folder.images.push_back(it->path().string());
-    else
+      if (it.depth() == 0)
+        ++folder.direct_images;
+      else
+        folder.image_sub_folders.insert(fs::relative(it->path(), dir).begin()->string() + "/");
+    } else {
       ++folder.other_files;
+    }
   }
   OT_CHECK(!ec, "{}: cannot list the class folder: {}", dir, ec.message());
   std::sort(folder.images.begin(), folder.images.end());
@@ -129,14 +139,15 @@ class ImageFolderDataset : public Dataset {
  public:
   ImageFolderDataset(std::vector<FieldSpec> fields, PictureFields which, PixelScaling scaling,
                      std::vector<std::string> class_names, std::vector<ImageSample> samples, std::string dir,
-                     int64_t other_files)
+                     int64_t other_files, int64_t folders)
       : fields_(std::move(fields)),
         which_(which),
         scaling_(std::move(scaling)),
         class_names_(std::move(class_names)),
         samples_(std::move(samples)),
         dir_(std::move(dir)),
-        other_files_(other_files) {}
+        other_files_(other_files),
+        folders_(folders) {}
 
   int64_t size() const override { return static_cast<int64_t>(samples_.size()); }
   const std::vector<FieldSpec>& fields() const override { return fields_; }
@@ -171,8 +182,10 @@ class ImageFolderDataset : public Dataset {
   }
 
   std::string describe() const override {
-    return fmt::format("{} images in {} class folder{} of {} (PNG/JPEG{})", size(), class_names_.size(),
-                       class_names_.size() == 1 ? "" : "s", dir_,
+    const auto classes = static_cast<int64_t>(class_names_.size());
+    return fmt::format("{} images in {} class folder{} of {} (PNG/JPEG{}{})", size(), folders_,
+                       folders_ == 1 ? "" : "s", dir_,
+                       folders_ == classes ? "" : fmt::format("; {} of the {} classes", folders_, classes),
                        other_files_ == 0 ? "" : fmt::format("; {} other files ignored", other_files_));
   }
 
@@ -184,7 +197,59 @@ class ImageFolderDataset : public Dataset {
   std::vector<ImageSample> samples_;
   std::string dir_;
   int64_t other_files_;
+  int64_t folders_;  // class folders found; fewer than the classes when a split lacks some
 };
+
+std::string quoted_list(const std::vector<std::string>& names, size_t shown) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < shown; ++i) out += (i ? ", '" : "'") + names[i] + "'";
+  if (names.size() > shown) out += fmt::format(" and {} more", names.size() - shown);
+  return out;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// The class index of each folder, by name among `options.classes`: a folder that is not one
+// of them is an Error naming it, the classes and (when only the case differs) the match.
+std::vector<int64_t> map_folders_to_classes(const std::vector<ClassFolder>& folders, const DataOptions& options,
+                                            const std::string& split_dir) {
+  std::map<std::string, int64_t> index;
+  for (size_t c = 0; c < options.classes.size(); ++c) index.emplace(options.classes[c], static_cast<int64_t>(c));
+  std::vector<int64_t> out;
+  for (const ClassFolder& folder : folders) {
+    const auto it = index.find(folder.name);
+    if (it != index.end()) {
+      out.push_back(it->second);
+      continue;
+    }
+    std::string hint = "rename the folder to the class it holds, or move it out of " + split_dir;
+    for (const std::string& name : options.classes)
+      if (lower(name) == lower(folder.name))
+        hint = fmt::format("class names are case-sensitive: rename the folder to '{}'", name);
+    OT_FAIL("{}: the class folder '{}' is not one of the {} classes of {} ({}); {}", folder.dir, folder.name,
+            options.classes.size(), options.classes_from.empty() ? "the training data" : options.classes_from,
+            quoted_list(options.classes, 20), hint);
+  }
+  return out;
+}
+
+// One class folder: one folder level too many (train/images/<class>/) when its sub-folders
+// hold the images; say what it holds and the layout expected.
+[[noreturn]] void fail_single_class(const ClassFolder& only, const std::string& split_dir) {
+  std::string found = fmt::format("all {} images are in one class folder, {}/", only.images.size(), only.dir);
+  if (only.direct_images == 0 && only.image_sub_folders.size() > 1) {
+    const std::vector<std::string> subs(only.image_sub_folders.begin(), only.image_sub_folders.end());
+    found += fmt::format(", whose sub-folders {} look like the classes: one folder level too many; move them up to {}/",
+                         fmt::join(subs.begin(), subs.begin() + std::min<size_t>(subs.size(), 5), ", "), split_dir);
+  }
+  OT_FAIL(
+      "{}: {}. Image classification data needs one folder per class (at least two):\n  {}/<class>/*.png (or .jpg), "
+      "e.g. {}/cat/1.png, {}/dog/2.png",
+      split_dir, found, split_dir, split_dir, split_dir);
+}
 
 // The model input images are resized to: samples of a fixed [C, H, W], C = 1 or 3.
 void check_image_input(const FieldSpec& field, const std::string& source) {
@@ -205,6 +270,15 @@ void check_image_input(const FieldSpec& field, const std::string& source) {
 
 }  // namespace
 
+void check_training_classes(const SplitSource& split, const Dataset& train, const std::vector<FieldSpec>& wanted) {
+  const bool labelled = std::any_of(wanted.begin(), wanted.end(), [](const FieldSpec& f) { return f.is_label; });
+  if (!labelled || train.class_names().size() != 1) return;
+  for (const std::string& dir : split.dirs) {
+    const ClassFolder folder = scan_class_folder(dir);
+    if (!folder.images.empty()) fail_single_class(folder, split.dir);
+  }
+}
+
 std::unique_ptr<Dataset> open_image_folders(const SplitSource& split, const std::vector<FieldSpec>& wanted,
                                             const DataOptions& options) {
   std::vector<ClassFolder> folders;
@@ -215,22 +289,34 @@ std::unique_ptr<Dataset> open_image_folders(const SplitSource& split, const std:
   std::sort(folders.begin(), folders.end(), [](const ClassFolder& a, const ClassFolder& b) { return a.name < b.name; });
 
   const std::string source = "image folders in " + split.dir;
-  std::vector<std::string> class_names;
-  std::vector<ImageSample> samples;
-  int64_t other_files = 0;
-  for (const ClassFolder& folder : folders) {
+  for (const ClassFolder& folder : folders)
     OT_CHECK(!folder.images.empty(),
              "{}: the class folder has no .png, .jpg or .jpeg images{}; every sub-folder of {} is a class, so add its "
              "images or remove the folder",
              folder.dir, folder.other_files == 0 ? "" : fmt::format(" (only {} other files)", folder.other_files),
              split.dir);
-    for (const std::string& path : folder.images) samples.push_back({path, static_cast<int64_t>(class_names.size())});
-    class_names.push_back(folder.name);
-    other_files += folder.other_files;
+  const PictureFields which = pick_picture_fields(wanted, source);
+
+  // The classes: given (the training split's, a model's), which folders map to by name, or
+  // this split's own sorted folder names.
+  std::vector<std::string> class_names = options.classes;
+  std::vector<int64_t> class_of;
+  if (class_names.empty()) {
+    for (const ClassFolder& folder : folders) {
+      class_of.push_back(static_cast<int64_t>(class_names.size()));
+      class_names.push_back(folder.name);
+    }
+  } else {
+    class_of = map_folders_to_classes(folders, options, split.dir);
+  }
+  std::vector<ImageSample> samples;
+  int64_t other_files = 0;
+  for (size_t i = 0; i < folders.size(); ++i) {
+    for (const std::string& path : folders[i].images) samples.push_back({path, class_of[i]});
+    other_files += folders[i].other_files;
   }
 
   std::vector<FieldSpec> fields = wanted;
-  const PictureFields which = pick_picture_fields(wanted, source);
   FieldSpec& image = fields[which.image];
   check_image_input(image, source);
   if (which.label) {
@@ -245,7 +331,8 @@ std::unique_ptr<Dataset> open_image_folders(const SplitSource& split, const std:
   }
   PixelScaling scaling = make_pixel_scaling(255.0, options, image, source);
   return std::make_unique<ImageFolderDataset>(std::move(fields), which, std::move(scaling), std::move(class_names),
-                                              std::move(samples), split.dir, other_files);
+                                              std::move(samples), split.dir, other_files,
+                                              static_cast<int64_t>(folders.size()));
 }
 
 }  // namespace onnx_train

@@ -2,6 +2,8 @@
 // optimizer pass between steps. See onnx_train/training_session.h for what a step does.
 #include "onnx_train/training_session.h"
 
+#include <onnx/onnx_pb.h>
+
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -12,6 +14,7 @@
 #include "gradients/train_mode.h"
 #include "importers/checkpoint_file.h"
 #include "importers/onnx_model.h"
+#include "importers/proto_io.h"
 #include "onnx_train/clipping.h"
 #include "runtime/core/dispatch.h"
 #include "runtime/core/name_patterns.h"
@@ -539,6 +542,15 @@ MemoryStats TrainingSession::memory_stats() const {
 
 void TrainingSession::export_training_graph(const std::string& path) const { save_onnx_model(*impl_->train, path); }
 
-void TrainingSession::export_model(const std::string& path) const { save_onnx_model(*impl_->model, path); }
+void TrainingSession::export_model(const std::string& path, const std::map<std::string, std::string>& metadata) const {
+  onnx::ModelProto model;
+  model_to_proto(*impl_->model, impl_->model->opsets, model);
+  for (const auto& [key, value] : metadata) {
+    auto* prop = model.add_metadata_props();
+    prop->set_key(key);
+    prop->set_value(value);
+  }
+  write_proto_file(model, path, "model");
+}
 
 }  // namespace onnx_train

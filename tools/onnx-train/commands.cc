@@ -14,6 +14,7 @@
 #include "runtime/core/name_patterns.h"
 #include "runtime/exec/feeds.h"
 #include "tools/onnx-train/train_common.h"
+#include "tools/onnx-train/train_data.h"
 #include "tools/onnx-train/train_options.h"
 
 namespace onnx_train::cli {
@@ -44,8 +45,22 @@ std::string op_key(const std::string& domain, const std::string& op) { return do
 int eval_command(const std::vector<std::string>& args) {
   TrainConfig config = parse_train_args(args);
   Prepared run = prepare_session(config);
-  DataSplits data = open_data(config.data, run.fields, DataOptions{config.mean, config.std});
+  // A model onnx-train trained knows its classes and normalisation: the folders map to those
+  // classes by name, and --mean / --std given here win over the stored ones.
+  DataOptions options = data_options_of_model(config.model);
+  const bool stored_normalisation =
+      (config.mean.empty() && !options.mean.empty()) || (config.std.empty() && !options.std.empty());
+  if (!config.mean.empty()) options.mean = config.mean;
+  if (!config.std.empty()) options.std = config.std;
+  DataSplits data = open_data(config.data, run.fields, options);
+  if (!options.classes.empty() && !data.train->class_names().empty())
+    std::printf("classes: the %zu stored in %s\n", options.classes.size(), config.model.c_str());
+  if (stored_normalisation)
+    std::printf("normalising by the mean and std stored in the model %s\n", config.model.c_str());
   const bool on_val = data.val != nullptr;
+  if (on_val) data.train = nullptr;  // only the split evaluated is read and checked
+  const auto print = [](const std::string& line) { std::printf("%s\n", line.c_str()); };
+  const std::shared_ptr<BadSampleLog> bad_samples = check_data(data, config.skip_bad_samples, run.fixed_batch, print);
   const auto& dataset = on_val ? data.val : data.train;
   const bool drop_last =
       fit_fixed_batch(config, run, *dataset, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
@@ -56,6 +71,7 @@ int eval_command(const std::vector<std::string>& args) {
     std::printf(", accuracy %.2f%% (%lld of %lld)", 100 * totals.accuracy(), static_cast<long long>(totals.correct),
                 static_cast<long long>(totals.counted));
   std::printf(", %lld samples\n", static_cast<long long>(totals.samples));
+  if (bad_samples && bad_samples->count() > 0) print(bad_samples_report(*bad_samples));
   return 0;
 }
 
@@ -159,7 +175,7 @@ int export_command(const std::vector<std::string>& raw) {
   const TrainConfig config = parse_train_args(split_args(it->second));
   Prepared run = prepare_session(config);
   run.session->load_checkpoint(checkpoint);
-  run.session->export_model(out);
+  run.session->export_model(out, data_entries(meta));  // the classes and preprocessing the run trained with
   std::printf("wrote %s: %s with the weights of %s (step %lld)\n", out.c_str(), config.model.c_str(),
               checkpoint.c_str(), static_cast<long long>(run.session->step()));
   return 0;

@@ -30,6 +30,7 @@
 #include "tools/onnx-train/plot.h"
 #include "tools/onnx-train/progress.h"
 #include "tools/onnx-train/train_common.h"
+#include "tools/onnx-train/train_data.h"
 #include "tools/onnx-train/train_options.h"
 
 namespace onnx_train::cli {
@@ -116,12 +117,25 @@ int train_command(const std::vector<std::string>& raw_args) {
 
   Prepared run = prepare_session(config);
   TrainingSession& session = *run.session;
-  DataSplits data = open_data(config.data, run.fields, DataOptions{config.mean, config.std});
+  DataOptions data_options;
+  data_options.mean = config.mean;
+  data_options.std = config.std;
+  // A resumed run keeps the classes it started with: a class folder added since is an error.
+  if (!resume_path.empty()) {
+    DataOptions stored = data_options_from_metadata(TrainingSession::read_checkpoint_metadata(resume_path),
+                                                    "the checkpoint " + resume_path);
+    data_options.classes = std::move(stored.classes);
+    data_options.classes_from = std::move(stored.classes_from);
+  }
+  DataSplits data = open_data(config.data, run.fields, data_options);
   if (!data.val && config.val_split > 0) data = split_validation(data.train, config.val_split, config.training.seed);
   progress.message(fmt::format("train: {}", data.train->describe()));
   if (data.val) progress.message(fmt::format("val:   {}", data.val->describe()));
+  // The classes and preprocessing, for checkpoints and the exported model.
+  const std::map<std::string, std::string> data_meta = data_metadata(*data.train, data_options);
 
   auto note = [&](const std::string& line) { progress.message(line); };
+  const std::shared_ptr<BadSampleLog> bad_samples = check_data(data, config.skip_bad_samples, run.fixed_batch, note);
   const bool drop_last = fit_fixed_batch(config, run, *data.train, note);
   const bool val_drop_last = data.val && run.fixed_batch > 0 && fit_fixed_batch(config, run, *data.val, note);
   BatchLoader loader(data.train, config.batch_size, config.shuffle, config.training.seed, drop_last);
@@ -158,10 +172,12 @@ int train_command(const std::vector<std::string>& raw_args) {
     log = std::make_unique<MetricsLog>(config.log_path, /*append=*/config.resume.has_value());
 
   auto save_checkpoint = [&](int64_t epoch, int64_t next_batch, const std::string& path) {
-    session.save_checkpoint(path, {{kArgsKey, join_args(config.args)},
-                                   {kEpochKey, std::to_string(epoch)},
-                                   {kBatchKey, std::to_string(next_batch)},
-                                   {kHistoryKey, history.save()}});
+    std::map<std::string, std::string> extra = data_meta;
+    extra.insert({{kArgsKey, join_args(config.args)},
+                  {kEpochKey, std::to_string(epoch)},
+                  {kBatchKey, std::to_string(next_batch)},
+                  {kHistoryKey, history.save()}});
+    session.save_checkpoint(path, extra);
     if (log) log->log_event("checkpoint", {{"path", path}, {"step", std::to_string(session.step())}});
   };
   auto checkpoint = [&](int64_t epoch, int64_t next_batch) {
@@ -291,7 +307,7 @@ int train_command(const std::vector<std::string>& raw_args) {
 
   const std::string exported =
       config.export_path.empty() ? fs::path(config.model).stem().string() + ".trained.onnx" : config.export_path;
-  session.export_model(exported);
+  session.export_model(exported, data_meta);
   if (!config.export_training_path.empty()) session.export_training_model(config.export_training_path);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
   std::string summary = fmt::format("done: {} steps in {}, {:.0f} samples/s", session.step(), format_duration(seconds),
@@ -302,6 +318,7 @@ int train_command(const std::vector<std::string>& raw_args) {
     if (last_val.accuracy() >= 0) summary += fmt::format(", val accuracy {:.2f}%", 100 * last_val.accuracy());
   }
   progress.message(summary);
+  if (bad_samples && bad_samples->count() > 0) progress.message(bad_samples_report(*bad_samples));
   progress.message(fmt::format("wrote {}", exported));
   if (!config.export_training_path.empty()) progress.message(fmt::format("wrote {}", config.export_training_path));
   if (!config.plot_path.empty()) progress.message(fmt::format("wrote {}", config.plot_path));

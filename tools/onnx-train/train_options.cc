@@ -148,6 +148,10 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string& f, const std::string& v) { c.mean = to_floats(f, v); }},
       {"--std", "", "S[,S...]", "images: per-channel standard deviation divided by",
        [](TrainConfig& c, const std::string& f, const std::string& v) { c.std = to_floats(f, v); }},
+      {"--skip-bad-samples", "", "",
+       "leave out samples that cannot be read or hold NaN, Inf or a bad label, listed at the end (default: the "
+       "first stops the run)",
+       [](TrainConfig& c, const std::string&, const std::string&) { c.skip_bad_samples = true; }},
       {"--seed", "", "N", "seeds shuffling, Dropout masks and new layers (default 0)",
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.training.seed = static_cast<uint64_t>(to_int(f, v, 0));

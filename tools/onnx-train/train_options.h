@@ -32,7 +32,8 @@ struct TrainConfig {
   std::string export_training_path;
   std::string log_path, plot_path;
   bool quiet = false;
-  std::vector<float> mean, std;  // image normalisation
+  std::vector<float> mean, std;   // image normalisation
+  bool skip_bad_samples = false;  // leave out samples that cannot be read or fail the checks
 
   // The arguments that built this config (minus --resume), kept in checkpoints so that
   // `onnx-train export CHECKPOINT` and --resume rebuild the same session.

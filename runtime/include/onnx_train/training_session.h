@@ -196,8 +196,9 @@ class TrainingSession {
   void export_training_model(const std::string& path) const;
 
   // Writes the model as exported, in eval form, with the current parameters and running
-  // statistics (no loss, no gradients). The file appears whole or not at all.
-  void export_model(const std::string& path) const;
+  // statistics (no loss, no gradients). The file appears whole or not at all. `metadata` is
+  // written to the model's metadata_props (e.g. a classifier's class names and preprocessing).
+  void export_model(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const;
 
   // The inside (runtime/train/session_impl.h), for the library's own files.
   struct Impl;

@@ -1,0 +1,382 @@
+// The data side of the onnx-train command line, end to end (the real binary, as
+// tests/cli/cli_e2e_test.cc runs it): image classes fixed by the training split and kept in
+// checkpoints and exported models (eval and export use them), layouts that are not class
+// folders, and bad samples found before the first step or left out with --skip-bad-samples.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/data_files.h"
+#include "tests/support/model_builder.h"
+
+#ifndef ONNX_TRAIN_CLI
+#error "ONNX_TRAIN_CLI (the path of the onnx-train binary) is set by tests/CMakeLists.txt"
+#endif
+
+extern char** environ;
+
+namespace onnx_train {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ModelBuilder;
+using testing::npy_bytes;
+using testing::TempDir;
+using testing::write_png_file;
+
+#define EXPECT_HAS(text, part) \
+  EXPECT_NE((text).find(part), std::string::npos) << "expected '" << (part) << "' in:\n" << (text)
+#define EXPECT_LACKS(text, part) \
+  EXPECT_EQ((text).find(part), std::string::npos) << "unexpected '" << (part) << "' in:\n" << (text)
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+  ASSERT_TRUE(out.good()) << path;
+}
+
+// ---- Running the binary (as tests/cli/cli_e2e_test.cc does)
+
+struct CliRun {
+  int code = -1;  // exit status; 1000 + N when signal N killed it
+  std::string out, err, command;
+  std::string show() const {
+    return "$ " + command + "\nexit " + std::to_string(code) + "\n--- stdout\n" + out + "--- stderr\n" + err;
+  }
+};
+
+// Runs the binary with `args` in `cwd`, one kernel thread, output into files; the exit status
+// (1000 + N for signal N), killing it after `timeout_s`.
+CliRun run_cli(const std::vector<std::string>& args, const std::string& cwd, const std::string& stem,
+               double timeout_s = 120) {
+  CliRun r;
+  r.command = "onnx-train";
+  for (const auto& a : args) r.command += " " + a;
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::strncmp(*e, "OMP_NUM_THREADS=", 16) != 0) env.emplace_back(*e);
+  env.emplace_back("OMP_NUM_THREADS=1");
+  std::vector<char*> envp, argv;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> all = {ONNX_TRAIN_CLI};
+  all.insert(all.end(), args.begin(), args.end());
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string out_path = stem + ".out", err_path = stem + ".err";
+  const pid_t pid = fork();
+  if (pid == 0) {  // only async-signal-safe calls from here
+    if (chdir(cwd.c_str()) != 0) _exit(126);
+    const int in = open("/dev/null", O_RDONLY);
+    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || out < 0 || err < 0) _exit(126);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  int status = 0;
+  for (;;) {
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      ADD_FAILURE() << "onnx-train did not finish in " << timeout_s << " s; killed";
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 1000 + WTERMSIG(status) : -1;
+  r.out = read_file(out_path);
+  r.err = read_file(err_path);
+  return r;
+}
+
+class DataCli : public ::testing::Test {
+ public:
+  void SetUp() override {
+    root_ = tmp_.path();
+    work_ = root_ + "/work";
+    fs::create_directories(work_);
+    fs::create_directories(root_ + "/.runs");
+  }
+  CliRun run(const std::vector<std::string>& args) {
+    return run_cli(args, work_, root_ + "/.runs/" + std::to_string(runs_++));
+  }
+  CliRun ok(const std::vector<std::string>& args) {
+    CliRun r = run(args);
+    EXPECT_EQ(r.code, 0) << r.show();
+    EXPECT_EQ(r.err, "") << r.show();
+    return r;
+  }
+  // A clean failure: one error message on stderr holding every part of `says`.
+  CliRun fails(const std::vector<std::string>& args, const std::vector<std::string>& says) {
+    CliRun r = run(args);
+    EXPECT_NE(r.code, 0) << r.show();
+    EXPECT_LT(r.code, 128) << "killed by a signal\n" << r.show();
+    EXPECT_EQ(r.err.rfind("onnx-train: error: ", 0), 0u) << r.show();
+    EXPECT_LACKS(r.out, "wrote ");
+    for (const auto& part : says) EXPECT_HAS(r.err, part);
+    return r;
+  }
+  std::string path(const std::string& rel) const { return root_ + "/" + rel; }
+
+  TempDir tmp_;
+  std::string root_, work_;
+  int runs_ = 0;
+};
+
+// ---- Models and data
+
+void set_int(onnx::NodeProto& node, const std::string& name, int64_t value) {
+  auto* a = node.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(value);
+}
+
+Tensor random_tensor(const Shape& shape, std::mt19937& rng, float scale) {
+  std::normal_distribution<float> normal(0.f, 1.f);
+  Tensor t(DType::Float32, shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = scale * normal(rng);
+  return t;
+}
+
+// x [N, in...] -> Flatten -> Gemm(classes) -> logits; N = `batch`, or open when -1.
+std::string make_linear(const std::string& path, const std::vector<int64_t>& input, int64_t classes,
+                        int64_t batch = -1) {
+  std::mt19937 rng(11);
+  int64_t features = 1;
+  for (int64_t d : input) features *= d;
+  ModelBuilder m(13);
+  std::vector<int64_t> dims = {batch};
+  dims.insert(dims.end(), input.begin(), input.end());
+  m.input("x", onnx::TensorProto::FLOAT, dims);
+  m.initializer("fc.weight", random_tensor({classes, features}, rng, 0.05f));
+  m.initializer("fc.bias", random_tensor({classes}, rng, 0.05f));
+  m.node("Flatten", {"x"}, {"flat"});
+  set_int(m.node("Gemm", {"flat", "fc.weight", "fc.bias"}, {"logits"}), "transB", 1);
+  m.output("logits", onnx::TensorProto::FLOAT, {batch, classes});
+  fs::create_directories(fs::path(path).parent_path());
+  m.save(path);
+  return path;
+}
+
+// DIR/<colour>/img<i>.png, 8 x 8 pictures in which the colour's channel is bright and the
+// others dark: red, green and blue are told apart by a linear model. `folder` renames it.
+void write_colour(const std::string& dir, const std::string& colour, int count, unsigned seed,
+                  const std::string& folder = "") {
+  const int channel = colour == "red" ? 0 : colour == "green" ? 1 : 2;
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> bright(180, 255), dark(0, 60);
+  for (int i = 0; i < count; ++i) {
+    std::vector<uint8_t> rgb(8 * 8 * 3);
+    for (size_t p = 0; p < rgb.size(); ++p)
+      rgb[p] = static_cast<uint8_t>(static_cast<int>(p % 3) == channel ? bright(rng) : dark(rng));
+    write_png_file(fmt::format("{}/{}/img{}.png", dir, folder.empty() ? colour : folder, i), 8, 8, 3, rgb);
+  }
+}
+
+std::map<std::string, std::string> metadata_of(const std::string& model) {
+  onnx::ModelProto proto;
+  EXPECT_TRUE(proto.ParseFromString(read_file(model))) << model;
+  std::map<std::string, std::string> out;
+  for (const auto& p : proto.metadata_props()) out[p.key()] = p.value();
+  return out;
+}
+
+// DIR/x.npy and DIR/label.npy: `n` samples of 3 separable classes in 4 dimensions, with the
+// label of sample `bad_label_at` set to 7 and x of sample `nan_at` to NaN (-1: none).
+void write_npy(const std::string& dir, int n, int bad_label_at, int nan_at) {
+  static const float centers[3][4] = {{2, 0, 0, 1}, {-2, 1, 0, -1}, {0, -2, 2, 0}};
+  std::mt19937 rng(3);
+  std::normal_distribution<float> noise(0.f, 0.3f);
+  std::vector<float> x;
+  std::vector<int64_t> y;
+  for (int i = 0; i < n; ++i) {
+    const int c = static_cast<int>(rng() % 3);
+    for (int j = 0; j < 4; ++j) x.push_back(i == nan_at ? NAN : centers[c][j] + noise(rng));
+    y.push_back(i == bad_label_at ? 7 : c);
+  }
+  write_file(dir + "/x.npy", npy_bytes("<f4", fmt::format("({}, 4)", n), x));
+  write_file(dir + "/label.npy", npy_bytes("<i8", fmt::format("({},)", n), y));
+}
+
+double number_after(const std::string& text, const std::string& key) {
+  const size_t at = text.find(key);
+  return at == std::string::npos ? NAN : std::strtod(text.c_str() + at + key.size(), nullptr);
+}
+
+// ---- Classes
+
+TEST_F(DataCli, ClassesComeFromTheTrainingSplitAndTravelWithTheModel) {
+  const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
+  for (const std::string colour : {"red", "green", "blue"}) write_colour(path("data/train"), colour, 8, colour[0]);
+  // The validation split lacks blue: green and red keep the training indices 1 and 2.
+  write_colour(path("data/val"), "green", 4, 101);
+  write_colour(path("data/val"), "red", 4, 102);
+  const CliRun train = ok({model, path("data"), "--epochs", "4", "--batch-size", "8", "--lr", "0.02", "--mean", "0.5",
+                           "--std", "0.25", "--checkpoint-dir", path("ck"), "-o", path("out/colours.onnx")});
+  EXPECT_HAS(train.out,
+             "val:   8 images in 2 class folders of " + path("data/val") + " (PNG/JPEG; 2 of the 3 classes)");
+  EXPECT_EQ(number_after(train.out, "val accuracy "), 100.0) << train.show();
+
+  // The exported model keeps the classes and the preprocessing.
+  const auto meta = metadata_of(path("out/colours.onnx"));
+  ASSERT_EQ(meta.count("data.classes"), 1u);
+  EXPECT_EQ(meta.at("data.classes"), "[\"blue\", \"green\", \"red\"]");
+  EXPECT_EQ(meta.at("data.mean"), "0.5");
+  EXPECT_EQ(meta.at("data.std"), "0.25");
+  EXPECT_EQ(meta.at("data.input"), "x");
+  EXPECT_EQ(meta.at("data.input_shape"), "3,6,6");
+
+  // eval on a folder of one class: red is class 2 as the model learnt it, normalised by the
+  // stored mean and std.
+  write_colour(path("eval"), "red", 5, 7);
+  const CliRun eval = ok({"eval", path("out/colours.onnx"), path("eval")});
+  EXPECT_HAS(eval.out, "classes: the 3 stored in " + path("out/colours.onnx"));
+  EXPECT_HAS(eval.out, "normalising by the mean and std stored in");
+  EXPECT_HAS(eval.out, "accuracy 100.00% (5 of 5)");
+
+  // A folder spelled unlike the class is an error naming it, not a silent wrong label.
+  write_colour(path("eval2"), "red", 2, 8, "Red");
+  fails({"eval", path("out/colours.onnx"), path("eval2")},
+        {path("eval2/Red"), "'Red' is not one of the 3 classes of the model " + path("out/colours.onnx"),
+         "'blue', 'green', 'red'", "rename the folder to 'red'"});
+
+  // A checkpoint keeps them too, and `export` writes them into the model.
+  std::vector<std::string> checkpoints;
+  for (const auto& e : fs::directory_iterator(path("ck")))
+    if (e.path().extension() == ".ckpt") checkpoints.push_back(e.path().string());
+  ASSERT_FALSE(checkpoints.empty());
+  ok({"export", checkpoints.front(), "-o", path("out/from_ckpt.onnx")});
+  const auto exported = metadata_of(path("out/from_ckpt.onnx"));
+  ASSERT_EQ(exported.count("data.classes"), 1u);
+  EXPECT_EQ(exported.at("data.classes"), meta.at("data.classes"));
+  EXPECT_EQ(exported.at("data.mean"), "0.5");
+}
+
+TEST_F(DataCli, EvalNormalisesByTheStoredMeanAndStdUnlessGivenOthers) {
+  const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
+  for (const std::string colour : {"red", "green", "blue"}) write_colour(path("data/train"), colour, 4, colour[0]);
+  ok({model, path("data"), "--max-steps", "1", "--mean", "0.5,0.4,0.3", "--std", "0.25,0.2,0.3", "-o", path("m.onnx")});
+  const CliRun stored = ok({"eval", path("m.onnx"), path("data")});
+  EXPECT_HAS(stored.out, "normalising by the mean and std stored in the model " + path("m.onnx"));
+  const CliRun given = ok({"eval", path("m.onnx"), path("data"), "--mean", "0.5,0.4,0.3", "--std", "0.25,0.2,0.3"});
+  EXPECT_LACKS(given.out, "normalising by");
+  const CliRun other = ok({"eval", path("m.onnx"), path("data"), "--mean", "0", "--std", "1"});
+  const double loss = number_after(stored.out, "loss ");
+  EXPECT_EQ(loss, number_after(given.out, "loss ")) << stored.out << given.out;
+  EXPECT_NE(loss, number_after(other.out, "loss ")) << stored.out << other.out;
+}
+
+TEST_F(DataCli, AValidationFolderSpelledUnlikeATrainingClassIsRefusedBeforeTraining) {
+  const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
+  for (const std::string colour : {"red", "green", "blue"}) write_colour(path("data/train"), colour, 4, colour[0]);
+  write_colour(path("data/val"), "green", 2, 101, "Green");
+  fails({model, path("data"), "-o", path("out.onnx")},
+        {path("data/val/Green"), "not one of the 3 classes of the training data in " + path("data/train"),
+         "class names are case-sensitive: rename the folder to 'green'"});
+  EXPECT_FALSE(fs::exists(path("out.onnx")));
+}
+
+TEST_F(DataCli, AResumedRunKeepsTheClassesItStartedWith) {
+  const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
+  for (const std::string colour : {"red", "green", "blue"}) write_colour(path("data/train"), colour, 4, colour[0]);
+  ok({model, path("data"), "--checkpoint-dir", path("ck"), "-o", path("out.onnx")});
+  // Renamed since: as many folders as before, but sorted names would renumber the classes.
+  fs::rename(path("data/train/blue"), path("data/train/purple"));
+  fails({model, path("data"), "--epochs", "2", "--checkpoint-dir", path("ck"), "--resume", "-o", path("out.onnx")},
+        {path("data/train/purple"), "'purple' is not one of the 3 classes of the checkpoint " + path("ck/step-"),
+         "'blue', 'green', 'red'"});
+}
+
+TEST_F(DataCli, AnExtraFolderLevelIsRefusedShowingTheLayout) {
+  const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
+  for (const std::string colour : {"red", "green", "blue"})
+    write_colour(path("data/train/images"), colour, 4, colour[0]);
+  fails({model, path("data"), "-o", path("out.onnx")},
+        {path("data/train") + ": all 12 images are in one class folder, " + path("data/train/images/"),
+         "blue/, green/, red/", "one folder level too many", path("data/train") + "/<class>/*.png"});
+  EXPECT_FALSE(fs::exists(path("out.onnx")));
+}
+
+// ---- Bad samples
+
+TEST_F(DataCli, ABadLabelAtSample999StopsTheRunBeforeTheFirstStep) {
+  const std::string model = make_linear(path("mlp.onnx"), {4}, 3);
+  write_npy(path("data"), 1200, /*bad_label_at=*/999, /*nan_at=*/-1);
+  const CliRun r =
+      fails({model, path("data"), "--batch-size", "8", "--log", path("out/log.jsonl"), "-o", path("out/m.onnx")},
+            {path("data/label.npy") + ", sample 999: class label 7 of field 'label' is outside [0, 3)",
+             "before training", "--skip-bad-samples"});
+  // Nothing trained: no step was logged, no epoch finished.
+  EXPECT_LACKS(read_file(path("out/log.jsonl")), "\"step\"");
+  EXPECT_LACKS(r.out, "epoch 1/1");
+}
+
+TEST_F(DataCli, SkipBadSamplesTrainsOnTheRestAndListsThemAtTheEnd) {
+  const std::string model = make_linear(path("mlp.onnx"), {4}, 3);
+  write_npy(path("data"), 1200, /*bad_label_at=*/999, /*nan_at=*/5);
+  const CliRun r = ok({model, path("data"), "--batch-size", "8", "--skip-bad-samples", "-o", path("out/m.onnx")});
+  EXPECT_HAS(r.out, "training data: 2 bad samples left out (listed at the end)");
+  EXPECT_HAS(r.out, "done: 150 steps");  // 1198 samples in batches of 8
+  EXPECT_HAS(r.out, "skipped 2 bad samples:\n  " + path("data/x.npy") + ", sample 5: field 'x' holds nan");
+  EXPECT_HAS(r.out, "\n  " + path("data/label.npy") + ", sample 999: class label 7");
+  EXPECT_TRUE(fs::exists(path("out/m.onnx")));
+}
+
+TEST_F(DataCli, SkippingCannotShortenTheBatchesOfAFixedBatchModel) {
+  const std::string model = make_linear(path("mlp8.onnx"), {4}, 3, /*batch=*/8);
+  write_npy(path("data"), 40, /*bad_label_at=*/7, /*nan_at=*/-1);
+  fails({model, path("data"), "--skip-bad-samples", "-o", path("out/m.onnx")},
+        {"the training data has 1 bad sample:\n  " + path("data/label.npy") + ", sample 7: class label 7",
+         "the model takes batches of exactly 8 samples", "export the model with a dynamic batch axis"});
+  EXPECT_FALSE(fs::exists(path("out/m.onnx")));
+}
+
+TEST_F(DataCli, ATruncatedPngStopsTheRunBeforeTrainingOrIsSkipped) {
+  const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
+  for (const std::string colour : {"red", "green", "blue"}) write_colour(path("data/train"), colour, 6, colour[0]);
+  const std::string broken = path("data/train/green/img3.png");
+  fs::resize_file(broken, fs::file_size(broken) / 2);
+  fails({model, path("data"), "--batch-size", "4", "--log", path("out/log.jsonl"), "-o", path("out/m.onnx")},
+        {broken, "before training", "--skip-bad-samples"});
+  EXPECT_LACKS(read_file(path("out/log.jsonl")), "\"step\"");
+
+  const CliRun r = ok({model, path("data"), "--batch-size", "4", "--skip-bad-samples", "-o", path("out/m.onnx")});
+  EXPECT_HAS(r.out, "training data: 1 bad sample left out");
+  EXPECT_HAS(r.out, "skipped 1 bad sample:\n  " + broken);
+  EXPECT_HAS(r.out, "done: 5 steps");  // 17 images in batches of 4
+}
+
+}  // namespace
+}  // namespace onnx_train

@@ -1,0 +1,86 @@
+#include "tools/onnx-train/train_data.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <vector>
+
+#include "onnx_train/error.h"
+
+namespace onnx_train::cli {
+
+namespace {
+
+// "2 bad samples:" and the first few, one a line (file and sample, what is wrong).
+std::string bad_sample_list(const BadSampleLog& log) {
+  constexpr size_t kListed = 10;
+  const int64_t count = log.count();
+  std::string out = fmt::format("{} bad sample{}:", count, count == 1 ? "" : "s");
+  for (const BadSample& bad : log.first(kListed)) {
+    const std::string problem = bad.problem.substr(0, bad.problem.find('\n'));
+    out += "\n  " + (problem.rfind(bad.source, 0) == 0 ? problem : bad.source + ": " + problem);
+  }
+  if (count > static_cast<int64_t>(kListed))
+    out += fmt::format("\n  and {} more", count - static_cast<int64_t>(kListed));
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<BadSampleLog> check_data(DataSplits& data, bool skip_bad, int64_t fixed_batch,
+                                         const std::function<void(const std::string&)>& note) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  auto log = skip_bad ? std::make_shared<BadSampleLog>() : nullptr;
+  std::vector<std::string> streamed;  // splits too large to read first
+  double estimate = 0;
+  const std::pair<const char*, std::shared_ptr<const Dataset>*> splits[] = {{"training", &data.train},
+                                                                            {"validation", &data.val}};
+  for (const auto& [name, split] : splits) {
+    if (!*split) continue;
+    const double spent = std::chrono::duration<double>(Clock::now() - start).count();
+    const SampleScan scan = scan_samples(**split, std::max(kCheckBudgetSeconds - spent, 0.0), !skip_bad);
+    if (!skip_bad && !scan.bad.empty())
+      throw Error(fmt::format(
+          "{}\nfound by reading every sample before training; fix or remove the sample, or leave bad samples out "
+          "with --skip-bad-samples",
+          scan.bad[0].problem));
+    if (!scan.complete) {
+      streamed.push_back(fmt::format("{} {} samples", (*split)->size(), name));
+      estimate += scan.estimated_seconds;
+    }
+    if (skip_bad && fixed_batch > 0 && !scan.bad.empty()) {
+      BadSampleLog found;
+      for (const BadSample& bad : scan.bad) found.add(bad);
+      throw Error(fmt::format(
+          "the {} data has {}\n--skip-bad-samples would leave them out and make their batches smaller, but the "
+          "model takes batches of exactly {} samples; remove or fix the bad samples, or export the model with a "
+          "dynamic batch axis",
+          name, bad_sample_list(found), fixed_batch));
+    }
+    if (skip_bad) {
+      *split = skip_bad_samples(*split, scan.bad, log);
+      if (scan.complete && !scan.bad.empty())
+        note(fmt::format("{} data: {} bad sample{} left out (listed at the end)", name, scan.bad.size(),
+                         scan.bad.size() == 1 ? "" : "s"));
+    }
+  }
+  if (!streamed.empty())
+    note(fmt::format(
+        "reading all {} first would take about {:.1f} s, so samples are checked as they are read: a bad one {}",
+        fmt::join(streamed, " and "), estimate,
+        skip_bad ? "is left out (listed at the end)"
+                 : "stops the run, naming it (--skip-bad-samples leaves bad samples out instead)"));
+  return log;
+}
+
+std::string bad_samples_report(const BadSampleLog& log) { return "skipped " + bad_sample_list(log); }
+
+std::map<std::string, std::string> data_entries(const std::map<std::string, std::string>& metadata) {
+  std::map<std::string, std::string> out;
+  for (const auto& [key, value] : metadata)
+    if (key.rfind("data.", 0) == 0) out.emplace(key, value);
+  return out;
+}
+
+}  // namespace onnx_train::cli

@@ -1,0 +1,35 @@
+// The data side of the train and eval commands: reading every sample before the first step
+// (when that is quick), leaving bad samples out (--skip-bad-samples), and the classes and
+// preprocessing a model was trained with, kept in checkpoints and exported models.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "importers/data/dataset.h"
+
+namespace onnx_train::cli {
+
+// How long reading every sample before training may take (all splits together); beyond it,
+// samples are checked as the BatchLoader reads them.
+constexpr double kCheckBudgetSeconds = 2.0;
+
+// Reads and checks every sample of the splits when that is estimated to take at most
+// kCheckBudgetSeconds, saying through `note` when it is not (and samples are checked as they
+// stream). Without `skip_bad`, the first bad sample found is an Error naming it; with it,
+// the splits are replaced by ones that leave bad samples out (those found now and any met
+// later), and the returned log (null without `skip_bad`) records them for the end of the run.
+// A model with a fixed batch size (`fixed_batch` > 0) cannot take the smaller batches that
+// leaving samples out makes: bad samples found then are an Error listing them.
+std::shared_ptr<BadSampleLog> check_data(DataSplits& data, bool skip_bad, int64_t fixed_batch,
+                                         const std::function<void(const std::string&)>& note);
+
+// "skipped 2 bad samples: ..." with the first few (file and sample, what is wrong) listed.
+std::string bad_samples_report(const BadSampleLog& log);
+
+// The data.* entries of a checkpoint's metadata (data_metadata in importers/data/dataset.h).
+std::map<std::string, std::string> data_entries(const std::map<std::string, std::string>& metadata);
+
+}  // namespace onnx_train::cli
