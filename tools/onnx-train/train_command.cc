@@ -116,6 +116,12 @@ int train_command(const std::vector<std::string>& raw_args) {
 
   Prepared run = prepare_session(config);
   TrainingSession& session = *run.session;
+  // What the session changed in the model or found wrong with it, and what it trains.
+  for (const auto& note : session.notes()) progress.message("note: " + note);
+  const ParameterCounts counts = session.parameter_counts();
+  progress.message(fmt::format("parameters: {} tensors ({} values) trained, {} tensors ({} values) frozen",
+                               counts.trainable_tensors, counts.trainable_values, counts.frozen_tensors,
+                               counts.frozen_values));
   DataSplits data = open_data(config.data, run.fields, DataOptions{config.mean, config.std});
   if (!data.val && config.val_split > 0) data = split_validation(data.train, config.val_split, config.training.seed);
   progress.message(fmt::format("train: {}", data.train->describe()));
