@@ -2,8 +2,8 @@
 // optimizer pass between steps. See onnx_train/training_session.h for what a step does.
 #include "onnx_train/training_session.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <regex>
 #include <set>
@@ -145,10 +145,10 @@ std::unique_ptr<Graph> load_for_loss(TrainingSession::Impl& s, const std::string
   upgrade.min_opset_reason = fmt::format("the {} loss ({})", loss, op);
   s.original = std::move(model);
   model = std::make_unique<Graph>(load_onnx_model(model_path, upgrade));
-  s.notes.push_back(fmt::format(
-      "{} is at opset {}, but the {} loss needs opset {} ({}): upgraded it to opset {} with ONNX's version "
-      "converter for training",
-      model_path, opset, loss, needed, op, needed));
+  s.notes.push_back(
+      fmt::format("{} is at opset {}, but the {} loss needs opset {} ({}): upgraded it to opset {} with ONNX's version "
+                  "converter for training",
+                  model_path, opset, loss, needed, op, needed));
   return model;
 }
 
@@ -244,9 +244,8 @@ void note_unmatched_patterns(TrainingSession::Impl& s, const std::vector<std::st
   const size_t shown = std::min<size_t>(candidates.size(), 4);
   const std::string names = fmt::format("{}{}", fmt::join(candidates.begin(), candidates.begin() + shown, ", "),
                                         candidates.size() > shown ? ", ..." : "");
-  for (const auto& [patterns, option, effect] :
-       {std::tuple{&s.options.freeze, "freeze", "freezes nothing"},
-        std::tuple{&s.options.train_only, "train_only", "selects nothing"}}) {
+  for (const auto& [patterns, option, effect] : {std::tuple{&s.options.freeze, "freeze", "freezes nothing"},
+                                                 std::tuple{&s.options.train_only, "train_only", "selects nothing"}}) {
     for (const auto& pattern : *patterns) {
       const NamePatterns one({pattern}, option);
       if (std::none_of(candidates.begin(), candidates.end(), [&](const std::string& n) { return one.matches(n); }))

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -24,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "importers/onnx_model.h"
 #include "importers/proto_io.h"
 #include "onnx_train/session.h"
 #include "tests/support/model_builder.h"
@@ -230,6 +232,36 @@ TEST_F(OldOpsetCli, TrainsEvaluatesAndExportsWithClassLossesAtOpsets9To11) {
       EXPECT_EQ(opset_of(path(tag + ".graph.onnx")), 12);
     }
   }
+}
+
+// The trained export at opset 9 runs in ONNX Runtime (tests/cli/ort_compare.js, onnxruntime-node as
+// tools/test.sh installs it) and gives onnx-train's outputs.
+TEST_F(OldOpsetCli, TrainedOpset9ExportMatchesInOnnxRuntime) {
+  const std::string model = kOldOpsetDir + "/cnn_opset9.onnx";
+  const CliResult r = run_cli({model, path("data"), "--loss", "cross-entropy", "--optimizer", "sgd", "--lr", "0.1",
+                               "--epochs", "2", "--batch-size", "8", "-o", path("trained9.onnx")},
+                              dir());
+  ASSERT_EQ(r.code, 0) << r.show();
+  ASSERT_EQ(opset_of(path("trained9.onnx")), 9);
+  const Tensor x = read_tensor_proto_file(kOldOpsetDir + "/input.pb");
+  const Tensor y = Session::from_file(path("trained9.onnx")).run({{"x", x}}).at(0);
+  std::ofstream(path("x.bin"), std::ios::binary) << std::string(static_cast<const char*>(x.raw_data()), x.nbytes());
+  std::ofstream(path("y.bin"), std::ios::binary) << std::string(static_cast<const char*>(y.raw_data()), y.nbytes());
+  const std::string script = std::string(ONNX_TRAIN_SOURCE_DIR) + "/tests/cli/ort_compare.js";
+  const std::string command = "node '" + script + "' '" + path("trained9.onnx") + "' '" + path("x.bin") +
+                              "' 4,1,8,8 '" + path("y.bin") + "' 1e-5 2>&1";
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buffer[4096];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+  const int status = pclose(pipe);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "$ " << command << "\n"
+      << out
+      << "\n(ONNX Runtime is needed: `cd tests/cli && npm install --ignore-scripts --no-save --no-package-lock "
+         "onnxruntime-node@1.20.1`, as tools/test.sh does)";
+  EXPECT_HAS(out, "max abs diff");
 }
 
 // training-graph differentiates a value of the model itself (no loss is appended), so the model
