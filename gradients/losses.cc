@@ -129,10 +129,12 @@ void check_options(const Graph& graph, const ValueInfo& output, const LossOption
              "{} loss: class labels are int64 or int32, not {}", kind, dtype_name(options.label_dtype));
     const auto it = graph.opsets.find("");
     const int opset = it == graph.opsets.end() ? kMinOpset : it->second;
-    OT_CHECK(opset >= 12,
-             "{} loss: the model is at opset {}, but the loss is built from {} which ONNX defines from opset 12; "
-             "convert the model first (onnx.version_converter.convert_version(model, 13))",
-             kind, opset, options.kind == LossKind::NLL ? "NegativeLogLikelihoodLoss" : "SoftmaxCrossEntropyLoss");
+    std::string op;
+    const int needed = loss_min_opset(options.kind, &op);
+    OT_CHECK(opset >= needed,
+             "{} loss: the model is at opset {}, but the loss is built from {} which ONNX defines from opset {}; "
+             "convert the model first (load it with LoadOptions::min_opset = {}, as TrainingSession does)",
+             kind, opset, op, needed, needed);
   }
 }
 
@@ -214,6 +216,12 @@ LossKind parse_loss_kind(const std::string& name) {
 }
 
 std::string loss_kind_name(LossKind kind) { return kLossNames[static_cast<size_t>(kind)]; }
+
+int loss_min_opset(LossKind kind, std::string* op) {
+  if (!is_class_loss(kind)) return 0;
+  if (op != nullptr) *op = kind == LossKind::NLL ? "NegativeLogLikelihoodLoss" : "SoftmaxCrossEntropyLoss";
+  return 12;
+}
 
 AppendedLoss append_loss(Graph& graph, const LossOptions& options) {
   const std::string kind = loss_kind_name(options.kind);

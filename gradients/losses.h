@@ -32,4 +32,11 @@ struct AppendedLoss {
 // is already a value of the graph, or bad options; `graph` is unchanged then.
 AppendedLoss append_loss(Graph& graph, const LossOptions& options);
 
+// The default-domain opset the loss's ONNX ops need: 12 for the class losses
+// (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss), 0 for the others (any opset the runtime
+// runs). `op`, when given, receives the op that needs it. A graph at an older opset is refused by
+// append_loss; load the model with LoadOptions::min_opset (importers/onnx_model.h) to upgrade it,
+// as TrainingSession does.
+int loss_min_opset(LossKind kind, std::string* op = nullptr);
+
 }  // namespace onnx_train

@@ -5,13 +5,14 @@
 #include <onnx/checker.h>
 #include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
-#include <onnx/version_converter/convert.h>
 
+#include <algorithm>
 #include <climits>
 #include <filesystem>
 #include <fstream>
 #include <set>
 
+#include "importers/opset_upgrade.h"
 #include "importers/proto_io.h"
 #include "importers/tensor_proto.h"
 
@@ -265,19 +266,13 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
     }
   }
 
-  if (opset < kMinOpset) {
-    // The runtime implements opset 7 onwards; older models go through ONNX's converter so
-    // that no node runs with semantics it was not written for.
-    try {
-      // The converter's broadcasting adapters need input shapes: infer them first.
-      onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(),
-                                         onnx::ShapeInferenceOptions(false, 0, true));
-      model = onnx::version_conversion::ConvertVersion(model, kMinOpset);
-    } catch (const std::exception& e) {
-      OT_FAIL("{}: the model uses opset {} and ONNX's version converter could not upgrade it to opset {}: {}", path,
-              opset, kMinOpset, e.what());
-    }
-    opset = kMinOpset;
+  // The runtime implements opset 7 onwards; older models go through ONNX's converter so that no
+  // node runs with semantics it was not written for. A caller may need a newer opset still.
+  if (opset < std::max(kMinOpset, options.min_opset)) {
+    const bool for_caller = options.min_opset > kMinOpset;
+    const int target = for_caller ? options.min_opset : kMinOpset;
+    upgrade_opset(model, opset, target, path, for_caller ? options.min_opset_reason : "onnx-train's runtime");
+    opset = target;
   }
 
   if (options.infer_shapes) {

@@ -21,6 +21,11 @@ namespace onnx_train {
 struct LoadOptions {
   bool run_checker = true;
   bool infer_shapes = true;
+  // A model whose default-domain opset is older is upgraded to this one with ONNX's version
+  // converter (importers/opset_upgrade.h); `min_opset_reason` says what needs it, for the
+  // error when the converter cannot. Opsets below kMinOpset are always upgraded to it.
+  int min_opset = 0;
+  std::string min_opset_reason;
 };
 
 Graph load_onnx_model(const std::string& path, const LoadOptions& options = {});

@@ -42,6 +42,12 @@ struct TrainingSession::Impl {
   // The graphs: eval-form model, training graph, eval graph with loss. Plans keep pointers
   // into them, so they live on the heap and never change after the plans are built.
   std::unique_ptr<Graph> model, train, eval;
+  // The user's model at its own opset, in eval form, when `model` had to be upgraded for the
+  // loss (null otherwise, or when the two cannot share weights): what export_model writes. Its
+  // initializers share storage with `model`'s by name, so it always holds the current weights.
+  std::unique_ptr<Graph> original;
+  std::vector<std::string> notes;  // TrainingSession::notes()
+  ParameterCounts counts;
   std::unique_ptr<Plan> train_plan, eval_plan, predict_plan;
   std::vector<TensorSpec> inputs, outputs, model_inputs;
   size_t overridable_count = 0;  // old-style initializer inputs: never fed while training

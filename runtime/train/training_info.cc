@@ -458,13 +458,15 @@ void restore_training_info(TrainingSession::Impl& s, const std::string& model_pa
 
   // The stored state leaves the graphs: it is no part of the inference model.
   std::set<std::string> read;
-  for (const Graph* g : {s.model.get(), s.train.get(), s.eval.get()}) add_read_names(*g, read);
+  for (const Graph* g : {s.model.get(), s.train.get(), s.eval.get(), s.original.get()})
+    if (g != nullptr) add_read_names(*g, read);
   std::map<std::string, Tensor> stored;
   for (const auto& [name, t] : s.model->initializers)
     if ((starts_with(name, kOptimizerStatePrefix) || name == kUpdateCount) && !read.count(name)) stored[name] = t;
   if (!stored.empty()) {
-    for (Graph* g : {s.model.get(), s.train.get(), s.eval.get()})
-      for (const auto& [name, t] : stored) g->initializers.erase(name);
+    for (Graph* g : {s.model.get(), s.train.get(), s.eval.get(), s.original.get()})
+      if (g != nullptr)
+        for (const auto& [name, t] : stored) g->initializers.erase(name);
     // The plans hold the initializers they were built with: rebuilt, they drop the state.
     s.train_plan = std::make_unique<Plan>(*s.train, KernelRegistry::global(), model_path);
     s.eval_plan = std::make_unique<Plan>(*s.eval, KernelRegistry::global(), model_path);
@@ -474,6 +476,7 @@ void restore_training_info(TrainingSession::Impl& s, const std::string& model_pa
     bool used = false;
     for (const Node& n : s.model->nodes) used |= n.domain == domain;
     if (!used) s.model->opsets.erase(domain);
+    if (!used && s.original) s.original->opsets.erase(domain);
   }
 
   // The optimizer state, step and schedule carry over when they fit this session.

@@ -4,8 +4,9 @@
 // THE FILE (one onnx.ModelProto; importers/training_info_io.h writes it)
 //
 // graph: the inference model exactly as export_model writes it (eval form, the current
-//   parameters and BatchNormalization running statistics), plus initializers that no node
-//   reads (so the graph runs and checks as before):
+//   parameters and BatchNormalization running statistics; but at the opset the session
+//   upgraded the model to for its loss, if it did, since one opset import serves both graphs),
+//   plus initializers that no node reads (so the graph runs and checks as before):
 //     "optimizer/<parameter>/<slot>"  the optimizer state of every trained parameter, with
 //                                     the names and values of checkpoints and
 //                                     Optimizer::state() (PyTorch's slot names; "step" is the

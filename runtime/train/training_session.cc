@@ -4,9 +4,12 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <regex>
 #include <set>
+#include <tuple>
 
 #include "gradients/autodiff.h"
 #include "gradients/head.h"
@@ -108,6 +111,151 @@ void copy_into(Tensor& destination, const Tensor& source, const std::string& wha
            what, destination.describe(), source.describe());
   if (destination.raw_data() != source.raw_data())
     std::memcpy(destination.raw_data(), source.raw_data(), source.nbytes());
+}
+
+int default_opset(const Graph& graph) {
+  const auto it = graph.opsets.find("");
+  return it == graph.opsets.end() ? kMinOpset : it->second;
+}
+
+// What every graph of the session starts from: the loaded model in eval form (whatever form it
+// was exported in), with the new classifier head when asked for.
+void to_session_model(Graph& graph, const TrainingOptions& options, const std::string& model_path) {
+  expand_onnx_gradient_ops(graph);
+  graph.separate_deduplicated_initializers();
+  to_eval_form(graph);
+  if (options.num_classes > 0) {
+    try {
+      replace_classifier_head(graph, options.loss.output, options.num_classes, options.seed);
+    } catch (const Error& e) {
+      OT_FAIL("{}: {}", model_path, e.what());
+    }
+  }
+}
+
+// Loads the model at the opset the loss needs. A model exported at an older opset (torch's
+// opset_version=9..11 and a class loss, which is built from opset-12 ops) is upgraded with
+// ONNX's version converter, and the user's own graph is kept in `original` for export_model.
+std::unique_ptr<Graph> load_for_loss(TrainingSession::Impl& s, const std::string& model_path) {
+  auto model = std::make_unique<Graph>(load_onnx_model(model_path));
+  std::string op;
+  const int needed = s.options.model_loss.empty() ? loss_min_opset(s.options.loss.kind, &op) : 0;
+  const int opset = default_opset(*model);
+  if (opset >= needed) return model;
+  const std::string loss = loss_kind_name(s.options.loss.kind);
+  LoadOptions upgrade;
+  upgrade.min_opset = needed;
+  upgrade.min_opset_reason = fmt::format("the {} loss ({})", loss, op);
+  s.original = std::move(model);
+  model = std::make_unique<Graph>(load_onnx_model(model_path, upgrade));
+  s.notes.push_back(
+      fmt::format("{} is at opset {}, but the {} loss needs opset {} ({}): upgraded it to opset {} with ONNX's version "
+                  "converter for training",
+                  model_path, opset, loss, needed, op, needed));
+  return model;
+}
+
+// Lets the user's graph at its own opset (s.original) share the weights of the upgraded one, so
+// that export_model writes it with the trained values. Every parameter and running statistic
+// must be there under the same name, shape and type; otherwise export_model writes the
+// upgraded graph (and a note says so).
+void share_original_weights(TrainingSession::Impl& s, const std::vector<std::string>& promoted) {
+  if (!s.original) return;
+  const int opset = default_opset(*s.original), upgraded = default_opset(*s.model);
+  std::string missing;
+  try {
+    to_session_model(*s.original, s.options, s.source);
+    std::vector<std::string> present;
+    for (const Node& n : s.original->nodes)
+      if (n.op_type == "Constant" && n.outputs.size() == 1 &&
+          std::find(promoted.begin(), promoted.end(), n.outputs[0]) != promoted.end())
+        present.push_back(n.outputs[0]);
+    s.original->promote_constants_to_initializers(present);
+  } catch (const Error& e) {
+    missing = e.what();
+  }
+  std::vector<std::string> changing = s.parameter_names;
+  changing.insert(changing.end(), s.buffer_names.begin(), s.buffer_names.end());
+  for (const auto& name : changing) {
+    if (!missing.empty()) break;
+    const auto mine = s.original->initializers.find(name);
+    const Tensor& value = s.model->initializers.at(name);
+    if (mine == s.original->initializers.end())
+      missing = fmt::format("'{}' is no initializer of the opset-{} graph", name, opset);
+    else if (mine->second.dtype() != value.dtype() || mine->second.shape() != value.shape())
+      missing = fmt::format("'{}' is {} in the opset-{} graph but {} in the opset-{} one", name,
+                            mine->second.describe(), opset, value.describe(), upgraded);
+  }
+  if (!missing.empty()) {
+    s.original.reset();
+    // load_for_loss's note is the last one so far.
+    s.notes.back() += fmt::format("; the exported inference model is at opset {} too ({})", upgraded, missing);
+    return;
+  }
+  for (auto& [name, t] : s.original->initializers) {
+    const auto it = s.model->initializers.find(name);
+    if (it != s.model->initializers.end() && it->second.dtype() == t.dtype() && it->second.shape() == t.shape())
+      t = it->second;
+  }
+  s.notes.back() += fmt::format("; the exported inference model keeps opset {}", opset);
+}
+
+// Names torch.onnx.export gives the weights it computes at export (constant folding): folded
+// BatchNormalization's Conv weight and bias ("onnx::Conv_193"), a transposed MatMul weight
+// ("onnx::MatMul_45"); before torch 1.13 these were bare numbers ("193").
+bool is_generated_weight_name(const std::string& name) {
+  static const std::regex generated(R"(^(onnx::[A-Za-z]+_)?[0-9]+$)");
+  return std::regex_match(name, generated);
+}
+
+// A model exported for inference with constant folding has lost what fine-tuning needs: the
+// BatchNormalization layers (folded into the Conv before them: training then runs without
+// batch statistics) and the layers' weight names (so freeze patterns cannot name them). Says so
+// when the trainable weights show it.
+void note_lost_training_structure(TrainingSession::Impl& s, const std::vector<std::string>& candidates) {
+  std::vector<std::string> generated;
+  for (const auto& name : candidates)
+    if (is_generated_weight_name(name)) generated.push_back(name);
+  if (generated.empty()) return;
+  bool batch_norm = false, folded_conv = false;
+  for (const Node& n : s.model->nodes) {
+    batch_norm |= n.op_type == "BatchNormalization";
+    folded_conv |= n.op_type == "Conv" && n.inputs.size() == 3 && is_generated_weight_name(n.inputs[1]) &&
+                   is_generated_weight_name(n.inputs[2]);
+  }
+  const size_t shown = std::min<size_t>(generated.size(), 3);
+  const std::string examples = fmt::format("{}{}", fmt::join(generated.begin(), generated.begin() + shown, ", "),
+                                           generated.size() > shown ? ", ..." : "");
+  const std::string what =
+      folded_conv && !batch_norm
+          ? fmt::format(
+                "its BatchNormalization was folded into Conv (no BatchNormalization left; the Conv weights are named "
+                "{}), so training runs without batch statistics",
+                examples)
+          : fmt::format("{} of its {} trainable weights have names the exporter generated ({})", generated.size(),
+                        candidates.size(), examples);
+  s.notes.push_back(fmt::format(
+      "{} was exported for inference and lost its training structure: {}, and freeze patterns cannot name those "
+      "layers. To fine-tune, export it with torch.onnx.export(..., training=torch.onnx.TrainingMode.TRAINING, "
+      "do_constant_folding=False, opset_version=12 or more) (README: Exporting a model for fine-tuning)",
+      s.source, what));
+}
+
+// A freeze or train_only pattern that matches no parameter is most likely a typo, or a name from
+// another export of the model: say so, with some of the names there are.
+void note_unmatched_patterns(TrainingSession::Impl& s, const std::vector<std::string>& candidates) {
+  const size_t shown = std::min<size_t>(candidates.size(), 4);
+  const std::string names = fmt::format("{}{}", fmt::join(candidates.begin(), candidates.begin() + shown, ", "),
+                                        candidates.size() > shown ? ", ..." : "");
+  for (const auto& [patterns, option, effect] : {std::tuple{&s.options.freeze, "freeze", "freezes nothing"},
+                                                 std::tuple{&s.options.train_only, "train_only", "selects nothing"}}) {
+    for (const auto& pattern : *patterns) {
+      const NamePatterns one({pattern}, option);
+      if (std::none_of(candidates.begin(), candidates.end(), [&](const std::string& n) { return one.matches(n); }))
+        s.notes.push_back(fmt::format("{} pattern '{}' matches no parameter and {}; the {} parameters are named {}",
+                                      option, pattern, effect, candidates.size(), names));
+    }
+  }
 }
 
 }  // namespace
@@ -235,18 +383,9 @@ TrainingSession TrainingSession::from_file(const std::string& model_path, const 
   const NamePatterns frozen(options.freeze, "freeze");
   const NamePatterns no_decay(options.no_decay.value_or(std::vector<std::string>{}), "no_decay");
 
-  // The model, in eval form whatever form it was exported in.
-  s.model = std::make_unique<Graph>(load_onnx_model(model_path));
-  expand_onnx_gradient_ops(*s.model);
-  s.model->separate_deduplicated_initializers();
-  to_eval_form(*s.model);
-  if (options.num_classes > 0) {
-    try {
-      replace_classifier_head(*s.model, options.loss.output, options.num_classes, options.seed);
-    } catch (const Error& e) {
-      OT_FAIL("{}: {}", model_path, e.what());
-    }
-  }
+  // The model, in eval form whatever form it was exported in, at an opset the loss can use.
+  s.model = load_for_loss(s, model_path);
+  to_session_model(*s.model, options, model_path);
 
   // The training graph: a copy (sharing the initializers' storage) with the loss.
   s.train = std::make_unique<Graph>(*s.model);
@@ -273,8 +412,17 @@ TrainingSession TrainingSession::from_file(const std::string& model_path, const 
   const TrainingForm form = to_training_form(*s.train, options.seed);
   const NamePatterns only(options.train_only, "train_only");
   std::vector<std::string> trainable;
-  for (const auto& name : trainable_initializers(*s.train, s.loss)) {
-    if (!frozen.matches(name) && (options.train_only.empty() || only.matches(name))) trainable.push_back(name);
+  const std::vector<std::string> candidates = trainable_initializers(*s.train, s.loss);
+  for (const auto& name : candidates) {
+    const int64_t values = s.train->initializers.at(name).numel();
+    if (!frozen.matches(name) && (options.train_only.empty() || only.matches(name))) {
+      trainable.push_back(name);
+      ++s.counts.trainable_tensors;
+      s.counts.trainable_values += values;
+    } else {
+      ++s.counts.frozen_tensors;
+      s.counts.frozen_values += values;
+    }
   }
   OT_CHECK(!trainable.empty(),
            "{}: nothing to train: no float parameter reaches the loss '{}' (or freeze / train_only leave none)",
@@ -322,6 +470,9 @@ TrainingSession TrainingSession::from_file(const std::string& model_path, const 
   for (const auto& v : s.model->inputs) s.model_inputs.push_back(spec_of(v));
   for (const auto& v : s.model->outputs) s.outputs.push_back(spec_of(v));
   s.overridable_count = s.train->overridable_initializers.size();
+  share_original_weights(s, promoted);
+  note_lost_training_structure(s, candidates);
+  note_unmatched_patterns(s, candidates);
   restore_training_info(s, model_path);
   return TrainingSession(std::move(impl));
 }
@@ -331,6 +482,8 @@ const std::vector<TensorSpec>& TrainingSession::outputs() const { return impl_->
 const std::string& TrainingSession::label_name() const { return impl_->label; }
 const std::string& TrainingSession::loss_name() const { return impl_->loss; }
 const std::vector<std::string>& TrainingSession::parameter_names() const { return impl_->parameter_names; }
+const std::vector<std::string>& TrainingSession::notes() const { return impl_->notes; }
+ParameterCounts TrainingSession::parameter_counts() const { return impl_->counts; }
 const std::vector<std::string>& TrainingSession::buffer_names() const { return impl_->buffer_names; }
 int64_t TrainingSession::step() const { return impl_->step; }
 int TrainingSession::pending_micro_batches() const { return impl_->pending; }
@@ -543,8 +696,9 @@ MemoryStats TrainingSession::memory_stats() const {
 void TrainingSession::export_training_graph(const std::string& path) const { save_onnx_model(*impl_->train, path); }
 
 void TrainingSession::export_model(const std::string& path, const std::map<std::string, std::string>& metadata) const {
+  const Graph& graph = impl_->original ? *impl_->original : *impl_->model;
   onnx::ModelProto model;
-  model_to_proto(*impl_->model, impl_->model->opsets, model);
+  model_to_proto(graph, graph.opsets, model);
   for (const auto& [key, value] : metadata) {
     auto* prop = model.add_metadata_props();
     prop->set_key(key);

@@ -45,6 +45,7 @@ std::string op_key(const std::string& domain, const std::string& op) { return do
 int eval_command(const std::vector<std::string>& args) {
   TrainConfig config = parse_train_args(args);
   Prepared run = prepare_session(config);
+  for (const auto& note : run.session->notes()) std::printf("note: %s\n", note.c_str());
   // A model onnx-train trained knows its classes and normalisation: the folders map to those
   // classes by name, and --mean / --std given here win over the stored ones.
   DataOptions options = data_options_of_model(config.model);
@@ -155,6 +156,7 @@ int graph_command(const std::vector<std::string>& raw) {
   const std::string out = take_output_flag(args, "graph");
   const TrainConfig config = parse_train_args(args, /*need_data=*/false);
   Prepared run = prepare_session(config);
+  for (const auto& note : run.session->notes()) std::printf("note: %s\n", note.c_str());
   run.session->export_training_graph(out);
   std::printf("wrote %s: the training graph of %s (loss '%s', %zu parameter gradients)\n", out.c_str(),
               config.model.c_str(), run.session->loss_name().c_str(), run.session->parameter_names().size());

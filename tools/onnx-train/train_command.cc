@@ -117,6 +117,12 @@ int train_command(const std::vector<std::string>& raw_args) {
 
   Prepared run = prepare_session(config);
   TrainingSession& session = *run.session;
+  // What the session changed in the model or found wrong with it, and what it trains.
+  for (const auto& note : session.notes()) progress.message("note: " + note);
+  const ParameterCounts counts = session.parameter_counts();
+  progress.message(fmt::format("parameters: {} tensors ({} values) trained, {} tensors ({} values) frozen",
+                               counts.trainable_tensors, counts.trainable_values, counts.frozen_tensors,
+                               counts.frozen_values));
   DataOptions data_options;
   data_options.mean = config.mean;
   data_options.std = config.std;

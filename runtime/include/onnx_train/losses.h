@@ -20,8 +20,9 @@
 //   BCEWithLogits  F.binary_cross_entropy_with_logits: reduce(softplus(y) - y * t), the
 //                  stable form of -(t log sigmoid(y) + (1 - t) log(1 - sigmoid(y))).
 // The regression losses and BCEWithLogits take a float target of the output's shape and type.
-// The class losses need the graph's default-domain opset to be 12 or more (convert older
-// models with onnx.version_converter); every emitted op has a kernel and a gradient rule.
+// The class losses need the graph's default-domain opset to be 12 or more: TrainingSession
+// upgrades an older model with ONNX's version converter and says so in its notes(); every
+// emitted op has a kernel and a gradient rule.
 #pragma once
 
 #include <cstdint>

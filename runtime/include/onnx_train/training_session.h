@@ -119,6 +119,14 @@ struct EvalResult {
   std::vector<Tensor> outputs;  // the model's outputs, in outputs() order
 };
 
+// How many weights a session trains: float initializers that reach the loss, split into
+// those it trains and those `freeze` / `train_only` keep fixed (BatchNormalization running
+// statistics are neither: they are buffers).
+struct ParameterCounts {
+  int64_t trainable_tensors = 0, trainable_values = 0;
+  int64_t frozen_tensors = 0, frozen_values = 0;
+};
+
 class TrainingSession {
  public:
   // Loads the model and builds the training and eval graphs and their plans. Every problem
@@ -135,6 +143,17 @@ class TrainingSession {
   const std::vector<TensorSpec>& outputs() const;
   const std::string& label_name() const;  // "" when the model computes its own loss
   const std::string& loss_name() const;
+
+  // What from_file did to the model or found in it that changes what training means, one
+  // line each (no trailing newline), for the caller to show before training:
+  //   - the model's opset was too old for the loss (the class losses need opset 12) and was
+  //     upgraded with ONNX's version converter (export_model still writes the user's opset
+  //     when it can, see there);
+  //   - the export lost its training structure: BatchNormalization folded into Conv, weights
+  //     named by the exporter (torch's "onnx::Conv_193") rather than by the model;
+  //   - a freeze / train_only pattern matches no parameter.
+  const std::vector<std::string>& notes() const;
+  ParameterCounts parameter_counts() const;
 
   // Forward, backward and (every accumulation_steps calls) the optimizer step; see above.
   // A loss that is NaN or infinite stops the step before anything changes (no update, no
@@ -198,6 +217,11 @@ class TrainingSession {
   // Writes the model as exported, in eval form, with the current parameters and running
   // statistics (no loss, no gradients). The file appears whole or not at all. `metadata` is
   // written to the model's metadata_props (e.g. a classifier's class names and preprocessing).
+  // A model upgraded to a newer opset for its loss (see notes()) is written at its own, older
+  // opset when every trained parameter and running statistic is found, by name, shape and
+  // type, in the user's graph (the usual case: the converter changes ops, not weights);
+  // otherwise at the upgraded opset, which notes() then says. export_training_model is always
+  // at the upgraded opset: its training algorithm holds the loss.
   void export_model(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const;
 
   // The inside (runtime/train/session_impl.h), for the library's own files.
