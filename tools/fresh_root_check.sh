@@ -54,6 +54,15 @@ for m in proc sys dev dev/pts; do
   mounts+=("$ROOT/$m")
 done
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# NOTE: where this machine's network intercepts TLS, its own certificate bundle holds the CA
+# that npm must trust; a new root's ca-certificates does not. It is handed in the way this
+# machine hands it to Node.js (NODE_EXTRA_CA_CERTS), which changes nothing the project installs.
+extra_ca=()
+host_ca="${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}"
+if [ -f "$host_ca" ]; then
+  cp "$host_ca" "$ROOT/etc/host-ca-bundle.crt"
+  extra_ca=(NODE_EXTRA_CA_CERTS=/etc/host-ca-bundle.crt)
+fi
 
 # A clone of what is committed (not the work tree), as a newcomer gets it.
 git clone -q "$REPO" "$ROOT/onnx-train"
@@ -64,7 +73,7 @@ run_in_root() {
   start=$(date +%s)
   set +e
   chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    LANG=C.UTF-8 bash -c "cd /onnx-train && bash $script" </dev/null >"$CACHE/last/$name.log" 2>&1
+    LANG=C.UTF-8 "${extra_ca[@]}" bash -c "cd /onnx-train && bash $script" </dev/null >"$CACHE/last/$name.log" 2>&1
   status=$?
   set -e
   local seconds=$(($(date +%s) - start))
