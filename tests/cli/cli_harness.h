@@ -110,8 +110,8 @@ inline std::string quote_args(const std::vector<std::string>& args) {
 }
 
 struct SpawnOptions {
-  long max_file_bytes = 0;        // > 0: RLIMIT_FSIZE, so a write past it fails as on a full disk
-  int terminal_fd = -1;           // >= 0: stdout and stderr go to this (a pty's slave side)
+  long max_file_bytes = 0;       // > 0: RLIMIT_FSIZE, so a write past it fails as on a full disk
+  int terminal_fd = -1;          // >= 0: stdout and stderr go to this (a pty's slave side)
   std::vector<std::string> env;  // added to the environment ("TERM=xterm")
   std::string cwd;               // not empty: run there instead of the work folder
 };

@@ -42,14 +42,14 @@ TEST_P(CliResumeAfterStop, MidEpochStopThenResumeEqualsUninterrupted) {
   const MaxStepsCase c = GetParam();
   const std::string model = make_mlp(path("mlp.onnx"), /*bn_and_dropout=*/true);
   write_npy_data(path("data"), separable(640, 1), 64);
-  const std::vector<std::string> common = {model,    path("data"), "--epochs",     "2",
-                                           "--batch-size", "32",   "--seed",       "3",
-                                           "--lr",   "0.01",       "--accumulate", std::to_string(c.accumulate)};
+  const std::vector<std::string> common = {model,          path("data"), "--epochs",     "2",
+                                           "--batch-size", "32",         "--seed",       "3",
+                                           "--lr",         "0.01",       "--accumulate", std::to_string(c.accumulate)};
   const std::string ck = path("ck");
   const std::vector<std::string> checkpoints = {"--checkpoint-dir", ck, "--checkpoint-every", "5"};
 
   const CliRun first = ok(plus(plus(common, checkpoints), {"--max-steps", std::to_string(c.max_steps), "-o",
-                                                          path("first.onnx"), "--log", path("first.jsonl")}));
+                                                           path("first.onnx"), "--log", path("first.jsonl")}));
   // The second epoch did not finish: no line, no validation, no checkpoint claims it did.
   EXPECT_HAS(first.out, "epoch 1/2: train loss");
   EXPECT_LACKS(first.out, "epoch 2/2:");
@@ -111,11 +111,14 @@ TEST_P(CliResumeAfterKill, ResumeFromTheNewestCheckpointEqualsUninterrupted) {
   const KillCase c = GetParam();
   const std::string model = make_mlp(path("mlp.onnx"), /*bn_and_dropout=*/true);
   write_npy_data(path("data"), separable(2000, 4));  // 250 batches an epoch, 400 epochs: runs until stopped
-  const std::vector<std::string> common = {model,    path("data"), "--batch-size", "8", "--epochs", "400",
-                                           "--seed", "6",          "--accumulate", std::to_string(c.accumulate)};
+  const std::vector<std::string> common = {model,          path("data"),
+                                           "--batch-size", "8",
+                                           "--epochs",     "400",
+                                           "--seed",       "6",
+                                           "--accumulate", std::to_string(c.accumulate)};
   const std::string ck = path("ck"), log = path("killed.jsonl");
-  const pid_t pid = start(plus(common, {"--checkpoint-dir", ck, "--checkpoint-every", "7", "--log", log, "-o",
-                                        path("killed.onnx")}));
+  const pid_t pid =
+      start(plus(common, {"--checkpoint-dir", ck, "--checkpoint-every", "7", "--log", log, "-o", path("killed.onnx")}));
   // Two periodic checkpoints written, then the signal.
   ASSERT_TRUE(wait_until([&] { return count_of(read_file(log), "\"checkpoint\"") >= 2; })) << out_of(pid);
   kill(pid, c.signal);
@@ -137,8 +140,8 @@ TEST_P(CliResumeAfterKill, ResumeFromTheNewestCheckpointEqualsUninterrupted) {
   const std::string target = std::to_string(step + 6);
 
   // The killed run's lock file is left behind; it does not block the resumed run.
-  const CliRun resumed = ok(plus(common, {"--checkpoint-dir", ck, "--resume", "--max-steps", target, "-o",
-                                          path("resumed.onnx")}));
+  const CliRun resumed =
+      ok(plus(common, {"--checkpoint-dir", ck, "--resume", "--max-steps", target, "-o", path("resumed.onnx")}));
   EXPECT_HAS(resumed.out, fmt::format("resumed from {}: step {}", newest, step));
   EXPECT_HAS(resumed.out, "done: " + target + " steps");
   ok(plus(common, {"--max-steps", target, "-o", path("straight.onnx")}));

@@ -30,8 +30,16 @@ class CliRunFolder : public CliTest {
 
 TEST_F(CliRunFolder, ASecondRunOnTheSameCheckpointFolderFailsAtOnceNamingTheFirst) {
   write_npy_data(path("data"), separable(2000, 1));
-  const std::vector<std::string> common = {model_, path("data"), "--batch-size", "8", "--epochs", "400",
-                                           "--checkpoint-dir", path("ck"), "--checkpoint-every", "50"};
+  const std::vector<std::string> common = {model_,
+                                           path("data"),
+                                           "--batch-size",
+                                           "8",
+                                           "--epochs",
+                                           "400",
+                                           "--checkpoint-dir",
+                                           path("ck"),
+                                           "--checkpoint-every",
+                                           "50"};
   const pid_t first = start(plus(common, {"--log", path("first.jsonl"), "-o", path("first.onnx")}));
   ASSERT_TRUE(wait_until([&] { return read_file(path("first.jsonl")).find("\"loss\"") != std::string::npos; }))
       << out_of(first);
@@ -57,8 +65,8 @@ TEST_F(CliRunFolder, ALockLeftByADeadProcessDoesNotBlock) {
   write_npy_data(path("data"), separable(16, 1));
   // A lock file as a killed run leaves it: its process is gone, so no flock is held on it.
   write_file(path("ck/.onnx-train.lock"), "999999999\n");
-  const CliRun r = ok({model_, path("data"), "--batch-size", "8", "--checkpoint-dir", path("ck"), "-o",
-                       path("a.onnx")});
+  const CliRun r =
+      ok({model_, path("data"), "--batch-size", "8", "--checkpoint-dir", path("ck"), "-o", path("a.onnx")});
   EXPECT_TRUE(fs::exists(path("ck/step-000000002.ckpt"))) << joined(tree(path("ck")));
 }
 
@@ -90,8 +98,8 @@ TEST_F(CliRunFolder, EveryOutputIsCheckedBeforeTraining) {
   // Missing folders are made, and removed again when the run is refused for another reason.
   fails({model_, path("no_data"), "-o", path("new/deeper/a.onnx")}, {path("no_data")});
   EXPECT_FALSE(fs::exists(path("new"))) << "a refused run left the folder it made";
-  ok(plus(common, {"-o", path("new/deeper/a.onnx"), "--plot", path("plots/p.svg"), "--checkpoint-dir",
-                   path("runs/ck")}));
+  ok(plus(common,
+          {"-o", path("new/deeper/a.onnx"), "--plot", path("plots/p.svg"), "--checkpoint-dir", path("runs/ck")}));
   EXPECT_TRUE(fs::exists(path("new/deeper/a.onnx")));
   EXPECT_TRUE(fs::exists(path("plots/p.svg")));
 }
@@ -113,8 +121,8 @@ TEST_F(CliRunFolder, CheckpointsNameTheirFilesWhereverTheRunStarted) {
   // The run starts in the work folder with relative paths...
   fs::copy_file(model_, work_ + "/mlp.onnx");
   write_npy_data(work_ + "/data", separable(48, 1));
-  const std::vector<std::string> relative = {"mlp.onnx", "data", "--batch-size", "8", "--epochs", "2",
-                                             "--checkpoint-dir", "ck", "--checkpoint-every", "4"};
+  const std::vector<std::string> relative = {"mlp.onnx",         "data", "--batch-size",       "8", "--epochs", "2",
+                                             "--checkpoint-dir", "ck",   "--checkpoint-every", "4"};
   ok(plus(relative, {"--max-steps", "4", "-o", "first.onnx"}));
   const std::string checkpoint = work_ + "/ck/step-000000004.ckpt";
   ASSERT_TRUE(fs::exists(checkpoint)) << joined(tree(work_ + "/ck"));
@@ -126,8 +134,9 @@ TEST_F(CliRunFolder, CheckpointsNameTheirFilesWhereverTheRunStarted) {
   EXPECT_EQ(e.code, 0) << e.show();
   EXPECT_TRUE(read_file(path("elsewhere/from_elsewhere.onnx")) == read_file(work_ + "/first.onnx"));
   // ...and --resume accepts the same files spelled as absolute paths, from another folder.
-  const std::vector<std::string> absolute = {work_ + "/mlp.onnx", work_ + "/data", "--batch-size", "8", "--epochs",
-                                             "2", "--checkpoint-dir", work_ + "/ck", "--checkpoint-every", "4"};
+  const std::vector<std::string> absolute = {
+      work_ + "/mlp.onnx", work_ + "/data", "--batch-size",       "8", "--epochs", "2",
+      "--checkpoint-dir",  work_ + "/ck",   "--checkpoint-every", "4"};
   SpawnOptions in_elsewhere;
   in_elsewhere.cwd = path("elsewhere");
   const CliRun resumed = run(plus(absolute, {"--resume", "-o", path("resumed.onnx")}), in_elsewhere);
@@ -152,8 +161,7 @@ TEST_F(CliRunFolder, CheckpointsNameTheirFilesWhereverTheRunStarted) {
 TEST_F(CliRunFolder, CheckpointSizeDoesNotGrowWithTheSteps) {
   write_npy_data(path("data"), separable(2000, 1));  // batches of 2: 1000 steps an epoch
   ok({model_, path("data"), "--batch-size", "2", "--epochs", "3", "--checkpoint-dir", path("ck"), "--checkpoint-every",
-      "1000", "--keep-checkpoints", "5", "--log", path("log.jsonl"), "--plot", path("plot.svg"), "-o",
-      path("a.onnx")});
+      "1000", "--keep-checkpoints", "5", "--log", path("log.jsonl"), "--plot", path("plot.svg"), "-o", path("a.onnx")});
   const auto size = [&](int step) { return fs::file_size(path(fmt::format("ck/step-{:09d}.ckpt", step))); };
   // The whole per-step history would add ~27 bytes a step: 27 kB between these two.
   EXPECT_LT(size(3000), size(1000) + 1000) << "step 1000: " << size(1000) << " bytes, step 3000: " << size(3000);
@@ -167,8 +175,8 @@ TEST_F(CliRunFolder, CheckpointSizeDoesNotGrowWithTheSteps) {
 TEST_F(CliRunFolder, ADamagedNewestCheckpointIsPassedOverAndSaidSo) {
   write_npy_data(path("data"), separable(48, 1), 16);  // 6 steps an epoch
   const std::vector<std::string> common = {model_, path("data"), "--batch-size", "8", "--epochs", "2", "--seed", "2"};
-  ok(plus(common, {"--max-steps", "6", "--checkpoint-dir", path("ck"), "--checkpoint-every", "2", "-o",
-                   path("first.onnx")}));
+  ok(plus(common,
+          {"--max-steps", "6", "--checkpoint-dir", path("ck"), "--checkpoint-every", "2", "-o", path("first.onnx")}));
   ASSERT_EQ(joined(tree(path("ck"))), "step-000000002.ckpt, step-000000004.ckpt, step-000000006.ckpt");
   // Cut short, as a disk that lost the file's tail leaves it.
   const std::string newest = path("ck/step-000000006.ckpt");
@@ -204,9 +212,9 @@ TEST_F(CliRunFolder, ResumeOnAnEmptyOrMissingFolderStartsANewRun) {
 
 TEST_F(CliRunFolder, SafeOptionsMayChangeOnResumeAndTheChangeIsRecorded) {
   write_npy_data(path("data"), separable(48, 1));
-  const std::vector<std::string> common = {model_, path("data"), "--batch-size", "8", "--epochs", "2",
-                                           "--checkpoint-dir", path("ck"), "--log", path("log.jsonl"),
-                                           "-o", path("a.onnx")};
+  const std::vector<std::string> common = {model_, path("data"),       "--batch-size", "8",     "--epochs",
+                                           "2",    "--checkpoint-dir", path("ck"),     "--log", path("log.jsonl"),
+                                           "-o",   path("a.onnx")};
   ok(plus(common, {"--lr", "0.01", "--max-steps", "3"}));
   const CliRun r = ok(plus(common, {"--lr", "0.002", "--clip-grad-norm", "1", "--resume"}));
   EXPECT_HAS(r.out, "changed on resume: --clip-grad-norm (not set) -> 1");
@@ -217,7 +225,8 @@ TEST_F(CliRunFolder, SafeOptionsMayChangeOnResumeAndTheChangeIsRecorded) {
   EXPECT_HAS(log, "--lr 0.01 -> 0.002");
   for (const auto& line : lines_of(log)) {
     std::smatch m;
-    if (!std::regex_search(line, m, std::regex("\"step\": ([0-9]+), \"epoch\": [0-9]+, \"loss\": [^,]+, \"lr\": ([^,}]+)")))
+    if (!std::regex_search(line, m,
+                           std::regex("\"step\": ([0-9]+), \"epoch\": [0-9]+, \"loss\": [^,]+, \"lr\": ([^,}]+)")))
       continue;
     EXPECT_EQ(std::stod(m[2]), std::stoll(m[1]) <= 3 ? 0.01 : 0.002) << line;
   }
@@ -233,8 +242,9 @@ TEST_F(CliRunFolder, SafeOptionsMayChangeOnResumeAndTheChangeIsRecorded) {
 
 TEST_F(CliRunFolder, TheAdviceAfterANanLossIsAcceptedAsGiven) {
   write_npy_data(path("data"), separable(64, 1));
-  const std::vector<std::string> common = {model_, path("data"), "--batch-size", "8", "--checkpoint-dir", path("ck"),
-                                           "--checkpoint-every", "1", "-o", path("out.onnx")};
+  const std::vector<std::string> common = {
+      model_, path("data"), "--batch-size",  "8", "--checkpoint-dir", path("ck"), "--checkpoint-every",
+      "1",    "-o",         path("out.onnx")};
   const CliRun r = run(plus(common, {"--lr", "1e30"}));
   EXPECT_EQ(r.code, 1) << r.show();
   std::smatch m;
@@ -307,8 +317,8 @@ TEST_F(CliRunFolder, AnErrorDuringTrainingStartsItsOwnLineOnATerminal) {
   SpawnOptions terminal;
   terminal.terminal_fd = slave;
   terminal.env = {"TERM=xterm", "COLUMNS=100"};
-  const pid_t pid = start({model_, path("data"), "--batch-size", "8", "--no-shuffle", "-o", path("out.onnx")},
-                          terminal);
+  const pid_t pid =
+      start({model_, path("data"), "--batch-size", "8", "--no-shuffle", "-o", path("out.onnx")}, terminal);
   close(slave);
   std::string screen;
   char buffer[4096];

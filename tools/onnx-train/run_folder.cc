@@ -43,7 +43,10 @@ void check_output_file(const std::string& flag, const std::string& path, Created
   const std::string what = flag + " " + path;
   std::error_code ec;
   OT_CHECK(!fs::is_directory(path, ec), "{}: {} is a folder; give the file to write in it, e.g. {}", what, path,
-           (fs::path(path) / (flag == "--plot" ? "plot.svg" : flag == "--log" ? "log.jsonl" : "model.onnx")).string());
+           (fs::path(path) / (flag == "--plot"  ? "plot.svg"
+                              : flag == "--log" ? "log.jsonl"
+                                                : "model.onnx"))
+               .string());
   OT_CHECK(!fs::exists(path, ec) || fs::is_regular_file(path, ec),
            "{}: {} exists and is not a regular file (a device or a socket?); give a file path", what, path);
   const std::string dir = fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string();
@@ -90,7 +93,8 @@ CheckpointFolderLock::CheckpointFolderLock(const std::string& dir, CreatedFolder
           "--checkpoint-dir",
           dir, owner.empty() ? "" : " (process " + owner + ")", path_);
     }
-    struct stat held {}, named {};
+    struct stat held {
+    }, named{};
     if (::fstat(fd_, &held) == 0 && ::stat(path_.c_str(), &named) == 0 && held.st_ino == named.st_ino &&
         held.st_dev == named.st_dev) {
       const std::string pid = std::to_string(::getpid()) + "\n";

@@ -220,8 +220,8 @@ class TrainRun {
   // must hear at once), then the session and the data.
   void open() {
     config_.args = with_absolute_paths(config_.args);
-    exported_ = config_.export_path.empty() ? fs::path(config_.model).stem().string() + ".trained.onnx"
-                                            : config_.export_path;
+    exported_ =
+        config_.export_path.empty() ? fs::path(config_.model).stem().string() + ".trained.onnx" : config_.export_path;
     check_output_file(config_.export_path.empty() ? "the exported model" : "--export", exported_, folders_);
     check_output_file("--export-training", config_.export_training_path, folders_);
     check_output_file("--log", config_.log_path, folders_);
@@ -262,8 +262,8 @@ class TrainRun {
       for (const auto& p : checkpoints_in(config_.checkpoint_dir)) candidates.insert(candidates.begin(), p.string());
       if (candidates.empty()) {
         // So that scripts can always pass --resume: the first run of a folder starts afresh.
-        progress_.message(fmt::format("--resume: {} holds no checkpoint yet; starting a new run",
-                                      config_.checkpoint_dir));
+        progress_.message(
+            fmt::format("--resume: {} holds no checkpoint yet; starting a new run", config_.checkpoint_dir));
         return;
       }
     }
@@ -319,12 +319,12 @@ class TrainRun {
     end_epoch_ = config_.epochs;
     bool stop = session().step() >= total_steps_ || start_epoch_ >= config_.epochs;
     if (stop && !resume_path_.empty())
-      progress_.message(fmt::format(
-          "nothing left to do: {} is at step {} and this run ends at step {} ({}); exporting its weights",
-          resume_path_, session().step(), total_steps_,
-          config_.max_steps > 0 && config_.max_steps < steps_per_epoch_ * config_.epochs
-              ? fmt::format("--max-steps {}", config_.max_steps)
-              : fmt::format("--epochs {} of {} steps", config_.epochs, steps_per_epoch_)));
+      progress_.message(
+          fmt::format("nothing left to do: {} is at step {} and this run ends at step {} ({}); exporting its weights",
+                      resume_path_, session().step(), total_steps_,
+                      config_.max_steps > 0 && config_.max_steps < steps_per_epoch_ * config_.epochs
+                          ? fmt::format("--max-steps {}", config_.max_steps)
+                          : fmt::format("--epochs {} of {} steps", config_.epochs, steps_per_epoch_)));
     for (int64_t epoch = start_epoch_; epoch < config_.epochs && !stop; ++epoch) {
       const int code = train_epoch(epoch, stop);
       if (code != 0) return code;
@@ -459,8 +459,9 @@ class TrainRun {
                                      ? fs::path(config_.model).stem().string() + ".interrupted.ckpt"
                                      : (fs::path(config_.checkpoint_dir) / checkpoint_name(session().step())).string();
         save_checkpoint(epoch, batch_index, state, path);
-        progress_.message(fmt::format("interrupted: saved {} at step {}; continue with the same command and --resume={}",
-                                      path, session().step(), path));
+        progress_.message(
+            fmt::format("interrupted: saved {} at step {}; continue with the same command and --resume={}", path,
+                        session().step(), path));
         return 130;
       }
     }
@@ -469,9 +470,9 @@ class TrainRun {
       // no epoch line, no epoch checkpoint; the checkpoint records the next batch to train.
       progress_.finish();
       checkpoint(epoch, batch_index, state);
-      std::string line = fmt::format("stopped at step {} (--max-steps {}) after batch {} of {} in epoch {}/{}",
-                                     session().step(), config_.max_steps, batch_index, batches_, epoch + 1,
-                                     config_.epochs);
+      std::string line =
+          fmt::format("stopped at step {} (--max-steps {}) after batch {} of {} in epoch {}/{}", session().step(),
+                      config_.max_steps, batch_index, batches_, epoch + 1, config_.epochs);
       if (!config_.checkpoint_dir.empty())
         line += fmt::format("; --resume continues from {}",
                             (fs::path(config_.checkpoint_dir) / checkpoint_name(session().step())).string());

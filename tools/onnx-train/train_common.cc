@@ -212,9 +212,10 @@ ArgsDiff compare_run_args(const std::vector<std::string>& checkpoint_args, const
   // What the checkpoint's state (parameters, optimizer moments, step, data position) means
   // does not depend on these: they steer how the run goes on from it, or where it writes.
   static const std::set<std::string> kSafe = {
-      "--lr",  "--schedule", "--warmup-steps", "--clip-grad-norm",   "--clip-grad-value", "--epochs",
-      "--max-steps", "--export",   "--export-training", "--log",      "--plot",            "--threads",
-      "--checkpoint-dir", "--checkpoint-every", "--keep-checkpoints", "--quiet"};
+      "--lr",     "--schedule",  "--warmup-steps",   "--clip-grad-norm",   "--clip-grad-value",
+      "--epochs", "--max-steps", "--export",         "--export-training",  "--log",
+      "--plot",   "--threads",   "--checkpoint-dir", "--checkpoint-every", "--keep-checkpoints",
+      "--quiet"};
   const auto before = arg_values(checkpoint_args), now = arg_values(args);
   std::set<std::string> keys;
   for (const auto& [k, v] : before) keys.insert(k);
