@@ -558,7 +558,11 @@ class TrainRun {
     std::string last_good = "no checkpoint was written (use --checkpoint-dir to keep them)";
     if (!config_.checkpoint_dir.empty()) {
       const auto found = checkpoints_in(config_.checkpoint_dir);
-      if (!found.empty())
+      if (found.empty())
+        last_good = fmt::format(
+            "no checkpoint was written to {} before this step: start again with a lower --lr (or --clip-grad-norm)",
+            config_.checkpoint_dir);
+      else
         last_good = fmt::format(
             "the last good checkpoint is {}; resume from it with a lower --lr (or --clip-grad-norm): --resume={}",
             found.back().string(), found.back().string());
