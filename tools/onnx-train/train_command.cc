@@ -294,8 +294,11 @@ class TrainRun {
     // The checkpoint's schedule is that of the run that wrote it; this run's options (a new
     // --lr, warm-up, or total steps) take over from the same step.
     session().set_schedule(make_schedule(config_, total_steps_, steps_per_epoch_));
-    progress_.message(fmt::format("resumed from {}: step {}, epoch {}, batch {}", resume_path_, session().step(),
-                                  start_epoch_ + 1, start_batch_));
+    progress_.message(
+        start_epoch_ < config_.epochs
+            ? fmt::format("resumed from {}: step {}, epoch {}, batch {}", resume_path_, session().step(),
+                          start_epoch_ + 1, start_batch_)
+            : fmt::format("resumed from {}: step {}, after epoch {}", resume_path_, session().step(), start_epoch_));
     if (!changed_.empty()) {
       const std::string line = fmt::format("{}", fmt::join(changed_, ", "));
       progress_.message("changed on resume: " + line);
@@ -343,8 +346,10 @@ class TrainRun {
       throw Error(export_failure(e.what()));
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start_).count();
-    std::string summary = fmt::format("done: {} steps in {}, {:.0f} samples/s", session().step(),
-                                      format_duration(seconds), seconds > 0 ? samples_seen_ / seconds : 0.0);
+    std::string summary = samples_seen_ == 0
+                              ? fmt::format("done: {} steps (none of them in this run)", session().step())
+                              : fmt::format("done: {} steps in {}, {:.0f} samples/s", session().step(),
+                                            format_duration(seconds), seconds > 0 ? samples_seen_ / seconds : 0.0);
     if (!std::isnan(last_train_loss_)) summary += fmt::format("; train loss {:.4f}", last_train_loss_);
     if (data_.val && last_val_.samples > 0) {
       summary += fmt::format("; val loss {:.4f}", last_val_.loss());
