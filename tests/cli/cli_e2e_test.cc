@@ -914,14 +914,12 @@ TEST_F(Cli, ResumeRefusesACheckpointOfOtherOptions) {
   const std::string model = make_mlp(path("mlp.onnx"), false);
   write_npy_data(path("data"), 16, 0);
   ok({model, path("data"), "--batch-size", "8", "--checkpoint-dir", path("ck"), "-o", path("a.onnx")});
-  fails({model, path("data"), "--batch-size", "8", "--lr", "0.5", "--checkpoint-dir", path("ck"), "--resume", "-o",
+  // (--lr may change on resume; the seed may not: tests/cli/run_folder_test.cc has the rest.)
+  fails({model, path("data"), "--batch-size", "8", "--seed", "5", "--checkpoint-dir", path("ck"), "--resume", "-o",
          path("b.onnx")},
-        {path("ck/step-000000002.ckpt"), "the checkpoint was made by a run with other options", "--lr 0.5"});
+        {path("ck/step-000000002.ckpt"), "the checkpoint was made by a run with other options", "--seed"});
   EXPECT_FALSE(fs::exists(path("b.onnx")));
   fails({model, path("data"), "--resume"}, {"--resume without a CHECKPOINT needs --checkpoint-dir"});
-  fs::create_directories(path("empty_ck"));
-  fails({model, path("data"), "--checkpoint-dir", path("empty_ck"), "--resume"},
-        {path("empty_ck") + " holds no checkpoint"});
 }
 
 // ---- eval, inspect, graph

@@ -13,6 +13,7 @@
 #include "onnx_train/session.h"
 #include "runtime/core/name_patterns.h"
 #include "runtime/exec/feeds.h"
+#include "tools/onnx-train/run_folder.h"
 #include "tools/onnx-train/train_common.h"
 #include "tools/onnx-train/train_data.h"
 #include "tools/onnx-train/train_options.h"
@@ -155,6 +156,8 @@ int graph_command(const std::vector<std::string>& raw) {
   std::vector<std::string> args = raw;
   const std::string out = take_output_flag(args, "graph");
   const TrainConfig config = parse_train_args(args, /*need_data=*/false);
+  CreatedFolders folders;  // made for -o, and removed again if the command fails
+  check_output_file("-o", out, folders);
   Prepared run = prepare_session(config);
   for (const auto& note : run.session->notes()) std::printf("note: %s\n", note.c_str());
   run.session->export_training_graph(out);
@@ -175,6 +178,15 @@ int export_command(const std::vector<std::string>& raw) {
            "`onnx-train MODEL DATA`); load it with TrainingSession::load_checkpoint and call export_model",
            checkpoint);
   const TrainConfig config = parse_train_args(split_args(it->second));
+  // The model is named by an absolute path (older checkpoints: as the run spelled it); its
+  // content must still be what was trained, or the weights would be written into another model.
+  const auto hash = meta.find("cli.model_hash");
+  OT_CHECK(hash == meta.end() || file_content_hash(config.model) == hash->second,
+           "{}: {} is not the model file this checkpoint was trained from: its content changed since (content hash "
+           "{}, the checkpoint's {}); restore the original model file to export",
+           checkpoint, config.model, file_content_hash(config.model), hash->second);
+  CreatedFolders folders;
+  check_output_file("-o", out, folders);
   Prepared run = prepare_session(config);
   run.session->load_checkpoint(checkpoint);
   run.session->export_model(out, data_entries(meta));  // the classes and preprocessing the run trained with

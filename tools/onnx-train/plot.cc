@@ -417,20 +417,21 @@ void write_svg_plot(const std::string& path, const std::vector<PlotSeries>& seri
   const std::string svg = svg_plot(series, options);
   const std::string partial = path + ".partial";
   std::FILE* file = std::fopen(partial.c_str(), "wb");
-  OT_CHECK(file != nullptr, "plot {}: cannot write {} ({}); check that the folder exists and is writable", path,
-           partial, std::strerror(errno));
+  // Errors name the chart, not the temporary file it is written through.
+  OT_CHECK(file != nullptr, "--plot {}: cannot write it ({}); check that the folder exists and is writable", path,
+           std::strerror(errno));
   const bool written = std::fwrite(svg.data(), 1, svg.size(), file) == svg.size();
   const int saved_errno = errno;
   const bool closed = std::fclose(file) == 0;  // a full disk can show only here, when the buffer goes out
   if (!written || !closed) {
     std::remove(partial.c_str());
-    OT_FAIL("plot {}: cannot write {} ({})", path, partial, std::strerror(written ? errno : saved_errno));
+    OT_FAIL("--plot {}: cannot write it ({})", path, std::strerror(written ? errno : saved_errno));
   }
   // rename() replaces `path` in one step: a reader sees the old chart or the new one, whole.
   if (std::rename(partial.c_str(), path.c_str()) != 0) {
     const int rename_errno = errno;
     std::remove(partial.c_str());
-    OT_FAIL("plot {}: cannot replace it with {} ({})", path, partial, std::strerror(rename_errno));
+    OT_FAIL("--plot {}: cannot put the written chart in place ({})", path, std::strerror(rename_errno));
   }
 }
 

@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "onnx_train/session.h"
+#include "tools/onnx-train/run_folder.h"
 
 namespace onnx_train::cli {
 
@@ -180,29 +182,66 @@ std::vector<std::string> split_args(const std::string& joined) {
   return out;
 }
 
-std::string resume_key(const std::vector<std::string>& args) {
-  // Flags (with their values) that change nothing about the training's numbers.
-  static const std::set<std::string> kNeutralWithValue = {"--epochs",
-                                                          "--max-steps",
-                                                          "--export",
-                                                          "-o",
-                                                          "--export-training",
-                                                          "--log",
-                                                          "--plot",
-                                                          "--threads",
-                                                          "--checkpoint-dir",
-                                                          "--checkpoint-every",
-                                                          "--keep-checkpoints"};
-  std::vector<std::string> kept;
+namespace {
+
+// A run's arguments as option -> value ("MODEL" and "DATA" for the positionals; a switch is
+// "on"; the patterns of a repeatable option joined in order).
+std::map<std::string, std::string> arg_values(const std::vector<std::string>& args) {
+  std::map<std::string, std::string> out;
+  int positional = 0;
   for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--quiet") continue;
-    if (kNeutralWithValue.count(args[i])) {
-      ++i;
-      continue;
+    const std::string& a = args[i];
+    if (a.rfind("-", 0) != 0 || a == "-") {
+      out[positional++ == 0 ? "MODEL" : "DATA"] = a;
+    } else if (train_flag_takes_value(a) && i + 1 < args.size()) {
+      // --freeze and --train-only add a pattern each time; any other option given twice
+      // takes the last value, as parse_train_args does.
+      std::string& v = out[a];
+      const bool repeatable = a == "--freeze" || a == "--train-only";
+      v = (repeatable && !v.empty() ? v + ", " : "") + args[++i];
+    } else {
+      out[a] = "on";
     }
-    kept.push_back(args[i]);
   }
-  return fmt::format("{}", fmt::join(kept, " "));
+  return out;
+}
+
+}  // namespace
+
+ArgsDiff compare_run_args(const std::vector<std::string>& checkpoint_args, const std::vector<std::string>& args) {
+  // What the checkpoint's state (parameters, optimizer moments, step, data position) means
+  // does not depend on these: they steer how the run goes on from it, or where it writes.
+  // --skip-bad-samples too: a run stopped by a bad sample found while streaming goes on past it.
+  static const std::set<std::string> kSafe = {
+      "--lr",     "--schedule",        "--warmup-steps",   "--clip-grad-norm",   "--clip-grad-value",
+      "--epochs", "--max-steps",       "--export",         "--export-training",  "--log",
+      "--plot",   "--threads",         "--checkpoint-dir", "--checkpoint-every", "--keep-checkpoints",
+      "--quiet",  "--skip-bad-samples"};
+  const auto before = arg_values(checkpoint_args), now = arg_values(args);
+  std::set<std::string> keys;
+  for (const auto& [k, v] : before) keys.insert(k);
+  for (const auto& [k, v] : now) keys.insert(k);
+  ArgsDiff diff;
+  for (const std::string& key : {std::string("MODEL"), std::string("DATA")}) {
+    const auto b = before.find(key), n = now.find(key);
+    if (b == before.end() || n == now.end()) continue;
+    if (!same_file(b->second, n->second))
+      diff.meaning.push_back(fmt::format("{}: {} in the checkpoint, {} now", key, b->second, n->second));
+  }
+  auto shown = [](const std::map<std::string, std::string>& m, const std::string& key) {
+    const auto it = m.find(key);
+    return it == m.end() ? std::string("(not set)") : it->second;
+  };
+  for (const std::string& key : keys) {
+    if (key == "MODEL" || key == "DATA") continue;
+    const std::string b = shown(before, key), n = shown(now, key);
+    if (b == n) continue;
+    if (kSafe.count(key))
+      diff.safe.push_back(fmt::format("{} {} -> {}", key, b, n));
+    else
+      diff.meaning.push_back(fmt::format("{}: {} in the checkpoint, {} now", key, b, n));
+  }
+  return diff;
 }
 
 }  // namespace onnx_train::cli

@@ -62,11 +62,20 @@ bool fit_fixed_batch(TrainConfig& config, const Prepared& run, const Dataset& da
 EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_ptr<const Dataset> data,
                     int64_t batch_size, bool drop_last = false);
 
-// The run's arguments as one string (for checkpoints), and back; flags that do not change
-// what is trained (epochs, outputs, logging, threads, checkpoint placement) are left out of
-// the comparison a resume makes (resume_key).
+// The run's arguments as one string (for checkpoints), and back.
 std::string join_args(const std::vector<std::string>& args);
 std::vector<std::string> split_args(const std::string& joined);
-std::string resume_key(const std::vector<std::string>& args);
+
+// How a resumed run's arguments differ from those its checkpoint was made with.
+// `safe`: options that may change on resume because the checkpoint's state means the same
+// under them (learning rate, schedule, warm-up, clipping, epochs, max-steps, outputs, logging,
+// checkpoint cadence, threads, quiet): "--lr 0.5 -> 0.01". `meaning`: everything else (model,
+// data, loss, optimizer kind, batch size, seed, freezing, accumulation...), which would make
+// the continued run another training: "--batch-size: 8 in the checkpoint, 16 now".
+// MODEL and DATA are compared as files (same_file), not as spellings.
+struct ArgsDiff {
+  std::vector<std::string> safe, meaning;
+};
+ArgsDiff compare_run_args(const std::vector<std::string>& checkpoint_args, const std::vector<std::string>& args);
 
 }  // namespace onnx_train::cli

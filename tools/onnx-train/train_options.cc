@@ -240,6 +240,11 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
   return c;
 }
 
+bool train_flag_takes_value(const std::string& name) {
+  const Flag* flag = name.rfind("-", 0) == 0 ? find_flag(name) : nullptr;
+  return flag != nullptr && !flag->metavar.empty();
+}
+
 std::string train_options_help() {
   std::string out;
   for (const Flag& f : flags()) {

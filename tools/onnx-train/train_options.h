@@ -48,4 +48,8 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
 // The options part of --help.
 std::string train_options_help();
 
+// Whether option `name` (as TrainConfig::args spells it: the long name) takes a value; false
+// for a switch, and for a name that is no option (a positional argument).
+bool train_flag_takes_value(const std::string& name);
+
 }  // namespace onnx_train::cli

@@ -1,0 +1,358 @@
+// tests/cli/cli_harness.h: running the real onnx-train binary from a test, as
+// tests/cli/cli_e2e_test.cc does, for the CLI tests that live in their own files
+// (resume_test.cc, run_folder_test.cc): a temporary work folder, a small MLP model and
+// separable .npy data written there, runs with their exit code and output, and the process
+// controls those tests need (a signal at a chosen moment, a file-size limit, a terminal).
+#pragma once
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/model_builder.h"
+
+#ifndef ONNX_TRAIN_CLI
+#error "ONNX_TRAIN_CLI (the path of the onnx-train binary) is set by tests/CMakeLists.txt"
+#endif
+
+extern char** environ;
+
+namespace onnx_train::cli_test {
+
+namespace fs = std::filesystem;
+
+#define EXPECT_HAS(text, part) \
+  EXPECT_NE((text).find(part), std::string::npos) << "expected '" << (part) << "' in:\n" << (text)
+#define EXPECT_LACKS(text, part) \
+  EXPECT_EQ((text).find(part), std::string::npos) << "unexpected '" << (part) << "' in:\n" << (text)
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline void write_file(const std::string& path, const std::string& bytes) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+}
+
+template <typename T>
+std::string bytes_of(const std::vector<T>& values) {
+  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+}
+
+// Every path under `dir`, relative, sorted.
+inline std::set<std::string> tree(const std::string& dir) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    out.insert(fs::relative(it->path(), dir).string());
+  return out;
+}
+
+inline std::string joined(const std::set<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "(nothing)" : out;
+}
+
+inline int count_of(const std::string& text, const std::string& part) {
+  int n = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++n;
+  return n;
+}
+
+inline std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+inline std::vector<std::string> plus(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+// ---- Running the binary
+
+struct CliRun {
+  int code = -1;  // exit status; 1000 + N when signal N killed it
+  std::string out, err, command;
+  std::string show() const {
+    return "$ " + command + "\nexit " + std::to_string(code) + "\n--- stdout\n" + out + "--- stderr\n" + err;
+  }
+};
+
+inline std::string quote_args(const std::vector<std::string>& args) {
+  std::string out = "onnx-train";
+  for (const auto& a : args) out += " " + (a.find(' ') == std::string::npos && !a.empty() ? a : "'" + a + "'");
+  return out;
+}
+
+struct SpawnOptions {
+  long max_file_bytes = 0;       // > 0: RLIMIT_FSIZE, so a write past it fails as on a full disk
+  int terminal_fd = -1;          // >= 0: stdout and stderr go to this (a pty's slave side)
+  std::vector<std::string> env;  // added to the environment ("TERM=xterm")
+  std::string cwd;               // not empty: run there instead of the work folder
+};
+
+// Starts the binary with `args` in `cwd`, stdout and stderr into files (or the terminal),
+// no stdin, and one kernel thread (tiny models train fastest so, and the numbers do not
+// depend on it).
+inline pid_t spawn(const std::vector<std::string>& args, const std::string& cwd, const std::string& out_path,
+                   const std::string& err_path, const SpawnOptions& options = {}) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "OMP_NUM_THREADS=", 16) != 0 && std::strncmp(*e, "COLUMNS=", 8) != 0) env.emplace_back(*e);
+  }
+  env.emplace_back("OMP_NUM_THREADS=1");
+  env.insert(env.end(), options.env.begin(), options.env.end());
+  std::vector<char*> envp, argv;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> all = {ONNX_TRAIN_CLI};
+  all.insert(all.end(), args.begin(), args.end());
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {  // only async-signal-safe calls from here
+    if (chdir(cwd.c_str()) != 0) _exit(126);
+    const int in = open("/dev/null", O_RDONLY);
+    int out = options.terminal_fd, err = options.terminal_fd;
+    if (out < 0) {
+      out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    }
+    if (in < 0 || out < 0 || err < 0) _exit(126);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    if (options.terminal_fd >= 0) setsid();
+    if (options.max_file_bytes > 0) {
+      const rlimit limit{static_cast<rlim_t>(options.max_file_bytes), static_cast<rlim_t>(options.max_file_bytes)};
+      setrlimit(RLIMIT_FSIZE, &limit);
+      signal(SIGXFSZ, SIG_IGN);  // a write past the limit then fails with EFBIG, as ENOSPC does
+    }
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// The exit status of `pid` (1000 + N when signal N killed it); kills it and fails after `timeout_s`.
+inline int wait_for(pid_t pid, double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  int status = 0;
+  for (;;) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0) return -1;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      ADD_FAILURE() << "onnx-train did not finish in " << timeout_s << " s; killed";
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 1000 + WTERMSIG(status);
+  return -1;
+}
+
+// Waits until `done()` holds (true) or `timeout_s` passes (false).
+template <typename F>
+bool wait_until(F done, double timeout_s = 60) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+// ---- Models and data
+
+inline void set_int(onnx::NodeProto& node, const std::string& name, int64_t value) {
+  auto* a = node.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(value);
+}
+
+inline Tensor random_tensor(const Shape& shape, std::mt19937& rng, float scale = 0.5f, float offset = 0.f) {
+  std::normal_distribution<float> normal(0.f, 1.f);
+  Tensor t(DType::Float32, shape);
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = offset + scale * normal(rng);
+  return t;
+}
+
+// x [N, 4] -> Gemm(8) -> [BatchNormalization] -> Relu -> [Dropout(0.3)] -> Gemm(3) -> logits,
+// as tests/cli/cli_e2e_test.cc builds it. `unused_values` > 0 adds an initializer of that
+// many floats that no node reads: it is exported with the model but is no parameter, so it
+// makes the export much larger than a checkpoint.
+inline std::string make_mlp(const std::string& path, bool bn_and_dropout, int64_t unused_values = 0) {
+  std::mt19937 rng(7);
+  testing::ModelBuilder m(13);
+  m.input("x", onnx::TensorProto::FLOAT, {-1, 4});
+  m.initializer("fc1.weight", random_tensor({8, 4}, rng));
+  m.initializer("fc1.bias", random_tensor({8}, rng, 0.1f));
+  m.initializer("fc2.weight", random_tensor({3, 8}, rng));
+  m.initializer("fc2.bias", random_tensor({3}, rng, 0.1f));
+  if (unused_values > 0) m.initializer("unused.table", random_tensor({unused_values}, rng));
+  set_int(m.node("Gemm", {"x", "fc1.weight", "fc1.bias"}, {"h"}), "transB", 1);
+  std::string last = "h";
+  if (bn_and_dropout) {
+    m.initializer("bn.weight", random_tensor({8}, rng, 0.1f, 1.f));
+    m.initializer("bn.bias", random_tensor({8}, rng, 0.1f));
+    m.initializer("bn.running_mean", random_tensor({8}, rng, 0.2f));
+    m.initializer("bn.running_var", random_tensor({8}, rng, 0.1f, 1.f));
+    m.node("BatchNormalization", {"h", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"}, {"hn"});
+    last = "hn";
+  }
+  m.node("Relu", {last}, {"r"});
+  last = "r";
+  if (bn_and_dropout) {
+    m.initializer("drop.ratio", Tensor::scalar<float>(0.3f));
+    m.node("Dropout", {"r", "drop.ratio"}, {"d"});
+    last = "d";
+  }
+  set_int(m.node("Gemm", {last, "fc2.weight", "fc2.bias"}, {"logits"}), "transB", 1);
+  m.output("logits", onnx::TensorProto::FLOAT, {-1, 3});
+  fs::create_directories(fs::path(path).parent_path());
+  m.save(path);
+  return path;
+}
+
+// `n` samples of three well-separated clusters in 4 dimensions.
+struct Samples {
+  int n = 0;
+  std::vector<float> x;    // [n, 4]
+  std::vector<int64_t> y;  // [n]
+};
+
+inline Samples separable(int n, unsigned seed) {
+  static const float centers[3][4] = {{2, 0, 0, 1}, {-2, 1, 0, -1}, {0, -2, 2, 0}};
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0.f, 0.3f);
+  Samples s;
+  s.n = n;
+  for (int i = 0; i < n; ++i) {
+    const int c = static_cast<int>(rng() % 3u);
+    for (int j = 0; j < 4; ++j) s.x.push_back(centers[c][j] + noise(rng));
+    s.y.push_back(c);
+  }
+  return s;
+}
+
+// An .npy file as numpy.save writes it.
+inline std::string npy(const std::string& descr, const Shape& shape, const std::string& data) {
+  std::string dims;
+  for (size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]);
+  if (shape.size() == 1) dims += ",";
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
+  header.append(63 - (10 + header.size()) % 64, ' ');
+  header += '\n';
+  std::string out = "\x93NUMPY";
+  out += '\x01';
+  out += '\0';
+  out += static_cast<char>(header.size() & 0xFF);
+  out += static_cast<char>(header.size() >> 8);
+  return out + header + data;
+}
+
+// DATA/train/{x,label}.npy and, with val > 0 samples, DATA/val/{x,label}.npy.
+inline void write_npy_data(const std::string& data, const Samples& train, int val = 0, unsigned seed = 1) {
+  write_file(data + "/train/x.npy", npy("<f4", {train.n, 4}, bytes_of(train.x)));
+  write_file(data + "/train/label.npy", npy("<i8", {train.n}, bytes_of(train.y)));
+  if (val > 0) {
+    const Samples v = separable(val, seed + 100);
+    write_file(data + "/val/x.npy", npy("<f4", {v.n, 4}, bytes_of(v.x)));
+    write_file(data + "/val/label.npy", npy("<i8", {v.n}, bytes_of(v.y)));
+  }
+}
+
+// ---- The fixture
+
+class CliTest : public ::testing::Test {
+ public:
+  void SetUp() override {
+    root_ = tmp_.path();
+    work_ = root_ + "/work";
+    fs::create_directories(work_);
+    fs::create_directories(root_ + "/.runs");
+  }
+
+  // Starts onnx-train with `args` in the work folder; its output goes to out_of(pid), err_of(pid).
+  pid_t start(const std::vector<std::string>& args, const SpawnOptions& options = {}) {
+    const std::string stem = root_ + "/.runs/" + std::to_string(runs_++);
+    const pid_t pid = spawn(args, options.cwd.empty() ? work_ : options.cwd, stem + ".out", stem + ".err", options);
+    stems_[pid] = stem;
+    commands_[pid] = quote_args(args);
+    return pid;
+  }
+  std::string out_of(pid_t pid) { return read_file(stems_[pid] + ".out"); }
+  std::string err_of(pid_t pid) { return read_file(stems_[pid] + ".err"); }
+  CliRun finish(pid_t pid, double timeout_s = 120) {
+    CliRun r;
+    r.command = commands_[pid];
+    r.code = wait_for(pid, timeout_s);
+    r.out = out_of(pid);
+    r.err = err_of(pid);
+    return r;
+  }
+
+  CliRun run(const std::vector<std::string>& args, const SpawnOptions& options = {}) {
+    return finish(start(args, options));
+  }
+
+  // A run that must succeed.
+  CliRun ok(const std::vector<std::string>& args) {
+    CliRun r = run(args);
+    EXPECT_EQ(r.code, 0) << r.show();
+    EXPECT_EQ(r.err, "") << r.show();
+    return r;
+  }
+
+  // A run that must fail with one clear message on stderr holding every part of `says`.
+  CliRun fails(const std::vector<std::string>& args, const std::vector<std::string>& says,
+               const SpawnOptions& options = {}) {
+    CliRun r = run(args, options);
+    EXPECT_NE(r.code, 0) << r.show();
+    EXPECT_LT(r.code, 128) << "killed by a signal, not a clean error exit\n" << r.show();
+    EXPECT_EQ(count_of(r.err, "onnx-train: error: "), 1) << r.show();
+    EXPECT_EQ(r.err.rfind("onnx-train: error: ", 0), 0u) << "stderr holds more than the message\n" << r.show();
+    for (const auto& part : says) EXPECT_HAS(r.err, part);
+    return r;
+  }
+
+  std::string path(const std::string& rel) const { return root_ + "/" + rel; }
+
+  testing::TempDir tmp_;
+  std::string root_, work_;
+  int runs_ = 0;
+  std::map<pid_t, std::string> stems_, commands_;
+};
+
+}  // namespace onnx_train::cli_test
