@@ -16,6 +16,7 @@
 
 #include "onnx_train/session.h"
 #include "onnx_train/training.h"
+#include "runtime/core/printable.h"
 #include "tools/onnx-train/commands.h"
 #include "tools/onnx-train/train_options.h"
 
@@ -269,7 +270,8 @@ int main(int argc, char** argv) {
     std::cerr << "onnx-train: unknown option '" << args[0] << "'; see onnx-train --help\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "onnx-train: error: " << e.what() << "\n";
+    // Escaped, so that bytes of a damaged file that reach a message cannot drive the terminal.
+    std::cerr << "onnx-train: error: " << onnx_train::printable_message(e.what()) << "\n";
     return 1;
   }
 }
