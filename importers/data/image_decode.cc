@@ -7,6 +7,7 @@
 #include <cstdio>  // before jpeglib.h, which uses FILE and size_t without including their headers
 #include <cstring>
 #include <fstream>
+#include <new>
 #include <system_error>
 // clang-format off
 #include <jpeglib.h>
@@ -59,7 +60,12 @@ void allocate(DecodedImage& image, int64_t width, int64_t height, int channels, 
   image.width = width;
   image.height = height;
   image.channels = channels;
-  image.pixels.resize(static_cast<size_t>(checked_numel({width, height, channels}, path)));
+  const int64_t bytes = checked_numel({width, height, channels}, path);
+  try {
+    image.pixels.resize(static_cast<size_t>(bytes));
+  } catch (const std::bad_alloc&) {
+    OT_FAIL("{}: out of memory for the image's {} x {} pixels ({} bytes)", path, width, height, bytes);
+  }
 }
 
 // --- PNG ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 
 #include "importers/data/array_npy.h"
 #include "importers/data/formats.h"
+#include "runtime/core/printable.h"
 
 namespace onnx_train {
 
@@ -135,7 +136,7 @@ std::unique_ptr<Dataset> open_npz_files(const SplitSource& split, const std::vec
   const ZipArchive zip(archives[0]);
   const std::vector<std::string> members = zip.names();
   std::vector<std::string> arrays;
-  for (const auto& m : members) arrays.push_back(fs::path(m).stem().string());
+  for (const auto& m : members) arrays.push_back(printable_bytes(fs::path(m).stem().string()));  // quoted in errors
 
   std::vector<ArrayColumn> columns;
   std::vector<std::shared_ptr<const void>> storage;

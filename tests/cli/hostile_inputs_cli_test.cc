@@ -170,6 +170,30 @@ TEST(HostileInputsCli, DeclaredSizesAreCheckedBeforeAllocating) {
   expect_refused(run_limited({"inspect", model}, dir.path()), {model + ": initializer 'w': raw_data has 64 bytes"});
 }
 
+TEST(HostileInputsCli, TensorTooLargeForMemoryIsNamed) {
+  // A consistent 2 GB initializer (a sparse external-data file) under the 1.5 GB address-space
+  // limit: the allocation fails, and the message names the tensor instead of a bare bad_alloc.
+  TempDir dir;
+  ModelBuilder m(13);
+  m.input("i", onnx::TensorProto::INT64, {2});
+  auto* w = m.proto().mutable_graph()->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(int64_t{1} << 29);
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* location = w->add_external_data();
+  location->set_key("location");
+  location->set_value("w.bin");
+  m.node("Gather", {"w", "i"}, {"y"});
+  m.output("y", onnx::TensorProto::FLOAT, {2});
+  const std::string model = dir.path() + "/model.onnx";
+  m.save(model);
+  std::ofstream(dir.path() + "/w.bin").close();
+  fs::resize_file(dir.path() + "/w.bin", uintmax_t{1} << 31);  // sparse: no disk space taken
+  expect_refused(run_limited({"inspect", model}, dir.path()),
+                 {model + ": initializer 'w': out of memory: a tensor float32[536870912] needs 2147483648 bytes"});
+}
+
 TEST(HostileInputsCli, TensorDataFileWhoseDimsWrapIsOneError) {
   // ONNX test data of 4096 bytes claiming N samples of 1 x 28 x 28 floats, N chosen so that
   // N * 3136 wraps to exactly 4096 (N = 64 / 49 mod 2^58): the old code took the 4 KB as
