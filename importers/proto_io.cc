@@ -46,7 +46,7 @@ void write_proto_file(const google::protobuf::MessageLite& message, const std::s
   const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     const int open_errno = errno;
-    OT_FAIL("{}: cannot write the {}: {} (does the folder exist and is it writable?)", path, what,
+    OT_FAIL("{}: cannot open for writing: {} (does the folder exist and is it writable?)", path,
             std::strerror(open_errno));
   }
   int failed_errno = 0;

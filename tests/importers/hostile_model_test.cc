@@ -243,7 +243,7 @@ TEST(HostileModel, FailedWritesNameTheTargetAndTheRealCause) {
   // The folder does not exist: the message names the target, not its temporary file.
   const std::string missing = dir.path() + "/no/such/folder/model.onnx";
   err = error_of([&] { write_proto_file(model, missing, "model"); });
-  EXPECT_HAS(err, missing + ": cannot write the model: No such file or directory");
+  EXPECT_HAS(err, missing + ": cannot open for writing: No such file or directory");
   EXPECT_LACKS(err, ".partial");
 }
 
