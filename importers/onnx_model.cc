@@ -106,20 +106,18 @@ int imported_opset(const onnx::ModelProto& model, const std::string& domain) {
   return -1;
 }
 
-// Resolves every external-data location up front, so that a location that escapes the
-// model's folder or a missing file gets our message (naming the tensor) before the checker.
-void validate_external_data(const onnx::GraphProto& g, const std::string& model_dir, const std::string& path) {
-  auto check = [&](const onnx::TensorProto& t, const std::string& what) {
-    if (t.data_location() != onnx::TensorProto::EXTERNAL) return;
-    std::string location;
-    for (const auto& entry : t.external_data())
-      if (entry.key() == "location") location = entry.value();
-    resolve_external_data_path(model_dir, location, fmt::format("{}: {} '{}'", path, what, t.name()));
-  };
-  for (const auto& init : g.initializer()) check(init, "initializer");
+// Checks every stored tensor up front (external-data locations that escape the model's
+// folder or are missing, dims that overflow, sizes that disagree with the bytes present), so
+// that it gets our message naming the tensor before ONNX's checker and shape inference,
+// which would otherwise meet the same tensors first.
+void validate_stored_tensors(const onnx::GraphProto& g, const std::string& model_dir, const std::string& path) {
+  for (const auto& init : g.initializer())
+    check_tensor_proto(init, model_dir, fmt::format("{}: initializer '{}'", path, init.name()));
   for (const auto& n : g.node())
     for (const auto& a : n.attribute())
-      if (a.has_t()) check(a.t(), "tensor attribute of node '" + n.name() + "'");
+      if (a.has_t())
+        check_tensor_proto(a.t(), model_dir,
+                           fmt::format("{}: node '{}', attribute '{}'", path, n.name(), a.name()));
 }
 
 }  // namespace
@@ -250,7 +248,7 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
            "with opset_version={} (torch.onnx.export) or convert it with onnx.version_converter.",
            path, opset, kMinOpset, kMaxOpset, kMaxOpset);
 
-  validate_external_data(model.graph(), model_dir, path);
+  validate_stored_tensors(model.graph(), model_dir, path);
   if (options.run_checker) {
     try {
       onnx::checker::CheckerContext ctx;

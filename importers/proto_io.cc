@@ -40,30 +40,41 @@ void write_proto_file(const google::protobuf::MessageLite& message, const std::s
   std::string bytes;
   OT_CHECK(message.SerializeToString(&bytes), "{}: serializing the {} failed (protobuf files are limited to 2 GB)",
            path, what);
+  // Errors name `path`, the file the user asked for, never the partial file beside it; each
+  // errno is taken right after the call that failed, before cleanup calls can overwrite it.
   const std::string partial = path + ".partial";
   const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  OT_CHECK(fd >= 0, "{}: cannot open for writing: {} (does the folder exist and is it writable?)", partial,
-           std::strerror(errno));
+  if (fd < 0) {
+    const int open_errno = errno;
+    OT_FAIL("{}: cannot open for writing: {} (does the folder exist and is it writable?)", path,
+            std::strerror(open_errno));
+  }
+  int failed_errno = 0;
   size_t written = 0;
-  bool ok = true;
-  while (ok && written < bytes.size()) {
+  while (failed_errno == 0 && written < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
     if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) written += static_cast<size_t>(n);
+    if (n < 0)
+      failed_errno = errno;
+    else if (n == 0)
+      failed_errno = ENOSPC;  // write() made no progress: the disk takes no more
+    else
+      written += static_cast<size_t>(n);
   }
-  const int write_errno = errno;
-  ok = ok && ::fsync(fd) == 0;
-  ok = (::close(fd) == 0) && ok;
-  std::error_code ec;
-  if (!ok) {
-    fs::remove(partial, ec);
-    OT_FAIL("{}: writing the {} failed: {} (disk full?)", path, what, std::strerror(write_errno ? write_errno : errno));
+  if (failed_errno == 0 && ::fsync(fd) != 0) failed_errno = errno;
+  if (::close(fd) != 0 && failed_errno == 0) failed_errno = errno;
+  std::error_code ignored;
+  if (failed_errno != 0) {
+    fs::remove(partial, ignored);
+    OT_FAIL("{}: writing the {} failed: {}{}", path, what, std::strerror(failed_errno),
+            failed_errno == ENOSPC || failed_errno == EDQUOT ? " (free some space and run again)" : "");
   }
-  fs::rename(partial, path, ec);
-  if (ec) {
-    fs::remove(partial, ec);
-    OT_FAIL("{}: cannot move the written {} into place: {}", path, what, ec.message());
+  std::error_code rename_error;
+  fs::rename(partial, path, rename_error);
+  if (rename_error) {
+    fs::remove(partial, ignored);
+    OT_FAIL("{}: cannot move the written {} into place: {}{}", path, what, rename_error.message(),
+            fs::is_directory(path, ignored) ? " (a folder of that name is in the way; give a file name)" : "");
   }
   const std::string dir = fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string();
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

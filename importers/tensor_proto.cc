@@ -1,8 +1,12 @@
 #include "importers/tensor_proto.h"
 
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+
+#include "runtime/core/checked_math.h"
+#include "runtime/core/printable.h"
 
 namespace onnx_train {
 
@@ -53,96 +57,166 @@ std::string resolve_external_data_path(const std::string& model_dir, const std::
   return real.string();
 }
 
-Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& model_dir, const std::string& context) {
-  const DType dtype = static_cast<DType>(proto.data_type());
-  OT_CHECK(dtype_is_supported(dtype), "{}: element type {} is not supported (onnx-train holds {})", context,
-           dtype_name(dtype), "float32/64, float16, bfloat16, int8-64, uint8-64 and bool");
-  Shape shape(proto.dims().begin(), proto.dims().end());
-  for (int64_t d : shape) OT_CHECK(d >= 0, "{}: negative dimension in shape {}", context, shape_str(shape));
-  Tensor t(dtype, shape);
-  const int64_t n = t.numel();
-  const size_t bytes = t.nbytes();
+namespace {
 
+// An external-data `offset` or `length`: a whole, non-negative number of bytes, and nothing
+// else ("12abc" is not 12).
+int64_t parse_external_number(const std::string& value, const std::string& key, const std::string& context) {
+  int64_t number = -1;
+  const char* end = value.data() + value.size();
+  const auto [stop, ec] = std::from_chars(value.data(), end, number);
+  OT_CHECK(ec != std::errc::result_out_of_range,
+           "{}: external data {} '{}' is too large for a byte position (over 2^63); the model file is corrupt",
+           context, key, printable_bytes(value));
+  OT_CHECK(ec == std::errc() && stop == end && number >= 0,
+           "{}: external data {} '{}' is not a byte count (a whole number >= 0); fix the {} entry of the tensor's "
+           "external_data or save the model again",
+           context, key, printable_bytes(value), key);
+  return number;
+}
+
+// Where a tensor's external bytes are, checked against the file: no overflow in
+// offset + length, and the bytes all inside the file.
+struct ExternalBytes {
+  std::string path;
+  int64_t offset = 0;
+};
+
+ExternalBytes locate_external_bytes(const onnx::TensorProto& proto, size_t bytes, const std::string& description,
+                                    const std::string& model_dir, const std::string& context) {
+  std::string location;
+  int64_t offset = 0;
+  int64_t length = -1;
+  for (const auto& entry : proto.external_data()) {
+    if (entry.key() == "location")
+      location = entry.value();
+    else if (entry.key() == "offset")
+      offset = parse_external_number(entry.value(), "offset", context);
+    else if (entry.key() == "length")
+      length = parse_external_number(entry.value(), "length", context);
+  }
+  const std::string path = resolve_external_data_path(model_dir, location, context);
+  if (length < 0) length = static_cast<int64_t>(bytes);
+  OT_CHECK(static_cast<uint64_t>(length) == bytes, "{}: external data length {} does not match {} ({} bytes)",
+           context, length, description, bytes);
+  std::error_code ec;
+  const uintmax_t file_size = fs::file_size(path, ec);
+  OT_CHECK(!ec, "{}: cannot read the size of external data '{}': {}", context, path, ec.message());
+  // Compared as offset <= size and length <= size - offset, which cannot overflow.
+  OT_CHECK(static_cast<uintmax_t>(offset) <= file_size && static_cast<uintmax_t>(length) <= file_size - offset,
+           "{}: external data '{}' has {} bytes; {} needs {} bytes from offset {}", context, path, file_size,
+           description, length, offset);
+  return {path, offset};
+}
+
+// The number of values a typed field (float_data, int32_data, ...) must hold for `dtype`.
+int typed_count(const onnx::TensorProto& proto, DType dtype) {
+  switch (dtype) {
+    case DType::Float32: return proto.float_data_size();
+    case DType::Float64: return proto.double_data_size();
+    case DType::Int64: return proto.int64_data_size();
+    case DType::UInt64:
+    case DType::UInt32: return proto.uint64_data_size();
+    default: return proto.int32_data_size();  // int8-32, uint8-16, bool, float16, bfloat16
+  }
+}
+
+// What tensor_from_proto needs once a TensorProto's sizes are known to be consistent.
+struct CheckedProto {
+  DType dtype = DType::Undefined;
+  Shape shape;
+  int64_t numel = 0;
+  size_t bytes = 0;
+  ExternalBytes external;  // path set for external data
+};
+
+CheckedProto check_proto(const onnx::TensorProto& proto, const std::string& model_dir, const std::string& context) {
+  CheckedProto c;
+  c.dtype = static_cast<DType>(proto.data_type());
+  OT_CHECK(dtype_is_supported(c.dtype), "{}: element type {} is not supported (onnx-train holds {})", context,
+           dtype_name(c.dtype), "float32/64, float16, bfloat16, int8-64, uint8-64 and bool");
+  c.shape.assign(proto.dims().begin(), proto.dims().end());
+  for (int64_t d : c.shape) OT_CHECK(d >= 0, "{}: negative dimension in shape {}", context, shape_str(c.shape));
+  c.bytes = checked_nbytes(c.shape, c.dtype, context);
+  c.numel = checked_numel(c.shape, context);
+  const std::string description = fmt::format("{}{}", dtype_name(c.dtype), shape_str(c.shape));
   if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
-    std::string location;
-    int64_t offset = 0;
-    int64_t length = -1;
-    for (const auto& entry : proto.external_data()) {
-      if (entry.key() == "location")
-        location = entry.value();
-      else if (entry.key() == "offset")
-        offset = std::stoll(entry.value());
-      else if (entry.key() == "length")
-        length = std::stoll(entry.value());
-    }
-    const std::string path = resolve_external_data_path(model_dir, location, context);
-    if (length < 0) length = static_cast<int64_t>(bytes);
-    OT_CHECK(static_cast<size_t>(length) == bytes, "{}: external data length {} does not match {} ({} bytes)", context,
-             length, t.describe(), bytes);
-    const auto file_size = static_cast<int64_t>(fs::file_size(path));
-    OT_CHECK(offset >= 0 && offset + length <= file_size,
-             "{}: external data '{}' has {} bytes; the tensor needs bytes {} to {}", context, path, file_size, offset,
-             offset + length);
-    std::ifstream in(path, std::ios::binary);
-    in.seekg(offset);
-    in.read(static_cast<char*>(t.raw_data()), static_cast<std::streamsize>(bytes));
-    OT_CHECK(in.good() || bytes == 0, "{}: reading external data '{}' failed", context, path);
+    c.external = locate_external_bytes(proto, c.bytes, description, model_dir, context);
+  } else if (proto.has_raw_data()) {
+    OT_CHECK(proto.raw_data().size() == c.bytes, "{}: raw_data has {} bytes, {} needs {}", context,
+             proto.raw_data().size(), description, c.bytes);
+  } else {
+    const int count = typed_count(proto, c.dtype);
+    OT_CHECK(count == c.numel, "{}: holds {} values, shape {} needs {}", context, count, shape_str(c.shape), c.numel);
+  }
+  return c;
+}
+
+// The storage for a checked tensor; running out of memory names the tensor.
+Tensor allocate(const CheckedProto& c, const std::string& context) {
+  try {
+    return Tensor(c.dtype, c.shape);
+  } catch (const Error& e) {
+    OT_FAIL("{}: {}", context, e.what());
+  }
+}
+
+}  // namespace
+
+void check_tensor_proto(const onnx::TensorProto& proto, const std::string& model_dir, const std::string& context) {
+  check_proto(proto, model_dir, context);
+}
+
+Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& model_dir, const std::string& context) {
+  // Every size is checked against the bytes that are really there before anything is
+  // allocated: a 200-byte model that declares [16, 50000000] must not take 3 GB first.
+  const CheckedProto c = check_proto(proto, model_dir, context);
+  const DType dtype = c.dtype;
+  const int64_t n = c.numel;
+  Tensor t = allocate(c, context);
+  if (!c.external.path.empty()) {
+    std::ifstream in(c.external.path, std::ios::binary);
+    in.seekg(c.external.offset);
+    in.read(static_cast<char*>(t.raw_data()), static_cast<std::streamsize>(c.bytes));
+    OT_CHECK(in.good() || c.bytes == 0, "{}: reading external data '{}' failed", context, c.external.path);
     return t;
   }
-
   if (proto.has_raw_data()) {
-    OT_CHECK(proto.raw_data().size() == bytes, "{}: raw_data has {} bytes, {} needs {}", context,
-             proto.raw_data().size(), t.describe(), bytes);
-    if (bytes) std::memcpy(t.raw_data(), proto.raw_data().data(), bytes);
+    if (c.bytes) std::memcpy(t.raw_data(), proto.raw_data().data(), c.bytes);
     return t;
   }
-
-  auto check_count = [&](int count) {
-    OT_CHECK(count == n, "{}: holds {} values, shape {} needs {}", context, count, shape_str(shape), n);
-  };
   switch (dtype) {
     case DType::Float32:
-      check_count(proto.float_data_size());
       copy_converted(proto.float_data(), t.data<float>(), n);
       break;
     case DType::Float64:
-      check_count(proto.double_data_size());
       copy_converted(proto.double_data(), t.data<double>(), n);
       break;
     case DType::Int64:
-      check_count(proto.int64_data_size());
       copy_converted(proto.int64_data(), t.data<int64_t>(), n);
       break;
     case DType::UInt64:
-      check_count(proto.uint64_data_size());
       copy_converted(proto.uint64_data(), t.data<uint64_t>(), n);
       break;
     case DType::UInt32:
-      check_count(proto.uint64_data_size());
       copy_converted(proto.uint64_data(), t.data<uint32_t>(), n);
       break;
     case DType::Int32:
-      check_count(proto.int32_data_size());
       copy_converted(proto.int32_data(), t.data<int32_t>(), n);
       break;
     case DType::Int16:
-      check_count(proto.int32_data_size());
       copy_converted(proto.int32_data(), t.data<int16_t>(), n);
       break;
     case DType::UInt16:
-      check_count(proto.int32_data_size());
       copy_converted(proto.int32_data(), t.data<uint16_t>(), n);
       break;
     case DType::Int8:
-      check_count(proto.int32_data_size());
       copy_converted(proto.int32_data(), t.data<int8_t>(), n);
       break;
     case DType::UInt8:
-      check_count(proto.int32_data_size());
       copy_converted(proto.int32_data(), t.data<uint8_t>(), n);
       break;
     case DType::Bool: {
-      check_count(proto.int32_data_size());
       bool* out = t.data<bool>();
       for (int64_t i = 0; i < n; ++i) out[i] = proto.int32_data(static_cast<int>(i)) != 0;
       break;
@@ -150,7 +224,6 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& mode
     case DType::Float16:
     case DType::BFloat16: {
       // 16-bit floats are stored as their bit patterns in int32_data.
-      check_count(proto.int32_data_size());
       auto* out = static_cast<uint16_t*>(t.raw_data());
       for (int64_t i = 0; i < n; ++i) out[i] = static_cast<uint16_t>(proto.int32_data(static_cast<int>(i)));
       break;

@@ -6,6 +6,9 @@
 #include <limits>
 #include <map>
 
+#include "runtime/core/checked_math.h"
+#include "runtime/core/printable.h"
+
 namespace onnx_train {
 
 namespace {
@@ -49,7 +52,7 @@ class HeaderParser {
   }
   [[noreturn]] void fail() const {
     OT_FAIL("{}: the npy header '{}' is malformed (at character {}); save the array again with numpy.save", path_,
-            text_.substr(0, text_.find_last_not_of(" \n") + 1), pos_);
+            printable_bytes(text_.substr(0, text_.find_last_not_of(" \n") + 1)), pos_);
   }
 
   std::string parse_string() {
@@ -104,7 +107,7 @@ DType dtype_of_descr(const std::string& descr, const std::string& path) {
   OT_CHECK(it != kTypes.end() && std::strchr("<>|=", descr[0]),
            "{}: element type '{}' is not supported; npy data must be bool, int8-64, uint8-64, float16, float32 or "
            "float64 (convert with array.astype(numpy.float32))",
-           path, descr);
+           path, printable_bytes(descr));
   OT_CHECK(descr[0] != '>' || dtype_size(it->second) == 1,
            "{}: the array is big-endian ('{}'); save it little-endian: array.astype(array.dtype.newbyteorder('<'))",
            path, descr);
@@ -149,12 +152,7 @@ NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& path) {
            "{}: the array is a single value (shape []); save one entry per sample along the first axis", path);
 
   const size_t available = size - header_start - header_size;
-  size_t expected = dtype_size(array.dtype);
-  bool overflow = false;
-  for (int64_t d : array.shape)
-    overflow = __builtin_mul_overflow(expected, static_cast<size_t>(d), &expected) || overflow;
-  OT_CHECK(!overflow, "{}: the header describes {} {}, more bytes than any file holds; the header is corrupt", path,
-           dtype_name(array.dtype), shape_str(array.shape));
+  const size_t expected = checked_nbytes(array.shape, array.dtype, path);
   OT_CHECK(expected == available, "{}: the header describes {} {} = {} bytes of data but the file holds {}; {}", path,
            dtype_name(array.dtype), shape_str(array.shape), expected, available,
            expected > available ? "the file is truncated, save it again" : "this is not a file numpy.save wrote");

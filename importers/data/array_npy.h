@@ -18,7 +18,7 @@ struct NpyArray {
   const uint8_t* data = nullptr;  // the first element, inside the parsed bytes
 };
 
-// The unsigned little-endian integer of `bytes` bytes (at most 8) at `p` (npy headers, zip records).
+// The unsigned little-endian integer of `bytes` bytes (at most 8) at `p` (npy headers).
 uint64_t read_little_endian(const uint8_t* p, int bytes);
 
 // Parses the npy bytes [bytes, bytes + size). `path` names the file (or "data.npz: x.npy")

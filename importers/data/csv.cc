@@ -10,6 +10,7 @@
 
 #include "importers/data/array_dataset.h"
 #include "importers/data/formats.h"
+#include "runtime/core/printable.h"
 
 namespace onnx_train {
 
@@ -115,7 +116,7 @@ double parse_number(std::string_view cell, const std::string& path, int64_t line
   OT_CHECK(!digits.empty() && ec == std::errc() && end == digits.data() + digits.size(),
            "{}, line {}, column {} ('{}'): '{}' is not a number; every cell below the header must be a number "
            "(class labels too)",
-           path, line, column + 1, header[column], cell);
+           path, line, column + 1, printable_bytes(header[column]), printable_bytes(cell));
   return value;
 }
 

@@ -14,6 +14,7 @@
 
 #include "importers/data/formats.h"
 #include "importers/data/image_fields.h"
+#include "runtime/core/checked_math.h"
 #include "runtime/core/dispatch.h"
 
 namespace onnx_train {
@@ -162,26 +163,38 @@ std::optional<IdxArray> read_idx_file(const std::string& path) {
            "{}: truncated IDX header: {} dimensions need {} {} after the magic number, the file has {}; re-download "
            "the file",
            path, rank, header.size(), bytes_kind, header_size);
-  // Sizes beyond 2^62 bytes cannot be data on disk, and stay clear of overflow.
-  const uint64_t limit = uint64_t{1} << 62;
-  uint64_t total = dtype_size(array.dtype);
   for (size_t d = 0; d < rank; ++d) {
     const uint8_t* b = header.data() + 4 * d;
-    const uint64_t dim = (uint64_t{b[0]} << 24) | (uint64_t{b[1]} << 16) | (uint64_t{b[2]} << 8) | b[3];
-    OT_CHECK(dim == 0 || total <= limit / dim,
-             "{}: IDX header of impossible size (dimensions {}...); the file is corrupt", path, shape_str(array.dims));
-    total *= dim;
-    array.dims.push_back(static_cast<int64_t>(dim));
+    array.dims.push_back((int64_t{b[0]} << 24) | (int64_t{b[1]} << 16) | (int64_t{b[2]} << 8) | b[3]);
   }
+  const uint64_t total = checked_nbytes(array.dims, array.dtype, path + ": IDX header of impossible size");
   OT_CHECK(array.dims[0] > 0 && shape_numel(array.sample_shape()) > 0,
            "{}: the IDX file holds no values (shape {}); a data file needs at least one sample", path,
            shape_str(array.dims));
+  const size_t element_size = dtype_size(array.dtype);
+  const uint64_t sample_bytes = static_cast<uint64_t>(shape_numel(array.sample_shape())) * element_size;
+  const uint64_t header_bytes = 4 + header.size();
+  const std::string says = fmt::format("its header says {} ({} {} after the {}-byte header)", array.description(),
+                                       total, bytes_kind, header_bytes);
 
-  // Read what is there rather than trust the header with an allocation; deflate inflates
-  // data at most 1032-fold, so the file's length bounds what to reserve.
+  // The header is checked against what the file can hold before any memory is taken for the
+  // values: a plain file holds its size less the header, and deflate expands data at most
+  // 1032-fold, so a gzip file of N bytes holds at most 1032 N. Within that bound, memory
+  // grows only as data arrives.
   std::error_code ec;
   const uint64_t file_size = std::filesystem::file_size(path, ec);
-  array.values.reserve(static_cast<size_t>(std::min<uint64_t>(total, ec ? 0 : 1032 * file_size)));
+  if (!ec) {
+    const uint64_t most = compressed ? file_size * 1032 : file_size;
+    const uint64_t holds = most > header_bytes ? most - header_bytes : 0;
+    if (compressed)
+      OT_CHECK(total <= holds,
+               "{}: truncated IDX file: {}, but a gzip file of {} bytes inflates to at most {} bytes (deflate expands "
+               "data at most 1032-fold); re-download the file",
+               path, says, file_size, most);
+    else
+      OT_CHECK(total <= holds, "{}: truncated IDX file: {}, but it holds {} ({} whole samples); re-download the file",
+               path, says, holds, holds / sample_bytes);
+  }
   while (array.values.size() < total) {
     const size_t old = array.values.size();
     const size_t want = static_cast<size_t>(std::min<uint64_t>(total - old, 1 << 24));
@@ -190,18 +203,14 @@ std::optional<IdxArray> read_idx_file(const std::string& path) {
     array.values.resize(old + got);
     if (got < want) break;
   }
-  const size_t element_size = dtype_size(array.dtype);
-  const int64_t sample_bytes = shape_numel(array.sample_shape()) * static_cast<int64_t>(element_size);
   OT_CHECK(array.values.size() == total,
-           "{}: truncated IDX file: its header says {} ({} {} after the {}-byte header), but it holds {} ({} whole "
-           "samples); re-download the file",
-           path, array.description(), total, bytes_kind, 4 + header.size(), array.values.size(),
-           static_cast<int64_t>(array.values.size()) / sample_bytes);
+           "{}: truncated IDX file: {}, but it holds {} ({} whole samples); re-download the file", path, says,
+           array.values.size(), array.values.size() / sample_bytes);
   uint8_t extra = 0;
   OT_CHECK(reader.read(&extra, 1) == 0,
            "{}: the IDX file holds more data than its header says ({}: {} {} after the {}-byte header); the header or "
            "the file is corrupt",
-           path, array.description(), total, bytes_kind, 4 + header.size());
+           path, array.description(), total, bytes_kind, header_bytes);
   to_host_order(array.values, element_size);
   return array;
 }

@@ -7,6 +7,7 @@
 #include <cstdio>  // before jpeglib.h, which uses FILE and size_t without including their headers
 #include <cstring>
 #include <fstream>
+#include <new>
 #include <system_error>
 // clang-format off
 #include <jpeglib.h>
@@ -14,6 +15,7 @@
 // clang-format on
 
 #include "onnx_train/error.h"
+#include "runtime/core/checked_math.h"
 
 namespace onnx_train {
 
@@ -34,15 +36,36 @@ std::vector<uint8_t> read_file(const std::string& path) {
   return bytes;
 }
 
-void allocate(DecodedImage& image, int64_t width, int64_t height, int channels, const std::string& path) {
+void check_pixel_count(int64_t width, int64_t height, const std::string& path) {
   OT_CHECK(width > 0 && height > 0 && width * height <= kMaxPixels,
            "{}: the image claims {} x {} pixels, more than the {} an image may have (a corrupt header or a "
            "decompression bomb); shrink or remove it",
            path, width, height, kMaxPixels);
+}
+
+// Checked as soon as the header is read, before the decoder allocates for the pixels: a
+// file smaller than the least its declared pixels can compress to is truncated or corrupt
+// (a 69-byte file that claims 13000 x 13000 must not take 500 MB first).
+void check_fits_in_file(int64_t width, int64_t height, uint64_t least_bytes, size_t file_bytes, const char* format,
+                        const std::string& path) {
+  check_pixel_count(width, height, path);
+  OT_CHECK(file_bytes >= least_bytes,
+           "{}: corrupt {} image: its header claims {} x {} pixels, which take at least {} bytes compressed, but the "
+           "file has {} bytes (truncated, or a damaged header); re-export or remove the file",
+           path, format, width, height, least_bytes, file_bytes);
+}
+
+void allocate(DecodedImage& image, int64_t width, int64_t height, int channels, const std::string& path) {
+  check_pixel_count(width, height, path);
   image.width = width;
   image.height = height;
   image.channels = channels;
-  image.pixels.resize(static_cast<size_t>(width * height * channels));
+  const int64_t bytes = checked_numel({width, height, channels}, path);
+  try {
+    image.pixels.resize(static_cast<size_t>(bytes));
+  } catch (const std::bad_alloc&) {
+    OT_FAIL("{}: out of memory for the image's {} x {} pixels ({} bytes)", path, width, height, bytes);
+  }
 }
 
 // --- PNG ---------------------------------------------------------------------------------
@@ -76,6 +99,12 @@ bool run_libpng(png_structp png, png_infop info, PngInput& input, DecodedImage& 
   if (setjmp(png_jmpbuf(png))) return false;
   png_set_read_fn(png, &input, read_png_bytes);
   png_read_info(png, info);
+  // Each row is a filter byte and the row's bytes as stored; deflate compresses at most
+  // 1032-fold, so the file holds at least rows * (rowbytes + 1) / 1032 bytes.
+  const int64_t height = png_get_image_height(png, info);
+  check_fits_in_file(png_get_image_width(png, info), height,
+                     static_cast<uint64_t>(height) * (png_get_rowbytes(png, info) + 1) / 1032,
+                     input.bytes->size(), "PNG", path);
   const int color_type = png_get_color_type(png, info);
   const int bit_depth = png_get_bit_depth(png, info);
   if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
@@ -147,6 +176,12 @@ bool run_libjpeg(jpeg_decompress_struct& cinfo, JpegErrors& errors, const std::v
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
+  // Huffman coding spends at least one bit per 8x8 block of the full-resolution component
+  // (its DC code), so a file holds at least ceil(w/8) * ceil(h/8) / 8 bytes. Arithmetic
+  // coding has no such floor; those files are bounded by the pixel limit alone.
+  const int64_t blocks = (int64_t{cinfo.image_width} + 7) / 8 * ((int64_t{cinfo.image_height} + 7) / 8);
+  check_fits_in_file(cinfo.image_width, cinfo.image_height, cinfo.arith_code ? 0 : static_cast<uint64_t>(blocks / 8),
+                     bytes.size(), "JPEG", path);
   switch (cinfo.jpeg_color_space) {
     case JCS_GRAYSCALE: cinfo.out_color_space = JCS_GRAYSCALE; break;
     case JCS_CMYK:

@@ -1,15 +1,16 @@
-// *.npz: a zip archive of NAME.npy members (numpy.savez / savez_compressed). The central
-// directory is read here (ZIP64 included, for archives over 4 GB); stored members are
-// read in place from the mapped archive, deflated ones are inflated into memory once.
-#include <zlib.h>
+// *.npz: a zip archive of NAME.npy members (numpy.savez / savez_compressed), read through
+// libzip, which parses the container (ZIP64, data descriptors, stored and deflated members)
+// and checks each member's CRC-32 as it is read, so a damaged member is refused as numpy
+// refuses it. Each wanted member is read whole into memory.
+#include <zip.h>
 
 #include <algorithm>
-#include <climits>
 #include <filesystem>
 #include <new>
 
 #include "importers/data/array_npy.h"
 #include "importers/data/formats.h"
+#include "runtime/core/printable.h"
 
 namespace onnx_train {
 
@@ -17,158 +18,107 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Record signatures and sizes (PKWARE APPNOTE 4.3).
-constexpr uint32_t kEndOfCentralDirectory = 0x06054b50;
-constexpr uint32_t kZip64EndLocator = 0x07064b50;
-constexpr uint32_t kZip64End = 0x06064b50;
-constexpr uint32_t kCentralHeader = 0x02014b50;
-constexpr uint32_t kLocalHeader = 0x04034b50;
-constexpr size_t kEndSize = 22, kZip64LocatorSize = 20, kZip64EndSize = 56, kCentralSize = 46, kLocalSize = 30;
-constexpr uint16_t kZip64ExtraId = 0x0001;
-constexpr uint32_t kMax32 = 0xFFFFFFFF;
-// Deflate cannot compress better than about 1032:1; a larger recorded size is corruption.
+// Deflate cannot compress better than about 1032:1; a member that claims more is corrupt,
+// and is refused before memory for it is taken.
 constexpr uint64_t kMaxDeflateRatio = 1032;
 
-struct ZipMember {
-  std::string name;
-  uint16_t flags = 0, method = 0;
-  uint32_t crc = 0;
-  uint64_t compressed = 0, size = 0, local_offset = 0;
-};
+std::string libzip_message(int code) {
+  zip_error_t error;
+  zip_error_init_with_code(&error, code);
+  std::string message = zip_error_strerror(&error);
+  zip_error_fini(&error);
+  return message;
+}
 
-// Bounds-checked reads of the mapped archive; every failure is "corrupt" naming the file.
-class ZipReader {
+[[noreturn]] void fail_archive(const std::string& path, const std::string& problem) {
+  OT_FAIL("{}: not a valid .npz (zip) archive: {}; save it again with numpy.savez", path, problem);
+}
+
+class ZipArchive {
  public:
-  explicit ZipReader(const MappedFile& file) : file_(file) {}
-
-  std::vector<ZipMember> members() const {
-    const size_t end = find_end_record();
-    uint64_t count = read(end + 10, 2), dir_size = read(end + 12, 4), dir_offset = read(end + 16, 4);
-    check(read(end + 4, 2) == 0 && read(end + 6, 2) == 0, "it spans several disks");
-    if (count == 0xFFFF || dir_size == kMax32 || dir_offset == kMax32) {
-      check(end >= kZip64LocatorSize && read(end - kZip64LocatorSize, 4) == kZip64EndLocator,
-            "ZIP64 sizes without a ZIP64 end locator");
-      const uint64_t record = read(end - kZip64LocatorSize + 8, 8);
-      check(record <= file_.size() - kZip64EndSize && read(record, 4) == kZip64End, "the ZIP64 end record is missing");
-      count = read(record + 32, 8);
-      dir_size = read(record + 40, 8);
-      dir_offset = read(record + 48, 8);
+  explicit ZipArchive(std::string path) : path_(std::move(path)) {
+    int code = 0;
+    // ZIP_CHECKCONS: also compare each local header with the central directory.
+    archive_ = zip_open(path_.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code);
+    if (archive_ == nullptr) {
+      OT_CHECK(code != ZIP_ER_OPEN && code != ZIP_ER_NOENT && code != ZIP_ER_READ, "{}: cannot read the archive: {}",
+               path_, libzip_message(code));
+      fail_archive(path_, code == ZIP_ER_NOZIP ? "it has no end of central directory record (it is not a zip file)"
+                                               : libzip_message(code));
     }
-    check(dir_offset <= file_.size() && dir_size <= file_.size() - dir_offset,
-          "the central directory lies outside the file");
-    std::vector<ZipMember> members;
-    uint64_t pos = dir_offset;
-    for (uint64_t i = 0; i < count; ++i) {
-      check(pos + kCentralSize <= dir_offset + dir_size && read(pos, 4) == kCentralHeader,
-            "a central directory entry is damaged");
-      ZipMember m;
-      m.flags = static_cast<uint16_t>(read(pos + 8, 2));
-      m.method = static_cast<uint16_t>(read(pos + 10, 2));
-      m.crc = static_cast<uint32_t>(read(pos + 16, 4));
-      m.compressed = read(pos + 20, 4);
-      m.size = read(pos + 24, 4);
-      m.local_offset = read(pos + 42, 4);
-      const uint64_t name_size = read(pos + 28, 2), extra_size = read(pos + 30, 2), comment_size = read(pos + 32, 2);
-      const uint64_t next = pos + kCentralSize + name_size + extra_size + comment_size;
-      check(next <= dir_offset + dir_size, "a central directory entry is damaged");
-      m.name.assign(reinterpret_cast<const char*>(file_.data() + pos + kCentralSize), name_size);
-      read_zip64_extra(pos + kCentralSize + name_size, extra_size, m);
-      members.push_back(std::move(m));
-      pos = next;
+  }
+  ~ZipArchive() { zip_discard(archive_); }
+  ZipArchive(const ZipArchive&) = delete;
+  ZipArchive& operator=(const ZipArchive&) = delete;
+
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    const zip_int64_t count = zip_get_num_entries(archive_, 0);
+    for (zip_int64_t i = 0; i < count; ++i) {
+      const char* name = zip_get_name(archive_, static_cast<zip_uint64_t>(i), ZIP_FL_ENC_GUESS);
+      if (name != nullptr) out.emplace_back(name);
     }
-    return members;
+    return out;
   }
 
-  // The member's bytes as stored (compressed or not), after its local header.
-  const uint8_t* stored_bytes(const ZipMember& m) const {
-    check(m.local_offset <= file_.size() - kLocalSize && read(m.local_offset, 4) == kLocalHeader,
-          fmt::format("member {} has no local header", m.name));
-    const uint64_t start = m.local_offset + kLocalSize + read(m.local_offset + 26, 2) + read(m.local_offset + 28, 2);
-    check(start <= file_.size() && m.compressed <= file_.size() - start,
-          fmt::format("member {} ends beyond the file (truncated?)", m.name));
-    return file_.data() + start;
+  // The member's uncompressed bytes; libzip checks its CRC-32 when the read reaches the end.
+  std::shared_ptr<std::vector<uint8_t>> read(const std::string& name) const {
+    const zip_int64_t index = zip_name_locate(archive_, name.c_str(), 0);
+    OT_CHECK(index >= 0, "{}: no member {}", path_, name);
+    zip_stat_t stat;
+    zip_stat_init(&stat);
+    if (zip_stat_index(archive_, static_cast<zip_uint64_t>(index), 0, &stat) != 0)
+      fail_archive(path_, fmt::format("member {}: {}", name, zip_strerror(archive_)));
+    const std::string where = fmt::format("{}: {}", path_, name);
+    OT_CHECK(!(stat.valid & ZIP_STAT_ENCRYPTION_METHOD) || stat.encryption_method == ZIP_EM_NONE,
+             "{} is encrypted; save the archive without a password", where);
+    OT_CHECK(zip_compression_method_supported(stat.comp_method, 0),
+             "{}: compression method {} is not supported (numpy writes stored or deflated members)", where,
+             stat.comp_method);
+    // The sizes come from the directory: bound them by the archive before allocating.
+    std::error_code ec;
+    const uint64_t archive_size = fs::file_size(path_, ec);
+    if (stat.comp_size > archive_size)
+      fail_archive(path_, fmt::format("member {} claims {} bytes, more than the whole archive ({} bytes); the file "
+                                      "is truncated or damaged",
+                                      name, stat.comp_size, archive_size));
+    if ((stat.comp_method == ZIP_CM_STORE && stat.size != stat.comp_size) ||
+        (stat.comp_method == ZIP_CM_DEFLATE && stat.size / kMaxDeflateRatio > stat.comp_size))
+      fail_archive(path_, fmt::format("member {} records an impossible size ({} bytes from {} stored)", name,
+                                      stat.size, stat.comp_size));
+    auto bytes = std::make_shared<std::vector<uint8_t>>();
+    try {
+      bytes->resize(stat.size);
+    } catch (const std::bad_alloc&) {
+      OT_FAIL("{}: needs {} bytes of memory ({:.3g} GB) to be read; split the data over several archives", where,
+              stat.size, stat.size / 1e9);
+    }
+    zip_file_t* file = zip_fopen_index(archive_, static_cast<zip_uint64_t>(index), 0);
+    if (file == nullptr) fail_archive(path_, fmt::format("member {}: {}", name, zip_strerror(archive_)));
+    uint64_t got = 0;
+    zip_int64_t n = 0;
+    while (got < bytes->size() && (n = zip_fread(file, bytes->data() + got, bytes->size() - got)) > 0)
+      got += static_cast<uint64_t>(n);
+    uint8_t extra = 0;
+    if (n >= 0) n = zip_fread(file, &extra, 1);  // reaching the end runs the CRC check
+    std::string problem;
+    if (n < 0)
+      problem = zip_error_code_zip(zip_file_get_error(file)) == ZIP_ER_CRC
+                    ? "its CRC-32 does not match its data (the member is damaged; numpy refuses it too)"
+                    : zip_file_strerror(file);
+    else if (got != bytes->size() || n > 0)
+      problem = fmt::format("it does not hold its recorded {} bytes", stat.size);
+    zip_fclose(file);
+    if (!problem.empty()) fail_archive(path_, fmt::format("member {}: {}", name, problem));
+    return bytes;
   }
 
-  void check(bool ok, const std::string& problem) const {
-    OT_CHECK(ok, "{}: not a valid .npz (zip) archive: {}; save it again with numpy.savez", file_.path(), problem);
-  }
+  const std::string& path() const { return path_; }
 
  private:
-  uint64_t read(uint64_t offset, int bytes) const {
-    check(offset <= file_.size() && static_cast<uint64_t>(bytes) <= file_.size() - offset, "a record is cut off");
-    return read_little_endian(file_.data() + offset, bytes);
-  }
-
-  // The end of central directory record is the last thing in the file, before a comment of
-  // at most 64 KB.
-  size_t find_end_record() const {
-    check(file_.size() >= kEndSize, "the file is too short to be a zip archive");
-    const size_t lowest = file_.size() > kEndSize + 0xFFFF ? file_.size() - kEndSize - 0xFFFF : 0;
-    for (size_t pos = file_.size() - kEndSize + 1; pos-- > lowest;)
-      if (read_little_endian(file_.data() + pos, 4) == kEndOfCentralDirectory) return pos;
-    check(false, "it has no end of central directory record");
-    return 0;
-  }
-
-  // ZIP64 extra field: 64-bit values for exactly those of size, compressed size and offset
-  // (in that order) whose 32-bit fields hold 0xFFFFFFFF.
-  void read_zip64_extra(uint64_t pos, uint64_t size, ZipMember& m) const {
-    const uint64_t end = pos + size;
-    while (pos + 4 <= end) {
-      const uint64_t id = read(pos, 2), data_size = read(pos + 2, 2);
-      check(pos + 4 + data_size <= end, fmt::format("member {} has a damaged extra field", m.name));
-      if (id == kZip64ExtraId) {
-        uint64_t at = pos + 4;
-        for (uint64_t* value : {&m.size, &m.compressed, &m.local_offset}) {
-          if (*value != kMax32) continue;
-          check(at + 8 <= pos + 4 + data_size, fmt::format("member {} has a short ZIP64 extra field", m.name));
-          *value = read(at, 8);
-          at += 8;
-        }
-      }
-      pos += 4 + data_size;
-    }
-  }
-
-  const MappedFile& file_;
+  std::string path_;
+  zip_t* archive_ = nullptr;
 };
-
-std::shared_ptr<std::vector<uint8_t>> inflate_member(const ZipReader& zip, const ZipMember& m, const uint8_t* in,
-                                                     const std::string& path) {
-  zip.check(m.size / kMaxDeflateRatio <= m.compressed, fmt::format("member {} records an impossible size", m.name));
-  auto out = std::make_shared<std::vector<uint8_t>>();
-  try {
-    out->resize(m.size);
-  } catch (const std::bad_alloc&) {
-    OT_FAIL(
-        "{}: member {} needs {} bytes of memory to decompress; save the data with numpy.savez (not "
-        "savez_compressed) so that it is read in place",
-        path, m.name, m.size);
-  }
-  z_stream zs{};
-  zip.check(inflateInit2(&zs, -MAX_WBITS) == Z_OK, "zlib cannot start");
-  uint64_t in_left = m.compressed, out_left = m.size;
-  int status = Z_OK;
-  zs.next_in = const_cast<Bytef*>(in);
-  zs.next_out = out->data();
-  while (status == Z_OK) {
-    // zlib counts in uInt; feed members over 4 GB in pieces.
-    const uInt in_step = static_cast<uInt>(std::min<uint64_t>(in_left, UINT_MAX));
-    const uInt out_step = static_cast<uInt>(std::min<uint64_t>(out_left, UINT_MAX));
-    zs.avail_in = in_step;
-    zs.avail_out = out_step;
-    status = inflate(&zs, Z_NO_FLUSH);
-    in_left -= in_step - zs.avail_in;
-    out_left -= out_step - zs.avail_out;
-    if (status == Z_BUF_ERROR && in_step - zs.avail_in == 0 && out_step - zs.avail_out == 0) break;
-    if (status == Z_BUF_ERROR) status = Z_OK;
-  }
-  inflateEnd(&zs);
-  zip.check(status == Z_STREAM_END && out_left == 0,
-            fmt::format("member {} does not inflate to its recorded {} bytes", m.name, m.size));
-  zip.check(crc32_z(0, out->data(), out->size()) == m.crc, fmt::format("member {} fails its CRC check", m.name));
-  return out;
-}
 
 }  // namespace
 
@@ -183,37 +133,25 @@ std::unique_ptr<Dataset> open_npz_files(const SplitSource& split, const std::vec
            "the others out",
            split.dir, archives.size(), list_paths(archives));
 
-  auto file = std::make_shared<MappedFile>(archives[0]);
-  const ZipReader zip(*file);
-  const std::vector<ZipMember> members = zip.members();
+  const ZipArchive zip(archives[0]);
+  const std::vector<std::string> members = zip.names();
   std::vector<std::string> arrays;
-  for (const auto& m : members) arrays.push_back(fs::path(m.name).stem().string());
+  for (const auto& m : members) arrays.push_back(printable_bytes(fs::path(m).stem().string()));  // quoted in errors
 
   std::vector<ArrayColumn> columns;
-  std::vector<std::shared_ptr<const void>> storage = {file};
+  std::vector<std::shared_ptr<const void>> storage;
   for (const auto& field : wanted) {
     const std::string member_name = field.name + ".npy";
-    const auto m =
-        std::find_if(members.begin(), members.end(), [&](const ZipMember& z) { return z.name == member_name; });
-    OT_CHECK(m != members.end(),
+    OT_CHECK(std::find(members.begin(), members.end(), member_name) != members.end(),
              "{}: no array '{}' for {} '{}'; the archive holds {}. Save it with numpy.savez(path, {}=array, ...)",
-             file->path(), field.name, field.is_label ? "the label" : "the model input", field.name,
+             zip.path(), field.name, field.is_label ? "the label" : "the model input", field.name,
              arrays.empty() ? "nothing" : list_paths(arrays), field.name);
-    OT_CHECK(!(m->flags & 1), "{}: member {} is encrypted; save the archive without a password", file->path(), m->name);
-    const std::string where = fmt::format("{}: {}", file->path(), m->name);
-    const uint8_t* bytes = zip.stored_bytes(*m);
-    if (m->method == Z_DEFLATED) {
-      auto inflated = inflate_member(zip, *m, bytes, file->path());
-      columns.push_back(npy_column(parse_npy(inflated->data(), inflated->size(), where), where));
-      storage.push_back(std::move(inflated));
-    } else {
-      OT_CHECK(m->method == 0, "{}: compression method {} is not supported (numpy writes stored or deflated members)",
-               where, m->method);
-      zip.check(m->compressed == m->size, fmt::format("stored member {} has two different sizes", m->name));
-      columns.push_back(npy_column(parse_npy(bytes, m->size, where), where));
-    }
+    const std::string where = fmt::format("{}: {}", zip.path(), member_name);
+    auto bytes = zip.read(member_name);
+    columns.push_back(npy_column(parse_npy(bytes->data(), bytes->size(), where), where));
+    storage.push_back(std::move(bytes));
   }
-  return std::make_unique<ArrayDataset>(split.dir, wanted, std::move(columns), std::move(storage), file->path(), "npz");
+  return std::make_unique<ArrayDataset>(split.dir, wanted, std::move(columns), std::move(storage), zip.path(), "npz");
 }
 
 }  // namespace onnx_train

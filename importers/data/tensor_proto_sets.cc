@@ -13,6 +13,7 @@
 #include "importers/data/formats.h"
 #include "importers/proto_io.h"
 #include "importers/tensor_proto.h"
+#include "runtime/core/printable.h"
 
 namespace onnx_train {
 
@@ -60,7 +61,7 @@ int field_of_tensor(const std::string& path, const std::string& name, const std:
     input_fields.push_back(static_cast<int>(f));
   }
   OT_CHECK(name.empty(), "{}: tensor '{}' is not a model input (they are {}); name the tensor after the input it feeds",
-           path, name, fmt::join(inputs, ", "));
+           path, printable_bytes(name), fmt::join(inputs, ", "));
   size_t index = SIZE_MAX;
   std::from_chars(k.data(), k.data() + k.size(), index);
   OT_CHECK(index < inputs.size(), "{}: input {} but the model has {} input(s) ({}); number them from input_0.pb", path,

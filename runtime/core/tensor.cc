@@ -1,29 +1,32 @@
 #include "onnx_train/tensor.h"
 
 #include <cstring>
+#include <new>
 
 #include "runtime/core/buffer_pool.h"
+#include "runtime/core/checked_math.h"
 #include "runtime/core/dispatch.h"
 
 namespace onnx_train {
 
-int64_t shape_numel(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
+int64_t shape_numel(const Shape& shape) { return checked_numel(shape, ""); }
 
 std::string shape_str(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
 Tensor::Tensor(DType dtype, Shape shape, BufferPool* pool) : dtype_(dtype), shape_(std::move(shape)) {
   OT_CHECK(dtype_is_supported(dtype), "a tensor cannot hold elements of type {}", dtype_name(dtype));
   for (int64_t d : shape_) OT_CHECK(d >= 0, "a tensor shape cannot have a negative dimension: {}", shape_str(shape_));
-  const size_t bytes = nbytes();
-  owner_ = pool != nullptr ? pool->acquire(bytes) : allocate_aligned(bytes);
+  const size_t bytes = checked_nbytes(shape_, dtype_, "a tensor");
+  try {
+    owner_ = pool != nullptr ? pool->acquire(bytes) : allocate_aligned(bytes);
+  } catch (const std::bad_alloc&) {
+    OT_FAIL("out of memory: a tensor {} needs {} bytes ({:.3g} GB)", describe(), bytes, bytes / 1e9);
+  }
   data_ = owner_.get();
 }
 
 Tensor Tensor::wrap(DType dtype, Shape shape, std::shared_ptr<void> owner, void* data) {
+  checked_nbytes(shape, dtype, "a tensor view");
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <set>
 
+#include "runtime/core/checked_math.h"
+
 namespace onnx_train {
 
 namespace {
@@ -32,7 +34,23 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
     values_[slot_of(name)] = tensor;
     initializer_values_.emplace_back(slots_.at(name), tensor);
   }
+  // A shape that shape inference (or the file) states with dims whose product overflows is
+  // corrupt: said here, before a kernel computes a wrapped size from it.
+  auto check_static_shape = [&](const ValueInfo& v, const char* what) {
+    if (!v.shape) return;
+    Shape known;
+    for (int64_t d : *v.shape)
+      if (d >= 0) known.push_back(d);  // -1: not known until run time
+    try {
+      checked_numel(known, "");
+    } catch (const Error&) {
+      problems.push_back(fmt::format("{} '{}' has shape {}, whose element count overflows a 64-bit count", what,
+                                     v.name, shape_str(*v.shape)));
+    }
+  };
+  for (const auto& [name, v] : graph.value_info) check_static_shape(v, "value");
   auto check_value = [&](const ValueInfo& v, const char* what) {
+    check_static_shape(v, what);
     if (!v.is_tensor)
       problems.push_back(
           fmt::format("{} '{}' is a {}: onnx-train handles tensors only", what, v.name, v.type_description));

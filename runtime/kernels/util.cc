@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "runtime/core/checked_math.h"
+
 namespace onnx_train {
 
 int64_t normalize_axis(int64_t axis, int64_t rank, const char* what) {
@@ -12,7 +14,8 @@ int64_t normalize_axis(int64_t axis, int64_t rank, const char* what) {
 
 std::vector<int64_t> strides_of(const Shape& shape) {
   std::vector<int64_t> strides(shape.size(), 1);
-  for (int64_t d = static_cast<int64_t>(shape.size()) - 2; d >= 0; --d) strides[d] = strides[d + 1] * shape[d + 1];
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 2; d >= 0; --d)
+    strides[d] = checked_mul(strides[d + 1], shape[d + 1], "strides of a tensor");
   return strides;
 }
 
@@ -26,6 +29,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
              shape_str(a), shape_str(b), i, da, db);
     out[i] = da == 1 ? db : da;
   }
+  checked_numel(out, fmt::format("the broadcast of {} and {}", shape_str(a), shape_str(b)));
   return out;
 }
 

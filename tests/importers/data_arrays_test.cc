@@ -223,7 +223,7 @@ TEST(DataNpy, ErrorsNameTheFileAndSayWhatToDo) {
   EXPECT_HAS(err, d + "/s/x.npy: the header describes float32 [2, 2] = 16 bytes of data but the file holds 13");
   EXPECT_HAS(err, "truncated");
   err = open_error(npy("<f4", {int64_t{1} << 40, int64_t{1} << 40}, ""), y);
-  EXPECT_HAS(err, "float32 [1099511627776, 1099511627776], more bytes than any file holds; the header is corrupt");
+  EXPECT_HAS(err, "shape [1099511627776, 1099511627776] is corrupt: the product of its dimensions overflows");
   err = open_error(x.substr(0, 40), y);
   EXPECT_HAS(err, "truncated: the npy header is");
   err = open_error(x + "junk", y);

@@ -11,11 +11,13 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "onnx_train/session.h"
 #include "onnx_train/training.h"
+#include "runtime/core/printable.h"
 #include "tools/onnx-train/commands.h"
 #include "tools/onnx-train/train_options.h"
 
@@ -268,8 +270,12 @@ int main(int argc, char** argv) {
     if (args[0].rfind("-", 0) != 0) return onnx_train::cli::train_command(args);  // MODEL.onnx DATA_DIR
     std::cerr << "onnx-train: unknown option '" << args[0] << "'; see onnx-train --help\n";
     return 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "onnx-train: error: out of memory (std::bad_alloc); try a smaller batch (--batch-size; --batch for run)\n";
+    return 1;
   } catch (const std::exception& e) {
-    std::cerr << "onnx-train: error: " << e.what() << "\n";
+    // Escaped, so that bytes of a damaged file that reach a message cannot drive the terminal.
+    std::cerr << "onnx-train: error: " << onnx_train::printable_message(e.what()) << "\n";
     return 1;
   }
 }
