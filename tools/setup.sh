@@ -2,10 +2,17 @@
 # Installs what onnx-train needs on a fresh Debian 12 machine (only what is missing) and
 # builds it into build/. Called by tools/run.sh (the onnx-train binary only) and by
 # tools/test.sh (`--tests`: also the test suite and its data); safe to run again.
+# `--list-packages` prints the Debian packages it installs (tests/setup/ checks them).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-with_tests=0
-if [ "${1:-}" = "--tests" ]; then with_tests=1; fi
+with_tests=0 list_only=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) with_tests=1 ;;
+    --list-packages) list_only=1 ;;  # print the packages it would install, and stop
+    *) echo "usage: $0 [--tests] [--list-packages]" >&2; exit 2 ;;
+  esac
+done
 
 # NOTE: Debian's oneDNN is built with its OpenCL GPU runtime, and its dnnl-config.cmake
 # requires OpenCL headers and the ICD loader: without ocl-icd-opencl-dev, configuration
@@ -16,6 +23,7 @@ PACKAGES=(cmake ninja-build g++ pkg-config
           zlib1g-dev libzip-dev libpng-dev libjpeg-dev
           dataset-fashion-mnist)
 if [ "$with_tests" = 1 ]; then PACKAGES+=(libgtest-dev libonnx-testdata); fi
+if [ "$list_only" = 1 ]; then printf '%s\n' "${PACKAGES[@]}"; exit 0; fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -39,6 +39,7 @@
 #include "tools/onnx-train/progress.h"
 #include "tools/onnx-train/run_folder.h"
 #include "tools/onnx-train/train_common.h"
+#include "tools/onnx-train/train_data.h"
 #include "tools/onnx-train/train_options.h"
 
 namespace onnx_train::cli {
