@@ -13,6 +13,7 @@
 #include "importers/data/array_convert.h"
 #include "importers/data/dataset.h"
 #include "importers/tensor_proto.h"
+#include "tests/support/data_files.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
@@ -285,19 +286,8 @@ std::string le_bytes(uint64_t v, int n) {
   return s;
 }
 
-std::string deflated(const std::string& data) {
-  z_stream zs{};
-  EXPECT_EQ(deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string out(deflateBound(&zs, data.size()), '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
+// A zip member's raw deflate stream.
+std::string deflated(const std::string& data) { return testing::zlib_deflate(data, Z_BEST_COMPRESSION, -MAX_WBITS); }
 
 // A zip archive as Python's zipfile writes it; with `zip64`, the central directory gives the
 // sizes and offsets in ZIP64 extra fields and the end records are the ZIP64 ones.

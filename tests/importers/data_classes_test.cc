@@ -13,30 +13,18 @@
 
 #include "importers/data/dataset.h"
 #include "tests/support/data_files.h"
+#include "tests/support/expect_text.h"
+#include "tests/support/kernel_harness.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::error_of;
+using testing::expect_contains;
 using testing::TempDir;
 using testing::write_png_file;
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-void expect_contains(const std::string& text, std::initializer_list<std::string> parts) {
-  EXPECT_FALSE(text.empty()) << "expected an Error";
-  for (const std::string& part : parts)
-    EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' in: " << text;
-}
 
 // DIR/<class>/0.png, 1.png for each class, each image's pixel telling its class (10 * (k + 1)
 // for the k-th name of `pixel_classes`).

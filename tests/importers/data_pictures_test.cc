@@ -19,31 +19,22 @@
 
 #include "importers/data/dataset.h"
 #include "importers/data/formats.h"
+#include "tests/support/data_files.h"
+#include "tests/support/expect_text.h"
+#include "tests/support/kernel_harness.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::error_of;
+using testing::expect_contains;
+using testing::PngSpec;
 using testing::TempDir;
+using testing::write_png;
 
 // --- helpers -----------------------------------------------------------------------------
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-void expect_contains(const std::string& text, std::initializer_list<std::string> parts) {
-  EXPECT_FALSE(text.empty()) << "expected an Error";
-  for (const std::string& part : parts)
-    EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' in: " << text;
-}
 
 // The split open_data would hand the openers: the folder's files and sub-folders, sorted.
 SplitSource split_of(const std::string& dir) {
@@ -127,47 +118,6 @@ std::string open_idx_error(const std::string& dir, const std::vector<FieldSpec>&
 }
 
 const std::vector<FieldSpec> kMnistFields = {input_field({1, 2, 3}), label_field()};
-
-// A PNG with rows of packed samples in PNG's own byte order (16-bit big-endian).
-struct PngSpec {
-  PngSpec(int width, int height, int color_type, int bit_depth, std::vector<uint8_t> data,
-          std::vector<png_color> palette = {}, std::vector<uint8_t> transparency = {})
-      : width(width),
-        height(height),
-        color_type(color_type),
-        bit_depth(bit_depth),
-        data(std::move(data)),
-        palette(std::move(palette)),
-        transparency(std::move(transparency)) {}
-
-  int width, height, color_type, bit_depth;
-  std::vector<uint8_t> data;
-  std::vector<png_color> palette;
-  std::vector<uint8_t> transparency;  // palette alpha (tRNS)
-  bool interlaced = false;
-};
-
-void write_png(const std::string& path, const PngSpec& spec) {
-  FILE* file = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(file, nullptr) << path;
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png_create_info_struct(png);
-  png_init_io(png, file);
-  png_set_IHDR(png, info, spec.width, spec.height, spec.bit_depth, spec.color_type,
-               spec.interlaced ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  if (!spec.palette.empty()) png_set_PLTE(png, info, spec.palette.data(), static_cast<int>(spec.palette.size()));
-  if (!spec.transparency.empty())
-    png_set_tRNS(png, info, spec.transparency.data(), static_cast<int>(spec.transparency.size()), nullptr);
-  png_write_info(png, info);
-  const size_t row_bytes = spec.data.size() / static_cast<size_t>(spec.height);
-  std::vector<png_bytep> rows;
-  for (int y = 0; y < spec.height; ++y) rows.push_back(const_cast<uint8_t*>(spec.data.data()) + y * row_bytes);
-  png_write_image(png, rows.data());
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  std::fclose(file);
-}
 
 void write_gray_png(const std::string& path, int width, int height, const std::vector<uint8_t>& gray) {
   write_png(path, {width, height, PNG_COLOR_TYPE_GRAY, 8, gray});
