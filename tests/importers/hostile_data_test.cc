@@ -18,6 +18,8 @@
 #include "importers/data/dataset.h"
 #include "importers/data/image_decode.h"
 #include "runtime/core/printable.h"
+#include "tests/support/data_files.h"
+#include "tests/support/hostile_files.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
@@ -25,34 +27,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::TempDir;
-
-#define EXPECT_HAS(text, part) \
-  EXPECT_NE((text).find(part), std::string::npos) << "expected '" << (part) << "' in:\n" << (text)
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "a " << typeid(e).name() << " escaped instead of onnx_train::Error: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "no Error thrown";
-  return "";
-}
-
-// True when `text` holds a byte that is not printable ASCII, newline or tab.
-bool has_raw_binary(const std::string& text) {
-  for (unsigned char c : text)
-    if ((c < 0x20 && c != '\n' && c != '\t') || c >= 0x7f) return true;
-  return false;
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+using testing::write_file;
+using testing::hostile::error_of;
+using testing::hostile::has_raw_binary;
 
 std::string le(uint64_t v, int n) {
   std::string s;
@@ -75,19 +52,8 @@ std::string int64s(const std::vector<int64_t>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 8);
 }
 
-std::string deflate_raw(const std::string& data) {
-  z_stream zs{};
-  EXPECT_EQ(deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string out(deflateBound(&zs, data.size()), '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
+// A zip member's raw deflate stream.
+std::string deflate_raw(const std::string& data) { return testing::zlib_deflate(data, Z_BEST_COMPRESSION, -MAX_WBITS); }
 
 struct Member {
   std::string name, data;

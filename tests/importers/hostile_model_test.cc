@@ -17,6 +17,7 @@
 #include "onnx_train/session.h"
 #include "runtime/core/checked_math.h"
 #include "runtime/kernels/util.h"
+#include "tests/support/hostile_files.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
@@ -25,28 +26,10 @@ namespace {
 namespace fs = std::filesystem;
 using testing::ModelBuilder;
 using testing::TempDir;
-
-#define EXPECT_HAS(text, part) \
-  EXPECT_NE((text).find(part), std::string::npos) << "expected '" << (part) << "' in:\n" << (text)
-#define EXPECT_LACKS(text, part) \
-  EXPECT_EQ((text).find(part), std::string::npos) << "unexpected '" << (part) << "' in:\n" << (text)
+using testing::hostile::error_of;
 
 // 2^62 + 1: times 4 it is 2^64 + 4, which wraps to 4 in 64-bit arithmetic.
 constexpr int64_t kWraps = (int64_t{1} << 62) + 1;
-
-// The message of the onnx_train::Error `f` throws; a test failure for no exception or another type.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "a " << typeid(e).name() << " escaped instead of onnx_train::Error: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "no Error thrown";
-  return "";
-}
 
 // y = Gather(w, i): the model of the report, whose Gather read far outside a 16-byte buffer.
 std::string gather_model(const std::string& dir, const onnx::TensorProto& w) {
