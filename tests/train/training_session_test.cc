@@ -15,63 +15,23 @@
 #include <set>
 #include <sstream>
 
+#include "tests/support/mlp_model.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
 namespace {
 
 using testing::ModelBuilder;
+using testing::random_tensor;
+using testing::set_int;
 using testing::TempDir;
 
 const std::string kParityDir = std::string(ONNX_TRAIN_SOURCE_DIR) + "/tests/data/train_parity";
 
-void set_attr(onnx::NodeProto& node, const std::string& name, int64_t value) {
-  auto* a = node.add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(value);
-}
-
-Tensor random_tensor(const Shape& shape, std::mt19937& rng, float scale = 0.5f, float offset = 0.f) {
-  std::normal_distribution<float> normal(0.f, 1.f);
-  Tensor t(DType::Float32, shape);
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = offset + scale * normal(rng);
-  return t;
-}
-
-// x [N, 4] -> Gemm(8) -> [BatchNormalization] -> Relu -> [Dropout(0.3)] -> Gemm(3) -> logits.
+// The MLP of tests/support/mlp_model.h, saved in `dir` under a name telling its variant.
 // With BatchNormalization and Dropout the model has both train/eval behaviours.
 std::string make_mlp(const std::string& dir, bool bn_and_dropout) {
-  std::mt19937 rng(7);
-  ModelBuilder m(13);
-  m.input("x", onnx::TensorProto::FLOAT, {-1, 4});
-  m.initializer("fc1.weight", random_tensor({8, 4}, rng));
-  m.initializer("fc1.bias", random_tensor({8}, rng, 0.1f));
-  m.initializer("fc2.weight", random_tensor({3, 8}, rng));
-  m.initializer("fc2.bias", random_tensor({3}, rng, 0.1f));
-  set_attr(m.node("Gemm", {"x", "fc1.weight", "fc1.bias"}, {"h"}), "transB", 1);
-  std::string last = "h";
-  if (bn_and_dropout) {
-    m.initializer("bn.weight", random_tensor({8}, rng, 0.1f, 1.f));
-    m.initializer("bn.bias", random_tensor({8}, rng, 0.1f));
-    m.initializer("bn.running_mean", random_tensor({8}, rng, 0.2f));
-    m.initializer("bn.running_var", random_tensor({8}, rng, 0.1f, 1.f));
-    m.node("BatchNormalization", {"h", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"}, {"hn"});
-    last = "hn";
-  }
-  m.node("Relu", {last}, {"r"});
-  last = "r";
-  if (bn_and_dropout) {
-    m.initializer("drop.ratio", Tensor::scalar<float>(0.3f));
-    m.node("Dropout", {"r", "drop.ratio"}, {"d"});
-    last = "d";
-  }
-  set_attr(m.node("Gemm", {last, "fc2.weight", "fc2.bias"}, {"logits"}), "transB", 1);
-  m.output("logits", onnx::TensorProto::FLOAT, {-1, 3});
-  const std::string path = dir + (bn_and_dropout ? "/mlp_bn_dropout.onnx" : "/mlp.onnx");
-  m.save(path);
-  return path;
+  return testing::make_mlp(dir + (bn_and_dropout ? "/mlp_bn_dropout.onnx" : "/mlp.onnx"), bn_and_dropout);
 }
 
 // Three well-separated classes in 4 dimensions.
@@ -377,10 +337,10 @@ TEST(TrainingSession, ModelWithItsOwnLossTrains) {
   m.input("y", onnx::TensorProto::FLOAT, {-1, 1});
   m.initializer("w", Tensor::from<float>({1, 4}, {0, 0, 0, 0}));
   m.initializer("b", Tensor::from<float>({1}, {0}));
-  set_attr(m.node("Gemm", {"x", "w", "b"}, {"pred"}), "transB", 1);
+  set_int(m.node("Gemm", {"x", "w", "b"}, {"pred"}), "transB", 1);
   m.node("Sub", {"pred", "y"}, {"err"});
   m.node("Mul", {"err", "err"}, {"sq"});
-  set_attr(m.node("ReduceMean", {"sq"}, {"loss"}), "keepdims", 0);
+  set_int(m.node("ReduceMean", {"sq"}, {"loss"}), "keepdims", 0);
   m.output("loss", onnx::TensorProto::FLOAT, {});
   m.output("pred", onnx::TensorProto::FLOAT, {-1, 1});
   m.save(dir.path() + "/own_loss.onnx");
