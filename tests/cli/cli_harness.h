@@ -1,8 +1,8 @@
-// tests/cli/cli_harness.h: running the real onnx-train binary from a test, as
-// tests/cli/cli_e2e_test.cc does, for the CLI tests that live in their own files
-// (resume_test.cc, run_folder_test.cc): a temporary work folder, a small MLP model and
-// separable .npy data written there, runs with their exit code and output, and the process
-// controls those tests need (a signal at a chosen moment, a file-size limit, a terminal).
+// tests/cli/cli_harness.h: running the real onnx-train binary from a test, for every CLI test
+// (cli_e2e_test.cc, hostile_inputs_cli_test.cc, resume_test.cc, run_folder_test.cc, ...): a
+// temporary work folder, a small MLP model and separable .npy data written there, runs with
+// their exit code and output, and the process controls those tests need (a signal at a chosen
+// moment, a file-size or address-space limit, a terminal, the peak memory of a run).
 #pragma once
 
 #include <fcntl.h>
@@ -25,6 +25,9 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/data_files.h"
+#include "tests/support/expect_text.h"
+#include "tests/support/mlp_model.h"
 #include "tests/support/model_builder.h"
 
 #ifndef ONNX_TRAIN_CLI
@@ -36,31 +39,15 @@ extern char** environ;
 namespace onnx_train::cli_test {
 
 namespace fs = std::filesystem;
-
-#define EXPECT_HAS(text, part) \
-  EXPECT_NE((text).find(part), std::string::npos) << "expected '" << (part) << "' in:\n" << (text)
-#define EXPECT_LACKS(text, part) \
-  EXPECT_EQ((text).find(part), std::string::npos) << "unexpected '" << (part) << "' in:\n" << (text)
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-inline void write_file(const std::string& path, const std::string& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-}
+using testing::read_file;
+using testing::write_file;
 
 template <typename T>
 std::string bytes_of(const std::vector<T>& values) {
   return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
 }
 
-// Every path under `dir`, relative, sorted.
+// Every path under `dir`, relative, sorted: to show that a failed run left nothing behind.
 inline std::set<std::string> tree(const std::string& dir) {
   std::set<std::string> out;
   std::error_code ec;
@@ -110,14 +97,16 @@ inline std::string quote_args(const std::vector<std::string>& args) {
 }
 
 struct SpawnOptions {
+  std::string binary;            // not empty: run this build of onnx-train instead of ONNX_TRAIN_CLI
   long max_file_bytes = 0;       // > 0: RLIMIT_FSIZE, so a write past it fails as on a full disk
+  long max_address_space = 0;    // > 0: RLIMIT_AS, so an allocation past it fails (std::bad_alloc)
   int terminal_fd = -1;          // >= 0: stdout and stderr go to this (a pty's slave side)
   std::vector<std::string> env;  // added to the environment ("TERM=xterm")
   std::string cwd;               // not empty: run there instead of the work folder
 };
 
-// Starts the binary with `args` in `cwd`, stdout and stderr into files (or the terminal),
-// no stdin, and one kernel thread (tiny models train fastest so, and the numbers do not
+// Starts the binary with `args` in `cwd`, stdout and stderr into files ("/dev/null" to
+// discard one) or the terminal, no stdin, and one kernel thread (tiny models train fastest so, and the numbers do not
 // depend on it).
 inline pid_t spawn(const std::vector<std::string>& args, const std::string& cwd, const std::string& out_path,
                    const std::string& err_path, const SpawnOptions& options = {}) {
@@ -130,13 +119,18 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::string& cwd,
   std::vector<char*> envp, argv;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
-  std::vector<std::string> all = {ONNX_TRAIN_CLI};
+  std::vector<std::string> all = {options.binary.empty() ? std::string(ONNX_TRAIN_CLI) : options.binary};
   all.insert(all.end(), args.begin(), args.end());
   for (auto& a : all) argv.push_back(a.data());
   argv.push_back(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {  // only async-signal-safe calls from here
     if (chdir(cwd.c_str()) != 0) _exit(126);
+    if (options.max_address_space > 0) {
+      const auto bytes = static_cast<rlim_t>(options.max_address_space);
+      const rlimit limit{bytes, bytes};
+      if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(126);
+    }
     const int in = open("/dev/null", O_RDONLY);
     int out = options.terminal_fd, err = options.terminal_fd;
     if (out < 0) {
@@ -160,11 +154,13 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::string& cwd,
 }
 
 // The exit status of `pid` (1000 + N when signal N killed it); kills it and fails after `timeout_s`.
-inline int wait_for(pid_t pid, double timeout_s) {
+// With `max_resident_kb`, also the run's peak resident memory (wait4's ru_maxrss, in KB).
+inline int wait_for(pid_t pid, double timeout_s, long* max_resident_kb = nullptr) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   int status = 0;
+  rusage usage{};
   for (;;) {
-    const pid_t r = waitpid(pid, &status, WNOHANG);
+    const pid_t r = wait4(pid, &status, WNOHANG, &usage);
     if (r == pid) break;
     if (r < 0) return -1;
     if (std::chrono::steady_clock::now() > deadline) {
@@ -175,6 +171,7 @@ inline int wait_for(pid_t pid, double timeout_s) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  if (max_resident_kb != nullptr) *max_resident_kb = usage.ru_maxrss;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 1000 + WTERMSIG(status);
   return -1;
@@ -193,73 +190,25 @@ bool wait_until(F done, double timeout_s = 60) {
 
 // ---- Models and data
 
-inline void set_int(onnx::NodeProto& node, const std::string& name, int64_t value) {
-  auto* a = node.add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(value);
-}
+using testing::make_mlp;
+using testing::random_tensor;
+using testing::set_int;
 
-inline Tensor random_tensor(const Shape& shape, std::mt19937& rng, float scale = 0.5f, float offset = 0.f) {
-  std::normal_distribution<float> normal(0.f, 1.f);
-  Tensor t(DType::Float32, shape);
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = offset + scale * normal(rng);
-  return t;
-}
-
-// x [N, 4] -> Gemm(8) -> [BatchNormalization] -> Relu -> [Dropout(0.3)] -> Gemm(3) -> logits,
-// as tests/cli/cli_e2e_test.cc builds it. `unused_values` > 0 adds an initializer of that
-// many floats that no node reads: it is exported with the model but is no parameter, so it
-// makes the export much larger than a checkpoint.
-inline std::string make_mlp(const std::string& path, bool bn_and_dropout, int64_t unused_values = 0) {
-  std::mt19937 rng(7);
-  testing::ModelBuilder m(13);
-  m.input("x", onnx::TensorProto::FLOAT, {-1, 4});
-  m.initializer("fc1.weight", random_tensor({8, 4}, rng));
-  m.initializer("fc1.bias", random_tensor({8}, rng, 0.1f));
-  m.initializer("fc2.weight", random_tensor({3, 8}, rng));
-  m.initializer("fc2.bias", random_tensor({3}, rng, 0.1f));
-  if (unused_values > 0) m.initializer("unused.table", random_tensor({unused_values}, rng));
-  set_int(m.node("Gemm", {"x", "fc1.weight", "fc1.bias"}, {"h"}), "transB", 1);
-  std::string last = "h";
-  if (bn_and_dropout) {
-    m.initializer("bn.weight", random_tensor({8}, rng, 0.1f, 1.f));
-    m.initializer("bn.bias", random_tensor({8}, rng, 0.1f));
-    m.initializer("bn.running_mean", random_tensor({8}, rng, 0.2f));
-    m.initializer("bn.running_var", random_tensor({8}, rng, 0.1f, 1.f));
-    m.node("BatchNormalization", {"h", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"}, {"hn"});
-    last = "hn";
-  }
-  m.node("Relu", {last}, {"r"});
-  last = "r";
-  if (bn_and_dropout) {
-    m.initializer("drop.ratio", Tensor::scalar<float>(0.3f));
-    m.node("Dropout", {"r", "drop.ratio"}, {"d"});
-    last = "d";
-  }
-  set_int(m.node("Gemm", {last, "fc2.weight", "fc2.bias"}, {"logits"}), "transB", 1);
-  m.output("logits", onnx::TensorProto::FLOAT, {-1, 3});
-  fs::create_directories(fs::path(path).parent_path());
-  m.save(path);
-  return path;
-}
-
-// `n` samples of three well-separated clusters in 4 dimensions.
+// `n` samples of `classes` (at most 5) well-separated clusters in 4 dimensions.
 struct Samples {
   int n = 0;
   std::vector<float> x;    // [n, 4]
   std::vector<int64_t> y;  // [n]
 };
 
-inline Samples separable(int n, unsigned seed) {
-  static const float centers[3][4] = {{2, 0, 0, 1}, {-2, 1, 0, -1}, {0, -2, 2, 0}};
+inline Samples separable(int n, unsigned seed, int classes = 3) {
+  static const float centers[5][4] = {{2, 0, 0, 1}, {-2, 1, 0, -1}, {0, -2, 2, 0}, {0, 2, -2, 0}, {1, 1, 1, -2}};
   std::mt19937 rng(seed);
   std::normal_distribution<float> noise(0.f, 0.3f);
   Samples s;
   s.n = n;
   for (int i = 0; i < n; ++i) {
-    const int c = static_cast<int>(rng() % 3u);
+    const int c = static_cast<int>(rng() % static_cast<unsigned>(classes));
     for (int j = 0; j < 4; ++j) s.x.push_back(centers[c][j] + noise(rng));
     s.y.push_back(c);
   }
@@ -282,14 +231,19 @@ inline std::string npy(const std::string& descr, const Shape& shape, const std::
   return out + header + data;
 }
 
-// DATA/train/{x,label}.npy and, with val > 0 samples, DATA/val/{x,label}.npy.
-inline void write_npy_data(const std::string& data, const Samples& train, int val = 0, unsigned seed = 1) {
-  write_file(data + "/train/x.npy", npy("<f4", {train.n, 4}, bytes_of(train.x)));
-  write_file(data + "/train/label.npy", npy("<i8", {train.n}, bytes_of(train.y)));
+inline std::string x_npy(const Samples& s) { return npy("<f4", {s.n, 4}, bytes_of(s.x)); }
+inline std::string y_npy(const Samples& s) { return npy("<i8", {s.n}, bytes_of(s.y)); }
+
+// DATA/train/{x,label}.npy and, with val > 0 samples, DATA/val/{x,label}.npy (drawn with
+// seed + 100, of `classes` clusters).
+inline void write_npy_data(const std::string& data, const Samples& train, int val = 0, unsigned seed = 1,
+                           int classes = 3) {
+  write_file(data + "/train/x.npy", x_npy(train));
+  write_file(data + "/train/label.npy", y_npy(train));
   if (val > 0) {
-    const Samples v = separable(val, seed + 100);
-    write_file(data + "/val/x.npy", npy("<f4", {v.n, 4}, bytes_of(v.x)));
-    write_file(data + "/val/label.npy", npy("<i8", {v.n}, bytes_of(v.y)));
+    const Samples v = separable(val, seed + 100, classes);
+    write_file(data + "/val/x.npy", x_npy(v));
+    write_file(data + "/val/label.npy", y_npy(v));
   }
 }
 

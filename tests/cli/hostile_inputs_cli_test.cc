@@ -3,40 +3,24 @@
 // gigabytes of memory taken before the input is found wrong. The runs have an address-space
 // limit (RLIMIT_AS) that the binary works under but that a multi-gigabyte allocation breaks,
 // and their peak resident memory is measured (wait4's ru_maxrss).
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <zlib.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-#include <thread>
 
+#include "tests/cli/cli_harness.h"
 #include "tests/support/model_builder.h"
 
-#ifndef ONNX_TRAIN_CLI
-#error "ONNX_TRAIN_CLI (the path of the onnx-train binary) is set by tests/CMakeLists.txt"
-#endif
-
-namespace onnx_train {
+namespace onnx_train::cli_test {
 namespace {
 
-namespace fs = std::filesystem;
 using testing::ModelBuilder;
 using testing::TempDir;
-
-#define EXPECT_HAS(text, part) \
-  EXPECT_NE((text).find(part), std::string::npos) << "expected '" << (part) << "' in:\n" << (text)
-#define EXPECT_LACKS(text, part) \
-  EXPECT_EQ((text).find(part), std::string::npos) << "unexpected '" << (part) << "' in:\n" << (text)
 
 // ONNX_TRAIN_CLI_UNDER_TEST runs the cases against another build (an older one, to see them fail).
 const std::string kCli = std::getenv("ONNX_TRAIN_CLI_UNDER_TEST") ? std::getenv("ONNX_TRAIN_CLI_UNDER_TEST")
@@ -58,58 +42,14 @@ struct LimitedRun {
   std::string err;
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
 // Runs the binary with `args` under the address-space limit, stdout discarded.
 LimitedRun run_limited(const std::vector<std::string>& args, const std::string& cwd) {
   const std::string err_path = cwd + "/stderr.txt";
-  std::vector<std::string> all = {kCli};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {  // only async-signal-safe calls from here
-    const rlimit limit = {kAddressSpaceLimit, kAddressSpaceLimit};
-    if (setrlimit(RLIMIT_AS, &limit) != 0 || chdir(cwd.c_str()) != 0) _exit(126);
-    const int in = open("/dev/null", O_RDONLY);
-    const int out = open("/dev/null", O_WRONLY);
-    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || out < 0 || err < 0) _exit(126);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    setenv("OMP_NUM_THREADS", "1", 1);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  SpawnOptions options;
+  options.binary = kCli;
+  options.max_address_space = static_cast<long>(kAddressSpaceLimit);
   LimitedRun run;
-  int status = 0;
-  rusage usage{};
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  for (;;) {
-    const pid_t r = wait4(pid, &status, WNOHANG, &usage);
-    if (r == pid) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      wait4(pid, &status, 0, &usage);
-      ADD_FAILURE() << "onnx-train did not finish in 120 s; killed";
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  run.code = WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
-  run.max_resident_kb = usage.ru_maxrss;
+  run.code = wait_for(spawn(args, cwd, "/dev/null", err_path, options), 120, &run.max_resident_kb);
   run.err = read_file(err_path);
   return run;
 }
@@ -255,13 +195,8 @@ TEST(HostileInputsCli, TinyImageClaimingHugeDimensionsIsRefusedBeforeDecoding) {
 TEST(HostileInputsCli, BinaryBytesNeverReachTheTerminalRaw) {
   TempDir dir;
   // An npy header whose element type is an escape sequence that would clear the screen.
-  std::string header = "{'descr': '\x1b[2J\x1b[H\x9b', 'fortran_order': False, 'shape': (2, 1, 28, 28), }";
-  header.append(63 - (10 + header.size()) % 64, ' ');
-  header += '\n';
-  std::string npy = std::string("\x93NUMPY\x01\x00", 8);
-  npy += static_cast<char>(header.size() & 0xFF);
-  npy += static_cast<char>(header.size() >> 8);
-  write_file(dir.path() + "/data/input.npy", npy + header + std::string(2 * 28 * 28 * 4, '\0'));
+  write_file(dir.path() + "/data/input.npy",
+             npy("\x1b[2J\x1b[H\x9b", {2, 1, 28, 28}, std::string(2 * 28 * 28 * 4, '\0')));
   const LimitedRun run = run_limited({kCnn, "data", "--epochs", "1"}, dir.path());
   EXPECT_EQ(run.code, 1) << run.err;
   EXPECT_HAS(run.err, "\\x1b[2J\\x1b[H\\x9b");
@@ -270,4 +205,4 @@ TEST(HostileInputsCli, BinaryBytesNeverReachTheTerminalRaw) {
 }
 
 }  // namespace
-}  // namespace onnx_train
+}  // namespace onnx_train::cli_test
