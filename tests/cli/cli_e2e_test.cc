@@ -37,198 +37,20 @@
 
 #include "importers/tensor_proto.h"
 #include "onnx_train/session.h"
+#include "tests/cli/cli_harness.h"
+#include "tests/support/data_files.h"
 #include "tests/support/model_builder.h"
 
-#ifndef ONNX_TRAIN_CLI
-#error "ONNX_TRAIN_CLI (the path of the onnx-train binary) is set by tests/CMakeLists.txt"
-#endif
-
-extern char** environ;
-
-namespace onnx_train {
+namespace onnx_train::cli_test {
 namespace {
 
-namespace fs = std::filesystem;
 using testing::ModelBuilder;
 using testing::TempDir;
 
-const std::string kCli = ONNX_TRAIN_CLI;
 const std::string kSourceDir = ONNX_TRAIN_SOURCE_DIR;
 const std::string kParityDir = kSourceDir + "/tests/data/train_parity";
 
-#define EXPECT_HAS(text, part) \
-  EXPECT_NE((text).find(part), std::string::npos) << "expected '" << (part) << "' in:\n" << (text)
-#define EXPECT_LACKS(text, part) \
-  EXPECT_EQ((text).find(part), std::string::npos) << "unexpected '" << (part) << "' in:\n" << (text)
-
-// ---- Files
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-  ASSERT_TRUE(out.good()) << path;
-}
-
-template <typename T>
-std::string bytes_of(const std::vector<T>& values) {
-  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
-}
-
-// Every path under `dir`, relative, sorted: to show that a failed run left nothing behind.
-std::set<std::string> tree(const std::string& dir) {
-  std::set<std::string> out;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-    out.insert(fs::relative(it->path(), dir).string());
-  return out;
-}
-
-std::string joined(const std::set<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out.empty() ? "(nothing)" : out;
-}
-
-int count_of(const std::string& text, const std::string& part) {
-  int n = 0;
-  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++n;
-  return n;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-// ---- Running the binary
-
-struct CliRun {
-  int code = -1;  // exit status; 1000 + N when signal N killed it
-  std::string out, err, command;
-  std::string show() const {
-    return "$ " + command + "\nexit " + std::to_string(code) + "\n--- stdout\n" + out + "--- stderr\n" + err;
-  }
-};
-
-std::string quote_args(const std::vector<std::string>& args) {
-  std::string out = "onnx-train";
-  for (const auto& a : args) out += " " + (a.find(' ') == std::string::npos && !a.empty() ? a : "'" + a + "'");
-  return out;
-}
-
-// Starts the binary with `args` in `cwd`, stdout and stderr into files, no stdin, and one
-// kernel thread (tiny models train fastest so, and the numbers do not depend on it).
-pid_t spawn(const std::vector<std::string>& args, const std::string& cwd, const std::string& out_path,
-            const std::string& err_path) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "OMP_NUM_THREADS=", 16) != 0) env.emplace_back(*e);
-  }
-  env.emplace_back("OMP_NUM_THREADS=1");
-  std::vector<char*> envp, argv;
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> all = {kCli};
-  all.insert(all.end(), args.begin(), args.end());
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {  // only async-signal-safe calls from here
-    if (chdir(cwd.c_str()) != 0) _exit(126);
-    const int in = open("/dev/null", O_RDONLY);
-    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || out < 0 || err < 0) _exit(126);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-// The exit status of `pid` (1000 + N when signal N killed it); kills it and fails after `timeout_s`.
-int wait_for(pid_t pid, double timeout_s) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  int status = 0;
-  for (;;) {
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0) return -1;
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      ADD_FAILURE() << "onnx-train did not finish in " << timeout_s << " s; killed";
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 1000 + WTERMSIG(status);
-  return -1;
-}
-
 // ---- Models
-
-void set_int(onnx::NodeProto& node, const std::string& name, int64_t value) {
-  auto* a = node.add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(value);
-}
-
-Tensor random_tensor(const Shape& shape, std::mt19937& rng, float scale = 0.5f, float offset = 0.f) {
-  std::normal_distribution<float> normal(0.f, 1.f);
-  Tensor t(DType::Float32, shape);
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = offset + scale * normal(rng);
-  return t;
-}
-
-// x [N, 4] -> Gemm(8) -> [BatchNormalization] -> Relu -> [Dropout(0.3)] -> Gemm(classes) -> logits,
-// as tests/train/training_session_test.cc builds it.
-std::string make_mlp(const std::string& path, bool bn_and_dropout, int classes = 3) {
-  std::mt19937 rng(7);
-  ModelBuilder m(13);
-  m.input("x", onnx::TensorProto::FLOAT, {-1, 4});
-  m.initializer("fc1.weight", random_tensor({8, 4}, rng));
-  m.initializer("fc1.bias", random_tensor({8}, rng, 0.1f));
-  m.initializer("fc2.weight", random_tensor({classes, 8}, rng));
-  m.initializer("fc2.bias", random_tensor({classes}, rng, 0.1f));
-  set_int(m.node("Gemm", {"x", "fc1.weight", "fc1.bias"}, {"h"}), "transB", 1);
-  std::string last = "h";
-  if (bn_and_dropout) {
-    m.initializer("bn.weight", random_tensor({8}, rng, 0.1f, 1.f));
-    m.initializer("bn.bias", random_tensor({8}, rng, 0.1f));
-    m.initializer("bn.running_mean", random_tensor({8}, rng, 0.2f));
-    m.initializer("bn.running_var", random_tensor({8}, rng, 0.1f, 1.f));
-    m.node("BatchNormalization", {"h", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"}, {"hn"});
-    last = "hn";
-  }
-  m.node("Relu", {last}, {"r"});
-  last = "r";
-  if (bn_and_dropout) {
-    m.initializer("drop.ratio", Tensor::scalar<float>(0.3f));
-    m.node("Dropout", {"r", "drop.ratio"}, {"d"});
-    last = "d";
-  }
-  set_int(m.node("Gemm", {last, "fc2.weight", "fc2.bias"}, {"logits"}), "transB", 1);
-  m.output("logits", onnx::TensorProto::FLOAT, {-1, classes});
-  fs::create_directories(fs::path(path).parent_path());
-  m.save(path);
-  return path;
-}
 
 // x [N, 3, 6, 6] -> Flatten -> Gemm(2) -> logits: for image class folders.
 std::string make_image_model(const std::string& path) {
@@ -260,58 +82,6 @@ std::map<std::string, Tensor> initializers_of(const std::string& path) {
 }
 
 // ---- Data
-
-// `n` samples of `classes` well-separated clusters in 4 dimensions.
-struct Samples {
-  int n = 0;
-  std::vector<float> x;    // [n, 4]
-  std::vector<int64_t> y;  // [n]
-};
-
-Samples separable(int n, unsigned seed, int classes = 3) {
-  static const float centers[5][4] = {{2, 0, 0, 1}, {-2, 1, 0, -1}, {0, -2, 2, 0}, {0, 2, -2, 0}, {1, 1, 1, -2}};
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> noise(0.f, 0.3f);
-  Samples s;
-  s.n = n;
-  for (int i = 0; i < n; ++i) {
-    const int c = static_cast<int>(rng() % static_cast<unsigned>(classes));
-    for (int j = 0; j < 4; ++j) s.x.push_back(centers[c][j] + noise(rng));
-    s.y.push_back(c);
-  }
-  return s;
-}
-
-// An .npy file as numpy.save writes it (tests/importers/data_arrays_test.cc).
-std::string npy(const std::string& descr, const Shape& shape, const std::string& data) {
-  std::string dims;
-  for (size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]);
-  if (shape.size() == 1) dims += ",";
-  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
-  header.append(63 - (10 + header.size()) % 64, ' ');
-  header += '\n';
-  std::string out = "\x93NUMPY";
-  out += '\x01';
-  out += '\0';
-  out += static_cast<char>(header.size() & 0xFF);
-  out += static_cast<char>(header.size() >> 8);
-  return out + header + data;
-}
-
-std::string x_npy(const Samples& s) { return npy("<f4", {s.n, 4}, bytes_of(s.x)); }
-std::string y_npy(const Samples& s) { return npy("<i8", {s.n}, bytes_of(s.y)); }
-
-// DATA/train/{x,label}.npy and, with val > 0 samples, DATA/val/{x,label}.npy.
-void write_npy_data(const std::string& data, int train, int val, unsigned seed = 1, int classes = 3) {
-  const Samples t = separable(train, seed, classes);
-  write_file(data + "/train/x.npy", x_npy(t));
-  write_file(data + "/train/label.npy", y_npy(t));
-  if (val > 0) {
-    const Samples v = separable(val, seed + 100, classes);
-    write_file(data + "/val/x.npy", x_npy(v));
-    write_file(data + "/val/label.npy", y_npy(v));
-  }
-}
 
 std::string le_bytes(uint64_t v, int n) {
   std::string s;
@@ -363,19 +133,8 @@ std::string idx_u8(const Shape& dims, const std::vector<uint8_t>& values) {
   return out + bytes_of(values);
 }
 
-std::string gzipped(const std::string& data) {
-  z_stream zs{};
-  EXPECT_EQ(deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string out(deflateBound(&zs, data.size()) + 64, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
+// A .gz file's bytes.
+std::string gzipped(const std::string& data) { return testing::zlib_deflate(data, Z_DEFAULT_COMPRESSION, 15 + 16); }
 
 // MNIST's layout: train-images-idx3-ubyte (2 x 2 uint8 "images" of the clusters), its labels,
 // and t10k-* for validation; gzip'd with `gz`.
@@ -391,24 +150,6 @@ void write_idx_data(const std::string& data, bool gz) {
   };
   write("train", separable(40, 3));
   write("t10k", separable(16, 4));
-}
-
-void write_png_rgb(const std::string& path, int width, int height, const std::vector<uint8_t>& rgb) {
-  fs::create_directories(fs::path(path).parent_path());
-  FILE* file = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(file, nullptr) << path;
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png_create_info_struct(png);
-  png_init_io(png, file);
-  png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  std::vector<png_bytep> rows;
-  for (int y = 0; y < height; ++y) rows.push_back(const_cast<uint8_t*>(rgb.data()) + y * width * 3);
-  png_write_image(png, rows.data());
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  std::fclose(file);
 }
 
 void write_jpeg_rgb(const std::string& path, int width, int height, const std::vector<uint8_t>& rgb) {
@@ -447,7 +188,7 @@ void write_image_split(const std::string& split, int per_class, unsigned seed) {
       for (auto& v : rgb) v = static_cast<uint8_t>(value(rng));
       const std::string stem = split + (c == 0 ? "/a_dark/" : "/b_bright/") + "img" + std::to_string(i);
       if (i % 2 == 0)
-        write_png_rgb(stem + ".png", 8, 8, rgb);
+        testing::write_png_file(stem + ".png", 8, 8, 3, rgb);
       else
         write_jpeg_rgb(stem + ".jpg", 8, 8, rgb);
     }
@@ -524,57 +265,21 @@ std::vector<std::string> metric_lines(const std::string& log_path) {
 
 // ---- The fixture
 
-class Cli : public ::testing::Test {
+class Cli : public CliTest {
  public:
-  void SetUp() override {
-    root_ = tmp_.path();
-    work_ = root_ + "/work";
-    fs::create_directories(work_);
-    fs::create_directories(root_ + "/.runs");
-  }
-
-  // Runs onnx-train with `args` in the work folder (the default export lands there).
-  CliRun run(const std::vector<std::string>& args, double timeout_s = 120) {
-    const std::string stem = root_ + "/.runs/" + std::to_string(runs_++);
-    CliRun r;
-    r.command = quote_args(args);
-    r.code = wait_for(spawn(args, work_, stem + ".out", stem + ".err"), timeout_s);
-    r.out = read_file(stem + ".out");
-    r.err = read_file(stem + ".err");
-    return r;
-  }
-
-  // A run that must succeed.
-  CliRun ok(const std::vector<std::string>& args) {
-    CliRun r = run(args);
-    EXPECT_EQ(r.code, 0) << r.show();
-    EXPECT_EQ(r.err, "") << r.show();
-    return r;
-  }
-
-  // A run that must fail with one clear message on stderr holding every part of `says`,
-  // and leave the work folder as it was: no exported model, no half-written file.
+  // A run that must fail with one clear message on stderr holding every part of `says`
+  // (CliTest::fails), without having been killed or having crashed, and leave the work folder
+  // as it was: no exported model, no half-written file.
   CliRun fails(const std::vector<std::string>& args, const std::vector<std::string>& says) {
     const std::set<std::string> before = tree(work_);
-    CliRun r = run(args);
-    EXPECT_NE(r.code, 0) << r.show();
+    CliRun r = CliTest::fails(args, says);
     EXPECT_NE(r.code, -1) << r.show();
-    EXPECT_LT(r.code, 128) << "killed by a signal, not a clean error exit\n" << r.show();
-    EXPECT_EQ(count_of(r.err, "onnx-train: error: "), 1) << r.show();
-    EXPECT_EQ(r.err.rfind("onnx-train: error: ", 0), 0u) << "stderr holds more than the message\n" << r.show();
     EXPECT_LACKS(r.err, "terminate called");
     EXPECT_LACKS(r.out, "wrote ");
-    for (const auto& part : says) EXPECT_HAS(r.err, part);
     const std::set<std::string> after = tree(work_);
     EXPECT_EQ(joined(after), joined(before)) << "the failed run left files behind\n" << r.show();
     return r;
   }
-
-  std::string path(const std::string& rel) const { return root_ + "/" + rel; }
-
-  TempDir tmp_;
-  std::string root_, work_;
-  int runs_ = 0;
 };
 
 // The numbers of a "done: ..." summary line and "epoch E/N: ..." lines.
@@ -588,7 +293,7 @@ double number_after(const std::string& text, const std::string& key) {
 
 TEST_F(Cli, TrainsOnNpyDataWithLogPlotAndExport) {
   const std::string model = make_mlp(path("models/mlp.onnx"), false);
-  write_npy_data(path("data"), 48, 24);
+  write_npy_data(path("data"), separable(48, 1), 24);
   fs::create_directories(path("out"));
   const CliRun r = ok({model, path("data"), "--epochs", "3", "--batch-size", "8", "--lr", "0.05", "--seed", "1",
                        "--log", path("out/log.jsonl"), "--plot", path("out/plot.svg")});
@@ -692,7 +397,7 @@ TEST_F(Cli, ValSplitQuietAndExportTrainingContinues) {
 // --checkpoint-dir does) or the run stops before training, not after it with the work lost.
 TEST_F(Cli, OutputsIntoAMissingFolderAreWrittenOrRefusedBeforeTraining) {
   const std::string model = make_mlp(path("mlp.onnx"), false);
-  write_npy_data(path("data"), 16, 8);
+  write_npy_data(path("data"), separable(16, 1), 8);
   for (const std::string flag : {"-o", "--export-training", "--plot", "--log"}) {
     const std::string target = path("missing_" + flag.substr(flag.find_first_not_of('-')) + "/out");
     std::vector<std::string> args = {model, path("data"), "--batch-size", "8", flag, target};
@@ -827,7 +532,7 @@ class CliResume : public Cli, public ::testing::WithParamInterface<ResumeCase> {
 TEST_P(CliResume, EpochCheckpointResumeEqualsUninterrupted) {
   const ResumeCase c = GetParam();
   const std::string model = make_mlp(path("mlp.onnx"), c.bn_and_dropout);
-  write_npy_data(path("data"), 40, 16);  // 5 batches of 8: with --accumulate 2, the last step is partial
+  write_npy_data(path("data"), separable(40, 1), 16);  // 5 batches of 8: with --accumulate 2, the last step is partial
   const std::vector<std::string> common = {model,          path("data"),
                                            "--batch-size", "8",
                                            "--seed",       "3",
@@ -882,7 +587,7 @@ INSTANTIATE_TEST_SUITE_P(Cli, CliResume,
 
 TEST_F(Cli, MidEpochCheckpointResumeEqualsUninterrupted) {
   const std::string model = make_mlp(path("mlp.onnx"), true);
-  write_npy_data(path("data"), 48, 16);  // 6 steps per epoch
+  write_npy_data(path("data"), separable(48, 1), 16);  // 6 steps per epoch
   const std::vector<std::string> common = {
       model,        path("data"), "--batch-size",   "8", "--seed",      "9",   "--epochs",   "2",  "--lr", "0.02",
       "--schedule", "cosine",     "--warmup-steps", "3", "--optimizer", "sgd", "--momentum", "0.9"};
@@ -912,7 +617,7 @@ TEST_F(Cli, MidEpochCheckpointResumeEqualsUninterrupted) {
 
 TEST_F(Cli, ResumeRefusesACheckpointOfOtherOptions) {
   const std::string model = make_mlp(path("mlp.onnx"), false);
-  write_npy_data(path("data"), 16, 0);
+  write_npy_data(path("data"), separable(16, 1));
   ok({model, path("data"), "--batch-size", "8", "--checkpoint-dir", path("ck"), "-o", path("a.onnx")});
   // (--lr may change on resume; the seed may not: tests/cli/run_folder_test.cc has the rest.)
   fails({model, path("data"), "--batch-size", "8", "--seed", "5", "--checkpoint-dir", path("ck"), "--resume", "-o",
@@ -926,7 +631,7 @@ TEST_F(Cli, ResumeRefusesACheckpointOfOtherOptions) {
 
 TEST_F(Cli, EvalMatchesTheRunsValidation) {
   const std::string model = make_mlp(path("mlp.onnx"), true);
-  write_npy_data(path("data"), 40, 20);
+  write_npy_data(path("data"), separable(40, 1), 20);
   const CliRun train =
       ok({model, path("data"), "--batch-size", "8", "--epochs", "2", "--lr", "0.05", "-o", path("t.onnx")});
   const size_t done = train.out.find("done: ");
@@ -1007,8 +712,8 @@ TEST_F(Cli, GraphWritesTheTrainingGraph) {
 // ---- Transfer learning
 
 TEST_F(Cli, NumClassesReplacesTheHeadAndFreezeKeepsTheBody) {
-  const std::string model = make_mlp(path("mlp.onnx"), false, /*classes=*/3);
-  write_npy_data(path("data"), 40, 20, 1, /*classes=*/5);
+  const std::string model = make_mlp(path("mlp.onnx"), false, /*unused_values=*/0, /*classes=*/3);
+  write_npy_data(path("data"), separable(40, 1, /*classes=*/5), 20, 1, /*classes=*/5);
   const CliRun r = ok({model, path("data"), "--num-classes", "5", "--freeze", "^fc1\\.", "--batch-size", "8",
                        "--epochs", "3", "--lr", "0.05", "-o", path("five.onnx")});
   EXPECT_GE(number_after(r.out.substr(r.out.find("done: ")), "val accuracy "), 60.0) << r.out;
@@ -1098,7 +803,7 @@ TEST_F(CliBadInput, NanInTheData) {
 }
 
 TEST_F(CliBadInput, InfInTheValidationData) {
-  write_npy_data(path("data"), 16, 0);
+  write_npy_data(path("data"), separable(16, 1));
   Samples v = separable(8, 2);
   v.x[5] = INFINITY;
   write_file(path("data/val/x.npy"), x_npy(v));
@@ -1167,7 +872,7 @@ TEST_F(CliBadInput, CorruptImage) {
 }
 
 TEST_F(CliBadInput, LearningRateSoHighTheLossBecomesNan) {
-  write_npy_data(path("data"), 64, 0);
+  write_npy_data(path("data"), separable(64, 1));
   const CliRun r = run({model_, path("data"), "--batch-size", "8", "--lr", "1e30", "--checkpoint-dir", path("ck"),
                         "--checkpoint-every", "1", "-o", work_ + "/out.onnx", "--log", path("log.jsonl")});
   EXPECT_NE(r.code, 0) << r.show();
@@ -1195,7 +900,7 @@ TEST_F(CliBadInput, LearningRateSoHighTheLossBecomesNan) {
 }
 
 TEST_F(CliBadInput, UnknownFlag) {
-  write_npy_data(path("data"), 16, 0);
+  write_npy_data(path("data"), separable(16, 1));
   fails({model_, path("data"), "--bogus"}, {"unknown option '--bogus'", "--help"});
   fails({model_, path("data"), "--learning-rate=0.1"}, {"unknown option '--learning-rate'"});
   const CliRun first = run({"--bogus"});
@@ -1205,7 +910,7 @@ TEST_F(CliBadInput, UnknownFlag) {
 }
 
 TEST_F(CliBadInput, MissingOrMalformedValues) {
-  write_npy_data(path("data"), 16, 0);
+  write_npy_data(path("data"), separable(16, 1));
   fails({model_, path("data"), "--lr"}, {"--lr needs a value"});
   fails({model_, path("data"), "--batch-size"}, {"--batch-size needs a value"});
   fails({model_, path("data"), "--epochs", "-o", "x.onnx"}, {"--epochs takes a whole number of at least 1, got '-o'"});
@@ -1220,7 +925,7 @@ TEST_F(CliBadInput, MissingOrMalformedValues) {
 }
 
 TEST_F(CliBadInput, MissingOrBrokenModel) {
-  write_npy_data(path("data"), 16, 0);
+  write_npy_data(path("data"), separable(16, 1));
   fails({path("no-such-model.onnx"), path("data")}, {path("no-such-model.onnx"), "no such file"});
   write_file(path("broken.onnx"), "this is not a protobuf at all \xff\xff\xff");
   fails({path("broken.onnx"), path("data")}, {path("broken.onnx")});
@@ -1238,22 +943,18 @@ struct Interrupted {
 // and checks that it saved a checkpoint and exited cleanly with 130, writing no model.
 Interrupted interrupt(Cli& test, std::vector<std::string> args) {
   for (const char* a : {"--log", "interrupted.jsonl", "-o", "interrupted.onnx"}) args.push_back(a);
-  const std::string stem = test.root_ + "/.runs/ctrl-c";
   const std::string log = test.work_ + "/interrupted.jsonl";
   fs::remove(log);
-  const pid_t pid = spawn(args, test.work_, stem + ".out", stem + ".err");
+  const pid_t pid = test.start(args);
   EXPECT_GT(pid, 0);
   // Training has started once the log has its first step.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (read_file(log).find("\"loss\"") == std::string::npos && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  wait_until([&] { return read_file(log).find("\"loss\"") != std::string::npos; }, 60);
   kill(pid, SIGINT);
-  const int code = wait_for(pid, 60);
+  const CliRun run = test.finish(pid, 60);
   Interrupted result;
-  result.out = read_file(stem + ".out");
-  const std::string err = read_file(stem + ".err");
-  EXPECT_EQ(code, 130) << "$ " << quote_args(args) << "\n" << result.out << err;
-  EXPECT_EQ(err, "");
+  result.out = run.out;
+  EXPECT_EQ(run.code, 130) << "$ " << run.command << "\n" << result.out << run.err;
+  EXPECT_EQ(run.err, "");
   EXPECT_FALSE(fs::exists(test.work_ + "/interrupted.onnx"));
   std::smatch m;
   if (!std::regex_search(result.out, m, std::regex("interrupted: saved (\\S+) at step ([0-9]+)"))) {
@@ -1267,14 +968,9 @@ Interrupted interrupt(Cli& test, std::vector<std::string> args) {
   return result;
 }
 
-std::vector<std::string> plus(std::vector<std::string> args, const std::vector<std::string>& more) {
-  args.insert(args.end(), more.begin(), more.end());
-  return args;
-}
-
 TEST_F(Cli, CtrlCSavesACheckpointAndResumeFinishesAsUninterrupted) {
   const std::string model = make_mlp(path("mlp.onnx"), false);
-  write_npy_data(path("data"), 2000, 0);  // 250 batches an epoch, 400 epochs: it runs until interrupted
+  write_npy_data(path("data"), separable(2000, 1));  // 250 batches an epoch, 400 epochs: it runs until interrupted
   const std::vector<std::string> common = {model, path("data"), "--batch-size", "8", "--epochs", "400", "--seed", "4"};
   const Interrupted i = interrupt(*this, plus(common, {"--checkpoint-dir", path("ck")}));
   ASSERT_FALSE(i.checkpoint.empty());
@@ -1299,7 +995,7 @@ TEST_F(Cli, CtrlCSavesACheckpointAndResumeFinishesAsUninterrupted) {
 // interrupted accumulation is dropped and redone on resuming.
 TEST_F(Cli, CtrlCWithoutCheckpointDirAndWithAccumulation) {
   const std::string model = make_mlp(path("mlp.onnx"), true);
-  write_npy_data(path("data"), 2000, 0);
+  write_npy_data(path("data"), separable(2000, 1));
   const std::vector<std::string> common = {model,    path("data"), "--batch-size", "8", "--epochs", "400",
                                            "--seed", "5",          "--accumulate", "2"};
   const Interrupted i = interrupt(*this, common);
@@ -1385,7 +1081,7 @@ class CliOnnxRuntime : public Cli {
 
 TEST_F(CliOnnxRuntime, TrainedMlpWithBatchNormAndDropoutMatches) {
   const std::string model = make_mlp(path("mlp.onnx"), true);
-  write_npy_data(path("data"), 40, 0);
+  write_npy_data(path("data"), separable(40, 1));
   ok({model, path("data"), "--batch-size", "8", "--epochs", "2", "--lr", "0.05", "-o", path("trained.onnx")});
   expect_same_in_ort(path("trained.onnx"), random_input({5, 4}, 1));
 }
@@ -1429,4 +1125,4 @@ TEST_F(CliOnnxRuntime, TrainedCnnMatches) {
 }
 
 }  // namespace
-}  // namespace onnx_train
+}  // namespace onnx_train::cli_test
