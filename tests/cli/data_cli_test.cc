@@ -284,6 +284,32 @@ TEST_F(DataCli, ClassesComeFromTheTrainingSplitAndTravelWithTheModel) {
   EXPECT_EQ(exported.at("data.mean"), "0.5");
 }
 
+// --export-training writes the same data.* entries as the inference export: eval and a later
+// fine-tuning run on it know the classes and the preprocessing too.
+TEST_F(DataCli, TheTrainingExportCarriesTheClassesAndPreprocessing) {
+  const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
+  for (const std::string colour : {"red", "green", "blue"}) write_colour(path("data/train"), colour, 8, colour[0]);
+  ok({model, path("data"), "--epochs", "4", "--batch-size", "8", "--lr", "0.02", "--mean", "0.5", "--std", "0.25", "-o",
+      path("out/m.onnx"), "--export-training", path("out/m.training.onnx")});
+  const auto inference = metadata_of(path("out/m.onnx"));
+  const auto training = metadata_of(path("out/m.training.onnx"));
+  for (const std::string key : {"data.classes", "data.mean", "data.std", "data.input", "data.input_shape"}) {
+    ASSERT_EQ(inference.count(key), 1u) << key;
+    ASSERT_EQ(training.count(key), 1u) << key << " is missing from the training export";
+    EXPECT_EQ(training.at(key), inference.at(key)) << key;
+  }
+  EXPECT_EQ(training.at("data.classes"), "[\"blue\", \"green\", \"red\"]");
+  // The training information is there beside them.
+  EXPECT_EQ(training.count("onnx_train.step"), 1u);
+
+  // eval on a folder of one class: red is class 2, from the stored classes.
+  write_colour(path("eval"), "red", 5, 7);
+  const CliRun eval = ok({"eval", path("out/m.training.onnx"), path("eval")});
+  EXPECT_HAS(eval.out, "classes: the 3 stored in " + path("out/m.training.onnx"));
+  EXPECT_HAS(eval.out, "normalising by the mean and std stored in");
+  EXPECT_HAS(eval.out, "accuracy 100.00% (5 of 5)");
+}
+
 TEST_F(DataCli, EvalNormalisesByTheStoredMeanAndStdUnlessGivenOthers) {
   const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
   for (const std::string colour : {"red", "green", "blue"}) write_colour(path("data/train"), colour, 4, colour[0]);

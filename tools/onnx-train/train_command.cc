@@ -363,7 +363,8 @@ class TrainRun {
   void export_result() {
     try {
       session().export_model(exported_, data_meta_);
-      if (!config_.export_training_path.empty()) session().export_training_model(config_.export_training_path);
+      if (!config_.export_training_path.empty())
+        session().export_training_model(config_.export_training_path, data_meta_);
     } catch (const Error& e) {
       throw Error(export_failure(e.what()));
     }
