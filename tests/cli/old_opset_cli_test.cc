@@ -283,7 +283,10 @@ TEST_F(OldOpsetCli, FoldedExportUnmatchedFreezeAndTheParameterCountAreSaid) {
   EXPECT_HAS(r.out, "note: " + model +
                         " was exported for inference and lost its training structure: its BatchNormalization was "
                         "folded into Conv");
-  EXPECT_HAS(r.out, "note: freeze pattern '^layer' matches no parameter and freezes nothing");
+  // In the command line's terms: the option as typed, not the API's "freeze pattern".
+  EXPECT_HAS(r.out, "note: --freeze '^layer' matches no parameter and freezes nothing");
+  EXPECT_HAS(r.out, "and --freeze / --train-only patterns cannot name those layers");
+  EXPECT_LACKS(r.out, "freeze pattern");
   // fc.weight [3, 64], fc.bias [3], the folded Conv's weight [4, 1, 3, 3] and bias [4].
   EXPECT_HAS(r.out, "parameters: 4 tensors (235 values) trained, 0 tensors (0 values) frozen");
   EXPECT_LT(r.out.find("lost its training structure"), r.out.find("epoch 1/1")) << r.show();
@@ -296,6 +299,23 @@ TEST_F(OldOpsetCli, FoldedExportUnmatchedFreezeAndTheParameterCountAreSaid) {
   EXPECT_LACKS(kept.out, "lost its training structure");
   EXPECT_LACKS(kept.out, "matches no parameter");
   EXPECT_HAS(kept.out, "parameters: 4 tensors (203 values) trained, 2 tensors (40 values) frozen");
+}
+
+// `graph` and `eval` print the session's notes too, with --train-only as typed (of two patterns,
+// the one that selects nothing).
+TEST_F(OldOpsetCli, PatternNotesNameTheCommandLineOptions) {
+  const std::string model = kOldOpsetDir + "/cnn_opset11.onnx";
+  const CliResult graph = run_cli(
+      {"graph", model, "--loss", "nll", "--train-only", "^fc\\.", "--train-only", "^head", "-o", path("g.onnx")},
+      dir());
+  ASSERT_EQ(graph.code, 0) << graph.show();
+  EXPECT_HAS(graph.out, "note: --train-only '^head' matches no parameter and selects nothing");
+  EXPECT_LACKS(graph.out, "'^fc\\.' matches no parameter");
+  EXPECT_LACKS(graph.out, "train_only pattern");
+  const CliResult eval = run_cli({"eval", model, path("data"), "--loss", "nll", "--freeze", "^layer"}, dir());
+  ASSERT_EQ(eval.code, 0) << eval.show();
+  EXPECT_HAS(eval.out, "note: --freeze '^layer' matches no parameter and freezes nothing");
+  EXPECT_LACKS(eval.out, "freeze pattern");
 }
 
 }  // namespace

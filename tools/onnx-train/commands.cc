@@ -46,7 +46,7 @@ std::string op_key(const std::string& domain, const std::string& op) { return do
 int eval_command(const std::vector<std::string>& args) {
   TrainConfig config = parse_train_args(args);
   Prepared run = prepare_session(config);
-  for (const auto& note : run.session->notes()) std::printf("note: %s\n", note.c_str());
+  for (const auto& note : run.session->notes()) std::printf("note: %s\n", cli_note(note).c_str());
   // A model onnx-train trained knows its classes and normalisation: the folders map to those
   // classes by name, and --mean / --std given here win over the stored ones.
   DataOptions options = data_options_of_model(config.model);
@@ -159,7 +159,7 @@ int graph_command(const std::vector<std::string>& raw) {
   CreatedFolders folders;  // made for -o, and removed again if the command fails
   check_output_file("-o", out, folders);
   Prepared run = prepare_session(config);
-  for (const auto& note : run.session->notes()) std::printf("note: %s\n", note.c_str());
+  for (const auto& note : run.session->notes()) std::printf("note: %s\n", cli_note(note).c_str());
   run.session->export_training_graph(out);
   std::printf("wrote %s: the training graph of %s (loss '%s', %zu parameter gradients)\n", out.c_str(),
               config.model.c_str(), run.session->loss_name().c_str(), run.session->parameter_names().size());

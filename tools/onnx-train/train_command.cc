@@ -232,7 +232,7 @@ class TrainRun {
 
     run_ = prepare_session(config_);
     // What the session changed in the model or found wrong with it, and what it trains.
-    for (const auto& note : session().notes()) progress_.message("note: " + note);
+    for (const auto& note : session().notes()) progress_.message("note: " + cli_note(note));
     const ParameterCounts counts = session().parameter_counts();
     progress_.message(fmt::format("parameters: {} tensors ({} values) trained, {} tensors ({} values) frozen",
                                   counts.trainable_tensors, counts.trainable_values, counts.frozen_tensors,

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -167,6 +168,21 @@ EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_p
     totals.add(r.loss, batch.begin()->second.dim(0), run.accuracy_of(r.outputs, batch));
   }
   return totals;
+}
+
+std::string cli_note(const std::string& note) {
+  // The session's wording (note_unmatched_patterns and note_lost_training_structure in
+  // runtime/train/training_session.cc): a pattern note starts with the option's name, the
+  // lost-structure note speaks of freeze patterns in general.
+  for (const auto& [api, cli] :
+       {std::pair{"freeze pattern '", "--freeze '"}, std::pair{"train_only pattern '", "--train-only '"}}) {
+    if (note.rfind(api, 0) == 0) return cli + note.substr(std::strlen(api));
+  }
+  const std::string api = ", and freeze patterns cannot name those layers";
+  if (const size_t at = note.find(api); at != std::string::npos)
+    return note.substr(0, at) + ", and --freeze / --train-only patterns cannot name those layers" +
+           note.substr(at + api.size());
+  return note;
 }
 
 std::string join_args(const std::vector<std::string>& args) { return fmt::format("{}", fmt::join(args, "\n")); }

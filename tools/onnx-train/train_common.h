@@ -62,6 +62,11 @@ bool fit_fixed_batch(TrainConfig& config, const Prepared& run, const Dataset& da
 EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_ptr<const Dataset> data,
                     int64_t batch_size, bool drop_last = false);
 
+// A note of TrainingSession::notes() as the command line says it: the session names its
+// options as the API does ("freeze pattern '^layer' matches no parameter..."), the command
+// line as the user typed them ("--freeze '^layer' matches no parameter...").
+std::string cli_note(const std::string& note);
+
 // The run's arguments as one string (for checkpoints), and back.
 std::string join_args(const std::vector<std::string>& args);
 std::vector<std::string> split_args(const std::string& joined);
