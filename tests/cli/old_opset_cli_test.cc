@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -316,6 +317,28 @@ TEST_F(OldOpsetCli, PatternNotesNameTheCommandLineOptions) {
   ASSERT_EQ(eval.code, 0) << eval.show();
   EXPECT_HAS(eval.out, "note: --freeze '^layer' matches no parameter and freezes nothing");
   EXPECT_LACKS(eval.out, "freeze pattern");
+}
+
+// `export CHECKPOINT` builds the session the run trained, and says what it changed in the model
+// as the run did: an opset-9 model trained with a class loss was upgraded, and the export keeps
+// opset 9.
+TEST_F(OldOpsetCli, ExportFromACheckpointSaysTheOpsetUpgrade) {
+  const std::string model = kOldOpsetDir + "/cnn_opset9.onnx";
+  const CliResult train = run_cli({model, path("data"), "--loss", "nll", "--optimizer", "sgd", "--epochs", "1",
+                                   "--batch-size", "8", "--checkpoint-dir", path("ck"), "-o", path("trained.onnx")},
+                                  dir());
+  ASSERT_EQ(train.code, 0) << train.show();
+  std::string checkpoint;
+  for (const auto& e : fs::directory_iterator(path("ck")))
+    if (e.path().extension() == ".ckpt") checkpoint = std::max(checkpoint, e.path().string());
+  ASSERT_FALSE(checkpoint.empty()) << train.show();
+  const CliResult exported = run_cli({"export", checkpoint, "-o", path("out/exported.onnx")}, dir());
+  ASSERT_EQ(exported.code, 0) << exported.show();
+  const std::string note = "note: " + model + " is at opset 9, but the nll loss needs opset 12";
+  EXPECT_EQ(occurrences(exported.out, note), 1) << exported.show();
+  EXPECT_LT(exported.out.find(note), exported.out.find("wrote ")) << exported.show();
+  EXPECT_EQ(opset_of(path("out/exported.onnx")), 9);
+  expect_checker_accepts(path("out/exported.onnx"));
 }
 
 }  // namespace

@@ -188,6 +188,8 @@ int export_command(const std::vector<std::string>& raw) {
   CreatedFolders folders;
   check_output_file("-o", out, folders);
   Prepared run = prepare_session(config);
+  // What the session changed in the model (an opset upgrade...), as the run that trained it said.
+  for (const auto& note : run.session->notes()) std::printf("note: %s\n", cli_note(note).c_str());
   run.session->load_checkpoint(checkpoint);
   run.session->export_model(out, data_entries(meta));  // the classes and preprocessing the run trained with
   std::printf("wrote %s: %s with the weights of %s (step %lld)\n", out.c_str(), config.model.c_str(),
