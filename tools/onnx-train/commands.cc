@@ -66,7 +66,9 @@ int eval_command(const std::vector<std::string>& args) {
   const auto& dataset = on_val ? data.val : data.train;
   const bool drop_last =
       fit_fixed_batch(config, run, *dataset, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
-  const EvalTotals totals = evaluate(*run.session, run, dataset, config.batch_size, drop_last);
+  const EvalTotals totals =
+      evaluate(*run.session, run, dataset, config.batch_size, drop_last,
+               [&](const std::string& what) { return streamed_bad_sample(what, run.fixed_batch, ""); });
   std::printf("%s on %s (%s): loss %.4f", config.model.c_str(), config.data.c_str(),
               on_val ? "validation split" : "all data", totals.loss());
   if (totals.accuracy() >= 0)

@@ -158,12 +158,19 @@ bool fit_fixed_batch(TrainConfig& config, const Prepared& run, const Dataset& da
 }
 
 EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_ptr<const Dataset> data,
-                    int64_t batch_size, bool drop_last) {
+                    int64_t batch_size, bool drop_last,
+                    const std::function<std::string(const std::string&)>& bad_sample) {
   BatchLoader loader(std::move(data), batch_size, /*shuffle=*/false, /*seed=*/0, drop_last);
   loader.start_epoch(0);
   EvalTotals totals;
   std::map<std::string, Tensor> batch;
-  while (loader.next(batch)) {
+  for (;;) {
+    try {
+      if (!loader.next(batch)) break;
+    } catch (const Error& e) {
+      if (!bad_sample) throw;
+      throw Error(bad_sample(e.what()));
+    }
     const EvalResult r = session.eval_step(batch);
     totals.add(r.loss, batch.begin()->second.dim(0), run.accuracy_of(r.outputs, batch));
   }
