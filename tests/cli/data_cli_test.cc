@@ -1,7 +1,8 @@
 // The data side of the onnx-train command line, end to end (the real binary, as
 // tests/cli/cli_e2e_test.cc runs it): image classes fixed by the training split and kept in
-// checkpoints and exported models (eval and export use them), layouts that are not class
-// folders, and bad samples found before the first step or left out with --skip-bad-samples.
+// checkpoints and exported models, the training export too (eval and export use them), layouts
+// that are not class folders, and bad samples found before the first step or as the data
+// streams, or left out with --skip-bad-samples.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>

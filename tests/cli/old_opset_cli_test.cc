@@ -3,10 +3,11 @@
 // (ONNX_TRAIN_CLI) run as a user runs it, as tests/cli/cli_e2e_test.cc does.
 //
 // `onnx-train MODEL DATA --loss nll|cross-entropy` on torch exports at opsets 9, 10 and 11 trains
-// after one note saying the model was upgraded to opset 12; so do `eval`, `graph` and
+// after one note saying the model was upgraded to opset 12; so do `eval`, `graph`, `export` and
 // `--export-training`. The exported model keeps the user's opset and passes ONNX's checker; the
 // training export is at opset 12. A folded-BatchNorm export, a --freeze pattern that matches
-// nothing, and the parameter count are said at the start of training.
+// nothing (said as the command line's option, not the API's), and the parameter count are said
+// at the start of training.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <onnx/checker.h>
