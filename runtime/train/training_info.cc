@@ -399,7 +399,8 @@ void add_read_names(const Graph& graph, std::set<std::string>& out) {
 
 }  // namespace
 
-void TrainingSession::export_training_model(const std::string& path) const {
+void TrainingSession::export_training_model(const std::string& path,
+                                            const std::map<std::string, std::string>& metadata) const {
   const Impl& s = *impl_;
   OT_CHECK(s.pending == 0,
            "{}: {} micro-batches are accumulated but not stepped; call optimizer_step() or zero_grad() before "
@@ -439,6 +440,11 @@ void TrainingSession::export_training_model(const std::string& path) const {
     OT_FAIL("{}: {}", path, e.what());
   }
   out.metadata = training_metadata(s, algorithm);
+  for (const auto& [name, value] : metadata) {
+    OT_CHECK(!starts_with(name, "onnx_train"), "{}: metadata key '{}' is reserved for the training information", path,
+             name);
+    out.metadata[name] = value;
+  }
   save_training_info_model(out, path);
 }
 

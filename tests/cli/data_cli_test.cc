@@ -1,7 +1,8 @@
 // The data side of the onnx-train command line, end to end (the real binary, as
 // tests/cli/cli_e2e_test.cc runs it): image classes fixed by the training split and kept in
-// checkpoints and exported models (eval and export use them), layouts that are not class
-// folders, and bad samples found before the first step or left out with --skip-bad-samples.
+// checkpoints and exported models, the training export too (eval and export use them), layouts
+// that are not class folders, and bad samples found before the first step or as the data
+// streams, or left out with --skip-bad-samples.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -230,6 +231,31 @@ void write_npy(const std::string& dir, int n, int bad_label_at, int nan_at) {
   write_file(dir + "/label.npy", npy_bytes("<i8", fmt::format("({},)", n), y));
 }
 
+// Sets an environment variable for the runs of one test (run_cli passes the environment on),
+// and restores it after.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_.empty())
+      unsetenv(name_);
+    else
+      setenv(name_, old_.c_str(), 1);
+  }
+
+ private:
+  const char* name_;
+  std::string old_;
+};
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 double number_after(const std::string& text, const std::string& key) {
   const size_t at = text.find(key);
   return at == std::string::npos ? NAN : std::strtod(text.c_str() + at + key.size(), nullptr);
@@ -282,6 +308,32 @@ TEST_F(DataCli, ClassesComeFromTheTrainingSplitAndTravelWithTheModel) {
   ASSERT_EQ(exported.count("data.classes"), 1u);
   EXPECT_EQ(exported.at("data.classes"), meta.at("data.classes"));
   EXPECT_EQ(exported.at("data.mean"), "0.5");
+}
+
+// --export-training writes the same data.* entries as the inference export: eval and a later
+// fine-tuning run on it know the classes and the preprocessing too.
+TEST_F(DataCli, TheTrainingExportCarriesTheClassesAndPreprocessing) {
+  const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
+  for (const std::string colour : {"red", "green", "blue"}) write_colour(path("data/train"), colour, 8, colour[0]);
+  ok({model, path("data"), "--epochs", "4", "--batch-size", "8", "--lr", "0.02", "--mean", "0.5", "--std", "0.25", "-o",
+      path("out/m.onnx"), "--export-training", path("out/m.training.onnx")});
+  const auto inference = metadata_of(path("out/m.onnx"));
+  const auto training = metadata_of(path("out/m.training.onnx"));
+  for (const std::string key : {"data.classes", "data.mean", "data.std", "data.input", "data.input_shape"}) {
+    ASSERT_EQ(inference.count(key), 1u) << key;
+    ASSERT_EQ(training.count(key), 1u) << key << " is missing from the training export";
+    EXPECT_EQ(training.at(key), inference.at(key)) << key;
+  }
+  EXPECT_EQ(training.at("data.classes"), "[\"blue\", \"green\", \"red\"]");
+  // The training information is there beside them.
+  EXPECT_EQ(training.count("onnx_train.step"), 1u);
+
+  // eval on a folder of one class: red is class 2, from the stored classes.
+  write_colour(path("eval"), "red", 5, 7);
+  const CliRun eval = ok({"eval", path("out/m.training.onnx"), path("eval")});
+  EXPECT_HAS(eval.out, "classes: the 3 stored in " + path("out/m.training.onnx"));
+  EXPECT_HAS(eval.out, "normalising by the mean and std stored in");
+  EXPECT_HAS(eval.out, "accuracy 100.00% (5 of 5)");
 }
 
 TEST_F(DataCli, EvalNormalisesByTheStoredMeanAndStdUnlessGivenOthers) {
@@ -376,6 +428,62 @@ TEST_F(DataCli, ATruncatedPngStopsTheRunBeforeTrainingOrIsSkipped) {
   EXPECT_HAS(r.out, "training data: 1 bad sample left out");
   EXPECT_HAS(r.out, "skipped 1 bad sample:\n  " + broken);
   EXPECT_HAS(r.out, "done: 5 steps");  // 17 images in batches of 4
+}
+
+// Data too large to read before the first step is checked as its batches are read: a bad sample
+// then stops the run naming it, says that --skip-bad-samples leaves such samples out, and leaves
+// a checkpoint from which the run resumed with --skip-bad-samples ends as a run that had it from
+// the start. ONNX_TRAIN_DATA_CHECK_SECONDS=0 (a test hook, see check_budget_seconds in
+// tools/onnx-train/train_data.h) makes 400 samples take the path of a data set too large to read
+// first.
+TEST_F(DataCli, ABadSampleMetWhileTheDataStreamsStopsTheRunSayingHowToGoOn) {
+  const ScopedEnv budget("ONNX_TRAIN_DATA_CHECK_SECONDS", "0");
+  const std::string model = make_linear(path("mlp.onnx"), {4}, 3);
+  write_npy(path("data"), 400, /*bad_label_at=*/300, /*nan_at=*/-1);
+  const std::vector<std::string> run_args = {model, path("data"), "--batch-size", "8", "--lr", "0.05"};
+  const CliRun stopped =
+      fails(run_args + std::vector<std::string>{"--checkpoint-dir", path("ck"), "-o", path("out/resumed.onnx")},
+            {path("data/label.npy") + ", sample 300: class label 7 of field 'label' is outside [0, 3)",
+             "found when its batch was read", "leave bad samples out with --skip-bad-samples",
+             "the same command with --skip-bad-samples --resume=" + path("ck/step-")});
+  EXPECT_HAS(stopped.out, "samples are checked as they are read");
+  EXPECT_LACKS(stopped.err, "before training");
+
+  const CliRun resumed = ok(run_args + std::vector<std::string>{"--checkpoint-dir", path("ck"), "--resume",
+                                                                "--skip-bad-samples", "-o", path("out/resumed.onnx")});
+  EXPECT_HAS(resumed.out, "resumed from " + path("ck/step-"));
+  EXPECT_HAS(resumed.out, "done: 50 steps");  // 400 samples in batches of 8, one of them 7
+  EXPECT_HAS(resumed.out, "skipped 1 bad sample:\n  " + path("data/label.npy") + ", sample 300: class label 7");
+
+  const CliRun straight =
+      ok(run_args + std::vector<std::string>{"--skip-bad-samples", "-o", path("out/straight.onnx")});
+  EXPECT_HAS(straight.out, "samples are checked as they are read: a bad one is left out");
+  EXPECT_HAS(straight.out, "skipped 1 bad sample:\n  " + path("data/label.npy") + ", sample 300");
+  EXPECT_TRUE(read_file(path("out/resumed.onnx")) == read_file(path("out/straight.onnx")))
+      << "the resumed run ends with other weights than the run that left the sample out from the start";
+
+  // A bad sample of the validation split, met at the epoch's end, is said the same way.
+  write_npy(path("split/train"), 64, /*bad_label_at=*/-1, /*nan_at=*/-1);
+  write_npy(path("split/val"), 32, /*bad_label_at=*/-1, /*nan_at=*/20);
+  fails({model, path("split"), "--batch-size", "8", "--checkpoint-dir", path("ck2"), "-o", path("out/split.onnx")},
+        {path("split/val/x.npy") + ", sample 20: field 'x' holds nan", "found when its batch was read",
+         "--skip-bad-samples --resume=" + path("ck2/step-000000008.ckpt")});
+  const CliRun after_val = ok({model, path("split"), "--batch-size", "8", "--checkpoint-dir", path("ck2"), "--resume",
+                               "--skip-bad-samples", "-o", path("out/split.onnx")});
+  EXPECT_HAS(after_val.out, "epoch 1/1: train loss");
+  EXPECT_HAS(after_val.out, "skipped 1 bad sample:\n  " + path("split/val/x.npy") + ", sample 20");
+}
+
+// eval on data too large to read first says the same of a bad sample.
+TEST_F(DataCli, EvalOnStreamedDataNamesABadSampleAndSkipBadSamples) {
+  const ScopedEnv budget("ONNX_TRAIN_DATA_CHECK_SECONDS", "0");
+  const std::string model = make_linear(path("mlp.onnx"), {4}, 3);
+  write_npy(path("data"), 100, /*bad_label_at=*/-1, /*nan_at=*/60);
+  fails({"eval", model, path("data")},
+        {path("data/x.npy") + ", sample 60: field 'x' holds nan", "found when its batch was read",
+         "leave bad samples out with --skip-bad-samples"});
+  const CliRun skipped = ok({"eval", model, path("data"), "--skip-bad-samples"});
+  EXPECT_HAS(skipped.out, "99 samples");
 }
 
 }  // namespace

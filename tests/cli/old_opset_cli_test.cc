@@ -3,10 +3,11 @@
 // (ONNX_TRAIN_CLI) run as a user runs it, as tests/cli/cli_e2e_test.cc does.
 //
 // `onnx-train MODEL DATA --loss nll|cross-entropy` on torch exports at opsets 9, 10 and 11 trains
-// after one note saying the model was upgraded to opset 12; so do `eval`, `graph` and
+// after one note saying the model was upgraded to opset 12; so do `eval`, `graph`, `export` and
 // `--export-training`. The exported model keeps the user's opset and passes ONNX's checker; the
 // training export is at opset 12. A folded-BatchNorm export, a --freeze pattern that matches
-// nothing, and the parameter count are said at the start of training.
+// nothing (said as the command line's option, not the API's), and the parameter count are said
+// at the start of training.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <onnx/checker.h>
@@ -14,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -283,7 +285,10 @@ TEST_F(OldOpsetCli, FoldedExportUnmatchedFreezeAndTheParameterCountAreSaid) {
   EXPECT_HAS(r.out, "note: " + model +
                         " was exported for inference and lost its training structure: its BatchNormalization was "
                         "folded into Conv");
-  EXPECT_HAS(r.out, "note: freeze pattern '^layer' matches no parameter and freezes nothing");
+  // In the command line's terms: the option as typed, not the API's "freeze pattern".
+  EXPECT_HAS(r.out, "note: --freeze '^layer' matches no parameter and freezes nothing");
+  EXPECT_HAS(r.out, "and --freeze / --train-only patterns cannot name those layers");
+  EXPECT_LACKS(r.out, "freeze pattern");
   // fc.weight [3, 64], fc.bias [3], the folded Conv's weight [4, 1, 3, 3] and bias [4].
   EXPECT_HAS(r.out, "parameters: 4 tensors (235 values) trained, 0 tensors (0 values) frozen");
   EXPECT_LT(r.out.find("lost its training structure"), r.out.find("epoch 1/1")) << r.show();
@@ -296,6 +301,45 @@ TEST_F(OldOpsetCli, FoldedExportUnmatchedFreezeAndTheParameterCountAreSaid) {
   EXPECT_LACKS(kept.out, "lost its training structure");
   EXPECT_LACKS(kept.out, "matches no parameter");
   EXPECT_HAS(kept.out, "parameters: 4 tensors (203 values) trained, 2 tensors (40 values) frozen");
+}
+
+// `graph` and `eval` print the session's notes too, with --train-only as typed (of two patterns,
+// the one that selects nothing).
+TEST_F(OldOpsetCli, PatternNotesNameTheCommandLineOptions) {
+  const std::string model = kOldOpsetDir + "/cnn_opset11.onnx";
+  const CliResult graph = run_cli(
+      {"graph", model, "--loss", "nll", "--train-only", "^fc\\.", "--train-only", "^head", "-o", path("g.onnx")},
+      dir());
+  ASSERT_EQ(graph.code, 0) << graph.show();
+  EXPECT_HAS(graph.out, "note: --train-only '^head' matches no parameter and selects nothing");
+  EXPECT_LACKS(graph.out, "'^fc\\.' matches no parameter");
+  EXPECT_LACKS(graph.out, "train_only pattern");
+  const CliResult eval = run_cli({"eval", model, path("data"), "--loss", "nll", "--freeze", "^layer"}, dir());
+  ASSERT_EQ(eval.code, 0) << eval.show();
+  EXPECT_HAS(eval.out, "note: --freeze '^layer' matches no parameter and freezes nothing");
+  EXPECT_LACKS(eval.out, "freeze pattern");
+}
+
+// `export CHECKPOINT` builds the session the run trained, and says what it changed in the model
+// as the run did: an opset-9 model trained with a class loss was upgraded, and the export keeps
+// opset 9.
+TEST_F(OldOpsetCli, ExportFromACheckpointSaysTheOpsetUpgrade) {
+  const std::string model = kOldOpsetDir + "/cnn_opset9.onnx";
+  const CliResult train = run_cli({model, path("data"), "--loss", "nll", "--optimizer", "sgd", "--epochs", "1",
+                                   "--batch-size", "8", "--checkpoint-dir", path("ck"), "-o", path("trained.onnx")},
+                                  dir());
+  ASSERT_EQ(train.code, 0) << train.show();
+  std::string checkpoint;
+  for (const auto& e : fs::directory_iterator(path("ck")))
+    if (e.path().extension() == ".ckpt") checkpoint = std::max(checkpoint, e.path().string());
+  ASSERT_FALSE(checkpoint.empty()) << train.show();
+  const CliResult exported = run_cli({"export", checkpoint, "-o", path("out/exported.onnx")}, dir());
+  ASSERT_EQ(exported.code, 0) << exported.show();
+  const std::string note = "note: " + model + " is at opset 9, but the nll loss needs opset 12";
+  EXPECT_EQ(occurrences(exported.out, note), 1) << exported.show();
+  EXPECT_LT(exported.out.find(note), exported.out.find("wrote ")) << exported.show();
+  EXPECT_EQ(opset_of(path("out/exported.onnx")), 9);
+  expect_checker_accepts(path("out/exported.onnx"));
 }
 
 }  // namespace

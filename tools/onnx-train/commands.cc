@@ -46,7 +46,7 @@ std::string op_key(const std::string& domain, const std::string& op) { return do
 int eval_command(const std::vector<std::string>& args) {
   TrainConfig config = parse_train_args(args);
   Prepared run = prepare_session(config);
-  for (const auto& note : run.session->notes()) std::printf("note: %s\n", note.c_str());
+  for (const auto& note : run.session->notes()) std::printf("note: %s\n", cli_note(note).c_str());
   // A model onnx-train trained knows its classes and normalisation: the folders map to those
   // classes by name, and --mean / --std given here win over the stored ones.
   DataOptions options = data_options_of_model(config.model);
@@ -66,7 +66,9 @@ int eval_command(const std::vector<std::string>& args) {
   const auto& dataset = on_val ? data.val : data.train;
   const bool drop_last =
       fit_fixed_batch(config, run, *dataset, [](const std::string& line) { std::printf("%s\n", line.c_str()); });
-  const EvalTotals totals = evaluate(*run.session, run, dataset, config.batch_size, drop_last);
+  const EvalTotals totals =
+      evaluate(*run.session, run, dataset, config.batch_size, drop_last,
+               [&](const std::string& what) { return streamed_bad_sample(what, run.fixed_batch, ""); });
   std::printf("%s on %s (%s): loss %.4f", config.model.c_str(), config.data.c_str(),
               on_val ? "validation split" : "all data", totals.loss());
   if (totals.accuracy() >= 0)
@@ -159,7 +161,7 @@ int graph_command(const std::vector<std::string>& raw) {
   CreatedFolders folders;  // made for -o, and removed again if the command fails
   check_output_file("-o", out, folders);
   Prepared run = prepare_session(config);
-  for (const auto& note : run.session->notes()) std::printf("note: %s\n", note.c_str());
+  for (const auto& note : run.session->notes()) std::printf("note: %s\n", cli_note(note).c_str());
   run.session->export_training_graph(out);
   std::printf("wrote %s: the training graph of %s (loss '%s', %zu parameter gradients)\n", out.c_str(),
               config.model.c_str(), run.session->loss_name().c_str(), run.session->parameter_names().size());
@@ -188,6 +190,8 @@ int export_command(const std::vector<std::string>& raw) {
   CreatedFolders folders;
   check_output_file("-o", out, folders);
   Prepared run = prepare_session(config);
+  // What the session changed in the model (an opset upgrade...), as the run that trained it said.
+  for (const auto& note : run.session->notes()) std::printf("note: %s\n", cli_note(note).c_str());
   run.session->load_checkpoint(checkpoint);
   run.session->export_model(out, data_entries(meta));  // the classes and preprocessing the run trained with
   std::printf("wrote %s: %s with the weights of %s (step %lld)\n", out.c_str(), config.model.c_str(),

@@ -232,7 +232,7 @@ class TrainRun {
 
     run_ = prepare_session(config_);
     // What the session changed in the model or found wrong with it, and what it trains.
-    for (const auto& note : session().notes()) progress_.message("note: " + note);
+    for (const auto& note : session().notes()) progress_.message("note: " + cli_note(note));
     const ParameterCounts counts = session().parameter_counts();
     progress_.message(fmt::format("parameters: {} tensors ({} values) trained, {} tensors ({} values) frozen",
                                   counts.trainable_tensors, counts.trainable_values, counts.frozen_tensors,
@@ -342,7 +342,10 @@ class TrainRun {
     std::signal(SIGTERM, on_interrupt);
     run_start_ = std::chrono::steady_clock::now();
     end_epoch_ = config_.epochs;
-    bool stop = session().step() >= total_steps_ || start_epoch_ >= config_.epochs;
+    // A checkpoint taken after an epoch's last batch but before its end (a bad validation
+    // sample, a checkpoint at the last batch, then a kill) still has the epoch's end to do.
+    const bool epoch_end_pending = start_epoch_ < config_.epochs && start_batch_ == batches_;
+    bool stop = (session().step() >= total_steps_ && !epoch_end_pending) || start_epoch_ >= config_.epochs;
     if (stop && !resume_path_.empty())
       progress_.message(
           fmt::format("nothing left to do: {} is at step {} and this run ends at step {} ({}); exporting its weights",
@@ -363,7 +366,8 @@ class TrainRun {
   void export_result() {
     try {
       session().export_model(exported_, data_meta_);
-      if (!config_.export_training_path.empty()) session().export_training_model(config_.export_training_path);
+      if (!config_.export_training_path.empty())
+        session().export_training_model(config_.export_training_path, data_meta_);
     } catch (const Error& e) {
       throw Error(export_failure(e.what()));
     }
@@ -455,7 +459,13 @@ class TrainRun {
     std::map<std::string, Tensor> batch;
     const auto epoch_start = std::chrono::steady_clock::now();
     int64_t epoch_samples = 0;
-    while (!stop && loader_->next(batch)) {
+    for (;;) {
+      if (stop) break;
+      try {
+        if (!loader_->next(batch)) break;
+      } catch (const Error& e) {
+        throw Error(bad_sample_met(e.what(), epoch, batch_index, state));
+      }
       StepResult r;
       try {
         r = session().train_step(batch);
@@ -524,11 +534,13 @@ class TrainRun {
     last_train_loss_ = state.totals.loss();
     const double train_accuracy = state.totals.accuracy();
     const double x = static_cast<double>(session().step());
-    if (train_accuracy >= 0) history_.add(2, x, train_accuracy);
     std::string line = fmt::format("epoch {}/{}: train loss {:.4f}", epoch + 1, config_.epochs, last_train_loss_);
     if (train_accuracy >= 0) line += fmt::format(", accuracy {:.2f}%", 100 * train_accuracy);
     if (data_.val) {
-      last_val_ = evaluate(session(), run_, data_.val, config_.batch_size, val_drop_last_);
+      // A bad validation sample stops the run with the epoch's training done and nothing of
+      // its end recorded yet: the checkpoint then resumes into this epoch's end.
+      last_val_ = evaluate(session(), run_, data_.val, config_.batch_size, val_drop_last_,
+                           [&](const std::string& what) { return bad_sample_met(what, epoch, batches_, state); });
       history_.add(1, x, last_val_.loss());
       if (last_val_.accuracy() >= 0) history_.add(3, x, last_val_.accuracy());
       line += fmt::format("; val loss {:.4f}", last_val_.loss());
@@ -539,6 +551,7 @@ class TrainRun {
         log_->log_validation(session().step(), epoch + 1, last_val_.loss(), acc);
       }
     }
+    if (train_accuracy >= 0) history_.add(2, x, train_accuracy);
     progress_.finish();
     progress_.message(line);
     plot();
@@ -598,6 +611,32 @@ class TrainRun {
             found.back().string(), found.back().string());
     }
     return fmt::format("{}\n{}", what, last_good);
+  }
+
+  // The message of a bad sample the BatchLoader met in batch `next_batch` (counted from 0) of
+  // `epoch`, the data being too large to read before the first step. Between optimizer steps,
+  // a checkpoint (with --checkpoint-dir) records that batch as the next to train, so that the
+  // run resumed with --skip-bad-samples goes on from it and trains what an uninterrupted run
+  // with --skip-bad-samples does; in the middle of an accumulation, the last checkpoint is named.
+  std::string bad_sample_met(const std::string& what, int64_t epoch, int64_t next_batch, const EpochState& state) {
+    progress_.finish();
+    if (log_) log_->log_event("stopped", {{"reason", what}});
+    std::string resume_from;
+    if (!config_.checkpoint_dir.empty() && run_.fixed_batch == 0) {
+      if (session().pending_micro_batches() == 0) {
+        try {
+          checkpoint(epoch, next_batch, state);
+          resume_from = (fs::path(config_.checkpoint_dir) / checkpoint_name(session().step())).string();
+        } catch (const Error&) {
+          // The bad sample is the message; a checkpoint that cannot be written leaves the last one.
+        }
+      }
+      if (resume_from.empty()) {
+        if (const auto found = checkpoints_in(config_.checkpoint_dir); !found.empty())
+          resume_from = found.back().string();
+      }
+    }
+    return streamed_bad_sample(what, run_.fixed_batch, resume_from);
   }
 
   // The final export failed (a full disk...): the training is not lost, and the message says

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -157,16 +158,38 @@ bool fit_fixed_batch(TrainConfig& config, const Prepared& run, const Dataset& da
 }
 
 EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_ptr<const Dataset> data,
-                    int64_t batch_size, bool drop_last) {
+                    int64_t batch_size, bool drop_last,
+                    const std::function<std::string(const std::string&)>& bad_sample) {
   BatchLoader loader(std::move(data), batch_size, /*shuffle=*/false, /*seed=*/0, drop_last);
   loader.start_epoch(0);
   EvalTotals totals;
   std::map<std::string, Tensor> batch;
-  while (loader.next(batch)) {
+  for (;;) {
+    try {
+      if (!loader.next(batch)) break;
+    } catch (const Error& e) {
+      if (!bad_sample) throw;
+      throw Error(bad_sample(e.what()));
+    }
     const EvalResult r = session.eval_step(batch);
     totals.add(r.loss, batch.begin()->second.dim(0), run.accuracy_of(r.outputs, batch));
   }
   return totals;
+}
+
+std::string cli_note(const std::string& note) {
+  // The session's wording (note_unmatched_patterns and note_lost_training_structure in
+  // runtime/train/training_session.cc): a pattern note starts with the option's name, the
+  // lost-structure note speaks of freeze patterns in general.
+  for (const auto& [api, cli] :
+       {std::pair{"freeze pattern '", "--freeze '"}, std::pair{"train_only pattern '", "--train-only '"}}) {
+    if (note.rfind(api, 0) == 0) return cli + note.substr(std::strlen(api));
+  }
+  const std::string api = ", and freeze patterns cannot name those layers";
+  if (const size_t at = note.find(api); at != std::string::npos)
+    return note.substr(0, at) + ", and --freeze / --train-only patterns cannot name those layers" +
+           note.substr(at + api.size());
+  return note;
 }
 
 std::string join_args(const std::vector<std::string>& args) { return fmt::format("{}", fmt::join(args, "\n")); }

@@ -58,9 +58,17 @@ bool fit_fixed_batch(TrainConfig& config, const Prepared& run, const Dataset& da
                      const std::function<void(const std::string&)>& note);
 
 // The eval-form loss and accuracy over a whole dataset, in file order (without its last,
-// partial batch when drop_last: a model with a fixed batch size).
+// partial batch when drop_last: a model with a fixed batch size). `bad_sample`, when given,
+// makes the message of the Error thrown for a sample the BatchLoader cannot read or check
+// (it gets that Error's message).
 EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_ptr<const Dataset> data,
-                    int64_t batch_size, bool drop_last = false);
+                    int64_t batch_size, bool drop_last = false,
+                    const std::function<std::string(const std::string&)>& bad_sample = nullptr);
+
+// A note of TrainingSession::notes() as the command line says it: the session names its
+// options as the API does ("freeze pattern '^layer' matches no parameter..."), the command
+// line as the user typed them ("--freeze '^layer' matches no parameter...").
+std::string cli_note(const std::string& note);
 
 // The run's arguments as one string (for checkpoints), and back.
 std::string join_args(const std::vector<std::string>& args);

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <vector>
 
 #include "onnx_train/error.h"
@@ -27,10 +29,21 @@ std::string bad_sample_list(const BadSampleLog& log) {
 
 }  // namespace
 
+double check_budget_seconds() {
+  const char* text = std::getenv("ONNX_TRAIN_DATA_CHECK_SECONDS");
+  if (text == nullptr || *text == '\0') return kCheckBudgetSeconds;
+  char* end = nullptr;
+  const double seconds = std::strtod(text, &end);
+  OT_CHECK(*end == '\0' && seconds >= 0 && std::isfinite(seconds),
+           "ONNX_TRAIN_DATA_CHECK_SECONDS is '{}': a number of seconds, 0 or more, was expected", text);
+  return seconds;
+}
+
 std::shared_ptr<BadSampleLog> check_data(DataSplits& data, bool skip_bad, int64_t fixed_batch,
                                          const std::function<void(const std::string&)>& note) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
+  const double budget = check_budget_seconds();
   auto log = skip_bad ? std::make_shared<BadSampleLog>() : nullptr;
   std::vector<std::string> streamed;  // splits too large to read first
   double estimate = 0;
@@ -39,7 +52,7 @@ std::shared_ptr<BadSampleLog> check_data(DataSplits& data, bool skip_bad, int64_
   for (const auto& [name, split] : splits) {
     if (!*split) continue;
     const double spent = std::chrono::duration<double>(Clock::now() - start).count();
-    const SampleScan scan = scan_samples(**split, std::max(kCheckBudgetSeconds - spent, 0.0), !skip_bad);
+    const SampleScan scan = scan_samples(**split, std::max(budget - spent, 0.0), !skip_bad);
     if (!skip_bad && !scan.bad.empty())
       throw Error(fmt::format(
           "{}\nfound by reading every sample before training; fix or remove the sample, or leave bad samples out "
@@ -72,6 +85,24 @@ std::shared_ptr<BadSampleLog> check_data(DataSplits& data, bool skip_bad, int64_
         skip_bad ? "is left out (listed at the end)"
                  : "stops the run, naming it (--skip-bad-samples leaves bad samples out instead)"));
   return log;
+}
+
+std::string streamed_bad_sample(const std::string& problem, int64_t fixed_batch, const std::string& resume_from) {
+  const std::string found =
+      "found when its batch was read (the data is too large to read every sample before starting)";
+  if (fixed_batch > 0)
+    return fmt::format(
+        "{}\n{}; fix or remove the sample (--skip-bad-samples cannot leave it out: the model takes batches of "
+        "exactly {} samples)",
+        problem, found, fixed_batch);
+  std::string out =
+      fmt::format("{}\n{}; fix or remove the sample, or leave bad samples out with --skip-bad-samples", problem, found);
+  if (!resume_from.empty())
+    out += fmt::format(
+        "\nthe run can go on from where it stopped, leaving such samples out: the same command with "
+        "--skip-bad-samples --resume={}",
+        resume_from);
+  return out;
 }
 
 std::string bad_samples_report(const BadSampleLog& log) { return "skipped " + bad_sample_list(log); }

@@ -16,6 +16,12 @@ namespace onnx_train::cli {
 // samples are checked as the BatchLoader reads them.
 constexpr double kCheckBudgetSeconds = 2.0;
 
+// kCheckBudgetSeconds, or the seconds in the environment variable ONNX_TRAIN_DATA_CHECK_SECONDS
+// when set. A test hook: 0 makes a small data set take the path of one too large to read
+// first (only its first sample is read before training), which a test could otherwise reach
+// only with gigabytes of data.
+double check_budget_seconds();
+
 // Reads and checks every sample of the splits when that is estimated to take at most
 // kCheckBudgetSeconds, saying through `note` when it is not (and samples are checked as they
 // stream). Without `skip_bad`, the first bad sample found is an Error naming it; with it,
@@ -25,6 +31,14 @@ constexpr double kCheckBudgetSeconds = 2.0;
 // leaving samples out makes: bad samples found then are an Error listing them.
 std::shared_ptr<BadSampleLog> check_data(DataSplits& data, bool skip_bad, int64_t fixed_batch,
                                          const std::function<void(const std::string&)>& note);
+
+// The Error for a bad sample met while the data streams (after check_data could not read it
+// all first), without --skip-bad-samples: `problem` (the BatchLoader's message, naming the
+// file and sample), and what to do: fix or remove it, or leave bad samples out with
+// --skip-bad-samples, which a resumed run may add (`resume_from`: the checkpoint the run goes
+// on from, "" when none). A model with a fixed batch size (`fixed_batch` > 0) cannot take
+// the smaller batches that leaving samples out makes, so that is not offered then.
+std::string streamed_bad_sample(const std::string& problem, int64_t fixed_batch, const std::string& resume_from);
 
 // "skipped 2 bad samples: ..." with the first few (file and sample, what is wrong) listed.
 std::string bad_samples_report(const BadSampleLog& log);

@@ -211,8 +211,10 @@ class TrainingSession {
   // Writes the model with ONNX's TrainingInfoProto filled in (runtime/train/training_info.h):
   // the inference graph as exported, plus the training algorithm (forward, loss, backward and
   // the optimizer update) with update bindings to the initializers, and the optimizer state.
-  // from_file on such a file continues training from it.
-  void export_training_model(const std::string& path) const;
+  // from_file on such a file continues training from it. `metadata` is written to the model's
+  // metadata_props beside the training information, as export_model writes it (keys must not
+  // start with "onnx_train", which the training information uses).
+  void export_training_model(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const;
 
   // Writes the model as exported, in eval form, with the current parameters and running
   // statistics (no loss, no gradients). The file appears whole or not at all. `metadata` is
