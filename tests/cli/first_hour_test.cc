@@ -10,6 +10,70 @@ namespace {
 
 class CliFirstHour : public CliTest {};
 
+// ---- A file-size limit set with `ulimit -f`
+
+// Runs onnx-train as a shell with `ulimit -f` would: the limit set and SIGXFSZ left at its
+// default action (killing the process), as every new process starts. The harness's own
+// file-size limit ignores SIGXFSZ for the child, which hid what a user sees.
+CliRun run_under_ulimit_f(CliTest& t, const std::vector<std::string>& args, long max_file_bytes) {
+  std::vector<std::string> all = {ONNX_TRAIN_CLI};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string out = t.path("ulimit.out"), err = t.path("ulimit.err"), cwd = t.work_;
+  const pid_t pid = fork();
+  if (pid == 0) {  // only async-signal-safe calls from here
+    if (chdir(cwd.c_str()) != 0) _exit(126);
+    const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int in = open("/dev/null", O_RDONLY);
+    if (o < 0 || e < 0 || in < 0) _exit(126);
+    dup2(in, 0);
+    dup2(o, 1);
+    dup2(e, 2);
+    setenv("OMP_NUM_THREADS", "1", 1);
+    const rlimit limit{static_cast<rlim_t>(max_file_bytes), static_cast<rlim_t>(max_file_bytes)};
+    if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(126);
+    signal(SIGXFSZ, SIG_DFL);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  CliRun r;
+  r.command = "ulimit -f; " + quote_args(args);
+  r.code = wait_for(pid, 120);
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
+
+// With `ulimit -f`, a write past the limit killed onnx-train with SIGXFSZ ("File size limit
+// exceeded", exit 153): no message, the training lost, a `.partial` file and the folder's
+// lock left behind. The write must fail as on a full disk, with its usual message.
+TEST_F(CliFirstHour, AFileSizeLimitFromTheShellEndsInAMessageNotASignal) {
+  const std::string big = make_mlp(path("big.onnx"), false, /*unused_values=*/50000);  // 200 kB
+  write_npy_data(path("data"), separable(48, 1));
+  const std::string out = path("out/model.onnx");
+  const std::string checkpoint = path("ck/step-000000012.ckpt");
+  const CliRun r = run_under_ulimit_f(
+      *this, {big, path("data"), "--batch-size", "8", "--epochs", "2", "--checkpoint-dir", path("ck"), "-o", out},
+      100000);
+  EXPECT_EQ(r.code, 1) << r.show();
+  EXPECT_EQ(count_of(r.err, "onnx-train: error: "), 1) << r.show();
+  EXPECT_HAS(r.err, out);
+  EXPECT_HAS(r.err, "onnx-train export " + checkpoint + " -o " + out);
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_EQ(joined(tree(path("ck"))), "step-000000006.ckpt, step-000000012.ckpt");  // no .partial, no lock
+  EXPECT_EQ(joined(tree(path("out"))), "(nothing)");
+
+  // A limit that a checkpoint already exceeds stops the run at that checkpoint, naming it.
+  const CliRun early = run_under_ulimit_f(
+      *this, {big, path("data"), "--batch-size", "8", "--epochs", "2", "--checkpoint-dir", path("ck2")}, 300);
+  EXPECT_EQ(early.code, 1) << early.show();
+  EXPECT_HAS(early.err, path("ck2/step-000000006.ckpt"));
+  EXPECT_EQ(joined(tree(path("ck2"))), "(nothing)");
+}
+
 // ---- A checkpoint damaged on disk
 
 // Changes one byte inside the stored values of the first parameter of `checkpoint` and

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -234,6 +235,11 @@ void wait_passively_in_openmp(char** argv) {
 }
 
 int main(int argc, char** argv) {
+  // A write past the file-size limit (`ulimit -f`, a quota set that way) raises SIGXFSZ,
+  // whose default action kills the process with no word, a half-written `.partial` file and
+  // the checkpoint folder's lock left behind. Ignored, the write fails with EFBIG instead, and
+  // the failure is reported like a full disk's: the file named, the training not lost.
+  std::signal(SIGXFSZ, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] != "run" && args[0] != "ops" && args[0] != "training-graph" && args[0] != "--help" &&
       args[0] != "-h")
