@@ -10,6 +10,34 @@ namespace {
 
 class CliFirstHour : public CliTest {};
 
+// ---- Help and options
+
+// `onnx-train eval --help` is how most tools are asked about one command; it printed
+// "unknown option '--help'" and failed.
+TEST_F(CliFirstHour, HelpAskedAfterACommandPrintsTheUsage) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"eval", "--help"}, {"inspect", "-h"}, {"export", "--help"}, {"graph", "--help"}, {"run", "--help"},
+           {"model.onnx", "data", "--epochs", "2", "--help"}}) {
+    const CliRun r = run(args);
+    EXPECT_EQ(r.code, 0) << r.show();
+    EXPECT_HAS(r.out, "usage: onnx-train MODEL.onnx DATA_DIR [options]");
+    EXPECT_HAS(r.out, "--epochs");
+    EXPECT_EQ(r.err, "") << r.show();
+  }
+}
+
+// A mistyped option names the one it was probably meant as, and only when one is close.
+TEST_F(CliFirstHour, AMistypedOptionNamesTheOptionMeant) {
+  write_npy_data(path("data"), separable(32, 1));
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  fails({model, path("data"), "--epoch", "1"}, {"unknown option '--epoch' (did you mean --epochs?)"});
+  fails({model, path("data"), "-q"}, {"unknown option '-q' (did you mean --quiet?)"});
+  fails({model, path("data"), "--bach-size", "8"}, {"(did you mean --batch-size?)"});
+  fails({model, path("data"), "--check", "x"}, {"(did you mean --checkpoint-dir or --checkpoint-every?)"});
+  const CliRun far = fails({model, path("data"), "--zzzz"}, {"unknown option '--zzzz'; see onnx-train --help"});
+  EXPECT_LACKS(far.err, "did you mean");
+}
+
 // ---- A file-size limit set with `ulimit -f`
 
 // Runs onnx-train as a shell with `ulimit -f` would: the limit set and SIGXFSZ left at its

@@ -241,10 +241,12 @@ int main(int argc, char** argv) {
   // the failure is reported like a full disk's: the file named, the training not lost.
   std::signal(SIGXFSZ, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (!args.empty() && args[0] != "run" && args[0] != "ops" && args[0] != "training-graph" && args[0] != "--help" &&
-      args[0] != "-h")
+  // `onnx-train eval --help` (or --help anywhere) is a request for help, not a bad option.
+  const bool wants_help =
+      std::any_of(args.begin(), args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; });
+  if (!args.empty() && args[0] != "run" && args[0] != "ops" && args[0] != "training-graph" && !wants_help)
     wait_passively_in_openmp(argv);
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+  if (args.empty() || wants_help) {
     print_usage();
     return args.empty() ? 2 : 0;
   }

@@ -5,7 +5,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <algorithm>
 #include <functional>
+#include <vector>
 
 #include "onnx_train/error.h"
 
@@ -191,6 +193,40 @@ const Flag* find_flag(const std::string& name) {
   return nullptr;
 }
 
+// Levenshtein distance, for suggesting the option a mistyped one meant.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The options an unknown one was probably meant as: those within two edits ("--epoch",
+// "--learning-rate" is not), or those it begins ("-q" for --quiet, "--check" for
+// --checkpoint-dir and --checkpoint-every). Empty when nothing is close.
+std::vector<std::string> options_like(const std::string& unknown) {
+  const auto bare = [](const std::string& s) { return s.substr(s.find_first_not_of('-')); };
+  const std::string typed = bare(unknown);
+  std::vector<std::string> near, starting;
+  if (typed.empty()) return near;
+  std::vector<std::string> names = {"--resume"};
+  for (const Flag& f : flags()) names.push_back(f.name);
+  for (const std::string& name : names) {
+    const std::string b = bare(name);
+    if (edit_distance(typed, b) <= std::min<size_t>(2, b.size() / 3)) near.push_back(name);
+    else if (b.rfind(typed, 0) == 0) starting.push_back(name);
+  }
+  return near.empty() ? starting : near;
+}
+
 }  // namespace
 
 TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_data) {
@@ -220,7 +256,12 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
       continue;
     }
     const Flag* flag = find_flag(name);
-    OT_CHECK(flag != nullptr, "unknown option '{}'; see onnx-train --help", name);
+    if (flag == nullptr) {
+      const std::vector<std::string> like = options_like(name);
+      OT_FAIL("unknown option '{}'{}; see onnx-train --help", name,
+              like.empty() || like.size() > 3 ? std::string()
+                                              : fmt::format(" (did you mean {}?)", fmt::join(like, " or ")));
+    }
     if (flag->metavar.empty()) {
       OT_CHECK(!has_inline_value, "{} takes no value", name);
     } else if (!has_inline_value) {
