@@ -15,7 +15,7 @@ namespace onnx_train {
 
 namespace {
 
-constexpr const char* kGraphName = "onnx_train_checkpoint";
+constexpr const char* kGraphName = kCheckpointGraphName;
 constexpr const char* kFormatKey = "onnx_train.checkpoint_format";
 constexpr const char* kFormatVersion = "1";
 // CRC-32 of everything the checkpoint holds (see content_crc). A checkpoint damaged inside a

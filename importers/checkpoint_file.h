@@ -14,6 +14,9 @@
 
 namespace onnx_train {
 
+// The graph name that marks a checkpoint (with the metadata key "onnx_train.checkpoint_format").
+inline constexpr const char* kCheckpointGraphName = "onnx_train_checkpoint";
+
 struct CheckpointFile {
   std::map<std::string, Tensor> tensors;
   std::map<std::string, std::string> metadata;

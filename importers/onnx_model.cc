@@ -12,6 +12,7 @@
 #include <fstream>
 #include <set>
 
+#include "importers/checkpoint_file.h"
 #include "importers/opset_upgrade.h"
 #include "importers/proto_io.h"
 #include "importers/tensor_proto.h"
@@ -232,6 +233,13 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
   onnx::ModelProto model;
   parse_proto_file(path, model, "ONNX model");
   const std::string model_dir = fs::path(path).parent_path().string();
+  // A checkpoint is an ONNX file too (importers/checkpoint_file.h), and passing one where the
+  // model goes (`onnx-train eval run/step-000000100.ckpt data/`) is an easy slip; it used to
+  // fail deep in the opset converter ("the model uses opset 7 ... assertInVersionRange").
+  OT_CHECK(model.graph().name() != kCheckpointGraphName,
+           "{}: this is an onnx-train checkpoint, not a model; write the trained model from it with `onnx-train "
+           "export {} -o model.onnx`, or continue its training with `onnx-train MODEL.onnx DATA_DIR --resume={}`",
+           path, path, path);
 
   OT_CHECK(model.has_graph(), "{}: the model has no graph", path);
   int opset = imported_opset(model, "");
