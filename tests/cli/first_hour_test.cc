@@ -155,6 +155,31 @@ TEST_F(CliFirstHour, ADamagedCheckpointIsRefusedAndResumeGoesBackToThePreviousOn
   EXPECT_FALSE(fs::exists(path("x.onnx")));
 }
 
+// ---- Data changed between a stop and its resume
+
+// A run stopped by --max-steps, its data folder then cut to half the samples, and --resume:
+// the run went on from "epoch 1, batch 5" of other data and ended with half the steps, saying
+// nothing. It must be refused, naming both counts; with the data restored, it resumes.
+TEST_F(CliFirstHour, AResumeOnDataWithAnotherSampleCountIsRefused) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  const Samples all = separable(64, 1);
+  write_npy_data(path("data"), all);
+  const std::vector<std::string> common = {model, path("data"), "--batch-size", "8", "--epochs", "2",
+                                           "--checkpoint-dir", path("ck"), "--quiet"};
+  ok(plus(common, {"--max-steps", "5"}));
+  Samples half = all;
+  half.n = 32;
+  half.x.resize(32 * 4);
+  half.y.resize(32);
+  write_npy_data(path("data"), half);
+  const CliRun r = fails(plus(common, {"--resume"}),
+                         {path("data") + ": the training data holds 32 samples, but the checkpoint " +
+                              path("ck/step-000000005.ckpt") + " was trained on 64"});
+  EXPECT_EQ(joined(tree(path("ck"))), "step-000000005.ckpt") << r.show();  // refused before the first step
+  write_npy_data(path("data"), all);
+  ok(plus(common, {"--resume"}));
+}
+
 // ---- A checkpoint passed where the model goes
 
 // `onnx-train eval CKPT DATA` (or training, inspect, run) with a checkpoint in the model's

@@ -60,6 +60,10 @@ constexpr const char* kEpochStateKey = "cli.epoch_state";
 constexpr const char* kHistoryKey = "cli.history";
 constexpr const char* kHistoryStridesKey = "cli.history_strides";
 constexpr const char* kChangesKey = "cli.changes";
+// The number of training samples the run was started on. The checkpoint's batch position and
+// shuffle order refer to that data; resumed on a data folder that lost or gained samples, the
+// run went on silently with other batches and another step count.
+constexpr const char* kTrainSamplesKey = "cli.train_samples";
 
 // Loss and accuracy points for the plot, kept in checkpoints as text lines "<series> <x> <y>".
 // The per-step log is the --log file's job; a checkpoint keeps at most kMaxPoints points of a
@@ -256,6 +260,13 @@ class TrainRun {
       data_ = split_validation(data_.train, config_.val_split, config_.training.seed);
     progress_.message(fmt::format("train: {}", data_.train->describe()));
     if (data_.val) progress_.message(fmt::format("val:   {}", data_.val->describe()));
+    train_samples_ = data_.train->size();
+    if (const auto it = resumed_.find(kTrainSamplesKey); !resume_path_.empty() && it != resumed_.end())
+      OT_CHECK(it->second == std::to_string(train_samples_),
+               "{}: the training data holds {} samples, but the checkpoint {} was trained on {}; its batch position "
+               "and shuffle order refer to that data. Resume with the data it was trained on, or start a new run "
+               "(another --checkpoint-dir, without --resume)",
+               config_.data, train_samples_, resume_path_, it->second);
     // The classes and preprocessing, for checkpoints and the exported model.
     data_meta_ = data_metadata(*data_.train, data_options);
     auto note = [&](const std::string& line) { progress_.message(line); };
@@ -428,7 +439,8 @@ class TrainRun {
                     {kEpochStateKey, state.save()},
                     {kHistoryKey, history_.save()},
                     {kHistoryStridesKey, history_.save_strides()},
-                    {kChangesKey, changes_}});
+                    {kChangesKey, changes_},
+                    {kTrainSamplesKey, std::to_string(train_samples_)}});
     session().save_checkpoint(path, entries);
     if (log_) log_->log_event("checkpoint", {{"path", path}, {"step", std::to_string(session().step())}});
   }
@@ -674,6 +686,7 @@ class TrainRun {
   Prepared run_;
   DataSplits data_;
   std::map<std::string, std::string> data_meta_;  // classes and preprocessing (data.* entries)
+  int64_t train_samples_ = 0;                      // before any --skip-bad-samples leaves some out
   std::shared_ptr<BadSampleLog> bad_samples_;
   bool val_drop_last_ = false;
   std::unique_ptr<BatchLoader> loader_;
