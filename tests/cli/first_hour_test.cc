@@ -38,6 +38,21 @@ TEST_F(CliFirstHour, AMistypedOptionNamesTheOptionMeant) {
   EXPECT_LACKS(far.err, "did you mean");
 }
 
+// `--resume ck` with the checkpoint folder, as one guesses before reading --help, failed with
+// "expected MODEL.onnx and DATA_DIR, got 'mlp.onnx data ck'"; it must say how to give a folder.
+TEST_F(CliFirstHour, ResumeGivenAFolderSaysHowFoldersAreGiven) {
+  write_npy_data(path("data"), separable(32, 1));
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  ok({model, path("data"), "--batch-size", "8", "--checkpoint-dir", path("ck"), "--quiet", "-o", path("m.onnx")});
+  fails({model, path("data"), "--resume", path("ck")},
+        {"--resume takes a checkpoint file", "not the folder '" + path("ck") + "'",
+         "--checkpoint-dir " + path("ck") + " --resume"});
+  // The advice works.
+  const CliRun r = ok({model, path("data"), "--batch-size", "8", "--checkpoint-dir", path("ck"), "--resume",
+                       "-o", path("m2.onnx")});
+  EXPECT_HAS(r.out, "nothing left to do");
+}
+
 // ---- A file-size limit set with `ulimit -f`
 
 // Runs onnx-train as a shell with `ulimit -f` would: the limit set and SIGXFSZ left at its

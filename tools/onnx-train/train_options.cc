@@ -232,6 +232,7 @@ std::vector<std::string> options_like(const std::string& unknown) {
 TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_data) {
   TrainConfig c;
   std::vector<std::string> positional;
+  std::string after_bare_resume;  // the argument right after a --resume that took no value
   for (size_t i = 0; i < args.size(); ++i) {
     std::string name = args[i], value;
     bool has_inline_value = false;
@@ -253,6 +254,7 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
           args[i + 1].compare(args[i + 1].size() - 5, 5, ".ckpt") == 0)
         value = args[++i];
       c.resume = value;
+      if (value.empty() && !has_inline_value && i + 1 < args.size()) after_bare_resume = args[i + 1];
       continue;
     }
     const Flag* flag = find_flag(name);
@@ -273,6 +275,13 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
     if (!flag->metavar.empty()) c.args.push_back(value);
   }
   const size_t wanted = need_data ? 2 : 1;
+  // `--resume ck/` (the checkpoint folder) reads as a third positional argument: say how a
+  // folder is given instead of only counting the arguments.
+  OT_CHECK(positional.size() <= wanted || after_bare_resume.empty() ||
+               !std::filesystem::is_directory(after_bare_resume),
+           "--resume takes a checkpoint file (--resume=PATH, or --resume PATH.ckpt), not the folder '{}'; to continue "
+           "from the newest checkpoint in a folder, pass it as --checkpoint-dir {} --resume",
+           after_bare_resume, after_bare_resume);
   OT_CHECK(positional.size() == wanted, "expected {}, got {}; see onnx-train --help",
            need_data ? "MODEL.onnx and DATA_DIR" : "MODEL.onnx",
            positional.empty() ? std::string("nothing") : fmt::format("'{}'", fmt::join(positional, " ")));
