@@ -1,8 +1,10 @@
 // tests/cli/cli_harness.h: running the real onnx-train binary from a test, for every CLI test
-// (cli_e2e_test.cc, hostile_inputs_cli_test.cc, resume_test.cc, run_folder_test.cc, ...): a
-// temporary work folder, a small MLP model and separable .npy data written there, runs with
-// their exit code and output, and the process controls those tests need (a signal at a chosen
-// moment, a file-size or address-space limit, a terminal, the peak memory of a run).
+// (cli_e2e_test.cc, hostile_inputs_cli_test.cc, old_opset_cli_test.cc, resume_test.cc,
+// run_folder_test.cc): a temporary work folder, small models (an MLP, a linear classifier) and
+// separable .npy data written there, runs with their exit code and output, the process controls
+// those tests need (a signal at a chosen moment, a file-size or address-space limit, a terminal,
+// the peak memory of a run), and the comparison of an exported model's outputs with ONNX
+// Runtime's.
 #pragma once
 
 #include <fcntl.h>
@@ -14,6 +16,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +28,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/support/data_files.h"
@@ -73,6 +79,13 @@ inline std::vector<std::string> lines_of(const std::string& text) {
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) out.push_back(line);
   return out;
+}
+
+// The number written after `key` in `text` ("val accuracy 93.75" -> 93.75); NaN when `key` is not there.
+inline double number_after(const std::string& text, const std::string& key) {
+  const size_t at = text.find(key);
+  if (at == std::string::npos) return NAN;
+  return std::strtod(text.c_str() + at + key.size(), nullptr);
 }
 
 inline std::vector<std::string> plus(std::vector<std::string> args, const std::vector<std::string>& more) {
@@ -245,6 +258,79 @@ inline void write_npy_data(const std::string& data, const Samples& train, int va
     write_file(data + "/val/x.npy", x_npy(v));
     write_file(data + "/val/label.npy", y_npy(v));
   }
+}
+
+// x [N, in...] -> Flatten -> Gemm(classes) -> logits, its weights drawn from std::mt19937(11); N =
+// `batch`, or open when -1. For image class folders (in = {3, H, W}) and flat features alike.
+inline std::string make_linear(const std::string& path, const std::vector<int64_t>& input, int64_t classes,
+                               int64_t batch = -1) {
+  std::mt19937 rng(11);
+  int64_t features = 1;
+  for (int64_t d : input) features *= d;
+  testing::ModelBuilder m(13);
+  std::vector<int64_t> dims = {batch};
+  dims.insert(dims.end(), input.begin(), input.end());
+  m.input("x", onnx::TensorProto::FLOAT, dims);
+  m.initializer("fc.weight", random_tensor({classes, features}, rng, 0.05f));
+  m.initializer("fc.bias", random_tensor({classes}, rng, 0.05f));
+  m.node("Flatten", {"x"}, {"flat"});
+  set_int(m.node("Gemm", {"flat", "fc.weight", "fc.bias"}, {"logits"}), "transB", 1);
+  m.output("logits", onnx::TensorProto::FLOAT, {batch, classes});
+  fs::create_directories(fs::path(path).parent_path());
+  m.save(path);
+  return path;
+}
+
+// ---- ONNX Runtime (tests/cli/ort_compare.js under Node.js, with onnxruntime-node)
+
+inline const std::string kOrtScript = std::string(ONNX_TRAIN_SOURCE_DIR) + "/tests/cli/ort_compare.js";
+inline const char* const kOrtInstall =
+    "ONNX Runtime is needed for this test: install Node.js (apt-get install nodejs npm) and the module with "
+    "`cd tests/cli && npm install --ignore-scripts --no-save --no-package-lock onnxruntime-node@1.20.1` "
+    "(tools/test.sh does both), or put onnxruntime-node on NODE_PATH";
+
+// The `node` on PATH ("" when there is none).
+inline std::string find_node() {
+  const char* path_env = std::getenv("PATH");
+  std::istringstream dirs(path_env ? path_env : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/node";
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+// Output and exit status of a shell command.
+inline std::pair<int, std::string> shell(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  char buffer[4096];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+inline std::string sh_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Runs `model` on the float32 `input` in ONNX Runtime (`node` ort_compare.js) and compares its
+// first output with `expected`, onnx-train's, to `atol`; both tensors are written as raw float32
+// into `dir`. ort_compare.js's exit status (0: they agree) and output ("max abs diff ...").
+inline std::pair<int, std::string> compare_in_ort(const std::string& node, const std::string& model,
+                                                  const Tensor& input, const Tensor& expected, const std::string& atol,
+                                                  const std::string& dir) {
+  const std::string in_path = dir + "/input.bin", expected_path = dir + "/expected.bin";
+  write_file(in_path, std::string(static_cast<const char*>(input.raw_data()), input.numel() * sizeof(float)));
+  write_file(expected_path,
+             std::string(static_cast<const char*>(expected.raw_data()), expected.numel() * sizeof(float)));
+  std::string shape;
+  for (int64_t d : input.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+  return shell(sh_quote(node) + " " + sh_quote(kOrtScript) + " " + sh_quote(model) + " " + sh_quote(in_path) + " " +
+               shape + " " + sh_quote(expected_path) + " " + atol);
 }
 
 // ---- The fixture
