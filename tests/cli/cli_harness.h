@@ -1,10 +1,10 @@
 // tests/cli/cli_harness.h: running the real onnx-train binary from a test, for every CLI test
-// (cli_e2e_test.cc, hostile_inputs_cli_test.cc, old_opset_cli_test.cc, resume_test.cc,
-// run_folder_test.cc): a temporary work folder, small models (an MLP, a linear classifier) and
-// separable .npy data written there, runs with their exit code and output, the process controls
-// those tests need (a signal at a chosen moment, a file-size or address-space limit, a terminal,
-// the peak memory of a run), and the comparison of an exported model's outputs with ONNX
-// Runtime's.
+// (cli_e2e_test.cc, data_cli_test.cc, hostile_inputs_cli_test.cc, old_opset_cli_test.cc,
+// resume_test.cc, run_folder_test.cc): a temporary work folder, small models (an MLP, a linear
+// classifier) and separable .npy data written there, runs with their exit code and output, the
+// process controls those tests need (a signal at a chosen moment, a file-size or address-space
+// limit, a terminal, variables added to the environment of every run, the peak memory of a run),
+// and the comparison of an exported model's outputs with ONNX Runtime's.
 #pragma once
 
 #include <fcntl.h>
@@ -207,14 +207,15 @@ using testing::make_mlp;
 using testing::random_tensor;
 using testing::set_int;
 
-// `n` samples of `classes` (at most 5) well-separated clusters in 4 dimensions.
+// `n` samples of `classes` (at most 5) well-separated clusters in 4 dimensions; with `nan_at` >= 0,
+// that sample's x is NaN, and no noise is drawn for it.
 struct Samples {
   int n = 0;
   std::vector<float> x;    // [n, 4]
   std::vector<int64_t> y;  // [n]
 };
 
-inline Samples separable(int n, unsigned seed, int classes = 3) {
+inline Samples separable(int n, unsigned seed, int classes = 3, int nan_at = -1) {
   static const float centers[5][4] = {{2, 0, 0, 1}, {-2, 1, 0, -1}, {0, -2, 2, 0}, {0, 2, -2, 0}, {1, 1, 1, -2}};
   std::mt19937 rng(seed);
   std::normal_distribution<float> noise(0.f, 0.3f);
@@ -222,7 +223,7 @@ inline Samples separable(int n, unsigned seed, int classes = 3) {
   s.n = n;
   for (int i = 0; i < n; ++i) {
     const int c = static_cast<int>(rng() % static_cast<unsigned>(classes));
-    for (int j = 0; j < 4; ++j) s.x.push_back(centers[c][j] + noise(rng));
+    for (int j = 0; j < 4; ++j) s.x.push_back(i == nan_at ? NAN : centers[c][j] + noise(rng));
     s.y.push_back(c);
   }
   return s;
@@ -247,17 +248,18 @@ inline std::string npy(const std::string& descr, const Shape& shape, const std::
 inline std::string x_npy(const Samples& s) { return npy("<f4", {s.n, 4}, bytes_of(s.x)); }
 inline std::string y_npy(const Samples& s) { return npy("<i8", {s.n}, bytes_of(s.y)); }
 
+// DIR/x.npy and DIR/label.npy.
+inline void write_npy_pair(const std::string& dir, const Samples& s) {
+  write_file(dir + "/x.npy", x_npy(s));
+  write_file(dir + "/label.npy", y_npy(s));
+}
+
 // DATA/train/{x,label}.npy and, with val > 0 samples, DATA/val/{x,label}.npy (drawn with
 // seed + 100, of `classes` clusters).
 inline void write_npy_data(const std::string& data, const Samples& train, int val = 0, unsigned seed = 1,
                            int classes = 3) {
-  write_file(data + "/train/x.npy", x_npy(train));
-  write_file(data + "/train/label.npy", y_npy(train));
-  if (val > 0) {
-    const Samples v = separable(val, seed + 100, classes);
-    write_file(data + "/val/x.npy", x_npy(v));
-    write_file(data + "/val/label.npy", y_npy(v));
-  }
+  write_npy_pair(data + "/train", train);
+  if (val > 0) write_npy_pair(data + "/val", separable(val, seed + 100, classes));
 }
 
 // x [N, in...] -> Flatten -> Gemm(classes) -> logits, its weights drawn from std::mt19937(11); N =
@@ -345,8 +347,10 @@ class CliTest : public ::testing::Test {
   }
 
   // Starts onnx-train with `args` in the work folder; its output goes to out_of(pid), err_of(pid).
-  pid_t start(const std::vector<std::string>& args, const SpawnOptions& options = {}) {
+  // env_ is added to the environment of every run.
+  pid_t start(const std::vector<std::string>& args, SpawnOptions options = {}) {
     const std::string stem = root_ + "/.runs/" + std::to_string(runs_++);
+    options.env.insert(options.env.begin(), env_.begin(), env_.end());
     const pid_t pid = spawn(args, options.cwd.empty() ? work_ : options.cwd, stem + ".out", stem + ".err", options);
     stems_[pid] = stem;
     commands_[pid] = quote_args(args);
@@ -391,6 +395,7 @@ class CliTest : public ::testing::Test {
 
   testing::TempDir tmp_;
   std::string root_, work_;
+  std::vector<std::string> env_;  // "NAME=value", for every run of the test
   int runs_ = 0;
   std::map<pid_t, std::string> stems_, commands_;
 };
