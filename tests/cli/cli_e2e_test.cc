@@ -53,19 +53,7 @@ const std::string kParityDir = kSourceDir + "/tests/data/train_parity";
 // ---- Models
 
 // x [N, 3, 6, 6] -> Flatten -> Gemm(2) -> logits: for image class folders.
-std::string make_image_model(const std::string& path) {
-  std::mt19937 rng(11);
-  ModelBuilder m(13);
-  m.input("x", onnx::TensorProto::FLOAT, {-1, 3, 6, 6});
-  m.initializer("fc.weight", random_tensor({2, 108}, rng, 0.05f));
-  m.initializer("fc.bias", random_tensor({2}, rng, 0.05f));
-  m.node("Flatten", {"x"}, {"flat"});
-  set_int(m.node("Gemm", {"flat", "fc.weight", "fc.bias"}, {"logits"}), "transB", 1);
-  m.output("logits", onnx::TensorProto::FLOAT, {-1, 2});
-  fs::create_directories(fs::path(path).parent_path());
-  m.save(path);
-  return path;
-}
+std::string make_image_model(const std::string& path) { return make_linear(path, {3, 6, 6}, 2); }
 
 onnx::ModelProto load_proto(const std::string& path) {
   onnx::ModelProto proto;
@@ -281,13 +269,6 @@ class Cli : public CliTest {
     return r;
   }
 };
-
-// The numbers of a "done: ..." summary line and "epoch E/N: ..." lines.
-double number_after(const std::string& text, const std::string& key) {
-  const size_t at = text.find(key);
-  if (at == std::string::npos) return NAN;
-  return std::strtod(text.c_str() + at + key.size(), nullptr);
-}
 
 // ---- Training, its log, plot and export
 
@@ -1016,39 +997,6 @@ TEST_F(Cli, CtrlCWithoutCheckpointDirAndWithAccumulation) {
 
 // ---- ONNX Runtime
 
-std::string find_node() {
-  const char* path_env = std::getenv("PATH");
-  std::istringstream dirs(path_env ? path_env : "");
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    const std::string candidate = (dir.empty() ? "." : dir) + "/node";
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
-
-// Output and exit status of a shell command.
-std::pair<int, std::string> shell(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  char buffer[4096];
-  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string sh_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-const std::string kOrtScript = kSourceDir + "/tests/cli/ort_compare.js";
-const char* const kOrtInstall =
-    "ONNX Runtime is needed for this test: install Node.js (apt-get install nodejs npm) and the module with "
-    "`cd tests/cli && npm install --ignore-scripts --no-save --no-package-lock onnxruntime-node@1.20.1` "
-    "(tools/test.sh does both), or put onnxruntime-node on NODE_PATH";
-
 class CliOnnxRuntime : public Cli {
  protected:
   // Runs `model` on `input` in onnx_train::Session and in ONNX Runtime; the first outputs agree.
@@ -1061,14 +1009,7 @@ class CliOnnxRuntime : public Cli {
     Session session = Session::from_file(model);
     const std::vector<Tensor> outputs = session.run({{session.inputs().at(0).name, input}});
     ASSERT_EQ(outputs.at(0).dtype(), DType::Float32);
-    const std::string in_path = path("input.bin"), expected_path = path("expected.bin");
-    write_file(in_path, std::string(static_cast<const char*>(input.raw_data()), input.numel() * sizeof(float)));
-    write_file(expected_path,
-               std::string(static_cast<const char*>(outputs[0].raw_data()), outputs[0].numel() * sizeof(float)));
-    std::string shape;
-    for (int64_t d : input.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
-    const auto compared = shell(sh_quote(node) + " " + sh_quote(kOrtScript) + " " + sh_quote(model) + " " +
-                                sh_quote(in_path) + " " + shape + " " + sh_quote(expected_path) + " 1e-4");
+    const auto compared = compare_in_ort(node, model, input, outputs[0], "1e-4", root_);
     EXPECT_EQ(compared.first, 0) << compared.second;
     EXPECT_HAS(compared.second, "max abs diff");
   }

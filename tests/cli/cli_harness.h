@@ -1,8 +1,10 @@
 // tests/cli/cli_harness.h: running the real onnx-train binary from a test, for every CLI test
-// (cli_e2e_test.cc, hostile_inputs_cli_test.cc, resume_test.cc, run_folder_test.cc, ...): a
-// temporary work folder, a small MLP model and separable .npy data written there, runs with
-// their exit code and output, and the process controls those tests need (a signal at a chosen
-// moment, a file-size or address-space limit, a terminal, the peak memory of a run).
+// (cli_e2e_test.cc, data_cli_test.cc, hostile_inputs_cli_test.cc, old_opset_cli_test.cc,
+// resume_test.cc, run_folder_test.cc): a temporary work folder, small models (an MLP, a linear
+// classifier) and separable .npy data written there, runs with their exit code and output, the
+// process controls those tests need (a signal at a chosen moment, a file-size or address-space
+// limit, a terminal, variables added to the environment of every run, the peak memory of a run),
+// and the comparison of an exported model's outputs with ONNX Runtime's.
 #pragma once
 
 #include <fcntl.h>
@@ -14,6 +16,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +28,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/support/data_files.h"
@@ -73,6 +79,13 @@ inline std::vector<std::string> lines_of(const std::string& text) {
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) out.push_back(line);
   return out;
+}
+
+// The number written after `key` in `text` ("val accuracy 93.75" -> 93.75); NaN when `key` is not there.
+inline double number_after(const std::string& text, const std::string& key) {
+  const size_t at = text.find(key);
+  if (at == std::string::npos) return NAN;
+  return std::strtod(text.c_str() + at + key.size(), nullptr);
 }
 
 inline std::vector<std::string> plus(std::vector<std::string> args, const std::vector<std::string>& more) {
@@ -194,14 +207,15 @@ using testing::make_mlp;
 using testing::random_tensor;
 using testing::set_int;
 
-// `n` samples of `classes` (at most 5) well-separated clusters in 4 dimensions.
+// `n` samples of `classes` (at most 5) well-separated clusters in 4 dimensions; with `nan_at` >= 0,
+// that sample's x is NaN, and no noise is drawn for it.
 struct Samples {
   int n = 0;
   std::vector<float> x;    // [n, 4]
   std::vector<int64_t> y;  // [n]
 };
 
-inline Samples separable(int n, unsigned seed, int classes = 3) {
+inline Samples separable(int n, unsigned seed, int classes = 3, int nan_at = -1) {
   static const float centers[5][4] = {{2, 0, 0, 1}, {-2, 1, 0, -1}, {0, -2, 2, 0}, {0, 2, -2, 0}, {1, 1, 1, -2}};
   std::mt19937 rng(seed);
   std::normal_distribution<float> noise(0.f, 0.3f);
@@ -209,7 +223,7 @@ inline Samples separable(int n, unsigned seed, int classes = 3) {
   s.n = n;
   for (int i = 0; i < n; ++i) {
     const int c = static_cast<int>(rng() % static_cast<unsigned>(classes));
-    for (int j = 0; j < 4; ++j) s.x.push_back(centers[c][j] + noise(rng));
+    for (int j = 0; j < 4; ++j) s.x.push_back(i == nan_at ? NAN : centers[c][j] + noise(rng));
     s.y.push_back(c);
   }
   return s;
@@ -234,17 +248,91 @@ inline std::string npy(const std::string& descr, const Shape& shape, const std::
 inline std::string x_npy(const Samples& s) { return npy("<f4", {s.n, 4}, bytes_of(s.x)); }
 inline std::string y_npy(const Samples& s) { return npy("<i8", {s.n}, bytes_of(s.y)); }
 
+// DIR/x.npy and DIR/label.npy.
+inline void write_npy_pair(const std::string& dir, const Samples& s) {
+  write_file(dir + "/x.npy", x_npy(s));
+  write_file(dir + "/label.npy", y_npy(s));
+}
+
 // DATA/train/{x,label}.npy and, with val > 0 samples, DATA/val/{x,label}.npy (drawn with
 // seed + 100, of `classes` clusters).
 inline void write_npy_data(const std::string& data, const Samples& train, int val = 0, unsigned seed = 1,
                            int classes = 3) {
-  write_file(data + "/train/x.npy", x_npy(train));
-  write_file(data + "/train/label.npy", y_npy(train));
-  if (val > 0) {
-    const Samples v = separable(val, seed + 100, classes);
-    write_file(data + "/val/x.npy", x_npy(v));
-    write_file(data + "/val/label.npy", y_npy(v));
+  write_npy_pair(data + "/train", train);
+  if (val > 0) write_npy_pair(data + "/val", separable(val, seed + 100, classes));
+}
+
+// x [N, in...] -> Flatten -> Gemm(classes) -> logits, its weights drawn from std::mt19937(11); N =
+// `batch`, or open when -1. For image class folders (in = {3, H, W}) and flat features alike.
+inline std::string make_linear(const std::string& path, const std::vector<int64_t>& input, int64_t classes,
+                               int64_t batch = -1) {
+  std::mt19937 rng(11);
+  int64_t features = 1;
+  for (int64_t d : input) features *= d;
+  testing::ModelBuilder m(13);
+  std::vector<int64_t> dims = {batch};
+  dims.insert(dims.end(), input.begin(), input.end());
+  m.input("x", onnx::TensorProto::FLOAT, dims);
+  m.initializer("fc.weight", random_tensor({classes, features}, rng, 0.05f));
+  m.initializer("fc.bias", random_tensor({classes}, rng, 0.05f));
+  m.node("Flatten", {"x"}, {"flat"});
+  set_int(m.node("Gemm", {"flat", "fc.weight", "fc.bias"}, {"logits"}), "transB", 1);
+  m.output("logits", onnx::TensorProto::FLOAT, {batch, classes});
+  fs::create_directories(fs::path(path).parent_path());
+  m.save(path);
+  return path;
+}
+
+// ---- ONNX Runtime (tests/cli/ort_compare.js under Node.js, with onnxruntime-node)
+
+inline const std::string kOrtScript = std::string(ONNX_TRAIN_SOURCE_DIR) + "/tests/cli/ort_compare.js";
+inline const char* const kOrtInstall =
+    "ONNX Runtime is needed for this test: install Node.js (apt-get install nodejs npm) and the module with "
+    "`cd tests/cli && npm install --ignore-scripts --no-save --no-package-lock onnxruntime-node@1.20.1` "
+    "(tools/test.sh does both), or put onnxruntime-node on NODE_PATH";
+
+// The `node` on PATH ("" when there is none).
+inline std::string find_node() {
+  const char* path_env = std::getenv("PATH");
+  std::istringstream dirs(path_env ? path_env : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/node";
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }
+  return "";
+}
+
+// Output and exit status of a shell command.
+inline std::pair<int, std::string> shell(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  char buffer[4096];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+inline std::string sh_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Runs `model` on the float32 `input` in ONNX Runtime (`node` ort_compare.js) and compares its
+// first output with `expected`, onnx-train's, to `atol`; both tensors are written as raw float32
+// into `dir`. ort_compare.js's exit status (0: they agree) and output ("max abs diff ...").
+inline std::pair<int, std::string> compare_in_ort(const std::string& node, const std::string& model,
+                                                  const Tensor& input, const Tensor& expected, const std::string& atol,
+                                                  const std::string& dir) {
+  const std::string in_path = dir + "/input.bin", expected_path = dir + "/expected.bin";
+  write_file(in_path, std::string(static_cast<const char*>(input.raw_data()), input.numel() * sizeof(float)));
+  write_file(expected_path,
+             std::string(static_cast<const char*>(expected.raw_data()), expected.numel() * sizeof(float)));
+  std::string shape;
+  for (int64_t d : input.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+  return shell(sh_quote(node) + " " + sh_quote(kOrtScript) + " " + sh_quote(model) + " " + sh_quote(in_path) + " " +
+               shape + " " + sh_quote(expected_path) + " " + atol);
 }
 
 // ---- The fixture
@@ -259,8 +347,10 @@ class CliTest : public ::testing::Test {
   }
 
   // Starts onnx-train with `args` in the work folder; its output goes to out_of(pid), err_of(pid).
-  pid_t start(const std::vector<std::string>& args, const SpawnOptions& options = {}) {
+  // env_ is added to the environment of every run.
+  pid_t start(const std::vector<std::string>& args, SpawnOptions options = {}) {
     const std::string stem = root_ + "/.runs/" + std::to_string(runs_++);
+    options.env.insert(options.env.begin(), env_.begin(), env_.end());
     const pid_t pid = spawn(args, options.cwd.empty() ? work_ : options.cwd, stem + ".out", stem + ".err", options);
     stems_[pid] = stem;
     commands_[pid] = quote_args(args);
@@ -305,6 +395,7 @@ class CliTest : public ::testing::Test {
 
   testing::TempDir tmp_;
   std::string root_, work_;
+  std::vector<std::string> env_;  // "NAME=value", for every run of the test
   int runs_ = 0;
   std::map<pid_t, std::string> stems_, commands_;
 };

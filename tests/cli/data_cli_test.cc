@@ -3,193 +3,35 @@
 // checkpoints and exported models, the training export too (eval and export use them), layouts
 // that are not class folders, and bad samples found before the first step or as the data
 // streams, or left out with --skip-bad-samples.
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <cmath>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "tests/cli/cli_harness.h"
 #include "tests/support/data_files.h"
-#include "tests/support/model_builder.h"
 
-#ifndef ONNX_TRAIN_CLI
-#error "ONNX_TRAIN_CLI (the path of the onnx-train binary) is set by tests/CMakeLists.txt"
-#endif
-
-extern char** environ;
-
-namespace onnx_train {
+namespace onnx_train::cli_test {
 namespace {
 
-namespace fs = std::filesystem;
-using testing::ModelBuilder;
-using testing::npy_bytes;
-using testing::TempDir;
 using testing::write_png_file;
 
-#define EXPECT_HAS(text, part) \
-  EXPECT_NE((text).find(part), std::string::npos) << "expected '" << (part) << "' in:\n" << (text)
-#define EXPECT_LACKS(text, part) \
-  EXPECT_EQ((text).find(part), std::string::npos) << "unexpected '" << (part) << "' in:\n" << (text)
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-  ASSERT_TRUE(out.good()) << path;
-}
-
-// ---- Running the binary (as tests/cli/cli_e2e_test.cc does)
-
-struct CliRun {
-  int code = -1;  // exit status; 1000 + N when signal N killed it
-  std::string out, err, command;
-  std::string show() const {
-    return "$ " + command + "\nexit " + std::to_string(code) + "\n--- stdout\n" + out + "--- stderr\n" + err;
-  }
-};
-
-// Runs the binary with `args` in `cwd`, one kernel thread, output into files; the exit status
-// (1000 + N for signal N), killing it after `timeout_s`.
-CliRun run_cli(const std::vector<std::string>& args, const std::string& cwd, const std::string& stem,
-               double timeout_s = 120) {
-  CliRun r;
-  r.command = "onnx-train";
-  for (const auto& a : args) r.command += " " + a;
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e)
-    if (std::strncmp(*e, "OMP_NUM_THREADS=", 16) != 0) env.emplace_back(*e);
-  env.emplace_back("OMP_NUM_THREADS=1");
-  std::vector<char*> envp, argv;
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> all = {ONNX_TRAIN_CLI};
-  all.insert(all.end(), args.begin(), args.end());
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const std::string out_path = stem + ".out", err_path = stem + ".err";
-  const pid_t pid = fork();
-  if (pid == 0) {  // only async-signal-safe calls from here
-    if (chdir(cwd.c_str()) != 0) _exit(126);
-    const int in = open("/dev/null", O_RDONLY);
-    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || out < 0 || err < 0) _exit(126);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  int status = 0;
-  for (;;) {
-    const pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      ADD_FAILURE() << "onnx-train did not finish in " << timeout_s << " s; killed";
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 1000 + WTERMSIG(status) : -1;
-  r.out = read_file(out_path);
-  r.err = read_file(err_path);
-  return r;
-}
-
-class DataCli : public ::testing::Test {
+class DataCli : public CliTest {
  public:
-  void SetUp() override {
-    root_ = tmp_.path();
-    work_ = root_ + "/work";
-    fs::create_directories(work_);
-    fs::create_directories(root_ + "/.runs");
-  }
-  CliRun run(const std::vector<std::string>& args) {
-    return run_cli(args, work_, root_ + "/.runs/" + std::to_string(runs_++));
-  }
-  CliRun ok(const std::vector<std::string>& args) {
-    CliRun r = run(args);
-    EXPECT_EQ(r.code, 0) << r.show();
-    EXPECT_EQ(r.err, "") << r.show();
-    return r;
-  }
-  // A clean failure: one error message on stderr holding every part of `says`.
+  // A clean failure (CliTest::fails: one error message on stderr holding every part of `says`)
+  // that wrote no model.
   CliRun fails(const std::vector<std::string>& args, const std::vector<std::string>& says) {
-    CliRun r = run(args);
-    EXPECT_NE(r.code, 0) << r.show();
-    EXPECT_LT(r.code, 128) << "killed by a signal\n" << r.show();
-    EXPECT_EQ(r.err.rfind("onnx-train: error: ", 0), 0u) << r.show();
+    CliRun r = CliTest::fails(args, says);
     EXPECT_LACKS(r.out, "wrote ");
-    for (const auto& part : says) EXPECT_HAS(r.err, part);
     return r;
   }
-  std::string path(const std::string& rel) const { return root_ + "/" + rel; }
-
-  TempDir tmp_;
-  std::string root_, work_;
-  int runs_ = 0;
 };
 
 // ---- Models and data
-
-void set_int(onnx::NodeProto& node, const std::string& name, int64_t value) {
-  auto* a = node.add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(value);
-}
-
-Tensor random_tensor(const Shape& shape, std::mt19937& rng, float scale) {
-  std::normal_distribution<float> normal(0.f, 1.f);
-  Tensor t(DType::Float32, shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = scale * normal(rng);
-  return t;
-}
-
-// x [N, in...] -> Flatten -> Gemm(classes) -> logits; N = `batch`, or open when -1.
-std::string make_linear(const std::string& path, const std::vector<int64_t>& input, int64_t classes,
-                        int64_t batch = -1) {
-  std::mt19937 rng(11);
-  int64_t features = 1;
-  for (int64_t d : input) features *= d;
-  ModelBuilder m(13);
-  std::vector<int64_t> dims = {batch};
-  dims.insert(dims.end(), input.begin(), input.end());
-  m.input("x", onnx::TensorProto::FLOAT, dims);
-  m.initializer("fc.weight", random_tensor({classes, features}, rng, 0.05f));
-  m.initializer("fc.bias", random_tensor({classes}, rng, 0.05f));
-  m.node("Flatten", {"x"}, {"flat"});
-  set_int(m.node("Gemm", {"flat", "fc.weight", "fc.bias"}, {"logits"}), "transB", 1);
-  m.output("logits", onnx::TensorProto::FLOAT, {batch, classes});
-  fs::create_directories(fs::path(path).parent_path());
-  m.save(path);
-  return path;
-}
 
 // DIR/<colour>/img<i>.png, 8 x 8 pictures in which the colour's channel is bright and the
 // others dark: red, green and blue are told apart by a linear model. `folder` renames it.
@@ -217,48 +59,9 @@ std::map<std::string, std::string> metadata_of(const std::string& model) {
 // DIR/x.npy and DIR/label.npy: `n` samples of 3 separable classes in 4 dimensions, with the
 // label of sample `bad_label_at` set to 7 and x of sample `nan_at` to NaN (-1: none).
 void write_npy(const std::string& dir, int n, int bad_label_at, int nan_at) {
-  static const float centers[3][4] = {{2, 0, 0, 1}, {-2, 1, 0, -1}, {0, -2, 2, 0}};
-  std::mt19937 rng(3);
-  std::normal_distribution<float> noise(0.f, 0.3f);
-  std::vector<float> x;
-  std::vector<int64_t> y;
-  for (int i = 0; i < n; ++i) {
-    const int c = static_cast<int>(rng() % 3);
-    for (int j = 0; j < 4; ++j) x.push_back(i == nan_at ? NAN : centers[c][j] + noise(rng));
-    y.push_back(i == bad_label_at ? 7 : c);
-  }
-  write_file(dir + "/x.npy", npy_bytes("<f4", fmt::format("({}, 4)", n), x));
-  write_file(dir + "/label.npy", npy_bytes("<i8", fmt::format("({},)", n), y));
-}
-
-// Sets an environment variable for the runs of one test (run_cli passes the environment on),
-// and restores it after.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (old_.empty())
-      unsetenv(name_);
-    else
-      setenv(name_, old_.c_str(), 1);
-  }
-
- private:
-  const char* name_;
-  std::string old_;
-};
-
-std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-double number_after(const std::string& text, const std::string& key) {
-  const size_t at = text.find(key);
-  return at == std::string::npos ? NAN : std::strtod(text.c_str() + at + key.size(), nullptr);
+  Samples s = separable(n, 3, 3, nan_at);
+  if (bad_label_at >= 0) s.y[bad_label_at] = 7;
+  write_npy_pair(dir, s);
 }
 
 // ---- Classes
@@ -437,26 +240,25 @@ TEST_F(DataCli, ATruncatedPngStopsTheRunBeforeTrainingOrIsSkipped) {
 // tools/onnx-train/train_data.h) makes 400 samples take the path of a data set too large to read
 // first.
 TEST_F(DataCli, ABadSampleMetWhileTheDataStreamsStopsTheRunSayingHowToGoOn) {
-  const ScopedEnv budget("ONNX_TRAIN_DATA_CHECK_SECONDS", "0");
+  env_.push_back("ONNX_TRAIN_DATA_CHECK_SECONDS=0");
   const std::string model = make_linear(path("mlp.onnx"), {4}, 3);
   write_npy(path("data"), 400, /*bad_label_at=*/300, /*nan_at=*/-1);
   const std::vector<std::string> run_args = {model, path("data"), "--batch-size", "8", "--lr", "0.05"};
   const CliRun stopped =
-      fails(run_args + std::vector<std::string>{"--checkpoint-dir", path("ck"), "-o", path("out/resumed.onnx")},
+      fails(plus(run_args, {"--checkpoint-dir", path("ck"), "-o", path("out/resumed.onnx")}),
             {path("data/label.npy") + ", sample 300: class label 7 of field 'label' is outside [0, 3)",
              "found when its batch was read", "leave bad samples out with --skip-bad-samples",
              "the same command with --skip-bad-samples --resume=" + path("ck/step-")});
   EXPECT_HAS(stopped.out, "samples are checked as they are read");
   EXPECT_LACKS(stopped.err, "before training");
 
-  const CliRun resumed = ok(run_args + std::vector<std::string>{"--checkpoint-dir", path("ck"), "--resume",
-                                                                "--skip-bad-samples", "-o", path("out/resumed.onnx")});
+  const CliRun resumed = ok(plus(
+      run_args, {"--checkpoint-dir", path("ck"), "--resume", "--skip-bad-samples", "-o", path("out/resumed.onnx")}));
   EXPECT_HAS(resumed.out, "resumed from " + path("ck/step-"));
   EXPECT_HAS(resumed.out, "done: 50 steps");  // 400 samples in batches of 8, one of them 7
   EXPECT_HAS(resumed.out, "skipped 1 bad sample:\n  " + path("data/label.npy") + ", sample 300: class label 7");
 
-  const CliRun straight =
-      ok(run_args + std::vector<std::string>{"--skip-bad-samples", "-o", path("out/straight.onnx")});
+  const CliRun straight = ok(plus(run_args, {"--skip-bad-samples", "-o", path("out/straight.onnx")}));
   EXPECT_HAS(straight.out, "samples are checked as they are read: a bad one is left out");
   EXPECT_HAS(straight.out, "skipped 1 bad sample:\n  " + path("data/label.npy") + ", sample 300");
   EXPECT_TRUE(read_file(path("out/resumed.onnx")) == read_file(path("out/straight.onnx")))
@@ -476,7 +278,7 @@ TEST_F(DataCli, ABadSampleMetWhileTheDataStreamsStopsTheRunSayingHowToGoOn) {
 
 // eval on data too large to read first says the same of a bad sample.
 TEST_F(DataCli, EvalOnStreamedDataNamesABadSampleAndSkipBadSamples) {
-  const ScopedEnv budget("ONNX_TRAIN_DATA_CHECK_SECONDS", "0");
+  env_.push_back("ONNX_TRAIN_DATA_CHECK_SECONDS=0");
   const std::string model = make_linear(path("mlp.onnx"), {4}, 3);
   write_npy(path("data"), 100, /*bad_label_at=*/-1, /*nan_at=*/60);
   fails({"eval", model, path("data")},
@@ -487,4 +289,4 @@ TEST_F(DataCli, EvalOnStreamedDataNamesABadSampleAndSkipBadSamples) {
 }
 
 }  // namespace
-}  // namespace onnx_train
+}  // namespace onnx_train::cli_test

@@ -9,7 +9,6 @@
 // A plain eval export (BatchNormalization folded into Conv, weights named "onnx::Conv_18") gets a
 // note; so does a freeze pattern that matches nothing; parameter_counts() counts what trains.
 #include <gtest/gtest.h>
-#include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
 #include <cmath>
@@ -19,64 +18,28 @@
 #include <vector>
 
 #include "importers/onnx_model.h"
-#include "importers/proto_io.h"
 #include "importers/tensor_proto.h"
 #include "onnx_train/session.h"
 #include "onnx_train/training_session.h"
 #include "tests/support/model_builder.h"
+#include "tests/support/old_opset_models.h"
 
 namespace onnx_train {
 namespace {
 
+using testing::default_opset;
+using testing::expect_valid_onnx;
+using testing::kOldOpsetDir;
+using testing::load_model_proto;
+using testing::stripe_batch;
 using testing::TempDir;
 
-const std::string kDir = std::string(ONNX_TRAIN_SOURCE_DIR) + "/tests/data/old_opset";
-
-std::string fixture(int opset) { return kDir + "/cnn_opset" + std::to_string(opset) + ".onnx"; }
-
-onnx::ModelProto load_proto(const std::string& path) {
-  onnx::ModelProto model;
-  parse_proto_file(path, model, "ONNX model");
-  return model;
-}
-
-int default_opset(const onnx::ModelProto& model) {
-  for (const auto& imp : model.opset_import())
-    if (imp.domain().empty() || imp.domain() == "ai.onnx") return static_cast<int>(imp.version());
-  return -1;
-}
-
-// ONNX's own checker (the full model check, as onnx.checker.check_model) accepts the file.
-void expect_valid_onnx(const std::string& path) {
-  try {
-    onnx::checker::check_model(path);
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << path << ": the ONNX checker rejects it: " << e.what();
-  }
-}
+std::string fixture(int opset) { return kOldOpsetDir + "/cnn_opset" + std::to_string(opset) + ".onnx"; }
 
 void expect_close(const Tensor& got, const Tensor& want, double tolerance, const std::string& what) {
   ASSERT_EQ(got.shape(), want.shape()) << what;
   const auto g = got.to_doubles(), w = want.to_doubles();
   for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], w[i], tolerance) << what << " element " << i;
-}
-
-// A batch of n images whose class is the quadrant row (top, middle band, bottom) holding a bright
-// stripe: learnable by the CNN in a few steps.
-std::map<std::string, Tensor> batch_of(int64_t n, uint64_t seed) {
-  std::mt19937 rng(static_cast<uint32_t>(seed));
-  std::normal_distribution<float> noise(0.f, 0.3f);
-  Tensor x(DType::Float32, {n, 1, 8, 8});
-  Tensor label(DType::Int64, {n});
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t c = i % 3;
-    label.data<int64_t>()[i] = c;
-    for (int64_t p = 0; p < 64; ++p) {
-      const int64_t row = p / 8;
-      x.data<float>()[i * 64 + p] = noise(rng) + (row / 3 == c ? 2.f : 0.f);
-    }
-  }
-  return {{"x", x}, {"label", label}};
 }
 
 // The original file with the session's current weights written in: "the original on the same
@@ -85,7 +48,7 @@ std::map<std::string, Tensor> batch_of(int64_t n, uint64_t seed) {
 // the one with its first output only (running statistics), so the others are cut off.
 std::string original_with_weights(const std::string& original, const TrainingSession& session,
                                   const std::string& path) {
-  onnx::ModelProto model = load_proto(original);
+  onnx::ModelProto model = load_model_proto(original);
   for (auto& node : *model.mutable_graph()->mutable_node())
     if (node.op_type() == "BatchNormalization") node.mutable_output()->DeleteSubrange(1, node.output_size() - 1);
   std::vector<std::string> names = session.parameter_names();
@@ -108,7 +71,7 @@ TEST_P(OldOpset, UpgradesForTheClassLossTrainsAndExportsAtTheUsersOpset) {
   const auto [opset, kind] = GetParam();
   TempDir tmp;
   const std::string model = fixture(opset);
-  ASSERT_EQ(default_opset(load_proto(model)), opset);
+  ASSERT_EQ(default_opset(load_model_proto(model)), opset);
   TrainingOptions options;
   options.loss.kind = kind;
   options.optimizer.kind = "sgd";
@@ -128,8 +91,8 @@ TEST_P(OldOpset, UpgradesForTheClassLossTrainsAndExportsAtTheUsersOpset) {
 
   // Before training, the upgraded model computes torch's eval-mode outputs, and the loss is
   // the mean of -log p[label] over them (cross-entropy on log-probabilities is the same).
-  const Tensor x = read_tensor_proto_file(kDir + "/input.pb");
-  const Tensor expected = read_tensor_proto_file(kDir + "/expected_log_probs.pb");
+  const Tensor x = read_tensor_proto_file(kOldOpsetDir + "/input.pb");
+  const Tensor expected = read_tensor_proto_file(kOldOpsetDir + "/expected_log_probs.pb");
   expect_close(session.predict({{"x", x}})[0], expected, 1e-5, "predict before training");
   const Tensor labels = Tensor::from<int64_t>({4}, {0, 2, 1, 2});
   double want = 0;
@@ -138,13 +101,13 @@ TEST_P(OldOpset, UpgradesForTheClassLossTrainsAndExportsAtTheUsersOpset) {
 
   // The export before training is the user's model at the user's opset, with torch's outputs.
   session.export_model(tmp.path() + "/untrained.onnx");
-  EXPECT_EQ(default_opset(load_proto(tmp.path() + "/untrained.onnx")), opset);
+  EXPECT_EQ(default_opset(load_model_proto(tmp.path() + "/untrained.onnx")), opset);
   expect_valid_onnx(tmp.path() + "/untrained.onnx");
   expect_close(Session::from_file(tmp.path() + "/untrained.onnx").run({{"x", x}})[0], expected, 1e-5,
                "export before training");
 
   // Training lowers the loss on its data.
-  const auto train = batch_of(24, 7);
+  const auto train = stripe_batch(24, 7);
   const double before = session.eval_step(train).loss;
   for (int step = 0; step < 15; ++step) session.train_step(train);
   const double after = session.eval_step(train).loss;
@@ -154,7 +117,7 @@ TEST_P(OldOpset, UpgradesForTheClassLossTrainsAndExportsAtTheUsersOpset) {
   // as the original file given the same (trained) weights and running statistics.
   const std::string exported = tmp.path() + "/trained.onnx";
   session.export_model(exported);
-  EXPECT_EQ(default_opset(load_proto(exported)), opset);
+  EXPECT_EQ(default_opset(load_model_proto(exported)), opset);
   expect_valid_onnx(exported);
   const Tensor from_export = Session::from_file(exported).run({{"x", x}})[0];
   const std::string same_weights = original_with_weights(model, session, tmp.path() + "/original_trained.onnx");
@@ -167,12 +130,12 @@ TEST_P(OldOpset, UpgradesForTheClassLossTrainsAndExportsAtTheUsersOpset) {
 
   // The training graph and the TrainingInfoProto export hold the loss: opset 12, valid ONNX.
   session.export_training_graph(tmp.path() + "/graph.onnx");
-  EXPECT_EQ(default_opset(load_proto(tmp.path() + "/graph.onnx")), 12);
+  EXPECT_EQ(default_opset(load_model_proto(tmp.path() + "/graph.onnx")), 12);
   const std::string with_info = tmp.path() + "/training.onnx";
   session.export_training_model(with_info);
-  EXPECT_EQ(default_opset(load_proto(with_info)), 12);
+  EXPECT_EQ(default_opset(load_model_proto(with_info)), 12);
   expect_valid_onnx(with_info);
-  ASSERT_EQ(load_proto(with_info).training_info_size(), 1);
+  ASSERT_EQ(load_model_proto(with_info).training_info_size(), 1);
   // ... and continues as the session would: already at opset 12, nothing more to say.
   TrainingSession resumed = TrainingSession::from_file(with_info, options);
   EXPECT_TRUE(resumed.notes().empty()) << ::testing::PrintToString(resumed.notes());
@@ -196,13 +159,13 @@ TEST(OldOpsetLoss, RegressionLossLeavesTheOpsetAlone) {
   EXPECT_TRUE(session.notes().empty()) << ::testing::PrintToString(session.notes());
   TempDir tmp;
   session.export_training_graph(tmp.path() + "/graph.onnx");
-  EXPECT_EQ(default_opset(load_proto(tmp.path() + "/graph.onnx")), 9);
+  EXPECT_EQ(default_opset(load_model_proto(tmp.path() + "/graph.onnx")), 9);
 }
 
 // Weights in an external-data file survive the upgrade (ONNX's converter forgets where they live).
 TEST(OldOpsetLoss, ExternalDataSurvivesTheUpgrade) {
   TempDir tmp;
-  onnx::ModelProto model = load_proto(fixture(10));
+  onnx::ModelProto model = load_model_proto(fixture(10));
   std::ofstream weights(tmp.path() + "/weights.bin", std::ios::binary);
   int64_t offset = 0;
   for (auto& init : *model.mutable_graph()->mutable_initializer()) {
@@ -227,8 +190,8 @@ TEST(OldOpsetLoss, ExternalDataSurvivesTheUpgrade) {
   options.loss.kind = LossKind::NLL;
   TrainingSession session = TrainingSession::from_file(path, options);
   EXPECT_EQ(session.notes().size(), 1u) << ::testing::PrintToString(session.notes());
-  expect_close(session.predict({{"x", read_tensor_proto_file(kDir + "/input.pb")}})[0],
-               read_tensor_proto_file(kDir + "/expected_log_probs.pb"), 1e-5, "predict");
+  expect_close(session.predict({{"x", read_tensor_proto_file(kOldOpsetDir + "/input.pb")}})[0],
+               read_tensor_proto_file(kOldOpsetDir + "/expected_log_probs.pb"), 1e-5, "predict");
 }
 
 // A model the converter cannot upgrade is refused with one message naming the file, both opsets
@@ -277,11 +240,11 @@ bool any_note_has(const TrainingSession& s, const std::string& part) {
 TEST(LostTrainingStructure, FoldedBatchNormIsNoted) {
   TrainingOptions options;
   options.loss.kind = LossKind::NLL;
-  TrainingSession folded = TrainingSession::from_file(kDir + "/cnn_folded.onnx", options);
+  TrainingSession folded = TrainingSession::from_file(kOldOpsetDir + "/cnn_folded.onnx", options);
   ASSERT_EQ(folded.notes().size(), 1u) << ::testing::PrintToString(folded.notes());
   const std::string& note = folded.notes()[0];
-  EXPECT_NE(note.find(kDir + "/cnn_folded.onnx was exported for inference and lost its training structure: its "
-                             "BatchNormalization was folded into Conv"),
+  EXPECT_NE(note.find(kOldOpsetDir + "/cnn_folded.onnx was exported for inference and lost its training structure: its "
+                                     "BatchNormalization was folded into Conv"),
             std::string::npos)
       << note;
   EXPECT_NE(note.find("onnx::Conv_"), std::string::npos) << note;
