@@ -57,6 +57,10 @@ TEST_P(CliResumeAfterStop, MidEpochStopThenResumeEqualsUninterrupted) {
                                     c.max_steps, c.max_steps, c.stop_batch));
   EXPECT_HAS(first.out, fmt::format("done: {} steps", c.max_steps));
   EXPECT_EQ(count_of(read_file(path("first.jsonl")), "\"val_loss\""), 1) << read_file(path("first.jsonl"));
+  // The run still ends with a held-out score, said as taken inside the epoch.
+  EXPECT_HAS(first.out, fmt::format("validation at step {} (inside epoch 2/2): val loss", c.max_steps));
+  EXPECT_HAS(first.out, "; val loss");  // in the summary
+  EXPECT_EQ(count_of(read_file(path("first.jsonl")), "validation_at_stop"), 1);
   const std::string newest = ck + fmt::format("/step-{:09d}.ckpt", c.max_steps);
   ASSERT_TRUE(fs::exists(newest)) << joined(tree(ck));
   EXPECT_EQ(*tree(ck).rbegin(), fs::path(newest).filename().string()) << "a checkpoint past the stop was written";

@@ -243,19 +243,42 @@ TEST_F(CliRunFolder, SafeOptionsMayChangeOnResumeAndTheChangeIsRecorded) {
 }
 
 TEST_F(CliRunFolder, TheAdviceAfterANanLossIsAcceptedAsGiven) {
+  // The learning rate becomes absurd at a milestone: the checkpoints written after it hold
+  // weights that already diverged (the loss a checkpoint is judged by is the next step's),
+  // so the advice names the last checkpoint before them, and resuming from it with the
+  // schedule and clipping changed (options a resume may change) trains to the end.
   write_npy_data(path("data"), separable(64, 1));
   const std::vector<std::string> common = {
       model_, path("data"), "--batch-size",  "8", "--checkpoint-dir", path("ck"), "--checkpoint-every",
       "1",    "-o",         path("out.onnx")};
-  const CliRun r = run(plus(common, {"--lr", "1e30"}));
+  const CliRun r = run(plus(common, {"--lr", "0.01", "--schedule", "multistep:milestones=4,gamma=1e30"}));
   EXPECT_EQ(r.code, 1) << r.show();
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.err, m, std::regex("--resume=(\\S+)"))) << r.show();
-  // Doing what it says: a lower --lr and clipping, from the checkpoint it names.
-  const CliRun again = run(plus(common, {"--lr", "1e-3", "--clip-grad-norm", "1", "--resume=" + m[1].str()}));
+  EXPECT_HAS(r.err, "the newer checkpoints, from");
+  const auto all = tree(path("ck"));
+  EXPECT_NE(path("ck/") + *std::prev(all.end(), 1), m[1].str()) << "the newest checkpoint holds diverged weights";
+  const CliRun again =
+      run(plus(common, {"--lr", "0.01", "--schedule", "constant", "--clip-grad-norm", "1", "--resume=" + m[1].str()}));
+  EXPECT_EQ(again.code, 0) << again.show();
   EXPECT_LACKS(again.err, "other options");
   EXPECT_HAS(again.out, "resumed from " + m[1].str());
-  EXPECT_HAS(again.out, "changed on resume: --clip-grad-norm (not set) -> 1, --lr 1e30 -> 1e-3");
+  EXPECT_HAS(again.out, "changed on resume: --clip-grad-norm (not set) -> 1, --schedule multistep");
+  EXPECT_TRUE(fs::exists(path("out.onnx")));
+}
+
+TEST_F(CliRunFolder, ANanFromTheFirstStepsSaysToStartAgain) {
+  // With --lr 1e30 the first update already ruins the weights: no checkpoint is good, and the
+  // advice is to start again, which works.
+  write_npy_data(path("data"), separable(64, 1));
+  const std::vector<std::string> common = {model_, path("data"), "--batch-size", "8", "--checkpoint-every", "1",
+                                           "-o",   path("out.onnx")};
+  const CliRun r = run(plus(common, {"--lr", "1e30", "--checkpoint-dir", path("ck")}));
+  EXPECT_EQ(r.code, 1) << r.show();
+  EXPECT_LACKS(r.err, "--resume=");
+  EXPECT_HAS(r.err, "start again with a lower --lr");
+  const CliRun again = run(plus(common, {"--lr", "0.01", "--checkpoint-dir", path("ck2")}));
+  EXPECT_EQ(again.code, 0) << again.show();
 }
 
 TEST_F(CliRunFolder, ANonFiniteLossFromTheDataNamesTheSamples) {

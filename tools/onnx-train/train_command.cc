@@ -60,6 +60,11 @@ constexpr const char* kEpochStateKey = "cli.epoch_state";
 constexpr const char* kHistoryKey = "cli.history";
 constexpr const char* kHistoryStridesKey = "cli.history_strides";
 constexpr const char* kChangesKey = "cli.changes";
+// The loss of the run's first step, kept across resumes: a checkpoint whose weights give a
+// loss past kDivergedFactor times it (or a non-finite one) is not offered as a good one to
+// go back to after a NaN.
+constexpr const char* kFirstLossKey = "cli.first_loss";
+constexpr double kDivergedFactor = 10;
 // The number of training samples the run was started on. The checkpoint's batch position and
 // shuffle order refer to that data; resumed on a data folder that lost or gained samples, the
 // run went on silently with other batches and another step count.
@@ -327,6 +332,8 @@ class TrainRun {
     history_.load(resumed_[kHistoryKey], resumed_[kHistoryStridesKey]);
     if (resumed_.count(kEpochStateKey)) resumed_epoch_ = EpochState::load(resumed_.at(kEpochStateKey));
     changes_ = resumed_[kChangesKey];
+    if (resumed_.count(kFirstLossKey)) first_loss_ = std::strtod(resumed_.at(kFirstLossKey).c_str(), nullptr);
+    unjudged_checkpoint_ = session().step();
     progress_.message(
         start_epoch_ < config_.epochs
             ? fmt::format("resumed from {}: step {}, epoch {}, batch {}", resume_path_, session().step(),
@@ -440,8 +447,10 @@ class TrainRun {
                     {kHistoryKey, history_.save()},
                     {kHistoryStridesKey, history_.save_strides()},
                     {kChangesKey, changes_},
+                    {kFirstLossKey, fmt::format("{:.17g}", first_loss_)},
                     {kTrainSamplesKey, std::to_string(train_samples_)}});
     session().save_checkpoint(path, entries);
+    unjudged_checkpoint_ = session().step();
     if (log_) log_->log_event("checkpoint", {{"path", path}, {"step", std::to_string(session().step())}});
   }
 
@@ -482,8 +491,11 @@ class TrainRun {
       try {
         r = session().train_step(batch);
       } catch (const Error& e) {
+        judge_checkpoint(NAN);
         throw Error(stopped(e.what(), batch, epoch, batch_index + 1));
       }
+      if (std::isnan(first_loss_)) first_loss_ = r.loss;
+      judge_checkpoint(r.loss);
       ++batch_index;
       const int64_t n = batch.begin()->second.dim(0);
       epoch_samples += n;
@@ -533,11 +545,37 @@ class TrainRun {
       end_epoch_ = epoch;
       end_batch_ = batch_index;
       end_state_ = state;
+      validate_at_stop(epoch, batch_index, state);
       return 0;
     }
     end_epoch(epoch, state);
     stop = stop || session().step() >= total_steps_;
     return 0;
+  }
+
+  // The run ends inside an epoch (--max-steps): the validation split is evaluated once more so
+  // that the run ends with a held-out score, said as taken inside the epoch. It is not an
+  // epoch's validation: the log has it as a "validation_at_stop" event, not a per-epoch
+  // val_loss record; the plot and checkpoints leave it out; and evaluating changes no state,
+  // so a resumed run is unaffected.
+  void validate_at_stop(int64_t epoch, int64_t batch_index, const EpochState& state) {
+    if (!data_.val) return;
+    last_val_ = evaluate(session(), run_, data_.val, config_.batch_size, val_drop_last_,
+                         [&](const std::string& what) { return bad_sample_met(what, epoch, batch_index, state); });
+    std::string line = fmt::format("validation at step {} (inside epoch {}/{}): val loss {:.4f}", session().step(),
+                                   epoch + 1, config_.epochs, last_val_.loss());
+    std::optional<double> acc;
+    if (last_val_.accuracy() >= 0) {
+      acc = last_val_.accuracy();
+      line += fmt::format(", accuracy {:.2f}%", 100 * *acc);
+    }
+    progress_.message(line);
+    if (log_) {
+      std::vector<std::pair<std::string, std::string>> fields = {{"step", std::to_string(session().step())},
+                                                                 {"loss", fmt::format("{:.9g}", last_val_.loss())}};
+      if (acc) fields.emplace_back("accuracy", fmt::format("{:.9g}", *acc));
+      log_->log_event("validation_at_stop", fields);
+    }
   }
 
   // The epoch's last, partial accumulation, its line, validation, plot and checkpoint.
@@ -613,16 +651,60 @@ class TrainRun {
     std::string last_good = "no checkpoint was written (use --checkpoint-dir to keep them)";
     if (!config_.checkpoint_dir.empty()) {
       const auto found = checkpoints_in(config_.checkpoint_dir);
-      if (found.empty())
+      // Newest first, the checkpoints whose weights are known to have diverged are passed over:
+      // resuming from one only meets the NaN again, whatever the learning rate.
+      size_t good = found.size();
+      for (size_t i = found.size(); i-- > 0;) {
+        if (!diverged(step_of(found[i]))) {
+          good = i;
+          break;
+        }
+      }
+      if (found.empty()) {
         last_good = fmt::format(
             "no checkpoint was written to {} before this step: start again with a lower --lr (or --clip-grad-norm)",
             config_.checkpoint_dir);
-      else
+      } else if (good == found.size()) {
+        last_good = fmt::format(
+            "every checkpoint in {} holds weights that had already diverged (their loss was non-finite or past {} "
+            "times the first step's, {:.4g}): start again with a lower --lr (or --clip-grad-norm), with a new "
+            "--checkpoint-dir (or this one emptied)",
+            config_.checkpoint_dir, kDivergedFactor, first_loss_);
+      } else {
         last_good = fmt::format(
             "the last good checkpoint is {}; resume from it with a lower --lr (or --clip-grad-norm): --resume={}",
-            found.back().string(), found.back().string());
+            found[good].string(), found[good].string());
+        if (good + 1 < found.size())
+          last_good += fmt::format(
+              "\n(the newer checkpoints, from {} on, hold weights whose loss was already non-finite or past {} times "
+              "the first step's, {:.4g})",
+              found[good + 1].filename().string(), kDivergedFactor, first_loss_);
+      }
     }
     return fmt::format("{}\n{}", what, last_good);
+  }
+
+  // The loss of the first step taken from the newest checkpoint's weights tells whether they
+  // are good: the loss a checkpoint records was computed before its own update.
+  void judge_checkpoint(double loss) {
+    if (unjudged_checkpoint_ < 0) return;
+    loss_after_checkpoint_[unjudged_checkpoint_] = loss;
+    unjudged_checkpoint_ = -1;
+  }
+
+  // Whether the weights of the checkpoint at `step` are known to have diverged. Checkpoints
+  // this process did not train from (an earlier run's, before the one resumed) count as good.
+  bool diverged(int64_t step) const {
+    const auto it = loss_after_checkpoint_.find(step);
+    if (it == loss_after_checkpoint_.end()) return false;
+    const double loss = it->second;
+    if (!std::isfinite(loss)) return true;
+    return std::isfinite(first_loss_) && first_loss_ > 0 && loss > kDivergedFactor * first_loss_;
+  }
+
+  static int64_t step_of(const fs::path& checkpoint) {
+    // step-000000012.ckpt
+    return std::strtoll(checkpoint.stem().string().substr(5).c_str(), nullptr, 10);
   }
 
   // The message of a bad sample the BatchLoader met in batch `next_batch` (counted from 0) of
@@ -686,7 +768,7 @@ class TrainRun {
   Prepared run_;
   DataSplits data_;
   std::map<std::string, std::string> data_meta_;  // classes and preprocessing (data.* entries)
-  int64_t train_samples_ = 0;                      // before any --skip-bad-samples leaves some out
+  int64_t train_samples_ = 0;                     // before any --skip-bad-samples leaves some out
   std::shared_ptr<BadSampleLog> bad_samples_;
   bool val_drop_last_ = false;
   std::unique_ptr<BatchLoader> loader_;
@@ -704,6 +786,11 @@ class TrainRun {
   int64_t samples_seen_ = 0;
   EvalTotals last_val_;
   double last_train_loss_ = NAN;
+  double first_loss_ = NAN;  // the loss of the run's first step (kFirstLossKey)
+  // The loss of the first step taken from each checkpoint's weights, in this process; the
+  // newest checkpoint waits for its step (-1: none waits).
+  std::map<int64_t, double> loss_after_checkpoint_;
+  int64_t unjudged_checkpoint_ = -1;
   // Where the run ended, for a checkpoint written after the loop: the end of the last epoch,
   // or the batch --max-steps stopped before.
   int64_t end_epoch_ = 0, end_batch_ = 0;
