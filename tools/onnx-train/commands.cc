@@ -174,7 +174,7 @@ int export_command(const std::vector<std::string>& raw) {
   OT_CHECK(args.size() == 1, "export takes one CHECKPOINT and -o PATH; see onnx-train --help");
   const std::string checkpoint = args[0];
   const auto meta = TrainingSession::read_checkpoint_metadata(checkpoint);
-  const auto it = meta.find("cli.args");
+  const auto it = meta.find(kArgsKey);
   OT_CHECK(it != meta.end(),
            "{}: this checkpoint does not record the run that made it (it was written by the C++ API, not by "
            "`onnx-train MODEL DATA`); load it with TrainingSession::load_checkpoint and call export_model",
@@ -182,11 +182,9 @@ int export_command(const std::vector<std::string>& raw) {
   const TrainConfig config = parse_train_args(split_args(it->second));
   // The model is named by an absolute path (older checkpoints: as the run spelled it); its
   // content must still be what was trained, or the weights would be written into another model.
-  const auto hash = meta.find("cli.model_hash");
-  OT_CHECK(hash == meta.end() || file_content_hash(config.model) == hash->second,
-           "{}: {} is not the model file this checkpoint was trained from: its content changed since (content hash "
-           "{}, the checkpoint's {}); restore the original model file to export",
-           checkpoint, config.model, file_content_hash(config.model), hash->second);
+  const std::string changed = model_changed_since(checkpoint, meta, config.model, file_content_hash(config.model),
+                                                  "restore the original model file to export");
+  if (!changed.empty()) throw Error(changed);
   CreatedFolders folders;
   check_output_file("-o", out, folders);
   Prepared run = prepare_session(config);

@@ -52,8 +52,6 @@ std::atomic<bool> g_interrupted{false};
 
 extern "C" void on_interrupt(int) { g_interrupted = true; }
 
-constexpr const char* kArgsKey = "cli.args";
-constexpr const char* kModelHashKey = "cli.model_hash";
 constexpr const char* kEpochKey = "cli.epoch";
 constexpr const char* kBatchKey = "cli.batch";
 constexpr const char* kEpochStateKey = "cli.epoch_state";
@@ -420,20 +418,12 @@ class TrainRun {
     if (!diff.meaning.empty()) {
       refusal_ = fmt::format(
           "{}: the checkpoint was made by a run with other options:\n  {}\nthese change what is trained; resume "
-          "with the checkpoint's values (options that may change on resume: --lr, --schedule, --warmup-steps, "
-          "--clip-grad-norm, --clip-grad-value, --epochs, --max-steps, outputs, logging, checkpoint cadence, "
-          "--threads, --quiet)",
-          path, fmt::join(diff.meaning, "\n  "));
+          "with the checkpoint's values (options that may change on resume: {})",
+          path, fmt::join(diff.meaning, "\n  "), fmt::join(resume_safe_options(), ", "));
       throw Error(refusal_);
     }
-    const auto hash = meta.find(kModelHashKey);
-    if (hash != meta.end() && hash->second != model_hash_) {
-      refusal_ = fmt::format(
-          "{}: {} is not the model file this checkpoint was trained from: its content changed since (content hash "
-          "{}, the checkpoint's {}); resume with the original model file",
-          path, config_.model, model_hash_, hash->second);
-      throw Error(refusal_);
-    }
+    refusal_ = model_changed_since(path, meta, config_.model, model_hash_, "resume with the original model file");
+    if (!refusal_.empty()) throw Error(refusal_);
     changed_ = diff.safe;
   }
 

@@ -231,7 +231,7 @@ std::map<std::string, std::string> arg_values(const std::vector<std::string>& ar
 
 }  // namespace
 
-ArgsDiff compare_run_args(const std::vector<std::string>& checkpoint_args, const std::vector<std::string>& args) {
+const std::set<std::string>& resume_safe_options() {
   // What the checkpoint's state (parameters, optimizer moments, step, data position) means
   // does not depend on these: they steer how the run goes on from it, or where it writes.
   // --skip-bad-samples too: a run stopped by a bad sample found while streaming goes on past it.
@@ -240,6 +240,22 @@ ArgsDiff compare_run_args(const std::vector<std::string>& checkpoint_args, const
       "--epochs", "--max-steps",       "--export",         "--export-training",  "--log",
       "--plot",   "--threads",         "--checkpoint-dir", "--checkpoint-every", "--keep-checkpoints",
       "--quiet",  "--skip-bad-samples"};
+  return kSafe;
+}
+
+std::string model_changed_since(const std::string& checkpoint, const std::map<std::string, std::string>& meta,
+                                const std::string& model, const std::string& model_hash,
+                                const std::string& what_to_do) {
+  const auto hash = meta.find(kModelHashKey);
+  if (hash == meta.end() || hash->second == model_hash) return "";
+  return fmt::format(
+      "{}: {} is not the model file this checkpoint was trained from: its content changed since (content hash {}, "
+      "the checkpoint's {}); {}",
+      checkpoint, model, model_hash, hash->second, what_to_do);
+}
+
+ArgsDiff compare_run_args(const std::vector<std::string>& checkpoint_args, const std::vector<std::string>& args) {
+  const std::set<std::string>& kSafe = resume_safe_options();
   const auto before = arg_values(checkpoint_args), now = arg_values(args);
   std::set<std::string> keys;
   for (const auto& [k, v] : before) keys.insert(k);

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -85,5 +86,19 @@ struct ArgsDiff {
   std::vector<std::string> safe, meaning;
 };
 ArgsDiff compare_run_args(const std::vector<std::string>& checkpoint_args, const std::vector<std::string>& args);
+
+// The options that may change on resume, as compare_run_args counts them (sorted).
+const std::set<std::string>& resume_safe_options();
+
+// Checkpoint metadata that training and `export CHECKPOINT` both read: the run's arguments and
+// the content hash of its model file (file_content_hash in run_folder.h).
+constexpr const char* kArgsKey = "cli.args";
+constexpr const char* kModelHashKey = "cli.model_hash";
+
+// "" when `model` (whose content hash is `model_hash`) is the file the checkpoint at
+// `checkpoint` was trained from, or when the checkpoint records no hash (older ones); else the
+// refusal, ending with `what_to_do`: the weights would otherwise go into another model.
+std::string model_changed_since(const std::string& checkpoint, const std::map<std::string, std::string>& meta,
+                                const std::string& model, const std::string& model_hash, const std::string& what_to_do);
 
 }  // namespace onnx_train::cli
