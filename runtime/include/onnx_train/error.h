@@ -10,12 +10,35 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace onnx_train {
 
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+// An error about one option a caller set (TrainingOptions::num_classes, ::freeze): option()
+// names it as the API spells it, detail() is the message without that name, so a front end
+// can speak of its own flag instead ("--num-classes: ..."). what() is "option: detail".
+class OptionError : public Error {
+ public:
+  OptionError(std::string option, std::string detail)
+      : Error(option + ": " + detail), option_(std::move(option)), detail_(std::move(detail)) {}
+  const std::string& option() const { return option_; }
+  const std::string& detail() const { return detail_; }
+
+ private:
+  std::string option_;
+  std::string detail_;
+};
+
+// A training step stopped before it changed anything because its loss, a gradient or a
+// running statistic came out NaN or infinite; what() says which, at which step.
+class NonFiniteStep : public Error {
+ public:
+  using Error::Error;
 };
 
 // Throws Error with a fmt-formatted message: OT_FAIL("shape {} is not {}", a, b).
@@ -25,6 +48,13 @@ class Error : public std::runtime_error {
 #define OT_CHECK(cond, ...)            \
   do {                                 \
     if (!(cond)) OT_FAIL(__VA_ARGS__); \
+  } while (0)
+
+// Throws OptionError about `option` with a fmt-formatted detail unless `cond` holds:
+// OT_CHECK_OPTION(n >= 1, "num_classes", "{}: a classifier needs at least 1 class", n).
+#define OT_CHECK_OPTION(cond, option, ...)                                         \
+  do {                                                                             \
+    if (!(cond)) throw ::onnx_train::OptionError((option), ::fmt::format(__VA_ARGS__)); \
   } while (0)
 
 }  // namespace onnx_train
