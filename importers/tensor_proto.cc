@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "onnx_train/printable.h"
 #include "runtime/core/checked_math.h"
-#include "runtime/core/printable.h"
 
 namespace onnx_train {
 

@@ -6,7 +6,7 @@
 #include <functional>
 #include <string>
 
-#include "importers/data/dataset.h"
+#include "onnx_train/dataset.h"
 
 namespace onnx_train {
 

@@ -6,8 +6,8 @@
 #include <limits>
 #include <map>
 
+#include "onnx_train/printable.h"
 #include "runtime/core/checked_math.h"
-#include "runtime/core/printable.h"
 
 namespace onnx_train {
 

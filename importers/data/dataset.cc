@@ -1,4 +1,4 @@
-#include "importers/data/dataset.h"
+#include "onnx_train/dataset.h"
 
 #include <algorithm>
 #include <cctype>

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "importers/data/dataset.h"
+#include "onnx_train/dataset.h"
 
 namespace onnx_train {
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "importers/data/array_convert.h"
-#include "importers/data/dataset.h"
+#include "onnx_train/dataset.h"
 #include "runtime/core/dispatch.h"
 
 namespace onnx_train {

@@ -10,7 +10,7 @@
 
 #include "importers/data/array_npy.h"
 #include "importers/data/formats.h"
-#include "runtime/core/printable.h"
+#include "onnx_train/printable.h"
 
 namespace onnx_train {
 

@@ -13,7 +13,7 @@
 #include "importers/data/formats.h"
 #include "importers/proto_io.h"
 #include "importers/tensor_proto.h"
-#include "runtime/core/printable.h"
+#include "onnx_train/printable.h"
 
 namespace onnx_train {
 

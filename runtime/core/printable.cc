@@ -1,4 +1,4 @@
-#include "runtime/core/printable.h"
+#include "onnx_train/printable.h"
 
 #include <fmt/format.h>
 

@@ -11,8 +11,8 @@
 #include <limits>
 
 #include "importers/data/array_convert.h"
-#include "importers/data/dataset.h"
 #include "importers/tensor_proto.h"
+#include "onnx_train/dataset.h"
 #include "tests/support/data_files.h"
 #include "tests/support/model_builder.h"
 

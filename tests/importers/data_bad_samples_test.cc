@@ -10,7 +10,7 @@
 #include <map>
 #include <set>
 
-#include "importers/data/dataset.h"
+#include "onnx_train/dataset.h"
 #include "tests/support/data_files.h"
 #include "tests/support/model_builder.h"
 

@@ -11,7 +11,7 @@
 #include <map>
 #include <set>
 
-#include "importers/data/dataset.h"
+#include "onnx_train/dataset.h"
 #include "tests/support/data_files.h"
 #include "tests/support/expect_text.h"
 #include "tests/support/kernel_harness.h"

@@ -10,7 +10,7 @@
 #include <numeric>
 #include <thread>
 
-#include "importers/data/dataset.h"
+#include "onnx_train/dataset.h"
 
 namespace onnx_train {
 namespace {

@@ -17,8 +17,8 @@
 #include <jpeglib.h>
 // clang-format on
 
-#include "importers/data/dataset.h"
 #include "importers/data/formats.h"
+#include "onnx_train/dataset.h"
 #include "tests/support/data_files.h"
 #include "tests/support/expect_text.h"
 #include "tests/support/kernel_harness.h"

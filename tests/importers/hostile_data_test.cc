@@ -15,9 +15,9 @@
 #include <jpeglib.h>
 // clang-format on
 
-#include "importers/data/dataset.h"
 #include "importers/data/image_decode.h"
-#include "runtime/core/printable.h"
+#include "onnx_train/dataset.h"
+#include "onnx_train/printable.h"
 #include "tests/support/data_files.h"
 #include "tests/support/hostile_files.h"
 #include "tests/support/model_builder.h"

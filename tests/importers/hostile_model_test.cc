@@ -10,10 +10,10 @@
 #include <fstream>
 #include <functional>
 
-#include "importers/data/dataset.h"
 #include "importers/onnx_model.h"
 #include "importers/proto_io.h"
 #include "importers/tensor_proto.h"
+#include "onnx_train/dataset.h"
 #include "onnx_train/session.h"
 #include "runtime/core/checked_math.h"
 #include "runtime/kernels/util.h"

@@ -1,6 +1,8 @@
-// Text taken from a file (an npy header, a CSV cell, the first bytes of a damaged file) goes
-// into error messages escaped: bytes that are not printable ASCII become \xNN, so a corrupt
-// file cannot put raw binary, terminal escape sequences or a carriage return on the screen.
+// onnx_train/printable.h: text taken from a file (an npy header, a CSV cell, the first bytes
+// of a damaged file) goes into error messages escaped: bytes that are not printable ASCII
+// become \xNN, so a corrupt file cannot put raw binary, terminal escape sequences or a
+// carriage return on the screen. A front end passes every error message through
+// printable_message before printing it.
 #pragma once
 
 #include <string>

@@ -1,0 +1,203 @@
+// onnx_train/dataset.h: training data, a folder of files turned into batches the model's
+// inputs and label take.
+//
+//   std::vector<FieldSpec> wanted = {{"input", DType::Float32, {1, 28, 28}},
+//                                    {"label", DType::Int64, {}, /*is_label=*/true, /*num_classes=*/10}};
+//   DataSplits data = open_data("data/", wanted, DataOptions{});
+//   BatchLoader loader(data.train, /*batch_size=*/64, /*shuffle=*/true, /*seed=*/0);
+//   loader.start_epoch(0);
+//   std::map<std::string, Tensor> batch;
+//   while (loader.next(batch)) session.train_step(batch);
+//
+// Folder layout: DATA_DIR/train/ and optionally DATA_DIR/val/ (also accepted: valid/,
+// validation/, test/), or the files directly in DATA_DIR. In the latter case files whose
+// name starts with "train" form the training split and those starting with "val", "valid",
+// "test" or "t10k" (MNIST's name for its test set) the validation split; with no such
+// names, every file is training data and there is no validation split (--val-split carves
+// one).
+//
+// Formats (importers/data/formats.h; each split must hold exactly one):
+//   NAME.npy        one array per field, named after the model input or the label; first axis
+//                   = samples; memory-mapped, so data larger than RAM works
+//   *.npz           numpy archives holding arrays named after the fields (stored or deflated)
+//   test_data_set_*/  ONNX's test layout: input_K.pb (TensorProto) per set, matched to the
+//                   model input of the tensor's name (or the K-th input when unnamed), and
+//                   the label as the tensor named like the label (label.pb); sets are
+//                   concatenated along the first axis
+//   *.csv           a header row; the label column (named like the label) and the feature
+//                   columns, which fill the model's single input, in order
+//   IDX             MNIST-style files (also .gz): an images file (rank >= 2) for the model's
+//                   single input and a labels file (rank 1) for the label; uint8 pixels are
+//                   scaled to [0, 1]
+//   <class>/*.png|jpg   image classification folders: one sub-folder per class, images
+//                   decoded, converted to the model input's channel count, resized to its
+//                   height and width, scaled to [0, 1] and normalised by DataOptions::mean /
+//                   std. The training split's sorted folder names are the classes (at least
+//                   two); every other split (val/, a model's eval folder) maps its folders to
+//                   them by name, so a split may lack a class, and a folder whose name is not
+//                   a class (`Triangle/` for `triangle/`) is an Error naming it.
+//                   DataOptions::classes fixes the classes instead (a trained model's).
+//
+// Every sample is converted to the field's dtype and sample shape (a different shape with
+// the same element count is reshaped, e.g. 28x28 images for a [1, 28, 28] input). Bad data
+// is one Error naming the file: missing fields, shapes or dtypes that do not fit, sample
+// counts that differ between fields, NaN or Inf, class labels outside [0, num_classes),
+// corrupt or unreadable files, an empty folder, an unknown format.
+//
+// Bad samples (an undecodable image, NaN, a label out of range) are found by reading them:
+// scan_samples reads every one before training when that is quick, and skip_bad_samples
+// makes a BatchLoader leave them out (and record them) instead of stopping at the first.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "onnx_train/tensor.h"
+
+namespace onnx_train {
+
+// What the model takes per sample: one per model input, and one for the label.
+struct FieldSpec {
+  std::string name;  // the model input's name, or the label's
+  DType dtype = DType::Float32;
+  Shape sample_shape;  // one sample's shape (the model input's without its first axis); -1 = open
+  bool is_label = false;
+  int64_t num_classes = 0;      // class labels: valid values are [0, num_classes) (0: not checked)
+  int64_t ignore_index = -100;  // a class label that is allowed anyway (cross-entropy's ignore index)
+};
+
+struct DataOptions {
+  std::vector<float> mean, std;  // images: per-channel normalisation after scaling to [0, 1] (empty: none)
+  // Image class folders: the classes by index, which folders are matched to by name (those
+  // of the training split, or of a trained model); empty: the training split's sorted folder
+  // names. `classes_from` says where they come from, for messages ("the model m.onnx").
+  std::vector<std::string> classes;
+  std::string classes_from;
+};
+
+class BadSampleLog;
+
+// A set of samples. Implementations are read-only after construction, so read() may be
+// called from several threads at once.
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual int64_t size() const = 0;
+  // The fields as resolved from the data: open dimensions of FieldSpec::sample_shape fixed.
+  virtual const std::vector<FieldSpec>& fields() const = 0;
+  // Writes sample `index` of fields()[field] to `out`: numel(sample_shape) elements of the
+  // field's dtype, converted and reshaped as described above.
+  virtual void read(size_t field, int64_t index, void* out) const = 0;
+  // Where sample `index` of a field comes from, for error messages: "data/train/x.npy, sample 17".
+  virtual std::string source_of(size_t field, int64_t index) const = 0;
+  // One line for the user: "60000 samples from data/train-images-idx3-ubyte.gz (IDX)".
+  virtual std::string describe() const = 0;
+  // Image classification folders: the class names by index; empty otherwise.
+  virtual std::vector<std::string> class_names() const { return {}; }
+  // Non-null (data from skip_bad_samples): a BatchLoader leaves out the samples it cannot
+  // read or that fail its checks, recording them here, instead of stopping at the first.
+  virtual BadSampleLog* bad_sample_log() const { return nullptr; }
+};
+
+// A sample that cannot be read or fails the BatchLoader's checks.
+struct BadSample {
+  int64_t index = 0;    // in the dataset it was found in
+  std::string source;   // Dataset::source_of: "data/train/label.npy, sample 999"
+  std::string problem;  // the Error's message (it names the source too)
+};
+
+// The bad samples left out of a run, shared by the loaders over one dataset (and their
+// threads): each sample counts once however many epochs meet it.
+class BadSampleLog {
+ public:
+  void add(const BadSample& sample);
+  int64_t count() const;
+  std::vector<BadSample> first(size_t n) const;  // in the order found
+
+ private:
+  static constexpr size_t kKept = 100;  // listed in full; beyond, only counted
+  mutable std::mutex mutex_;
+  std::set<std::string> seen_;  // sources
+  std::vector<BadSample> kept_;
+};
+
+// What scan_samples found.
+struct SampleScan {
+  bool complete = false;         // every sample was read and checked
+  double estimated_seconds = 0;  // what reading them all takes (measured when complete)
+  std::vector<BadSample> bad;    // in index order; with stop_at_first, at most one
+};
+
+// Reads and checks every sample of `data` as a BatchLoader does (decoding, conversion, NaN or
+// Inf, class labels in range) when that is estimated to take at most `budget_seconds`: the
+// rate is measured on the first samples and extrapolated to size(), and the scan also stops
+// once it has run past twice the budget. Otherwise it returns incomplete, with the bad
+// samples met so far. `stop_at_first`: stop at the first bad sample (the run stops anyway).
+SampleScan scan_samples(const Dataset& data, double budget_seconds, bool stop_at_first);
+
+// `data` whose BatchLoaders leave out every bad sample they meet, recording it in `log`;
+// `known_bad` (found by scan_samples) are recorded now. The samples keep their places, so a
+// batch holds the same samples (less the bad ones) however the bad ones were found.
+std::shared_ptr<const Dataset> skip_bad_samples(std::shared_ptr<const Dataset> data,
+                                                const std::vector<BadSample>& known_bad,
+                                                std::shared_ptr<BadSampleLog> log);
+
+// How a model trained on `train` expects its data, as metadata entries for checkpoints and
+// exported models (ModelProto.metadata_props): image class folders give
+//   data.classes       the class names by index, a JSON array of strings
+//   data.input         the model input the images feed, data.input_shape its C,H,W
+//   data.input_layout  how pixels become values
+// and data.mean / data.std (comma-separated, as --mean takes them) when given. Empty for data
+// without classes or normalisation.
+std::map<std::string, std::string> data_metadata(const Dataset& train, const DataOptions& options);
+// The classes, mean and std of data_metadata's entries (absent ones stay empty); `source`
+// (the model file) names them in classes_from and in the Error for a malformed entry.
+DataOptions data_options_from_metadata(const std::map<std::string, std::string>& metadata, const std::string& source);
+// The same, from the metadata_props of the ONNX model file at `model_path`.
+DataOptions data_options_of_model(const std::string& model_path);
+
+struct DataSplits {
+  std::shared_ptr<const Dataset> train;
+  std::shared_ptr<const Dataset> val;  // null when the folder has no validation split
+};
+
+// Finds the splits and the format in `dir` and opens them for `wanted`.
+DataSplits open_data(const std::string& dir, const std::vector<FieldSpec>& wanted, const DataOptions& options);
+
+// A random (seeded) `fraction` of `data` as validation and the rest as training data.
+DataSplits split_validation(std::shared_ptr<const Dataset> data, double fraction, uint64_t seed);
+
+// Batches of a dataset, in an order that is a pure function of (seed, epoch) when shuffled,
+// with the last smaller batch kept unless drop_last. Batches are assembled on a background
+// thread, `prefetch` ahead of the consumer, so reading and decoding overlap with training.
+// Each sample is checked: NaN or Inf in float fields and class labels out of range are an
+// Error naming the sample's source (unless the data leaves bad samples out: see
+// Dataset::bad_sample_log; then a batch is smaller by the samples left out, and one left
+// with none is passed over).
+class BatchLoader {
+ public:
+  BatchLoader(std::shared_ptr<const Dataset> data, int64_t batch_size, bool shuffle, uint64_t seed,
+              bool drop_last = false, int prefetch = 2);
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
+
+  int64_t batches_per_epoch() const;
+  int64_t batch_size() const;
+  // Starts epoch `epoch` at its batch `first_batch` (to resume a run where it stopped).
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
+  // The next batch of the epoch, by field name (first axis = samples); false at its end.
+  // Errors found while assembling it are thrown here.
+  bool next(std::map<std::string, Tensor>& batch);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace onnx_train
