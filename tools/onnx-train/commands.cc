@@ -1,4 +1,4 @@
-// onnx-train eval / inspect / graph / export.
+// onnx-train eval / inspect / graph (and its older name training-graph) / export.
 #include "tools/onnx-train/commands.h"
 
 #include <fmt/format.h>
@@ -11,6 +11,7 @@
 #include "gradients/builder.h"
 #include "importers/onnx_model.h"
 #include "onnx_train/session.h"
+#include "onnx_train/training.h"
 #include "runtime/core/name_patterns.h"
 #include "runtime/exec/feeds.h"
 #include "tools/onnx-train/run_folder.h"
@@ -22,21 +23,35 @@ namespace onnx_train::cli {
 
 namespace {
 
-// Splits off "-o PATH" (or --output-file) from a command's arguments.
-std::string take_output_flag(std::vector<std::string>& args, const std::string& command) {
-  std::string out;
-  std::vector<std::string> rest;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "-o" || args[i] == "--export") {
-      OT_CHECK(i + 1 < args.size(), "{}: {} needs a path", command, args[i]);
-      out = args[++i];
-    } else {
-      rest.push_back(args[i]);
-    }
+// The -o PATH (or --export PATH) a command writes to, taken out of its arguments.
+CommandFlag output_flag(std::string& out) {
+  return {{"-o", "--export"}, "PATH", [&out](const std::string& v) { out = v; }};
+}
+
+// graph --minimise VALUE: the forward + backward graph of a value of the model itself (no loss
+// appended, so no loss or optimizer option applies), as write_training_graph builds it.
+int write_value_graph(const TrainConfig& config, TrainingGraphOptions options, const std::string& out) {
+  for (size_t i = 0; i < config.args.size(); ++i) {
+    const std::string& arg = config.args[i];
+    if (arg.rfind("--", 0) != 0) continue;  // the model
+    OT_CHECK(arg == "--freeze",
+             "graph --minimise {} differentiates a value of the model (no loss is appended, nothing is stepped): {} "
+             "does not apply; it takes --freeze REGEX and --input-grad NAME",
+             options.loss, arg);
+    if (train_flag_takes_value(arg)) ++i;
   }
-  OT_CHECK(!out.empty(), "{} needs -o PATH; see onnx-train --help", command);
-  args = rest;
-  return out;
+  OT_CHECK(!config.resume, "graph --minimise {}: --resume does not apply", options.loss);
+  options.freeze = config.training.freeze;
+  CreatedFolders folders;  // made for -o, and removed again if the command fails
+  check_output_file("-o", out, folders);
+  const auto info = write_training_graph(config.model, out, options);
+  std::printf("wrote %s: %zu forward + %zu backward nodes (backward built in %.1f ms), gradients of %zu values:\n",
+              out.c_str(), info.forward_nodes, info.backward_nodes, info.build_seconds * 1e3, info.gradients.size());
+  for (const auto& [value, grad] : info.gradients) std::printf("  %s -> %s\n", value.c_str(), grad.c_str());
+  if (!info.promoted_constants.empty())
+    std::printf("weights held in Constant nodes, made trainable initializers: %s\n",
+                fmt::format("{}", fmt::join(info.promoted_constants, ", ")).c_str());
+  return 0;
 }
 
 std::string op_key(const std::string& domain, const std::string& op) { return domain.empty() ? op : domain + "." + op; }
@@ -155,9 +170,19 @@ int inspect_command(const std::vector<std::string>& args) {
 }
 
 int graph_command(const std::vector<std::string>& raw) {
-  std::vector<std::string> args = raw;
-  const std::string out = take_output_flag(args, "graph");
+  std::string out;
+  TrainingGraphOptions value_graph;  // with --minimise VALUE
+  const std::vector<std::string> args = take_command_flags(
+      raw,
+      {output_flag(out),
+       {{"--minimise"}, "VALUE", [&](const std::string& v) { value_graph.loss = v; }},
+       {{"--input-grad"}, "NAME", [&](const std::string& v) { value_graph.input_gradients.push_back(v); }}},
+      "graph");
+  OT_CHECK(!out.empty(), "graph needs -o PATH; see onnx-train --help");
   const TrainConfig config = parse_train_args(args, /*need_data=*/false);
+  if (!value_graph.loss.empty()) return write_value_graph(config, value_graph, out);
+  OT_CHECK(value_graph.input_gradients.empty(),
+           "graph: --input-grad goes with --minimise VALUE (the gradients of a value of the model)");
   CreatedFolders folders;  // made for -o, and removed again if the command fails
   check_output_file("-o", out, folders);
   Prepared run = prepare_session(config);
@@ -168,9 +193,31 @@ int graph_command(const std::vector<std::string>& raw) {
   return 0;
 }
 
+int training_graph_command(const std::vector<std::string>& args) {
+  // Its flags, each with a value: --loss VALUE (graph's --minimise), -o, --freeze, --input-grad.
+  std::vector<std::string> as_graph;
+  bool has_value = false, has_output = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    const bool flag = arg == "--loss" || arg == "-o" || arg == "--freeze" || arg == "--input-grad";
+    if (!flag || i + 1 == args.size()) {
+      as_graph.push_back(arg);
+      continue;
+    }
+    has_value |= arg == "--loss";
+    has_output |= arg == "-o";
+    as_graph.push_back(arg == "--loss" ? "--minimise" : arg);
+    as_graph.push_back(args[++i]);
+  }
+  OT_CHECK(has_value && has_output,
+           "training-graph needs MODEL.onnx, --loss NAME and -o OUT.onnx; see onnx-train --help");
+  return graph_command(as_graph);
+}
+
 int export_command(const std::vector<std::string>& raw) {
-  std::vector<std::string> args = raw;
-  const std::string out = take_output_flag(args, "export");
+  std::string out;
+  const std::vector<std::string> args = take_command_flags(raw, {output_flag(out)}, "export");
+  OT_CHECK(!out.empty(), "export needs -o PATH; see onnx-train --help");
   OT_CHECK(args.size() == 1, "export takes one CHECKPOINT and -o PATH; see onnx-train --help");
   const std::string checkpoint = args[0];
   const auto meta = TrainingSession::read_checkpoint_metadata(checkpoint);

@@ -1,6 +1,6 @@
-// The sub-commands of the onnx-train CLI that train, evaluate, inspect and export models.
-// Each takes its arguments (after the sub-command's name) and returns the exit status;
-// errors are thrown as onnx_train::Error and printed by main().
+// The sub-commands of the onnx-train CLI, the handlers of the table in subcommands.cc (which
+// also gives their usage lines). Each takes its arguments (after the sub-command's name) and
+// returns the exit status; errors are thrown as onnx_train::Error and printed by main().
 #pragma once
 
 #include <string>
@@ -14,9 +14,19 @@ int train_command(const std::vector<std::string>& args);
 int eval_command(const std::vector<std::string>& args);
 // onnx-train inspect MODEL.onnx [training options]: inputs, outputs, parameters, ops.
 int inspect_command(const std::vector<std::string>& args);
-// onnx-train graph MODEL.onnx -o training.onnx [training options]: the forward + backward graph.
+// onnx-train graph MODEL.onnx -o training.onnx [training options]: the graph a training run
+// steps (forward, loss, backward). With --minimise VALUE instead of a loss: the forward +
+// backward graph of a value of the model itself ([--freeze REGEX]... [--input-grad NAME]...).
 int graph_command(const std::vector<std::string>& args);
+// onnx-train training-graph MODEL.onnx --loss VALUE -o OUT.onnx ...: graph's older name, kept
+// for a release; its --loss is graph's --minimise (graph's --loss is a loss kind).
+int training_graph_command(const std::vector<std::string>& args);
 // onnx-train export CHECKPOINT -o model.onnx: the inference model with the checkpoint's weights.
 int export_command(const std::vector<std::string>& args);
+// onnx-train run MODEL.onnx [--input NAME=FILE.pb ...] [--batch N] [--repeat N [--profile]]:
+// one run (or timed runs) of the model, its outputs printed (run_command.cc).
+int run_command(const std::vector<std::string>& args);
+// onnx-train ops: every supported op with its kernel and gradient versions (run_command.cc).
+int ops_command(const std::vector<std::string>& args);
 
 }  // namespace onnx_train::cli

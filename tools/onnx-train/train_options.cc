@@ -2,11 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
-#include <algorithm>
 #include <functional>
+#include <map>
 #include <vector>
 
 #include "onnx_train/error.h"
@@ -20,15 +21,6 @@ double to_double(const std::string& flag, const std::string& text) {
   errno = 0;
   const double v = std::strtod(text.c_str(), &end);
   OT_CHECK(!text.empty() && *end == '\0' && errno == 0 && std::isfinite(v), "{} takes a number, got '{}'", flag, text);
-  return v;
-}
-
-int64_t to_int(const std::string& flag, const std::string& text, int64_t min) {
-  char* end = nullptr;
-  errno = 0;
-  const long long v = std::strtoll(text.c_str(), &end, 10);
-  OT_CHECK(!text.empty() && *end == '\0' && errno == 0 && v >= min, "{} takes a whole number of at least {}, got '{}'",
-           flag, min, text);
   return v;
 }
 
@@ -78,7 +70,9 @@ const std::vector<Flag>& flags() {
        }},
       {"--num-classes", "", "N",
        "transfer learning: replace the classifier layer feeding the output with a new one of N outputs",
-       [](TrainConfig& c, const std::string& f, const std::string& v) { c.training.num_classes = to_int(f, v, 1); }},
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.training.num_classes = parse_whole_number(f, v, 1);
+       }},
       {"--freeze", "", "REGEX", "do not train parameters whose name matches (repeatable)",
        [](TrainConfig& c, const std::string&, const std::string& v) { c.training.freeze.push_back(v); }},
       {"--train-only", "", "REGEX", "train only parameters whose name matches (repeatable)",
@@ -117,7 +111,9 @@ const std::vector<Flag>& flags() {
        "step decays by gamma=0.1 each epoch unless told otherwise",
        [](TrainConfig& c, const std::string&, const std::string& v) { c.schedule = v; }},
       {"--warmup-steps", "", "N", "linear learning-rate warm-up over the first N optimizer steps",
-       [](TrainConfig& c, const std::string& f, const std::string& v) { c.warmup_steps = to_int(f, v, 0); }},
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.warmup_steps = parse_whole_number(f, v, 0);
+       }},
       {"--clip-grad-norm", "", "X", "clip the global gradient norm to X",
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.training.clip_grad_norm = positive(f, to_double(f, v));
@@ -128,15 +124,15 @@ const std::vector<Flag>& flags() {
        }},
       {"--accumulate", "", "N", "accumulate gradients over N batches per optimizer step",
        [](TrainConfig& c, const std::string& f, const std::string& v) {
-         c.training.accumulation_steps = static_cast<int>(to_int(f, v, 1));
+         c.training.accumulation_steps = static_cast<int>(parse_whole_number(f, v, 1));
        }},
       // The data.
       {"--batch-size", "", "N", "samples per batch (default 32)",
-       [](TrainConfig& c, const std::string& f, const std::string& v) { c.batch_size = to_int(f, v, 1); }},
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.batch_size = parse_whole_number(f, v, 1); }},
       {"--epochs", "", "N", "passes over the training data (default 1)",
-       [](TrainConfig& c, const std::string& f, const std::string& v) { c.epochs = to_int(f, v, 1); }},
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.epochs = parse_whole_number(f, v, 1); }},
       {"--max-steps", "", "N", "stop after N optimizer steps",
-       [](TrainConfig& c, const std::string& f, const std::string& v) { c.max_steps = to_int(f, v, 1); }},
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.max_steps = parse_whole_number(f, v, 1); }},
       {"--no-shuffle", "", "", "keep the data in file order",
        [](TrainConfig& c, const std::string&, const std::string&) { c.shuffle = false; }},
       {"--drop-last", "", "", "drop the last, smaller batch of each epoch",
@@ -156,19 +152,23 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string&, const std::string&) { c.skip_bad_samples = true; }},
       {"--seed", "", "N", "seeds shuffling, Dropout masks and new layers (default 0)",
        [](TrainConfig& c, const std::string& f, const std::string& v) {
-         c.training.seed = static_cast<uint64_t>(to_int(f, v, 0));
+         c.training.seed = static_cast<uint64_t>(parse_whole_number(f, v, 0));
        }},
       {"--threads", "", "N", "threads for the kernels (default: every core)",
        [](TrainConfig& c, const std::string& f, const std::string& v) {
-         c.threads = static_cast<int>(to_int(f, v, 1));
+         c.threads = static_cast<int>(parse_whole_number(f, v, 1));
        }},
       // Checkpoints and outputs.
       {"--checkpoint-dir", "", "DIR", "write checkpoints here (each epoch, and every --checkpoint-every steps)",
        [](TrainConfig& c, const std::string&, const std::string& v) { c.checkpoint_dir = v; }},
       {"--checkpoint-every", "", "N", "also checkpoint every N optimizer steps",
-       [](TrainConfig& c, const std::string& f, const std::string& v) { c.checkpoint_every = to_int(f, v, 1); }},
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.checkpoint_every = parse_whole_number(f, v, 1);
+       }},
       {"--keep-checkpoints", "", "K", "keep the newest K checkpoints (default 3)",
-       [](TrainConfig& c, const std::string& f, const std::string& v) { c.keep_checkpoints = to_int(f, v, 1); }},
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.keep_checkpoints = parse_whole_number(f, v, 1);
+       }},
       {"--resume", "", "[CHECKPOINT]",
        "continue from CHECKPOINT, or from the newest one in --checkpoint-dir (as --resume=PATH or --resume PATH.ckpt)",
        nullptr},
@@ -182,6 +182,32 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string&, const std::string& v) { c.plot_path = v; }},
       {"--quiet", "", "", "no progress display (errors and the summary still print)",
        [](TrainConfig& c, const std::string&, const std::string&) { c.quiet = true; }},
+  };
+  return table;
+}
+
+// The options as the library names them in an OptionError (TrainingOptions' fields), and
+// the flag that sets each: an error about "num_classes" is printed as one about --num-classes.
+const std::map<std::string, std::string>& flags_of_options() {
+  static const std::map<std::string, std::string> table = {
+      {"loss.output", "--output"},
+      {"model_loss", "--output"},
+      {"loss.label", "--label"},
+      {"loss.label_smoothing", "--label-smoothing"},
+      {"num_classes", "--num-classes"},
+      {"freeze", "--freeze"},
+      {"train_only", "--train-only"},
+      {"optimizer.kind", "--optimizer"},
+      {"learning_rate", "--lr"},
+      {"optimizer.momentum", "--momentum"},
+      {"optimizer.nesterov", "--nesterov"},
+      {"optimizer.weight_decay", "--weight-decay"},
+      {"optimizer.eps", "--eps"},
+      {"schedule", "--schedule"},
+      {"clip_grad_norm", "--clip-grad-norm"},
+      {"clip_grad_value", "--clip-grad-value"},
+      {"accumulation_steps", "--accumulate"},
+      {"seed", "--seed"},
   };
   return table;
 }
@@ -228,6 +254,15 @@ std::vector<std::string> options_like(const std::string& unknown) {
 }
 
 }  // namespace
+
+int64_t parse_whole_number(const std::string& flag, const std::string& text, int64_t min) {
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  OT_CHECK(!text.empty() && *end == '\0' && errno == 0 && v >= min, "{} takes a whole number of at least {}, got '{}'",
+           flag, min, text);
+  return v;
+}
 
 TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_data) {
   TrainConfig c;
@@ -288,6 +323,43 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
   c.model = positional[0];
   if (need_data) c.data = positional[1];
   return c;
+}
+
+std::string option_error_message(const OptionError& error) {
+  const auto it = flags_of_options().find(error.option());
+  return it == flags_of_options().end() ? error.what() : it->second + ": " + error.detail();
+}
+
+std::vector<std::string> take_command_flags(const std::vector<std::string>& args, const std::vector<CommandFlag>& flags,
+                                            const std::string& command) {
+  std::vector<std::string> rest;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const size_t eq = args[i].rfind("--", 0) == 0 ? args[i].find('=') : std::string::npos;
+    const std::string name = args[i].substr(0, eq);
+    const auto flag = std::find_if(flags.begin(), flags.end(), [&](const CommandFlag& f) {
+      return std::find(f.names.begin(), f.names.end(), name) != f.names.end();
+    });
+    if (flag == flags.end()) {
+      rest.push_back(args[i]);
+    } else if (flag->metavar.empty()) {
+      OT_CHECK(eq == std::string::npos, "{}: {} takes no value", command, name);
+      flag->take("");
+    } else if (eq != std::string::npos) {
+      flag->take(args[i].substr(eq + 1));
+    } else {
+      OT_CHECK(i + 1 < args.size(), "{}: {} needs a value ({})", command, name, flag->metavar);
+      flag->take(args[++i]);
+    }
+  }
+  return rest;
+}
+
+std::string the_one_argument(const std::vector<std::string>& rest, const std::string& missing) {
+  for (size_t i = 0; i < rest.size(); ++i) {
+    OT_CHECK(i == 0 && rest[i].rfind("-", 0) != 0, "unexpected argument '{}'; see onnx-train --help", rest[i]);
+  }
+  OT_CHECK(!rest.empty(), "{}", missing);
+  return rest[0];
 }
 
 bool train_flag_takes_value(const std::string& name) {

@@ -1,13 +1,16 @@
 // The options of `onnx-train MODEL.onnx DATA_DIR` (and of eval / export, which rebuild the
 // same session): one table gives each flag, its help text and what it sets, so that --help,
-// parsing and the copy kept in checkpoints cannot drift apart.
+// parsing and the copy kept in checkpoints cannot drift apart. Also the pieces every
+// subcommand parses its own flags with, and the flags the library's option names stand for.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "onnx_train/error.h"
 #include "onnx_train/training_session.h"
 
 namespace onnx_train::cli {
@@ -51,5 +54,32 @@ std::string train_options_help();
 // Whether option `name` (as TrainConfig::args spells it: the long name) takes a value; false
 // for a switch, and for a name that is no option (a positional argument).
 bool train_flag_takes_value(const std::string& name);
+
+// The message of an OptionError in the command line's terms: "--num-classes: <detail>" for
+// an option a flag sets (the table next to the flags in train_options.cc), what() unchanged
+// for an option no flag sets.
+std::string option_error_message(const OptionError& error);
+
+// A flag of one subcommand's own (run's --batch, graph's -o), taken out of its arguments
+// before the rest are parsed: its names, its value's name ("" for a switch), and what it does
+// with the value.
+struct CommandFlag {
+  std::vector<std::string> names;  // {"-o", "--export"}
+  std::string metavar;             // "N"; "" for a switch
+  std::function<void(const std::string& value)> take;
+};
+
+// `args` without `flags` (each one's `take` called with its value, in the order given; a long
+// flag's value may also be written --name=value); the other arguments stay, in their order.
+// Throws an Error naming `command` for a flag without its value.
+std::vector<std::string> take_command_flags(const std::vector<std::string>& args, const std::vector<CommandFlag>& flags,
+                                            const std::string& command);
+
+// The single positional argument left in `rest` (a model file); an Error saying `missing`
+// when there is none, naming the first extra or unknown one otherwise.
+std::string the_one_argument(const std::vector<std::string>& rest, const std::string& missing);
+
+// `text` as a whole number of at least `min`; an Error naming `flag` otherwise.
+int64_t parse_whole_number(const std::string& flag, const std::string& text, int64_t min);
 
 }  // namespace onnx_train::cli

@@ -1,0 +1,128 @@
+// The command line's front: the subcommand table (every row found by its name and shown in the
+// usage text, a model path meaning the default train command), the flags a command takes for
+// itself, the library's option errors printed in flag terms, and `graph` with --minimise
+// (the former training-graph, whose old spelling still works) run as a user runs it.
+#include "tools/onnx-train/subcommands.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "tests/cli/cli_harness.h"
+#include "tools/onnx-train/train_options.h"
+
+namespace onnx_train::cli {
+namespace {
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(CliSubcommands, EveryRowIsFoundByItsNameAndShownInTheUsage) {
+  const std::string usage = usage_text();
+  for (const Subcommand& c : subcommands()) {
+    const CommandLine line = find_subcommand({c.name, "x.onnx"});
+    ASSERT_EQ(line.command, &c) << c.name;
+    EXPECT_EQ(line.args, std::vector<std::string>{"x.onnx"}) << c.name;
+    EXPECT_HAS(usage, c.help);
+    if (c.name != "train") EXPECT_HAS(usage, "onnx-train " + c.name + " " + c.arguments);
+    if (!c.alias_of.empty()) {
+      const CommandLine target = find_subcommand({c.alias_of});
+      EXPECT_TRUE(target.command != nullptr && target.command->alias_of.empty()) << c.name << " -> " << c.alias_of;
+    }
+  }
+  // The default command is shown as typed, first; the training options and each command's
+  // further help follow.
+  EXPECT_EQ(usage.rfind("usage: onnx-train MODEL.onnx DATA_DIR [options] ", 0), 0u) << usage;
+  EXPECT_HAS(usage, "training options (also taken by eval, inspect, graph):\n  --loss KIND");
+  EXPECT_HAS(usage, "\nrun: load MODEL.onnx");
+  EXPECT_HAS(usage, "\ngraph: with --minimise VALUE");
+  EXPECT_HAS(usage, "\ntraining-graph: its --loss VALUE is graph's --minimise VALUE");
+}
+
+TEST(CliSubcommands, AModelPathMeansTrainAndAnOptionFirstIsUnknown) {
+  const CommandLine train = find_subcommand({"m.onnx", "data", "--epochs", "2"});
+  ASSERT_NE(train.command, nullptr);
+  EXPECT_EQ(train.command->name, "train");
+  EXPECT_EQ(train.args, (std::vector<std::string>{"m.onnx", "data", "--epochs", "2"}));
+  EXPECT_EQ(find_subcommand({"--bogus"}).command, nullptr);
+  EXPECT_EQ(find_subcommand({"-x", "m.onnx"}).command, nullptr);
+}
+
+TEST(CliSubcommands, OnlyTheCommandsThatTrainMakeOpenMpWaitPassively) {
+  for (const Subcommand& c : subcommands()) {
+    const bool alone = c.name == "run" || c.name == "ops" || c.name == "training-graph";
+    EXPECT_EQ(c.passive_openmp, !alone) << c.name;
+  }
+}
+
+TEST(CliCommandFlags, TakenOutWithTheirValuesTheRestKeptInOrder) {
+  std::string out;
+  std::vector<std::string> grads;
+  bool profile = false;
+  const std::vector<CommandFlag> flags = {{{"-o", "--export"}, "PATH", [&](const std::string& v) { out = v; }},
+                                          {{"--input-grad"}, "NAME", [&](const std::string& v) { grads.push_back(v); }},
+                                          {{"--profile"}, "", [&](const std::string&) { profile = true; }}};
+  const std::vector<std::string> rest = take_command_flags(
+      {"m.onnx", "--input-grad", "x", "--lr", "0.1", "--export=o.onnx", "--input-grad=y", "--profile"}, flags, "graph");
+  EXPECT_EQ(rest, (std::vector<std::string>{"m.onnx", "--lr", "0.1"}));
+  EXPECT_EQ(out, "o.onnx");
+  EXPECT_EQ(grads, (std::vector<std::string>{"x", "y"}));
+  EXPECT_TRUE(profile);
+  EXPECT_HAS(message_of([&] {
+               take_command_flags({"m.onnx", "-o"}, flags, "graph");
+             }),
+             "graph: -o needs a value (PATH)");
+  EXPECT_HAS(message_of([&] { take_command_flags({"--profile=1"}, flags, "run"); }), "run: --profile takes no value");
+  EXPECT_EQ(the_one_argument({"m.onnx"}, "needs a model"), "m.onnx");
+  EXPECT_HAS(message_of([&] { the_one_argument({}, "run needs a model file"); }), "run needs a model file");
+  EXPECT_HAS(message_of([&] { the_one_argument({"m.onnx", "n.onnx"}, ""); }), "unexpected argument 'n.onnx'");
+  EXPECT_HAS(message_of([&] { the_one_argument({"--bogus", "m.onnx"}, ""); }), "unexpected argument '--bogus'");
+}
+
+// The library names its options as TrainingOptions does; the command line, by the flags that set them.
+TEST(CliOptionErrors, NamedByTheFlagThatSetsTheOption) {
+  EXPECT_EQ(option_error_message(OptionError("num_classes", "0: a classifier needs at least 1 class")),
+            "--num-classes: 0: a classifier needs at least 1 class");
+  EXPECT_EQ(option_error_message(OptionError("freeze", "pattern '(' is not a valid regular expression")),
+            "--freeze: pattern '(' is not a valid regular expression");
+  EXPECT_EQ(option_error_message(OptionError("train_only", "x")), "--train-only: x");
+  // An option no flag sets keeps the library's words.
+  EXPECT_EQ(option_error_message(OptionError("no_decay", "pattern '(' is bad")), "no_decay: pattern '(' is bad");
+}
+
+}  // namespace
+}  // namespace onnx_train::cli
+
+namespace onnx_train::cli_test {
+namespace {
+
+class CliGraph : public CliTest {};
+
+// graph --minimise VALUE differentiates a value of the model itself; training-graph, its older
+// name, takes the value as --loss and writes the same file.
+TEST_F(CliGraph, MinimiseWritesTheGradientGraphOfAValueAndTheOldNameStillWorks) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  const CliRun r = ok({"graph", model, "--minimise", "logits", "--freeze", "^fc1\\.", "-o", path("new/g.onnx")});
+  EXPECT_HAS(r.out, "wrote " + path("new/g.onnx") + ": ");
+  EXPECT_HAS(r.out, "gradients of 2 values:\n");
+  EXPECT_HAS(r.out, "  fc2.weight -> ");
+  EXPECT_LACKS(r.out, "fc1.weight");
+  const CliRun old = ok({"training-graph", model, "--loss", "logits", "--freeze", "^fc1\\.", "-o", path("old.onnx")});
+  EXPECT_HAS(old.out, "gradients of 2 values:\n");
+  EXPECT_EQ(read_file(path("old.onnx")), read_file(path("new/g.onnx")));
+  // graph's --loss is a loss kind: with --minimise, options about a loss or a step are refused.
+  fails({"graph", model, "--minimise", "logits", "--optimizer", "sgd", "-o", path("x.onnx")},
+        {"--optimizer does not apply", "--freeze REGEX and --input-grad NAME"});
+  fails({"graph", model, "--input-grad", "x", "-o", path("x.onnx")}, {"--input-grad goes with --minimise VALUE"});
+  fails({"training-graph", model, "-o", path("x.onnx")}, {"training-graph needs MODEL.onnx, --loss NAME"});
+  EXPECT_FALSE(fs::exists(path("x.onnx")));
+}
+
+}  // namespace
+}  // namespace onnx_train::cli_test
