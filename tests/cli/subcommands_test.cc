@@ -6,22 +6,14 @@
 
 #include <gtest/gtest.h>
 
-#include <functional>
-
 #include "tests/cli/cli_harness.h"
+#include "tests/support/kernel_harness.h"
 #include "tools/onnx-train/train_options.h"
 
 namespace onnx_train::cli {
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::error_of;
 
 TEST(CliSubcommands, EveryRowIsFoundByItsNameAndShownInTheUsage) {
   const std::string usage = usage_text();
@@ -74,15 +66,12 @@ TEST(CliCommandFlags, TakenOutWithTheirValuesTheRestKeptInOrder) {
   EXPECT_EQ(out, "o.onnx");
   EXPECT_EQ(grads, (std::vector<std::string>{"x", "y"}));
   EXPECT_TRUE(profile);
-  EXPECT_HAS(message_of([&] {
-               take_command_flags({"m.onnx", "-o"}, flags, "graph");
-             }),
-             "graph: -o needs a value (PATH)");
-  EXPECT_HAS(message_of([&] { take_command_flags({"--profile=1"}, flags, "run"); }), "run: --profile takes no value");
+  EXPECT_HAS(error_of([&] { take_command_flags({"m.onnx", "-o"}, flags, "graph"); }), "graph: -o needs a value (PATH)");
+  EXPECT_HAS(error_of([&] { take_command_flags({"--profile=1"}, flags, "run"); }), "run: --profile takes no value");
   EXPECT_EQ(the_one_argument({"m.onnx"}, "needs a model"), "m.onnx");
-  EXPECT_HAS(message_of([&] { the_one_argument({}, "run needs a model file"); }), "run needs a model file");
-  EXPECT_HAS(message_of([&] { the_one_argument({"m.onnx", "n.onnx"}, ""); }), "unexpected argument 'n.onnx'");
-  EXPECT_HAS(message_of([&] { the_one_argument({"--bogus", "m.onnx"}, ""); }), "unexpected argument '--bogus'");
+  EXPECT_HAS(error_of([&] { the_one_argument({}, "run needs a model file"); }), "run needs a model file");
+  EXPECT_HAS(error_of([&] { the_one_argument({"m.onnx", "n.onnx"}, ""); }), "unexpected argument 'n.onnx'");
+  EXPECT_HAS(error_of([&] { the_one_argument({"--bogus", "m.onnx"}, ""); }), "unexpected argument '--bogus'");
 }
 
 // The library names its options as TrainingOptions does; the command line, by the flags that set them.
