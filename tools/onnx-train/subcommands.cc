@@ -1,3 +1,6 @@
+// The subcommand table of onnx-train and the usage text made from it. The first row, train, is
+// the default command: `onnx-train MODEL.onnx DATA_DIR`, shown without its name. An older name
+// kept for a release is a row of its own (alias_of) whose handler reads its old flags.
 #include "tools/onnx-train/subcommands.h"
 
 #include <algorithm>
