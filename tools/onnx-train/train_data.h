@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "importers/data/dataset.h"
 
@@ -45,5 +46,16 @@ std::string bad_samples_report(const BadSampleLog& log);
 
 // The data.* entries of a checkpoint's metadata (data_metadata in importers/data/dataset.h).
 std::map<std::string, std::string> data_entries(const std::map<std::string, std::string>& metadata);
+
+// Input values this large have no place in training data: a product with a weight and a sum
+// over a layer's inputs overflow float32 (max 3.4e38) on the way, and the loss becomes Inf or
+// NaN whatever the learning rate.
+constexpr double kExtremeInput = 1e15;
+
+// The samples of `batch` whose float fields hold values past kExtremeInput (or NaN), by file
+// and index ("'x': data/x.npy, sample 29 (a value of 3e+38)"), at most 8; empty when there are
+// none. The batch does not carry its sample indices, so each bad row is looked up in `data` by
+// its bytes (only on this error path, and within a time budget).
+std::vector<std::string> extreme_samples(const std::map<std::string, Tensor>& batch, const Dataset& data);
 
 }  // namespace onnx_train::cli
