@@ -21,7 +21,6 @@
 #include <string>
 #include <vector>
 
-#include "importers/data/dataset.h"
 #include "tools/onnx-train/metrics_log.h"
 #include "tools/onnx-train/train_loop.h"
 #include "tools/onnx-train/train_options.h"

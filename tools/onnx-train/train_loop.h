@@ -17,10 +17,10 @@
 //
 // A micro-batch calls on_batch, then on_step when the optimizer stepped after it; a due
 // checkpoint calls on_checkpoint after them (so a checkpoint holds the step's log line and
-// plot point); should_stop is asked only between optimizer steps, so that a checkpoint always holds
-// the state an uninterrupted run has there (BatchNormalization statistics of a half-done
-// accumulation cannot be taken back). A failure (a bad sample, a step that failed or went
-// NaN) calls on_failure, whose observers may rewrite the message the run stops with.
+// plot point). should_stop is asked only between optimizer steps, so that a checkpoint always
+// holds the state an uninterrupted run has there (BatchNormalization statistics of a half-done
+// accumulation cannot be taken back). A failure (a bad sample, a step that failed or went NaN)
+// calls on_failure, whose observers may rewrite the message the run stops with.
 //
 // What a checkpoint holds besides the session's state comes from the loop (its position:
 // cli.epoch, cli.batch, cli.epoch_state) and from each observer (save_state / load_state): a
@@ -40,7 +40,6 @@
 #include <string>
 #include <vector>
 
-#include "importers/data/dataset.h"
 #include "onnx_train/training_session.h"
 #include "tools/onnx-train/train_common.h"
 
