@@ -325,10 +325,10 @@ double TrainingSession::Impl::run_optimizer(std::optional<double>* grad_norm) {
   if (!std::isfinite(norm)) {
     pending = 0;
     pending_weight = 0;
-    OT_FAIL(
+    throw NonFiniteStep(fmt::format(
         "{}: the gradients hold NaN or Inf at step {}; nothing was updated (the parameters are those after step "
         "{}). A learning rate that is too high is the usual cause: lower it, or clip gradients",
-        source, step + 1, step);
+        source, step + 1, step));
   }
   if (options.clip_grad_value > 0) {
     auto grads = clip_grads_now();
@@ -493,16 +493,18 @@ StepResult TrainingSession::train_step(const std::map<std::string, Tensor>& feed
   s.last_outputs = s.train_plan->run(s.feed_vector(feeds, s.inputs, s.overridable_count));
   StepResult result;
   result.loss = scalar_value(s.last_outputs[s.loss_output], s.loss);
-  OT_CHECK(std::isfinite(result.loss),
-           "{}: the loss is {} at step {}; nothing was updated (the parameters are those after step {}). A "
-           "learning rate that is too high is the usual cause: lower it, or clip gradients",
-           s.source, result.loss, s.step + 1, s.step);
+  if (!std::isfinite(result.loss))
+    throw NonFiniteStep(
+        fmt::format("{}: the loss is {} at step {}; nothing was updated (the parameters are those after step {}). A "
+                    "learning rate that is too high is the usual cause: lower it, or clip gradients",
+                    s.source, result.loss, s.step + 1, s.step));
   for (size_t i : s.model_outputs) result.outputs.push_back(s.last_outputs[i]);
   for (auto& b : s.buffers) {
     std::vector<Tensor*> stat = {&s.last_outputs[b.updated_output]};
-    OT_CHECK(std::isfinite(gradient_checksum(stat)),
-             "{}: the running statistic '{}' becomes NaN or Inf at step {}; nothing was updated", s.source, b.name,
-             s.step + 1);
+    if (!std::isfinite(gradient_checksum(stat)))
+      throw NonFiniteStep(
+          fmt::format("{}: the running statistic '{}' becomes NaN or Inf at step {}; nothing was updated", s.source,
+                      b.name, s.step + 1));
   }
 
   const double weight = s.micro_batch_weight(feeds);

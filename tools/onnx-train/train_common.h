@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "importers/data/dataset.h"
+#include "onnx_train/dataset.h"
 #include "onnx_train/training_session.h"
 #include "tools/onnx-train/train_options.h"
 

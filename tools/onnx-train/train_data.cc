@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "onnx_train/error.h"
@@ -112,6 +113,37 @@ std::map<std::string, std::string> data_entries(const std::map<std::string, std:
   for (const auto& [key, value] : metadata)
     if (key.rfind("data.", 0) == 0) out.emplace(key, value);
   return out;
+}
+
+std::vector<std::string> extreme_samples(const std::map<std::string, Tensor>& batch, const Dataset& data) {
+  std::vector<std::string> found;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (size_t f = 0; f < data.fields().size(); ++f) {
+    const auto it = batch.find(data.fields()[f].name);
+    if (it == batch.end() || it->second.dtype() != DType::Float32 || it->second.rank() == 0) continue;
+    const Tensor& t = it->second;
+    const int64_t rows = t.dim(0), row_numel = rows > 0 ? t.numel() / rows : 0;
+    const float* values = t.data<float>();
+    for (int64_t r = 0; r < rows && found.size() < 8; ++r) {
+      double worst = 0;
+      for (int64_t j = 0; j < row_numel; ++j) {
+        const double v = std::fabs(values[r * row_numel + j]);
+        if (!(v <= worst)) worst = v;  // NaN counts as the worst
+      }
+      if (worst <= kExtremeInput) continue;
+      std::string where = fmt::format("row {} of the batch", r);
+      std::vector<float> sample(static_cast<size_t>(row_numel));
+      for (int64_t i = 0; i < data.size() && std::chrono::steady_clock::now() < deadline; ++i) {
+        data.read(f, i, sample.data());
+        if (std::memcmp(sample.data(), values + r * row_numel, sample.size() * sizeof(float)) == 0) {
+          where = data.source_of(f, i);
+          break;
+        }
+      }
+      found.push_back(fmt::format("'{}': {} (a value of {:.3g})", it->first, where, worst));
+    }
+  }
+  return found;
 }
 
 }  // namespace onnx_train::cli

@@ -7,8 +7,9 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
-#include "importers/data/dataset.h"
+#include "onnx_train/dataset.h"
 
 namespace onnx_train::cli {
 
@@ -43,7 +44,18 @@ std::string streamed_bad_sample(const std::string& problem, int64_t fixed_batch,
 // "skipped 2 bad samples: ..." with the first few (file and sample, what is wrong) listed.
 std::string bad_samples_report(const BadSampleLog& log);
 
-// The data.* entries of a checkpoint's metadata (data_metadata in importers/data/dataset.h).
+// The data.* entries of a checkpoint's metadata (data_metadata in onnx_train/dataset.h).
 std::map<std::string, std::string> data_entries(const std::map<std::string, std::string>& metadata);
+
+// Input values this large have no place in training data: a product with a weight and a sum
+// over a layer's inputs overflow float32 (max 3.4e38) on the way, and the loss becomes Inf or
+// NaN whatever the learning rate.
+constexpr double kExtremeInput = 1e15;
+
+// The samples of `batch` whose float fields hold values past kExtremeInput (or NaN), by file
+// and index ("'x': data/x.npy, sample 29 (a value of 3e+38)"), at most 8; empty when there are
+// none. The batch does not carry its sample indices, so each bad row is looked up in `data` by
+// its bytes (only on this error path, and within a time budget).
+std::vector<std::string> extreme_samples(const std::map<std::string, Tensor>& batch, const Dataset& data);
 
 }  // namespace onnx_train::cli

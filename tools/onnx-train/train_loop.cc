@@ -1,0 +1,202 @@
+// tools/onnx-train/train_loop.cc: the training loop's order of events (train_loop.h). What is
+// printed, logged, plotted or saved is in the observers, not here.
+#include "tools/onnx-train/train_loop.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+
+namespace onnx_train::cli {
+
+namespace {
+
+constexpr const char* kEpochKey = "cli.epoch";
+constexpr const char* kBatchKey = "cli.batch";
+constexpr const char* kEpochStateKey = "cli.epoch_state";
+
+}  // namespace
+
+void EpochState::add(double loss, int64_t samples, std::pair<int64_t, int64_t> correct_counted) {
+  totals.add(loss, samples, correct_counted);
+  smoothed = std::isnan(smoothed) ? loss : 0.95 * smoothed + 0.05 * loss;
+}
+
+std::string EpochState::save() const {
+  return fmt::format("{:.17g} {} {} {} {:.17g}", totals.loss_sum, totals.samples, totals.correct, totals.counted,
+                     smoothed);
+}
+
+EpochState EpochState::load(const std::string& text) {
+  EpochState e;
+  std::istringstream in(text);
+  std::string loss_sum, smoothed;
+  if (in >> loss_sum >> e.totals.samples >> e.totals.correct >> e.totals.counted >> smoothed) {
+    e.totals.loss_sum = std::strtod(loss_sum.c_str(), nullptr);
+    e.smoothed = std::strtod(smoothed.c_str(), nullptr);
+  } else {
+    e = EpochState{};
+  }
+  return e;
+}
+
+int64_t LoopPlan::total_steps() const {
+  const int64_t all = steps_per_epoch() * epochs;
+  return max_steps > 0 ? std::min(all, max_steps) : all;
+}
+
+LoopPosition position_of(const CheckpointEntries& metadata) {
+  return {std::stoll(metadata.at(kEpochKey)), std::stoll(metadata.at(kBatchKey))};
+}
+
+TrainLoop::TrainLoop(const Prepared& run, BatchLoader& loader, LoopPlan plan, Validate validate)
+    : run_(run), loader_(loader), plan_(plan), validate_(std::move(validate)) {
+  steps_.train = [this](const Batch& batch) { return session().train_step(batch); };
+  steps_.finish_accumulation = [this] { session().optimizer_step(); };
+}
+
+void TrainLoop::restore(const CheckpointEntries& metadata) {
+  start_ = position_of(metadata);
+  if (const auto it = metadata.find(kEpochStateKey); it != metadata.end()) start_state_ = EpochState::load(it->second);
+  for (TrainLoopObserver* o : observers_) o->load_state(metadata);
+}
+
+CheckpointEntries TrainLoop::checkpoint_entries(LoopPosition at, const EpochState& state) const {
+  CheckpointEntries entries;
+  for (const TrainLoopObserver* o : observers_) o->save_state(entries);
+  entries.insert(
+      {{kEpochKey, std::to_string(at.epoch)}, {kBatchKey, std::to_string(at.batch)}, {kEpochStateKey, state.save()}});
+  return entries;
+}
+
+bool TrainLoop::nothing_left() const {
+  // A checkpoint taken after an epoch's last batch but before its end (a bad validation
+  // sample, a checkpoint at the last batch, then a kill) still has the epoch's end to do.
+  const bool epoch_end_pending = start_.epoch < plan_.epochs && start_.batch == plan_.batches;
+  return (session().step() >= plan_.total_steps() && !epoch_end_pending) || start_.epoch >= plan_.epochs;
+}
+
+LoopEnd TrainLoop::run() {
+  end_ = {plan_.epochs, 0};
+  each([](TrainLoopObserver& o) { o.on_run_start(); });
+  LoopEnd end = LoopEnd::Done;
+  bool go_on = !nothing_left();
+  for (int64_t epoch = start_.epoch; epoch < plan_.epochs && go_on; ++epoch) go_on = train_epoch(epoch, end);
+  each([](TrainLoopObserver& o) { o.on_run_end(); });
+  return end;
+}
+
+bool TrainLoop::train_epoch(int64_t epoch, LoopEnd& end) {
+  const bool resumed_here = epoch == start_.epoch;
+  LoopPosition at{epoch, resumed_here ? start_.batch : 0};
+  EpochState state = resumed_here ? start_state_ : EpochState{};
+  loader_.start_epoch(epoch, at.batch);
+  each([&](TrainLoopObserver& o) { o.on_epoch_start(epoch, at.batch); });
+  const int64_t total_steps = plan_.total_steps();
+  bool steps_done = false;
+  Batch batch;
+  while (!steps_done && next_batch(batch, at, state)) {
+    const StepResult r = train_step(batch, at, state);
+    ++at.batch;
+    const int64_t n = batch.begin()->second.dim(0);
+    samples_seen_ += n;
+    state.add(r.loss, n, run_.accuracy_of(r.outputs, batch));
+    const StepEvent event{at, batch, r, n, state};
+    each([&](TrainLoopObserver& o) { o.on_batch(event); });
+    if (r.stepped) {
+      each([&](TrainLoopObserver& o) { o.on_step(event); });
+      if (plan_.checkpoint_every > 0 && r.step % plan_.checkpoint_every == 0)
+        checkpoint(CheckpointReason::Periodic, at, state);
+      steps_done = r.step >= total_steps;
+    }
+    if (session().pending_micro_batches() == 0 && any_should_stop()) {
+      stop(StopReason::Interrupted, at, state);
+      end = LoopEnd::Interrupted;
+      return false;
+    }
+  }
+  if (at.batch < plan_.batches) {
+    // --max-steps ended the run inside the epoch: the epoch is not over, so no epoch end and
+    // no epoch checkpoint; the checkpoint records the next batch to train.
+    stop(StopReason::MaxSteps, at, state);
+    return false;
+  }
+  end_epoch(epoch, state);
+  return !steps_done && session().step() < total_steps;
+}
+
+bool TrainLoop::next_batch(Batch& batch, LoopPosition at, const EpochState& state) {
+  try {
+    return loader_.next(batch);
+  } catch (const Error& e) {
+    throw Error(failure(FailureKind::BadSample, e.what(), at, state, nullptr));
+  }
+}
+
+StepResult TrainLoop::train_step(const Batch& batch, LoopPosition at, const EpochState& state) {
+  try {
+    return steps_.train(batch);
+  } catch (const NonFiniteStep& e) {
+    throw NonFiniteStep(failure(FailureKind::NonFiniteStep, e.what(), at, state, &batch));
+  } catch (const Error& e) {
+    throw Error(failure(FailureKind::StepFailed, e.what(), at, state, &batch));
+  }
+}
+
+// The epoch's last, partial accumulation, its validation, its end and its checkpoint.
+void TrainLoop::end_epoch(int64_t epoch, const EpochState& state) {
+  if (session().pending_micro_batches() > 0) steps_.finish_accumulation();
+  last_train_loss_ = state.totals.loss();
+  // A bad validation sample stops the run with the epoch's training done and nothing of its
+  // end recorded yet: a checkpoint then resumes into this epoch's end.
+  const std::optional<EvalTotals> validation = validate({epoch, plan_.batches}, state);
+  const int64_t step = session().step();
+  if (validation) each([&](TrainLoopObserver& o) { o.on_validation({epoch, step, *validation, false}); });
+  const EpochEndEvent event{epoch, step, state, validation ? &*validation : nullptr};
+  each([&](TrainLoopObserver& o) { o.on_epoch_end(event); });
+  checkpoint(CheckpointReason::EpochEnd, {epoch + 1, 0}, EpochState{});
+}
+
+// A stop inside an epoch: its checkpoint, then on_stop. A --max-steps stop ends with a held-out
+// score: the validation split is evaluated once more (on_validation with at_stop), which
+// changes no state, so a resumed run is unaffected.
+void TrainLoop::stop(StopReason reason, LoopPosition at, const EpochState& state) {
+  const bool interrupted = reason == StopReason::Interrupted;
+  const std::string written =
+      checkpoint(interrupted ? CheckpointReason::Interrupted : CheckpointReason::MaxSteps, at, state);
+  each([&](TrainLoopObserver& o) { o.on_stop({reason, at, written}); });
+  if (interrupted) return;
+  last_train_loss_ = state.totals.loss();
+  end_ = at;
+  end_state_ = state;
+  if (const std::optional<EvalTotals> validation = validate(at, state))
+    each([&](TrainLoopObserver& o) { o.on_validation({at.epoch, session().step(), *validation, true}); });
+}
+
+bool TrainLoop::any_should_stop() {
+  return std::any_of(observers_.begin(), observers_.end(), [](TrainLoopObserver* o) { return o->should_stop(); });
+}
+
+std::optional<EvalTotals> TrainLoop::validate(LoopPosition at, const EpochState& state) {
+  if (!validate_) return std::nullopt;
+  last_validation_ =
+      validate_([&](const std::string& what) { return failure(FailureKind::BadSample, what, at, state, nullptr); });
+  return last_validation_;
+}
+
+std::string TrainLoop::checkpoint(CheckpointReason reason, LoopPosition at, const EpochState& state) {
+  CheckpointEvent event{reason, at, state, ""};
+  each([&](TrainLoopObserver& o) { o.on_checkpoint(event); });
+  return event.written;
+}
+
+std::string TrainLoop::failure(FailureKind kind, const std::string& what, LoopPosition at, const EpochState& state,
+                               const Batch* batch) {
+  std::string message = what;
+  const FailureEvent event{kind, what, at, state, batch};
+  each([&](TrainLoopObserver& o) { o.on_failure(event, message); });
+  return message;
+}
+
+}  // namespace onnx_train::cli

@@ -1,0 +1,249 @@
+// tools/onnx-train/train_loop.h: the training loop of `onnx-train MODEL DATA` and the hooks that
+// everything around it attaches to. It prints nothing and writes no file.
+//
+// The loop owns where the run is and what comes next: epochs, batches (from a BatchLoader,
+// shuffled by seed and epoch), one TrainingSession::train_step per micro-batch (the session
+// steps the optimizer every --accumulate of them), the partial accumulation an epoch ends
+// with, --max-steps, the validation at each epoch's end (and once more when --max-steps
+// stops the run inside an epoch), when a checkpoint is due, and the position a resumed run
+// starts from. What is shown, logged, plotted or saved is done by observers attached to it:
+//
+//   TrainLoop loop(run, loader, plan, validate);
+//   MetricsLogObserver log(...);  ProgressObserver progress(...);  PlotObserver plot(...);
+//   CheckpointObserver checkpoints(...);  InterruptObserver interrupt;
+//   for (auto* o : {&log, &progress, ...}) loop.attach(*o);   // hooks run in this order
+//   loop.restore(checkpoint_metadata);                        // a resumed run
+//   if (loop.run() == LoopEnd::Interrupted) return 130;
+//
+// A micro-batch calls on_batch, then on_step when the optimizer stepped after it; a due
+// checkpoint calls on_checkpoint after them (so a checkpoint holds the step's log line and
+// plot point). should_stop is asked only between optimizer steps, so that a checkpoint always
+// holds the state an uninterrupted run has there (BatchNormalization statistics of a half-done
+// accumulation cannot be taken back). A failure (a bad sample, a step that failed or went NaN)
+// calls on_failure, whose observers may rewrite the message the run stops with.
+//
+// What a checkpoint holds besides the session's state comes from the loop (its position:
+// cli.epoch, cli.batch, cli.epoch_state) and from each observer (save_state / load_state): a
+// resumed run sees exactly the batches the uninterrupted run would have (the batch order is a
+// pure function of seed and epoch) and ends with the same weights.
+//
+// Data-parallel training attaches here: its step (averaging gradients across processes
+// between the backward pass and the optimizer step) replaces LoopSteps, and the hooks of
+// rank 0 alone print, log and save.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "onnx_train/training_session.h"
+#include "tools/onnx-train/train_common.h"
+
+namespace onnx_train::cli {
+
+using Batch = std::map<std::string, Tensor>;
+using CheckpointEntries = std::map<std::string, std::string>;
+
+// The next batch to train: batch `batch` (from 0) of epoch `epoch` (from 0). {epoch + 1, 0} is
+// the end of `epoch`; {epochs, 0} the end of the run.
+struct LoopPosition {
+  int64_t epoch = 0;
+  int64_t batch = 0;
+};
+
+// The running totals of the epoch in progress, so that a run resumed inside an epoch reports
+// the epoch's loss and accuracy over all of its batches, as the uninterrupted run does.
+struct EpochState {
+  EvalTotals totals;
+  double smoothed = NAN;  // the exponentially smoothed loss the progress display shows
+  void add(double loss, int64_t samples, std::pair<int64_t, int64_t> correct_counted);
+  std::string save() const;
+  static EpochState load(const std::string& text);
+};
+
+// The shape of the run.
+struct LoopPlan {
+  int64_t epochs = 1;
+  int64_t batches = 0;           // per epoch
+  int64_t accumulate = 1;        // micro-batches per optimizer step
+  int64_t max_steps = 0;         // optimizer steps; 0: no limit
+  int64_t checkpoint_every = 0;  // optimizer steps; 0: checkpoints at epoch ends only
+  int64_t steps_per_epoch() const { return (batches + accumulate - 1) / accumulate; }
+  // The run's optimizer steps: the epochs', or fewer by --max-steps.
+  int64_t total_steps() const;
+};
+
+// How a micro-batch is trained and how an epoch's partial accumulation is stepped: the
+// session's train_step and optimizer_step unless replaced.
+struct LoopSteps {
+  std::function<StepResult(const Batch&)> train;
+  std::function<void()> finish_accumulation;
+};
+
+// A micro-batch trained (on_step, on_batch).
+struct StepEvent {
+  LoopPosition next;  // the position after it
+  const Batch& batch;
+  const StepResult& result;
+  int64_t samples;          // in this micro-batch
+  const EpochState& epoch;  // the epoch's running totals, this micro-batch included
+};
+
+// The validation split evaluated (on_validation): at an epoch's end, or once more when
+// --max-steps stopped the run inside an epoch (at_stop: not an epoch's validation).
+struct ValidationEvent {
+  int64_t epoch;  // from 0
+  int64_t step;
+  const EvalTotals& totals;
+  bool at_stop;
+};
+
+// An epoch done (on_epoch_end), after its partial accumulation was stepped and its
+// validation (if any) ran.
+struct EpochEndEvent {
+  int64_t epoch;  // from 0
+  int64_t step;
+  const EpochState& state;
+  const EvalTotals* validation;  // null without a validation split
+};
+
+// A checkpoint due (on_checkpoint): every checkpoint_every optimizer steps, at an epoch's end,
+// at a --max-steps stop, an interrupt, or a bad sample met between optimizer steps.
+enum class CheckpointReason { Periodic, EpochEnd, MaxSteps, Interrupted, BadSample };
+struct CheckpointEvent {
+  CheckpointReason reason;
+  LoopPosition at;  // where a resumed run goes on
+  const EpochState& state;
+  std::string written;  // set by the observer that wrote it: its path ("" when none did)
+};
+
+// The loop stopped before its epochs were done (on_stop), after the checkpoint of the stop.
+enum class StopReason { MaxSteps, Interrupted };
+struct StopEvent {
+  StopReason reason;
+  LoopPosition at;
+  const std::string& checkpoint;  // the checkpoint written for the stop, "" when none
+};
+
+// The run stops with an Error (on_failure). `what` is the error's message; a bad sample at
+// `at` is the next batch to train (or the epoch's end, for a bad validation sample).
+enum class FailureKind {
+  BadSample,      // the BatchLoader could not read or check a sample
+  NonFiniteStep,  // the step's loss, gradients or statistics were NaN or Inf; nothing was updated
+  StepFailed,     // any other error of a step
+};
+struct FailureEvent {
+  FailureKind kind;
+  const std::string& what;
+  LoopPosition at;
+  const EpochState& state;
+  const Batch* batch;  // the micro-batch of a failed step, else null
+};
+
+// The position a checkpoint's metadata records (cli.epoch, cli.batch).
+LoopPosition position_of(const CheckpointEntries& metadata);
+
+// What the loop calls. Every hook does nothing unless overridden.
+class TrainLoopObserver {
+ public:
+  virtual ~TrainLoopObserver() = default;
+  // Before the first batch (also when nothing is left to train).
+  virtual void on_run_start() {}
+  // Before an epoch's first batch in this process (`first_batch` > 0: resumed inside it).
+  virtual void on_epoch_start(int64_t epoch, int64_t first_batch) {}
+  // Each micro-batch, then each optimizer step.
+  virtual void on_batch(const StepEvent&) {}
+  virtual void on_step(const StepEvent&) {}
+  virtual void on_validation(const ValidationEvent&) {}
+  virtual void on_epoch_end(const EpochEndEvent&) {}
+  virtual void on_checkpoint(CheckpointEvent&) {}
+  // Asked between optimizer steps: true ends the run there (an interrupt).
+  virtual bool should_stop() { return false; }
+  virtual void on_stop(const StopEvent&) {}
+  // `message` is what the run stops with; an observer may rewrite it (advice, a resume point).
+  virtual void on_failure(const FailureEvent&, std::string& message) {}
+  virtual void on_run_end() {}
+  // The observer's part of a checkpoint's metadata, and of a resumed one.
+  virtual void save_state(CheckpointEntries&) const {}
+  virtual void load_state(const CheckpointEntries&) {}
+};
+
+enum class LoopEnd { Done, Interrupted };
+
+class TrainLoop {
+ public:
+  // The eval-form totals over the validation split; `bad_sample` makes the message of the Error
+  // for a sample it cannot read (as evaluate() in train_common.h takes it).
+  using Validate = std::function<EvalTotals(const std::function<std::string(const std::string&)>& bad_sample)>;
+
+  // `run` gives the session and the accuracy of a batch; `validate` null: no validation split.
+  TrainLoop(const Prepared& run, BatchLoader& loader, LoopPlan plan, Validate validate);
+
+  // Hooks run in the order observers were attached.
+  void attach(TrainLoopObserver& observer) { observers_.push_back(&observer); }
+  void set_steps(LoopSteps steps) { steps_ = std::move(steps); }
+
+  // The position and every observer's state from a checkpoint's metadata (a resumed run).
+  void restore(const CheckpointEntries& metadata);
+  // The loop's and every observer's entries for a checkpoint at `at`.
+  CheckpointEntries checkpoint_entries(LoopPosition at, const EpochState& state) const;
+
+  // Trains from the position to the end of the plan (or an interrupt). Errors: a bad sample or
+  // a failed step, with the message the on_failure hooks made.
+  LoopEnd run();
+
+  // Whether restore() left nothing to train: the checkpoint is at the plan's last step or epoch.
+  bool nothing_left() const;
+
+  TrainingSession& session() const { return *run_.session; }
+  const LoopPlan& plan() const { return plan_; }
+  LoopPosition start() const { return start_; }
+  // Where the run ended: the end of the run, or where --max-steps stopped it, and the epoch's
+  // totals there (for a checkpoint written after the loop).
+  LoopPosition end() const { return end_; }
+  const EpochState& end_state() const { return end_state_; }
+  int64_t samples_seen() const { return samples_seen_; }
+  double last_train_loss() const { return last_train_loss_; }
+  // The last validation (none: samples == 0).
+  const EvalTotals& last_validation() const { return last_validation_; }
+
+ private:
+  // One epoch from the loop's position; false when the run ends with it.
+  bool train_epoch(int64_t epoch, LoopEnd& end);
+  // The next micro-batch into `batch`; false at the epoch's end.
+  bool next_batch(Batch& batch, LoopPosition at, const EpochState& state);
+  StepResult train_step(const Batch& batch, LoopPosition at, const EpochState& state);
+  void end_epoch(int64_t epoch, const EpochState& state);
+  void stop(StopReason reason, LoopPosition at, const EpochState& state);
+  bool any_should_stop();
+  std::optional<EvalTotals> validate(LoopPosition at, const EpochState& state);
+  std::string checkpoint(CheckpointReason reason, LoopPosition at, const EpochState& state);
+  // The message the run stops with, after every on_failure hook.
+  std::string failure(FailureKind kind, const std::string& what, LoopPosition at, const EpochState& state,
+                      const Batch* batch);
+  template <typename Hook>
+  void each(Hook hook) {
+    for (TrainLoopObserver* o : observers_) hook(*o);
+  }
+
+  const Prepared& run_;
+  BatchLoader& loader_;
+  LoopPlan plan_;
+  Validate validate_;
+  LoopSteps steps_;
+  std::vector<TrainLoopObserver*> observers_;
+
+  LoopPosition start_;
+  EpochState start_state_;
+  LoopPosition end_;
+  EpochState end_state_;
+  int64_t samples_seen_ = 0;
+  double last_train_loss_ = NAN;
+  EvalTotals last_validation_;
+};
+
+}  // namespace onnx_train::cli
