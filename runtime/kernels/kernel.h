@@ -9,8 +9,8 @@
 // versions they implement. A node whose schema version is not in that list is reported
 // as unsupported: an op whose semantics changed between opsets never runs the wrong ones.
 //
-// Adding an op: write a Kernel subclass in the right family file under reference/ or
-// dnnl/, and add one `registry.add(...)` line to that file's register function.
+// Adding an op: a Kernel subclass in its family file (reference/: plain loops, dnnl/: oneDNN), one `registry.add`
+// line in that file's ONNX_TRAIN_REGISTER_KERNELS block (registry.h), a row in tests/kernels/kernel_coverage_test.cc.
 #pragma once
 
 #include <functional>

@@ -1,5 +1,10 @@
+// The kernel registry, the kernel context and the recording of self-registered kernel
+// families (kernel.h, registry.h). The kernels themselves are in reference/ and dnnl/.
+#include "runtime/kernels/registry.h"
+
+#include <algorithm>
+
 #include "runtime/core/buffer_pool.h"
-#include "runtime/kernels/families.h"
 #include "runtime/kernels/kernel.h"
 
 namespace onnx_train {
@@ -55,10 +60,33 @@ std::vector<std::pair<std::string, std::string>> KernelRegistry::ops() const {
   return out;
 }
 
+namespace {
+
+// The families recorded so far. A function-local static: registrars run during static
+// initialisation, in an order between files that nothing fixes.
+std::vector<std::pair<std::string, KernelFamilyFunction>>& recorded_families() {
+  static std::vector<std::pair<std::string, KernelFamilyFunction>> families;
+  return families;
+}
+
+}  // namespace
+
+KernelFamilyRegistrar::KernelFamilyRegistrar(const char* family, KernelFamilyFunction function) {
+  recorded_families().emplace_back(family, function);
+}
+
+std::vector<std::pair<std::string, KernelFamilyFunction>> KernelFamilyRegistrar::families() {
+  std::vector<std::pair<std::string, KernelFamilyFunction>> out = recorded_families();
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 1; i < out.size(); ++i)
+    OT_CHECK(out[i].first != out[i - 1].first, "kernel family '{}' is registered by two files", out[i].first);
+  return out;
+}
+
 const KernelRegistry& KernelRegistry::global() {
   static const KernelRegistry registry = [] {
     KernelRegistry r;
-    register_all_kernels(r);
+    for (const auto& [family, function] : KernelFamilyRegistrar::families()) function(r);
     return r;
   }();
   return registry;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "onnx_train/error.h"
+#include "runtime/core/parallel.h"
 
 namespace onnx_train {
 
@@ -14,8 +15,6 @@ namespace {
 // Chunks of this many elements are reduced one per task; their partial results are then
 // combined in chunk order, so the sum is the same whatever the number of threads.
 constexpr int64_t kChunk = 1 << 14;
-// Below this many elements a tensor stays on one thread: starting the team costs more.
-constexpr int64_t kParallelThreshold = 1 << 16;
 
 // A maximum that keeps NaN, as torch.max does.
 double nan_max(double a, double b) { return std::isnan(a) || a > b ? a : b; }
@@ -26,7 +25,7 @@ template <typename T, typename Term, typename Combine>
 double reduce(const T* x, int64_t n, Term term, Combine combine) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
-#pragma omp parallel for if (n >= kParallelThreshold) schedule(static)
+#pragma omp parallel for if (n >= kParallelMinCheapElements) schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t end = std::min(n, (c + 1) * kChunk);
     double acc = 0;
@@ -58,7 +57,7 @@ double norm_part(const T* x, int64_t n, double p) {
 // x[i] = op(x[i]) for i < n, on every core when n is large. op must not throw.
 template <typename T, typename Op>
 void update(T* x, int64_t n, Op op) {
-#pragma omp parallel for if (n >= kParallelThreshold) schedule(static)
+#pragma omp parallel for if (n >= kParallelMinCheapElements) schedule(static)
   for (int64_t i = 0; i < n; ++i) x[i] = op(x[i]);
 }
 

@@ -15,10 +15,6 @@ namespace onnx_train {
 
 namespace {
 
-// Below this many elements a parameter is updated by one thread: the update is a few flops per
-// element, so thread start-up would cost more than it saves.
-constexpr int64_t kParallelMin = 1 << 15;
-
 // f(TypeTag<T>) for the parameter dtypes the optimizers support.
 template <typename F>
 void visit_param_dtype(const Param& param, F&& f) {
@@ -222,7 +218,7 @@ class Lamb : public Optimizer {
       const int64_t blocks = (n + kBlock - 1) / kBlock;
       block_sums_.resize(std::max(block_sums_.size(), static_cast<size_t>(2 * blocks)));
       double* sums = block_sums_.data();  // [blocks, 2]: ||p||^2, ||u||^2 of each block
-#pragma omp parallel for if (n >= kParallelMin) schedule(static)
+#pragma omp parallel for if (n >= kParallelMinElements) schedule(static)
       for (int64_t block = 0; block < blocks; ++block) {
         double p_sq = 0, u_sq = 0;
         for (int64_t i = block * kBlock, end = std::min(n, i + kBlock); i < end; ++i) {

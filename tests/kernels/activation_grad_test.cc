@@ -1,5 +1,5 @@
-// Tests of the fused activation, softmax and gather gradient kernels
-// (runtime/kernels/dnnl/activation_grad.cc): each kernel run on float32 (the oneDNN path for
+// Tests of the fused activation, softmax and gather gradient kernels (dnnl/activation_grad.cc,
+// reference/indexing_grad.cc): each kernel run on float32 (the oneDNN path for
 // the ops oneDNN has) against the same kernel on the float64 copies of the inputs (the
 // reference loops), on several shapes and attributes; the gather gradients also against a
 // plain scatter-add written here, and their index errors.

@@ -1,4 +1,5 @@
-// Unit tests of the Conv / ConvTranspose / pooling gradient kernels (dnnl/conv_pool_grad.cc):
+// Unit tests of the Conv / ConvTranspose / pooling gradient kernels (dnnl/conv_pool_grad.cc,
+// reference/pool_grad.cc):
 // each kernel's float32 path (oneDNN where it has one) against its float64 reference on
 // the same fixed-seed random data, over several shapes and attributes, and the optional
 // outputs of ConvGrad / ConvTransposeGrad.

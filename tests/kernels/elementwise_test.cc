@@ -1,5 +1,5 @@
 // Unit tests for the elementwise and activation kernels (reference/elementwise.cc,
-// reference/activations.cc, dnnl/eltwise.cc): oneDNN float32 activations against the
+// dnnl/activations.cc, dnnl/eltwise.cc): oneDNN float32 activations against the
 // float64 reference on several shapes and attribute values, the broadcasting paths, and
 // semantics the conformance data does not pin down (integer division and modulo signs,
 // casts, version differences, errors).

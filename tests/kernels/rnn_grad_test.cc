@@ -1,4 +1,4 @@
-// Unit tests for the recurrent gradient kernels (runtime/kernels/reference/rnn_grad.cc):
+// Unit tests for the recurrent gradient kernels (runtime/kernels/dnnl/rnn_grad.cc):
 // LSTMGrad / GRUGrad / RNNGrad in float32 against float64 on larger cases, and an
 // independent check of the float64 gradients against directional central differences of
 // the forward kernels (reference/rnn.cc), with non-default activations (which the graph

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/reference/softmax_ref.h"
 #include "tests/support/kernel_harness.h"
 
 namespace onnx_train {

@@ -1,18 +1,15 @@
-// Kernels of the fused activation, softmax and gather gradients, in the project's own domain
-// (ai.onnx_train), emitted by gradients/rules/activations.cc and shape_ops.cc.
+// Kernels of the fused activation and softmax gradients, in the project's own domain
+// (ai.onnx_train), emitted by gradients/rules/activations.cc.
 //
 // Elementwise activation gradients (<Op>Grad(dY, V [, min, max]) -> dX, V = X or Y as each
 // op says): float32 through oneDNN eltwise_backward where oneDNN 2.6 has the algorithm
 // (one primitive per element count and alpha/beta, cached), everything else (float64,
 // float16/bfloat16 computing in float, and Selu / HardSigmoid, which oneDNN 2.6 has no
-// backward algorithm for) through the templated plain loop activation_grad<Op>().
+// backward algorithm for) through the plain loop of activation_grad<Op>()
+// (reference/activation_math.h; attributes and defaults: activation_params.h).
 // Softmax / LogSoftmax gradients: float32 through oneDNN softmax_backward /
 // logsoftmax_backward (cached per [outer, n, inner]) where oneDNN has an optimised
-// implementation, the rest through softmax_grad_reference.
-// Gather / GatherElements gradients: one scatter-add pass, multi-threaded over disjoint
-// parts of dX (no atomics, so results do not depend on the thread count).
-#include <omp.h>
-
+// implementation, the rest through softmax_grad_reference (reference/softmax_ref.h).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -25,90 +22,19 @@
 
 #include "runtime/core/dispatch.h"
 #include "runtime/core/parallel.h"
+#include "runtime/kernels/activation_params.h"
 #include "runtime/kernels/dnnl/dnnl_common.h"
-#include "runtime/kernels/families.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
+#include "runtime/kernels/reference/activation_math.h"
+#include "runtime/kernels/reference/softmax_ref.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
 
 namespace {
 
-// Below this many elements a loop stays on one thread: starting the team costs more.
-constexpr int64_t kParallelThreshold = 1 << 16;
-
 // ---- elementwise activation gradients ---------------------------------------------------------
-
-enum class Act { Relu, LeakyRelu, Elu, Selu, Sigmoid, Tanh, HardSigmoid, HardSwish, Softplus, Clip };
-
-// Attribute values (with the forward op's ONNX defaults) and, for Clip, the bounds.
-struct ActParams {
-  float alpha = 0;
-  float beta = 0;
-  float gamma = 0;
-  double min = -INFINITY;
-  double max = INFINITY;
-};
-
-template <Act Op>
-ActParams read_params(const Node& node) {
-  ActParams p;
-  if constexpr (Op == Act::LeakyRelu) p.alpha = node.attr_float("alpha", 0.01f);
-  if constexpr (Op == Act::Elu) p.alpha = node.attr_float("alpha", 1.0f);
-  if constexpr (Op == Act::Selu) {
-    p.alpha = node.attr_float("alpha", 1.67326319217681884765625f);
-    p.gamma = node.attr_float("gamma", 1.05070102214813232421875f);
-  }
-  if constexpr (Op == Act::HardSigmoid) {
-    p.alpha = node.attr_float("alpha", 0.2f);
-    p.beta = node.attr_float("beta", 0.5f);
-  }
-  return p;
-}
-
-// dx for one element: v is the forward input x or output y (see the register list).
-//   Relu(y):           y > 0 ? dy : 0
-//   LeakyRelu(x):      x > 0 ? dy : alpha dy
-//   Elu(x):            x > 0 ? dy : alpha e^x dy
-//   Selu(x):           x > 0 ? gamma dy : gamma alpha e^x dy
-//   Sigmoid(y):        dy y (1 - y)
-//   Tanh(y):           dy (1 - y^2)
-//   HardSigmoid(x):    0 < alpha x + beta < 1 ? alpha dy : 0
-//   HardSwish(x):      x < -3 ? 0 : x > 3 ? dy : dy (x / 3 + 1/2)
-//   Softplus(x):       dy sigmoid(x)
-//   Clip(x):           min <= x <= max ? dy : 0
-template <Act Op, typename C>
-C activation_grad(C dy, C v, const ActParams& p) {
-  const C zero{0};
-  const C one{1};
-  if constexpr (Op == Act::Relu) {
-    return v > zero ? dy : zero;
-  } else if constexpr (Op == Act::LeakyRelu) {
-    return v > zero ? dy : static_cast<C>(p.alpha) * dy;
-  } else if constexpr (Op == Act::Elu) {
-    return v > zero ? dy : static_cast<C>(p.alpha) * std::exp(v) * dy;
-  } else if constexpr (Op == Act::Selu) {
-    const C gamma = static_cast<C>(p.gamma);
-    return v > zero ? gamma * dy : gamma * static_cast<C>(p.alpha) * std::exp(v) * dy;
-  } else if constexpr (Op == Act::Sigmoid) {
-    return dy * v * (one - v);
-  } else if constexpr (Op == Act::Tanh) {
-    return dy * (one - v * v);
-  } else if constexpr (Op == Act::HardSigmoid) {
-    const C alpha = static_cast<C>(p.alpha);
-    const C u = alpha * v + static_cast<C>(p.beta);
-    return u > zero && u < one ? alpha * dy : zero;
-  } else if constexpr (Op == Act::HardSwish) {
-    if (v < C{-3}) return zero;
-    if (v > C{3}) return dy;
-    return dy * (v / C{3} + C{0.5});
-  } else if constexpr (Op == Act::Softplus) {
-    const C sigmoid = v >= zero ? one / (one + std::exp(-v)) : std::exp(v) / (one + std::exp(v));
-    return dy * sigmoid;
-  } else if constexpr (Op == Act::Clip) {
-    return v >= static_cast<C>(p.min) && v <= static_cast<C>(p.max) ? dy : zero;
-  }
-}
 
 // The oneDNN eltwise backward algorithm of Op (and whether it reads dst = y rather than src
 // = x), or nothing when oneDNN 2.6 has none.
@@ -176,7 +102,8 @@ class DnnlEltwiseGrad {
 template <Act Op>
 class ActivationGradKernel : public Kernel {
  public:
-  explicit ActivationGradKernel(const KernelInfo& info) : node_(info.node), params_(read_params<Op>(info.node)) {
+  explicit ActivationGradKernel(const KernelInfo& info)
+      : node_(info.node), params_(read_activation_params(Op, info.node)) {
     if (auto algorithm = dnnl_algorithm<Op>()) dnnl_ = std::make_unique<DnnlEltwiseGrad>(*algorithm);
   }
 
@@ -209,7 +136,7 @@ class ActivationGradKernel : public Kernel {
       parallel_for(
           dy.numel(),
           [&](int64_t i) { out[i] = from_compute<T>(activation_grad<Op>(to_compute(g[i]), to_compute(in[i]), p)); },
-          kParallelThreshold);
+          kParallelMinCheapElements);
     });
   }
 
@@ -226,39 +153,6 @@ class ActivationGradKernel : public Kernel {
 };
 
 // ---- softmax gradients ---------------------------------------------------------------------
-
-// Over the axis of [outer, n, inner] (sums in double):
-//   softmax:     dx = y (dy - sum_k dy_k y_k)
-//   log-softmax: dx = dy - e^y sum_k dy_k
-template <bool Log, typename T>
-void softmax_grad_reference(const T* dy, const T* y, T* dx, int64_t outer, int64_t n, int64_t inner) {
-  const int64_t lines = outer * inner;
-  const auto line = [&](int64_t l) {
-    const int64_t o = l / inner, i = l % inner;
-    const int64_t base = o * n * inner + i;
-    double sum = 0;
-    for (int64_t k = 0; k < n; ++k) {
-      const double g = to_compute(dy[base + k * inner]);
-      sum += Log ? g : g * static_cast<double>(to_compute(y[base + k * inner]));
-    }
-    for (int64_t k = 0; k < n; ++k) {
-      const int64_t at = base + k * inner;
-      const double g = to_compute(dy[at]);
-      if constexpr (Log) {
-        // e^y in the compute type (expf for float32): y <= 0, so it cannot overflow.
-        dx[at] = from_compute<T>(g - static_cast<double>(std::exp(to_compute(y[at]))) * sum);
-      } else {
-        dx[at] = from_compute<T>(static_cast<double>(to_compute(y[at])) * (g - sum));
-      }
-    }
-  };
-  if (lines * n >= kParallelThreshold) {
-#pragma omp parallel for schedule(static)
-    for (int64_t l = 0; l < lines; ++l) line(l);
-  } else {
-    for (int64_t l = 0; l < lines; ++l) line(l);
-  }
-}
 
 // oneDNN softmax_backward / logsoftmax_backward on float32, one primitive per shape. The
 // tensor is described as [outer, n] when inner == 1 (the common last-axis case, which has
@@ -364,170 +258,9 @@ class SoftmaxGradKernel : public Kernel {
   DnnlSoftmaxGrad dnnl_{Log};
 };
 
-// ---- gather gradients ----------------------------------------------------------------------
-
-// The int64 values of an int32/int64 index tensor, mapped into [0, size) (negative indices
-// count from the end); an index outside [-size, size - 1] is an error.
-std::vector<int64_t> resolved_indices(const Tensor& indices, int64_t size, const Node& node) {
-  OT_CHECK(indices.dtype() == DType::Int32 || indices.dtype() == DType::Int64,
-           "{}: indices must be int32 or int64, got {}", node.label(), indices.describe());
-  std::vector<int64_t> values = indices.to_int64s();
-  for (int64_t& k : values) {
-    OT_CHECK(k >= -size && k < size, "{}: index {} is out of range [{}, {}]", node.label(), k, -size, size - 1);
-    if (k < 0) k += size;
-  }
-  return values;
-}
-
-// The data shape input (int64 1-D) of the gather gradients.
-Shape read_data_shape(const Tensor& shape, const Node& node) {
-  OT_CHECK(shape.dtype() == DType::Int64 && shape.rank() == 1, "{}: data_shape must be an int64 1-D tensor, got {}",
-           node.label(), shape.describe());
-  Shape s = shape.to_int64s();
-  for (int64_t d : s) OT_CHECK(d >= 0, "{}: data_shape {} has a negative dimension", node.label(), shape_str(s));
-  return s;
-}
-
-// dst[i] += src[i] for i < n, in the compute type of T.
-template <typename T>
-void add_row(T* __restrict dst, const T* __restrict src, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = from_compute<T>(to_compute(dst[i]) + to_compute(src[i]));
-}
-
-// GatherGrad(dY, indices, data_shape) -> dX, in the project domain: the adjoint of Gather.
-//   data_shape: int64 [r], the shape d of Gather's data; indices: int32/int64, any shape I
-//   (negative values count from the end of the axis); dY: d[:axis] + I + d[axis+1:];
-//   attribute axis (default 0, may be negative). dX: shape d, dY's type, zero except
-//     dX[o, indices[j], p] += dY[o, j, p]   (repeated indices accumulate)
-//   with o over d[:axis], j over I, p over d[axis+1:]. One pass over dY; the rows
-//   [o, k, :] of dX are split into one contiguous range per thread, each thread adding only
-//   the rows it owns (so for an embedding table, every thread reads the indices and adds
-//   the dY rows that land in its part of the vocabulary).
-class GatherGradKernel : public Kernel {
- public:
-  explicit GatherGradKernel(const KernelInfo& info) : node_(info.node), axis_(info.node.attr_int("axis", 0)) {}
-
-  void run(KernelContext& ctx) override {
-    const Tensor& dy = ctx.input(0);
-    const Tensor& index_tensor = ctx.input(1);
-    const Shape data_shape = read_data_shape(ctx.input(2), node_);
-    OT_CHECK(!data_shape.empty(), "{}: Gather data must have rank >= 1", node_.label());
-    const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(data_shape.size())));
-    Shape expected(data_shape.begin(), data_shape.begin() + axis);
-    expected.insert(expected.end(), index_tensor.shape().begin(), index_tensor.shape().end());
-    expected.insert(expected.end(), data_shape.begin() + axis + 1, data_shape.end());
-    OT_CHECK(dtype_is_float(dy.dtype()) && dy.shape() == expected,
-             "{}: gradient {} must be a floating-point tensor of shape {} (data {}, indices {}, axis {})",
-             node_.label(), dy.describe(), shape_str(expected), shape_str(data_shape), index_tensor.describe(), axis);
-    const int64_t size = data_shape[axis];
-    const std::vector<int64_t> indices = resolved_indices(index_tensor, size, node_);
-    int64_t outer = 1, inner = 1;
-    for (size_t d = 0; d < data_shape.size(); ++d)
-      if (d != axis) (d < axis ? outer : inner) *= data_shape[d];
-    const int64_t count = static_cast<int64_t>(indices.size());
-    Tensor& dx = ctx.allocate_output(0, dy.dtype(), data_shape);
-    if (count == 0 || dx.numel() == 0) return;
-    visit_float(dy.dtype(), [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      const T* g = dy.data<T>();
-      T* out = dx.data<T>();
-      const int64_t rows = outer * size;
-      const int threads = outer * count * inner >= kParallelThreshold ? omp_get_max_threads() : 1;
-#pragma omp parallel num_threads(threads)
-      {
-        const int64_t parts = omp_get_num_threads(), part = omp_get_thread_num();
-        const int64_t begin = rows * part / parts, end = rows * (part + 1) / parts;
-        for (int64_t o = begin / size; o < outer && o * size < end; ++o) {
-          for (int64_t j = 0; j < count; ++j) {
-            const int64_t row = o * size + indices[static_cast<size_t>(j)];
-            if (row >= begin && row < end) add_row(out + row * inner, g + (o * count + j) * inner, inner);
-          }
-        }
-      }
-    });
-  }
-
- private:
-  const Node& node_;
-  int64_t axis_;
-};
-
-// Data offsets of every position of shape[begin:end] (row-major), read with `strides`.
-std::vector<int64_t> offsets_of(const Shape& shape, const std::vector<int64_t>& strides, size_t begin, size_t end) {
-  const Shape part(shape.begin() + begin, shape.begin() + end);
-  std::vector<int64_t> offsets(static_cast<size_t>(shape_numel(part)));
-  StridedWalk walk(part, {std::vector<int64_t>(strides.begin() + begin, strides.begin() + end)});
-  for (size_t i = 0; i < offsets.size(); ++i, walk.next()) offsets[i] = walk.offset(0);
-  return offsets;
-}
-
-// GatherElementsGrad(dY, indices, data_shape) -> dX, in the project domain: the adjoint of
-// GatherElements.
-//   data_shape: int64 [r], the shape d of the data; indices: int32/int64 of rank r, no
-//   larger than d except along the axis (negative values count from the end); dY: the
-//   indices' shape; attribute axis (default 0). dX: shape d, dY's type, zero except
-//     dX[p with p[axis] = indices[p]] += dY[p]   for every position p of indices.
-//   Positions that differ outside the axis write different elements of dX, so the work is
-//   split over (dims before the axis) x (blocks of the dims after it), race-free.
-class GatherElementsGradKernel : public Kernel {
- public:
-  explicit GatherElementsGradKernel(const KernelInfo& info) : node_(info.node), axis_(info.node.attr_int("axis", 0)) {}
-
-  void run(KernelContext& ctx) override {
-    const Tensor& dy = ctx.input(0);
-    const Tensor& index_tensor = ctx.input(1);
-    const Shape data_shape = read_data_shape(ctx.input(2), node_);
-    const Shape& ishape = index_tensor.shape();
-    OT_CHECK(!data_shape.empty() && ishape.size() == data_shape.size(),
-             "{}: indices {} must have the rank (>= 1) of the data {}", node_.label(), index_tensor.describe(),
-             shape_str(data_shape));
-    const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(data_shape.size())));
-    for (size_t d = 0; d < data_shape.size(); ++d)
-      OT_CHECK(d == axis || ishape[d] <= data_shape[d], "{}: indices {} are larger than the data {} along axis {}",
-               node_.label(), index_tensor.describe(), shape_str(data_shape), d);
-    OT_CHECK(dtype_is_float(dy.dtype()) && dy.shape() == ishape,
-             "{}: gradient {} must be a floating-point tensor of the indices' shape {}", node_.label(), dy.describe(),
-             shape_str(ishape));
-    const std::vector<int64_t> indices = resolved_indices(index_tensor, data_shape[axis], node_);
-    const std::vector<int64_t> strides = strides_of(data_shape);
-    const std::vector<int64_t> outer_offsets = offsets_of(ishape, strides, 0, axis);
-    const std::vector<int64_t> inner_offsets = offsets_of(ishape, strides, axis + 1, ishape.size());
-    const int64_t outer = static_cast<int64_t>(outer_offsets.size());
-    const int64_t inner = static_cast<int64_t>(inner_offsets.size());
-    const int64_t along = ishape[axis], axis_stride = strides[axis];
-    constexpr int64_t kBlock = 256;
-    const int64_t blocks = (inner + kBlock - 1) / kBlock;
-    Tensor& dx = ctx.allocate_output(0, dy.dtype(), data_shape);
-    visit_float(dy.dtype(), [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      const T* g = dy.data<T>();
-      T* out = dx.data<T>();
-      const bool parallel = dy.numel() >= kParallelThreshold;
-#pragma omp parallel for collapse(2) if (parallel) schedule(static)
-      for (int64_t o = 0; o < outer; ++o) {
-        for (int64_t b = 0; b < blocks; ++b) {
-          const int64_t first = b * kBlock, last = std::min(inner, first + kBlock);
-          for (int64_t k = 0; k < along; ++k) {
-            const int64_t position = (o * along + k) * inner;
-            for (int64_t i = first; i < last; ++i) {
-              T& target =
-                  out[outer_offsets[o] + inner_offsets[i] + indices[static_cast<size_t>(position + i)] * axis_stride];
-              target = from_compute<T>(to_compute(target) + to_compute(g[position + i]));
-            }
-          }
-        }
-      }
-    });
-  }
-
- private:
-  const Node& node_;
-  int64_t axis_;
-};
-
 }  // namespace
 
-void register_activation_grad_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(activation_grad) {
   registry.add<ActivationGradKernel<Act::Relu>>("ReluGrad", {1}, kProjectDomain);                // (dY, Y)
   registry.add<ActivationGradKernel<Act::LeakyRelu>>("LeakyReluGrad", {1}, kProjectDomain);      // (dY, X)
   registry.add<ActivationGradKernel<Act::Elu>>("EluGrad", {1}, kProjectDomain);                  // (dY, X)
@@ -540,8 +273,6 @@ void register_activation_grad_kernels(KernelRegistry& registry) {
   registry.add<ActivationGradKernel<Act::Clip>>("ClipGrad", {1}, kProjectDomain);                // (dY, X, min?, max?)
   registry.add<SoftmaxGradKernel<false>>("SoftmaxGrad", {1}, kProjectDomain);
   registry.add<SoftmaxGradKernel<true>>("LogSoftmaxGrad", {1}, kProjectDomain);
-  registry.add<GatherGradKernel>("GatherGrad", {1}, kProjectDomain);
-  registry.add<GatherElementsGradKernel>("GatherElementsGrad", {1}, kProjectDomain);
 }
 
 }  // namespace onnx_train

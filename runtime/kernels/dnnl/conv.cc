@@ -3,7 +3,8 @@
 // float32 runs on oneDNN (convolution_forward / deconvolution_forward): one primitive per
 // (input shape, weight shape, bias present), built on first use and cached in the kernel,
 // with format_tag::any for src, weights and dst so oneDNN picks its blocked layouts, and
-// reorders only at the boundaries to and from our plain row-major tensors. float64 runs
+// reorders only at the boundaries to and from our plain row-major tensors (DnnlPrimitive
+// and the convolution descriptor shared with the gradients, primitive.h). float64 runs
 // the reference loops (reference/conv_ref.h), as does float32 when oneDNN rejects a
 // geometry (say, ConvTranspose cropping more than it computes); float16 and bfloat16 are
 // widened to float32 and narrowed back.
@@ -11,13 +12,14 @@
 #include <map>
 #include <memory>
 #include <tuple>
-#include <unordered_map>
 
 #include "runtime/kernels/dnnl/dnnl_common.h"
+#include "runtime/kernels/dnnl/primitive.h"
 #include "runtime/kernels/kernel.h"
 #include "runtime/kernels/reference/conv_pool_grad_ref.h"
 #include "runtime/kernels/reference/conv_ref.h"
 #include "runtime/kernels/reference/conv_window.h"
+#include "runtime/kernels/registry.h"
 
 namespace onnx_train {
 
@@ -53,49 +55,6 @@ void check_operands(const Node& node, const Tensor& x, const Tensor& w, const Te
   const int64_t maps = transpose ? w.dim(1) * group : w.dim(0);
   OT_CHECK(bias == nullptr || (bias->rank() == 1 && bias->dim(0) == maps),
            "{}: bias B {} must be a vector of the {} output channels", node.label(), bias->describe(), maps);
-}
-
-// One oneDNN (de)convolution for fixed shapes: the primitive and its memory objects.
-// user_* wrap our plain tensors (data handles set per run); src/weights/dst are what the
-// primitive works on: the same objects when its chosen layout is plain, else buffers of
-// its own with reorders in between.
-struct DnnlConvPlan {
-  dnnl::primitive primitive;
-  memory user_src, user_weights, user_dst, bias;
-  memory src, weights, dst;
-  dnnl::reorder src_reorder, weights_reorder, dst_reorder;
-  bool reorder_src = false, reorder_weights = false, reorder_dst = false, has_bias = false;
-
-  void run(const float* x, const float* w, const float* b, float* y) {
-    user_src.set_data_handle(const_cast<float*>(x));
-    user_weights.set_data_handle(const_cast<float*>(w));
-    user_dst.set_data_handle(y);
-    dnnl::stream& stream = cpu_stream();
-    if (reorder_src) src_reorder.execute(stream, user_src, src);
-    if (reorder_weights) weights_reorder.execute(stream, user_weights, weights);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
-    if (has_bias) {
-      bias.set_data_handle(const_cast<float*>(b));
-      args[DNNL_ARG_BIAS] = bias;
-    }
-    primitive.execute(stream, args);
-    if (reorder_dst) dst_reorder.execute(stream, dst, user_dst);
-    stream.wait();
-  }
-};
-
-// Uses `user` directly when the primitive wants its layout, else a new buffer of layout
-// `wanted` and the reorder between them (user -> buffer for inputs, buffer -> user for the
-// output).
-void bind(const memory& user, const memory::desc& wanted, bool is_output, memory& used, dnnl::reorder& reorder,
-          bool& needs_reorder) {
-  needs_reorder = wanted != user.get_desc();
-  if (!needs_reorder) {
-    used = user;
-    return;
-  }
-  used = memory(wanted, cpu_engine());
-  reorder = is_output ? dnnl::reorder(used, user) : dnnl::reorder(user, used);
 }
 
 // Row-major strides of the kernel's spatial dims.
@@ -134,72 +93,59 @@ memory::desc user_weights_desc(bool transpose, const Shape& w_shape, int64_t gro
   return memory::desc(dims, memory::data_type::f32, strides);
 }
 
-// A forward (de)convolution problem for oneDNN: descriptors with the layouts left to
-// oneDNN (format_tag::any; the bias is plain), and the window in oneDNN's terms.
-struct ConvProblem {
-  memory::desc src, weights, bias, dst;
+// The oneDNN deconvolution of ConvTranspose x [N, C, in...] -> y [N, M, out...], its weights
+// read in place through user_weights (an "iohw" view of W). oneDNN's output size formula is
+// exact for a deconvolution: out = (in - 1) * s + dk - pad_begin - pad_end.
+dnnl::deconvolution_forward::primitive_desc deconvolution_pd(const Shape& x_shape, const memory::desc& user_weights,
+                                                             bool has_bias, const WindowGeometry& g,
+                                                             const Shape& y_shape) {
   memory::dims strides, dilates, pad_l, pad_r;
-  bool has_bias = false;
-};
-
-// Creates the primitive (convolution_forward or deconvolution_forward) in `plan` and
-// returns the layouts it chose for src, weights and dst. Throws dnnl::error when oneDNN
-// rejects the problem.
-template <typename Primitive>
-std::tuple<memory::desc, memory::desc, memory::desc> create_primitive(dnnl::algorithm algorithm, const ConvProblem& p,
-                                                                      DnnlConvPlan& plan) {
-  using Desc = typename Primitive::desc;
+  for (size_t i = 0; i < g.rank(); ++i) {
+    const int64_t dk = (g.kernel[i] - 1) * g.dilations[i] + 1;
+    strides.push_back(g.strides[i]);
+    dilates.push_back(g.dilations[i] - 1);  // oneDNN counts the gaps: 0 = dense
+    pad_l.push_back(g.pads_begin[i]);
+    // As the convolution y -> x it is the adjoint of.
+    pad_r.push_back(dnnl_end_padding(y_shape[i + 2], x_shape[i + 2], dk, g.strides[i], g.pads_begin[i], true));
+  }
   const auto prop = dnnl::prop_kind::forward_training;
-  const Desc desc = p.has_bias
-                        ? Desc(prop, algorithm, p.src, p.weights, p.bias, p.dst, p.strides, p.dilates, p.pad_l, p.pad_r)
-                        : Desc(prop, algorithm, p.src, p.weights, p.dst, p.strides, p.dilates, p.pad_l, p.pad_r);
-  const typename Primitive::primitive_desc pd(desc, cpu_engine());
-  plan.primitive = Primitive(pd);
-  return {pd.src_desc(), pd.weights_desc(), pd.dst_desc()};
+  const auto alg = dnnl::algorithm::deconvolution_direct;
+  using Desc = dnnl::deconvolution_forward::desc;
+  const memory::desc src = DnnlConvGeometry::any(x_shape), dst = DnnlConvGeometry::any(y_shape);
+  const memory::desc weights = DnnlConvGeometry::any(Shape(user_weights.dims()));
+  const memory::desc bias = plain_f32_desc({y_shape[1]});
+  const Desc d = has_bias ? Desc(prop, alg, src, weights, bias, dst, strides, dilates, pad_l, pad_r)
+                          : Desc(prop, alg, src, weights, dst, strides, dilates, pad_l, pad_r);
+  return {d, cpu_engine()};
 }
 
-// Builds the plan for one set of shapes, or returns null when oneDNN rejects the geometry.
-std::unique_ptr<DnnlConvPlan> build_plan(bool transpose, const Shape& x_shape, const Shape& w_shape, bool has_bias,
-                                         const WindowGeometry& g, int64_t group, const Shape& y_shape) {
-  using tag = memory::format_tag;
-  const auto f32 = memory::data_type::f32;
-  const size_t r = g.rank();
+// The primitive of one set of shapes, run({x, w[, b], y}), or null when oneDNN rejects the
+// geometry. Layouts are left to oneDNN (format_tag::any; the bias is plain), with reorders
+// from and to our plain tensors where it picks others.
+template <typename Primitive>
+std::unique_ptr<DnnlPrimitive> bound_conv(const typename Primitive::primitive_desc& pd, const Shape& x_shape,
+                                          const memory::desc& user_weights, bool has_bias, const Shape& y_shape) {
+  auto step = std::make_unique<DnnlPrimitive>(Primitive(pd));
+  step->bind(DNNL_ARG_SRC, plain_f32_desc(x_shape), pd.src_desc(), false);
+  step->bind(DNNL_ARG_WEIGHTS, user_weights, pd.weights_desc(), false);
+  if (has_bias) step->bind(DNNL_ARG_BIAS, plain_f32_desc({y_shape[1]}), pd.bias_desc(), false);
+  step->bind(DNNL_ARG_DST, plain_f32_desc(y_shape), pd.dst_desc(), true);
+  return step;
+}
+
+std::unique_ptr<DnnlPrimitive> build_plan(bool transpose, const Shape& x_shape, const Shape& w_shape, bool has_bias,
+                                          const WindowGeometry& g, int64_t group, const Shape& y_shape) {
   const memory::desc user_weights = user_weights_desc(transpose, w_shape, group);
-  ConvProblem p;
-  p.src = memory::desc(to_dims(x_shape), f32, tag::any);
-  p.weights = memory::desc(user_weights.dims(), f32, tag::any);
-  p.dst = memory::desc(to_dims(y_shape), f32, tag::any);
-  p.bias = plain_f32_desc({y_shape[1]});
-  p.has_bias = has_bias;
-  p.strides.assign(g.strides.begin(), g.strides.end());
-  p.dilates.resize(r);
-  p.pad_l.assign(g.pads_begin.begin(), g.pads_begin.end());
-  p.pad_r.resize(r);
-  for (size_t i = 0; i < r; ++i) {
-    p.dilates[i] = g.dilations[i] - 1;  // oneDNN counts the gaps: 0 = dense
-    // The end padding that makes oneDNN's output size formula give exactly our output size.
-    const int64_t dk = (g.kernel[i] - 1) * g.dilations[i] + 1;
-    const int64_t in = x_shape[i + 2], out = y_shape[i + 2];
-    p.pad_r[i] = transpose ? (in - 1) * g.strides[i] + dk - p.pad_l[i] - out : g.pads_end[i];
-  }
-  auto plan = std::make_unique<DnnlConvPlan>();
-  memory::desc src, weights, dst;
   try {
-    std::tie(src, weights, dst) =
-        transpose ? create_primitive<dnnl::deconvolution_forward>(dnnl::algorithm::deconvolution_direct, p, *plan)
-                  : create_primitive<dnnl::convolution_forward>(dnnl::algorithm::convolution_direct, p, *plan);
+    if (transpose)
+      return bound_conv<dnnl::deconvolution_forward>(deconvolution_pd(x_shape, user_weights, has_bias, g, y_shape),
+                                                     x_shape, user_weights, has_bias, y_shape);
+    return bound_conv<dnnl::convolution_forward>(
+        DnnlConvGeometry(x_shape, w_shape, y_shape, group, g).forward_pd(has_bias), x_shape, user_weights, has_bias,
+        y_shape);
   } catch (const dnnl::error&) {
     return nullptr;
   }
-  plan->user_src = unbound_memory(plain_f32_desc(x_shape));
-  plan->user_weights = unbound_memory(user_weights);
-  plan->user_dst = unbound_memory(plain_f32_desc(y_shape));
-  plan->has_bias = has_bias;
-  if (has_bias) plan->bias = unbound_memory(p.bias);
-  bind(plan->user_src, src, false, plan->src, plan->src_reorder, plan->reorder_src);
-  bind(plan->user_weights, weights, false, plan->weights, plan->weights_reorder, plan->reorder_weights);
-  bind(plan->user_dst, dst, true, plan->dst, plan->dst_reorder, plan->reorder_dst);
-  return plan;
 }
 
 // The (de)convolution of one node for every combination of shapes it has seen.
@@ -216,8 +162,10 @@ class DnnlConvolutions {
     auto it = plans_.find(key);
     if (it == plans_.end())
       it = plans_.emplace(key, build_plan(transpose_, x.shape(), w.shape(), b != nullptr, g, group, y.shape())).first;
-    if (it->second) {
-      it->second->run(x.data<float>(), w.data<float>(), bias, y.data<float>());
+    if (it->second && bias != nullptr) {
+      it->second->run({x.data<float>(), w.data<float>(), bias, y.data<float>()});
+    } else if (it->second) {
+      it->second->run({x.data<float>(), w.data<float>(), y.data<float>()});
     } else if (transpose_) {
       conv_transpose_ref<float>(x.data<float>(), x.shape(), w.data<float>(), w.shape(), bias, group, g,
                                 y.data<float>());
@@ -228,7 +176,7 @@ class DnnlConvolutions {
 
  private:
   bool transpose_;
-  std::map<std::tuple<Shape, Shape, bool>, std::unique_ptr<DnnlConvPlan>> plans_;  // null: reference
+  std::map<std::tuple<Shape, Shape, bool>, std::unique_ptr<DnnlPrimitive>> plans_;  // null: reference
 };
 
 // Runs a Conv or ConvTranspose in the element type of x: float64 on the reference loops,
@@ -254,37 +202,12 @@ void run_conv(DnnlConvolutions& dnnl, bool transpose, const Tensor& x, const Ten
   store_float32(y32, y);
 }
 
-// Conv-1/11: y = conv(x, w) + b with x [N, C, in...], w [M, C / group, k...], b [M],
-// y [N, M, out...] (window rules in conv_window.h; kernel_shape defaults to W's dims).
-class ConvKernel : public Kernel {
- public:
-  explicit ConvKernel(const KernelInfo& info)
-      : attrs_(read_window_attrs(info.node, /*with_dilations=*/true, /*with_ceil_mode=*/false)),
-        group_(info.node.attr_int("group", 1)),
-        dnnl_(false) {
-    OT_CHECK(group_ >= 1, "{}: group = {} must be >= 1", info.node.label(), group_);
-  }
-
-  void run(KernelContext& ctx) override {
-    const Node& node = ctx.node();
-    const Tensor& x = ctx.input(0);
-    const Tensor& w = ctx.input(1);
-    const Tensor* b = ctx.has_input(2) ? &ctx.input(2) : nullptr;
-    check_operands(node, x, w, b, group_, false);
-    const WindowGeometry g = forward_window_geometry(node, attrs_, spatial_of(x.shape()), kernel_of(node, attrs_, w));
-    Tensor& y = ctx.allocate_output(0, x.dtype(), window_output_shape(x.dim(0), w.dim(0), g));
-    run_conv(dnnl_, false, x, w, b, g, group_, y);
-  }
-
- private:
-  WindowAttrs attrs_;
-  int64_t group_;
-  DnnlConvolutions dnnl_;
-};
-
-// ConvTranspose-1/11: the adjoint of Conv, x [N, C, in...], w [C, M / group, k...], b [M],
-// y [N, M, out...]. Per spatial axis, with dk = (k - 1) * d + 1, the full (uncropped)
-// extent is full = s * (in - 1) + output_padding + dk, and
+// Conv-1/11 (Transpose = false): y = conv(x, w) + b with x [N, C, in...], w [M, C / group, k...],
+// b [M], y [N, M, out...] (window rules in conv_window.h; kernel_shape defaults to W's dims).
+//
+// ConvTranspose-1/11 (Transpose = true): the adjoint of Conv, x [N, C, in...],
+// w [C, M / group, k...], b [M], y [N, M, out...]. Per spatial axis, with dk = (k - 1) * d + 1,
+// the full (uncropped) extent is full = s * (in - 1) + output_padding + dk, and
 //   explicit pads:          out = full - pad_begin - pad_end
 //   output_shape or SAME_*: out = output_shape (SAME_*: in * s); total = full - out is
 //                           cropped as pads (pads attributes are ignored):
@@ -294,20 +217,23 @@ class ConvKernel : public Kernel {
 //   VALID:                  out = full
 // (conv_transpose_geometry in reference/conv_pool_grad_ref.h, shared with the gradient.)
 // Output positions no input reaches hold the bias alone.
-class ConvTransposeKernel : public Kernel {
+template <bool Transpose>
+class ConvKernel : public Kernel {
  public:
-  explicit ConvTransposeKernel(const KernelInfo& info)
+  explicit ConvKernel(const KernelInfo& info)
       : attrs_(read_window_attrs(info.node, /*with_dilations=*/true, /*with_ceil_mode=*/false)),
         group_(info.node.attr_int("group", 1)),
-        output_padding_(info.node.attr_ints("output_padding", {})),
-        output_shape_(info.node.attr_ints("output_shape", {})),
-        dnnl_(true) {
+        dnnl_(Transpose) {
     const Node& node = info.node;
     OT_CHECK(group_ >= 1, "{}: group = {} must be >= 1", node.label(), group_);
-    for (int64_t v : output_padding_)
-      OT_CHECK(v >= 0, "{}: output_padding {} must be non-negative", node.label(), shape_str(output_padding_));
-    for (int64_t v : output_shape_)
-      OT_CHECK(v > 0, "{}: output_shape {} must be positive", node.label(), shape_str(output_shape_));
+    if constexpr (Transpose) {
+      output_padding_ = node.attr_ints("output_padding", {});
+      output_shape_ = node.attr_ints("output_shape", {});
+      for (int64_t v : output_padding_)
+        OT_CHECK(v >= 0, "{}: output_padding {} must be non-negative", node.label(), shape_str(output_padding_));
+      for (int64_t v : output_shape_)
+        OT_CHECK(v > 0, "{}: output_shape {} must be positive", node.label(), shape_str(output_shape_));
+    }
   }
 
   void run(KernelContext& ctx) override {
@@ -315,28 +241,29 @@ class ConvTransposeKernel : public Kernel {
     const Tensor& x = ctx.input(0);
     const Tensor& w = ctx.input(1);
     const Tensor* b = ctx.has_input(2) ? &ctx.input(2) : nullptr;
-    check_operands(node, x, w, b, group_, true);
-    const WindowGeometry g = geometry(node, spatial_of(x.shape()), kernel_of(node, attrs_, w));
-    Tensor& y = ctx.allocate_output(0, x.dtype(), window_output_shape(x.dim(0), w.dim(1) * group_, g));
-    run_conv(dnnl_, true, x, w, b, g, group_, y);
+    check_operands(node, x, w, b, group_, Transpose);
+    const Shape in = spatial_of(x.shape());
+    const std::vector<int64_t> kernel = kernel_of(node, attrs_, w);
+    const WindowGeometry g = Transpose ? conv_transpose_geometry(node, attrs_, output_padding_, output_shape_,
+                                                                 node.since_version >= 11, in, kernel)
+                                       : forward_window_geometry(node, attrs_, in, kernel);
+    const int64_t maps = Transpose ? w.dim(1) * group_ : w.dim(0);
+    Tensor& y = ctx.allocate_output(0, x.dtype(), window_output_shape(x.dim(0), maps, g));
+    run_conv(dnnl_, Transpose, x, w, b, g, group_, y);
   }
 
  private:
-  WindowGeometry geometry(const Node& node, const Shape& in, const std::vector<int64_t>& kernel) const {
-    return conv_transpose_geometry(node, attrs_, output_padding_, output_shape_, node.since_version >= 11, in, kernel);
-  }
-
   WindowAttrs attrs_;
   int64_t group_;
-  std::vector<int64_t> output_padding_, output_shape_;
+  std::vector<int64_t> output_padding_, output_shape_;  // ConvTranspose only
   DnnlConvolutions dnnl_;
 };
 
 }  // namespace
 
-void register_conv_kernels(KernelRegistry& registry) {
-  registry.add<ConvKernel>("Conv", {1, 11});
-  registry.add<ConvTransposeKernel>("ConvTranspose", {1, 11});
+ONNX_TRAIN_REGISTER_KERNELS(conv) {
+  registry.add<ConvKernel<false>>("Conv", {1, 11});
+  registry.add<ConvKernel<true>>("ConvTranspose", {1, 11});
 }
 
 }  // namespace onnx_train

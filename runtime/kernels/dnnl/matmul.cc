@@ -9,6 +9,7 @@
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/linalg_ref.h"
 #include "runtime/kernels/util.h"
 
@@ -308,7 +309,7 @@ class MatMulIntegerKernel : public Kernel {
 
 }  // namespace
 
-void register_linalg_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(linalg) {
   registry.add<MatMulKernel>("MatMul", {1, 9, 13});
   registry.add<GemmKernel>("Gemm", {7, 9, 11, 13});
   registry.add<MatMulIntegerKernel>("MatMulInteger", {10});

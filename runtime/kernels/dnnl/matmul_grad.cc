@@ -21,6 +21,7 @@
 
 #include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/linalg_ref.h"
 #include "runtime/kernels/util.h"
 
@@ -277,8 +278,6 @@ class MatMulGradKernel : public Kernel {
 
 }  // namespace
 
-void register_matmul_grad_kernels(KernelRegistry& registry) {
-  registry.add<MatMulGradKernel>("MatMulGrad", {1}, kProjectDomain);
-}
+ONNX_TRAIN_REGISTER_KERNELS(matmul_grad) { registry.add<MatMulGradKernel>("MatMulGrad", {1}, kProjectDomain); }
 
 }  // namespace onnx_train

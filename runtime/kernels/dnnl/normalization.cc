@@ -1,5 +1,5 @@
 // Normalization kernels: BatchNormalization, InstanceNormalization, LayerNormalization, LRN
-// (and, through register_dropout_kernels, Dropout).
+// (Dropout is in reference/dropout.cc).
 //
 // float32 (and float16/bfloat16, widened to float32) runs on oneDNN's batch and layer
 // normalization primitives, built once per shape and cached in the kernel; float64 runs
@@ -9,13 +9,14 @@
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <unordered_map>
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/kernels/dnnl/normalization_common.h"
+#include "runtime/kernels/dnnl/primitive.h"
 #include "runtime/kernels/kernel.h"
 #include "runtime/kernels/reference/norm_ref.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -23,6 +24,8 @@ namespace onnx_train {
 namespace {
 
 using dnnl::memory;
+using dnnl_common::cpu_engine;
+using dnnl_common::plain_f32_desc;
 using normalization::ncs_dims;
 using normalization::NcsDims;
 using normalization::parameter_values;
@@ -41,31 +44,23 @@ class DnnlBatchNorm {
     auto key = problem_key({n, c, s, training ? 1 : 0}, epsilon);
     auto it = cache_.find(key);
     if (it == cache_.end()) {
-      Entry e{dnnl_common::plain_f32_desc({n, c, s, 1}), dnnl_common::plain_f32_desc({c}), {}};
+      const memory::desc data = plain_f32_desc({n, c, s, 1}), channel = plain_f32_desc({c});
       auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
       if (!training) flags |= dnnl::normalization_flags::use_global_stats;
       const dnnl::batch_normalization_forward::desc desc(
-          training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, e.data, epsilon, flags);
-      e.primitive = dnnl::batch_normalization_forward(
-          dnnl::batch_normalization_forward::primitive_desc(desc, dnnl_common::cpu_engine()));
-      it = cache_.emplace(std::move(key), std::move(e)).first;
+          training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, data, epsilon, flags);
+      DnnlPrimitive p(
+          dnnl::batch_normalization_forward(dnnl::batch_normalization_forward::primitive_desc(desc, cpu_engine())));
+      p.bind_plain(DNNL_ARG_SRC, data);
+      p.bind_plain(DNNL_ARG_DST, data);
+      for (int arg : {DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE}) p.bind_plain(arg, channel);
+      it = cache_.emplace(std::move(key), std::move(p)).first;
     }
-    const Entry& e = it->second;
-    e.primitive.execute(dnnl_common::cpu_stream(), {{DNNL_ARG_SRC, dnnl_common::wrap_f32(e.data, x)},
-                                                    {DNNL_ARG_DST, dnnl_common::wrap_f32(e.data, y)},
-                                                    {DNNL_ARG_SCALE, dnnl_common::wrap_f32(e.channel, scale)},
-                                                    {DNNL_ARG_SHIFT, dnnl_common::wrap_f32(e.channel, shift)},
-                                                    {DNNL_ARG_MEAN, dnnl_common::wrap_f32(e.channel, mean)},
-                                                    {DNNL_ARG_VARIANCE, dnnl_common::wrap_f32(e.channel, var)}});
-    dnnl_common::cpu_stream().wait();
+    it->second.run({x, y, scale, shift, mean, var});
   }
 
  private:
-  struct Entry {
-    memory::desc data, channel;
-    dnnl::batch_normalization_forward primitive;
-  };
-  std::map<std::vector<int64_t>, Entry> cache_;
+  std::map<std::vector<int64_t>, DnnlPrimitive> cache_;
 };
 
 // oneDNN layer normalization of x [rows, cols] over cols, one primitive per problem:
@@ -78,36 +73,31 @@ class DnnlLayerNorm {
     auto key = problem_key({rows, cols, with_stats ? 1 : 0}, epsilon);
     auto it = cache_.find(key);
     if (it == cache_.end()) {
-      Entry e{dnnl_common::plain_f32_desc({rows, cols}),
-              dnnl_common::plain_f32_desc({rows}),
-              dnnl_common::plain_f32_desc({cols}),
-              {}};
+      const memory::desc data = plain_f32_desc({rows, cols}), stat = plain_f32_desc({rows});
+      const memory::desc param = plain_f32_desc({cols});
       const dnnl::layer_normalization_forward::desc desc(
-          with_stats ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, e.data, e.stat, epsilon,
+          with_stats ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, data, stat, epsilon,
           dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift);
-      e.primitive = dnnl::layer_normalization_forward(
-          dnnl::layer_normalization_forward::primitive_desc(desc, dnnl_common::cpu_engine()));
-      it = cache_.emplace(std::move(key), std::move(e)).first;
+      DnnlPrimitive p(
+          dnnl::layer_normalization_forward(dnnl::layer_normalization_forward::primitive_desc(desc, cpu_engine())));
+      p.bind_plain(DNNL_ARG_SRC, data);
+      p.bind_plain(DNNL_ARG_DST, data);
+      p.bind_plain(DNNL_ARG_SCALE, param);
+      p.bind_plain(DNNL_ARG_SHIFT, param);
+      if (with_stats) {
+        p.bind_plain(DNNL_ARG_MEAN, stat);
+        p.bind_plain(DNNL_ARG_VARIANCE, stat);
+      }
+      it = cache_.emplace(std::move(key), std::move(p)).first;
     }
-    const Entry& e = it->second;
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, dnnl_common::wrap_f32(e.data, x)},
-                                         {DNNL_ARG_DST, dnnl_common::wrap_f32(e.data, y)},
-                                         {DNNL_ARG_SCALE, dnnl_common::wrap_f32(e.param, scale)},
-                                         {DNNL_ARG_SHIFT, dnnl_common::wrap_f32(e.param, shift)}};
-    if (with_stats) {
-      args.emplace(DNNL_ARG_MEAN, dnnl_common::wrap_f32(e.stat, mean));
-      args.emplace(DNNL_ARG_VARIANCE, dnnl_common::wrap_f32(e.stat, var));
-    }
-    e.primitive.execute(dnnl_common::cpu_stream(), args);
-    dnnl_common::cpu_stream().wait();
+    if (with_stats)
+      it->second.run({x, y, scale, shift, mean, var});
+    else
+      it->second.run({x, y, scale, shift});
   }
 
  private:
-  struct Entry {
-    memory::desc data, stat, param;
-    dnnl::layer_normalization_forward primitive;
-  };
-  std::map<std::vector<int64_t>, Entry> cache_;
+  std::map<std::vector<int64_t>, DnnlPrimitive> cache_;
 };
 
 // Runs `f(TypeTag<float> or TypeTag<double>, x, y)` on x's values, in float for float16,
@@ -346,12 +336,11 @@ class LrnKernel : public Kernel {
 
 }  // namespace
 
-void register_normalization_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(normalization) {
   registry.add<BatchNormKernel>("BatchNormalization", {7, 9, 14, 15});
   registry.add<InstanceNormKernel>("InstanceNormalization", {6});
   registry.add<LayerNormKernel>("LayerNormalization", {17});
   registry.add<LrnKernel>("LRN", {1, 13});
-  register_dropout_kernels(registry);
 }
 
 }  // namespace onnx_train

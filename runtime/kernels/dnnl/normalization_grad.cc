@@ -17,12 +17,14 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
+#include "runtime/core/parallel.h"
 #include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/kernels/dnnl/normalization_common.h"
-#include "runtime/kernels/families.h"
+#include "runtime/kernels/dnnl/primitive.h"
 #include "runtime/kernels/kernel.h"
 #include "runtime/kernels/reference/norm_ref.h"
 #include "runtime/kernels/reference/normalization_grad_ref.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -30,6 +32,8 @@ namespace onnx_train {
 namespace {
 
 using dnnl::memory;
+using dnnl_common::cpu_engine;
+using dnnl_common::plain_f32_desc;
 using normalization::ncs_dims;
 using normalization::NcsDims;
 using normalization::parameter_offsets;
@@ -37,9 +41,24 @@ using normalization::parameter_values;
 using normalization::problem_key;
 using normalization::write_output;
 
-// Below this many elements the statistics loop runs on one thread (thread start-up would
-// cost more than it saves).
-constexpr int64_t kParallelElements = 1 << 15;
+// A batch or layer normalization backward primitive bound, all plain, as
+// run({x, dy, mean, var, scale, dx, dscale, dshift}): data descriptors for x, dy, dx, stat for
+// mean and var, param for scale and the parameter gradients. oneDNN 2.6 wants a shift
+// argument with use_shift, which it does not read: owned scratch memory.
+DnnlPrimitive bound_backward(dnnl::primitive primitive, const memory::desc& data, const memory::desc& stat,
+                             const memory::desc& param) {
+  DnnlPrimitive p(std::move(primitive));
+  p.bind_plain(DNNL_ARG_SRC, data);
+  p.bind_plain(DNNL_ARG_DIFF_DST, data);
+  p.bind_plain(DNNL_ARG_MEAN, stat);
+  p.bind_plain(DNNL_ARG_VARIANCE, stat);
+  p.bind_plain(DNNL_ARG_SCALE, param);
+  p.bind_plain(DNNL_ARG_DIFF_SRC, data);
+  p.bind_plain(DNNL_ARG_DIFF_SCALE, param);
+  p.bind_plain(DNNL_ARG_DIFF_SHIFT, param);
+  p.own(DNNL_ARG_SHIFT, memory(param, cpu_engine()));
+  return p;
+}
 
 // oneDNN batch normalization backward over x [N, C, S] (plain), one primitive per problem,
 // with scale and shift: diff_src, diff_scale [C] and diff_shift [C] from diff_dst, src, the
@@ -54,40 +73,26 @@ class DnnlBatchNormBackward {
     auto key = problem_key({n, c, s, training ? 1 : 0}, epsilon);
     auto it = cache_.find(key);
     if (it == cache_.end()) {
-      Entry e{dnnl_common::plain_f32_desc({n, c, s, 1}),
-              dnnl_common::plain_f32_desc({c}),
-              {},
-              std::vector<float>(static_cast<size_t>(c), 0.f)};
+      const memory::desc data = plain_f32_desc({n, c, s, 1}), channel = plain_f32_desc({c});
       auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
       if (!training) flags |= dnnl::normalization_flags::use_global_stats;
       const dnnl::batch_normalization_forward::primitive_desc hint(
-          dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, e.data, epsilon, flags),
-          dnnl_common::cpu_engine());
-      const dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward, e.data, e.data, epsilon, flags);
-      e.primitive = dnnl::batch_normalization_backward(
-          dnnl::batch_normalization_backward::primitive_desc(desc, dnnl_common::cpu_engine(), hint));
-      it = cache_.emplace(std::move(key), std::move(e)).first;
+          dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, data, epsilon, flags),
+          cpu_engine());
+      const dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward, data, data, epsilon, flags);
+      it =
+          cache_
+              .emplace(std::move(key),
+                       bound_backward(dnnl::batch_normalization_backward(
+                                          dnnl::batch_normalization_backward::primitive_desc(desc, cpu_engine(), hint)),
+                                      data, channel, channel))
+              .first;
     }
-    const Entry& e = it->second;
-    e.primitive.execute(dnnl_common::cpu_stream(), {{DNNL_ARG_SRC, dnnl_common::wrap_f32(e.data, x)},
-                                                    {DNNL_ARG_DIFF_DST, dnnl_common::wrap_f32(e.data, dy)},
-                                                    {DNNL_ARG_MEAN, dnnl_common::wrap_f32(e.channel, mean)},
-                                                    {DNNL_ARG_VARIANCE, dnnl_common::wrap_f32(e.channel, var)},
-                                                    {DNNL_ARG_SCALE, dnnl_common::wrap_f32(e.channel, scale)},
-                                                    {DNNL_ARG_SHIFT, dnnl_common::wrap_f32(e.channel, e.shift.data())},
-                                                    {DNNL_ARG_DIFF_SRC, dnnl_common::wrap_f32(e.data, dx)},
-                                                    {DNNL_ARG_DIFF_SCALE, dnnl_common::wrap_f32(e.channel, dscale)},
-                                                    {DNNL_ARG_DIFF_SHIFT, dnnl_common::wrap_f32(e.channel, dshift)}});
-    dnnl_common::cpu_stream().wait();
+    it->second.run({x, dy, mean, var, scale, dx, dscale, dshift});
   }
 
  private:
-  struct Entry {
-    memory::desc data, channel;
-    dnnl::batch_normalization_backward primitive;
-    std::vector<float> shift;  // oneDNN 2.6 wants a shift argument with use_shift; it is not read
-  };
-  std::map<std::vector<int64_t>, Entry> cache_;
+  std::map<std::vector<int64_t>, DnnlPrimitive> cache_;
 };
 
 // Per-channel batch statistics of a non-empty float32 x [N, C, S] over N and S: mean[c]
@@ -98,7 +103,7 @@ class DnnlBatchNormBackward {
 //   mean = x[0, c, 0] + sum(d) / M, var = sum(d^2) / M - (sum(d) / M)^2
 void batch_statistics_f32(const float* x, int64_t n, int64_t c, int64_t s, float* mean, float* var) {
   const double count = static_cast<double>(n * s);
-#pragma omp parallel for if (n * c * s >= kParallelElements) schedule(static)
+#pragma omp parallel for if (n * c * s >= kParallelMinElements) schedule(static)
   for (int64_t ch = 0; ch < c; ++ch) {
     const double shift = x[ch * s];
     double sum = 0, sum_sq = 0;
@@ -140,41 +145,26 @@ class DnnlLayerNormBackward {
     auto key = problem_key({rows, cols}, epsilon);
     auto it = cache_.find(key);
     if (it == cache_.end()) {
-      Entry e{dnnl_common::plain_f32_desc({rows, cols}),
-              dnnl_common::plain_f32_desc({rows}),
-              dnnl_common::plain_f32_desc({cols}),
-              {},
-              std::vector<float>(static_cast<size_t>(cols), 0.f)};
+      const memory::desc data = plain_f32_desc({rows, cols}), stat = plain_f32_desc({rows});
+      const memory::desc param = plain_f32_desc({cols});
       const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
       const dnnl::layer_normalization_forward::primitive_desc hint(
-          dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_training, e.data, e.stat, epsilon, flags),
-          dnnl_common::cpu_engine());
-      const dnnl::layer_normalization_backward::desc desc(dnnl::prop_kind::backward, e.data, e.data, e.stat, epsilon,
-                                                          flags);
-      e.primitive = dnnl::layer_normalization_backward(
-          dnnl::layer_normalization_backward::primitive_desc(desc, dnnl_common::cpu_engine(), hint));
-      it = cache_.emplace(std::move(key), std::move(e)).first;
+          dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_training, data, stat, epsilon, flags),
+          cpu_engine());
+      const dnnl::layer_normalization_backward::desc desc(dnnl::prop_kind::backward, data, data, stat, epsilon, flags);
+      it =
+          cache_
+              .emplace(std::move(key),
+                       bound_backward(dnnl::layer_normalization_backward(
+                                          dnnl::layer_normalization_backward::primitive_desc(desc, cpu_engine(), hint)),
+                                      data, stat, param))
+              .first;
     }
-    const Entry& e = it->second;
-    e.primitive.execute(dnnl_common::cpu_stream(), {{DNNL_ARG_SRC, dnnl_common::wrap_f32(e.data, x)},
-                                                    {DNNL_ARG_DIFF_DST, dnnl_common::wrap_f32(e.data, dy)},
-                                                    {DNNL_ARG_MEAN, dnnl_common::wrap_f32(e.stat, mean)},
-                                                    {DNNL_ARG_VARIANCE, dnnl_common::wrap_f32(e.stat, var)},
-                                                    {DNNL_ARG_SCALE, dnnl_common::wrap_f32(e.param, scale)},
-                                                    {DNNL_ARG_SHIFT, dnnl_common::wrap_f32(e.param, e.shift.data())},
-                                                    {DNNL_ARG_DIFF_SRC, dnnl_common::wrap_f32(e.data, dx)},
-                                                    {DNNL_ARG_DIFF_SCALE, dnnl_common::wrap_f32(e.param, dscale)},
-                                                    {DNNL_ARG_DIFF_SHIFT, dnnl_common::wrap_f32(e.param, dshift)}});
-    dnnl_common::cpu_stream().wait();
+    it->second.run({x, dy, mean, var, scale, dx, dscale, dshift});
   }
 
  private:
-  struct Entry {
-    memory::desc data, stat, param;
-    dnnl::layer_normalization_backward primitive;
-    std::vector<float> shift;  // oneDNN 2.6 wants a shift argument with use_shift; it is not read
-  };
-  std::map<std::vector<int64_t>, Entry> cache_;
+  std::map<std::vector<int64_t>, DnnlPrimitive> cache_;
 };
 
 // Runs `f(TypeTag<float> or TypeTag<double>, dy, x, dx)` on the values of dy and x (same
@@ -453,7 +443,7 @@ class LrnGradKernel : public Kernel {
 
 }  // namespace
 
-void register_normalization_grad_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(normalization_grad) {
   registry.add<BatchNormGradKernel>("BatchNormalizationGrad", {1}, kProjectDomain);
   registry.add<InstanceNormGradKernel>("InstanceNormalizationGrad", {1}, kProjectDomain);
   registry.add<LayerNormGradKernel>("LayerNormalizationGrad", {1}, kProjectDomain);

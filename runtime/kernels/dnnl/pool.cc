@@ -16,7 +16,9 @@
 #include <memory>
 
 #include "runtime/kernels/dnnl/dnnl_common.h"
+#include "runtime/kernels/dnnl/primitive.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/conv_window.h"
 #include "runtime/kernels/reference/pool_ref.h"
 
@@ -40,46 +42,22 @@ std::vector<int64_t> required_kernel(const Node& node, const WindowAttrs& attrs)
   return attrs.kernel_shape;
 }
 
-// One oneDNN pooling primitive for a fixed input shape, over plain layouts.
-struct DnnlPoolPlan {
-  dnnl::pooling_v2_forward primitive;
-  memory src, dst;
-
-  void run(const float* x, float* y) {
-    src.set_data_handle(const_cast<float*>(x));
-    dst.set_data_handle(y);
-    dnnl::stream& stream = cpu_stream();
-    primitive.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
-    stream.wait();
-  }
-};
-
-// Builds the primitive, or returns null when oneDNN rejects the geometry. The end padding
-// given to oneDNN is widened where ceil_mode keeps a window that reaches past pads_end:
-// oneDNN's output size formula then gives our output size, and padding never counts in a
-// max or an exclude-padding average.
-std::unique_ptr<DnnlPoolPlan> build_pool_plan(dnnl::algorithm algorithm, const Shape& x_shape, const WindowGeometry& g,
-                                              const Shape& y_shape) {
-  const size_t r = g.rank();
-  memory::dims strides(g.strides.begin(), g.strides.end()), kernel(g.kernel.begin(), g.kernel.end());
-  memory::dims dilation(r), pad_l(g.pads_begin.begin(), g.pads_begin.end()), pad_r(r);
-  for (size_t i = 0; i < r; ++i) {
-    dilation[i] = g.dilations[i] - 1;  // oneDNN counts the gaps: 0 = dense
-    const int64_t dk = (g.kernel[i] - 1) * g.dilations[i] + 1;
-    pad_r[i] = std::max(g.pads_end[i], (g.out[i] - 1) * g.strides[i] + dk - x_shape[i + 2] - g.pads_begin[i]);
-  }
-  auto plan = std::make_unique<DnnlPoolPlan>();
-  const memory::desc src = plain_f32_desc(x_shape), dst = plain_f32_desc(y_shape);
+// Builds the primitive, run({x, y}), or returns null when oneDNN rejects the geometry. The
+// end padding given to oneDNN is the one its output size formula needs for our output size
+// (primitive.h: dnnl_end_padding), so a ceil_mode window reaching past pads_end is kept, and
+// padding never counts in a max or an exclude-padding average.
+std::unique_ptr<DnnlPrimitive> build_pool_plan(dnnl::algorithm algorithm, const Shape& x_shape,
+                                               const WindowGeometry& g) {
   try {
-    const dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, src, dst, strides, kernel,
-                                           dilation, pad_l, pad_r);
-    plan->primitive = dnnl::pooling_v2_forward(dnnl::pooling_v2_forward::primitive_desc(d, cpu_engine()));
+    const DnnlPoolGeometry p(x_shape, g);
+    const auto pd = p.forward_pd(algorithm, dnnl::prop_kind::forward_inference);
+    auto step = std::make_unique<DnnlPrimitive>(dnnl::pooling_v2_forward(pd));
+    step->bind(DNNL_ARG_SRC, p.src, pd.src_desc(), false);
+    step->bind(DNNL_ARG_DST, p.dst, pd.dst_desc(), true);
+    return step;
   } catch (const dnnl::error&) {
     return nullptr;
   }
-  plan->src = unbound_memory(src);
-  plan->dst = unbound_memory(dst);
-  return plan;
 }
 
 // The oneDNN poolings of one node, one per input shape it has seen.
@@ -89,14 +67,14 @@ class DnnlPoolings {
   bool run(dnnl::algorithm algorithm, const Tensor& x, const WindowGeometry& g, Tensor& y) {
     if (y.numel() == 0) return true;
     auto it = plans_.find(x.shape());
-    if (it == plans_.end()) it = plans_.emplace(x.shape(), build_pool_plan(algorithm, x.shape(), g, y.shape())).first;
+    if (it == plans_.end()) it = plans_.emplace(x.shape(), build_pool_plan(algorithm, x.shape(), g)).first;
     if (!it->second) return false;
-    it->second->run(x.data<float>(), y.data<float>());
+    it->second->run({x.data<float>(), y.data<float>()});
     return true;
   }
 
  private:
-  std::map<Shape, std::unique_ptr<DnnlPoolPlan>> plans_;  // null: oneDNN rejected the shape
+  std::map<Shape, std::unique_ptr<DnnlPrimitive>> plans_;  // null: oneDNN rejected the shape
 };
 
 // Runs `compute(x32, y32)` on float32 copies of a float16/bfloat16 x and narrows into y.
@@ -374,7 +352,7 @@ class MaxUnpoolKernel : public Kernel {
 
 }  // namespace
 
-void register_pool_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(pool) {
   registry.add<MaxPoolKernel>("MaxPool", {1, 8, 10, 11, 12});
   registry.add<AveragePoolKernel>("AveragePool", {1, 7, 10, 11});
   registry.add("GlobalAveragePool", {1},

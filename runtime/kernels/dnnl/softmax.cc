@@ -1,4 +1,8 @@
-// oneDNN softmax and log-softmax (float32), see softmax.h.
+// Softmax and LogSoftmax (ONNX 1, 11, 13) and SoftmaxCrossEntropyLoss (12, 13): float32
+// through oneDNN's softmax_forward / logsoftmax_forward (DnnlSoftmax, softmax.h), the other
+// floating types through the loops of reference/softmax_ref.h, which also holds the
+// [outer, n, inner] view and the negative log-likelihood core the loss shares with
+// NegativeLogLikelihoodLoss (reference/softmax_loss.cc).
 #include "runtime/kernels/dnnl/softmax.h"
 
 #include <map>
@@ -7,6 +11,9 @@
 
 #include "onnx_train/tensor.h"
 #include "runtime/kernels/dnnl/dnnl_common.h"
+#include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
+#include "runtime/kernels/reference/softmax_ref.h"
 
 namespace onnx_train {
 
@@ -54,6 +61,64 @@ void softmax_any(DnnlSoftmax& dnnl, const Tensor& x, Tensor& y, int64_t outer, i
     using T = typename decltype(tag)::type;
     softmax_reference<T>(x.data<T>(), y.data<T>(), outer, n, inner, log);
   });
+}
+
+namespace {
+
+// Softmax / LogSoftmax: y has x's shape; see softmax_reference in reference/softmax_ref.h
+// for the math and softmax_axis for the axis.
+template <bool Log>
+class SoftmaxKernel : public Kernel {
+ public:
+  explicit SoftmaxKernel(const KernelInfo& info)
+      : axis_(softmax_axis(info.node)), dnnl_(Log) {}
+  void run(KernelContext& ctx) override {
+    const Tensor& x = ctx.input(0);
+    const SoftmaxView v = checked_softmax_view(ctx.node(), x, axis_);
+    Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
+    if (x.numel() == 0) return;
+    softmax_any(dnnl_, x, y, v.outer, v.n, v.inner, Log);
+  }
+
+ private:
+  int64_t axis_;
+  DnnlSoftmax dnnl_;
+};
+
+// SoftmaxCrossEntropyLoss: log_prob = LogSoftmax over axis 1 of scores [N, C, d...], then
+// the negative log-likelihood loss of log_prob (see nll_loss). Output 0 is the loss,
+// optional output 1 is log_prob (scores' shape).
+class SoftmaxCrossEntropyLossKernel : public Kernel {
+ public:
+  explicit SoftmaxCrossEntropyLossKernel(const KernelInfo& info) : reduction_(parse_reduction(info.node)), dnnl_(true) {
+    if (info.node.has_attr("ignore_index")) ignore_index_ = info.node.attr_int("ignore_index");
+  }
+  void run(KernelContext& ctx) override {
+    const Tensor& scores = ctx.input(0);
+    OT_CHECK(dtype_is_float(scores.dtype()), "{}: scores {} must be floating point", ctx.node().label(),
+             scores.describe());
+    OT_CHECK(scores.rank() >= 2, "{}: scores {} must be at least 2-D [N, C, ...]", ctx.node().label(),
+             scores.describe());
+    const int64_t n = scores.shape()[0], c = scores.shape()[1];
+    const int64_t d = c == 0 || n == 0 ? 0 : scores.numel() / (n * c);
+    Tensor log_prob = ctx.output_wanted(1) ? ctx.allocate_output(1, scores.dtype(), scores.shape())
+                                           : Tensor(scores.dtype(), scores.shape());
+    if (scores.numel() > 0) softmax_any(dnnl_, scores, log_prob, n, c, d, true);
+    nll_loss(ctx, log_prob, ctx.input(1), ctx.has_input(2) ? &ctx.input(2) : nullptr, reduction_, ignore_index_);
+  }
+
+ private:
+  LossReduction reduction_;
+  std::optional<int64_t> ignore_index_;
+  DnnlSoftmax dnnl_;
+};
+
+}  // namespace
+
+ONNX_TRAIN_REGISTER_KERNELS(softmax) {
+  registry.add<SoftmaxKernel<false>>("Softmax", {1, 11, 13});
+  registry.add<SoftmaxKernel<true>>("LogSoftmax", {1, 11, 13});
+  registry.add<SoftmaxCrossEntropyLossKernel>("SoftmaxCrossEntropyLoss", {12, 13});
 }
 
 }  // namespace onnx_train

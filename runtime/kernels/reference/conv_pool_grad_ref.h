@@ -1,6 +1,7 @@
 // Plain-loop reference implementations of the backward passes of Conv, ConvTranspose and
-// the pooling ops, and the ConvTranspose window geometry shared by the forward kernel
-// (dnnl/conv.cc) and its gradient (dnnl/conv_pool_grad.cc).
+// the pooling ops, the ConvTranspose window geometry shared by the forward kernel
+// (dnnl/conv.cc) and its gradient (dnnl/conv_pool_grad.cc), and the window and operand
+// checks the gradient kernels share (dnnl/conv_pool_grad.cc, pool_grad.cc).
 //
 // They are the ground truth the oneDNN gradient kernels are tested against and the path
 // float64 runs on (gradient checks). Tensors are dense row-major [N, C, spatial...] with 1
@@ -33,6 +34,27 @@ WindowGeometry conv_transpose_geometry(const Node& node, const WindowAttrs& attr
                                        const std::vector<int64_t>& output_padding,
                                        const std::vector<int64_t>& output_shape, bool version11, const Shape& in,
                                        const std::vector<int64_t>& kernel);
+
+// The window attributes of a pooling gradient node: the forward pool's, or with global = 1
+// one window over every spatial position.
+class PoolGradWindow {
+ public:
+  explicit PoolGradWindow(const Node& node);
+  // The window over x [N, C, in...] (1 to 3 spatial axes), resolved as the forward pool does.
+  WindowGeometry geometry(const Node& node, const Tensor& x) const;
+  // The same, after checking that x is float32 / float64 and that dY has x's type and the
+  // forward output's shape [N, C, out...].
+  WindowGeometry checked_geometry(const Node& node, const Tensor& dy, const Tensor& x) const;
+
+ private:
+  WindowAttrs attrs_;
+  bool global_;
+};
+
+// Checks of the window gradient kernels' operands: `t` (named `name`) is float32 or float64;
+// dY has X's type and the forward output's shape `expected`.
+void check_window_grad_input(const Node& node, const Tensor& t, const char* name);
+void check_window_grad_dy(const Node& node, const Tensor& dy, const Tensor& x, const Shape& expected);
 
 // The weights gradient of Conv (y = conv(x, w), conv_ref.h): x [N, C, in...], dy [N, M, out...],
 // dw [M, C / group, k...]:

@@ -15,6 +15,7 @@
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/norm_ref.h"
 
 namespace onnx_train {
@@ -120,6 +121,6 @@ class DropoutKernel : public Kernel {
 
 }  // namespace
 
-void register_dropout_kernels(KernelRegistry& registry) { registry.add<DropoutKernel>("Dropout", {7, 10, 12, 13}); }
+ONNX_TRAIN_REGISTER_KERNELS(dropout) { registry.add<DropoutKernel>("Dropout", {7, 10, 12, 13}); }
 
 }  // namespace onnx_train

@@ -9,6 +9,7 @@
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/elementwise_loops.h"
 
 namespace onnx_train {
@@ -749,7 +750,7 @@ class ClipKernel : public Kernel {
 
 }  // namespace
 
-void register_elementwise_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(elementwise) {
   registry.add<ArithKernel<Arith::Add>>("Add", {7, 13, 14});
   registry.add<ArithKernel<Arith::Sub>>("Sub", {7, 13, 14});
   registry.add<ArithKernel<Arith::Mul>>("Mul", {7, 13, 14});

@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "onnx_train/tensor.h"
+#include "runtime/core/parallel.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -51,14 +52,11 @@ void for_each_row(const Shape& out_shape, const std::array<const Shape*, N>& in_
   }
 }
 
-// Below this many elements a loop stays on one thread: starting the team costs more.
-constexpr int64_t kParallelThreshold = 1 << 16;
-
 // body(i) for i < n; in parallel when O is float32/float64 and n is large.
 template <typename O, typename Body>
 void for_each_index(int64_t n, Body&& body) {
   if constexpr (std::is_floating_point_v<O>) {
-#pragma omp parallel for if (n >= kParallelThreshold) schedule(static)
+#pragma omp parallel for if (n >= kParallelMinCheapElements) schedule(static)
     for (int64_t i = 0; i < n; ++i) body(i);
   } else {
     for (int64_t i = 0; i < n; ++i) body(i);

@@ -4,8 +4,8 @@
 #include <algorithm>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/families.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -142,7 +142,7 @@ class SumToShapeKernel : public Kernel {
 
 }  // namespace
 
-void register_gradient_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(gradient) {
   registry.add<SumToShapeKernel>("SumToShape", {1}, kProjectDomain);
 }
 

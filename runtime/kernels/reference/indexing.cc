@@ -13,6 +13,7 @@
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/indexing_common.h"
 #include "runtime/kernels/util.h"
 
@@ -374,7 +375,7 @@ class OneHotKernel : public Kernel {
 
 }  // namespace
 
-void register_indexing_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(indexing) {
   registry.add<GatherKernel>("Gather", {1, 11, 13});
   registry.add<GatherElementsKernel>("GatherElements", {11, 13});
   registry.add<GatherNDKernel>("GatherND", {11, 12, 13});
@@ -382,7 +383,6 @@ void register_indexing_kernels(KernelRegistry& registry) {
   registry.add<ScatterElementsKernel>("Scatter", {9, 11});
   registry.add<ScatterNDKernel>("ScatterND", {11, 13, 16});
   registry.add<OneHotKernel>("OneHot", {9, 11});
-  register_indexing_select_kernels(registry);
 }
 
 }  // namespace onnx_train

@@ -12,12 +12,6 @@
 
 namespace onnx_train {
 
-class KernelRegistry;
-
-// TopK, ArgMax, ArgMin, CumSum, NonZero, Compress, ReverseSequence (indexing_select.cc);
-// called from register_indexing_kernels.
-void register_indexing_select_kernels(KernelRegistry& registry);
-
 namespace indexing {
 
 // The values of an int32 or int64 index tensor; any other dtype is an error naming `what`.

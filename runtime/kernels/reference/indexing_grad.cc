@@ -1,11 +1,14 @@
 // Kernels of the gather/scatter gradients, in the project's own domain (ai.onnx_train):
-// GatherNDGrad, DetGrad and STFTGrad (GatherGrad and GatherElementsGrad are in
-// runtime/kernels/dnnl/activation_grad.cc).
+// GatherGrad, GatherElementsGrad, GatherNDGrad, DetGrad and STFTGrad.
 //
 // The gradient of a gather is a scatter-add of the incoming gradient into zeros of the data
 // shape: every element of dY goes back to the data element it was read from, and elements
-// read several times (repeated indices) accumulate. The sums are formed in double. oneDNN has
-// no scatter, determinant or STFT-adjoint primitive, so every type runs the plain loops here.
+// read several times (repeated indices) accumulate. The sums are formed in double (GatherGrad
+// and GatherElementsGrad add in the compute type, multi-threaded over disjoint parts of dX:
+// no atomics, so results do not depend on the thread count). oneDNN has no scatter,
+// determinant or STFT-adjoint primitive, so every type runs the plain loops here.
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -13,8 +16,9 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/families.h"
+#include "runtime/core/parallel.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -325,9 +329,170 @@ class StftGradKernel : public Kernel {
   bool onesided_;
 };
 
+// The int64 values of an int32/int64 index tensor, mapped into [0, size) (negative indices
+// count from the end); an index outside [-size, size - 1] is an error.
+std::vector<int64_t> resolved_indices(const Tensor& indices, int64_t size, const Node& node) {
+  OT_CHECK(indices.dtype() == DType::Int32 || indices.dtype() == DType::Int64,
+           "{}: indices must be int32 or int64, got {}", node.label(), indices.describe());
+  std::vector<int64_t> values = indices.to_int64s();
+  for (int64_t& k : values) {
+    OT_CHECK(k >= -size && k < size, "{}: index {} is out of range [{}, {}]", node.label(), k, -size, size - 1);
+    if (k < 0) k += size;
+  }
+  return values;
+}
+
+// The data shape input (int64 1-D) of the gather gradients.
+Shape read_data_shape(const Tensor& shape, const Node& node) {
+  OT_CHECK(shape.dtype() == DType::Int64 && shape.rank() == 1, "{}: data_shape must be an int64 1-D tensor, got {}",
+           node.label(), shape.describe());
+  Shape s = shape.to_int64s();
+  for (int64_t d : s) OT_CHECK(d >= 0, "{}: data_shape {} has a negative dimension", node.label(), shape_str(s));
+  return s;
+}
+
+// dst[i] += src[i] for i < n, in the compute type of T.
+template <typename T>
+void add_row(T* __restrict dst, const T* __restrict src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = from_compute<T>(to_compute(dst[i]) + to_compute(src[i]));
+}
+
+// GatherGrad(dY, indices, data_shape) -> dX, in the project domain: the adjoint of Gather.
+//   data_shape: int64 [r], the shape d of Gather's data; indices: int32/int64, any shape I
+//   (negative values count from the end of the axis); dY: d[:axis] + I + d[axis+1:];
+//   attribute axis (default 0, may be negative). dX: shape d, dY's type, zero except
+//     dX[o, indices[j], p] += dY[o, j, p]   (repeated indices accumulate)
+//   with o over d[:axis], j over I, p over d[axis+1:]. One pass over dY; the rows
+//   [o, k, :] of dX are split into one contiguous range per thread, each thread adding only
+//   the rows it owns (so for an embedding table, every thread reads the indices and adds
+//   the dY rows that land in its part of the vocabulary).
+class GatherGradKernel : public Kernel {
+ public:
+  explicit GatherGradKernel(const KernelInfo& info) : node_(info.node), axis_(info.node.attr_int("axis", 0)) {}
+
+  void run(KernelContext& ctx) override {
+    const Tensor& dy = ctx.input(0);
+    const Tensor& index_tensor = ctx.input(1);
+    const Shape data_shape = read_data_shape(ctx.input(2), node_);
+    OT_CHECK(!data_shape.empty(), "{}: Gather data must have rank >= 1", node_.label());
+    const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(data_shape.size())));
+    Shape expected(data_shape.begin(), data_shape.begin() + axis);
+    expected.insert(expected.end(), index_tensor.shape().begin(), index_tensor.shape().end());
+    expected.insert(expected.end(), data_shape.begin() + axis + 1, data_shape.end());
+    OT_CHECK(dtype_is_float(dy.dtype()) && dy.shape() == expected,
+             "{}: gradient {} must be a floating-point tensor of shape {} (data {}, indices {}, axis {})",
+             node_.label(), dy.describe(), shape_str(expected), shape_str(data_shape), index_tensor.describe(), axis);
+    const int64_t size = data_shape[axis];
+    const std::vector<int64_t> indices = resolved_indices(index_tensor, size, node_);
+    int64_t outer = 1, inner = 1;
+    for (size_t d = 0; d < data_shape.size(); ++d)
+      if (d != axis) (d < axis ? outer : inner) *= data_shape[d];
+    const int64_t count = static_cast<int64_t>(indices.size());
+    Tensor& dx = ctx.allocate_output(0, dy.dtype(), data_shape);
+    if (count == 0 || dx.numel() == 0) return;
+    visit_float(dy.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* g = dy.data<T>();
+      T* out = dx.data<T>();
+      const int64_t rows = outer * size;
+      const int threads = outer * count * inner >= kParallelMinCheapElements ? omp_get_max_threads() : 1;
+#pragma omp parallel num_threads(threads)
+      {
+        const int64_t parts = omp_get_num_threads(), part = omp_get_thread_num();
+        const int64_t begin = rows * part / parts, end = rows * (part + 1) / parts;
+        for (int64_t o = begin / size; o < outer && o * size < end; ++o) {
+          for (int64_t j = 0; j < count; ++j) {
+            const int64_t row = o * size + indices[static_cast<size_t>(j)];
+            if (row >= begin && row < end) add_row(out + row * inner, g + (o * count + j) * inner, inner);
+          }
+        }
+      }
+    });
+  }
+
+ private:
+  const Node& node_;
+  int64_t axis_;
+};
+
+// Data offsets of every position of shape[begin:end] (row-major), read with `strides`.
+std::vector<int64_t> offsets_of(const Shape& shape, const std::vector<int64_t>& strides, size_t begin, size_t end) {
+  const Shape part(shape.begin() + begin, shape.begin() + end);
+  std::vector<int64_t> offsets(static_cast<size_t>(shape_numel(part)));
+  StridedWalk walk(part, {std::vector<int64_t>(strides.begin() + begin, strides.begin() + end)});
+  for (size_t i = 0; i < offsets.size(); ++i, walk.next()) offsets[i] = walk.offset(0);
+  return offsets;
+}
+
+// GatherElementsGrad(dY, indices, data_shape) -> dX, in the project domain: the adjoint of
+// GatherElements.
+//   data_shape: int64 [r], the shape d of the data; indices: int32/int64 of rank r, no
+//   larger than d except along the axis (negative values count from the end); dY: the
+//   indices' shape; attribute axis (default 0). dX: shape d, dY's type, zero except
+//     dX[p with p[axis] = indices[p]] += dY[p]   for every position p of indices.
+//   Positions that differ outside the axis write different elements of dX, so the work is
+//   split over (dims before the axis) x (blocks of the dims after it), race-free.
+class GatherElementsGradKernel : public Kernel {
+ public:
+  explicit GatherElementsGradKernel(const KernelInfo& info) : node_(info.node), axis_(info.node.attr_int("axis", 0)) {}
+
+  void run(KernelContext& ctx) override {
+    const Tensor& dy = ctx.input(0);
+    const Tensor& index_tensor = ctx.input(1);
+    const Shape data_shape = read_data_shape(ctx.input(2), node_);
+    const Shape& ishape = index_tensor.shape();
+    OT_CHECK(!data_shape.empty() && ishape.size() == data_shape.size(),
+             "{}: indices {} must have the rank (>= 1) of the data {}", node_.label(), index_tensor.describe(),
+             shape_str(data_shape));
+    const size_t axis = static_cast<size_t>(normalize_axis(axis_, static_cast<int64_t>(data_shape.size())));
+    for (size_t d = 0; d < data_shape.size(); ++d)
+      OT_CHECK(d == axis || ishape[d] <= data_shape[d], "{}: indices {} are larger than the data {} along axis {}",
+               node_.label(), index_tensor.describe(), shape_str(data_shape), d);
+    OT_CHECK(dtype_is_float(dy.dtype()) && dy.shape() == ishape,
+             "{}: gradient {} must be a floating-point tensor of the indices' shape {}", node_.label(), dy.describe(),
+             shape_str(ishape));
+    const std::vector<int64_t> indices = resolved_indices(index_tensor, data_shape[axis], node_);
+    const std::vector<int64_t> strides = strides_of(data_shape);
+    const std::vector<int64_t> outer_offsets = offsets_of(ishape, strides, 0, axis);
+    const std::vector<int64_t> inner_offsets = offsets_of(ishape, strides, axis + 1, ishape.size());
+    const int64_t outer = static_cast<int64_t>(outer_offsets.size());
+    const int64_t inner = static_cast<int64_t>(inner_offsets.size());
+    const int64_t along = ishape[axis], axis_stride = strides[axis];
+    constexpr int64_t kBlock = 256;
+    const int64_t blocks = (inner + kBlock - 1) / kBlock;
+    Tensor& dx = ctx.allocate_output(0, dy.dtype(), data_shape);
+    visit_float(dy.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* g = dy.data<T>();
+      T* out = dx.data<T>();
+      const bool parallel = dy.numel() >= kParallelMinCheapElements;
+#pragma omp parallel for collapse(2) if (parallel) schedule(static)
+      for (int64_t o = 0; o < outer; ++o) {
+        for (int64_t b = 0; b < blocks; ++b) {
+          const int64_t first = b * kBlock, last = std::min(inner, first + kBlock);
+          for (int64_t k = 0; k < along; ++k) {
+            const int64_t position = (o * along + k) * inner;
+            for (int64_t i = first; i < last; ++i) {
+              T& target =
+                  out[outer_offsets[o] + inner_offsets[i] + indices[static_cast<size_t>(position + i)] * axis_stride];
+              target = from_compute<T>(to_compute(target) + to_compute(g[position + i]));
+            }
+          }
+        }
+      }
+    });
+  }
+
+ private:
+  const Node& node_;
+  int64_t axis_;
+};
+
 }  // namespace
 
-void register_indexing_grad_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(indexing_grad) {
+  registry.add<GatherGradKernel>("GatherGrad", {1}, kProjectDomain);
+  registry.add<GatherElementsGradKernel>("GatherElementsGrad", {1}, kProjectDomain);
   registry.add<GatherNDGradKernel>("GatherNDGrad", {1}, kProjectDomain);
   registry.add<DetGradKernel>("DetGrad", {1}, kProjectDomain);
   registry.add<StftGradKernel>("STFTGrad", {1}, kProjectDomain);

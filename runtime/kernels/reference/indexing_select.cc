@@ -1,13 +1,13 @@
 // Indexing ops that select or order elements along an axis: TopK, ArgMax, ArgMin, CumSum,
-// NonZero, Compress and ReverseSequence. Registered from register_indexing_kernels
-// (indexing.cc). NaN orders above every number in TopK (numpy's sort puts it last); ArgMax
-// and ArgMin both pick a NaN, as numpy's argmax and argmin do.
+// NonZero, Compress and ReverseSequence. NaN orders above every number in TopK (numpy's sort
+// puts it last); ArgMax and ArgMin both pick a NaN, as numpy's argmax and argmin do.
 #include <algorithm>
 #include <cstring>
 #include <numeric>
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/indexing_common.h"
 #include "runtime/kernels/util.h"
 
@@ -343,7 +343,7 @@ class ReverseSequenceKernel : public Kernel {
 
 }  // namespace
 
-void register_indexing_select_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(indexing_select) {
   registry.add<TopKKernel>("TopK", {1, 10, 11});
   registry.add<ArgExtremeKernel>("ArgMax", {1, 11, 12, 13});
   registry.add<ArgExtremeKernel>("ArgMin", {1, 11, 12, 13});

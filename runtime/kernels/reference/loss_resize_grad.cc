@@ -9,8 +9,9 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/families.h"
+#include "runtime/core/parallel.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 
 namespace onnx_train {
 
@@ -21,9 +22,6 @@ std::unique_ptr<Kernel> make_grid_sample_grad_kernel(const KernelInfo& info);
 namespace {
 
 enum class Reduction { None, Sum, Mean };
-
-// Gradients of at least this many elements are computed by several threads.
-constexpr int64_t kParallelElements = int64_t{1} << 15;
 
 Reduction parse_reduction(const Node& node) {
   const std::string r = node.attr_string("reduction", "mean");
@@ -107,7 +105,7 @@ class LossGradKernel : public Kernel {
     const double mean_loss = total_weight == 0 ? 0.0 : total_loss / total_weight;
     auto scale_at = [&](size_t p) { return load(dy[reduction_ == Reduction::None ? p : 0]) * mean_scale; };
     // dValues: every position writes its own elements, so positions run in parallel.
-#pragma omp parallel for if (positions * c >= kParallelElements) schedule(static)
+#pragma omp parallel for if (positions * c >= kParallelMinElements) schedule(static)
     for (int64_t p = 0; p < positions; ++p) {
       const int64_t b = p / d, j = p % d;
       const int64_t t = labels[static_cast<size_t>(p)];
@@ -140,7 +138,7 @@ class LossGradKernel : public Kernel {
 
 }  // namespace
 
-void register_loss_resize_grad_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(loss_resize_grad) {
   // SoftmaxCrossEntropyLossGrad(dY, log_prob, labels, [weights]) -> dScores, [dWeights];
   // attributes reduction, ignore_index (the forward's). See LossGradKernel.
   registry.add(

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/families.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -196,7 +196,7 @@ class DetKernel : public Kernel {
 
 }  // namespace
 
-void register_misc_math_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(misc_math) {
   registry.add<UniqueKernel>("Unique", {11});
   registry.add<DetKernel>("Det", {11});
 }

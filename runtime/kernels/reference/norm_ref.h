@@ -1,6 +1,5 @@
 // Plain-loop reference implementations of the normalization ops (BatchNormalization,
-// InstanceNormalization, LayerNormalization, LRN), and the registration hook of the
-// Dropout kernels (reference/dropout.cc), which register_normalization_kernels calls.
+// InstanceNormalization, LayerNormalization, LRN).
 //
 // The references are the ground truth the oneDNN kernels are tested against and the path
 // float64 runs on (gradient checks). Tensors are dense row-major; a tensor "[N, C, S]" is
@@ -11,11 +10,6 @@
 #include <cstdint>
 
 namespace onnx_train {
-
-class KernelRegistry;
-
-// Dropout-7/10/12/13 (reference/dropout.cc).
-void register_dropout_kernels(KernelRegistry& registry);
 
 // Batch normalization with given statistics, per channel c:
 //   y[n, c, s] = (x[n, c, s] - mean[c]) / sqrt(var[c] + epsilon) * scale[c] + bias[c]

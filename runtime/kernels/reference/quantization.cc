@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/families.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -659,7 +659,7 @@ class QLinearConvKernel : public Kernel {
 
 }  // namespace
 
-void register_quantization_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(quantization) {
   registry.add<QuantizeLinearKernel>("QuantizeLinear", {10, 13});
   registry.add<DequantizeLinearKernel>("DequantizeLinear", {10, 13});
   registry.add<DynamicQuantizeLinearKernel>("DynamicQuantizeLinear", {11});

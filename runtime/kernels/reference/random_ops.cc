@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/families.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/random_ops_philox.h"
 
 namespace onnx_train {
@@ -299,7 +299,7 @@ std::unique_ptr<Kernel> make_random_fill(const KernelInfo& info) {
 
 }  // namespace
 
-void register_random_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(random) {
   registry.add("RandomUniform", {1}, make_random_fill<Distribution::Uniform, false>);
   registry.add("RandomNormal", {1}, make_random_fill<Distribution::Normal, false>);
   registry.add("RandomUniformLike", {1}, make_random_fill<Distribution::Uniform, true>);

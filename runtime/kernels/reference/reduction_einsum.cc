@@ -15,7 +15,7 @@
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/kernel.h"
-#include "runtime/kernels/reference/reduction_extra.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -201,6 +201,6 @@ class EinsumKernel : public Kernel {
 
 }  // namespace
 
-void register_einsum_kernels(KernelRegistry& registry) { registry.add<EinsumKernel>("Einsum", {12}); }
+ONNX_TRAIN_REGISTER_KERNELS(einsum) { registry.add<EinsumKernel>("Einsum", {12}); }
 
 }  // namespace onnx_train

@@ -5,7 +5,7 @@
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/kernel.h"
-#include "runtime/kernels/reference/reduction_extra.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -112,7 +112,7 @@ class MeanVarianceNormalizationKernel : public Kernel {
 
 }  // namespace
 
-void register_reduction_norm_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(reduction_norm) {
   registry.add<LpNormalizationKernel>("LpNormalization", {1});
   registry.add<MeanVarianceNormalizationKernel>("MeanVarianceNormalization", {9, 13});
 }

@@ -17,7 +17,7 @@
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/kernel.h"
-#include "runtime/kernels/reference/reduction_extra.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -240,7 +240,7 @@ class ReduceKernel : public Kernel {
 
 }  // namespace
 
-void register_reduction_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(reduction) {
   registry.add<ReduceKernel<ReduceOp::Sum>>("ReduceSum", {1, 11, 13});
   registry.add<ReduceKernel<ReduceOp::Mean>>("ReduceMean", {1, 11, 13});
   registry.add<ReduceKernel<ReduceOp::Max>>("ReduceMax", {1, 11, 12, 13});
@@ -251,8 +251,6 @@ void register_reduction_kernels(KernelRegistry& registry) {
   registry.add<ReduceKernel<ReduceOp::LogSum>>("ReduceLogSum", {1, 11, 13});
   registry.add<ReduceKernel<ReduceOp::LogSumExp>>("ReduceLogSumExp", {1, 11, 13});
   registry.add<ReduceKernel<ReduceOp::SumSquare>>("ReduceSumSquare", {1, 11, 13});
-  register_einsum_kernels(registry);
-  register_reduction_norm_kernels(registry);
 }
 
 }  // namespace onnx_train

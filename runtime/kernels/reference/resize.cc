@@ -23,6 +23,7 @@
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -475,7 +476,7 @@ class ResizeGradKernel : public Kernel {
 
 }  // namespace
 
-void register_resize_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(resize) {
   registry.add("Resize", {10, 11, 13},
                [](const KernelInfo& info) { return std::make_unique<ResizeKernel>(info, false); });
   registry.add("Upsample", {7, 9, 10},

@@ -20,6 +20,7 @@
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/rnn_grad_ref.h"
 
 namespace onnx_train {
@@ -223,7 +224,7 @@ class RecurrentKernel : public Kernel {
 
 }  // namespace
 
-void register_rnn_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(rnn) {
   registry.add("LSTM", {7, 14},
                [](const KernelInfo& info) { return std::make_unique<RecurrentKernel>(info, CellKind::Lstm); });
   registry.add("GRU", {7, 14},

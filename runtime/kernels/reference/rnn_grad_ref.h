@@ -1,5 +1,5 @@
 // What the recurrent kernels (reference/rnn.cc, LSTM / GRU / RNN) and their gradient kernels
-// (reference/rnn_grad.cc, LSTMGrad / GRUGrad / RNNGrad) share: the cell kinds, the
+// (dnnl/rnn_grad.cc, LSTMGrad / GRUGrad / RNNGrad) share: the cell kinds, the
 // activation functions with their derivatives, and the parsing of the common attributes
 // (direction, hidden_size, clip, layout, activations, input_forget, linear_before_reset).
 #pragma once

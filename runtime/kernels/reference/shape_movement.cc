@@ -6,7 +6,6 @@
 // the input (strides in elements, possibly 0 for broadcasting or negative for reversed
 // slices). copy_strided() does that walk with contiguous runs as memcpy and a blocked
 // loop for transposes.
-#include "runtime/kernels/reference/shape_movement.h"
 
 #include <algorithm>
 #include <cstring>
@@ -14,6 +13,7 @@
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -594,7 +594,7 @@ class TriluKernel : public Kernel {
 
 }  // namespace
 
-void register_shape_movement_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(shape_movement) {
   registry.add<TransposeKernel>("Transpose", {1, 13});
   registry.add<ConcatKernel>("Concat", {4, 11, 13});
   registry.add<SplitKernel>("Split", {2, 11, 13});

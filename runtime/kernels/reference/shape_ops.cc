@@ -12,7 +12,7 @@
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/kernel.h"
-#include "runtime/kernels/reference/shape_movement.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -318,7 +318,7 @@ class EyeLikeKernel : public Kernel {
 
 }  // namespace
 
-void register_shape_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(shape) {
   registry.add<IdentityKernel>("Identity", {1, 13, 14, 16});
   registry.add<ConstantKernel>("Constant", {1, 9, 11, 12, 13});
   registry.add<ReshapeKernel>("Reshape", {5, 13, 14});
@@ -330,7 +330,6 @@ void register_shape_kernels(KernelRegistry& registry) {
   registry.add<RangeKernel>("Range", {11});
   registry.add<ConstantOfShapeKernel>("ConstantOfShape", {9});
   registry.add<EyeLikeKernel>("EyeLike", {9});
-  register_shape_movement_kernels(registry);
 }
 
 }  // namespace onnx_train

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/families.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 
 namespace onnx_train {
 
@@ -389,7 +389,7 @@ class MelWeightMatrixKernel : public Kernel {
 
 }  // namespace
 
-void register_signal_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(signal) {
   registry.add<WindowKernel<kHann>>("HannWindow", {17});
   registry.add<WindowKernel<kHamming>>("HammingWindow", {17});
   registry.add<WindowKernel<kBlackman>>("BlackmanWindow", {17});

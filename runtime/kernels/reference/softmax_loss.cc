@@ -1,28 +1,17 @@
-// Softmax-family kernels and the classification losses built on them: Softmax, LogSoftmax,
-// Hardmax (ONNX 1, 11, 13), SoftmaxCrossEntropyLoss and NegativeLogLikelihoodLoss (12, 13).
-//
-// Softmax and LogSoftmax on float32 run through oneDNN (dnnl/softmax.cc); other floating
-// types use the reference loops of dnnl/softmax.h.
+// The plain-loop members of the softmax family: Hardmax (ONNX 1, 11, 13) and
+// NegativeLogLikelihoodLoss (12, 13), and the helpers the oneDNN-backed Softmax, LogSoftmax
+// and SoftmaxCrossEntropyLoss kernels (dnnl/softmax.cc) share with them (softmax_ref.h).
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/dnnl/softmax.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
+#include "runtime/kernels/reference/softmax_ref.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
-
-namespace {
-
-enum class SoftmaxOp { Softmax, LogSoftmax, Hardmax };
-
-// The [outer, n, inner] view of x the normalization runs over. Before opset 13, x is
-// coerced to 2-D at `axis` ([d0 * .. * d(axis-1), d(axis) * .. * d(r-1)]) and each row is
-// normalized as a whole; from 13 only the single axis `axis` is normalized.
-struct SoftmaxView {
-  int64_t outer = 1, n = 1, inner = 1;
-};
 
 SoftmaxView softmax_view(const Node& node, const Shape& shape, int64_t axis_attr) {
   const int64_t rank = static_cast<int64_t>(shape.size());
@@ -40,52 +29,12 @@ SoftmaxView softmax_view(const Node& node, const Shape& shape, int64_t axis_attr
   return view;
 }
 
-// Hardmax: y = 1 at the first maximum along the normalized axis (block before opset 13),
-// 0 elsewhere. Same shape as x.
-template <typename T>
-void hardmax(const T* x, T* y, const SoftmaxView& v) {
-  for (int64_t o = 0; o < v.outer; ++o) {
-    for (int64_t i = 0; i < v.inner; ++i) {
-      const int64_t base = o * v.n * v.inner + i;
-      int64_t best = 0;
-      for (int64_t k = 1; k < v.n; ++k)
-        if (to_compute(x[base + k * v.inner]) > to_compute(x[base + best * v.inner])) best = k;
-      for (int64_t k = 0; k < v.n; ++k) y[base + k * v.inner] = from_compute<T>(k == best ? 1 : 0);
-    }
-  }
+SoftmaxView checked_softmax_view(const Node& node, const Tensor& x, int64_t axis_attr) {
+  OT_CHECK(dtype_is_float(x.dtype()), "{}: input {} must be floating point", node.label(), x.describe());
+  return softmax_view(node, x.shape(), axis_attr);
 }
 
-// Softmax / LogSoftmax / Hardmax: y has x's shape; see softmax_reference in dnnl/softmax.h
-// for the math. `axis` defaults to 1 before opset 13 and to -1 from 13. A negative axis
-// counts from the end in every version (exporters emit it even at opset 7, where the spec
-// does not mention it).
-template <SoftmaxOp Op>
-class SoftmaxKernel : public Kernel {
- public:
-  explicit SoftmaxKernel(const KernelInfo& info)
-      : axis_(info.node.attr_int("axis", info.node.since_version >= 13 ? -1 : 1)), dnnl_(Op == SoftmaxOp::LogSoftmax) {}
-  void run(KernelContext& ctx) override {
-    const Tensor& x = ctx.input(0);
-    OT_CHECK(dtype_is_float(x.dtype()), "{}: input {} must be floating point", ctx.node().label(), x.describe());
-    const SoftmaxView v = softmax_view(ctx.node(), x.shape(), axis_);
-    Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
-    if (x.numel() == 0) return;
-    if constexpr (Op == SoftmaxOp::Hardmax) {
-      visit_float(x.dtype(), [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        hardmax<T>(x.data<T>(), y.data<T>(), v);
-      });
-    } else {
-      softmax_any(dnnl_, x, y, v.outer, v.n, v.inner, Op == SoftmaxOp::LogSoftmax);
-    }
-  }
-
- private:
-  int64_t axis_;
-  DnnlSoftmax dnnl_;
-};
-
-enum class LossReduction { None, Sum, Mean };
+int64_t softmax_axis(const Node& node) { return node.attr_int("axis", node.since_version >= 13 ? -1 : 1); }
 
 LossReduction parse_reduction(const Node& node) {
   const std::string r = node.attr_string("reduction", "mean");
@@ -95,13 +44,6 @@ LossReduction parse_reduction(const Node& node) {
   OT_FAIL("{}: reduction '{}' is not one of none, sum, mean", node.label(), r);
 }
 
-// The negative log-likelihood core shared by both losses.
-//   log_prob: [N, C, d1, ..., dk]; target: [N, d1, ..., dk] (int32 or int64) with values
-//   in [0, C) or equal to ignore_index; weight: optional [C].
-//   l[n, d] = -log_prob[n, target[n, d], d] * w[n, d] with w = weight[target] (1 without
-//   weights) and w = 0 where target == ignore_index.
-//   Output: l with target's shape (reduction none), sum(l) (sum), or sum(l) / sum(w)
-//   (mean; without weights and ignored targets that is the plain mean). Writes output 0.
 void nll_loss(KernelContext& ctx, const Tensor& log_prob, const Tensor& target, const Tensor* weight,
               LossReduction reduction, std::optional<int64_t> ignore_index) {
   const Node& node = ctx.node();
@@ -146,6 +88,44 @@ void nll_loss(KernelContext& ctx, const Tensor& log_prob, const Tensor& target, 
   });
 }
 
+namespace {
+
+// Hardmax: y = 1 at the first maximum along the normalized axis (block before opset 13),
+// 0 elsewhere. Same shape as x.
+template <typename T>
+void hardmax(const T* x, T* y, const SoftmaxView& v) {
+  for (int64_t o = 0; o < v.outer; ++o) {
+    for (int64_t i = 0; i < v.inner; ++i) {
+      const int64_t base = o * v.n * v.inner + i;
+      int64_t best = 0;
+      for (int64_t k = 1; k < v.n; ++k)
+        if (to_compute(x[base + k * v.inner]) > to_compute(x[base + best * v.inner])) best = k;
+      for (int64_t k = 0; k < v.n; ++k) y[base + k * v.inner] = from_compute<T>(k == best ? 1 : 0);
+    }
+  }
+}
+
+// Hardmax: y has x's shape, see hardmax. `axis` defaults to 1 before opset 13 and to -1
+// from 13 (softmax_view).
+class HardmaxKernel : public Kernel {
+ public:
+  explicit HardmaxKernel(const KernelInfo& info)
+      : axis_(softmax_axis(info.node)) {}
+  void run(KernelContext& ctx) override {
+    const Tensor& x = ctx.input(0);
+    const SoftmaxView v = checked_softmax_view(ctx.node(), x, axis_);
+    Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
+    if (x.numel() == 0) return;
+    visit_float(x.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      hardmax<T>(x.data<T>(), y.data<T>(), v);
+    });
+  }
+
+ private:
+  int64_t axis_;
+};
+
 // NegativeLogLikelihoodLoss: inputs (input = log-probabilities [N, C, d...], target
 // [N, d...], optional weight [C]); output loss, see nll_loss.
 class NegativeLogLikelihoodLossKernel : public Kernel {
@@ -164,42 +144,11 @@ class NegativeLogLikelihoodLossKernel : public Kernel {
   std::optional<int64_t> ignore_index_;
 };
 
-// SoftmaxCrossEntropyLoss: log_prob = LogSoftmax over axis 1 of scores [N, C, d...], then
-// the negative log-likelihood loss of log_prob (see nll_loss). Output 0 is the loss,
-// optional output 1 is log_prob (scores' shape).
-class SoftmaxCrossEntropyLossKernel : public Kernel {
- public:
-  explicit SoftmaxCrossEntropyLossKernel(const KernelInfo& info) : reduction_(parse_reduction(info.node)), dnnl_(true) {
-    if (info.node.has_attr("ignore_index")) ignore_index_ = info.node.attr_int("ignore_index");
-  }
-  void run(KernelContext& ctx) override {
-    const Tensor& scores = ctx.input(0);
-    OT_CHECK(dtype_is_float(scores.dtype()), "{}: scores {} must be floating point", ctx.node().label(),
-             scores.describe());
-    OT_CHECK(scores.rank() >= 2, "{}: scores {} must be at least 2-D [N, C, ...]", ctx.node().label(),
-             scores.describe());
-    const int64_t n = scores.shape()[0], c = scores.shape()[1];
-    const int64_t d = c == 0 || n == 0 ? 0 : scores.numel() / (n * c);
-    Tensor log_prob = ctx.output_wanted(1) ? ctx.allocate_output(1, scores.dtype(), scores.shape())
-                                           : Tensor(scores.dtype(), scores.shape());
-    if (scores.numel() > 0) softmax_any(dnnl_, scores, log_prob, n, c, d, true);
-    nll_loss(ctx, log_prob, ctx.input(1), ctx.has_input(2) ? &ctx.input(2) : nullptr, reduction_, ignore_index_);
-  }
-
- private:
-  LossReduction reduction_;
-  std::optional<int64_t> ignore_index_;
-  DnnlSoftmax dnnl_;
-};
-
 }  // namespace
 
-void register_softmax_loss_kernels(KernelRegistry& registry) {
-  registry.add<SoftmaxKernel<SoftmaxOp::Softmax>>("Softmax", {1, 11, 13});
-  registry.add<SoftmaxKernel<SoftmaxOp::LogSoftmax>>("LogSoftmax", {1, 11, 13});
-  registry.add<SoftmaxKernel<SoftmaxOp::Hardmax>>("Hardmax", {1, 11, 13});
+ONNX_TRAIN_REGISTER_KERNELS(softmax_loss) {
+  registry.add<HardmaxKernel>("Hardmax", {1, 11, 13});
   registry.add<NegativeLogLikelihoodLossKernel>("NegativeLogLikelihoodLoss", {12, 13});
-  registry.add<SoftmaxCrossEntropyLossKernel>("SoftmaxCrossEntropyLoss", {12, 13});
 }
 
 }  // namespace onnx_train

@@ -15,8 +15,8 @@
 #include <string>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/families.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 
 namespace onnx_train {
 
@@ -257,7 +257,7 @@ class AdamKernel : public OptimizerKernel {
 
 }  // namespace
 
-void register_training_optimizer_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(training_optimizer) {
   registry.add<AdagradKernel>("Adagrad", {1}, kOnnxTrainingDomain);
   registry.add<MomentumKernel>("Momentum", {1}, kOnnxTrainingDomain);
   registry.add<AdamKernel>("Adam", {1}, kOnnxTrainingDomain);

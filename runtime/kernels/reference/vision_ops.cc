@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/families.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 
 namespace onnx_train {
 
@@ -709,7 +709,7 @@ std::unique_ptr<Kernel> make_grid_sample_grad_kernel(const KernelInfo& info) {
   return std::make_unique<GridSampleGradKernel>(info);
 }
 
-void register_vision_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(vision) {
   registry.add<GridSampleKernel>("GridSample", {16});
   registry.add<RoiAlignKernel>("RoiAlign", {10, 16});
   registry.add<NonMaxSuppressionKernel>("NonMaxSuppression", {10, 11});

@@ -1,6 +1,7 @@
 // Kernels of the recurrent-op gradients, in the project's own domain (ai.onnx_train):
-// LSTMGrad, GRUGrad and RNNGrad, backpropagation through time as plain reference loops
-// (templated on the element type: float32 and float64, float16/bfloat16 computed in float).
+// LSTMGrad, GRUGrad and RNNGrad, backpropagation through time (templated on the element
+// type: float32 and float64, float16/bfloat16 computed in float) whose matrix products run on
+// oneDNN's sgemm for float32 and on plain loops otherwise.
 //
 // The forward pass leaves no state behind: each gradient kernel takes the forward node's
 // inputs and recomputes, per batch entry, the gates and states every step had (no cache in
@@ -15,8 +16,9 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
-#include "runtime/kernels/families.h"
+#include "runtime/core/parallel.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/rnn_grad_ref.h"
 
 namespace onnx_train {
@@ -27,9 +29,6 @@ using rnn::Activation;
 using rnn::CellKind;
 using rnn::Dims;
 using rnn::load;
-
-// Below this much work (multiply-adds) a loop stays on one thread.
-constexpr int64_t kParallelWork = 1 << 15;
 
 template <typename C>
 C dot(const C* a, const C* b, int64_t n) {
@@ -51,7 +50,7 @@ void gemm_accumulate(const std::string& label, bool trans_a, bool trans_b, int64
     OT_CHECK(status == dnnl_success, "{}: oneDNN sgemm [{}x{}]·[{}x{}] failed (status {})", label, m, k, k, n,
              static_cast<int>(status));
   } else {
-#pragma omp parallel for schedule(static) if (m * n * k >= kParallelWork)
+#pragma omp parallel for schedule(static) if (m * n * k >= kParallelMinMultiplyAdds)
     for (int64_t i = 0; i < m; ++i) {
       C* orow = out + i * ldo;
       for (int64_t p = 0; p < k; ++p) {
@@ -211,7 +210,7 @@ class RecurrentGradKernel : public Kernel {
       pass.dc0 = dc0.data();
 
       const int64_t step_work = d.seq * GH * (I + H);
-#pragma omp parallel for schedule(dynamic) if (d.batch > 1 && d.batch * step_work >= kParallelWork)
+#pragma omp parallel for schedule(dynamic) if (d.batch > 1 && d.batch * step_work >= kParallelMinMultiplyAdds)
       for (int64_t b = 0; b < d.batch; ++b) walk_entry<C>(d, pass, b, lengths[static_cast<size_t>(b)]);
 
       accumulate_weight_gradients<C>(d, pass, x.data(), dx.data(), dw.data() + dir * GH * I, dr.data() + dir * GH * H,
@@ -437,7 +436,7 @@ class RecurrentGradKernel : public Kernel {
 
 }  // namespace
 
-void register_rnn_grad_kernels(KernelRegistry& registry) {
+ONNX_TRAIN_REGISTER_KERNELS(rnn_grad) {
   auto factory = [](CellKind kind) {
     return [kind](const KernelInfo& info) { return std::make_unique<RecurrentGradKernel>(info, kind); };
   };
