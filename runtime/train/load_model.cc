@@ -89,7 +89,9 @@ LoadedModel load_model_for_training(const std::string& model_path, const LoadMod
   edit_loaded_model(*loaded.model, options, model_path);
   loaded.loss = options.loss;
   if (loaded.loss.empty() && !loaded.model->outputs.empty()) loaded.loss = loaded.model->outputs.front().name;
-  loaded.promoted = promote_constant_weights(*loaded.model, loaded.loss);
+  // A loss that names no value is left to the caller to report (with the outputs there are).
+  if (value_names(*loaded.model).count(loaded.loss))
+    loaded.promoted = promote_constant_weights(*loaded.model, loaded.loss);
   if (loaded.original) edit_original(loaded, options, model_path);
   return loaded;
 }

@@ -21,7 +21,8 @@ namespace onnx_train {
 
 struct LoadModelOptions {
   // The value to minimise, or the model output a loss will be appended to; "" for the model's
-  // first output. Constant weights reaching it become initializers.
+  // first output. Constant weights reaching it become initializers (none when it names no value
+  // of the graph: the caller reports that, as appending the loss does).
   std::string loss;
   // > 0: a model at an older default-domain opset is upgraded to it with ONNX's version
   // converter, for `min_opset_loss` (the loss's name) and `min_opset_op` (the op that needs it).
