@@ -1,4 +1,5 @@
 // write_training_graph: load for training, choose the trainable set, build the backward graph, save.
+// The model keeps its own form and opset (no loss is appended: `loss` is a value of the model).
 #include <chrono>
 
 #include "gradients/autodiff.h"
