@@ -82,6 +82,8 @@ ModelReport inspect_model(const std::string& model_path, const TrainingOptions& 
   report.buffers = sets.buffers;
   report.ops = op_reports(graph);
   report.notes = loaded.notes;
+  for (auto& note : parameter_notes(graph, model_path, sets, options.freeze, options.train_only))
+    report.notes.push_back(std::move(note));
   return report;
 }
 

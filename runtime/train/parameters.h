@@ -33,4 +33,12 @@ struct ParameterSets {
 ParameterSets decide_parameters(const Graph& graph, const std::string& loss, const std::vector<std::string>& freeze,
                                 const std::vector<std::string>& train_only);
 
+// What the split says that changes what training means, one line each (TrainingSession::notes()
+// after the opset upgrade's): a model exported for inference that lost its training structure
+// (BatchNormalization folded into Conv, weights named by the exporter), and each freeze /
+// train_only pattern that matches no candidate. `model` is the graph the split was made on.
+std::vector<std::string> parameter_notes(const Graph& model, const std::string& model_path, const ParameterSets& sets,
+                                         const std::vector<std::string>& freeze,
+                                         const std::vector<std::string>& train_only);
+
 }  // namespace onnx_train

@@ -7,9 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <regex>
 #include <set>
-#include <tuple>
 
 #include "gradients/autodiff.h"
 #include "gradients/losses.h"
@@ -146,64 +144,6 @@ void share_original_weights(TrainingSession::Impl& s, int opset, const std::stri
       t = it->second;
   }
   s.notes.back() += fmt::format("; the exported inference model keeps opset {}", opset);
-}
-
-// Names torch.onnx.export gives the weights it computes at export (constant folding): folded
-// BatchNormalization's Conv weight and bias ("onnx::Conv_193"), a transposed MatMul weight
-// ("onnx::MatMul_45"); before torch 1.13 these were bare numbers ("193").
-bool is_generated_weight_name(const std::string& name) {
-  static const std::regex generated(R"(^(onnx::[A-Za-z]+_)?[0-9]+$)");
-  return std::regex_match(name, generated);
-}
-
-// A model exported for inference with constant folding has lost what fine-tuning needs: the
-// BatchNormalization layers (folded into the Conv before them: training then runs without
-// batch statistics) and the layers' weight names (so freeze patterns cannot name them). Says so
-// when the trainable weights show it.
-void note_lost_training_structure(TrainingSession::Impl& s, const std::vector<std::string>& candidates) {
-  std::vector<std::string> generated;
-  for (const auto& name : candidates)
-    if (is_generated_weight_name(name)) generated.push_back(name);
-  if (generated.empty()) return;
-  bool batch_norm = false, folded_conv = false;
-  for (const Node& n : s.model->nodes) {
-    batch_norm |= n.op_type == "BatchNormalization";
-    folded_conv |= n.op_type == "Conv" && n.inputs.size() == 3 && is_generated_weight_name(n.inputs[1]) &&
-                   is_generated_weight_name(n.inputs[2]);
-  }
-  const size_t shown = std::min<size_t>(generated.size(), 3);
-  const std::string examples = fmt::format("{}{}", fmt::join(generated.begin(), generated.begin() + shown, ", "),
-                                           generated.size() > shown ? ", ..." : "");
-  const std::string what =
-      folded_conv && !batch_norm
-          ? fmt::format(
-                "its BatchNormalization was folded into Conv (no BatchNormalization left; the Conv weights are named "
-                "{}), so training runs without batch statistics",
-                examples)
-          : fmt::format("{} of its {} trainable weights have names the exporter generated ({})", generated.size(),
-                        candidates.size(), examples);
-  s.notes.push_back(fmt::format(
-      "{} was exported for inference and lost its training structure: {}, and freeze patterns cannot name those "
-      "layers. To fine-tune, export it with torch.onnx.export(..., training=torch.onnx.TrainingMode.TRAINING, "
-      "do_constant_folding=False, opset_version=12 or more) (README: Exporting a model for fine-tuning)",
-      s.source, what));
-}
-
-// A freeze or train_only pattern that matches no parameter is most likely a typo, or a name from
-// another export of the model: say so, with some of the names there are.
-void note_unmatched_patterns(TrainingSession::Impl& s, const std::vector<std::string>& candidates) {
-  const size_t shown = std::min<size_t>(candidates.size(), 4);
-  const std::string names = fmt::format("{}{}", fmt::join(candidates.begin(), candidates.begin() + shown, ", "),
-                                        candidates.size() > shown ? ", ..." : "");
-  for (const auto& [patterns, option, effect] : {std::tuple{&s.options.freeze, "freeze", "freezes nothing"},
-                                                 std::tuple{&s.options.train_only, "train_only", "selects nothing"}}) {
-    for (const auto& pattern : *patterns) {
-      const NamePatterns one({pattern}, option);
-      if (std::none_of(candidates.begin(), candidates.end(), [&](const std::string& n) { return one.matches(n); }))
-        s.notes.push_back(fmt::format("{} pattern '{}' matches no parameter and {}; the {} parameters are named {}",
-                                      option, pattern, effect, candidates.size(), names));
-    }
-  }
 }
 
 }  // namespace
@@ -459,8 +399,8 @@ TrainingSession TrainingSession::from_file(const std::string& model_path, const 
   bind_parameters(s, graphs);
   build_plans(s);
   share_original_weights(s, graphs.loaded.opset, graphs.loaded.original_problem);
-  note_lost_training_structure(s, graphs.parameters.candidates);
-  note_unmatched_patterns(s, graphs.parameters.candidates);
+  for (auto& note : parameter_notes(*s.model, s.source, graphs.parameters, s.options.freeze, s.options.train_only))
+    s.notes.push_back(std::move(note));
   restore_training_info(s, model_path);
   return TrainingSession(std::move(impl));
 }

@@ -33,6 +33,7 @@ void expect_same_split(const std::string& model, const TrainingOptions& options)
   TrainingSession s = TrainingSession::from_file(model, options);
   EXPECT_EQ(report.trainable, s.parameter_names());
   EXPECT_EQ(report.buffers, s.buffer_names());
+  EXPECT_EQ(report.notes, s.notes());  // none of these models is upgraded for its loss
   EXPECT_EQ(static_cast<int64_t>(report.frozen.size()), s.parameter_counts().frozen_tensors);
   int64_t trainable_values = 0;
   for (const auto& p : report.initializers)
@@ -45,8 +46,9 @@ TEST(Parameters, InspectReportsWhatTheSessionTrains) {
   const std::string mlp = testing::make_mlp(dir.path() + "/mlp.onnx", /*bn_and_dropout=*/true);
   TrainingOptions options;
   expect_same_split(mlp, options);
-  options.freeze = {"^fc1\\."};
+  options.freeze = {"^fc1\\.", "^layer"};  // the second matches nothing: both say so
   expect_same_split(mlp, options);
+  EXPECT_EQ(inspect_model(mlp, options).notes.size(), 1u);
   options.train_only = {"^fc2\\.", "^bn\\."};
   expect_same_split(mlp, options);
   options.freeze.clear();

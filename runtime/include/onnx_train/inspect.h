@@ -57,7 +57,9 @@ struct ModelReport {
   // As TrainingSession would split them, in its orders (parameter_names(), buffer_names()).
   std::vector<std::string> trainable, frozen, buffers;
   std::vector<OpReport> ops;  // by op type (domain, then name)
-  // What loading changed that training would say too (the opset upgrade for the loss).
+  // TrainingSession::notes() for the same file and options: the opset upgrade for the loss (without
+  // the session's word on the opset export_model writes), a lost training structure, a freeze /
+  // train_only pattern that matches no parameter.
   std::vector<std::string> notes;
 };
 
