@@ -40,8 +40,8 @@ struct LoadModelOptions {
 LoadModelOptions session_load_options(const TrainingOptions& options);
 
 struct LoadedModel {
-  std::unique_ptr<Graph> model;  // the edited model (see above)
-  std::string loss;              // the loss value resolved ("" became the first output)
+  std::unique_ptr<Graph> model;       // the edited model (see above)
+  std::string loss;                   // the loss value resolved ("" became the first output)
   std::vector<std::string> promoted;  // Constant weights made initializers
   // When `model` was upgraded: the user's graph at its own opset with the same edits and the
   // same Constant weights promoted (for export at the user's opset); null when not upgraded or

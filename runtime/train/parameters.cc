@@ -63,13 +63,13 @@ void note_unmatched_patterns(const std::vector<std::string>& freeze, const std::
   const size_t shown = std::min<size_t>(candidates.size(), 4);
   const std::string names = fmt::format("{}{}", fmt::join(candidates.begin(), candidates.begin() + shown, ", "),
                                         candidates.size() > shown ? ", ..." : "");
-  for (const auto& [patterns, option, effect] : {std::tuple{&freeze, "freeze", "freezes nothing"},
-                                                 std::tuple{&train_only, "train_only", "selects nothing"}}) {
+  for (const auto& [patterns, option, effect] :
+       {std::tuple{&freeze, "freeze", "freezes nothing"}, std::tuple{&train_only, "train_only", "selects nothing"}}) {
     for (const auto& pattern : *patterns) {
       const NamePatterns one({pattern}, option);
       if (std::none_of(candidates.begin(), candidates.end(), [&](const std::string& n) { return one.matches(n); }))
         notes.push_back(fmt::format("{} pattern '{}' matches no parameter and {}; the {} parameters are named {}",
-                                      option, pattern, effect, candidates.size(), names));
+                                    option, pattern, effect, candidates.size(), names));
     }
   }
 }

@@ -24,11 +24,11 @@
 namespace onnx_train {
 
 enum class ParameterRole {
-  Trainable,  // trained with these options
-  Frozen,     // reaches the loss, kept fixed by freeze / train_only
-  Buffer,     // a BatchNormalization running statistic: updated by training, not trained
-  NotTrained, // float, but reaches no loss (or a setting such as a loss's class weights)
-  NotFloat,   // an integer or bool constant (shapes, indices)
+  Trainable,   // trained with these options
+  Frozen,      // reaches the loss, kept fixed by freeze / train_only
+  Buffer,      // a BatchNormalization running statistic: updated by training, not trained
+  NotTrained,  // float, but reaches no loss (or a setting such as a loss's class weights)
+  NotFloat,    // an integer or bool constant (shapes, indices)
 };
 
 struct InitializerReport {
@@ -42,10 +42,10 @@ struct InitializerReport {
 struct OpReport {
   std::string domain;  // "" for the default ONNX domain
   std::string op_type;
-  int nodes = 0;              // how many nodes use it
-  std::vector<int> versions;  // the ONNX schema versions those nodes are at, ascending
-  bool known = false;         // the runtime has kernels for the op at some version
-  bool kernel = false;        // ... and at every version in `versions`
+  int nodes = 0;                    // how many nodes use it
+  std::vector<int> versions;        // the ONNX schema versions those nodes are at, ascending
+  bool known = false;               // the runtime has kernels for the op at some version
+  bool kernel = false;              // ... and at every version in `versions`
   bool gradient_rule = false;       // the gradient builder has a rule for it
   bool not_differentiable = false;  // its outputs carry no gradient (Shape, comparisons...)
 };
