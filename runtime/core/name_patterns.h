@@ -12,13 +12,15 @@ namespace onnx_train {
 
 class NamePatterns {
  public:
-  // `what` names the option in the error for an invalid pattern ("--freeze").
-  NamePatterns(const std::vector<std::string>& patterns, const std::string& what) {
+  // `option` names the option the patterns come from, as the API spells it ("freeze",
+  // "train_only"): an invalid pattern throws OptionError(option, "pattern '...' is not a valid
+  // regular expression: ..."), which a front end can reword in terms of its own flag.
+  NamePatterns(const std::vector<std::string>& patterns, const std::string& option) {
     for (const auto& pattern : patterns) {
       try {
         regexes_.emplace_back(pattern);
       } catch (const std::regex_error& e) {
-        OT_FAIL("{} pattern '{}' is not a valid regular expression: {}", what, pattern, e.what());
+        throw OptionError(option, fmt::format("pattern '{}' is not a valid regular expression: {}", pattern, e.what()));
       }
     }
   }

@@ -29,6 +29,7 @@ struct TrainingSession::Impl {
     size_t grad_output = 0;  // index of its gradient among the training graph's outputs
     Tensor accumulated;      // gradient sum over micro-batches (allocated on first use)
     Tensor own_grad;         // a private copy when the plan's gradient shares storage (rare)
+    bool decays = false;     // whether weight decay applies (rank >= 2, or as no_decay says)
   };
   // A BatchNormalization running statistic: the training graph outputs its updated value.
   struct Buffer {

@@ -7,12 +7,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <regex>
 #include <set>
-#include <tuple>
 
 #include "gradients/autodiff.h"
-#include "gradients/head.h"
 #include "gradients/losses.h"
 #include "gradients/train_mode.h"
 #include "importers/checkpoint_file.h"
@@ -24,6 +21,8 @@
 #include "runtime/core/parallel.h"
 #include "runtime/exec/feeds.h"
 #include "runtime/exec/plan.h"
+#include "runtime/train/load_model.h"
+#include "runtime/train/parameters.h"
 #include "runtime/train/session_impl.h"
 #include "runtime/train/training_info.h"
 
@@ -113,67 +112,14 @@ void copy_into(Tensor& destination, const Tensor& source, const std::string& wha
     std::memcpy(destination.raw_data(), source.raw_data(), source.nbytes());
 }
 
-int default_opset(const Graph& graph) {
-  const auto it = graph.opsets.find("");
-  return it == graph.opsets.end() ? kMinOpset : it->second;
-}
-
-// What every graph of the session starts from: the loaded model in eval form (whatever form it
-// was exported in), with the new classifier head when asked for.
-void to_session_model(Graph& graph, const TrainingOptions& options, const std::string& model_path) {
-  expand_onnx_gradient_ops(graph);
-  graph.separate_deduplicated_initializers();
-  to_eval_form(graph);
-  if (options.num_classes > 0) {
-    try {
-      replace_classifier_head(graph, options.loss.output, options.num_classes, options.seed);
-    } catch (const Error& e) {
-      OT_FAIL("{}: {}", model_path, e.what());
-    }
-  }
-}
-
-// Loads the model at the opset the loss needs. A model exported at an older opset (torch's
-// opset_version=9..11 and a class loss, which is built from opset-12 ops) is upgraded with
-// ONNX's version converter, and the user's own graph is kept in `original` for export_model.
-std::unique_ptr<Graph> load_for_loss(TrainingSession::Impl& s, const std::string& model_path) {
-  auto model = std::make_unique<Graph>(load_onnx_model(model_path));
-  std::string op;
-  const int needed = s.options.model_loss.empty() ? loss_min_opset(s.options.loss.kind, &op) : 0;
-  const int opset = default_opset(*model);
-  if (opset >= needed) return model;
-  const std::string loss = loss_kind_name(s.options.loss.kind);
-  LoadOptions upgrade;
-  upgrade.min_opset = needed;
-  upgrade.min_opset_reason = fmt::format("the {} loss ({})", loss, op);
-  s.original = std::move(model);
-  model = std::make_unique<Graph>(load_onnx_model(model_path, upgrade));
-  s.notes.push_back(
-      fmt::format("{} is at opset {}, but the {} loss needs opset {} ({}): upgraded it to opset {} with ONNX's version "
-                  "converter for training",
-                  model_path, opset, loss, needed, op, needed));
-  return model;
-}
-
-// Lets the user's graph at its own opset (s.original) share the weights of the upgraded one, so
-// that export_model writes it with the trained values. Every parameter and running statistic
-// must be there under the same name, shape and type; otherwise export_model writes the
-// upgraded graph (and a note says so).
-void share_original_weights(TrainingSession::Impl& s, const std::vector<std::string>& promoted) {
-  if (!s.original) return;
-  const int opset = default_opset(*s.original), upgraded = default_opset(*s.model);
-  std::string missing;
-  try {
-    to_session_model(*s.original, s.options, s.source);
-    std::vector<std::string> present;
-    for (const Node& n : s.original->nodes)
-      if (n.op_type == "Constant" && n.outputs.size() == 1 &&
-          std::find(promoted.begin(), promoted.end(), n.outputs[0]) != promoted.end())
-        present.push_back(n.outputs[0]);
-    s.original->promote_constants_to_initializers(present);
-  } catch (const Error& e) {
-    missing = e.what();
-  }
+// Lets the user's graph at its own opset (s.original, edited by load_model_for_training) share
+// the weights of the upgraded one, so that export_model writes it with the trained values.
+// Every parameter and running statistic must be there under the same name, shape and type;
+// otherwise export_model writes the upgraded graph (and a note says so).
+void share_original_weights(TrainingSession::Impl& s, int opset, const std::string& problem) {
+  if (!s.original && problem.empty()) return;  // not upgraded
+  const int upgraded = default_opset(*s.model);
+  std::string missing = problem;
   std::vector<std::string> changing = s.parameter_names;
   changing.insert(changing.end(), s.buffer_names.begin(), s.buffer_names.end());
   for (const auto& name : changing) {
@@ -188,7 +134,7 @@ void share_original_weights(TrainingSession::Impl& s, const std::vector<std::str
   }
   if (!missing.empty()) {
     s.original.reset();
-    // load_for_loss's note is the last one so far.
+    // The upgrade note is the last one so far.
     s.notes.back() += fmt::format("; the exported inference model is at opset {} too ({})", upgraded, missing);
     return;
   }
@@ -198,64 +144,6 @@ void share_original_weights(TrainingSession::Impl& s, const std::vector<std::str
       t = it->second;
   }
   s.notes.back() += fmt::format("; the exported inference model keeps opset {}", opset);
-}
-
-// Names torch.onnx.export gives the weights it computes at export (constant folding): folded
-// BatchNormalization's Conv weight and bias ("onnx::Conv_193"), a transposed MatMul weight
-// ("onnx::MatMul_45"); before torch 1.13 these were bare numbers ("193").
-bool is_generated_weight_name(const std::string& name) {
-  static const std::regex generated(R"(^(onnx::[A-Za-z]+_)?[0-9]+$)");
-  return std::regex_match(name, generated);
-}
-
-// A model exported for inference with constant folding has lost what fine-tuning needs: the
-// BatchNormalization layers (folded into the Conv before them: training then runs without
-// batch statistics) and the layers' weight names (so freeze patterns cannot name them). Says so
-// when the trainable weights show it.
-void note_lost_training_structure(TrainingSession::Impl& s, const std::vector<std::string>& candidates) {
-  std::vector<std::string> generated;
-  for (const auto& name : candidates)
-    if (is_generated_weight_name(name)) generated.push_back(name);
-  if (generated.empty()) return;
-  bool batch_norm = false, folded_conv = false;
-  for (const Node& n : s.model->nodes) {
-    batch_norm |= n.op_type == "BatchNormalization";
-    folded_conv |= n.op_type == "Conv" && n.inputs.size() == 3 && is_generated_weight_name(n.inputs[1]) &&
-                   is_generated_weight_name(n.inputs[2]);
-  }
-  const size_t shown = std::min<size_t>(generated.size(), 3);
-  const std::string examples = fmt::format("{}{}", fmt::join(generated.begin(), generated.begin() + shown, ", "),
-                                           generated.size() > shown ? ", ..." : "");
-  const std::string what =
-      folded_conv && !batch_norm
-          ? fmt::format(
-                "its BatchNormalization was folded into Conv (no BatchNormalization left; the Conv weights are named "
-                "{}), so training runs without batch statistics",
-                examples)
-          : fmt::format("{} of its {} trainable weights have names the exporter generated ({})", generated.size(),
-                        candidates.size(), examples);
-  s.notes.push_back(fmt::format(
-      "{} was exported for inference and lost its training structure: {}, and freeze patterns cannot name those "
-      "layers. To fine-tune, export it with torch.onnx.export(..., training=torch.onnx.TrainingMode.TRAINING, "
-      "do_constant_folding=False, opset_version=12 or more) (README: Exporting a model for fine-tuning)",
-      s.source, what));
-}
-
-// A freeze or train_only pattern that matches no parameter is most likely a typo, or a name from
-// another export of the model: say so, with some of the names there are.
-void note_unmatched_patterns(TrainingSession::Impl& s, const std::vector<std::string>& candidates) {
-  const size_t shown = std::min<size_t>(candidates.size(), 4);
-  const std::string names = fmt::format("{}{}", fmt::join(candidates.begin(), candidates.begin() + shown, ", "),
-                                        candidates.size() > shown ? ", ..." : "");
-  for (const auto& [patterns, option, effect] : {std::tuple{&s.options.freeze, "freeze", "freezes nothing"},
-                                                 std::tuple{&s.options.train_only, "train_only", "selects nothing"}}) {
-    for (const auto& pattern : *patterns) {
-      const NamePatterns one({pattern}, option);
-      if (std::none_of(candidates.begin(), candidates.end(), [&](const std::string& n) { return one.matches(n); }))
-        s.notes.push_back(fmt::format("{} pattern '{}' matches no parameter and {}; the {} parameters are named {}",
-                                      option, pattern, effect, candidates.size(), names));
-    }
-  }
 }
 
 }  // namespace
@@ -361,118 +249,158 @@ TrainingSession::~TrainingSession() = default;
 TrainingSession::TrainingSession(TrainingSession&&) noexcept = default;
 TrainingSession& TrainingSession::operator=(TrainingSession&&) noexcept = default;
 
-TrainingSession TrainingSession::from_file(const std::string& model_path, const TrainingOptions& options) {
+namespace {
+
+void check_options(const TrainingOptions& options) {
   OT_CHECK(options.accumulation_steps >= 0, "accumulation_steps is {}; it must be 0 (manual optimizer_step) or more",
            options.accumulation_steps);
   OT_CHECK(options.clip_grad_norm >= 0 && options.clip_grad_value >= 0,
            "gradient clipping thresholds must be positive (0 turns clipping off)");
   OT_CHECK(options.learning_rate >= 0, "learning rate {} is negative", options.learning_rate);
-  auto impl = std::make_unique<Impl>();
-  Impl& s = *impl;
-  s.source = model_path;
-  s.options = options;
-  s.optimizer = make_optimizer(options.optimizer);
+}
+
+// Every pattern option is a valid regex, checked before the model is read (OptionError).
+void check_patterns(const TrainingOptions& options) {
+  NamePatterns(options.freeze, "freeze");
+  NamePatterns(options.train_only, "train_only");
+  NamePatterns(options.no_decay.value_or(std::vector<std::string>{}), "no_decay");
+}
+
+// The schedule the options ask for; without one, learning_rate throughout.
+ScheduleOptions initial_schedule(const TrainingOptions& options) {
+  ScheduleOptions schedule;
   if (options.schedule) {
-    s.schedule = *options.schedule;
-    if (s.schedule.base_lr == 0 && s.schedule.kind != "onecycle") s.schedule.base_lr = options.learning_rate;
+    schedule = *options.schedule;
+    if (schedule.base_lr == 0 && schedule.kind != "onecycle") schedule.base_lr = options.learning_rate;
   } else {
-    s.schedule.kind = "constant";
-    s.schedule.base_lr = options.learning_rate;
+    schedule.kind = "constant";
+    schedule.base_lr = options.learning_rate;
   }
-  validate_schedule(s.schedule);
-  const NamePatterns frozen(options.freeze, "freeze");
-  const NamePatterns no_decay(options.no_decay.value_or(std::vector<std::string>{}), "no_decay");
+  validate_schedule(schedule);
+  return schedule;
+}
 
-  // The model, in eval form whatever form it was exported in, at an opset the loss can use.
-  s.model = load_for_loss(s, model_path);
-  to_session_model(*s.model, options, model_path);
-
-  // The training graph: a copy (sharing the initializers' storage) with the loss.
-  s.train = std::make_unique<Graph>(*s.model);
+// The loss on the training graph: appended to a model output (with a label input), or the
+// model's own loss output.
+void add_loss(TrainingSession::Impl& s) {
   try {
-    if (options.model_loss.empty()) {
-      const AppendedLoss appended = append_loss(*s.train, options.loss);
+    if (s.options.model_loss.empty()) {
+      const AppendedLoss appended = append_loss(*s.train, s.options.loss);
       s.loss = appended.loss;
       s.label = appended.label;
     } else {
       std::vector<std::string> names;
       for (const auto& v : s.model->outputs) names.push_back(v.name);
-      OT_CHECK(std::find(names.begin(), names.end(), options.model_loss) != names.end(),
-               "the model has no output '{}' to use as its loss; its outputs are: {}", options.model_loss,
+      OT_CHECK(std::find(names.begin(), names.end(), s.options.model_loss) != names.end(),
+               "the model has no output '{}' to use as its loss; its outputs are: {}", s.options.model_loss,
                fmt::join(names, ", "));
-      s.loss = options.model_loss;
+      s.loss = s.options.model_loss;
     }
   } catch (const Error& e) {
-    OT_FAIL("{}: {}", model_path, e.what());
+    OT_FAIL("{}: {}", s.source, e.what());
   }
-  const std::vector<std::string> promoted = promote_constant_weights(*s.train, s.loss);
-  s.model->promote_constants_to_initializers(promoted);
-  for (const auto& name : promoted) s.model->initializers[name] = s.train->initializers.at(name);
+}
 
-  const TrainingForm form = to_training_form(*s.train, options.seed);
-  const NamePatterns only(options.train_only, "train_only");
-  std::vector<std::string> trainable;
-  const std::vector<std::string> candidates = trainable_initializers(*s.train, s.loss);
-  for (const auto& name : candidates) {
-    const int64_t values = s.train->initializers.at(name).numel();
-    if (!frozen.matches(name) && (options.train_only.empty() || only.matches(name))) {
-      trainable.push_back(name);
-      ++s.counts.trainable_tensors;
-      s.counts.trainable_values += values;
-    } else {
-      ++s.counts.frozen_tensors;
-      s.counts.frozen_values += values;
-    }
-  }
-  OT_CHECK(!trainable.empty(),
+// What the session builds its graphs from, before binding parameters and planning.
+struct SessionGraphs {
+  LoadedModel loaded;        // the edited model (moved into s.model) and the user's original
+  TrainingForm form;         // the training graph's running statistics and Dropout nodes
+  ParameterSets parameters;  // what trains (decide_parameters on the model and the loss's value)
+  GradientGraph gradients;   // where the training graph holds each parameter's gradient
+};
+
+// The model (eval form, at the loss's opset), the training graph (a copy sharing the
+// initializers' storage, with the loss, in training form, with the backward graph of the
+// trainable parameters) and the eval graph (the model with the same loss).
+SessionGraphs build_graphs(TrainingSession::Impl& s) {
+  SessionGraphs g;
+  g.loaded = load_model_for_training(s.source, session_load_options(s.options));
+  s.model = std::move(g.loaded.model);
+  s.original = std::move(g.loaded.original);
+  s.notes = g.loaded.notes;
+  s.train = std::make_unique<Graph>(*s.model);
+  add_loss(s);
+  g.form = to_training_form(*s.train, s.options.seed);
+  g.parameters = decide_parameters(*s.model, g.loaded.loss, s.options.freeze, s.options.train_only);
+  OT_CHECK(!g.parameters.trainable.empty(),
            "{}: nothing to train: no float parameter reaches the loss '{}' (or freeze / train_only leave none)",
-           model_path, s.loss);
-  GradientGraph gradients;
+           s.source, s.loss);
   try {
-    gradients = build_gradient_graph(*s.train, s.loss, trainable);
+    g.gradients = build_gradient_graph(*s.train, s.loss, g.parameters.trainable);
   } catch (const Error& e) {
-    OT_FAIL("{}: {}", model_path, e.what());
+    OT_FAIL("{}: {}", s.source, e.what());
   }
+  s.eval = std::make_unique<Graph>(*s.model);
+  if (s.options.model_loss.empty()) append_loss(*s.eval, s.options.loss);
+  return g;
+}
 
-  // Where the step reads everything from.
-  s.loss_output = output_index(*s.train, s.loss);
-  for (const auto& v : s.model->outputs) s.model_outputs.push_back(output_index(*s.train, v.name));
-  for (const auto& name : trainable) {
-    Impl::Parameter p;
+// The trainable parameters (with their gradient outputs and weight-decay choice), the running
+// statistics the training graph updates, and the counts.
+void bind_parameters(TrainingSession::Impl& s, const SessionGraphs& g) {
+  const NamePatterns no_decay(s.options.no_decay.value_or(std::vector<std::string>{}), "no_decay");
+  for (const auto& name : g.parameters.trainable) {
+    TrainingSession::Impl::Parameter p;
     p.name = name;
     p.value = s.train->initializers.at(name);
-    p.grad_output = output_index(*s.train, gradients.gradients.at(name));
-    const bool decays = options.no_decay ? !no_decay.matches(name) : p.value.rank() >= 2;
-    s.optimizer_params.push_back(Param{name, &p.value, nullptr, decays});
+    p.grad_output = output_index(*s.train, g.gradients.gradients.at(name));
+    p.decays = s.options.no_decay ? !no_decay.matches(name) : p.value.rank() >= 2;
     s.parameters.push_back(std::move(p));
-    s.parameter_names.push_back(name);
   }
-  // Param::value points into `parameters`, which no longer grows.
-  for (size_t i = 0; i < s.parameters.size(); ++i) s.optimizer_params[i].value = &s.parameters[i].value;
-  for (const RunningStat& stat : form.running_stats) {
-    for (const auto& [name, updated] :
-         {std::pair{stat.mean, stat.updated_mean}, std::pair{stat.var, stat.updated_var}}) {
-      auto it = s.train->initializers.find(name);
-      if (it == s.train->initializers.end()) continue;  // statistics computed in the graph: nothing to keep
-      s.buffers.push_back({name, it->second, output_index(*s.train, updated)});
-      s.buffer_names.push_back(name);
-    }
+  // `parameters` no longer grows: the optimizer's view of it points into it.
+  for (auto& p : s.parameters) {
+    s.optimizer_params.push_back(Param{p.name, &p.value, nullptr, p.decays});
+    s.parameter_names.push_back(p.name);
+    ++s.counts.trainable_tensors;
+    s.counts.trainable_values += p.value.numel();
   }
+  for (const auto& name : g.parameters.frozen) {
+    ++s.counts.frozen_tensors;
+    s.counts.frozen_values += s.model->initializers.at(name).numel();
+  }
+  std::map<std::string, std::string> updated;  // running statistic -> its updated value
+  for (const RunningStat& stat : g.form.running_stats) {
+    updated.emplace(stat.mean, stat.updated_mean);
+    updated.emplace(stat.var, stat.updated_var);
+  }
+  for (const auto& name : g.parameters.buffers) {
+    const auto it = updated.find(name);
+    OT_CHECK(it != updated.end(), "internal: the running statistic '{}' has no update in the training graph", name);
+    s.buffers.push_back({name, s.train->initializers.at(name), output_index(*s.train, it->second)});
+    s.buffer_names.push_back(name);
+  }
+}
 
-  // The eval graph: the eval-form model with the same loss.
-  s.eval = std::make_unique<Graph>(*s.model);
-  if (options.model_loss.empty()) append_loss(*s.eval, options.loss);
+// The plans, and where the steps read the loss and the model's outputs.
+void build_plans(TrainingSession::Impl& s) {
+  s.loss_output = output_index(*s.train, s.loss);
+  for (const auto& v : s.model->outputs) s.model_outputs.push_back(output_index(*s.train, v.name));
   s.eval_loss_output = output_index(*s.eval, s.loss);
-
-  s.train_plan = std::make_unique<Plan>(*s.train, KernelRegistry::global(), model_path);
-  s.eval_plan = std::make_unique<Plan>(*s.eval, KernelRegistry::global(), model_path);
+  s.train_plan = std::make_unique<Plan>(*s.train, KernelRegistry::global(), s.source);
+  s.eval_plan = std::make_unique<Plan>(*s.eval, KernelRegistry::global(), s.source);
   for (const auto& v : s.train->inputs) s.inputs.push_back(spec_of(v));
   for (const auto& v : s.model->inputs) s.model_inputs.push_back(spec_of(v));
   for (const auto& v : s.model->outputs) s.outputs.push_back(spec_of(v));
   s.overridable_count = s.train->overridable_initializers.size();
-  share_original_weights(s, promoted);
-  note_lost_training_structure(s, candidates);
-  note_unmatched_patterns(s, candidates);
+}
+
+}  // namespace
+
+TrainingSession TrainingSession::from_file(const std::string& model_path, const TrainingOptions& options) {
+  check_options(options);
+  auto impl = std::make_unique<Impl>();
+  Impl& s = *impl;
+  s.source = model_path;
+  s.options = options;
+  s.optimizer = make_optimizer(options.optimizer);
+  s.schedule = initial_schedule(options);
+  check_patterns(options);
+  const SessionGraphs graphs = build_graphs(s);
+  bind_parameters(s, graphs);
+  build_plans(s);
+  share_original_weights(s, graphs.loaded.opset, graphs.loaded.original_problem);
+  for (auto& note : parameter_notes(*s.model, s.source, graphs.parameters, s.options.freeze, s.options.train_only))
+    s.notes.push_back(std::move(note));
   restore_training_info(s, model_path);
   return TrainingSession(std::move(impl));
 }
@@ -502,9 +430,8 @@ StepResult TrainingSession::train_step(const std::map<std::string, Tensor>& feed
   for (auto& b : s.buffers) {
     std::vector<Tensor*> stat = {&s.last_outputs[b.updated_output]};
     if (!std::isfinite(gradient_checksum(stat)))
-      throw NonFiniteStep(
-          fmt::format("{}: the running statistic '{}' becomes NaN or Inf at step {}; nothing was updated", s.source,
-                      b.name, s.step + 1));
+      throw NonFiniteStep(fmt::format("{}: the running statistic '{}' becomes NaN or Inf at step {}; nothing was updated",
+                                      s.source, b.name, s.step + 1));
   }
 
   const double weight = s.micro_batch_weight(feeds);
@@ -623,24 +550,27 @@ std::map<std::string, std::string> TrainingSession::read_checkpoint_metadata(con
   return read_checkpoint_file(path).metadata;
 }
 
-std::map<std::string, std::string> TrainingSession::load_checkpoint(const std::string& path) {
-  Impl& s = *impl_;
-  OT_CHECK(s.pending == 0,
-           "{}: {} micro-batches are accumulated but not stepped; call optimizer_step() or zero_grad() before "
-           "loading a checkpoint",
-           path, s.pending);
-  const CheckpointFile file = read_checkpoint_file(path);
-  auto meta = [&](const std::string& key) -> const std::string& {
-    auto it = file.metadata.find(key);
-    OT_CHECK(it != file.metadata.end(), "{}: the checkpoint has no '{}' entry", path, key);
-    return it->second;
-  };
-  OT_CHECK(meta("optimizer") == s.optimizer->options().kind,
-           "{}: the checkpoint was made with the {} optimizer, this session uses {}; its state cannot carry over", path,
-           meta("optimizer"), s.optimizer->options().kind);
-  // Check everything before changing anything.
+namespace {
+
+// What a checkpoint holds for a session, checked against it before anything changes.
+struct CheckpointState {
+  std::map<std::string, Tensor> optimizer_state;  // "<param>/<slot>" -> tensor
+  std::map<std::string, std::string> rng;         // Dropout output -> generator state
+  int64_t step = 0;
+  ScheduleOptions schedule;
+};
+
+const std::string& checkpoint_entry(const CheckpointFile& file, const std::string& path, const std::string& key) {
+  const auto it = file.metadata.find(key);
+  OT_CHECK(it != file.metadata.end(), "{}: the checkpoint has no '{}' entry", path, key);
+  return it->second;
+}
+
+// Every parameter and buffer of the session is in the file with its dtype and shape, and the
+// file holds nothing else but optimizer state (which it returns).
+std::map<std::string, Tensor> checked_tensors(const TrainingSession::Impl& s, const CheckpointFile& file,
+                                              const std::string& path) {
   std::map<std::string, Tensor> optimizer_state;
-  std::map<std::string, std::string> rng;
   std::set<std::string> expected;
   for (const auto& p : s.parameters) expected.insert(kParameterPrefix + p.name);
   for (const auto& b : s.buffers) expected.insert(kBufferPrefix + b.name);
@@ -664,6 +594,17 @@ std::map<std::string, std::string> TrainingSession::load_checkpoint(const std::s
   };
   for (const auto& p : s.parameters) check_tensor(kParameterPrefix + p.name, p.value);
   for (const auto& b : s.buffers) check_tensor(kBufferPrefix + b.name, b.value);
+  return optimizer_state;
+}
+
+// The file's optimizer kind, tensors, Dropout states, step and schedule, checked against `s`.
+CheckpointState checked_state(const TrainingSession::Impl& s, const CheckpointFile& file, const std::string& path) {
+  const std::string& optimizer = checkpoint_entry(file, path, "optimizer");
+  OT_CHECK(optimizer == s.optimizer->options().kind,
+           "{}: the checkpoint was made with the {} optimizer, this session uses {}; its state cannot carry over", path,
+           optimizer, s.optimizer->options().kind);
+  CheckpointState state;
+  state.optimizer_state = checked_tensors(s, file, path);
   const auto stateful = s.train_plan->kernel_states();
   for (const auto& [key, value] : file.metadata) {
     if (!starts_with(key, kRngPrefix)) continue;
@@ -671,22 +612,35 @@ std::map<std::string, std::string> TrainingSession::load_checkpoint(const std::s
     OT_CHECK(stateful.count(node_output) != 0,
              "{}: the checkpoint holds the random state of '{}', which is no Dropout of this model's training graph",
              path, node_output);
-    rng[node_output] = value;
+    state.rng[node_output] = value;
   }
-  int64_t step = 0;
+  const std::string& step = checkpoint_entry(file, path, "step");
   try {
-    step = std::stoll(meta("step"));
+    state.step = std::stoll(step);
   } catch (const std::exception&) {
-    OT_FAIL("{}: step '{}' is not a number", path, meta("step"));
+    OT_FAIL("{}: step '{}' is not a number", path, step);
   }
-  const ScheduleOptions schedule = parse_schedule(meta("schedule"));
+  state.schedule = parse_schedule(checkpoint_entry(file, path, "schedule"));
+  return state;
+}
 
-  s.optimizer->load_state(optimizer_state);
-  s.train_plan->set_kernel_states(rng);
+}  // namespace
+
+std::map<std::string, std::string> TrainingSession::load_checkpoint(const std::string& path) {
+  Impl& s = *impl_;
+  OT_CHECK(s.pending == 0,
+           "{}: {} micro-batches are accumulated but not stepped; call optimizer_step() or zero_grad() before "
+           "loading a checkpoint",
+           path, s.pending);
+  const CheckpointFile file = read_checkpoint_file(path);
+  // Check everything before changing anything.
+  CheckpointState state = checked_state(s, file, path);
+  s.optimizer->load_state(state.optimizer_state);
+  s.train_plan->set_kernel_states(state.rng);
   for (auto& p : s.parameters) copy_into(p.value, file.tensors.at(kParameterPrefix + p.name), path);
   for (auto& b : s.buffers) copy_into(b.value, file.tensors.at(kBufferPrefix + b.name), path);
-  s.step = step;
-  s.schedule = schedule;
+  s.step = state.step;
+  s.schedule = state.schedule;
   return file.metadata;
 }
 

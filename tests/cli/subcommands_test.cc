@@ -81,6 +81,9 @@ TEST(CliOptionErrors, NamedByTheFlagThatSetsTheOption) {
   EXPECT_EQ(option_error_message(OptionError("freeze", "pattern '(' is not a valid regular expression")),
             "--freeze: pattern '(' is not a valid regular expression");
   EXPECT_EQ(option_error_message(OptionError("train_only", "x")), "--train-only: x");
+  // Where it was met (the model file) stays in front, as the library's what() has it.
+  EXPECT_EQ(option_error_message(OptionError("num_classes", "output 'y' is computed by Add", "m.onnx")),
+            "m.onnx: --num-classes: output 'y' is computed by Add");
   // An option no flag sets keeps the library's words.
   EXPECT_EQ(option_error_message(OptionError("no_decay", "pattern '(' is bad")), "no_decay: pattern '(' is bad");
 }

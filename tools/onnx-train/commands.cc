@@ -4,16 +4,10 @@
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <map>
-#include <set>
 
-#include "gradients/autodiff.h"
-#include "gradients/builder.h"
-#include "importers/onnx_model.h"
+#include "onnx_train/inspect.h"
 #include "onnx_train/session.h"
 #include "onnx_train/training.h"
-#include "runtime/core/name_patterns.h"
-#include "runtime/exec/feeds.h"
 #include "tools/onnx-train/run_folder.h"
 #include "tools/onnx-train/train_common.h"
 #include "tools/onnx-train/train_data.h"
@@ -34,14 +28,15 @@ int write_value_graph(const TrainConfig& config, TrainingGraphOptions options, c
   for (size_t i = 0; i < config.args.size(); ++i) {
     const std::string& arg = config.args[i];
     if (arg.rfind("--", 0) != 0) continue;  // the model
-    OT_CHECK(arg == "--freeze",
+    OT_CHECK(arg == "--freeze" || arg == "--train-only",
              "graph --minimise {} differentiates a value of the model (no loss is appended, nothing is stepped): {} "
-             "does not apply; it takes --freeze REGEX and --input-grad NAME",
+             "does not apply; it takes --freeze REGEX, --train-only REGEX and --input-grad NAME",
              options.loss, arg);
     if (train_flag_takes_value(arg)) ++i;
   }
   OT_CHECK(!config.resume, "graph --minimise {}: --resume does not apply", options.loss);
   options.freeze = config.training.freeze;
+  options.train_only = config.training.train_only;
   CreatedFolders folders;  // made for -o, and removed again if the command fails
   check_output_file("-o", out, folders);
   const auto info = write_training_graph(config.model, out, options);
@@ -98,72 +93,46 @@ int inspect_command(const std::vector<std::string>& args) {
   // Works from the graph itself, without building gradients: a model whose ops lack a
   // kernel or a gradient rule is exactly what this should explain.
   const TrainConfig config = parse_train_args(args, /*need_data=*/false);
-  Graph graph = load_onnx_model(config.model);
-  expand_onnx_gradient_ops(graph);
-  auto shape_of = [](const ValueInfo& v) { return spec_of(v).describe(); };
+  const ModelReport report = inspect_model(config.model, config.training);
   std::printf("model %s\n", config.model.c_str());
   std::printf("inputs:\n");
-  for (const auto& v : graph.inputs) std::printf("  %-32s %s\n", v.name.c_str(), shape_of(v).c_str());
+  for (const auto& v : report.inputs) std::printf("  %-32s %s\n", v.name.c_str(), v.describe().c_str());
   std::printf("outputs:\n");
-  for (const auto& v : graph.outputs) std::printf("  %-32s %s\n", v.name.c_str(), shape_of(v).c_str());
+  for (const auto& v : report.outputs) std::printf("  %-32s %s\n", v.name.c_str(), v.describe().c_str());
 
   // Parameters: what a training run with these options would train.
-  std::set<std::string> reach;
-  for (const auto& out : graph.outputs) {
-    for (const auto& name : trainable_initializers(graph, out.name)) reach.insert(name);
-  }
-  const NamePatterns frozen(config.training.freeze, "--freeze");
-  const NamePatterns only(config.training.train_only, "--train-only");
   int64_t trained = 0, total = 0;
   std::printf("parameters (initializers):\n");
-  for (const auto& [name, t] : graph.initializers) {
-    std::string role;
-    if (!dtype_is_float(t.dtype())) {
-      role = "constant (not float)";
-    } else if (!reach.count(name)) {
-      role = "not trained (running statistic or setting, or reaches no output)";
-    } else if (frozen.matches(name) || (!config.training.train_only.empty() && !only.matches(name))) {
-      role = "frozen";
-    } else {
+  for (const auto& p : report.initializers) {
+    const char* role = "not trained (running statistic or setting, or reaches no output)";
+    if (p.role == ParameterRole::NotFloat) role = "constant (not float)";
+    if (p.role == ParameterRole::Frozen) role = "frozen";
+    if (p.role == ParameterRole::Trainable) {
       role = "trainable";
-      trained += t.numel();
+      trained += p.values;
     }
-    total += t.numel();
-    std::printf("  %-40s %-24s %10lld  %s\n", name.c_str(), t.describe().c_str(), static_cast<long long>(t.numel()),
-                role.c_str());
+    total += p.values;
+    std::printf("  %-40s %-24s %10lld  %s\n", p.name.c_str(), p.spec.describe().c_str(),
+                static_cast<long long>(p.values), role);
   }
   std::printf("  %lld of %lld values trainable\n", static_cast<long long>(trained), static_cast<long long>(total));
 
   // Ops: does each have a kernel for its version, and a gradient rule?
-  std::map<std::string, const OpSupport*> support;
-  const std::vector<OpSupport> all = supported_ops();
-  for (const auto& op : all) support[op_key(op.domain, op.op_type)] = &op;
-  std::map<std::string, std::pair<int, std::set<int>>> used;  // op -> (nodes, versions)
-  for (const Node& n : graph.nodes) {
-    auto& u = used[op_key(n.domain, n.op_type)];
-    ++u.first;
-    u.second.insert(n.since_version);
-  }
   std::printf("ops (nodes): kernel | gradient\n");
   int problems = 0;
-  for (const auto& [op, u] : used) {
-    const auto it = support.find(op);
+  for (const auto& op : report.ops) {
     std::string kernel = "no kernel", gradient = "no rule";
-    if (it != support.end()) {
-      bool all_versions = true;
-      for (int v : u.second) {
-        all_versions &= std::find(it->second->since_versions.begin(), it->second->since_versions.end(), v) !=
-                        it->second->since_versions.end();
-      }
-      kernel = all_versions ? "kernel" : fmt::format("no kernel for version {}", fmt::join(u.second, "/"));
-      if (it->second->not_differentiable) {
+    if (op.known) {
+      kernel = op.kernel ? "kernel" : fmt::format("no kernel for version {}", fmt::join(op.versions, "/"));
+      if (op.not_differentiable) {
         gradient = "not differentiable";
-      } else if (!it->second->gradient_versions.empty()) {
+      } else if (op.gradient_rule) {
         gradient = "gradient rule";
       }
     }
-    problems += kernel != "kernel";
-    std::printf("  %-32s %4d  %s | %s\n", op.c_str(), u.first, kernel.c_str(), gradient.c_str());
+    problems += !op.kernel;
+    std::printf("  %-32s %4d  %s | %s\n", op_key(op.domain, op.op_type).c_str(), op.nodes, kernel.c_str(),
+                gradient.c_str());
   }
   if (problems > 0) std::printf("%d op(s) cannot run: the model cannot be trained here\n", problems);
   return problems > 0 ? 1 : 0;

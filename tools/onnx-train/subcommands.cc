@@ -27,8 +27,8 @@ const std::vector<Subcommand>& subcommands() {
        /*passive_openmp=*/true, ""},
       {"graph", "MODEL.onnx -o OUT.onnx [options]", "write the training graph (forward, loss, backward)",
        "graph: with --minimise VALUE instead of a loss, the forward + backward graph of any value of the model\n"
-       "     (gradients of every float initializer that reaches it, except --freeze matches; --input-grad NAME\n"
-       "     adds the gradient of a model input).\n",
+       "     (gradients of every float initializer that reaches it, except what --freeze matches or --train-only\n"
+       "     does not; --input-grad NAME adds the gradient of a model input).\n",
        graph_command, /*passive_openmp=*/true, ""},
       {"export", "CHECKPOINT -o OUT.onnx", "the inference model with a checkpoint's weights", "", export_command,
        /*passive_openmp=*/true, ""},

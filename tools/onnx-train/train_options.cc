@@ -327,7 +327,8 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
 
 std::string option_error_message(const OptionError& error) {
   const auto it = flags_of_options().find(error.option());
-  return it == flags_of_options().end() ? error.what() : it->second + ": " + error.detail();
+  if (it == flags_of_options().end()) return error.what();
+  return (error.context().empty() ? "" : error.context() + ": ") + it->second + ": " + error.detail();
 }
 
 std::vector<std::string> take_command_flags(const std::vector<std::string>& args, const std::vector<CommandFlag>& flags,

@@ -55,8 +55,8 @@ std::string train_options_help();
 // for a switch, and for a name that is no option (a positional argument).
 bool train_flag_takes_value(const std::string& name);
 
-// The message of an OptionError in the command line's terms: "--num-classes: <detail>" for
-// an option a flag sets (the table next to the flags in train_options.cc), what() unchanged
+// The message of an OptionError in the command line's terms: "[context: ]--num-classes: <detail>"
+// for an option a flag sets (the table next to the flags in train_options.cc), what() unchanged
 // for an option no flag sets.
 std::string option_error_message(const OptionError& error);
 

@@ -21,17 +21,23 @@ class Error : public std::runtime_error {
 
 // An error about one option a caller set (TrainingOptions::num_classes, ::freeze): option()
 // names it as the API spells it, detail() is the message without that name, so a front end
-// can speak of its own flag instead ("--num-classes: ..."). what() is "option: detail".
+// can speak of its own flag instead ("--num-classes: ..."). context() is where it was met (a
+// model file), or empty. what() is "context: option: detail" (without "context: " when empty).
 class OptionError : public Error {
  public:
-  OptionError(std::string option, std::string detail)
-      : Error(option + ": " + detail), option_(std::move(option)), detail_(std::move(detail)) {}
+  OptionError(std::string option, std::string detail, std::string context = "")
+      : Error((context.empty() ? "" : context + ": ") + option + ": " + detail),
+        option_(std::move(option)),
+        detail_(std::move(detail)),
+        context_(std::move(context)) {}
   const std::string& option() const { return option_; }
   const std::string& detail() const { return detail_; }
+  const std::string& context() const { return context_; }
 
  private:
   std::string option_;
   std::string detail_;
+  std::string context_;
 };
 
 // A training step stopped before it changed anything because its loss, a gradient or a

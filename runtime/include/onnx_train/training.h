@@ -16,10 +16,15 @@
 
 namespace onnx_train {
 
+// The trainable set is TrainingSession's (runtime/train/parameters.h): the float initializers
+// reaching the loss, less BatchNormalization's running statistics, selected by freeze and
+// train_only as TrainingOptions selects them. A bad regex throws OptionError naming "freeze" or
+// "train_only".
 struct TrainingGraphOptions {
   std::string loss;                          // the value to minimise (a model output or any value)
   std::vector<std::string> freeze;           // regexes: initializers whose names match are not trained
   std::vector<std::string> input_gradients;  // graph inputs whose gradients are wanted too
+  std::vector<std::string> train_only;       // regexes: if any, only initializers matching one are trained
 };
 
 struct TrainingGraphInfo {

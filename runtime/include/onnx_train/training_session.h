@@ -40,8 +40,11 @@
 //
 // Trainable parameters: the float initializers that reach the loss (weights held in Constant
 // nodes are made initializers first), except BatchNormalization's running statistics and
-// what `freeze` matches (or what `train_only` does not). Weight decay applies to parameters of rank 2 and more; biases and
-// normalisation scales and shifts (rank 0 or 1) get none, unless `no_decay` says otherwise.
+// what `freeze` matches (or what `train_only` does not); inspect_model (onnx_train/inspect.h)
+// reports the same set without building anything. A bad freeze / train_only / no_decay regex
+// throws OptionError naming the option. Weight decay applies to parameters of rank 2 and
+// more; biases and normalisation scales and shifts (rank 0 or 1) get none, unless `no_decay`
+// says otherwise.
 //
 // Determinism: with the same options (seed included) and the same number of threads, two
 // sessions fed the same batches produce bit-identical parameters.
@@ -156,11 +159,14 @@ class TrainingSession {
   ParameterCounts parameter_counts() const;
 
   // Forward, backward and (every accumulation_steps calls) the optimizer step; see above.
-  // A loss that is NaN or infinite stops the step before anything changes (no update, no
-  // running statistics, the batch's gradients dropped) with an Error saying so.
+  // A loss, a gradient or a running statistic that is NaN or infinite stops the step before
+  // anything changes (no update, no running statistics, the batch's gradients dropped) with a
+  // NonFiniteStep (onnx_train/error.h), whose message says which and at which step; a caller
+  // tells it from other errors by its type (e.g. to resume from a checkpoint with a lower rate).
   StepResult train_step(const std::map<std::string, Tensor>& feeds);
   // Runs the optimizer step on the gradients accumulated so far (does nothing when none
   // were), e.g. to finish a partial accumulation at the end of an epoch. Returns the rate used.
+  // Throws NonFiniteStep, changing nothing, when the accumulated gradients hold NaN or Inf.
   double optimizer_step();
   // Discards the accumulated gradients.
   void zero_grad();

@@ -1,25 +1,26 @@
-// write_training_graph: load, choose the trainable set, build the backward graph, save.
+// write_training_graph: load for training, choose the trainable set, build the backward graph, save.
+// The model keeps its own form and opset (no loss is appended: `loss` is a value of the model).
 #include <chrono>
 
 #include "gradients/autodiff.h"
 #include "importers/onnx_model.h"
 #include "onnx_train/training.h"
-#include "runtime/core/name_patterns.h"
+#include "runtime/train/load_model.h"
+#include "runtime/train/parameters.h"
 
 namespace onnx_train {
 
 TrainingGraphInfo write_training_graph(const std::string& model_path, const std::string& output_path,
                                        const TrainingGraphOptions& options) {
   OT_CHECK(!options.loss.empty(), "name the loss: the value of {} to minimise", model_path);
-  Graph graph = load_onnx_model(model_path);
-  expand_onnx_gradient_ops(graph);
-  graph.separate_deduplicated_initializers();
-  const NamePatterns frozen(options.freeze, "--freeze");
+  // The model as written (its own form and opset), with Constant weights reaching the loss promoted.
+  LoadModelOptions load;
+  load.loss = options.loss;
+  LoadedModel loaded = load_model_for_training(model_path, load);
+  Graph& graph = *loaded.model;
   TrainingGraphInfo info;
-  info.promoted_constants = promote_constant_weights(graph, options.loss);
-  for (const auto& name : trainable_initializers(graph, options.loss)) {
-    if (!frozen.matches(name)) info.trainable.push_back(name);
-  }
+  info.promoted_constants = loaded.promoted;
+  info.trainable = decide_parameters(graph, options.loss, options.freeze, options.train_only).trainable;
   std::vector<std::string> wrt = info.trainable;
   for (const auto& input : options.input_gradients) {
     bool known = false;

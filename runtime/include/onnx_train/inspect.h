@@ -1,0 +1,69 @@
+// onnx_train/inspect.h: what a model holds and what training it would train, without
+// training it (what `onnx-train inspect` prints).
+//
+//   onnx_train::TrainingOptions options;
+//   options.freeze = {"^features\\."};
+//   const onnx_train::ModelReport r = onnx_train::inspect_model("model.onnx", options);
+//   for (const auto& p : r.initializers) ... p.role == onnx_train::ParameterRole::Trainable ...
+//
+// The model is loaded as TrainingSession::from_file loads it (upgraded to the opset the loss
+// needs, ONNX Gradient ops expanded, eval form, the new head of num_classes, Constant weights
+// that reach the loss made initializers), and the parameters are split by the same function,
+// so `trainable` is TrainingSession::parameter_names() for the same file and options. No loss
+// is appended, no gradient built and no plan made: a model with an op that has no kernel or no
+// gradient rule is reported, not refused.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "onnx_train/session.h"
+#include "onnx_train/training_session.h"
+
+namespace onnx_train {
+
+enum class ParameterRole {
+  Trainable,   // trained with these options
+  Frozen,      // reaches the loss, kept fixed by freeze / train_only
+  Buffer,      // a BatchNormalization running statistic: updated by training, not trained
+  NotTrained,  // float, but reaches no loss (or a setting such as a loss's class weights)
+  NotFloat,    // an integer or bool constant (shapes, indices)
+};
+
+struct InitializerReport {
+  std::string name;
+  TensorSpec spec;  // dtype and shape
+  int64_t values = 0;
+  ParameterRole role = ParameterRole::NotTrained;
+};
+
+// One op type of the model's nodes and what the runtime has for it.
+struct OpReport {
+  std::string domain;  // "" for the default ONNX domain
+  std::string op_type;
+  int nodes = 0;                    // how many nodes use it
+  std::vector<int> versions;        // the ONNX schema versions those nodes are at, ascending
+  bool known = false;               // the runtime has kernels for the op at some version
+  bool kernel = false;              // ... and at every version in `versions`
+  bool gradient_rule = false;       // the gradient builder has a rule for it
+  bool not_differentiable = false;  // its outputs carry no gradient (Shape, comparisons...)
+};
+
+struct ModelReport {
+  std::vector<TensorSpec> inputs, outputs;      // the model's own (no label, no loss)
+  std::vector<InitializerReport> initializers;  // every initializer, by name
+  std::string loss;  // the value the loss is computed from (the model's loss output, or the one a loss reads)
+  // As TrainingSession would split them, in its orders (parameter_names(), buffer_names()).
+  std::vector<std::string> trainable, frozen, buffers;
+  std::vector<OpReport> ops;  // by op type (domain, then name)
+  // TrainingSession::notes() for the same file and options: the opset upgrade for the loss (without
+  // the session's word on the opset export_model writes), a lost training structure, a freeze /
+  // train_only pattern that matches no parameter.
+  std::vector<std::string> notes;
+};
+
+// Throws Error for a model that cannot be read, OptionError for a bad freeze / train_only regex.
+ModelReport inspect_model(const std::string& model_path, const TrainingOptions& options = {});
+
+}  // namespace onnx_train
