@@ -30,8 +30,8 @@ struct GradRuleFamilyRegistrar {
 
 }  // namespace onnx_train
 
-#define ONNX_TRAIN_GRADIENT_RULES(family)                                                                \
-  static void add_##family##_gradient_rules(std::vector<::onnx_train::GradRuleEntry>& rules);           \
-  static const ::onnx_train::GradRuleFamilyRegistrar family##_gradient_rules_registrar(                 \
-      #family, add_##family##_gradient_rules);                                                          \
+#define ONNX_TRAIN_GRADIENT_RULES(family)                                                                              \
+  static void add_##family##_gradient_rules(std::vector<::onnx_train::GradRuleEntry>& rules);                          \
+  static const ::onnx_train::GradRuleFamilyRegistrar family##_gradient_rules_registrar(#family,                        \
+                                                                                       add_##family##_gradient_rules); \
   static void add_##family##_gradient_rules(std::vector<::onnx_train::GradRuleEntry>& rules)
