@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "gradients/builder.h"
-#include "gradients/rules/rules.h"
+#include "gradients/rules/registry.h"
 
 namespace onnx_train {
 
@@ -273,7 +273,7 @@ void softmax_grad(GradContext& g) {
 
 }  // namespace
 
-void add_activation_gradient_rules(std::vector<GradRuleEntry>& rules) {
+ONNX_TRAIN_GRADIENT_RULES(activations) {
   // Versions: the schema since_versions in force for opsets 7..17.
   rules.push_back({"", "LeakyRelu", {6, 16}, leaky_relu_grad});
   rules.push_back({"", "Elu", {6}, elu_grad});

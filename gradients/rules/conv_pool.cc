@@ -5,7 +5,7 @@
 // each takes the forward node's window attributes and resolves them against its inputs'
 // shapes exactly as the forward kernel does (the rule cannot: shapes may be dynamic).
 #include "gradients/builder.h"
-#include "gradients/rules/rules.h"
+#include "gradients/rules/registry.h"
 
 namespace onnx_train {
 
@@ -159,7 +159,7 @@ void max_roi_pool_grad(GradContext& g) {
 
 }  // namespace
 
-void add_conv_pool_gradient_rules(std::vector<GradRuleEntry>& rules) {
+ONNX_TRAIN_GRADIENT_RULES(conv_pool) {
   rules.push_back({"", "Conv", {1, 11}, conv_grad});
   rules.push_back({"", "ConvTranspose", {1, 11}, conv_transpose_grad});
   rules.push_back({"", "MaxPool", {1, 8, 10, 11, 12}, max_pool_grad});

@@ -1,7 +1,7 @@
 // Gradient rules of the elementwise ops. x, y: forward input / output; dy: the incoming
 // gradient. Broadcast inputs pass `broadcast = true` and the driver sums them back.
 #include "gradients/builder.h"
-#include "gradients/rules/rules.h"
+#include "gradients/rules/registry.h"
 
 namespace onnx_train {
 
@@ -74,7 +74,7 @@ void mod_grad(GradContext& g) {
 
 }  // namespace
 
-void add_elementwise_gradient_rules(std::vector<GradRuleEntry>& rules) {
+ONNX_TRAIN_GRADIENT_RULES(elementwise) {
   rules.push_back({"", "Add", {7, 13, 14}, add_grad});
   rules.push_back({"", "Sub", {7, 13, 14}, sub_grad});
   rules.push_back({"", "Mul", {7, 13, 14}, mul_grad});

@@ -12,7 +12,7 @@
 // Indices, conditions and sequence lengths are integer/bool inputs and get no gradient.
 #include "gradients/builder.h"
 #include "gradients/rules/common.h"
-#include "gradients/rules/rules.h"
+#include "gradients/rules/registry.h"
 
 namespace onnx_train {
 
@@ -139,7 +139,7 @@ void sum_to_shape_grad(GradContext& g) { g.set_dx(0, g.emit("Expand", {g.dy(0), 
 
 }  // namespace
 
-void add_indexing_gradient_rules(std::vector<GradRuleEntry>& rules) {
+ONNX_TRAIN_GRADIENT_RULES(indexing) {
   rules.push_back({"", "TopK", {1, 10, 11}, topk_grad});
   rules.push_back({kGradientDomain, "SumToShape", {1}, sum_to_shape_grad});
   rules.push_back({"", "GatherND", {11, 12, 13}, gather_nd_grad});

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "gradients/builder.h"
-#include "gradients/rules/rules.h"
+#include "gradients/rules/registry.h"
 
 namespace onnx_train {
 
@@ -283,7 +283,7 @@ void stft_grad(GradContext& g) {
 
 }  // namespace
 
-void add_linalg_gradient_rules(std::vector<GradRuleEntry>& rules) {
+ONNX_TRAIN_GRADIENT_RULES(linalg) {
   rules.push_back({"", "MatMul", {1, 9, 13}, matmul_grad});
   rules.push_back({"", "Gemm", {7, 9, 11, 13}, gemm_grad});
   rules.push_back({"", "CumSum", {11, 14}, cumsum_grad});

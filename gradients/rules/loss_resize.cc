@@ -3,7 +3,7 @@
 // runtime/kernels/reference/loss_resize_grad.cc (project domain). Labels, roi, scales and
 // sizes are integer or shape-like inputs and get no gradient.
 #include "gradients/builder.h"
-#include "gradients/rules/rules.h"
+#include "gradients/rules/registry.h"
 
 namespace onnx_train {
 
@@ -116,7 +116,7 @@ void grid_sample_grad(GradContext& g) {
 
 }  // namespace
 
-void add_loss_resize_gradient_rules(std::vector<GradRuleEntry>& rules) {
+ONNX_TRAIN_GRADIENT_RULES(loss_resize) {
   rules.push_back({"", "SoftmaxCrossEntropyLoss", {12, 13}, softmax_cross_entropy_grad});
   rules.push_back({"", "NegativeLogLikelihoodLoss", {12, 13}, negative_log_likelihood_grad});
   rules.push_back({"", "Resize", {10, 11, 13}, resize_grad, {1, 2}});  // roi, scales (10: scales)

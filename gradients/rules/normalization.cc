@@ -9,7 +9,7 @@
 #include <algorithm>
 
 #include "gradients/builder.h"
-#include "gradients/rules/rules.h"
+#include "gradients/rules/registry.h"
 
 namespace onnx_train {
 
@@ -204,7 +204,7 @@ void mean_variance_normalization_grad(GradContext& g) {
 
 }  // namespace
 
-void add_normalization_gradient_rules(std::vector<GradRuleEntry>& rules) {
+ONNX_TRAIN_GRADIENT_RULES(normalization) {
   rules.push_back({"", "BatchNormalization", {7, 9, 14, 15}, batch_norm_grad});
   rules.push_back({"", "InstanceNormalization", {6}, instance_norm_grad});
   rules.push_back({"", "LayerNormalization", {17}, layer_norm_grad});

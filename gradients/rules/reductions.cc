@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "gradients/builder.h"
-#include "gradients/rules/rules.h"
+#include "gradients/rules/registry.h"
 
 namespace onnx_train {
 
@@ -126,7 +126,7 @@ void reduce_log_sum_exp_grad(GradContext& g) {
 
 }  // namespace
 
-void add_reduction_gradient_rules(std::vector<GradRuleEntry>& rules) {
+ONNX_TRAIN_GRADIENT_RULES(reductions) {
   rules.push_back({"", "ReduceSum", {1, 11, 13}, reduce_sum_grad});
   rules.push_back({"", "ReduceMean", {1, 11, 13}, reduce_mean_grad});
   rules.push_back({"", "ReduceMax", {1, 11, 12, 13}, reduce_max_grad});

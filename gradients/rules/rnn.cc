@@ -6,7 +6,7 @@
 // the per-step gates and states itself, so nothing travels from the forward kernel but the
 // graph values.
 #include "gradients/builder.h"
-#include "gradients/rules/rules.h"
+#include "gradients/rules/registry.h"
 
 namespace onnx_train {
 
@@ -45,7 +45,7 @@ void rnn_grad(GradContext& g) { recurrent_grad(g, "RNNGrad", 6, 2); }
 
 }  // namespace
 
-void add_rnn_gradient_rules(std::vector<GradRuleEntry>& rules) {
+ONNX_TRAIN_GRADIENT_RULES(rnn) {
   rules.push_back({"", "LSTM", {7, 14}, lstm_grad});
   rules.push_back({"", "GRU", {7, 14}, gru_grad});
   rules.push_back({"", "RNN", {7, 14}, rnn_grad});

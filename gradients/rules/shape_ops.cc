@@ -11,7 +11,7 @@
 // scatter-add of dy there.
 #include "gradients/builder.h"
 #include "gradients/rules/common.h"
-#include "gradients/rules/rules.h"
+#include "gradients/rules/registry.h"
 
 namespace onnx_train {
 
@@ -153,7 +153,7 @@ void dropout_grad(GradContext& g) {
 
 }  // namespace
 
-void add_shape_gradient_rules(std::vector<GradRuleEntry>& rules) {
+ONNX_TRAIN_GRADIENT_RULES(shape_ops) {
   rules.push_back({"", "Reshape", {5, 13, 14}, reshape_grad});
   rules.push_back({"", "Flatten", {1, 9, 11, 13}, reshape_grad});
   rules.push_back({"", "Squeeze", {1, 11, 13}, reshape_grad});

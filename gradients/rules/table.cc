@@ -1,23 +1,33 @@
-// The rule table: every family's rows, looked up by (domain, op, schema version).
+// The rule table: every registered family's rows (rules/registry.h), looked up by (domain,
+// op, schema version).
 #include <algorithm>
+#include <map>
+#include <string>
 
-#include "gradients/rules/rules.h"
+#include "gradients/rules/registry.h"
 
 namespace onnx_train {
 
+namespace {
+
+// Filled while the program starts (a function-local static, so it exists before the first
+// registrar runs, whatever the order of the files' initialisation).
+std::map<std::string, GradRuleFamily>& rule_families() {
+  static std::map<std::string, GradRuleFamily> families;
+  return families;
+}
+
+}  // namespace
+
+GradRuleFamilyRegistrar::GradRuleFamilyRegistrar(const char* family, GradRuleFamily add) {
+  OT_CHECK(rule_families().emplace(family, add).second, "two gradient rule families are named {}", family);
+}
+
 const std::vector<GradRuleEntry>& gradient_rules() {
+  // The families in name order: the same table whatever the link order.
   static const std::vector<GradRuleEntry> rules = [] {
     std::vector<GradRuleEntry> r;
-    add_elementwise_gradient_rules(r);
-    add_reduction_gradient_rules(r);
-    add_activation_gradient_rules(r);
-    add_shape_gradient_rules(r);
-    add_linalg_gradient_rules(r);
-    add_conv_pool_gradient_rules(r);
-    add_normalization_gradient_rules(r);
-    add_loss_resize_gradient_rules(r);
-    add_indexing_gradient_rules(r);
-    add_rnn_gradient_rules(r);
+    for (const auto& [family, add] : rule_families()) add(r);
     return r;
   }();
   return rules;

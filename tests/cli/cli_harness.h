@@ -205,7 +205,6 @@ bool wait_until(F done, double timeout_s = 60) {
 
 using testing::make_mlp;
 using testing::random_tensor;
-using testing::set_int;
 
 // `n` samples of `classes` (at most 5) well-separated clusters in 4 dimensions; with `nan_at` >= 0,
 // that sample's x is NaN, and no noise is drawn for it.
@@ -276,7 +275,8 @@ inline std::string make_linear(const std::string& path, const std::vector<int64_
   m.initializer("fc.weight", random_tensor({classes, features}, rng, 0.05f));
   m.initializer("fc.bias", random_tensor({classes}, rng, 0.05f));
   m.node("Flatten", {"x"}, {"flat"});
-  set_int(m.node("Gemm", {"flat", "fc.weight", "fc.bias"}, {"logits"}), "transB", 1);
+  m.node("Gemm", {"flat", "fc.weight", "fc.bias"}, {"logits"});
+  m.attr("transB", 1);
   m.output("logits", onnx::TensorProto::FLOAT, {batch, classes});
   fs::create_directories(fs::path(path).parent_path());
   m.save(path);

@@ -88,13 +88,8 @@ TEST(Autodiff, SettingsOfOpsAreNotTrainable) {
   m.node("Clip", {"b", "low", "high"}, {"c"});
   m.node("Pad", {"c", "pads", "fill"}, {"d"});
   m.node("Resize", {"d", "roi", "scales"}, {"e"});
-  m.node("Concat", {"e", "e"}, {"logits"}).add_attribute()->CopyFrom([] {
-    onnx::AttributeProto a;
-    a.set_name("axis");
-    a.set_type(onnx::AttributeProto::INT);
-    a.set_i(1);
-    return a;
-  }());
+  m.node("Concat", {"e", "e"}, {"logits"});
+  m.attr("axis", 1);
   m.node("SoftmaxCrossEntropyLoss", {"logits", "label", "class_weights"}, {"loss"});
   m.output("loss", onnx::TensorProto::FLOAT, {});
   Graph g = load(m, dir);

@@ -14,146 +14,92 @@ Tensor bools(const std::vector<bool>& values) {
   return Tensor::from<bool>({static_cast<int64_t>(values.size())}, values);
 }
 
-// TopK must have its Indices output, which the loss does not weigh.
-GradCase with_unweighed_indices(GradCase c) {
-  c.unweighed_outputs = 1;
-  return c;
-}
-
-// An op of the project's own domain.
-GradCase project_op(GradCase c) {
-  c.domain = "ai.onnx_train";
-  return c;
-}
-
 }  // namespace
 
-std::vector<GradCase> indexing_grad_cases() {
+ONNX_TRAIN_GRAD_CASES(indexing) {
   return {
       // GatherND: repeated and negative tuples, slices, batch_dims (12+).
-      {"GatherND", 11, {{3, 4}}, {4}, false, {}, {}, {{1, int64s_of({4, 2}, {0, 1, 2, 3, 0, 1, -1, 0})}}},
-      {"GatherND", 13, {{2, 3}}, {3, 3}, false, {}, {}, {{1, int64s_of({3, 1}, {1, -2, 1})}}},
-      {"GatherND",
-       12,
-       {{2, 3, 2}},
-       {2, 2, 2},
-       false,
-       {{"batch_dims", 1}},
-       {},
-       {{1, int64s_of({2, 2, 1}, {2, 0, -2, 1})}}},
-      {"GatherND",
-       13,
-       {{2, 3, 4}},
-       {2, 3},
-       false,
-       {{"batch_dims", 1}},
-       {},
-       {{1, int64s_of({2, 3, 2}, {0, 1, 2, 3, 0, 1, 1, -1, 1, -1, 0, 0})}}},
+      GradCase("GatherND", 11).input({3, 4}).output({4}).fixed(1, int64s_of({4, 2}, {0, 1, 2, 3, 0, 1, -1, 0})),
+      GradCase("GatherND", 13).input({2, 3}).output({3, 3}).fixed(1, int64s_of({3, 1}, {1, -2, 1})),
+      GradCase("GatherND", 12)
+          .input({2, 3, 2})
+          .output({2, 2, 2})
+          .attr("batch_dims", 1)
+          .fixed(1, int64s_of({2, 2, 1}, {2, 0, -2, 1})),
+      GradCase("GatherND", 13)
+          .input({2, 3, 4})
+          .output({2, 3})
+          .attr("batch_dims", 1)
+          .fixed(1, int64s_of({2, 3, 2}, {0, 1, 2, 3, 0, 1, 1, -1, 1, -1, 0, 0})),
 
       // ScatterElements / Scatter: data and updates differentiated; indices distinct along the
       // axis for reduction none, repeated for add.
-      {"ScatterElements", 11, {{3, 3}, {2, 3}}, {3, 3}, false, {}, {}, {{1, int64s_of({2, 3}, {1, 0, -1, 0, 2, 1})}}},
-      {"ScatterElements",
-       13,
-       {{2, 4}, {2, 2}},
-       {2, 4},
-       false,
-       {{"axis", 1}},
-       {},
-       {{1, int64s_of({2, 2}, {3, -4, 1, 2})}}},
-      {"ScatterElements",
-       16,
-       {{3, 2}, {3, 2}},
-       {3, 2},
-       false,
-       {{"axis", 0}},
-       {},
-       {{1, int64s_of({3, 2}, {1, 1, 1, 0, 2, 1})}},
-       {},
-       {{"reduction", "add"}}},
-      {"ScatterElements",
-       16,
-       {{2, 3}, {2, 2}},
-       {2, 3},
-       false,
-       {{"axis", -1}},
-       {},
-       {{1, int64s_of({2, 2}, {2, 0, -3, -1})}},
-       {},
-       {{"reduction", "none"}}},
-      {"Scatter", 9, {{3, 3}, {2, 3}}, {3, 3}, false, {{"axis", 1}}, {}, {{1, int64s_of({2, 3}, {2, 0, 1, 1, 2, 0})}}},
-      {"Scatter", 10, {{3, 2}, {2, 2}}, {3, 2}, false, {}, {}, {{1, int64s_of({2, 2}, {2, 0, 0, 2})}}},
+      GradCase("ScatterElements", 11).inputs({3, 3}, {2, 3}).fixed(1, int64s_of({2, 3}, {1, 0, -1, 0, 2, 1})),
+      GradCase("ScatterElements", 13).inputs({2, 4}, {2, 2}).attr("axis", 1).fixed(1, int64s_of({2, 2}, {3, -4, 1, 2})),
+      GradCase("ScatterElements", 16)
+          .inputs({3, 2}, {3, 2})
+          .attr("axis", 0)
+          .fixed(1, int64s_of({3, 2}, {1, 1, 1, 0, 2, 1}))
+          .attr("reduction", "add"),
+      GradCase("ScatterElements", 16)
+          .inputs({2, 3}, {2, 2})
+          .attr("axis", -1)
+          .fixed(1, int64s_of({2, 2}, {2, 0, -3, -1}))
+          .attr("reduction", "none"),
+      GradCase("Scatter", 9).inputs({3, 3}, {2, 3}).attr("axis", 1).fixed(1, int64s_of({2, 3}, {2, 0, 1, 1, 2, 0})),
+      GradCase("Scatter", 10).inputs({3, 2}, {2, 2}).fixed(1, int64s_of({2, 2}, {2, 0, 0, 2})),
 
       // ScatterND: element and slice updates, negative indices, reduction add with repeats.
-      {"ScatterND", 11, {{4, 3}, {2, 3}}, {4, 3}, false, {}, {}, {{1, int64s_of({2, 1}, {1, 3})}}},
-      {"ScatterND", 13, {{2, 3}, {2}}, {2, 3}, false, {}, {}, {{1, int64s_of({2, 2}, {0, 2, 1, -1})}}},
-      {"ScatterND",
-       16,
-       {{3, 2}, {3, 2}},
-       {3, 2},
-       false,
-       {},
-       {},
-       {{1, int64s_of({3, 1}, {1, 1, -3})}},
-       {},
-       {{"reduction", "add"}}},
-      {"ScatterND",
-       16,
-       {{3, 2}, {2, 2}},
-       {3, 2},
-       false,
-       {},
-       {},
-       {{1, int64s_of({2, 1}, {-1, 0})}},
-       {},
-       {{"reduction", "none"}}},
+      GradCase("ScatterND", 11).inputs({4, 3}, {2, 3}).fixed(1, int64s_of({2, 1}, {1, 3})),
+      GradCase("ScatterND", 13).inputs({2, 3}, {2}).fixed(1, int64s_of({2, 2}, {0, 2, 1, -1})),
+      GradCase("ScatterND", 16).inputs({3, 2}, {3, 2}).fixed(1, int64s_of({3, 1}, {1, 1, -3})).attr("reduction", "add"),
+      GradCase("ScatterND", 16).inputs({3, 2}, {2, 2}).fixed(1, int64s_of({2, 1}, {-1, 0})).attr("reduction", "none"),
 
       // Compress: along an axis, over the flattened input (condition shorter than it), negative axis.
-      {"Compress", 9, {{2, 4}}, {2, 3}, false, {{"axis", 1}}, {}, {{1, bools({true, false, true, true})}}},
-      {"Compress", 11, {{2, 3}}, {3}, false, {}, {}, {{1, bools({false, true, true, false, true})}}},
-      {"Compress", 11, {{2, 3}}, {1, 3}, false, {{"axis", -2}}, {}, {{1, bools({false, true})}}},
+      GradCase("Compress", 9).input({2, 4}).output({2, 3}).attr("axis", 1).fixed(1, bools({true, false, true, true})),
+      GradCase("Compress", 11).input({2, 3}).output({3}).fixed(1, bools({false, true, true, false, true})),
+      GradCase("Compress", 11).input({2, 3}).output({1, 3}).attr("axis", -2).fixed(1, bools({false, true})),
 
       // DepthToSpace (DCR, CRD, the mode-less opset-1 form) and SpaceToDepth.
-      {"DepthToSpace", 9, {{1, 8, 2, 1}}, {1, 2, 4, 2}, false, {{"blocksize", 2}}},
-      {"DepthToSpace", 11, {{1, 8, 1, 2}}, {1, 2, 2, 4}, false, {{"blocksize", 2}}, {}, {}, {}, {{"mode", "CRD"}}},
-      {"DepthToSpace", 13, {{2, 4, 2, 2}}, {2, 1, 4, 4}, false, {{"blocksize", 2}}, {}, {}, {}, {{"mode", "DCR"}}},
-      {"DepthToSpace", 13, {{1, 12, 1, 1}}, {1, 3, 2, 2}, false, {{"blocksize", 2}}, {}, {}, {}, {{"mode", "CRD"}}},
-      {"SpaceToDepth", 7, {{1, 2, 4, 2}}, {1, 8, 2, 1}, false, {{"blocksize", 2}}},
-      {"SpaceToDepth", 13, {{2, 1, 4, 4}}, {2, 4, 2, 2}, false, {{"blocksize", 2}}},
+      GradCase("DepthToSpace", 9).input({1, 8, 2, 1}).output({1, 2, 4, 2}).attr("blocksize", 2),
+      GradCase("DepthToSpace", 11).input({1, 8, 1, 2}).output({1, 2, 2, 4}).attr("blocksize", 2).attr("mode", "CRD"),
+      GradCase("DepthToSpace", 13).input({2, 4, 2, 2}).output({2, 1, 4, 4}).attr("blocksize", 2).attr("mode", "DCR"),
+      GradCase("DepthToSpace", 13).input({1, 12, 1, 1}).output({1, 3, 2, 2}).attr("blocksize", 2).attr("mode", "CRD"),
+      GradCase("SpaceToDepth", 7).input({1, 2, 4, 2}).output({1, 8, 2, 1}).attr("blocksize", 2),
+      GradCase("SpaceToDepth", 13).input({2, 1, 4, 4}).output({2, 4, 2, 2}).attr("blocksize", 2),
 
       // ReverseSequence: time-major and batch-major, lengths from 1 to the full length.
-      {"ReverseSequence",
-       10,
-       {{4, 2, 3}},
-       {4, 2, 3},
-       false,
-       {{"time_axis", 0}, {"batch_axis", 1}},
-       {},
-       {{1, int64s({3, 1})}}},
-      {"ReverseSequence",
-       10,
-       {{2, 4, 2}},
-       {2, 4, 2},
-       false,
-       {{"time_axis", 1}, {"batch_axis", 0}},
-       {},
-       {{1, int64s({4, 2})}}},
+      GradCase("ReverseSequence", 10)
+          .input({4, 2, 3})
+          .attr("time_axis", 0)
+          .attr("batch_axis", 1)
+          .fixed(1, int64s({3, 1})),
+      GradCase("ReverseSequence", 10)
+          .input({2, 4, 2})
+          .attr("time_axis", 1)
+          .attr("batch_axis", 0)
+          .fixed(1, int64s({4, 2})),
 
       // Trilu: upper without k, lower with a negative k, batched.
-      {"Trilu", 14, {{3, 4}}, {3, 4}},
-      {"Trilu", 14, {{2, 3, 3}}, {2, 3, 3}, false, {{"upper", 0}}, {}, {{1, Tensor::scalar<int64_t>(-1)}}},
-      {"Trilu", 14, {{4, 3}}, {4, 3}, false, {{"upper", 1}}, {}, {{1, Tensor::scalar<int64_t>(1)}}},
+      GradCase("Trilu", 14).input({3, 4}),
+      GradCase("Trilu", 14).input({2, 3, 3}).attr("upper", 0).fixed(1, Tensor::scalar<int64_t>(-1)),
+      GradCase("Trilu", 14).input({4, 3}).attr("upper", 1).fixed(1, Tensor::scalar<int64_t>(1)),
 
       // TopK: k as an attribute (1) and as an input (10, 11), smallest values, a negative axis.
-      with_unweighed_indices({"TopK", 7, {{3, 4}}, {3, 2}, false, {{"k", 2}, {"axis", 1}}}),
-      with_unweighed_indices({"TopK", 10, {{4, 3}}, {2, 3}, false, {{"axis", 0}}, {}, {{1, int64s({2})}}}),
-      with_unweighed_indices(
-          {"TopK", 11, {{2, 5}}, {2, 3}, false, {{"axis", -1}, {"largest", 0}}, {}, {{1, int64s({3})}}}),
+      GradCase("TopK", 7).input({3, 4}).output({3, 2}).attr("k", 2).attr("axis", 1).unweighed(1),
+      GradCase("TopK", 10).input({4, 3}).output({2, 3}).attr("axis", 0).fixed(1, int64s({2})).unweighed(1),
+      GradCase("TopK", 11)
+          .input({2, 5})
+          .output({2, 3})
+          .attr("axis", -1)
+          .attr("largest", 0)
+          .fixed(1, int64s({3}))
+          .unweighed(1),
 
       // SumToShape (the project's own broadcast adjoint): trailing, leading and inner axes.
-      project_op({"SumToShape", 13, {{2, 3, 4}}, {3, 1}, false, {}, {}, {{1, int64s({3, 1})}}}),
-      project_op({"SumToShape", 13, {{2, 3}}, {2, 3}, false, {}, {}, {{1, int64s({2, 3})}}}),
-      project_op({"SumToShape", 13, {{2, 3, 4}}, {2, 1, 4}, false, {}, {}, {{1, int64s({2, 1, 4})}}}),
+      GradCase("SumToShape", 13).input({2, 3, 4}).output({3, 1}).fixed(1, int64s({3, 1})).domain("ai.onnx_train"),
+      GradCase("SumToShape", 13).input({2, 3}).fixed(1, int64s({2, 3})).domain("ai.onnx_train"),
+      GradCase("SumToShape", 13).input({2, 3, 4}).output({2, 1, 4}).fixed(1, int64s({2, 1, 4})).domain("ai.onnx_train"),
   };
 }
 

@@ -11,150 +11,138 @@ Tensor int64s_shaped(const Shape& shape, const std::vector<int64_t>& values) {
 
 }  // namespace
 
-std::vector<GradCase> shape_grad_cases() {
+ONNX_TRAIN_GRAD_CASES(shape_ops) {
   return {
       // Reshape (shape input), Flatten, Squeeze / Unsqueeze (axes attribute before 13, input after).
-      {"Reshape", 13, {{2, 3, 4}}, {6, 4}, false, {}, {}, {{1, int64s({6, -1})}}},
-      {"Reshape", 7, {{2, 6}}, {3, 4}, false, {}, {}, {{1, int64s({3, 4})}}},
-      {"Reshape", 14, {{2, 3, 2}}, {2, 6}, false, {{"allowzero", 0}}, {}, {{1, int64s({0, -1})}}},
-      {"Flatten", 13, {{2, 3, 4}}, {6, 4}, false, {{"axis", 2}}},
-      {"Flatten", 7, {{2, 3, 2}}, {2, 6}},
-      {"Flatten", 11, {{2, 3, 4}}, {6, 4}, false, {{"axis", -1}}},
-      {"Squeeze", 13, {{2, 1, 3}}, {2, 3}, false, {}, {}, {{1, int64s({1})}}},
-      {"Squeeze", 7, {{1, 3, 1}}, {3}, false, {}, {{"axes", {0, 2}}}},
-      {"Squeeze", 11, {{2, 1}}, {2}, false, {}, {{"axes", {-1}}}},
-      {"Unsqueeze", 13, {{2, 3}}, {2, 1, 3}, false, {}, {}, {{1, int64s({1})}}},
-      {"Unsqueeze", 7, {{3}}, {1, 3, 1}, false, {}, {{"axes", {0, 2}}}},
-      {"Unsqueeze", 11, {{2, 3}}, {2, 3, 1}, false, {}, {{"axes", {-1}}}},
+      GradCase("Reshape", 13).input({2, 3, 4}).output({6, 4}).fixed(1, int64s({6, -1})),
+      GradCase("Reshape", 7).input({2, 6}).output({3, 4}).fixed(1, int64s({3, 4})),
+      GradCase("Reshape", 14).input({2, 3, 2}).output({2, 6}).attr("allowzero", 0).fixed(1, int64s({0, -1})),
+      GradCase("Flatten", 13).input({2, 3, 4}).output({6, 4}).attr("axis", 2),
+      GradCase("Flatten", 7).input({2, 3, 2}).output({2, 6}),
+      GradCase("Flatten", 11).input({2, 3, 4}).output({6, 4}).attr("axis", -1),
+      GradCase("Squeeze", 13).input({2, 1, 3}).output({2, 3}).fixed(1, int64s({1})),
+      GradCase("Squeeze", 7).input({1, 3, 1}).output({3}).attr("axes", {0, 2}),
+      GradCase("Squeeze", 11).input({2, 1}).output({2}).attr("axes", {-1}),
+      GradCase("Unsqueeze", 13).input({2, 3}).output({2, 1, 3}).fixed(1, int64s({1})),
+      GradCase("Unsqueeze", 7).input({3}).output({1, 3, 1}).attr("axes", {0, 2}),
+      GradCase("Unsqueeze", 11).input({2, 3}).output({2, 3, 1}).attr("axes", {-1}),
       // Transpose: explicit and default (reversing) perm.
-      {"Transpose", 13, {{2, 3, 4}}, {3, 4, 2}, false, {}, {{"perm", {1, 2, 0}}}},
-      {"Transpose", 7, {{2, 3, 4}}, {4, 3, 2}},
+      GradCase("Transpose", 13).input({2, 3, 4}).output({3, 4, 2}).attr("perm", {1, 2, 0}),
+      GradCase("Transpose", 7).input({2, 3, 4}).output({4, 3, 2}),
       // Concat: runtime offsets with Slice (10+), Gather of an index range at 9.
-      {"Concat", 13, {{2, 1}, {2, 3}, {2, 2}}, {2, 6}, false, {{"axis", 1}}},
-      {"Concat", 11, {{2, 2}, {2, 3}}, {2, 5}, false, {{"axis", -1}}},
-      {"Concat", 10, {{2}, {3}}, {5}, false, {{"axis", 0}}},
-      {"Concat", 9, {{1, 2}, {3, 2}, {2, 2}}, {6, 2}, false, {{"axis", 0}}},
+      GradCase("Concat", 13).inputs({2, 1}, {2, 3}, {2, 2}).output({2, 6}).attr("axis", 1),
+      GradCase("Concat", 11).inputs({2, 2}, {2, 3}).output({2, 5}).attr("axis", -1),
+      GradCase("Concat", 10).inputs({2}, {3}).output({5}).attr("axis", 0),
+      GradCase("Concat", 9).inputs({1, 2}, {3, 2}, {2, 2}).output({6, 2}).attr("axis", 0),
       // Split (one output here: the harness reads output 0 only).
-      {"Split", 13, {{4, 3}}, {4, 3}, false, {{"axis", 0}}, {}, {{1, int64s({4})}}},
-      {"Split", 11, {{2, 3}}, {2, 3}, false, {{"axis", 1}}, {{"split", {3}}}},
-      {"Split", 7, {{3, 2}}, {3, 2}},
+      GradCase("Split", 13).input({4, 3}).attr("axis", 0).fixed(1, int64s({4})),
+      GradCase("Split", 11).input({2, 3}).attr("axis", 1).attr("split", {3}),
+      GradCase("Split", 7).input({3, 2}),
       // Slice: inputs from 10, steps (also negative) and clamped ends, attributes at 9.
-      {"Slice", 13, {{4, 5}}, {2, 5}, false, {}, {}, {{1, int64s({1, 0})}, {2, int64s({3, 5})}, {3, int64s({0, 1})}}},
-      {"Slice",
-       13,
-       {{6, 5}},
-       {3, 3},
-       false,
-       {},
-       {},
-       {{1, int64s({-1, 0})}, {2, int64s({-10, 5})}, {3, int64s({0, 1})}, {4, int64s({-2, 2})}}},
-      {"Slice",
-       16,
-       {{2, 7}},
-       {2, 3},
-       false,
-       {},
-       {},
-       {{1, int64s({0})}, {2, int64s({7})}, {3, int64s({1})}, {4, int64s({3})}}},
-      {"Slice",
-       11,
-       {{2, 7}},
-       {2, 3},
-       false,
-       {},
-       {},
-       {{1, int64s({0})}, {2, int64s({7})}, {3, int64s({1})}, {4, int64s({3})}}},
-      {"Slice", 10, {{5}}, {4}, false, {}, {}, {{1, int64s({1})}, {2, int64s({100})}}},
-      {"Slice",
-       10,
-       {{3, 5}},
-       {3, 2},
-       false,
-       {},
-       {},
-       {{1, int64s({4})}, {2, int64s({0})}, {3, int64s({1})}, {4, int64s({-2})}}},
-      {"Slice", 9, {{3, 4}}, {3, 2}, false, {}, {{"starts", {1}}, {"ends", {3}}, {"axes", {1}}}},
+      GradCase("Slice", 13)
+          .input({4, 5})
+          .output({2, 5})
+          .fixed(1, int64s({1, 0}))
+          .fixed(2, int64s({3, 5}))
+          .fixed(3, int64s({0, 1})),
+      GradCase("Slice", 13)
+          .input({6, 5})
+          .output({3, 3})
+          .fixed(1, int64s({-1, 0}))
+          .fixed(2, int64s({-10, 5}))
+          .fixed(3, int64s({0, 1}))
+          .fixed(4, int64s({-2, 2})),
+      GradCase("Slice", 16)
+          .input({2, 7})
+          .output({2, 3})
+          .fixed(1, int64s({0}))
+          .fixed(2, int64s({7}))
+          .fixed(3, int64s({1}))
+          .fixed(4, int64s({3})),
+      GradCase("Slice", 11)
+          .input({2, 7})
+          .output({2, 3})
+          .fixed(1, int64s({0}))
+          .fixed(2, int64s({7}))
+          .fixed(3, int64s({1}))
+          .fixed(4, int64s({3})),
+      GradCase("Slice", 10).input({5}).output({4}).fixed(1, int64s({1})).fixed(2, int64s({100})),
+      GradCase("Slice", 10)
+          .input({3, 5})
+          .output({3, 2})
+          .fixed(1, int64s({4}))
+          .fixed(2, int64s({0}))
+          .fixed(3, int64s({1}))
+          .fixed(4, int64s({-2})),
+      GradCase("Slice", 9).input({3, 4}).output({3, 2}).attr("starts", {1}).attr("ends", {3}).attr("axes", {1}),
       // Pad: constant (also negative pads, attribute form before 11), reflect and edge.
-      {"Pad", 13, {{2, 3}}, {3, 5}, false, {}, {}, {{1, int64s({1, 0, 0, 2})}}},
-      {"Pad", 11, {{3, 4}}, {4, 4}, false, {}, {}, {{1, int64s({0, -1, 1, 1})}}},
-      {"Pad", 13, {{3, 4}}, {5, 6}, false, {}, {}, {{1, int64s({1, 2, 1, 0})}}, {}, {{"mode", "reflect"}}},
-      {"Pad", 11, {{2, 3}}, {3, 6}, false, {}, {}, {{1, int64s({0, 2, 1, 1})}}, {}, {{"mode", "edge"}}},
-      {"Pad", 16, {{2, 3}}, {3, 6}, false, {}, {}, {{1, int64s({0, 2, 1, 1})}}, {}, {{"mode", "edge"}}},
-      {"Pad", 7, {{2, 3}}, {3, 4}, false, {}, {{"pads", {1, 1, 0, 0}}}},
-      {"Pad", 9, {{2, 3}}, {2, 6}, false, {}, {{"pads", {0, 1, 0, 2}}}, {}, {}, {{"mode", "edge"}}},
+      GradCase("Pad", 13).input({2, 3}).output({3, 5}).fixed(1, int64s({1, 0, 0, 2})),
+      GradCase("Pad", 11).input({3, 4}).output({4, 4}).fixed(1, int64s({0, -1, 1, 1})),
+      GradCase("Pad", 13).input({3, 4}).output({5, 6}).fixed(1, int64s({1, 2, 1, 0})).attr("mode", "reflect"),
+      GradCase("Pad", 11).input({2, 3}).output({3, 6}).fixed(1, int64s({0, 2, 1, 1})).attr("mode", "edge"),
+      GradCase("Pad", 16).input({2, 3}).output({3, 6}).fixed(1, int64s({0, 2, 1, 1})).attr("mode", "edge"),
+      GradCase("Pad", 7).input({2, 3}).output({3, 4}).attr("pads", {1, 1, 0, 0}),
+      GradCase("Pad", 9).input({2, 3}).output({2, 6}).attr("pads", {0, 1, 0, 2}).attr("mode", "edge"),
       // Expand: broadcasting, summed back.
-      {"Expand", 13, {{3, 1}}, {2, 3, 4}, false, {}, {}, {{1, int64s({2, 3, 4})}}},
-      {"Expand", 8, {{4}}, {3, 4}, false, {}, {}, {{1, int64s({3, 1})}}},
+      GradCase("Expand", 13).input({3, 1}).output({2, 3, 4}).fixed(1, int64s({2, 3, 4})),
+      GradCase("Expand", 8).input({4}).output({3, 4}).fixed(1, int64s({3, 1})),
       // Tile.
-      {"Tile", 13, {{2, 3}}, {4, 9}, false, {}, {}, {{1, int64s({2, 3})}}},
-      {"Tile", 13, {{2, 1, 2}}, {2, 3, 4}, false, {}, {}, {{1, int64s({1, 3, 2})}}},
-      {"Tile", 7, {{3}}, {6}, false, {}, {}, {{1, int64s({2})}}},
+      GradCase("Tile", 13).input({2, 3}).output({4, 9}).fixed(1, int64s({2, 3})),
+      GradCase("Tile", 13).input({2, 1, 2}).output({2, 3, 4}).fixed(1, int64s({1, 3, 2})),
+      GradCase("Tile", 7).input({3}).output({6}).fixed(1, int64s({2})),
       // Gather: repeated and negative indices accumulate (one-hot MatMul before 16,
       // ScatterElements with add from 16), 2-D indices, old opsets.
-      {"Gather", 13, {{4, 3}}, {4, 3}, false, {}, {}, {{1, int64s({2, 0, 2, -1})}}},
-      {"Gather", 16, {{2, 3}}, {2, 2, 2}, false, {{"axis", 1}}, {}, {{1, int64s_shaped({2, 2}, {1, 1, 0, -1})}}},
-      {"Gather", 11, {{3, 2}}, {2, 2}, false, {{"axis", 0}}, {}, {{1, int64s({1, 1})}}},
-      {"Gather", 9, {{3, 2}}, {3, 3}, false, {{"axis", 1}}, {}, {{1, int64s({1, 0, 1})}}},
-      {"Gather", 7, {{4, 2}}, {3, 2}, false, {}, {}, {{1, int64s({3, 0, 3})}}},
-      {"Gather",
-       13,
-       {{2, 4, 3}},
-       {2, 2, 3, 3},
-       false,
-       {{"axis", -2}},
-       {},
-       {{1, int64s_shaped({2, 3}, {0, -1, 3, 2, 2, -4})}}},
-      {"Gather", 13, {{3, 4}}, {4}, false, {{"axis", 0}}, {}, {{1, Tensor::scalar<int64_t>(-2)}}},  // scalar index
+      GradCase("Gather", 13).input({4, 3}).fixed(1, int64s({2, 0, 2, -1})),
+      GradCase("Gather", 16)
+          .input({2, 3})
+          .output({2, 2, 2})
+          .attr("axis", 1)
+          .fixed(1, int64s_shaped({2, 2}, {1, 1, 0, -1})),
+      GradCase("Gather", 11).input({3, 2}).output({2, 2}).attr("axis", 0).fixed(1, int64s({1, 1})),
+      GradCase("Gather", 9).input({3, 2}).output({3, 3}).attr("axis", 1).fixed(1, int64s({1, 0, 1})),
+      GradCase("Gather", 7).input({4, 2}).output({3, 2}).fixed(1, int64s({3, 0, 3})),
+      GradCase("Gather", 13)
+          .input({2, 4, 3})
+          .output({2, 2, 3, 3})
+          .attr("axis", -2)
+          .fixed(1, int64s_shaped({2, 3}, {0, -1, 3, 2, 2, -4})),
+      GradCase("Gather", 13).input({3, 4}).output({4}).attr("axis", 0).fixed(1, Tensor::scalar<int64_t>(-2)),  // scalar
+                                                                                                               // index
       // GatherElements: repeats accumulate.
-      {"GatherElements", 13, {{2, 3}}, {2, 2}, false, {{"axis", 1}}, {}, {{1, int64s_shaped({2, 2}, {0, 0, 2, 1})}}},
-      {"GatherElements",
-       16,
-       {{3, 2}},
-       {4, 2},
-       false,
-       {{"axis", 0}},
-       {},
-       {{1, int64s_shaped({4, 2}, {1, 1, 1, 0, 2, 1, 1, 1})}}},
-      {"GatherElements", 11, {{3, 2}}, {3, 1}, false, {{"axis", 1}}, {}, {{1, int64s_shaped({3, 1}, {1, 1, 0})}}},
-      {"GatherElements",
-       13,
-       {{2, 3, 2}},
-       {2, 2, 1},
-       false,
-       {{"axis", -2}},
-       {},
-       {{1, int64s_shaped({2, 2, 1}, {-1, 0, 2, -3})}}},
+      GradCase("GatherElements", 13)
+          .input({2, 3})
+          .output({2, 2})
+          .attr("axis", 1)
+          .fixed(1, int64s_shaped({2, 2}, {0, 0, 2, 1})),
+      GradCase("GatherElements", 16)
+          .input({3, 2})
+          .output({4, 2})
+          .attr("axis", 0)
+          .fixed(1, int64s_shaped({4, 2}, {1, 1, 1, 0, 2, 1, 1, 1})),
+      GradCase("GatherElements", 11)
+          .input({3, 2})
+          .output({3, 1})
+          .attr("axis", 1)
+          .fixed(1, int64s_shaped({3, 1}, {1, 1, 0})),
+      GradCase("GatherElements", 13)
+          .input({2, 3, 2})
+          .output({2, 2, 1})
+          .attr("axis", -2)
+          .fixed(1, int64s_shaped({2, 2, 1}, {-1, 0, 2, -3})),
       // Dropout in inference.
-      {"Dropout", 13, {{2, 3}}, {2, 3}},
-      {"Dropout",
-       12,
-       {{2, 3}},
-       {2, 3},
-       false,
-       {},
-       {},
-       {{1, Tensor::scalar<double>(0.3)}, {2, Tensor::scalar<bool>(false)}}},
-      {"Dropout", 7, {{3}}, {3}, false, {}, {}, {}, {{"ratio", 0.2f}}},
-      {"Dropout", 10, {{2, 2}}, {2, 2}},
+      GradCase("Dropout", 13).input({2, 3}),
+      GradCase("Dropout", 12).input({2, 3}).fixed(1, Tensor::scalar<double>(0.3)).fixed(2, Tensor::scalar<bool>(false)),
+      GradCase("Dropout", 7).input({3}).attr("ratio", 0.2f),
+      GradCase("Dropout", 10).input({2, 2}),
       // Training with ratio 0 (nothing dropped; the mask output is added, all true). Rows
       // with a real ratio cannot be checked numerically: the forward kernel draws a new mask
       // on every run (its generator state carries over), so see DropoutTrainingUsesTheMask.
-      {"Dropout",
-       13,
-       {{2, 3}},
-       {2, 3},
-       false,
-       {},
-       {},
-       {{1, Tensor::scalar<double>(0.0)}, {2, Tensor::scalar<bool>(true)}}},
-      {"Dropout",
-       12,
-       {{3}},
-       {3},
-       false,
-       {{"seed", 7}},
-       {},
-       {{1, Tensor::scalar<double>(0.0)}, {2, Tensor::scalar<bool>(true)}}},
+      GradCase("Dropout", 13).input({2, 3}).fixed(1, Tensor::scalar<double>(0.0)).fixed(2, Tensor::scalar<bool>(true)),
+      GradCase("Dropout", 12)
+          .input({3})
+          .attr("seed", 7)
+          .fixed(1, Tensor::scalar<double>(0.0))
+          .fixed(2, Tensor::scalar<bool>(true)),
   };
 }
 
@@ -183,24 +171,12 @@ TEST(GradCheckShapeOps, SplitWithAnOutputWithoutGradient) {
       m.initializer("split", testing::int64s({2, 3}));
       split_inputs.push_back("split");
     }
-    auto& split = m.node("Split", split_inputs, {"y0", "y1"});
-    auto* axis = split.add_attribute();
-    axis->set_name("axis");
-    axis->set_type(onnx::AttributeProto::INT);
-    axis->set_i(0);
-    if (opset < 13) {
-      auto* s = split.add_attribute();
-      s->set_name("split");
-      s->set_type(onnx::AttributeProto::INTS);
-      s->add_ints(2);
-      s->add_ints(3);
-    }
+    m.node("Split", split_inputs, {"y0", "y1"});
+    m.attr("axis", 0);
+    if (opset < 13) m.attr("split", {2, 3});
     m.node("Mul", {"y1", "r"}, {"t"});
-    auto& sum = m.node("ReduceSum", {"t"}, {"loss"});
-    auto* keep = sum.add_attribute();
-    keep->set_name("keepdims");
-    keep->set_type(onnx::AttributeProto::INT);
-    keep->set_i(0);
+    m.node("ReduceSum", {"t"}, {"loss"});
+    m.attr("keepdims", 0);
     m.output("loss", onnx::TensorProto::DOUBLE, {});
     m.save(dir.path() + "/model.onnx");
     Graph training = load_onnx_model(dir.path() + "/model.onnx");
@@ -228,17 +204,11 @@ TEST(GradCheckShapeOps, DropoutTrainingUsesTheMask) {
     m.input("r", onnx::TensorProto::DOUBLE, {4, 50});
     m.initializer("ratio", Tensor::scalar<double>(0.4));
     m.initializer("training", Tensor::scalar<bool>(true));
-    auto& dropout = m.node("Dropout", {"x", "ratio", "training"}, {"y"});
-    auto* seed = dropout.add_attribute();
-    seed->set_name("seed");
-    seed->set_type(onnx::AttributeProto::INT);
-    seed->set_i(7);
+    m.node("Dropout", {"x", "ratio", "training"}, {"y"});
+    m.attr("seed", 7);
     m.node("Mul", {"y", "r"}, {"t"});
-    auto& sum = m.node("ReduceSum", {"t"}, {"loss"});
-    auto* keep = sum.add_attribute();
-    keep->set_name("keepdims");
-    keep->set_type(onnx::AttributeProto::INT);
-    keep->set_i(0);
+    m.node("ReduceSum", {"t"}, {"loss"});
+    m.attr("keepdims", 0);
     m.output("loss", onnx::TensorProto::DOUBLE, {});
     m.output("y", onnx::TensorProto::DOUBLE, {4, 50});
     m.save(dir.path() + "/model.onnx");

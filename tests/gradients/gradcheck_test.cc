@@ -23,32 +23,6 @@ namespace {
 
 using testing::GradCase;
 
-// Every family's rows.
-std::vector<GradCase> all_cases() {
-  std::vector<GradCase> cases;
-  for (auto family : {testing::elementwise_grad_cases, testing::activation_grad_cases, testing::shape_grad_cases,
-                      testing::linalg_grad_cases, testing::conv_pool_grad_cases, testing::normalization_grad_cases,
-                      testing::loss_resize_grad_cases, testing::indexing_grad_cases, testing::rnn_grad_cases}) {
-    auto rows = family();
-    cases.insert(cases.end(), rows.begin(), rows.end());
-  }
-  return cases;
-}
-
-void add_int_attr(onnx::NodeProto& node, const std::string& name, int64_t value) {
-  auto* a = node.add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(value);
-}
-
-void add_ints_attr(onnx::NodeProto& node, const std::string& name, const std::vector<int64_t>& values) {
-  auto* a = node.add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (int64_t v : values) a->add_ints(v);
-}
-
 Tensor random_input(const Shape& shape, bool positive, std::mt19937& gen, double magnitude_min = 0.2,
                     double magnitude_max = 1.2) {
   std::uniform_real_distribution<double> magnitude(magnitude_min, magnitude_max);
@@ -64,12 +38,12 @@ std::string check_case(const GradCase& c, unsigned seed) {
   testing::TempDir dir;
   testing::ModelBuilder m(c.opset);
   std::vector<std::string> names;
-  for (size_t i = 0; i < c.inputs.size(); ++i) {
+  for (size_t i = 0; i < c.input_shapes.size(); ++i) {
     names.push_back("x" + std::to_string(i));
-    m.input(names.back(), onnx::TensorProto::DOUBLE, c.inputs[i]);
+    m.input(names.back(), onnx::TensorProto::DOUBLE, c.input_shapes[i]);
   }
   // Every weighed output k gets its own weights r_k.
-  std::vector<Shape> outputs{c.output};
+  std::vector<Shape> outputs{c.output_shape};
   outputs.insert(outputs.end(), c.more_outputs.begin(), c.more_outputs.end());
   std::vector<std::string> output_names;
   for (size_t k = 0; k < outputs.size(); ++k) {
@@ -84,28 +58,19 @@ std::string check_case(const GradCase& c, unsigned seed) {
   }
   std::vector<std::string> node_outputs = output_names;
   for (size_t k = 0; k < c.unweighed_outputs; ++k) node_outputs.push_back("unweighed" + std::to_string(k));
-  if (!c.domain.empty()) m.opset_import(c.domain, 1);
-  auto& node = m.node(c.op, node_inputs, node_outputs, c.domain);
-  for (const auto& [name, v] : c.int_attrs) add_int_attr(node, name, v);
-  for (const auto& [name, v] : c.ints_attrs) add_ints_attr(node, name, v);
-  for (const auto& [name, v] : c.float_attrs) {
-    auto* a = node.add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::FLOAT);
-    a->set_f(v);
-  }
-  for (const auto& [name, v] : c.string_attrs) {
-    auto* a = node.add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::STRING);
-    a->set_s(v);
-  }
+  if (!c.op_domain.empty()) m.opset_import(c.op_domain, 1);
+  m.node(c.op, node_inputs, node_outputs, c.op_domain);
+  for (const auto& [name, v] : c.int_attrs) m.attr(name, v);
+  for (const auto& [name, v] : c.ints_attrs) m.attr(name, v);
+  for (const auto& [name, v] : c.float_attrs) m.attr(name, v);
+  for (const auto& [name, v] : c.string_attrs) m.attr(name, v);
   std::vector<std::string> terms;
   for (size_t k = 0; k < outputs.size(); ++k) {
     const std::string suffix = k == 0 ? "" : std::to_string(k);
     m.node("Mul", {output_names[k], "r" + suffix}, {"t" + suffix});
     terms.push_back(outputs.size() == 1 ? "loss" : "l" + suffix);
-    add_int_attr(m.node("ReduceSum", {"t" + suffix}, {terms.back()}), "keepdims", 0);
+    m.node("ReduceSum", {"t" + suffix}, {terms.back()});
+    m.attr("keepdims", 0);
   }
   if (outputs.size() > 1) m.node("Sum", terms, {"loss"});
   m.output("loss", onnx::TensorProto::DOUBLE, {});
@@ -119,20 +84,20 @@ std::string check_case(const GradCase& c, unsigned seed) {
 
   std::mt19937 gen(seed);
   std::vector<Tensor> feeds;
-  for (size_t i = 0; i < c.inputs.size(); ++i) {
+  for (size_t i = 0; i < c.input_shapes.size(); ++i) {
     const bool positive =
-        c.positive || std::find(c.positive_inputs.begin(), c.positive_inputs.end(), i) != c.positive_inputs.end();
-    feeds.push_back(random_input(c.inputs[i], positive, gen, c.magnitude_min, c.magnitude_max));
+        c.all_positive || std::find(c.positive_inputs.begin(), c.positive_inputs.end(), i) != c.positive_inputs.end();
+    feeds.push_back(random_input(c.input_shapes[i], positive, gen, c.magnitude_min, c.magnitude_max));
   }
   for (const Shape& s : outputs) feeds.push_back(random_input(s, false, gen));
   const std::vector<Tensor> out = training_plan.run(feeds);
 
   const double eps = 1e-6;
-  for (size_t i = 0; i < c.inputs.size(); ++i) {
+  for (size_t i = 0; i < c.input_shapes.size(); ++i) {
     const Tensor& analytic = out[1 + i];
-    if (analytic.shape() != c.inputs[i])
+    if (analytic.shape() != c.input_shapes[i])
       return fmt::format("gradient of x{} has shape {}, the input {}", i, shape_str(analytic.shape()),
-                         shape_str(c.inputs[i]));
+                         shape_str(c.input_shapes[i]));
     for (int64_t j = 0; j < feeds[i].numel(); ++j) {
       std::vector<Tensor> plus = feeds, minus = feeds;
       plus[i] = feeds[i].clone();
@@ -151,7 +116,7 @@ std::string check_case(const GradCase& c, unsigned seed) {
 }
 
 TEST(GradCheck, EveryCaseMatchesCentralDifferences) {
-  const std::vector<GradCase> cases = all_cases();
+  const std::vector<GradCase> cases = testing::all_grad_cases();
   int passed = 0, failed = 0;
   for (size_t k = 0; k < cases.size(); ++k) {
     const GradCase& c = cases[k];
@@ -174,7 +139,7 @@ TEST(GradCheck, EveryCaseMatchesCentralDifferences) {
 
 TEST(GradCheck, EveryRuleHasARow) {
   std::set<std::pair<std::string, std::string>> covered;
-  for (const auto& c : all_cases()) covered.emplace(c.domain, c.op);
+  for (const auto& c : testing::all_grad_cases()) covered.emplace(c.op_domain, c.op);
   for (const GradRuleEntry& e : gradient_rules())
     if (e.rule != nullptr)
       EXPECT_TRUE(covered.count({e.domain, e.op_type}))

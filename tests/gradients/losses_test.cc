@@ -66,10 +66,8 @@ Graph make_model(const std::string& dir, const Tensor& w, bool log_softmax, int 
   m.initializer("w", w);
   if (log_softmax) {
     m.node("Mul", {"x", "w"}, {"xw"});
-    auto* axis = m.node("LogSoftmax", {"xw"}, {"y"}).add_attribute();
-    axis->set_name("axis");
-    axis->set_type(onnx::AttributeProto::INT);
-    axis->set_i(1);
+    m.node("LogSoftmax", {"xw"}, {"y"});
+    m.attr("axis", 1);
   } else {
     m.node("Mul", {"x", "w"}, {"y"});
   }

@@ -14,26 +14,15 @@
 #include "importers/tensor_proto.h"
 #include "onnx_train/dataset.h"
 #include "tests/support/data_files.h"
+#include "tests/support/expect_text.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::error_of;
 using testing::TempDir;
-
-// The message of the Error `f` throws ("" and a test failure when it throws none).
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no Error thrown";
-  return "";
-}
-
-#define EXPECT_HAS(text, part) EXPECT_NE((text).find(part), std::string::npos) << (text)
 
 void write_file(const std::string& path, const std::string& bytes) {
   fs::create_directories(fs::path(path).parent_path());

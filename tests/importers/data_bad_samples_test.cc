@@ -12,6 +12,7 @@
 
 #include "onnx_train/dataset.h"
 #include "tests/support/data_files.h"
+#include "tests/support/expect_text.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
@@ -21,8 +22,6 @@ namespace fs = std::filesystem;
 using testing::npy_bytes;
 using testing::TempDir;
 using testing::write_png_file;
-
-#define EXPECT_HAS(text, part) EXPECT_NE((text).find(part), std::string::npos) << (text)
 
 // Sample i: "x" = float32 {i, -i}, "y" = int64 label i % 3, except: reading `fail_at` throws
 // (an undecodable file), x of `nan_at` holds NaN, and `labels` overrides some labels.

@@ -11,21 +11,12 @@
 #include <thread>
 
 #include "onnx_train/dataset.h"
+#include "tests/support/expect_text.h"
 
 namespace onnx_train {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no Error thrown";
-  return "";
-}
-
-#define EXPECT_HAS(text, part) EXPECT_NE((text).find(part), std::string::npos) << (text)
+using testing::error_of;
 
 // Sample i: "x" = float32 {i, -i}, "y" = int64 label i % 3 (unless overridden). Reading sample
 // `fail_at` throws; sample `poison_at` holds `poison` in x.

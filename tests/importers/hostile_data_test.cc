@@ -28,7 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 using testing::write_file;
-using testing::hostile::error_of;
+using testing::error_of;
 using testing::hostile::has_raw_binary;
 
 std::string le(uint64_t v, int n) {

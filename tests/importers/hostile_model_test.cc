@@ -26,7 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::ModelBuilder;
 using testing::TempDir;
-using testing::hostile::error_of;
+using testing::error_of;
 
 // 2^62 + 1: times 4 it is 2^64 + 4, which wraps to 4 in 64-bit arithmetic.
 constexpr int64_t kWraps = (int64_t{1} << 62) + 1;

@@ -39,14 +39,6 @@ Tensor run(const std::string& op, int since_version, const std::vector<Tensor>& 
   return testing::run_op(op, since_version, inputs, std::move(attrs))[0];
 }
 
-Tensor random_tensor(const Shape& shape, std::mt19937& rng, float lo = -6.f, float hi = 6.f) {
-  Tensor t(DType::Float32, shape);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
-  return t;
-}
-
 struct ActivationCase {
   std::string op;
   int version;
@@ -80,7 +72,7 @@ TEST(ActivationKernels, OneDnnMatchesReference) {
     KernelRunner f32(c.op, c.version, 1, c.attrs);
     KernelRunner f64(c.op, c.version, 1, c.attrs);
     for (const Shape& shape : shapes) {
-      const Tensor x = random_tensor(shape, rng);
+      const Tensor x = testing::random_float32(shape, rng, -6.f, 6.f);
       const Tensor y = f32.run({x});
       const Tensor ref = f64.run({to_double(x)});
       ASSERT_EQ(y.dtype(), DType::Float32);
@@ -129,8 +121,8 @@ TEST(ElementwiseKernels, BroadcastPathsMatchIndexLoop) {
                                                       {{2, 3, 1}, {1, 4}},    {{3, 1}, {1, 5}}, {{4}, {2, 3, 4}},
                                                       {{2, 1, 4}, {3, 1}}};
   for (const auto& [sa, sb] : pairs) {
-    const Tensor a = random_tensor(sa, rng);
-    const Tensor b = random_tensor(sb, rng);
+    const Tensor a = testing::random_float32(sa, rng, -6.f, 6.f);
+    const Tensor b = testing::random_float32(sb, rng, -6.f, 6.f);
     const Tensor c = run("Sub", 14, {a, b});
     // Expected: index each operand with its own (right-aligned, size-1 => 0) coordinates.
     const Shape& so = c.shape();

@@ -15,19 +15,9 @@ namespace onnx_train {
 namespace {
 
 using testing::make_node;
+using testing::random_tensor;
 using testing::run_op;
 using testing::to_double;
-
-// Fixed-seed uniform values in [-1, 1).
-template <typename T>
-Tensor random_tensor(const Shape& shape, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
-  Tensor t(dtype_of<T>(), shape);
-  T* d = t.data<T>();
-  for (int64_t i = 0; i < t.numel(); ++i) d[i] = static_cast<T>(dist(rng));
-  return t;
-}
 
 void expect_close(const Tensor& expected, const Tensor& actual, double tol, const std::string& what) {
   ASSERT_EQ(expected.shape(), actual.shape()) << what;

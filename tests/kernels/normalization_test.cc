@@ -16,20 +16,10 @@ namespace {
 
 using testing::make_kernel;
 using testing::make_node;
+using testing::random_tensor;
 using testing::run_kernel;
 using testing::run_node;
 using testing::to_double;
-
-// Fixed-seed uniform values in [lo, hi).
-template <typename T>
-Tensor random_tensor(const Shape& shape, uint32_t seed, double lo = -1, double hi = 1) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  Tensor t(dtype_of<T>(), shape);
-  T* d = t.data<T>();
-  for (int64_t i = 0; i < t.numel(); ++i) d[i] = static_cast<T>(dist(rng));
-  return t;
-}
 
 void expect_close(const std::vector<double>& e, const Tensor& actual, double tol, const std::string& what) {
   const auto a = actual.to_doubles();

@@ -1,7 +1,6 @@
 #include "tests/support/kernel_harness.h"
 
 #include <algorithm>
-#include <random>
 
 namespace onnx_train::testing {
 
@@ -55,29 +54,11 @@ std::vector<Tensor> run_op(const std::string& op, int since_version, const std::
   return run_node(node, inputs);
 }
 
-Tensor random_float32(const Shape& shape, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  Tensor t(DType::Float32, shape);
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(gen);
-  return t;
-}
-
 Tensor to_double(const Tensor& t) {
   Tensor out(DType::Float64, t.shape());
   const std::vector<double> values = t.to_doubles();
   std::copy(values.begin(), values.end(), out.data<double>());
   return out;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace onnx_train::testing

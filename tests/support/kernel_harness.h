@@ -6,7 +6,8 @@
 //
 // An undefined Tensor in `inputs` is an omitted optional input. make_kernel throws Error
 // when no kernel is registered for the node's (op, since_version), as a model would.
-// Below those, the small tensor helpers the kernel tests share.
+// Below those, the small tensor helpers the kernel tests share (with random_float32 and
+// error_of from the headers included here).
 #pragma once
 
 #include <functional>
@@ -17,6 +18,8 @@
 
 #include "runtime/ir/graph.h"
 #include "runtime/kernels/kernel.h"
+#include "tests/support/expect_text.h"     // error_of
+#include "tests/support/random_tensors.h"  // random_float32
 
 namespace onnx_train::testing {
 
@@ -41,13 +44,7 @@ std::vector<Tensor> run_node(const Node& node, const std::vector<Tensor>& inputs
 std::vector<Tensor> run_op(const std::string& op, int since_version, const std::vector<Tensor>& inputs,
                            std::map<std::string, Attribute> attributes = {}, size_t num_outputs = 1);
 
-// A float32 tensor of `shape` with values uniform in [-1, 1) drawn from std::mt19937(seed).
-Tensor random_float32(const Shape& shape, unsigned seed);
-
 // A float64 copy of `t` (any numeric dtype), for comparing against the float64 reference path.
 Tensor to_double(const Tensor& t);
-
-// The message of the Error that `f` throws; "" when it throws none.
-std::string error_of(const std::function<void()>& f);
 
 }  // namespace onnx_train::testing

@@ -4,17 +4,21 @@
 //   m.input("x", onnx::TensorProto::FLOAT, {-1, 3});   // -1: symbolic dimension "N"
 //   m.initializer("w", Tensor::from<float>({3}, {1, 2, 3}));
 //   m.node("Add", {"x", "w"}, {"y"});
-//   m.output("y", onnx::TensorProto::FLOAT, {-1, 3});
+//   m.node("LeakyRelu", {"y"}, {"z"});
+//   m.attr("alpha", 0.2f);                              // an attribute of the node added last
+//   m.output("z", onnx::TensorProto::FLOAT, {-1, 3});
 //   m.save(dir + "/model.onnx");
 #pragma once
 
 #include <onnx/onnx_pb.h>
 
 #include <fstream>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "importers/tensor_proto.h"
+#include "onnx_train/error.h"
 #include "onnx_train/tensor.h"
 
 namespace onnx_train::testing {
@@ -52,6 +56,40 @@ class ModelBuilder {
     for (const auto& o : outputs) n->add_output(o);
     return *n;
   }
+  // Attribute `name` of the node added last, its type from the value's: INT, FLOAT, INTS (a
+  // braced list of integers is always INTS), FLOATS, STRING. Returns the builder, so several
+  // chain: m.attr("kernel_shape", {3, 3}).attr("strides", {2, 2}).
+  ModelBuilder& attr(const std::string& name, int64_t value) {
+    auto& a = new_attr(name, onnx::AttributeProto::INT);
+    a.set_i(value);
+    return *this;
+  }
+  ModelBuilder& attr(const std::string& name, int value) { return attr(name, static_cast<int64_t>(value)); }
+  ModelBuilder& attr(const std::string& name, float value) {
+    auto& a = new_attr(name, onnx::AttributeProto::FLOAT);
+    a.set_f(value);
+    return *this;
+  }
+  ModelBuilder& attr(const std::string& name, std::initializer_list<int64_t> values) {
+    return attr(name, std::vector<int64_t>(values));
+  }
+  ModelBuilder& attr(const std::string& name, const std::vector<int64_t>& values) {
+    auto& a = new_attr(name, onnx::AttributeProto::INTS);
+    for (int64_t v : values) a.add_ints(v);
+    return *this;
+  }
+  ModelBuilder& attr(const std::string& name, const std::vector<float>& values) {
+    auto& a = new_attr(name, onnx::AttributeProto::FLOATS);
+    for (float v : values) a.add_floats(v);
+    return *this;
+  }
+  ModelBuilder& attr(const std::string& name, const std::string& value) {
+    auto& a = new_attr(name, onnx::AttributeProto::STRING);
+    a.set_s(value);
+    return *this;
+  }
+  ModelBuilder& attr(const std::string& name, const char* value) { return attr(name, std::string(value)); }
+
   void opset_import(const std::string& domain, int version) {
     auto* imp = model_.add_opset_import();
     imp->set_domain(domain);
@@ -81,6 +119,15 @@ class ModelBuilder {
       }
     }
     return v;
+  }
+
+  onnx::AttributeProto& new_attr(const std::string& name, onnx::AttributeProto::AttributeType type) {
+    auto* graph = model_.mutable_graph();
+    OT_CHECK(graph->node_size() > 0, "attribute {} given before any node", name);
+    auto* a = graph->mutable_node(graph->node_size() - 1)->add_attribute();
+    a->set_name(name);
+    a->set_type(type);
+    return *a;
   }
 
   onnx::ModelProto model_;

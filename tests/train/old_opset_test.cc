@@ -201,11 +201,8 @@ TEST(OldOpsetLoss, AModelTheConverterCannotUpgradeIsRefusedClearly) {
   TempDir tmp;
   testing::ModelBuilder b(9);
   b.input("x", onnx::TensorProto::FLOAT, {2, 3});
-  auto& pad = b.node("Pad", {"x"}, {"padded"});
-  auto* pads = pad.add_attribute();
-  pads->set_name("pads");
-  pads->set_type(onnx::AttributeProto::INTS);
-  for (int64_t p : {0, 0, 0, 1}) pads->add_ints(p);
+  b.node("Pad", {"x"}, {"padded"});
+  b.attr("pads", {0, 0, 0, 1});
   b.initializer("w", Tensor::from<float>({4, 3}, std::vector<float>(12, 0.5f)));
   b.node("MatMul", {"padded", "w"}, {"logits"});
   b.output("logits", onnx::TensorProto::FLOAT, {2, 3});

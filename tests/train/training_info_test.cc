@@ -16,6 +16,7 @@
 #include "importers/tensor_proto.h"
 #include "onnx_train/session.h"
 #include "onnx_train/training_session.h"
+#include "tests/support/mlp_model.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
@@ -24,52 +25,17 @@ namespace {
 using testing::ModelBuilder;
 using testing::TempDir;
 
-void set_attr(onnx::NodeProto& node, const std::string& name, int64_t value) {
-  auto* a = node.add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(value);
-}
-
-Tensor random_tensor(const Shape& shape, std::mt19937& rng, float scale = 0.5f, float offset = 0.f) {
-  std::normal_distribution<float> normal(0.f, 1.f);
-  Tensor t(DType::Float32, shape);
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = offset + scale * normal(rng);
-  return t;
-}
-
-// x [N, 4] -> Gemm(8) -> BatchNormalization -> Relu -> [Dropout(0.3)] -> Gemm(3) -> logits.
-// The first Gemm's bias (optional) gets a gradient of nearly 0: BatchNormalization removes it.
-std::string make_mlp(const std::string& dir, bool dropout, bool fc1_bias = true) {
-  std::mt19937 rng(11);
-  ModelBuilder m(13);
-  m.input("x", onnx::TensorProto::FLOAT, {-1, 4});
-  m.initializer("fc1.weight", random_tensor({8, 4}, rng));
-  const Tensor bias1 = random_tensor({8}, rng, 0.1f);
-  if (fc1_bias) m.initializer("fc1.bias", bias1);
-  m.initializer("bn.weight", random_tensor({8}, rng, 0.1f, 1.f));
-  m.initializer("bn.bias", random_tensor({8}, rng, 0.1f));
-  m.initializer("bn.running_mean", random_tensor({8}, rng, 0.2f));
-  m.initializer("bn.running_var", random_tensor({8}, rng, 0.1f, 1.f));
-  m.initializer("fc2.weight", random_tensor({3, 8}, rng));
-  m.initializer("fc2.bias", random_tensor({3}, rng, 0.1f));
-  std::vector<std::string> gemm1 = {"x", "fc1.weight"};
-  if (fc1_bias) gemm1.push_back("fc1.bias");
-  set_attr(m.node("Gemm", gemm1, {"h"}), "transB", 1);
-  m.node("BatchNormalization", {"h", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"}, {"hn"});
-  m.node("Relu", {"hn"}, {"r"});
-  std::string last = "r";
-  if (dropout) {
-    m.initializer("drop.ratio", Tensor::scalar<float>(0.3f));
-    m.node("Dropout", {"r", "drop.ratio"}, {"d"});
-    last = "d";
-  }
-  set_attr(m.node("Gemm", {last, "fc2.weight", "fc2.bias"}, {"logits"}), "transB", 1);
-  m.output("logits", onnx::TensorProto::FLOAT, {-1, 3});
-  const std::string path = dir + (dropout ? "/mlp_dropout" : "/mlp") + (fc1_bias ? ".onnx" : "_no_bias.onnx");
-  m.save(path);
-  return path;
+// x [N, 4] -> Gemm(8) -> BatchNormalization -> Relu -> [Dropout(0.3)] -> Gemm(3) -> logits,
+// saved in `dir` under a name telling its variant. The first Gemm's bias (optional) gets a
+// gradient of nearly 0: BatchNormalization removes it.
+std::string mlp_in(const std::string& dir, bool dropout, bool fc1_bias = true) {
+  testing::MlpOptions options;
+  options.batch_norm = true;
+  options.dropout = dropout;
+  options.fc1_bias = fc1_bias;
+  options.seed = 11;
+  options.batch_norm_drawn_before_fc2 = true;
+  return testing::make_mlp(dir + (dropout ? "/mlp_dropout" : "/mlp") + (fc1_bias ? ".onnx" : "_no_bias.onnx"), options);
 }
 
 // Three noisy classes in 4 dimensions.
@@ -187,7 +153,7 @@ class ExportTrainingModel : public ::testing::TestWithParam<std::string> {};
 TEST_P(ExportTrainingModel, FileHoldsTrainingInfoThatOnnxReads) {
   const std::string kind = GetParam();
   TempDir dir;
-  TrainingSession s = TrainingSession::from_file(make_mlp(dir.path(), true), options_for(kind));
+  TrainingSession s = TrainingSession::from_file(mlp_in(dir.path(), true), options_for(kind));
   for (unsigned step = 0; step < 3; ++step) s.train_step(batch(16, step));
   const std::string path = dir.path() + "/training.onnx";
   s.export_training_model(path);
@@ -261,7 +227,7 @@ TEST_P(ExportTrainingModel, FileHoldsTrainingInfoThatOnnxReads) {
 // taken out; it runs in an inference Session with export_model's outputs.
 TEST_P(ExportTrainingModel, InferenceGraphIsExportModelsGraph) {
   TempDir dir;
-  TrainingSession s = TrainingSession::from_file(make_mlp(dir.path(), true), options_for(GetParam()));
+  TrainingSession s = TrainingSession::from_file(mlp_in(dir.path(), true), options_for(GetParam()));
   for (unsigned step = 0; step < 2; ++step) s.train_step(batch(16, step));
   s.export_model(dir.path() + "/inference.onnx");
   s.export_training_model(dir.path() + "/training.onnx");
@@ -287,7 +253,7 @@ TEST_P(ExportTrainingModel, FromFileContinuesBitForBit) {
   const std::string kind = GetParam();
   TempDir dir;
   const TrainingOptions options = options_for(kind);
-  TrainingSession straight = TrainingSession::from_file(make_mlp(dir.path(), true), options);
+  TrainingSession straight = TrainingSession::from_file(mlp_in(dir.path(), true), options);
   for (unsigned step = 0; step < 4; ++step) straight.train_step(batch(16, step));
   const std::string path = dir.path() + "/training.onnx";
   straight.export_training_model(path);
@@ -364,7 +330,7 @@ TEST(TrainingInfo, AlgorithmComputesTheSessionsStep) {
   for (const Case& c : cases) {
     for (unsigned before : {0u, 3u}) {
       SCOPED_TRACE(c.kind + " after " + std::to_string(before) + " steps");
-      TrainingSession s = TrainingSession::from_file(make_mlp(dir.path(), false, c.fc1_bias), c.options);
+      TrainingSession s = TrainingSession::from_file(mlp_in(dir.path(), false, c.fc1_bias), c.options);
       for (unsigned step = 0; step < before; ++step) s.train_step(batch(16, step));
       const std::string path = dir.path() + "/training.onnx";
       s.export_training_model(path);
@@ -413,7 +379,7 @@ TEST(TrainingInfo, AlgorithmComputesTheSessionsStep) {
 // file's weights. Exporting mid-accumulation is refused, as checkpoints are.
 TEST(TrainingInfo, OtherOptimizerStartsAfreshAndPartialAccumulationIsRefused) {
   TempDir dir;
-  const std::string model_path = make_mlp(dir.path(), false);
+  const std::string model_path = mlp_in(dir.path(), false);
   TrainingSession s = TrainingSession::from_file(model_path, options_for("adam"));
   for (unsigned step = 0; step < 2; ++step) s.train_step(batch(16, step));
   const std::string path = dir.path() + "/training.onnx";

@@ -15,22 +15,23 @@
 #include <set>
 #include <sstream>
 
+#include "tests/support/expect_text.h"
 #include "tests/support/mlp_model.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
 namespace {
 
+using testing::error_of;
 using testing::ModelBuilder;
 using testing::random_tensor;
-using testing::set_int;
 using testing::TempDir;
 
 const std::string kParityDir = std::string(ONNX_TRAIN_SOURCE_DIR) + "/tests/data/train_parity";
 
 // The MLP of tests/support/mlp_model.h, saved in `dir` under a name telling its variant.
 // With BatchNormalization and Dropout the model has both train/eval behaviours.
-std::string make_mlp(const std::string& dir, bool bn_and_dropout) {
+std::string mlp_in(const std::string& dir, bool bn_and_dropout) {
   return testing::make_mlp(dir + (bn_and_dropout ? "/mlp_bn_dropout.onnx" : "/mlp.onnx"), bn_and_dropout);
 }
 
@@ -81,15 +82,6 @@ int64_t argmax_row(const Tensor& logits, int64_t row) {
   const int64_t c = logits.dim(1);
   const float* p = logits.data<float>() + row * c;
   return std::max_element(p, p + c) - p;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // The MLP of the parity fixtures (x [8, 12] -> 5 classes) on a separable problem: the loss
@@ -152,7 +144,7 @@ TrainingOptions dropout_options(uint64_t seed) {
 // masks, clipping and the schedule; another seed draws other masks.
 TEST(TrainingSession, TwoRunsWithTheSameSeedGiveIdenticalBytes) {
   TempDir dir;
-  const std::string model = make_mlp(dir.path(), true);
+  const std::string model = mlp_in(dir.path(), true);
   auto run = [&](uint64_t seed, const std::string& exported) {
     TrainingSession s = TrainingSession::from_file(model, dropout_options(seed));
     for (unsigned step = 0; step < 12; ++step) s.train_step(separable_batch(16, step));
@@ -193,7 +185,7 @@ TEST(TrainingSession, ConvolutionalStepsAreDeterministicAndAllocateNothingWhenWa
 // parameters, running statistics, optimizer state, schedule position and Dropout generator.
 TEST(TrainingSession, CheckpointResumesBitForBit) {
   TempDir dir;
-  const std::string model = make_mlp(dir.path(), true);
+  const std::string model = mlp_in(dir.path(), true);
   const std::string checkpoint = dir.path() + "/run.ckpt";
   TrainingSession straight = TrainingSession::from_file(model, dropout_options(9));
   for (unsigned step = 0; step < 6; ++step) straight.train_step(separable_batch(16, step));
@@ -222,7 +214,7 @@ TEST(TrainingSession, CheckpointResumesBitForBit) {
 // optimizer_step) step on the gradient of the batch of 8 they make up.
 TEST(TrainingSession, AccumulationEqualsOneLargerBatch) {
   TempDir dir;
-  const std::string model = make_mlp(dir.path(), false);
+  const std::string model = mlp_in(dir.path(), false);
   TrainingOptions options;
   options.optimizer.kind = "sgd";
   options.optimizer.momentum = 0.9;
@@ -271,7 +263,7 @@ TEST(TrainingSession, AccumulationEqualsOneLargerBatch) {
 // decays everything, as torch.optim does.
 TEST(TrainingSession, WeightDecaySkipsBiasesByDefault) {
   TempDir dir;
-  const std::string model = make_mlp(dir.path(), false);
+  const std::string model = mlp_in(dir.path(), false);
   auto one_step = [&](double weight_decay, std::optional<std::vector<std::string>> no_decay) {
     TrainingOptions options;
     options.optimizer.kind = "sgd";
@@ -297,7 +289,7 @@ TEST(TrainingSession, WeightDecaySkipsBiasesByDefault) {
 // predict() and with the exported model run by an inference Session.
 TEST(TrainingSession, EvalPredictAndExportAgree) {
   TempDir dir;
-  const std::string model = make_mlp(dir.path(), true);
+  const std::string model = mlp_in(dir.path(), true);
   TrainingSession s = TrainingSession::from_file(model, dropout_options(1));
   ASSERT_EQ(s.buffer_names(), (std::vector<std::string>{"bn.running_mean", "bn.running_var"}));
   const Tensor initial_mean = s.parameter("bn.running_mean");
@@ -337,10 +329,12 @@ TEST(TrainingSession, ModelWithItsOwnLossTrains) {
   m.input("y", onnx::TensorProto::FLOAT, {-1, 1});
   m.initializer("w", Tensor::from<float>({1, 4}, {0, 0, 0, 0}));
   m.initializer("b", Tensor::from<float>({1}, {0}));
-  set_int(m.node("Gemm", {"x", "w", "b"}, {"pred"}), "transB", 1);
+  m.node("Gemm", {"x", "w", "b"}, {"pred"});
+  m.attr("transB", 1);
   m.node("Sub", {"pred", "y"}, {"err"});
   m.node("Mul", {"err", "err"}, {"sq"});
-  set_int(m.node("ReduceMean", {"sq"}, {"loss"}), "keepdims", 0);
+  m.node("ReduceMean", {"sq"}, {"loss"});
+  m.attr("keepdims", 0);
   m.output("loss", onnx::TensorProto::FLOAT, {});
   m.output("pred", onnx::TensorProto::FLOAT, {-1, 1});
   m.save(dir.path() + "/own_loss.onnx");
@@ -375,7 +369,7 @@ TEST(TrainingSession, ModelWithItsOwnLossTrains) {
 
 TEST(TrainingSession, FrozenParametersStayPut) {
   TempDir dir;
-  const std::string model = make_mlp(dir.path(), false);
+  const std::string model = mlp_in(dir.path(), false);
   TrainingOptions options;
   options.freeze = {"^fc1\\."};
   TrainingSession s = TrainingSession::from_file(model, options);
@@ -391,7 +385,7 @@ TEST(TrainingSession, FrozenParametersStayPut) {
 
 TEST(TrainingSession, LearningRateFollowsTheScheduleUntilSet) {
   TempDir dir;
-  const std::string model = make_mlp(dir.path(), false);
+  const std::string model = mlp_in(dir.path(), false);
   TrainingOptions options;
   options.learning_rate = 0.1;
   options.schedule = parse_schedule("step:step_size=2,gamma=0.5");
@@ -406,7 +400,7 @@ TEST(TrainingSession, LearningRateFollowsTheScheduleUntilSet) {
 
 TEST(TrainingSession, ClearErrorsAtTheBoundary) {
   TempDir dir;
-  const std::string model = make_mlp(dir.path(), false);
+  const std::string model = mlp_in(dir.path(), false);
   TrainingOptions bad_output;
   bad_output.loss.output = "probabilities";
   EXPECT_NE(error_of([&] { TrainingSession::from_file(model, bad_output); }).find("probabilities"), std::string::npos);
@@ -440,7 +434,7 @@ TEST(TrainingSession, ClearErrorsAtTheBoundary) {
   sgd.optimizer.kind = "sgd";
   TrainingSession other_optimizer = TrainingSession::from_file(model, sgd);
   EXPECT_NE(error_of([&] { other_optimizer.load_checkpoint(checkpoint); }).find("adamw optimizer"), std::string::npos);
-  TrainingSession other_model = TrainingSession::from_file(make_mlp(dir.path(), true));
+  TrainingSession other_model = TrainingSession::from_file(mlp_in(dir.path(), true));
   const std::string mismatch = error_of([&] { other_model.load_checkpoint(checkpoint); });
   EXPECT_NE(mismatch.find("bn."), std::string::npos) << mismatch;
   TrainingOptions accumulating;
@@ -458,7 +452,7 @@ TEST(TrainingSession, ClearErrorsAtTheBoundary) {
 // the rest keeps its weights, and the model trains and exports with the new head.
 TEST(TrainingSession, NumClassesReplacesTheClassifierLayer) {
   TempDir dir;
-  const std::string model = make_mlp(dir.path(), false);
+  const std::string model = mlp_in(dir.path(), false);
   TrainingOptions options;
   options.num_classes = 5;
   options.train_only = {"^fc2\\."};
@@ -492,7 +486,7 @@ TEST(TrainingSession, NumClassesReplacesTheClassifierLayer) {
 // stays finite, because ReLU maps NaN to 0, but the gradients do not).
 TEST(TrainingSession, NonFiniteLossChangesNothing) {
   TempDir dir;
-  const std::string model = make_mlp(dir.path(), true);
+  const std::string model = mlp_in(dir.path(), true);
   TrainingSession s = TrainingSession::from_file(model, dropout_options(1));
   s.train_step(separable_batch(16, 1));
   const auto before = state_bytes(s);
@@ -508,7 +502,7 @@ TEST(TrainingSession, NonFiniteLossChangesNothing) {
 // A caller's own metadata rides along in checkpoints; set_schedule replaces the schedule.
 TEST(TrainingSession, CheckpointsCarryCallerMetadataAndSchedulesCanBeSet) {
   TempDir dir;
-  const std::string model = make_mlp(dir.path(), false);
+  const std::string model = mlp_in(dir.path(), false);
   TrainingSession s = TrainingSession::from_file(model);
   s.set_schedule(parse_schedule("linear:total_steps=10"));
   EXPECT_EQ(s.learning_rate(), 1e-3);  // base_lr from the options
