@@ -238,179 +238,232 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   return values;
 }
 
-std::string svg_plot(const std::vector<PlotSeries>& series, const PlotOptions& options) {
-  OT_CHECK(options.width >= 240 && options.height >= 180, "plot: {}x{} pixels is too small; give at least 240x180",
-           options.width, options.height);
-  const double width = options.width, height = options.height;
-  const std::vector<DrawnSeries> drawn = drawable_series(series, options.log_loss);
-  bool any_left = false, any_right = false;
-  Axis x_axis{std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(), {}};
-  for (const DrawnSeries& d : drawn) {
-    (d.series->right_axis ? any_right : any_left) = true;
-    for (const auto& segment : d.segments)
-      for (const auto& point : segment) {
-        x_axis.lo = std::min(x_axis.lo, point.first);
-        x_axis.hi = std::max(x_axis.hi, point.first);
-      }
+namespace {
+
+// One chart being drawn: the layout (axes, plot rectangle, legend) worked out in the
+// constructor, then the SVG written part by part, back to front.
+class SvgChart {
+ public:
+  SvgChart(const std::vector<PlotSeries>& series, const PlotOptions& options)
+      : options_(options), drawn_(drawable_series(series, options.log_loss)) {
+    fit_axes();
+    lay_out();
   }
-  if (drawn.empty()) x_axis = Axis{};
-  widen(&x_axis.lo, &x_axis.hi);
-  Axis left, right{0, 100, {}};
-  double clipped_max = std::nan("");
-  left_range(drawn, options, &left, &clipped_max);
-  const bool show_left = any_left || !any_right;  // only accuracies: the right axis alone
 
-  // Layout, outside in. The tick counts follow the plot's size, estimated before the margins
-  // (which depend on the tick labels) are known: a few pixels off changes nothing.
-  const double estimated_width = width - 140, estimated_height = height - 110;
-  x_axis.ticks = linear_ticks(x_axis.lo, x_axis.hi, std::max(2, static_cast<int>(estimated_width / 100)));
-  const int y_target = std::max(2, static_cast<int>(estimated_height / 55));
-  left.ticks = options.log_loss ? log_ticks(left.lo, left.hi) : linear_ticks(left.lo, left.hi, y_target);
-  for (Tick& tick : linear_ticks(0, 100, 5)) right.ticks.push_back({tick.value, tick.label + "%"});
+  std::string draw() {
+    write_header();
+    write_grid_and_frame();
+    write_ticks_and_labels();
+    write_curves();
+    write_legend_and_notes();
+    svg_ += "</svg>\n";
+    return std::move(svg_);
+  }
 
-  double widest_left = 0;
-  for (const Tick& tick : left.ticks) widest_left = std::max(widest_left, text_width(tick.label));
-  const double plot_left = show_left ? 12 + kFontSize + 8 + widest_left + 8 : 16;
-  const double plot_right = width - (any_right ? 8 + text_width("100%") + 8 + kFontSize + 12 : 20);
-  const double plot_width = plot_right - plot_left;
-
-  // The legend: rows of (line sample, name) above the plot, wrapped to its width.
+ private:
   struct LegendEntry {
     const DrawnSeries* series;
     double x, y;
   };
-  std::vector<LegendEntry> legend;
-  const double title_height = options.title.empty() ? 0 : 24;
-  double legend_x = plot_left, legend_y = 10 + title_height + 12;
-  for (const DrawnSeries& d : drawn) {
-    const double entry_width = 26 + text_width(d.series->name) + 18;
-    if (legend_x > plot_left && legend_x + entry_width > plot_right) {
-      legend_x = plot_left;
-      legend_y += 18;
+
+  // The ranges of the x axis, of the left (loss) axis and the fixed 0-100% right axis.
+  void fit_axes() {
+    x_axis_ = Axis{std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(), {}};
+    for (const DrawnSeries& d : drawn_) {
+      (d.series->right_axis ? any_right_ : any_left_) = true;
+      for (const auto& segment : d.segments)
+        for (const auto& point : segment) {
+          x_axis_.lo = std::min(x_axis_.lo, point.first);
+          x_axis_.hi = std::max(x_axis_.hi, point.first);
+        }
     }
-    legend.push_back({&d, legend_x, legend_y});
-    legend_x += entry_width;
+    if (drawn_.empty()) x_axis_ = Axis{};
+    widen(&x_axis_.lo, &x_axis_.hi);
+    left_range(drawn_, options_, &left_, &clipped_max_);
+    show_left_ = any_left_ || !any_right_;  // only accuracies: the right axis alone
   }
-  const double plot_top = legend.empty() ? 10 + title_height + 12 : legend_y + 16;
-  const double plot_bottom = height - (6 + kFontSize + 10 + kFontSize + 10);
-  const double plot_height = plot_bottom - plot_top;
 
-  const auto px = [&](double x) {
-    return std::clamp(plot_left + (x - x_axis.lo) / (x_axis.hi - x_axis.lo) * plot_width, -kOffCanvas, kOffCanvas);
-  };
-  const auto py = [&](const Axis& axis, double y) {
-    return std::clamp(plot_bottom - (y - axis.lo) / (axis.hi - axis.lo) * plot_height, -kOffCanvas, kOffCanvas);
-  };
+  // Layout, outside in. The tick counts follow the plot's size, estimated before the margins
+  // (which depend on the tick labels) are known: a few pixels off changes nothing.
+  void lay_out() {
+    const double width = options_.width, height = options_.height;
+    const double estimated_width = width - 140, estimated_height = height - 110;
+    x_axis_.ticks = linear_ticks(x_axis_.lo, x_axis_.hi, std::max(2, static_cast<int>(estimated_width / 100)));
+    const int y_target = std::max(2, static_cast<int>(estimated_height / 55));
+    left_.ticks = options_.log_loss ? log_ticks(left_.lo, left_.hi) : linear_ticks(left_.lo, left_.hi, y_target);
+    for (Tick& tick : linear_ticks(0, 100, 5)) right_.ticks.push_back({tick.value, tick.label + "%"});
 
-  std::string svg;
-  auto out = std::back_inserter(svg);
-  fmt::format_to(out,
-                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                 "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"{0}\" height=\"{1}\" "
-                 "viewBox=\"0 0 {0} {1}\" font-family=\"sans-serif\" font-size=\"{2}\">\n",
-                 options.width, options.height, kFontSize);
-  if (!options.title.empty()) fmt::format_to(out, "<title>{}</title>\n", xml_escape(options.title));
-  fmt::format_to(out, "<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\n", options.width,
-                 options.height);
-  // The clip region reaches a dot's radius past the frame: points on the border keep their dots.
-  fmt::format_to(out,
-                 "<defs><clipPath id=\"plot-area\"><rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" "
-                 "height=\"{:.1f}\"/></clipPath></defs>\n",
-                 plot_left - 4, plot_top - 4, plot_width + 8, plot_height + 8);
+    double widest_left = 0;
+    for (const Tick& tick : left_.ticks) widest_left = std::max(widest_left, text_width(tick.label));
+    plot_left_ = show_left_ ? 12 + kFontSize + 8 + widest_left + 8 : 16;
+    plot_right_ = width - (any_right_ ? 8 + text_width("100%") + 8 + kFontSize + 12 : 20);
+    plot_width_ = plot_right_ - plot_left_;
+    lay_out_legend();
+    plot_bottom_ = height - (6 + kFontSize + 10 + kFontSize + 10);
+    plot_height_ = plot_bottom_ - plot_top_;
+  }
 
-  // Grid lines at the x ticks and at the ticks of the main y axis.
-  const Axis& grid_axis = show_left ? left : right;
-  svg += "<g stroke=\"#e5e5e5\" stroke-width=\"1\">\n";
-  for (const Tick& tick : x_axis.ticks)
-    fmt::format_to(out, "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\"/>\n", px(tick.value),
-                   plot_top, plot_bottom);
-  for (const Tick& tick : grid_axis.ticks)
-    fmt::format_to(out, "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\"/>\n", plot_left,
-                   py(grid_axis, tick.value), plot_right);
-  svg += "</g>\n";
-  fmt::format_to(out,
-                 "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"none\" stroke=\"#666666\" "
-                 "stroke-width=\"1\"/>\n",
-                 plot_left, plot_top, plot_width, plot_height);
+  // The legend: rows of (line sample, name) above the plot, wrapped to its width.
+  void lay_out_legend() {
+    const double title_height = options_.title.empty() ? 0 : 24;
+    double legend_x = plot_left_, legend_y = 10 + title_height + 12;
+    for (const DrawnSeries& d : drawn_) {
+      const double entry_width = 26 + text_width(d.series->name) + 18;
+      if (legend_x > plot_left_ && legend_x + entry_width > plot_right_) {
+        legend_x = plot_left_;
+        legend_y += 18;
+      }
+      legend_.push_back({&d, legend_x, legend_y});
+      legend_x += entry_width;
+    }
+    plot_top_ = legend_.empty() ? 10 + title_height + 12 : legend_y + 16;
+  }
 
-  // Tick marks and labels; then the axis labels, the y ones turned along their axes.
-  svg += "<g fill=\"#333333\">\n";
-  const double label_y = plot_bottom + 6 + kFontSize;
-  for (const Tick& tick : x_axis.ticks)
-    fmt::format_to(out,
-                   "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#666666\"/>"
-                   "<text x=\"{0:.1f}\" y=\"{3:.1f}\" text-anchor=\"middle\">{4}</text>\n",
-                   px(tick.value), plot_bottom, plot_bottom + 4, label_y, xml_escape(tick.label));
-  const auto y_ticks = [&](const Axis& axis, double edge, double direction, const char* anchor) {
+  double px(double x) const {
+    return std::clamp(plot_left_ + (x - x_axis_.lo) / (x_axis_.hi - x_axis_.lo) * plot_width_, -kOffCanvas,
+                      kOffCanvas);
+  }
+  double py(const Axis& axis, double y) const {
+    return std::clamp(plot_bottom_ - (y - axis.lo) / (axis.hi - axis.lo) * plot_height_, -kOffCanvas, kOffCanvas);
+  }
+  double middle_y() const { return (plot_top_ + plot_bottom_) / 2; }
+  std::back_insert_iterator<std::string> out() { return std::back_inserter(svg_); }
+
+  void write_header() {
+    fmt::format_to(out(),
+                   "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                   "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"{0}\" height=\"{1}\" "
+                   "viewBox=\"0 0 {0} {1}\" font-family=\"sans-serif\" font-size=\"{2}\">\n",
+                   options_.width, options_.height, kFontSize);
+    if (!options_.title.empty()) fmt::format_to(out(), "<title>{}</title>\n", xml_escape(options_.title));
+    fmt::format_to(out(), "<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\n", options_.width,
+                   options_.height);
+    // The clip region reaches a dot's radius past the frame: points on the border keep their dots.
+    fmt::format_to(out(),
+                   "<defs><clipPath id=\"plot-area\"><rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" "
+                   "height=\"{:.1f}\"/></clipPath></defs>\n",
+                   plot_left_ - 4, plot_top_ - 4, plot_width_ + 8, plot_height_ + 8);
+  }
+
+  // Grid lines at the x ticks and at the ticks of the main y axis, then the frame.
+  void write_grid_and_frame() {
+    const Axis& grid_axis = show_left_ ? left_ : right_;
+    svg_ += "<g stroke=\"#e5e5e5\" stroke-width=\"1\">\n";
+    for (const Tick& tick : x_axis_.ticks)
+      fmt::format_to(out(), "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\"/>\n", px(tick.value),
+                     plot_top_, plot_bottom_);
+    for (const Tick& tick : grid_axis.ticks)
+      fmt::format_to(out(), "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\"/>\n", plot_left_,
+                     py(grid_axis, tick.value), plot_right_);
+    svg_ += "</g>\n";
+    fmt::format_to(out(),
+                   "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"none\" "
+                   "stroke=\"#666666\" stroke-width=\"1\"/>\n",
+                   plot_left_, plot_top_, plot_width_, plot_height_);
+  }
+
+  void write_y_ticks(const Axis& axis, double edge, double direction, const char* anchor) {
     for (const Tick& tick : axis.ticks)
-      fmt::format_to(out,
+      fmt::format_to(out(),
                      "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#666666\"/>"
                      "<text x=\"{3:.1f}\" y=\"{4:.1f}\" text-anchor=\"{5}\">{6}</text>\n",
                      edge, py(axis, tick.value), edge + 4 * direction, edge + 7 * direction,
                      py(axis, tick.value) + kFontSize * 0.35, anchor, xml_escape(tick.label));
-  };
-  if (show_left) y_ticks(left, plot_left, -1, "end");
-  if (any_right) y_ticks(right, plot_right, 1, "start");
-  const double middle_y = (plot_top + plot_bottom) / 2;
-  fmt::format_to(out, "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
-                 (plot_left + plot_right) / 2, label_y + kFontSize + 8, xml_escape(options.x_label));
-  if (show_left)
-    fmt::format_to(out, "<text transform=\"translate({:.1f} {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
-                   12 + kFontSize * 0.8, middle_y, xml_escape(options.left_label));
-  if (any_right)
-    fmt::format_to(out, "<text transform=\"translate({:.1f} {:.1f}) rotate(90)\" text-anchor=\"middle\">{}</text>\n",
-                   width - 12 - kFontSize * 0.8, middle_y, xml_escape(options.right_label));
-  svg += "</g>\n";
-  if (!options.title.empty())
-    fmt::format_to(out, "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
-                   width / 2, 10 + 16.0, xml_escape(options.title));
+  }
+
+  // Tick marks and labels; then the axis labels, the y ones turned along their axes; the title.
+  void write_ticks_and_labels() {
+    svg_ += "<g fill=\"#333333\">\n";
+    const double label_y = plot_bottom_ + 6 + kFontSize;
+    for (const Tick& tick : x_axis_.ticks)
+      fmt::format_to(out(),
+                     "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#666666\"/>"
+                     "<text x=\"{0:.1f}\" y=\"{3:.1f}\" text-anchor=\"middle\">{4}</text>\n",
+                     px(tick.value), plot_bottom_, plot_bottom_ + 4, label_y, xml_escape(tick.label));
+    if (show_left_) write_y_ticks(left_, plot_left_, -1, "end");
+    if (any_right_) write_y_ticks(right_, plot_right_, 1, "start");
+    fmt::format_to(out(), "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
+                   (plot_left_ + plot_right_) / 2, label_y + kFontSize + 8, xml_escape(options_.x_label));
+    if (show_left_)
+      fmt::format_to(out(),
+                     "<text transform=\"translate({:.1f} {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
+                     12 + kFontSize * 0.8, middle_y(), xml_escape(options_.left_label));
+    if (any_right_)
+      fmt::format_to(out(),
+                     "<text transform=\"translate({:.1f} {:.1f}) rotate(90)\" text-anchor=\"middle\">{}</text>\n",
+                     options_.width - 12 - kFontSize * 0.8, middle_y(), xml_escape(options_.right_label));
+    svg_ += "</g>\n";
+    if (!options_.title.empty())
+      fmt::format_to(out(), "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
+                     options_.width / 2.0, 10 + 16.0, xml_escape(options_.title));
+  }
 
   // The curves: right-axis (accuracy) series dashed, so a curve tells its axis.
-  svg +=
-      "<g clip-path=\"url(#plot-area)\" fill=\"none\" stroke-width=\"1.5\" stroke-linejoin=\"round\" "
-      "stroke-linecap=\"round\">\n";
-  const auto column = [&](const std::pair<double, double>& p) { return static_cast<long>(std::floor(px(p.first))); };
-  for (const DrawnSeries& d : drawn) {
-    const Axis& axis = d.series->right_axis ? right : left;
-    fmt::format_to(out, "<g stroke=\"{}\"{}>\n", d.color, d.series->right_axis ? " stroke-dasharray=\"6 3\"" : "");
-    for (const auto& segment : d.segments) {
-      svg += "<polyline points=\"";
-      bool first = true;
-      for (const auto& [x, y] : thin(segment, column, 4 * static_cast<size_t>(plot_width))) {
-        fmt::format_to(out, "{}{:.1f},{:.1f}", first ? "" : " ", px(x), py(axis, y));
-        first = false;
+  void write_curves() {
+    svg_ +=
+        "<g clip-path=\"url(#plot-area)\" fill=\"none\" stroke-width=\"1.5\" stroke-linejoin=\"round\" "
+        "stroke-linecap=\"round\">\n";
+    const auto column = [&](const std::pair<double, double>& p) { return static_cast<long>(std::floor(px(p.first))); };
+    for (const DrawnSeries& d : drawn_) {
+      const Axis& axis = d.series->right_axis ? right_ : left_;
+      fmt::format_to(out(), "<g stroke=\"{}\"{}>\n", d.color, d.series->right_axis ? " stroke-dasharray=\"6 3\"" : "");
+      for (const auto& segment : d.segments) {
+        svg_ += "<polyline points=\"";
+        bool first = true;
+        for (const auto& [x, y] : thin(segment, column, 4 * static_cast<size_t>(plot_width_))) {
+          fmt::format_to(out(), "{}{:.1f},{:.1f}", first ? "" : " ", px(x), py(axis, y));
+          first = false;
+        }
+        svg_ += "\"/>\n";
+        // Dots where a line alone would show too little: few points, or a point between two gaps.
+        if (d.count <= kMarkerLimit || segment.size() == 1)
+          for (const auto& [x, y] : segment)
+            fmt::format_to(out(), "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\" stroke=\"none\"/>\n",
+                           px(x), py(axis, y), d.color);
       }
-      svg += "\"/>\n";
-      // Dots where a line alone would show too little: few points, or a point between two gaps.
-      if (d.count <= kMarkerLimit || segment.size() == 1)
-        for (const auto& [x, y] : segment)
-          fmt::format_to(out, "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\" stroke=\"none\"/>\n", px(x),
-                         py(axis, y), d.color);
+      svg_ += "</g>\n";
     }
-    svg += "</g>\n";
+    svg_ += "</g>\n";
   }
-  svg += "</g>\n";
 
-  for (const LegendEntry& entry : legend) {
-    const DrawnSeries& d = *entry.series;
-    fmt::format_to(
-        out, "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"{}/>\n",
-        entry.x, entry.y, entry.x + 20, entry.y, d.color, d.series->right_axis ? " stroke-dasharray=\"6 3\"" : "");
-    fmt::format_to(out, "<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#333333\">{}</text>\n", entry.x + 26,
-                   entry.y + kFontSize * 0.35, xml_escape(d.series->name));
+  void write_legend_and_notes() {
+    for (const LegendEntry& entry : legend_) {
+      const DrawnSeries& d = *entry.series;
+      fmt::format_to(
+          out(), "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"{}/>\n",
+          entry.x, entry.y, entry.x + 20, entry.y, d.color, d.series->right_axis ? " stroke-dasharray=\"6 3\"" : "");
+      fmt::format_to(out(), "<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#333333\">{}</text>\n", entry.x + 26,
+                     entry.y + kFontSize * 0.35, xml_escape(d.series->name));
+    }
+    if (!std::isnan(clipped_max_))
+      // A white halo (the stroke, painted under the fill) keeps the note readable over the curves.
+      fmt::format_to(out(),
+                     "<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"11\" fill=\"#555555\" stroke=\"#ffffff\" "
+                     "stroke-width=\"3\" paint-order=\"stroke\">{}</text>\n",
+                     plot_left_ + 6, plot_top_ + 14,
+                     xml_escape(fmt::format("off the top: {} up to {:.4g}", options_.left_label, clipped_max_)));
+    if (drawn_.empty())
+      fmt::format_to(out(),
+                     "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" fill=\"#666666\">no data yet</text>\n",
+                     (plot_left_ + plot_right_) / 2, middle_y());
   }
-  if (!std::isnan(clipped_max))
-    // A white halo (the stroke, painted under the fill) keeps the note readable over the curves.
-    fmt::format_to(out,
-                   "<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"11\" fill=\"#555555\" stroke=\"#ffffff\" "
-                   "stroke-width=\"3\" paint-order=\"stroke\">{}</text>\n",
-                   plot_left + 6, plot_top + 14,
-                   xml_escape(fmt::format("off the top: {} up to {:.4g}", options.left_label, clipped_max)));
-  if (drawn.empty())
-    fmt::format_to(out, "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" fill=\"#666666\">no data yet</text>\n",
-                   (plot_left + plot_right) / 2, middle_y);
-  svg += "</svg>\n";
-  return svg;
+
+  const PlotOptions& options_;
+  const std::vector<DrawnSeries> drawn_;
+  bool any_left_ = false, any_right_ = false, show_left_ = true;
+  Axis x_axis_, left_, right_{0, 100, {}};
+  double clipped_max_ = std::nan("");
+  double plot_left_ = 0, plot_right_ = 0, plot_width_ = 0, plot_top_ = 0, plot_bottom_ = 0, plot_height_ = 0;
+  std::vector<LegendEntry> legend_;
+  std::string svg_;
+};
+
+}  // namespace
+
+std::string svg_plot(const std::vector<PlotSeries>& series, const PlotOptions& options) {
+  OT_CHECK(options.width >= 240 && options.height >= 180, "plot: {}x{} pixels is too small; give at least 240x180",
+           options.width, options.height);
+  return SvgChart(series, options).draw();
 }
 
 void write_svg_plot(const std::string& path, const std::vector<PlotSeries>& series, const PlotOptions& options) {
