@@ -6,9 +6,9 @@
 #include <cstring>
 #include <set>
 
-#include "importers/onnx_model.h"
 #include "importers/training_info_io.h"
 #include "runtime/exec/plan.h"
+#include "runtime/ir/editor.h"
 
 namespace onnx_train {
 
@@ -38,11 +38,6 @@ Tensor filled_like(const Tensor& like, double value) {
     std::fill_n(t.data<double>(), t.numel(), value);
   }
   return t;
-}
-
-Tensor scalar_of(DType dtype, double value) {
-  if (dtype == DType::Float32) return Tensor::scalar<float>(static_cast<float>(value));
-  return Tensor::scalar<double>(value);
 }
 
 ValueInfo value_info(const std::string& name, DType dtype, const Shape& shape) {
@@ -86,14 +81,17 @@ std::vector<std::pair<std::string, std::string>> optimizer_option_entries(const 
 // clipping and the update.
 class AlgorithmBuilder {
  public:
+  // The algorithm is edited at the training graph's opsets (they are not written: the model's
+  // opset imports serve both graphs); its constants are initializers.
   AlgorithmBuilder(const TrainingSession::Impl& s, const Graph& inference, TrainingInfoModel& out)
-      : s_(s), out_(out), names_(inference) {
-    const auto it = s.train->opsets.find("");
-    opset_ = it == s.train->opsets.end() ? kMinOpset : it->second;
+      : s_(s),
+        out_(out),
+        e_(with_opsets(out.algorithm, s.train->opsets), "training algorithm", "training/", ConstantForm::Initializer) {
     main_names_ = value_names(inference);
-    names_.fresh(kLearningRate);
-    // Every name of the training graph is taken too, so that new names clash with neither.
-    for (const auto& name : value_names(*s.train)) names_.fresh(name);
+    e_.reserve(kLearningRate);
+    // Every name of the inference and training graphs is taken, so that new names clash with neither.
+    for (const auto& name : main_names_) e_.reserve(name);
+    for (const auto& name : value_names(*s.train)) e_.reserve(name);
     for (const Node& n : inference.nodes) main_node_names_.insert(n.name);
     out_.algorithm.name = "training_step";
   }
@@ -165,12 +163,13 @@ class AlgorithmBuilder {
     Graph& alg = out_.algorithm;
     for (const Node& n : train.nodes)
       for (const auto& o : n.outputs)
-        if (!o.empty() && main_names_.count(o)) renames_[o] = names_.fresh(training_copy_name(o));
+        if (!o.empty() && main_names_.count(o)) renames_[o] = e_.fresh(training_copy_name(o));
     for (const Node& n : train.nodes) {
       Node copy = n;
       for (auto& i : copy.inputs) i = renamed(i);
       for (auto& o : copy.outputs) o = renamed(o);
       if (main_node_names_.count(copy.name)) copy.name = training_copy_name(copy.name);
+      e_.reserve(copy.name);
       alg.nodes.push_back(std::move(copy));
     }
     for (const auto& [name, t] : train.initializers) {
@@ -199,32 +198,24 @@ class AlgorithmBuilder {
     alg.outputs.push_back(loss);
   }
 
-  // A node of the default domain (or `domain` at `opset`) with fresh output names.
+  static Graph& with_opsets(Graph& graph, const std::map<std::string, int>& opsets) {
+    graph.opsets = opsets;
+    return graph;
+  }
+
+  // A node with fresh output names from `output_hints`; it is the algorithm's last node.
   std::vector<std::string> add_node(const std::string& op, std::vector<std::string> inputs,
                                     const std::vector<std::string>& output_hints,
-                                    std::map<std::string, Attribute> attributes = {}, const std::string& domain = "",
-                                    int opset = 0) {
-    Node n;
-    n.op_type = op;
-    n.domain = domain;
-    n.opset = domain.empty() ? opset_ : opset;
-    n.since_version = onnx_since_version(op, n.opset, domain);
-    n.name = names_.fresh("training/" + op);
-    n.inputs = std::move(inputs);
-    for (const auto& hint : output_hints) n.outputs.push_back(names_.fresh(hint));
-    n.attributes = std::move(attributes);
-    out_.algorithm.nodes.push_back(n);
-    return n.outputs;
+                                    std::map<std::string, Attribute> attributes = {}, const std::string& domain = "") {
+    std::vector<std::string> outputs;
+    for (const auto& hint : output_hints) outputs.push_back(e_.fresh(hint));
+    return e_.add(op, std::move(inputs), outputs, std::move(attributes), domain).outputs;
   }
   std::string add_node1(const std::string& op, std::vector<std::string> inputs, const std::string& output_hint,
                         std::map<std::string, Attribute> attributes = {}) {
-    return add_node(op, std::move(inputs), {output_hint}, std::move(attributes))[0];
+    return e_.add1(op, std::move(inputs), e_.fresh(output_hint), std::move(attributes));
   }
-  std::string constant(const std::string& hint, const Tensor& value) {
-    const std::string name = names_.fresh(hint);
-    out_.algorithm.initializers[name] = value;
-    return name;
-  }
+  std::string constant(const std::string& hint, const Tensor& value) { return e_.constant(value, hint); }
   std::string one() {
     if (one_.empty()) one_ = constant("training/one", Tensor::scalar<int64_t>(1));
     return one_;
@@ -261,21 +252,11 @@ class AlgorithmBuilder {
     }
   }
 
-  // clip_grad_value: Clip to [-v, v] (Clip-6 takes the bounds as float attributes).
+  // clip_grad_value: Clip to [-v, v] (at the opset's form of Clip: bounds as inputs from 11).
   void clip_by_value(std::vector<std::string>& grads) {
     const double v = s_.options.clip_grad_value;
-    for (size_t i = 0; i < grads.size(); ++i) {
-      const DType dtype = s_.parameters[i].value.dtype();
-      if (opset_ >= 11) {
-        const std::string low = constant("training/clip/min_" + dtype_name(dtype), scalar_of(dtype, -v));
-        const std::string high = constant("training/clip/max_" + dtype_name(dtype), scalar_of(dtype, v));
-        grads[i] = add_node1("Clip", {grads[i], low, high}, grads[i] + "/value_clipped");
-      } else {
-        grads[i] = add_node1("Clip", {grads[i]}, grads[i] + "/value_clipped",
-                             {{"min", Attribute::of_float(static_cast<float>(-v))},
-                              {"max", Attribute::of_float(static_cast<float>(v))}});
-      }
-    }
+    for (size_t i = 0; i < grads.size(); ++i)
+      grads[i] = e_.clip(grads[i], -v, v, s_.parameters[i].value.dtype(), e_.fresh(grads[i] + "/value_clipped"));
   }
 
   // One `op` node per weight-decay group over its parameters: inputs R, T, X..., G..., then
@@ -287,6 +268,7 @@ class AlgorithmBuilder {
     const OptimizerOptions& o = s_.optimizer->options();
     updates_ = true;
     out_.opsets[kOnnxTrainingDomain] = kOnnxTrainingOpset;
+    out_.algorithm.opsets[kOnnxTrainingDomain] = kOnnxTrainingOpset;
     out_.algorithm.inputs.push_back(value_info(kLearningRate, DType::Float64, {}));
     const std::string count_next = add_node1("Add", {kUpdateCount, one()}, std::string(kUpdateCount) + "_new");
     // Adam corrects the bias by T, torch by its step t counted from 1; the others count from 0.
@@ -312,7 +294,7 @@ class AlgorithmBuilder {
           if (momentum_free) {
             // alpha = 0 makes V irrelevant; torch keeps no buffer: V = X * 0, nothing bound.
             const std::string zero =
-                constant("training/zero_" + dtype_name(p.value.dtype()), scalar_of(p.value.dtype(), 0));
+                constant("training/zero_" + dtype_name(p.value.dtype()), scalar_tensor(p.value.dtype(), 0));
             inputs.push_back(add_node1("Mul", {p.name, zero}, "training/" + p.name + "/zero_velocity"));
             hints.push_back("training/" + p.name + "/velocity_unused");
           } else {
@@ -323,7 +305,7 @@ class AlgorithmBuilder {
           }
         }
       }
-      const std::vector<std::string> outputs = add_node(op, inputs, hints, {}, kOnnxTrainingDomain, kOnnxTrainingOpset);
+      const std::vector<std::string> outputs = add_node(op, inputs, hints, {}, kOnnxTrainingDomain);
       Node& node = out_.algorithm.nodes.back();
       node.attributes["norm_coefficient"] = Attribute::of_float(static_cast<float>(g == 0 ? wd : 0.0));
       set_attributes(node);
@@ -344,10 +326,9 @@ class AlgorithmBuilder {
 
   const TrainingSession::Impl& s_;
   TrainingInfoModel& out_;
-  NameAllocator names_;
+  GraphEditor e_;
   std::set<std::string> main_names_, main_node_names_;
   std::map<std::string, std::string> renames_;
-  int opset_ = kMinOpset;
   std::string one_, update_note_;
   bool updates_ = false;
 };

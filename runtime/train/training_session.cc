@@ -12,9 +12,9 @@
 #include <tuple>
 
 #include "gradients/autodiff.h"
-#include "gradients/head.h"
+#include "runtime/transforms/classifier_head.h"
 #include "gradients/losses.h"
-#include "gradients/train_mode.h"
+#include "runtime/transforms/train_mode.h"
 #include "importers/checkpoint_file.h"
 #include "importers/onnx_model.h"
 #include "importers/proto_io.h"
