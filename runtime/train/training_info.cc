@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include "importers/training_info_io.h"
@@ -429,21 +430,12 @@ void TrainingSession::export_training_model(const std::string& path,
   save_training_info_model(out, path);
 }
 
-void restore_training_info(TrainingSession::Impl& s, const std::string& model_path) {
-  const ModelFileInfo file = read_model_file_info(model_path);
-  const auto& meta = file.metadata;
-  const auto format = meta.find(kFormatKey);
-  if (format == meta.end()) return;
-  OT_CHECK(format->second == kFormatVersion,
-           "{}: the training information is in format {}; this onnx-train reads format {} (update onnx-train)",
-           model_path, format->second, kFormatVersion);
-  auto entry = [&](const std::string& name) -> const std::string& {
-    const auto it = meta.find(key(name));
-    OT_CHECK(it != meta.end(), "{}: the training information has no '{}' entry", model_path, key(name));
-    return it->second;
-  };
+namespace {
 
-  // The stored state leaves the graphs: it is no part of the inference model.
+// Takes the stored state (optimizer slots, update count) out of the session's graphs, where no
+// node reads it: it is no part of the inference model. Also drops the training domains the
+// model imports only for its TrainingInfo. Returns the state by initializer name.
+std::map<std::string, Tensor> take_stored_state(TrainingSession::Impl& s, const std::string& model_path) {
   std::set<std::string> read;
   for (const Graph* g : {s.model.get(), s.train.get(), s.eval.get(), s.original.get()})
     if (g != nullptr) add_read_names(*g, read);
@@ -465,10 +457,66 @@ void restore_training_info(TrainingSession::Impl& s, const std::string& model_pa
     if (!used) s.model->opsets.erase(domain);
     if (!used && s.original) s.original->opsets.erase(domain);
   }
+  return stored;
+}
+
+// The optimizer state of every parameter from `stored`, keyed as Optimizer::load_state reads
+// it, or nullopt when it does not fit this session after `step` steps.
+std::optional<std::map<std::string, Tensor>> optimizer_state_of(const TrainingSession::Impl& s,
+                                                                const std::map<std::string, Tensor>& stored,
+                                                                int64_t step) {
+  std::map<std::string, Tensor> state;
+  for (const auto& p : s.parameters) {
+    const auto count = stored.find(kOptimizerStatePrefix + p.name + "/step");
+    if (count == stored.end() || count->second.dtype() != DType::Int64 || count->second.numel() != 1)
+      return std::nullopt;
+    // A parameter stepped as often as the session (as train_step does), or never before step 1.
+    if ((count->second.data<int64_t>()[0] > 0) != (step > 0)) return std::nullopt;
+    state[p.name + "/step"] = count->second;
+    for (const auto& slot : s.optimizer->slot_names()) {
+      const auto it = stored.find(kOptimizerStatePrefix + p.name + "/" + slot);
+      if (it == stored.end() || it->second.dtype() != p.value.dtype() || it->second.shape() != p.value.shape())
+        return std::nullopt;
+      state[p.name + "/" + slot] = it->second;
+    }
+  }
+  return state;
+}
+
+// The Dropout generators' states from the metadata, when they are all for this session's
+// training plan (none otherwise).
+std::map<std::string, std::string> rng_states_of(const TrainingSession::Impl& s,
+                                                 const std::map<std::string, std::string>& meta) {
+  std::map<std::string, std::string> rng;
+  const auto stateful = s.train_plan->kernel_states();
+  for (const auto& [name, value] : meta) {
+    if (!starts_with(name, kRngKeyPrefix)) continue;
+    const std::string output = name.substr(std::strlen(kRngKeyPrefix));
+    if (!stateful.count(output)) return {};
+    rng[output] = value;
+  }
+  return rng;
+}
+
+}  // namespace
+
+void restore_training_info(TrainingSession::Impl& s, const std::string& model_path) {
+  const ModelFileInfo file = read_model_file_info(model_path);
+  const auto& meta = file.metadata;
+  const auto format = meta.find(kFormatKey);
+  if (format == meta.end()) return;
+  OT_CHECK(format->second == kFormatVersion,
+           "{}: the training information is in format {}; this onnx-train reads format {} (update onnx-train)",
+           model_path, format->second, kFormatVersion);
+  auto entry = [&](const std::string& name) -> const std::string& {
+    const auto it = meta.find(key(name));
+    OT_CHECK(it != meta.end(), "{}: the training information has no '{}' entry", model_path, key(name));
+    return it->second;
+  };
+  const std::map<std::string, Tensor> stored = take_stored_state(s, model_path);
 
   // The optimizer state, step and schedule carry over when they fit this session.
-  const OptimizerOptions& options = s.optimizer->options();
-  if (entry("optimizer") != options.kind) return;
+  if (entry("optimizer") != s.optimizer->options().kind) return;
   int64_t step = 0;
   try {
     step = std::stoll(entry("step"));
@@ -476,19 +524,8 @@ void restore_training_info(TrainingSession::Impl& s, const std::string& model_pa
     OT_FAIL("{}: step '{}' is not a number", model_path, entry("step"));
   }
   OT_CHECK(step >= 0, "{}: step {} is negative", model_path, step);
-  std::map<std::string, Tensor> state;
-  for (const auto& p : s.parameters) {
-    const auto count = stored.find(kOptimizerStatePrefix + p.name + "/step");
-    if (count == stored.end() || count->second.dtype() != DType::Int64 || count->second.numel() != 1) return;
-    // A parameter stepped as often as the session (as train_step does), or never before step 1.
-    if ((count->second.data<int64_t>()[0] > 0) != (step > 0)) return;
-    state[p.name + "/step"] = count->second;
-    for (const auto& slot : s.optimizer->slot_names()) {
-      const auto it = stored.find(kOptimizerStatePrefix + p.name + "/" + slot);
-      if (it == stored.end() || it->second.dtype() != p.value.dtype() || it->second.shape() != p.value.shape()) return;
-      state[p.name + "/" + slot] = it->second;
-    }
-  }
+  const auto state = optimizer_state_of(s, stored, step);
+  if (!state) return;
   ScheduleOptions schedule;
   try {
     schedule = parse_schedule(entry("schedule"));
@@ -496,20 +533,9 @@ void restore_training_info(TrainingSession::Impl& s, const std::string& model_pa
     OT_FAIL("{}: schedule: {}", model_path, e.what());
   }
   // The Dropout generators, when the masks are drawn from the same seed.
-  std::map<std::string, std::string> rng;
-  if (entry("seed") == std::to_string(s.options.seed)) {
-    const auto stateful = s.train_plan->kernel_states();
-    for (const auto& [name, value] : meta) {
-      if (!starts_with(name, kRngKeyPrefix)) continue;
-      const std::string output = name.substr(std::strlen(kRngKeyPrefix));
-      if (!stateful.count(output)) {
-        rng.clear();
-        break;
-      }
-      rng[output] = value;
-    }
-  }
-  if (step > 0) s.optimizer->load_state(state);
+  const std::map<std::string, std::string> rng =
+      entry("seed") == std::to_string(s.options.seed) ? rng_states_of(s, meta) : std::map<std::string, std::string>{};
+  if (step > 0) s.optimizer->load_state(*state);
   s.train_plan->set_kernel_states(rng);
   s.step = step;
   s.schedule = schedule;
