@@ -7,148 +7,43 @@
 #include <unordered_set>
 
 #include "gradients/builder.h"
-#include "importers/onnx_model.h"
+#include "runtime/ir/editor.h"
 
 namespace onnx_train {
 
-namespace {
-
-// The element type of a value: an initializer's, else shape inference's (Undefined if unknown).
-DType value_dtype(const Graph& graph, const std::string& value) {
-  if (auto it = graph.initializers.find(value); it != graph.initializers.end()) return it->second.dtype();
-  const ValueInfo* vi = graph.find_value_info(value);
-  return vi != nullptr ? vi->dtype : DType::Undefined;
-}
-
-}  // namespace
-
-// The driver's state while one backward graph is built; GradContext emits through it.
+// The driver's state while one backward graph is built: the editor every node goes through
+// (gradient-only ops in the project's domain, names "grad/<op>"), and the forward node
+// outputs a backward pass asks for.
 class GradientBuilder {
  public:
-  explicit GradientBuilder(Graph& graph) : graph_(graph) {
-    graph_.opsets.emplace(kGradientDomain, 1);
-    const auto it = graph_.opsets.find("");
-    opset_ = it == graph_.opsets.end() ? kMinOpset : it->second;
-    // Every name in use, so that fresh names are found in constant time.
-    for (const auto& [name, t] : graph_.initializers) names_.insert(name);
-    for (const auto* list : {&graph_.inputs, &graph_.outputs, &graph_.overridable_initializers})
-      for (const auto& v : *list) names_.insert(v.name);
-    for (const auto& [name, v] : graph_.value_info) names_.insert(name);
-    for (const Node& n : graph_.nodes) names_.insert(n.outputs.begin(), n.outputs.end());
+  explicit GradientBuilder(Graph& graph) : editor_(graph, "gradient builder", "grad/") {
+    editor_.import_domain(kGradientDomain, 1);
   }
 
-  std::string fresh_name(const std::string& hint) {
-    std::string name;
-    do name = fmt::format("{}__grad{}", hint, counter_++);
-    while (taken(name));
-    names_.insert(name);
-    return name;
-  }
-
-  std::string emit(const std::string& op, const std::vector<std::string>& inputs,
-                   std::map<std::string, Attribute> attributes, const std::string& domain, const std::string& out) {
-    return emit_multi(op, inputs, std::move(attributes), domain, {out}).front();
-  }
-
-  std::vector<std::string> emit_multi(const std::string& op, const std::vector<std::string>& inputs,
-                                      std::map<std::string, Attribute> attributes, const std::string& domain,
-                                      std::vector<std::string> outs) {
-    Node node;
-    node.op_type = op;
-    node.domain = domain;
-    node.name = fmt::format("grad/{}_{}", op, counter_++);
-    node.inputs = inputs;
-    node.outputs = outs;
-    node.attributes = std::move(attributes);
-    node.opset = domain.empty() ? opset_ : 1;
-    node.since_version = domain.empty() ? onnx_since_version(op, opset_) : 1;
-    OT_CHECK(node.since_version > 0, "gradient builder: ONNX has no op {} at opset {}", op, opset_);
-    names_.insert(outs.begin(), outs.end());
-    graph_.nodes.push_back(std::move(node));
-    ++added_;
-    return outs;
-  }
-
-  std::string constant(Tensor value, const std::string& hint) {
-    const std::string out = fresh_name(hint);
-    return emit("Constant", {}, {{"value", Attribute::of_tensor(std::move(value))}}, "", out);
-  }
-
-  DType dtype_of(const std::string& value) const { return value_dtype(graph_, value); }
-
-  int rank_of(const std::string& value) const {
-    if (auto it = graph_.initializers.find(value); it != graph_.initializers.end()) return it->second.rank();
-    const ValueInfo* vi = graph_.find_value_info(value);
-    return vi != nullptr && vi->shape ? static_cast<int>(vi->shape->size()) : -1;
-  }
-
-  std::optional<Shape> shape_of(const std::string& value) const {
-    if (auto it = graph_.initializers.find(value); it != graph_.initializers.end()) return it->second.shape();
-    const ValueInfo* vi = graph_.find_value_info(value);
-    return vi != nullptr ? vi->shape : std::nullopt;
-  }
-
-  // A tensor of `value` with the shape and type of `like` (a forward value), named `out`:
-  // a constant when the shape is fixed, else built from Shape(like) at run time.
-  std::string filled_like(const std::string& like, double value, const std::string& out) {
-    const DType dtype = dtype_of(like);
-    OT_CHECK(dtype == DType::Float32 || dtype == DType::Float64, "gradients need float32 or float64 values; '{}' is {}",
-             like, dtype_name(dtype));
-    auto filled = [&](const Shape& shape) {
-      Tensor t(dtype, shape);
-      for (int64_t i = 0; i < t.numel(); ++i) {
-        if (dtype == DType::Float64)
-          t.data<double>()[i] = value;
-        else
-          t.data<float>()[i] = static_cast<float>(value);
-      }
-      return t;
-    };
-    const auto shape = shape_of(like);
-    if (shape && std::all_of(shape->begin(), shape->end(), [](int64_t d) { return d >= 0; }))
-      return emit("Constant", {}, {{"value", Attribute::of_tensor(filled(*shape))}}, "", out);
-    if (opset_ >= 9) {
-      const std::string s = fresh_name(like + "_shape");
-      emit("Shape", {like}, {}, "", s);
-      return emit("ConstantOfShape", {s}, {{"value", Attribute::of_tensor(filled({1}))}}, "", out);
-    }
-    // ConstantOfShape needs opset 9: like * 0 + value.
-    Tensor zero_scalar(dtype, {});
-    const std::string zero_const = fresh_name("zero");
-    emit("Constant", {}, {{"value", Attribute::of_tensor(zero_scalar)}}, "", zero_const);
-    const std::string value_const = fresh_name("value");
-    emit("Constant", {}, {{"value", Attribute::of_tensor(filled({}))}}, "", value_const);
-    const std::string zeros = fresh_name(like + "_zeros");
-    emit("Mul", {like, zero_const}, {}, "", zeros);
-    return emit("Add", {zeros, value_const}, {}, "", out);
-  }
+  GraphEditor& editor() { return editor_; }
 
   // Names the optional output i of forward node `index`, which the model left out.
   std::string add_forward_output(size_t index, size_t i, const std::string& hint) {
-    Node& node = graph_.nodes[index];
+    Node& node = editor_.graph().nodes[index];
     if (node.outputs.size() <= i) node.outputs.resize(i + 1);
-    if (node.outputs[i].empty()) node.outputs[i] = fresh_name(hint + "_saved" + std::to_string(i));
+    if (node.outputs[i].empty()) node.outputs[i] = editor_.fresh(hint + "_saved" + std::to_string(i));
     return node.outputs[i];
   }
 
-  size_t added() const { return added_; }
-  int opset() const { return opset_; }
-
-  bool taken(const std::string& name) const { return names_.count(name) != 0; }
-
  private:
-  Graph& graph_;
-  std::unordered_set<std::string> names_;
-  int opset_ = kMinOpset;
-  int counter_ = 0;
-  size_t added_ = 0;
+  GraphEditor editor_;
 };
 
 // ---- GradContext: the rules' view -------------------------------------------------------
 
 GradContext::GradContext(GradientBuilder& builder, const Node& node, size_t node_index, std::vector<std::string> dys,
                          std::vector<bool> wanted)
-    : builder_(builder), node_(node), node_index_(node_index), dys_(std::move(dys)), wanted_(std::move(wanted)) {}
+    : builder_(builder),
+      editor_(builder.editor()),
+      node_(node),
+      node_index_(node_index),
+      dys_(std::move(dys)),
+      wanted_(std::move(wanted)) {}
 
 std::string GradContext::forward_output(size_t i) {
   if (i < node_.outputs.size() && !node_.outputs[i].empty()) return node_.outputs[i];
@@ -174,17 +69,19 @@ void GradContext::set_dx(size_t i, const std::string& grad, bool broadcast) {
   if (wants_dx(i)) results_[i] = Set{grad, broadcast};
 }
 
+std::string GradContext::fresh(const std::string& op) { return editor_.fresh(node_.name + "/" + op); }
+
 std::string GradContext::emit(const std::string& op, const std::vector<std::string>& inputs,
                               std::map<std::string, Attribute> attributes, const std::string& domain) {
-  return builder_.emit(op, inputs, std::move(attributes), domain, builder_.fresh_name(node_.name + "/" + op));
+  return editor_.add1(op, inputs, fresh(op), std::move(attributes), domain);
 }
 
 std::vector<std::string> GradContext::emit_multi(const std::string& op, const std::vector<std::string>& inputs,
                                                  size_t num_outputs, std::map<std::string, Attribute> attributes,
                                                  const std::string& domain) {
   std::vector<std::string> outs;
-  for (size_t i = 0; i < num_outputs; ++i) outs.push_back(builder_.fresh_name(node_.name + "/" + op));
-  return builder_.emit_multi(op, inputs, std::move(attributes), domain, outs);
+  for (size_t i = 0; i < num_outputs; ++i) outs.push_back(fresh(op));
+  return editor_.add(op, inputs, outs, std::move(attributes), domain).outputs;
 }
 
 std::vector<std::string> GradContext::emit_optional(const std::string& op, const std::vector<std::string>& inputs,
@@ -192,63 +89,60 @@ std::vector<std::string> GradContext::emit_optional(const std::string& op, const
                                                     std::map<std::string, Attribute> attributes,
                                                     const std::string& domain) {
   std::vector<std::string> outs;
-  for (bool w : wanted) outs.push_back(w ? builder_.fresh_name(node_.name + "/" + op) : "");
+  for (bool w : wanted) outs.push_back(w ? fresh(op) : "");
   while (!outs.empty() && outs.back().empty()) outs.pop_back();  // trailing omitted outputs are left off
   OT_CHECK(!outs.empty(), "gradient rule of {}: emits {} with no wanted output", node_.label(), op);
-  builder_.emit_multi(op, inputs, std::move(attributes), domain, outs);
+  editor_.add(op, inputs, outs, std::move(attributes), domain);
   outs.resize(wanted.size());
   return outs;
 }
 
 std::string GradContext::unsqueeze(const std::string& v, const std::vector<int64_t>& axes) {
-  if (opset() >= 13) return emit("Unsqueeze", {v, ints(axes)});
-  return emit("Unsqueeze", {v}, {{"axes", Attribute::of_ints(axes)}});
+  return editor_.unsqueeze(v, axes, fresh("Unsqueeze"));
 }
 
 std::string GradContext::squeeze(const std::string& v, const std::vector<int64_t>& axes) {
-  if (opset() >= 13) return emit("Squeeze", {v, ints(axes)});
-  return emit("Squeeze", {v}, {{"axes", Attribute::of_ints(axes)}});
+  return editor_.squeeze(v, axes, fresh("Squeeze"));
 }
 
 std::string GradContext::reduce_sum(const std::string& v, const std::vector<int64_t>& axes, bool keepdims) {
-  std::map<std::string, Attribute> attrs{{"keepdims", Attribute::of_int(keepdims ? 1 : 0)}};
-  if (opset() >= 13) return axes.empty() ? emit("ReduceSum", {v}, attrs) : emit("ReduceSum", {v, ints(axes)}, attrs);
-  if (!axes.empty()) attrs["axes"] = Attribute::of_ints(axes);
-  return emit("ReduceSum", {v}, attrs);
+  return editor_.reduce("ReduceSum", v, axes, keepdims, fresh("ReduceSum"));
 }
 
 std::string GradContext::cast_like(const std::string& v, const std::string& like) {
   return emit("Cast", {v}, {{"to", Attribute::of_int(static_cast<int64_t>(dtype_of(like)))}});
 }
 
-std::string GradContext::constant(Tensor value) { return builder_.constant(std::move(value), node_.name + "/const"); }
+std::string GradContext::constant(Tensor value) { return editor_.constant(std::move(value), node_.name + "/const"); }
 
 std::string GradContext::scalar(double value, const std::string& like) {
-  const DType dtype = builder_.dtype_of(like);
-  Tensor t;
-  if (dtype == DType::Float64)
-    t = Tensor::scalar<double>(value);
-  else if (dtype == DType::Float32)
-    t = Tensor::scalar<float>(static_cast<float>(value));
-  else
-    OT_FAIL("gradient rule of {}: '{}' has element type {}; gradients need float32 or float64 (or a known type)",
-            node_.label(), like, dtype_name(dtype));
-  return builder_.constant(t, node_.name + "/const");
+  const DType dtype = dtype_of(like);
+  OT_CHECK(dtype == DType::Float32 || dtype == DType::Float64,
+           "gradient rule of {}: '{}' has element type {}; gradients need float32 or float64 (or a known type)",
+           node_.label(), like, dtype_name(dtype));
+  return constant(scalar_tensor(dtype, value));
 }
 
-std::string GradContext::ints(const std::vector<int64_t>& values) {
-  return builder_.constant(Tensor::from<int64_t>({static_cast<int64_t>(values.size())}, values), node_.name + "/ints");
-}
+std::string GradContext::ints(const std::vector<int64_t>& values) { return editor_.ints(values, node_.name + "/ints"); }
 
-DType GradContext::dtype_of(const std::string& value) const { return builder_.dtype_of(value); }
-int GradContext::rank_of(const std::string& value) const { return builder_.rank_of(value); }
-int GradContext::opset() const { return builder_.opset(); }
+DType GradContext::dtype_of(const std::string& value) const { return editor_.dtype_of(value); }
+int GradContext::rank_of(const std::string& value) const { return editor_.rank_of(value); }
+int GradContext::opset() const { return editor_.opset(); }
 
 // ---- the driver ---------------------------------------------------------------------------
 
 namespace {
 
 bool carries_gradient(DType dtype) { return dtype_is_float(dtype) || dtype == DType::Undefined; }
+
+// A gradient of `like`'s type and shape filled with `value`, named `out`: the seed of the
+// loss, or the zero gradient of a value the loss does not depend on.
+std::string filled_gradient(GraphEditor& e, const std::string& like, double value, const std::string& out) {
+  const DType dtype = e.dtype_of(like);
+  OT_CHECK(dtype == DType::Float32 || dtype == DType::Float64, "gradients need float32 or float64 values; '{}' is {}",
+           like, dtype_name(dtype));
+  return e.filled_like(like, value, out);
+}
 
 }  // namespace
 
@@ -267,8 +161,7 @@ std::set<std::string> values_feeding(const Graph& graph, const std::string& loss
     const GradRuleEntry* entry = find_gradient_rule(n);
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       const std::string& in = n.inputs[i];
-      if (!in.empty() && input_takes_gradient(entry, i) && carries_gradient(value_dtype(graph, in)))
-        feeds_loss.insert(in);
+      if (!in.empty() && input_takes_gradient(entry, i) && carries_gradient(graph.dtype_of(in))) feeds_loss.insert(in);
     }
   }
   return feeds_loss;
@@ -304,121 +197,137 @@ std::vector<std::string> trainable_initializers(const Graph& graph, const std::s
 
 namespace {
 
-// The backward graph of d loss / d wrt[i], its result named names[i] (or "<wrt>_grad").
-GradientGraph append_gradients(Graph& graph, const std::string& loss, const std::vector<std::string>& wrt,
-                               const std::vector<std::string>& names) {
-  GradientBuilder builder(graph);
-  const size_t forward_nodes = graph.nodes.size();
-
-  // Values that the loss depends on (walking back through float edges only) ...
+// The values a gradient flows through: those the loss depends on (walking back through float
+// edges only) that also depend on a wrt value. Throws when a wrt value cannot carry one.
+std::set<std::string> gradient_path(const Graph& graph, const std::string& loss, const std::vector<std::string>& wrt) {
   const std::set<std::string> feeds_loss = values_feeding(graph, loss);
-  // ... and values that depend on a wrt value: the gradient flows where both hold.
   std::set<std::string> from_wrt;
   for (const auto& w : wrt) {
-    OT_CHECK(carries_gradient(builder.dtype_of(w)), "cannot differentiate with respect to '{}': it is {}", w,
-             dtype_name(builder.dtype_of(w)));
+    OT_CHECK(carries_gradient(graph.dtype_of(w)), "cannot differentiate with respect to '{}': it is {}", w,
+             dtype_name(graph.dtype_of(w)));
     from_wrt.insert(w);
   }
-  for (size_t k = 0; k < forward_nodes; ++k) {
-    const Node& n = graph.nodes[k];
+  for (const Node& n : graph.nodes) {
     bool reached = false;
     for (const auto& in : n.inputs) reached |= from_wrt.count(in) != 0;
     if (!reached) continue;
     for (const auto& o : n.outputs)
-      if (carries_gradient(builder.dtype_of(o))) from_wrt.insert(o);
+      if (carries_gradient(graph.dtype_of(o))) from_wrt.insert(o);
   }
-  auto on_path = [&](const std::string& v) { return !v.empty() && feeds_loss.count(v) && from_wrt.count(v); };
+  std::set<std::string> path;
+  for (const auto& v : from_wrt)
+    if (!v.empty() && feeds_loss.count(v)) path.insert(v);
+  return path;
+}
 
-  // Every node on a path needs a rule: report all that lack one before emitting anything.
+// Every node on the path needs a rule: reports all that lack one before anything is emitted.
+void check_rules_on_path(const Graph& graph, const std::set<std::string>& path) {
   std::vector<std::string> missing;
-  for (size_t k = 0; k < forward_nodes; ++k) {
-    const Node& n = graph.nodes[k];
+  for (const Node& n : graph.nodes) {
     bool needed = false;
-    for (const auto& o : n.outputs) needed |= on_path(o);
+    for (const auto& o : n.outputs) needed |= path.count(o) != 0;
     if (needed && find_gradient_rule(n) == nullptr) missing.push_back(n.label());
   }
   OT_CHECK(missing.empty(), "no gradient rule for {} node{} on the path from the trainable values to the loss:\n  - {}",
            missing.size(), missing.size() == 1 ? "" : "s", fmt::join(missing, "\n  - "));
+}
 
-  // Gradient contributions per value, summed when first read.
-  std::map<std::string, std::vector<std::string>> contributions;
-  auto gradient_of = [&](const std::string& v) -> std::string {
-    auto it = contributions.find(v);
-    if (it == contributions.end() || it->second.empty()) return "";
-    if (it->second.size() > 1) {
-      const std::string sum = builder.fresh_name(v + "_grad_sum");
-      builder.emit("Sum", it->second, {}, "", sum);
-      it->second = {sum};
-    }
+// The gradient contributions that reach each value, summed (one Sum node) when first read.
+class Contributions {
+ public:
+  explicit Contributions(GraphEditor& e) : e_(e) {}
+  void add(const std::string& value, const std::string& grad) { parts_[value].push_back(grad); }
+  // The gradient of `value`, or "" when none reached it.
+  std::string sum(const std::string& value) {
+    auto it = parts_.find(value);
+    if (it == parts_.end() || it->second.empty()) return "";
+    if (it->second.size() > 1) it->second = {e_.add1("Sum", it->second, e_.fresh(value + "_grad_sum"))};
     return it->second.front();
-  };
-
-  // The seed: d loss / d loss = 1 everywhere (a scalar loss gives a scalar 1).
-  contributions[loss].push_back(builder.filled_like(loss, 1.0, loss + "_grad_seed"));
-
-  for (size_t k = forward_nodes; k-- > 0;) {
-    const Node node = graph.nodes[k];  // a copy: emitting appends to graph.nodes
-    std::vector<std::string> dys;
-    bool any = false;
-    for (const auto& o : node.outputs) {
-      dys.push_back(on_path(o) ? gradient_of(o) : "");
-      any |= !dys.back().empty();
-    }
-    if (!any) continue;
-    const GradRuleEntry* entry = find_gradient_rule(node);
-    std::vector<bool> wanted;
-    bool wants_any = false;
-    for (size_t i = 0; i < node.inputs.size(); ++i) {
-      wanted.push_back(on_path(node.inputs[i]) && input_takes_gradient(entry, i));
-      wants_any |= wanted.back();
-    }
-    if (!wants_any) continue;
-    GradContext ctx(builder, node, k, dys, wanted);
-    try {
-      entry->rule(ctx);
-    } catch (const Error& e) {
-      OT_FAIL("building the gradient of {}: {}", node.label(), e.what());
-    }
-    for (const auto& [i, set] : ctx.results()) {
-      std::string grad = set.grad;
-      if (set.broadcast) {
-        // Sum the broadcast gradient back to the input's shape, unless both shapes are
-        // known, fixed and equal.
-        const auto in_shape = builder.shape_of(node.inputs[i]);
-        const auto out_shape = builder.shape_of(node.outputs[0]);
-        const bool fixed_equal = in_shape && out_shape && *in_shape == *out_shape &&
-                                 std::all_of(in_shape->begin(), in_shape->end(), [](int64_t d) { return d >= 0; });
-        if (!fixed_equal) {
-          const std::string shape = builder.fresh_name(node.inputs[i] + "_shape");
-          builder.emit("Shape", {node.inputs[i]}, {}, "", shape);
-          const std::string reduced = builder.fresh_name(node.inputs[i] + "_grad_part");
-          builder.emit("SumToShape", {grad, shape}, {}, kGradientDomain, reduced);
-          grad = reduced;
-        }
-      }
-      contributions[node.inputs[i]].push_back(grad);
-    }
   }
+
+ private:
+  GraphEditor& e_;
+  std::map<std::string, std::vector<std::string>> parts_;
+};
+
+// A gradient of the shape of `node`'s broadcast output summed back to the shape of its input
+// i, unless both shapes are known, fixed and equal.
+std::string unbroadcast(GraphEditor& e, const Node& node, size_t i, const std::string& grad) {
+  const std::string& input = node.inputs[i];
+  const auto in_shape = e.shape_of(input);
+  const auto out_shape = e.shape_of(node.outputs[0]);
+  const bool fixed_equal = in_shape && out_shape && *in_shape == *out_shape &&
+                           std::all_of(in_shape->begin(), in_shape->end(), [](int64_t d) { return d >= 0; });
+  if (fixed_equal) return grad;
+  const std::string shape = e.add1("Shape", {input}, e.fresh(input + "_shape"));
+  return e.add1("SumToShape", {grad, shape}, e.fresh(input + "_grad_part"), {}, kGradientDomain);
+}
+
+// Asks the rule of forward node `k` for the gradients of its inputs on the path, given the
+// gradients of its outputs, and records them.
+void differentiate_node(GradientBuilder& builder, size_t k, const std::set<std::string>& path,
+                        Contributions& contributions) {
+  const Node node = builder.editor().graph().nodes[k];  // a copy: emitting appends to graph.nodes
+  std::vector<std::string> dys;
+  bool any = false;
+  for (const auto& o : node.outputs) {
+    dys.push_back(path.count(o) ? contributions.sum(o) : "");
+    any |= !dys.back().empty();
+  }
+  if (!any) return;
+  const GradRuleEntry* entry = find_gradient_rule(node);
+  std::vector<bool> wanted;
+  bool wants_any = false;
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    wanted.push_back(path.count(node.inputs[i]) && input_takes_gradient(entry, i));
+    wants_any |= wanted.back();
+  }
+  if (!wants_any) return;
+  GradContext ctx(builder, node, k, dys, wanted);
+  try {
+    entry->rule(ctx);
+  } catch (const Error& e) {
+    OT_FAIL("building the gradient of {}: {}", node.label(), e.what());
+  }
+  for (const auto& [i, set] : ctx.results())
+    contributions.add(node.inputs[i], set.broadcast ? unbroadcast(builder.editor(), node, i, set.grad) : set.grad);
+}
+
+// The backward graph of d loss / d wrt[i], its result named names[i] (or "<wrt>_grad").
+GradientGraph append_gradients(Graph& graph, const std::string& loss, const std::vector<std::string>& wrt,
+                               const std::vector<std::string>& names) {
+  const std::set<std::string> path = gradient_path(graph, loss, wrt);
+  check_rules_on_path(graph, path);
+  GradientBuilder builder(graph);
+  GraphEditor& e = builder.editor();
+  for (const auto& name : names) e.reserve(name);
+
+  const size_t forward_nodes = graph.nodes.size();
+
+  // The seed: d loss / d loss = 1 everywhere (a scalar loss gives a scalar 1); then the
+  // forward nodes in reverse.
+  Contributions contributions(e);
+  contributions.add(loss, filled_gradient(e, loss, 1.0, e.fresh(loss + "_grad_seed")));
+  for (size_t k = forward_nodes; k-- > 0;) differentiate_node(builder, k, path, contributions);
 
   GradientGraph result;
   for (size_t i = 0; i < wrt.size(); ++i) {
     const std::string& w = wrt[i];
-    std::string grad = gradient_of(w);
-    std::string name = i < names.size() ? names[i] : w + "_grad";
-    if (i >= names.size() && builder.taken(name)) name = builder.fresh_name(name);
+    const std::string grad = contributions.sum(w);
+    const std::string name = i < names.size() ? names[i] : e.fresh(w + "_grad");
     if (grad.empty()) {
-      builder.filled_like(w, 0.0, name);  // not connected to the loss: a zero gradient
+      filled_gradient(e, w, 0.0, name);  // not connected to the loss: a zero gradient
     } else {
-      builder.emit("Identity", {grad}, {}, "", name);
+      e.add1("Identity", {grad}, name);
     }
     ValueInfo info;
     info.name = name;
-    info.dtype = builder.dtype_of(w);
-    info.shape = builder.shape_of(w);
+    info.dtype = e.dtype_of(w);
+    info.shape = e.shape_of(w);
     graph.value_info[name] = info;
     result.gradients[w] = name;
   }
-  result.nodes_added = builder.added();
+  result.nodes_added = e.nodes_added();
   return result;
 }
 

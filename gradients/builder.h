@@ -8,15 +8,16 @@
 //     g.set_dx(0, g.emit("Mul", {g.dy(0), g.emit("Sub", {g.scalar(1, g.y(0)), g.emit("Mul", {g.y(0), g.y(0)})})}));
 //   }
 //
-// Everything else (which inputs need a gradient, summing fan-in, undoing broadcasting,
-// naming, schema versions) is the driver's job (autodiff.h).
+// Everything else is the driver's job (autodiff.h: which inputs need a gradient, summing
+// fan-in, undoing broadcasting) or the graph editor's, which GradContext wraps
+// (runtime/ir/editor.h: names, schema versions, the opset-dependent forms of ops).
 #pragma once
 
 #include <map>
 #include <string>
 #include <vector>
 
-#include "runtime/ir/graph.h"
+#include "runtime/ir/editor.h"
 
 namespace onnx_train {
 
@@ -59,8 +60,8 @@ class GradContext {
                                          const std::vector<bool>& wanted,
                                          std::map<std::string, Attribute> attributes = {},
                                          const std::string& domain = "");
-  // Opset-aware forms of the ops rules emit most: axes are an input from opset 13 and an
-  // attribute before (Unsqueeze/Squeeze axes must be non-negative below opset 11).
+  // Opset-aware forms of the ops rules emit most (GraphEditor's): axes are an input from
+  // opset 13 and an attribute before (Unsqueeze/Squeeze axes must be non-negative below opset 11).
   std::string unsqueeze(const std::string& v, const std::vector<int64_t>& axes);
   std::string squeeze(const std::string& v, const std::vector<int64_t>& axes);
   // ReduceSum over `axes` (empty: every axis).
@@ -87,7 +88,11 @@ class GradContext {
   const std::map<size_t, Set>& results() const { return results_; }
 
  private:
+  // A fresh name for an output of `op`, "<node name>/<op>".
+  std::string fresh(const std::string& op);
+
   GradientBuilder& builder_;
+  GraphEditor& editor_;
   const Node& node_;
   size_t node_index_;
   std::vector<std::string> dys_;

@@ -1,9 +1,9 @@
 // Losses appended to an inference graph as ONNX nodes (gradients/losses.h).
 //
 // Every new value gets a ValueInfo (type and, where known, shape): the gradient builder
-// reads them to type the constants of the backward graph. The nodes are collected first
-// and added to the graph only when all of them could be made, so a failure leaves the
-// graph as it was.
+// reads them to type the constants of the backward graph. The nodes are made with the graph
+// editor (runtime/ir/editor.h) on a copy of the graph, which replaces the graph only when all
+// of them could be made, so a failure leaves the graph as it was.
 #include "gradients/losses.h"
 
 #include <iterator>
@@ -12,7 +12,7 @@
 #include <set>
 #include <vector>
 
-#include "importers/onnx_model.h"
+#include "runtime/ir/editor.h"
 
 namespace onnx_train {
 
@@ -22,17 +22,12 @@ const char* const kLossNames[] = {"cross-entropy", "nll", "mse", "l1", "huber", 
 
 bool is_class_loss(LossKind kind) { return kind == LossKind::CrossEntropy || kind == LossKind::NLL; }
 
-// Emits the loss nodes into a side list, typing every output.
+// Emits the loss nodes through the graph editor, typing every output.
 class LossEmitter {
  public:
-  LossEmitter(const Graph& graph, DType dtype) : names_(graph), dtype_(dtype) {
-    const auto it = graph.opsets.find("");
-    opset_ = it == graph.opsets.end() ? kMinOpset : it->second;
-  }
+  LossEmitter(Graph& graph, DType dtype) : e_(graph, "cannot append the loss", "loss/"), dtype_(dtype) {}
 
-  int opset() const { return opset_; }
-
-  std::string fresh_name(const std::string& hint) { return names_.fresh(hint); }
+  std::string fresh_name(const std::string& hint) { return e_.fresh(hint); }
 
   // One node `op`(inputs) whose outputs are named `outs` (fresh names when empty), each typed
   // `dtype` with `shape` (nullopt: unknown).
@@ -40,26 +35,12 @@ class LossEmitter {
                                       std::map<std::string, Attribute> attributes,
                                       const std::vector<std::pair<DType, std::optional<Shape>>>& types,
                                       std::vector<std::string> outs = {}) {
-    Node node;
-    node.op_type = op;
-    node.name = fresh_name("loss/" + op);
-    node.inputs = inputs;
-    node.attributes = std::move(attributes);
-    node.opset = opset_;
-    node.since_version = onnx_since_version(op, opset_);
-    OT_CHECK(node.since_version > 0, "cannot append the loss: ONNX has no op {} at opset {}", op, opset_);
     outs.resize(types.size());
     for (size_t i = 0; i < types.size(); ++i) {
-      if (outs[i].empty()) outs[i] = fresh_name(fmt::format("loss/{}_out", op));
-      ValueInfo info;
-      info.name = outs[i];
-      info.dtype = types[i].first;
-      info.shape = types[i].second;
-      infos.push_back(info);
+      if (outs[i].empty()) outs[i] = out_name(op);
+      e_.set_type(outs[i], types[i].first, types[i].second);
     }
-    node.outputs = outs;
-    nodes.push_back(std::move(node));
-    return outs;
+    return e_.add(op, inputs, outs, std::move(attributes)).outputs;
   }
 
   std::string emit(const std::string& op, const std::vector<std::string>& inputs,
@@ -68,25 +49,29 @@ class LossEmitter {
     return emit_multi(op, inputs, std::move(attributes), {{dtype.value_or(dtype_), shape}}).front();
   }
 
+  // A Constant node holding `value`.
+  std::string constant(Tensor value) { return e_.constant(std::move(value), out_name("Constant")); }
   // A scalar of the loss's float type.
-  std::string scalar(double value) {
-    const Tensor t =
-        dtype_ == DType::Float64 ? Tensor::scalar<double>(value) : Tensor::scalar<float>(static_cast<float>(value));
-    return emit("Constant", {}, {{"value", Attribute::of_tensor(t)}}, Shape{});
+  std::string scalar(double value) { return constant(scalar_tensor(dtype_, value)); }
+
+  // `op` (ReduceMean, ReduceSum) of `v` over `axes` (empty: all), keepdims=0, of shape `shape`.
+  std::string reduce(const std::string& op, const std::string& v, const std::vector<int64_t>& axes,
+                     std::optional<Shape> shape) {
+    const std::string out = out_name(op);
+    e_.set_type(out, dtype_, shape);
+    return e_.reduce(op, v, axes, false, out);
   }
 
   // mean or sum of every element of `v`, a scalar.
   std::string reduce(const std::string& v, const std::string& reduction) {
-    return emit(reduction == "mean" ? "ReduceMean" : "ReduceSum", {v}, {{"keepdims", Attribute::of_int(0)}}, Shape{});
+    return reduce(reduction == "mean" ? "ReduceMean" : "ReduceSum", v, {}, Shape{});
   }
 
-  std::vector<Node> nodes;
-  std::vector<ValueInfo> infos;
-
  private:
-  NameAllocator names_;
+  std::string out_name(const std::string& op) { return e_.fresh(fmt::format("loss/{}_out", op)); }
+
+  GraphEditor e_;
   DType dtype_;
-  int opset_ = kMinOpset;
 };
 
 // The target's type: class indices of the output's shape without the class axis 1, or
@@ -127,8 +112,7 @@ void check_options(const Graph& graph, const ValueInfo& output, const LossOption
              kind, output.name, shape_str(*output.shape));
     OT_CHECK(options.label_dtype == DType::Int64 || options.label_dtype == DType::Int32,
              "{} loss: class labels are int64 or int32, not {}", kind, dtype_name(options.label_dtype));
-    const auto it = graph.opsets.find("");
-    const int opset = it == graph.opsets.end() ? kMinOpset : it->second;
+    const int opset = graph_opset(graph);
     std::string op;
     const int needed = loss_min_opset(options.kind, &op);
     OT_CHECK(opset >= needed,
@@ -159,11 +143,8 @@ std::string class_loss(LossEmitter& e, const ValueInfo& output, const ValueInfo&
   // valid = [t != ignore_index]; smooth = -reduce(m * valid) (mean: over the valid targets).
   const auto outs = e.emit_multi("SoftmaxCrossEntropyLoss", {output.name, target}, attrs,
                                  {{output.dtype, Shape{}}, {output.dtype, output.shape}});
-  const std::string class_mean = e.emit(
-      "ReduceMean", {outs[1]}, {{"axes", Attribute::of_ints({1})}, {"keepdims", Attribute::of_int(0)}}, label.shape);
-  const std::string ignore_index =
-      e.emit("Constant", {}, {{"value", Attribute::of_tensor(Tensor::scalar<int64_t>(options.ignore_index))}}, Shape{},
-             DType::Int64);
+  const std::string class_mean = e.reduce("ReduceMean", outs[1], {1}, label.shape);
+  const std::string ignore_index = e.constant(Tensor::scalar<int64_t>(options.ignore_index));
   const std::string ignored = e.emit("Equal", {target, ignore_index}, {}, label.shape, DType::Bool);
   const std::string valid = e.emit("Cast", {e.emit("Not", {ignored}, {}, label.shape, DType::Bool)},
                                    {{"to", Attribute::of_int(static_cast<int64_t>(output.dtype))}}, label.shape);
@@ -250,7 +231,8 @@ AppendedLoss append_loss(Graph& graph, const LossOptions& options) {
            options.label);
 
   const ValueInfo label = label_info(output, options);
-  LossEmitter e(graph, output.dtype);
+  Graph result = graph;  // replaces `graph` only when every node could be made
+  LossEmitter e(result, output.dtype);
   e.fresh_name(label.name);
   const std::string loss = e.fresh_name("loss");
   if (is_class_loss(options.kind))
@@ -258,15 +240,14 @@ AppendedLoss append_loss(Graph& graph, const LossOptions& options) {
   else
     elementwise_loss(e, output, label, options, loss);
 
-  for (auto& n : e.nodes) graph.nodes.push_back(std::move(n));
-  for (auto& v : e.infos)
-    if (v.name != loss) graph.value_info[v.name] = std::move(v);
-  graph.inputs.push_back(label);
+  result.value_info.erase(loss);
+  result.inputs.push_back(label);
   ValueInfo loss_info;
   loss_info.name = loss;
   loss_info.dtype = output.dtype;
   loss_info.shape = Shape{};
-  graph.outputs.push_back(loss_info);
+  result.outputs.push_back(loss_info);
+  graph = std::move(result);
   return {loss, label.name};
 }
 

@@ -216,11 +216,6 @@ void save_onnx_model(const Graph& graph, const std::string& path) {
   write_proto_file(model, path, "model");
 }
 
-int onnx_since_version(const std::string& op_type, int opset, const std::string& domain) {
-  const auto* schema = onnx::OpSchemaRegistry::Instance()->GetSchema(op_type, opset, domain);
-  return schema != nullptr ? schema->SinceVersion() : 0;
-}
-
 Tensor read_tensor_proto_file(const std::string& path, std::string* name) {
   onnx::TensorProto proto;
   parse_proto_file(path, proto, "serialized TensorProto");
@@ -311,7 +306,6 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
   for (const auto& out : g.output()) graph.outputs.push_back(value_info_from_proto(out));
   for (const auto& vi : g.value_info()) graph.value_info[vi.name()] = value_info_from_proto(vi);
 
-  const auto* schemas = onnx::OpSchemaRegistry::Instance();
   int index = 0;
   for (const auto& n : g.node()) {
     Node node;
@@ -321,11 +315,7 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
     node.inputs.assign(n.input().begin(), n.input().end());
     node.outputs.assign(n.output().begin(), n.output().end());
     node.opset = imported_opset(model, node.domain);
-    if (node.opset > 0) {
-      const auto* schema = schemas->GetSchema(node.op_type, node.opset, node.domain);
-      node.since_version = schema != nullptr ? schema->SinceVersion() : 0;
-      if (node.domain == kProjectDomain) node.since_version = node.opset;
-    }
+    if (node.opset > 0) node.since_version = schema_version(node.op_type, node.opset, node.domain);
     const std::string context = fmt::format("{}: {}", path, node.label());
     for (const auto& a : n.attribute()) node.attributes[a.name()] = attribute_from_proto(a, model_dir, context);
     graph.nodes.push_back(std::move(node));

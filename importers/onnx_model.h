@@ -10,6 +10,7 @@
 #include <string>
 
 #include "runtime/ir/graph.h"
+#include "runtime/ir/schema.h"  // kMinOpset, kMaxOpset
 
 namespace onnx {
 class GraphProto;
@@ -44,13 +45,5 @@ void model_to_proto(const Graph& graph, const std::map<std::string, int>& opsets
 // Reads one serialized onnx::TensorProto (the input_N.pb / output_N.pb files of ONNX test
 // data). `name`, when given, receives the tensor's name from the file (may be empty).
 Tensor read_tensor_proto_file(const std::string& path, std::string* name = nullptr);
-
-// The since_version of ONNX's schema for `op_type` in `domain` at `opset` (0 when ONNX
-// defines no such op): what nodes made in code need to pick their kernels.
-int onnx_since_version(const std::string& op_type, int opset, const std::string& domain = "");
-
-// The lowest and highest default-domain opset the runtime accepts.
-constexpr int kMinOpset = 7;
-constexpr int kMaxOpset = 17;
 
 }  // namespace onnx_train

@@ -10,20 +10,11 @@
 
 #include "gradients/builder.h"
 #include "gradients/rules/registry.h"
+#include "runtime/ir/schema.h"
 
 namespace onnx_train {
 
 namespace {
-
-// Whether a BatchNormalization node normalizes with its batch statistics, as the forward
-// kernel decides: training_mode=1 from version 14 on; before, any of the optional
-// statistics outputs being present.
-bool batch_norm_training(const Node& n) {
-  if (n.since_version >= 14) return n.attr_int("training_mode", 0) != 0;
-  for (size_t i = 1; i < n.outputs.size(); ++i)
-    if (!n.outputs[i].empty()) return true;
-  return false;
-}
 
 // The gradient reaching X through the saved batch statistics of BatchNormalization 7 and 9
 // (outputs 3 and 4 in training: the mean and population variance of X over N and D1..Dn,
@@ -74,7 +65,7 @@ std::string saved_statistics_grad(GradContext& g, bool spatial) {
 // batch statistics in training.
 void batch_norm_grad(GradContext& g) {
   const Node& n = g.node();
-  const bool training = batch_norm_training(n);
+  const bool training = batch_norm_in_training_mode(n);  // as the forward kernel decides
   const bool spatial = n.since_version >= 9 || n.attr_int("spatial", 1) != 0;
   const std::string saved = n.since_version < 14 && training ? saved_statistics_grad(g, spatial) : "";
   if (g.dy(0).empty()) {  // at most the statistics outputs are used downstream

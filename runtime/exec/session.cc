@@ -1,11 +1,10 @@
-// Session: load a model, build its plan, check feeds, run.
+// Session: load a model, build its plan, check feeds, run. A plain model needs nothing from
+// gradients/ (load_model expands ONNX's Gradient op only in models that contain one).
 #include "onnx_train/session.h"
 
-#include "gradients/autodiff.h"
-#include "gradients/builder.h"
-#include "importers/onnx_model.h"
 #include "runtime/exec/feeds.h"
 #include "runtime/exec/plan.h"
+#include "runtime/transforms/load_model.h"
 
 namespace onnx_train {
 
@@ -35,8 +34,7 @@ Session Session::from_file(const std::string& model_path, const SessionOptions& 
   impl->source = model_path;
   LoadOptions load;
   load.run_checker = options.run_checker;
-  impl->graph = load_onnx_model(model_path, load);
-  expand_onnx_gradient_ops(impl->graph);
+  impl->graph = load_model(model_path, load);
   impl->plan = std::make_unique<Plan>(impl->graph, KernelRegistry::global(), model_path);
   for (const auto& v : impl->graph.inputs) impl->inputs.push_back(spec_of(v));
   for (const auto& v : impl->graph.outputs) impl->outputs.push_back(spec_of(v));
@@ -62,27 +60,6 @@ void Session::set_profiling(bool on) { impl_->plan->set_profiling(on); }
 std::vector<Session::NodeTime> Session::node_times() const {
   std::vector<NodeTime> out;
   for (const auto& t : impl_->plan->step_times()) out.push_back({t.node->name, t.node->op_type, t.total_ms, t.runs});
-  return out;
-}
-
-std::vector<OpSupport> supported_ops() {
-  std::vector<OpSupport> out;
-  const KernelRegistry& registry = KernelRegistry::global();
-  for (const auto& [domain, op] : registry.ops()) {
-    OpSupport support{domain, op, registry.versions(domain, op), {}, false};
-    for (const GradRuleEntry& rule : gradient_rules()) {
-      if (rule.domain != domain || rule.op_type != op) continue;
-      support.not_differentiable |= rule.rule == nullptr;
-      support.gradient_versions.insert(support.gradient_versions.end(), rule.since_versions.begin(),
-                                       rule.since_versions.end());
-    }
-    out.push_back(std::move(support));
-  }
-  // ONNX's Gradient op has no kernel: the gradient builder expands it when a model loads.
-  out.push_back({kOnnxTrainingDomain, "Gradient", {1}, {}, true});
-  std::sort(out.begin(), out.end(), [](const OpSupport& a, const OpSupport& b) {
-    return std::tie(a.domain, a.op_type) < std::tie(b.domain, b.op_type);
-  });
   return out;
 }
 

@@ -102,6 +102,30 @@ const ValueInfo* Graph::find_value_info(const std::string& name) const {
   return it == value_info.end() ? nullptr : &it->second;
 }
 
+DType Graph::dtype_of(const std::string& name) const {
+  if (auto it = initializers.find(name); it != initializers.end()) return it->second.dtype();
+  const ValueInfo* vi = find_value_info(name);
+  return vi != nullptr ? vi->dtype : DType::Undefined;
+}
+
+std::optional<Shape> Graph::shape_of(const std::string& name) const {
+  if (auto it = initializers.find(name); it != initializers.end()) return it->second.shape();
+  const ValueInfo* vi = find_value_info(name);
+  return vi != nullptr ? vi->shape : std::nullopt;
+}
+
+const Node* Graph::producer_of(const std::string& name) const {
+  for (const Node& n : nodes)
+    if (std::find(n.outputs.begin(), n.outputs.end(), name) != n.outputs.end()) return &n;
+  return nullptr;
+}
+
+size_t Graph::uses_of(const std::string& name) const {
+  size_t uses = 0;
+  for (const Node& n : nodes) uses += std::count(n.inputs.begin(), n.inputs.end(), name);
+  return uses;
+}
+
 std::vector<const Node*> Graph::constant_weight_nodes(int64_t min_elements) const {
   std::vector<const Node*> out;
   for (const Node& n : nodes) {
@@ -157,13 +181,6 @@ std::set<std::string> value_names(const Graph& graph) {
     for (const auto& o : n.outputs)
       if (!o.empty()) names.insert(o);
   return names;
-}
-
-std::string NameAllocator::fresh(const std::string& hint) {
-  std::string name = hint;
-  for (int k = 1; names_.count(name); ++k) name = fmt::format("{}_{}", hint, k);
-  names_.insert(name);
-  return name;
 }
 
 void sort_topologically(Graph& graph) {

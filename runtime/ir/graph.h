@@ -103,6 +103,14 @@ struct Graph {
   std::map<std::string, int> opsets;            // domain -> opset version
 
   const ValueInfo* find_value_info(const std::string& name) const;
+  // A value's element type and shape: its initializer's, else its ValueInfo's
+  // (Undefined / nullopt when unknown).
+  DType dtype_of(const std::string& name) const;
+  std::optional<Shape> shape_of(const std::string& name) const;
+  // The node that outputs `name` (nullptr: an input, an initializer or unknown), and how many
+  // node inputs read it.
+  const Node* producer_of(const std::string& name) const;
+  size_t uses_of(const std::string& name) const;
 
   // Nodes whose output is a weight stored as a Constant node (some exporters fold weights
   // that way): floating-point Constant nodes with at least `min_elements` elements.
@@ -120,17 +128,8 @@ struct Graph {
 };
 
 // Every value name a graph uses: initializers, inputs, outputs, typed values, node outputs.
+// (GraphEditor::fresh, runtime/ir/editor.h, hands out names that none of them has.)
 std::set<std::string> value_names(const Graph& graph);
-
-// Hands out names that no value of a graph has: `hint`, else hint_1, hint_2, ...
-class NameAllocator {
- public:
-  explicit NameAllocator(const Graph& graph) : names_(value_names(graph)) {}
-  std::string fresh(const std::string& hint);
-
- private:
-  std::set<std::string> names_;
-};
 
 // Reorders `graph.nodes` topologically (stable: keeps the given order where it can).
 // Throws when a node reads a value that nothing produces or the graph has a cycle.

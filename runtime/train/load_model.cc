@@ -1,14 +1,15 @@
-// load_model_for_training: load, upgrade for the loss, expand, separate, eval form, head,
-// promote Constant weights.
+// load_model_for_training: load (runtime/transforms/load_model.h: Gradient ops expanded),
+// upgrade for the loss, separate, eval form, head, promote Constant weights.
 #include "runtime/train/load_model.h"
 
 #include <algorithm>
 
 #include "gradients/autodiff.h"
-#include "gradients/head.h"
 #include "gradients/losses.h"
-#include "gradients/train_mode.h"
-#include "importers/onnx_model.h"
+#include "runtime/ir/schema.h"
+#include "runtime/transforms/classifier_head.h"
+#include "runtime/transforms/load_model.h"
+#include "runtime/transforms/train_mode.h"
 
 namespace onnx_train {
 
@@ -17,7 +18,6 @@ namespace {
 // The edits every graph of a session starts from, on a freshly loaded graph. An error from the
 // head names the model file (an OptionError keeps naming its option).
 void edit_loaded_model(Graph& graph, const LoadModelOptions& options, const std::string& model_path) {
-  expand_onnx_gradient_ops(graph);
   graph.separate_deduplicated_initializers();
   if (options.eval_form) to_eval_form(graph);
   if (options.num_classes <= 0) return;
@@ -49,11 +49,6 @@ void edit_original(LoadedModel& loaded, const LoadModelOptions& options, const s
 
 }  // namespace
 
-int default_opset(const Graph& graph) {
-  const auto it = graph.opsets.find("");
-  return it == graph.opsets.end() ? kMinOpset : it->second;
-}
-
 LoadModelOptions session_load_options(const TrainingOptions& options) {
   LoadModelOptions load;
   load.loss = options.model_loss.empty() ? options.loss.output : options.model_loss;
@@ -73,14 +68,14 @@ LoadModelOptions session_load_options(const TrainingOptions& options) {
 // graph is kept in `original` for export.
 LoadedModel load_model_for_training(const std::string& model_path, const LoadModelOptions& options) {
   LoadedModel loaded;
-  loaded.model = std::make_unique<Graph>(load_onnx_model(model_path));
-  loaded.opset = default_opset(*loaded.model);
+  loaded.model = std::make_unique<Graph>(load_model(model_path));
+  loaded.opset = graph_opset(*loaded.model);
   if (loaded.opset < options.min_opset) {
     LoadOptions upgrade;
     upgrade.min_opset = options.min_opset;
     upgrade.min_opset_reason = fmt::format("the {} loss ({})", options.min_opset_loss, options.min_opset_op);
     loaded.original = std::move(loaded.model);
-    loaded.model = std::make_unique<Graph>(load_onnx_model(model_path, upgrade));
+    loaded.model = std::make_unique<Graph>(load_model(model_path, upgrade));
     loaded.notes.push_back(fmt::format(
         "{} is at opset {}, but the {} loss needs opset {} ({}): upgraded it to opset {} with ONNX's version "
         "converter for training",

@@ -54,7 +54,4 @@ struct LoadedModel {
 
 LoadedModel load_model_for_training(const std::string& model_path, const LoadModelOptions& options);
 
-// The model's default-domain opset.
-int default_opset(const Graph& graph);
-
 }  // namespace onnx_train

@@ -4,11 +4,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <set>
 
-#include "importers/onnx_model.h"
 #include "importers/training_info_io.h"
 #include "runtime/exec/plan.h"
+#include "runtime/ir/editor.h"
 
 namespace onnx_train {
 
@@ -38,11 +39,6 @@ Tensor filled_like(const Tensor& like, double value) {
     std::fill_n(t.data<double>(), t.numel(), value);
   }
   return t;
-}
-
-Tensor scalar_of(DType dtype, double value) {
-  if (dtype == DType::Float32) return Tensor::scalar<float>(static_cast<float>(value));
-  return Tensor::scalar<double>(value);
 }
 
 ValueInfo value_info(const std::string& name, DType dtype, const Shape& shape) {
@@ -86,14 +82,17 @@ std::vector<std::pair<std::string, std::string>> optimizer_option_entries(const 
 // clipping and the update.
 class AlgorithmBuilder {
  public:
+  // The algorithm is edited at the training graph's opsets (they are not written: the model's
+  // opset imports serve both graphs); its constants are initializers.
   AlgorithmBuilder(const TrainingSession::Impl& s, const Graph& inference, TrainingInfoModel& out)
-      : s_(s), out_(out), names_(inference) {
-    const auto it = s.train->opsets.find("");
-    opset_ = it == s.train->opsets.end() ? kMinOpset : it->second;
+      : s_(s),
+        out_(out),
+        e_(with_opsets(out.algorithm, s.train->opsets), "training algorithm", "training/", ConstantForm::Initializer) {
     main_names_ = value_names(inference);
-    names_.fresh(kLearningRate);
-    // Every name of the training graph is taken too, so that new names clash with neither.
-    for (const auto& name : value_names(*s.train)) names_.fresh(name);
+    e_.reserve(kLearningRate);
+    // Every name of the inference and training graphs is taken, so that new names clash with neither.
+    for (const auto& name : main_names_) e_.reserve(name);
+    for (const auto& name : value_names(*s.train)) e_.reserve(name);
     for (const Node& n : inference.nodes) main_node_names_.insert(n.name);
     out_.algorithm.name = "training_step";
   }
@@ -165,12 +164,13 @@ class AlgorithmBuilder {
     Graph& alg = out_.algorithm;
     for (const Node& n : train.nodes)
       for (const auto& o : n.outputs)
-        if (!o.empty() && main_names_.count(o)) renames_[o] = names_.fresh(training_copy_name(o));
+        if (!o.empty() && main_names_.count(o)) renames_[o] = e_.fresh(training_copy_name(o));
     for (const Node& n : train.nodes) {
       Node copy = n;
       for (auto& i : copy.inputs) i = renamed(i);
       for (auto& o : copy.outputs) o = renamed(o);
       if (main_node_names_.count(copy.name)) copy.name = training_copy_name(copy.name);
+      e_.reserve(copy.name);
       alg.nodes.push_back(std::move(copy));
     }
     for (const auto& [name, t] : train.initializers) {
@@ -199,32 +199,24 @@ class AlgorithmBuilder {
     alg.outputs.push_back(loss);
   }
 
-  // A node of the default domain (or `domain` at `opset`) with fresh output names.
+  static Graph& with_opsets(Graph& graph, const std::map<std::string, int>& opsets) {
+    graph.opsets = opsets;
+    return graph;
+  }
+
+  // A node with fresh output names from `output_hints`; it is the algorithm's last node.
   std::vector<std::string> add_node(const std::string& op, std::vector<std::string> inputs,
                                     const std::vector<std::string>& output_hints,
-                                    std::map<std::string, Attribute> attributes = {}, const std::string& domain = "",
-                                    int opset = 0) {
-    Node n;
-    n.op_type = op;
-    n.domain = domain;
-    n.opset = domain.empty() ? opset_ : opset;
-    n.since_version = onnx_since_version(op, n.opset, domain);
-    n.name = names_.fresh("training/" + op);
-    n.inputs = std::move(inputs);
-    for (const auto& hint : output_hints) n.outputs.push_back(names_.fresh(hint));
-    n.attributes = std::move(attributes);
-    out_.algorithm.nodes.push_back(n);
-    return n.outputs;
+                                    std::map<std::string, Attribute> attributes = {}, const std::string& domain = "") {
+    std::vector<std::string> outputs;
+    for (const auto& hint : output_hints) outputs.push_back(e_.fresh(hint));
+    return e_.add(op, std::move(inputs), outputs, std::move(attributes), domain).outputs;
   }
   std::string add_node1(const std::string& op, std::vector<std::string> inputs, const std::string& output_hint,
                         std::map<std::string, Attribute> attributes = {}) {
-    return add_node(op, std::move(inputs), {output_hint}, std::move(attributes))[0];
+    return e_.add1(op, std::move(inputs), e_.fresh(output_hint), std::move(attributes));
   }
-  std::string constant(const std::string& hint, const Tensor& value) {
-    const std::string name = names_.fresh(hint);
-    out_.algorithm.initializers[name] = value;
-    return name;
-  }
+  std::string constant(const std::string& hint, const Tensor& value) { return e_.constant(value, hint); }
   std::string one() {
     if (one_.empty()) one_ = constant("training/one", Tensor::scalar<int64_t>(1));
     return one_;
@@ -261,21 +253,11 @@ class AlgorithmBuilder {
     }
   }
 
-  // clip_grad_value: Clip to [-v, v] (Clip-6 takes the bounds as float attributes).
+  // clip_grad_value: Clip to [-v, v] (at the opset's form of Clip: bounds as inputs from 11).
   void clip_by_value(std::vector<std::string>& grads) {
     const double v = s_.options.clip_grad_value;
-    for (size_t i = 0; i < grads.size(); ++i) {
-      const DType dtype = s_.parameters[i].value.dtype();
-      if (opset_ >= 11) {
-        const std::string low = constant("training/clip/min_" + dtype_name(dtype), scalar_of(dtype, -v));
-        const std::string high = constant("training/clip/max_" + dtype_name(dtype), scalar_of(dtype, v));
-        grads[i] = add_node1("Clip", {grads[i], low, high}, grads[i] + "/value_clipped");
-      } else {
-        grads[i] = add_node1("Clip", {grads[i]}, grads[i] + "/value_clipped",
-                             {{"min", Attribute::of_float(static_cast<float>(-v))},
-                              {"max", Attribute::of_float(static_cast<float>(v))}});
-      }
-    }
+    for (size_t i = 0; i < grads.size(); ++i)
+      grads[i] = e_.clip(grads[i], -v, v, s_.parameters[i].value.dtype(), e_.fresh(grads[i] + "/value_clipped"));
   }
 
   // One `op` node per weight-decay group over its parameters: inputs R, T, X..., G..., then
@@ -287,6 +269,7 @@ class AlgorithmBuilder {
     const OptimizerOptions& o = s_.optimizer->options();
     updates_ = true;
     out_.opsets[kOnnxTrainingDomain] = kOnnxTrainingOpset;
+    out_.algorithm.opsets[kOnnxTrainingDomain] = kOnnxTrainingOpset;
     out_.algorithm.inputs.push_back(value_info(kLearningRate, DType::Float64, {}));
     const std::string count_next = add_node1("Add", {kUpdateCount, one()}, std::string(kUpdateCount) + "_new");
     // Adam corrects the bias by T, torch by its step t counted from 1; the others count from 0.
@@ -312,7 +295,7 @@ class AlgorithmBuilder {
           if (momentum_free) {
             // alpha = 0 makes V irrelevant; torch keeps no buffer: V = X * 0, nothing bound.
             const std::string zero =
-                constant("training/zero_" + dtype_name(p.value.dtype()), scalar_of(p.value.dtype(), 0));
+                constant("training/zero_" + dtype_name(p.value.dtype()), scalar_tensor(p.value.dtype(), 0));
             inputs.push_back(add_node1("Mul", {p.name, zero}, "training/" + p.name + "/zero_velocity"));
             hints.push_back("training/" + p.name + "/velocity_unused");
           } else {
@@ -323,7 +306,7 @@ class AlgorithmBuilder {
           }
         }
       }
-      const std::vector<std::string> outputs = add_node(op, inputs, hints, {}, kOnnxTrainingDomain, kOnnxTrainingOpset);
+      const std::vector<std::string> outputs = add_node(op, inputs, hints, {}, kOnnxTrainingDomain);
       Node& node = out_.algorithm.nodes.back();
       node.attributes["norm_coefficient"] = Attribute::of_float(static_cast<float>(g == 0 ? wd : 0.0));
       set_attributes(node);
@@ -344,10 +327,9 @@ class AlgorithmBuilder {
 
   const TrainingSession::Impl& s_;
   TrainingInfoModel& out_;
-  NameAllocator names_;
+  GraphEditor e_;
   std::set<std::string> main_names_, main_node_names_;
   std::map<std::string, std::string> renames_;
-  int opset_ = kMinOpset;
   std::string one_, update_note_;
   bool updates_ = false;
 };
@@ -448,21 +430,12 @@ void TrainingSession::export_training_model(const std::string& path,
   save_training_info_model(out, path);
 }
 
-void restore_training_info(TrainingSession::Impl& s, const std::string& model_path) {
-  const ModelFileInfo file = read_model_file_info(model_path);
-  const auto& meta = file.metadata;
-  const auto format = meta.find(kFormatKey);
-  if (format == meta.end()) return;
-  OT_CHECK(format->second == kFormatVersion,
-           "{}: the training information is in format {}; this onnx-train reads format {} (update onnx-train)",
-           model_path, format->second, kFormatVersion);
-  auto entry = [&](const std::string& name) -> const std::string& {
-    const auto it = meta.find(key(name));
-    OT_CHECK(it != meta.end(), "{}: the training information has no '{}' entry", model_path, key(name));
-    return it->second;
-  };
+namespace {
 
-  // The stored state leaves the graphs: it is no part of the inference model.
+// Takes the stored state (optimizer slots, update count) out of the session's graphs, where no
+// node reads it: it is no part of the inference model. Also drops the training domains the
+// model imports only for its TrainingInfo. Returns the state by initializer name.
+std::map<std::string, Tensor> take_stored_state(TrainingSession::Impl& s, const std::string& model_path) {
   std::set<std::string> read;
   for (const Graph* g : {s.model.get(), s.train.get(), s.eval.get(), s.original.get()})
     if (g != nullptr) add_read_names(*g, read);
@@ -484,10 +457,66 @@ void restore_training_info(TrainingSession::Impl& s, const std::string& model_pa
     if (!used) s.model->opsets.erase(domain);
     if (!used && s.original) s.original->opsets.erase(domain);
   }
+  return stored;
+}
+
+// The optimizer state of every parameter from `stored`, keyed as Optimizer::load_state reads
+// it, or nullopt when it does not fit this session after `step` steps.
+std::optional<std::map<std::string, Tensor>> optimizer_state_of(const TrainingSession::Impl& s,
+                                                                const std::map<std::string, Tensor>& stored,
+                                                                int64_t step) {
+  std::map<std::string, Tensor> state;
+  for (const auto& p : s.parameters) {
+    const auto count = stored.find(kOptimizerStatePrefix + p.name + "/step");
+    if (count == stored.end() || count->second.dtype() != DType::Int64 || count->second.numel() != 1)
+      return std::nullopt;
+    // A parameter stepped as often as the session (as train_step does), or never before step 1.
+    if ((count->second.data<int64_t>()[0] > 0) != (step > 0)) return std::nullopt;
+    state[p.name + "/step"] = count->second;
+    for (const auto& slot : s.optimizer->slot_names()) {
+      const auto it = stored.find(kOptimizerStatePrefix + p.name + "/" + slot);
+      if (it == stored.end() || it->second.dtype() != p.value.dtype() || it->second.shape() != p.value.shape())
+        return std::nullopt;
+      state[p.name + "/" + slot] = it->second;
+    }
+  }
+  return state;
+}
+
+// The Dropout generators' states from the metadata, when they are all for this session's
+// training plan (none otherwise).
+std::map<std::string, std::string> rng_states_of(const TrainingSession::Impl& s,
+                                                 const std::map<std::string, std::string>& meta) {
+  std::map<std::string, std::string> rng;
+  const auto stateful = s.train_plan->kernel_states();
+  for (const auto& [name, value] : meta) {
+    if (!starts_with(name, kRngKeyPrefix)) continue;
+    const std::string output = name.substr(std::strlen(kRngKeyPrefix));
+    if (!stateful.count(output)) return {};
+    rng[output] = value;
+  }
+  return rng;
+}
+
+}  // namespace
+
+void restore_training_info(TrainingSession::Impl& s, const std::string& model_path) {
+  const ModelFileInfo file = read_model_file_info(model_path);
+  const auto& meta = file.metadata;
+  const auto format = meta.find(kFormatKey);
+  if (format == meta.end()) return;
+  OT_CHECK(format->second == kFormatVersion,
+           "{}: the training information is in format {}; this onnx-train reads format {} (update onnx-train)",
+           model_path, format->second, kFormatVersion);
+  auto entry = [&](const std::string& name) -> const std::string& {
+    const auto it = meta.find(key(name));
+    OT_CHECK(it != meta.end(), "{}: the training information has no '{}' entry", model_path, key(name));
+    return it->second;
+  };
+  const std::map<std::string, Tensor> stored = take_stored_state(s, model_path);
 
   // The optimizer state, step and schedule carry over when they fit this session.
-  const OptimizerOptions& options = s.optimizer->options();
-  if (entry("optimizer") != options.kind) return;
+  if (entry("optimizer") != s.optimizer->options().kind) return;
   int64_t step = 0;
   try {
     step = std::stoll(entry("step"));
@@ -495,19 +524,8 @@ void restore_training_info(TrainingSession::Impl& s, const std::string& model_pa
     OT_FAIL("{}: step '{}' is not a number", model_path, entry("step"));
   }
   OT_CHECK(step >= 0, "{}: step {} is negative", model_path, step);
-  std::map<std::string, Tensor> state;
-  for (const auto& p : s.parameters) {
-    const auto count = stored.find(kOptimizerStatePrefix + p.name + "/step");
-    if (count == stored.end() || count->second.dtype() != DType::Int64 || count->second.numel() != 1) return;
-    // A parameter stepped as often as the session (as train_step does), or never before step 1.
-    if ((count->second.data<int64_t>()[0] > 0) != (step > 0)) return;
-    state[p.name + "/step"] = count->second;
-    for (const auto& slot : s.optimizer->slot_names()) {
-      const auto it = stored.find(kOptimizerStatePrefix + p.name + "/" + slot);
-      if (it == stored.end() || it->second.dtype() != p.value.dtype() || it->second.shape() != p.value.shape()) return;
-      state[p.name + "/" + slot] = it->second;
-    }
-  }
+  const auto state = optimizer_state_of(s, stored, step);
+  if (!state) return;
   ScheduleOptions schedule;
   try {
     schedule = parse_schedule(entry("schedule"));
@@ -515,20 +533,9 @@ void restore_training_info(TrainingSession::Impl& s, const std::string& model_pa
     OT_FAIL("{}: schedule: {}", model_path, e.what());
   }
   // The Dropout generators, when the masks are drawn from the same seed.
-  std::map<std::string, std::string> rng;
-  if (entry("seed") == std::to_string(s.options.seed)) {
-    const auto stateful = s.train_plan->kernel_states();
-    for (const auto& [name, value] : meta) {
-      if (!starts_with(name, kRngKeyPrefix)) continue;
-      const std::string output = name.substr(std::strlen(kRngKeyPrefix));
-      if (!stateful.count(output)) {
-        rng.clear();
-        break;
-      }
-      rng[output] = value;
-    }
-  }
-  if (step > 0) s.optimizer->load_state(state);
+  const std::map<std::string, std::string> rng =
+      entry("seed") == std::to_string(s.options.seed) ? rng_states_of(s, meta) : std::map<std::string, std::string>{};
+  if (step > 0) s.optimizer->load_state(*state);
   s.train_plan->set_kernel_states(rng);
   s.step = step;
   s.schedule = schedule;

@@ -11,7 +11,6 @@
 
 #include "gradients/autodiff.h"
 #include "gradients/losses.h"
-#include "gradients/train_mode.h"
 #include "importers/checkpoint_file.h"
 #include "importers/onnx_model.h"
 #include "importers/proto_io.h"
@@ -25,6 +24,7 @@
 #include "runtime/train/parameters.h"
 #include "runtime/train/session_impl.h"
 #include "runtime/train/training_info.h"
+#include "runtime/transforms/train_mode.h"
 
 namespace onnx_train {
 
@@ -118,7 +118,7 @@ void copy_into(Tensor& destination, const Tensor& source, const std::string& wha
 // otherwise export_model writes the upgraded graph (and a note says so).
 void share_original_weights(TrainingSession::Impl& s, int opset, const std::string& problem) {
   if (!s.original && problem.empty()) return;  // not upgraded
-  const int upgraded = default_opset(*s.model);
+  const int upgraded = graph_opset(*s.model);
   std::string missing = problem;
   std::vector<std::string> changing = s.parameter_names;
   changing.insert(changing.end(), s.buffer_names.begin(), s.buffer_names.end());

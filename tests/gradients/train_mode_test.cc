@@ -1,4 +1,4 @@
-// Train and eval forms (gradients/train_mode.h): parity with PyTorch's train()/eval() for
+// Train and eval forms (runtime/transforms/train_mode.h): parity with PyTorch's train()/eval() for
 // BatchNormalization, the Dropout training behaviour, and the round trip back to eval form.
 //
 // Fixtures are made by tests/data/make_train_mode_parity.py (regenerate with
@@ -7,7 +7,7 @@
 // at opsets 9 and 15, with PyTorch's train() output, running statistics after the step and
 // MSE-loss gradients, and its eval() output with the updated statistics. Tolerance rtol
 // 1e-5, atol 1e-6: both sides compute in float32.
-#include "gradients/train_mode.h"
+#include "runtime/transforms/train_mode.h"
 
 #include <gtest/gtest.h>
 

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "runtime/core/dispatch.h"
+#include "runtime/ir/schema.h"
 #include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/kernels/dnnl/normalization_common.h"
 #include "runtime/kernels/dnnl/primitive.h"
@@ -124,17 +125,13 @@ class BatchNormKernel : public Kernel {
         epsilon_(info.node.attr_float("epsilon", 1e-5f)),
         momentum_(info.node.attr_float("momentum", 0.9f)),
         spatial_(info.node.since_version >= 9 || info.node.attr_int("spatial", 1) != 0) {
+    training_ = batch_norm_in_training_mode(node_);
     bool extra_outputs = false;  // any of the optional statistics outputs listed
     for (size_t i = 1; i < node_.outputs.size(); ++i) extra_outputs |= !node_.outputs[i].empty();
-    if (node_.since_version >= 14) {
-      training_ = node_.attr_int("training_mode", 0) != 0;
-      OT_CHECK(training_ || !extra_outputs,
-               "{}: outputs running_mean/running_var are only valid with training_mode=1; drop them or set "
-               "training_mode=1",
-               node_.label());
-    } else {
-      training_ = extra_outputs;
-    }
+    OT_CHECK(training_ || !extra_outputs,
+             "{}: outputs running_mean/running_var are only valid with training_mode=1; drop them or set "
+             "training_mode=1",
+             node_.label());
     OT_CHECK(epsilon_ >= 0.f, "{}: epsilon {} must not be negative", node_.label(), epsilon_);
   }
 

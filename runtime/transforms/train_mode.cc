@@ -1,16 +1,16 @@
-// Train and eval forms of a graph (gradients/train_mode.h).
+// Train and eval forms of a graph (runtime/transforms/train_mode.h).
 //
 // to_training_form works on a copy of the graph and replaces the original only when every
 // node could be converted, so a failure leaves the graph as it was. New nodes are appended
 // and the graph re-sorted topologically (Dropout's Constant inputs must come first).
-#include "gradients/train_mode.h"
+#include "runtime/transforms/train_mode.h"
 
 #include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
 
-#include "importers/onnx_model.h"
+#include "runtime/ir/editor.h"
 
 namespace onnx_train {
 
@@ -20,14 +20,6 @@ namespace {
 const std::string kPrefix = "train_mode/";
 
 bool added_by_transform(const Node& n) { return n.name.compare(0, kPrefix.size(), kPrefix) == 0; }
-
-// The node and its since_version-dependent training signal, as the kernel reads it.
-bool batch_norm_training(const Node& n) {
-  if (n.since_version >= 14) return n.attr_int("training_mode", 0) != 0;
-  for (size_t i = 1; i < n.outputs.size(); ++i)
-    if (!n.outputs[i].empty()) return true;
-  return false;
-}
 
 // splitmix64: a well-mixed 64-bit hash, so nearby seeds and ordinals give unrelated masks.
 uint64_t mix(uint64_t x) {
@@ -40,33 +32,20 @@ uint64_t mix(uint64_t x) {
 // The dropout seed of the `ordinal`-th Dropout node; non-negative, as an int64 attribute.
 int64_t dropout_seed(uint64_t seed, size_t ordinal) { return static_cast<int64_t>(mix(mix(seed) ^ ordinal) >> 1); }
 
-// Adds typed nodes of the default domain at the graph's opset to `graph`.
+// Adds typed nodes of the default domain at the graph's opset through the graph editor: each
+// named kPrefix + hint, its one output named as the node (to_eval_form finds them by name).
 class Emitter {
  public:
-  explicit Emitter(Graph& graph) : graph_(graph), names_(graph) {
-    const auto it = graph.opsets.find("");
-    opset_ = it == graph.opsets.end() ? kMinOpset : it->second;
-  }
+  explicit Emitter(Graph& graph) : e_(graph, "train mode") {}
 
-  int opset() const { return opset_; }
+  std::string fresh_name(const std::string& hint) { return e_.fresh(hint); }
 
-  std::string fresh_name(const std::string& hint) { return names_.fresh(hint); }
-
-  // One node `op`(inputs) named kPrefix + `hint`, with one output of type dtype/shape.
   std::string emit(const std::string& hint, const std::string& op, const std::vector<std::string>& inputs, DType dtype,
                    const std::optional<Shape>& shape, std::map<std::string, Attribute> attributes = {}) {
-    Node node;
-    node.name = fresh_name(kPrefix + hint);
-    node.op_type = op;
-    node.opset = opset_;
-    node.since_version = onnx_since_version(op, opset_);
-    OT_CHECK(node.since_version > 0, "train mode: ONNX has no op {} at opset {}", op, opset_);
-    node.inputs = inputs;
-    node.attributes = std::move(attributes);
-    node.outputs = {node.name};
-    add_value_info(node.name, dtype, shape);
-    graph_.nodes.push_back(std::move(node));
-    return graph_.nodes.back().outputs[0];
+    const std::string name = e_.fresh(kPrefix + hint);
+    e_.set_type(name, dtype, shape);
+    e_.add(op, inputs, {name}, std::move(attributes), "", name);
+    return name;
   }
 
   std::string constant(const std::string& hint, const Tensor& value) {
@@ -74,23 +53,12 @@ class Emitter {
   }
 
   void add_value_info(const std::string& name, DType dtype, const std::optional<Shape>& shape) {
-    ValueInfo info;
-    info.name = name;
-    info.dtype = dtype;
-    info.shape = shape;
-    graph_.value_info[name] = info;
+    e_.set_type(name, dtype, shape);
   }
 
  private:
-  Graph& graph_;
-  NameAllocator names_;
-  int opset_ = kMinOpset;
+  GraphEditor e_;
 };
-
-// A float32 or float64 scalar of `dtype`.
-Tensor float_scalar(DType dtype, double value) {
-  return dtype == DType::Float64 ? Tensor::scalar<double>(value) : Tensor::scalar<float>(static_cast<float>(value));
-}
 
 // Type and shape of a running statistic: from its initializer or its ValueInfo.
 std::pair<DType, std::optional<Shape>> type_of(const Graph& graph, const std::string& name, const Node& node) {
@@ -107,7 +75,7 @@ std::pair<DType, std::optional<Shape>> type_of(const Graph& graph, const std::st
 RunningStat batch_norm_to_training(Graph& graph, size_t index, Emitter& e) {
   Node& bn = graph.nodes[index];
   if (bn.name.empty()) bn.name = e.fresh_name("BatchNormalization");
-  OT_CHECK(!batch_norm_training(bn),
+  OT_CHECK(!batch_norm_in_training_mode(bn),
            "{} is already in training form (training_mode=1 or statistics outputs); call to_eval_form first",
            bn.label());
   OT_CHECK(bn.has_input(3) && bn.has_input(4), "{}: the running mean and variance inputs are missing", bn.label());
@@ -141,10 +109,10 @@ RunningStat batch_norm_to_training(Graph& graph, size_t index, Emitter& e) {
                                {{"to", Attribute::of_int(static_cast<int64_t>(dtype))}});
   const std::string bessel = e.emit(
       name + "/bessel", "Div",
-      {m, e.emit(name + "/M_minus_1", "Sub", {m, e.constant(name + "/one", float_scalar(dtype, 1))}, dtype, Shape{})},
+      {m, e.emit(name + "/M_minus_1", "Sub", {m, e.constant(name + "/one", scalar_tensor(dtype, 1))}, dtype, Shape{})},
       dtype, Shape{});
-  const std::string keep = e.constant(name + "/keep", float_scalar(dtype, momentum));
-  const std::string take = e.constant(name + "/take", float_scalar(dtype, 1.0 - momentum));
+  const std::string keep = e.constant(name + "/keep", scalar_tensor(dtype, momentum));
+  const std::string take = e.constant(name + "/take", scalar_tensor(dtype, 1.0 - momentum));
   const std::string take_unbiased = e.emit(name + "/take_unbiased", "Mul", {bessel, take}, dtype, Shape{});
   auto update = [&](const std::string& running, const std::string& batch, const std::string& weight,
                     const std::string& hint) {
@@ -161,8 +129,7 @@ RunningStat batch_norm_to_training(Graph& graph, size_t index, Emitter& e) {
 
 // Whether any node or graph output reads `value`.
 bool is_consumed(const Graph& graph, const std::string& value) {
-  for (const Node& n : graph.nodes)
-    if (std::find(n.inputs.begin(), n.inputs.end(), value) != n.inputs.end()) return true;
+  if (graph.uses_of(value) > 0) return true;
   for (const ValueInfo& v : graph.outputs)
     if (v.name == value) return true;
   return false;

@@ -1,5 +1,5 @@
 // Train and eval forms of a graph: PyTorch's module.train() / module.eval() as a graph
-// transform.
+// transform (a model edit, made with the graph editor; not a gradient rule).
 //
 // Exporters usually write a model in inference ("eval") form: BatchNormalization normalizes
 // with its stored running statistics and Dropout passes its input through. Training needs

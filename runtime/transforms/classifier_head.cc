@@ -1,30 +1,16 @@
-#include "gradients/head.h"
+// Classifier-head replacement (runtime/transforms/classifier_head.h).
+#include "runtime/transforms/classifier_head.h"
 
 #include <cmath>
 #include <map>
 #include <random>
 #include <set>
 
+#include "runtime/ir/editor.h"
+
 namespace onnx_train {
 
 namespace {
-
-const Node* producer_of(const Graph& g, const std::string& value) {
-  for (const Node& n : g.nodes) {
-    for (const auto& o : n.outputs) {
-      if (o == value) return &n;
-    }
-  }
-  return nullptr;
-}
-
-size_t uses_of(const Graph& g, const std::string& value) {
-  size_t uses = 0;
-  for (const Node& n : g.nodes) {
-    for (const auto& i : n.inputs) uses += i == value;
-  }
-  return uses;
-}
 
 bool is_float_initializer(const Graph& g, const std::string& name) {
   auto it = g.initializers.find(name);
@@ -61,11 +47,10 @@ Head find_head(const Graph& g, const std::string& output) {
   std::string value = output;
   while (true) {
     head.path.push_back(value);
-    const Node* n = producer_of(g, value);
-    OT_CHECK(n != nullptr,
-             "--num-classes: output '{}' comes from '{}', which no node computes; there is no classifier layer to "
-             "replace",
-             output, value);
+    const Node* n = g.producer_of(value);
+    OT_CHECK_OPTION(n != nullptr, "num_classes",
+                    "output '{}' comes from '{}', which no node computes; there is no classifier layer to replace",
+                    output, value);
     if (n->domain.empty() && kPassThrough.count(n->op_type)) {
       value = n->inputs.at(0);
       continue;
@@ -73,8 +58,8 @@ Head find_head(const Graph& g, const std::string& output) {
     auto matmul_weight = [&](const Node& mm) {
       const std::string& b = mm.inputs.at(1);
       if (is_float_initializer(g, b)) return std::pair{b, false};
-      const Node* t = producer_of(g, b);
-      if (t != nullptr && t->op_type == "Transpose" && is_float_initializer(g, t->inputs.at(0)) && uses_of(g, b) == 1)
+      const Node* t = g.producer_of(b);
+      if (t != nullptr && t->op_type == "Transpose" && is_float_initializer(g, t->inputs.at(0)) && g.uses_of(b) == 1)
         return std::pair{t->inputs.at(0), true};
       return std::pair{std::string(), false};
     };
@@ -89,7 +74,7 @@ Head find_head(const Graph& g, const std::string& output) {
       if (head.weight_transposed) head.path.push_back(n->inputs[1]);  // W^T [K, M]
     } else if (n->op_type == "Add") {
       for (int side = 0; side < 2 && head.node == nullptr; ++side) {
-        const Node* mm = producer_of(g, n->inputs.at(side));
+        const Node* mm = g.producer_of(n->inputs.at(side));
         if (mm == nullptr || mm->op_type != "MatMul" || !is_float_initializer(g, n->inputs.at(1 - side))) continue;
         head.node = mm;
         std::tie(head.weight, head.weight_transposed) = matmul_weight(*mm);
@@ -98,10 +83,10 @@ Head find_head(const Graph& g, const std::string& output) {
         if (head.weight_transposed) head.path.push_back(mm->inputs[1]);
       }
     }
-    OT_CHECK(head.node != nullptr && !head.weight.empty(),
-             "--num-classes: output '{}' is computed by {} ({}), not by a fully connected layer (Gemm, or MatMul with "
-             "an optional Add of a bias, weights stored as initializers); there is no classifier layer to replace",
-             output, n->label(), n->op_type);
+    OT_CHECK_OPTION(head.node != nullptr && !head.weight.empty(), "num_classes",
+                    "output '{}' is computed by {} ({}), not by a fully connected layer (Gemm, or MatMul with an "
+                    "optional Add of a bias, weights stored as initializers); there is no classifier layer to replace",
+                    output, n->label(), n->op_type);
     return head;
   }
 }
@@ -109,33 +94,35 @@ Head find_head(const Graph& g, const std::string& output) {
 }  // namespace
 
 ReplacedHead replace_classifier_head(Graph& graph, const std::string& output_name, int64_t num_classes, uint64_t seed) {
-  OT_CHECK(num_classes >= 1, "--num-classes {}: a classifier needs at least 1 class", num_classes);
+  OT_CHECK_OPTION(num_classes >= 1, "num_classes", "{}: a classifier needs at least 1 class", num_classes);
   const std::string output = output_name.empty() ? graph.outputs.at(0).name : output_name;
   const Head head = find_head(graph, output);
   const Tensor& weight = graph.initializers.at(head.weight);
-  OT_CHECK(weight.rank() == 2, "--num-classes: the weight '{}' of {} is {}; a classifier layer's weight is 2-D",
-           head.weight, head.node->label(), weight.describe());
+  OT_CHECK_OPTION(weight.rank() == 2, "num_classes", "the weight '{}' of {} is {}; a classifier layer's weight is 2-D",
+                  head.weight, head.node->label(), weight.describe());
   const int64_t in_features = head.weight_transposed ? weight.dim(1) : weight.dim(0);
   const int64_t old_classes = head.weight_transposed ? weight.dim(0) : weight.dim(1);
-  OT_CHECK(uses_of(graph, head.weight) == 1, "--num-classes: the weight '{}' is shared with other layers", head.weight);
+  OT_CHECK_OPTION(graph.uses_of(head.weight) == 1, "num_classes", "the weight '{}' is shared with other layers",
+                  head.weight);
   if (!head.bias.empty()) {
     const Tensor& bias = graph.initializers.at(head.bias);
-    OT_CHECK(bias.numel() == old_classes && uses_of(graph, head.bias) == 1,
-             "--num-classes: the bias '{}' of {} is {}, not a bias of {} classes used by that layer only", head.bias,
-             head.node->label(), bias.describe(), old_classes);
+    OT_CHECK_OPTION(bias.numel() == old_classes && graph.uses_of(head.bias) == 1, "num_classes",
+                    "the bias '{}' of {} is {}, not a bias of {} classes used by that layer only", head.bias,
+                    head.node->label(), bias.describe(), old_classes);
   }
 
   // PyTorch's nn.Linear(K, N) initialisation: weight and bias uniform in +-1/sqrt(K).
   std::mt19937_64 rng(seed ^ 0x6865616400000000ull);
   const double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
   const Shape weight_shape = head.weight_transposed ? Shape{num_classes, in_features} : Shape{in_features, num_classes};
-  graph.initializers[head.weight] = uniform_like(weight.dtype(), weight_shape, bound, rng);
+  GraphEditor e(graph, "classifier head");
+  e.set_initializer(head.weight, uniform_like(weight.dtype(), weight_shape, bound, rng));
   if (!head.bias.empty()) {
     Shape bias_shape = graph.initializers.at(head.bias).shape();
     for (auto& d : bias_shape) d = d == old_classes ? num_classes : d;
-    graph.initializers[head.bias] = uniform_like(graph.initializers.at(head.bias).dtype(), bias_shape, bound, rng);
+    e.set_initializer(head.bias, uniform_like(graph.initializers.at(head.bias).dtype(), bias_shape, bound, rng));
   }
-  // Value shapes: the class axis (last) changes on the path, and the weight's own value info.
+  // Value shapes: the class axis (last) changes on the path.
   auto fix = [&](ValueInfo& v) {
     if (v.shape && !v.shape->empty() && v.shape->back() == old_classes) v.shape->back() = num_classes;
   };
@@ -145,10 +132,6 @@ ReplacedHead replace_classifier_head(Graph& graph, const std::string& output_nam
     for (auto& out : graph.outputs) {
       if (out.name == value) fix(out);
     }
-  }
-  for (const std::string& name : {head.weight, head.bias}) {
-    auto it = graph.value_info.find(name);
-    if (!name.empty() && it != graph.value_info.end()) it->second.shape = graph.initializers.at(name).shape();
   }
   return {head.node->name, head.weight, head.bias, in_features, old_classes, num_classes};
 }

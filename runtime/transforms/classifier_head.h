@@ -1,5 +1,5 @@
-// Transfer learning: replacing a classifier's last layer with a fresh one for another
-// number of classes (the CLI's --num-classes).
+// A model edit for transfer learning: replacing a classifier's last layer with a fresh one
+// for another number of classes (TrainingOptions::num_classes; the CLI's --num-classes).
 //
 // The head is the last fully connected layer feeding the chosen output: walking back from
 // the output through ops that keep the class axis last (Identity, Dropout, Softmax,
@@ -31,7 +31,8 @@ struct ReplacedHead {
   int64_t new_classes = 0;
 };
 
-// Throws an Error naming the output and the node that stops the walk when no head is found.
+// Throws an OptionError about "num_classes" (onnx_train/error.h) naming the output and the
+// node that stops the walk when no head is found, or when num_classes < 1.
 ReplacedHead replace_classifier_head(Graph& graph, const std::string& output, int64_t num_classes, uint64_t seed);
 
 }  // namespace onnx_train
