@@ -224,19 +224,11 @@ Tensor read_tensor_proto_file(const std::string& path, std::string* name) {
   return tensor_from_proto(proto, dir, fmt::format("{}: tensor '{}'", path, proto.name()));
 }
 
-Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
-  onnx::ModelProto model;
-  parse_proto_file(path, model, "ONNX model");
-  const std::string model_dir = fs::path(path).parent_path().string();
-  // A checkpoint is an ONNX file too (importers/checkpoint_file.h), and passing one where the
-  // model goes (`onnx-train eval run/step-000000100.ckpt data/`) is an easy slip; it used to
-  // fail deep in the opset converter ("the model uses opset 7 ... assertInVersionRange").
-  OT_CHECK(model.graph().name() != kCheckpointGraphName,
-           "{}: this is an onnx-train checkpoint, not a model; write the trained model from it with `onnx-train "
-           "export {} -o model.onnx`, or continue its training with `onnx-train MODEL.onnx DATA_DIR --resume={}`",
-           path, path, path);
+namespace {
 
-  OT_CHECK(model.has_graph(), "{}: the model has no graph", path);
+// The model's default-domain opset, checked against what the runtime accepts (a model that
+// imports none may have no default-domain node, and counts as kMinOpset).
+int checked_default_opset(const onnx::ModelProto& model, const std::string& path) {
   int opset = imported_opset(model, "");
   if (opset < 0) {
     // Allowed only when no node needs it (a graph of ai.onnx.preview.training ops, say).
@@ -250,41 +242,36 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
            "{}: the model uses opset {} of the default domain; onnx-train supports opsets {} to {}. Re-export "
            "with opset_version={} (torch.onnx.export) or convert it with onnx.version_converter.",
            path, opset, kMinOpset, kMaxOpset, kMaxOpset);
+  return opset;
+}
 
-  validate_stored_tensors(model.graph(), model_dir, path);
-  if (options.run_checker) {
-    try {
-      onnx::checker::CheckerContext ctx;
-      ctx.set_ir_version(static_cast<int>(model.ir_version()));
-      std::unordered_map<std::string, int> opsets;
-      for (const auto& imp : model.opset_import()) opsets[imp.domain()] = static_cast<int>(imp.version());
-      ctx.set_opset_imports(opsets);
-      ctx.set_model_dir(model_dir.empty() ? "." : model_dir);
-      onnx::checker::LexicalScopeContext lex;
-      onnx::checker::check_graph(model.graph(), ctx, lex);
-    } catch (const std::exception& e) {
-      OT_FAIL("{}: the ONNX checker rejects this model: {}", path, e.what());
-    }
+void run_onnx_checker(const onnx::ModelProto& model, const std::string& model_dir, const std::string& path) {
+  try {
+    onnx::checker::CheckerContext ctx;
+    ctx.set_ir_version(static_cast<int>(model.ir_version()));
+    std::unordered_map<std::string, int> opsets;
+    for (const auto& imp : model.opset_import()) opsets[imp.domain()] = static_cast<int>(imp.version());
+    ctx.set_opset_imports(opsets);
+    ctx.set_model_dir(model_dir.empty() ? "." : model_dir);
+    onnx::checker::LexicalScopeContext lex;
+    onnx::checker::check_graph(model.graph(), ctx, lex);
+  } catch (const std::exception& e) {
+    OT_FAIL("{}: the ONNX checker rejects this model: {}", path, e.what());
   }
+}
 
-  // The runtime implements opset 7 onwards; older models go through ONNX's converter so that no
-  // node runs with semantics it was not written for. A caller may need a newer opset still.
-  if (opset < std::max(kMinOpset, options.min_opset)) {
-    const bool for_caller = options.min_opset > kMinOpset;
-    const int target = for_caller ? options.min_opset : kMinOpset;
-    upgrade_opset(model, opset, target, path, for_caller ? options.min_opset_reason : "onnx-train's runtime");
-    opset = target;
+void run_shape_inference(onnx::ModelProto& model, const std::string& path) {
+  try {
+    onnx::ShapeInferenceOptions si(/*check_type=*/false, /*error_mode=*/0, /*data_prop=*/true);
+    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), si);
+  } catch (const std::exception& e) {
+    OT_FAIL("{}: ONNX shape inference found an inconsistency: {}", path, e.what());
   }
+}
 
-  if (options.infer_shapes) {
-    try {
-      onnx::ShapeInferenceOptions si(/*check_type=*/false, /*error_mode=*/0, /*data_prop=*/true);
-      onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), si);
-    } catch (const std::exception& e) {
-      OT_FAIL("{}: ONNX shape inference found an inconsistency: {}", path, e.what());
-    }
-  }
-
+// The checked, shape-inferred ModelProto as the IR: opsets, initializers (external data read
+// from `model_dir`), inputs, outputs, typed values and nodes in topological order.
+Graph graph_from_proto(const onnx::ModelProto& model, const std::string& model_dir, const std::string& path) {
   const auto& g = model.graph();
   Graph graph;
   graph.name = g.name();
@@ -327,6 +314,34 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
     OT_FAIL("{}: {}", path, e.what());
   }
   return graph;
+}
+
+}  // namespace
+
+Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
+  onnx::ModelProto model;
+  parse_proto_file(path, model, "ONNX model");
+  const std::string model_dir = fs::path(path).parent_path().string();
+  // A checkpoint is an ONNX file too (importers/checkpoint_file.h), and passing one where the
+  // model goes (`onnx-train eval run/step-000000100.ckpt data/`) is an easy slip; it used to
+  // fail deep in the opset converter ("the model uses opset 7 ... assertInVersionRange").
+  OT_CHECK(model.graph().name() != kCheckpointGraphName,
+           "{}: this is an onnx-train checkpoint, not a model; write the trained model from it with `onnx-train "
+           "export {} -o model.onnx`, or continue its training with `onnx-train MODEL.onnx DATA_DIR --resume={}`",
+           path, path, path);
+  OT_CHECK(model.has_graph(), "{}: the model has no graph", path);
+  const int opset = checked_default_opset(model, path);
+  validate_stored_tensors(model.graph(), model_dir, path);
+  if (options.run_checker) run_onnx_checker(model, model_dir, path);
+  // The runtime implements opset 7 onwards; older models go through ONNX's converter so that no
+  // node runs with semantics it was not written for. A caller may need a newer opset still.
+  if (opset < std::max(kMinOpset, options.min_opset)) {
+    const bool for_caller = options.min_opset > kMinOpset;
+    const int target = for_caller ? options.min_opset : kMinOpset;
+    upgrade_opset(model, opset, target, path, for_caller ? options.min_opset_reason : "onnx-train's runtime");
+  }
+  if (options.infer_shapes) run_shape_inference(model, path);
+  return graph_from_proto(model, model_dir, path);
 }
 
 }  // namespace onnx_train

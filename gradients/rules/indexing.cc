@@ -3,7 +3,7 @@
 // (repeated indices accumulate), a scatter's is a gather, a permutation's is its inverse.
 //
 // Scatter-adds run as fused ops in the project's domain: GatherElementsGrad(dY, indices,
-// shape; axis) (runtime/kernels/dnnl/activation_grad.cc) and GatherNDGrad(dY, indices, shape;
+// shape; axis) (runtime/kernels/reference/indexing_grad.cc) and GatherNDGrad(dY, indices, shape;
 // batch_dims) (runtime/kernels/reference/indexing_grad.cc), each dData = zeros(shape) with dY
 // added at the gathered positions. Ops that select elements some other way (Compress,
 // DepthToSpace CRD) use the "index adjoint": the forward op run on iota (the flat index of

@@ -1,7 +1,7 @@
 // Gradient rules of the recurrent ops (LSTM, GRU, RNN).
 //
 // Backpropagation through time is one fused op per cell kind in the project's domain
-// (LSTMGrad, GRUGrad, RNNGrad; kernels and math in runtime/kernels/reference/rnn_grad.cc).
+// (LSTMGrad, GRUGrad, RNNGrad; kernels and math in runtime/kernels/dnnl/rnn_grad.cc).
 // The op takes the forward node's inputs and the gradients of its outputs and recomputes
 // the per-step gates and states itself, so nothing travels from the forward kernel but the
 // graph values.

@@ -3,7 +3,7 @@
 // slice of a concatenation, a scatter-add of a gather.
 //
 // Gather and GatherElements emit a fused scatter-add of the project domain (GatherGrad /
-// GatherElementsGrad, runtime/kernels/dnnl/activation_grad.cc): one pass over dy, also at
+// GatherElementsGrad, runtime/kernels/reference/indexing_grad.cc): one pass over dy, also at
 // opsets 7..8.
 //
 // Slice and non-constant Pad use the index adjoint (gradients/rules/common.h): the forward op

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "runtime/core/checked_math.h"
+#include "runtime/core/dispatch.h"
 
 namespace onnx_train {
 
@@ -63,6 +64,27 @@ void StridedWalk::next() {
     index_[d] = 0;
     for (size_t k = 0; k < strides_.size(); ++k) offsets_[k] -= strides_[k][d] * (shape_[d] - 1);
   }
+}
+
+Tensor to_float32(const Tensor& t) {
+  if (t.dtype() == DType::Float32) return t;
+  Tensor out(DType::Float32, t.shape());
+  float* dst = out.data<float>();
+  visit_float(t.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* src = t.data<T>();
+    for (int64_t i = 0; i < t.numel(); ++i) dst[i] = static_cast<float>(to_compute(src[i]));
+  });
+  return out;
+}
+
+void store_float32(const Tensor& src, Tensor& dst) {
+  const float* s = src.data<float>();
+  visit_float(dst.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* d = dst.data<T>();
+    for (int64_t i = 0; i < dst.numel(); ++i) d[i] = from_compute<T>(s[i]);
+  });
 }
 
 }  // namespace onnx_train

@@ -38,4 +38,19 @@ class StridedWalk {
   std::vector<int64_t> offsets_;
 };
 
+// A float32 copy of a float16/bfloat16/float64 tensor (a float32 tensor is returned as is):
+// the kernels that compute those types in float32 (oneDNN's, and some loops) widen with it.
+Tensor to_float32(const Tensor& t);
+// Writes the float32 tensor `src` into `dst` (same shape), converting to dst's float type.
+void store_float32(const Tensor& src, Tensor& dst);
+
+// Runs `compute(x32, y32)` on a float32 copy of a float16/bfloat16 x into a float32 y32, and
+// narrows y32 into y.
+template <typename F>
+void via_float32(const Tensor& x, Tensor& y, F&& compute) {
+  Tensor y32(DType::Float32, y.shape());
+  compute(to_float32(x), y32);
+  store_float32(y32, y);
+}
+
 }  // namespace onnx_train

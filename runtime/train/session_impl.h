@@ -66,6 +66,14 @@ struct TrainingSession::Impl {
   int64_t step = 0;
   int pending = 0;                   // micro-batches accumulated since the last optimizer step
   double pending_weight = 0;         // the sum of their weights
+
+  // Saving or exporting the state (`action`, "saving a checkpoint") of a session in the middle
+  // of an accumulation is refused: the accumulated gradients are not part of any file.
+  void require_no_pending(const std::string& path, const char* action) const {
+    OT_CHECK(pending == 0,
+             "{}: {} micro-batches are accumulated but not stepped; call optimizer_step() or zero_grad() before {}",
+             path, pending, action);
+  }
   std::vector<Tensor> last_outputs;  // the training plan's outputs of the last micro-batch
 
   // The plan's feed vector for `specs` plus `extra` undefined overridable initializers.

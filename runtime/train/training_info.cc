@@ -384,10 +384,7 @@ void add_read_names(const Graph& graph, std::set<std::string>& out) {
 void TrainingSession::export_training_model(const std::string& path,
                                             const std::map<std::string, std::string>& metadata) const {
   const Impl& s = *impl_;
-  OT_CHECK(s.pending == 0,
-           "{}: {} micro-batches are accumulated but not stepped; call optimizer_step() or zero_grad() before "
-           "exporting the training model",
-           path, s.pending);
+  s.require_no_pending(path, "exporting the training model");
   TrainingInfoModel out;
   out.inference = *s.model;
   out.opsets = s.model->opsets;

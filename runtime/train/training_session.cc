@@ -524,10 +524,7 @@ void TrainingSession::set_learning_rate(double lr) {
 
 void TrainingSession::save_checkpoint(const std::string& path, const std::map<std::string, std::string>& extra) const {
   const Impl& s = *impl_;
-  OT_CHECK(s.pending == 0,
-           "{}: {} micro-batches are accumulated but not stepped; call optimizer_step() or zero_grad() before "
-           "saving a checkpoint",
-           path, s.pending);
+  s.require_no_pending(path, "saving a checkpoint");
   CheckpointFile file;
   for (const auto& p : s.parameters) file.tensors[kParameterPrefix + p.name] = p.value;
   for (const auto& b : s.buffers) file.tensors[kBufferPrefix + b.name] = b.value;
@@ -628,10 +625,7 @@ CheckpointState checked_state(const TrainingSession::Impl& s, const CheckpointFi
 
 std::map<std::string, std::string> TrainingSession::load_checkpoint(const std::string& path) {
   Impl& s = *impl_;
-  OT_CHECK(s.pending == 0,
-           "{}: {} micro-batches are accumulated but not stepped; call optimizer_step() or zero_grad() before "
-           "loading a checkpoint",
-           path, s.pending);
+  s.require_no_pending(path, "loading a checkpoint");
   const CheckpointFile file = read_checkpoint_file(path);
   // Check everything before changing anything.
   CheckpointState state = checked_state(s, file, path);

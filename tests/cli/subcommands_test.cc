@@ -108,9 +108,14 @@ TEST_F(CliGraph, MinimiseWritesTheGradientGraphOfAValueAndTheOldNameStillWorks) 
   const CliRun old = ok({"training-graph", model, "--loss", "logits", "--freeze", "^fc1\\.", "-o", path("old.onnx")});
   EXPECT_HAS(old.out, "gradients of 2 values:\n");
   EXPECT_EQ(read_file(path("old.onnx")), read_file(path("new/g.onnx")));
+  // --train-only, as in training: only the matching weights get a gradient.
+  const CliRun only = ok({"graph", model, "--minimise", "logits", "--train-only", "^fc2\\.", "-o", path("only.onnx")});
+  EXPECT_HAS(only.out, "gradients of 2 values:\n");
+  EXPECT_HAS(only.out, "  fc2.weight -> ");
+  EXPECT_LACKS(only.out, "fc1.weight");
   // graph's --loss is a loss kind: with --minimise, options about a loss or a step are refused.
   fails({"graph", model, "--minimise", "logits", "--optimizer", "sgd", "-o", path("x.onnx")},
-        {"--optimizer does not apply", "--freeze REGEX and --input-grad NAME"});
+        {"--optimizer does not apply", "--freeze REGEX, --train-only REGEX and --input-grad NAME"});
   fails({"graph", model, "--input-grad", "x", "-o", path("x.onnx")}, {"--input-grad goes with --minimise VALUE"});
   fails({"training-graph", model, "-o", path("x.onnx")}, {"training-graph needs MODEL.onnx, --loss NAME"});
   EXPECT_FALSE(fs::exists(path("x.onnx")));

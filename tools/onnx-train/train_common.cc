@@ -179,7 +179,7 @@ EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_p
 
 std::string cli_note(const std::string& note) {
   // The session's wording (note_unmatched_patterns and note_lost_training_structure in
-  // runtime/train/training_session.cc): a pattern note starts with the option's name, the
+  // runtime/train/parameters.cc): a pattern note starts with the option's name, the
   // lost-structure note speaks of freeze patterns in general.
   for (const auto& [api, cli] :
        {std::pair{"freeze pattern '", "--freeze '"}, std::pair{"train_only pattern '", "--train-only '"}}) {

@@ -20,6 +20,7 @@
 #include "runtime/kernels/reference/conv_ref.h"
 #include "runtime/kernels/reference/conv_window.h"
 #include "runtime/kernels/registry.h"
+#include "runtime/kernels/util.h"
 
 namespace onnx_train {
 

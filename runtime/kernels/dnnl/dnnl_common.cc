@@ -36,26 +36,5 @@ dnnl::memory wrap_f32(const dnnl::memory::desc& desc, const float* data) {
   return dnnl::memory(desc, cpu_engine(), const_cast<float*>(data));
 }
 
-Tensor to_float32(const Tensor& t) {
-  if (t.dtype() == DType::Float32) return t;
-  Tensor out(DType::Float32, t.shape());
-  float* dst = out.data<float>();
-  visit_float(t.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const T* src = t.data<T>();
-    for (int64_t i = 0; i < t.numel(); ++i) dst[i] = static_cast<float>(to_compute(src[i]));
-  });
-  return out;
-}
-
-void store_float32(const Tensor& src, Tensor& dst) {
-  const float* s = src.data<float>();
-  visit_float(dst.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* d = dst.data<T>();
-    for (int64_t i = 0; i < dst.numel(); ++i) d[i] = from_compute<T>(s[i]);
-  });
-}
-
 }  // namespace dnnl_common
 }  // namespace onnx_train

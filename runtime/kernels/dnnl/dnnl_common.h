@@ -26,10 +26,5 @@ dnnl::memory unbound_memory(const dnnl::memory::desc& desc);
 // for inputs, which it only reads).
 dnnl::memory wrap_f32(const dnnl::memory::desc& desc, const float* data);
 
-// A float32 copy of a float16/bfloat16/float64 tensor (a float32 tensor is returned as is).
-Tensor to_float32(const Tensor& t);
-// Writes the float32 tensor `src` into `dst` (same shape), converting to dst's float type.
-void store_float32(const Tensor& src, Tensor& dst);
-
 }  // namespace dnnl_common
 }  // namespace onnx_train

@@ -170,14 +170,14 @@ class MatMulGradKernel : public Kernel {
       ok = compute<double>(s, dy.data<double>(), a.data<double>(), b.data<double>(), da ? da->data<double>() : nullptr,
                            db ? db->data<double>() : nullptr, gemm_ref<double>);
     } else {  // float16 / bfloat16: through float32
-      const Tensor dy32 = dnnl_common::to_float32(dy), a32 = dnnl_common::to_float32(a),
-                   b32 = dnnl_common::to_float32(b);
+      const Tensor dy32 = to_float32(dy), a32 = to_float32(a),
+                   b32 = to_float32(b);
       Tensor da32 = da ? Tensor(DType::Float32, a.shape()) : Tensor();
       Tensor db32 = db ? Tensor(DType::Float32, b.shape()) : Tensor();
       ok = compute<float>(s, dy32.data<float>(), a32.data<float>(), b32.data<float>(),
                           da ? da32.data<float>() : nullptr, db ? db32.data<float>() : nullptr, gemm_f32);
-      if (da) dnnl_common::store_float32(da32, *da);
-      if (db) dnnl_common::store_float32(db32, *db);
+      if (da) store_float32(da32, *da);
+      if (db) store_float32(db32, *db);
     }
     OT_CHECK(ok, "{}: oneDNN sgemm failed for dY {}, A {}, B {}", node_.label(), dy.describe(), a.describe(),
              b.describe());

@@ -102,8 +102,8 @@ void in_float_or_double(Tensor& out, F&& f, const Inputs&... inputs) {
   } else {
     Tensor out32(DType::Float32, out.shape());
     // The widened copies live until f returns (the end of the full expression).
-    f(TypeTag<float>{}, dnnl_common::to_float32(inputs).template data<float>()..., out32.data<float>());
-    dnnl_common::store_float32(out32, out);
+    f(TypeTag<float>{}, to_float32(inputs).template data<float>()..., out32.data<float>());
+    store_float32(out32, out);
   }
 }
 

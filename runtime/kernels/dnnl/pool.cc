@@ -1,15 +1,15 @@
-// Pooling ops: MaxPool-1/8/10/11/12, AveragePool-1/7/10/11, GlobalAveragePool-1,
-// GlobalMaxPool-1, LpPool-2/11, GlobalLpPool-1/2 and MaxUnpool-9/11, 1 to 3 spatial axes
-// (the global pools any number).
+// Pooling ops oneDNN runs: MaxPool-1/8/10/11/12, AveragePool-1/7/10/11, GlobalAveragePool-1
+// and GlobalMaxPool-1, 1 to 3 spatial axes (the global pools any number). LpPool,
+// GlobalLpPool and MaxUnpool, which oneDNN has not, are plain loops in
+// reference/lp_pool_unpool.cc.
 //
 // float32 max and average pooling run on oneDNN (pooling_v2_forward, which has dilation):
 // one primitive per input shape, built on first use and cached in the kernel, over our
 // plain row-major layout. Cases oneDNN cannot express exactly run the reference loops
 // (reference/pool_ref.h): float64, int8/uint8, MaxPool's Indices output (the argmax the
 // backward pass needs), an AveragePool with count_include_pad whose ceil_mode windows
-// reach past the end padding (oneDNN would divide by the full kernel size), LpPool,
-// GlobalLpPool and MaxUnpool. float16 and bfloat16 are widened to float32 and narrowed
-// back.
+// reach past the end padding (oneDNN would divide by the full kernel size). float16 and
+// bfloat16 are widened to float32 and narrowed back.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -21,6 +21,7 @@
 #include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/conv_window.h"
 #include "runtime/kernels/reference/pool_ref.h"
+#include "runtime/kernels/util.h"
 
 namespace onnx_train {
 
@@ -28,19 +29,6 @@ namespace {
 
 using dnnl::memory;
 using namespace dnnl_common;
-
-// Checks that x is [N, C, spatial...] with `min_spatial` to `max_spatial` spatial axes.
-void check_pool_input(const Node& node, const Tensor& x, int min_spatial, int max_spatial) {
-  OT_CHECK(x.rank() >= 2 + min_spatial && x.rank() <= 2 + max_spatial,
-           "{}: input X {} must be [N, C, spatial...] with {} to {} spatial axes", node.label(), x.describe(),
-           min_spatial, max_spatial);
-}
-
-// The kernel_shape attribute, which the pooling ops require.
-std::vector<int64_t> required_kernel(const Node& node, const WindowAttrs& attrs) {
-  OT_CHECK(!attrs.kernel_shape.empty(), "{}: the kernel_shape attribute is required", node.label());
-  return attrs.kernel_shape;
-}
 
 // Builds the primitive, run({x, y}), or returns null when oneDNN rejects the geometry. The
 // end padding given to oneDNN is the one its output size formula needs for our output size
@@ -76,14 +64,6 @@ class DnnlPoolings {
  private:
   std::map<Shape, std::unique_ptr<DnnlPrimitive>> plans_;  // null: oneDNN rejected the shape
 };
-
-// Runs `compute(x32, y32)` on float32 copies of a float16/bfloat16 x and narrows into y.
-template <typename F>
-void via_float32(const Tensor& x, Tensor& y, F&& compute) {
-  Tensor y32(DType::Float32, y.shape());
-  compute(to_float32(x), y32);
-  store_float32(y32, y);
-}
 
 // MaxPool: y[n, c, o] = max over the window of x[n, c, :] (padding never wins), and the
 // optional Indices output: the flat index of each maximum in x (see max_pool_ref),
@@ -229,127 +209,6 @@ class GlobalPoolKernel : public Kernel {
   DnnlPoolings dnnl_;
 };
 
-// LpPool-2/11: y[n, c, o] = (sum over the window of |x[n, c, :]|^p)^(1/p), padding
-// contributing zero; p is an integer attribute (default 2). Reference loops for every type
-// (oneDNN has no Lp pooling).
-class LpPoolKernel : public Kernel {
- public:
-  explicit LpPoolKernel(const KernelInfo& info) {
-    const Node& node = info.node;
-    attrs_ = read_window_attrs(node, /*with_dilations=*/false, /*with_ceil_mode=*/false);
-    required_kernel(node, attrs_);
-    p_ = node.attr_int("p", 2);
-    OT_CHECK(p_ >= 1, "{}: p = {} must be >= 1", node.label(), p_);
-  }
-
-  void run(KernelContext& ctx) override {
-    const Node& node = ctx.node();
-    const Tensor& x = ctx.input(0);
-    check_pool_input(node, x, 1, 3);
-    OT_CHECK(dtype_is_float(x.dtype()), "{}: input X has type {}; LpPool takes floating-point types", node.label(),
-             dtype_name(x.dtype()));
-    const WindowGeometry g = forward_window_geometry(node, attrs_, spatial_of(x.shape()), attrs_.kernel_shape);
-    Tensor& y = ctx.allocate_output(0, x.dtype(), window_output_shape(x.dim(0), x.dim(1), g));
-    if (x.dtype() == DType::Float64) return lp_pool_ref<double>(x.data<double>(), x.shape(), g, p_, y.data<double>());
-    if (x.dtype() == DType::Float32) return lp_pool_ref<float>(x.data<float>(), x.shape(), g, p_, y.data<float>());
-    via_float32(x, y, [&](const Tensor& x32, Tensor& y32) {
-      lp_pool_ref<float>(x32.data<float>(), x32.shape(), g, p_, y32.data<float>());
-    });
-  }
-
- private:
-  WindowAttrs attrs_;
-  int64_t p_ = 2;
-};
-
-// GlobalLpPool-1/2: y[n, c, 1...] = (sum over every spatial position of |x[n, c, :]|^p)^(1/p);
-// x [N, C, spatial...]. Version 1 has a float attribute p (default 2.0), version 2 an
-// integer one (default 2). Reference loops for every type (oneDNN has no Lp pooling).
-class GlobalLpPoolKernel : public Kernel {
- public:
-  explicit GlobalLpPoolKernel(const KernelInfo& info) {
-    const Node& node = info.node;
-    if (node.since_version >= 2) {
-      const int64_t p = node.attr_int("p", 2);
-      OT_CHECK(p >= 1, "{}: p = {} must be >= 1", node.label(), p);
-      p_ = static_cast<double>(p);
-    } else {
-      p_ = node.attr_float("p", 2.0f);
-      OT_CHECK(std::isfinite(p_) && p_ > 0, "{}: p = {} must be a positive finite number", node.label(), p_);
-    }
-  }
-
-  void run(KernelContext& ctx) override {
-    const Node& node = ctx.node();
-    const Tensor& x = ctx.input(0);
-    OT_CHECK(x.rank() >= 2, "{}: input X {} must be [N, C, spatial...]", node.label(), x.describe());
-    OT_CHECK(dtype_is_float(x.dtype()), "{}: input X has type {}; GlobalLpPool takes floating-point types",
-             node.label(), dtype_name(x.dtype()));
-    Shape y_shape(x.shape().size(), 1);
-    y_shape[0] = x.dim(0);
-    y_shape[1] = x.dim(1);
-    Tensor& y = ctx.allocate_output(0, x.dtype(), y_shape);
-    if (x.dtype() == DType::Float64)
-      return global_lp_pool_ref<double>(x.data<double>(), x.shape(), p_, y.data<double>());
-    if (x.dtype() == DType::Float32) return global_lp_pool_ref<float>(x.data<float>(), x.shape(), p_, y.data<float>());
-    via_float32(x, y, [&](const Tensor& x32, Tensor& y32) {
-      global_lp_pool_ref<float>(x32.data<float>(), x32.shape(), p_, y32.data<float>());
-    });
-  }
-
- private:
-  double p_ = 2.0;
-};
-
-// MaxUnpool-9/11: the partial inverse of MaxPool. X [N, C, in...] and the int64 indices I
-// (same shape; MaxPool's Indices) scatter into zeros of the unpooled shape
-// [N, C, (in - 1) * s + k - pad_begin - pad_end ...]: unpooled.flat[I[j]] = X.flat[j].
-// With the optional output_shape input (all dims, each spatial size >= the unpooled one)
-// that tensor is placed at the origin of a larger zero output, as in ONNX's reference.
-class MaxUnpoolKernel : public Kernel {
- public:
-  explicit MaxUnpoolKernel(const KernelInfo& info) {
-    attrs_ = read_window_attrs(info.node, /*with_dilations=*/false, /*with_ceil_mode=*/false);
-    required_kernel(info.node, attrs_);
-  }
-
-  void run(KernelContext& ctx) override {
-    const Node& node = ctx.node();
-    const Tensor& x = ctx.input(0);
-    const Tensor& indices = ctx.input(1);
-    check_pool_input(node, x, 1, 3);
-    OT_CHECK(dtype_is_float(x.dtype()), "{}: input X has type {}; MaxUnpool takes floating-point types", node.label(),
-             dtype_name(x.dtype()));
-    OT_CHECK(indices.dtype() == DType::Int64 && indices.shape() == x.shape(),
-             "{}: indices I {} must be int64 with the shape of X {}", node.label(), indices.describe(), x.describe());
-    const Shape unpooled = unpooled_shape(node, attrs_, x);
-    Shape y_shape = unpooled;
-    if (ctx.has_input(2)) {
-      y_shape = ctx.input(2).to_int64s();
-      bool fits = y_shape.size() == unpooled.size() && y_shape[0] == unpooled[0] && y_shape[1] == unpooled[1];
-      for (size_t i = 2; fits && i < y_shape.size(); ++i) fits = y_shape[i] >= unpooled[i];
-      OT_CHECK(fits, "{}: output_shape {} must have X's batch and channels and spatial sizes at least the unpooled {}",
-               node.label(), shape_str(y_shape), shape_str(unpooled));
-    }
-    const int64_t limit = shape_numel(unpooled);
-    const int64_t* idx = indices.data<int64_t>();
-    for (int64_t i = 0; i < indices.numel(); ++i)
-      OT_CHECK(idx[i] >= 0 && idx[i] < limit, "{}: index {} at position {} of I is outside the unpooled shape {}",
-               node.label(), idx[i], i, shape_str(unpooled));
-    Tensor& y = ctx.allocate_output(0, x.dtype(), y_shape);
-    if (x.dtype() == DType::Float64)
-      return max_unpool_ref<double>(x.data<double>(), idx, x.numel(), unpooled, y_shape, y.data<double>());
-    if (x.dtype() == DType::Float32)
-      return max_unpool_ref<float>(x.data<float>(), idx, x.numel(), unpooled, y_shape, y.data<float>());
-    via_float32(x, y, [&](const Tensor& x32, Tensor& y32) {
-      max_unpool_ref<float>(x32.data<float>(), idx, x32.numel(), unpooled, y_shape, y32.data<float>());
-    });
-  }
-
- private:
-  WindowAttrs attrs_;
-};
-
 }  // namespace
 
 ONNX_TRAIN_REGISTER_KERNELS(pool) {
@@ -359,9 +218,6 @@ ONNX_TRAIN_REGISTER_KERNELS(pool) {
                [](const KernelInfo& info) { return std::make_unique<GlobalPoolKernel>(info, false); });
   registry.add("GlobalMaxPool", {1},
                [](const KernelInfo& info) { return std::make_unique<GlobalPoolKernel>(info, true); });
-  registry.add<LpPoolKernel>("LpPool", {2, 11});
-  registry.add<GlobalLpPoolKernel>("GlobalLpPool", {1, 2});
-  registry.add<MaxUnpoolKernel>("MaxUnpool", {9, 11});
 }
 
 }  // namespace onnx_train

@@ -169,4 +169,15 @@ Shape window_output_shape(int64_t batch, int64_t channels, const WindowGeometry&
   return s;
 }
 
+void check_pool_input(const Node& node, const Tensor& x, int min_spatial, int max_spatial) {
+  OT_CHECK(x.rank() >= 2 + min_spatial && x.rank() <= 2 + max_spatial,
+           "{}: input X {} must be [N, C, spatial...] with {} to {} spatial axes", node.label(), x.describe(),
+           min_spatial, max_spatial);
+}
+
+std::vector<int64_t> required_kernel(const Node& node, const WindowAttrs& attrs) {
+  OT_CHECK(!attrs.kernel_shape.empty(), "{}: the kernel_shape attribute is required", node.label());
+  return attrs.kernel_shape;
+}
+
 }  // namespace onnx_train

@@ -101,4 +101,11 @@ Shape spatial_of(const Shape& shape);
 // "[N, C, out...]" from a batch, channel count and the geometry's output sizes.
 Shape window_output_shape(int64_t batch, int64_t channels, const WindowGeometry& g);
 
+// Checks that a pooling input x is [N, C, spatial...] with `min_spatial` to `max_spatial`
+// spatial axes.
+void check_pool_input(const Node& node, const Tensor& x, int min_spatial, int max_spatial);
+
+// The kernel_shape attribute, which the pooling ops require.
+std::vector<int64_t> required_kernel(const Node& node, const WindowAttrs& attrs);
+
 }  // namespace onnx_train
