@@ -7,7 +7,7 @@
 #include <set>
 
 #include "runtime/exec/feeds.h"
-#include "runtime/train/load_model.h"
+#include "runtime/train/load_for_training.h"
 #include "runtime/train/parameters.h"
 
 namespace onnx_train {

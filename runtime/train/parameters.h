@@ -2,7 +2,7 @@
 // write_training_graph and inspect_model all take from here, so that what inspect reports,
 // what a training graph differentiates and what a session steps are the same set.
 //
-// Not here: loading and editing the model (runtime/train/load_model.h), the gradients
+// Not here: loading and editing the model (runtime/train/load_for_training.h), the gradients
 // (gradients/autodiff.h), weight decay groups (the session's no_decay).
 #pragma once
 

@@ -5,7 +5,7 @@
 #include "gradients/autodiff.h"
 #include "importers/onnx_model.h"
 #include "onnx_train/training.h"
-#include "runtime/train/load_model.h"
+#include "runtime/train/load_for_training.h"
 #include "runtime/train/parameters.h"
 
 namespace onnx_train {

@@ -20,7 +20,7 @@
 #include "runtime/core/parallel.h"
 #include "runtime/exec/feeds.h"
 #include "runtime/exec/plan.h"
-#include "runtime/train/load_model.h"
+#include "runtime/train/load_for_training.h"
 #include "runtime/train/parameters.h"
 #include "runtime/train/session_impl.h"
 #include "runtime/train/training_info.h"

@@ -1,6 +1,6 @@
 // load_model_for_training: load (runtime/transforms/load_model.h: Gradient ops expanded),
 // upgrade for the loss, separate, eval form, head, promote Constant weights.
-#include "runtime/train/load_model.h"
+#include "runtime/train/load_for_training.h"
 
 #include <algorithm>
 
