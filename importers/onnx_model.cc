@@ -13,6 +13,7 @@
 #include <set>
 
 #include "importers/checkpoint_file.h"
+#include "importers/inline_functions.h"
 #include "importers/opset_upgrade.h"
 #include "importers/proto_io.h"
 #include "importers/tensor_proto.h"
@@ -330,6 +331,9 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
            "export {} -o model.onnx`, or continue its training with `onnx-train MODEL.onnx DATA_DIR --resume={}`",
            path, path, path);
   OT_CHECK(model.has_graph(), "{}: the model has no graph", path);
+  // Calls of model-local functions become the functions' bodies, so that everything below (the
+  // checker, shape inference, the IR) sees ONNX ops only.
+  inline_local_functions(model, path);
   const int opset = checked_default_opset(model, path);
   validate_stored_tensors(model.graph(), model_dir, path);
   if (options.run_checker) run_onnx_checker(model, model_dir, path);

@@ -1,0 +1,193 @@
+// Models with model-local functions (tests/data/local_functions/, made by
+// tests/data/make_local_functions.py): load_onnx_model inlines every call
+// (importers/inline_functions.h). The inlined models compute numpy's outputs, keep every name
+// unique and train; recursion, a call that does not fit its function, an exponential expansion and
+// a function at another opset are each refused with one error naming the file and the function.
+#include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "importers/inline_functions.h"
+#include "importers/onnx_model.h"
+#include "importers/proto_io.h"
+#include "onnx_train/session.h"
+#include "onnx_train/training_session.h"
+#include "tests/cli/cli_harness.h"
+#include "tests/support/model_builder.h"
+
+namespace onnx_train {
+namespace {
+
+using testing::load_error;
+
+const std::string kDir = std::string(ONNX_TRAIN_SOURCE_DIR) + "/tests/data/local_functions";
+
+std::string fixture(const std::string& name) { return kDir + "/" + name; }
+
+onnx::ModelProto proto_of(const std::string& path) {
+  onnx::ModelProto model;
+  parse_proto_file(path, model, "ONNX model");
+  return model;
+}
+
+void expect_matches_numpy(const std::string& name) {
+  Session session = Session::from_file(fixture(name + ".onnx"));
+  const Tensor x = read_tensor_file(fixture(name + "_x.pb"));
+  const Tensor want = read_tensor_file(fixture(name + "_y.pb"));
+  const std::vector<Tensor> got = session.run({{"x", x}});
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got[0].shape(), want.shape());
+  const auto g = got[0].to_doubles(), w = want.to_doubles();
+  for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], w[i], 1e-5) << name << " element " << i;
+}
+
+// No two nodes share a name, and no value is written twice.
+void expect_unique_names(const Graph& graph) {
+  std::set<std::string> nodes, values;
+  for (const auto& node : graph.nodes) {
+    EXPECT_TRUE(nodes.insert(node.name).second) << "node name " << node.name;
+    for (const auto& out : node.outputs) EXPECT_TRUE(values.insert(out).second) << "value " << out;
+  }
+}
+
+TEST(LocalFunctions, MlpMatchesNumpy) { expect_matches_numpy("mlp"); }
+
+TEST(LocalFunctions, NestedFunctionsCalledTwiceMatchNumpy) { expect_matches_numpy("nested"); }
+
+TEST(LocalFunctions, InlinedMlpBindsTheAttributeAndRenamesAroundExistingNames) {
+  const Graph graph = load_onnx_model(fixture("mlp.onnx"));
+  expect_unique_names(graph);
+  std::map<std::string, const Node*> by_op;
+  for (const auto& node : graph.nodes) by_op[node.op_type] = &node;
+  EXPECT_EQ(graph.nodes.size(), 5u);  // MatMul, Add, LeakyRelu inlined; MatMul, Add of the graph
+  EXPECT_EQ(graph.opsets.count("custom"), 0u) << "the function domain is no longer imported";
+  ASSERT_TRUE(by_op.count("LeakyRelu"));
+  const Node& act = *by_op["LeakyRelu"];
+  EXPECT_EQ(act.name, "lin/act");
+  EXPECT_FLOAT_EQ(act.attr_float("alpha"), 0.2f);
+  EXPECT_EQ(act.outputs, std::vector<std::string>{"hidden"});
+  // The function's "u" would become "lin/u", which the graph already has: it gets another name.
+  ASSERT_EQ(act.inputs.size(), 1u);
+  EXPECT_NE(act.inputs[0], "lin/u");
+  EXPECT_EQ(act.inputs[0].rfind("lin/", 0), 0u) << act.inputs[0];
+}
+
+TEST(LocalFunctions, NestedCallsGetDistinctNamesAndUnusedFunctionsAreDropped) {
+  onnx::ModelProto model = proto_of(fixture("nested.onnx"));
+  EXPECT_EQ(inline_local_functions(model, "nested.onnx"), 4);  // two Blocks, each with one Affine
+  EXPECT_EQ(model.functions_size(), 0);
+  std::set<std::string> ops;
+  for (const auto& node : model.graph().node()) ops.insert(node.op_type());
+  EXPECT_EQ(ops, (std::set<std::string>{"MatMul", "Add", "Tanh"}));
+  EXPECT_EQ(model.graph().node_size(), 6);
+  const Graph graph = load_onnx_model(fixture("nested.onnx"));
+  expect_unique_names(graph);
+  std::set<std::string> names;
+  for (const auto& node : graph.nodes) names.insert(node.name);
+  EXPECT_TRUE(names.count("block1/affine/MatMul_0")) << ::testing::PrintToString(names);
+  EXPECT_TRUE(names.count("block2/tanh")) << ::testing::PrintToString(names);
+}
+
+TEST(LocalFunctions, AModelWithoutFunctionsIsLeftAsItIs) {
+  onnx::ModelProto model = proto_of(fixture("mlp.onnx"));
+  model.clear_functions();
+  const std::string before = model.SerializeAsString();
+  EXPECT_EQ(inline_local_functions(model, "mlp.onnx"), 0);
+  EXPECT_EQ(model.SerializeAsString(), before);
+}
+
+void expect_one_error(const std::string& name, const std::vector<std::string>& says) {
+  const std::string path = fixture(name);
+  const std::string err = load_error(path);
+  ASSERT_FALSE(err.empty()) << name << " loaded";
+  EXPECT_EQ(err.rfind(path + ": ", 0), 0u) << err;
+  for (const auto& part : says) EXPECT_NE(err.find(part), std::string::npos) << "missing '" << part << "' in\n" << err;
+}
+
+TEST(LocalFunctions, RecursionIsRefusedWithItsChain) {
+  expect_one_error("recursion.onnx", {"custom.f -> custom.g -> custom.f", "calls itself"});
+}
+
+TEST(LocalFunctions, ACallWithTooManyInputsIsRefused) {
+  expect_one_error("wrong_inputs.onnx", {"node 'bad_call'", "custom.LinearAct", "4 inputs", "takes 3 (x, W, b)"});
+}
+
+TEST(LocalFunctions, AnExponentialExpansionIsRefusedBeforeItIsBuilt) {
+  expect_one_error("exponential.onnx",
+                   {"more than 1000000 nodes", "node 'call' calls custom.f25, which becomes more than 1000000 nodes"});
+}
+
+TEST(LocalFunctions, AFunctionAtAnotherOpsetIsRefused) {
+  expect_one_error("opset_mismatch.onnx",
+                   {"custom.LinearAct", "imports opset 12 of the default domain", "the model imports opset 13"});
+}
+
+TEST(LocalFunctions, TooManyOutputsAndDeepNestingAreRefused) {
+  onnx::ModelProto model = proto_of(fixture("mlp.onnx"));
+  model.mutable_graph()->mutable_node(0)->add_output("extra");
+  try {
+    inline_local_functions(model, "m.onnx");
+    ADD_FAILURE() << "a call with 2 outputs of a 1-output function was inlined";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("node 'lin' calls the local function custom.LinearAct with 2 outputs"),
+              std::string::npos)
+        << e.what();
+  }
+
+  // A chain d0 -> d1 -> ... -> d100 (one call each, so small) is deeper than the bound.
+  onnx::ModelProto deep = proto_of(fixture("mlp.onnx"));
+  deep.clear_functions();
+  for (int k = 0; k <= 100; ++k) {
+    auto* fn = deep.add_functions();
+    fn->set_domain("custom");
+    fn->set_name("d" + std::to_string(k));
+    fn->add_input("x");
+    fn->add_output("y");
+    auto* node = fn->add_node();
+    node->add_input("x");
+    node->add_output("y");
+    node->set_op_type(k == 100 ? "Relu" : "d" + std::to_string(k + 1));
+    node->set_domain(k == 100 ? "" : "custom");
+  }
+  auto* call = deep.mutable_graph()->mutable_node(0);
+  call->set_op_type("d0");
+  call->mutable_input()->DeleteSubrange(1, 2);
+  try {
+    inline_local_functions(deep, "deep.onnx");
+    ADD_FAILURE() << "a chain of 101 calls was inlined";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nest more than 64 deep"), std::string::npos) << e.what();
+  }
+}
+
+TEST(LocalFunctions, TheInlinedMlpTrains) {
+  TrainingOptions options;
+  options.optimizer.kind = "sgd";
+  options.learning_rate = 0.1;
+  TrainingSession session = TrainingSession::from_file(fixture("mlp.onnx"), options);
+  const Tensor x = read_tensor_file(fixture("mlp_x.pb"));
+  Tensor label(DType::Int64, {x.shape()[0]});
+  for (int64_t i = 0; i < x.shape()[0]; ++i) label.data<int64_t>()[i] = i % 3;
+  std::vector<double> losses;
+  for (int step = 0; step < 8; ++step) {
+    losses.push_back(session.train_step({{"x", x}, {session.label_name(), label}}).loss);
+    ASSERT_TRUE(std::isfinite(losses.back())) << "step " << step;
+  }
+  EXPECT_LT(losses.back(), losses.front());
+}
+
+class LocalFunctionsCli : public cli_test::CliTest {};
+
+TEST_F(LocalFunctionsCli, InspectShowsTheInlinedModel) {
+  const cli_test::CliRun r = ok({"inspect", fixture("mlp.onnx")});
+  EXPECT_HAS(r.out, "LeakyRelu");
+  EXPECT_HAS(r.out, "W1");
+}
+
+}  // namespace
+}  // namespace onnx_train
