@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -165,6 +167,113 @@ TEST(LocalFunctions, TooManyOutputsAndDeepNestingAreRefused) {
   }
 }
 
+// A function "custom.Two(x, lo, hi) -> (clipped, negated)": Clip(x, lo, hi) and Neg(x).
+onnx::FunctionProto two_outputs() {
+  onnx::FunctionProto fn;
+  fn.set_domain("custom");
+  fn.set_name("Two");
+  for (const char* in : {"x", "lo", "hi"}) fn.add_input(in);
+  fn.add_output("clipped");
+  fn.add_output("negated");
+  auto* clip = fn.add_node();
+  clip->set_op_type("Clip");
+  for (const char* in : {"x", "lo", "hi"}) clip->add_input(in);
+  clip->add_output("clipped");
+  auto* neg = fn.add_node();
+  neg->set_op_type("Neg");
+  neg->add_input("x");
+  neg->add_output("negated");
+  return fn;
+}
+
+TEST(LocalFunctions, AnOmittedInputStaysOmittedAndUnnamedOutputsAreUnused) {
+  testing::TempDir dir;
+  onnx::ModelProto model = proto_of(fixture("mlp.onnx"));
+  model.clear_functions();
+  *model.add_functions() = two_outputs();
+  auto* graph = model.mutable_graph();
+  graph->clear_node();
+  graph->clear_initializer();
+  graph->mutable_output(0)->CopyFrom(graph->input(0));
+  graph->mutable_output(0)->set_name("y");
+  auto* hi = graph->add_initializer();
+  hi->set_name("hi");
+  hi->set_data_type(onnx::TensorProto::FLOAT);
+  hi->add_float_data(0.5f);
+  auto* call = graph->add_node();
+  call->set_name("two");
+  call->set_op_type("Two");
+  call->set_domain("custom");
+  for (const char* in : {"x", "", "hi"}) call->add_input(in);
+  call->add_output("y");  // the second output ("negated") is not asked for
+  const std::string path = dir.path() + "/two.onnx";
+  std::ofstream(path, std::ios::binary) << model.SerializeAsString();
+
+  const Graph loaded = load_onnx_model(path);
+  ASSERT_EQ(loaded.nodes.size(), 2u);
+  for (const auto& node : loaded.nodes) {
+    if (node.op_type != "Clip") continue;
+    EXPECT_EQ(node.inputs, (std::vector<std::string>{"x", "", "hi"}));
+    EXPECT_EQ(node.outputs, std::vector<std::string>{"y"});
+  }
+  Session session = Session::from_file(path);
+  Tensor x(DType::Float32, {2, 4});
+  for (int i = 0; i < 8; ++i) x.data<float>()[i] = static_cast<float>(i) * 0.25f - 1.f;
+  const auto y = session.run({{"x", x}}).at(0).to_doubles();
+  for (int i = 0; i < 8; ++i) EXPECT_FLOAT_EQ(y[i], std::min(static_cast<float>(i) * 0.25f - 1.f, 0.5f)) << i;
+}
+
+// An If in the graph whose branch calls a function: the call inside the branch is inlined too,
+// and its new names do not collide with the outer graph's.
+TEST(LocalFunctions, CallsInsideSubgraphsOfTheGraphAreInlined) {
+  onnx::ModelProto model = proto_of(fixture("mlp.onnx"));
+  const onnx::NodeProto call = model.graph().node(0);
+  auto* node = model.mutable_graph()->mutable_node(0);
+  node->Clear();
+  node->set_name("branch");
+  node->set_op_type("If");
+  node->add_input("cond");
+  node->add_output("hidden");
+  for (const char* branch : {"then_branch", "else_branch"}) {
+    auto* attr = node->add_attribute();
+    attr->set_name(branch);
+    attr->set_type(onnx::AttributeProto::GRAPH);
+    auto* g = attr->mutable_g();
+    g->set_name(branch);
+    *g->add_node() = call;
+    g->mutable_node(0)->set_output(0, std::string(branch) + "_out");
+    g->add_output()->set_name(std::string(branch) + "_out");
+  }
+  EXPECT_EQ(inline_local_functions(model, "if.onnx"), 2);
+  const auto& branch = model.graph().node(0).attribute(0).g();
+  ASSERT_EQ(branch.node_size(), 3);
+  EXPECT_EQ(branch.node(2).op_type(), "LeakyRelu");
+  EXPECT_EQ(branch.node(2).output(0), "then_branch_out");
+  EXPECT_NE(branch.node(1).output(0), "lin/u");  // the outer graph's value of that name
+  const auto& other = model.graph().node(0).attribute(1).g();
+  ASSERT_EQ(other.node_size(), 3);
+  EXPECT_NE(other.node(0).output(0), branch.node(0).output(0));
+  EXPECT_NE(other.node(0).name(), branch.node(0).name());
+}
+
+TEST(LocalFunctions, ASubgraphInsideAFunctionIsRefused) {
+  onnx::ModelProto model = proto_of(fixture("mlp.onnx"));
+  auto* body = model.mutable_functions(0)->mutable_node(2);
+  auto* attr = body->add_attribute();
+  attr->set_name("body");
+  attr->set_type(onnx::AttributeProto::GRAPH);
+  attr->mutable_g()->set_name("inner");
+  try {
+    inline_local_functions(model, "m.onnx");
+    ADD_FAILURE() << "a function with a subgraph attribute was inlined";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("m.onnx: the local function custom.LinearAct holds node 'act' (LeakyRelu) "
+                                         "with a subgraph attribute 'body'"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(LocalFunctions, TheInlinedMlpTrains) {
   TrainingOptions options;
   options.optimizer.kind = "sgd";
@@ -182,6 +291,18 @@ TEST(LocalFunctions, TheInlinedMlpTrains) {
 }
 
 class LocalFunctionsCli : public cli_test::CliTest {};
+
+// ONNX Runtime runs the files as they are (with their functions) and gives what the inlined
+// graph gives.
+TEST_F(LocalFunctionsCli, OnnxRuntimeAgreesOnTheFilesWithFunctions) {
+  for (const std::string name : {"mlp", "nested"}) {
+    const Tensor x = read_tensor_file(fixture(name + "_x.pb"));
+    const Tensor y = Session::from_file(fixture(name + ".onnx")).run({{"x", x}}).at(0);
+    const auto compared = cli_test::compare_in_ort(cli_test::find_node(), fixture(name + ".onnx"), x, y, "1e-5", root_);
+    EXPECT_EQ(compared.first, 0) << name << ": " << compared.second << "\n" << cli_test::kOrtInstall;
+    EXPECT_HAS(compared.second, "max abs diff");
+  }
+}
 
 TEST_F(LocalFunctionsCli, InspectShowsTheInlinedModel) {
   const cli_test::CliRun r = ok({"inspect", fixture("mlp.onnx")});
