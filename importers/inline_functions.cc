@@ -70,15 +70,16 @@ class Inliner {
         const long long size = function_size({normal_domain(node.domain()), node.op_type()});
         if (size > biggest_size) biggest = &node, biggest_size = size;
       }
-      const std::string culprit =
-          biggest == nullptr ? ""
-                             : fmt::format(" ({} calls {}, which becomes {}{} nodes)", node_label(*biggest),
-                                           label({normal_domain(biggest->domain()), biggest->op_type()}),
-                                           biggest_size > kMaxInlinedNodes ? "more than " : "",
-                                           std::min(biggest_size, kMaxInlinedNodes));
-      OT_FAIL("{}: inlining the model's local functions would give the graph more than {} nodes{}; a model this "
-              "large, or functions that call each other this many times over, is refused",
-              path_, kMaxInlinedNodes, culprit);
+      const std::string culprit = biggest == nullptr
+                                      ? ""
+                                      : fmt::format(" ({} calls {}, which becomes {}{} nodes)", node_label(*biggest),
+                                                    label({normal_domain(biggest->domain()), biggest->op_type()}),
+                                                    biggest_size > kMaxInlinedNodes ? "more than " : "",
+                                                    std::min(biggest_size, kMaxInlinedNodes));
+      OT_FAIL(
+          "{}: inlining the model's local functions would give the graph more than {} nodes{}; a model this "
+          "large, or functions that call each other this many times over, is refused",
+          path_, kMaxInlinedNodes, culprit);
     }
 
     // Pass 2: inline.
@@ -139,9 +140,10 @@ class Inliner {
               label(key), cycle, label(key));
     }
     if (static_cast<int>(chain_.size()) >= kMaxFunctionNesting) {
-      OT_FAIL("{}: local functions nest more than {} deep (from {} to {}); onnx-train does not inline chains of "
-              "calls this long",
-              path_, kMaxFunctionNesting, label(chain_.front()), label(key));
+      OT_FAIL(
+          "{}: local functions nest more than {} deep (from {} to {}); onnx-train does not inline chains of "
+          "calls this long",
+          path_, kMaxFunctionNesting, label(chain_.front()), label(key));
     }
     const onnx::FunctionProto& fn = *functions_.at(key);
     check_imports(fn, key);
@@ -153,8 +155,8 @@ class Inliner {
                  "{}: the local function {} holds {} ({}) with a subgraph attribute '{}'; subgraphs inside local "
                  "functions are not supported",
                  path_, label(key), node_label(node), node.op_type(), a.name());
-      total = saturated(total + (callee(node) != nullptr ? function_size({normal_domain(node.domain()), node.op_type()})
-                                                          : 1));
+      total = saturated(total +
+                        (callee(node) != nullptr ? function_size({normal_domain(node.domain()), node.op_type()}) : 1));
     }
     chain_.pop_back();
     sizes_[key] = total;
@@ -262,8 +264,8 @@ class Inliner {
       node.set_op_type(body.op_type());
       node.set_domain(body.domain());
       if (!body.doc_string().empty()) node.set_doc_string(body.doc_string());
-      node.set_name(fresh(prefix + "/" + (body.name().empty() ? fmt::format("{}_{}", body.op_type(), index) : body.name()),
-                          nodes_));
+      node.set_name(fresh(
+          prefix + "/" + (body.name().empty() ? fmt::format("{}_{}", body.op_type(), index) : body.name()), nodes_));
       for (const auto& in : body.input()) node.add_input(bound(in));
       for (const auto& o : body.output()) node.add_output(bound(o));
       for (const auto& a : body.attribute()) {
