@@ -1,8 +1,8 @@
 // Inlining a model's local functions (importers/inline_functions.h).
 //
-// Two passes. The first walks the calls without changing anything: it finds recursion and
-// over-deep nesting (the chain of calls is at most kMaxFunctionNesting long, so the second
-// pass's recursion is bounded too), checks every called function's opset imports and counts the
+// Two passes. The first walks the calls without changing anything: it checks every call against
+// its function's signature, finds recursion and over-deep nesting (the chain of calls is at most kMaxFunctionNesting
+// long, so the second pass's recursion is bounded too), checks every called function's opset imports and counts the
 // nodes the graph will have (saturating, so an exponential expansion is refused before it
 // allocates). The second replaces the calls, depth first, renaming as it goes.
 #include "importers/inline_functions.h"
@@ -117,7 +117,9 @@ class Inliner {
     long long total = 0;
     for (const auto& node : graph.node()) {
       if (callee(node) != nullptr) {
-        total += function_size({normal_domain(node.domain()), node.op_type()});
+        const FunctionKey key{normal_domain(node.domain()), node.op_type()};
+        check_call(node, key);
+        total += function_size(key);
       } else {
         total += 1;
         for (const auto& a : node.attribute()) {
@@ -128,6 +130,17 @@ class Inliner {
       total = saturated(total);
     }
     return total;
+  }
+
+  // A call may leave out trailing inputs (optional ones) and outputs (unused), not add any.
+  void check_call(const onnx::NodeProto& call, const FunctionKey& key) const {
+    const onnx::FunctionProto& fn = *functions_.at(key);
+    OT_CHECK(call.input_size() <= fn.input_size(),
+             "{}: {} calls the local function {} with {} inputs, but it takes {} ({})", path_, node_label(call),
+             label(key), call.input_size(), fn.input_size(), joined(fn.input()));
+    OT_CHECK(call.output_size() <= fn.output_size(),
+             "{}: {} calls the local function {} with {} outputs, but it has {} ({})", path_, node_label(call),
+             label(key), call.output_size(), fn.output_size(), joined(fn.output()));
   }
 
   // Nodes one call of `key` becomes; checks the function on the way (once).
@@ -155,8 +168,13 @@ class Inliner {
                  "{}: the local function {} holds {} ({}) with a subgraph attribute '{}'; subgraphs inside local "
                  "functions are not supported",
                  path_, label(key), node_label(node), node.op_type(), a.name());
-      total = saturated(total +
-                        (callee(node) != nullptr ? function_size({normal_domain(node.domain()), node.op_type()}) : 1));
+      if (callee(node) == nullptr) {
+        total = saturated(total + 1);
+        continue;
+      }
+      const FunctionKey called{normal_domain(node.domain()), node.op_type()};
+      check_call(node, called);
+      total = saturated(total + function_size(called));
     }
     chain_.pop_back();
     sizes_[key] = total;
@@ -233,14 +251,7 @@ class Inliner {
 
   // Appends the body of `fn`, bound to `call`, to `out`; nested calls are expanded in place.
   void expand(const onnx::NodeProto& call, const onnx::FunctionProto& fn, int depth, NodeList& out) {
-    const FunctionKey key{normal_domain(fn.domain()), fn.name()};
     OT_CHECK(depth <= kMaxFunctionNesting, "{}: local functions nest more than {} deep", path_, kMaxFunctionNesting);
-    OT_CHECK(call.input_size() <= fn.input_size(),
-             "{}: {} calls the local function {} with {} inputs, but it takes {} ({})", path_, node_label(call),
-             label(key), call.input_size(), fn.input_size(), joined(fn.input()));
-    OT_CHECK(call.output_size() <= fn.output_size(),
-             "{}: {} calls the local function {} with {} outputs, but it has {} ({})", path_, node_label(call),
-             label(key), call.output_size(), fn.output_size(), joined(fn.output()));
     ++calls_;
     const std::string prefix = call.name().empty() ? fresh(call.op_type(), nodes_) : call.name();
 

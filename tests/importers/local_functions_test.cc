@@ -132,6 +132,7 @@ TEST(LocalFunctions, AFunctionAtAnotherOpsetIsRefused) {
 TEST(LocalFunctions, TooManyOutputsAndDeepNestingAreRefused) {
   onnx::ModelProto model = proto_of(fixture("mlp.onnx"));
   model.mutable_graph()->mutable_node(0)->add_output("extra");
+  const std::string before = model.SerializeAsString();
   try {
     inline_local_functions(model, "m.onnx");
     ADD_FAILURE() << "a call with 2 outputs of a 1-output function was inlined";
@@ -140,6 +141,7 @@ TEST(LocalFunctions, TooManyOutputsAndDeepNestingAreRefused) {
               std::string::npos)
         << e.what();
   }
+  EXPECT_EQ(model.SerializeAsString(), before) << "the refusal comes before anything is inlined";
 
   // A chain d0 -> d1 -> ... -> d100 (one call each, so small) is deeper than the bound.
   onnx::ModelProto deep = proto_of(fixture("mlp.onnx"));
