@@ -1,8 +1,10 @@
 // Models with model-local functions (tests/data/local_functions/, made by
 // tests/data/make_local_functions.py): load_onnx_model inlines every call
-// (importers/inline_functions.h). The inlined models compute numpy's outputs, keep every name
-// unique and train; recursion, a call that does not fit its function, an exponential expansion and
-// a function at another opset are each refused with one error naming the file and the function.
+// (importers/inline_functions.h). The inlined models compute numpy's outputs (and ONNX Runtime's on
+// the files with their functions), keep every name unique and train, in the library and through
+// the CLI; recursion, a call that does not fit its function, an exponential expansion, a function
+// at another opset and a subgraph in a function body are each refused with one error naming the
+// file and the function or node.
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
@@ -304,6 +306,23 @@ TEST_F(LocalFunctionsCli, OnnxRuntimeAgreesOnTheFilesWithFunctions) {
     EXPECT_EQ(compared.first, 0) << name << ": " << compared.second << "\n" << cli_test::kOrtInstall;
     EXPECT_HAS(compared.second, "max abs diff");
   }
+}
+
+// Trained through the command line, the export (the inlined graph, at the model's opset) runs in
+// ONNX Runtime and gives onnx-train's outputs.
+TEST_F(LocalFunctionsCli, TrainsThroughTheCliAndItsExportRunsInOnnxRuntime) {
+  cli_test::write_npy_data(path("data"), cli_test::separable(48, 3));
+  const cli_test::CliRun r = run({fixture("mlp.onnx"), path("data"), "--optimizer", "sgd", "--lr", "0.1", "--epochs",
+                                  "3", "--batch-size", "8", "-o", path("trained.onnx")});
+  ASSERT_EQ(r.code, 0) << r.show();
+  const onnx::ModelProto exported = proto_of(path("trained.onnx"));
+  EXPECT_EQ(exported.functions_size(), 0);
+  const Tensor x = read_tensor_file(fixture("mlp_x.pb"));
+  const Tensor before = Session::from_file(fixture("mlp.onnx")).run({{"x", x}}).at(0);
+  const Tensor after = Session::from_file(path("trained.onnx")).run({{"x", x}}).at(0);
+  EXPECT_NE(before.to_doubles(), after.to_doubles()) << "training changed nothing";
+  const auto compared = cli_test::compare_in_ort(cli_test::find_node(), path("trained.onnx"), x, after, "1e-5", root_);
+  EXPECT_EQ(compared.first, 0) << compared.second << "\n" << cli_test::kOrtInstall;
 }
 
 TEST_F(LocalFunctionsCli, InspectShowsTheInlinedModel) {
