@@ -1,8 +1,6 @@
 // oneDNN plumbing shared by every oneDNN kernel (see dnnl_common.h).
 #include "runtime/kernels/dnnl/dnnl_common.h"
 
-#include "runtime/core/dispatch.h"
-
 namespace onnx_train {
 namespace dnnl_common {
 

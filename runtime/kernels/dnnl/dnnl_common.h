@@ -1,8 +1,8 @@
 // oneDNN plumbing shared by every oneDNN kernel (conv.cc, pool.cc, matmul.cc,
 // normalization.cc, eltwise.cc, softmax.cc): the one CPU engine and in-order stream they
-// all run on, dims and plain row-major float32 descriptors for our tensors, memory objects
-// over our buffers, and the float16/bfloat16 <-> float32 copies that let those types take
-// the float32 path.
+// all run on, dims and plain row-major float32 descriptors for our tensors, and memory
+// objects over our buffers. (The float16/bfloat16 <-> float32 copies that let those types take
+// the float32 path are plain loops: to_float32 / store_float32 in runtime/kernels/util.h.)
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
