@@ -2,9 +2,9 @@
 //
 // load_onnx_model reads a .onnx file (external data resolved next to it), inlines its
 // model-local functions (importers/inline_functions.h), runs ONNX's own checker and shape
-// inference, accepts default-domain opsets 7 to 17 (older models are
-// upgraded to opset 7 with ONNX's version converter) and returns the Graph. Any problem is
-// one onnx_train::Error naming the file and what to do.
+// inference, accepts default-domain opsets 7 to 17 (older models are upgraded to opset 7 with
+// ONNX's version converter) and returns the Graph. Any problem is one onnx_train::Error naming
+// the file and what to do.
 #pragma once
 
 #include <map>
