@@ -39,7 +39,7 @@ ModelBuilder attention_model(const std::vector<int64_t>& q, const std::vector<in
   m.input("k", kFloat, k);
   m.input("v", kFloat, v);
   m.node("Attention", inputs, {"y"});
-  m.output("y", kFloat, {});
+  m.output("y", kFloat, std::vector<int64_t>(q.size(), -1));
   return m;
 }
 
@@ -72,24 +72,29 @@ TEST(LoweringTransformer, RmsNormalizationRefusesAnAxisOutOfRangeAndIntegers) {
   testing::expect_contains(load_message(ints, dir), {"RMSNormalization needs 'x' to be float32 or float64, not int32"});
 }
 
-// An input of unknown rank takes the Flatten form: y = x / sqrt(mean(x^2 over axes 1..) + eps) * scale.
+// A value of unknown rank (x reshaped to a shape fed at run time) takes the Flatten form:
+// y = x / sqrt(mean(x^2 over axes 1..) + eps) * scale.
 TEST(LoweringTransformer, RmsNormalizationOfUnknownRankFlattensAtTheAxis) {
   TempDir dir;
   ModelBuilder m(23);
-  m.input("x", kFloat, {}).mutable_type()->mutable_tensor_type()->clear_shape();
+  m.input("x", kFloat, {8});
+  m.input("shape", onnx::TensorProto::INT64, {-1});
   m.initializer("scale", Tensor::from<float>({2, 2}, {1.0f, 2.0f, -1.0f, 0.5f}));
-  m.node("RMSNormalization", {"x", "scale"}, {"y"});
+  m.node("Reshape", {"x", "shape"}, {"x3"});
+  m.node("RMSNormalization", {"x3", "scale"}, {"y"});
   m.attr("axis", 1).attr("epsilon", 0.01f);
-  m.output("y", kFloat, {}).mutable_type()->mutable_tensor_type()->clear_shape();
+  m.output("y", kFloat, {2, 2, 2});
   m.save(dir.path() + "/model.onnx");
   const Graph graph = load_onnx_model(dir.path() + "/model.onnx");
   bool flattens = false;
   for (const Node& n : graph.nodes) flattens = flattens || n.op_type == "Flatten";
-  EXPECT_TRUE(flattens) << "an input of unknown rank is normalized as a [N, M] matrix";
+  EXPECT_TRUE(flattens) << "a value of unknown rank is normalized as a [N, M] matrix";
 
   const std::vector<float> x{0.5f, -1.0f, 2.0f, 0.25f, 3.0f, 1.0f, -0.5f, 0.0f};  // [2, 2, 2]
   Session session = Session::from_file(dir.path() + "/model.onnx");
-  const std::vector<double> y = session.run({{"x", Tensor::from<float>({2, 2, 2}, x)}})[0].to_doubles();
+  const std::vector<double> y =
+      session.run({{"x", Tensor::from<float>({8}, x)}, {"shape", Tensor::from<int64_t>({3}, {2, 2, 2})}})[0]
+          .to_doubles();
   const std::vector<float> scale{1.0f, 2.0f, -1.0f, 0.5f};  // [2, 2]: axes 1 and 2 of x
   ASSERT_EQ(y.size(), 8u);
   for (int b = 0; b < 2; ++b) {
