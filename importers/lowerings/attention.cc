@@ -13,10 +13,12 @@
 // where bias adds attn_mask (a float mask as is; a bool mask: 0 where true, lowest where false)
 // and, with is_causal, `lowest` where key j is later than query i: j > i + P (upper-left
 // aligned, shifted by the past). `lowest` is the type's most negative finite value, as in ONNX
-// Runtime, so a row without any key gives a uniform softmax rather than NaN.
+// Runtime: never NaN; and as there, a query row that a bool mask leaves without any key gets
+// zero probabilities (so Y = 0 there).
 #include <cmath>
 #include <limits>
 #include <map>
+#include <utility>
 
 #include "importers/lower_opset.h"
 #include "importers/lowerings/transformer_util.h"
@@ -163,6 +165,53 @@ std::string attention_softmax(LoweringContext& cx, const Attention& a, const std
   return e.add1("Cast", {probs}, e.fresh("attention_probs"), {{"to", Attribute::of_int(onnx_float_type(a.dtype))}});
 }
 
+// The scaled scores (Q K^T) * scale [B, Hq, Sq, T], and them after softcap (the same value
+// without one): the QK outputs of modes 0 and 1.
+std::pair<std::string, std::string> attention_scores(LoweringContext& cx, const Attention& a,
+                                                     const std::string& k_all) {
+  GraphEditor& e = cx.editor();
+  const Node& n = cx.node();
+  double scale = n.attr_float("scale", 0.0f);
+  if (!n.has_attr("scale"))
+    scale = 1 / std::sqrt(static_cast<double>(required_dim(cx, a.q, 3, "Attention's default scale (the head size)")));
+  const std::string kt = transpose(cx, k_all, {0, 1, 3, 2}, "attention_keys_t");
+  const std::string qk = e.add1("MatMul", {a.q, kt}, e.fresh("attention_qk"));
+  const std::string scores =
+      e.add1("Mul", {qk, scalar(cx, a.dtype, scale, "attention_scale")}, e.fresh("attention_scores"));
+  const float softcap = n.attr_float("softcap", 0.0f);
+  if (softcap <= 0) return {scores, scores};
+  // softcap * tanh(scores / softcap)
+  const std::string cap = scalar(cx, a.dtype, softcap, "attention_softcap");
+  const std::string over = e.add1("Div", {scores, cap}, e.fresh("attention_scores_over_cap"));
+  const std::string t = e.add1("Tanh", {over}, e.fresh("attention_scores_tanh"));
+  return {scores, e.add1("Mul", {t, cap}, e.fresh("attention_capped"))};
+}
+
+// The additive bias [.., Sq, T] of attn_mask and is_causal ("" with neither). Where both mask
+// a key the bias is `lowest` once (clamped), not lowest + lowest = -inf.
+std::string attention_bias(LoweringContext& cx, const Attention& a, const std::string& k_all) {
+  GraphEditor& e = cx.editor();
+  const Node& n = cx.node();
+  std::string bias = n.has_input(kMask) ? mask_bias(cx, a, k_all) : "";
+  if (n.attr_int("is_causal", 0) == 0) return bias;
+  const std::string causal = causal_bias(cx, a, k_all);
+  if (bias.empty()) return causal;
+  const std::string sum = e.add1("Add", {bias, causal}, e.fresh("attention_mask_causal_sum"));
+  return e.add1("Max", {sum, scalar(cx, a.dtype, lowest(a.dtype), "attention_lowest")}, e.fresh("attention_bias"));
+}
+
+// probs with the rows of queries that a bool mask (with causality) leaves no key zeroed, as ONNX
+// Runtime does (a float mask's rows stay as the softmax makes them).
+std::string zero_rows_without_keys(LoweringContext& cx, const Attention& a, const std::string& bias,
+                                   const std::string& probs) {
+  GraphEditor& e = cx.editor();
+  const std::string best = e.reduce("ReduceMax", bias, {-1}, true, e.fresh("attention_best_bias"));  // [.., Sq, 1]
+  const std::string has_key =
+      e.add1("Greater", {best, scalar(cx, a.dtype, lowest(a.dtype) / 2, "attention_half_lowest")},
+             e.fresh("attention_has_key"));
+  return e.add1("Where", {has_key, probs, scalar(cx, a.dtype, 0, "attention_zero")}, e.fresh("attention_probs_kept"));
+}
+
 void lower_attention(LoweringContext& cx) {
   GraphEditor& e = cx.editor();
   const Node& n = cx.node();
@@ -176,41 +225,25 @@ void lower_attention(LoweringContext& cx) {
     if (a.q_heads % a.kv_heads != 0)
       cx.fail(std::to_string(a.q_heads) + " query heads are not a multiple of " + std::to_string(a.kv_heads) +
               " key/value heads");
-    const int64_t groups = a.q_heads / a.kv_heads;
-    k_all = repeat_heads(cx, k_all, groups, a.q_heads);
-    v_all = repeat_heads(cx, v_all, groups, a.q_heads);
+    k_all = repeat_heads(cx, k_all, a.q_heads / a.kv_heads, a.q_heads);
+    v_all = repeat_heads(cx, v_all, a.q_heads / a.kv_heads, a.q_heads);
   }
-  // scores = (Q K^T) * scale: [B, Hq, Sq, T]
-  double scale = n.attr_float("scale", 0.0f);
-  if (!n.has_attr("scale"))
-    scale = 1 / std::sqrt(static_cast<double>(required_dim(cx, a.q, 3, "Attention's default scale (the head size)")));
-  const std::string kt = transpose(cx, k_all, {0, 1, 3, 2}, "attention_keys_t");
-  const std::string qk = e.add1("MatMul", {a.q, kt}, e.fresh("attention_qk"));
-  std::vector<std::string> stages{
-      e.add1("Mul", {qk, scalar(cx, a.dtype, scale, "attention_scale")}, e.fresh("attention_scores"))};
-  const float softcap = n.attr_float("softcap", 0.0f);
-  if (softcap > 0) {  // softcap * tanh(scores / softcap)
-    const std::string cap = scalar(cx, a.dtype, softcap, "attention_softcap");
-    const std::string t = e.add1("Tanh", {e.add1("Div", {stages[0], cap}, e.fresh("attention_scores_over_cap"))},
-                                 e.fresh("attention_scores_tanh"));
-    stages.push_back(e.add1("Mul", {t, cap}, e.fresh("attention_capped")));
-  } else {
-    stages.push_back(stages[0]);
-  }
-  std::string biased = stages[1];
-  if (n.has_input(kMask)) biased = e.add1("Add", {biased, mask_bias(cx, a, k_all)}, e.fresh("attention_masked"));
-  if (n.attr_int("is_causal", 0) != 0)
-    biased = e.add1("Add", {biased, causal_bias(cx, a, k_all)}, e.fresh("attention_causal"));
-  stages.push_back(biased);
-  stages.push_back(attention_softmax(cx, a, biased));
+  // stages[mode] is the QK output of qk_matmul_output_mode `mode`.
+  const auto [scores, capped] = attention_scores(cx, a, k_all);
+  const std::string bias = attention_bias(cx, a, k_all);
+  const std::string biased = bias.empty() ? capped : e.add1("Add", {capped, bias}, e.fresh("attention_biased"));
+  std::string probs = attention_softmax(cx, a, biased);
+  if (n.has_input(kMask) && cx.dtype(n.inputs[kMask]) == DType::Bool)
+    probs = zero_rows_without_keys(cx, a, bias, probs);
+  const std::vector<std::string> stages{scores, capped, biased, probs};
   if (!output_name(n, kQkOutput).empty())
     e.add1("Identity", {stages[static_cast<size_t>(mode)]}, output_name(n, kQkOutput));
   if (!a.three_d) {
-    cx.emit("MatMul", {stages[3], v_all}, {n.outputs[kY]});
+    cx.emit("MatMul", {probs, v_all}, {n.outputs[kY]});
     return;
   }
   // [B, Hq, Sq, Dv] -> [B, Sq, Hq, Dv] -> [B, Sq, Hq * Dv]
-  const std::string y4 = e.add1("MatMul", {stages[3], v_all}, e.fresh("attention_heads_out"));
+  const std::string y4 = e.add1("MatMul", {probs, v_all}, e.fresh("attention_heads_out"));
   const std::string y = transpose(cx, y4, {0, 2, 1, 3}, "attention_bshd");
   cx.emit("Reshape", {y, e.ints({0, 0, -1}, "attention_hidden_shape")}, {n.outputs[kY]});
 }

@@ -34,6 +34,8 @@ MASK_3x5 = rng.random((3, 5)) > 0.4
 MASK_3x5[:, 0] = True
 MASK_B2_3x7 = rng.random((2, 1, 3, 7)) > 0.3
 MASK_B2_3x7[..., 0] = True
+# Rows without a key: row 0 keeps only keys that causality hides, row 1 none at all.
+MASK_EMPTY_ROWS = np.array([[False, True, True, False], [False] * 4, [True, False, True, True]])
 
 CASES = [
     # ---- Mish-18: x * tanh(softplus(x))
@@ -144,6 +146,17 @@ CASES = [
          nodes=attention(["q", "k", "v", "mask"], ["y", "", "", "qk"], qk_matmul_output_mode=2),
          inputs={"q": normal(2, 2, 3, 4), "k": normal(2, 2, 5, 4), "v": normal(2, 2, 5, 4), "mask": MASK_3x5},
          outputs=["y", "qk"], doc="mode 2: after the mask, the masked keys at float32's lowest value"),
+    dict(name="attention_23_bool_mask_causal_rows_without_keys_mode2", opset=23,
+         nodes=attention(["q", "k", "v", "mask"], ["y", "", "", "qk"], is_causal=1, qk_matmul_output_mode=2),
+         inputs={"q": normal(1, 2, 3, 4), "k": normal(1, 2, 4, 4), "v": normal(1, 2, 4, 4), "mask": MASK_EMPTY_ROWS},
+         outputs=["y", "qk"],
+         doc="queries left without keys give Y = 0 (as ONNX Runtime; the spec's softmax would give NaN); a key "
+             "that the mask and causality both hide is float32's lowest once in the mode-2 output"),
+    dict(name="attention_23_bool_mask_rows_without_keys_mode3", opset=23,
+         nodes=attention(["q", "k", "v", "mask"], ["y", "", "", "qk"], qk_matmul_output_mode=3, q_num_heads=2,
+                         kv_num_heads=2),
+         inputs={"q": normal(2, 3, 8), "k": normal(2, 4, 8), "v": normal(2, 4, 8), "mask": MASK_EMPTY_ROWS},
+         outputs=["y", "qk"], doc="the probabilities of a query without keys are 0"),
     dict(name="attention_23_qk_mode3_causal", opset=23,
          nodes=attention(["q", "k", "v"], ["y", "", "", "qk"], qk_matmul_output_mode=3, is_causal=1),
          inputs={"q": normal(1, 2, 4, 4), "k": normal(1, 2, 4, 4), "v": normal(1, 2, 4, 4)},
