@@ -64,12 +64,23 @@ Attention attention_inputs(LoweringContext& cx) {
   if (a.q_heads <= 0 || a.kv_heads <= 0) cx.fail("3-D inputs need the q_num_heads and kv_num_heads attributes");
   // [B, S, H * D] -> [B, S, H, D] -> [B, H, S, D]
   auto split_heads = [&](const std::string& x, int64_t heads) {
+    const std::optional<int64_t> hidden = static_dim(cx, x, 2);
+    if (hidden && *hidden % heads != 0)
+      cx.fail("the hidden size " + std::to_string(*hidden) + " of '" + x + "' is not a multiple of its " +
+              std::to_string(heads) + " heads");
     return transpose(cx, reshape(cx, x, {0, 0, heads, -1}, x + "_heads"), {0, 2, 1, 3}, x + "_bhsd");
   };
   a.q = split_heads(n.inputs[kQ], a.q_heads);
   a.k = split_heads(n.inputs[kK], a.kv_heads);
   a.v = split_heads(n.inputs[kV], a.kv_heads);
   return a;
+}
+
+// The head size of input `index` (Q, K or V): its last dimension, or its hidden size over its
+// heads in the 3-D form; else the rule's error saying that `what` needs it.
+int64_t head_size(LoweringContext& cx, const Attention& a, size_t index, const std::string& what) {
+  const int64_t dim = required_dim(cx, cx.node().inputs[index], a.three_d ? 2 : 3, what);
+  return a.three_d ? dim / (index == kQ ? a.q_heads : a.kv_heads) : dim;
 }
 
 // Concat(past, x) along the sequence when the node has `past`, written to `present` if asked.
@@ -86,9 +97,9 @@ std::string with_past(LoweringContext& cx, const std::string& x, size_t past, si
 }
 
 // x [B, Hkv, T, D] with each head repeated `groups` times: [B, Hkv * groups, T, D].
-std::string repeat_heads(LoweringContext& cx, const std::string& x, int64_t groups, int64_t q_heads) {
+std::string repeat_heads(LoweringContext& cx, const std::string& x, int64_t groups, int64_t q_heads,
+                         int64_t head_size) {
   GraphEditor& e = cx.editor();
-  const int64_t head_size = required_dim(cx, x, 3, "grouped-query Attention (the head size)");
   const std::string x5 = e.unsqueeze(x, {2}, e.fresh(x + "_group_axis"));  // [B, Hkv, 1, T, D]
   const std::string rep = e.add1("Expand", {x5, e.ints({1, 1, groups, 1, 1}, "attention_groups")},
                                  e.fresh(x + "_grouped"));  // [B, Hkv, g, T, D]
@@ -173,7 +184,7 @@ std::pair<std::string, std::string> attention_scores(LoweringContext& cx, const 
   const Node& n = cx.node();
   double scale = n.attr_float("scale", 0.0f);
   if (!n.has_attr("scale"))
-    scale = 1 / std::sqrt(static_cast<double>(required_dim(cx, a.q, 3, "Attention's default scale (the head size)")));
+    scale = 1 / std::sqrt(static_cast<double>(head_size(cx, a, kQ, "Attention's default scale (the head size)")));
   const std::string kt = transpose(cx, k_all, {0, 1, 3, 2}, "attention_keys_t");
   const std::string qk = e.add1("MatMul", {a.q, kt}, e.fresh("attention_qk"));
   const std::string scores =
@@ -225,8 +236,10 @@ void lower_attention(LoweringContext& cx) {
     if (a.q_heads % a.kv_heads != 0)
       cx.fail(std::to_string(a.q_heads) + " query heads are not a multiple of " + std::to_string(a.kv_heads) +
               " key/value heads");
-    k_all = repeat_heads(cx, k_all, a.q_heads / a.kv_heads, a.q_heads);
-    v_all = repeat_heads(cx, v_all, a.q_heads / a.kv_heads, a.q_heads);
+    const int64_t groups = a.q_heads / a.kv_heads;
+    const std::string what = "grouped-query Attention (the head size)";
+    k_all = repeat_heads(cx, k_all, groups, a.q_heads, head_size(cx, a, kK, what));
+    v_all = repeat_heads(cx, v_all, groups, a.q_heads, head_size(cx, a, kV, what));
   }
   // stages[mode] is the QK output of qk_matmul_output_mode `mode`.
   const auto [scores, capped] = attention_scores(cx, a, k_all);

@@ -148,6 +148,13 @@ TEST(LoweringTransformer, AttentionRefusesWhatItCannotLower) {
   mask.input("mask", onnx::TensorProto::BOOL, {2, 4});
   testing::expect_contains(load_message(mask, dir), {"attn_mask's last dimension is 4, not the 5 keys"});
 
+  ModelBuilder uneven = attention_model({2, 3, 10}, {2, 3, 8}, {2, 3, 8});
+  uneven.attr("q_num_heads", 4).attr("kv_num_heads", 2);
+  testing::expect_contains(load_message(uneven, dir), {"the hidden size 10 of 'q' is not a multiple of its 4 heads"});
+  ModelBuilder no_head_size = attention_model({1, 2, 2, -1}, {1, 2, 2, -1}, {1, 2, 2, 4});
+  testing::expect_contains(load_message(no_head_size, dir),
+                           {"Attention's default scale (the head size) needs dimension 3 of 'q'"});
+
   ModelBuilder symbolic_heads = attention_model({1, -1, 2, 4}, {1, -1, 2, 4}, {1, -1, 2, 4});
   testing::expect_contains(load_message(symbolic_heads, dir), {"needs dimension 1 of 'q'", "fixed"});
 }
