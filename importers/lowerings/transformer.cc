@@ -51,8 +51,19 @@ void lower_gelu(LoweringContext& cx) {
   cx.emit("Mul", {half_x, one_plus}, {cx.node().outputs[0]});
 }
 
-// y = x / sqrt(mean(x^2 over axes axis..r-1) + epsilon) * scale, in x's own type (float32 or
-// float64: stash_type 1 asks for float32 or wider, which both are).
+// x / sqrt(mean(x^2 over `axes`) + epsilon), in `dtype` (x's type).
+std::string rms_normalized(LoweringContext& cx, const std::string& x, const std::vector<int64_t>& axes, DType dtype,
+                           float epsilon) {
+  GraphEditor& e = cx.editor();
+  const std::string sq = e.add1("Mul", {x, x}, e.fresh(x + "_squared"));
+  const std::string ms = e.reduce("ReduceMean", sq, axes, true, e.fresh(x + "_mean_square"));
+  const std::string ms_eps = e.add1("Add", {ms, scalar(cx, dtype, epsilon, "rms_epsilon")}, e.fresh(x + "_ms_eps"));
+  const std::string rms = e.add1("Sqrt", {ms_eps}, e.fresh(x + "_rms"));
+  return e.add1("Div", {x, rms}, e.fresh(x + "_rms_normalized"));
+}
+
+// y = x / sqrt(mean(x^2 over axes axis..r-1) + epsilon) * scale, computed in the wider of x's
+// type and stash_type (1: float32, 11: float64).
 // With x's rank known the mean is a ReduceMean over those axes; else Flatten(x, axis) makes it
 // a [N, M] problem whose result takes x's shape back.
 void lower_rms_normalization(LoweringContext& cx) {
@@ -65,29 +76,25 @@ void lower_rms_normalization(LoweringContext& cx) {
   const int64_t stash_type = n.attr_int("stash_type", 1);
   if (stash_type != 1 && stash_type != 11)
     cx.fail("stash_type " + std::to_string(stash_type) + " is not supported (1: float32, or 11: float64)");
-  const std::optional<int64_t> rank = cx.rank(x);
+  const DType compute = stash_type == 11 ? DType::Float64 : dtype;
+  auto cast = [&](const std::string& v, DType to, const std::string& hint) {
+    return e.add1("Cast", {v}, e.fresh(hint), {{"to", Attribute::of_int(onnx_float_type(to))}});
+  };
+  const std::string xc = compute == dtype ? x : cast(x, compute, x + "_stash");
   std::string normalized;
-  if (rank) {
+  if (const std::optional<int64_t> rank = cx.rank(x)) {
     const int64_t first = axis < 0 ? axis + *rank : axis;
     if (first < 0 || first >= *rank)
       cx.fail("axis " + std::to_string(axis) + " is out of range for an input of rank " + std::to_string(*rank));
     std::vector<int64_t> axes;
     for (int64_t a = first; a < *rank; ++a) axes.push_back(a);
-    const std::string sq = e.add1("Mul", {x, x}, e.fresh(x + "_squared"));
-    const std::string ms = e.reduce("ReduceMean", sq, axes, true, e.fresh(x + "_mean_square"));
-    const std::string ms_eps = e.add1("Add", {ms, scalar(cx, dtype, epsilon, "rms_epsilon")}, e.fresh(x + "_ms_eps"));
-    const std::string rms = e.add1("Sqrt", {ms_eps}, e.fresh(x + "_rms"));
-    normalized = e.add1("Div", {x, rms}, e.fresh(x + "_rms_normalized"));
+    normalized = rms_normalized(cx, xc, axes, compute, epsilon);
   } else {
-    const std::string x2d = e.add1("Flatten", {x}, e.fresh(x + "_2d"), {{"axis", Attribute::of_int(axis)}});
-    const std::string sq = e.add1("Mul", {x2d, x2d}, e.fresh(x + "_squared"));
-    const std::string ms = e.reduce("ReduceMean", sq, {1}, true, e.fresh(x + "_mean_square"));
-    const std::string ms_eps = e.add1("Add", {ms, scalar(cx, dtype, epsilon, "rms_epsilon")}, e.fresh(x + "_ms_eps"));
-    const std::string rms = e.add1("Sqrt", {ms_eps}, e.fresh(x + "_rms"));
-    const std::string y2d = e.add1("Div", {x2d, rms}, e.fresh(x + "_rms_normalized_2d"));
-    const std::string x_shape = e.add1("Shape", {x}, e.fresh(x + "_shape"));
-    normalized = e.add1("Reshape", {y2d, x_shape}, e.fresh(x + "_rms_normalized"));
+    const std::string x2d = e.add1("Flatten", {xc}, e.fresh(x + "_2d"), {{"axis", Attribute::of_int(axis)}});
+    const std::string y2d = rms_normalized(cx, x2d, {1}, compute, epsilon);
+    normalized = e.add1("Reshape", {y2d, e.add1("Shape", {x}, e.fresh(x + "_shape"))}, e.fresh(x + "_rms_normalized"));
   }
+  if (compute != dtype) normalized = cast(normalized, dtype, x + "_rms_normalized_cast");
   cx.emit("Mul", {normalized, n.inputs[1]}, {n.outputs[0]});
 }
 

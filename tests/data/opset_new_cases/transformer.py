@@ -65,6 +65,10 @@ CASES = [
     dict(name="rmsnorm_23_symbolic_batch_scale_input", opset=23,
          nodes=[helper.make_node("RMSNormalization", ["x", "scale"], ["y"], stash_type=1)],
          inputs={"x": normal(3, 6), "scale": normal(6)}, shapes={"x": ["N", 6]}, outputs=["y"]),
+    dict(name="rmsnorm_23_stash_float64", opset=23,
+         nodes=[helper.make_node("RMSNormalization", ["x", "scale"], ["y"], stash_type=11, epsilon=1e-3)],
+         inputs={"x": normal(4, 5)}, initializers={"scale": normal(5)}, outputs=["y"],
+         doc="stash_type 11: the statistics in float64 for a float32 input"),
     # ---- RotaryEmbedding-23
     dict(name="rotary_23_4d_position_ids", opset=23,
          nodes=[helper.make_node("RotaryEmbedding", ["x", "cos", "sin", "pos"], ["y"])],
