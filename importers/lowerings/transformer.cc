@@ -139,6 +139,11 @@ RotaryLayout rotary_layout(LoweringContext& cx) {
 std::string rotary_table(LoweringContext& cx, const std::string& cache, int64_t head_axis) {
   GraphEditor& e = cx.editor();
   const Node& n = cx.node();
+  const int64_t want = n.has_input(3) ? 2 : 3;  // [max_pos, rot/2] with position_ids, else [B, S, rot/2]
+  const std::optional<int64_t> rank = cx.rank(cache);
+  if (rank && *rank != want)
+    cx.fail("'" + cache + "' has rank " + std::to_string(*rank) + "; the caches are " +
+            (want == 2 ? "[max_position, rot/2] with position_ids" : "[B, S, rot/2] without position_ids"));
   std::string table = cache;
   if (n.has_input(3)) table = e.add1("Gather", {cache, n.inputs[3]}, e.fresh(cache + "_at_positions"));
   return e.unsqueeze(table, {head_axis}, e.fresh(cache + "_per_head"));

@@ -125,6 +125,8 @@ TEST(LoweringTransformer, RotaryEmbeddingRefusesWhatItCannotRotate) {
   testing::expect_contains(load_message(odd, dir), {"rotary_embedding_dim 3 must be even and at most the head size 8"});
   testing::expect_contains(load_message(rotary({2, 2, 3, 8}, {8, 3}), dir),
                            {"cos_cache has 3 values per position; rotating 8 channels needs 4"});
+  testing::expect_contains(load_message(rotary({2, 2, 3, 8}, {2, 8, 4}), dir),
+                           {"'cos' has rank 3; the caches are [max_position, rot/2] with position_ids"});
   ModelBuilder uneven = rotary({2, 3, 10}, {8, 1});
   uneven.attr("num_heads", 4);
   testing::expect_contains(load_message(uneven, dir), {"the hidden size 10 is not a multiple of num_heads 4"});
