@@ -68,7 +68,8 @@ Attention attention_inputs(LoweringContext& cx) {
     if (hidden && *hidden % heads != 0)
       cx.fail("the hidden size " + std::to_string(*hidden) + " of '" + x + "' is not a multiple of its " +
               std::to_string(heads) + " heads");
-    return transpose(cx, reshape(cx, x, {0, 0, heads, -1}, x + "_heads"), {0, 2, 1, 3}, x + "_bhsd");
+    return transpose(cx, reshape(cx, x, {0, 0, heads, hidden ? *hidden / heads : -1}, x + "_heads"), {0, 2, 1, 3},
+                     x + "_bhsd");
   };
   a.q = split_heads(n.inputs[kQ], a.q_heads);
   a.k = split_heads(n.inputs[kK], a.kv_heads);
@@ -103,7 +104,7 @@ std::string repeat_heads(LoweringContext& cx, const std::string& x, int64_t grou
   const std::string x5 = e.unsqueeze(x, {2}, e.fresh(x + "_group_axis"));  // [B, Hkv, 1, T, D]
   const std::string rep = e.add1("Expand", {x5, e.ints({1, 1, groups, 1, 1}, "attention_groups")},
                                  e.fresh(x + "_grouped"));  // [B, Hkv, g, T, D]
-  return reshape(cx, rep, {0, q_heads, -1, head_size}, x + "_repeated");
+  return reshape(cx, rep, {0, q_heads, static_dim(cx, x, 2).value_or(-1), head_size}, x + "_repeated");
 }
 
 // The causal bias [Sq, T]: 0 where key j <= query i + past, `lowest` after. A constant when the
@@ -258,7 +259,9 @@ void lower_attention(LoweringContext& cx) {
   // [B, Hq, Sq, Dv] -> [B, Sq, Hq, Dv] -> [B, Sq, Hq * Dv]
   const std::string y4 = e.add1("MatMul", {probs, v_all}, e.fresh("attention_heads_out"));
   const std::string y = transpose(cx, y4, {0, 2, 1, 3}, "attention_bshd");
-  cx.emit("Reshape", {y, e.ints({0, 0, -1}, "attention_hidden_shape")}, {n.outputs[kY]});
+  const std::optional<int64_t> v_hidden = static_dim(cx, n.inputs[kV], 2);  // kv_heads * Dv
+  const int64_t hidden = v_hidden ? *v_hidden / a.kv_heads * a.q_heads : -1;
+  cx.emit("Reshape", {y, e.ints({0, 0, hidden}, "attention_hidden_shape")}, {n.outputs[kY]});
 }
 
 }  // namespace

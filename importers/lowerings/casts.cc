@@ -17,9 +17,10 @@ bool is_newer_element_type(int64_t type) { return type >= 17 && type <= 23; }
 
 void refuse_newer_type(LoweringContext& cx, int64_t type, const std::string& where) {
   if (is_newer_element_type(type))
-    cx.fail(fmt::format("{} is element type {}, a float8/int4/float4 type of opsets 19-23 that onnx-train does not "
-                        "support; keep such conversions out of the model you train",
-                        where, type));
+    cx.fail(
+        fmt::format("{} is element type {}, a float8/int4/float4 type of opsets 19-23 that onnx-train does not "
+                    "support; keep such conversions out of the model you train",
+                    where, type));
 }
 
 // Cast-19 / CastLike-19: the opset-13 op without `saturate`.
@@ -50,8 +51,8 @@ void lower_quantize_linear(LoweringContext& cx) {
     const DType zp = cx.dtype(n.inputs[2]);
     refuse_newer_type(cx, static_cast<int64_t>(zp), "its zero point");
     if (output_dtype != 0 && zp != DType::Undefined && static_cast<int64_t>(zp) != output_dtype)
-      cx.fail(fmt::format("output_dtype {} differs from the zero point's element type {}", output_dtype,
-                          dtype_name(zp)));
+      cx.fail(
+          fmt::format("output_dtype {} differs from the zero point's element type {}", output_dtype, dtype_name(zp)));
   } else if (output_dtype != 0 && output_dtype != static_cast<int64_t>(DType::UInt8)) {
     inputs.resize(3);
     inputs[2] = zero_point_like(cx, n.inputs[1], output_dtype);

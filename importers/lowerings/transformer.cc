@@ -111,6 +111,7 @@ struct RotaryLayout {
   std::string x4;         // X as 4-D: [B, H, S, D] (4-D input) or [B, S, H, D] (3-D input)
   int64_t head_axis = 1;  // where cos/sin [B, S, rot/2] get their head axis
   int64_t head_size = 0;  // D
+  int64_t hidden = 0;     // H * D of a 3-D input
 };
 
 RotaryLayout rotary_layout(LoweringContext& cx) {
@@ -129,9 +130,10 @@ RotaryLayout rotary_layout(LoweringContext& cx) {
   const int64_t hidden = required_dim(cx, x, 2, "RotaryEmbedding (the hidden size)");
   if (hidden % heads != 0)
     cx.fail("the hidden size " + std::to_string(hidden) + " is not a multiple of num_heads " + std::to_string(heads));
-  layout.x4 = reshape(cx, x, {0, 0, heads, -1}, x + "_heads");
+  layout.x4 = reshape(cx, x, {0, 0, heads, hidden / heads}, x + "_heads");
   layout.head_axis = 2;
   layout.head_size = hidden / heads;
+  layout.hidden = hidden;
   return layout;
 }
 
@@ -210,7 +212,7 @@ void lower_rotary_embedding(LoweringContext& cx) {
     return;
   }
   const std::string y4 = parts.size() == 1 ? parts[0] : e.add1("Concat", parts, e.fresh(x4 + "_rotary_out"), last_axis);
-  cx.emit("Reshape", {y4, e.ints({0, 0, -1}, "rotary_hidden_shape")}, {n.outputs[0]});
+  cx.emit("Reshape", {y4, e.ints({0, 0, layout.hidden}, "rotary_hidden_shape")}, {n.outputs[0]});
 }
 
 }  // namespace
