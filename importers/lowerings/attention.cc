@@ -15,6 +15,10 @@
 // aligned, shifted by the past). `lowest` is the type's most negative finite value, as in ONNX
 // Runtime: never NaN; and as there, a query row that a bool mask leaves without any key gets
 // zero probabilities (so Y = 0 there).
+// NOTE: softcap comes before the mask, as ONNX Runtime and ONNX's reference implementation
+// compute it (a masked -inf stays -inf); the attribute text of qk_matmul_output_mode still lists
+// the mask first (1: with the mask, 2: after softcap). Modes here number the stages in the order
+// computed, as ONNX Runtime does; without softcap, mode 1 is mode 0.
 #include <cmath>
 #include <limits>
 #include <map>

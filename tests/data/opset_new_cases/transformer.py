@@ -145,7 +145,9 @@ CASES = [
     dict(name="attention_23_softcap_qk_mode1", opset=23,
          nodes=attention(["q", "k", "v", "mask"], ["y", "", "", "qk"], softcap=1.5, qk_matmul_output_mode=1),
          inputs={"q": normal(2, 2, 3, 4), "k": normal(2, 2, 5, 4), "v": normal(2, 2, 5, 4), "mask": normal(3, 5)},
-         outputs=["y", "qk"], doc="mode 1: after softcap, before the mask"),
+         outputs=["y", "qk"],
+         doc="mode 1: after softcap, before the mask (ONNX Runtime and ONNX's reference apply softcap first; the "
+             "attribute's text lists the mask first)"),
     dict(name="attention_23_qk_mode2_bool_mask", opset=23,
          nodes=attention(["q", "k", "v", "mask"], ["y", "", "", "qk"], qk_matmul_output_mode=2),
          inputs={"q": normal(2, 2, 3, 4), "k": normal(2, 2, 5, 4), "v": normal(2, 2, 5, 4), "mask": MASK_3x5},
