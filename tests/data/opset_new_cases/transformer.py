@@ -176,6 +176,17 @@ CASES = [
          initializers={"cos": COS, "sin": SIN}, outputs=["y"],
          doc="rotated queries and keys into grouped-query causal attention, the batch symbolic: the head sizes "
              "survive the lowered RotaryEmbedding's reshapes"),
+    dict(name="attention_23_3d_present_without_past", opset=23,
+         nodes=attention(["q", "k", "v"], ["y", "present_k", "present_v"], q_num_heads=2, kv_num_heads=2),
+         inputs={"q": normal(1, 3, 8), "k": normal(1, 4, 8), "v": normal(1, 4, 6)},
+         outputs=["y", "present_k", "present_v"], doc="without a past, present_key/value are K and V as [B, H, S, D]"),
+    dict(name="attention_23_float64_bool_mask_causal", opset=23,
+         nodes=attention(["q", "k", "v", "mask"], ["y", "", "", "qk"], is_causal=1, qk_matmul_output_mode=3),
+         inputs={"q": normal(1, 2, 3, 4).astype(np.float64), "k": normal(1, 2, 4, 4).astype(np.float64),
+                 "v": normal(1, 2, 4, 4).astype(np.float64), "mask": MASK_EMPTY_ROWS[[2, 2, 2]]},
+         outputs=["y", "qk"], rtol=1e-6, atol=1e-9,
+         doc="float64 throughout (the masked value is float64's lowest); ONNX Runtime's float64 path agrees with a "
+             "float64 computation to about 1e-8, hence the tolerance"),
     dict(name="attention_23_softmax_precision_float", opset=23,
          nodes=attention(["q", "k", "v"], ["y"], softmax_precision=1, q_num_heads=2, kv_num_heads=2),
          inputs={"q": normal(2, 3, 8), "k": normal(2, 3, 8), "v": normal(2, 3, 8)}, outputs=["y"]),
