@@ -59,6 +59,10 @@ ONNX_TRAIN_GRAD_CASES(lowered_transformer) {
           .attr("q_num_heads", 2)
           .attr("kv_num_heads", 1)
           .fixed(3, bools({3, 3}, {1, 1, 0, 0, 1, 1, 1, 0, 1})),
+      // Query 1 has no key to attend: its probabilities are zeroed, so its Y is 0.
+      GradCase("Attention", 23)
+          .inputs({1, 1, 3, 2}, {1, 1, 4, 2}, {1, 1, 4, 2})
+          .fixed(3, bools({3, 4}, {1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1})),
       // A past of 2 with a float mask over the 5 keys; present_key weighed too.
       GradCase("Attention", 23)
           .inputs({1, 2, 3, 4}, {1, 2, 3, 4}, {1, 2, 3, 4}, {3, 5}, {1, 2, 2, 4})
