@@ -56,6 +56,12 @@ Attention attention_inputs(LoweringContext& cx) {
   a.dtype = float_type_of(cx, n.inputs[kQ], "Attention");
   const int64_t rank = cx.required_rank(n.inputs[kQ], "Attention");
   if (rank != 3 && rank != 4) cx.fail("Q has rank " + std::to_string(rank) + "; Attention takes 3-D or 4-D inputs");
+  for (size_t i : {kK, kV}) {
+    const std::optional<int64_t> r = cx.rank(n.inputs[i]);
+    if (r && *r != rank)
+      cx.fail("'" + n.inputs[i] + "' has rank " + std::to_string(*r) + " and Q rank " + std::to_string(rank) +
+              "; Q, K and V take the same form (3-D or 4-D)");
+  }
   a.three_d = rank == 3;
   a.q_heads = n.attr_int("q_num_heads", 0);
   a.kv_heads = n.attr_int("kv_num_heads", 0);

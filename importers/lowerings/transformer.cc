@@ -146,6 +146,9 @@ std::string rotary_table(LoweringContext& cx, const std::string& cache, int64_t 
   if (rank && *rank != want)
     cx.fail("'" + cache + "' has rank " + std::to_string(*rank) + "; the caches are " +
             (want == 2 ? "[max_position, rot/2] with position_ids" : "[B, S, rot/2] without position_ids"));
+  const std::optional<int64_t> positions_rank = n.has_input(3) ? cx.rank(n.inputs[3]) : std::nullopt;
+  if (positions_rank && *positions_rank != 2)
+    cx.fail("position_ids has rank " + std::to_string(*positions_rank) + "; it is [B, S]");
   std::string table = cache;
   if (n.has_input(3)) table = e.add1("Gather", {cache, n.inputs[3]}, e.fresh(cache + "_at_positions"));
   return e.unsqueeze(table, {head_axis}, e.fresh(cache + "_per_head"));

@@ -127,6 +127,13 @@ TEST(LoweringTransformer, RotaryEmbeddingRefusesWhatItCannotRotate) {
                            {"cos_cache has 3 values per position; rotating 8 channels needs 4"});
   testing::expect_contains(load_message(rotary({2, 2, 3, 8}, {2, 8, 4}), dir),
                            {"'cos' has rank 3; the caches are [max_position, rot/2] with position_ids"});
+  ModelBuilder flat_positions(23);
+  flat_positions.input("x", kFloat, {1, 2, 3, 8});
+  flat_positions.input("cos", kFloat, {8, 4});
+  flat_positions.input("pos", onnx::TensorProto::INT64, {3});
+  flat_positions.node("RotaryEmbedding", {"x", "cos", "cos", "pos"}, {"y"});
+  flat_positions.output("y", kFloat, {1, 2, 3, 8});
+  testing::expect_contains(load_message(flat_positions, dir), {"position_ids has rank 1; it is [B, S]"});
   ModelBuilder uneven = rotary({2, 3, 10}, {8, 1});
   uneven.attr("num_heads", 4);
   testing::expect_contains(load_message(uneven, dir), {"the hidden size 10 is not a multiple of num_heads 4"});
@@ -156,6 +163,9 @@ TEST(LoweringTransformer, AttentionRefusesWhatItCannotLower) {
   ModelBuilder no_head_size = attention_model({1, 2, 2, -1}, {1, 2, 2, -1}, {1, 2, 2, 4});
   testing::expect_contains(load_message(no_head_size, dir),
                            {"Attention's default scale (the head size) needs dimension 3 of 'q'"});
+
+  testing::expect_contains(load_message(attention_model({1, 2, 2, 4}, {1, 2, 8}, {1, 2, 2, 4}), dir),
+                           {"'k' has rank 3 and Q rank 4; Q, K and V take the same form"});
 
   ModelBuilder symbolic_heads = attention_model({1, -1, 2, 4}, {1, -1, 2, 4}, {1, -1, 2, 4});
   testing::expect_contains(load_message(symbolic_heads, dir), {"needs dimension 1 of 'q'", "fixed"});
