@@ -187,6 +187,12 @@ CASES = [
          outputs=["y", "qk"], rtol=1e-6, atol=1e-9,
          doc="float64 throughout (the masked value is float64's lowest); ONNX Runtime's float64 path agrees with a "
              "float64 computation to about 1e-8, hence the tolerance"),
+    dict(name="attention_23_causal_symbolic_past", opset=23,
+         nodes=attention(["q", "k", "v", "", "past_k", "past_v"], ["y", "present_k", "present_v"], is_causal=1),
+         inputs={"q": normal(1, 2, 3, 4), "k": normal(1, 2, 3, 4), "v": normal(1, 2, 3, 4),
+                 "past_k": normal(1, 2, 5, 4), "past_v": normal(1, 2, 5, 4)},
+         shapes={"past_k": [1, 2, "P", 4], "past_v": [1, 2, "P", 4]}, outputs=["y", "present_k", "present_v"],
+         doc="a past of unknown length: the causal diagonal (past + 1) is read from past_key's shape at run time"),
     dict(name="attention_23_softmax_precision_float", opset=23,
          nodes=attention(["q", "k", "v"], ["y"], softmax_precision=1, q_num_heads=2, kv_num_heads=2),
          inputs={"q": normal(2, 3, 8), "k": normal(2, 3, 8), "v": normal(2, 3, 8)}, outputs=["y"]),
