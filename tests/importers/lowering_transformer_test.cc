@@ -24,14 +24,14 @@ using testing::TempDir;
 
 constexpr int kFloat = onnx::TensorProto::FLOAT;
 
-// The message of loading `m` (saved in `dir`); "" when it loads.
+// The message of loading `m` (saved in `dir`); a test failure and "" when it loads.
 std::string load_message(const ModelBuilder& m, const TempDir& dir) {
   const std::string path = dir.path() + "/model.onnx";
   m.save(path);
   return error_of([&] { load_onnx_model(path); });
 }
 
-// An Attention-23 model over 4-D inputs of the given shapes; attributes go on with m.attr.
+// An Attention-23 model over Q, K and V of the given shapes (-1: symbolic); attributes go on with m.attr.
 ModelBuilder attention_model(const std::vector<int64_t>& q, const std::vector<int64_t>& k,
                              const std::vector<int64_t>& v, std::vector<std::string> inputs = {"q", "k", "v"}) {
   ModelBuilder m(23);
