@@ -209,7 +209,8 @@ std::string full_rank_pads(LoweringContext& cx, const std::vector<int64_t>& axes
 }
 
 // Pad-18/19 -> Pad-13: pads for the given axes become full-rank pads; the mode stays (wrap,
-// new at 19, is a mode of the Pad kernel).
+// new at 19, is a mode of the Pad kernel). A constant_value outside mode constant, which
+// Pad ignores, is left out.
 void lower_pad(LoweringContext& cx) {
   const Node& n = cx.node();
   const std::string mode = n.attr_string("mode", "constant");
@@ -222,6 +223,7 @@ void lower_pad(LoweringContext& cx) {
     const std::vector<int64_t> axes = normalized_axes(cx, *cx.required_constant_ints(3, "axes"), rank, "axis");
     inputs[1] = full_rank_pads(cx, axes, rank);
   }
+  if (mode != "constant" && inputs.size() > 2) inputs.resize(2);  // constant_value only serves mode constant
   while (!inputs.empty() && inputs.back().empty()) inputs.pop_back();
   cx.emit("Pad", inputs, n.outputs, {{"mode", Attribute::of_string(mode)}});
 }

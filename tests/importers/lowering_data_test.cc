@@ -102,6 +102,21 @@ TEST(LoweringData, PadOfSomeAxesWithPadsFedAtRunTime) {
   EXPECT_EQ(y[0].to_doubles(), (std::vector<double>{0, 0, 1, 2, 0}));
 }
 
+TEST(LoweringData, Col2ImInOneDimension) {
+  // x [1, C * K = 2, L = 2], image 3, block 2: y[0] = x[0, 0], y[1] = x[1, 0] + x[0, 1], y[2] = x[1, 1].
+  TempDir dir;
+  ModelBuilder m(18);
+  m.input("x", kFloat, {1, 2, 2});
+  m.initializer("image", int64s({3}));
+  m.initializer("block", int64s({2}));
+  m.node("Col2Im", {"x", "image", "block"}, {"y"});
+  m.output("y", kFloat, {1, 1, 3});
+  Session s = Session::from_file(saved(m, dir));
+  const std::vector<Tensor> y = s.run({{"x", Tensor::from<float>({1, 2, 2}, {1, 2, 10, 20})}});
+  EXPECT_EQ(y[0].shape(), (Shape{1, 1, 3}));
+  EXPECT_EQ(y[0].to_doubles(), (std::vector<double>{1, 12, 20}));
+}
+
 // The message of loading a one-node model at `opset` built by `build`.
 std::string refusal(int opset, const std::function<void(ModelBuilder&)>& build) {
   TempDir dir;

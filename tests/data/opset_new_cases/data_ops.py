@@ -162,5 +162,5 @@ case("col2im_18", 18, [node("Col2Im", ["x", "image", "block"], ["y"])], {"x": f3
 case("col2im_18_strides_pads_dilations", 18,
      [node("Col2Im", ["x", "image", "block"], ["y"], strides=[2, 2], pads=[1, 1, 1, 1], dilations=[1, 2])],
      {"x": f32(2, 12, 6)}, {"image": i64(5, 6), "block": i64(2, 3)})
-case("col2im_18_1d", 18, [node("Col2Im", ["x", "image", "block"], ["y"], strides=[3])], {"x": f32(1, 6, 3)},
-     {"image": i64(8), "block": i64(2)})
+# (A 1-D Col2Im is not a case: ONNX Runtime 1.20 returns uninitialised values for it;
+# tests/importers/lowering_data_test.cc checks one by hand.)
