@@ -58,9 +58,8 @@ void reduce_with_attribute(LoweringContext& cx, const std::vector<int64_t>& axes
 //   ReduceL1 = ReduceSum(|x|), ReduceL2 = Sqrt(ReduceSum(x * x)), ReduceLogSum = Log(ReduceSum(x)),
 //   ReduceLogSumExp = Log(ReduceSum(Exp(x - m))) + m with m = the max of all of x (a scalar,
 //   so exp cannot overflow).
-// noop_with_empty_axes=1 leaves x unchanged for empty axes; ReduceSum-13 does the same, which
-// is right for the sum and the mean but not for the ops that transform x around the sum:
-// those are refused with noop_with_empty_axes=1.
+// With noop_with_empty_axes=1 and empty axes, ReduceSum-13 passes its input through, which
+// leaves exactly the elementwise part of each (|x|, x * x, log x...): what Reduce*-18 gives.
 void reduce_with_axes_input(LoweringContext& cx, bool keepdims, bool noop) {
   const Node& n = cx.node();
   GraphEditor& e = cx.editor();
@@ -68,9 +67,6 @@ void reduce_with_axes_input(LoweringContext& cx, bool keepdims, bool noop) {
   if (op == "ReduceMax" || op == "ReduceMin" || op == "ReduceProd")
     cx.fail("axes '" + n.inputs[1] + "' is not a constant: opset 17's " + op +
             " takes its axes as an attribute; make axes an initializer or a Constant");
-  if (noop && op != "ReduceMean")
-    cx.fail("noop_with_empty_axes=1 with axes '" + n.inputs[1] +
-            "' that are not a constant is not supported; make axes an initializer or a Constant");
   const std::string& x = n.inputs[0];
   const std::string& y = n.outputs[0];
   const std::map<std::string, Attribute> sum_attributes{{"keepdims", Attribute::of_int(keepdims ? 1 : 0)},
@@ -99,6 +95,23 @@ void reduce_with_axes_input(LoweringContext& cx, bool keepdims, bool noop) {
   }
 }
 
+// noop_with_empty_axes=1 with empty axes: nothing is reduced, and what remains is the
+// elementwise part of the reduction (as ONNX's reference and ONNX Runtime compute it):
+// ReduceL1 and ReduceL2 give |x|, ReduceSumSquare x * x, ReduceLogSum log x, the others x.
+void reduce_nothing(LoweringContext& cx) {
+  const Node& n = cx.node();
+  const std::string& x = n.inputs[0];
+  const std::string& op = n.op_type;
+  if (op == "ReduceL1" || op == "ReduceL2")
+    cx.emit("Abs", {x}, {n.outputs[0]});
+  else if (op == "ReduceSumSquare")
+    cx.emit("Mul", {x, x}, {n.outputs[0]});
+  else if (op == "ReduceLogSum")
+    cx.emit("Log", {x}, {n.outputs[0]});
+  else
+    cx.emit("Identity", {x}, {n.outputs[0]});
+}
+
 void lower_reduce(LoweringContext& cx) {
   const Node& n = cx.node();
   const bool keepdims = n.attr_int("keepdims", 1) != 0;
@@ -113,7 +126,7 @@ void lower_reduce(LoweringContext& cx) {
     axes = *constant;
   }
   if (axes.empty() && noop) {
-    cx.emit("Identity", {n.inputs[0]}, {n.outputs[0]});
+    reduce_nothing(cx);
     return;
   }
   reduce_with_attribute(cx, axes, keepdims);

@@ -135,17 +135,6 @@ TEST(LoweringData, ReduceMaxOverAxesKnownOnlyAtRunTimeIsRefused) {
   expect_contains(msg, {"ReduceMax", "axes 'axes' is not a constant", "initializer or a Constant"});
 }
 
-TEST(LoweringData, NoopWithRunTimeAxesIsRefusedWhereTheSumWouldChangeX) {
-  const std::string msg = refusal(18, [](ModelBuilder& m) {
-    m.input("x", kFloat, {2, 3});
-    m.input("axes", kInt64, {-1});
-    m.node("ReduceL2", {"x", "axes"}, {"y"});
-    m.attr("noop_with_empty_axes", 1);
-    m.output("y", kFloat, {-1, -1});
-  });
-  expect_contains(msg, {"ReduceL2", "noop_with_empty_axes=1", "initializer or a Constant"});
-}
-
 TEST(LoweringData, SplitRefusals) {
   std::string msg = refusal(18, [](ModelBuilder& m) {
     m.input("x", kFloat, {5});

@@ -27,9 +27,14 @@ def node(op, inputs, outputs, **attrs):
 CASES = []
 
 
-def case(name, opset, nodes, inputs, initializers=None, outputs=("y",), rtol=1e-4, atol=1e-5):
-    CASES.append(dict(name=name, opset=opset, nodes=nodes, inputs=inputs, initializers=initializers or {},
-                      outputs=list(outputs), rtol=rtol, atol=atol))
+def case(name, opset, nodes, inputs, initializers=None, outputs=("y",), rtol=1e-4, atol=1e-5, shapes=None, doc=None):
+    c = dict(name=name, opset=opset, nodes=nodes, inputs=inputs, initializers=initializers or {},
+             outputs=list(outputs), rtol=rtol, atol=atol)
+    if shapes:
+        c["shapes"] = shapes
+    if doc:
+        c["doc"] = doc
+    CASES.append(c)
 
 
 # ---- Reduce*-18: axes as an input ---------------------------------------------------------
@@ -50,8 +55,17 @@ for op in REDUCE_OPS:
         case(f"reduce_{short}_18_runtime_axes", 18, [node(op, ["x", "axes"], ["y"])], {"x": x, "axes": i64(0, 2)})
         case(f"reduce_{short}_18_runtime_axes_keepdims0", 18, [node(op, ["x", "axes"], ["y"], keepdims=0)],
              {"x": x, "axes": i64(-1)})
-case("reduce_mean_18_runtime_empty_axes_noop", 18, [node("ReduceMean", ["x", "axes"], ["y"], noop_with_empty_axes=1)],
-     {"x": f32(3, 4), "axes": np.zeros([0], np.int64)})
+# noop_with_empty_axes=1 and empty axes: nothing is reduced; the elementwise part of the op
+# remains (|x| for L1 and L2, x * x for SumSquare, log x for LogSum), with axes known at load
+# (the cases above), fed at run time, or absent.
+for op in ("ReduceMean", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"):
+    short = op[len("Reduce"):].lower()
+    x = f32(3, 4, low=0.2 if op == "ReduceLogSum" else -2.0)
+    case(f"reduce_{short}_18_runtime_empty_axes_noop", 18, [node(op, ["x", "axes"], ["y"], noop_with_empty_axes=1)],
+         {"x": x, "axes": np.zeros([0], np.int64)})
+    case(f"reduce_{short}_18_no_axes_noop", 18, [node(op, ["x"], ["y"], noop_with_empty_axes=1)], {"x": x})
+case("reduce_l2_18_symbolic_batch", 18, [node("ReduceL2", ["x", "axes"], ["y"], keepdims=0)], {"x": f32(2, 3, 4)},
+     {"axes": i64(-1)}, shapes={"x": ["N", 3, 4]})
 case("reduce_logsumexp_18_large_values", 18, [node("ReduceLogSumExp", ["x", "axes"], ["y"])],
      {"x": f32(3, 4, low=80, high=120), "axes": i64(1)})
 # later opsets run the -18 rule
@@ -72,6 +86,9 @@ case("split_18_num_outputs_uneven", 18, [node("Split", ["x"], ["y0", "y1", "y2"]
      {"x": f32(2, 7)}, outputs=["y0", "y1", "y2"])
 case("split_18_num_outputs_negative_axis", 18, [node("Split", ["x"], ["y0", "y1"], axis=-1, num_outputs=2)],
      {"x": f32(2, 3, 5)}, outputs=["y0", "y1"])
+case("split_18_num_outputs_symbolic_dim", 18, [node("Split", ["x"], ["y0", "y1", "y2"], num_outputs=3)],
+     {"x": f32(7, 2)}, outputs=["y0", "y1", "y2"], shapes={"x": ["N", 2]},
+     doc="the split axis has no static size: the part sizes are computed at run time")
 case("split_18_split_input", 18, [node("Split", ["x", "split"], ["y0", "y1"], axis=0)], {"x": f32(6, 2)},
      {"split": i64(2, 4)}, outputs=["y0", "y1"])
 case("split_18_runtime_split", 18, [node("Split", ["x", "split"], ["y0", "y1", "y2"], axis=1)],
@@ -97,6 +114,8 @@ case("pad_19_wrap_negative_pads", 19, [node("Pad", ["x", "pads"], ["y"], mode="w
      {"pads": i64(-1, 1, 0, -2)})
 case("pad_19_reflect", 19, [node("Pad", ["x", "pads"], ["y"], mode="reflect")], {"x": x_wrap},
      {"pads": i64(1, 2, 1, 1)})
+case("pad_19_wrap_symbolic_batch", 19, [node("Pad", ["x", "pads", "", "axes"], ["y"], mode="wrap")], {"x": x_wrap},
+     {"pads": i64(2, 1), "axes": i64(1)}, shapes={"x": ["N", 4]})
 case("pad_21_wrap", 21, [node("Pad", ["x", "pads"], ["y"], mode="wrap")], {"x": x_wrap}, {"pads": i64(0, 4, 2, 0)})
 
 # ---- ScatterElements-18 / ScatterND-18: max, min ----------------------------------------------
