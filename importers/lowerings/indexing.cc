@@ -3,8 +3,8 @@
 //
 // The scatters keep their form at opset 17 (ScatterElements-16 / ScatterND-16) with the
 // reduction attribute as given: the scatter kernels (runtime/kernels/reference/indexing.cc)
-// take max and min at every version that has a reduction. Their gradient rules differentiate
-// none and add only and refuse max / min by name.
+// take max and min at every version that has a reduction, and their gradient rules
+// (gradients/rules/indexing.cc) send the gradient of max / min to the winning elements.
 //
 // The bitwise ops have no opset-17 form: they become the project domain's BitwiseAnd/Or/Xor/
 // Not (ai.onnx_train version 1, runtime/kernels/reference/bitwise.cc), whose output types are

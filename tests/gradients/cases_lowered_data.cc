@@ -1,8 +1,8 @@
 // Gradient check rows of the reduction, shape and indexing op versions of opsets 18-20, which
 // load lowered to opset 17 (importers/lowerings/reduce_shape.cc, indexing.cc): each row builds
 // its model at the new opset, so the gradients checked are those of the lowered form. Axes,
-// pads, shapes and indices are initializers (constants for the lowering). ScatterElements /
-// ScatterND with reduction max or min have no gradient (their rule refuses them).
+// pads, shapes and indices are initializers (constants for the lowering). The scatters' max /
+// min rows repeat indices, so that several updates compete for one element.
 #include "tests/gradients/gradcheck_cases.h"
 
 namespace onnx_train::testing {
@@ -74,7 +74,7 @@ ONNX_TRAIN_GRAD_CASES(lowered_data) {
           .fixed(1, int64s({5, 6}))
           .fixed(2, int64s({2, 3})),
 
-      // ScatterElements-18 / ScatterND-18 with the reductions that have a gradient.
+      // ScatterElements-18 / ScatterND-18: none, add, and max / min (the gradient to the winners).
       GradCase("ScatterElements", 18)
           .inputs({3, 4}, {3, 2})
           .attr("axis", 1)
@@ -83,6 +83,23 @@ ONNX_TRAIN_GRAD_CASES(lowered_data) {
           .inputs({4, 2}, {3, 2})
           .attr("reduction", "add")
           .fixed(1, Tensor::from<int64_t>({3, 1}, {1, 3, 1})),
+      GradCase("ScatterElements", 18)
+          .inputs({3, 4}, {3, 3})
+          .attr("axis", 1)
+          .attr("reduction", "max")
+          .fixed(1, Tensor::from<int64_t>({3, 3}, {1, 0, 1, 2, 2, -1, 3, 3, 3})),
+      GradCase("ScatterElements", 18)
+          .inputs({3, 3}, {2, 3})
+          .attr("reduction", "min")
+          .fixed(1, Tensor::from<int64_t>({2, 3}, {0, 2, 2, 0, 1, -1})),
+      GradCase("ScatterND", 18)
+          .inputs({4, 3}, {3, 3})
+          .attr("reduction", "max")
+          .fixed(1, Tensor::from<int64_t>({3, 1}, {1, 3, 1})),
+      GradCase("ScatterND", 18)
+          .inputs({2, 3}, {4})
+          .attr("reduction", "min")
+          .fixed(1, Tensor::from<int64_t>({4, 2}, {0, 1, 1, 2, 0, 1, 1, 0})),
 
       // DFT-20: the default axis (-2: the last signal axis) and an axis input.
       GradCase("DFT", 20).input({2, 6, 1}).output({2, 6, 2}),
