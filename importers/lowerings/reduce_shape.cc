@@ -245,25 +245,16 @@ void lower_pad(LoweringContext& cx) {
 
 // y = x centred in `shape` along `axes` (default: all): an axis of d elements cut to s < d
 // keeps x[(d - s) / 2 : (d - s) / 2 + s] (Slice); one grown to s > d gets (s - d) / 2 zeros
-// before and the rest after (Pad). Needs the input's static sizes on those axes.
-void lower_center_crop_pad(LoweringContext& cx) {
+// before and the rest after (Pad). With the sizes static: constant starts and pads.
+void center_crop_pad_static(LoweringContext& cx, const Shape& shape, const std::vector<int64_t>& axes,
+                            const std::vector<int64_t>& target) {
   const Node& n = cx.node();
   GraphEditor& e = cx.editor();
   const std::string& x = n.inputs[0];
-  const std::vector<int64_t> target = *cx.required_constant_ints(1, "shape");
-  const std::optional<Shape> shape = cx.shape(x);
-  if (!shape) cx.fail("the rank and sizes of input '" + x + "' are unknown; CenterCropPad needs them");
-  const int64_t rank = static_cast<int64_t>(shape->size());
-  std::vector<int64_t> axes(static_cast<size_t>(rank));
-  for (int64_t a = 0; a < rank; ++a) axes[static_cast<size_t>(a)] = a;
-  if (n.has_attr("axes")) axes = normalized_axes(cx, n.attr_ints("axes"), rank, "axis");
-  if (target.size() != axes.size())
-    cx.fail(fmt::format("shape has {} entries for {} axes", target.size(), axes.size()));
+  const int64_t rank = static_cast<int64_t>(shape.size());
   std::vector<int64_t> starts, ends, slice_axes, pads(static_cast<size_t>(2 * rank), 0);
   for (size_t i = 0; i < axes.size(); ++i) {
-    const int64_t d = (*shape)[static_cast<size_t>(axes[i])], s = target[i];
-    if (d < 0) cx.fail(fmt::format("axis {} of input '{}' has no static size; CenterCropPad needs it", axes[i], x));
-    if (s < 0) cx.fail(fmt::format("shape {} has a negative size", shape_str(target)));
+    const int64_t d = shape[static_cast<size_t>(axes[i])], s = target[i];
     if (d > s) {
       starts.push_back((d - s) / 2);
       ends.push_back((d - s) / 2 + s);
@@ -288,6 +279,58 @@ void lower_center_crop_pad(LoweringContext& cx) {
     cx.emit("Pad", {v, e.ints(pads, x + "/pads")}, {n.outputs[0]}, {{"mode", Attribute::of_string("constant")}});
   else
     cx.emit("Identity", {v}, {n.outputs[0]});
+}
+
+// The same with sizes known only at run time, d = Shape(x)[axes] (int64 [k]):
+//   crop = max(d - s, 0), start = crop / 2, end = start + min(d, s)      -> Slice(x, start, end, axes)
+//   grow = max(s - d, 0), begin = grow / 2, rest = grow - begin           -> Pad with begin / rest
+//   scattered into full-rank pads (positions a and a + rank of every axis a).
+void center_crop_pad_dynamic(LoweringContext& cx, int64_t rank, const std::vector<int64_t>& axes,
+                             const std::vector<int64_t>& target) {
+  const Node& n = cx.node();
+  GraphEditor& e = cx.editor();
+  const std::string& x = n.inputs[0];
+  auto op = [&](const char* type, std::vector<std::string> inputs, const char* hint) {
+    return e.add1(type, std::move(inputs), e.fresh(x + hint));
+  };
+  const std::string zero = e.ints({0}, x + "/zero"), two = e.ints({2}, x + "/two");
+  const std::string s = e.ints(target, x + "/target");
+  const std::string d = op("Gather", {op("Shape", {x}, "_shape"), e.ints(axes, x + "/axes")}, "_sizes");
+  const std::string start = op("Div", {op("Max", {op("Sub", {d, s}, "_excess"), zero}, "_crop"), two}, "_starts");
+  const std::string end = op("Add", {start, op("Min", {d, s}, "_kept")}, "_ends");
+  const std::string cropped = op("Slice", {x, start, end, e.ints(axes, x + "/slice_axes")}, "_cropped");
+  const std::string grow = op("Max", {op("Sub", {s, d}, "_missing"), zero}, "_grow");
+  const std::string begin = op("Div", {grow, two}, "_pad_begin");
+  const std::vector<int64_t> zeros(static_cast<size_t>(2 * rank), 0);
+  std::vector<int64_t> positions(axes);
+  for (int64_t a : axes) positions.push_back(a + rank);
+  const std::string pads = e.add1("ScatterElements",
+                                  {e.ints(zeros, x + "/no_pads"), e.ints(positions, x + "/pad_positions"),
+                                   e.add1("Concat", {begin, op("Sub", {grow, begin}, "_pad_end")},
+                                          e.fresh(x + "_axis_pads"), {{"axis", Attribute::of_int(0)}})},
+                                  e.fresh(x + "_pads"), {{"axis", Attribute::of_int(0)}});
+  cx.emit("Pad", {cropped, pads}, {n.outputs[0]}, {{"mode", Attribute::of_string("constant")}});
+}
+
+void lower_center_crop_pad(LoweringContext& cx) {
+  const Node& n = cx.node();
+  const std::string& x = n.inputs[0];
+  const std::vector<int64_t> target = *cx.required_constant_ints(1, "shape");
+  const int64_t rank = cx.required_rank(x, "CenterCropPad");
+  std::vector<int64_t> axes(static_cast<size_t>(rank));
+  for (int64_t a = 0; a < rank; ++a) axes[static_cast<size_t>(a)] = a;
+  if (n.has_attr("axes")) axes = normalized_axes(cx, n.attr_ints("axes"), rank, "axis");
+  if (target.size() != axes.size())
+    cx.fail(fmt::format("shape has {} entries for {} axes", target.size(), axes.size()));
+  if (std::any_of(target.begin(), target.end(), [](int64_t s) { return s < 0; }))
+    cx.fail(fmt::format("shape {} has a negative size", shape_str(target)));
+  const std::optional<Shape> shape = cx.shape(x);
+  const bool sizes_static =
+      shape && std::all_of(axes.begin(), axes.end(), [&](int64_t a) { return (*shape)[static_cast<size_t>(a)] >= 0; });
+  if (sizes_static)
+    center_crop_pad_static(cx, *shape, axes, target);
+  else
+    center_crop_pad_dynamic(cx, rank, axes, target);
 }
 
 // ---- DFT-20: axis as an input ---------------------------------------------------------------

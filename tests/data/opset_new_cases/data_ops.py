@@ -163,6 +163,9 @@ case("center_crop_pad_18_crop_and_pad_axes", 18, [node("CenterCropPad", ["x", "s
      {"x": f32(2, 9, 4)}, {"shape": i64(4, 7)})
 case("center_crop_pad_18_negative_axes", 18, [node("CenterCropPad", ["x", "shape"], ["y"], axes=[-1])],
      {"x": f32(2, 3, 5)}, {"shape": i64(2)})
+case("center_crop_pad_18_symbolic_sizes", 18, [node("CenterCropPad", ["x", "shape"], ["y"], axes=[0, 2])],
+     {"x": f32(7, 3, 2)}, {"shape": i64(4, 5)}, shapes={"x": ["N", 3, "W"]},
+     doc="sizes known only at run time: the crop starts and pads are computed then")
 
 # ---- DFT-20: axis as an input ----------------------------------------------------------------
 case("dft_20_axis_input", 20, [node("DFT", ["x", "", "axis"], ["y"])], {"x": f32(2, 8, 1)},
