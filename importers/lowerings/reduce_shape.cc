@@ -57,7 +57,8 @@ void reduce_with_attribute(LoweringContext& cx, const std::vector<int64_t>& axes
 //   ReduceMean = ReduceSum(x) / (Size(x) / Size(sum)), ReduceSumSquare = ReduceSum(x * x),
 //   ReduceL1 = ReduceSum(|x|), ReduceL2 = Sqrt(ReduceSum(x * x)), ReduceLogSum = Log(ReduceSum(x)),
 //   ReduceLogSumExp = Log(ReduceSum(Exp(x - m))) + m with m = the max of all of x (a scalar,
-//   so exp cannot overflow).
+//   so exp cannot overflow; NOTE: a slice lying wholly ~100 (float32) below the global max
+//   underflows to -inf, which the attribute form of constant axes does not).
 // With noop_with_empty_axes=1 and empty axes, ReduceSum-13 passes its input through, which
 // leaves exactly the elementwise part of each (|x|, x * x, log x...): what Reduce*-18 gives.
 void reduce_with_axes_input(LoweringContext& cx, bool keepdims, bool noop) {
