@@ -222,6 +222,24 @@ std::string full_rank_pads(LoweringContext& cx, const std::vector<int64_t>& axes
                 e.fresh(n.inputs[1] + "_full_rank"), {{"axis", Attribute::of_int(0)}});
 }
 
+// The same for axes known only at run time (int32 or int64 [k]): the positions
+// [a mod rank ..., (a mod rank) + rank ...] are computed then, and the pads scattered there.
+std::string full_rank_pads_at_run_time(LoweringContext& cx, int64_t rank) {
+  const Node& n = cx.node();
+  GraphEditor& e = cx.editor();
+  const std::string& axes = n.inputs[3];
+  const std::string r = e.ints({rank}, axes + "/rank");
+  const std::string as_int64 =
+      e.add1("Cast", {axes}, e.fresh(axes + "_int64"), {{"to", Attribute::of_int(cast_to(DType::Int64))}});
+  const std::string wrapped =
+      e.add1("Mod", {e.add1("Add", {as_int64, r}, e.fresh(axes + "_plus_rank")), r}, e.fresh(axes + "_wrapped"));
+  const std::string positions = e.add1("Concat", {wrapped, e.add1("Add", {wrapped, r}, e.fresh(axes + "_ends"))},
+                                       e.fresh(axes + "_positions"), {{"axis", Attribute::of_int(0)}});
+  const std::string zeros = e.ints(std::vector<int64_t>(static_cast<size_t>(2 * rank), 0), n.inputs[1] + "/zeros");
+  return e.add1("ScatterElements", {zeros, positions, n.inputs[1]}, e.fresh(n.inputs[1] + "_full_rank"),
+                {{"axis", Attribute::of_int(0)}});
+}
+
 // Pad-18/19 -> Pad-13: pads for the given axes become full-rank pads; the mode stays (wrap,
 // new at 19, is a mode of the Pad kernel). A constant_value outside mode constant, which
 // Pad ignores, is left out.
@@ -234,8 +252,10 @@ void lower_pad(LoweringContext& cx) {
   std::vector<std::string> inputs(n.inputs.begin(), n.inputs.begin() + std::min<size_t>(n.inputs.size(), 3));
   if (n.has_input(3)) {
     const int64_t rank = cx.required_rank(n.inputs[0], "padding only some axes");
-    const std::vector<int64_t> axes = normalized_axes(cx, *cx.required_constant_ints(3, "axes"), rank, "axis");
-    inputs[1] = full_rank_pads(cx, axes, rank);
+    if (const std::optional<std::vector<int64_t>> axes = cx.constant_ints(n.inputs[3]))
+      inputs[1] = full_rank_pads(cx, normalized_axes(cx, *axes, rank, "axis"), rank);
+    else
+      inputs[1] = full_rank_pads_at_run_time(cx, rank);
   }
   if (mode != "constant" && inputs.size() > 2) inputs.resize(2);  // constant_value only serves mode constant
   while (!inputs.empty() && inputs.back().empty()) inputs.pop_back();

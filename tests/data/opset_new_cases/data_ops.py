@@ -106,6 +106,9 @@ case("pad_18_axes_runtime_pads", 18, [node("Pad", ["x", "pads", "", "axes"], ["y
      {"x": x_pad, "pads": i64(2, 1, 0, 3)}, {"axes": i64(0, 2)})
 case("pad_18_axes_negative_pads", 18, [node("Pad", ["x", "pads", "", "axes"], ["y"])], {"x": x_pad},
      {"pads": i64(-1, 2), "axes": i64(2)})
+case("pad_18_runtime_axes", 18, [node("Pad", ["x", "pads", "value", "axes"], ["y"])],
+     {"x": x_pad, "axes": np.array([-1, 0], np.int32)}, {"pads": i64(1, 0, 2, 1), "value": np.array(-3, np.float32)},
+     doc="axes fed at run time (int32, one negative): the pads are scattered to their positions then")
 x_wrap = f32(3, 4)
 case("pad_19_wrap", 19, [node("Pad", ["x", "pads"], ["y"], mode="wrap")], {"x": x_wrap}, {"pads": i64(1, 2, 2, 3)})
 case("pad_19_wrap_axes", 19, [node("Pad", ["x", "pads", "", "axes"], ["y"], mode="wrap")], {"x": f32(2, 3, 4)},
