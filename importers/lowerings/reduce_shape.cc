@@ -378,21 +378,17 @@ void lower_dft(LoweringContext& cx) {
 // ---- Col2Im-18 ------------------------------------------------------------------------------
 
 // A one-hot ConvTranspose weight [C * K, 1, b_1, ..., b_n] (K = b_1 * ... * b_n): channel
-// c * K + k holds a 1 at block position k (row-major) and zeros elsewhere.
-Tensor one_hot_blocks(DType dtype, int64_t channels, const std::vector<int64_t>& block) {
+// c * K + k holds a 1 at block position k (row-major) and zeros elsewhere. Made as uint8 and
+// cast: a float Constant would be taken for a weight that an exporter folded, and trained.
+Tensor one_hot_blocks(int64_t channels, const std::vector<int64_t>& block) {
   int64_t k = 1;
   for (int64_t b : block) k *= b;
   Shape shape{channels * k, 1};
   shape.insert(shape.end(), block.begin(), block.end());
-  Tensor w(dtype, shape);
-  auto fill = [&](auto* p) {
-    std::fill(p, p + w.numel(), 0);
-    for (int64_t i = 0; i < channels * k; ++i) p[i * k + i % k] = 1;
-  };
-  if (dtype == DType::Float64)
-    fill(w.data<double>());
-  else
-    fill(w.data<float>());
+  Tensor w(DType::UInt8, shape);
+  uint8_t* p = w.data<uint8_t>();
+  std::fill(p, p + w.numel(), uint8_t{0});
+  for (int64_t i = 0; i < channels * k; ++i) p[i * k + i % k] = 1;
   return w;
 }
 
@@ -437,7 +433,8 @@ void lower_col2im(LoweringContext& cx) {
   const DType dtype = cx.dtype(x);
   if (dtype != DType::Float32 && dtype != DType::Float64) cx.fail("input '" + x + "' must be float32 or float64");
   const std::string view = e.add1("Reshape", {x, e.ints(viewed, x + "/windows")}, e.fresh(x + "_windows"));
-  const std::string w = e.constant(one_hot_blocks(dtype, (*shape)[1] / k, block), x + "/one_hot_blocks");
+  const std::string w = e.add1("Cast", {e.constant(one_hot_blocks((*shape)[1] / k, block), x + "/one_hot_blocks")},
+                               e.fresh(x + "_one_hot_blocks"), {{"to", Attribute::of_int(cast_to(dtype))}});
   cx.emit("ConvTranspose", {view, w}, n.outputs,
           {{"group", Attribute::of_int((*shape)[1] / k)},
            {"kernel_shape", Attribute::of_ints(block)},

@@ -7,6 +7,7 @@
 
 #include "importers/onnx_model.h"
 #include "onnx_train/session.h"
+#include "onnx_train/training_session.h"
 #include "tests/support/expect_text.h"
 #include "tests/support/model_builder.h"
 
@@ -115,6 +116,26 @@ TEST(LoweringData, Col2ImInOneDimension) {
   const std::vector<Tensor> y = s.run({{"x", Tensor::from<float>({1, 2, 2}, {1, 2, 10, 20})}});
   EXPECT_EQ(y[0].shape(), (Shape{1, 1, 3}));
   EXPECT_EQ(y[0].to_doubles(), (std::vector<double>{1, 12, 20}));
+}
+
+TEST(LoweringData, Col2ImAddsNoTrainableWeight) {
+  // The one-hot ConvTranspose weight of the lowered Col2Im is a constant of the op, not a
+  // weight: only the model's own initializer trains.
+  TempDir dir;
+  ModelBuilder m(18);
+  m.input("x", kFloat, {1, 8, 6});
+  m.initializer("image", int64s({3, 4}));
+  m.initializer("block", int64s({2, 2}));
+  m.initializer("w", Tensor::from<float>({1}, {2}));
+  m.node("Col2Im", {"x", "image", "block"}, {"y"});
+  m.node("Mul", {"y", "w"}, {"z"});
+  m.node("ReduceSum", {"z"}, {"loss"});
+  m.attr("keepdims", 0);
+  m.output("loss", kFloat, {});
+  TrainingOptions options;
+  options.model_loss = "loss";
+  const TrainingSession session = TrainingSession::from_file(saved(m, dir), options);
+  EXPECT_EQ(session.parameter_names(), (std::vector<std::string>{"w"}));
 }
 
 // The message of loading a one-node model at `opset` built by `build`.
