@@ -283,12 +283,15 @@ std::string lower_node(Node node, const onnx::NodeProto& proto, LoweredNodes& ou
     return "";
   }
   node.since_version = version;
+  const std::string problem = signature_problem(node, version);
+  if (!problem.empty()) return fmt::format("{}: {}", node.label(), problem);
   const LoweringRule* rule = find_rule(node.op_type, version);
   if (rule == nullptr)
     return fmt::format("{}: {}-{} is not supported (onnx-train runs opset 18-23 models by lowering each op "
                        "version they introduced; `onnx-train ops` lists those it covers)",
                        node.label(), node.op_type, version);
   try {
+    editor.set_node_prefix(node.name + "/");  // what the checker says of a new node names the user's node
     LoweringContext cx(node, editor, shapes, path);
     rule->lower(cx);
   } catch (const Error& e) {
@@ -335,7 +338,7 @@ void lower_to_opset17(onnx::ModelProto& model, const std::string& path) {
   LoweringStart start = lowering_start(model, model_dir, path);
   LoweredNodes lowered{start.lowered, {}};
   lowered.graph.opsets.emplace(kProjectDomain, 1);
-  GraphEditor editor(lowered.graph, fmt::format("{}: lowering to opset {}", path, kMaxOpset), "lowered/");
+  GraphEditor editor(lowered.graph, fmt::format("{}: lowering to opset {}", path, kMaxOpset));
   // Names the model uses further down are not handed out to the nodes rules make.
   for (const auto& n : model.graph().node()) {
     editor.reserve(n.name());
