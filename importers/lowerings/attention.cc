@@ -117,19 +117,23 @@ std::string repeat_heads(LoweringContext& cx, const std::string& x, int64_t grou
   return reshape(cx, rep, {0, q_heads, static_dim(cx, x, 2).value_or(-1), head_size}, x + "_repeated");
 }
 
-// The causal bias [Sq, T]: 0 where key j <= query i + past, `lowest` after. A constant when the
-// lengths are known; else lowest * Trilu(ones [Sq, T], k = past + 1) (the part where j - i > past).
+// The causal bias [Sq, T]: 0 where key j <= query i + past, `lowest` after. Where(later, lowest,
+// 0) over a bool constant `later` when the lengths are known (a float constant of that size would
+// be taken for a weight an exporter folded, and trained); else lowest * Trilu(ones [Sq, T],
+// k = past + 1) (the part where j - i > past).
 std::string causal_bias(LoweringContext& cx, const Attention& a, const std::string& k_all) {
   GraphEditor& e = cx.editor();
   const Node& n = cx.node();
   const std::optional<int64_t> sq = static_dim(cx, a.q, 2), total = static_dim(cx, k_all, 2);
   std::optional<int64_t> past = int64_t{0};
   if (n.has_input(kPastKey)) past = static_dim(cx, n.inputs[kPastKey], 2);
+  const std::string low = scalar(cx, a.dtype, lowest(a.dtype), "attention_lowest");
   if (sq && total && past) {
-    std::vector<double> bias(static_cast<size_t>(*sq * *total), 0.0);
+    std::vector<bool> later(static_cast<size_t>(*sq * *total), false);
     for (int64_t i = 0; i < *sq; ++i)
-      for (int64_t j = i + *past + 1; j < *total; ++j) bias[static_cast<size_t>(i * *total + j)] = lowest(a.dtype);
-    return e.constant(float_tensor(a.dtype, {*sq, *total}, bias), "causal_bias");
+      for (int64_t j = i + *past + 1; j < *total; ++j) later[static_cast<size_t>(i * *total + j)] = true;
+    const std::string later_keys = e.constant(Tensor::from<bool>({*sq, *total}, later), "causal_later_keys");
+    return e.add1("Where", {later_keys, low, scalar(cx, a.dtype, 0, "attention_zero")}, e.fresh("causal_bias"));
   }
   auto length = [&](const std::string& x, const std::string& hint) {  // x.shape[2:3]
     return e.add1("Shape", {x}, e.fresh(hint), {{"start", Attribute::of_int(2)}, {"end", Attribute::of_int(3)}});
@@ -146,7 +150,7 @@ std::string causal_bias(LoweringContext& cx, const Attention& a, const std::stri
     k = e.add1("Add", {p, e.constant(scalar_tensor(DType::Int64, 1), "one")}, e.fresh("causal_diagonal"));
   }
   const std::string later = e.add1("Trilu", {ones, k}, e.fresh("causal_later_keys"), {{"upper", Attribute::of_int(1)}});
-  return e.add1("Mul", {later, scalar(cx, a.dtype, lowest(a.dtype), "attention_lowest")}, e.fresh("causal_bias"));
+  return e.add1("Mul", {later, low}, e.fresh("causal_bias"));
 }
 
 // attn_mask as an additive bias: a float mask as is (in Q's type), a bool one as 0 / lowest.

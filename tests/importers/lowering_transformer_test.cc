@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "gradients/autodiff.h"
 #include "importers/onnx_model.h"
 #include "onnx_train/session.h"
 #include "tests/support/expect_text.h"
@@ -184,6 +185,22 @@ TEST(LoweringTransformer, AttentionCausalBiasIsConstantWhenTheLengthsAreKnown) {
   };
   EXPECT_EQ(trilu_count({1, 2, 3, 4}), 0);
   EXPECT_EQ(trilu_count({1, 2, -1, 4}), 1);
+}
+
+// The lowered constants are no weights: a float Constant of two or more elements that reaches the
+// loss would be taken for a weight an exporter folded and trained (the causal bias is a bool
+// constant selecting `lowest`).
+TEST(LoweringTransformer, AttentionLeavesNoFloatConstantToTrain) {
+  TempDir dir;
+  ModelBuilder m = attention_model({1, 2, 3, 4}, {1, 2, 3, 4}, {1, 2, 3, 4}, {"q", "k", "v", "mask"});
+  m.input("mask", onnx::TensorProto::BOOL, {3, 3});
+  m.attr("is_causal", 1).attr("softcap", 2.0f);
+  m.node("ReduceSum", {"y"}, {"loss"});
+  m.attr("keepdims", 0);
+  m.output("loss", kFloat, {});
+  m.save(dir.path() + "/model.onnx");
+  Graph graph = load_onnx_model(dir.path() + "/model.onnx");
+  EXPECT_TRUE(promote_constant_weights(graph, "loss").empty());
 }
 
 }  // namespace
