@@ -1,0 +1,184 @@
+// Lowering of Resize-18 and -19 to Resize-13. The new attributes become Resize-13's inputs:
+// `axes` widens scales / sizes / roi to every axis (scale 1, the input's own size, roi [0, 1]
+// elsewhere); keep_aspect_ratio_policy not_larger / not_smaller becomes the one scale it picks
+// (constant sizes, static input sizes); half_pixel_symmetric is half_pixel wherever the scaled
+// width in * scale is whole (always with sizes). antialias = 1 is refused.
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "importers/lower_opset.h"
+#include "importers/lowerings/vision_util.h"
+
+namespace onnx_train {
+namespace {
+
+using vision_lowering::float_tensor;
+
+// The node's `axes` (negative ones counted from the end), or every axis when not given.
+std::vector<int64_t> resize_axes(LoweringContext& cx, int64_t rank) {
+  std::vector<int64_t> axes = cx.node().attr_ints("axes", {});
+  if (axes.empty()) {
+    for (int64_t a = 0; a < rank; ++a) axes.push_back(a);
+    return axes;
+  }
+  std::vector<bool> seen(static_cast<size_t>(rank), false);
+  for (int64_t& a : axes) {
+    if (a < -rank || a >= rank) cx.fail("axis " + std::to_string(a) + " is out of range for rank " + std::to_string(rank));
+    if (a < 0) a += rank;
+    if (seen[static_cast<size_t>(a)]) cx.fail("axis " + std::to_string(a) + " is given twice in axes");
+    seen[static_cast<size_t>(a)] = true;
+  }
+  return axes;
+}
+
+// A Resize input (scales, sizes, roi) as a constant; nullopt when omitted or empty.
+std::optional<Tensor> given_constant(LoweringContext& cx, size_t index, const std::string& what) {
+  const Node& n = cx.node();
+  if (!n.has_input(index)) return std::nullopt;
+  std::optional<Tensor> t = cx.constant(n.inputs[index]);
+  if (!t) cx.fail(what + " is not a constant; with axes, keep_aspect_ratio_policy or half_pixel_symmetric it must be");
+  if (t->numel() == 0) return std::nullopt;
+  return t;
+}
+
+// The sizes of every axis: `sizes` on `axes`, x's own sizes elsewhere (constants where known,
+// else slices of Shape(x)), concatenated.
+std::string full_sizes(LoweringContext& cx, const std::vector<int64_t>& axes, const std::vector<int64_t>& sizes,
+                       int64_t rank) {
+  GraphEditor& e = cx.editor();
+  const std::string& x = cx.node().inputs[0];
+  const Shape x_shape = cx.shape(x).value_or(Shape(static_cast<size_t>(rank), -1));
+  std::vector<int64_t> full(static_cast<size_t>(rank), -1);
+  for (size_t i = 0; i < axes.size(); ++i) full[static_cast<size_t>(axes[i])] = sizes[i];
+  bool all_known = true;
+  for (int64_t a = 0; a < rank; ++a) {
+    if (full[a] < 0) full[a] = x_shape[a];
+    all_known = all_known && full[a] >= 0;
+  }
+  if (all_known) return e.ints(full, "resize_sizes");
+  const std::string shape = e.add1("Shape", {x}, e.fresh(x + "_shape"));
+  std::vector<std::string> pieces;
+  for (int64_t a = 0; a < rank; ++a) {
+    if (full[a] >= 0) {
+      pieces.push_back(e.ints({full[a]}, "resize_size"));
+    } else {
+      pieces.push_back(e.add1("Slice", {shape, e.ints({a}, "start"), e.ints({a + 1}, "end")}, e.fresh(x + "_dim")));
+    }
+  }
+  return e.add1("Concat", pieces, e.fresh("resize_sizes"), {{"axis", Attribute::of_int(0)}});
+}
+
+// keep_aspect_ratio_policy not_larger / not_smaller: one scale s = min / max over the axes of
+// sizes_i / in_i, the output size round(s * in_i), and s (not size / in) in the coordinate
+// transform, as ONNX Runtime does. Resize-13 takes it as scales when floor(in_i * s) (its size
+// rule, s in float32) is that size on every axis.
+std::vector<float> aspect_scales(LoweringContext& cx, const std::vector<int64_t>& axes,
+                                 const std::vector<int64_t>& sizes, const Shape& x_shape, const std::string& policy) {
+  double s = policy == "not_larger" ? INFINITY : 0.0;
+  for (size_t i = 0; i < axes.size(); ++i) {
+    const double r = static_cast<double>(sizes[i]) / static_cast<double>(x_shape[axes[i]]);
+    s = policy == "not_larger" ? std::min(s, r) : std::max(s, r);
+  }
+  std::vector<float> scales(x_shape.size(), 1.0f);
+  for (int64_t a : axes) {
+    const double in = static_cast<double>(x_shape[a]);
+    const float s32 = static_cast<float>(s);
+    if (std::floor(in * static_cast<double>(s32)) != std::round(in * s)) {
+      cx.fail("keep_aspect_ratio_policy " + policy + " gives axis " + std::to_string(a) + " the size round(" +
+              std::to_string(in * s) + "), which Resize-13's scales cannot give (they floor); not supported");
+    }
+    scales[a] = s32;
+  }
+  return scales;
+}
+
+// half_pixel_symmetric shifts the coordinates by in / 2 * (1 - floor(in * s) / (in * s)): none
+// when in * s is whole, where it is half_pixel.
+void check_symmetric(LoweringContext& cx, const std::vector<float>& scales, const std::optional<Shape>& x_shape) {
+  for (size_t a = 0; a < scales.size(); ++a) {
+    if (scales[a] == 1.0f) continue;
+    if (!x_shape || (*x_shape)[a] < 0) {
+      cx.fail("half_pixel_symmetric with scales needs the static size of axis " + std::to_string(a));
+    }
+    const double width = static_cast<double>((*x_shape)[a]) * static_cast<double>(scales[a]);
+    if (width != std::floor(width)) {
+      cx.fail("half_pixel_symmetric with a fractional scaled size (axis " + std::to_string(a) + ": " +
+              std::to_string(width) + ") is not supported; give sizes instead of scales");
+    }
+  }
+}
+
+// roi [2 * len(axes)] (starts then ends) widened to [2 * rank], [0, 1] on the other axes.
+std::string full_roi(LoweringContext& cx, const Tensor& roi, const std::vector<int64_t>& axes, int64_t rank) {
+  const std::vector<double> given = roi.to_doubles();
+  const size_t k = axes.size();
+  if (given.size() != 2 * k) cx.fail("roi has " + std::to_string(given.size()) + " values for " + std::to_string(k) + " axes");
+  std::vector<double> full(static_cast<size_t>(2 * rank), 0.0);
+  for (int64_t a = 0; a < rank; ++a) full[static_cast<size_t>(rank + a)] = 1.0;
+  for (size_t i = 0; i < k; ++i) {
+    full[static_cast<size_t>(axes[i])] = given[i];
+    full[static_cast<size_t>(rank + axes[i])] = given[k + i];
+  }
+  const DType dt = roi.dtype() == DType::Float64 ? DType::Float64 : DType::Float32;
+  return cx.editor().constant(float_tensor(dt, {2 * rank}, full), "resize_roi");
+}
+
+void lower_resize(LoweringContext& cx) {
+  const Node& n = cx.node();
+  if (n.attr_int("antialias", 0) != 0) cx.fail("antialias = 1 is not supported (onnx-train resizes without a filter)");
+  const std::string policy = n.attr_string("keep_aspect_ratio_policy", "stretch");
+  if (policy != "stretch" && policy != "not_larger" && policy != "not_smaller") {
+    cx.fail("keep_aspect_ratio_policy '" + policy + "' is not one of stretch, not_larger, not_smaller");
+  }
+  const bool symmetric = n.attr_string("coordinate_transformation_mode", "half_pixel") == "half_pixel_symmetric";
+  std::map<std::string, Attribute> attributes = n.attributes;
+  for (const char* key : {"antialias", "axes", "keep_aspect_ratio_policy"}) attributes.erase(key);
+  if (symmetric) attributes["coordinate_transformation_mode"] = Attribute::of_string("half_pixel");
+  const bool has_sizes = n.has_input(3) && !(cx.constant(n.inputs[3]) && cx.constant(n.inputs[3])->numel() == 0);
+  if (!n.has_attr("axes") && policy == "stretch" && (!symmetric || has_sizes)) {
+    cx.keep(attributes);  // every axis given: Resize-13 as written (half_pixel_symmetric = half_pixel with sizes)
+    return;
+  }
+  GraphEditor& e = cx.editor();
+  const int64_t rank = cx.required_rank(n.inputs[0], "Resize-18 with axes, keep_aspect_ratio_policy or half_pixel_symmetric scales");
+  const std::vector<int64_t> axes = resize_axes(cx, rank);
+  const std::optional<Shape> x_shape = cx.shape(n.inputs[0]);
+  std::vector<std::string> inputs = {n.inputs[0], "", "", ""};
+  const std::optional<Tensor> roi = n.has_input(1) ? given_constant(cx, 1, "roi") : std::nullopt;
+  if (roi) inputs[1] = full_roi(cx, *roi, axes, rank);
+  const std::optional<Tensor> scales = given_constant(cx, 2, "scales");
+  const std::optional<Tensor> sizes = given_constant(cx, 3, "sizes");
+  if (scales.has_value() == sizes.has_value()) cx.fail("give exactly one of scales and sizes");
+  const std::vector<double> given = scales ? scales->to_doubles() : sizes->to_doubles();
+  if (given.size() != axes.size()) {
+    cx.fail(std::string(scales ? "scales" : "sizes") + " has " + std::to_string(given.size()) + " values for " +
+            std::to_string(axes.size()) + " axes");
+  }
+  std::vector<float> full_scales(static_cast<size_t>(rank), 1.0f);
+  if (sizes && policy == "stretch") {
+    inputs[3] = full_sizes(cx, axes, sizes->to_int64s(), rank);
+  } else if (sizes) {
+    std::string what = "keep_aspect_ratio_policy " + policy;
+    full_scales = aspect_scales(cx, axes, sizes->to_int64s(), vision_lowering::required_static_shape(cx, n.inputs[0], what),
+                                policy);
+  } else {
+    for (size_t i = 0; i < axes.size(); ++i) full_scales[axes[i]] = static_cast<float>(given[i]);
+  }
+  if (inputs[3].empty()) {
+    if (symmetric) check_symmetric(cx, full_scales, x_shape);
+    inputs[2] = e.constant(Tensor::from<float>({rank}, full_scales), "resize_scales");
+  }
+  while (inputs.back().empty()) inputs.pop_back();
+  cx.emit("Resize", inputs, {n.outputs[0]}, attributes);
+}
+
+}  // namespace
+
+ONNX_TRAIN_LOWERINGS(vision_resize) {
+  rules.push_back({"Resize", 18, lower_resize, "Resize-13 (axes widened to every axis)"});
+  rules.push_back({"Resize", 19, lower_resize, "Resize-13 (half_pixel_symmetric as half_pixel where equal)"});
+}
+
+}  // namespace onnx_train
