@@ -24,7 +24,7 @@ struct DeformGeometry {
 
 DeformGeometry deform_geometry(LoweringContext& cx) {
   const Node& n = cx.node();
-  const Shape x = required_static_shape(cx, n.inputs[0], "DeformConv-19");
+  const Shape x = required_static_shape(cx, n.inputs[0], "DeformConv-19", /*first_axis=*/1);
   const Shape wt = required_static_shape(cx, n.inputs[1], "DeformConv-19");
   if (x.size() != 4 || wt.size() != 4) {
     cx.fail("X " + shape_str(x) + " and W " + shape_str(wt) + ": onnx-train lowers 2-D DeformConv only (4-D X and W)");

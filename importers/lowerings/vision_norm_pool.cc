@@ -98,7 +98,7 @@ void lower_group_normalization(LoweringContext& cx) {
 
 // ---- window sums (dilated pooling) ----------------------------------------------------------
 
-// The resolved window of a pooling node on X (static shape [N, C, in...]).
+// The resolved window of a pooling node on X ([N, C, in...], C and in static).
 struct PoolWindow {
   Shape x_shape;
   std::vector<int64_t> in;  // spatial sizes
@@ -108,7 +108,7 @@ struct PoolWindow {
 PoolWindow pool_window(LoweringContext& cx, const std::string& what) {
   const Node& n = cx.node();
   PoolWindow w;
-  w.x_shape = required_static_shape(cx, n.inputs[0], what);
+  w.x_shape = required_static_shape(cx, n.inputs[0], what, /*first_axis=*/1);  // N may be symbolic
   if (w.x_shape.size() < 3 || w.x_shape.size() > 5) {
     cx.fail("X has shape " + shape_str(w.x_shape) + "; pooling takes [N, C, D1 (, D2 (, D3))]");
   }

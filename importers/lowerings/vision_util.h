@@ -32,12 +32,14 @@ inline Tensor float_tensor(DType dtype, Shape shape, const std::vector<double>& 
   return t;
 }
 
-// x's shape when every dimension is known, else the rule's error: `what` needs it.
-inline Shape required_static_shape(LoweringContext& cx, const std::string& x, const std::string& what) {
+// x's shape when its dimensions from `first_axis` on are known (those before may be symbolic,
+// -1: a batch size), else the rule's error: `what` needs it.
+inline Shape required_static_shape(LoweringContext& cx, const std::string& x, const std::string& what,
+                                   size_t first_axis = 0) {
   const std::optional<Shape> shape = cx.shape(x);
   bool known = shape.has_value();
   if (known) {
-    for (int64_t d : *shape) known = known && d >= 0;
+    for (size_t a = first_axis; a < shape->size(); ++a) known = known && (*shape)[a] >= 0;
   }
   if (!known) {
     cx.fail(what + " needs the static shape of '" + x + "', which is not known here; export the model with fixed "

@@ -70,6 +70,11 @@ AVERAGE_POOL = [
     dict(name="averagepool_19_dilations_1d", opset=19,
          nodes=[node("AveragePool", ["x"], kernel_shape=[3], dilations=[2], strides=[2])],
          inputs={"x": normal(2, 3, 11)}, outputs=["y"]),
+    dict(name="averagepool_19_dilations_symbolic_batch_opset22", opset=22,
+         nodes=[node("AveragePool", ["x"], kernel_shape=[2, 3], dilations=[3, 2], pads=[0, 1, 0, 1],
+                     count_include_pad=1)],
+         inputs={"x": normal(3, 2, 7, 6)}, shapes={"x": ["N", 2, 7, 6]}, outputs=["y"],
+         doc="a batch size known only at run time; AveragePool-22 only added types"),
 ]
 
 LP_POOL = [
