@@ -149,7 +149,7 @@ TEST(LoweringVision, DilatedAveragePoolSameUpperFollowsTheSpecification) {
     m.node("AveragePool", {"x"}, {"y"});
     m.attr("kernel_shape", {3, 3}).attr("dilations", {2, 2}).attr("auto_pad", "SAME_UPPER");
     m.attr("count_include_pad", include_pad);
-    m.output("y", kFloat, {});
+    m.output("y", kFloat, {1, 1, 5, 6});
     TempDir dir;
     m.save(dir.path() + "/model.onnx");
     Session session = Session::from_file(dir.path() + "/model.onnx");
