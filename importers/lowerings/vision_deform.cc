@@ -39,7 +39,8 @@ DeformGeometry deform_geometry(LoweringContext& cx) {
             shape_str(x) + " and W " + shape_str(wt));
   }
   const std::vector<int64_t> kernel = n.attr_ints("kernel_shape", {g.kh, g.kw});
-  if (kernel != std::vector<int64_t>{g.kh, g.kw}) cx.fail("kernel_shape " + shape_str(kernel) + " is not W's " + shape_str({g.kh, g.kw}));
+  if (kernel != std::vector<int64_t>{g.kh, g.kw})
+    cx.fail("kernel_shape " + shape_str(kernel) + " is not W's " + shape_str({g.kh, g.kw}));
   g.strides = n.attr_ints("strides", {1, 1});
   g.dilations = n.attr_ints("dilations", {1, 1});
   g.pads = n.attr_ints("pads", {0, 0, 0, 0});
@@ -75,15 +76,15 @@ std::string deform_grid(LoweringContext& cx, const DeformGeometry& g, DType dt) 
   }
   const std::string split = e.add1("Reshape", {offset, e.ints({-1, g.og, taps, 2, g.oh, g.ow}, "deform_offset_shape")},
                                    e.fresh(offset + "_per_tap"));
-  const std::string scale = e.constant(
-      float_tensor(dt, {1, 1, 1, 2, 1, 1}, {2.0 / static_cast<double>(g.h), 2.0 / static_cast<double>(g.w)}),
-      "deform_grid_scale");
+  const std::string scale =
+      e.constant(float_tensor(dt, {1, 1, 1, 2, 1, 1}, {2.0 / static_cast<double>(g.h), 2.0 / static_cast<double>(g.w)}),
+                 "deform_grid_scale");
   const std::string scaled = e.add1("Mul", {split, scale}, e.fresh(offset + "_scaled"));
-  const std::string moved = e.add1("Add", {scaled, e.constant(float_tensor(dt, {1, 1, taps, 2, g.oh, g.ow}, shift),
-                                                              "deform_grid_base")},
-                                   e.fresh(offset + "_grid_yx"));
-  const std::string last = e.add1("Transpose", {moved}, e.fresh(offset + "_grid_last"),
-                                  {{"perm", Attribute::of_ints({0, 1, 2, 4, 5, 3})}});
+  const std::string moved =
+      e.add1("Add", {scaled, e.constant(float_tensor(dt, {1, 1, taps, 2, g.oh, g.ow}, shift), "deform_grid_base")},
+             e.fresh(offset + "_grid_yx"));
+  const std::string last =
+      e.add1("Transpose", {moved}, e.fresh(offset + "_grid_last"), {{"perm", Attribute::of_ints({0, 1, 2, 4, 5, 3})}});
   const std::string xy = e.add1("Gather", {last, e.ints({1, 0}, "deform_xy")}, e.fresh(offset + "_grid_xy"),
                                 {{"axis", Attribute::of_int(5)}});
   return e.add1("Reshape", {xy, e.ints({-1, taps * g.oh, g.ow, 2}, "deform_grid_shape")}, e.fresh(offset + "_grid"));
@@ -113,15 +114,17 @@ void lower_deform_conv(LoweringContext& cx) {
   const int64_t depth = g.c / g.group * taps;
   const std::string columns = e.add1("Reshape", {samples, e.ints({-1, g.group, depth, positions}, "deform_columns")},
                                      e.fresh(n.outputs[0] + "_columns"));
-  const std::string weights = e.add1("Reshape", {n.inputs[1], e.ints({g.group, g.m / g.group, depth}, "deform_w_shape")},
-                                     e.fresh(n.inputs[1] + "_per_group"));
+  const std::string weights =
+      e.add1("Reshape", {n.inputs[1], e.ints({g.group, g.m / g.group, depth}, "deform_w_shape")},
+             e.fresh(n.inputs[1] + "_per_group"));
   const std::string product = e.add1("MatMul", {weights, columns}, e.fresh(n.outputs[0] + "_per_group"));
   const std::vector<int64_t> y_shape = {-1, g.m, g.oh, g.ow};
   if (!n.has_input(3)) {
     cx.emit("Reshape", {product, e.ints(y_shape, "deform_y_shape")}, {n.outputs[0]});
     return;
   }
-  const std::string y = e.add1("Reshape", {product, e.ints(y_shape, "deform_y_shape")}, e.fresh(n.outputs[0] + "_no_bias"));
+  const std::string y =
+      e.add1("Reshape", {product, e.ints(y_shape, "deform_y_shape")}, e.fresh(n.outputs[0] + "_no_bias"));
   const std::string bias = e.unsqueeze(n.inputs[3], {1, 2}, e.fresh(n.inputs[3] + "_per_channel"));
   cx.emit("Add", {y, bias}, {n.outputs[0]});
 }

@@ -104,10 +104,11 @@ void lower_affine_grid(LoweringContext& cx) {
   for (int64_t d : spatial) positions *= d;
   const bool align_corners = n.attr_int("align_corners", 0) != 0;
   const std::string& theta = n.inputs[0];
-  const std::string base = e.constant(
-      float_tensor(float_type_of(cx, theta), {positions, r + 1}, base_grid(spatial, align_corners)), "affine_base_grid");
-  const std::string theta_t = e.add1("Transpose", {theta}, e.fresh(theta + "_transposed"),
-                                     {{"perm", Attribute::of_ints({0, 2, 1})}});
+  const std::string base =
+      e.constant(float_tensor(float_type_of(cx, theta), {positions, r + 1}, base_grid(spatial, align_corners)),
+                 "affine_base_grid");
+  const std::string theta_t =
+      e.add1("Transpose", {theta}, e.fresh(theta + "_transposed"), {{"perm", Attribute::of_ints({0, 2, 1})}});
   const std::string flat = e.add1("MatMul", {base, theta_t}, e.fresh(n.outputs[0] + "_flat"));
   std::vector<int64_t> grid_shape = {0};  // N as theta has it
   grid_shape.insert(grid_shape.end(), spatial.begin(), spatial.end());

@@ -55,8 +55,8 @@ void lower_group_normalization(LoweringContext& cx) {
   if (groups < 1) cx.fail("num_groups must be at least 1, not " + std::to_string(groups));
   const std::optional<Shape> x_shape = cx.shape(x);
   if (x_shape && x_shape->size() >= 2 && (*x_shape)[1] >= 0 && (*x_shape)[1] % groups != 0) {
-    cx.fail("the " + std::to_string((*x_shape)[1]) + " channels of X do not split into num_groups = " +
-            std::to_string(groups) + " groups");
+    cx.fail("the " + std::to_string((*x_shape)[1]) +
+            " channels of X do not split into num_groups = " + std::to_string(groups) + " groups");
   }
   const bool per_group = n.since_version < 21;
   const int64_t affine_size = per_group ? groups : (x_shape && x_shape->size() >= 2 ? (*x_shape)[1] : -1);
@@ -69,7 +69,8 @@ void lower_group_normalization(LoweringContext& cx) {
     }
   }
   const Attribute epsilon = Attribute::of_float(n.attr_float("epsilon", 1e-5f));
-  const std::string grouped = e.add1("Reshape", {x, e.ints({0, groups, -1}, x + "_group_shape")}, e.fresh(x + "_grouped"));
+  const std::string grouped =
+      e.add1("Reshape", {x, e.ints({0, groups, -1}, x + "_group_shape")}, e.fresh(x + "_grouped"));
   const std::string shape = shape_value(cx, x);
   if (per_group) {
     const std::string normed = e.add1("InstanceNormalization", {grouped, n.inputs[1], n.inputs[2]},
@@ -140,8 +141,8 @@ std::string window_sum(LoweringContext& cx, const std::string& v, const PoolWind
   const int64_t channels = w.x_shape[1];
   Shape k_shape = {channels, 1};
   k_shape.insert(k_shape.end(), w.g.kernel.begin(), w.g.kernel.end());
-  const std::string ones = e.constant(float_tensor(dt, k_shape, std::vector<double>(shape_numel(k_shape), 1.0)),
-                                      "window_ones");
+  const std::string ones =
+      e.constant(float_tensor(dt, k_shape, std::vector<double>(shape_numel(k_shape), 1.0)), "window_ones");
   std::vector<int64_t> pads = w.g.pads_begin;
   const std::vector<int64_t> ends = ceil_end_pads(w);
   pads.insert(pads.end(), ends.begin(), ends.end());

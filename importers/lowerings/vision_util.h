@@ -42,7 +42,8 @@ inline Shape required_static_shape(LoweringContext& cx, const std::string& x, co
     for (size_t a = first_axis; a < shape->size(); ++a) known = known && (*shape)[a] >= 0;
   }
   if (!known) {
-    cx.fail(what + " needs the static shape of '" + x + "', which is not known here; export the model with fixed "
+    cx.fail(what + " needs the static shape of '" + x +
+            "', which is not known here; export the model with fixed "
             "input dimensions");
   }
   return *shape;
