@@ -1,8 +1,8 @@
 // Lowering of Resize-18 and -19 to Resize-13. The new attributes become Resize-13's inputs:
 // `axes` widens scales / sizes / roi to every axis (scale 1, the input's own size, roi [0, 1]
 // elsewhere); keep_aspect_ratio_policy not_larger / not_smaller becomes the one scale it picks
-// (constant sizes, static input sizes); half_pixel_symmetric is half_pixel wherever the scaled
-// width in * scale is whole (always with sizes). antialias = 1 is refused.
+// (constant sizes, static input sizes). half_pixel_symmetric stays: the Resize kernel
+// (runtime/kernels/reference/resize.cc) implements it. antialias = 1 is refused.
 #include <cmath>
 #include <optional>
 #include <string>
@@ -25,7 +25,8 @@ std::vector<int64_t> resize_axes(LoweringContext& cx, int64_t rank) {
   }
   std::vector<bool> seen(static_cast<size_t>(rank), false);
   for (int64_t& a : axes) {
-    if (a < -rank || a >= rank) cx.fail("axis " + std::to_string(a) + " is out of range for rank " + std::to_string(rank));
+    if (a < -rank || a >= rank)
+      cx.fail("axis " + std::to_string(a) + " is out of range for rank " + std::to_string(rank));
     if (a < 0) a += rank;
     if (seen[static_cast<size_t>(a)]) cx.fail("axis " + std::to_string(a) + " is given twice in axes");
     seen[static_cast<size_t>(a)] = true;
@@ -38,7 +39,7 @@ std::optional<Tensor> given_constant(LoweringContext& cx, size_t index, const st
   const Node& n = cx.node();
   if (!n.has_input(index)) return std::nullopt;
   std::optional<Tensor> t = cx.constant(n.inputs[index]);
-  if (!t) cx.fail(what + " is not a constant; with axes, keep_aspect_ratio_policy or half_pixel_symmetric it must be");
+  if (!t) cx.fail(what + " is not a constant; with axes or keep_aspect_ratio_policy it must be");
   if (t->numel() == 0) return std::nullopt;
   return t;
 }
@@ -94,27 +95,12 @@ std::vector<float> aspect_scales(LoweringContext& cx, const std::vector<int64_t>
   return scales;
 }
 
-// half_pixel_symmetric shifts the coordinates by in / 2 * (1 - floor(in * s) / (in * s)): none
-// when in * s is whole, where it is half_pixel.
-void check_symmetric(LoweringContext& cx, const std::vector<float>& scales, const std::optional<Shape>& x_shape) {
-  for (size_t a = 0; a < scales.size(); ++a) {
-    if (scales[a] == 1.0f) continue;
-    if (!x_shape || (*x_shape)[a] < 0) {
-      cx.fail("half_pixel_symmetric with scales needs the static size of axis " + std::to_string(a));
-    }
-    const double width = static_cast<double>((*x_shape)[a]) * static_cast<double>(scales[a]);
-    if (width != std::floor(width)) {
-      cx.fail("half_pixel_symmetric with a fractional scaled size (axis " + std::to_string(a) + ": " +
-              std::to_string(width) + ") is not supported; give sizes instead of scales");
-    }
-  }
-}
-
 // roi [2 * len(axes)] (starts then ends) widened to [2 * rank], [0, 1] on the other axes.
 std::string full_roi(LoweringContext& cx, const Tensor& roi, const std::vector<int64_t>& axes, int64_t rank) {
   const std::vector<double> given = roi.to_doubles();
   const size_t k = axes.size();
-  if (given.size() != 2 * k) cx.fail("roi has " + std::to_string(given.size()) + " values for " + std::to_string(k) + " axes");
+  if (given.size() != 2 * k)
+    cx.fail("roi has " + std::to_string(given.size()) + " values for " + std::to_string(k) + " axes");
   std::vector<double> full(static_cast<size_t>(2 * rank), 0.0);
   for (int64_t a = 0; a < rank; ++a) full[static_cast<size_t>(rank + a)] = 1.0;
   for (size_t i = 0; i < k; ++i) {
@@ -132,19 +118,15 @@ void lower_resize(LoweringContext& cx) {
   if (policy != "stretch" && policy != "not_larger" && policy != "not_smaller") {
     cx.fail("keep_aspect_ratio_policy '" + policy + "' is not one of stretch, not_larger, not_smaller");
   }
-  const bool symmetric = n.attr_string("coordinate_transformation_mode", "half_pixel") == "half_pixel_symmetric";
   std::map<std::string, Attribute> attributes = n.attributes;
   for (const char* key : {"antialias", "axes", "keep_aspect_ratio_policy"}) attributes.erase(key);
-  if (symmetric) attributes["coordinate_transformation_mode"] = Attribute::of_string("half_pixel");
-  const bool has_sizes = n.has_input(3) && !(cx.constant(n.inputs[3]) && cx.constant(n.inputs[3])->numel() == 0);
-  if (!n.has_attr("axes") && policy == "stretch" && (!symmetric || has_sizes)) {
-    cx.keep(attributes);  // every axis given: Resize-13 as written (half_pixel_symmetric = half_pixel with sizes)
+  if (!n.has_attr("axes") && policy == "stretch") {
+    cx.keep(attributes);  // every axis given: Resize-13 as written
     return;
   }
   GraphEditor& e = cx.editor();
-  const int64_t rank = cx.required_rank(n.inputs[0], "Resize-18 with axes, keep_aspect_ratio_policy or half_pixel_symmetric scales");
+  const int64_t rank = cx.required_rank(n.inputs[0], "Resize-18 with axes or keep_aspect_ratio_policy");
   const std::vector<int64_t> axes = resize_axes(cx, rank);
-  const std::optional<Shape> x_shape = cx.shape(n.inputs[0]);
   std::vector<std::string> inputs = {n.inputs[0], "", "", ""};
   const std::optional<Tensor> roi = n.has_input(1) ? given_constant(cx, 1, "roi") : std::nullopt;
   if (roi) inputs[1] = full_roi(cx, *roi, axes, rank);
@@ -161,15 +143,12 @@ void lower_resize(LoweringContext& cx) {
     inputs[3] = full_sizes(cx, axes, sizes->to_int64s(), rank);
   } else if (sizes) {
     std::string what = "keep_aspect_ratio_policy " + policy;
-    full_scales = aspect_scales(cx, axes, sizes->to_int64s(), vision_lowering::required_static_shape(cx, n.inputs[0], what),
-                                policy);
+    full_scales = aspect_scales(cx, axes, sizes->to_int64s(),
+                                vision_lowering::required_static_shape(cx, n.inputs[0], what), policy);
   } else {
     for (size_t i = 0; i < axes.size(); ++i) full_scales[axes[i]] = static_cast<float>(given[i]);
   }
-  if (inputs[3].empty()) {
-    if (symmetric) check_symmetric(cx, full_scales, x_shape);
-    inputs[2] = e.constant(Tensor::from<float>({rank}, full_scales), "resize_scales");
-  }
+  if (inputs[3].empty()) inputs[2] = e.constant(Tensor::from<float>({rank}, full_scales), "resize_scales");
   while (inputs.back().empty()) inputs.pop_back();
   cx.emit("Resize", inputs, {n.outputs[0]}, attributes);
 }
@@ -178,7 +157,7 @@ void lower_resize(LoweringContext& cx) {
 
 ONNX_TRAIN_LOWERINGS(vision_resize) {
   rules.push_back({"Resize", 18, lower_resize, "Resize-13 (axes widened to every axis)"});
-  rules.push_back({"Resize", 19, lower_resize, "Resize-13 (half_pixel_symmetric as half_pixel where equal)"});
+  rules.push_back({"Resize", 19, lower_resize, "Resize-13 (half_pixel_symmetric in the kernel)"});
 }
 
 }  // namespace onnx_train

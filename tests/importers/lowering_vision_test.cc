@@ -94,16 +94,6 @@ TEST(LoweringVision, ResizeRefusesAnAspectRatioSizeScalesCannotGive) {
   EXPECT_HAS(message, "not supported");
 }
 
-TEST(LoweringVision, ResizeRefusesHalfPixelSymmetricOnAFractionalWidth) {
-  ModelBuilder m(19, 9);
-  m.input("x", kFloat, {1, 1, 3, 4});
-  m.initializer("scales", Tensor::from<float>({4}, {1, 1, 1.5f, 2}));
-  m.node("Resize", {"x", "", "scales"}, {"y"});
-  m.attr("coordinate_transformation_mode", "half_pixel_symmetric");
-  m.output("y", kFloat, {});
-  EXPECT_HAS(error_loading(m), "half_pixel_symmetric with a fractional scaled size (axis 2");
-}
-
 TEST(LoweringVision, DilatedAveragePoolNeedsTheStaticShape) {
   ModelBuilder m(19, 9);
   m.input("x", kFloat, {1, 2, -1, 6});  // a symbolic height

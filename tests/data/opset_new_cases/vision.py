@@ -174,6 +174,10 @@ RESIZE = [
                      coordinate_transformation_mode="half_pixel_symmetric", nearest_mode="floor")],
          inputs={"x": normal(1, 2, 4, 4)}, initializers={"scales": np.array([2.0, 1.5], np.float32)}, outputs=["y"],
          doc="scales with whole scaled widths (8, 6)"),
+    dict(name="resize_19_half_pixel_symmetric_fractional", opset=19,
+         nodes=[node("Resize", ["x", "", "scales"], mode="linear", coordinate_transformation_mode="half_pixel_symmetric")],
+         inputs={"x": normal(1, 2, 5, 4)}, initializers={"scales": np.array([1, 1, 0.7, 1.7], np.float32)},
+         outputs=["y"], doc="scaled widths 3.5 and 6.8: the sampled span is shifted to stay centred"),
 ]
 
 DEFORM_CONV = [
