@@ -74,6 +74,13 @@ std::vector<GradCase> grid_rows() {
           .attr("padding_mode", "border")
           .attr("align_corners", 1),
       GradCase("GridSample", 20).inputs({1, 1, 3, 3}, {1, 2, 2, 2}).output({1, 1, 2, 2}).attr("mode", "nearest"),
+      // Volumetric: GridSample-16 per plane, weighted over depth.
+      GradCase("GridSample", 20).inputs({1, 2, 3, 3, 4}, {1, 2, 2, 2, 3}).output({1, 2, 2, 2, 2}),
+      GradCase("GridSample", 20)
+          .inputs({1, 1, 4, 2, 3}, {1, 2, 1, 3, 3})
+          .output({1, 1, 2, 1, 3})
+          .attr("padding_mode", "border")
+          .attr("align_corners", 1),
       // AffineGrid-20: d grid / d theta through the constant base grid, 2-D and 3-D.
       GradCase("AffineGrid", 20).input({2, 2, 3}).output({2, 3, 4, 2}).fixed(1, int64s({2, 1, 3, 4})),
       GradCase("AffineGrid", 20)

@@ -28,15 +28,25 @@ std::string error_loading(const ModelBuilder& m) {
   return load_error(path);
 }
 
-TEST(LoweringVision, GridSampleRefusesVolumetricInput) {
+TEST(LoweringVision, GridSampleRefusesVolumetricCubic) {
   ModelBuilder m(20, 9);
   m.input("x", kFloat, {1, 2, 3, 4, 5});
   m.input("grid", kFloat, {1, 2, 2, 2, 3});
   m.node("GridSample", {"x", "grid"}, {"y"});
+  m.attr("mode", "cubic");
   m.output("y", kFloat, {1, 2, 2, 2, 2});
   const std::string message = error_loading(m);
   EXPECT_HAS(message, "GridSample");
-  EXPECT_HAS(message, "volumetric GridSample is not supported");
+  EXPECT_HAS(message, "volumetric GridSample (5-D X) is supported with mode linear or nearest");
+}
+
+TEST(LoweringVision, VolumetricGridSampleNeedsTheVolumeSize) {
+  ModelBuilder m(20, 9);
+  m.input("x", kFloat, {1, 2, -1, 4, 5});  // a symbolic depth
+  m.input("grid", kFloat, {1, 2, 2, 2, 3});
+  m.node("GridSample", {"x", "grid"}, {"y"});
+  m.output("y", kFloat, {1, 2, 2, 2, 2});
+  EXPECT_HAS(error_loading(m), "volumetric GridSample needs the static shape of 'x'");
 }
 
 TEST(LoweringVision, GridSampleRefusesAnUnknownMode) {

@@ -110,6 +110,16 @@ GRID_SAMPLE = [
          nodes=[node("GridSample", ["x", "grid"], mode="linear", align_corners=1)],
          inputs={"x": normal(1, 1, 3, 4), "grid": uniform(-1, 1, 1, 2, 5, 2)}, outputs=["y"],
          doc="GridSample-20 (-22 only added types) at opset 22"),
+    dict(name="gridsample_20_volumetric_linear", opset=20,
+         nodes=[node("GridSample", ["x", "grid"])],
+         inputs={"x": normal(2, 2, 3, 4, 5), "grid": uniform(-1.2, 1.2, 2, 2, 3, 4, 3)}, outputs=["y"],
+         doc="X [N, C, D, H, W], grid (x, y, z): trilinear, zeros outside"),
+    dict(name="gridsample_20_volumetric_linear_border_align_corners", opset=20,
+         nodes=[node("GridSample", ["x", "grid"], padding_mode="border", align_corners=1)],
+         inputs={"x": normal(1, 3, 4, 3, 2), "grid": uniform(-1.3, 1.3, 1, 3, 2, 2, 3)}, outputs=["y"]),
+    dict(name="gridsample_20_volumetric_nearest", opset=20,
+         nodes=[node("GridSample", ["x", "grid"], mode="nearest")],
+         inputs={"x": normal(1, 2, 3, 3, 4), "grid": uniform(-1.2, 1.2, 1, 2, 2, 3, 3)}, outputs=["y"]),
 ]
 
 AFFINE_GRID = [
