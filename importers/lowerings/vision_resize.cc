@@ -1,7 +1,8 @@
 // Lowering of Resize-18 and -19 to Resize-13. The new attributes become Resize-13's inputs:
 // `axes` widens scales / sizes / roi to every axis (scale 1, the input's own size, roi [0, 1]
 // elsewhere); keep_aspect_ratio_policy not_larger / not_smaller becomes the one scale it picks
-// (constant sizes, static input sizes). half_pixel_symmetric stays: the Resize kernel
+// (constant sizes, static input sizes), with edge padding and a Slice where Resize-13's floor
+// would give one row less. half_pixel_symmetric stays: the Resize kernel
 // (runtime/kernels/reference/resize.cc) implements it. antialias = 1 is refused.
 #include <cmath>
 #include <optional>
@@ -73,26 +74,91 @@ std::string full_sizes(LoweringContext& cx, const std::vector<int64_t>& axes, co
 
 // keep_aspect_ratio_policy not_larger / not_smaller: one scale s = min / max over the axes of
 // sizes_i / in_i, the output size round(s * in_i), and s (not size / in) in the coordinate
-// transform, as ONNX Runtime does. Resize-13 takes it as scales when floor(in_i * s) (its size
-// rule, s in float32) is that size on every axis.
-std::vector<float> aspect_scales(LoweringContext& cx, const std::vector<int64_t>& axes,
-                                 const std::vector<int64_t>& sizes, const Shape& x_shape, const std::string& policy) {
+// transform, as ONNX Runtime does. Resize-13 takes s as scales, but its size is floor(in_i * s)
+// (s in float32): where that is short of round(s * in_i), X gets `pad` more edge rows at the
+// end of the axis (floor((in_i + pad) * s) reaches the size) and the result is sliced to it.
+struct AspectResize {
+  std::vector<float> scales;            // every axis (1 where not resized)
+  std::vector<int64_t> pad_end, sizes;  // every axis: rows of edge padding, the output size
+  bool padded = false;
+};
+
+AspectResize aspect_resize(LoweringContext& cx, const std::vector<int64_t>& axes, const std::vector<int64_t>& sizes,
+                           const std::string& policy) {
+  const std::string& x = cx.node().inputs[0];
+  const Shape x_shape = cx.shape(x).value_or(Shape{});
+  for (int64_t a : axes) {
+    if (a >= static_cast<int64_t>(x_shape.size()) || x_shape[a] < 1) {
+      cx.fail("keep_aspect_ratio_policy " + policy + " needs the static size of axis " + std::to_string(a) + " of '" +
+              x + "', which is not known here; export the model with fixed input dimensions");
+    }
+  }
   double s = policy == "not_larger" ? INFINITY : 0.0;
   for (size_t i = 0; i < axes.size(); ++i) {
     const double r = static_cast<double>(sizes[i]) / static_cast<double>(x_shape[axes[i]]);
     s = policy == "not_larger" ? std::min(s, r) : std::max(s, r);
   }
-  std::vector<float> scales(x_shape.size(), 1.0f);
+  AspectResize r;
+  r.scales.assign(x_shape.size(), 1.0f);
+  r.pad_end.assign(x_shape.size(), 0);
+  r.sizes = x_shape;
+  const float s32 = static_cast<float>(s);
   for (int64_t a : axes) {
-    const double in = static_cast<double>(x_shape[a]);
-    const float s32 = static_cast<float>(s);
-    if (std::floor(in * static_cast<double>(s32)) != std::round(in * s)) {
-      cx.fail("keep_aspect_ratio_policy " + policy + " gives axis " + std::to_string(a) + " the size round(" +
-              std::to_string(in * s) + "), which Resize-13's scales cannot give (they floor); not supported");
+    const int64_t in = x_shape[a], target = static_cast<int64_t>(std::round(static_cast<double>(in) * s));
+    auto floor_size = [&](int64_t rows) {
+      return static_cast<int64_t>(std::floor(static_cast<double>(rows) * static_cast<double>(s32)));
+    };
+    int64_t pad = 0;
+    while (floor_size(in + pad) < target && pad <= in) ++pad;
+    if (floor_size(in + pad) < target || floor_size(in) > target) {
+      cx.fail("keep_aspect_ratio_policy " + policy + ": Resize-13 cannot give axis " + std::to_string(a) +
+              " the size " + std::to_string(target) + " with the scale " + std::to_string(s));
     }
-    scales[a] = s32;
+    r.scales[a] = s32, r.pad_end[a] = pad, r.sizes[a] = target;
+    r.padded = r.padded || pad > 0;
   }
-  return scales;
+  return r;
+}
+
+// Edge rows added at the end of an axis change no output row of Resize-13 where the coordinate
+// transform does not read the input's size and out-of-range taps clamp to the edge: half_pixel,
+// asymmetric, pytorch_half_pixel, and cubic only without exclude_outside.
+void check_padding_keeps_rows(LoweringContext& cx) {
+  const Node& n = cx.node();
+  const std::string coord = n.attr_string("coordinate_transformation_mode", "half_pixel");
+  const bool coord_ok = coord == "half_pixel" || coord == "asymmetric" || coord == "pytorch_half_pixel";
+  if (!coord_ok || (n.attr_string("mode", "nearest") == "cubic" && n.attr_int("exclude_outside", 0) != 0)) {
+    cx.fail("keep_aspect_ratio_policy " + n.attr_string("keep_aspect_ratio_policy", "") +
+            " with an output size that is not floor(in * scale) is supported with coordinate_transformation_mode "
+            "half_pixel, asymmetric or pytorch_half_pixel (and cubic without exclude_outside), not " +
+            coord);
+  }
+}
+
+// Resize-13 of x with keep_aspect_ratio_policy's scales, padded and sliced where needed.
+void emit_aspect_resize(LoweringContext& cx, const AspectResize& r, const std::vector<int64_t>& axes,
+                        std::vector<std::string> inputs, const std::map<std::string, Attribute>& attributes) {
+  GraphEditor& e = cx.editor();
+  const Node& n = cx.node();
+  const int64_t rank = static_cast<int64_t>(r.scales.size());
+  inputs[2] = e.constant(Tensor::from<float>({rank}, r.scales), "resize_scales");
+  inputs.resize(3);
+  if (!r.padded) {
+    cx.emit("Resize", inputs, {n.outputs[0]}, attributes);
+    return;
+  }
+  check_padding_keeps_rows(cx);
+  std::vector<int64_t> pads(static_cast<size_t>(rank), 0);
+  pads.insert(pads.end(), r.pad_end.begin(), r.pad_end.end());
+  inputs[0] = e.add1("Pad", {inputs[0], e.ints(pads, "resize_edge_pads")}, e.fresh(inputs[0] + "_edge_padded"),
+                     {{"mode", Attribute::of_string("edge")}});
+  const std::string resized = e.add1("Resize", inputs, e.fresh(n.outputs[0] + "_padded"), attributes);
+  std::vector<int64_t> ends;
+  for (int64_t a : axes) ends.push_back(r.sizes[a]);
+  cx.emit("Slice",
+          {resized, e.ints(std::vector<int64_t>(axes.size(), 0), "resize_starts"), e.ints(ends, "resize_ends"),
+           e.ints(axes, "resize_axes")},
+          {n.outputs[0]});
 }
 
 // roi [2 * len(axes)] (starts then ends) widened to [2 * rank], [0, 1] on the other axes.
@@ -142,9 +208,8 @@ void lower_resize(LoweringContext& cx) {
   if (sizes && policy == "stretch") {
     inputs[3] = full_sizes(cx, axes, sizes->to_int64s(), rank);
   } else if (sizes) {
-    std::string what = "keep_aspect_ratio_policy " + policy;
-    full_scales = aspect_scales(cx, axes, sizes->to_int64s(),
-                                vision_lowering::required_static_shape(cx, n.inputs[0], what), policy);
+    emit_aspect_resize(cx, aspect_resize(cx, axes, sizes->to_int64s(), policy), axes, inputs, attributes);
+    return;
   } else {
     for (size_t i = 0; i < axes.size(); ++i) full_scales[axes[i]] = static_cast<float>(given[i]);
   }

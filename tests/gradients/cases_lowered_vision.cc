@@ -135,6 +135,15 @@ ONNX_TRAIN_GRAD_CASES(lowered_vision) {
           .attr("axes", {2, 3})
           .attr("keep_aspect_ratio_policy", "not_larger")
           .attr("mode", "linear"),
+      GradCase("Resize", 18)  // not_larger's sizes 4 and 6: Pad (edge), Resize-13, Slice
+          .input({1, 1, 3, 5})
+          .output({1, 1, 4, 6})
+          .fixed(1, float_values({}))
+          .fixed(2, float_values({}))
+          .fixed(3, int64s({6, 6}))
+          .attr("axes", {2, 3})
+          .attr("keep_aspect_ratio_policy", "not_larger")
+          .attr("mode", "linear"),
       GradCase("Resize", 19)
           .input({1, 1, 5, 4})
           .output({1, 1, 3, 6})
