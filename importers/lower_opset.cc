@@ -289,6 +289,7 @@ std::string lower_node(Node node, const onnx::NodeProto& proto, LoweredNodes& ou
                        "version they introduced; `onnx-train ops` lists those it covers)",
                        node.label(), node.op_type, version);
   try {
+    editor.set_node_prefix(node.name + "/");  // what the checker says of a new node names the user's node
     LoweringContext cx(node, editor, shapes, path);
     rule->lower(cx);
   } catch (const Error& e) {
@@ -335,7 +336,7 @@ void lower_to_opset17(onnx::ModelProto& model, const std::string& path) {
   LoweringStart start = lowering_start(model, model_dir, path);
   LoweredNodes lowered{start.lowered, {}};
   lowered.graph.opsets.emplace(kProjectDomain, 1);
-  GraphEditor editor(lowered.graph, fmt::format("{}: lowering to opset {}", path, kMaxOpset), "lowered/");
+  GraphEditor editor(lowered.graph, fmt::format("{}: lowering to opset {}", path, kMaxOpset));
   // Names the model uses further down are not handed out to the nodes rules make.
   for (const auto& n : model.graph().node()) {
     editor.reserve(n.name());
