@@ -1,6 +1,8 @@
 // Lowering of DeformConv-19 to opset-17 ops: every kernel tap samples X bilinearly at its
 // offset position with GridSample-16 (zeros padding), the mask weighs the samples, and a
 // batched MatMul with the weight sums over channels and taps per group.
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,19 @@ struct DeformGeometry {
   std::vector<int64_t> strides, dilations, pads;  // pads: top, left, bottom, right
   int64_t taps() const { return kh * kw; }
 };
+
+// offset [N, og * taps * 2, oh, ow] and mask [N, og * taps, oh, ow], where their shapes are known.
+void check_per_tap_input(LoweringContext& cx, size_t index, const char* what, int64_t channels,
+                         const DeformGeometry& g) {
+  const std::optional<Shape> shape = cx.shape(cx.node().inputs[index]);
+  if (!shape) return;
+  const Shape want = {channels, g.oh, g.ow};
+  if (shape->size() != 4 ||
+      !std::equal(want.begin(), want.end(), shape->begin() + 1, [](int64_t w, int64_t d) { return d < 0 || d == w; })) {
+    cx.fail(std::string(what) + " has shape " + shape_str(*shape) + " where X, W and the attributes give [N, " +
+            std::to_string(channels) + ", " + std::to_string(g.oh) + ", " + std::to_string(g.ow) + "]");
+  }
+}
 
 DeformGeometry deform_geometry(LoweringContext& cx) {
   const Node& n = cx.node();
@@ -50,6 +65,8 @@ DeformGeometry deform_geometry(LoweringContext& cx) {
   g.oh = (g.h + g.pads[0] + g.pads[2] - ((g.kh - 1) * g.dilations[0] + 1)) / g.strides[0] + 1;
   g.ow = (g.w + g.pads[1] + g.pads[3] - ((g.kw - 1) * g.dilations[1] + 1)) / g.strides[1] + 1;
   if (g.oh < 1 || g.ow < 1) cx.fail("the kernel does not fit in the padded input " + shape_str(x));
+  check_per_tap_input(cx, 2, "offset", g.og * g.taps() * 2, g);
+  if (n.has_input(4)) check_per_tap_input(cx, 4, "mask", g.og * g.taps(), g);
   return g;
 }
 

@@ -177,6 +177,11 @@ void lower_affine_grid(LoweringContext& cx) {
   for (int64_t d : spatial) positions *= d;
   const bool align_corners = n.attr_int("align_corners", 0) != 0;
   const std::string& theta = n.inputs[0];
+  const std::optional<Shape> theta_shape = cx.shape(theta);
+  if (theta_shape && (theta_shape->size() != 3 || (*theta_shape)[1] != r || (*theta_shape)[2] != r + 1)) {
+    cx.fail("theta has shape " + shape_str(*theta_shape) + " where a size of " + std::to_string(size.size()) +
+            " values takes [N, " + std::to_string(r) + ", " + std::to_string(r + 1) + "]");
+  }
   const std::string base =
       e.constant(float_tensor(float_type_of(cx, theta), {positions, r + 1}, base_grid(spatial, align_corners)),
                  "affine_base_grid");
@@ -193,7 +198,8 @@ void lower_affine_grid(LoweringContext& cx) {
 
 ONNX_TRAIN_LOWERINGS(vision_grid) {
   rules.push_back({"GridSample", 20, lower_grid_sample, "GridSample-16; 5-D: per plane, weighted over depth"});
-  rules.push_back({"AffineGrid", 20, lower_affine_grid, "constant base grid MatMul Transpose(theta), Reshape"});
+  rules.push_back(
+      {"AffineGrid", 20, lower_affine_grid, "MatMul of a constant base grid and Transpose(theta), Reshape"});
 }
 
 }  // namespace onnx_train

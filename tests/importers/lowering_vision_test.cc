@@ -70,6 +70,35 @@ TEST(LoweringVision, AffineGridNeedsAConstantSize) {
   EXPECT_HAS(message, "size");
 }
 
+TEST(LoweringVision, AffineGridChecksThetaAgainstTheSize) {
+  ModelBuilder m(20, 9);
+  m.input("theta", kFloat, {1, 2, 3});
+  m.initializer("size", Tensor::from<int64_t>({5}, {1, 1, 2, 3, 4}));  // a volume: theta [N, 3, 4]
+  m.node("AffineGrid", {"theta", "size"}, {"y"});
+  m.output("y", kFloat, {1, 2, 3, 4, 3});
+  EXPECT_HAS(error_loading(m), "theta has shape [1, 2, 3] where a size of 5 values takes [N, 3, 4]");
+}
+
+TEST(LoweringVision, DeformConvRefusesOneDimensionalInput) {
+  ModelBuilder m(19, 9);
+  m.input("x", kFloat, {1, 2, 5});
+  m.initializer("w", Tensor(DType::Float32, {3, 2, 2}));
+  m.input("offset", kFloat, {1, 4, 4});
+  m.node("DeformConv", {"x", "w", "offset"}, {"y"});
+  m.output("y", kFloat, {1, 3, 4});
+  EXPECT_HAS(error_loading(m), "onnx-train lowers 2-D DeformConv only (4-D X and W)");
+}
+
+TEST(LoweringVision, DeformConvChecksTheOffsetShape) {
+  ModelBuilder m(19, 9);
+  m.input("x", kFloat, {1, 2, 4, 4});
+  m.initializer("w", Tensor(DType::Float32, {3, 2, 2, 2}));
+  m.input("offset", kFloat, {1, 4, 3, 3});  // 2 * 2 * 2 = 8 channels wanted
+  m.node("DeformConv", {"x", "w", "offset"}, {"y"});
+  m.output("y", kFloat, {1, 3, 3, 3});
+  EXPECT_HAS(error_loading(m), "offset has shape [1, 4, 3, 3] where X, W and the attributes give [N, 8, 3, 3]");
+}
+
 TEST(LoweringVision, ResizeRefusesAntialias) {
   ModelBuilder m(18);
   m.input("x", kFloat, {1, 1, 4, 4});
