@@ -3,10 +3,13 @@
 // elsewhere); keep_aspect_ratio_policy not_larger / not_smaller becomes the one scale it picks
 // (constant sizes, static input sizes), with edge padding and a Slice where Resize-13's floor
 // would give one row less. half_pixel_symmetric stays: the Resize kernel
-// (runtime/kernels/reference/resize.cc) implements it. antialias = 1 is refused.
+// (runtime/kernels/reference/resize.cc) implements it. antialias = 1 (linear, cubic) becomes a
+// MatMul per resized axis with the constant matrix of the stretched filter.
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "importers/lower_opset.h"
@@ -177,12 +180,159 @@ std::string full_roi(LoweringContext& cx, const Tensor& roi, const std::vector<i
   return cx.editor().constant(float_tensor(dt, {2 * rank}, full), "resize_roi");
 }
 
+// ---- antialias ------------------------------------------------------------------------------
+
+// One axis of an antialiased resize: `in` positions to `out` with the scale `scale` (float32,
+// as ONNX Runtime computes it).
+struct AxisResize {
+  int64_t axis = 0, in = 0, out = 0;
+  double scale = 1;
+};
+
+// The input coordinate of output position i (coordinate_transformation_mode; ONNX Runtime's
+// formulas, which follow the specification).
+double antialias_source(const std::string& coord, const AxisResize& r, int64_t i) {
+  const double y = static_cast<double>(i), in = static_cast<double>(r.in), out = static_cast<double>(r.out);
+  if (coord == "asymmetric") return y / r.scale;
+  if (coord == "align_corners") return r.out == 1 ? 0.0 : y * (in - 1) / (out - 1);
+  if (coord == "pytorch_half_pixel") return r.out > 1 ? (y + 0.5) / r.scale - 0.5 : 0.0;
+  const double half_pixel = (y + 0.5) / r.scale - 0.5;
+  if (coord == "half_pixel_symmetric") return in / 2 * (1 - out / (r.scale * in)) + half_pixel;
+  return half_pixel;
+}
+
+// The filter of antialiased linear (triangle, support 2) or cubic (Keys with `a`, support 4).
+double antialias_filter(bool cubic, double a, double t) {
+  t = std::abs(t);
+  if (!cubic) return std::max(0.0, 1 - t);
+  if (t < 1) return ((a + 2) * t - (a + 3)) * t * t + 1;
+  if (t < 2) return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a;
+  return 0;
+}
+
+// A [out, in]: output position i is the sum over input positions x in
+// [floor(c - support + 0.5), floor(c + support + 0.5)) of filter((x - c + 0.5) * k) * X[x],
+// normalised to weights summing to 1, where c = 0.5 + source(i) is the window's centre and,
+// when downscaling, the filter is stretched by 1 / scale (support and k = scale). A position
+// outside the input reads the nearest edge (with exclude_outside it is dropped), as ONNX
+// Runtime's antialiased Resize does.
+std::vector<double> antialias_matrix(const Node& n, const AxisResize& r) {
+  const bool cubic = n.attr_string("mode", "nearest") == "cubic";
+  const double a = n.attr_float("cubic_coeff_a", -0.75f);
+  const bool exclude_outside = n.attr_int("exclude_outside", 0) != 0;
+  const std::string coord = n.attr_string("coordinate_transformation_mode", "half_pixel");
+  const double half_support = cubic ? 2.0 : 1.0;
+  const double stretch = r.scale < 1 ? 1 / r.scale : 1.0, k = r.scale < 1 ? r.scale : 1.0;
+  const double support = half_support * stretch;
+  std::vector<double> m(static_cast<size_t>(r.out * r.in), 0.0);
+  for (int64_t i = 0; i < r.out; ++i) {
+    const double centre = 0.5 + antialias_source(coord, r, i);
+    const auto first = static_cast<int64_t>(std::floor(centre - support + 0.5));
+    const auto end = static_cast<int64_t>(std::floor(centre + support + 0.5));
+    std::vector<std::pair<int64_t, double>> taps;
+    double total = 0;
+    for (int64_t x = first; x < end; ++x) {
+      if (exclude_outside && (x < 0 || x >= r.in)) continue;
+      const double w = antialias_filter(cubic, a, (static_cast<double>(x) - centre + 0.5) * k);
+      taps.emplace_back(std::clamp<int64_t>(x, 0, r.in - 1), w);
+      total += w;
+    }
+    for (const auto& [x, w] : taps) m[static_cast<size_t>(i * r.in + x)] += total != 0 ? w / total : 0.0;
+  }
+  return m;
+}
+
+// The axes an antialiased resize changes, with their sizes and scales (constant scales or
+// sizes; static input sizes on those axes).
+std::vector<AxisResize> antialias_axes(LoweringContext& cx, const std::vector<int64_t>& axes,
+                                       const std::string& policy) {
+  const Node& n = cx.node();
+  const std::optional<Tensor> scales = given_constant(cx, 2, "scales"), sizes = given_constant(cx, 3, "sizes");
+  if (scales.has_value() == sizes.has_value()) cx.fail("give exactly one of scales and sizes");
+  const std::vector<double> given = scales ? scales->to_doubles() : sizes->to_doubles();
+  if (given.size() != axes.size())
+    cx.fail("scales or sizes has " + std::to_string(given.size()) + " values for " + std::to_string(axes.size()) +
+            " axes");
+  const Shape x_shape = cx.shape(n.inputs[0]).value_or(Shape{});
+  std::vector<AxisResize> out;
+  double common = policy == "not_larger" ? INFINITY : 0.0;  // keep_aspect_ratio_policy's one scale
+  for (size_t i = 0; i < axes.size(); ++i) {
+    if (axes[i] >= static_cast<int64_t>(x_shape.size()) || x_shape[axes[i]] < 1) {
+      cx.fail("antialias = 1 needs the static size of axis " + std::to_string(axes[i]) + " of '" + n.inputs[0] +
+              "', which is not known here; export the model with fixed input dimensions");
+    }
+    AxisResize r;
+    r.axis = axes[i], r.in = x_shape[axes[i]];
+    const double ratio = given[i] / static_cast<double>(r.in);
+    common = policy == "not_larger" ? std::min(common, ratio) : std::max(common, ratio);
+    if (scales) {
+      r.scale = static_cast<double>(static_cast<float>(given[i]));
+      r.out = static_cast<int64_t>(std::floor(static_cast<double>(r.in) * r.scale));
+    } else {
+      r.out = static_cast<int64_t>(given[i]);
+      r.scale = static_cast<double>(static_cast<float>(r.out) / static_cast<float>(r.in));
+    }
+    out.push_back(r);
+  }
+  if (sizes && policy != "stretch") {
+    for (AxisResize& r : out) {
+      r.scale = static_cast<double>(static_cast<float>(common));
+      r.out = static_cast<int64_t>(std::round(static_cast<double>(r.in) * common));
+    }
+  }
+  return out;
+}
+
+// Resize-18 with antialias = 1 (linear or cubic): a linear map per resized axis, X times the
+// constant matrix of antialias_matrix along that axis (MatMul on the last two axes, the others
+// transposed to the end and back).
+void lower_antialias_resize(LoweringContext& cx, int64_t rank, const std::vector<int64_t>& axes,
+                            const std::string& policy) {
+  const Node& n = cx.node();
+  GraphEditor& e = cx.editor();
+  const std::string coord = n.attr_string("coordinate_transformation_mode", "half_pixel");
+  if (coord == "tf_crop_and_resize") cx.fail("antialias = 1 with tf_crop_and_resize is not supported");
+  const DType dt = vision_lowering::float_type_of(cx, n.inputs[0]);
+  std::string v = n.inputs[0];
+  for (const AxisResize& r : antialias_axes(cx, axes, policy)) {
+    if (r.in == r.out && r.scale == 1) continue;
+    const std::vector<double> m = antialias_matrix(n, r);
+    if (r.axis == rank - 2) {
+      v = e.add1("MatMul", {e.constant(vision_lowering::float_tensor(dt, {r.out, r.in}, m), "antialias_rows"), v},
+                 e.fresh(n.outputs[0] + "_rows"));
+      continue;
+    }
+    std::vector<double> mt(m.size());  // [in, out]
+    for (int64_t i = 0; i < r.out; ++i) {
+      for (int64_t x = 0; x < r.in; ++x) mt[static_cast<size_t>(x * r.out + i)] = m[static_cast<size_t>(i * r.in + x)];
+    }
+    const std::string columns = e.constant(vision_lowering::float_tensor(dt, {r.in, r.out}, mt), "antialias_columns");
+    if (r.axis == rank - 1) {
+      v = e.add1("MatMul", {v, columns}, e.fresh(n.outputs[0] + "_columns"));
+      continue;
+    }
+    std::vector<int64_t> perm(static_cast<size_t>(rank));
+    for (int64_t a = 0; a < rank; ++a) perm[static_cast<size_t>(a)] = a;
+    std::swap(perm[static_cast<size_t>(r.axis)], perm.back());  // its own inverse
+    const Attribute swap = Attribute::of_ints(perm);
+    v = e.add1("Transpose", {v}, e.fresh(v + "_axis_last"), {{"perm", swap}});
+    v = e.add1("MatMul", {v, columns}, e.fresh(n.outputs[0] + "_axis"));
+    v = e.add1("Transpose", {v}, e.fresh(v + "_back"), {{"perm", swap}});
+  }
+  cx.emit("Identity", {v}, {n.outputs[0]});
+}
+
 void lower_resize(LoweringContext& cx) {
   const Node& n = cx.node();
-  if (n.attr_int("antialias", 0) != 0) cx.fail("antialias = 1 is not supported (onnx-train resizes without a filter)");
   const std::string policy = n.attr_string("keep_aspect_ratio_policy", "stretch");
   if (policy != "stretch" && policy != "not_larger" && policy != "not_smaller") {
     cx.fail("keep_aspect_ratio_policy '" + policy + "' is not one of stretch, not_larger, not_smaller");
+  }
+  // antialias filters linear and cubic only (nearest ignores it).
+  if (n.attr_int("antialias", 0) != 0 && n.attr_string("mode", "nearest") != "nearest") {
+    const int64_t rank = cx.required_rank(n.inputs[0], "Resize-18 with antialias");
+    lower_antialias_resize(cx, rank, resize_axes(cx, rank), policy);
+    return;
   }
   std::map<std::string, Attribute> attributes = n.attributes;
   for (const char* key : {"antialias", "axes", "keep_aspect_ratio_policy"}) attributes.erase(key);

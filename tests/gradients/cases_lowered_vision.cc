@@ -144,6 +144,13 @@ ONNX_TRAIN_GRAD_CASES(lowered_vision) {
           .attr("axes", {2, 3})
           .attr("keep_aspect_ratio_policy", "not_larger")
           .attr("mode", "linear"),
+      GradCase("Resize", 18)  // antialias: a MatMul per axis with the stretched filter's matrix
+          .input({1, 2, 6, 5})
+          .output({1, 2, 3, 3})
+          .fixed(1, float_values({}))
+          .fixed(2, float_values({1, 1, 0.5f, 0.6f}))
+          .attr("antialias", 1)
+          .attr("mode", "cubic"),
       GradCase("Resize", 19)
           .input({1, 1, 5, 4})
           .output({1, 1, 3, 6})
