@@ -371,7 +371,7 @@ void lower_resize(LoweringContext& cx) {
 }  // namespace
 
 ONNX_TRAIN_LOWERINGS(vision_resize) {
-  rules.push_back({"Resize", 18, lower_resize, "Resize-13 (axes widened to every axis)"});
+  rules.push_back({"Resize", 18, lower_resize, "Resize-13 (axes widened to every axis); antialias: MatMul per axis"});
   rules.push_back({"Resize", 19, lower_resize, "Resize-13 (half_pixel_symmetric in the kernel)"});
 }
 
