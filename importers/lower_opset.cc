@@ -283,6 +283,8 @@ std::string lower_node(Node node, const onnx::NodeProto& proto, LoweredNodes& ou
     return "";
   }
   node.since_version = version;
+  const std::string problem = signature_problem(node, version);
+  if (!problem.empty()) return fmt::format("{}: {}", node.label(), problem);
   const LoweringRule* rule = find_rule(node.op_type, version);
   if (rule == nullptr)
     return fmt::format("{}: {}-{} is not supported (onnx-train runs opset 18-23 models by lowering each op "

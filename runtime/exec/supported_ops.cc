@@ -1,7 +1,7 @@
 // supported_ops (onnx_train/session.h): the catalogue of what the runtime runs and
 // differentiates, read from the kernel registry, the gradient rule table and the lowerings of
-// opset 18-23 op versions. It is kept apart
-// from session.cc so that running a model does not depend on gradients/.
+// opset 18-23 op versions. It is kept apart from session.cc so that running a model does not
+// depend on gradients/.
 #include <algorithm>
 #include <tuple>
 
