@@ -172,7 +172,7 @@ std::string mask_bias(LoweringContext& cx, const Attention& a, const std::string
   if (mask_type != DType::Float32 && mask_type != DType::Float64)
     cx.fail("attn_mask must be bool or a float type; its type here is " +
             (mask_type == DType::Undefined ? std::string("unknown") : dtype_name(mask_type)));
-  return e.add1("Cast", {mask}, e.fresh(mask + "_cast"), {{"to", Attribute::of_int(onnx_float_type(a.dtype))}});
+  return e.add1("Cast", {mask}, e.fresh(mask + "_cast"), {{"to", Attribute::of_int(onnx_type(a.dtype))}});
 }
 
 // Softmax over the keys, computed in softmax_precision when it differs from Q's type.
@@ -184,11 +184,11 @@ std::string attention_softmax(LoweringContext& cx, const Attention& a, const std
   const int64_t precision = n.attr_int("softmax_precision");
   if (precision != 1 && precision != 11)
     cx.fail("softmax_precision " + std::to_string(precision) + " is not supported (1: float32, 11: float64)");
-  if (precision == onnx_float_type(a.dtype)) return e.add1("Softmax", {biased}, e.fresh("attention_probs"), last_axis);
+  if (precision == onnx_type(a.dtype)) return e.add1("Softmax", {biased}, e.fresh("attention_probs"), last_axis);
   const std::string wide =
       e.add1("Cast", {biased}, e.fresh("attention_scores_cast"), {{"to", Attribute::of_int(precision)}});
   const std::string probs = e.add1("Softmax", {wide}, e.fresh("attention_probs_cast"), last_axis);
-  return e.add1("Cast", {probs}, e.fresh("attention_probs"), {{"to", Attribute::of_int(onnx_float_type(a.dtype))}});
+  return e.add1("Cast", {probs}, e.fresh("attention_probs"), {{"to", Attribute::of_int(onnx_type(a.dtype))}});
 }
 
 // The scaled scores (Q K^T) * scale [B, Hq, Sq, T], and them after softcap (the same value

@@ -78,7 +78,7 @@ void lower_rms_normalization(LoweringContext& cx) {
     cx.fail("stash_type " + std::to_string(stash_type) + " is not supported (1: float32, or 11: float64)");
   const DType compute = stash_type == 11 ? DType::Float64 : dtype;
   auto cast = [&](const std::string& v, DType to, const std::string& hint) {
-    return e.add1("Cast", {v}, e.fresh(hint), {{"to", Attribute::of_int(onnx_float_type(to))}});
+    return e.add1("Cast", {v}, e.fresh(hint), {{"to", Attribute::of_int(onnx_type(to))}});
   };
   const std::string xc = compute == dtype ? x : cast(x, compute, x + "_stash");
   std::string normalized;

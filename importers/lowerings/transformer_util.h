@@ -84,7 +84,7 @@ inline std::string slice(LoweringContext& cx, const std::string& x, int64_t axis
                 e.fresh(hint));
 }
 
-// The ONNX TensorProto element type of a float type (Cast's `to`).
-inline int64_t onnx_float_type(DType dtype) { return dtype == DType::Float64 ? 11 : 1; }
+// The ONNX TensorProto element type of `dtype` (Cast's `to`): DType's values are ONNX's.
+inline int64_t onnx_type(DType dtype) { return static_cast<int64_t>(dtype); }
 
 }  // namespace onnx_train::transformer_lowering
