@@ -95,11 +95,15 @@ void ModelSource::finish(const onnx::ModelProto& working, const Graph& graph, co
     if (!stubs_.count(t.name())) continue;
     // Not in the graph: its bytes, inline, from the working model.
     const auto it = in_working.find(t.name());
-    if (it == in_working.end()) {
-      lost_.insert(t.name());
-      continue;
+    if (it != in_working.end()) {
+      try {
+        const std::string context = fmt::format("{}: initializer '{}'", path_, t.name());
+        write_tensor(t, tensor_from_proto(*it->second, model_dir, context));
+        continue;
+      } catch (const Error&) {  // of a type the runtime does not read
+      }
     }
-    write_tensor(t, tensor_from_proto(*it->second, model_dir, fmt::format("{}: initializer '{}'", path_, t.name())));
+    lost_.insert(t.name());
   }
   std::set<std::string> initializer_names = holdable_;
   for (auto& n : *g.mutable_node()) {
@@ -304,7 +308,8 @@ onnx::ModelProto trained_model_proto(const Graph& trained, const TrainedModelOpt
   }
   const ModelSource& source = *trained.source;
   OT_CHECK(source.lost().empty(),
-           "{}: the initializers {} of the model were consumed while loading it and could not be kept for its export",
+           "{}: the initializers {} of the model could not be kept for its export (consumed while loading it, or of a "
+           "type onnx-train does not read)",
            source.path(), fmt::join(source.lost(), ", "));
   m = source.model();
   m.clear_training_info();

@@ -22,6 +22,7 @@
 #include "importers/tensor_proto.h"
 #include "onnx_train/session.h"
 #include "onnx_train/training_session.h"
+#include "tests/cli/cli_harness.h"
 #include "tests/support/expect_text.h"
 #include "tests/support/mlp_model.h"
 #include "tests/support/model_builder.h"
@@ -317,7 +318,8 @@ TEST(ModelSource, ConstantAndDeduplicatedWeightsExportTheirTrainedValues) {
   m.node("Identity", {"fc.bias"}, {"out.bias"});
   m.node("Gemm", {"x", "fc.weight", "fc.bias"}, {"h"});
   m.attr("transB", 1);
-  m.node("Add", {"h", "out.bias"}, {"logits"});
+  m.node("Relu", {"h"}, {"r"});  // so that the two biases get different gradients
+  m.node("Add", {"r", "out.bias"}, {"logits"});
   m.output("logits", onnx::TensorProto::FLOAT, {-1, 3});
   const std::string path = dir.path() + "/constant_weights.onnx";
   m.save(path);
@@ -342,7 +344,7 @@ TEST(ModelSource, ConstantAndDeduplicatedWeightsExportTheirTrainedValues) {
   ASSERT_NE(initializer_of(out, "out.bias"), nullptr);
   EXPECT_EQ(values_of(*initializer_of(out, "out.bias")), s.parameter("out.bias").to_doubles());
   EXPECT_EQ(values_of(*initializer_of(out, "fc.bias")), s.parameter("fc.bias").to_doubles());
-  EXPECT_NE(s.parameter("out.bias").to_doubles(), s.parameter("fc.bias").to_doubles());
+  EXPECT_NE(s.parameter("out.bias").to_doubles(), s.parameter("fc.bias").to_doubles());  // trained apart
   expect_checker_accepts(exported);
   expect_predicts_like(exported, s);
 }
@@ -471,6 +473,87 @@ TEST(ModelSource, TheTrainingExportKeepsTheUsersGraph) {
   EXPECT_EQ(a.training_info_size(), 0);
   EXPECT_EQ(a.graph().SerializeAsString(), b.graph().SerializeAsString());
   EXPECT_EQ(a.opset_import_size(), source.opset_import_size());
+}
+
+// An MLP written at opset 19 (IR version 9) with a Cast-19 node, which loads lowered to opset 17.
+std::string opset19_mlp(const std::string& dir) {
+  std::mt19937 rng(21);
+  ModelBuilder m(19, 9);
+  m.input("x", onnx::TensorProto::FLOAT, {-1, 4});
+  m.initializer("fc1.weight", testing::random_tensor({8, 4}, rng));
+  m.initializer("fc1.bias", testing::random_tensor({8}, rng, 0.1f));
+  m.initializer("fc2.weight", testing::random_tensor({3, 8}, rng));
+  m.initializer("fc2.bias", testing::random_tensor({3}, rng, 0.1f));
+  m.node("Cast", {"x"}, {"xf"});
+  m.attr("to", static_cast<int64_t>(onnx::TensorProto::FLOAT)).attr("saturate", static_cast<int64_t>(1));
+  m.node("Gemm", {"xf", "fc1.weight", "fc1.bias"}, {"h"});
+  m.attr("transB", 1);
+  m.node("Relu", {"h"}, {"r"});
+  m.node("Gemm", {"r", "fc2.weight", "fc2.bias"}, {"logits"});
+  m.attr("transB", 1);
+  m.output("logits", onnx::TensorProto::FLOAT, {-1, 3});
+  const std::string path = dir + "/opset19.onnx";
+  m.save(path);
+  return path;
+}
+
+// A model of opset 19 trains lowered to opset 17, but every export is at opset 19: the inference
+// model is the user's (its Cast-19 node as written), the training graph and the TrainingInfo
+// algorithm are raised to opset 19 (no Reduce* other than ReduceSum keeps an `axes` attribute),
+// and the training export continues training.
+TEST(ModelSource, AnOpset19ModelIsExportedAtOpset19) {
+  TempDir dir;
+  const std::string path = opset19_mlp(dir.path());
+  TrainingOptions options = sgd();
+  options.clip_grad_norm = 1.0;
+  TrainingSession s = TrainingSession::from_file(path, options);
+  train(s, 3);
+  const std::string exported = dir.path() + "/trained.onnx";
+  s.export_model(exported);
+  const onnx::ModelProto source = read_model(path), out = read_model(exported);
+  EXPECT_EQ(opset_of_default(out), 19);
+  EXPECT_EQ(out.ir_version(), 9);
+  ASSERT_EQ(out.graph().node_size(), source.graph().node_size());
+  for (int i = 0; i < source.graph().node_size(); ++i)
+    EXPECT_EQ(out.graph().node(i).SerializeAsString(), source.graph().node(i).SerializeAsString());
+  expect_trained_values(out, s);
+  expect_predicts_like(exported, s);
+
+  s.export_training_graph(dir.path() + "/graph.onnx");
+  const onnx::ModelProto graph = read_model(dir.path() + "/graph.onnx");
+  EXPECT_EQ(opset_of_default(graph), 19);
+  const std::string with_info = dir.path() + "/training.onnx";
+  s.export_training_model(with_info);
+  const onnx::ModelProto training = read_model(with_info);
+  EXPECT_EQ(opset_of_default(training), 19);
+  ASSERT_EQ(training.training_info_size(), 1);
+  for (const auto* g : {&graph.graph(), &training.training_info(0).algorithm()})
+    for (const auto& n : g->node()) {
+      if (!n.domain().empty() || n.op_type().rfind("Reduce", 0) != 0 || n.op_type() == "ReduceSum") continue;
+      for (const auto& a : n.attribute()) EXPECT_NE(a.name(), "axes") << n.name() << " (" << n.op_type() << ")";
+    }
+  TrainingSession continued = TrainingSession::from_file(with_info, options);
+  EXPECT_EQ(continued.step(), 3);
+  const Tensor x = batch(8, 7).at("x");
+  EXPECT_EQ(continued.predict({{"x", x}}).at(0).to_doubles(), s.predict({{"x", x}}).at(0).to_doubles());
+}
+
+class ModelSourceCli : public cli_test::CliTest {};
+
+// Trained through the command line, the opset-19 model's export keeps opset 19 and runs in ONNX
+// Runtime with onnx-train's outputs.
+TEST_F(ModelSourceCli, AnOpset19ExportRunsInOnnxRuntime) {
+  const std::string model = opset19_mlp(root_);
+  cli_test::write_npy_data(path("data"), cli_test::separable(48, 3));
+  const cli_test::CliRun r = run({model, path("data"), "--optimizer", "sgd", "--lr", "0.1", "--epochs", "2",
+                                  "--batch-size", "8", "-o", path("trained.onnx")});
+  ASSERT_EQ(r.code, 0) << r.show();
+  EXPECT_EQ(opset_of_default(read_model(path("trained.onnx"))), 19);
+  const Tensor x = batch(6, 3).at("x");
+  const Tensor y = Session::from_file(path("trained.onnx")).run({{"x", x}}).at(0);
+  EXPECT_NE(y.to_doubles(), Session::from_file(model).run({{"x", x}}).at(0).to_doubles()) << "training changed nothing";
+  const auto compared = cli_test::compare_in_ort(cli_test::find_node(), path("trained.onnx"), x, y, "1e-5", root_);
+  EXPECT_EQ(compared.first, 0) << compared.second << "\n" << cli_test::kOrtInstall;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // are where they do not.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
