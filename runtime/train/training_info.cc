@@ -383,6 +383,24 @@ std::map<std::string, std::string> training_metadata(const TrainingSession::Impl
   return m;
 }
 
+// The inference graph of the file is the user's file with the trained values (out.base;
+// importers/model_source.h), unless the model was upgraded for its loss: the algorithm holds the
+// loss, which the user's opset lacks, so that file is at the upgraded opset throughout (the
+// session's graph written out). Returns the names the user's graph has (none for the other).
+std::set<std::string> use_users_file(const TrainingSession::Impl& s, TrainingInfoModel& out, const std::string& path) {
+  const ModelSource* source = s.model->source.get();
+  if (source == nullptr || source->opset() < graph_opset(*s.model)) return {};
+  TrainedModelOptions written;
+  written.changed = s.changed_values();
+  written.constants_as_initializers = true;  // update_binding names initializers
+  try {
+    out.base = trained_model_proto(*s.model, written);
+  } catch (const Error& e) {
+    OT_FAIL("{}: {}", path, e.what());
+  }
+  return source->names();
+}
+
 // Every value name a node or graph output of `graph` reads.
 void add_read_names(const Graph& graph, std::set<std::string>& out) {
   for (const Node& n : graph.nodes) out.insert(n.inputs.begin(), n.inputs.end());
@@ -396,23 +414,7 @@ void TrainingSession::export_training_model(const std::string& path,
   const Impl& s = *impl_;
   s.require_no_pending(path, "exporting the training model");
   TrainingInfoModel out;
-  // The inference graph is the user's file with the trained values (importers/model_source.h),
-  // unless the model was upgraded for its loss: the algorithm holds the loss, which the user's
-  // opset lacks, so the file is then at the upgraded opset throughout (the IR written out).
-  const ModelSource* source = s.model->source.get();
-  const bool users_file = source != nullptr && source->opset() >= graph_opset(*s.model);
-  std::set<std::string> file_names;
-  if (users_file) {
-    TrainedModelOptions written;
-    written.changed = s.changed_values();
-    written.constants_as_initializers = true;  // update_binding names initializers
-    try {
-      out.base = trained_model_proto(*s.model, written);
-    } catch (const Error& e) {
-      OT_FAIL("{}: {}", path, e.what());
-    }
-    file_names = source->names();
-  }
+  const std::set<std::string> file_names = use_users_file(s, out, path);
   out.inference = *s.model;
   out.opsets = s.model->opsets;
   for (const auto& [domain, version] : s.train->opsets) out.opsets.emplace(domain, version);
@@ -444,8 +446,8 @@ void TrainingSession::export_training_model(const std::string& path,
   try {
     algorithm.build();
     // A lowered model's algorithm is at opset 17: valid at the file's opset once raised.
-    if (users_file && source->opset() > graph_opset(out.algorithm))
-      raise_from_opset17(out.algorithm, source->opset(), algorithm.main_names());
+    const int file_opset = out.base ? s.model->source->opset() : 0;
+    if (file_opset > graph_opset(out.algorithm)) raise_from_opset17(out.algorithm, file_opset, algorithm.main_names());
   } catch (const Error& e) {
     OT_FAIL("{}: {}", path, e.what());
   }

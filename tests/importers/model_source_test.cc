@@ -475,7 +475,8 @@ TEST(ModelSource, TheTrainingExportKeepsTheUsersGraph) {
   EXPECT_EQ(a.opset_import_size(), source.opset_import_size());
 }
 
-// An MLP written at opset 19 (IR version 9) with a Cast-19 node, which loads lowered to opset 17.
+// An MLP written at opset 19 (IR version 9) with a Cast-19 and a ReduceMean-18 node, which load
+// lowered to opset 17.
 std::string opset19_mlp(const std::string& dir) {
   std::mt19937 rng(21);
   ModelBuilder m(19, 9);
@@ -489,8 +490,12 @@ std::string opset19_mlp(const std::string& dir) {
   m.node("Gemm", {"xf", "fc1.weight", "fc1.bias"}, {"h"});
   m.attr("transB", 1);
   m.node("Relu", {"h"}, {"r"});
-  m.node("Gemm", {"r", "fc2.weight", "fc2.bias"}, {"logits"});
+  m.node("Gemm", {"r", "fc2.weight", "fc2.bias"}, {"z"});
   m.attr("transB", 1);
+  // A ReduceMean-18 (axes as an input): opset 17's has an attribute, raised back on export.
+  m.initializer("mean_axes", Tensor::from<int64_t>({1}, {1}));
+  m.node("ReduceMean", {"r", "mean_axes"}, {"level"});
+  m.node("Add", {"z", "level"}, {"logits"});
   m.output("logits", onnx::TensorProto::FLOAT, {-1, 3});
   const std::string path = dir + "/opset19.onnx";
   m.save(path);
