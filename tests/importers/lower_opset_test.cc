@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "importers/lower_opset.h"
 #include "importers/onnx_model.h"
@@ -133,6 +134,31 @@ TEST(LowerOpset, BlockQuantizationIsRefused) {
   m.save(dir.path() + "/m.onnx");
   EXPECT_HAS(error_of([&] { load_onnx_model(dir.path() + "/m.onnx"); }),
              "node 'blocks' (QuantizeLinear, opset 21): block quantization (block_size > 0) is not supported");
+}
+
+TEST(LowerOpset, NewVersionsAreCheckedAgainstTheirSpecification) {
+  auto error_for = [](const std::function<void(ModelBuilder&)>& add_node) {
+    TempDir dir;
+    ModelBuilder m(23);
+    m.input("x", kFloat, {2, 3});
+    m.input("s", kFloat, {3});
+    add_node(m);
+    m.output("y", kFloat, {2, 3});
+    m.save(dir.path() + "/m.onnx");
+    return error_of([&] { load_onnx_model(dir.path() + "/m.onnx"); });
+  };
+  EXPECT_HAS(error_for([](ModelBuilder& m) { m.node("Mish", {"x", "x"}, {"y"}).set_name("two"); }),
+             "node 'two' (Mish, opset 23): Mish-18 takes 1 input, the node has 2");
+  EXPECT_HAS(error_for([](ModelBuilder& m) {
+               m.node("RMSNormalization", {"x", "s"}, {"y"}).set_name("norm");
+               m.attr("epsilon", 1e-5f).attr("axes", {1});
+             }),
+             "node 'norm' (RMSNormalization, opset 23): 'axes' is not an attribute of RMSNormalization-23 (it has "
+             "axis, epsilon, stash_type)");
+  EXPECT_HAS(error_for([](ModelBuilder& m) { m.node("Gelu", {""}, {"y"}).set_name("empty"); }),
+             "Gelu-20's input 0 is required, the node leaves it out");
+  EXPECT_HAS(error_for([](ModelBuilder& m) { m.node("Attention", {"x", "x", "x"}, {}).set_name("none"); }),
+             "Attention-23 has 1 to 4 outputs, the node lists 0");
 }
 
 TEST(LowerOpset, TheTableKnowsWhichVersionMeansWhat) {
