@@ -274,7 +274,8 @@ void update_dims(onnx::ValueInfoProto& v, const ValueInfo* info) {
   if (dims->size() != static_cast<int>(info->shape->size())) return;
   for (int d = 0; d < dims->size(); ++d) {
     const int64_t now = (*info->shape)[d];
-    if (dims->Get(d).has_dim_value() && now >= 0 && dims->Get(d).dim_value() != now) dims->Mutable(d)->set_dim_value(now);
+    if (dims->Get(d).has_dim_value() && now >= 0 && dims->Get(d).dim_value() != now)
+      dims->Mutable(d)->set_dim_value(now);
   }
 }
 

@@ -14,9 +14,8 @@ namespace {
 
 // The Reduce ops whose `axes` became an input at opset 18 (ReduceSum's did at 13).
 bool axes_input_from_18(const std::string& op) {
-  static const std::set<std::string> ops = {"ReduceL1",  "ReduceL2",  "ReduceLogSum", "ReduceLogSumExp",
-                                            "ReduceMax", "ReduceMean", "ReduceMin",   "ReduceProd",
-                                            "ReduceSumSquare"};
+  static const std::set<std::string> ops = {"ReduceL1",   "ReduceL2",  "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
+                                            "ReduceMean", "ReduceMin", "ReduceProd",   "ReduceSumSquare"};
   return ops.count(op) != 0;
 }
 

@@ -2,13 +2,13 @@
 // forms of the model's newer opset where they differ (Reduce* axes as an input at 18, Split
 // without sizes at 18, GridSample's renamed modes and DFT's axis input at 20), and stay as they
 // are where they do not.
+#include "importers/raise_opset.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <string>
 #include <vector>
-
-#include "importers/raise_opset.h"
 
 namespace onnx_train {
 namespace {
