@@ -442,6 +442,58 @@ TEST(ModelSource, AConstantWeightInsideAFunctionStaysFixedAndIsNoted) {
   expect_predicts_like(exported, s);
 }
 
+// A Dropout in training form inside a local function (its training_mode input bound to a Constant
+// true of the graph): training and evaluation use the inference form, but the export writes the
+// function as it is, and a note says so.
+TEST(ModelSource, ATrainingFormNodeInsideAFunctionIsNoted) {
+  TempDir dir;
+  std::mt19937 rng(4);
+  ModelBuilder m(13);
+  m.opset_import("custom", 1);
+  m.input("x", onnx::TensorProto::FLOAT, {-1, 4});
+  m.initializer("fc.weight", testing::random_tensor({3, 4}, rng));
+  m.initializer("fc.bias", testing::random_tensor({3}, rng, 0.1f));
+  onnx::NodeProto& flag = m.node("Constant", {}, {"training"});
+  auto* value = flag.add_attribute();
+  value->set_name("value");
+  value->set_type(onnx::AttributeProto::TENSOR);
+  tensor_to_proto(Tensor::scalar<bool>(true), *value->mutable_t());
+  m.node("Drop", {"x", "training"}, {"dropped"}, "custom");
+  m.node("Gemm", {"dropped", "fc.weight", "fc.bias"}, {"logits"});
+  m.attr("transB", 1);
+  m.output("logits", onnx::TensorProto::FLOAT, {-1, 3});
+  onnx::FunctionProto* f = m.proto().add_functions();
+  f->set_name("Drop");
+  f->set_domain("custom");
+  f->add_input("v");
+  f->add_input("t");
+  f->add_output("out");
+  auto* imp = f->add_opset_import();
+  imp->set_domain("");
+  imp->set_version(13);
+  onnx::NodeProto* dropout = f->add_node();
+  dropout->set_op_type("Dropout");
+  dropout->set_name("inner_dropout");
+  for (const char* in : {"v", "", "t"}) dropout->add_input(in);
+  dropout->add_output("out");
+  const std::string path = dir.path() + "/function_dropout.onnx";
+  m.save(path);
+
+  TrainingSession s = TrainingSession::from_file(path, sgd());
+  std::string notes;
+  for (const auto& n : s.notes()) notes += n + "\n";
+  EXPECT_HAS(notes,
+             "the local function 'Drop' (custom) holds Dropout 'inner_dropout' in training form (a "
+             "training_mode input)");
+  train(s, 2);
+  const std::string exported = dir.path() + "/trained.onnx";
+  s.export_model(exported);
+  const onnx::ModelProto out = read_model(exported);
+  ASSERT_EQ(out.functions_size(), 1);
+  EXPECT_EQ(out.functions(0).SerializeAsString(), m.proto().functions(0).SerializeAsString());
+  expect_trained_values(out, s);
+}
+
 // --export-training writes the user's graph too (its functions and calls), with the training
 // information beside it; the file continues training, and its own export is the user's model.
 TEST(ModelSource, TheTrainingExportKeepsTheUsersGraph) {
