@@ -4,6 +4,7 @@
 #include "runtime/train/load_for_training.h"
 
 #include <algorithm>
+#include <map>
 
 #include "gradients/autodiff.h"
 #include "gradients/losses.h"
@@ -33,9 +34,23 @@ void edit_loaded_model(Graph& graph, const LoadModelOptions& options, const std:
   }
 }
 
+// The Identity-of-an-initializer outputs of `graph` (output -> initializer) that its source
+// cannot hold (an Identity inside a local function): separate_deduplicated_initializers would
+// make them weights of their own, which the export cannot write back.
+std::map<std::string, std::string> unholdable_copies(const Graph& graph) {
+  std::map<std::string, std::string> copies;
+  if (!graph.source) return copies;
+  for (const Node& n : graph.nodes)
+    if (n.op_type == "Identity" && n.domain.empty() && n.inputs.size() == 1 && n.outputs.size() == 1 &&
+        graph.initializers.count(n.inputs[0]) && !graph.source->can_hold(n.outputs[0]))
+      copies[n.outputs[0]] = n.inputs[0];
+  return copies;
+}
+
 // Initializers of `graph` that its source cannot hold (load_for_training.h) become Constant nodes
-// again, placed first. Returns their names.
-std::vector<std::string> keep_unholdable_constant(Graph& graph) {
+// again, or the Identity of the initializer they were separated from (`copies`), placed first.
+// Returns their names.
+std::vector<std::string> keep_unholdable_constant(Graph& graph, const std::map<std::string, std::string>& copies) {
   std::vector<std::string> kept;
   if (!graph.source) return kept;
   for (const auto& [name, t] : graph.initializers)
@@ -46,9 +61,13 @@ std::vector<std::string> keep_unholdable_constant(Graph& graph) {
     Tensor value = graph.initializers.at(name);
     graph.initializers.erase(name);
     e.set_type(name, value.dtype(), value.shape());  // what the initializer said of it
-    e.add("Constant", {}, {name}, {{"value", Attribute::of_tensor(std::move(value))}});
+    const auto copy = copies.find(name);
+    if (copy != copies.end())
+      e.add("Identity", {copy->second}, {name});
+    else
+      e.add("Constant", {}, {name}, {{"value", Attribute::of_tensor(std::move(value))}});
   }
-  // A Constant reads nothing: the new nodes go first.
+  // A Constant reads nothing, an Identity an initializer: the new nodes go first.
   std::rotate(graph.nodes.begin(), graph.nodes.end() - static_cast<std::ptrdiff_t>(kept.size()), graph.nodes.end());
   return kept;
 }
@@ -103,13 +122,14 @@ LoadedModel load_model_for_training(const std::string& model_path, const LoadMod
         model_path, loaded.opset, options.min_opset_loss, options.min_opset, options.min_opset_op, options.min_opset,
         loaded.opset));
   }
+  const std::map<std::string, std::string> copies = unholdable_copies(*loaded.model);
   edit_loaded_model(*loaded.model, options, model_path);
   loaded.loss = options.loss;
   if (loaded.loss.empty() && !loaded.model->outputs.empty()) loaded.loss = loaded.model->outputs.front().name;
   // A loss that names no value is left to the caller to report (with the outputs there are).
   if (value_names(*loaded.model).count(loaded.loss))
     loaded.promoted = promote_constant_weights(*loaded.model, loaded.loss);
-  note_kept_weights(loaded, keep_unholdable_constant(*loaded.model), model_path);
+  note_kept_weights(loaded, keep_unholdable_constant(*loaded.model, copies), model_path);
   if (loaded.model->source)
     for (auto& line : export_limits(*loaded.model->source)) loaded.notes.push_back(std::move(line));
   return loaded;

@@ -11,7 +11,9 @@
 // Constant node or an Identity of an initializer of its main graph. A weight inside a local
 // function (inlined at load), a constant a lowering of opsets 18-23 made, or an initializer
 // ONNX's version converter made has no such place: it stays a constant and never trains (a
-// note says so for the weights among them that reach the loss).
+// note says so for the weights among them that reach the loss). An Identity of an initializer
+// inside a local function is not separated: it stays a copy of the initializer, as the
+// function the export writes computes it.
 //
 // Not here: the loss itself, the training form, the trainable set (runtime/train/parameters.h)
 // and the gradients, which the callers add on top.

@@ -442,6 +442,51 @@ TEST(ModelSource, AConstantWeightInsideAFunctionStaysFixedAndIsNoted) {
   expect_predicts_like(exported, s);
 }
 
+// An Identity of an initializer inside a local function stays a copy of it (it is not separated
+// into a weight of its own, which the function the export writes could not hold), so the export
+// computes what the session computes.
+TEST(ModelSource, AnIdentityOfAWeightInsideAFunctionStaysTied) {
+  TempDir dir;
+  std::mt19937 rng(6);
+  ModelBuilder m(13);
+  m.opset_import("custom", 1);
+  m.input("x", onnx::TensorProto::FLOAT, {-1, 4});
+  m.initializer("fc.weight", testing::random_tensor({3, 4}, rng));
+  m.initializer("fc.bias", testing::random_tensor({3}, rng, 0.1f));
+  m.node("Copy", {"fc.bias"}, {"bias_copy"}, "custom");
+  m.node("Gemm", {"x", "fc.weight", "fc.bias"}, {"h"});
+  m.attr("transB", 1);
+  m.node("Relu", {"h"}, {"r"});
+  m.node("Add", {"r", "bias_copy"}, {"logits"});
+  m.output("logits", onnx::TensorProto::FLOAT, {-1, 3});
+  onnx::FunctionProto* f = m.proto().add_functions();
+  f->set_name("Copy");
+  f->set_domain("custom");
+  f->add_input("v");
+  f->add_output("out");
+  auto* imp = f->add_opset_import();
+  imp->set_domain("");
+  imp->set_version(13);
+  onnx::NodeProto* identity = f->add_node();
+  identity->set_op_type("Identity");
+  identity->add_input("v");
+  identity->add_output("out");
+  const std::string path = dir.path() + "/function_identity.onnx";
+  m.save(path);
+
+  TrainingSession s = TrainingSession::from_file(path, sgd());
+  const std::vector<std::string> names = s.parameter_names();
+  EXPECT_EQ(std::set<std::string>(names.begin(), names.end()), (std::set<std::string>{"fc.weight", "fc.bias"}));
+  train(s, 4);
+  const std::string exported = dir.path() + "/trained.onnx";
+  s.export_model(exported);
+  const onnx::ModelProto out = read_model(exported);
+  ASSERT_EQ(out.functions_size(), 1);
+  expect_trained_values(out, s);
+  expect_checker_accepts(exported);
+  expect_predicts_like(exported, s);
+}
+
 // A Dropout in training form inside a local function (its training_mode input bound to a Constant
 // true of the graph): training and evaluation use the inference form, but the export writes the
 // function as it is, and a note says so.
