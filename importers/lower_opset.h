@@ -122,8 +122,12 @@ struct OpsetChange {
 };
 std::vector<OpsetChange> opset_changes(const std::string& op_type);
 
-// The version of `op_type` (default domain) in force at `opset` (18-23) when that version is
-// newer than 17, else 0.
+// Every op with a version in opsets 18-23, in name order.
+std::vector<std::string> ops_changed_after_opset17();
+
+// The version of `op_type` (default domain) whose meaning is in force at `opset`, when it is
+// newer than 17 (types-only versions skipped: Mish at 22 is Mish-18); 0 when the op means at
+// `opset` what it meant at 17 (or is not an ONNX op).
 int lowered_version(const std::string& op_type, int opset);
 
 // Rewrites `model` (a default-domain opset above kMaxOpset, local functions already inlined)

@@ -14,6 +14,7 @@
 
 #include "importers/checkpoint_file.h"
 #include "importers/inline_functions.h"
+#include "importers/lower_opset.h"
 #include "importers/opset_upgrade.h"
 #include "importers/proto_io.h"
 #include "importers/tensor_proto.h"
@@ -37,6 +38,8 @@ std::string type_description(const onnx::TypeProto& type) {
     default: return "an unknown type";
   }
 }
+
+}  // namespace
 
 ValueInfo value_info_from_proto(const onnx::ValueInfoProto& proto) {
   ValueInfo info;
@@ -99,7 +102,6 @@ Attribute attribute_from_proto(const onnx::AttributeProto& a, const std::string&
   return out;
 }
 
-// The opset version the model imports for `domain` ("" and "ai.onnx" are the same).
 int imported_opset(const onnx::ModelProto& model, const std::string& domain) {
   for (const auto& imp : model.opset_import()) {
     const std::string d = imp.domain() == "ai.onnx" ? "" : imp.domain();
@@ -107,6 +109,20 @@ int imported_opset(const onnx::ModelProto& model, const std::string& domain) {
   }
   return -1;
 }
+
+Node node_from_proto(const onnx::NodeProto& n, int index, const std::string& model_dir, const std::string& path) {
+  Node node;
+  node.op_type = n.op_type();
+  node.domain = n.domain() == "ai.onnx" ? "" : n.domain();
+  node.name = n.name().empty() ? fmt::format("{}_{}", n.op_type(), index) : n.name();
+  node.inputs.assign(n.input().begin(), n.input().end());
+  node.outputs.assign(n.output().begin(), n.output().end());
+  const std::string context = fmt::format("{}: {}", path, node.label());
+  for (const auto& a : n.attribute()) node.attributes[a.name()] = attribute_from_proto(a, model_dir, context);
+  return node;
+}
+
+namespace {
 
 // Checks every stored tensor up front (external-data locations that escape the model's
 // folder or are missing, dims that overflow, sizes that disagree with the bytes present), so
@@ -123,8 +139,6 @@ void validate_stored_tensors(const onnx::GraphProto& g, const std::string& model
 }
 
 }  // namespace
-
-namespace {
 
 void value_info_to_proto(const ValueInfo& v, onnx::ValueInfoProto& proto) {
   proto.set_name(v.name);
@@ -177,7 +191,14 @@ void attribute_to_proto(const std::string& name, const Attribute& a, onnx::Attri
   }
 }
 
-}  // namespace
+void node_to_proto(const Node& n, onnx::NodeProto& node) {
+  node.set_name(n.name);
+  node.set_op_type(n.op_type);
+  node.set_domain(n.domain);
+  for (const auto& i : n.inputs) node.add_input(i);
+  for (const auto& o : n.outputs) node.add_output(o);
+  for (const auto& [name, a] : n.attributes) attribute_to_proto(name, a, *node.add_attribute());
+}
 
 void graph_to_proto(const Graph& graph, onnx::GraphProto& g) {
   g.set_name(graph.name.empty() ? "graph" : graph.name);
@@ -189,15 +210,7 @@ void graph_to_proto(const Graph& graph, onnx::GraphProto& g) {
   for (const auto& v : graph.inputs) value_info_to_proto(v, *g.add_input());
   for (const auto& v : graph.outputs) value_info_to_proto(v, *g.add_output());
   for (const auto& [name, v] : graph.value_info) value_info_to_proto(v, *g.add_value_info());
-  for (const Node& n : graph.nodes) {
-    auto* node = g.add_node();
-    node->set_name(n.name);
-    node->set_op_type(n.op_type);
-    node->set_domain(n.domain);
-    for (const auto& i : n.inputs) node->add_input(i);
-    for (const auto& o : n.outputs) node->add_output(o);
-    for (const auto& [name, a] : n.attributes) attribute_to_proto(name, a, *node->add_attribute());
-  }
+  for (const Node& n : graph.nodes) node_to_proto(n, *g.add_node());
 }
 
 void model_to_proto(const Graph& graph, const std::map<std::string, int>& opsets, onnx::ModelProto& model) {
@@ -239,10 +252,10 @@ int checked_default_opset(const onnx::ModelProto& model, const std::string& path
                n.name(), n.op_type());
     opset = kMinOpset;
   }
-  OT_CHECK(opset <= kMaxOpset,
+  OT_CHECK(opset <= kMaxLoweredOpset,
            "{}: the model uses opset {} of the default domain; onnx-train supports opsets {} to {}. Re-export "
            "with opset_version={} (torch.onnx.export) or convert it with onnx.version_converter.",
-           path, opset, kMinOpset, kMaxOpset, kMaxOpset);
+           path, opset, kMinOpset, kMaxLoweredOpset, kMaxLoweredOpset);
   return opset;
 }
 
@@ -296,18 +309,10 @@ Graph graph_from_proto(const onnx::ModelProto& model, const std::string& model_d
 
   int index = 0;
   for (const auto& n : g.node()) {
-    Node node;
-    node.op_type = n.op_type();
-    node.domain = n.domain() == "ai.onnx" ? "" : n.domain();
-    node.name = n.name().empty() ? fmt::format("{}_{}", n.op_type(), index) : n.name();
-    node.inputs.assign(n.input().begin(), n.input().end());
-    node.outputs.assign(n.output().begin(), n.output().end());
+    Node node = node_from_proto(n, index++, model_dir, path);
     node.opset = imported_opset(model, node.domain);
     if (node.opset > 0) node.since_version = schema_version(node.op_type, node.opset, node.domain);
-    const std::string context = fmt::format("{}: {}", path, node.label());
-    for (const auto& a : n.attribute()) node.attributes[a.name()] = attribute_from_proto(a, model_dir, context);
     graph.nodes.push_back(std::move(node));
-    ++index;
   }
   try {
     sort_topologically(graph);
@@ -334,8 +339,13 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
   // Calls of model-local functions become the functions' bodies, so that everything below (the
   // checker, shape inference, the IR) sees ONNX ops only.
   inline_local_functions(model, path);
-  const int opset = checked_default_opset(model, path);
+  int opset = checked_default_opset(model, path);
   validate_stored_tensors(model.graph(), model_dir, path);
+  // Op versions newer than ONNX 1.12 knows become opset-17 nodes before its checker sees them.
+  if (opset > kMaxOpset) {
+    lower_to_opset17(model, path);
+    opset = kMaxOpset;
+  }
   if (options.run_checker) run_onnx_checker(model, model_dir, path);
   // The runtime implements opset 7 onwards; older models go through ONNX's converter so that no
   // node runs with semantics it was not written for. A caller may need a newer opset still.

@@ -2,8 +2,9 @@
 //
 // load_onnx_model reads a .onnx file (external data resolved next to it), inlines its
 // model-local functions (importers/inline_functions.h), runs ONNX's own checker and shape
-// inference, accepts default-domain opsets 7 to 17 (older models are upgraded to opset 7 with
-// ONNX's version converter) and returns the Graph. Any problem is one onnx_train::Error naming
+// inference, accepts default-domain opsets 7 to 23 (older models are upgraded to opset 7 with
+// ONNX's version converter; opsets 18 to 23 are lowered to 17, importers/lower_opset.h) and
+// returns the Graph. Any problem is one onnx_train::Error naming
 // the file and what to do.
 #pragma once
 
@@ -14,8 +15,11 @@
 #include "runtime/ir/schema.h"  // kMinOpset, kMaxOpset
 
 namespace onnx {
+class AttributeProto;
 class GraphProto;
 class ModelProto;
+class NodeProto;
+class ValueInfoProto;
 }  // namespace onnx
 
 namespace onnx_train {
@@ -42,6 +46,19 @@ void graph_to_proto(const Graph& graph, onnx::GraphProto& proto);
 // A ModelProto as save_onnx_model writes it (IR version 8, producer onnx-train), with
 // `opsets` as its opset imports.
 void model_to_proto(const Graph& graph, const std::map<std::string, int>& opsets, onnx::ModelProto& model);
+
+// The pieces of the IR <-> protobuf conversion, for passes that rewrite a ModelProto through the
+// IR (importers/lower_opset.h). `model_dir` resolves external data of tensor attributes;
+// `path` and `context` name the file in errors. node_from_proto leaves opset and
+// since_version to the caller; an unnamed node is named "<op>_<index>".
+ValueInfo value_info_from_proto(const onnx::ValueInfoProto& proto);
+void value_info_to_proto(const ValueInfo& value, onnx::ValueInfoProto& proto);
+Attribute attribute_from_proto(const onnx::AttributeProto& proto, const std::string& model_dir,
+                               const std::string& context);
+Node node_from_proto(const onnx::NodeProto& proto, int index, const std::string& model_dir, const std::string& path);
+void node_to_proto(const Node& node, onnx::NodeProto& proto);
+// The opset `model` imports for `domain` ("" and "ai.onnx" are the same); -1 when none.
+int imported_opset(const onnx::ModelProto& model, const std::string& domain);
 
 // Reads one serialized onnx::TensorProto (the input_N.pb / output_N.pb files of ONNX test
 // data). `name`, when given, receives the tensor's name from the file (may be empty).
