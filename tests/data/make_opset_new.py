@@ -10,8 +10,9 @@ loads every folder (through the lowering to opset 17) and compares the runtime's
 The cases are the lists CASES of tests/data/opset_new_cases/*.py (one file per op family; the
 format is in tests/data/opset_new_cases/README.md). Each case NAME becomes tests/data/opset_new/NAME/:
     model.onnx                      the case's nodes in a graph, at its opset (ir_version to match),
-                                    its inputs typed from their arrays, its outputs typed from ONNX
-                                    Runtime's results; written with ONNX's Python helper (Debian's
+                                    its inputs typed from their arrays, its outputs typed and shaped
+                                    from ONNX Runtime's results (only the rank when the case declares
+                                    symbolic input `shapes`); written with ONNX's Python helper (Debian's
                                     python3-onnx 1.12, which knows opsets up to 17: no checker here)
     test_data_set_0/input_<i>.pb    the inputs, in the order of the case's `inputs`
     test_data_set_0/output_<i>.pb   ONNX Runtime's outputs (tests/data/opset_new_ort.js)
@@ -139,13 +140,20 @@ def write_folder(case):
     return folder
 
 
-def type_outputs(folder, ort_version):
-    """Gives model.onnx's outputs the element types of ONNX Runtime's results, and records the version."""
+def type_outputs(folder, case, ort_version):
+    """Gives model.onnx's outputs the element types and shapes of ONNX Runtime's results (ONNX's
+    checker wants a shape; with symbolic inputs only the rank is known), and records the version."""
     path = os.path.join(folder, "model.onnx")
     model = onnx.load(path)
     for i, out in enumerate(model.graph.output):
         tensor = onnx.load_tensor(os.path.join(folder, "test_data_set_0", f"output_{i}.pb"))
         out.type.tensor_type.elem_type = tensor.data_type
+        shape = out.type.tensor_type.shape
+        shape.Clear()
+        for d in tensor.dims:
+            dim = shape.dim.add()
+            if not case.get("shapes"):
+                dim.dim_value = d
     helper.set_model_props(model, {"expected_outputs": f"onnxruntime-node {ort_version}"})
     onnx.save(model, path)
 
@@ -187,7 +195,7 @@ def main(argv):
         if folder in refused:
             shutil.rmtree(folder)
         else:
-            type_outputs(folder, version)
+            type_outputs(folder, by_name[os.path.basename(folder)], version)
     stale = sorted(set(os.listdir(OUT)) - set(by_name)) if os.path.isdir(OUT) else []
     if stale:
         print(f"make_opset_new: folders without a case (remove them if their case is gone): {', '.join(stale)}")
