@@ -2,13 +2,14 @@
 // (tests/data/opset_models/, made by tests/data/make_opset_models.py): a CNN classifier
 // (GroupNormalization-18/-21, Mish-18, Gelu-20, ReduceMean-18 pooling) and a transformer encoder
 // classifier (ReduceMean-18 LayerNorm, Split-18, Mish-18 / Gelu-20, and at opset 23
-// RMSNormalization, RotaryEmbedding and Attention), each loaded by lowering to opset 17.
+// RMSNormalization, RotaryEmbedding and Attention), each loaded by lowering to opset 17; and the
+// opset-18 transformer with its LayerNorms as calls of a model-local function (inlined, then lowered).
 //
 // Each model's forward matches ONNX Runtime's committed outputs; `onnx-train MODEL DATA -o OUT`
-// trains it on its npy data, and the export keeps what the user gave (the default-domain opset,
-// every node with its name and op, the metadata) and runs in ONNX Runtime (tests/cli/ort_compare.js,
-// onnxruntime-node 1.31.1 as tools/test.sh installs it) with onnx-train's outputs within 1e-4; the
-// trained export scores a lower loss than the original on the training data.
+// trains it on its npy data, and the export keeps what the user gave (the opsets it imports,
+// every node with its name and op, its local functions, the metadata) and runs in ONNX Runtime
+// (tests/cli/ort_compare.js, onnxruntime-node 1.31.1 as tools/test.sh installs it) with onnx-train's outputs within
+// 1e-4; the trained export scores a lower loss than the original on the training data.
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
@@ -28,8 +29,13 @@ namespace {
 
 const std::string kModels = std::string(ONNX_TRAIN_SOURCE_DIR) + "/tests/data/opset_models";
 
-const std::vector<std::string> kModelNames = {"cnn_opset18",         "cnn_opset20",         "cnn_opset23",
-                                              "transformer_opset18", "transformer_opset20", "transformer_opset23"};
+const std::vector<std::string> kModelNames = {"cnn_opset18",
+                                              "cnn_opset20",
+                                              "cnn_opset23",
+                                              "transformer_opset18",
+                                              "transformer_opset20",
+                                              "transformer_opset23",
+                                              "transformer_functions_opset18"};
 
 onnx::ModelProto proto_of(const std::string& path) {
   onnx::ModelProto model;
@@ -47,6 +53,13 @@ std::map<std::string, int64_t> opsets_of(const onnx::ModelProto& model) {
 std::vector<std::tuple<std::string, std::string, std::string>> nodes_of(const onnx::ModelProto& model) {
   std::vector<std::tuple<std::string, std::string, std::string>> out;
   for (const auto& n : model.graph().node()) out.emplace_back(n.name(), n.domain(), n.op_type());
+  return out;
+}
+
+// (domain, name, node count) of every local function, in order.
+std::vector<std::tuple<std::string, std::string, int>> functions_of(const onnx::ModelProto& model) {
+  std::vector<std::tuple<std::string, std::string, int>> out;
+  for (const auto& f : model.functions()) out.emplace_back(f.domain(), f.name(), f.node_size());
   return out;
 }
 
@@ -79,17 +92,18 @@ class OpsetModelsCli : public CliTest, public ::testing::WithParamInterface<std:
 
 TEST_P(OpsetModelsCli, TrainsAndItsExportKeepsTheModelAndRunsInOnnxRuntime) {
   const std::string name = GetParam(), model = model_path(name), trained = path(name + ".trained.onnx");
-  std::vector<std::string> args = {model,     data_path(name), "--optimizer",  "adam", "--lr", "0.01",
-                                   "--epochs", "4",             "--batch-size", "8",    "-o", trained};
+  std::vector<std::string> args = {model, data_path(name), "--optimizer", "adam", "--lr", "0.01", "--epochs",
+                                   "4",   "--batch-size",  "8",           "-o",   trained};
   if (name == "transformer_opset23") args = plus(args, {"--freeze", "^rope\\."});  // the rotary caches
   const CliRun r = run(args);
   ASSERT_EQ(r.code, 0) << r.show();
   EXPECT_LACKS(r.err, "error");
 
-  // The export is the user's model: its opset, its nodes by name and op, its metadata.
+  // The export is the user's model: its opsets, its nodes by name and op, its functions, its metadata.
   const onnx::ModelProto original = proto_of(model), exported = proto_of(trained);
   EXPECT_EQ(opsets_of(exported), opsets_of(original));
   EXPECT_EQ(nodes_of(exported), nodes_of(original));
+  EXPECT_EQ(functions_of(exported), functions_of(original));
   const auto want = metadata_of(original), got = metadata_of(exported);
   for (const auto& [key, value] : want) {
     EXPECT_TRUE(got.count(key)) << "metadata key '" << key << "' lost";

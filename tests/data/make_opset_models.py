@@ -21,6 +21,11 @@ output_0.pb, ONNX Runtime's logits on it; graph output "logits" [N, 3]; N is sym
                          residual; ln2, mlp (fc1, Mish-18, fc2), residual -> pool ReduceMean-18 (axes
                          [1]) -> head Gemm
     transformer_opset20  the same with Gelu-20 in the MLP
+    transformer_functions_opset18
+                         transformer_opset18 with both LayerNorms as calls ("ln1", "ln2") of a
+                         model-local function onnx_train_tests.LayerNorm(x, weight, bias), its
+                         attribute "epsilon" bound by ref_attr_name (as onnxscript and torch's
+                         dynamo exporter write modules): inlined, then lowered, at load
     transformer_opset23  RMSNormalization-23 for both norms, RotaryEmbedding-23 on q and k (3-D form,
                          num_heads 2; cos/sin caches rope.cos/rope.sin [6, 4], position_ids built from
                          the batch size: Expand of [[0..5]] to [N, 6]), Attention-23 (3-D, 2 heads),
@@ -89,11 +94,12 @@ class Graph:
         return self.node("Add", [h, self.init(f"{prefix}.bias", np.zeros(n_out, np.float32))], f"{prefix}.add")
 
 
-def save_model(g, name, opset, x_shape, doc, task):
+def save_model(g, name, opset, x_shape, doc, task, functions=()):
     graph = helper.make_graph(
         g.nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"] + x_shape)],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", CLASSES])], g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(FUNCTIONS, 1)] * bool(functions)
+    model = helper.make_model(graph, opset_imports=opsets, functions=list(functions),
                               producer_name="onnx-train tests/data/make_opset_models.py", doc_string=doc)
     model.ir_version = IR_VERSION[opset]
     helper.set_model_props(model, {"author": "onnx-train tests", "task": task, "model_name": name})
@@ -160,7 +166,33 @@ def layer_norm(g, x, prefix):
     return g.node("Add", [n, g.init(f"{prefix}.bias", np.zeros(D, np.float32))], f"{prefix}.shift")
 
 
-def norm(g, x, prefix, opset):
+FUNCTIONS = "onnx_train_tests"
+
+
+def layer_norm_function(opset):
+    """layer_norm's nodes as the function onnx_train_tests.LayerNorm(x, weight, bias), attribute epsilon."""
+    eps = helper.make_node("Constant", [], ["eps"], name="eps")
+    ref = onnx.AttributeProto(name="value_float", ref_attr_name="epsilon", type=onnx.AttributeProto.FLOAT)
+    eps.attribute.append(ref)
+    nodes = [helper.make_node("Constant", [], ["axes"], name="axes", value_ints=[-1]),
+             helper.make_node("ReduceMean", ["x", "axes"], ["mean"], name="mean", keepdims=1),
+             helper.make_node("Sub", ["x", "mean"], ["c"], name="center"),
+             helper.make_node("Mul", ["c", "c"], ["sq"], name="square"),
+             helper.make_node("ReduceMean", ["sq", "axes"], ["var"], name="var", keepdims=1), eps,
+             helper.make_node("Add", ["var", "eps"], ["var_eps"], name="var_eps"),
+             helper.make_node("Sqrt", ["var_eps"], ["std"], name="std"),
+             helper.make_node("Div", ["c", "std"], ["n"], name="normalize"),
+             helper.make_node("Mul", ["n", "weight"], ["scaled"], name="scale"),
+             helper.make_node("Add", ["scaled", "bias"], ["y"], name="shift")]
+    return helper.make_function(FUNCTIONS, "LayerNorm", ["x", "weight", "bias"], ["y"], nodes,
+                                [helper.make_opsetid("", opset)], ["epsilon"])
+
+
+def norm(g, x, prefix, opset, functions=False):
+    if functions:
+        return g.node("LayerNorm", [x, g.init(f"{prefix}.weight", np.ones(D, np.float32)),
+                                    g.init(f"{prefix}.bias", np.zeros(D, np.float32))], prefix, domain=FUNCTIONS,
+                      epsilon=1e-5)
     if opset < 23:
         return layer_norm(g, x, prefix)
     return g.node("RMSNormalization", [x, g.init(f"{prefix}.weight", np.ones(D, np.float32))], prefix, axis=-1,
@@ -194,16 +226,16 @@ def rotary_attention(g, q, k, v):
     return g.node("Attention", [qr, kr, v], "attn.attention", q_num_heads=HEADS, kv_num_heads=HEADS)
 
 
-def transformer(opset, rng):
+def transformer(opset, rng, functions=False):
     g = Graph(rng)
     h = g.linear("x", "embed", F, D)
     h = g.node("Add", [h, g.weight("embed.positions", [T, D], scale=0.1)], "embed.add_positions")
-    n = norm(g, h, "ln1", opset)
+    n = norm(g, h, "ln1", opset, functions)
     qkv = g.linear(n, "attn.qkv", D, 3 * D)
     q, k, v = g.node("Split", [qkv], "attn.split", outputs=["attn.q", "attn.k", "attn.v"], axis=-1, num_outputs=3)
     a = heads_attention(g, q, k, v) if opset < 23 else rotary_attention(g, q, k, v)
     h = g.node("Add", [h, g.linear(a, "attn.out", D, D)], "attn.residual")
-    n = norm(g, h, "ln2", opset)
+    n = norm(g, h, "ln2", opset, functions)
     m = activation(g, g.linear(n, "mlp.fc1", D, 2 * D), "mlp.act", opset, "none" if opset == 20 else "tanh")
     h = g.node("Add", [h, g.linear(m, "mlp.fc2", 2 * D, D)], "mlp.residual")
     h = g.node("ReduceMean", [h, g.ints("pool.axes", [1])], "pool", keepdims=0)
@@ -212,9 +244,11 @@ def transformer(opset, rng):
     parts = ("a LayerNorm of ReduceMean-18, Split-18, Mish-18" if opset == 18 else
              "a LayerNorm of ReduceMean-18, Split-18, Gelu-20" if opset == 20 else
              "RMSNormalization-23, Split-18, RotaryEmbedding-23, Attention-23, Gelu-20")
-    return save_model(g, f"transformer_opset{opset}", opset, [T, F],
+    if functions:
+        parts += ", its LayerNorms calls of the local function onnx_train_tests.LayerNorm"
+    return save_model(g, f"transformer{'_functions' * functions}_opset{opset}", opset, [T, F],
                       f"A one-layer transformer encoder classifier at opset {opset}: {parts}, ReduceMean-18 pooling",
-                      "raised feature, 3 classes")
+                      "raised feature, 3 classes", [layer_norm_function(opset)] if functions else ())
 
 
 # ---- Data
@@ -261,6 +295,8 @@ def main():
         save_input(folders[-1], cnn_data(5, rng)[0])
         folders.append(transformer(opset, rng))
         save_input(folders[-1], transformer_data(5, rng)[0])
+    folders.append(transformer(18, rng, functions=True))
+    save_input(folders[-1], transformer_data(5, rng)[0])
     env = dict(os.environ)
     env["NODE_PATH"] = os.pathsep.join(
         p for p in (env.get("NODE_PATH"), os.path.join(HERE, "..", "cli", "node_modules")) if p)

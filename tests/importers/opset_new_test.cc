@@ -7,6 +7,7 @@
 // folders whose name holds it.
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -18,8 +19,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #include "importers/proto_io.h"
 #include "tests/support/expect_text.h"
