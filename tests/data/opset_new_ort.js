@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Runs one case folder of tests/data/opset_new/ in ONNX Runtime (the npm package
-// onnxruntime-node) and writes its outputs beside its inputs: ONNX Runtime is the oracle the
-// runtime's forward is compared with (tests/importers/opset_new_test.cc).
+// Runs case folders of tests/data/opset_new/ (and tests/data/opset_models/) in ONNX Runtime (the
+// npm package onnxruntime-node) and writes their outputs beside their inputs: ONNX Runtime is the
+// oracle the runtime's forward is compared with (tests/importers/opset_new_test.cc). Called by
+// tests/data/make_opset_new.py and make_opset_models.py.
 //
 //   node opset_new_ort.js CASE_DIR...
 //
