@@ -16,6 +16,7 @@
 #include <functional>
 #include <mutex>
 #include <set>
+#include <unordered_map>
 
 #include "importers/onnx_model.h"
 #include "importers/tensor_proto.h"
@@ -87,7 +88,11 @@ class ShapeOracle {
   }
 
  private:
+  // Infers the nodes added since the last inference, as a model of their own: what they read
+  // from above is fed as typed inputs (small initializers and Constant nodes as themselves, so
+  // that shape inference can read their values), so each node is inferred once.
   void infer() {
+    const size_t first = inferred_nodes_ == kNone ? 0 : inferred_nodes_;
     onnx::ModelProto model;
     model.set_ir_version(8);
     for (const auto& [domain, version] : lowered_.opsets) {
@@ -97,14 +102,13 @@ class ShapeOracle {
     }
     auto* g = model.mutable_graph();
     g->set_name("lowering");
-    for (const auto& v : lowered_.inputs) value_info_to_proto(v, *g->add_input());
-    for (const auto& v : initializer_types_) value_info_to_proto(v, *g->add_input());
-    for (const auto& [name, t] : lowered_.initializers) {
-      auto* proto = g->add_initializer();
-      tensor_to_proto(t, *proto);
-      proto->set_name(name);
-    }
-    for (size_t i = 0; i < lowered_.nodes.size(); ++i) write_node_(i, *g->add_node());
+    std::set<std::string> available;
+    for (size_t i = first; i < lowered_.nodes.size(); ++i)
+      for (const auto& o : lowered_.nodes[i].outputs) available.insert(o);
+    for (size_t i = first; i < lowered_.nodes.size(); ++i)
+      for (const auto& in : lowered_.nodes[i].inputs)
+        if (!in.empty() && available.insert(in).second) feed(in, *g);
+    for (size_t i = first; i < lowered_.nodes.size(); ++i) write_node_(i, *g->add_node());
     try {
       onnx::ShapeInferenceOptions options(/*check_type=*/false, /*error_mode=*/0, /*data_prop=*/true);
       onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
@@ -119,10 +123,38 @@ class ShapeOracle {
     inferred_nodes_ = lowered_.nodes.size();
   }
 
+  // Gives the batch model `value`, which its nodes read from above: a small initializer or a
+  // Constant node as it is, anything else as a graph input of its known type.
+  void feed(const std::string& value, onnx::GraphProto& g) {
+    const auto init = lowered_.initializers.find(value);
+    if (init != lowered_.initializers.end()) {
+      auto* proto = g.add_initializer();
+      tensor_to_proto(init->second, *proto);
+      proto->set_name(value);
+      return;
+    }
+    for (; indexed_nodes_ < lowered_.nodes.size(); ++indexed_nodes_)
+      for (const auto& o : lowered_.nodes[indexed_nodes_].outputs) producer_[o] = indexed_nodes_;
+    const auto producer = producer_.find(value);
+    if (producer != producer_.end() && lowered_.nodes[producer->second].op_type == "Constant") {
+      write_node_(producer->second, *g.add_node());
+      return;
+    }
+    ValueInfo info;
+    info.name = value;
+    info.dtype = lowered_.dtype_of(value);
+    info.shape = lowered_.shape_of(value);
+    if (const ValueInfo* known = lowered_.find_value_info(value)) info.dim_params = known->dim_params;
+    if (info.dtype != DType::Undefined) value_info_to_proto(info, *g.add_input());
+  }
+
+  static constexpr size_t kNone = static_cast<size_t>(-1);
   Graph& lowered_;
   std::vector<ValueInfo> initializer_types_;
   NodeWriter write_node_;
-  size_t inferred_nodes_ = static_cast<size_t>(-1);
+  size_t inferred_nodes_ = kNone;
+  std::unordered_map<std::string, size_t> producer_;  // output -> index of its node, for the first indexed_nodes_
+  size_t indexed_nodes_ = 0;
 };
 
 // ---------------------------------------------------------------- the context
@@ -283,12 +315,15 @@ std::string lower_node(Node node, const onnx::NodeProto& proto, LoweredNodes& ou
     return "";
   }
   node.since_version = version;
+  const std::string problem = signature_problem(node, version);
+  if (!problem.empty()) return fmt::format("{}: {}", node.label(), problem);
   const LoweringRule* rule = find_rule(node.op_type, version);
   if (rule == nullptr)
     return fmt::format("{}: {}-{} is not supported (onnx-train runs opset 18-23 models by lowering each op "
                        "version they introduced; `onnx-train ops` lists those it covers)",
                        node.label(), node.op_type, version);
   try {
+    editor.set_node_prefix(node.name + "/");  // what the checker says of a new node names the user's node
     LoweringContext cx(node, editor, shapes, path);
     rule->lower(cx);
   } catch (const Error& e) {
@@ -335,7 +370,7 @@ void lower_to_opset17(onnx::ModelProto& model, const std::string& path) {
   LoweringStart start = lowering_start(model, model_dir, path);
   LoweredNodes lowered{start.lowered, {}};
   lowered.graph.opsets.emplace(kProjectDomain, 1);
-  GraphEditor editor(lowered.graph, fmt::format("{}: lowering to opset {}", path, kMaxOpset), "lowered/");
+  GraphEditor editor(lowered.graph, fmt::format("{}: lowering to opset {}", path, kMaxOpset));
   // Names the model uses further down are not handed out to the nodes rules make.
   for (const auto& n : model.graph().node()) {
     editor.reserve(n.name());

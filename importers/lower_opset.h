@@ -122,6 +122,11 @@ struct OpsetChange {
 };
 std::vector<OpsetChange> opset_changes(const std::string& op_type);
 
+// What is wrong with `node` as a node of `op_type`-`version` (a version of opsets 18-23): its
+// inputs, outputs or attributes against the operator specification, which ONNX 1.12's checker
+// does not know; "" when nothing is (or the version is not in the table).
+std::string signature_problem(const Node& node, int version);
+
 // Every op with a version in opsets 18-23, in name order.
 std::vector<std::string> ops_changed_after_opset17();
 

@@ -161,3 +161,107 @@ int lowered_version(const std::string& op_type, int opset) {
 }
 
 }  // namespace onnx_train
+
+namespace onnx_train {
+
+namespace {
+
+// How many inputs and outputs a version takes (max -1: variadic) and its attributes, from the
+// operator specification: what ONNX 1.12's checker would check of a version it knew.
+struct Signature {
+  int min_inputs, max_inputs, min_outputs, max_outputs;
+  std::vector<std::string> attributes;
+};
+
+const std::map<std::pair<std::string, int>, Signature>& signatures() {
+  static const std::vector<std::string> pool = {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
+                                                "strides"};
+  static const std::vector<std::string> reduce = {"keepdims", "noop_with_empty_axes"};
+  static const std::vector<std::string> resize = {
+      "antialias", "axes",     "coordinate_transformation_mode", "cubic_coeff_a", "exclude_outside",
+      "extrapolation_value",   "keep_aspect_ratio_policy",       "mode",          "nearest_mode"};
+  auto with = [](std::vector<std::string> a, std::vector<std::string> more) {
+    a.insert(a.end(), more.begin(), more.end());
+    return a;
+  };
+  static const std::map<std::pair<std::string, int>, Signature> table = {
+      {{"AffineGrid", 20}, {2, 2, 1, 1, {"align_corners"}}},
+      {{"Attention", 23},
+       {3, 6, 1, 4,
+        {"is_causal", "kv_num_heads", "q_num_heads", "qk_matmul_output_mode", "scale", "softcap",
+         "softmax_precision"}}},
+      {{"AveragePool", 19}, {1, 1, 1, 1, with(pool, {"count_include_pad"})}},
+      {{"BitwiseAnd", 18}, {2, 2, 1, 1, {}}},
+      {{"BitwiseNot", 18}, {1, 1, 1, 1, {}}},
+      {{"BitwiseOr", 18}, {2, 2, 1, 1, {}}},
+      {{"BitwiseXor", 18}, {2, 2, 1, 1, {}}},
+      {{"Cast", 19}, {1, 1, 1, 1, {"saturate", "to"}}},
+      {{"CastLike", 19}, {2, 2, 1, 1, {"saturate"}}},
+      {{"CenterCropPad", 18}, {2, 2, 1, 1, {"axes"}}},
+      {{"Col2Im", 18}, {3, 3, 1, 1, {"dilations", "pads", "strides"}}},
+      {{"DFT", 20}, {1, 3, 1, 1, {"inverse", "onesided"}}},
+      {{"DeformConv", 19},
+       {3, 5, 1, 1, {"dilations", "group", "kernel_shape", "offset_group", "pads", "strides"}}},
+      {{"DequantizeLinear", 21}, {2, 3, 1, 1, {"axis", "block_size"}}},
+      {{"Gelu", 20}, {1, 1, 1, 1, {"approximate"}}},
+      {{"GridSample", 20}, {2, 2, 1, 1, {"align_corners", "mode", "padding_mode"}}},
+      {{"GroupNormalization", 18}, {3, 3, 1, 1, {"epsilon", "num_groups"}}},
+      {{"GroupNormalization", 21}, {3, 3, 1, 1, {"epsilon", "num_groups", "stash_type"}}},
+      {{"LpPool", 18}, {1, 1, 1, 1, with(pool, {"p"})}},
+      {{"Mish", 18}, {1, 1, 1, 1, {}}},
+      {{"Pad", 18}, {2, 4, 1, 1, {"mode"}}},
+      {{"Pad", 19}, {2, 4, 1, 1, {"mode"}}},
+      {{"QuantizeLinear", 19}, {2, 3, 1, 1, {"axis", "saturate"}}},
+      {{"QuantizeLinear", 21}, {2, 3, 1, 1, {"axis", "block_size", "output_dtype", "saturate"}}},
+      {{"RMSNormalization", 23}, {2, 2, 1, 1, {"axis", "epsilon", "stash_type"}}},
+      {{"ReduceL1", 18}, {1, 2, 1, 1, reduce}},
+      {{"ReduceL2", 18}, {1, 2, 1, 1, reduce}},
+      {{"ReduceLogSum", 18}, {1, 2, 1, 1, reduce}},
+      {{"ReduceLogSumExp", 18}, {1, 2, 1, 1, reduce}},
+      {{"ReduceMax", 18}, {1, 2, 1, 1, reduce}},
+      {{"ReduceMean", 18}, {1, 2, 1, 1, reduce}},
+      {{"ReduceMin", 18}, {1, 2, 1, 1, reduce}},
+      {{"ReduceProd", 18}, {1, 2, 1, 1, reduce}},
+      {{"ReduceSumSquare", 18}, {1, 2, 1, 1, reduce}},
+      {{"Resize", 18}, {1, 4, 1, 1, resize}},
+      {{"Resize", 19}, {1, 4, 1, 1, resize}},
+      {{"RotaryEmbedding", 23}, {3, 4, 1, 1, {"interleaved", "num_heads", "rotary_embedding_dim"}}},
+      {{"ScatterElements", 18}, {3, 3, 1, 1, {"axis", "reduction"}}},
+      {{"ScatterND", 18}, {3, 3, 1, 1, {"reduction"}}},
+      {{"Split", 18}, {1, 2, 1, -1, {"axis", "num_outputs"}}},
+  };
+  return table;
+}
+
+std::string count_of(int n, const char* what) { return fmt::format("{} {}{}", n, what, n == 1 ? "" : "s"); }
+
+}  // namespace
+
+std::string signature_problem(const Node& node, int version) {
+  const auto it = signatures().find({node.op_type, version});
+  if (it == signatures().end()) return "";
+  const Signature& sig = it->second;
+  const std::string op = fmt::format("{}-{}", node.op_type, version);
+  const int inputs = static_cast<int>(node.inputs.size());
+  const int outputs = static_cast<int>(node.outputs.size());
+  if (inputs < sig.min_inputs || inputs > sig.max_inputs)
+    return sig.min_inputs == sig.max_inputs
+               ? fmt::format("{} takes {}, the node has {}", op, count_of(sig.min_inputs, "input"), inputs)
+               : fmt::format("{} takes {} to {} inputs, the node has {}", op, sig.min_inputs, sig.max_inputs, inputs);
+  if (outputs < sig.min_outputs || (sig.max_outputs >= 0 && outputs > sig.max_outputs))
+    return sig.min_outputs == sig.max_outputs
+               ? fmt::format("{} has {}, the node lists {}", op, count_of(sig.min_outputs, "output"), outputs)
+               : fmt::format("{} has {} to {} outputs, the node lists {}", op, sig.min_outputs,
+                             sig.max_outputs < 0 ? std::string("any number of") : std::to_string(sig.max_outputs),
+                             outputs);
+  for (int i = 0; i < sig.min_inputs; ++i)
+    if (node.inputs[i].empty()) return fmt::format("{}'s input {} is required, the node leaves it out", op, i);
+  for (const auto& [name, value] : node.attributes)
+    if (std::find(sig.attributes.begin(), sig.attributes.end(), name) == sig.attributes.end())
+      return sig.attributes.empty()
+                 ? fmt::format("{} has no attributes, the node sets '{}'", op, name)
+                 : fmt::format("'{}' is not an attribute of {} (it has {})", name, op, fmt::join(sig.attributes, ", "));
+  return "";
+}
+
+}  // namespace onnx_train

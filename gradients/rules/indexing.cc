@@ -33,13 +33,41 @@ std::string filled_like(GradContext& g, const std::string& like, Tensor value) {
   return g.emit("ConstantOfShape", {shape_of(g, like)}, {{"value", Attribute::of_tensor(std::move(value))}});
 }
 
-// ScatterElements / ScatterND reduction: "none" (and before opset 16) or "add".
-bool scatter_adds(GradContext& g) {
+// ScatterElements / ScatterND reduction: "none" (and before opset 16), "add", or "max" / "min"
+// (opset 18, lowered onto the -16 form); mul has no gradient.
+std::string scatter_reduction(GradContext& g) {
   const std::string reduction = g.node().attr_string("reduction", "none");
-  OT_CHECK(reduction == "none" || reduction == "add",
-           "{}: no gradient for reduction '{}' (only 'none' and 'add' are differentiated)", g.node().label(),
+  OT_CHECK(reduction == "none" || reduction == "add" || reduction == "max" || reduction == "min",
+           "{}: no gradient for reduction '{}' (none, add, max and min are differentiated)", g.node().label(),
            reduction);
-  return reduction == "add";
+  return reduction;
+}
+
+// Reduction max / min: y[p] is the largest (smallest) of data[p] and the updates written to
+// p, so the gradient of y[p] goes to the elements equal to it, split evenly among ties (as
+// torch.scatter_reduce's amax / amin):
+//   hit_data = (data == y), hit_updates = (updates == gather(y)),
+//   count = hit_data + scatter_add(0, indices, hit_updates)    (>= 1 everywhere),
+//   dData = dY * hit_data / count,  dUpdates = gather(dY / count) * hit_updates,
+// with gather / scatter_add the op's own addressing: GatherElements / ScatterElements(add) on
+// `axis_attr`, or GatherND / ScatterND(add).
+void scatter_extreme_grad(GradContext& g, bool elements, const std::map<std::string, Attribute>& axis_attr) {
+  const std::string& data = g.x(0);
+  const std::string& indices = g.x(1);
+  const std::string& updates = g.x(2);
+  const std::string scatter = elements ? "ScatterElements" : "ScatterND";
+  auto gather = [&](const std::string& v) {
+    return g.emit(elements ? "GatherElements" : "GatherND", {v, indices}, axis_attr);
+  };
+  std::map<std::string, Attribute> add_attr = axis_attr;
+  add_attr["reduction"] = Attribute::of_string("add");
+  const std::string hit_data = g.cast_like(g.emit("Equal", {data, g.y(0)}), data);
+  const std::string hit_updates = g.cast_like(g.emit("Equal", {updates, gather(g.y(0))}), updates);
+  const std::string count =
+      g.emit("Add", {hit_data, g.emit(scatter, {zeros_like(g, data), indices, hit_updates}, add_attr)});
+  const std::string share = g.emit("Div", {g.dy(0), count});
+  if (g.wants_dx(0)) g.set_dx(0, g.emit("Mul", {share, hit_data}));
+  if (g.wants_dx(2)) g.set_dx(2, g.emit("Mul", {gather(share), hit_updates}));
 }
 
 // y = GatherND(data, indices, batch_dims b): y[B, J, S] = data[B, indices[B, J, :], S];
@@ -52,7 +80,7 @@ void gather_nd_grad(GradContext& g) {
 
 // y = ScatterElements(data, indices, updates, axis) (Scatter: the same op under its old name):
 // y = data with y[p with p[axis] = indices[p]] = updates[p] (reduction none) or += updates[p]
-// (reduction add). data, updates: float, indices: updates' shape.
+// (reduction add; max / min: scatter_extreme_grad). data, updates: float, indices: updates' shape.
 //   none: dData = dY with the scattered positions zeroed = ScatterElements(dY, indices, 0);
 //   add:  dData = dY;
 //   dUpdates = GatherElements(dY, indices, axis) (each update element's target).
@@ -64,9 +92,14 @@ void gather_nd_grad(GradContext& g) {
 void scatter_elements_grad(GradContext& g) {
   const Node& n = g.node();
   const int64_t axis = n.attr_int("axis", 0);
-  const bool adds = scatter_adds(g);
+  const std::string reduction = scatter_reduction(g);
+  const bool adds = reduction == "add";
   const std::string op = g.opset() >= 11 ? "ScatterElements" : "Scatter";
   const std::map<std::string, Attribute> axis_attr{{"axis", Attribute::of_int(axis)}};
+  if (reduction == "max" || reduction == "min") {
+    scatter_extreme_grad(g, true, axis_attr);
+    return;
+  }
   const std::string& dy = g.dy(0);
   if (g.wants_dx(0)) g.set_dx(0, adds ? dy : g.emit(op, {dy, g.x(1), zeros_like(g, g.x(2))}, axis_attr));
   if (!g.wants_dx(2)) return;
@@ -86,11 +119,16 @@ void scatter_elements_grad(GradContext& g) {
 }
 
 // y = ScatterND(data, indices, updates): y = data with y[indices[J, :], S] = updates[J, S]
-// (reduction none) or += updates[J, S] (add).
+// (reduction none) or += updates[J, S] (add); max / min: scatter_extreme_grad.
 //   none: dData = ScatterND(dY, indices, 0);  add: dData = dY;
 //   dUpdates = GatherND(dY, indices).
 void scatter_nd_grad(GradContext& g) {
-  const bool adds = scatter_adds(g);
+  const std::string reduction = scatter_reduction(g);
+  if (reduction == "max" || reduction == "min") {
+    scatter_extreme_grad(g, false, {});
+    return;
+  }
+  const bool adds = reduction == "add";
   const std::string& dy = g.dy(0);
   if (g.wants_dx(0)) g.set_dx(0, adds ? dy : g.emit("ScatterND", {dy, g.x(1), zeros_like(g, g.x(2))}));
   if (g.wants_dx(2)) g.set_dx(2, g.emit("GatherND", {dy, g.x(1)}));

@@ -59,6 +59,9 @@ class GraphEditor {
 
   // ---- names
   std::string fresh(const std::string& hint);
+  // From now on, nodes the editor names itself are named fresh(prefix + op) (a pass that
+  // rewrites node by node names the new nodes after the node they replace).
+  void set_node_prefix(std::string prefix) { node_prefix_ = std::move(prefix); }
   bool taken(const std::string& name) const { return names_.count(name) != 0; }
   // Marks `name` as used (a name a caller will give a value itself).
   void reserve(const std::string& name) { names_.insert(name); }

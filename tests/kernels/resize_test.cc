@@ -38,6 +38,23 @@ TEST(Resize, LinearAlignCornersAndHalfPixel) {
   EXPECT_EQ(as_floats(half), (std::vector<float>{1, 1.25f, 1.75f, 2, 3, 3.25f, 3.75f, 4}));
 }
 
+TEST(Resize, HalfPixelSymmetricCentresAFractionalWidth) {
+  // Width 4 scaled by 0.6: 2.4, output 2. half_pixel samples x = (y + 0.5) / 0.6 - 0.5 = 1/3, 2;
+  // half_pixel_symmetric shifts that by 4 / 2 * (1 - 2 / 2.4) = 1/3: 2/3 and 7/3, centred on 1.5.
+  const Tensor x = Tensor::from<float>({1, 4}, {0, 1, 2, 3});
+  const Tensor y = run_op("Resize", 13, {x, Tensor(), Tensor::from<float>({2}, {1, 0.6f})},
+                          {{"mode", Attribute::of_string("linear")},
+                           {"coordinate_transformation_mode", Attribute::of_string("half_pixel_symmetric")}})[0];
+  ASSERT_EQ(y.shape(), (Shape{1, 2}));
+  EXPECT_NEAR(y.data<float>()[0], 2.0f / 3, 1e-6f);
+  EXPECT_NEAR(y.data<float>()[1], 7.0f / 3, 1e-6f);
+  // A whole scaled width: no shift, the same as half_pixel.
+  const Tensor whole = run_op("Resize", 13, {x, Tensor(), Tensor::from<float>({2}, {1, 0.5f})},
+                              {{"mode", Attribute::of_string("linear")},
+                               {"coordinate_transformation_mode", Attribute::of_string("half_pixel_symmetric")}})[0];
+  EXPECT_EQ(as_floats(whole), (std::vector<float>{0.5f, 2.5f}));
+}
+
 TEST(Resize, CubicKeepsValuesAtIdentityScale) {
   const Tensor y = run_op("Resize", 13, {kImage, Tensor(), Tensor::from<float>({4}, {1, 1, 1, 1})},
                           {{"mode", Attribute::of_string("cubic")}})[0];

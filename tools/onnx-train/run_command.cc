@@ -158,7 +158,9 @@ int ops_command(const std::vector<std::string>& args) {
   for (const auto& op : supported_ops()) {
     std::printf("%s%s:", op.domain.empty() ? "" : (op.domain + ".").c_str(), op.op_type.c_str());
     for (int v : op.since_versions) std::printf(" %d", v);
-    if (op.not_differentiable) {
+    if (op.since_versions.empty()) {
+      std::printf(" (lowered to opset-17 ops)  | gradient: the lowered ops'");
+    } else if (op.not_differentiable) {
       std::printf("  | gradient: none (not differentiable)");
     } else if (op.gradient_versions.empty()) {
       std::printf("  | gradient: no rule");
@@ -166,6 +168,9 @@ int ops_command(const std::vector<std::string>& args) {
       std::printf("  | gradient:");
       for (int v : op.gradient_versions) std::printf(" %d", v);
     }
+    for (size_t i = 0; i < op.newer_versions.size(); ++i)
+      std::printf("%s%d %s", i == 0 ? "  | opsets 18-23: " : "; ", op.newer_versions[i].first,
+                  op.newer_versions[i].second.c_str());
     std::printf("\n");
   }
   return 0;

@@ -42,7 +42,7 @@ const std::vector<Subcommand>& subcommands() {
        "training-graph: its --loss VALUE is graph's --minimise VALUE; graph's --loss, as everywhere else, is the\n"
        "     kind of loss appended to the model.\n",
        training_graph_command, /*passive_openmp=*/false, /*alias_of=*/"graph"},
-      {"ops", "", "every supported op: kernel and gradient versions", "", ops_command, /*passive_openmp=*/false, ""},
+      {"ops", "", "every supported op: kernel, gradient and opset 18-23 versions", "", ops_command, /*passive_openmp=*/false, ""},
   };
   return table;
 }

@@ -79,6 +79,10 @@ struct OpSupport {
   // `not_differentiable` for ops whose outputs carry no gradient (Shape, comparisons...).
   std::vector<int> gradient_versions;
   bool not_differentiable = false;
+  // The op's versions of opsets 18-23 (loaded by lowering them to opset 17 at load): each
+  // version, and how it runs: "lowered: <the opset-17 form>", "new types only" (runs as its
+  // opset-17 version for the types that one has) or "not supported".
+  std::vector<std::pair<int, std::string>> newer_versions;
 };
 std::vector<OpSupport> supported_ops();
 

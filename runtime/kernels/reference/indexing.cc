@@ -57,8 +57,10 @@ using indexing::resolve_index;
 using indexing::visit_element_bits;
 
 // How a scatter combines an update with the element already there (reduction attribute,
-// opset 16): none overwrites, add and mul accumulate (bool: or / and, as numpy does).
-enum class Reduction { None, Add, Mul };
+// opset 16; max and min from opset 18, which reaches these kernels through the lowering of
+// importers/lowerings/indexing.cc): none overwrites, add and mul accumulate (bool: or / and,
+// as numpy does), max and min keep the larger / smaller (bool: or / and).
+enum class Reduction { None, Add, Mul, Max, Min };
 
 Reduction read_reduction(const Node& node) {
   const bool has_reduction = node.op_type != "Scatter" && node.since_version >= 16;
@@ -66,17 +68,25 @@ Reduction read_reduction(const Node& node) {
   if (r == "none") return Reduction::None;
   if (r == "add") return Reduction::Add;
   if (r == "mul") return Reduction::Mul;
-  OT_FAIL("{}: reduction '{}' is not supported (expected none, add or mul)", node.label(), r);
+  if (r == "max") return Reduction::Max;
+  if (r == "min") return Reduction::Min;
+  OT_FAIL("{}: reduction '{}' is not supported (expected none, add, mul, max or min)", node.label(), r);
 }
 
 template <typename T>
 T combine(T current, T update, Reduction reduction) {
   if (reduction == Reduction::None) return update;
   if constexpr (std::is_same_v<T, bool>) {
-    return reduction == Reduction::Add ? (current || update) : (current && update);
+    const bool any = reduction == Reduction::Add || reduction == Reduction::Max;
+    return any ? (current || update) : (current && update);
   } else {
     const auto a = to_compute(current), b = to_compute(update);
-    return from_compute<T>(reduction == Reduction::Add ? a + b : a * b);
+    switch (reduction) {
+      case Reduction::Add: return from_compute<T>(a + b);
+      case Reduction::Mul: return from_compute<T>(a * b);
+      case Reduction::Max: return from_compute<T>(std::max(a, b));
+      default: return from_compute<T>(std::min(a, b));
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 // Resize (10, 11, 13) and Upsample (7, 9, 10): nearest, n-linear and cubic interpolation over
-// any of the dimensions, plain reference loops.
+// any of the dimensions, plain reference loops. Resize-18/19 load lowered to Resize-13
+// (importers/lowerings/vision_resize.cc), which brings Resize-19's half_pixel_symmetric here.
 //
 // Y[y_0, ..., y_{r-1}] is computed separably: for each dimension d the output coordinate y_d
 // maps to an input coordinate x_d (coordinate_transformation_mode), which picks a few input
@@ -31,7 +32,15 @@ namespace onnx_train {
 namespace {
 
 enum class InterpMode { Nearest, Linear, Cubic };
-enum class CoordMode { HalfPixel, PytorchHalfPixel, AlignCorners, Asymmetric, TfHalfPixelForNn, TfCropAndResize };
+enum class CoordMode {
+  HalfPixel,
+  HalfPixelSymmetric,
+  PytorchHalfPixel,
+  AlignCorners,
+  Asymmetric,
+  TfHalfPixelForNn,
+  TfCropAndResize
+};
 enum class NearestMode { RoundPreferFloor, RoundPreferCeil, Floor, Ceil, Legacy };
 
 struct ResizeSettings {
@@ -65,11 +74,14 @@ void cubic_weights(double ratio, double a, double* w) {
 }
 
 // Input coordinate of output coordinate y along one dimension. `out_width` is in_width * scale
-// (not rounded, as in the ONNX reference).
+// (not rounded, as in the ONNX reference); `out_length` the output's size along it.
+// half_pixel_symmetric (Resize-19) is half_pixel shifted by in_width / 2 * (1 - out_length /
+// out_width), so that the sampled span stays centred when the scaled width is not whole.
 double source_coordinate(const ResizeSettings& s, int64_t y, double scale, int64_t in_width, double out_width,
-                         double roi_start, double roi_end) {
+                         int64_t out_length, double roi_start, double roi_end) {
   switch (s.coord) {
     case CoordMode::HalfPixel: return (y + 0.5) / scale - 0.5;
+    case CoordMode::HalfPixelSymmetric: return in_width / 2.0 * (1 - out_length / out_width) + (y + 0.5) / scale - 0.5;
     case CoordMode::PytorchHalfPixel: return out_width == 1 ? -0.5 : (y + 0.5) / scale - 0.5;
     case CoordMode::AlignCorners: return out_width == 1 ? 0.0 : y * (in_width - 1) / (out_width - 1);
     case CoordMode::Asymmetric: return y / scale;
@@ -92,7 +104,7 @@ AxisTaps axis_taps(const ResizeSettings& s, int64_t in_width, int64_t out_width,
   a.outside.assign(out_width, 0);
   const double scaled_width = scale * in_width;
   for (int64_t y = 0; y < out_width; ++y) {
-    const double x = source_coordinate(s, y, scale, in_width, scaled_width, roi_start, roi_end);
+    const double x = source_coordinate(s, y, scale, in_width, scaled_width, out_width, roi_start, roi_end);
     if (s.coord == CoordMode::TfCropAndResize && (x < 0 || x > in_width - 1)) {
       a.outside[y] = 1;
       continue;
@@ -238,6 +250,8 @@ ResizeSettings parse_resize_settings(const Node& n, bool legacy, bool allow_tf_h
   const std::string coord = n.attr_string("coordinate_transformation_mode", "half_pixel");
   if (coord == "half_pixel")
     s.coord = CoordMode::HalfPixel;
+  else if (coord == "half_pixel_symmetric")  // Resize-19's, which loads lowered to Resize-13
+    s.coord = CoordMode::HalfPixelSymmetric;
   else if (coord == "pytorch_half_pixel")
     s.coord = CoordMode::PytorchHalfPixel;
   else if (coord == "align_corners")
@@ -250,8 +264,8 @@ ResizeSettings parse_resize_settings(const Node& n, bool legacy, bool allow_tf_h
     s.coord = CoordMode::TfHalfPixelForNn;
   else
     OT_FAIL(
-        "{}: coordinate_transformation_mode '{}' must be half_pixel, pytorch_half_pixel, align_corners, "
-        "asymmetric{} or tf_crop_and_resize",
+        "{}: coordinate_transformation_mode '{}' must be half_pixel, half_pixel_symmetric, pytorch_half_pixel, "
+        "align_corners, asymmetric{} or tf_crop_and_resize",
         label, coord, allow_tf_half_pixel ? ", tf_half_pixel_for_nn" : "");
   const std::string nearest = n.attr_string("nearest_mode", "round_prefer_floor");
   if (nearest == "round_prefer_floor")

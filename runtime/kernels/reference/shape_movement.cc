@@ -364,15 +364,17 @@ class SliceKernel : public Kernel {
 
 // Pad: y has shape dim + pads_begin + pads_end per axis (negative pads crop). Inside, y is x;
 // outside, by mode: 'constant' (value; attribute before opset 11, optional input after),
-// 'reflect' (mirror without repeating the edge) or 'edge' (repeat the edge).
+// 'reflect' (mirror without repeating the edge), 'edge' (repeat the edge) or 'wrap' (opset 19,
+// which reaches this kernel through the Pad-19 lowering: x repeated periodically; negative pads
+// crop x first and the rest repeats, as ONNX Runtime does).
 // pads = [x1_begin, x2_begin, ..., x1_end, x2_end, ...] (attribute before 11, input after).
 class PadKernel : public Kernel {
  public:
   explicit PadKernel(const KernelInfo& info) {
     const Node& n = info.node;
     mode_ = n.attr_string("mode", "constant");
-    OT_CHECK(mode_ == "constant" || mode_ == "reflect" || mode_ == "edge",
-             "{}: mode '{}' is not supported (use constant, reflect or edge)", n.label(), mode_);
+    OT_CHECK(mode_ == "constant" || mode_ == "reflect" || mode_ == "edge" || mode_ == "wrap",
+             "{}: mode '{}' is not supported (use constant, reflect, edge or wrap)", n.label(), mode_);
     if (n.since_version < 11) {
       pads_ = n.attr_ints("pads");
       value_ = n.attr_float("value", 0.0f);
@@ -419,14 +421,23 @@ class PadKernel : public Kernel {
                      bytes_of(y) + dst_offset * static_cast<int64_t>(elem), ys, region, elem);
       return;
     }
-    // reflect / edge: each output coordinate maps to one input coordinate per axis.
+    // reflect / edge / wrap: each output coordinate maps to one input coordinate per axis.
     std::vector<std::vector<int64_t>> source(rank);
     for (size_t a = 0; a < rank; ++a) {
       const int64_t dim = x.shape()[a];
+      // wrap: the kept part x[kept_begin : kept_begin + kept] repeats with period `kept`.
+      const int64_t kept_begin = std::max<int64_t>(0, -pads[a]);
+      const int64_t kept = dim - kept_begin - std::max<int64_t>(0, -pads[a + rank]);
+      if (mode_ == "wrap" && out[a] > 0)
+        OT_CHECK(kept > 0, "{}: pads {} crop all of axis {} of input {}, which leaves nothing to wrap", node.label(),
+                 shape_str(pads), a, x.describe());
       source[a].resize(static_cast<size_t>(out[a]));
       for (int64_t o = 0; o < out[a]; ++o) {
         int64_t i = o - pads[a];
-        if (mode_ == "edge") {
+        if (mode_ == "wrap") {
+          const int64_t shift = o - std::max<int64_t>(0, pads[a]);
+          i = kept_begin + ((shift % kept) + kept) % kept;
+        } else if (mode_ == "edge") {
           i = std::clamp<int64_t>(i, 0, dim - 1);
         } else if (dim == 1) {
           i = 0;

@@ -1,0 +1,52 @@
+// Small helpers shared by the vision lowerings (vision_*.cc): typed constants and the static
+// shape a rule needs before it can replace a window op by a Conv or a grid by a constant.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "importers/lower_opset.h"
+
+namespace onnx_train::vision_lowering {
+
+// The floating element type the lowered constants of `value` take: its own when known and
+// float64, else float32 (the runtime's models are float32; gradcheck runs float64).
+inline DType float_type_of(LoweringContext& cx, const std::string& value) {
+  return cx.dtype(value) == DType::Float64 ? DType::Float64 : DType::Float32;
+}
+
+// A float32 or float64 tensor of `shape` holding `values` (row-major).
+inline Tensor float_tensor(DType dtype, Shape shape, const std::vector<double>& values) {
+  Tensor t(dtype, std::move(shape));
+  OT_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "float_tensor: {} values for {}", values.size(),
+           shape_str(t.shape()));
+  if (dtype == DType::Float64) {
+    double* out = t.data<double>();
+    for (size_t i = 0; i < values.size(); ++i) out[i] = values[i];
+  } else {
+    float* out = t.data<float>();
+    for (size_t i = 0; i < values.size(); ++i) out[i] = static_cast<float>(values[i]);
+  }
+  return t;
+}
+
+// x's shape when its dimensions from `first_axis` on are known (those before may be symbolic,
+// -1: a batch size), else the rule's error: `what` needs it.
+inline Shape required_static_shape(LoweringContext& cx, const std::string& x, const std::string& what,
+                                   size_t first_axis = 0) {
+  const std::optional<Shape> shape = cx.shape(x);
+  bool known = shape.has_value();
+  if (known) {
+    for (size_t a = first_axis; a < shape->size(); ++a) known = known && (*shape)[a] >= 0;
+  }
+  if (!known) {
+    cx.fail(what + " needs the static shape of '" + x +
+            "', which is not known here; export the model with fixed "
+            "input dimensions");
+  }
+  return *shape;
+}
+
+}  // namespace onnx_train::vision_lowering
