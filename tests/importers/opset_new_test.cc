@@ -20,8 +20,11 @@
 #include <string>
 #include <vector>
 
+#include "importers/onnx_model.h"
 #include "importers/proto_io.h"
+#include "onnx_train/session.h"
 #include "tests/support/expect_text.h"
+#include "tests/support/model_builder.h"
 #include "tests/support/onnx_test_case.h"
 
 namespace onnx_train {
@@ -143,6 +146,30 @@ TEST(OpsetNew, AChangedExpectedOutputFails) {
   EXPECT_FALSE(o.passed);
   EXPECT_HAS(o.message, "1 of 24 values differ (largest difference 0.01");
   EXPECT_HAS(o.message, "first at flat index 5");
+}
+
+// A value of unknown type (the output of an op without a schema) read by a Shape node above a
+// node being lowered: ONNX 1.12's data propagation through Shape would crash on it, so the
+// shape inference of the lowering and of the load runs without it there: the model loads, and a
+// session refuses it for the op it has no kernel for.
+TEST(OpsetNew, AShapeOfAValueOfUnknownTypeIsRefusedWithoutACrash) {
+  testing::ModelBuilder m(18);
+  m.opset_import("com.example", 1);
+  m.input("x", onnx::TensorProto::FLOAT, {2, 3});
+  m.initializer("axes", Tensor::from<int64_t>({1}, {1}));
+  m.node("Unknown", {"x"}, {"y"}, "com.example");
+  m.node("Shape", {"y"}, {"s"});
+  m.node("ReduceMean", {"x", "axes"}, {"m"});
+  m.output("s", onnx::TensorProto::INT64, {2});
+  m.output("m", onnx::TensorProto::FLOAT, {2, 1});
+  const fs::path path = fs::temp_directory_path() / ("opset_new_unknown_" + std::to_string(::getpid()) + ".onnx");
+  m.save(path.string());
+  const Graph graph = load_onnx_model(path.string());  // loads: the graph holds the unknown op
+  EXPECT_EQ(graph.nodes.size(), 3u);
+  const std::string err = testing::error_of([&] { Session::from_file(path.string()); });
+  fs::remove(path);
+  EXPECT_HAS(err, "com.example");
+  EXPECT_HAS(err, "Unknown");
 }
 
 }  // namespace
