@@ -15,6 +15,7 @@
 #include "importers/checkpoint_file.h"
 #include "importers/inline_functions.h"
 #include "importers/lower_opset.h"
+#include "importers/model_source.h"
 #include "importers/opset_upgrade.h"
 #include "importers/proto_io.h"
 #include "importers/tensor_proto.h"
@@ -369,6 +370,8 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
            "export {} -o model.onnx`, or continue its training with `onnx-train MODEL.onnx DATA_DIR --resume={}`",
            path, path, path);
   OT_CHECK(model.has_graph(), "{}: the model has no graph", path);
+  // The file as given, for the export (before inlining, lowering or upgrading change it).
+  auto source = std::make_shared<ModelSource>(model, path);
   // Calls of model-local functions become the functions' bodies, so that everything below (the
   // checker, shape inference, the IR) sees ONNX ops only.
   inline_local_functions(model, path);
@@ -388,7 +391,10 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
     upgrade_opset(model, opset, target, path, for_caller ? options.min_opset_reason : "onnx-train's runtime");
   }
   if (options.infer_shapes) run_shape_inference(model, path);
-  return graph_from_proto(model, model_dir, path);
+  Graph graph = graph_from_proto(model, model_dir, path);
+  source->finish(model, graph, model_dir);
+  graph.source = std::move(source);
+  return graph;
 }
 
 }  // namespace onnx_train

@@ -8,17 +8,51 @@
 #include <climits>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
+#include "importers/model_source.h"
 #include "importers/onnx_model.h"
 #include "importers/proto_io.h"
 #include "importers/tensor_proto.h"
 
 namespace onnx_train {
 
+namespace {
+
+// The base model with the state initializers and the algorithm's domains added (TrainingInfoProto
+// needs IR version 7).
+onnx::ModelProto base_model(const TrainingInfoModel& m) {
+  onnx::ModelProto model = *m.base;
+  if (model.ir_version() < 7) model.set_ir_version(7);
+  auto& g = *model.mutable_graph();
+  std::set<std::string> initializers;
+  for (const auto& t : g.initializer()) initializers.insert(t.name());
+  for (const auto& [name, tensor] : m.inference.initializers) {
+    if (initializers.count(name)) continue;
+    auto* t = g.add_initializer();
+    tensor_to_proto(tensor, *t);
+    t->set_name(name);
+  }
+  std::set<std::string> imported;
+  for (const auto& imp : model.opset_import()) imported.insert(imp.domain() == "ai.onnx" ? "" : imp.domain());
+  for (const auto& [domain, version] : m.opsets) {
+    if (imported.count(domain)) continue;
+    auto* imp = model.add_opset_import();
+    imp->set_domain(domain);
+    imp->set_version(version);
+  }
+  return model;
+}
+
+}  // namespace
+
 void save_training_info_model(const TrainingInfoModel& m, const std::string& path) {
   onnx::ModelProto model;
   try {
-    model_to_proto(m.inference, m.opsets, model);
+    if (m.base)
+      model = base_model(m);
+    else
+      model_to_proto(m.inference, m.opsets, model);
     auto* info = model.add_training_info();
     graph_to_proto(m.algorithm, *info->mutable_algorithm());
     for (const auto& [key, value] : m.update_binding) {
@@ -29,11 +63,7 @@ void save_training_info_model(const TrainingInfoModel& m, const std::string& pat
   } catch (const Error& e) {
     OT_FAIL("{}: {}", path, e.what());
   }
-  for (const auto& [key, value] : m.metadata) {
-    auto* entry = model.add_metadata_props();
-    entry->set_key(key);
-    entry->set_value(value);
-  }
+  for (const auto& [key, value] : m.metadata) set_metadata(model, key, value);
   write_proto_file(model, path, "model");
 }
 

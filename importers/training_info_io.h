@@ -5,6 +5,7 @@
 // the graphs and the metadata is described in runtime/train/training_info.h.
 //
 //   TrainingInfoModel m;
+//   m.base = trained_model_proto(...);      // the user's file with the trained values, or
 //   m.inference = ...;                     // ModelProto.graph, written as save_onnx_model does
 //   m.algorithm = ...;                     // training_info[0].algorithm
 //   m.update_binding = {{"fc.weight", "fc.weight_new"}};
@@ -17,6 +18,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,7 +28,12 @@
 namespace onnx_train {
 
 struct TrainingInfoModel {
-  Graph inference;  // ModelProto.graph (its opsets are ignored: `opsets` applies)
+  // When set, the model written: the user's file with the trained values (importers/model_source.h,
+  // trained_model_proto), keeping its opset imports, functions, producer and metadata. The
+  // initializers of `inference` it lacks (the optimizer state) are appended to its graph, the
+  // domains of `opsets` it does not import are added, `metadata` is set over its own.
+  std::optional<onnx::ModelProto> base;
+  Graph inference;  // ModelProto.graph when there is no base (its opsets are ignored: `opsets` applies)
   Graph algorithm;  // TrainingInfoProto.algorithm (its opsets are ignored too)
   // TrainingInfoProto.update_binding, in order: initializer name -> algorithm output name.
   std::vector<std::pair<std::string, std::string>> update_binding;
@@ -34,9 +41,9 @@ struct TrainingInfoModel {
   std::map<std::string, std::string> metadata;  // ModelProto.metadata_props
 };
 
-// Writes the model (IR version 8, producer "onnx-train", one TrainingInfoProto whose
-// initialization graph is left unset: the initializers hold the starting values) so that the
-// file appears whole or not at all.
+// Writes the model (the base, at IR version 7 or more; else IR version 8, producer "onnx-train"),
+// with one TrainingInfoProto whose initialization graph is left unset (the initializers hold the
+// starting values), so that the file appears whole or not at all.
 void save_training_info_model(const TrainingInfoModel& model, const std::string& path);
 
 // What read_model_file_info reads of a model file.

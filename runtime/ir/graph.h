@@ -8,6 +8,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -16,6 +17,9 @@
 #include "onnx_train/tensor.h"
 
 namespace onnx_train {
+
+// The model file as the user gave it (importers/model_source.h), kept for export; opaque here.
+class ModelSource;
 
 // The project's own ONNX domain, for ops ONNX does not define (the gradient-only ops);
 // its ops are versioned by the domain's opset version.
@@ -101,6 +105,9 @@ struct Graph {
   std::vector<ValueInfo> overridable_initializers;
   std::map<std::string, ValueInfo> value_info;  // inferred types of intermediates
   std::map<std::string, int> opsets;            // domain -> opset version
+  // The file the graph was loaded from, as given (null for a graph built in memory): what the
+  // export writes the trained values into (importers/model_source.h). Copies share it.
+  std::shared_ptr<const ModelSource> source;
 
   const ValueInfo* find_value_info(const std::string& name) const;
   // A value's element type and shape: its initializer's, else its ValueInfo's

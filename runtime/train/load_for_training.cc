@@ -1,11 +1,15 @@
 // load_model_for_training: load (runtime/transforms/load_model.h: Gradient ops expanded),
-// upgrade for the loss, separate, eval form, head, promote Constant weights.
+// upgrade for the loss, separate, eval form, head, promote Constant weights, keep what the
+// export cannot write back constant.
 #include "runtime/train/load_for_training.h"
 
 #include <algorithm>
+#include <map>
 
 #include "gradients/autodiff.h"
 #include "gradients/losses.h"
+#include "importers/model_source.h"
+#include "runtime/ir/editor.h"
 #include "runtime/ir/schema.h"
 #include "runtime/transforms/classifier_head.h"
 #include "runtime/transforms/load_model.h"
@@ -30,21 +34,58 @@ void edit_loaded_model(Graph& graph, const LoadModelOptions& options, const std:
   }
 }
 
-// The user's graph at its own opset, edited like the upgraded one, with the same Constant
-// weights promoted (those it has).
-void edit_original(LoadedModel& loaded, const LoadModelOptions& options, const std::string& model_path) {
-  try {
-    edit_loaded_model(*loaded.original, options, model_path);
-    std::vector<std::string> present;
-    for (const Node& n : loaded.original->nodes)
-      if (n.op_type == "Constant" && n.outputs.size() == 1 &&
-          std::find(loaded.promoted.begin(), loaded.promoted.end(), n.outputs[0]) != loaded.promoted.end())
-        present.push_back(n.outputs[0]);
-    loaded.original->promote_constants_to_initializers(present);
-  } catch (const Error& e) {
-    loaded.original_problem = e.what();
-    loaded.original.reset();
+// The Identity-of-an-initializer outputs of `graph` (output -> initializer) that its source
+// cannot hold (an Identity inside a local function): separate_deduplicated_initializers would
+// make them weights of their own, which the export cannot write back.
+std::map<std::string, std::string> unholdable_copies(const Graph& graph) {
+  std::map<std::string, std::string> copies;
+  if (!graph.source) return copies;
+  for (const Node& n : graph.nodes)
+    if (n.op_type == "Identity" && n.domain.empty() && n.inputs.size() == 1 && n.outputs.size() == 1 &&
+        graph.initializers.count(n.inputs[0]) && !graph.source->can_hold(n.outputs[0]))
+      copies[n.outputs[0]] = n.inputs[0];
+  return copies;
+}
+
+// Initializers of `graph` that its source cannot hold (load_for_training.h) become Constant nodes
+// again, or the Identity of the initializer they were separated from (`copies`), placed first.
+// Returns their names.
+std::vector<std::string> keep_unholdable_constant(Graph& graph, const std::map<std::string, std::string>& copies) {
+  std::vector<std::string> kept;
+  if (!graph.source) return kept;
+  for (const auto& [name, t] : graph.initializers)
+    if (!graph.source->can_hold(name)) kept.push_back(name);
+  if (kept.empty()) return kept;
+  GraphEditor e(graph, "load for training", "export/");
+  for (const auto& name : kept) {
+    Tensor value = graph.initializers.at(name);
+    graph.initializers.erase(name);
+    e.set_type(name, value.dtype(), value.shape());  // what the initializer said of it
+    const auto copy = copies.find(name);
+    if (copy != copies.end())
+      e.add("Identity", {copy->second}, {name});
+    else
+      e.add("Constant", {}, {name}, {{"value", Attribute::of_tensor(std::move(value))}});
   }
+  // A Constant reads nothing, an Identity an initializer: the new nodes go first.
+  std::rotate(graph.nodes.begin(), graph.nodes.end() - static_cast<std::ptrdiff_t>(kept.size()), graph.nodes.end());
+  return kept;
+}
+
+// The weights among `kept` that were promoted to train, out of `promoted`, and the note about them.
+void note_kept_weights(LoadedModel& loaded, const std::vector<std::string>& kept, const std::string& model_path) {
+  std::vector<std::string> weights;
+  for (const auto& name : kept) {
+    const auto it = std::find(loaded.promoted.begin(), loaded.promoted.end(), name);
+    if (it == loaded.promoted.end()) continue;
+    loaded.promoted.erase(it);
+    weights.push_back(name);
+  }
+  if (weights.empty()) return;
+  loaded.notes.push_back(fmt::format(
+      "{}: weights held in Constant nodes inside local functions or made while loading stay as they are ({}): the "
+      "export writes the model's own graph and functions, which have no place for their trained values",
+      model_path, fmt::join(weights, ", ")));
 }
 
 }  // namespace
@@ -64,8 +105,8 @@ LoadModelOptions session_load_options(const TrainingOptions& options) {
 }
 
 // A model exported at an older opset (torch's opset_version=9..11 with a class loss, which is
-// built from opset-12 ops) is loaded again through ONNX's version converter; the user's own
-// graph is kept in `original` for export.
+// built from opset-12 ops) is loaded again through ONNX's version converter; the export writes
+// the user's own file (Graph::source) all the same.
 LoadedModel load_model_for_training(const std::string& model_path, const LoadModelOptions& options) {
   LoadedModel loaded;
   loaded.model = std::make_unique<Graph>(load_model(model_path));
@@ -74,20 +115,23 @@ LoadedModel load_model_for_training(const std::string& model_path, const LoadMod
     LoadOptions upgrade;
     upgrade.min_opset = options.min_opset;
     upgrade.min_opset_reason = fmt::format("the {} loss ({})", options.min_opset_loss, options.min_opset_op);
-    loaded.original = std::move(loaded.model);
     loaded.model = std::make_unique<Graph>(load_model(model_path, upgrade));
     loaded.notes.push_back(fmt::format(
         "{} is at opset {}, but the {} loss needs opset {} ({}): upgraded it to opset {} with ONNX's version "
-        "converter for training",
-        model_path, loaded.opset, options.min_opset_loss, options.min_opset, options.min_opset_op, options.min_opset));
+        "converter for training; the exported inference model keeps opset {}",
+        model_path, loaded.opset, options.min_opset_loss, options.min_opset, options.min_opset_op, options.min_opset,
+        loaded.opset));
   }
+  const std::map<std::string, std::string> copies = unholdable_copies(*loaded.model);
   edit_loaded_model(*loaded.model, options, model_path);
   loaded.loss = options.loss;
   if (loaded.loss.empty() && !loaded.model->outputs.empty()) loaded.loss = loaded.model->outputs.front().name;
   // A loss that names no value is left to the caller to report (with the outputs there are).
   if (value_names(*loaded.model).count(loaded.loss))
     loaded.promoted = promote_constant_weights(*loaded.model, loaded.loss);
-  if (loaded.original) edit_original(loaded, options, model_path);
+  note_kept_weights(loaded, keep_unholdable_constant(*loaded.model, copies), model_path);
+  if (loaded.model->source)
+    for (auto& line : export_limits(*loaded.model->source)) loaded.notes.push_back(std::move(line));
   return loaded;
 }
 

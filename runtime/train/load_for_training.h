@@ -4,6 +4,16 @@
 //   load (upgraded to the opset a loss needs) -> expand ONNX Gradient ops -> separate
 //   deduplicated initializers -> eval form (sessions) -> new classifier head (num_classes)
 //   -> weights held in Constant nodes that reach the loss become initializers
+//   -> initializers the export cannot write back become Constant nodes again
+//
+// The last step keeps the export true (importers/model_source.h): the export writes the trained
+// values into the user's file as given, which can hold a value only as an initializer, a
+// Constant node or an Identity of an initializer of its main graph. A weight inside a local
+// function (inlined at load), a constant a lowering of opsets 18-23 made, or an initializer
+// ONNX's version converter made has no such place: it stays a constant and never trains (a
+// note says so for the weights among them that reach the loss). An Identity of an initializer
+// inside a local function is not separated: it stays a copy of the initializer, as the
+// function the export writes computes it.
 //
 // Not here: the loss itself, the training form, the trainable set (runtime/train/parameters.h)
 // and the gradients, which the callers add on top.
@@ -43,13 +53,10 @@ struct LoadedModel {
   std::unique_ptr<Graph> model;       // the edited model (see above)
   std::string loss;                   // the loss value resolved ("" became the first output)
   std::vector<std::string> promoted;  // Constant weights made initializers
-  // When `model` was upgraded: the user's graph at its own opset with the same edits and the
-  // same Constant weights promoted (for export at the user's opset); null when not upgraded or
-  // when those edits failed there, `original_problem` then saying why.
-  std::unique_ptr<Graph> original;
-  std::string original_problem;
-  int opset = 0;                   // the model file's default-domain opset
-  std::vector<std::string> notes;  // the upgrade, when there was one
+  int opset = 0;                      // the model file's default-domain opset
+  // The upgrade, when there was one; weights kept constant for the export; training-form nodes
+  // inside local functions, which the export writes as they are (export_limits).
+  std::vector<std::string> notes;
 };
 
 LoadedModel load_model_for_training(const std::string& model_path, const LoadModelOptions& options);

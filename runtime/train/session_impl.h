@@ -41,12 +41,9 @@ struct TrainingSession::Impl {
   std::string source;
   TrainingOptions options;
   // The graphs: eval-form model, training graph, eval graph with loss. Plans keep pointers
-  // into them, so they live on the heap and never change after the plans are built.
+  // into them, so they live on the heap and never change after the plans are built. The
+  // model's Graph::source is the user's file, which export_model writes the trained values into.
   std::unique_ptr<Graph> model, train, eval;
-  // The user's model at its own opset, in eval form, when `model` had to be upgraded for the
-  // loss (null otherwise, or when the two cannot share weights): what export_model writes. Its
-  // initializers share storage with `model`'s by name, so it always holds the current weights.
-  std::unique_ptr<Graph> original;
   std::vector<std::string> notes;  // TrainingSession::notes()
   ParameterCounts counts;
   std::unique_ptr<Plan> train_plan, eval_plan, predict_plan;
@@ -90,6 +87,9 @@ struct TrainingSession::Impl {
   std::vector<Tensor*>& clip_grads_now();
   // Finishes an accumulation: the weighted average (or sum) of the micro-batch gradients.
   void finish_accumulation();
+  // What training changes: the parameters, then the running statistics (the export places each
+  // in the user's file, importers/model_source.h).
+  std::vector<std::string> changed_values() const;
 };
 
 }  // namespace onnx_train

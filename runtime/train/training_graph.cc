@@ -1,9 +1,12 @@
 // write_training_graph: load for training, choose the trainable set, build the backward graph, save.
-// The model keeps its own form and opset (no loss is appended: `loss` is a value of the model).
+// The model keeps its own form and opset (no loss is appended: `loss` is a value of the model; a
+// model lowered from opset 18-23 is raised back to its opset).
 #include <chrono>
 
 #include "gradients/autodiff.h"
+#include "importers/model_source.h"
 #include "importers/onnx_model.h"
+#include "importers/raise_opset.h"
 #include "onnx_train/training.h"
 #include "runtime/train/load_for_training.h"
 #include "runtime/train/parameters.h"
@@ -40,6 +43,8 @@ TrainingGraphInfo write_training_graph(const std::string& model_path, const std:
   } catch (const Error& e) {
     OT_FAIL("{}: {}", model_path, e.what());
   }
+  // A model lowered from opset 18-23 is written at its own opset (importers/raise_opset.h).
+  if (graph.source && graph.source->opset() > graph_opset(graph)) raise_from_opset17(graph, graph.source->opset());
   save_onnx_model(graph, output_path);
   return info;
 }

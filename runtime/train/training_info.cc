@@ -7,6 +7,8 @@
 #include <optional>
 #include <set>
 
+#include "importers/model_source.h"
+#include "importers/raise_opset.h"
 #include "importers/training_info_io.h"
 #include "runtime/exec/plan.h"
 #include "runtime/ir/editor.h"
@@ -84,18 +86,26 @@ class AlgorithmBuilder {
  public:
   // The algorithm is edited at the training graph's opsets (they are not written: the model's
   // opset imports serve both graphs); its constants are initializers.
-  AlgorithmBuilder(const TrainingSession::Impl& s, const Graph& inference, TrainingInfoModel& out)
+  // `file_names`: the names of the inference graph as the file holds it (the user's graph, whose
+  // names are not all in `inference`), taken as value and node names alike.
+  AlgorithmBuilder(const TrainingSession::Impl& s, const Graph& inference, const std::set<std::string>& file_names,
+                   TrainingInfoModel& out)
       : s_(s),
         out_(out),
         e_(with_opsets(out.algorithm, s.train->opsets), "training algorithm", "training/", ConstantForm::Initializer) {
     main_names_ = value_names(inference);
+    main_names_.insert(file_names.begin(), file_names.end());
     e_.reserve(kLearningRate);
     // Every name of the inference and training graphs is taken, so that new names clash with neither.
     for (const auto& name : main_names_) e_.reserve(name);
     for (const auto& name : value_names(*s.train)) e_.reserve(name);
     for (const Node& n : inference.nodes) main_node_names_.insert(n.name);
+    main_node_names_.insert(file_names.begin(), file_names.end());
     out_.algorithm.name = "training_step";
   }
+
+  // Every name the inference graph has (the algorithm's new ones avoid them).
+  const std::set<std::string>& main_names() const { return main_names_; }
 
   void build() {
     copy_training_graph();
@@ -373,6 +383,24 @@ std::map<std::string, std::string> training_metadata(const TrainingSession::Impl
   return m;
 }
 
+// The inference graph of the file is the user's file with the trained values (out.base;
+// importers/model_source.h), unless the model was upgraded for its loss: the algorithm holds the
+// loss, which the user's opset lacks, so that file is at the upgraded opset throughout (the
+// session's graph written out). Returns the names the user's graph has (none for the other).
+std::set<std::string> use_users_file(const TrainingSession::Impl& s, TrainingInfoModel& out, const std::string& path) {
+  const ModelSource* source = s.model->source.get();
+  if (source == nullptr || source->opset() < graph_opset(*s.model)) return {};
+  TrainedModelOptions written;
+  written.changed = s.changed_values();
+  written.constants_as_initializers = true;  // update_binding names initializers
+  try {
+    out.base = trained_model_proto(*s.model, written);
+  } catch (const Error& e) {
+    OT_FAIL("{}: {}", path, e.what());
+  }
+  return source->names();
+}
+
 // Every value name a node or graph output of `graph` reads.
 void add_read_names(const Graph& graph, std::set<std::string>& out) {
   for (const Node& n : graph.nodes) out.insert(n.inputs.begin(), n.inputs.end());
@@ -386,6 +414,7 @@ void TrainingSession::export_training_model(const std::string& path,
   const Impl& s = *impl_;
   s.require_no_pending(path, "exporting the training model");
   TrainingInfoModel out;
+  const std::set<std::string> file_names = use_users_file(s, out, path);
   out.inference = *s.model;
   out.opsets = s.model->opsets;
   for (const auto& [domain, version] : s.train->opsets) out.opsets.emplace(domain, version);
@@ -399,7 +428,8 @@ void TrainingSession::export_training_model(const std::string& path,
     for (size_t i = 0; i < slots.size(); ++i)
       state[p.name + "/" + slots[i]] = filled_like(p.value, s.optimizer->slot_init(i));
   }
-  const std::set<std::string> taken = value_names(*s.model);
+  std::set<std::string> taken = value_names(*s.model);
+  taken.insert(file_names.begin(), file_names.end());
   auto add_initializer = [&](const std::string& name, const Tensor& value) {
     OT_CHECK(!taken.count(name),
              "{}: the model already has a value named '{}', a name the training information needs; rename it in "
@@ -412,9 +442,12 @@ void TrainingSession::export_training_model(const std::string& path,
   OT_CHECK(!taken.count(kLearningRate), "{}: the model already has a value named '{}'; rename it in the model", path,
            kLearningRate);
 
-  AlgorithmBuilder algorithm(s, out.inference, out);
+  AlgorithmBuilder algorithm(s, out.inference, file_names, out);
   try {
     algorithm.build();
+    // A lowered model's algorithm is at opset 17: valid at the file's opset once raised.
+    const int file_opset = out.base ? s.model->source->opset() : 0;
+    if (file_opset > graph_opset(out.algorithm)) raise_from_opset17(out.algorithm, file_opset, algorithm.main_names());
   } catch (const Error& e) {
     OT_FAIL("{}: {}", path, e.what());
   }
@@ -434,15 +467,13 @@ namespace {
 // model imports only for its TrainingInfo. Returns the state by initializer name.
 std::map<std::string, Tensor> take_stored_state(TrainingSession::Impl& s, const std::string& model_path) {
   std::set<std::string> read;
-  for (const Graph* g : {s.model.get(), s.train.get(), s.eval.get(), s.original.get()})
-    if (g != nullptr) add_read_names(*g, read);
+  for (const Graph* g : {s.model.get(), s.train.get(), s.eval.get()}) add_read_names(*g, read);
   std::map<std::string, Tensor> stored;
   for (const auto& [name, t] : s.model->initializers)
     if ((starts_with(name, kOptimizerStatePrefix) || name == kUpdateCount) && !read.count(name)) stored[name] = t;
   if (!stored.empty()) {
-    for (Graph* g : {s.model.get(), s.train.get(), s.eval.get(), s.original.get()})
-      if (g != nullptr)
-        for (const auto& [name, t] : stored) g->initializers.erase(name);
+    for (Graph* g : {s.model.get(), s.train.get(), s.eval.get()})
+      for (const auto& [name, t] : stored) g->initializers.erase(name);
     // The plans hold the initializers they were built with: rebuilt, they drop the state.
     s.train_plan = std::make_unique<Plan>(*s.train, KernelRegistry::global(), model_path);
     s.eval_plan = std::make_unique<Plan>(*s.eval, KernelRegistry::global(), model_path);
@@ -452,7 +483,6 @@ std::map<std::string, Tensor> take_stored_state(TrainingSession::Impl& s, const 
     bool used = false;
     for (const Node& n : s.model->nodes) used |= n.domain == domain;
     if (!used) s.model->opsets.erase(domain);
-    if (!used && s.original) s.original->opsets.erase(domain);
   }
   return stored;
 }

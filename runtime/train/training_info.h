@@ -3,10 +3,13 @@
 //
 // THE FILE (one onnx.ModelProto; importers/training_info_io.h writes it)
 //
-// graph: the inference model exactly as export_model writes it (eval form, the current
-//   parameters and BatchNormalization running statistics; but at the opset the session
-//   upgraded the model to for its loss, if it did, since one opset import serves both graphs),
-//   plus initializers that no node reads (so the graph runs and checks as before):
+// graph: the inference model as export_model writes it (the user's graph, opset, functions and
+//   metadata with the current parameters and BatchNormalization running statistics, in eval
+//   form; importers/model_source.h), except that weights the session trained from Constant
+//   nodes are initializers (update_binding binds initializers). A model the session upgraded
+//   for its loss is written as the session holds it, at the upgraded opset (one opset import
+//   serves both graphs, and the older opset lacks the loss). Then initializers that no node
+//   reads (so the graph runs and checks as before):
 //     "optimizer/<parameter>/<slot>"  the optimizer state of every trained parameter, with
 //                                     the names and values of checkpoints and
 //                                     Optimizer::state() (PyTorch's slot names; "step" is the
@@ -22,7 +25,9 @@
 //              "training/learning_rate": a float64 scalar (the session's rates are doubles),
 //              the rate of this step (metadata onnx_train.next_learning_rate holds the
 //              schedule's for the next step).
-//     nodes    the session's training graph, copied: the forward pass in training form
+//     nodes    the session's training graph, copied (for a model of opset 18-23, which the
+//              session runs lowered to opset 17, raised back to the model's opset:
+//              importers/raise_opset.h): the forward pass in training form
 //              (BatchNormalization on batch statistics and updating its running statistics,
 //              seeded Dropout), the loss, the backward graph (ops of our domain
 //              ai.onnx_train stay as they are; the model imports that domain), then gradient

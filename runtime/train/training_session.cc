@@ -12,8 +12,10 @@
 #include "gradients/autodiff.h"
 #include "gradients/losses.h"
 #include "importers/checkpoint_file.h"
+#include "importers/model_source.h"
 #include "importers/onnx_model.h"
 #include "importers/proto_io.h"
+#include "importers/raise_opset.h"
 #include "onnx_train/clipping.h"
 #include "runtime/core/dispatch.h"
 #include "runtime/core/name_patterns.h"
@@ -110,40 +112,6 @@ void copy_into(Tensor& destination, const Tensor& source, const std::string& wha
            what, destination.describe(), source.describe());
   if (destination.raw_data() != source.raw_data())
     std::memcpy(destination.raw_data(), source.raw_data(), source.nbytes());
-}
-
-// Lets the user's graph at its own opset (s.original, edited by load_model_for_training) share
-// the weights of the upgraded one, so that export_model writes it with the trained values.
-// Every parameter and running statistic must be there under the same name, shape and type;
-// otherwise export_model writes the upgraded graph (and a note says so).
-void share_original_weights(TrainingSession::Impl& s, int opset, const std::string& problem) {
-  if (!s.original && problem.empty()) return;  // not upgraded
-  const int upgraded = graph_opset(*s.model);
-  std::string missing = problem;
-  std::vector<std::string> changing = s.parameter_names;
-  changing.insert(changing.end(), s.buffer_names.begin(), s.buffer_names.end());
-  for (const auto& name : changing) {
-    if (!missing.empty()) break;
-    const auto mine = s.original->initializers.find(name);
-    const Tensor& value = s.model->initializers.at(name);
-    if (mine == s.original->initializers.end())
-      missing = fmt::format("'{}' is no initializer of the opset-{} graph", name, opset);
-    else if (mine->second.dtype() != value.dtype() || mine->second.shape() != value.shape())
-      missing = fmt::format("'{}' is {} in the opset-{} graph but {} in the opset-{} one", name,
-                            mine->second.describe(), opset, value.describe(), upgraded);
-  }
-  if (!missing.empty()) {
-    s.original.reset();
-    // The upgrade note is the last one so far.
-    s.notes.back() += fmt::format("; the exported inference model is at opset {} too ({})", upgraded, missing);
-    return;
-  }
-  for (auto& [name, t] : s.original->initializers) {
-    const auto it = s.model->initializers.find(name);
-    if (it != s.model->initializers.end() && it->second.dtype() == t.dtype() && it->second.shape() == t.shape())
-      t = it->second;
-  }
-  s.notes.back() += fmt::format("; the exported inference model keeps opset {}", opset);
 }
 
 }  // namespace
@@ -303,7 +271,7 @@ void add_loss(TrainingSession::Impl& s) {
 
 // What the session builds its graphs from, before binding parameters and planning.
 struct SessionGraphs {
-  LoadedModel loaded;        // the edited model (moved into s.model) and the user's original
+  LoadedModel loaded;        // the edited model (moved into s.model)
   TrainingForm form;         // the training graph's running statistics and Dropout nodes
   ParameterSets parameters;  // what trains (decide_parameters on the model and the loss's value)
   GradientGraph gradients;   // where the training graph holds each parameter's gradient
@@ -316,7 +284,6 @@ SessionGraphs build_graphs(TrainingSession::Impl& s) {
   SessionGraphs g;
   g.loaded = load_model_for_training(s.source, session_load_options(s.options));
   s.model = std::move(g.loaded.model);
-  s.original = std::move(g.loaded.original);
   s.notes = g.loaded.notes;
   s.train = std::make_unique<Graph>(*s.model);
   add_loss(s);
@@ -398,7 +365,6 @@ TrainingSession TrainingSession::from_file(const std::string& model_path, const 
   const SessionGraphs graphs = build_graphs(s);
   bind_parameters(s, graphs);
   build_plans(s);
-  share_original_weights(s, graphs.loaded.opset, graphs.loaded.original_problem);
   for (auto& note : parameter_notes(*s.model, s.source, graphs.parameters, s.options.freeze, s.options.train_only))
     s.notes.push_back(std::move(note));
   restore_training_info(s, model_path);
@@ -643,18 +609,27 @@ MemoryStats TrainingSession::memory_stats() const {
   return MemoryStats{stats.system_allocations, stats.peak_bytes_in_use};
 }
 
-void TrainingSession::export_training_graph(const std::string& path) const { save_onnx_model(*impl_->train, path); }
+// The training graph at the model file's own opset when it was lowered from a newer one
+// (importers/raise_opset.h); an upgraded model's stays at the upgraded opset, which its loss needs.
+void TrainingSession::export_training_graph(const std::string& path) const {
+  const Graph& train = *impl_->train;
+  if (!train.source || train.source->opset() <= graph_opset(train)) return save_onnx_model(train, path);
+  Graph raised = train;
+  raise_from_opset17(raised, train.source->opset());
+  save_onnx_model(raised, path);
+}
 
+std::vector<std::string> TrainingSession::Impl::changed_values() const {
+  std::vector<std::string> changed = parameter_names;
+  changed.insert(changed.end(), buffer_names.begin(), buffer_names.end());
+  return changed;
+}
+
+// The user's file with the trained values (importers/model_source.h).
 void TrainingSession::export_model(const std::string& path, const std::map<std::string, std::string>& metadata) const {
-  const Graph& graph = impl_->original ? *impl_->original : *impl_->model;
-  onnx::ModelProto model;
-  model_to_proto(graph, graph.opsets, model);
-  for (const auto& [key, value] : metadata) {
-    auto* prop = model.add_metadata_props();
-    prop->set_key(key);
-    prop->set_value(value);
-  }
-  write_proto_file(model, path, "model");
+  TrainedModelOptions options;
+  options.changed = impl_->changed_values();
+  write_trained_model(*impl_->model, path, metadata, options);
 }
 
 }  // namespace onnx_train

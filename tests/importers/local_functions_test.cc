@@ -308,15 +308,16 @@ TEST_F(LocalFunctionsCli, OnnxRuntimeAgreesOnTheFilesWithFunctions) {
   }
 }
 
-// Trained through the command line, the export (the inlined graph, at the model's opset) runs in
-// ONNX Runtime and gives onnx-train's outputs.
+// Trained through the command line, the export (the user's graph with its function and calls, at
+// the model's opset) runs in ONNX Runtime and gives onnx-train's outputs.
 TEST_F(LocalFunctionsCli, TrainsThroughTheCliAndItsExportRunsInOnnxRuntime) {
   cli_test::write_npy_data(path("data"), cli_test::separable(48, 3));
   const cli_test::CliRun r = run({fixture("mlp.onnx"), path("data"), "--optimizer", "sgd", "--lr", "0.1", "--epochs",
                                   "3", "--batch-size", "8", "-o", path("trained.onnx")});
   ASSERT_EQ(r.code, 0) << r.show();
   const onnx::ModelProto exported = proto_of(path("trained.onnx"));
-  EXPECT_EQ(exported.functions_size(), 0);
+  EXPECT_EQ(exported.functions_size(), proto_of(fixture("mlp.onnx")).functions_size());
+  EXPECT_EQ(exported.graph().node(0).op_type(), "LinearAct");
   const Tensor x = read_tensor_file(fixture("mlp_x.pb"));
   const Tensor before = Session::from_file(fixture("mlp.onnx")).run({{"x", x}}).at(0);
   const Tensor after = Session::from_file(path("trained.onnx")).run({{"x", x}}).at(0);

@@ -57,9 +57,9 @@ struct ModelReport {
   // As TrainingSession would split them, in its orders (parameter_names(), buffer_names()).
   std::vector<std::string> trainable, frozen, buffers;
   std::vector<OpReport> ops;  // by op type (domain, then name)
-  // TrainingSession::notes() for the same file and options: the opset upgrade for the loss (without
-  // the session's word on the opset export_model writes), a lost training structure, a freeze /
-  // train_only pattern that matches no parameter.
+  // TrainingSession::notes() for the same file and options: the opset upgrade for the loss (and
+  // that the export keeps the model's opset), weights kept fixed for the export, a lost training
+  // structure, a freeze / train_only pattern that matches no parameter.
   std::vector<std::string> notes;
 };
 

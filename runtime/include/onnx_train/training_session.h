@@ -150,8 +150,10 @@ class TrainingSession {
   // What from_file did to the model or found in it that changes what training means, one
   // line each (no trailing newline), for the caller to show before training:
   //   - the model's opset was too old for the loss (the class losses need opset 12) and was
-  //     upgraded with ONNX's version converter (export_model still writes the user's opset
-  //     when it can, see there);
+  //     upgraded with ONNX's version converter (export_model still writes the user's opset);
+  //   - weights in Constant nodes inside local functions (or made while loading) that stay
+  //     fixed, since the export could not write them back; training-form nodes inside local
+  //     functions, which the export writes as they are;
   //   - the export lost its training structure: BatchNormalization folded into Conv, weights
   //     named by the exporter (torch's "onnx::Conv_193") rather than by the model;
   //   - a freeze / train_only pattern matches no parameter.
@@ -215,21 +217,25 @@ class TrainingSession {
   void export_training_graph(const std::string& path) const;
 
   // Writes the model with ONNX's TrainingInfoProto filled in (runtime/train/training_info.h):
-  // the inference graph as exported, plus the training algorithm (forward, loss, backward and
-  // the optimizer update) with update bindings to the initializers, and the optimizer state.
+  // the inference graph as export_model writes it (the user's graph, opset and functions; weights
+  // the session trained from Constant nodes become initializers, which the update binds), plus
+  // the training algorithm (forward, loss, backward and the optimizer update) at the model's
+  // opset with update bindings to the initializers, and the optimizer state.
   // from_file on such a file continues training from it. `metadata` is written to the model's
   // metadata_props beside the training information, as export_model writes it (keys must not
   // start with "onnx_train", which the training information uses).
   void export_training_model(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const;
 
-  // Writes the model as exported, in eval form, with the current parameters and running
-  // statistics (no loss, no gradients). The file appears whole or not at all. `metadata` is
-  // written to the model's metadata_props (e.g. a classifier's class names and preprocessing).
-  // A model upgraded to a newer opset for its loss (see notes()) is written at its own, older
-  // opset when every trained parameter and running statistic is found, by name, shape and
-  // type, in the user's graph (the usual case: the converter changes ops, not weights);
-  // otherwise at the upgraded opset, which notes() then says. export_training_model is always
-  // at the upgraded opset: its training algorithm holds the loss.
+  // Writes the model file as the user gave it (its opset and op versions, local functions,
+  // node names, doc strings, metadata; importers/model_source.h) with the current parameters
+  // and running statistics written in, plus only what training changed on purpose: a new
+  // classifier head's shapes, the inference form of BatchNormalization and Dropout when the
+  // model was exported in training form. No loss, no gradients. The file appears whole or not
+  // at all. `metadata` is added to the model's metadata_props (e.g. a classifier's class names
+  // and preprocessing; a key the model has is replaced). A model upgraded to a newer opset for
+  // its loss, or lowered from opsets 18-23 to 17 at load, is written at its own opset.
+  // export_training_model of an upgraded model is at the upgraded opset: its training
+  // algorithm holds the loss, which the older opset lacks.
   void export_model(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const;
 
   // The inside (runtime/train/session_impl.h), for the library's own files.
