@@ -110,8 +110,7 @@ class ShapeOracle {
         if (!in.empty() && available.insert(in).second) feed(in, *g);
     for (size_t i = first; i < lowered_.nodes.size(); ++i) write_node_(i, *g->add_node());
     try {
-      onnx::ShapeInferenceOptions options(/*check_type=*/false, /*error_mode=*/0, /*data_prop=*/true);
-      onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
+      infer_shapes(model);
     } catch (const std::exception&) {
       // What could not be inferred stays unknown; a rule that needs it says so.
     }
