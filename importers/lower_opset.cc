@@ -110,8 +110,7 @@ class ShapeOracle {
         if (!in.empty() && available.insert(in).second) feed(in, *g);
     for (size_t i = first; i < lowered_.nodes.size(); ++i) write_node_(i, *g->add_node());
     try {
-      onnx::ShapeInferenceOptions options(/*check_type=*/false, /*error_mode=*/0, /*data_prop=*/true);
-      onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
+      infer_shapes(model);
     } catch (const std::exception&) {
       // What could not be inferred stays unknown; a rule that needs it says so.
     }
@@ -363,6 +362,36 @@ std::string problems_message(const std::string& path, int opset, const std::vect
 }
 
 }  // namespace
+
+std::string lowering_note(const onnx::ModelProto& model, const std::string& path) {
+  const int opset = imported_opset(model, "");
+  if (opset <= kMaxOpset) return "";
+  std::map<std::string, int> counts;
+  int nodes = 0;
+  auto count = [&](const google::protobuf::RepeatedPtrField<onnx::NodeProto>& body, int body_opset) {
+    for (const auto& n : body) {
+      if (!n.domain().empty() && n.domain() != "ai.onnx") continue;
+      const int version = lowered_version(n.op_type(), body_opset);
+      if (version == 0) continue;
+      ++counts[fmt::format("{}-{}", n.op_type(), version)];
+      ++nodes;
+    }
+  };
+  count(model.graph().node(), opset);
+  for (const auto& f : model.functions()) {
+    int function_opset = opset;
+    for (const auto& imp : f.opset_import())
+      if (imp.domain().empty() || imp.domain() == "ai.onnx") function_opset = static_cast<int>(imp.version());
+    count(f.node(), function_opset);
+  }
+  std::vector<std::string> parts;
+  for (const auto& [op, n] : counts) parts.push_back(fmt::format("{} x{}", op, n));
+  if (nodes == 0)
+    return fmt::format("{} is at opset {}: every node means what it meant at opset {}; the export keeps opset {}",
+                       path, opset, kMaxOpset, opset);
+  return fmt::format("{} is at opset {}: {} {} lowered to opset-{} ops ({}); the export keeps opset {}", path, opset,
+                     nodes, nodes == 1 ? "node runs" : "nodes run", kMaxOpset, fmt::join(parts, ", "), opset);
+}
 
 void lower_to_opset17(onnx::ModelProto& model, const std::string& path) {
   const std::string model_dir = std::filesystem::path(path).parent_path().string();

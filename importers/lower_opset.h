@@ -141,6 +141,12 @@ int lowered_version(const std::string& op_type, int opset);
 // every node that has no lowering (or whose lowering refuses it, e.g. a non-constant `axes`).
 void lower_to_opset17(onnx::ModelProto& model, const std::string& path);
 
+// For a model of opset 18-23 (as the user gave it: `model` is not lowered), one line saying
+// which op versions run lowered ("m.onnx is at opset 21: 3 nodes run lowered to opset-17 ops
+// (GroupNormalization-21 x2, Gelu-20 x1); the export keeps opset 21"); "" for opset 17 or
+// older. Nodes of local functions count once per function.
+std::string lowering_note(const onnx::ModelProto& model, const std::string& path);
+
 // How a rule family joins the table (the pattern of gradients/rules/registry.h):
 using LoweringFamily = void (*)(std::vector<LoweringRule>& rules);
 struct LoweringFamilyRegistrar {

@@ -275,10 +275,65 @@ void run_onnx_checker(const onnx::ModelProto& model, const std::string& model_di
   }
 }
 
+// Whether every Shape node of `model` reads a value whose type is known (a graph input, an
+// initializer or an inferred value_info).
+bool shape_nodes_read_typed_values(const onnx::ModelProto& model) {
+  std::set<std::string> typed;
+  for (const auto& v : model.graph().input())
+    if (v.type().has_tensor_type()) typed.insert(v.name());
+  for (const auto& v : model.graph().value_info())
+    if (v.type().has_tensor_type()) typed.insert(v.name());
+  for (const auto& t : model.graph().initializer()) typed.insert(t.name());
+  for (const auto& n : model.graph().node())
+    if (n.op_type() == "Shape" && n.domain().empty() && n.input_size() > 0 && !typed.count(n.input(0))) return false;
+  return true;
+}
+
+// `model` without the data of its larger initializers (their type and dims stay): enough for
+// shape inference without data propagation, at a fraction of a copy of the weights.
+onnx::ModelProto without_weight_data(onnx::ModelProto& model) {
+  constexpr int kKeptBytes = 1 << 16;
+  google::protobuf::RepeatedPtrField<onnx::TensorProto> initializers;
+  initializers.Swap(model.mutable_graph()->mutable_initializer());
+  onnx::ModelProto light = model;
+  initializers.Swap(model.mutable_graph()->mutable_initializer());
+  for (const auto& init : model.graph().initializer()) {
+    auto* t = light.mutable_graph()->add_initializer();
+    if (init.ByteSizeLong() <= kKeptBytes) {
+      *t = init;
+      continue;
+    }
+    t->set_name(init.name());
+    t->set_data_type(init.data_type());
+    *t->mutable_dims() = init.dims();
+  }
+  return light;
+}
+
+}  // namespace
+
+void infer_shapes(onnx::ModelProto& model) {
+  const auto& nodes = model.graph().node();
+  const bool has_shape = std::any_of(nodes.begin(), nodes.end(), [](const auto& n) { return n.op_type() == "Shape"; });
+  if (has_shape) {  // a first pass without data propagation, to see what the Shape nodes read
+    onnx::ModelProto plain = without_weight_data(model);
+    onnx::ShapeInferenceOptions without_data(/*check_type=*/false, /*error_mode=*/0, /*data_prop=*/false);
+    onnx::shape_inference::InferShapes(plain, onnx::OpSchemaRegistry::Instance(), without_data);
+    if (!shape_nodes_read_typed_values(plain)) {
+      *model.mutable_graph()->mutable_value_info() = plain.graph().value_info();
+      *model.mutable_graph()->mutable_output() = plain.graph().output();
+      return;
+    }
+  }
+  onnx::ShapeInferenceOptions with_data(/*check_type=*/false, /*error_mode=*/0, /*data_prop=*/true);
+  onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), with_data);
+}
+
+namespace {
+
 void run_shape_inference(onnx::ModelProto& model, const std::string& path) {
   try {
-    onnx::ShapeInferenceOptions si(/*check_type=*/false, /*error_mode=*/0, /*data_prop=*/true);
-    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), si);
+    infer_shapes(model);
   } catch (const std::exception& e) {
     OT_FAIL("{}: ONNX shape inference found an inconsistency: {}", path, e.what());
   }

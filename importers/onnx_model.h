@@ -60,6 +60,14 @@ void node_to_proto(const Node& node, onnx::NodeProto& proto);
 // The opset `model` imports for `domain` ("" and "ai.onnx" are the same); -1 when none.
 int imported_opset(const onnx::ModelProto& model, const std::string& domain);
 
+// ONNX's shape inference on `model` (types not checked; ONNX's error thrown for an inconsistency),
+// with data propagation (the values of small shape computations) where ONNX 1.12 survives it: its
+// propagation through Shape reads the input's type without checking that there is one, and
+// crashes on a value of unknown type (written by an op without a schema, or by a node that could
+// not be lowered). So the model is inferred without it first, and again with it when every Shape
+// node reads a typed value.
+void infer_shapes(onnx::ModelProto& model);
+
 // Reads one serialized onnx::TensorProto (the input_N.pb / output_N.pb files of ONNX test
 // data). `name`, when given, receives the tensor's name from the file (may be empty).
 Tensor read_tensor_proto_file(const std::string& path, std::string* name = nullptr);

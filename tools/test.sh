@@ -18,10 +18,15 @@ if [ ${#node_missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${node_missing[@]}"
 fi
-if [ ! -d "$ROOT/tests/cli/node_modules/onnxruntime-node" ]; then
-  echo "onnx-train tests: installing onnxruntime-node into tests/cli/node_modules"
+# 1.31.1 runs opsets up to 23 (Attention, RMSNormalization, RotaryEmbedding); an older copy
+# left by an earlier run is replaced.
+ORT_VERSION=1.31.1
+ort_package="$ROOT/tests/cli/node_modules/onnxruntime-node/package.json"
+if ! grep -q "\"version\": \"$ORT_VERSION\"" "$ort_package" 2>/dev/null; then
+  echo "onnx-train tests: installing onnxruntime-node@$ORT_VERSION into tests/cli/node_modules"
   npm install --prefix "$ROOT/tests/cli" --ignore-scripts --no-save --no-package-lock --no-audit --no-fund \
-    onnxruntime-node@1.20.1 || echo "onnx-train tests: could not install onnxruntime-node; the ONNX Runtime tests will fail"
+    "onnxruntime-node@$ORT_VERSION" ||
+    echo "onnx-train tests: could not install onnxruntime-node; the ONNX Runtime tests will fail"
 fi
 export NODE_PATH="$ROOT/tests/cli/node_modules${NODE_PATH:+:$NODE_PATH}"
 

@@ -8,6 +8,7 @@
 
 #include "gradients/autodiff.h"
 #include "gradients/losses.h"
+#include "importers/lower_opset.h"
 #include "importers/model_source.h"
 #include "runtime/ir/editor.h"
 #include "runtime/ir/schema.h"
@@ -130,8 +131,11 @@ LoadedModel load_model_for_training(const std::string& model_path, const LoadMod
   if (value_names(*loaded.model).count(loaded.loss))
     loaded.promoted = promote_constant_weights(*loaded.model, loaded.loss);
   note_kept_weights(loaded, keep_unholdable_constant(*loaded.model, copies), model_path);
-  if (loaded.model->source)
+  if (loaded.model->source) {
+    std::string lowered = lowering_note(loaded.model->source->model(), model_path);
+    if (!lowered.empty()) loaded.notes.push_back(std::move(lowered));
     for (auto& line : export_limits(*loaded.model->source)) loaded.notes.push_back(std::move(line));
+  }
   return loaded;
 }
 

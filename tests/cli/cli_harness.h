@@ -288,7 +288,7 @@ inline std::string make_linear(const std::string& path, const std::vector<int64_
 inline const std::string kOrtScript = std::string(ONNX_TRAIN_SOURCE_DIR) + "/tests/cli/ort_compare.js";
 inline const char* const kOrtInstall =
     "ONNX Runtime is needed for this test: install Node.js (apt-get install nodejs npm) and the module with "
-    "`cd tests/cli && npm install --ignore-scripts --no-save --no-package-lock onnxruntime-node@1.20.1` "
+    "`cd tests/cli && npm install --ignore-scripts --no-save --no-package-lock onnxruntime-node@1.31.1` "
     "(tools/test.sh does both), or put onnxruntime-node on NODE_PATH";
 
 // The `node` on PATH ("" when there is none).

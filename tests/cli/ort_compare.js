@@ -25,7 +25,7 @@ function loadOrt() {
     return require('onnxruntime-node');
   } catch (e) {
     fail(`cannot load onnxruntime-node (${e.message.split('\n')[0]}); install it with ` +
-         '`cd tests/cli && npm install --ignore-scripts --no-save --no-package-lock onnxruntime-node@1.20.1` ' +
+         '`cd tests/cli && npm install --ignore-scripts --no-save --no-package-lock onnxruntime-node@1.31.1` ' +
          'or run tools/test.sh', 2);
   }
 }

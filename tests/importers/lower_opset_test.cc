@@ -161,6 +161,18 @@ TEST(LowerOpset, NewVersionsAreCheckedAgainstTheirSpecification) {
              "Attention-23 has 1 to 4 outputs, the node lists 0");
 }
 
+TEST(LowerOpset, TheNoteSaysWhichVersionsRunLowered) {
+  ModelBuilder m = cast_chain(21);
+  m.node("Mish", {"z"}, {"m1"});
+  m.node("Mish", {"m1"}, {"m2"});
+  EXPECT_EQ(lowering_note(m.proto(), "m.onnx"),
+            "m.onnx is at opset 21: 4 nodes run lowered to opset-17 ops (Cast-19 x2, Mish-18 x2); the export keeps "
+            "opset 21");
+  EXPECT_EQ(lowering_note(cast_chain(17).proto(), "m.onnx"), "");
+  EXPECT_EQ(lowering_note(cast_chain(18).proto(), "m.onnx"),
+            "m.onnx is at opset 18: every node means what it meant at opset 17; the export keeps opset 18");
+}
+
 TEST(LowerOpset, TheTableKnowsWhichVersionMeansWhat) {
   EXPECT_EQ(lowered_version("Mish", 17), 0);
   EXPECT_EQ(lowered_version("Mish", 18), 18);

@@ -135,6 +135,7 @@ int inspect_command(const std::vector<std::string>& args) {
                 gradient.c_str());
   }
   if (problems > 0) std::printf("%d op(s) cannot run: the model cannot be trained here\n", problems);
+  for (const auto& note : report.notes) std::printf("note: %s\n", cli_note(note).c_str());
   return problems > 0 ? 1 : 0;
 }
 
