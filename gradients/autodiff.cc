@@ -179,9 +179,10 @@ std::vector<std::string> promote_constant_weights(Graph& graph, const std::strin
 std::vector<std::string> trainable_initializers(const Graph& graph, const std::string& loss) {
   const std::set<std::string> feeds_loss = values_feeding(graph, loss);
   // Not weights, though their gradient can be asked for: BatchNormalization's running mean
-  // and variance (inputs 3 and 4; state the forward pass updates, buffers in PyTorch) and a
-  // built-in loss's class weights (input 2; a setting, as in torch's cross_entropy).
-  std::set<std::string> not_weights;
+  // and variance (inputs 3 and 4; state the forward pass updates, buffers in PyTorch), a
+  // built-in loss's class weights (input 2; a setting, as in torch's cross_entropy) and what the
+  // loader found the model reads as settings (Graph::settings: rotary caches, attention masks).
+  std::set<std::string> not_weights = graph.settings;
   for (const Node& n : graph.nodes) {
     if (!n.domain.empty()) continue;
     if (n.op_type == "BatchNormalization")

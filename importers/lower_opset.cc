@@ -393,7 +393,18 @@ std::string lowering_note(const onnx::ModelProto& model, const std::string& path
                      nodes, nodes == 1 ? "node runs" : "nodes run", kMaxOpset, fmt::join(parts, ", "), opset);
 }
 
-void lower_to_opset17(onnx::ModelProto& model, const std::string& path) {
+namespace {
+
+// The inputs of new op versions that are settings, not weights (Graph::settings).
+std::vector<int> setting_inputs(const std::string& op_type) {
+  if (op_type == "RotaryEmbedding") return {1, 2, 3};  // cos_cache, sin_cache, position_ids
+  if (op_type == "Attention") return {3, 4, 5};        // attn_mask, past_key, past_value
+  return {};
+}
+
+}  // namespace
+
+std::set<std::string> lower_to_opset17(onnx::ModelProto& model, const std::string& path) {
   const std::string model_dir = std::filesystem::path(path).parent_path().string();
   const int opset = imported_opset(model, "");
   LoweringStart start = lowering_start(model, model_dir, path);
@@ -411,8 +422,12 @@ void lower_to_opset17(onnx::ModelProto& model, const std::string& path) {
   std::vector<std::string> problems;
   std::set<std::string> unsupported;
   int index = 0;
+  std::set<std::string> settings;
   for (const auto& proto : model.graph().node()) {
     Node node = node_from_proto(proto, index++, model_dir, path);
+    if (node.domain.empty())
+      for (int i : setting_inputs(node.op_type))
+        if (node.has_input(i)) settings.insert(node.inputs[i]);
     node.opset = imported_opset(model, node.domain);
     const int version = node.domain.empty() ? lowered_version(node.op_type, node.opset) : 0;
     const bool covered = version == 0 || find_rule(node.op_type, version) != nullptr;
@@ -424,6 +439,7 @@ void lower_to_opset17(onnx::ModelProto& model, const std::string& path) {
   }
   if (!problems.empty()) throw Error(problems_message(path, opset, problems, unsupported));
   write_back(lowered, model);
+  return settings;
 }
 
 }  // namespace onnx_train

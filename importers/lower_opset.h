@@ -34,6 +34,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -139,7 +140,9 @@ int lowered_version(const std::string& op_type, int opset);
 // into an equivalent opset-17 model in place: the nodes of new op versions lowered, the rest
 // unchanged, opset_import set to 17. Initializers are not copied. Throws naming `path` and
 // every node that has no lowering (or whose lowering refuses it, e.g. a non-constant `axes`).
-void lower_to_opset17(onnx::ModelProto& model, const std::string& path);
+// Returns the values the lowered nodes read as settings rather than weights (Graph::settings:
+// RotaryEmbedding's caches and positions, Attention's mask and past).
+std::set<std::string> lower_to_opset17(onnx::ModelProto& model, const std::string& path);
 
 // For a model of opset 18-23 (as the user gave it: `model` is not lowered), one line saying
 // which op versions run lowered ("m.onnx is at opset 21: 3 nodes run lowered to opset-17 ops

@@ -400,8 +400,9 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
   int opset = checked_default_opset(model, path);
   validate_stored_tensors(model.graph(), model_dir, path);
   // Op versions newer than ONNX 1.12 knows become opset-17 nodes before its checker sees them.
+  std::set<std::string> settings;
   if (opset > kMaxOpset) {
-    lower_to_opset17(model, path);
+    settings = lower_to_opset17(model, path);
     opset = kMaxOpset;
   }
   if (options.run_checker) run_onnx_checker(model, model_dir, path);
@@ -416,6 +417,7 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
   Graph graph = graph_from_proto(model, model_dir, path);
   source->finish(model, graph, model_dir);
   graph.source = std::move(source);
+  graph.settings = std::move(settings);
   return graph;
 }
 

@@ -108,6 +108,11 @@ struct Graph {
   // The file the graph was loaded from, as given (null for a graph built in memory): what the
   // export writes the trained values into (importers/model_source.h). Copies share it.
   std::shared_ptr<const ModelSource> source;
+  // Values the model reads as settings rather than weights, named by the loader where the op
+  // that read them is gone from the graph (a rotary embedding's cos/sin caches and an attention
+  // mask or past, once RotaryEmbedding-23 and Attention-23 are lowered): training never
+  // trains them, as PyTorch keeps such tensors as buffers.
+  std::set<std::string> settings;
 
   const ValueInfo* find_value_info(const std::string& name) const;
   // A value's element type and shape: its initializer's, else its ValueInfo's

@@ -9,6 +9,7 @@
 
 #include "importers/lower_opset.h"
 #include "importers/onnx_model.h"
+#include "onnx_train/inspect.h"
 #include "onnx_train/session.h"
 #include "tests/support/expect_text.h"
 #include "tests/support/model_builder.h"
@@ -171,6 +172,26 @@ TEST(LowerOpset, TheNoteSaysWhichVersionsRunLowered) {
   EXPECT_EQ(lowering_note(cast_chain(17).proto(), "m.onnx"), "");
   EXPECT_EQ(lowering_note(cast_chain(18).proto(), "m.onnx"),
             "m.onnx is at opset 18: every node means what it meant at opset 17; the export keeps opset 18");
+}
+
+TEST(LowerOpset, RotaryCachesAndAttentionMasksAreSettingsNotWeights) {
+  TempDir dir;
+  ModelBuilder m(23);
+  m.input("x", kFloat, {1, 2, 4, 8});  // [B, H, S, D]
+  m.initializer("cos", Tensor::from<float>({4, 4}, std::vector<float>(16, 0.5f)));
+  m.initializer("sin", Tensor::from<float>({4, 4}, std::vector<float>(16, 0.25f)));
+  m.initializer("positions", Tensor::from<int64_t>({1, 4}, {0, 1, 2, 3}));
+  m.initializer("mask", Tensor::from<float>({4, 4}, std::vector<float>(16, 0.0f)));
+  m.initializer("w", Tensor::from<float>({8, 8}, std::vector<float>(64, 0.1f)));
+  m.node("RotaryEmbedding", {"x", "cos", "sin", "positions"}, {"r"}).set_name("rope");
+  m.node("MatMul", {"r", "w"}, {"q"}).set_name("project");
+  m.node("Attention", {"q", "q", "q", "mask"}, {"y"}).set_name("attend");
+  m.output("y", kFloat, {1, 2, 4, 8});
+  m.save(dir.path() + "/m.onnx");
+  const Graph g = load_onnx_model(dir.path() + "/m.onnx");
+  EXPECT_EQ(g.settings, (std::set<std::string>{"cos", "sin", "positions", "mask"}));
+  const ModelReport report = inspect_model(dir.path() + "/m.onnx");
+  EXPECT_EQ(report.trainable, std::vector<std::string>{"w"});
 }
 
 TEST(LowerOpset, TheTableKnowsWhichVersionMeansWhat) {
