@@ -243,6 +243,21 @@ void LoweringContext::fail(const std::string& detail) const {
   throw Error(fmt::format("{}: {}", node_.label(), detail));
 }
 
+Tensor float_tensor(DType dtype, Shape shape, const std::vector<double>& values) {
+  OT_CHECK(dtype == DType::Float32 || dtype == DType::Float64, "float_tensor: {} is not float32 or float64",
+           dtype_name(dtype));
+  Tensor t(dtype, std::move(shape));
+  OT_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "float_tensor: {} values for {}", values.size(),
+           shape_str(t.shape()));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (dtype == DType::Float64)
+      t.data<double>()[i] = values[i];
+    else
+      t.data<float>()[i] = static_cast<float>(values[i]);
+  }
+  return t;
+}
+
 // ---------------------------------------------------------------- the driver
 
 namespace {

@@ -101,6 +101,10 @@ class LoweringContext {
   std::string path_;
 };
 
+// A float32 or float64 tensor of `shape` holding `values` (row-major): the constants a rule
+// computes (a base grid, a filter) in the type of the values they meet.
+Tensor float_tensor(DType dtype, Shape shape, const std::vector<double>& values);
+
 using LowerFn = void (*)(LoweringContext& cx);
 
 // One op version a lowering covers: `op_type` of the default domain from `since_version`

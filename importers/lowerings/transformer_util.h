@@ -28,21 +28,6 @@ inline std::string scalar(LoweringContext& cx, DType dtype, double value, const 
   return cx.editor().constant(scalar_tensor(dtype, value), hint);
 }
 
-// A float32 or float64 tensor of `shape` holding `values` (row-major).
-inline Tensor float_tensor(DType dtype, Shape shape, const std::vector<double>& values) {
-  Tensor t(dtype, std::move(shape));
-  OT_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "float_tensor: {} values for {}", values.size(),
-           shape_str(t.shape()));
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (dtype == DType::Float64) {
-      t.data<double>()[i] = values[i];
-    } else {
-      t.data<float>()[i] = static_cast<float>(values[i]);
-    }
-  }
-  return t;
-}
-
 // Dimension `axis` of `value` when it is known statically, else nullopt.
 inline std::optional<int64_t> static_dim(LoweringContext& cx, const std::string& value, int64_t axis) {
   const std::optional<Shape> shape = cx.shape(value);

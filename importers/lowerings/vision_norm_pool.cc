@@ -13,7 +13,6 @@
 namespace onnx_train {
 namespace {
 
-using vision_lowering::float_tensor;
 using vision_lowering::float_type_of;
 using vision_lowering::required_static_shape;
 

@@ -18,7 +18,6 @@
 namespace onnx_train {
 namespace {
 
-using vision_lowering::float_tensor;
 
 // The node's `axes` (negative ones counted from the end), or every axis when not given.
 std::vector<int64_t> resize_axes(LoweringContext& cx, int64_t rank) {
@@ -298,7 +297,7 @@ void lower_antialias_resize(LoweringContext& cx, int64_t rank, const std::vector
     if (r.in == r.out && r.scale == 1) continue;
     const std::vector<double> m = antialias_matrix(n, r);
     if (r.axis == rank - 2) {
-      v = e.add1("MatMul", {e.constant(vision_lowering::float_tensor(dt, {r.out, r.in}, m), "antialias_rows"), v},
+      v = e.add1("MatMul", {e.constant(float_tensor(dt, {r.out, r.in}, m), "antialias_rows"), v},
                  e.fresh(n.outputs[0] + "_rows"));
       continue;
     }
@@ -306,7 +305,7 @@ void lower_antialias_resize(LoweringContext& cx, int64_t rank, const std::vector
     for (int64_t i = 0; i < r.out; ++i) {
       for (int64_t x = 0; x < r.in; ++x) mt[static_cast<size_t>(x * r.out + i)] = m[static_cast<size_t>(i * r.in + x)];
     }
-    const std::string columns = e.constant(vision_lowering::float_tensor(dt, {r.in, r.out}, mt), "antialias_columns");
+    const std::string columns = e.constant(float_tensor(dt, {r.in, r.out}, mt), "antialias_columns");
     if (r.axis == rank - 1) {
       v = e.add1("MatMul", {v, columns}, e.fresh(n.outputs[0] + "_columns"));
       continue;

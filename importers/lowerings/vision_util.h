@@ -17,21 +17,6 @@ inline DType float_type_of(LoweringContext& cx, const std::string& value) {
   return cx.dtype(value) == DType::Float64 ? DType::Float64 : DType::Float32;
 }
 
-// A float32 or float64 tensor of `shape` holding `values` (row-major).
-inline Tensor float_tensor(DType dtype, Shape shape, const std::vector<double>& values) {
-  Tensor t(dtype, std::move(shape));
-  OT_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "float_tensor: {} values for {}", values.size(),
-           shape_str(t.shape()));
-  if (dtype == DType::Float64) {
-    double* out = t.data<double>();
-    for (size_t i = 0; i < values.size(); ++i) out[i] = values[i];
-  } else {
-    float* out = t.data<float>();
-    for (size_t i = 0; i < values.size(); ++i) out[i] = static_cast<float>(values[i]);
-  }
-  return t;
-}
-
 // x's shape when its dimensions from `first_axis` on are known (those before may be symbolic,
 // -1: a batch size), else the rule's error: `what` needs it.
 inline Shape required_static_shape(LoweringContext& cx, const std::string& x, const std::string& what,

@@ -73,20 +73,8 @@ std::map<std::string, std::string> metadata_of(const onnx::ModelProto& model) {
   return m;
 }
 
-// Three noisy classes in 4 dimensions: x [n, 4], label [n].
-std::map<std::string, Tensor> batch(int n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> noise(0.f, 0.5f);
-  static const float centers[3][4] = {{2, 0, 0, 1}, {-2, 1, 0, -1}, {0, -2, 2, 0}};
-  Tensor x(DType::Float32, {n, 4});
-  Tensor label(DType::Int64, {n});
-  for (int i = 0; i < n; ++i) {
-    const int c = static_cast<int>(rng() % 3);
-    label.data<int64_t>()[i] = c;
-    for (int j = 0; j < 4; ++j) x.data<float>()[i * 4 + j] = centers[c][j] + noise(rng);
-  }
-  return {{"x", x}, {"label", label}};
-}
+// Three noisy classes in 4 dimensions (tests/support/mlp_model.h).
+std::map<std::string, Tensor> batch(int n, unsigned seed) { return testing::mlp_batch(n, seed); }
 
 TrainingOptions sgd() {
   TrainingOptions o;

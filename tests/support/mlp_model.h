@@ -5,6 +5,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <filesystem>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -87,6 +88,22 @@ inline std::string make_mlp(const std::string& path, bool bn_and_dropout, int64_
   options.classes = classes;
   options.seed = seed;
   return make_mlp(path, options);
+}
+
+// A batch for the MLP: three noisy classes in 4 dimensions, x [n, 4] and label [n] (the class of
+// each row, its centre plus normal noise of deviation `deviation`), drawn from `seed`.
+inline std::map<std::string, Tensor> mlp_batch(int n, unsigned seed, float deviation = 0.5f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0.f, deviation);
+  static const float centers[3][4] = {{2, 0, 0, 1}, {-2, 1, 0, -1}, {0, -2, 2, 0}};
+  Tensor x(DType::Float32, {n, 4});
+  Tensor label(DType::Int64, {n});
+  for (int i = 0; i < n; ++i) {
+    const int c = static_cast<int>(rng() % 3);
+    label.data<int64_t>()[i] = c;
+    for (int j = 0; j < 4; ++j) x.data<float>()[i * 4 + j] = centers[c][j] + noise(rng);
+  }
+  return {{"x", x}, {"label", label}};
 }
 
 }  // namespace onnx_train::testing

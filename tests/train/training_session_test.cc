@@ -36,19 +36,7 @@ std::string mlp_in(const std::string& dir, bool bn_and_dropout) {
 }
 
 // Three well-separated classes in 4 dimensions.
-std::map<std::string, Tensor> separable_batch(int n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> noise(0.f, 0.3f);
-  static const float centers[3][4] = {{2, 0, 0, 1}, {-2, 1, 0, -1}, {0, -2, 2, 0}};
-  Tensor x(DType::Float32, {n, 4});
-  Tensor label(DType::Int64, {n});
-  for (int i = 0; i < n; ++i) {
-    const int c = static_cast<int>(rng() % 3);
-    label.data<int64_t>()[i] = c;
-    for (int j = 0; j < 4; ++j) x.data<float>()[i * 4 + j] = centers[c][j] + noise(rng);
-  }
-  return {{"x", x}, {"label", label}};
-}
+std::map<std::string, Tensor> separable_batch(int n, unsigned seed) { return testing::mlp_batch(n, seed, 0.3f); }
 
 std::vector<uint8_t> bytes_of(const Tensor& t) {
   const auto* p = static_cast<const uint8_t*>(t.raw_data());
