@@ -239,6 +239,15 @@ int64_t LoweringContext::required_rank(const std::string& value, const std::stri
   return *r;
 }
 
+std::vector<int64_t> LoweringContext::normalized_axes(std::vector<int64_t> axes, int64_t rank,
+                                                      const std::string& what) const {
+  for (int64_t& a : axes) {
+    if (a < -rank || a >= rank) fail(fmt::format("{} {} is out of range for an input of rank {}", what, a, rank));
+    if (a < 0) a += rank;
+  }
+  return axes;
+}
+
 void LoweringContext::fail(const std::string& detail) const {
   throw Error(fmt::format("{}: {}", node_.label(), detail));
 }

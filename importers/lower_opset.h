@@ -91,6 +91,10 @@ class LoweringContext {
   // The rank, or the rule's error saying that `what` needs it.
   int64_t required_rank(const std::string& value, const std::string& what);
 
+  // `axes` made non-negative against `rank`, or the rule's error when one lies outside
+  // [-rank, rank) ("<what> 3 is out of range for an input of rank 2").
+  std::vector<int64_t> normalized_axes(std::vector<int64_t> axes, int64_t rank, const std::string& what = "axis") const;
+
   // Throws "<path>: node 'n' (Op-18): <detail>".
   [[noreturn]] void fail(const std::string& detail) const;
 

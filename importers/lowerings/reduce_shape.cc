@@ -22,15 +22,6 @@ namespace {
 
 int64_t cast_to(DType dtype) { return static_cast<int64_t>(dtype); }
 
-// `axes` made non-negative against `rank` (checked to lie in [-rank, rank)).
-std::vector<int64_t> normalized_axes(LoweringContext& cx, std::vector<int64_t> axes, int64_t rank, const char* what) {
-  for (int64_t& a : axes) {
-    if (a < -rank || a >= rank) cx.fail(fmt::format("{} {} is out of range for an input of rank {}", what, a, rank));
-    if (a < 0) a += rank;
-  }
-  return axes;
-}
-
 // ---- Reduce*-18: axes as an optional input, noop_with_empty_axes --------------------------
 
 // y = Reduce(x) over constant `axes` (empty: every axis) in the -13 form (axes attribute).
@@ -184,7 +175,7 @@ void lower_split(LoweringContext& cx) {
   int64_t dim = -1;
   if (shape) {
     const int64_t rank = static_cast<int64_t>(shape->size());
-    dim = (*shape)[static_cast<size_t>(normalized_axes(cx, {axis}, rank, "axis")[0])];
+    dim = (*shape)[static_cast<size_t>(cx.normalized_axes({axis}, rank)[0])];
   }
   if (dim < 0) {
     cx.emit("Split", {x, dynamic_chunk_sizes(cx, x, axis, parts)}, n.outputs, attributes);
@@ -253,7 +244,7 @@ void lower_pad(LoweringContext& cx) {
   if (n.has_input(3)) {
     const int64_t rank = cx.required_rank(n.inputs[0], "padding only some axes");
     if (const std::optional<std::vector<int64_t>> axes = cx.constant_ints(n.inputs[3]))
-      inputs[1] = full_rank_pads(cx, normalized_axes(cx, *axes, rank, "axis"), rank);
+      inputs[1] = full_rank_pads(cx, cx.normalized_axes(*axes, rank), rank);
     else
       inputs[1] = full_rank_pads_at_run_time(cx, rank);
   }
@@ -340,7 +331,7 @@ void lower_center_crop_pad(LoweringContext& cx) {
   const int64_t rank = cx.required_rank(x, "CenterCropPad");
   std::vector<int64_t> axes(static_cast<size_t>(rank));
   for (int64_t a = 0; a < rank; ++a) axes[static_cast<size_t>(a)] = a;
-  if (n.has_attr("axes")) axes = normalized_axes(cx, n.attr_ints("axes"), rank, "axis");
+  if (n.has_attr("axes")) axes = cx.normalized_axes(n.attr_ints("axes"), rank);
   if (target.size() != axes.size())
     cx.fail(fmt::format("shape has {} entries for {} axes", target.size(), axes.size()));
   if (std::any_of(target.begin(), target.end(), [](int64_t s) { return s < 0; }))

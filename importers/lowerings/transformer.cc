@@ -83,9 +83,7 @@ void lower_rms_normalization(LoweringContext& cx) {
   const std::string xc = compute == dtype ? x : cast(x, compute, x + "_stash");
   std::string normalized;
   if (const std::optional<int64_t> rank = cx.rank(x)) {
-    const int64_t first = axis < 0 ? axis + *rank : axis;
-    if (first < 0 || first >= *rank)
-      cx.fail("axis " + std::to_string(axis) + " is out of range for an input of rank " + std::to_string(*rank));
+    const int64_t first = cx.normalized_axes({axis}, *rank)[0];
     std::vector<int64_t> axes;
     for (int64_t a = first; a < *rank; ++a) axes.push_back(a);
     normalized = rms_normalized(cx, xc, axes, compute, epsilon);

@@ -26,11 +26,9 @@ std::vector<int64_t> resize_axes(LoweringContext& cx, int64_t rank) {
     for (int64_t a = 0; a < rank; ++a) axes.push_back(a);
     return axes;
   }
+  axes = cx.normalized_axes(std::move(axes), rank);
   std::vector<bool> seen(static_cast<size_t>(rank), false);
-  for (int64_t& a : axes) {
-    if (a < -rank || a >= rank)
-      cx.fail("axis " + std::to_string(a) + " is out of range for rank " + std::to_string(rank));
-    if (a < 0) a += rank;
+  for (int64_t a : axes) {
     if (seen[static_cast<size_t>(a)]) cx.fail("axis " + std::to_string(a) + " is given twice in axes");
     seen[static_cast<size_t>(a)] = true;
   }
