@@ -1,10 +1,11 @@
 // train_step_bench: the time of a training step against the time of inference, on any
 // classifier exported to ONNX.
 //
-//   build/tools/bench/train_step_bench MODEL.onnx [--batch N] [--repeat N] [--optimizer KIND]
+//   build/train_step_bench MODEL.onnx [--batch N] [--repeat N] [--optimizer KIND] [--int-range N]
 //
 // Builds a TrainingSession with cross-entropy on the model's first output (its dimension 1
-// is the class count), feeds random inputs (dynamic dimensions take --batch) and random
+// is the class count), feeds random inputs (dynamic dimensions take --batch; int64 inputs such
+// as token ids are uniform in [0, --int-range)) and random
 // labels, and prints the mean time of predict() (eval-form forward), of forward + backward
 // (with the gradients added into the accumulation buffers) and of the optimizer pass, after
 // one untimed warm-up each.
@@ -29,12 +30,18 @@ double mean_ms(int repeat, const std::function<void()>& f) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / repeat;
 }
 
-Tensor random_input(const TensorSpec& spec, int64_t batch, std::mt19937& rng) {
-  if (spec.dtype != DType::Float32)
-    OT_FAIL("input '{}' is {}: the bench feeds float32 only", spec.name, spec.describe());
+// Float inputs are standard normal; int64 inputs (token ids) uniform in [0, int_range).
+Tensor random_input(const TensorSpec& spec, int64_t batch, int64_t int_range, std::mt19937& rng) {
   Shape shape = spec.shape;
   for (auto& d : shape)
     if (d < 0) d = batch;
+  if (spec.dtype == DType::Int64) {
+    Tensor t(DType::Int64, shape);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<int64_t>()[i] = static_cast<int64_t>(rng() % int_range);
+    return t;
+  }
+  if (spec.dtype != DType::Float32)
+    OT_FAIL("input '{}' is {}: the bench feeds float32 and int64 only", spec.name, spec.describe());
   Tensor t(DType::Float32, shape);
   std::normal_distribution<float> normal;
   for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(rng);
@@ -45,11 +52,12 @@ Tensor random_input(const TensorSpec& spec, int64_t batch, std::mt19937& rng) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: train_step_bench MODEL.onnx [--batch N] [--repeat N] [--optimizer KIND]\n";
+    std::cerr << "usage: train_step_bench MODEL.onnx [--batch N] [--repeat N] [--optimizer KIND] [--int-range N]\n";
     return 2;
   }
   int64_t batch = 8;
   int repeat = 5;
+  int64_t int_range = 2;
   std::string optimizer = "adamw";
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -57,6 +65,8 @@ int main(int argc, char** argv) {
       batch = std::stoll(argv[i + 1]);
     else if (flag == "--repeat")
       repeat = std::stoi(argv[i + 1]);
+    else if (flag == "--int-range")
+      int_range = std::stoll(argv[i + 1]);
     else if (flag == "--optimizer")
       optimizer = argv[i + 1];
     else {
@@ -72,7 +82,7 @@ int main(int argc, char** argv) {
     std::mt19937 rng(1);
     std::map<std::string, Tensor> inputs;
     for (const auto& spec : session.inputs())
-      if (spec.name != session.label_name()) inputs[spec.name] = random_input(spec, batch, rng);
+      if (spec.name != session.label_name()) inputs[spec.name] = random_input(spec, batch, int_range, rng);
     const Tensor logits = session.predict(inputs)[0];
     const int64_t classes = logits.dim(1);
     Shape label_shape = logits.shape();
