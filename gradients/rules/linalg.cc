@@ -47,27 +47,31 @@ void matmul_grad(GradContext& g) {
 //   dA' = alpha * dY @ B'^T, so dA = transA ? alpha * B' @ dY^T : alpha * dY @ B'^T
 //   dB' = alpha * A'^T @ dY, so dB = transB ? alpha * dY^T @ A' : alpha * A'^T @ dY
 //   dC = beta * dY, summed back over the axes C was broadcast along.
+// Each product is one Gemm whose transA/transB flags name the transposes (B'^T = B when
+// transB, else B^T; A'^T = A when transA, else A^T) and whose alpha is the scale, so the
+// kernel reads the operands through strides: no Transpose copy, no separate Mul.
 void gemm_grad(GradContext& g) {
   const Node& n = g.node();
-  const bool trans_a = n.attr_int("transA", 0) != 0;
-  const bool trans_b = n.attr_int("transB", 0) != 0;
-  const double alpha = n.attr_float("alpha", 1.0f);
+  const int64_t trans_a = n.attr_int("transA", 0) != 0 ? 1 : 0;
+  const int64_t trans_b = n.attr_int("transB", 0) != 0 ? 1 : 0;
+  const float alpha = n.attr_float("alpha", 1.0f);
   const double beta = n.attr_float("beta", 1.0f);
   const std::string& dy = g.dy(0);
-  auto t = [&](const std::string& v) { return g.emit("Transpose", {v}, {{"perm", Attribute::of_ints({1, 0})}}); };
-  auto scaled = [&](const std::string& v, double s) { return s == 1.0 ? v : g.emit("Mul", {v, g.scalar(s, g.x(0))}); };
-  if (g.wants_dx(0)) {
-    // B'^T is B when transB, else B^T; B' is B^T when transB, else B.
-    const std::string grad = trans_a ? g.emit("MatMul", {trans_b ? t(g.x(1)) : g.x(1), t(dy)})
-                                     : g.emit("MatMul", {dy, trans_b ? g.x(1) : t(g.x(1))});
-    g.set_dx(0, scaled(grad, alpha));
-  }
-  if (g.wants_dx(1)) {
-    const std::string grad = trans_b ? g.emit("MatMul", {t(dy), trans_a ? t(g.x(0)) : g.x(0)})
-                                     : g.emit("MatMul", {trans_a ? g.x(0) : t(g.x(0)), dy});
-    g.set_dx(1, scaled(grad, alpha));
-  }
-  if (n.has_input(2) && g.wants_dx(2)) g.set_dx(2, scaled(dy, beta), true);
+  // alpha * op(P) @ op(Q); Gemm before opset 11 needs C: a zero scalar with beta 0.
+  auto gemm = [&](const std::string& p, int64_t tp, const std::string& q, int64_t tq) {
+    std::vector<std::string> inputs{p, q};
+    std::map<std::string, Attribute> attrs{{"transA", Attribute::of_int(tp)}, {"transB", Attribute::of_int(tq)}};
+    if (alpha != 1.0f) attrs.emplace("alpha", Attribute::of_float(alpha));
+    if (g.opset() < 11) {
+      inputs.push_back(g.scalar(0.0, g.x(0)));
+      attrs.emplace("beta", Attribute::of_float(0.0f));
+    }
+    return g.emit("Gemm", inputs, attrs);
+  };
+  if (g.wants_dx(0)) g.set_dx(0, trans_a ? gemm(g.x(1), trans_b, dy, 1) : gemm(dy, 0, g.x(1), 1 - trans_b));
+  if (g.wants_dx(1)) g.set_dx(1, trans_b ? gemm(dy, 1, g.x(0), trans_a) : gemm(g.x(0), 1 - trans_a, dy, 0));
+  if (n.has_input(2) && g.wants_dx(2))
+    g.set_dx(2, beta == 1.0 ? dy : g.emit("Mul", {dy, g.scalar(beta, g.x(0))}), true);
 }
 
 // ---- CumSum -----------------------------------------------------------------------------

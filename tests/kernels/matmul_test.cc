@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
 
 #include "runtime/kernels/kernel.h"
 #include "runtime/kernels/reference/linalg_ref.h"
@@ -75,39 +76,42 @@ TEST(MatMulTest, IntegerFloat16AndErrors) {
   EXPECT_EQ(z.to_doubles(), std::vector<double>(6, 0.0));
 }
 
+// alpha = beta = 1 with a row C ([N], [1, N]) runs as oneDNN's bias; the other Cs are written
+// first and the product accumulated onto them.
 TEST(GemmTest, OneDnnMatchesReferenceForTransposesAndBiasShapes) {
   const int64_t m = 5, k = 7, n = 4;
   const std::vector<Shape> c_shapes = {{}, {1}, {n}, {m, 1}, {1, n}, {m, n}};
   uint32_t seed = 1;
-  for (int trans_a = 0; trans_a < 2; ++trans_a)
-    for (int trans_b = 0; trans_b < 2; ++trans_b)
-      for (int with_c = 0; with_c <= static_cast<int>(c_shapes.size()); ++with_c) {
-        const Tensor a = random_tensor<float>(trans_a ? Shape{k, m} : Shape{m, k}, seed++);
-        const Tensor b = random_tensor<float>(trans_b ? Shape{n, k} : Shape{k, n}, seed++);
-        const Tensor c = with_c > 0 ? random_tensor<float>(c_shapes[with_c - 1], seed++) : Tensor();
-        Node node = make_node("Gemm", 13, 3);
-        node.attributes["transA"] = Attribute::of_int(trans_a);
-        node.attributes["transB"] = Attribute::of_int(trans_b);
-        node.attributes["alpha"] = Attribute::of_float(0.75f);
-        node.attributes["beta"] = Attribute::of_float(-1.5f);
-        const Tensor y = testing::run_node(node, {a, b, c})[0];
+  for (const auto& [alpha, beta] : {std::pair{0.75f, -1.5f}, std::pair{0.75f, 1.f}, std::pair{1.f, 1.f}})
+    for (int trans_a = 0; trans_a < 2; ++trans_a)
+      for (int trans_b = 0; trans_b < 2; ++trans_b)
+        for (int with_c = 0; with_c <= static_cast<int>(c_shapes.size()); ++with_c) {
+          const Tensor a = random_tensor<float>(trans_a ? Shape{k, m} : Shape{m, k}, seed++);
+          const Tensor b = random_tensor<float>(trans_b ? Shape{n, k} : Shape{k, n}, seed++);
+          const Tensor c = with_c > 0 ? random_tensor<float>(c_shapes[with_c - 1], seed++) : Tensor();
+          Node node = make_node("Gemm", 13, 3);
+          node.attributes["transA"] = Attribute::of_int(trans_a);
+          node.attributes["transB"] = Attribute::of_int(trans_b);
+          node.attributes["alpha"] = Attribute::of_float(alpha);
+          node.attributes["beta"] = Attribute::of_float(beta);
+          const Tensor y = testing::run_node(node, {a, b, c})[0];
 
-        int64_t c_sm = 0, c_sn = 0;
-        if (c.defined() && c.rank() == 2) {
-          c_sm = c.dim(0) == 1 ? 0 : c.dim(1);
-          c_sn = c.dim(1) == 1 ? 0 : 1;
-        } else if (c.defined() && c.rank() == 1) {
-          c_sn = c.dim(0) == 1 ? 0 : 1;
+          int64_t c_sm = 0, c_sn = 0;
+          if (c.defined() && c.rank() == 2) {
+            c_sm = c.dim(0) == 1 ? 0 : c.dim(1);
+            c_sn = c.dim(1) == 1 ? 0 : 1;
+          } else if (c.defined() && c.rank() == 1) {
+            c_sn = c.dim(0) == 1 ? 0 : 1;
+          }
+          Tensor ref(DType::Float64, {m, n});
+          const Tensor a64 = to_double(a), b64 = to_double(b), c64 = c.defined() ? to_double(c) : Tensor();
+          gemm_ref<double>(trans_a, trans_b, m, n, k, alpha, a64.data<double>(), b64.data<double>(), beta,
+                           c.defined() ? c64.data<double>() : nullptr, c_sm, c_sn, ref.data<double>());
+          const std::string what = fmt::format("alpha={} beta={} transA={} transB={} C={}", alpha, beta, trans_a,
+                                               trans_b, c.defined() ? shape_str(c.shape()) : "none");
+          expect_close(ref, y, 1e-5, what);
+          expect_close(ref, testing::run_node(node, {a64, b64, c64})[0], 1e-12, what + " float64");
         }
-        Tensor ref(DType::Float64, {m, n});
-        const Tensor a64 = to_double(a), b64 = to_double(b), c64 = c.defined() ? to_double(c) : Tensor();
-        gemm_ref<double>(trans_a, trans_b, m, n, k, 0.75, a64.data<double>(), b64.data<double>(), -1.5,
-                         c.defined() ? c64.data<double>() : nullptr, c_sm, c_sn, ref.data<double>());
-        const std::string what =
-            fmt::format("transA={} transB={} C={}", trans_a, trans_b, c.defined() ? shape_str(c.shape()) : "none");
-        expect_close(ref, y, 1e-5, what);
-        expect_close(ref, testing::run_node(node, {a64, b64, c64})[0], 1e-12, what + " float64");
-      }
 }
 
 TEST(GemmTest, VersionRulesAndErrors) {

@@ -6,12 +6,13 @@
 // plain-loop references of reference/linalg_ref.h.
 #include <cstring>
 #include <map>
+#include <unordered_map>
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/kernels/kernel.h"
-#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/linalg_ref.h"
+#include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
 
 namespace onnx_train {
@@ -32,51 +33,66 @@ Operand plain_operand(memory::dims dims) {
   return op;
 }
 
-// oneDNN matmul primitives, one per distinct problem (shapes, strides, alpha, accumulate).
-// Computes Y = alpha * A x B (+ Y when `accumulate`) with oneDNN's batch broadcasting.
+// oneDNN matmul primitives, one per distinct problem (shapes, strides, alpha, bias,
+// accumulate), built on first use and cached.
+// Computes Y = alpha * A x B (+ bias [1, N] broadcast over the rows) (+ Y when `accumulate`)
+// with oneDNN's batch broadcasting.
 class DnnlMatMul {
  public:
   void run(const Operand& a, const Operand& b, const memory::dims& y_dims, float alpha, bool accumulate,
-           const float* a_data, const float* b_data, float* y_data) {
+           const float* a_data, const float* b_data, float* y_data, const float* bias = nullptr) {
     std::vector<int64_t> key;
     for (const auto* v : {&a.dims, &a.strides, &b.dims, &b.strides, &y_dims}) {
       key.push_back(static_cast<int64_t>(v->size()));
       key.insert(key.end(), v->begin(), v->end());
     }
-    key.push_back(accumulate ? 1 : 0);
+    key.push_back((accumulate ? 1 : 0) + (bias != nullptr ? 2 : 0));
     int32_t alpha_bits;
     std::memcpy(&alpha_bits, &alpha, sizeof alpha_bits);
     key.push_back(alpha_bits);
 
     auto it = cache_.find(key);
-    if (it == cache_.end()) {
-      Entry e{memory::desc(a.dims, memory::data_type::f32, a.strides),
-              memory::desc(b.dims, memory::data_type::f32, b.strides),
-              dnnl_common::plain_f32_desc(y_dims),
-              {}};
-      dnnl::primitive_attr attr;
-      if (alpha != 1.f) attr.set_output_scales(0, {alpha});
-      if (accumulate) {
-        dnnl::post_ops ops;
-        ops.append_sum(1.f);
-        attr.set_post_ops(ops);
-      }
-      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(e.a, e.b, e.y), attr, dnnl_common::cpu_engine());
-      e.primitive = dnnl::matmul(pd);
-      it = cache_.emplace(std::move(key), std::move(e)).first;
-    }
+    if (it == cache_.end()) it = cache_.emplace(std::move(key), build(a, b, y_dims, alpha, accumulate, bias)).first;
     const Entry& e = it->second;
-    e.primitive.execute(dnnl_common::cpu_stream(), {{DNNL_ARG_SRC, dnnl_common::wrap_f32(e.a, a_data)},
-                                                    {DNNL_ARG_WEIGHTS, dnnl_common::wrap_f32(e.b, b_data)},
-                                                    {DNNL_ARG_DST, dnnl_common::wrap_f32(e.y, y_data)}});
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, dnnl_common::wrap_f32(e.a, a_data)},
+                                         {DNNL_ARG_WEIGHTS, dnnl_common::wrap_f32(e.b, b_data)},
+                                         {DNNL_ARG_DST, dnnl_common::wrap_f32(e.y, y_data)}};
+    if (bias != nullptr) args.emplace(DNNL_ARG_BIAS, dnnl_common::wrap_f32(e.bias, bias));
+    e.primitive.execute(dnnl_common::cpu_stream(), args);
     dnnl_common::cpu_stream().wait();
   }
 
  private:
   struct Entry {
-    memory::desc a, b, y;
+    memory::desc a, b, y, bias;
     dnnl::matmul primitive;
   };
+
+  static Entry build(const Operand& a, const Operand& b, const memory::dims& y_dims, float alpha, bool accumulate,
+                     const float* bias) {
+    Entry e{memory::desc(a.dims, memory::data_type::f32, a.strides),
+            memory::desc(b.dims, memory::data_type::f32, b.strides),
+            dnnl_common::plain_f32_desc(y_dims),
+            memory::desc(),
+            {}};
+    dnnl::primitive_attr attr;
+    if (alpha != 1.f) attr.set_output_scales(0, {alpha});
+    if (accumulate) {
+      dnnl::post_ops ops;
+      ops.append_sum(1.f);
+      attr.set_post_ops(ops);
+    }
+    if (bias != nullptr) {
+      memory::dims bias_dims(y_dims.size(), 1);
+      bias_dims.back() = y_dims.back();
+      e.bias = dnnl_common::plain_f32_desc(bias_dims);
+    }
+    const dnnl::matmul::desc d =
+        bias != nullptr ? dnnl::matmul::desc(e.a, e.b, e.bias, e.y) : dnnl::matmul::desc(e.a, e.b, e.y);
+    e.primitive = dnnl::matmul(dnnl::matmul::primitive_desc(d, attr, dnnl_common::cpu_engine()));
+    return e;
+  }
+
   std::map<std::vector<int64_t>, Entry> cache_;
 };
 
@@ -231,17 +247,21 @@ class GemmKernel : public Kernel {
              c != nullptr ? c->data<T>() : nullptr, c_strides[0], c_strides[1], y.data<T>());
   }
 
-  // y = beta * C (broadcast), then oneDNN adds alpha * op(A) x op(B) onto it.
+  // y = beta * C (broadcast), then oneDNN adds alpha * op(A) x op(B) onto it; a bias row C
+  // ([N] or [1, N]) with alpha = beta = 1 goes to oneDNN as the matmul's bias instead (one
+  // pass over y). NOTE: oneDNN scales the bias by its output scale too, hence alpha 1.
   void run_float32(int64_t m, int64_t n, int64_t k, const float* a, const float* b, const float* c,
                    const std::vector<int64_t>& c_strides, float* y) {
     const bool with_c = c != nullptr && beta_ != 0.f;
-    if (with_c)
+    const bool bias_row =
+        with_c && beta_ == 1.f && alpha_ == 1.f && c_strides[0] == 0 && (c_strides[1] == 1 || n == 1) && k > 0;
+    if (with_c && !bias_row)
       for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < n; ++j) y[i * n + j] = beta_ * c[i * c_strides[0] + j * c_strides[1]];
     if (k == 0) return;  // the product is an empty sum
     const Operand a_op{{m, k}, trans_a_ ? memory::dims{1, m} : memory::dims{k, 1}};
     const Operand b_op{{k, n}, trans_b_ ? memory::dims{1, k} : memory::dims{n, 1}};
-    dnnl_.run(a_op, b_op, {m, n}, alpha_, with_c, a, b, y);
+    dnnl_.run(a_op, b_op, {m, n}, alpha_, with_c && !bias_row, a, b, y, bias_row ? c : nullptr);
   }
 
   const Node& node_;
