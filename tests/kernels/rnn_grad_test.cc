@@ -1,7 +1,7 @@
 // Unit tests for the recurrent gradient kernels (runtime/kernels/dnnl/rnn_grad.cc):
-// LSTMGrad / GRUGrad / RNNGrad in float32 against float64 on larger cases, and an
+// LSTMGrad / GRUGrad / RNNGrad (and the forward kernels) in float32 against float64 on larger cases, and an
 // independent check of the float64 gradients against directional central differences of
-// the forward kernels (reference/rnn.cc), with non-default activations (which the graph
+// the forward kernels (dnnl/rnn.cc), with non-default activations (which the graph
 // gradient check cannot express), clip, peepholes, input_forget, linear_before_reset,
 // layouts and sequence lengths.
 #include <gtest/gtest.h>
@@ -137,6 +137,23 @@ std::vector<Config> configs() {
 }
 
 std::string describe(const Config& c, size_t k) { return c.op + " config " + std::to_string(k); }
+
+// The forward kernels' float32 path (oneDNN sgemm) against their float64 path (plain loops).
+TEST(RecurrentForward, Float32MatchesFloat64) {
+  const std::vector<Config> cs = configs();
+  for (size_t k = 0; k < cs.size(); ++k) {
+    const Config& c = cs[k];
+    const std::vector<Tensor> got = run_forward(c, c.inputs);
+    const std::vector<Tensor> want = run_forward(c, as_double(c.inputs));
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].dtype(), DType::Float32);
+      ASSERT_EQ(got[i].shape(), want[i].shape()) << describe(c, k) << " output " << i;
+      const std::vector<double> g = got[i].to_doubles(), w = want[i].to_doubles();
+      for (size_t j = 0; j < g.size(); ++j) ASSERT_NEAR(g[j], w[j], 1e-5) << describe(c, k) << " output " << i;
+    }
+  }
+}
 
 TEST(RecurrentGrad, Float32MatchesFloat64) {
   const std::vector<Config> cs = configs();

@@ -1,4 +1,4 @@
-// Unit tests for the recurrent kernels (runtime/kernels/reference/rnn.cc): single steps against
+// Unit tests for the recurrent kernels (runtime/kernels/dnnl/rnn.cc): single steps against
 // hand computations, directions, sequence lengths, layout, activations and errors.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,6 @@
-// Recurrent layers: LSTM, GRU and RNN (ONNX default domain), plain reference loops.
+// Recurrent layers: LSTM, GRU and RNN (ONNX default domain): the matrix products on oneDNN's
+// sgemm for float32 (float16/bfloat16 computed in float32), on plain loops for float64 (the
+// oracle the float32 path is tested against, and the gradient checks' path).
 //
 // Shared conventions (ONNX names; D = num_directions, S = seq_length, B = batch_size,
 // I = input_size, H = hidden_size, G = gates per cell: LSTM 4 (i o f c), GRU 3 (z r h), RNN 1):
@@ -8,7 +10,7 @@
 // With layout = 1 (opset 14) X is [B, S, I], Y [B, S, D, H] and the states [B, D, H].
 //
 // Each direction first projects every timestep at once (X·W^T + Wb, one GEMM), then runs the
-// recurrence one step at a time (H_{t-1}·R^T, one GEMM per step). Batch entries past their
+// recurrence one step at a time (H_{t-1}·R^T, one GEMM per step over the whole batch). Batch entries past their
 // sequence length keep their state and leave Y at zero; the reverse direction of a batch entry
 // runs from its own last valid step back to 0. Attribute parsing, activations and layouts are
 // shared with the gradient kernels (rnn_grad_ref.h).
@@ -19,9 +21,10 @@
 #include <vector>
 
 #include "runtime/core/dispatch.h"
+#include "runtime/kernels/dnnl/rnn_gemm.h"
 #include "runtime/kernels/kernel.h"
-#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/rnn_grad_ref.h"
+#include "runtime/kernels/registry.h"
 
 namespace onnx_train {
 
@@ -30,7 +33,6 @@ namespace {
 using rnn::Activation;
 using rnn::CellKind;
 using rnn::Dims;
-using rnn::gemm_nt;
 using rnn::load;
 
 // LSTM, GRU, RNN: one kernel, the cell kind decides gates and update.
@@ -99,7 +101,8 @@ class RecurrentKernel : public Kernel {
       const C* wb = bias.data() + dir * 2 * GH;
       const C* rb = wb + GH;
       const Activation* act = activations_.data() + dir * activations_.size() / num_directions_;
-      gemm_nt<C>(d.seq * d.batch, GH, d.input, x.data(), d.input, wd, d.input, proj.data(), GH, false);
+      rnn::gemm<C>(label_, false, true, d.seq * d.batch, GH, d.input, x.data(), d.input, wd, d.input, proj.data(), GH,
+                   false);
       // Fold the biases into the projection, except GRU's Rbh with linear_before_reset,
       // which sits inside the reset gate's product.
       for (int64_t row = 0; row < d.seq * d.batch; ++row) {
@@ -118,9 +121,9 @@ class RecurrentKernel : public Kernel {
       for (int64_t step = 0; step < d.seq; ++step) {
         if (kind_ == CellKind::Gru && !linear_before_reset_) {
           // z and r see H_{t-1}; the candidate sees (r ⊙ H_{t-1})·Rh^T, computed below.
-          gemm_nt<C>(d.batch, 2 * H, H, h.data(), H, rd, H, rec.data(), GH, false);
+          rnn::gemm<C>(label_, false, true, d.batch, 2 * H, H, h.data(), H, rd, H, rec.data(), GH, false);
         } else {
-          gemm_nt<C>(d.batch, GH, H, h.data(), H, rd, H, rec.data(), GH, false);
+          rnn::gemm<C>(label_, false, true, d.batch, GH, H, h.data(), H, rd, H, rec.data(), GH, false);
         }
         for (int64_t b = 0; b < d.batch; ++b) {
           active[b] = step < lengths[b];
@@ -188,7 +191,7 @@ class RecurrentKernel : public Kernel {
       }
     }
     if (!linear_before_reset_)
-      gemm_nt<C>(d.batch, H, H, rh.data(), H, rd + 2 * H * H, H, rec.data() + 2 * H, GH, false);
+      rnn::gemm<C>(label_, false, true, d.batch, H, H, rh.data(), H, rd + 2 * H * H, H, rec.data() + 2 * H, GH, false);
     h_next = h;
     for (int64_t b = 0; b < d.batch; ++b) {
       if (!active[b]) continue;

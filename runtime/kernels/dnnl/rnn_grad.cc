@@ -8,8 +8,6 @@
 // the kernel), then walks the steps backwards. Batch entries are independent until the
 // weight gradients, so the recompute + backward walk runs in parallel over the batch; the
 // weight and input gradients are then reductions over all (timestep, batch) rows.
-#include <oneapi/dnnl/dnnl.h>
-
 #include <algorithm>
 #include <string>
 #include <type_traits>
@@ -17,9 +15,10 @@
 
 #include "runtime/core/dispatch.h"
 #include "runtime/core/parallel.h"
+#include "runtime/kernels/dnnl/rnn_gemm.h"
 #include "runtime/kernels/kernel.h"
-#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/rnn_grad_ref.h"
+#include "runtime/kernels/registry.h"
 
 namespace onnx_train {
 
@@ -35,36 +34,6 @@ C dot(const C* a, const C* b, int64_t n) {
   C sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
   return sum;
-}
-
-// out[M, N] += op(a) · op(b), row-major, op(a) [M, K] (a stored [K, M] when trans_a), op(b)
-// [K, N] (b stored [N, K] when trans_b). float32 runs oneDNN's sgemm, other types plain loops
-// (in parallel over M).
-template <typename C>
-void gemm_accumulate(const std::string& label, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const C* a,
-                     int64_t lda, const C* b, int64_t ldb, C* out, int64_t ldo) {
-  if (m == 0 || n == 0 || k == 0) return;
-  if constexpr (std::is_same_v<C, float>) {
-    const dnnl_status_t status =
-        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, 1.0f, out, ldo);
-    OT_CHECK(status == dnnl_success, "{}: oneDNN sgemm [{}x{}]·[{}x{}] failed (status {})", label, m, k, k, n,
-             static_cast<int>(status));
-  } else {
-#pragma omp parallel for schedule(static) if (m * n * k >= kParallelMinMultiplyAdds)
-    for (int64_t i = 0; i < m; ++i) {
-      C* orow = out + i * ldo;
-      for (int64_t p = 0; p < k; ++p) {
-        const C av = trans_a ? a[p * lda + i] : a[i * lda + p];
-        if (av == C(0)) continue;
-        if (trans_b) {
-          for (int64_t j = 0; j < n; ++j) orow[j] += av * b[j * ldb + p];
-        } else {
-          const C* brow = b + p * ldb;
-          for (int64_t j = 0; j < n; ++j) orow[j] += av * brow[j];
-        }
-      }
-    }
-  }
 }
 
 // What the walk of one direction reads and writes (pointers into the kernel's buffers).
@@ -95,7 +64,20 @@ struct DirectionPass {
   C* dc0 = nullptr;      // gradient of initial_c, state layout
 };
 
-// Gradient of the recurrent layers (LSTM, GRU, RNN; ONNX conventions in reference/rnn.cc,
+// The per-row buffers of one direction's walk (DirectionPass), kept between runs: [rows, GH]
+// projections and gate gradients, [rows, H] states. Fresh allocations of this size each step
+// cost page faults; these are only scratch (zeroed for each direction, never read across runs).
+template <typename C>
+struct RowBuffers {
+  std::vector<C> proj, dgate, drec, h_prev, reset_h;
+
+  void zero(int64_t rows, int64_t gh, int64_t h) {
+    for (auto* v : {&proj, &dgate, &drec}) v->assign(static_cast<size_t>(rows * gh), C(0));
+    for (auto* v : {&h_prev, &reset_h}) v->assign(static_cast<size_t>(rows * h), C(0));
+  }
+};
+
+// Gradient of the recurrent layers (LSTM, GRU, RNN; ONNX conventions in dnnl/rnn.cc,
 // D directions, S steps, B batch, I input, H hidden, G gates, GH = G*H).
 //
 // LSTMGrad(X, W, R, B?, sequence_lens?, initial_h?, initial_c?, P?, dY?, dY_h?, dY_c?)
@@ -177,20 +159,17 @@ class RecurrentGradKernel : public Kernel {
 
     std::vector<C> dx(static_cast<size_t>(rows * I)), dw(w.size()), dr(r.size()), db(bias.size());
     std::vector<C> dh0(static_cast<size_t>(D * d.batch * H)), dc0(dh0.size()), dp(static_cast<size_t>(D * 3 * H));
-    std::vector<C> dgate(static_cast<size_t>(rows * GH)), drec(dgate.size());
-    std::vector<C> h_prev(static_cast<size_t>(rows * H)), reset_h(h_prev.size());
-    std::vector<C> dpeep(static_cast<size_t>(d.batch * 3 * H)), proj(dgate.size());
+    std::vector<C> dpeep(static_cast<size_t>(d.batch * 3 * H));
+    RowBuffers<C>& buf = row_buffers<C>();
     for (int64_t dir = 0; dir < D; ++dir) {
-      std::fill(dgate.begin(), dgate.end(), C(0));
-      std::fill(drec.begin(), drec.end(), C(0));
+      buf.zero(rows, GH, H);
       std::fill(dpeep.begin(), dpeep.end(), C(0));
       DirectionPass<C> pass;
       pass.dir = dir;
       pass.reverse = attrs_.reverse_only || dir == 1;
       pass.act = attrs_.activations_of(dir);
-      std::fill(proj.begin(), proj.end(), C(0));
-      gemm_accumulate<C>(label_, false, true, rows, GH, I, x.data(), I, w.data() + dir * GH * I, I, proj.data(), GH);
-      pass.proj = proj.data();
+      rnn::gemm<C>(label_, false, true, rows, GH, I, x.data(), I, w.data() + dir * GH * I, I, buf.proj.data(), GH);
+      pass.proj = buf.proj.data();
       pass.w = w.data() + dir * GH * I;
       pass.r = r.data() + dir * GH * H;
       pass.wb = bias.data() + dir * 2 * GH;
@@ -201,10 +180,10 @@ class RecurrentGradKernel : public Kernel {
       pass.dy = dy.empty() ? nullptr : dy.data();
       pass.dy_h = dy_h.empty() ? nullptr : dy_h.data();
       pass.dy_c = dy_c.empty() ? nullptr : dy_c.data();
-      pass.dgate = dgate.data();
-      pass.drec = drec.data();
-      pass.h_prev = h_prev.data();
-      pass.reset_h = reset_h.data();
+      pass.dgate = buf.dgate.data();
+      pass.drec = buf.drec.data();
+      pass.h_prev = buf.h_prev.data();
+      pass.reset_h = buf.reset_h.data();
       pass.dpeep = dpeep.data();
       pass.dh0 = dh0.data();
       pass.dc0 = dc0.data();
@@ -246,14 +225,16 @@ class RecurrentGradKernel : public Kernel {
     const int64_t state_at = attrs_.state_offset(d, p.dir, b);
     auto time_of = [&](int64_t s) { return p.reverse ? len - 1 - s : s; };
     auto clipped = [&](C v) { return attrs_.clipped(v); };
-    // d act(clip(v)) / dv
-    auto slope = [&](const Activation& a, C v) { return a.derivative(attrs_.clipped(v)) * attrs_.clip_derivative(v); };
+    // d act(clip(v)) / dv, given y = act(clip(v)) (the recomputed gate: no second exp / tanh).
+    auto slope = [&](const Activation& a, C v, C y) {
+      return a.derivative(attrs_.clipped(v), y) * attrs_.clip_derivative(v);
+    };
 
     // Forward recompute. pre: pre-activations (peepholes included); gate: activations
     // (LSTM i o f g, GRU z r n, RNN h); cell: LSTM c after the step, GRU with
-    // linear_before_reset h'·Rh^T + Rbh; c_prev: LSTM c before the step.
+    // linear_before_reset h'·Rh^T + Rbh; c_prev: LSTM c before the step; cell_act: LSTM h(c).
     std::vector<C> pre(static_cast<size_t>(len * GH)), gate(pre.size());
-    std::vector<C> cell(static_cast<size_t>(len * H)), c_prev(cell.size());
+    std::vector<C> cell(static_cast<size_t>(len * H)), c_prev(cell.size()), cell_act(lstm() ? cell.size() : 0);
     std::vector<C> h(static_cast<size_t>(H)), c(h.size()), h_next(h.size());
     for (int64_t k = 0; k < H; ++k) {
       h[k] = p.init_h != nullptr ? p.init_h[state_at + k] : C(0);
@@ -265,10 +246,11 @@ class RecurrentGradKernel : public Kernel {
       std::copy(h.begin(), h.end(), p.h_prev + row * H);
       C* a = pre.data() + s * GH;
       C* v = gate.data() + s * GH;
-      for (int64_t g = 0; g < GH; ++g) {
-        a[g] = xw[g] + p.wb[g];
-        if (!(gru() && g >= 2 * H)) a[g] += p.rb[g] + dot(p.r + g * H, h.data(), H);
-      }
+      // a = R·h (one matrix-vector product over the rows of R that take h: all but GRU's Rh)
+      // + X·W^T + Wb + Rb.
+      const int64_t on_h = gru() ? 2 * H : GH;
+      rnn::gemm<C>(label_, false, true, 1, on_h, H, h.data(), H, p.r, H, a, GH, false);
+      for (int64_t g = 0; g < GH; ++g) a[g] = (g < on_h ? a[g] + p.rb[g] : C(0)) + xw[g] + p.wb[g];
       switch (attrs_.kind) {
         case CellKind::Rnn:
           for (int64_t k = 0; k < H; ++k) h[k] = v[k] = act[0](clipped(a[k]));
@@ -290,7 +272,8 @@ class RecurrentGradKernel : public Kernel {
             cell[s * H + k] = c[k];
             if (p.peep != nullptr) a[H + k] += p.peep[H + k] * c[k];
             v[H + k] = act[0](clipped(a[H + k]));
-            h[k] = v[H + k] * act[2](c[k]);
+            cell_act[s * H + k] = act[2](c[k]);
+            h[k] = v[H + k] * cell_act[s * H + k];
           }
           break;
         case CellKind::Gru: {
@@ -336,18 +319,19 @@ class RecurrentGradKernel : public Kernel {
       std::fill(dh_prev.begin(), dh_prev.end(), C(0));
       switch (attrs_.kind) {
         case CellKind::Rnn:
-          for (int64_t k = 0; k < H; ++k) da[k] = drec[k] = dh[k] * slope(act[0], a[k]);
+          for (int64_t k = 0; k < H; ++k) da[k] = drec[k] = dh[k] * slope(act[0], a[k], v[k]);
           break;
         case CellKind::Lstm:
           for (int64_t k = 0; k < H; ++k) {
             const C cn = cell[s * H + k], cp = c_prev[s * H + k];
             const C i = v[k], o = v[H + k], f = v[2 * H + k], g = v[3 * H + k];
-            const C da_o = dh[k] * act[2](cn) * slope(act[0], a[H + k]);
-            C dcn = dc[k] + dh[k] * o * act[2].derivative(cn);
+            const C hc = cell_act[s * H + k];
+            const C da_o = dh[k] * hc * slope(act[0], a[H + k], o);
+            C dcn = dc[k] + dh[k] * o * act[2].derivative(cn, hc);
             if (p.peep != nullptr) dcn += da_o * p.peep[H + k];
-            const C da_i = dcn * (attrs_.input_forget ? g - cp : g) * slope(act[0], a[k]);
-            const C da_f = attrs_.input_forget ? C(0) : dcn * cp * slope(act[0], a[2 * H + k]);
-            const C da_c = dcn * i * slope(act[1], a[3 * H + k]);
+            const C da_i = dcn * (attrs_.input_forget ? g - cp : g) * slope(act[0], a[k], i);
+            const C da_f = attrs_.input_forget ? C(0) : dcn * cp * slope(act[0], a[2 * H + k], f);
+            const C da_c = dcn * i * slope(act[1], a[3 * H + k], g);
             dc[k] = dcn * f;
             if (p.peep != nullptr) {
               dc[k] += da_i * p.peep[k] + da_f * p.peep[2 * H + k];
@@ -364,14 +348,14 @@ class RecurrentGradKernel : public Kernel {
         case CellKind::Gru: {
           for (int64_t k = 0; k < H; ++k) {
             const C z = v[k], n = v[2 * H + k];
-            da[k] = drec[k] = dh[k] * (hp[k] - n) * slope(act[0], a[k]);
-            da[2 * H + k] = dh[k] * (C(1) - z) * slope(act[1], a[2 * H + k]);
+            da[k] = drec[k] = dh[k] * (hp[k] - n) * slope(act[0], a[k], z);
+            da[2 * H + k] = dh[k] * (C(1) - z) * slope(act[1], a[2 * H + k], n);
             dh_prev[k] = dh[k] * z;
           }
           if (attrs_.linear_before_reset) {
             for (int64_t k = 0; k < H; ++k) {
               const C dr = da[2 * H + k] * cell[s * H + k];
-              da[H + k] = drec[H + k] = dr * slope(act[0], a[H + k]);
+              da[H + k] = drec[H + k] = dr * slope(act[0], a[H + k], v[H + k]);
               drec[2 * H + k] = da[2 * H + k] * v[H + k];
             }
           } else {
@@ -384,7 +368,7 @@ class RecurrentGradKernel : public Kernel {
               drec[2 * H + j] = coef;
             }
             for (int64_t k = 0; k < H; ++k) {
-              da[H + k] = drec[H + k] = drh[k] * hp[k] * slope(act[0], a[H + k]);
+              da[H + k] = drec[H + k] = drh[k] * hp[k] * slope(act[0], a[H + k], v[H + k]);
               dh_prev[k] += drh[k] * v[H + k];
             }
           }
@@ -394,11 +378,7 @@ class RecurrentGradKernel : public Kernel {
       // dh' += drec · R over the rows whose product takes h' (all but GRU's Rh when the
       // reset gate is applied before it).
       const int64_t rows_on_h = gru() && !attrs_.linear_before_reset ? 2 * H : GH;
-      for (int64_t g = 0; g < rows_on_h; ++g) {
-        const C coef = drec[g];
-        const C* rrow = p.r + g * H;
-        for (int64_t k = 0; k < H; ++k) dh_prev[k] += coef * rrow[k];
-      }
+      rnn::gemm<C>(label_, false, false, 1, H, rows_on_h, drec, GH, p.r, H, dh_prev.data(), H);
       dh.swap(dh_prev);
     }
     for (int64_t k = 0; k < H; ++k) {
@@ -414,13 +394,13 @@ class RecurrentGradKernel : public Kernel {
   void accumulate_weight_gradients(const Dims& d, const DirectionPass<C>& p, const C* x, C* dx, C* dw, C* dr,
                                    C* db) const {
     const int64_t H = d.hidden, GH = attrs_.num_gates * H, I = d.input, rows = d.seq * d.batch;
-    gemm_accumulate<C>(label_, false, false, rows, I, GH, p.dgate, GH, p.w, I, dx, I);
-    gemm_accumulate<C>(label_, true, false, GH, I, rows, p.dgate, GH, x, I, dw, I);
+    rnn::gemm<C>(label_, false, false, rows, I, GH, p.dgate, GH, p.w, I, dx, I);
+    rnn::gemm<C>(label_, true, false, GH, I, rows, p.dgate, GH, x, I, dw, I);
     if (gru() && !attrs_.linear_before_reset) {
-      gemm_accumulate<C>(label_, true, false, 2 * H, H, rows, p.drec, GH, p.h_prev, H, dr, H);
-      gemm_accumulate<C>(label_, true, false, H, H, rows, p.drec + 2 * H, GH, p.reset_h, H, dr + 2 * H * H, H);
+      rnn::gemm<C>(label_, true, false, 2 * H, H, rows, p.drec, GH, p.h_prev, H, dr, H);
+      rnn::gemm<C>(label_, true, false, H, H, rows, p.drec + 2 * H, GH, p.reset_h, H, dr + 2 * H * H, H);
     } else {
-      gemm_accumulate<C>(label_, true, false, GH, H, rows, p.drec, GH, p.h_prev, H, dr, H);
+      rnn::gemm<C>(label_, true, false, GH, H, rows, p.drec, GH, p.h_prev, H, dr, H);
     }
     for (int64_t row = 0; row < rows; ++row) {
       for (int64_t g = 0; g < GH; ++g) {
@@ -430,8 +410,19 @@ class RecurrentGradKernel : public Kernel {
     }
   }
 
+  template <typename C>
+  RowBuffers<C>& row_buffers() {
+    if constexpr (std::is_same_v<C, float>) {
+      return buffers_f32_;
+    } else {
+      return buffers_f64_;
+    }
+  }
+
   std::string label_;
   rnn::RecurrentAttributes attrs_;
+  RowBuffers<float> buffers_f32_;
+  RowBuffers<double> buffers_f64_;
 };
 
 }  // namespace

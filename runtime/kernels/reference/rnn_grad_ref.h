@@ -1,4 +1,4 @@
-// What the recurrent kernels (reference/rnn.cc, LSTM / GRU / RNN) and their gradient kernels
+// What the recurrent kernels (dnnl/rnn.cc, LSTM / GRU / RNN) and their gradient kernels
 // (dnnl/rnn_grad.cc, LSTMGrad / GRUGrad / RNNGrad) share: the cell kinds, the
 // activation functions with their derivatives, and the parsing of the common attributes
 // (direction, hidden_size, clip, layout, activations, input_forget, linear_before_reset).
@@ -94,6 +94,17 @@ struct Activation {
     }
     return C(1);
   }
+
+  // The same given also y = f(x): sigmoid and tanh take it from y (no second exp or tanh;
+  // the same value, as y was computed the way derivative(x) computes it).
+  template <typename C>
+  C derivative(C x, C y) const {
+    switch (kind) {
+      case ActivationKind::Sigmoid: return y * (C(1) - y);
+      case ActivationKind::Tanh: return C(1) - y * y;
+      default: return derivative(x);
+    }
+  }
 };
 
 struct ActivationSpec {
@@ -162,23 +173,6 @@ inline std::vector<Activation> parse_activations(const Node& node, const std::ve
 struct Dims {
   int64_t seq = 0, batch = 0, input = 0, hidden = 0;
 };
-
-// out[M, N] = a[M, K] · b[N, K]^T (+ out when accumulate): b is row-major [N, K], as ONNX
-// stores W and R, so each output is a dot product of two contiguous rows.
-template <typename C>
-void gemm_nt(int64_t m, int64_t n, int64_t k, const C* a, int64_t lda, const C* b, int64_t ldb, C* out, int64_t ldo,
-             bool accumulate) {
-  for (int64_t i = 0; i < m; ++i) {
-    const C* ar = a + i * lda;
-    C* orow = out + i * ldo;
-    for (int64_t j = 0; j < n; ++j) {
-      const C* br = b + j * ldb;
-      C sum = 0;
-      for (int64_t p = 0; p < k; ++p) sum += ar[p] * br[p];
-      orow[j] = accumulate ? orow[j] + sum : sum;
-    }
-  }
-}
 
 // The elements of `t` (element type T) converted to the compute type C.
 template <typename T, typename C>
