@@ -1,9 +1,9 @@
 // The fast paths of the elementwise loops (reference/elementwise_loops.h) and kernels
-// (reference/elementwise.cc) against plain oracles: every broadcast
+// (reference/elementwise.cc, elementwise_erf.h) against plain oracles: every broadcast
 // pattern the merged-axes walk specialises (same shape, scalar, per-channel, SE scale,
 // last-axis bias, and patterns it does not), in both operand orders, odd sizes and sizes on
 // both sides of the threading threshold, bit for bit; Clip against its formula with NaN
-// and crossed bounds; variadic Sum against folds.
+// and crossed bounds; Erf against std::erf over a dense range; variadic Sum against folds.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +11,7 @@
 #include <random>
 
 #include "runtime/core/parallel.h"
+#include "runtime/kernels/reference/elementwise_erf.h"
 #include "runtime/kernels/reference/elementwise_loops.h"
 #include "tests/support/kernel_harness.h"
 
@@ -127,6 +128,47 @@ TEST(ElementwiseFastPaths, ClipMatchesItsFormula) {
           ASSERT_EQ(y.data<float>()[i], want) << "clip(" << v << ", " << lo << ", " << hi << ")";
       }
     }
+  }
+}
+
+// erf_float is within one float ulp of erf: relative error <= 1e-7 against std::erf in
+// double, on every float step of 1e-5 over [-6, 6], at the ends of the pieces and specials.
+TEST(ElementwiseFastPaths, ErfPolynomialMatchesStdErf) {
+  double worst = 0;
+  float worst_at = 0;
+  for (float x = -6.f; x <= 6.f; x = std::nextafter(x + 1e-5f, 7.f)) {
+    const double want = std::erf(static_cast<double>(x));
+    const double error = std::abs(erf_float(x) - want) / std::max(std::abs(want), 1e-30);
+    if (error > worst) {
+      worst = error;
+      worst_at = x;
+    }
+  }
+  EXPECT_LE(worst, 1e-7) << "at x = " << worst_at;
+  for (float x : {0.f, -0.f, 1e-38f, -1e-30f, 1.f, std::nextafter(1.f, 0.f), 3.75f, 4.f, std::nextafter(4.f, 0.f),
+                  100.f, -100.f}) {
+    const double want = std::erf(static_cast<double>(x));
+    EXPECT_LE(std::abs(erf_float(x) - want), 1e-7 * std::abs(want)) << x;
+    EXPECT_EQ(std::signbit(erf_float(x)), std::signbit(x)) << x;
+  }
+  // A subnormal result has no relative precision to spare: it rounds like erf in double does.
+  EXPECT_EQ(erf_float(1e-45f), static_cast<float>(std::erf(static_cast<double>(1e-45f))));
+  EXPECT_EQ(erf_float(std::numeric_limits<float>::infinity()), 1.f);
+  EXPECT_EQ(erf_float(-std::numeric_limits<float>::infinity()), -1.f);
+  EXPECT_TRUE(std::isnan(erf_float(std::numeric_limits<float>::quiet_NaN())));
+}
+
+// The Erf kernel's float32 loop (threaded above the threshold) gives erf_float's values;
+// float64 keeps std::erf.
+TEST(ElementwiseFastPaths, ErfKernelUsesThePolynomialForFloat32) {
+  std::mt19937 rng(9);
+  for (const int64_t n : {int64_t{5}, kParallelMinCheapElements + 7}) {
+    const Tensor x = random_float32({n}, rng, -5.f, 5.f);
+    const Tensor y = run_op("Erf", 13, {x})[0];
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(y.data<float>()[i], erf_float(x.data<float>()[i])) << i;
+    const Tensor y64 = run_op("Erf", 13, {testing::to_double(x)})[0];
+    for (int64_t i = 0; i < n; i += 97)
+      ASSERT_EQ(y64.data<double>()[i], std::erf(static_cast<double>(x.data<float>()[i])));
   }
 }
 
