@@ -200,5 +200,45 @@ TEST(ElementwiseFastPaths, VariadicSumFoldsInInputOrder) {
   }
 }
 
+// The threaded two-axis reductions fold each output in the single-threaded order: a
+// sequential double sum per output element, bit for bit.
+TEST(ElementwiseFastPaths, ThreadedReductionsKeepTheSequentialOrder) {
+  std::mt19937 rng(4);
+  struct Case {
+    Shape shape;
+    std::vector<int64_t> axes;
+  };
+  const std::vector<Case> cases = {
+      {{64, 1024}, {1}},          // [rows, n] reducing n
+      {{8, 24, 19, 19}, {2, 3}},  // global average over H, W
+      {{1000, 129}, {0}},         // [n, cols] reducing n, a partial column block
+      {{4, 300, 70}, {0, 1}},     // leading axes
+      {{3, 5}, {1}},              // below the threshold
+  };
+  for (const Case& c : cases) {
+    const Tensor x = random_float32(c.shape, rng);
+    const Tensor sum =
+        run_op("ReduceSum", 11, {x}, {{"axes", Attribute::of_ints(c.axes)}, {"keepdims", Attribute::of_int(0)}})[0];
+    const Tensor mean = run_op("ReduceMean", 13, {x}, {{"axes", Attribute::of_ints(c.axes)}})[0];
+    const Tensor max = run_op("ReduceMax", 13, {x}, {{"axes", Attribute::of_ints(c.axes)}})[0];
+    // The reduced axes are the trailing or the leading ones: x viewed as [outer, inner].
+    const bool trailing = c.axes.back() == static_cast<int64_t>(c.shape.size()) - 1;
+    int64_t reduced = 1;
+    for (int64_t a : c.axes) reduced *= c.shape[static_cast<size_t>(a)];
+    const int64_t kept = x.numel() / reduced;
+    for (int64_t o = 0; o < kept; ++o) {
+      double total = 0, top = -std::numeric_limits<double>::infinity();
+      for (int64_t k = 0; k < reduced; ++k) {
+        const double v = x.data<float>()[trailing ? o * reduced + k : k * kept + o];
+        total += v;
+        top = std::max(top, v);
+      }
+      ASSERT_EQ(sum.data<float>()[o], static_cast<float>(total)) << shape_str(c.shape) << " at " << o;
+      ASSERT_EQ(mean.data<float>()[o], static_cast<float>(total / static_cast<double>(reduced))) << o;
+      ASSERT_EQ(max.data<float>()[o], static_cast<float>(top)) << o;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace onnx_train
