@@ -10,6 +10,7 @@
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/kernel.h"
 #include "runtime/kernels/registry.h"
+#include "runtime/kernels/reference/elementwise_erf.h"
 #include "runtime/kernels/reference/elementwise_loops.h"
 
 namespace onnx_train {
@@ -378,9 +379,14 @@ class VariadicKernel : public Kernel {
       using T = typename decltype(tag)::type;
       if constexpr (!std::is_same_v<T, bool>) {
         T* o = out.data<T>();
-        // Start from the first input broadcast to the output shape, then fold the others in.
-        broadcast_binary(first.data<T>(), first.shape(), o, out_shape, o, out_shape, [](T x, T) { return x; });
-        for (size_t i = 1; i < n; ++i) {
+        // Start from the first two inputs combined (or the first broadcast to the output
+        // shape), then fold the others in: one pass over the output per input after the first.
+        if (n >= 2)
+          broadcast_binary(first.data<T>(), first.shape(), ctx.input(1).data<T>(), ctx.input(1).shape(), o, out_shape,
+                           [](T x, T y) { return combine(x, y); });
+        else
+          broadcast_binary(first.data<T>(), first.shape(), o, out_shape, o, out_shape, [](T x, T) { return x; });
+        for (size_t i = 2; i < n; ++i) {
           const Tensor& t = ctx.input(i);
           broadcast_binary(o, out_shape, t.data<T>(), t.shape(), o, out_shape, [](T x, T y) { return combine(x, y); });
         }
@@ -501,6 +507,8 @@ C unary_apply(C x) {
     return std::acosh(x);
   else if constexpr (Op == Unary::Atanh)
     return std::atanh(x);
+  else if constexpr (Op == Unary::Erf && std::is_same_v<C, float>)
+    return erf_float(x);  // a vectorisable polynomial, within one ulp (elementwise_erf.h)
   else if constexpr (Op == Unary::Erf)
     return std::erf(x);
 }
@@ -515,6 +523,10 @@ class UnaryKernel : public Kernel {
     constexpr TypeSet types = unary_types<Op>();
     check_type(node_, x, "X", types);
     Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
+    if (Op == Unary::Erf && x.dtype() == DType::Float32) {
+      erf_float32(x.data<float>(), y.data<float>(), x.numel());
+      return;
+    }
     visit_set(x.dtype(), types, [&](auto tag) {
       using T = typename decltype(tag)::type;
       if constexpr (!std::is_same_v<T, bool>) {
@@ -727,10 +739,12 @@ class ClipKernel : public Kernel {
         if (ctx.has_input(1)) lo = bound<T>(ctx.input(1), "min");
         if (ctx.has_input(2)) hi = bound<T>(ctx.input(2), "max");
       }
+      // min(max(x, lo), hi) as two selects, which vectorise: NaN fails both comparisons and
+      // stays NaN, and lo > hi gives hi.
       map_unary(x.data<T>(), y.data<T>(), x.numel(), [lo, hi](T v) {
         const C c = to_compute(v);
-        if (c != c) return v;  // NaN stays NaN
-        return from_compute<T>(c < lo ? (lo > hi ? hi : lo) : (c > hi ? hi : c));
+        const C above_lo = c < lo ? lo : c;
+        return from_compute<T>(above_lo > hi ? hi : above_lo);
       });
     });
   }

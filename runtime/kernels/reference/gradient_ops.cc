@@ -97,6 +97,21 @@ class SumToShapeKernel : public Kernel {
     return v;
   }
 
+  // The sum of row[0, n) in double, in four interleaved partial sums (element k goes to
+  // partial k % 4; then (p0 + p1) + (p2 + p3) + the tail), which the compiler can keep in
+  // vector registers instead of one chain of dependent adds. The order is fixed by the
+  // code, so the result does not depend on the thread count or the machine.
+  template <typename T>
+  static double sum_row(const T* row, int64_t n) {
+    double p[4] = {0, 0, 0, 0};
+    int64_t k = 0;
+    for (; k + 4 <= n; k += 4)
+      for (int l = 0; l < 4; ++l) p[l] += static_cast<double>(to_compute(row[k + l]));
+    double s = (p[0] + p[1]) + (p[2] + p[3]);
+    for (; k < n; ++k) s += static_cast<double>(to_compute(row[k]));
+    return s;
+  }
+
   template <typename T>
   static std::vector<double> sum_rows(const T* g, const View& v, int64_t out_numel) {
     const int threads = v.rows * v.inner >= (1 << 16) ? std::max(1, omp_get_max_threads()) : 1;
@@ -117,11 +132,10 @@ class SumToShapeKernel : public Kernel {
       for (int64_t r = begin; r < end; ++r) {
         const T* row = g + r * v.inner;
         if (v.inner_summed) {
-          double s = 0;
-          for (int64_t k = 0; k < v.inner; ++k) s += static_cast<double>(to_compute(row[k]));
-          acc[offset] += s;
+          acc[offset] += sum_row(row, v.inner);
         } else {
           double* dst = acc + offset;
+#pragma omp simd
           for (int64_t k = 0; k < v.inner; ++k) dst[k] += static_cast<double>(to_compute(row[k]));
         }
         // Next row: advance the odometer.

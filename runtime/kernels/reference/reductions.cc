@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "runtime/core/dispatch.h"
+#include "runtime/core/parallel.h"
 #include "runtime/kernels/kernel.h"
 #include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
@@ -102,10 +103,47 @@ inline void fold(A& acc, A v, A shift) {
   }
 }
 
+// The two-axis walks, split over the cores without changing the order in which any output
+// element folds its inputs (so results are those of the single-threaded walk):
+//   [rows, n] reducing n (ReduceMean over the last axis, over H*W of [N, C, H, W]): each
+//   thread folds its own rows, output element r = row r;
+//   [n, cols] reducing n (over the leading axes): each thread folds its own columns over
+//   every row in order.
+// Returns false (nothing done) for other walks and for work below the threshold.
+template <ReduceOp Op, typename T, typename A>
+bool accumulate_parallel(const T* x, const ReducePlan& plan, A* acc, const A* shift) {
+  if (plan.walk_shape.size() != 2 || shape_numel(plan.walk_shape) < kParallelMinElements) return false;
+  const int64_t outer = plan.walk_shape[0], inner = plan.walk_shape[1];
+  if (plan.walk_out_strides[1] == 0) {  // [rows, n] reducing n; output stride of a row is 1
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < outer; ++r) {
+      A a = acc[r];
+      const A s = shift ? shift[r] : A(0);
+      const T* in = x + r * inner;
+      for (int64_t j = 0; j < inner; ++j) fold<Op>(a, static_cast<A>(to_compute(in[j])), s);
+      acc[r] = a;
+    }
+    return true;
+  }
+  // [n, cols] reducing n: columns in blocks of 64, rows in order within each block.
+  const int64_t blocks = (inner + 63) / 64;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t begin = b * 64, end = std::min(inner, begin + 64);
+    for (int64_t r = 0; r < outer; ++r) {
+      const T* in = x + r * inner;
+      for (int64_t j = begin; j < end; ++j)
+        fold<Op>(acc[j], static_cast<A>(to_compute(in[j])), shift ? shift[j] : A(0));
+    }
+  }
+  return true;
+}
+
 // Folds x into `acc` (one accumulator per output element, already set to the identity).
 // `shift` is only read by LogSumExp (one value per output element).
 template <ReduceOp Op, typename T, typename A>
 void accumulate(const T* x, const ReducePlan& plan, A* acc, const A* shift) {
+  if (accumulate_parallel<Op>(x, plan, acc, shift)) return;
   const int64_t inner = plan.walk_shape.back();
   const bool inner_reduced = plan.walk_out_strides.back() == 0;
   const Shape outer_shape(plan.walk_shape.begin(), plan.walk_shape.end() - 1);
