@@ -7,18 +7,20 @@
 // tensors are plain row-major, so diff_dst is reordered into the layout the primitives
 // want once per call, not once per primitive (backward data and backward weights want the
 // same layout for every geometry we have met; where they do not, each gets its own copy),
-// and src, weights, diff_src and diff_weights once each. The bias gradient comes from the
-// backward-weights pass (one read of diff_dst for dW and dB). Layouts by measurement
-// (MobileNetV2, ResNet-18 and LeNet shapes, one thread, reorders included): the blocked
-// layouts beat plain nchw (oneDNN's gemm convolution) on every dense 3x3 and depthwise
+// and src, weights, diff_src and diff_weights once each (depthwise weights gradients that
+// the blocked path would hand to gemm take nhwc copies instead: see build_weights). The
+// bias gradient comes from the backward-weights pass (one read of diff_dst for dW and dB).
+// Layouts by measurement (MobileNetV2, ResNet-18 and LeNet shapes, one thread, reorders
+// included): the blocked layouts beat plain nchw (oneDNN's gemm convolution) on every dense 3x3 and depthwise
 // convolution (depthwise on nchw is 5-50x slower) and on the first layers (C = 1 or 3,
 // dW only); pointwise convolutions on 16x16 and smaller images go either way within
-// noise; nhwc needs the same reorders and was never faster.
+// noise; nhwc needs the same reorders and was faster only where the blocked depthwise
+// weights gradient is missing.
 #pragma once
 
 #include <memory>
-#include <unordered_map>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <unordered_map>
 #include <vector>
 
 #include "runtime/kernels/dnnl/primitive.h"
