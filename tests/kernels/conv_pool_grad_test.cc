@@ -119,6 +119,9 @@ TEST(ConvPoolGrad, ConvTransposeGradFloat32MatchesFloat64) {
       {{1, 2, 4, 4}, {2, 3, 3, 3}, {{"strides", ints({2, 2})}, {"output_shape", ints({8, 9})}}},
       {{2, 2, 5}, {2, 3, 3}, {{"strides", ints({2})}, {"auto_pad", Attribute::of_string("SAME_LOWER")}}},
       {{1, 2, 3, 3, 2}, {2, 2, 2, 2, 2}, {{"strides", ints({2, 1, 2})}}},
+      // Blocked layouts: a strided upsampling with 16+ channels, and a depthwise one.
+      {{2, 32, 4, 4}, {32, 16, 3, 3}, {{"strides", ints({2, 2})}, {"pads", ints({1, 1, 1, 1})}}},
+      {{2, 32, 2, 2}, {32, 1, 3, 3}, {{"group", Attribute::of_int(32)}, {"pads", ints({1, 1, 1, 1})}}},
   };
   unsigned seed = 100;
   for (const ConvCase& c : cases) {

@@ -1,6 +1,7 @@
 // The oneDNN half of ConvGrad: backward data and backward weights of one convolution
 // geometry as one plan, built once per shape, that shares the reordered operands between
-// the two primitives (conv_pool_grad.cc runs it; the references stay there).
+// the two primitives (conv_pool_grad.cc runs it for ConvGrad, and its weights part for
+// ConvTransposeGrad's dW; the references stay there).
 //
 // Both primitives take format_tag::any, hinted by one forward descriptor, so oneDNN picks
 // its blocked layouts (nChw16c and friends; jit_1x1, jit and jit_dw implementations). Our
@@ -11,9 +12,9 @@
 // the blocked path would hand to gemm take nhwc copies instead: see build_weights). The
 // bias gradient comes from the backward-weights pass (one read of diff_dst for dW and dB).
 // Layouts by measurement (MobileNetV2, ResNet-18 and LeNet shapes, one thread, reorders
-// included): the blocked layouts beat plain nchw (oneDNN's gemm convolution) on every dense 3x3 and depthwise
-// convolution (depthwise on nchw is 5-50x slower) and on the first layers (C = 1 or 3,
-// dW only); pointwise convolutions on 16x16 and smaller images go either way within
+// included): the blocked layouts beat plain nchw (oneDNN's gemm convolution) on every
+// dense 3x3 and depthwise convolution (depthwise on nchw is 5-50x slower) and on the first
+// layers (C = 1 or 3, dW only); pointwise convolutions on 16x16 and smaller images go either way within
 // noise; nhwc needs the same reorders and was faster only where the blocked depthwise
 // weights gradient is missing.
 #pragma once

@@ -53,29 +53,6 @@ std::unique_ptr<DnnlPrimitive> conv_forward_step(const DnnlConvGeometry& c) {
   }
 }
 
-// diff_weights (and diff_bias) from src and diff_dst; run({src, diff_dst, diff_weights[, diff_bias]}).
-std::unique_ptr<DnnlPrimitive> conv_backward_weights_step(const DnnlConvGeometry& c, bool with_bias) {
-  try {
-    const auto hint = c.forward_pd(with_bias);
-    const auto alg = dnnl::algorithm::convolution_direct;
-    const memory::desc bias = plain_f32_desc({c.dst[1]});
-    const dnnl::convolution_backward_weights::desc d =
-        with_bias ? dnnl::convolution_backward_weights::desc(alg, c.any(c.src), c.any(c.weights), bias, c.any(c.dst),
-                                                             c.strides, c.dilates, c.pad_l, c.pad_r)
-                  : dnnl::convolution_backward_weights::desc(alg, c.any(c.src), c.any(c.weights), c.any(c.dst),
-                                                             c.strides, c.dilates, c.pad_l, c.pad_r);
-    const dnnl::convolution_backward_weights::primitive_desc pd(d, cpu_engine(), hint);
-    auto step = std::make_unique<DnnlPrimitive>(dnnl::convolution_backward_weights(pd));
-    step->bind(DNNL_ARG_SRC, plain_f32_desc(to_dims(c.src)), pd.src_desc(), false);
-    step->bind(DNNL_ARG_DIFF_DST, plain_f32_desc(to_dims(c.dst)), pd.diff_dst_desc(), false);
-    step->bind(DNNL_ARG_DIFF_WEIGHTS, plain_f32_desc(to_dims(c.weights)), pd.diff_weights_desc(), true);
-    if (with_bias) step->bind(DNNL_ARG_DIFF_BIAS, bias, pd.diff_bias_desc(), true);
-    return step;
-  } catch (const dnnl::error&) {
-    return nullptr;
-  }
-}
-
 // ---- shared checks -----------------------------------------------------------------------
 
 void check_conv_operands(const Node& node, const Tensor& x, const Tensor& w, int64_t group, bool transpose) {
@@ -219,8 +196,11 @@ class ConvTransposeGradKernel : public Kernel {
     if (db != nullptr) channel_sum_ref<T>(dy.data<T>(), dy.shape(), db->data<T>());
   }
 
+  // dX: a forward convolution of dY; dW: the weights gradient of that convolution, with X
+  // as its diff_dst (ConvGradPlan's weights part, src = dY).
   struct Plans {
-    std::unique_ptr<DnnlPrimitive> data, weights;
+    std::unique_ptr<DnnlPrimitive> data;
+    std::unique_ptr<ConvGradPlan> weights;
   };
 
   void run_float32(const Tensor& dy, const Tensor& x, const Tensor& w, const WindowGeometry& g, Tensor* dx, Tensor* dw,
@@ -232,7 +212,7 @@ class ConvTransposeGradKernel : public Kernel {
       const DnnlConvGeometry c(dy.shape(), w.shape(), x.shape(), group_, g);
       Plans p;
       if (dx != nullptr) p.data = conv_forward_step(c);
-      if (dw != nullptr) p.weights = conv_backward_weights_step(c, false);
+      if (dw != nullptr) p.weights = std::make_unique<ConvGradPlan>(c, false, true, false);
       it = plans_.emplace(key, std::move(p)).first;
     }
     Plans& p = it->second;
@@ -240,8 +220,9 @@ class ConvTransposeGradKernel : public Kernel {
       p.data->run({dy.data<float>(), w.data<float>(), dx->data<float>()});
     else if (dx != nullptr)
       run_reference<float>(dy, x, w, g, dx, nullptr, nullptr);
-    if (dw != nullptr && p.weights)
-      p.weights->run({dy.data<float>(), x.data<float>(), dw->data<float>()});
+    if (dw != nullptr && p.weights->has_weights())
+      p.weights->run(/*dy=*/x.data<float>(), /*x=*/dy.data<float>(), w.data<float>(), nullptr, dw->data<float>(),
+                     nullptr);
     else if (dw != nullptr)
       run_reference<float>(dy, x, w, g, nullptr, dw, nullptr);
     if (db != nullptr) channel_sum_ref<float>(dy.data<float>(), dy.shape(), db->data<float>());
