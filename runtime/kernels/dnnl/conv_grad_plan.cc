@@ -75,8 +75,8 @@ static dnnl::convolution_backward_weights::primitive_desc weights_pd(const DnnlC
   const dnnl::convolution_backward_weights::desc d =
       want_db ? dnnl::convolution_backward_weights::desc(alg, src, c.any(c.weights), bias, dst, c.strides, c.dilates,
                                                          c.pad_l, c.pad_r)
-              : dnnl::convolution_backward_weights::desc(alg, src, c.any(c.weights), dst, c.strides, c.dilates,
-                                                         c.pad_l, c.pad_r);
+              : dnnl::convolution_backward_weights::desc(alg, src, c.any(c.weights), dst, c.strides, c.dilates, c.pad_l,
+                                                         c.pad_r);
   return {d, cpu_engine(), c.forward_pd(want_db)};
 }
 

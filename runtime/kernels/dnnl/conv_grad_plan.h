@@ -14,9 +14,9 @@
 // Layouts by measurement (MobileNetV2, ResNet-18 and LeNet shapes, one thread, reorders
 // included): the blocked layouts beat plain nchw (oneDNN's gemm convolution) on every
 // dense 3x3 and depthwise convolution (depthwise on nchw is 5-50x slower) and on the first
-// layers (C = 1 or 3, dW only); pointwise convolutions on 16x16 and smaller images go either way within
-// noise; nhwc needs the same reorders and was faster only where the blocked depthwise
-// weights gradient is missing.
+// layers (C = 1 or 3, dW only); pointwise convolutions on 16x16 and smaller images go
+// either way within noise; nhwc needs the same reorders and was faster only where the
+// blocked depthwise weights gradient is missing.
 #pragma once
 
 #include <memory>
@@ -54,7 +54,7 @@ class ConvGradPlan {
   void build_data(const DnnlConvGeometry& c, const dnnl::convolution_forward::primitive_desc& hint);
   void build_weights(const DnnlConvGeometry& c, bool want_db);
 
-  dnnl::memory dy_, x_, w_, dx_, dw_, db_;  // our plain tensors, handles set per run
+  dnnl::memory dy_, x_, w_, dx_, dw_, db_;                  // our plain tensors, handles set per run
   std::vector<std::unique_ptr<Operand>> inputs_, outputs_;  // reordered before / after
   std::unique_ptr<dnnl::primitive> data_, weights_;
   std::unordered_map<int, dnnl::memory> data_args_, weights_args_;

@@ -6,10 +6,11 @@
 // instance normalization run a two-pass loop over X and dY per channel (statistics and
 // gradient sums in one pass, dX in the second: batch_norm_train_backward_f32); batch
 // normalization in inference and layer normalization run oneDNN's backward primitives,
-// built once per problem and cached in the kernel; float64 runs the plain-loop references of reference/normalization_grad_ref.h, and so does
-// LRNGrad (the forward LRN is a reference loop too: its window for an even size differs from
-// oneDNN's). Nothing is cached from the forward pass: the statistics the backward pass needs
-// are recomputed from X (or, for BatchNormalizationGrad, passed as explicit inputs).
+// built once per problem and cached in the kernel; float64 runs the plain-loop references
+// of reference/normalization_grad_ref.h, and so does LRNGrad (the forward LRN is a
+// reference loop too: its window for an even size differs from oneDNN's). Nothing is
+// cached from the forward pass: the statistics the backward pass needs are recomputed from
+// X (or, for BatchNormalizationGrad, passed as explicit inputs).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -152,9 +153,9 @@ void batch_statistics(const T* x, int64_t n, int64_t c, int64_t s, T* mean, T* v
 // Reads x and dy twice and writes dx once; the statistics pass plus oneDNN's ncsp
 // backward it replaces read them five times and ran 3-4x slower on MobileNetV2's shapes
 // (100x on some, e.g. [16, 96, 32, 32]). mean/var null: batch statistics.
-void batch_norm_train_backward_f32(const float* dy, const float* x, int64_t n, int64_t c, int64_t s,
-                                   const float* scale, const float* mean, const float* var, float epsilon, float* dx,
-                                   float* dscale, float* dbias) {
+void batch_norm_train_backward_f32(const float* dy, const float* x, int64_t n, int64_t c, int64_t s, const float* scale,
+                                   const float* mean, const float* var, float epsilon, float* dx, float* dscale,
+                                   float* dbias) {
   const double count = static_cast<double>(n * s);
 #pragma omp parallel for if (n * c * s >= kParallelMinElements) schedule(static)
   for (int64_t ch = 0; ch < c; ++ch) {
