@@ -69,6 +69,14 @@ std::vector<ConvCase> conv_cases() {
       {{1, 2, 5, 6, 4}, {3, 2, 2, 3, 2}, {{"pads", ints({1, 0, 1, 0, 1, 0})}}},
       {{2, 2, 9, 9}, {3, 2, 2, 2}, {{"strides", ints({2, 2})}, {"auto_pad", Attribute::of_string("SAME_LOWER")}}},
       {{1, 3, 10, 10}, {2, 3, 3, 3}, {{"strides", ints({3, 3})}}},  // the last column is never read
+      // Channel counts oneDNN runs in its blocked layouts (one diff_dst copy for both passes):
+      // pointwise, dense 3x3 strided, depthwise 3x3 (jit_dw) and a first layer (C = 3).
+      {{2, 32, 5, 5}, {48, 32, 1, 1}, {}},
+      {{2, 16, 9, 9}, {32, 16, 3, 3}, {{"strides", ints({2, 2})}, {"pads", ints({1, 1, 1, 1})}}},
+      {{2, 48, 7, 7}, {48, 1, 3, 3}, {{"group", Attribute::of_int(48)}, {"pads", ints({1, 1, 1, 1})}}},
+      {{2, 3, 12, 12}, {32, 3, 3, 3}, {{"strides", ints({2, 2})}, {"pads", ints({1, 1, 1, 1})}}},
+      // Depthwise on an image smaller than the kernel: dW on the nhwc path, dX blocked.
+      {{3, 32, 2, 2}, {32, 1, 3, 3}, {{"group", Attribute::of_int(32)}, {"pads", ints({1, 1, 1, 1})}}},
   };
 }
 
@@ -111,6 +119,9 @@ TEST(ConvPoolGrad, ConvTransposeGradFloat32MatchesFloat64) {
       {{1, 2, 4, 4}, {2, 3, 3, 3}, {{"strides", ints({2, 2})}, {"output_shape", ints({8, 9})}}},
       {{2, 2, 5}, {2, 3, 3}, {{"strides", ints({2})}, {"auto_pad", Attribute::of_string("SAME_LOWER")}}},
       {{1, 2, 3, 3, 2}, {2, 2, 2, 2, 2}, {{"strides", ints({2, 1, 2})}}},
+      // Blocked layouts: a strided upsampling with 16+ channels, and a depthwise one.
+      {{2, 32, 4, 4}, {32, 16, 3, 3}, {{"strides", ints({2, 2})}, {"pads", ints({1, 1, 1, 1})}}},
+      {{2, 32, 2, 2}, {32, 1, 3, 3}, {{"group", Attribute::of_int(32)}, {"pads", ints({1, 1, 1, 1})}}},
   };
   unsigned seed = 100;
   for (const ConvCase& c : cases) {

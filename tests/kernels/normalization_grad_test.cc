@@ -1,6 +1,7 @@
 // Tests of the normalization gradient kernels (runtime/kernels/dnnl/normalization_grad.cc):
-// each kernel's float32 path (oneDNN's backward primitives for BatchNormalizationGrad,
-// InstanceNormalizationGrad and LayerNormalizationGrad) against its float64 path (the
+// each kernel's float32 path (the two-pass loop of BatchNormalizationGrad in training and
+// InstanceNormalizationGrad, oneDNN's backward primitives for BatchNormalizationGrad in
+// inference and LayerNormalizationGrad) against its float64 path (the
 // plain-loop references of reference/normalization_grad_ref.h) on several shapes and
 // attributes; and BatchNormalizationGrad with explicit batch statistics.
 #include <gtest/gtest.h>
@@ -103,6 +104,31 @@ TEST(NormalizationGradTest, BatchNormGradTakesExplicitBatchStatistics) {
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-12) << "output " << k << " at " << i;
   }
+}
+
+// The float32 training path (one statistics-and-sums pass, one dX pass) against the float64
+// reference where one-pass statistics lose precision: a mean 50 times the spread, and the
+// explicit batch statistics the kernel then takes instead of recomputing them.
+TEST(NormalizationGradTest, BatchNormGradFloat32TrainingHoldsUpUnderALargeMean) {
+  const Shape shape{4, 3, 6, 5};
+  Tensor x = random_float32(shape, 21);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] += 50.0f;
+  const Tensor dy = random_float32(shape, 22), scale = random_float32({3}, 23);
+  const std::map<std::string, Attribute> attrs{{"training_mode", Attribute::of_int(1)}};
+  expect_float32_matches_float64(grad_node("BatchNormalizationGrad", {dy, x, scale}, 3, attrs), {dy, x, scale},
+                                 "BatchNormalizationGrad training, mean ~50");
+  std::vector<double> mean(3, 0.0), var(3, 0.0);
+  const int64_t per_channel = x.numel() / 3;
+  for (int64_t i = 0; i < x.numel(); ++i) mean[(i / 30) % 3] += double(x.data<float>()[i]) / per_channel;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const double d = x.data<float>()[i] - mean[(i / 30) % 3];
+    var[(i / 30) % 3] += d * d / per_channel;
+  }
+  const std::vector<float> mean32(mean.begin(), mean.end()), var32(var.begin(), var.end());
+  const std::vector<Tensor> with_stats = {dy, x, scale, Tensor::from<float>({3}, mean32),
+                                          Tensor::from<float>({3}, var32)};
+  expect_float32_matches_float64(grad_node("BatchNormalizationGrad", with_stats, 3, attrs), with_stats,
+                                 "BatchNormalizationGrad training, explicit statistics");
 }
 
 TEST(NormalizationGradTest, BatchNormGradRejectsInferenceWithoutStatistics) {

@@ -4,8 +4,10 @@
 // float32 runs on oneDNN's backward primitives (convolution_backward_data /
 // convolution_backward_weights with a forward hint, pooling_v2_backward), built once per
 // input shape and cached in the kernel, with format_tag::any for the convolution operands
-// and reorders only at the boundaries to and from our plain row-major tensors (DnnlPrimitive
-// and the descriptors of primitive.h, shared with the forward kernels). float64, and any
+// and reorders only at the boundaries to and from our plain row-major tensors (ConvGrad:
+// ConvGradPlan of conv_grad_plan.h, which reorders diff_dst once for both passes; the
+// others: DnnlPrimitive and the descriptors of primitive.h, shared with the forward
+// kernels). float64, and any
 // geometry oneDNN rejects, runs the plain-loop references (reference/conv_pool_grad_ref.h,
 // conv_ref.h). The pooling gradients oneDNN has no primitive for (LpPoolGrad, MaxUnpoolGrad,
 // RoiAlignGrad, MaxRoiPoolGrad) are plain loops in reference/pool_grad.cc. Every kernel takes
@@ -18,6 +20,7 @@
 #include <tuple>
 #include <vector>
 
+#include "runtime/kernels/dnnl/conv_grad_plan.h"
 #include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/kernels/dnnl/primitive.h"
 #include "runtime/kernels/kernel.h"
@@ -44,46 +47,6 @@ std::unique_ptr<DnnlPrimitive> conv_forward_step(const DnnlConvGeometry& c) {
     step->bind(DNNL_ARG_SRC, plain_f32_desc(to_dims(c.src)), pd.src_desc(), false);
     step->bind(DNNL_ARG_WEIGHTS, plain_f32_desc(to_dims(c.weights)), pd.weights_desc(), false);
     step->bind(DNNL_ARG_DST, plain_f32_desc(to_dims(c.dst)), pd.dst_desc(), true);
-    return step;
-  } catch (const dnnl::error&) {
-    return nullptr;
-  }
-}
-
-// diff_src from diff_dst and weights; run({diff_dst, weights, diff_src}).
-std::unique_ptr<DnnlPrimitive> conv_backward_data_step(const DnnlConvGeometry& c) {
-  try {
-    const auto hint = c.forward_pd(false);
-    const dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, c.any(c.src), c.any(c.weights),
-                                                  c.any(c.dst), c.strides, c.dilates, c.pad_l, c.pad_r);
-    const dnnl::convolution_backward_data::primitive_desc pd(d, cpu_engine(), hint);
-    auto step = std::make_unique<DnnlPrimitive>(dnnl::convolution_backward_data(pd));
-    step->bind(DNNL_ARG_DIFF_DST, plain_f32_desc(to_dims(c.dst)), pd.diff_dst_desc(), false);
-    step->bind(DNNL_ARG_WEIGHTS, plain_f32_desc(to_dims(c.weights)), pd.weights_desc(), false);
-    step->bind(DNNL_ARG_DIFF_SRC, plain_f32_desc(to_dims(c.src)), pd.diff_src_desc(), true);
-    return step;
-  } catch (const dnnl::error&) {
-    return nullptr;
-  }
-}
-
-// diff_weights (and diff_bias) from src and diff_dst; run({src, diff_dst, diff_weights[, diff_bias]}).
-std::unique_ptr<DnnlPrimitive> conv_backward_weights_step(const DnnlConvGeometry& c, bool with_bias) {
-  try {
-    const auto hint = c.forward_pd(with_bias);
-    const auto alg = dnnl::algorithm::convolution_direct;
-    const memory::desc bias = plain_f32_desc({c.dst[1]});
-    const dnnl::convolution_backward_weights::desc d =
-        with_bias ? dnnl::convolution_backward_weights::desc(alg, c.any(c.src), c.any(c.weights), bias, c.any(c.dst),
-                                                             c.strides, c.dilates, c.pad_l, c.pad_r)
-                  : dnnl::convolution_backward_weights::desc(alg, c.any(c.src), c.any(c.weights), c.any(c.dst),
-                                                             c.strides, c.dilates, c.pad_l, c.pad_r);
-    const dnnl::convolution_backward_weights::primitive_desc pd(d, cpu_engine(), hint);
-    auto step = std::make_unique<DnnlPrimitive>(dnnl::convolution_backward_weights(pd));
-    step->bind(DNNL_ARG_SRC, plain_f32_desc(to_dims(c.src)), pd.src_desc(), false);
-    step->bind(DNNL_ARG_DIFF_DST, plain_f32_desc(to_dims(c.dst)), pd.diff_dst_desc(), false);
-    step->bind(DNNL_ARG_DIFF_WEIGHTS, plain_f32_desc(to_dims(c.weights)), pd.diff_weights_desc(), true);
-    if (with_bias) step->bind(DNNL_ARG_DIFF_BIAS, bias, pd.diff_bias_desc(), true);
     return step;
   } catch (const dnnl::error&) {
     return nullptr;
@@ -157,10 +120,6 @@ class ConvGradKernel : public Kernel {
       channel_sum_ref<T>(dy.data<T>(), dy.shape(), db->data<T>());
   }
 
-  struct Plans {
-    std::unique_ptr<DnnlPrimitive> data, weights;  // null: oneDNN rejected it, or not wanted
-  };
-
   void run_float32(const Tensor& dy, const Tensor& x, const Tensor& w, const WindowGeometry& g, Tensor* dx, Tensor* dw,
                    Tensor* db) {
     if (x.numel() == 0 || dy.numel() == 0) return run_reference<float>(dy, x, w, g, dx, dw, db);
@@ -168,30 +127,20 @@ class ConvGradKernel : public Kernel {
     auto it = plans_.find(key);
     if (it == plans_.end()) {
       const DnnlConvGeometry c(x.shape(), w.shape(), dy.shape(), group_, g);
-      Plans p;
-      if (dx != nullptr) p.data = conv_backward_data_step(c);
-      if (dw != nullptr) p.weights = conv_backward_weights_step(c, db != nullptr);
-      it = plans_.emplace(key, std::move(p)).first;
+      it = plans_.emplace(key, std::make_unique<ConvGradPlan>(c, dx != nullptr, dw != nullptr, db != nullptr)).first;
     }
-    Plans& p = it->second;
-    if (dx != nullptr) {
-      if (p.data)
-        p.data->run({dy.data<float>(), w.data<float>(), dx->data<float>()});
-      else
-        run_reference<float>(dy, x, w, g, dx, nullptr, nullptr);
-    }
-    if (dw != nullptr && p.weights) {
-      std::vector<const float*> args{x.data<float>(), dy.data<float>(), dw->data<float>()};
-      if (db != nullptr) args.push_back(db->data<float>());
-      p.weights->run(args);
-    } else if (dw != nullptr || db != nullptr) {
-      run_reference<float>(dy, x, w, g, nullptr, dw, db);
-    }
+    ConvGradPlan& p = *it->second;
+    p.run(dy.data<float>(), x.data<float>(), w.data<float>(), p.has_data() ? dx->data<float>() : nullptr,
+          p.has_weights() ? dw->data<float>() : nullptr,
+          p.has_weights() && db != nullptr ? db->data<float>() : nullptr);
+    // The parts oneDNN rejected (and dB alone, which has no oneDNN primitive of its own).
+    if (dx != nullptr && !p.has_data()) run_reference<float>(dy, x, w, g, dx, nullptr, nullptr);
+    if ((dw != nullptr || db != nullptr) && !p.has_weights()) run_reference<float>(dy, x, w, g, nullptr, dw, db);
   }
 
   WindowAttrs attrs_;
   int64_t group_;
-  std::map<std::tuple<Shape, Shape, bool, bool, bool>, Plans> plans_;
+  std::map<std::tuple<Shape, Shape, bool, bool, bool>, std::unique_ptr<ConvGradPlan>> plans_;
 };
 
 // ---- ConvTransposeGrad -------------------------------------------------------------------
@@ -247,8 +196,11 @@ class ConvTransposeGradKernel : public Kernel {
     if (db != nullptr) channel_sum_ref<T>(dy.data<T>(), dy.shape(), db->data<T>());
   }
 
+  // dX: a forward convolution of dY; dW: the weights gradient of that convolution, with X
+  // as its diff_dst (ConvGradPlan's weights part, src = dY).
   struct Plans {
-    std::unique_ptr<DnnlPrimitive> data, weights;
+    std::unique_ptr<DnnlPrimitive> data;
+    std::unique_ptr<ConvGradPlan> weights;
   };
 
   void run_float32(const Tensor& dy, const Tensor& x, const Tensor& w, const WindowGeometry& g, Tensor* dx, Tensor* dw,
@@ -260,7 +212,7 @@ class ConvTransposeGradKernel : public Kernel {
       const DnnlConvGeometry c(dy.shape(), w.shape(), x.shape(), group_, g);
       Plans p;
       if (dx != nullptr) p.data = conv_forward_step(c);
-      if (dw != nullptr) p.weights = conv_backward_weights_step(c, false);
+      if (dw != nullptr) p.weights = std::make_unique<ConvGradPlan>(c, false, true, false);
       it = plans_.emplace(key, std::move(p)).first;
     }
     Plans& p = it->second;
@@ -268,8 +220,9 @@ class ConvTransposeGradKernel : public Kernel {
       p.data->run({dy.data<float>(), w.data<float>(), dx->data<float>()});
     else if (dx != nullptr)
       run_reference<float>(dy, x, w, g, dx, nullptr, nullptr);
-    if (dw != nullptr && p.weights)
-      p.weights->run({dy.data<float>(), x.data<float>(), dw->data<float>()});
+    if (dw != nullptr && p.weights->has_weights())
+      p.weights->run(/*dy=*/x.data<float>(), /*x=*/dy.data<float>(), w.data<float>(), nullptr, dw->data<float>(),
+                     nullptr);
     else if (dw != nullptr)
       run_reference<float>(dy, x, w, g, nullptr, dw, nullptr);
     if (db != nullptr) channel_sum_ref<float>(dy.data<float>(), dy.shape(), db->data<float>());
