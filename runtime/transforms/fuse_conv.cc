@@ -42,7 +42,7 @@ struct Chain {
   std::vector<size_t> absorbed;  // node indices that disappear
   std::string weights, bias;     // the FusedConv's W and B (B may be "")
   std::string sum;               // z, or ""
-  std::string activation;        // "", Relu, Clip, Swish
+  std::string activation;        // "", Relu, Clip, Sigmoid, Swish
   std::vector<float> activation_params;
   std::string output;
   bool folded_batch_norm = false;
@@ -68,7 +68,7 @@ class ConvFuser {
     const auto it = graph_.initializers.find(name);
     return it == graph_.initializers.end() ? nullptr : &it->second;
   }
-  // The float32 scalar value of `name`: a non-overridable initializer or a Constant node's output.
+  // The float32 scalar value of `name`: a Constant node's output or a constant initializer.
   std::optional<float> scalar_constant(const std::string& name) const;
   std::optional<Chain> chain_from(size_t conv);
   bool fold_batch_norm(size_t bn, Chain& chain);
@@ -86,9 +86,7 @@ class ConvFuser {
 };
 
 std::optional<float> ConvFuser::scalar_constant(const std::string& name) const {
-  const Tensor* t = nullptr;
-  const auto init = graph_.initializers.find(name);
-  if (init != graph_.initializers.end() && !overridable_.count(name)) t = &init->second;
+  const Tensor* t = constant_initializer(name);
   const Node* producer = t == nullptr ? graph_.producer_of(name) : nullptr;
   if (producer != nullptr && producer->op_type == "Constant" && producer->domain.empty() && producer->has_attr("value"))
     t = &producer->attr_tensor("value");
@@ -140,11 +138,11 @@ bool ConvFuser::take_sum(size_t add, Chain& chain) const {
   return true;
 }
 
-// Relu, Clip with constant bounds (min <= max), or Sigmoid read by a Mul(y, sigmoid(y)) (SiLU).
+// Relu, Sigmoid, or Clip with constant bounds (min <= max).
 bool ConvFuser::take_activation(size_t act, Chain& chain) const {
   const Node& n = graph_.nodes[act];
-  if (is(act, "Relu")) {
-    chain.activation = "Relu";
+  if (is(act, "Relu") || is(act, "Sigmoid")) {
+    chain.activation = n.op_type;
   } else if (is(act, "Clip")) {
     float low = n.attr_float("min", std::numeric_limits<float>::lowest());
     float high = n.attr_float("max", std::numeric_limits<float>::max());

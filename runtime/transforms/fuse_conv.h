@@ -2,7 +2,7 @@
 // (ai.onnx_train, runtime/kernels/dnnl/conv.cc), run as one oneDNN convolution with post-ops
 // instead of a convolution and separate passes over its output:
 //
-//   Conv -> [BatchNormalization] -> [Add(., z)] -> [Relu | Clip | Sigmoid+Mul (SiLU)]
+//   Conv -> [BatchNormalization] -> [Add(., z)] -> [Relu | Clip | Sigmoid | Sigmoid+Mul (SiLU)]
 //     => FusedConv(x, w', b', z) with y = act(conv(x, w') + b' + z)
 //
 // - BatchNormalization (inference form) folds into the weights, only when the graph's

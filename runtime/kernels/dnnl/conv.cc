@@ -125,10 +125,11 @@ dnnl::deconvolution_forward::primitive_desc deconvolution_pd(const Shape& x_shap
 // What a FusedConv (ai.onnx_train, runtime/transforms/fuse_conv.h) does after the
 // convolution and its bias: y = act(conv(x, w) + b + z), z a tensor of y's shape (the
 // residual of an Add) when `sum`, act one of
-//   None: v,  Relu: max(v, 0),  Clip: min(max(v, low), high),  Swish: v * sigmoid(v).
+//   None: v,  Relu: max(v, 0),  Clip: min(max(v, low), high),  Sigmoid: 1 / (1 + exp(-v)),
+//   Swish: v * sigmoid(v).
 // A plain Conv has the empty epilogue. oneDNN runs it as post-ops (sum, then eltwise).
 struct ConvEpilogue {
-  enum class Act { None, Relu, Clip, Swish };
+  enum class Act { None, Relu, Clip, Sigmoid, Swish };
   Act act = Act::None;
   float low = 0, high = 0;  // Clip's bounds
   bool sum = false;
@@ -146,10 +147,12 @@ struct ConvEpilogue {
       e.act = Act::Clip;
       e.low = bounds[0];
       e.high = bounds[1];
+    } else if (act == "Sigmoid") {
+      e.act = Act::Sigmoid;
     } else if (act == "Swish") {
       e.act = Act::Swish;
     } else {
-      OT_CHECK(act.empty(), "{}: activation '{}' is none of Relu, Clip, Swish", node.label(), act);
+      OT_CHECK(act.empty(), "{}: activation '{}' is none of Relu, Clip, Sigmoid, Swish", node.label(), act);
     }
     return e;
   }
@@ -160,6 +163,7 @@ struct ConvEpilogue {
     if (sum && with_sum) ops.append_sum(1.f);
     if (act == Act::Relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
     if (act == Act::Clip) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, low, high);
+    if (act == Act::Sigmoid) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f);
     if (act == Act::Swish) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.f, 0.f);
     dnnl::primitive_attr a;
     a.set_post_ops(ops);
@@ -175,6 +179,7 @@ struct ConvEpilogue {
       T v = y[i] + (z != nullptr ? z[walk.offset(0)] : T(0));
       if (act == Act::Relu) v = std::max(v, T(0));
       if (act == Act::Clip) v = std::min(std::max(v, T(low)), T(high));
+      if (act == Act::Sigmoid) v = T(1) / (T(1) + std::exp(-v));
       if (act == Act::Swish) v = v / (T(1) + std::exp(-v));
       y[i] = v;
     }
@@ -309,7 +314,7 @@ void run_conv(DnnlConvolutions& dnnl, const Tensor& x, const Tensor& w, const Te
 //
 // FusedConv-1 (ai.onnx_train, Transpose = false; made by runtime/transforms/fuse_conv.h):
 // y = act(conv(x, w) + b + z), Conv's inputs and attributes plus z (input 3, optional, of y's
-// shape) and `activation` ("", Relu, Clip, Swish) with `activation_params` (Clip: [min, max]);
+// shape) and `activation` ("", Relu, Clip, Sigmoid, Swish) with `activation_params` (Clip: [min, max]);
 // `constant_weights` = 1 promises W and B never change while the plan lives, so their
 // reordered copies are kept between runs.
 template <bool Transpose>
