@@ -4,6 +4,7 @@
 
 #include "runtime/exec/feeds.h"
 #include "runtime/exec/plan.h"
+#include "runtime/transforms/fuse_conv.h"
 #include "runtime/transforms/load_model.h"
 
 namespace onnx_train {
@@ -35,6 +36,8 @@ Session Session::from_file(const std::string& model_path, const SessionOptions& 
   LoadOptions load;
   load.run_checker = options.run_checker;
   impl->graph = load_model(model_path, load);
+  // A Session never changes its initializers: BatchNormalization folds into the weights.
+  fuse_conv(impl->graph, FuseConvOptions{/*constant_initializers=*/true});
   impl->plan = std::make_unique<Plan>(impl->graph, KernelRegistry::global(), model_path);
   for (const auto& v : impl->graph.inputs) impl->inputs.push_back(spec_of(v));
   for (const auto& v : impl->graph.outputs) impl->outputs.push_back(spec_of(v));

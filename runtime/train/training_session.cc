@@ -26,6 +26,7 @@
 #include "runtime/train/parameters.h"
 #include "runtime/train/session_impl.h"
 #include "runtime/train/training_info.h"
+#include "runtime/transforms/fuse_conv.h"
 #include "runtime/transforms/train_mode.h"
 
 namespace onnx_train {
@@ -344,6 +345,8 @@ void build_plans(TrainingSession::Impl& s) {
   for (const auto& v : s.model->outputs) s.model_outputs.push_back(output_index(*s.train, v.name));
   s.eval_loss_output = output_index(*s.eval, s.loss);
   s.train_plan = std::make_unique<Plan>(*s.train, KernelRegistry::global(), s.source);
+  // The eval graph shares the weights the optimizer updates in place: fused, not folded.
+  fuse_conv(*s.eval, FuseConvOptions{/*constant_initializers=*/false});
   s.eval_plan = std::make_unique<Plan>(*s.eval, KernelRegistry::global(), s.source);
   for (const auto& v : s.train->inputs) s.inputs.push_back(spec_of(v));
   for (const auto& v : s.model->inputs) s.model_inputs.push_back(spec_of(v));

@@ -406,6 +406,7 @@ const std::vector<KernelRow> kRows = {
     {kTrain, "ConvTransposeGrad", 1, "gtest:ConvPoolGrad.ConvTransposeGradFloat32MatchesFloat64"},
     {kTrain, "DetGrad", 1, "gtest:IndexingGradKernels.Registered"},
     {kTrain, "EluGrad", 1, "gtest:ActivationGradTest.DnnlAndReferenceAgree"},
+    {kTrain, "FusedConv", 1, "gtest:FusedConv.PostOpsMatchReference"},
     {kTrain, "GRUGrad", 1, "gtest:RecurrentGrad.ProducesOnlyWantedOutputsAndTakesAbsentGradientsAsZero"},
     {kTrain, "GatherElementsGrad", 1, "gtest:ActivationGradTest.GatherElementsGradScatterAdds"},
     {kTrain, "GatherGrad", 1, "gtest:ActivationGradTest.GatherGradScatterAdds"},

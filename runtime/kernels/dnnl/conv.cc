@@ -1,4 +1,5 @@
-// Convolution ops: Conv-1/11 and ConvTranspose-1/11, 1 to 3 spatial axes.
+// Convolution ops: Conv-1/11, ConvTranspose-1/11 and FusedConv-1 (ai.onnx_train: Conv with
+// its bias, a summed residual and an activation as oneDNN post-ops), 1 to 3 spatial axes.
 //
 // float32 runs on oneDNN (convolution_forward / deconvolution_forward): one primitive per
 // (input shape, weight shape, bias present), built on first use and cached in the kernel,
@@ -9,6 +10,7 @@
 // geometry (say, ConvTranspose cropping more than it computes); float16 and bfloat16 are
 // widened to float32 and narrowed back.
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -120,86 +122,177 @@ dnnl::deconvolution_forward::primitive_desc deconvolution_pd(const Shape& x_shap
   return {d, cpu_engine()};
 }
 
-// The primitive of one set of shapes, run({x, w[, b], y}), or null when oneDNN rejects the
-// geometry. Layouts are left to oneDNN (format_tag::any; the bias is plain), with reorders
-// from and to our plain tensors where it picks others.
+// What a FusedConv (ai.onnx_train, runtime/transforms/fuse_conv.h) does after the
+// convolution and its bias: y = act(conv(x, w) + b + z), z a tensor of y's shape (the
+// residual of an Add) when `sum`, act one of
+//   None: v,  Relu: max(v, 0),  Clip: min(max(v, low), high),  Sigmoid: 1 / (1 + exp(-v)),
+//   Swish: v * sigmoid(v).
+// A plain Conv has the empty epilogue. oneDNN runs it as post-ops (sum, then eltwise).
+struct ConvEpilogue {
+  enum class Act { None, Relu, Clip, Sigmoid, Swish };
+  Act act = Act::None;
+  float low = 0, high = 0;  // Clip's bounds
+  bool sum = false;
+
+  static ConvEpilogue of_node(const Node& node) {
+    ConvEpilogue e;
+    const std::string act = node.attr_string("activation", "");
+    e.sum = node.has_input(3);
+    if (act == "Relu") {
+      e.act = Act::Relu;
+    } else if (act == "Clip") {
+      const std::vector<float> bounds = node.attr_floats("activation_params");
+      OT_CHECK(bounds.size() == 2 && bounds[0] <= bounds[1],
+               "{}: Clip activation_params must be [min, max] with min <= max", node.label());
+      e.act = Act::Clip;
+      e.low = bounds[0];
+      e.high = bounds[1];
+    } else if (act == "Sigmoid") {
+      e.act = Act::Sigmoid;
+    } else if (act == "Swish") {
+      e.act = Act::Swish;
+    } else {
+      OT_CHECK(act.empty(), "{}: activation '{}' is none of Relu, Clip, Sigmoid, Swish", node.label(), act);
+    }
+    return e;
+  }
+
+  // The oneDNN post-ops; `with_sum` false leaves the sum out (z broadcast: done by loops).
+  dnnl::primitive_attr attr(bool with_sum) const {
+    dnnl::post_ops ops;
+    if (sum && with_sum) ops.append_sum(1.f);
+    if (act == Act::Relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    if (act == Act::Clip) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, low, high);
+    if (act == Act::Sigmoid) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_logistic, 0.f, 0.f);
+    if (act == Act::Swish) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.f, 0.f);
+    dnnl::primitive_attr a;
+    a.set_post_ops(ops);
+    return a;
+  }
+
+  // The reference: y = act(y + z), z broadcast to y's shape (null: no sum), in place.
+  template <typename T>
+  void apply(T* y, const Shape& y_shape, const T* z, const Shape& z_shape) const {
+    const int64_t n = shape_numel(y_shape);
+    StridedWalk walk(y_shape, {z != nullptr ? broadcast_strides(z_shape, y_shape) : strides_of(y_shape)});
+    for (int64_t i = 0; i < n; ++i, walk.next()) {
+      T v = y[i] + (z != nullptr ? z[walk.offset(0)] : T(0));
+      if (act == Act::Relu) v = std::max(v, T(0));
+      if (act == Act::Clip) v = std::min(std::max(v, T(low)), T(high));
+      if (act == Act::Sigmoid) v = T(1) / (T(1) + std::exp(-v));
+      if (act == Act::Swish) v = v / (T(1) + std::exp(-v));
+      y[i] = v;
+    }
+  }
+};
+
+// The primitive of one set of shapes, run({x, w[, b], y[, z]}), or null when oneDNN rejects
+// the geometry. Layouts are left to oneDNN (format_tag::any; the bias is plain), with
+// reorders from and to our plain tensors where it picks others; `constant_weights` keeps the
+// reordered weights and bias from one run to the next (they never change while the plan lives).
 template <typename Primitive>
 std::unique_ptr<DnnlPrimitive> bound_conv(const typename Primitive::primitive_desc& pd, const Shape& x_shape,
-                                          const memory::desc& user_weights, bool has_bias, const Shape& y_shape) {
+                                          const memory::desc& user_weights, bool has_bias, bool with_sum,
+                                          bool constant_weights, const Shape& y_shape) {
   auto step = std::make_unique<DnnlPrimitive>(Primitive(pd));
   step->bind(DNNL_ARG_SRC, plain_f32_desc(x_shape), pd.src_desc(), false);
-  step->bind(DNNL_ARG_WEIGHTS, user_weights, pd.weights_desc(), false);
-  if (has_bias) step->bind(DNNL_ARG_BIAS, plain_f32_desc({y_shape[1]}), pd.bias_desc(), false);
+  const memory::desc user_bias = plain_f32_desc({y_shape[1]});
+  if (constant_weights) {
+    step->bind_constant(DNNL_ARG_WEIGHTS, user_weights, pd.weights_desc());
+    if (has_bias) step->bind_constant(DNNL_ARG_BIAS, user_bias, pd.bias_desc());
+  } else {
+    step->bind(DNNL_ARG_WEIGHTS, user_weights, pd.weights_desc(), false);
+    if (has_bias) step->bind(DNNL_ARG_BIAS, user_bias, pd.bias_desc(), false);
+  }
   step->bind(DNNL_ARG_DST, plain_f32_desc(y_shape), pd.dst_desc(), true);
+  if (with_sum) step->bind_accumulated(plain_f32_desc(y_shape), DNNL_ARG_DST);
   return step;
 }
 
-std::unique_ptr<DnnlPrimitive> build_plan(bool transpose, const Shape& x_shape, const Shape& w_shape, bool has_bias,
-                                          const WindowGeometry& g, int64_t group, const Shape& y_shape) {
-  const memory::desc user_weights = user_weights_desc(transpose, w_shape, group);
+// What one convolution node runs: its epilogue and whether its weights are constant.
+struct ConvSetup {
+  bool transpose = false;
+  ConvEpilogue epilogue;
+  bool constant_weights = false;
+};
+
+std::unique_ptr<DnnlPrimitive> build_plan(const ConvSetup& setup, const Shape& x_shape, const Shape& w_shape,
+                                          bool has_bias, bool with_sum, const WindowGeometry& g, int64_t group,
+                                          const Shape& y_shape) {
+  const memory::desc user_weights = user_weights_desc(setup.transpose, w_shape, group);
   try {
-    if (transpose)
+    if (setup.transpose)
       return bound_conv<dnnl::deconvolution_forward>(deconvolution_pd(x_shape, user_weights, has_bias, g, y_shape),
-                                                     x_shape, user_weights, has_bias, y_shape);
-    return bound_conv<dnnl::convolution_forward>(
-        DnnlConvGeometry(x_shape, w_shape, y_shape, group, g).forward_pd(has_bias), x_shape, user_weights, has_bias,
-        y_shape);
+                                                     x_shape, user_weights, has_bias, false, setup.constant_weights,
+                                                     y_shape);
+    const auto pd = DnnlConvGeometry(x_shape, w_shape, y_shape, group, g)
+                        .forward_pd(has_bias, setup.epilogue.attr(with_sum));
+    return bound_conv<dnnl::convolution_forward>(pd, x_shape, user_weights, has_bias, with_sum,
+                                                 setup.constant_weights, y_shape);
   } catch (const dnnl::error&) {
     return nullptr;
   }
 }
 
+// The reference loops of a (de)convolution with its epilogue, any float type T.
+template <typename T>
+void conv_reference(const ConvSetup& setup, const Tensor& x, const Tensor& w, const Tensor* b, const Tensor* z,
+                    const WindowGeometry& g, int64_t group, Tensor& y) {
+  const T* bias = b != nullptr ? b->data<T>() : nullptr;
+  if (setup.transpose)
+    conv_transpose_ref<T>(x.data<T>(), x.shape(), w.data<T>(), w.shape(), bias, group, g, y.data<T>());
+  else
+    conv_ref<T>(x.data<T>(), x.shape(), w.data<T>(), w.shape(), bias, group, g, y.data<T>());
+  setup.epilogue.apply<T>(y.data<T>(), y.shape(), z != nullptr ? z->data<T>() : nullptr,
+                          z != nullptr ? z->shape() : Shape{});
+}
+
 // The (de)convolution of one node for every combination of shapes it has seen.
 class DnnlConvolutions {
  public:
-  explicit DnnlConvolutions(bool transpose) : transpose_(transpose) {}
+  explicit DnnlConvolutions(ConvSetup setup) : setup_(setup) {}
 
-  // y = conv(x, w) + b in float32 (b may be null). Uses oneDNN when it can express the
-  // geometry, else the reference loops.
-  void run(const Tensor& x, const Tensor& w, const Tensor* b, const WindowGeometry& g, int64_t group, Tensor& y) {
-    const float* bias = b != nullptr ? b->data<float>() : nullptr;
+  // y = act(conv(x, w) + b + z) in float32 (b and z may be null). Uses oneDNN when it can
+  // express the geometry, else the reference loops; a z that y's shape only broadcasts from
+  // is added by loops after an unfused convolution.
+  void run(const Tensor& x, const Tensor& w, const Tensor* b, const Tensor* z, const WindowGeometry& g,
+           int64_t group, Tensor& y) {
     if (y.numel() == 0) return;
-    auto key = std::make_tuple(x.shape(), w.shape(), b != nullptr);
+    const bool with_sum = z != nullptr && z->shape() == y.shape();
+    const auto key = std::make_tuple(x.shape(), w.shape(), b != nullptr, with_sum);
     auto it = plans_.find(key);
-    if (it == plans_.end())
-      it = plans_.emplace(key, build_plan(transpose_, x.shape(), w.shape(), b != nullptr, g, group, y.shape())).first;
-    if (it->second && bias != nullptr) {
-      it->second->run({x.data<float>(), w.data<float>(), bias, y.data<float>()});
-    } else if (it->second) {
-      it->second->run({x.data<float>(), w.data<float>(), y.data<float>()});
-    } else if (transpose_) {
-      conv_transpose_ref<float>(x.data<float>(), x.shape(), w.data<float>(), w.shape(), bias, group, g,
-                                y.data<float>());
-    } else {
-      conv_ref<float>(x.data<float>(), x.shape(), w.data<float>(), w.shape(), bias, group, g, y.data<float>());
+    if (it == plans_.end()) {
+      ConvSetup setup = setup_;
+      if (z != nullptr && !with_sum) setup.epilogue = ConvEpilogue();
+      it = plans_.emplace(key, build_plan(setup, x.shape(), w.shape(), b != nullptr, with_sum, g, group, y.shape()))
+               .first;
     }
+    if (!it->second) return conv_reference<float>(setup_, x, w, b, z, g, group, y);
+    std::vector<const float*> data{x.data<float>(), w.data<float>()};
+    if (b != nullptr) data.push_back(b->data<float>());
+    data.push_back(y.data<float>());
+    if (with_sum) data.push_back(z->data<float>());
+    it->second->run(data);
+    if (z != nullptr && !with_sum) setup_.epilogue.apply<float>(y.data<float>(), y.shape(), z->data<float>(), z->shape());
   }
+
+  const ConvSetup& setup() const { return setup_; }
 
  private:
-  bool transpose_;
-  std::map<std::tuple<Shape, Shape, bool>, std::unique_ptr<DnnlPrimitive>> plans_;  // null: reference
+  ConvSetup setup_;
+  std::map<std::tuple<Shape, Shape, bool, bool>, std::unique_ptr<DnnlPrimitive>> plans_;  // null: reference
 };
 
-// Runs a Conv or ConvTranspose in the element type of x: float64 on the reference loops,
-// float32 through `dnnl`, float16/bfloat16 through float32 copies.
-void run_conv(DnnlConvolutions& dnnl, bool transpose, const Tensor& x, const Tensor& w, const Tensor* b,
+// Runs a Conv, ConvTranspose or FusedConv in the element type of x: float64 on the reference
+// loops, float32 through `dnnl`, float16/bfloat16 through float32 copies.
+void run_conv(DnnlConvolutions& dnnl, const Tensor& x, const Tensor& w, const Tensor* b, const Tensor* z,
               const WindowGeometry& g, int64_t group, Tensor& y) {
-  if (x.dtype() == DType::Float64) {
-    const double* bias = b != nullptr ? b->data<double>() : nullptr;
-    if (transpose)
-      conv_transpose_ref<double>(x.data<double>(), x.shape(), w.data<double>(), w.shape(), bias, group, g,
-                                 y.data<double>());
-    else
-      conv_ref<double>(x.data<double>(), x.shape(), w.data<double>(), w.shape(), bias, group, g, y.data<double>());
-    return;
-  }
-  if (x.dtype() == DType::Float32) {
-    dnnl.run(x, w, b, g, group, y);
-    return;
-  }
+  if (x.dtype() == DType::Float64) return conv_reference<double>(dnnl.setup(), x, w, b, z, g, group, y);
+  if (x.dtype() == DType::Float32) return dnnl.run(x, w, b, z, g, group, y);
   const Tensor b32 = b != nullptr ? to_float32(*b) : Tensor();
+  const Tensor z32 = z != nullptr ? to_float32(*z) : Tensor();
   Tensor y32(DType::Float32, y.shape());
-  dnnl.run(to_float32(x), to_float32(w), b != nullptr ? &b32 : nullptr, g, group, y32);
+  dnnl.run(to_float32(x), to_float32(w), b != nullptr ? &b32 : nullptr, z != nullptr ? &z32 : nullptr, g, group, y32);
   store_float32(y32, y);
 }
 
@@ -218,13 +311,19 @@ void run_conv(DnnlConvolutions& dnnl, bool transpose, const Tensor& x, const Ten
 //   VALID:                  out = full
 // (conv_transpose_geometry in reference/conv_pool_grad_ref.h, shared with the gradient.)
 // Output positions no input reaches hold the bias alone.
+//
+// FusedConv-1 (ai.onnx_train, Transpose = false; made by runtime/transforms/fuse_conv.h):
+// y = act(conv(x, w) + b + z), Conv's inputs and attributes plus z (input 3, optional, of y's
+// shape) and `activation` ("", Relu, Clip, Sigmoid, Swish) with `activation_params` (Clip: [min, max]);
+// `constant_weights` = 1 promises W and B never change while the plan lives, so their
+// reordered copies are kept between runs.
 template <bool Transpose>
 class ConvKernel : public Kernel {
  public:
   explicit ConvKernel(const KernelInfo& info)
       : attrs_(read_window_attrs(info.node, /*with_dilations=*/true, /*with_ceil_mode=*/false)),
         group_(info.node.attr_int("group", 1)),
-        dnnl_(Transpose) {
+        dnnl_(ConvSetup{Transpose, ConvEpilogue::of_node(info.node), info.node.attr_int("constant_weights", 0) != 0}) {
     const Node& node = info.node;
     OT_CHECK(group_ >= 1, "{}: group = {} must be >= 1", node.label(), group_);
     if constexpr (Transpose) {
@@ -242,7 +341,10 @@ class ConvKernel : public Kernel {
     const Tensor& x = ctx.input(0);
     const Tensor& w = ctx.input(1);
     const Tensor* b = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+    const Tensor* z = ctx.has_input(3) ? &ctx.input(3) : nullptr;
     check_operands(node, x, w, b, group_, Transpose);
+    OT_CHECK(z == nullptr || z->dtype() == x.dtype(), "{}: the summed input Z {} must have X's type {}", node.label(),
+             z->describe(), dtype_name(x.dtype()));
     const Shape in = spatial_of(x.shape());
     const std::vector<int64_t> kernel = kernel_of(node, attrs_, w);
     const WindowGeometry g = Transpose ? conv_transpose_geometry(node, attrs_, output_padding_, output_shape_,
@@ -250,7 +352,10 @@ class ConvKernel : public Kernel {
                                        : forward_window_geometry(node, attrs_, in, kernel);
     const int64_t maps = Transpose ? w.dim(1) * group_ : w.dim(0);
     Tensor& y = ctx.allocate_output(0, x.dtype(), window_output_shape(x.dim(0), maps, g));
-    run_conv(dnnl_, Transpose, x, w, b, g, group_, y);
+    OT_CHECK(z == nullptr || broadcast_shapes(z->shape(), y.shape()) == y.shape(),
+             "{}: the summed input Z {} does not broadcast to the output's shape {}", node.label(), z->describe(),
+             shape_str(y.shape()));
+    run_conv(dnnl_, x, w, b, z, g, group_, y);
   }
 
  private:
@@ -265,6 +370,7 @@ class ConvKernel : public Kernel {
 ONNX_TRAIN_REGISTER_KERNELS(conv) {
   registry.add<ConvKernel<false>>("Conv", {1, 11});
   registry.add<ConvKernel<true>>("ConvTranspose", {1, 11});
+  registry.add<ConvKernel<false>>("FusedConv", {1}, kProjectDomain);
 }
 
 }  // namespace onnx_train

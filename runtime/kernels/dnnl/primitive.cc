@@ -2,6 +2,7 @@
 #include "runtime/kernels/dnnl/primitive.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "runtime/kernels/dnnl/dnnl_common.h"
 
@@ -25,6 +26,40 @@ void DnnlPrimitive::bind(int arg, const memory::desc& user_desc, const memory::d
   tensors_.push_back(std::move(t));
 }
 
+void DnnlPrimitive::bind_constant(int arg, const memory::desc& user_desc, const memory::desc& wanted) {
+  bind(arg, user_desc, wanted, false);
+  tensors_.back().constant = tensors_.back().reorder_needed;
+}
+
+void DnnlPrimitive::bind_accumulated(const memory::desc& user_desc, int dst_arg) {
+  const auto dst = std::find_if(tensors_.begin(), tensors_.end(), [&](const Operand& t) { return t.arg == dst_arg; });
+  OT_CHECK(dst != tensors_.end() && dst->output, "internal: bind_accumulated before its output {} is bound", dst_arg);
+  Operand t;
+  t.arg = dst_arg;
+  t.accumulate_into = static_cast<int>(dst - tensors_.begin());
+  t.user = unbound_memory(user_desc);
+  t.used = dst->used;
+  t.reorder_needed = user_desc != dst->used.get_desc();
+  if (t.reorder_needed) t.reorder = dnnl::reorder(t.user, t.used);
+  tensors_.push_back(std::move(t));
+}
+
+// Brings input `t` (its user handle set) into the memory the primitive reads.
+void DnnlPrimitive::load_input(Operand& t, dnnl::stream& stream) {
+  if (t.accumulate_into >= 0) {
+    if (t.reorder_needed) {
+      t.reorder.execute(stream, t.user, t.used);
+    } else if (t.used.get_data_handle() != t.user.get_data_handle()) {
+      std::memcpy(t.used.get_data_handle(), t.user.get_data_handle(), t.used.get_desc().get_size());
+    }
+    return;
+  }
+  if (!t.reorder_needed) return;
+  if (t.constant && t.reordered == t.user.get_data_handle()) return;
+  t.reorder.execute(stream, t.user, t.used);
+  t.reordered = t.user.get_data_handle();
+}
+
 void DnnlPrimitive::run(const float* const* data, size_t count) {
   OT_CHECK(count == tensors_.size(), "a oneDNN primitive bound to {} tensors was run with {}", tensors_.size(), count);
   dnnl::stream& stream = cpu_stream();
@@ -32,9 +67,12 @@ void DnnlPrimitive::run(const float* const* data, size_t count) {
   for (size_t i = 0; i < tensors_.size(); ++i) {
     Operand& t = tensors_[i];
     t.user.set_data_handle(const_cast<float*>(data[i]));
-    if (!t.output && t.reorder_needed) t.reorder.execute(stream, t.user, t.used);
+    if (t.accumulate_into >= 0) continue;  // after every output's handle is set
+    if (!t.output) load_input(t, stream);
     args[t.arg] = t.used;
   }
+  for (Operand& t : tensors_)
+    if (t.accumulate_into >= 0) load_input(t, stream);
   primitive_.execute(stream, args);
   for (Operand& t : tensors_)
     if (t.output && t.reorder_needed) t.reorder.execute(stream, t.used, t.user);
@@ -67,7 +105,8 @@ memory::desc DnnlConvGeometry::any(const Shape& s) {
   return memory::desc(to_dims(s), memory::data_type::f32, memory::format_tag::any);
 }
 
-dnnl::convolution_forward::primitive_desc DnnlConvGeometry::forward_pd(bool with_bias) const {
+dnnl::convolution_forward::primitive_desc DnnlConvGeometry::forward_pd(bool with_bias,
+                                                                       const dnnl::primitive_attr& attr) const {
   const auto prop = dnnl::prop_kind::forward_training;
   const auto alg = dnnl::algorithm::convolution_direct;
   const memory::desc bias = plain_f32_desc({dst[1]});
@@ -76,7 +115,7 @@ dnnl::convolution_forward::primitive_desc DnnlConvGeometry::forward_pd(bool with
                                                   pad_l, pad_r)
                 : dnnl::convolution_forward::desc(prop, alg, any(src), any(weights), any(dst), strides, dilates, pad_l,
                                                   pad_r);
-  return {d, cpu_engine()};
+  return {d, attr, cpu_engine()};
 }
 
 DnnlPoolGeometry::DnnlPoolGeometry(const Shape& x_shape, const WindowGeometry& g)

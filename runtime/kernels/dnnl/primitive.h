@@ -31,6 +31,14 @@ class DnnlPrimitive {
   void bind(int arg, const dnnl::memory::desc& user_desc, const dnnl::memory::desc& wanted, bool output);
   // Adds a tensor argument the primitive takes in our plain layout `desc` (no reorder).
   void bind_plain(int arg, const dnnl::memory::desc& desc) { bind(arg, desc, desc, false); }
+  // Adds an input the primitive only reads and whose values never change while its buffer
+  // stays the same (a weight of an inference plan): reordered on the first run and again
+  // only when run with another buffer, so the steady state skips the reorder.
+  void bind_constant(int arg, const dnnl::memory::desc& user_desc, const dnnl::memory::desc& wanted);
+  // Adds a tensor, laid out as `user_desc`, that the output bound to `dst_arg` (bound before)
+  // starts from: copied or reordered into that output's memory before the primitive runs
+  // (oneDNN's sum post-op, dst = op(...) + dst).
+  void bind_accumulated(const dnnl::memory::desc& user_desc, int dst_arg);
   // Adds an internal argument.
   void own(int arg, const dnnl::memory& m) { internal_[arg] = m; }
 
@@ -44,9 +52,13 @@ class DnnlPrimitive {
   struct Operand {
     int arg = 0;
     bool output = false, reorder_needed = false;
+    bool constant = false;        // bind_constant: reordered once per buffer
+    const void* reordered = nullptr;  // constant: the buffer `used` holds the reorder of
+    int accumulate_into = -1;     // bind_accumulated: index of the output operand it fills
     dnnl::memory user, used;
     dnnl::reorder reorder;
   };
+  void load_input(Operand& t, dnnl::stream& stream);
   dnnl::primitive primitive_;
   std::vector<Operand> tensors_;
   std::unordered_map<int, dnnl::memory> internal_;
@@ -76,7 +88,9 @@ struct DnnlConvGeometry {
   // A descriptor of shape s with the layout left to oneDNN.
   static dnnl::memory::desc any(const Shape& s);
   // The forward descriptor (also the hint of the backward primitives); the bias is plain.
-  dnnl::convolution_forward::primitive_desc forward_pd(bool with_bias) const;
+  // `attr`: post-ops a fused forward applies (FusedConv).
+  dnnl::convolution_forward::primitive_desc forward_pd(bool with_bias,
+                                                       const dnnl::primitive_attr& attr = dnnl::primitive_attr()) const;
 };
 
 // The pooling descriptor pieces of a window geometry over x [N, C, in...] (plain layouts).
