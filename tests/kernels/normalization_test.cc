@@ -295,6 +295,19 @@ TEST(DropoutTest, PhiloxWordsMatchTheReferenceBlocks) {
   }
 }
 
+// The vectorised float32 pass against the generic loop (run in double): same stream, same
+// mask, same scaling.
+TEST(DropoutTest, Float32PassMatchesTheGenericLoop) {
+  const Tensor x = random_tensor<float>({4099}, 11);  // a chunk-size tail and a lane tail
+  const Tensor r = Tensor::from<float>({}, {0.2f});
+  const Tensor training = Tensor::from<bool>({}, {true});
+  Node node = make_node("Dropout", 13, 3, 2);
+  const std::vector<Tensor> f32 = run_node(node, {x, r, training});
+  const std::vector<Tensor> f64 = run_node(node, {to_double(x), Tensor::from<double>({}, {0.2}), training});
+  EXPECT_EQ(f32[1].to_int64s(), f64[1].to_int64s());
+  expect_close(f64[0], to_double(f32[0]), 1e-6, "dropout f32 vs f64");
+}
+
 // A checkpoint's state resumes the mask stream where it was; a state of another form still loads.
 TEST(DropoutTest, StateResumesTheMaskStream) {
   const Tensor x = random_tensor<float>({5000}, 8);

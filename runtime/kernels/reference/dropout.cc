@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <type_traits>
 
 #include "runtime/core/dispatch.h"
 #include "runtime/core/parallel.h"
@@ -72,11 +73,16 @@ class DropoutKernel : public Kernel {
             const int64_t begin = c * kDropoutChunk, count = std::min(kDropoutChunk, n - begin);
             uint32_t words[kDropoutChunk];
             philox_words(stream_.key(), first + static_cast<uint64_t>(begin / 4), (count + 3) / 4, words);
-            for (int64_t i = 0; i < count; ++i) {
-              const bool keep = words[i] >= threshold;
-              out[begin + i] = keep ? from_compute<T>(to_compute(in[begin + i]) * scale) : from_compute<T>(C(0));
-              if (mask != nullptr) mask[begin + i] = keep;
+            bool keep[kDropoutChunk];
+            if constexpr (std::is_same_v<T, float>) {
+              dropout_chunk_f32(words, threshold, scale, in + begin, out + begin, keep, count);
+            } else {
+              for (int64_t i = 0; i < count; ++i) {
+                keep[i] = words[i] >= threshold;
+                out[begin + i] = keep[i] ? from_compute<T>(to_compute(in[begin + i]) * scale) : from_compute<T>(C(0));
+              }
             }
+            if (mask != nullptr) std::copy(keep, keep + count, mask + begin);
           },
           kParallelMinCheapElements / kDropoutChunk);
     });

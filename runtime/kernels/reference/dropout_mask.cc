@@ -49,7 +49,28 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void philox_lanes(c
   }
 }
 
+// One lane group of dropout_chunk_f32; `Lanes` fixed so the loop becomes vector code.
+template <int Lanes>
+inline void dropout_lanes(const uint32_t* words, uint32_t threshold, float scale, const float* in, float* out,
+                          bool* keep) {
+  for (int i = 0; i < Lanes; ++i) {
+    const bool k = words[i] >= threshold;
+    out[i] = k ? in[i] * scale : 0.f;
+    keep[i] = k;
+  }
+}
+
 }  // namespace
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void dropout_chunk_f32(const uint32_t* words,
+                                                                                     uint32_t threshold, float scale,
+                                                                                     const float* in, float* out,
+                                                                                     bool* keep, int64_t count) {
+  int64_t i = 0;
+  for (; i + kLanes <= count; i += kLanes)
+    dropout_lanes<kLanes>(words + i, threshold, scale, in + i, out + i, keep + i);
+  for (; i < count; ++i) dropout_lanes<1>(words + i, threshold, scale, in + i, out + i, keep + i);
+}
 
 void philox_words(const PhiloxKey& key, uint64_t first, int64_t blocks, uint32_t* words) {
   for (int64_t j = 0; j < blocks; j += kLanes)
