@@ -2,6 +2,7 @@
 #include "runtime/kernels/reference/dropout_mask.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace onnx_train {
 
@@ -49,14 +50,20 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void philox_lanes(c
   }
 }
 
-// One lane group of dropout_chunk_f32; `Lanes` fixed so the loop becomes vector code.
+// One lane group of dropout_chunk_f32; `Lanes` fixed so the loop becomes vector code. The
+// select is a bit mask over in * scale (all ones or zero), which compilers vectorise where
+// they keep a branch for `keep ? in * scale : 0`.
 template <int Lanes>
-inline void dropout_lanes(const uint32_t* words, uint32_t threshold, float scale, const float* in, float* out,
-                          bool* keep) {
+inline void dropout_lanes(const uint32_t* __restrict words, uint32_t threshold, float scale,
+                          const float* __restrict in, float* __restrict out, bool* __restrict keep) {
   for (int i = 0; i < Lanes; ++i) {
-    const bool k = words[i] >= threshold;
-    out[i] = k ? in[i] * scale : 0.f;
-    keep[i] = k;
+    const uint32_t all = 0u - static_cast<uint32_t>(words[i] >= threshold);
+    uint32_t bits;
+    const float kept = in[i] * scale;
+    std::memcpy(&bits, &kept, sizeof bits);
+    bits &= all;
+    std::memcpy(&out[i], &bits, sizeof bits);
+    keep[i] = all != 0;
   }
 }
 
