@@ -308,6 +308,23 @@ TEST(DropoutTest, Float32PassMatchesTheGenericLoop) {
   expect_close(f64[0], to_double(f32[0]), 1e-6, "dropout f32 vs f64");
 }
 
+// DropoutGrad: float32 (vectorised) and float64 (generic loop) against dy * Cast(mask) * scale,
+// the product it replaces.
+TEST(DropoutTest, GradFloat32MatchesFloat64AndTheUnfusedProduct) {
+  const Tensor dy = random_tensor<float>({4099}, 12);
+  Tensor mask(DType::Bool, {4099});
+  for (int64_t i = 0; i < mask.numel(); ++i) mask.data<bool>()[i] = (i * 7919) % 10 < 7;
+  const double scale = 1.0 / 0.7;
+  const Node node = testing::make_gradient_node("DropoutGrad", 3);
+  const Tensor f32 = run_node(node, {dy, mask, Tensor::from<float>({}, {static_cast<float>(scale)})})[0];
+  const Tensor f64 = run_node(node, {to_double(dy), mask, Tensor::from<double>({}, {scale})})[0];
+  std::vector<double> expected(4099);
+  for (int64_t i = 0; i < 4099; ++i)
+    expected[i] = mask.data<bool>()[i] ? static_cast<double>(dy.data<float>()[i]) * scale : 0.0;
+  expect_close(expected, f64, 1e-12, "DropoutGrad f64");
+  expect_close(expected, f32, 1e-6, "DropoutGrad f32");
+}
+
 // A checkpoint's state resumes the mask stream where it was; a state of another form still loads.
 TEST(DropoutTest, StateResumesTheMaskStream) {
   const Tensor x = random_tensor<float>({5000}, 8);

@@ -13,6 +13,10 @@
 // Each element's draw depends only on its index, so the tensor is filled in parallel chunks
 // with the same result at any thread count. The generator's position is the kernel's state
 // (Kernel::state), saved in checkpoints.
+//
+// DropoutGrad (project domain, 1), Dropout's backward pass in one pass over the data:
+//   inputs: dY, mask (bool, dY's shape: the forward node's mask), scale (a scalar of dY's
+//   type: 1 / (1 - ratio) in training, else 1);  output: dX = mask ? dY * scale : 0.
 #include <algorithm>
 #include <cmath>
 #include <sstream>
@@ -141,8 +145,51 @@ class DropoutKernel : public Kernel {
   PhiloxStream stream_;
 };
 
+class DropoutGradKernel : public Kernel {
+ public:
+  explicit DropoutGradKernel(const KernelInfo& info) : node_(info.node) {}
+
+  void run(KernelContext& ctx) override {
+    const Tensor& dy = ctx.input(0);
+    const Tensor& mask = ctx.input(1);
+    const Tensor& scale = ctx.input(2);
+    OT_CHECK(dtype_is_float(dy.dtype()) && mask.dtype() == DType::Bool && mask.shape() == dy.shape(),
+             "{}: dY {} and mask {} must be a floating-point tensor and a bool tensor of its shape", node_.label(),
+             dy.describe(), mask.describe());
+    OT_CHECK(scale.numel() == 1, "{}: scale {} must be a scalar", node_.label(), scale.describe());
+    Tensor& dx = ctx.allocate_output(0, dy.dtype(), dy.shape());
+    const bool* keep = mask.data<bool>();
+    const int64_t n = dy.numel();
+    visit_float(dy.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      using C = compute_t<T>;
+      const auto s = static_cast<C>(scale.to_doubles()[0]);
+      const T* in = dy.data<T>();
+      T* out = dx.data<T>();
+      parallel_for(
+          (n + kDropoutChunk - 1) / kDropoutChunk,
+          [&](int64_t c) {
+            const int64_t begin = c * kDropoutChunk, count = std::min(kDropoutChunk, n - begin);
+            if constexpr (std::is_same_v<T, float>) {
+              dropout_grad_chunk_f32(in + begin, keep + begin, s, out + begin, count);
+            } else {
+              for (int64_t i = begin; i < begin + count; ++i)
+                out[i] = keep[i] ? from_compute<T>(to_compute(in[i]) * s) : from_compute<T>(C(0));
+            }
+          },
+          kParallelMinCheapElements / kDropoutChunk);
+    });
+  }
+
+ private:
+  const Node& node_;
+};
+
 }  // namespace
 
-ONNX_TRAIN_REGISTER_KERNELS(dropout) { registry.add<DropoutKernel>("Dropout", {7, 10, 12, 13}); }
+ONNX_TRAIN_REGISTER_KERNELS(dropout) {
+  registry.add<DropoutKernel>("Dropout", {7, 10, 12, 13});
+  registry.add<DropoutGradKernel>("DropoutGrad", {1}, kProjectDomain);
+}
 
 }  // namespace onnx_train

@@ -67,7 +67,30 @@ inline void dropout_lanes(const uint32_t* __restrict words, uint32_t threshold, 
   }
 }
 
+// One lane group of dropout_grad_chunk_f32, the same bit-mask select.
+template <int Lanes>
+inline void dropout_grad_lanes(const float* __restrict dy, const bool* __restrict keep, float scale,
+                               float* __restrict dx) {
+  for (int i = 0; i < Lanes; ++i) {
+    const uint32_t all = 0u - static_cast<uint32_t>(keep[i]);
+    uint32_t bits;
+    const float kept = dy[i] * scale;
+    std::memcpy(&bits, &kept, sizeof bits);
+    bits &= all;
+    std::memcpy(&dx[i], &bits, sizeof bits);
+  }
+}
+
 }  // namespace
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void dropout_grad_chunk_f32(const float* dy,
+                                                                                          const bool* keep,
+                                                                                          float scale, float* dx,
+                                                                                          int64_t count) {
+  int64_t i = 0;
+  for (; i + kLanes <= count; i += kLanes) dropout_grad_lanes<kLanes>(dy + i, keep + i, scale, dx + i);
+  for (; i < count; ++i) dropout_grad_lanes<1>(dy + i, keep + i, scale, dx + i);
+}
 
 __attribute__((target_clones("avx512f", "avx2", "default"))) void dropout_chunk_f32(const uint32_t* words,
                                                                                      uint32_t threshold, float scale,

@@ -22,6 +22,9 @@ void philox_words(const PhiloxKey& key, uint64_t first, int64_t blocks, uint32_t
 void dropout_chunk_f32(const uint32_t* words, uint32_t threshold, float scale, const float* in, float* out, bool* keep,
                        int64_t count);
 
+// Dropout's backward pass on one chunk: dx[i] = keep[i] ? dy[i] * scale : 0.
+void dropout_grad_chunk_f32(const float* dy, const bool* keep, float scale, float* dx, int64_t count);
+
 // t such that a uniform 32-bit word w has P(w >= t) = 1 - ratio (to 2^-32), ratio in [0, 1).
 inline uint32_t dropout_threshold(double ratio) {
   const double t = std::round(ratio * 4294967296.0);
