@@ -125,11 +125,16 @@ class StaticInts {
     Ints out(count);
     for (size_t i = 0; i < count; ++i) {
       const int64_t x = (*a)[a->size() == 1 ? 0 : i], y = (*b)[b->size() == 1 ? 0 : i];
-      if (n.op_type == "Add") out[i] = x + y;
-      else if (n.op_type == "Sub") out[i] = x - y;
-      else if (n.op_type == "Mul") out[i] = x * y;
-      else if (y == 0) return std::nullopt;
-      else out[i] = x / y;
+      if (n.op_type == "Add")
+        out[i] = x + y;
+      else if (n.op_type == "Sub")
+        out[i] = x - y;
+      else if (n.op_type == "Mul")
+        out[i] = x * y;
+      else if (y == 0)
+        return std::nullopt;
+      else
+        out[i] = x / y;
     }
     return out;
   }
@@ -184,8 +189,9 @@ void drop_unread(Graph& graph, std::vector<std::string> roots) {
   for (const Node& n : graph.nodes)
     for (const std::string& in : n.inputs) ++reads[in];
   for (const ValueInfo& out : graph.outputs) ++reads[out.name];
-  static const std::set<std::string> pure = {"Constant", "Shape", "Gather", "Identity", "Unsqueeze", "Squeeze",
-                                             "Reshape",  "Cast",  "Concat", "Add",      "Sub",       "Mul", "Div"};
+  static const std::set<std::string> pure = {"Constant", "Shape",   "Gather", "Identity", "Unsqueeze",
+                                             "Squeeze",  "Reshape", "Cast",   "Concat",   "Add",
+                                             "Sub",      "Mul",     "Div"};
   std::set<const Node*> dropped;
   std::unordered_map<std::string, const Node*> producer;
   for (const Node& n : graph.nodes)
@@ -205,7 +211,8 @@ void drop_unread(Graph& graph, std::vector<std::string> roots) {
   }
   std::vector<Node> kept;
   for (Node& n : graph.nodes)
-    if (!dropped.count(&n)) kept.push_back(std::move(n));
+    if (!dropped.count(&n))
+      kept.push_back(std::move(n));
     else
       for (const std::string& out : n.outputs) graph.value_info.erase(out);
   graph.nodes = std::move(kept);

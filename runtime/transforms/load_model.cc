@@ -9,7 +9,7 @@ namespace onnx_train {
 Graph load_model(const std::string& path, const LoadOptions& options) {
   Graph graph = load_onnx_model(path, options);
   fuse_transformer_patterns(graph);  // before any gradient is built: the fused ops' rules apply
-  expand_onnx_gradient_ops(graph);  // one scan of the nodes and nothing more for a plain model
+  expand_onnx_gradient_ops(graph);   // one scan of the nodes and nothing more for a plain model
   return graph;
 }
 

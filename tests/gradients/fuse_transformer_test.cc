@@ -1,6 +1,8 @@
 // The transformer fusions (runtime/transforms/fuse_transformer.h): the Slices torch writes
 // for a chunk, with bounds computed from Shape at run time, become one Split; the values
 // and gradients stay those of the unfused graph; what does not tile is left alone.
+#include "runtime/transforms/fuse_transformer.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,7 +10,6 @@
 #include "importers/onnx_model.h"
 #include "onnx_train/session.h"
 #include "onnx_train/training.h"
-#include "runtime/transforms/fuse_transformer.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
@@ -49,7 +50,8 @@ std::string chunk_model(const std::string& dir, bool gap = false) {
 }
 
 size_t count_ops(const Graph& g, const std::string& op) {
-  return static_cast<size_t>(std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op_type == op; }));
+  return static_cast<size_t>(
+      std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op_type == op; }));
 }
 
 TEST(FuseTransformer, TilingChunkSlicesBecomeOneSplit) {

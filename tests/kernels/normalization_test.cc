@@ -334,7 +334,8 @@ TEST(DropoutTest, StateResumesTheMaskStream) {
   auto k1 = make_kernel(node), k2 = make_kernel(node);
   run_kernel(*k1, node, {x, r, training});
   k2->set_state(k1->state());
-  EXPECT_EQ(run_kernel(*k1, node, {x, r, training})[1].to_int64s(), run_kernel(*k2, node, {x, r, training})[1].to_int64s());
+  EXPECT_EQ(run_kernel(*k1, node, {x, r, training})[1].to_int64s(),
+            run_kernel(*k2, node, {x, r, training})[1].to_int64s());
   EXPECT_NO_THROW(k2->set_state("1 2 3 4"));
 }
 

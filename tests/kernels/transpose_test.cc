@@ -27,8 +27,10 @@ std::vector<double> transposed(const std::vector<double>& x, const Shape& shape,
     for (size_t k = 0; k < rank; ++k) src += j[k] * strides[perm[k]];
     y[flat] = x[static_cast<size_t>(src)];
     for (size_t k = rank; k-- > 0;)
-      if (++j[k] < out[k]) break;
-      else j[k] = 0;
+      if (++j[k] < out[k])
+        break;
+      else
+        j[k] = 0;
   }
   return y;
 }
@@ -38,8 +40,9 @@ TEST(TransposeTest, LargeAttentionShapesMatchTheIndexFormula) {
     Shape shape;
     std::vector<int64_t> perm;
   };
-  const std::vector<Case> cases = {{{16, 64, 128}, {1, 0, 2}}, {{64, 64, 32}, {0, 2, 1}}, {{16, 4, 64, 32}, {0, 2, 1, 3}},
-                                   {{8, 64, 4, 32}, {0, 2, 3, 1}}, {{300, 257}, {1, 0}}, {{3, 70000}, {1, 0}}};
+  const std::vector<Case> cases = {
+      {{16, 64, 128}, {1, 0, 2}},     {{64, 64, 32}, {0, 2, 1}}, {{16, 4, 64, 32}, {0, 2, 1, 3}},
+      {{8, 64, 4, 32}, {0, 2, 3, 1}}, {{300, 257}, {1, 0}},      {{3, 70000}, {1, 0}}};
   for (const Case& c : cases) {
     for (DType dtype : {DType::Float32, DType::Int64, DType::UInt8}) {
       Tensor x(dtype, c.shape);

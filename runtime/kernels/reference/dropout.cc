@@ -25,9 +25,9 @@
 #include "runtime/core/dispatch.h"
 #include "runtime/core/parallel.h"
 #include "runtime/kernels/kernel.h"
-#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/dropout_mask.h"
 #include "runtime/kernels/reference/norm_ref.h"
+#include "runtime/kernels/registry.h"
 
 namespace onnx_train {
 
@@ -166,18 +166,17 @@ class DropoutGradKernel : public Kernel {
       const auto s = static_cast<C>(scale.to_doubles()[0]);
       const T* in = dy.data<T>();
       T* out = dx.data<T>();
-      parallel_for(
-          (n + kDropoutChunk - 1) / kDropoutChunk,
-          [&](int64_t c) {
-            const int64_t begin = c * kDropoutChunk, count = std::min(kDropoutChunk, n - begin);
-            if constexpr (std::is_same_v<T, float>) {
-              dropout_grad_chunk_f32(in + begin, keep + begin, s, out + begin, count);
-            } else {
-              for (int64_t i = begin; i < begin + count; ++i)
-                out[i] = keep[i] ? from_compute<T>(to_compute(in[i]) * s) : from_compute<T>(C(0));
-            }
-          },
-          kParallelMinCheapElements / kDropoutChunk);
+      parallel_for((n + kDropoutChunk - 1) / kDropoutChunk,
+                   [&](int64_t c) {
+                     const int64_t begin = c * kDropoutChunk, count = std::min(kDropoutChunk, n - begin);
+                     if constexpr (std::is_same_v<T, float>) {
+                       dropout_grad_chunk_f32(in + begin, keep + begin, s, out + begin, count);
+                     } else {
+                       for (int64_t i = begin; i < begin + count; ++i)
+                         out[i] = keep[i] ? from_compute<T>(to_compute(in[i]) * s) : from_compute<T>(C(0));
+                     }
+                   },
+                   kParallelMinCheapElements / kDropoutChunk);
     });
   }
 

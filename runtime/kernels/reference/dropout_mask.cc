@@ -14,7 +14,7 @@ constexpr int kLanes = 16;  // blocks computed side by side
 // The same rounds as philox4x32_10, one lane per block. Cloned per instruction set and picked
 // at load time (AVX-512, AVX2, baseline x86-64), so the binary runs on any x86-64 CPU.
 __attribute__((target_clones("avx512f", "avx2", "default"))) void philox_lanes(const PhiloxKey& key, uint64_t first,
-                                                                                int64_t count, uint32_t* words) {
+                                                                               int64_t count, uint32_t* words) {
   constexpr uint32_t kMultiplier0 = 0xD2511F53u, kMultiplier1 = 0xCD9E8D57u;
   constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
   uint32_t c0[kLanes], c1[kLanes], c2[kLanes], c3[kLanes];
@@ -54,8 +54,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void philox_lanes(c
 // select is a bit mask over in * scale (all ones or zero), which compilers vectorise where
 // they keep a branch for `keep ? in * scale : 0`.
 template <int Lanes>
-inline void dropout_lanes(const uint32_t* __restrict words, uint32_t threshold, float scale,
-                          const float* __restrict in, float* __restrict out, bool* __restrict keep) {
+inline void dropout_lanes(const uint32_t* __restrict words, uint32_t threshold, float scale, const float* __restrict in,
+                          float* __restrict out, bool* __restrict keep) {
   for (int i = 0; i < Lanes; ++i) {
     const uint32_t all = 0u - static_cast<uint32_t>(words[i] >= threshold);
     uint32_t bits;
@@ -84,18 +84,17 @@ inline void dropout_grad_lanes(const float* __restrict dy, const bool* __restric
 }  // namespace
 
 __attribute__((target_clones("avx512f", "avx2", "default"))) void dropout_grad_chunk_f32(const float* dy,
-                                                                                          const bool* keep,
-                                                                                          float scale, float* dx,
-                                                                                          int64_t count) {
+                                                                                         const bool* keep, float scale,
+                                                                                         float* dx, int64_t count) {
   int64_t i = 0;
   for (; i + kLanes <= count; i += kLanes) dropout_grad_lanes<kLanes>(dy + i, keep + i, scale, dx + i);
   for (; i < count; ++i) dropout_grad_lanes<1>(dy + i, keep + i, scale, dx + i);
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default"))) void dropout_chunk_f32(const uint32_t* words,
-                                                                                     uint32_t threshold, float scale,
-                                                                                     const float* in, float* out,
-                                                                                     bool* keep, int64_t count) {
+                                                                                    uint32_t threshold, float scale,
+                                                                                    const float* in, float* out,
+                                                                                    bool* keep, int64_t count) {
   int64_t i = 0;
   for (; i + kLanes <= count; i += kLanes)
     dropout_lanes<kLanes>(words + i, threshold, scale, in + i, out + i, keep + i);
