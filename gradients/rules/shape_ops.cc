@@ -134,7 +134,8 @@ void gather_grad(GradContext& g) {
 // Dropout without a training switch (Dropout-7/10, and 12/13 without a training_mode
 // input): dx = dy. With a training_mode input t (12/13): dx = dy * mask * s with the mask
 // output of the forward node (added to it when the model left it out: the elements the
-// forward pass kept, all true when t is false) and s = t ? 1 / (1 - ratio) : 1.
+// forward pass kept, all true when t is false) and s = t ? 1 / (1 - ratio) : 1, as one
+// DropoutGrad(dy, mask, s) pass.
 void dropout_grad(GradContext& g) {
   const Node& n = g.node();
   if (n.since_version < 12 || !n.has_input(2)) {
@@ -147,8 +148,7 @@ void dropout_grad(GradContext& g) {
   const std::string ratio =
       n.has_input(1) ? g.emit("Cast", {g.x(1)}, {{"to", Attribute::of_int(to)}}) : g.scalar(0.5, x);
   const std::string scale = g.emit("Where", {g.x(2), g.emit("Div", {one, g.emit("Sub", {one, ratio})}), one});
-  const std::string mask = g.emit("Cast", {g.forward_output(1)}, {{"to", Attribute::of_int(to)}});
-  g.set_dx(0, g.emit("Mul", {g.emit("Mul", {g.dy(0), mask}), scale}));
+  g.set_dx(0, g.emit("DropoutGrad", {g.dy(0), g.forward_output(1), scale}, {}, kGradientDomain));
 }
 
 }  // namespace

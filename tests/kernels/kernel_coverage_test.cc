@@ -405,6 +405,7 @@ const std::vector<KernelRow> kRows = {
     {kTrain, "ConvGrad", 1, "gtest:ConvPoolGrad.ConvGradFloat32MatchesFloat64"},
     {kTrain, "ConvTransposeGrad", 1, "gtest:ConvPoolGrad.ConvTransposeGradFloat32MatchesFloat64"},
     {kTrain, "DetGrad", 1, "gtest:IndexingGradKernels.Registered"},
+    {kTrain, "DropoutGrad", 1, "gtest:DropoutTest.GradFloat32MatchesFloat64AndTheUnfusedProduct"},
     {kTrain, "EluGrad", 1, "gtest:ActivationGradTest.DnnlAndReferenceAgree"},
     {kTrain, "FusedConv", 1, "gtest:FusedConv.PostOpsMatchReference"},
     {kTrain, "GRUGrad", 1, "gtest:RecurrentGrad.ProducesOnlyWantedOutputsAndTakesAbsentGradientsAsZero"},

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "runtime/kernels/kernel.h"
+#include "runtime/kernels/reference/dropout_mask.h"
 #include "runtime/kernels/reference/norm_ref.h"
 #include "tests/support/kernel_harness.h"
 
@@ -278,6 +279,64 @@ TEST(DropoutTest, DeterministicPerSeedAndFreshPerStep) {
   const auto first = run_kernel(*k1, node, {x, r, training})[1].to_int64s();
   EXPECT_EQ(first, run_kernel(*k2, node, {x, r, training})[1].to_int64s());  // same seed, same mask
   EXPECT_NE(first, run_kernel(*k1, node, {x, r, training})[1].to_int64s());  // next step, new mask
+}
+
+// The many-lanes Philox of the Dropout masks against the one-block reference, across a
+// 32-bit counter carry and with a count that is not a multiple of the lane width.
+TEST(DropoutTest, PhiloxWordsMatchTheReferenceBlocks) {
+  const PhiloxStream stream(1234);
+  const uint64_t first = (uint64_t{1} << 32) - 7;
+  const int64_t blocks = 37;
+  std::vector<uint32_t> words(4 * blocks);
+  philox_words(stream.key(), first, blocks, words.data());
+  for (int64_t j = 0; j < blocks; ++j) {
+    const PhiloxCounter expected = stream.block(first + static_cast<uint64_t>(j));
+    for (int w = 0; w < 4; ++w) ASSERT_EQ(words[4 * j + w], expected[w]) << "block " << j << " word " << w;
+  }
+}
+
+// The vectorised float32 pass against the generic loop (run in double): same stream, same
+// mask, same scaling.
+TEST(DropoutTest, Float32PassMatchesTheGenericLoop) {
+  const Tensor x = random_tensor<float>({4099}, 11);  // a chunk-size tail and a lane tail
+  const Tensor r = Tensor::from<float>({}, {0.2f});
+  const Tensor training = Tensor::from<bool>({}, {true});
+  Node node = make_node("Dropout", 13, 3, 2);
+  const std::vector<Tensor> f32 = run_node(node, {x, r, training});
+  const std::vector<Tensor> f64 = run_node(node, {to_double(x), Tensor::from<double>({}, {0.2}), training});
+  EXPECT_EQ(f32[1].to_int64s(), f64[1].to_int64s());
+  expect_close(f64[0], to_double(f32[0]), 1e-6, "dropout f32 vs f64");
+}
+
+// DropoutGrad: float32 (vectorised) and float64 (generic loop) against dy * Cast(mask) * scale,
+// the product it replaces.
+TEST(DropoutTest, GradFloat32MatchesFloat64AndTheUnfusedProduct) {
+  const Tensor dy = random_tensor<float>({4099}, 12);
+  Tensor mask(DType::Bool, {4099});
+  for (int64_t i = 0; i < mask.numel(); ++i) mask.data<bool>()[i] = (i * 7919) % 10 < 7;
+  const double scale = 1.0 / 0.7;
+  const Node node = testing::make_gradient_node("DropoutGrad", 3);
+  const Tensor f32 = run_node(node, {dy, mask, Tensor::from<float>({}, {static_cast<float>(scale)})})[0];
+  const Tensor f64 = run_node(node, {to_double(dy), mask, Tensor::from<double>({}, {scale})})[0];
+  std::vector<double> expected(4099);
+  for (int64_t i = 0; i < 4099; ++i)
+    expected[i] = mask.data<bool>()[i] ? static_cast<double>(dy.data<float>()[i]) * scale : 0.0;
+  expect_close(expected, f64, 1e-12, "DropoutGrad f64");
+  expect_close(expected, f32, 1e-6, "DropoutGrad f32");
+}
+
+// A checkpoint's state resumes the mask stream where it was; a state of another form still loads.
+TEST(DropoutTest, StateResumesTheMaskStream) {
+  const Tensor x = random_tensor<float>({5000}, 8);
+  const Tensor r = Tensor::from<float>({}, {0.3f});
+  const Tensor training = Tensor::from<bool>({}, {true});
+  Node node = make_node("Dropout", 13, 3, 2);
+  auto k1 = make_kernel(node), k2 = make_kernel(node);
+  run_kernel(*k1, node, {x, r, training});
+  k2->set_state(k1->state());
+  EXPECT_EQ(run_kernel(*k1, node, {x, r, training})[1].to_int64s(),
+            run_kernel(*k2, node, {x, r, training})[1].to_int64s());
+  EXPECT_NO_THROW(k2->set_state("1 2 3 4"));
 }
 
 TEST(DropoutTest, InferenceIsIdentityInEveryVersion) {

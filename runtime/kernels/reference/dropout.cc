@@ -5,18 +5,29 @@
 // the optional mask is all true (Dropout-7: all ones of data's type).
 //
 // Training (Dropout-12/13 with training_mode true and ratio in (0, 1)): every element is
-// kept with probability 1 - ratio, drawn from a deterministic generator seeded by the
-// `seed` attribute (or a fixed default), whose state carries over from one run to the next:
-//   mask = u >= ratio with u ~ U[0, 1),  output = data * mask / (1 - ratio).
-// The generator's state is the kernel's state (Kernel::state), saved in checkpoints.
+// kept with probability 1 - ratio, drawn from a counter-based generator (Philox4x32-10,
+// random_ops_philox.h) keyed by the `seed` attribute (or a fixed default), whose position
+// carries over from one run to the next:
+//   element i of a run reads 32-bit word i % 4 of block first + i / 4, w ~ U{0 .. 2^32 - 1},
+//   mask = w >= t with t = round(ratio * 2^32),  output = data * mask / (1 - ratio).
+// Each element's draw depends only on its index, so the tensor is filled in parallel chunks
+// with the same result at any thread count. The generator's position is the kernel's state
+// (Kernel::state), saved in checkpoints.
+//
+// DropoutGrad (project domain, 1), Dropout's backward pass in one pass over the data:
+//   inputs: dY, mask (bool, dY's shape: the forward node's mask), scale (a scalar of dY's
+//   type: 1 / (1 - ratio) in training, else 1);  output: dX = mask ? dY * scale : 0.
 #include <algorithm>
-#include <random>
+#include <cmath>
 #include <sstream>
+#include <type_traits>
 
 #include "runtime/core/dispatch.h"
+#include "runtime/core/parallel.h"
 #include "runtime/kernels/kernel.h"
-#include "runtime/kernels/registry.h"
+#include "runtime/kernels/reference/dropout_mask.h"
 #include "runtime/kernels/reference/norm_ref.h"
+#include "runtime/kernels/registry.h"
 
 namespace onnx_train {
 
@@ -30,7 +41,7 @@ class DropoutKernel : public Kernel {
   explicit DropoutKernel(const KernelInfo& info)
       : node_(info.node),
         ratio_attr_(info.node.attr_float("ratio", 0.5f)),
-        rng_(static_cast<uint64_t>(info.node.attr_int("seed", kDefaultDropoutSeed))) {
+        stream_(static_cast<uint64_t>(info.node.attr_int("seed", kDefaultDropoutSeed))) {
     if (node_.since_version < 12)
       OT_CHECK(ratio_attr_ >= 0.f && ratio_attr_ < 1.f, "{}: ratio {} is out of range; it must be in [0, 1)",
                node_.label(), ratio_attr_);
@@ -49,38 +60,53 @@ class DropoutKernel : public Kernel {
     }
     Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
     bool* mask = ctx.output_wanted(1) ? ctx.allocate_output(1, DType::Bool, x.shape()).data<bool>() : nullptr;
+    const int64_t n = x.numel();
+    const uint64_t first = stream_.take(static_cast<uint64_t>(n + 3) / 4);
+    const uint32_t threshold = dropout_threshold(ratio);
     visit_float(x.dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
       using C = compute_t<T>;
       const C scale = static_cast<C>(1.0 / (1.0 - ratio));
       const T* in = x.data<T>();
       T* out = y.data<T>();
-      for (int64_t i = 0; i < x.numel(); ++i) {
-        const bool keep = uniform() >= ratio;
-        out[i] = keep ? from_compute<T>(to_compute(in[i]) * scale) : from_compute<T>(C(0));
-        if (mask != nullptr) mask[i] = keep;
-      }
+      // Chunks of whole blocks: chunk c holds elements [c * kDropoutChunk, ...).
+      const int64_t chunks = (n + kDropoutChunk - 1) / kDropoutChunk;
+      parallel_for(
+          chunks,
+          [&](int64_t c) {
+            const int64_t begin = c * kDropoutChunk, count = std::min(kDropoutChunk, n - begin);
+            uint32_t words[kDropoutChunk];
+            philox_words(stream_.key(), first + static_cast<uint64_t>(begin / 4), (count + 3) / 4, words);
+            bool keep[kDropoutChunk];
+            if constexpr (std::is_same_v<T, float>) {
+              dropout_chunk_f32(words, threshold, scale, in + begin, out + begin, keep, count);
+            } else {
+              for (int64_t i = 0; i < count; ++i) {
+                keep[i] = words[i] >= threshold;
+                out[begin + i] = keep[i] ? from_compute<T>(to_compute(in[begin + i]) * scale) : from_compute<T>(C(0));
+              }
+            }
+            if (mask != nullptr) std::copy(keep, keep + count, mask + begin);
+          },
+          kParallelMinCheapElements / kDropoutChunk);
     });
   }
 
-  std::string state() const override {
-    std::ostringstream out;
-    out << rng_;
-    return out.str();
-  }
+  // "philox BLOCK": the generator's position (the key comes from the node's seed).
+  std::string state() const override { return "philox " + std::to_string(stream_.position()); }
 
   void set_state(const std::string& state) override {
     std::istringstream in(state);
-    std::mt19937_64 restored;
-    in >> restored;
-    OT_CHECK(!in.fail(), "{}: the saved random-generator state is not valid", node_.label());
-    rng_ = restored;
+    std::string tag;
+    uint64_t block = 0;
+    in >> tag >> block;
+    // NOTE: older checkpoints saved a Mersenne-Twister state; such a state resumes with
+    // fresh masks from a position of its own (its hash) instead of failing.
+    if (tag != "philox" || in.fail()) block = seed_from_name(state) >> 16;
+    stream_.seek(block);
   }
 
  private:
-  // A uniform draw in [0, 1) with 53 random bits.
-  double uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
-
   bool training_mode(const KernelContext& ctx) const {
     if (!ctx.has_input(2)) return false;
     const Tensor& t = ctx.input(2);
@@ -116,11 +142,53 @@ class DropoutKernel : public Kernel {
 
   const Node& node_;
   const float ratio_attr_;  // Dropout-7/10 only (12+ takes the ratio as an input)
-  std::mt19937_64 rng_;
+  PhiloxStream stream_;
+};
+
+class DropoutGradKernel : public Kernel {
+ public:
+  explicit DropoutGradKernel(const KernelInfo& info) : node_(info.node) {}
+
+  void run(KernelContext& ctx) override {
+    const Tensor& dy = ctx.input(0);
+    const Tensor& mask = ctx.input(1);
+    const Tensor& scale = ctx.input(2);
+    OT_CHECK(dtype_is_float(dy.dtype()) && mask.dtype() == DType::Bool && mask.shape() == dy.shape(),
+             "{}: dY {} and mask {} must be a floating-point tensor and a bool tensor of its shape", node_.label(),
+             dy.describe(), mask.describe());
+    OT_CHECK(scale.numel() == 1, "{}: scale {} must be a scalar", node_.label(), scale.describe());
+    Tensor& dx = ctx.allocate_output(0, dy.dtype(), dy.shape());
+    const bool* keep = mask.data<bool>();
+    const int64_t n = dy.numel();
+    visit_float(dy.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      using C = compute_t<T>;
+      const auto s = static_cast<C>(scale.to_doubles()[0]);
+      const T* in = dy.data<T>();
+      T* out = dx.data<T>();
+      parallel_for((n + kDropoutChunk - 1) / kDropoutChunk,
+                   [&](int64_t c) {
+                     const int64_t begin = c * kDropoutChunk, count = std::min(kDropoutChunk, n - begin);
+                     if constexpr (std::is_same_v<T, float>) {
+                       dropout_grad_chunk_f32(in + begin, keep + begin, s, out + begin, count);
+                     } else {
+                       for (int64_t i = begin; i < begin + count; ++i)
+                         out[i] = keep[i] ? from_compute<T>(to_compute(in[i]) * s) : from_compute<T>(C(0));
+                     }
+                   },
+                   kParallelMinCheapElements / kDropoutChunk);
+    });
+  }
+
+ private:
+  const Node& node_;
 };
 
 }  // namespace
 
-ONNX_TRAIN_REGISTER_KERNELS(dropout) { registry.add<DropoutKernel>("Dropout", {7, 10, 12, 13}); }
+ONNX_TRAIN_REGISTER_KERNELS(dropout) {
+  registry.add<DropoutKernel>("Dropout", {7, 10, 12, 13});
+  registry.add<DropoutGradKernel>("DropoutGrad", {1}, kProjectDomain);
+}
 
 }  // namespace onnx_train

@@ -83,6 +83,11 @@ class PhiloxStream {
     return first;
   }
 
+  // The index of the next block take() hands out, and setting it (a kernel's saved state).
+  uint64_t position() const { return next_block_; }
+  void seek(uint64_t block) { next_block_ = block; }
+  const PhiloxKey& key() const { return key_; }
+
  private:
   PhiloxKey key_{};
   uint64_t next_block_ = 0;

@@ -12,6 +12,7 @@
 #include <numeric>
 
 #include "runtime/core/dispatch.h"
+#include "runtime/core/parallel.h"
 #include "runtime/kernels/kernel.h"
 #include "runtime/kernels/registry.h"
 #include "runtime/kernels/util.h"
@@ -80,11 +81,13 @@ void for_each_index(const Shape& shape, const std::vector<int64_t>& src_strides,
   }
 }
 
+void copy_merged(const char* src, const std::vector<int64_t>& ss, char* dst, const std::vector<int64_t>& ds,
+                 const Shape& shape, size_t elem);
+
 // For every index i of `shape`: dst[i . dst_strides] = src[i . src_strides] (element strides;
 // `src` and `dst` point at index 0). Size-1 dimensions are dropped and dimensions that are
-// contiguous in both views merged, so plain copies become one memcpy. When the innermost
-// output dimension is strided in the source but another dimension is contiguous there (a
-// transpose), the copy goes in cache-sized 2-D blocks.
+// contiguous in both views merged, so plain copies become one memcpy. Large copies are split
+// along their outermost dimension over the cores (each part writes its own slab of dst).
 void copy_strided(const char* src, std::vector<int64_t> src_strides, char* dst, std::vector<int64_t> dst_strides,
                   const Shape& full_shape, size_t elem) {
   Shape shape;
@@ -106,6 +109,28 @@ void copy_strided(const char* src, std::vector<int64_t> src_strides, char* dst, 
     std::memcpy(dst, src, elem);
     return;
   }
+  const auto e = static_cast<int64_t>(elem);
+  if (shape.size() >= 2 && shape[0] >= 2 && product(shape, 0, shape.size()) >= kParallelMinCheapElements) {
+    const int64_t parts = std::min<int64_t>(shape[0], 64);
+    parallel_for(
+        parts,
+        [&](int64_t p) {
+          const int64_t begin = shape[0] * p / parts, end = shape[0] * (p + 1) / parts;
+          Shape part = shape;
+          part[0] = end - begin;
+          copy_merged(src + begin * ss[0] * e, ss, dst + begin * ds[0] * e, ds, part, elem);
+        },
+        2);
+    return;
+  }
+  copy_merged(src, ss, dst, ds, shape, elem);
+}
+
+// copy_strided on merged dimensions (no size-1 or mergeable pairs). When the innermost
+// output dimension is strided in the source but another dimension is contiguous there (a
+// transpose), the copy goes in cache-sized 2-D blocks.
+void copy_merged(const char* src, const std::vector<int64_t>& ss, char* dst, const std::vector<int64_t>& ds,
+                 const Shape& shape, size_t elem) {
   const size_t last = shape.size() - 1;
   const int64_t e = static_cast<int64_t>(elem);
   size_t contiguous = last;
