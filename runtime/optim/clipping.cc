@@ -7,6 +7,7 @@
 
 #include "onnx_train/error.h"
 #include "runtime/core/parallel.h"
+#include "runtime/core/parallel_ranges.h"
 
 namespace onnx_train {
 
@@ -37,28 +38,53 @@ double reduce(const T* x, int64_t n, Term term, Combine combine) {
   return total;
 }
 
+// Sum of |x| (kSquare false) or x^2 (kSquare true) over x, in double: a vectorised sum inside
+// each chunk (the lanes' partial sums combined in an order fixed at compile time), the chunks'
+// sums added in order, so the result does not depend on the thread count.
+template <bool kSquare, typename T>
+double power_sum(const T* x, int64_t n) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+#pragma omp parallel for if (n >= kParallelMinCheapElements) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t end = std::min(n, (c + 1) * kChunk);
+    double acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = c * kChunk; i < end; ++i) {
+      const double a = static_cast<double>(x[i]);
+      acc += kSquare ? a * a : std::abs(a);
+    }
+    partial[static_cast<size_t>(c)] = acc;
+  }
+  double total = 0;
+  for (double v : partial) total += v;
+  return total;
+}
+
 // Sum of |x|^p over x, or max |x| when p is infinite.
 template <typename T>
 double norm_part(const T* x, int64_t n, double p) {
   const auto add = [](double s, double v) { return s + v; };
+  if (p == 2) return power_sum<true>(x, n);
+  if (p == 1) return power_sum<false>(x, n);
   if (std::isinf(p))
     return reduce(
         x, n, [](double a) { return a; }, nan_max);
-  if (p == 2)
-    return reduce(
-        x, n, [](double a) { return a * a; }, add);
-  if (p == 1)
-    return reduce(
-        x, n, [](double a) { return a; }, add);
   return reduce(
       x, n, [p](double a) { return std::pow(a, p); }, add);
 }
 
-// x[i] = op(x[i]) for i < n, on every core when n is large. op must not throw.
+// x[i] = op(x[i]) for i < n, a vectorised loop per thread's range, on every core when n is
+// large. op must not throw.
 template <typename T, typename Op>
 void update(T* x, int64_t n, Op op) {
-#pragma omp parallel for if (n >= kParallelMinCheapElements) schedule(static)
-  for (int64_t i = 0; i < n; ++i) x[i] = op(x[i]);
+  parallel_ranges(
+      n,
+      [&](int64_t begin, int64_t end) {
+#pragma omp simd
+        for (int64_t i = begin; i < end; ++i) x[i] = op(x[i]);
+      },
+      kParallelMinCheapElements);
 }
 
 void check_grad(const Tensor* grad, const char* what) {

@@ -1,5 +1,5 @@
-// The optimizers of optimizers.h: one fused elementwise pass per parameter (two for LAMB),
-// split between OpenMP threads for large parameters. The math is in the header.
+// The optimizers of optimizers.h: one fused, vectorised elementwise pass per parameter (two for
+// LAMB), split between OpenMP threads for large parameters. The math is in the header.
 #include "onnx_train/optimizers.h"
 
 #include <omp.h>
@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
+#include <type_traits>
 
 #include "runtime/core/dispatch.h"
 #include "runtime/core/parallel.h"
+#include "runtime/core/parallel_ranges.h"
 
 namespace onnx_train {
 
@@ -25,7 +27,45 @@ void visit_param_dtype(const Param& param, F&& f) {
   }
 }
 
+// f(std::true_type) or f(std::false_type): a run-time switch made a compile-time one, so the
+// fused loops below carry no per-element branch on their options.
+template <typename F>
+void with_flag(bool on, F&& f) {
+  if (on)
+    f(std::true_type{});
+  else
+    f(std::false_type{});
+}
+
+// NOTE: the loops below are `#pragma omp simd` over restrict pointers (p, g and each state
+// slot are distinct tensors), in the parameter's type, with the operations in the order the
+// scalar formulas of optimizers.h give (no FMA contraction across them: results are those of
+// the element-by-element code, bit for bit, whatever the vector width or thread count).
+
 // --- SGD ---------------------------------------------------------------------------------
+
+template <typename T>
+struct SgdCoefficients {
+  T wd, momentum, keep, neg_lr;  // keep = 1 - dampening
+};
+
+// d = g + wd p; buf = first ? d : momentum buf + keep d; d = nesterov ? d + momentum buf : buf;
+// p += -lr d. Shapes: p, g, buf [n] (buf unused without momentum).
+template <typename T, bool kDecay, bool kMomentum, bool kFirst, bool kNesterov>
+void sgd_range(T* __restrict p, const T* __restrict g, T* __restrict buf, int64_t begin, int64_t end,
+               SgdCoefficients<T> c) {
+#pragma omp simd
+  for (int64_t i = begin; i < end; ++i) {
+    T d = g[i];
+    if constexpr (kDecay) d += c.wd * p[i];
+    if constexpr (kMomentum) {
+      const T b = kFirst ? d : buf[i] * c.momentum + c.keep * d;  // the first buffer is the gradient
+      buf[i] = b;
+      d = kNesterov ? d + c.momentum * b : b;
+    }
+    p[i] += c.neg_lr * d;
+  }
+}
 
 class Sgd : public Optimizer {
  public:
@@ -43,23 +83,52 @@ class Sgd : public Optimizer {
       T* p = param.value->data<T>();
       const T* g = param.grad->data<T>();
       T* buf = options_.momentum != 0 ? state.slots[0].data<T>() : nullptr;
-      const T wd_t = static_cast<T>(wd), momentum = static_cast<T>(options_.momentum);
-      const T keep = static_cast<T>(1 - options_.dampening), neg_lr = static_cast<T>(-lr);
-      const bool first = state.step == 1, nesterov = options_.nesterov;
-      parallel_for(param.value->numel(), [&](int64_t i) {
-        T d = g[i];
-        if (wd != 0) d += wd_t * p[i];
-        if (buf) {
-          buf[i] = first ? d : buf[i] * momentum + keep * d;  // the first buffer is the gradient
-          d = nesterov ? d + momentum * buf[i] : buf[i];
-        }
-        p[i] += neg_lr * d;
+      const SgdCoefficients<T> c{static_cast<T>(wd), static_cast<T>(options_.momentum),
+                                 static_cast<T>(1 - options_.dampening), static_cast<T>(-lr)};
+      with_flag(wd != 0, [&](auto decay) {
+        with_flag(buf != nullptr, [&](auto momentum) {
+          with_flag(state.step == 1, [&](auto first) {
+            with_flag(options_.nesterov, [&](auto nesterov) {
+              parallel_ranges(param.value->numel(), [&](int64_t begin, int64_t end) {
+                sgd_range<T, decay(), momentum(), first(), nesterov()>(p, g, buf, begin, end, c);
+              });
+            });
+          });
+        });
       });
     });
   }
 };
 
 // --- Adam and AdamW ----------------------------------------------------------------------
+
+template <typename T>
+struct AdamCoefficients {
+  T shrink, wd, b1, b2, one_minus_b1, one_minus_b2, bc2_sqrt, eps, neg_step_size;
+};
+
+// AdamW: p *= 1 - lr wd; Adam: g += wd p. Then m = b1 m + (1 - b1) g,
+// v = b2 v + (1 - b2) g g, (amsgrad: v_max = max(v_max, v), used for v), p += -step_size m /
+// (sqrt(v) / sqrt(1 - b2^t) + eps). Shapes: p, g, m, v, v_max [n] (v_max only with amsgrad).
+template <typename T, bool kDecoupled, bool kCoupled, bool kAmsgrad>
+void adam_range(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, T* __restrict v_max,
+                int64_t begin, int64_t end, AdamCoefficients<T> c) {
+#pragma omp simd
+  for (int64_t i = begin; i < end; ++i) {
+    T param = p[i];
+    if constexpr (kDecoupled) param *= c.shrink;
+    T grad = g[i];
+    if constexpr (kCoupled) grad += c.wd * param;
+    const T m_new = m[i] * c.b1 + c.one_minus_b1 * grad;
+    const T v_new = v[i] * c.b2 + c.one_minus_b2 * grad * grad;
+    m[i] = m_new;
+    v[i] = v_new;
+    T second = v_new;
+    if constexpr (kAmsgrad) second = v_max[i] = std::max(v_max[i], v_new);
+    const T denom = std::sqrt(second) / c.bc2_sqrt + c.eps;
+    p[i] = param + c.neg_step_size * m_new / denom;
+  }
+}
 
 class Adam : public Optimizer {
  public:
@@ -83,23 +152,20 @@ class Adam : public Optimizer {
       T* m = state.slots[0].data<T>();
       T* v = state.slots[1].data<T>();
       T* v_max = options_.amsgrad ? state.slots[2].data<T>() : nullptr;
+      const AdamCoefficients<T> c{static_cast<T>(1 - lr * wd),        static_cast<T>(wd),
+                                  static_cast<T>(beta1),              static_cast<T>(beta2),
+                                  static_cast<T>(1 - beta1),          static_cast<T>(1 - beta2),
+                                  static_cast<T>(bias_correction2_sqrt), static_cast<T>(*options_.eps),
+                                  static_cast<T>(-step_size)};
       // AdamW scales p by (1 - lr wd); Adam adds wd p to the gradient (L2).
-      const bool decoupled = decoupled_ && wd != 0, coupled = !decoupled_ && wd != 0;
-      const T shrink = static_cast<T>(1 - lr * wd), wd_t = static_cast<T>(wd);
-      const T b1 = static_cast<T>(beta1), b2 = static_cast<T>(beta2);
-      const T one_minus_b1 = static_cast<T>(1 - beta1), one_minus_b2 = static_cast<T>(1 - beta2);
-      const T bc2_sqrt = static_cast<T>(bias_correction2_sqrt), eps = static_cast<T>(*options_.eps);
-      const T neg_step_size = static_cast<T>(-step_size);
-      parallel_for(param.value->numel(), [&](int64_t i) {
-        if (decoupled) p[i] *= shrink;
-        T grad = g[i];
-        if (coupled) grad += wd_t * p[i];
-        m[i] = m[i] * b1 + one_minus_b1 * grad;
-        v[i] = v[i] * b2 + one_minus_b2 * grad * grad;
-        T second = v[i];
-        if (v_max) second = v_max[i] = std::max(v_max[i], v[i]);
-        const T denom = std::sqrt(second) / bc2_sqrt + eps;
-        p[i] += neg_step_size * m[i] / denom;
+      with_flag(decoupled_ && wd != 0, [&](auto decoupled) {
+        with_flag(!decoupled_ && wd != 0, [&](auto coupled) {
+          with_flag(v_max != nullptr, [&](auto amsgrad) {
+            parallel_ranges(param.value->numel(), [&](int64_t begin, int64_t end) {
+              adam_range<T, decoupled(), coupled(), amsgrad()>(p, g, m, v, v_max, begin, end, c);
+            });
+          });
+        });
       });
     });
   }
@@ -109,6 +175,20 @@ class Adam : public Optimizer {
 };
 
 // --- Adagrad -----------------------------------------------------------------------------
+
+// g += wd p; sum += g g; p += -clr g / (sqrt(sum) + eps). Shapes: p, g, sum [n].
+template <typename T, bool kDecay>
+void adagrad_range(T* __restrict p, const T* __restrict g, T* __restrict sum, int64_t begin, int64_t end, T wd,
+                   T eps, T neg_clr) {
+#pragma omp simd
+  for (int64_t i = begin; i < end; ++i) {
+    T grad = g[i];
+    if constexpr (kDecay) grad += wd * p[i];
+    const T s = sum[i] + grad * grad;
+    sum[i] = s;
+    p[i] += neg_clr * grad / (std::sqrt(s) + eps);
+  }
+}
 
 class Adagrad : public Optimizer {
  public:
@@ -126,17 +206,51 @@ class Adagrad : public Optimizer {
       const T* g = param.grad->data<T>();
       T* sum = state.slots[0].data<T>();
       const T wd_t = static_cast<T>(wd), eps = static_cast<T>(*options_.eps), neg_clr = static_cast<T>(-clr);
-      parallel_for(param.value->numel(), [&](int64_t i) {
-        T grad = g[i];
-        if (wd != 0) grad += wd_t * p[i];
-        sum[i] += grad * grad;
-        p[i] += neg_clr * grad / (std::sqrt(sum[i]) + eps);
+      with_flag(wd != 0, [&](auto decay) {
+        parallel_ranges(param.value->numel(), [&](int64_t begin, int64_t end) {
+          adagrad_range<T, decay()>(p, g, sum, begin, end, wd_t, eps, neg_clr);
+        });
       });
     });
   }
 };
 
 // --- RMSprop -----------------------------------------------------------------------------
+
+template <typename T>
+struct RmsPropCoefficients {
+  T wd, alpha, one_minus_alpha, eps, momentum, neg_lr;
+};
+
+// g += wd p; sq = alpha sq + (1 - alpha) g g; centered: ga = alpha ga + (1 - alpha) g and
+// avg = sqrt(sq - ga ga) + eps, else avg = sqrt(sq) + eps; momentum: buf = momentum buf +
+// g / avg, p += -lr buf; else p += -lr g / avg. Shapes: p, g, sq, buf, ga [n].
+template <typename T, bool kDecay, bool kCentered, bool kMomentum>
+void rmsprop_range(T* __restrict p, const T* __restrict g, T* __restrict square_avg, T* __restrict buf,
+                   T* __restrict grad_avg, int64_t begin, int64_t end, RmsPropCoefficients<T> c) {
+#pragma omp simd
+  for (int64_t i = begin; i < end; ++i) {
+    T grad = g[i];
+    if constexpr (kDecay) grad += c.wd * p[i];
+    const T sq = square_avg[i] * c.alpha + c.one_minus_alpha * grad * grad;
+    square_avg[i] = sq;
+    T avg;
+    if constexpr (kCentered) {
+      const T ga = grad_avg[i] * c.alpha + c.one_minus_alpha * grad;
+      grad_avg[i] = ga;
+      avg = std::sqrt(sq - ga * ga) + c.eps;
+    } else {
+      avg = std::sqrt(sq) + c.eps;
+    }
+    if constexpr (kMomentum) {
+      const T b = buf[i] * c.momentum + grad / avg;
+      buf[i] = b;
+      p[i] += c.neg_lr * b;
+    } else {
+      p[i] += c.neg_lr * grad / avg;
+    }
+  }
+}
 
 class RmsProp : public Optimizer {
  public:
@@ -160,26 +274,17 @@ class RmsProp : public Optimizer {
       size_t next = 1;
       T* buf = options_.momentum > 0 ? state.slots[next++].data<T>() : nullptr;
       T* grad_avg = options_.centered ? state.slots[next].data<T>() : nullptr;
-      const T wd_t = static_cast<T>(wd), alpha = static_cast<T>(options_.alpha);
-      const T one_minus_alpha = static_cast<T>(1 - options_.alpha), eps = static_cast<T>(*options_.eps);
-      const T momentum = static_cast<T>(options_.momentum), neg_lr = static_cast<T>(-lr);
-      parallel_for(param.value->numel(), [&](int64_t i) {
-        T grad = g[i];
-        if (wd != 0) grad += wd_t * p[i];
-        square_avg[i] = square_avg[i] * alpha + one_minus_alpha * grad * grad;
-        T avg;
-        if (grad_avg) {
-          grad_avg[i] = grad_avg[i] * alpha + one_minus_alpha * grad;
-          avg = std::sqrt(square_avg[i] - grad_avg[i] * grad_avg[i]) + eps;
-        } else {
-          avg = std::sqrt(square_avg[i]) + eps;
-        }
-        if (buf) {
-          buf[i] = buf[i] * momentum + grad / avg;
-          p[i] += neg_lr * buf[i];
-        } else {
-          p[i] += neg_lr * grad / avg;
-        }
+      const RmsPropCoefficients<T> c{static_cast<T>(wd),       static_cast<T>(options_.alpha),
+                                     static_cast<T>(1 - options_.alpha), static_cast<T>(*options_.eps),
+                                     static_cast<T>(options_.momentum), static_cast<T>(-lr)};
+      with_flag(wd != 0, [&](auto decay) {
+        with_flag(grad_avg != nullptr, [&](auto centered) {
+          with_flag(buf != nullptr, [&](auto momentum) {
+            parallel_ranges(param.value->numel(), [&](int64_t begin, int64_t end) {
+              rmsprop_range<T, decay(), centered(), momentum()>(p, g, square_avg, buf, grad_avg, begin, end, c);
+            });
+          });
+        });
       });
     });
   }

@@ -5,9 +5,11 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "onnx_train/profile.h"
 #include "onnx_train/training_session.h"
 #include "runtime/exec/plan.h"
 #include "runtime/ir/graph.h"
@@ -82,14 +84,30 @@ struct TrainingSession::Impl {
   void use_plan_gradients(const std::map<std::string, Tensor>& feeds);
   // Adds the plan's gradients, times `weight`, into the accumulation buffers.
   void accumulate_plan_gradients(double weight);
-  // Clipping, the schedule's rate and the update; returns the rate.
-  double run_optimizer(std::optional<double>* grad_norm);
+  // Averaging (the gradients times `scale` first, unless it is 1), clipping, the schedule's
+  // rate and the update; returns the rate.
+  double run_optimizer(std::optional<double>* grad_norm, double scale);
   std::vector<Tensor*>& clip_grads_now();
-  // Finishes an accumulation: the weighted average (or sum) of the micro-batch gradients.
-  void finish_accumulation();
+  // The factor that finishes an accumulation: the weighted average (or sum) of the
+  // micro-batch gradients is the accumulated sum times it.
+  double accumulation_scale() const;
   // What training changes: the parameters, then the running statistics (the export places each
   // in the user's file, importers/model_source.h).
   std::vector<std::string> changed_values() const;
+
+  // Profiling (set_profiling): the forward nodes of the training graph, known by their first
+  // output (every node after them is the backward graph's); the plan's step times when
+  // profiling started; the optimizer pass's phases, timed while it is on.
+  std::set<std::string> forward_outputs;
+  bool profiling = false;
+  std::vector<Plan::StepTime> profile_start;
+  int64_t profiled_optimizer_steps = 0;
+  std::vector<ProfileNode> optimizer_phases;
+  // f(), its wall time added to the optimizer phase `name` while profiling. `bytes`: what the
+  // phase reads and writes, for its bandwidth.
+  template <typename F>
+  void timed_phase(const std::string& name, const std::string& op_type, int64_t bytes, F&& f);
+  int64_t parameter_bytes() const;  // of every trainable parameter (= of their gradients)
 };
 
 }  // namespace onnx_train

@@ -5,6 +5,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -20,6 +21,7 @@
 #include "runtime/core/dispatch.h"
 #include "runtime/core/name_patterns.h"
 #include "runtime/core/parallel.h"
+#include "runtime/core/parallel_ranges.h"
 #include "runtime/exec/feeds.h"
 #include "runtime/exec/plan.h"
 #include "runtime/train/load_for_training.h"
@@ -66,18 +68,23 @@ void visit_parameter_dtype(DType dtype, F&& f) {
   }
 }
 
-// out = scale * g (first micro-batch) or out += scale * g, element by element.
+// out = scale * g (first micro-batch) or out += scale * g: one vectorised loop per thread's
+// range (out, the accumulation buffer, never shares storage with g, a plan output).
 void accumulate(Tensor& out, const Tensor& g, double scale, bool first) {
   visit_parameter_dtype(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    T* o = out.data<T>();
-    const T* x = g.data<T>();
+    T* __restrict o = out.data<T>();
+    const T* __restrict x = g.data<T>();
     const T s = static_cast<T>(scale);
-    if (first) {
-      parallel_for(out.numel(), [&](int64_t i) { o[i] = s * x[i]; });
-    } else {
-      parallel_for(out.numel(), [&](int64_t i) { o[i] += s * x[i]; });
-    }
+    parallel_ranges(out.numel(), [&](int64_t begin, int64_t end) {
+      if (first) {
+#pragma omp simd
+        for (int64_t i = begin; i < end; ++i) o[i] = s * x[i];
+      } else {
+#pragma omp simd
+        for (int64_t i = begin; i < end; ++i) o[i] += s * x[i];
+      }
+    });
   });
 }
 
@@ -86,22 +93,34 @@ void scale_in_place(Tensor& t, double scale) {
     using T = typename decltype(tag)::type;
     T* o = t.data<T>();
     const T s = static_cast<T>(scale);
-    parallel_for(t.numel(), [&](int64_t i) { o[i] *= s; });
+    parallel_ranges(t.numel(), [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) o[i] *= s;
+    });
   });
 }
 
-// The sum of every element of float tensors (gradients, statistics; in double, per tensor on all threads): finite
-// exactly when no element is NaN or Inf (barring overflow of finite values, which a float32 gradient cannot reach in
-// double).
-double gradient_checksum(const std::vector<Tensor*>& grads) {
+// The sum of every element of float tensors (gradients, statistics; in double, per tensor on all
+// threads), each first multiplied in place by `scale` unless it is 1 (averaging accumulated
+// gradients in the same pass): finite exactly when no element is NaN or Inf (barring overflow of
+// finite values, which a float32 gradient cannot reach in double).
+double gradient_checksum(const std::vector<Tensor*>& grads, double scale = 1) {
   double total = 0;
-  for (const Tensor* g : grads) {
+  for (Tensor* g : grads) {
     visit_parameter_dtype(g->dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
-      const T* x = g->data<T>();
+      T* x = g->data<T>();
+      const T s = static_cast<T>(scale);
+      const int64_t n = g->numel();
       double sum = 0;
-#pragma omp parallel for reduction(+ : sum) if (g->numel() >= (int64_t{1} << 15)) schedule(static)
-      for (int64_t i = 0; i < g->numel(); ++i) sum += static_cast<double>(x[i]);
+      // Only its finiteness matters, not its rounding: any summation order will do.
+      if (scale != 1) {
+#pragma omp parallel for simd reduction(+ : sum) if (n >= kParallelMinCheapElements) schedule(static)
+        for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] *= s);
+      } else {
+#pragma omp parallel for simd reduction(+ : sum) if (n >= kParallelMinCheapElements) schedule(static)
+        for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]);
+      }
       total += sum;
     });
   }
@@ -116,6 +135,24 @@ void copy_into(Tensor& destination, const Tensor& source, const std::string& wha
 }
 
 }  // namespace
+
+template <typename F>
+void TrainingSession::Impl::timed_phase(const std::string& name, const std::string& op_type, int64_t bytes, F&& f) {
+  if (!profiling) return f();
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  auto it = std::find_if(optimizer_phases.begin(), optimizer_phases.end(),
+                         [&](const ProfileNode& n) { return n.name == name; });
+  if (it == optimizer_phases.end()) it = optimizer_phases.insert(it, ProfileNode{name, op_type, 0, bytes});
+  it->total_ms += ms;
+}
+
+int64_t TrainingSession::Impl::parameter_bytes() const {
+  int64_t bytes = 0;
+  for (const Parameter& p : parameters) bytes += static_cast<int64_t>(p.value.nbytes());
+  return bytes;
+}
 
 std::vector<Tensor> TrainingSession::Impl::feed_vector(const std::map<std::string, Tensor>& feeds,
                                                        const std::vector<TensorSpec>& specs, size_t extra) const {
@@ -162,22 +199,38 @@ void TrainingSession::Impl::accumulate_plan_gradients(double weight) {
              "{}: the gradient of '{}' is {} but the parameter is {}", source, p.name, g.describe(),
              p.value.describe());
     if (!p.accumulated.defined()) p.accumulated = Tensor(p.value.dtype(), p.value.shape());
-    accumulate(p.accumulated, g, weight, pending == 0);
-    optimizer_params[i].grad = &p.accumulated;
   }
+  // Reads g, reads and writes the sum.
+  timed_phase("accumulate gradients", "accumulate", 3 * parameter_bytes(), [&] {
+    for (size_t i = 0; i < parameters.size(); ++i) {
+      Parameter& p = parameters[i];
+      accumulate(p.accumulated, last_outputs[p.grad_output], weight, pending == 0);
+      optimizer_params[i].grad = &p.accumulated;
+    }
+  });
 }
 
-// Clipping, the schedule's rate and the update, on the gradients optimizer_params point at.
-double TrainingSession::Impl::run_optimizer(std::optional<double>* grad_norm) {
+// Averaging (times `scale`), clipping, the schedule's rate and the update, on the gradients
+// optimizer_params point at.
+double TrainingSession::Impl::run_optimizer(std::optional<double>* grad_norm, double scale) {
   // A NaN or Inf gradient (a finite loss can hide one: ReLU maps NaN to 0 forward but not
   // backward) would poison every parameter it touches: refuse the step. The global norm is
-  // the check when clipping computes it anyway; otherwise a sum over the gradients.
+  // the check when clipping computes it anyway; otherwise a sum over the gradients, in the
+  // pass that averages them.
   double norm = 0;
   if (options.clip_grad_norm > 0) {
-    norm = clip_grad_norm(clip_grads_now(), options.clip_grad_norm);
+    if (scale != 1)
+      timed_phase("average gradients", "scale", 2 * parameter_bytes(), [&] {
+        for (Tensor* g : clip_grads_now()) scale_in_place(*g, scale);
+      });
+    timed_phase("clip_grad_norm", "clip_grad_norm", parameter_bytes(),
+                [&] { norm = clip_grad_norm(clip_grads_now(), options.clip_grad_norm); });
     if (grad_norm != nullptr) *grad_norm = norm;
+  } else if (scale != 1) {
+    timed_phase("average gradients + non-finite check", "scale+checksum", 2 * parameter_bytes(),
+                [&] { norm = gradient_checksum(clip_grads_now(), scale); });
   } else {
-    norm = gradient_checksum(clip_grads_now());
+    timed_phase("non-finite check", "checksum", parameter_bytes(), [&] { norm = gradient_checksum(clip_grads_now()); });
   }
   if (!std::isfinite(norm)) {
     pending = 0;
@@ -188,11 +241,17 @@ double TrainingSession::Impl::run_optimizer(std::optional<double>* grad_norm) {
         source, step + 1, step));
   }
   if (options.clip_grad_value > 0) {
-    auto grads = clip_grads_now();
-    clip_grad_value(grads, options.clip_grad_value);
+    timed_phase("clip_grad_value", "clip_grad_value", 2 * parameter_bytes(), [&] {
+      auto grads = clip_grads_now();
+      clip_grad_value(grads, options.clip_grad_value);
+    });
   }
   const double lr = onnx_train::learning_rate(schedule, step);
-  optimizer->step(optimizer_params, lr);
+  // The update reads g and reads and writes p and every state slot.
+  const int64_t accesses = 3 + 2 * static_cast<int64_t>(optimizer->slot_names().size());
+  const std::string& kind = optimizer->options().kind;
+  timed_phase(kind + " update", kind, accesses * parameter_bytes(), [&] { optimizer->step(optimizer_params, lr); });
+  if (profiling) ++profiled_optimizer_steps;
   ++step;
   pending = 0;
   pending_weight = 0;
@@ -205,12 +264,11 @@ std::vector<Tensor*>& TrainingSession::Impl::clip_grads_now() {
   return clip_grads;
 }
 
-// Finishes an accumulation: the weighted average (or sum) of the micro-batch gradients.
-void TrainingSession::Impl::finish_accumulation() {
+// The factor that makes the accumulated gradients their weighted average (1: a sum is wanted,
+// or one micro-batch of weight 1).
+double TrainingSession::Impl::accumulation_scale() const {
   const bool average = !(options.model_loss.empty() && options.loss.reduction == "sum");
-  if (average && pending_weight != 1.0) {
-    for (auto& p : parameters) scale_in_place(p.accumulated, 1.0 / pending_weight);
-  }
+  return average && pending_weight != 1.0 ? 1.0 / pending_weight : 1.0;
 }
 
 TrainingSession::TrainingSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -289,6 +347,9 @@ SessionGraphs build_graphs(TrainingSession::Impl& s) {
   s.train = std::make_unique<Graph>(*s.model);
   add_loss(s);
   g.form = to_training_form(*s.train, s.options.seed);
+  // Everything so far is the forward pass (model and loss); the gradient builder appends.
+  for (const Node& n : s.train->nodes)
+    if (!n.outputs.empty()) s.forward_outputs.insert(n.outputs[0]);
   g.parameters = decide_parameters(*s.model, g.loaded.loss, s.options.freeze, s.options.train_only);
   OT_CHECK(!g.parameters.trainable.empty(),
            "{}: nothing to train: no float parameter reaches the loss '{}' (or freeze / train_only leave none)",
@@ -412,8 +473,8 @@ StepResult TrainingSession::train_step(const std::map<std::string, Tensor>& feed
   ++s.pending;
   s.pending_weight += weight;
   if (s.options.accumulation_steps > 0 && s.pending >= s.options.accumulation_steps) {
-    if (s.options.accumulation_steps > 1) s.finish_accumulation();
-    result.learning_rate = s.run_optimizer(&result.grad_norm);
+    const double scale = s.options.accumulation_steps > 1 ? s.accumulation_scale() : 1.0;
+    result.learning_rate = s.run_optimizer(&result.grad_norm, scale);
     result.stepped = true;
   }
   // Only now, when nothing above refused the batch: BatchNormalization's new statistics.
@@ -428,8 +489,7 @@ double TrainingSession::optimizer_step() {
   if (s.pending == 0) return learning_rate();
   // With accumulation_steps == 1 a pending micro-batch steps at once, so here the gradients
   // are always the accumulated ones.
-  s.finish_accumulation();
-  return s.run_optimizer(nullptr);
+  return s.run_optimizer(nullptr, s.accumulation_scale());
 }
 
 void TrainingSession::zero_grad() {
@@ -605,6 +665,40 @@ std::map<std::string, std::string> TrainingSession::load_checkpoint(const std::s
   s.step = state.step;
   s.schedule = state.schedule;
   return file.metadata;
+}
+
+void TrainingSession::set_profiling(bool on) {
+  Impl& s = *impl_;
+  if (on && !s.profiling) {
+    s.profile_start = s.train_plan->step_times();
+    s.optimizer_phases.clear();
+    s.profiled_optimizer_steps = 0;
+  }
+  s.profiling = on;
+  s.train_plan->set_profiling(on);
+}
+
+// The training plan's steps since set_profiling(true), forward or backward by the node's
+// first output; the optimizer's phases; the pool's and the process's peaks.
+Profile TrainingSession::profile() const {
+  const Impl& s = *impl_;
+  Profile profile;
+  ProfileSection forward{"forward", 0, {}}, backward{"backward", 0, {}};
+  const std::vector<Plan::StepTime> times = s.train_plan->step_times();
+  for (size_t i = 0; i < times.size(); ++i) {
+    const Node& node = *times[i].node;
+    const bool started = i < s.profile_start.size();
+    const double ms = times[i].total_ms - (started ? s.profile_start[i].total_ms : 0.0);
+    const int64_t runs = times[i].runs - (started ? s.profile_start[i].runs : 0);
+    const std::string first = node.outputs.empty() ? "" : node.outputs[0];
+    ProfileSection& section = s.forward_outputs.count(first) != 0 ? forward : backward;
+    section.runs = std::max(section.runs, runs);
+    section.nodes.push_back(ProfileNode{node.name.empty() ? first : node.name, node.op_type, ms, 0});
+  }
+  profile.sections = {std::move(forward), std::move(backward), ProfileSection{"optimizer", s.profiled_optimizer_steps, s.optimizer_phases}};
+  profile.peak_pool_bytes = s.train_plan->pool().stats().peak_bytes_in_use;
+  profile.peak_rss_bytes = peak_rss_bytes();
+  return profile;
 }
 
 MemoryStats TrainingSession::memory_stats() const {

@@ -1,7 +1,7 @@
 // train_step_bench: the time of a training step against the time of inference, on any
 // classifier exported to ONNX.
 //
-//   build/train_step_bench MODEL.onnx [--batch N] [--repeat N] [--optimizer KIND] [--int-range N]
+//   build/train_step_bench MODEL.onnx [--batch N] [--repeat N] [--optimizer KIND] [--int-range N] [--profile]
 //
 // Builds a TrainingSession with cross-entropy on the model's first output (its dimension 1
 // is the class count), feeds random inputs (dynamic dimensions take --batch; int64 inputs such
@@ -11,12 +11,14 @@
 // one untimed warm-up each.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <iostream>
 #include <random>
 #include <string>
 
+#include "onnx_train/profile.h"
 #include "onnx_train/training_session.h"
 
 namespace {
@@ -52,9 +54,13 @@ Tensor random_input(const TensorSpec& spec, int64_t batch, int64_t int_range, st
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: train_step_bench MODEL.onnx [--batch N] [--repeat N] [--optimizer KIND] [--int-range N]\n";
+    std::cerr << "usage: train_step_bench MODEL.onnx [--batch N] [--repeat N] [--optimizer KIND] [--int-range N] [--profile]\n";
     return 2;
   }
+  // --profile (anywhere): after the timings, `repeat` more steps profiled (onnx_train/profile.h).
+  const auto not_profile = std::remove(argv + 2, argv + argc, std::string("--profile"));
+  const bool profile = not_profile != argv + argc;
+  argc = static_cast<int>(not_profile - argv);
   int64_t batch = 8;
   int repeat = 5;
   int64_t int_range = 2;
@@ -118,6 +124,14 @@ int main(int argc, char** argv) {
         "  train step                    {:8.1f} ms  ({:.2f}x predict)\n",
         argv[1], batch, session.parameter_names().size(), numel / 1e6, optimizer, predict_ms, forward_backward_ms,
         forward_backward_ms / predict_ms, optimizer_ms, step_ms, step_ms / predict_ms);
+    if (profile) {
+      session.set_profiling(true);
+      for (int i = 0; i < repeat; ++i) {
+        session.train_step(feeds);
+        session.optimizer_step();
+      }
+      std::cout << format_profile(session.profile());
+    }
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "onnx_train/profile.h"
 #include "onnx_train/session.h"
 #include "tools/onnx-train/commands.h"
 #include "tools/onnx-train/train_options.h"
@@ -61,23 +62,16 @@ void print_tensor(const std::string& name, const Tensor& t) {
   std::printf("%s\n", values.size() > 10 ? " ..." : "");
 }
 
-// Time per op type, then the slowest nodes, per run.
-void print_profile(const std::vector<Session::NodeTime>& times, int runs) {
-  std::map<std::string, std::pair<double, int>> by_op;
-  for (const auto& t : times) {
-    by_op[t.op_type].first += t.total_ms / runs;
-    ++by_op[t.op_type].second;
-  }
-  std::vector<std::pair<double, std::string>> ops;
-  for (const auto& [op, v] : by_op) ops.emplace_back(v.first, op);
-  std::sort(ops.rbegin(), ops.rend());
-  std::printf("profile: ms per run by op type (nodes)\n");
-  for (const auto& [ms, op] : ops) std::printf("  %-28s %9.3f  (%d)\n", op.c_str(), ms, by_op[op].second);
-  std::vector<Session::NodeTime> nodes = times;
-  std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) { return a.total_ms > b.total_ms; });
-  std::printf("profile: slowest nodes, ms per run\n");
-  for (size_t i = 0; i < nodes.size() && i < 10; ++i)
-    std::printf("  %-40s %-20s %9.3f\n", nodes[i].node.c_str(), nodes[i].op_type.c_str(), nodes[i].total_ms / runs);
+// The inference profile in the one format of onnx_train/profile.h: time per op type, the
+// slowest nodes, and peak memory.
+void print_profile(const Session& session, int runs) {
+  Profile profile;
+  ProfileSection section{"inference", runs, {}};
+  for (const auto& t : session.node_times()) section.nodes.push_back(ProfileNode{t.node, t.op_type, t.total_ms, 0});
+  profile.sections.push_back(std::move(section));
+  profile.peak_pool_bytes = session.memory_stats().peak_bytes_in_use;
+  profile.peak_rss_bytes = peak_rss_bytes();
+  std::fputs(format_profile(profile).c_str(), stdout);
 }
 
 struct RunArgs {
@@ -148,7 +142,7 @@ int run_command(const std::vector<std::string>& args) {
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / r.repeat;
     std::printf("timing: %.3f ms per run (mean of %d runs)\n", ms, r.repeat);
-    if (r.profile) print_profile(session.node_times(), r.repeat);
+    if (r.profile) print_profile(session, r.repeat);
   }
   return 0;
 }

@@ -19,8 +19,11 @@ constexpr size_t kHelpColumn = 54;
 
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
-      {"train", "MODEL.onnx DATA_DIR [options]", "fine-tune MODEL on the data in DATA_DIR", "", train_command,
-       /*passive_openmp=*/true, ""},
+      {"train", "MODEL.onnx DATA_DIR [options]", "fine-tune MODEL on the data in DATA_DIR",
+       "train: --profile times every node of the forward and backward graphs and each phase of the optimizer pass\n"
+       "     from the first optimizer step on, and prints at the end ms per step by section, op type and node, and\n"
+       "     the peak memory (the training plan's intermediates and the process's peak RSS).\n",
+       train_command, /*passive_openmp=*/true, ""},
       {"eval", "MODEL.onnx DATA_DIR [options]", "loss and accuracy (on DATA_DIR's val split if any)", "", eval_command,
        /*passive_openmp=*/true, ""},
       {"inspect", "MODEL.onnx [options]", "inputs, outputs, parameters, ops and their support", "", inspect_command,
@@ -35,7 +38,8 @@ const std::vector<Subcommand>& subcommands() {
       {"run", "MODEL.onnx [--input NAME=FILE.pb ...] [--batch N] [--repeat N [--profile]]",
        "run a model once and print its outputs",
        "run: load MODEL.onnx, run it once on inputs from files (or a deterministic ramp) and print its outputs;\n"
-       "     dynamic dimensions take --batch; --repeat N times N more runs, --profile adds time per op.\n",
+       "     dynamic dimensions take --batch; --repeat N times N more runs, --profile adds the time per op type and\n"
+       "     node and the peak memory, in the format of train --profile.\n",
        run_command, /*passive_openmp=*/false, ""},
       {"training-graph", "MODEL.onnx --loss VALUE -o OUT.onnx [--freeze REGEX]... [--input-grad NAME]...",
        "graph --minimise VALUE, by its older name (kept for a release)",

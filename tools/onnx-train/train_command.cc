@@ -22,6 +22,7 @@
 #include <optional>
 
 #include "onnx_train/dataset.h"
+#include "onnx_train/profile.h"
 #include "tools/onnx-train/checkpoint_observer.h"
 #include "tools/onnx-train/commands.h"
 #include "tools/onnx-train/interrupt_observer.h"
@@ -57,11 +58,49 @@ std::vector<std::string> with_absolute_paths(std::vector<std::string> args) {
   return args;
 }
 
+// --profile: times every node and the optimizer pass from the end of the first optimizer step
+// (which builds the kernels' primitives) to the end of the run, then prints the report of
+// onnx_train/profile.h.
+class ProfileObserver : public TrainLoopObserver {
+ public:
+  ProfileObserver(TrainingSession& session, ProgressDisplay& progress) : session_(session), progress_(progress) {}
+
+  void on_step(const StepEvent&) override {
+    if (!on_) session_.set_profiling(true);
+    on_ = true;
+  }
+
+  void on_run_end() override {
+    if (!on_) return progress_.message("profile: no optimizer step after the first one to time");
+    const std::string report = format_profile(session_.profile());
+    for (size_t start = 0, end; start < report.size(); start = end + 1) {
+      end = report.find('\n', start);
+      if (end == std::string::npos) end = report.size();
+      progress_.message(report.substr(start, end - start));
+    }
+  }
+
+ private:
+  TrainingSession& session_;
+  ProgressDisplay& progress_;
+  bool on_ = false;
+};
+
+// `--profile` anywhere among the arguments: removed, and reported. It changes nothing in the
+// run, so it is not kept with the run's arguments in checkpoints either.
+bool take_profile_flag(std::vector<std::string>& args) {
+  const auto end = std::remove(args.begin(), args.end(), std::string("--profile"));
+  const bool found = end != args.end();
+  args.erase(end, args.end());
+  return found;
+}
+
 // The run: options, session, data, outputs, the loop and its observers. The steps of
 // train_command, in order: open(), resume(), open_data(), train(), export_result().
 class TrainRun {
  public:
-  TrainRun(TrainConfig& config, ProgressDisplay& progress) : config_(config), progress_(progress) {}
+  TrainRun(TrainConfig& config, ProgressDisplay& progress, bool profile)
+      : config_(config), progress_(progress), profile_(profile) {}
 
   // Outputs checked and the checkpoint folder locked first (cheap, and what a second run
   // must hear at once), then the session.
@@ -221,6 +260,7 @@ class TrainRun {
     checkpoints_ = checkpoints.get();
     observers_.push_back(std::move(checkpoints));
     observers_.push_back(std::make_unique<InterruptObserver>());
+    if (profile_) observers_.push_back(std::make_unique<ProfileObserver>(session(), progress_));
     for (auto& observer : observers_) loop_->attach(*observer);
     if (resumed_) loop_->restore(resumed_->metadata);
   }
@@ -236,6 +276,7 @@ class TrainRun {
 
   TrainConfig& config_;
   ProgressDisplay& progress_;
+  bool profile_ = false;
   CreatedFolders folders_;  // before lock_: the lock file goes first, then empty folders
   std::optional<CheckpointFolderLock> lock_;
   std::string exported_, model_hash_;
@@ -262,11 +303,13 @@ class TrainRun {
 }  // namespace
 
 int train_command(const std::vector<std::string>& raw_args) {
-  TrainConfig config = parse_train_args(raw_args);
+  std::vector<std::string> args = raw_args;
+  const bool profile = take_profile_flag(args);
+  TrainConfig config = parse_train_args(args);
   const bool terminal = ::isatty(STDOUT_FILENO) != 0;
   ProgressDisplay progress(stdout, terminal, config.quiet);
   try {
-    TrainRun run(config, progress);
+    TrainRun run(config, progress, profile);
     run.open();
     run.resume();
     run.open_data();

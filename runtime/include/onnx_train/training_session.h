@@ -66,6 +66,7 @@
 
 #include "onnx_train/losses.h"
 #include "onnx_train/optimizers.h"
+#include "onnx_train/profile.h"
 #include "onnx_train/schedules.h"
 #include "onnx_train/session.h"
 #include "onnx_train/tensor.h"
@@ -211,6 +212,15 @@ class TrainingSession {
   // The training plan's storage: after the first steps, a step takes nothing new from the
   // system (intermediates are recycled through the plan's buffer pool).
   MemoryStats memory_stats() const;
+
+  // Profiling (onnx_train/profile.h): while on, every node of the training graph and every
+  // phase of the optimizer pass is timed. Turning it on starts a new profile; profile()
+  // reports what was timed since: sections "forward" (the model and its loss), "backward" (the
+  // gradient nodes) and "optimizer" (accumulation, the non-finite check or clipping, the
+  // update), with the training plan's peak intermediate bytes and the process's peak RSS.
+  // Profiling changes no result. Turn it on after a first step to leave its set-up out.
+  void set_profiling(bool on);
+  Profile profile() const;
 
   // Writes the training graph (training form, loss, backward graph; the gradients are
   // outputs named "<parameter>_grad"-like) as an ONNX file any ONNX tool opens.

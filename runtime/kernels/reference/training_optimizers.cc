@@ -10,11 +10,15 @@
 // the same element of the inputs only, so an output may share storage with its input.
 //
 // Scalar factors (learning rate, bias corrections) are computed in double and the elementwise
-// rule in the element type.
+// rule in the element type, one `omp simd` loop per tensor (each element depends on the same
+// element only, so an output sharing its input's storage is still right), split over threads
+// for large tensors.
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 #include "runtime/core/dispatch.h"
+#include "runtime/core/parallel_ranges.h"
 #include "runtime/kernels/kernel.h"
 #include "runtime/kernels/registry.h"
 
@@ -133,14 +137,18 @@ class AdagradKernel : public OptimizerKernel {
 
  private:
   template <typename T>
-  void update(const T* x, const T* g, const T* h, T* x_new, T* h_new, int64_t n, double rate) const {
+  void update(const T* x, const T* g, const T* h, T* x_new, T* h_new, int64_t n,
+              double rate) const {
     const T r = static_cast<T>(rate), eps = static_cast<T>(epsilon_), lambda = static_cast<T>(norm_coefficient_);
-    for (int64_t j = 0; j < n; ++j) {
-      const T g_reg = lambda * x[j] + g[j];
-      const T h_next = h[j] + g_reg * g_reg;
-      x_new[j] = x[j] - r * g_reg / (std::sqrt(h_next) + eps);
-      h_new[j] = h_next;
-    }
+    parallel_ranges(n, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t j = begin; j < end; ++j) {
+        const T g_reg = lambda * x[j] + g[j];
+        const T h_next = h[j] + g_reg * g_reg;
+        x_new[j] = x[j] - r * g_reg / (std::sqrt(h_next) + eps);
+        h_new[j] = h_next;
+      }
+    });
   }
 
   const double decay_factor_, epsilon_, norm_coefficient_;
@@ -187,12 +195,21 @@ class MomentumKernel : public OptimizerKernel {
               double beta_adjusted) const {
     const T r = static_cast<T>(rate), alpha = static_cast<T>(alpha_), beta = static_cast<T>(beta_adjusted),
             lambda = static_cast<T>(norm_coefficient_);
-    for (int64_t j = 0; j < n; ++j) {
-      const T g_reg = lambda * x[j] + g[j];
-      const T v_next = alpha * v[j] + beta * g_reg;
-      x_new[j] = nesterov_ ? x[j] - r * (g_reg + alpha * v_next) : x[j] - r * v_next;
-      v_new[j] = v_next;
-    }
+    const auto fused = [&](auto nesterov) {
+      parallel_ranges(n, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+        for (int64_t j = begin; j < end; ++j) {
+          const T g_reg = lambda * x[j] + g[j];
+          const T v_next = alpha * v[j] + beta * g_reg;
+          x_new[j] = nesterov() ? x[j] - r * (g_reg + alpha * v_next) : x[j] - r * v_next;
+          v_new[j] = v_next;
+        }
+      });
+    };
+    if (nesterov_)
+      fused(std::true_type{});
+    else
+      fused(std::false_type{});
   }
 
   const double alpha_, beta_, norm_coefficient_;
@@ -237,19 +254,22 @@ class AdamKernel : public OptimizerKernel {
 
  private:
   template <typename T>
-  void update(const T* x, const T* g, const T* v, const T* h, T* x_new, T* v_new, T* h_new, int64_t n,
-              double rate_adjusted) const {
+  void update(const T* x, const T* g, const T* v, const T* h, T* x_new, T* v_new,
+              T* h_new, int64_t n, double rate_adjusted) const {
     const T r = static_cast<T>(rate_adjusted), alpha = static_cast<T>(alpha_), beta = static_cast<T>(beta_),
             eps = static_cast<T>(epsilon_), lambda = static_cast<T>(norm_coefficient_),
             keep = static_cast<T>(1.0 - norm_coefficient_post_);
-    for (int64_t j = 0; j < n; ++j) {
-      const T g_reg = lambda * x[j] + g[j];
-      const T v_next = alpha * v[j] + (T(1) - alpha) * g_reg;
-      const T h_next = beta * h[j] + (T(1) - beta) * g_reg * g_reg;
-      x_new[j] = keep * (x[j] - r * v_next / (std::sqrt(h_next) + eps));
-      v_new[j] = v_next;
-      h_new[j] = h_next;
-    }
+    parallel_ranges(n, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t j = begin; j < end; ++j) {
+        const T g_reg = lambda * x[j] + g[j];
+        const T v_next = alpha * v[j] + (T(1) - alpha) * g_reg;
+        const T h_next = beta * h[j] + (T(1) - beta) * g_reg * g_reg;
+        x_new[j] = keep * (x[j] - r * v_next / (std::sqrt(h_next) + eps));
+        v_new[j] = v_next;
+        h_new[j] = h_next;
+      }
+    });
   }
 
   const double alpha_, beta_, epsilon_, norm_coefficient_, norm_coefficient_post_;
