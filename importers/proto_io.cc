@@ -33,13 +33,20 @@ void parse_proto_file(const std::string& path, google::protobuf::MessageLite& me
            path, what);
 }
 
+// Streams `message` into `fd` (protobuf's FileOutputStream writes in 64 KB chunks and retries
+// EINTR). Returns 0, or the errno of the write that failed (ENOSPC for a write that made no
+// progress), or -1 when protobuf refuses to serialize (a message over 2 GB).
+int serialize_to_fd(const google::protobuf::MessageLite& message, int fd) {
+  if (message.ByteSizeLong() > static_cast<size_t>(INT_MAX)) return -1;
+  google::protobuf::io::FileOutputStream out(fd);
+  if (message.SerializeToZeroCopyStream(&out) && out.Flush()) return 0;
+  return out.GetErrno() != 0 ? out.GetErrno() : ENOSPC;
+}
+
 void write_proto_file(const google::protobuf::MessageLite& message, const std::string& path, const char* what) {
-  // Serialized in memory first (a model's size is bounded by protobuf's 2 GB anyway), then
-  // written, flushed to the disk (fsync) and renamed over the target, and the folder synced:
-  // after a crash or power loss the file is the old one or the whole new one.
-  std::string bytes;
-  OT_CHECK(message.SerializeToString(&bytes), "{}: serializing the {} failed (protobuf files are limited to 2 GB)",
-           path, what);
+  // Written (streamed: no second copy of a model's bytes in memory), flushed to the disk
+  // (fsync) and renamed over the target, and the folder synced: after a crash or power loss
+  // the file is the old one or the whole new one.
   // Errors name `path`, the file the user asked for, never the partial file beside it; each
   // errno is taken right after the call that failed, before cleanup calls can overwrite it.
   const std::string partial = path + ".partial";
@@ -49,17 +56,12 @@ void write_proto_file(const google::protobuf::MessageLite& message, const std::s
     OT_FAIL("{}: cannot open for writing: {} (does the folder exist and is it writable?)", path,
             std::strerror(open_errno));
   }
-  int failed_errno = 0;
-  size_t written = 0;
-  while (failed_errno == 0 && written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0)
-      failed_errno = errno;
-    else if (n == 0)
-      failed_errno = ENOSPC;  // write() made no progress: the disk takes no more
-    else
-      written += static_cast<size_t>(n);
+  int failed_errno = serialize_to_fd(message, fd);
+  if (failed_errno < 0) {
+    std::error_code ignored;
+    ::close(fd);
+    fs::remove(partial, ignored);
+    OT_FAIL("{}: serializing the {} failed (protobuf files are limited to 2 GB)", path, what);
   }
   if (failed_errno == 0 && ::fsync(fd) != 0) failed_errno = errno;
   if (::close(fd) != 0 && failed_errno == 0) failed_errno = errno;

@@ -3,13 +3,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <unordered_map>
-#include <vector>
+#include <map>
 
 namespace onnx_train {
 
 namespace {
 constexpr size_t kAlignment = 64;
+// A free block serves a request of at least 1/kMaxWaste of its size.
+constexpr size_t kMaxWaste = 2;
 
 size_t round_up(size_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
 
@@ -23,15 +24,15 @@ void* raw_allocate(size_t bytes) {
 struct BufferPool::State {
   std::mutex mutex;
   bool alive = true;
-  // rounded size -> free blocks of that size; vectors keep their capacity, so returning and
-  // taking blocks in a steady state allocates nothing.
-  std::unordered_map<size_t, std::vector<void*>> free_blocks;
+  // block size -> free block, smallest first: a request takes the smallest free block that
+  // fits it and wastes at most half of it (best fit), so storage freed by the forward pass
+  // serves the backward pass's differently shaped values instead of lying idle beside new blocks.
+  std::multimap<size_t, void*> free_blocks;
   Stats stats;
   size_t bytes_in_use = 0;
 
   ~State() {
-    for (auto& [size, blocks] : free_blocks)
-      for (void* block : blocks) std::free(block);
+    for (auto& [size, block] : free_blocks) std::free(block);
   }
 };
 
@@ -49,14 +50,16 @@ BufferPool::~BufferPool() {
 }
 
 std::shared_ptr<void> BufferPool::acquire(size_t bytes) {
-  const size_t size = round_up(bytes == 0 ? 1 : bytes);
+  const size_t wanted = round_up(bytes == 0 ? 1 : bytes);
   void* block = nullptr;
+  size_t size = wanted;  // the block's own size, which goes back to the pool with it
   {
     std::lock_guard<std::mutex> lock(state_->mutex);
-    auto it = state_->free_blocks.find(size);
-    if (it != state_->free_blocks.end() && !it->second.empty()) {
-      block = it->second.back();
-      it->second.pop_back();
+    auto it = state_->free_blocks.lower_bound(wanted);
+    if (it != state_->free_blocks.end() && it->first <= kMaxWaste * wanted) {
+      size = it->first;
+      block = it->second;
+      state_->free_blocks.erase(it);
     }
     state_->bytes_in_use += size;
     if (state_->bytes_in_use > state_->stats.peak_bytes_in_use) state_->stats.peak_bytes_in_use = state_->bytes_in_use;
@@ -66,13 +69,13 @@ std::shared_ptr<void> BufferPool::acquire(size_t bytes) {
     }
   }
   if (block == nullptr) block = raw_allocate(size);
-  std::memset(block, 0, size);
+  std::memset(block, 0, wanted);
   std::shared_ptr<State> state = state_;
   return std::shared_ptr<void>(block, [state, size](void* p) {
     std::lock_guard<std::mutex> lock(state->mutex);
     state->bytes_in_use -= size;
     if (state->alive) {
-      state->free_blocks[size].push_back(p);
+      state->free_blocks.emplace(size, p);
     } else {
       state->stats.bytes_held -= size;
       std::free(p);

@@ -1,4 +1,5 @@
-// BufferPool: recycles tensor storage by byte size.
+// BufferPool: recycles tensor storage by byte size (best fit: a freed block serves any request
+// of at least half its size).
 //
 // The executor frees each intermediate at its last use; its storage goes back to the pool
 // and the next tensor of the same size takes it. After the first step of a given input

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <set>
 
 #include "runtime/core/checked_math.h"
@@ -13,6 +14,18 @@ namespace {
 std::string op_name(const Node& n) { return n.domain.empty() ? n.op_type : n.domain + "." + n.op_type; }
 
 std::string versions_str(const std::vector<int>& versions) { return fmt::format("{}", fmt::join(versions, ", ")); }
+
+// Ops whose output is a cheap, deterministic function of their inputs alone (a copy or a view):
+// computed from weights, they are worth running twice rather than holding in between.
+bool is_cheap_recomputable(const Node& n) {
+  static const std::set<std::string> ops = {"Constant", "Transpose", "Cast",    "Slice",   "Squeeze",
+                                            "Unsqueeze", "Reshape",  "Flatten", "Identity"};
+  return n.domain.empty() && n.outputs.size() == 1 && ops.count(n.op_type) != 0;
+}
+
+// A value derived from weights that is read again more than this many steps after its previous
+// reader is computed again there instead of being held.
+constexpr size_t kRecomputeDistance = 16;
 
 }  // namespace
 
@@ -138,24 +151,97 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
     throw Error(message);
   }
 
-  // Liveness: a slot dies after its last reader unless it is an initializer, a feed or an
-  // output (those live across steps and runs).
-  std::vector<int> last_use(values_.size(), -1);
-  for (size_t s = 0; s < steps_.size(); ++s) {
-    for (int slot : steps_[s].inputs)
-      if (slot >= 0) last_use[slot] = static_cast<int>(s);
-    for (int slot : steps_[s].outputs)  // an output nobody reads dies right away
-      if (slot >= 0 && last_use[slot] < static_cast<int>(s)) last_use[slot] = static_cast<int>(s);
-  }
-  for (Step& step : steps_)
-    for (int slot : step.inputs) step.input_values.push_back(slot >= 0 ? &values_[slot] : nullptr);
-
   std::vector<bool> pinned(values_.size(), false);
   for (const auto& [name, t] : graph.initializers) pinned[slots_.at(name)] = true;
   for (int slot : feed_slots_) pinned[slot] = true;
   for (int slot : output_slots_) pinned[slot] = true;
-  for (size_t slot = 0; slot < values_.size(); ++slot)
-    if (!pinned[slot] && last_use[slot] >= 0) steps_[last_use[slot]].release.push_back(static_cast<int>(slot));
+  recompute_weight_values(graph, registry, pinned);
+  plan_releases(pinned);
+  for (Step& step : steps_)
+    for (int slot : step.inputs) step.input_values.push_back(slot >= 0 ? &values_[slot] : nullptr);
+}
+
+// A step of the same node as `original`, with a kernel of its own.
+Plan::Step Plan::copy_step(const Step& original, const KernelRegistry& registry) const {
+  Step copy;
+  copy.node = original.node;
+  copy.inputs = original.inputs;
+  copy.outputs = original.outputs;
+  KernelInfo info{*copy.node, {}};
+  for (const auto& in : copy.node->inputs)
+    info.input_infos.push_back(in.empty() ? nullptr : graph_.find_value_info(in));
+  copy.kernel = (*registry.find(copy.node->domain, copy.node->op_type, copy.node->since_version))(info);
+  return copy;
+}
+
+// A training graph reads values computed from the weights alone (an exported Linear layer's
+// Transpose(W), the slices of a fused attention projection) in the forward pass and again in
+// the backward pass; held in between they cost as much as a second copy of the weights. Such a
+// value is computed again (with the chain of cheap steps it comes from) right before a reader
+// more than kRecomputeDistance steps after its previous reader, and dies in between
+// (plan_releases ends each definition at its last reader). Recomputing a copy or a view gives
+// the same bits, so results do not change.
+void Plan::recompute_weight_values(const Graph& graph, const KernelRegistry& registry,
+                                   const std::vector<bool>& pinned) {
+  std::vector<bool> from_weights(values_.size(), false);
+  for (const auto& [name, t] : graph.initializers) from_weights[slots_.at(name)] = true;
+  std::vector<int> producer(values_.size(), -1);  // the step defining a weight-derived slot
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    const Step& step = steps_[s];
+    bool derived = is_cheap_recomputable(*step.node) && step.outputs[0] >= 0;
+    for (int slot : step.inputs) derived = derived && (slot < 0 || from_weights[slot]);
+    if (!derived) continue;
+    from_weights[step.outputs[0]] = true;
+    producer[step.outputs[0]] = static_cast<int>(s);
+  }
+  // The steps (in order) that define `slot` from initializers.
+  std::function<void(int, std::vector<int>&)> chain = [&](int slot, std::vector<int>& out) {
+    if (slot < 0 || producer[slot] < 0) return;
+    for (int in : steps_[producer[slot]].inputs) chain(in, out);
+    out.push_back(producer[slot]);
+  };
+  std::map<size_t, std::vector<int>> inserts;  // step -> steps to copy right before it
+  std::vector<size_t> previous_reader(values_.size());
+  for (size_t slot = 0; slot < values_.size(); ++slot) previous_reader[slot] = static_cast<size_t>(producer[slot]);
+  for (size_t s = 0; s < steps_.size(); ++s)
+    for (int slot : steps_[s].inputs) {
+      if (slot < 0 || producer[slot] < 0 || pinned[slot]) continue;
+      if (s > previous_reader[slot] + kRecomputeDistance) chain(slot, inserts[s]);
+      previous_reader[slot] = s;
+    }
+  if (inserts.empty()) return;
+  std::map<size_t, std::vector<Step>> copies;  // made before any step moves
+  for (const auto& [s, originals] : inserts)
+    for (int original : originals) copies[s].push_back(copy_step(steps_[original], registry));
+  std::vector<Step> steps;
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    const auto it = copies.find(s);
+    if (it != copies.end())
+      for (Step& copy : it->second) steps.push_back(std::move(copy));
+    steps.push_back(std::move(steps_[s]));
+  }
+  steps_ = std::move(steps);
+}
+
+// Each definition of a slot dies right after its last reader (a slot defined twice, by a
+// recomputed step, dies after each of its readers' runs); initializers, feeds and outputs are
+// never released (they live across steps and runs); a value nobody reads dies right away.
+void Plan::plan_releases(const std::vector<bool>& pinned) {
+  std::vector<int> last_use(values_.size(), -1);
+  auto finish = [&](int slot) {
+    if (!pinned[slot] && last_use[slot] >= 0) steps_[last_use[slot]].release.push_back(slot);
+    last_use[slot] = -1;
+  };
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    for (int slot : steps_[s].inputs)
+      if (slot >= 0) last_use[slot] = static_cast<int>(s);
+    for (int slot : steps_[s].outputs) {
+      if (slot < 0) continue;
+      if (last_use[slot] >= 0) finish(slot);  // defined again: the previous value's life ends
+      last_use[slot] = static_cast<int>(s);
+    }
+  }
+  for (size_t slot = 0; slot < values_.size(); ++slot) finish(static_cast<int>(slot));
 }
 
 std::vector<Plan::StepTime> Plan::step_times() const {

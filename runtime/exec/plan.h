@@ -29,6 +29,8 @@ class Plan {
   std::vector<Tensor> run(const std::vector<Tensor>& feeds);
 
   const BufferPool& pool() const { return pool_; }
+  // Steps run per run(): one per node, plus the recomputed weight-derived values (see plan.cc).
+  size_t step_count() const { return steps_.size(); }
 
   // The state of every kernel that keeps one between runs (Kernel::state), keyed by its
   // node's first output name (unique in a graph); set_kernel_states restores such a map and
@@ -58,6 +60,9 @@ class Plan {
   };
 
   int slot_of(const std::string& name);
+  Step copy_step(const Step& original, const KernelRegistry& registry) const;
+  void recompute_weight_values(const Graph& graph, const KernelRegistry& registry, const std::vector<bool>& pinned);
+  void plan_releases(const std::vector<bool>& pinned);
   // Empties every slot but the initializers' (which get their stored values back).
   void reset_values();
 

@@ -448,6 +448,9 @@ int TrainingSession::pending_micro_batches() const { return impl_->pending; }
 
 StepResult TrainingSession::train_step(const std::map<std::string, Tensor>& feeds) {
   Impl& s = *impl_;
+  // The last micro-batch's outputs (its gradients above all) go back to the pool before this
+  // run takes storage, so that gradients are held once, not twice.
+  s.last_outputs.clear();
   s.last_outputs = s.train_plan->run(s.feed_vector(feeds, s.inputs, s.overridable_count));
   StepResult result;
   result.loss = scalar_value(s.last_outputs[s.loss_output], s.loss);
