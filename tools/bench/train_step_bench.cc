@@ -18,6 +18,7 @@
 // --steps N (memory mode) runs N steps and nothing else (no predict, whose eval plan would
 // hold memory a training run does not) and reports the process's peak resident set size
 // (getrusage ru_maxrss) and the median step after the first.
+// --build-only times TrainingSession::from_file alone (graph building scales with depth?).
 // --inference times Session::run, the path of `onnx-train run`, median of --repeat runs.
 //
 // Every mode ends with one machine-readable line: `RESULT key=value ...` (times in ms, peak
@@ -55,19 +56,27 @@ struct Args {
   int threads = 0;  // 0: OpenMP's default (OMP_NUM_THREADS)
   bool inference = false;
   bool predict = true;
+  bool build_only = false;  // time TrainingSession::from_file only
 };
 
 const char* kUsage =
     "usage: train_step_bench MODEL.onnx [--batch N] [--repeat N] [--warmup N] [--steps N] [--optimizer KIND]\n"
-    "       [--momentum M] [--lr R] [--int-range N] [--threads N] [--inference] [--no-predict]\n";
+    "       [--momentum M] [--lr R] [--int-range N] [--threads N] [--inference] [--no-predict] [--build-only]\n";
 
 Args parse_args(int argc, char** argv) {
   Args a;
-  a.model = argv[1];
-  for (int i = 2; i < argc; ++i) {
+  for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag.rfind("--", 0) != 0 && a.model.empty()) {  // the model, before or after the options
+      a.model = flag;
+      continue;
+    }
     if (flag == "--inference") {
       a.inference = true;
+      continue;
+    }
+    if (flag == "--build-only") {
+      a.build_only = true;
       continue;
     }
     if (flag == "--no-predict") {
@@ -87,6 +96,7 @@ Args parse_args(int argc, char** argv) {
     else if (flag == "--threads") a.threads = std::stoi(v);
     else throw Error(fmt::format("unknown option {}\n{}", flag, kUsage));
   }
+  if (a.model.empty()) throw Error(fmt::format("give the model\n{}", kUsage));
   return a;
 }
 
@@ -237,6 +247,11 @@ int step_mode(const Args& a) {
   const auto build_start = Clock::now();
   TrainingSession session = TrainingSession::from_file(a.model, training_options(a));
   const double build_ms = ms_since(build_start);
+  if (a.build_only) {
+    std::cout << fmt::format("{}: TrainingSession built in {:.1f} ms\n{} build_ms={:.3f} peak_rss_mb={:.1f}\n", a.model,
+                             build_ms, common_fields(a, "build"), build_ms, peak_rss_mb());
+    return 0;
+  }
   std::mt19937 rng(1);
   const std::map<std::string, Tensor> inputs = random_inputs(session.inputs(), session.label_name(), a, rng);
   std::map<std::string, Tensor> feeds = inputs;
