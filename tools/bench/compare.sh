@@ -24,7 +24,8 @@
 # Needs: build/ (configured; the bench targets are built here), /usr/bin/python3 with torch and
 # torchvision (Debian python3-torch python3-torchvision python3-onnx), node with onnxruntime-node
 # (tools/test.sh installs it into tests/cli/node_modules). BENCH_PYTHON, BENCH_BUILD and
-# BENCH_CACHE override the interpreter, the build folder and the export cache.
+# BENCH_CACHE override the interpreter, the build folder and the export cache; OMP_WAIT_POLICY
+# passes through to the OpenMP runtimes (see below).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BENCH="$ROOT/tools/bench"
@@ -56,6 +57,15 @@ else
 fi
 
 export OMP_NUM_THREADS="$threads"
+# On a busy machine (more runnable threads than cores) libgomp's default wait, which spins,
+# makes every OpenMP barrier of ours and of PyTorch wait for a descheduled thread: steps grow
+# 10-100x while ONNX Runtime's own pool barely moves. OMP_WAIT_POLICY=passive (set by the
+# caller; recorded in the table) keeps a busy machine's figures usable.
+policy="${OMP_WAIT_POLICY:-default}"
+if awk -v cores="$(nproc)" '{ exit !($1 > cores) }' /proc/loadavg; then
+  echo "compare.sh: load average $(cut -d' ' -f1 /proc/loadavg) on $(nproc) cores: timings will be noisy" \
+    "(OMP_WAIT_POLICY=$policy; passive suits a busy machine)" >&2
+fi
 export NODE_PATH="$ROOT/tests/cli/node_modules:$BENCH/node_modules${NODE_PATH:+:$NODE_PATH}"
 node -e "require('onnxruntime-node')" 2>/dev/null || {
   echo "compare.sh: node cannot load onnxruntime-node; install it with" >&2
@@ -144,7 +154,7 @@ if [[ " ${names[*]} " == *" mlp "* ]]; then
   done
 fi
 
-"$PY" "$BENCH/report.py" "$out" "$cache" --threads "$threads" --size "$size"
+"$PY" "$BENCH/report.py" "$out" "$cache" --threads "$threads" --size "$size" --wait-policy "$policy"
 if [ "$failed" != 0 ]; then
   echo "compare.sh: some runs failed (see above and $out/logs)" >&2
   exit 1

@@ -122,6 +122,7 @@ def main():
     parser.add_argument("cache")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--size", default="full")
+    parser.add_argument("--wait-policy", default="default", help="OMP_WAIT_POLICY of the run")
     args = parser.parse_args()
     runs = parse(os.path.join(args.out, "results.txt"))
     names = list(dict.fromkeys(r["workload"] for r in runs if r.get("kind") in ("step", "inference", "memory")))
@@ -134,14 +135,15 @@ def main():
     rows = [workload_row(runs, n, specs.get(n, {})) for n in names]
     sgemm = (find(runs, kind="sgemm") or {}).get("sgemm_gflops")
     extra, derived = mlp_lines(runs, rows, specs, sgemm)
-    title = (f"onnx-train benchmark ({args.size}, {args.threads} threads; medians; step = zero_grad + forward + "
+    title = (f"onnx-train benchmark ({args.size}, {args.threads} threads, OMP_WAIT_POLICY {args.wait_policy}; "
+             f"medians; step = zero_grad + forward + "
              f"backward + SGD momentum 0.9 step unless marked; peak RSS: AdamW, a few steps, own process)")
     table = [title, ""] + main_table(rows) + [""] + extra
     text = "\n".join(table) + "\n"
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(text)
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(dict(threads=args.threads, size=args.size, workloads=rows, **derived, runs=runs), f, indent=1)
+        json.dump(dict(threads=args.threads, size=args.size, omp_wait_policy=args.wait_policy, workloads=rows, **derived, runs=runs), f, indent=1)
     print(text, end="")
 
 
