@@ -22,7 +22,9 @@ PACKAGES=(cmake ninja-build g++ pkg-config
           libonnx-dev libprotobuf-dev protobuf-compiler libdnnl-dev ocl-icd-opencl-dev libfmt-dev
           zlib1g-dev libzip-dev libpng-dev libjpeg-dev
           dataset-fashion-mnist)
-if [ "$with_tests" = 1 ]; then PACKAGES+=(libgtest-dev libonnx-testdata); fi
+# The tests also run the benchmark at tiny size (tools/bench/compare.sh): PyTorch exports
+# and times its workloads, onnx.helper writes its deep MLPs.
+if [ "$with_tests" = 1 ]; then PACKAGES+=(libgtest-dev libonnx-testdata python3-torch python3-torchvision python3-onnx); fi
 if [ "$list_only" = 1 ]; then printf '%s\n' "${PACKAGES[@]}"; exit 0; fi
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: set up, build, run every test (unit tests and ONNX conformance).
+# The whole test suite: set up, build, run every test (unit tests and ONNX conformance), then the
+# benchmark once at tiny size.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/tools/setup.sh" --tests
@@ -34,9 +35,17 @@ cd "$ROOT/build"
 set +e
 ctest --output-on-failure --no-tests=error --timeout 1800 "$@" | tee ctest.out
 status=${PIPESTATUS[0]}
+# The benchmark once at tiny size (a few minutes): proves the one command of the README's
+# "Performance" section works end to end; its numbers mean nothing at this size.
+echo
+echo "onnx-train tests: the benchmark at tiny size (tools/bench/compare.sh --tiny)"
+bash "$ROOT/tools/bench/compare.sh" --tiny --out "$ROOT/build/bench-tiny"
+bench_status=$?
 set -e
 # The totals inside each test binary, then ctest's own verdict as the closing line.
 echo
 grep -h -E "^conformance: |^gradcheck: |^\[  PASSED  \] [0-9]+ tests|^\[  FAILED  \] [0-9]+ tests" Testing/Temporary/LastTest.log || true
+if [ "$bench_status" -ne 0 ]; then echo "onnx-train tests: the tiny benchmark FAILED (build/bench-tiny/logs)"; fi
 grep -E "tests passed, [0-9]+ tests failed" ctest.out || true
+if [ "$status" -eq 0 ]; then status=$bench_status; fi
 exit "$status"

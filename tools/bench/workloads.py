@@ -2,13 +2,17 @@
 """The benchmark's workloads: each a PyTorch model, its input specification and batch size.
 
     /usr/bin/python3 tools/bench/workloads.py OUT_DIR [--tiny] [--only NAME,NAME]
+    /usr/bin/python3 tools/bench/workloads.py --list [--tiny]
 
 exports every workload to OUT_DIR/<name>/:
   train.onnx  the training form (BatchNormalization and Dropout in training mode, every
               parameter an initializer, no constant folding), the model onnx-train trains;
   eval.onnx   the inference form users usually export, the model timed for inference;
   spec.json   inputs (name, dtype, shape with "N" for the batch, integer range), batch size,
-              class count: what the timing scripts of every engine read.
+              class count, parameter count, multiply-adds per sample of the nn.Linear layers:
+              what the timing scripts of every engine read.
+
+`--list` prints the workload names, one a line, with their batch size.
 
 `--tiny` shrinks every workload (small batch, small images or sequences, fewer layers) so the
 whole benchmark runs in a minute: CI uses it to prove the benchmark works, never to time.
@@ -103,8 +107,10 @@ def workloads(tiny=False):
         "lenet": dict(build=LeNet, inputs=float_input(1, 28, 28), batch=8 if tiny else 64, opset=13),
         "resnet18": dict(build=lambda: torchvision.models.resnet18(num_classes=10), inputs=float_input(3, image, image),
                          batch=2 if tiny else 16, opset=15),
+        # Tiny: batch 4, since at 32x32 its last BatchNorms see 1x1 maps, and with 2 samples
+        # PyTorch's own gradients overflow by the third SGD step (so do ours).
         "mobilenet_v2": dict(build=lambda: torchvision.models.mobilenet_v2(num_classes=10),
-                             inputs=float_input(3, image, image), batch=2 if tiny else 16, opset=15),
+                             inputs=float_input(3, image, image), batch=4 if tiny else 16, opset=15),
         "efficientnet_b0": dict(build=efficientnet_b0, inputs=float_input(3, image, image), batch=2 if tiny else 8, opset=15),
         "transformer": dict(build=lambda: EncoderClassifier(vocab, seq, 128, 4, 512, 1 if tiny else 2, 10),
                             inputs=tokens(seq, vocab), batch=2 if tiny else 16, opset=17),
@@ -144,17 +150,27 @@ def export(name, spec, out_dir):
     torch.onnx.export(model, args, os.path.join(folder, "eval.onnx"), **common)
     with torch.no_grad():
         classes = model(*args).shape[1]
+    # Multiply-adds per sample of the model's nn.Linear layers: an MLP's whole work, so its step
+    # is 6 * batch * linear_macs flops (forward, and two products per layer backward).
+    linear_macs = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
     with open(os.path.join(folder, "spec.json"), "w") as f:
         json.dump(dict(name=name, inputs=spec["inputs"], batch=spec["batch"], classes=classes,
-                       parameters=sum(p.numel() for p in model.parameters())), f, indent=1)
+                       parameters=sum(p.numel() for p in model.parameters()), linear_macs=linear_macs), f, indent=1)
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("out")
+    parser.add_argument("out", nargs="?")
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--only", default="")
+    parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
+    if args.list:
+        for name, spec in workloads(args.tiny).items():
+            print(name, spec["batch"])
+        return
+    if not args.out:
+        parser.error("give the output folder (or --list)")
     torch.set_num_threads(1)
     chosen = [n for n in args.only.split(",") if n]
     for name, spec in workloads(args.tiny).items():
