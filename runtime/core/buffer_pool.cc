@@ -36,9 +36,9 @@ struct BufferPool::State {
   }
 };
 
-std::shared_ptr<void> allocate_aligned(size_t bytes) {
+std::shared_ptr<void> allocate_aligned(size_t bytes, bool zero_fill) {
   void* p = raw_allocate(bytes);
-  std::memset(p, 0, round_up(bytes == 0 ? 1 : bytes));
+  if (zero_fill) std::memset(p, 0, round_up(bytes == 0 ? 1 : bytes));
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
@@ -49,7 +49,7 @@ BufferPool::~BufferPool() {
   state_->alive = false;
 }
 
-std::shared_ptr<void> BufferPool::acquire(size_t bytes) {
+std::shared_ptr<void> BufferPool::acquire(size_t bytes, bool zero_fill) {
   const size_t wanted = round_up(bytes == 0 ? 1 : bytes);
   void* block = nullptr;
   size_t size = wanted;  // the block's own size, which goes back to the pool with it
@@ -69,7 +69,7 @@ std::shared_ptr<void> BufferPool::acquire(size_t bytes) {
     }
   }
   if (block == nullptr) block = raw_allocate(size);
-  std::memset(block, 0, wanted);
+  if (zero_fill) std::memset(block, 0, wanted);
   std::shared_ptr<State> state = state_;
   return std::shared_ptr<void>(block, [state, size](void* p) {
     std::lock_guard<std::mutex> lock(state->mutex);

@@ -24,8 +24,9 @@ class BufferPool {
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
 
-  // A zero-filled block of at least `bytes` bytes, 64-byte aligned.
-  std::shared_ptr<void> acquire(size_t bytes);
+  // A block of at least `bytes` bytes, 64-byte aligned, zero-filled unless the caller will
+  // overwrite all of it (zero_fill false).
+  std::shared_ptr<void> acquire(size_t bytes, bool zero_fill = true);
 
   struct Stats {
     size_t system_allocations = 0;  // blocks taken from the system so far
@@ -40,7 +41,8 @@ class BufferPool {
   std::shared_ptr<State> state_;
 };
 
-// 64-byte aligned, zero-filled storage that is freed when the last owner goes away.
-std::shared_ptr<void> allocate_aligned(size_t bytes);
+// 64-byte aligned storage (zero-filled unless zero_fill is false) that is freed when the last
+// owner goes away.
+std::shared_ptr<void> allocate_aligned(size_t bytes, bool zero_fill = true);
 
 }  // namespace onnx_train

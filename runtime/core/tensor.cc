@@ -13,12 +13,18 @@ int64_t shape_numel(const Shape& shape) { return checked_numel(shape, ""); }
 
 std::string shape_str(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
-Tensor::Tensor(DType dtype, Shape shape, BufferPool* pool) : dtype_(dtype), shape_(std::move(shape)) {
+Tensor::Tensor(DType dtype, Shape shape, BufferPool* pool) : Tensor(dtype, std::move(shape), pool, true) {}
+
+Tensor Tensor::uninitialized(DType dtype, Shape shape, BufferPool* pool) {
+  return Tensor(dtype, std::move(shape), pool, false);
+}
+
+Tensor::Tensor(DType dtype, Shape shape, BufferPool* pool, bool zero_fill) : dtype_(dtype), shape_(std::move(shape)) {
   OT_CHECK(dtype_is_supported(dtype), "a tensor cannot hold elements of type {}", dtype_name(dtype));
   for (int64_t d : shape_) OT_CHECK(d >= 0, "a tensor shape cannot have a negative dimension: {}", shape_str(shape_));
   const size_t bytes = checked_nbytes(shape_, dtype_, "a tensor");
   try {
-    owner_ = pool != nullptr ? pool->acquire(bytes) : allocate_aligned(bytes);
+    owner_ = pool != nullptr ? pool->acquire(bytes, zero_fill) : allocate_aligned(bytes, zero_fill);
   } catch (const std::bad_alloc&) {
     OT_FAIL("out of memory: a tensor {} needs {} bytes ({:.3g} GB)", describe(), bytes, bytes / 1e9);
   }

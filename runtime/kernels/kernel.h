@@ -60,6 +60,11 @@ class KernelContext {
   size_t num_outputs() const { return outputs_.size(); }
   // Allocates output i (zero-filled) from the session's buffer pool and returns it.
   Tensor& allocate_output(size_t i, DType dtype, const Shape& shape);
+  // The same without the zero fill, for a kernel that writes every element of output i on
+  // every path (an early return for an empty problem must fill it itself): saves a pass over
+  // the output's memory, which for large element-wise and convolution outputs costs as much
+  // as the kernel's own write.
+  Tensor& allocate_output_to_overwrite(size_t i, DType dtype, const Shape& shape);
   // Sets output i to an existing tensor (a view of an input, say): no copy.
   void set_output(size_t i, Tensor tensor);
   // Whether output i is consumed by anything (optional outputs may be skipped).

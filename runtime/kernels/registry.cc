@@ -24,6 +24,12 @@ Tensor& KernelContext::allocate_output(size_t i, DType dtype, const Shape& shape
   return outputs_[i];
 }
 
+Tensor& KernelContext::allocate_output_to_overwrite(size_t i, DType dtype, const Shape& shape) {
+  OT_CHECK(i < outputs_.size(), "{}: has no output {}", node_.label(), i);
+  outputs_[i] = Tensor::uninitialized(dtype, shape, pool_);
+  return outputs_[i];
+}
+
 void KernelContext::set_output(size_t i, Tensor tensor) {
   OT_CHECK(i < outputs_.size(), "{}: has no output {}", node_.label(), i);
   outputs_[i] = std::move(tensor);

@@ -27,6 +27,9 @@ class Tensor {
   Tensor() = default;
   // A new zero-filled tensor with its own storage (or storage from `pool`).
   Tensor(DType dtype, Shape shape, BufferPool* pool = nullptr);
+  // The same without the zero fill: for a writer that sets every element before anything
+  // reads one (a kernel's output), where clearing it first would be a wasted pass over memory.
+  static Tensor uninitialized(DType dtype, Shape shape, BufferPool* pool = nullptr);
 
   // A tensor over the given storage; `data` must point inside `owner`'s allocation.
   static Tensor wrap(DType dtype, Shape shape, std::shared_ptr<void> owner, void* data);
@@ -71,6 +74,7 @@ class Tensor {
 
  private:
   void check_type(DType wanted) const;
+  Tensor(DType dtype, Shape shape, BufferPool* pool, bool zero_fill);
 
   DType dtype_ = DType::Undefined;
   Shape shape_;

@@ -118,7 +118,7 @@ class ActivationGradKernel : public Kernel {
       if (ctx.has_input(2)) p.min = read_bound(ctx.input(2), "min");
       if (ctx.has_input(3)) p.max = read_bound(ctx.input(3), "max");
     }
-    Tensor& dx = ctx.allocate_output(0, dy.dtype(), dy.shape());
+    Tensor& dx = ctx.allocate_output_to_overwrite(0, dy.dtype(), dy.shape());  // both paths write every element
     if (dy.dtype() == DType::Float32 && dnnl_) {
       float alpha = p.alpha, beta = p.beta;
       if constexpr (Op == Act::Clip) {

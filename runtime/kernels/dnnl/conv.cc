@@ -11,6 +11,7 @@
 // widened to float32 and narrowed back.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -267,7 +268,10 @@ class DnnlConvolutions {
       it = plans_.emplace(key, build_plan(setup, x.shape(), w.shape(), b != nullptr, with_sum, g, group, y.shape()))
                .first;
     }
-    if (!it->second) return conv_reference<float>(setup_, x, w, b, z, g, group, y);
+    if (!it->second) {
+      std::memset(y.raw_data(), 0, y.nbytes());  // the reference loops accumulate into y
+      return conv_reference<float>(setup_, x, w, b, z, g, group, y);
+    }
     std::vector<const float*> data{x.data<float>(), w.data<float>()};
     if (b != nullptr) data.push_back(b->data<float>());
     data.push_back(y.data<float>());
@@ -287,7 +291,10 @@ class DnnlConvolutions {
 // loops, float32 through `dnnl`, float16/bfloat16 through float32 copies.
 void run_conv(DnnlConvolutions& dnnl, const Tensor& x, const Tensor& w, const Tensor* b, const Tensor* z,
               const WindowGeometry& g, int64_t group, Tensor& y) {
-  if (x.dtype() == DType::Float64) return conv_reference<double>(dnnl.setup(), x, w, b, z, g, group, y);
+  if (x.dtype() == DType::Float64) {
+    std::memset(y.raw_data(), 0, y.nbytes());  // the reference loops accumulate into y
+    return conv_reference<double>(dnnl.setup(), x, w, b, z, g, group, y);
+  }
   if (x.dtype() == DType::Float32) return dnnl.run(x, w, b, z, g, group, y);
   const Tensor b32 = b != nullptr ? to_float32(*b) : Tensor();
   const Tensor z32 = z != nullptr ? to_float32(*z) : Tensor();
@@ -351,7 +358,8 @@ class ConvKernel : public Kernel {
                                                                  node.since_version >= 11, in, kernel)
                                        : forward_window_geometry(node, attrs_, in, kernel);
     const int64_t maps = Transpose ? w.dim(1) * group_ : w.dim(0);
-    Tensor& y = ctx.allocate_output(0, x.dtype(), window_output_shape(x.dim(0), maps, g));
+    // Not zero-filled: oneDNN writes every element; the reference paths clear it first (run_conv).
+    Tensor& y = ctx.allocate_output_to_overwrite(0, x.dtype(), window_output_shape(x.dim(0), maps, g));
     OT_CHECK(z == nullptr || broadcast_shapes(z->shape(), y.shape()) == y.shape(),
              "{}: the summed input Z {} does not broadcast to the output's shape {}", node.label(), z->describe(),
              shape_str(y.shape()));

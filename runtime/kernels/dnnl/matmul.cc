@@ -128,7 +128,11 @@ class MatMulKernel : public Kernel {
     OT_CHECK(a.dtype() == b.dtype(), "{}: A is {} but B is {}; both inputs must have the same element type",
              node_.label(), a.describe(), b.describe());
     const MatMulShape s = matmul_shape(a.shape(), b.shape(), node_.label());
-    Tensor& y = ctx.allocate_output(0, a.dtype(), s.output);
+    // oneDNN writes every element of Y (float32, K > 0, within its rank); the other paths
+    // accumulate into Y or leave it as the empty sum, so they start from zeros.
+    const bool overwritten = a.dtype() == DType::Float32 && s.k > 0 && s.batch.size() + 2 <= kMaxDnnlRank;
+    Tensor& y = overwritten ? ctx.allocate_output_to_overwrite(0, a.dtype(), s.output)
+                            : ctx.allocate_output(0, a.dtype(), s.output);
     if (y.numel() == 0 || s.k == 0) return;  // empty, or an empty sum: zeros
 
     if (dtype_is_float(a.dtype()) && a.dtype() != DType::Float64) {
@@ -220,7 +224,9 @@ class GemmKernel : public Kernel {
       OT_CHECK(fits, "{}: C {} does not broadcast to the output shape [{}, {}]", node_.label(), c->describe(), m, n);
       c_strides = broadcast_strides(c->shape(), {m, n});
     }
-    Tensor& y = ctx.allocate_output(0, a.dtype(), {m, n});
+    // Float32 with K > 0: run_float32 writes every element (beta * C first, or oneDNN alone).
+    Tensor& y = a.dtype() == DType::Float32 && k > 0 ? ctx.allocate_output_to_overwrite(0, a.dtype(), {m, n})
+                                                     : ctx.allocate_output(0, a.dtype(), {m, n});
     if (y.numel() == 0) return;
 
     if (dtype_is_float(a.dtype()) && a.dtype() != DType::Float64) {

@@ -58,8 +58,10 @@ class DropoutKernel : public Kernel {
       if (ctx.output_wanted(1)) fill_all_kept_mask(ctx, x);
       return;
     }
-    Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
-    bool* mask = ctx.output_wanted(1) ? ctx.allocate_output(1, DType::Bool, x.shape()).data<bool>() : nullptr;
+    // Both written element by element below, every chunk whole.
+    Tensor& y = ctx.allocate_output_to_overwrite(0, x.dtype(), x.shape());
+    bool* mask =
+        ctx.output_wanted(1) ? ctx.allocate_output_to_overwrite(1, DType::Bool, x.shape()).data<bool>() : nullptr;
     const int64_t n = x.numel();
     const uint64_t first = stream_.take(static_cast<uint64_t>(n + 3) / 4);
     const uint32_t threshold = dropout_threshold(ratio);

@@ -132,7 +132,7 @@ using wide_unsigned_t = std::make_unsigned_t<decltype(+T{})>;
 template <typename Op>
 void numeric_binary(const Node& node, KernelContext& ctx, const Tensor& a, const Tensor& b, Op&& op) {
   const Shape out_shape = broadcast_for(node, {a.shape(), b.shape()});
-  Tensor& c = ctx.allocate_output(0, a.dtype(), out_shape);
+  Tensor& c = ctx.allocate_output_to_overwrite(0, a.dtype(), out_shape);  // every element is written
   visit_numeric(a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     broadcast_binary(a.data<T>(), a.shape(), b.data<T>(), b.shape(), c.data<T>(), out_shape,
@@ -522,7 +522,9 @@ class UnaryKernel : public Kernel {
     const Tensor& x = ctx.input(0);
     constexpr TypeSet types = unary_types<Op>();
     check_type(node_, x, "X", types);
-    Tensor& y = ctx.allocate_output(0, x.dtype(), x.shape());
+    // Every element is written, except for bool, which the loop below skips.
+    Tensor& y = x.dtype() == DType::Bool ? ctx.allocate_output(0, x.dtype(), x.shape())
+                                         : ctx.allocate_output_to_overwrite(0, x.dtype(), x.shape());
     if (Op == Unary::Erf && x.dtype() == DType::Float32) {
       erf_float32(x.data<float>(), y.data<float>(), x.numel());
       return;

@@ -168,7 +168,7 @@ void copy_merged(const char* src, const std::vector<int64_t>& ss, char* dst, con
 // out_shape have the same element count.
 void gather_to_output(KernelContext& ctx, const Tensor& x, const Shape& view_shape,
                       const std::vector<int64_t>& src_strides, int64_t src_offset, const Shape& out_shape) {
-  Tensor& y = ctx.allocate_output(0, x.dtype(), out_shape);
+  Tensor& y = ctx.allocate_output_to_overwrite(0, x.dtype(), out_shape);  // the copy covers every element
   if (y.numel() == 0) return;
   const size_t elem = dtype_size(x.dtype());
   copy_strided(bytes_of(x) + src_offset * static_cast<int64_t>(elem), src_strides, bytes_of(y), strides_of(view_shape),
