@@ -23,8 +23,12 @@ PACKAGES=(cmake ninja-build g++ pkg-config
           zlib1g-dev libzip-dev libpng-dev libjpeg-dev
           dataset-fashion-mnist)
 # The tests also run the benchmark at tiny size (tools/bench/compare.sh): PyTorch exports
-# and times its workloads, onnx.helper writes its deep MLPs.
-if [ "$with_tests" = 1 ]; then PACKAGES+=(libgtest-dev libonnx-testdata python3-torch python3-torchvision python3-onnx); fi
+# and times its workloads, onnx.helper writes its deep MLPs. Debian's PyTorch does its matrix
+# products outside oneDNN through the system BLAS: OpenBLAS, not the reference libblas3, so the
+# benchmark compares against the fastest PyTorch Debian offers.
+if [ "$with_tests" = 1 ]; then
+  PACKAGES+=(libgtest-dev libonnx-testdata python3-torch python3-torchvision python3-onnx libopenblas0-pthread)
+fi
 if [ "$list_only" = 1 ]; then printf '%s\n' "${PACKAGES[@]}"; exit 0; fi
 missing=()
 for p in "${PACKAGES[@]}"; do

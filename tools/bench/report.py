@@ -135,7 +135,11 @@ def main():
     rows = [workload_row(runs, n, specs.get(n, {})) for n in names]
     sgemm = (find(runs, kind="sgemm") or {}).get("sgemm_gflops")
     extra, derived = mlp_lines(runs, rows, specs, sgemm)
-    title = (f"onnx-train benchmark ({args.size}, {args.threads} threads, OMP_WAIT_POLICY {args.wait_policy}; "
+    # PyTorch's matrix products outside oneDNN go through whichever BLAS libblas.so.3 is.
+    blas = os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
+    blas = "OpenBLAS" if "openblas" in blas else ("reference BLAS" if os.path.exists(blas) else "no system BLAS")
+    title = (f"onnx-train benchmark ({args.size}, {args.threads} threads, OMP_WAIT_POLICY {args.wait_policy}, "
+             f"PyTorch's BLAS: {blas}; "
              f"medians; step = zero_grad + forward + "
              f"backward + SGD momentum 0.9 step unless marked; peak RSS: AdamW, a few steps, own process)")
     table = [title, ""] + main_table(rows) + [""] + extra
