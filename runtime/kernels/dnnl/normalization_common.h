@@ -3,11 +3,14 @@
 // float/double dispatch around oneDNN's float32-only primitives.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <initializer_list>
 #include <vector>
 
 #include "runtime/core/dispatch.h"
+#include "runtime/core/parallel.h"
 #include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/kernels/kernel.h"
 #include "runtime/kernels/util.h"
@@ -104,6 +107,54 @@ void in_float_or_double(Tensor& out, F&& f, const Inputs&... inputs) {
     // The widened copies live until f returns (the end of the full expression).
     f(TypeTag<float>{}, to_float32(inputs).template data<float>()..., out32.data<float>());
     store_float32(out32, out);
+  }
+}
+
+// Per-channel batch statistics of a non-empty float32 x [N, C, S] over N and S: mean[c]
+// and the population variance var[c] = sum((x - mean)^2) / (N * S), the float32 fast path
+// of batch_norm_statistics_ref. One pass per channel, channels in parallel: with
+// d = x - x[0, c, 0] (a shift that keeps the formula free of cancellation when |mean| is
+// large against the spread), in double, M = N * S,
+//   mean = x[0, c, 0] + sum(d) / M, var = sum(d^2) / M - (sum(d) / M)^2
+inline void batch_statistics_f32(const float* x, int64_t n, int64_t c, int64_t s, float* mean, float* var) {
+  const double count = static_cast<double>(n * s);
+#pragma omp parallel for if (n * c * s >= kParallelMinElements) schedule(static)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const double shift = x[ch * s];
+    double sum = 0, sum_sq = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = x + (i * c + ch) * s;
+#pragma omp simd reduction(+ : sum, sum_sq)
+      for (int64_t j = 0; j < s; ++j) {
+        const double d = row[j] - shift;
+        sum += d;
+        sum_sq += d * d;
+      }
+    }
+    const double m = sum / count;
+    mean[ch] = static_cast<float>(shift + m);
+    var[ch] = static_cast<float>(std::max(0.0, sum_sq / count - m * m));
+  }
+}
+
+// Training-mode batch normalization of a non-empty float32 x [N, C, S] with the batch
+// statistics (batch_statistics_f32): y = x * a[c] + b[c] with a = scale / sqrt(var + eps),
+// b = B - mean * a, rows of S in parallel (one multiply-add per element, vectorised).
+inline void batch_norm_training_f32(const float* x, int64_t n, int64_t c, int64_t s, const float* scale,
+                                    const float* bias, float epsilon, float* mean, float* var, float* y) {
+  batch_statistics_f32(x, n, c, s, mean, var);
+  std::vector<float> a(static_cast<size_t>(c)), b(static_cast<size_t>(c));
+  for (int64_t ch = 0; ch < c; ++ch) {
+    a[ch] = static_cast<float>(scale[ch] / std::sqrt(static_cast<double>(var[ch]) + epsilon));
+    b[ch] = bias[ch] - mean[ch] * a[ch];
+  }
+#pragma omp parallel for if (n * c * s >= kParallelMinCheapElements) schedule(static)
+  for (int64_t row = 0; row < n * c; ++row) {
+    const float ar = a[row % c], br = b[row % c];
+    const float* in = x + row * s;
+    float* out = y + row * s;
+#pragma omp simd
+    for (int64_t j = 0; j < s; ++j) out[j] = in[j] * ar + br;
   }
 }
 

@@ -36,6 +36,7 @@ namespace {
 using dnnl::memory;
 using dnnl_common::cpu_engine;
 using dnnl_common::plain_f32_desc;
+using normalization::batch_statistics_f32;
 using normalization::ncs_dims;
 using normalization::NcsDims;
 using normalization::parameter_offsets;
@@ -96,33 +97,6 @@ class DnnlBatchNormBackward {
  private:
   std::map<std::vector<int64_t>, DnnlPrimitive> cache_;
 };
-
-// Per-channel batch statistics of a non-empty float32 x [N, C, S] over N and S: mean[c]
-// and the population variance var[c] = sum((x - mean)^2) / (N * S), the float32 fast path
-// of batch_norm_statistics_ref. One pass per channel, channels in parallel: with
-// d = x - x[0, c, 0] (a shift that keeps the formula free of cancellation when |mean| is
-// large against the spread), in double, M = N * S,
-//   mean = x[0, c, 0] + sum(d) / M, var = sum(d^2) / M - (sum(d) / M)^2
-void batch_statistics_f32(const float* x, int64_t n, int64_t c, int64_t s, float* mean, float* var) {
-  const double count = static_cast<double>(n * s);
-#pragma omp parallel for if (n * c * s >= kParallelMinElements) schedule(static)
-  for (int64_t ch = 0; ch < c; ++ch) {
-    const double shift = x[ch * s];
-    double sum = 0, sum_sq = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = x + (i * c + ch) * s;
-#pragma omp simd reduction(+ : sum, sum_sq)
-      for (int64_t j = 0; j < s; ++j) {
-        const double d = row[j] - shift;
-        sum += d;
-        sum_sq += d * d;
-      }
-    }
-    const double m = sum / count;
-    mean[ch] = static_cast<float>(shift + m);
-    var[ch] = static_cast<float>(std::max(0.0, sum_sq / count - m * m));
-  }
-}
 
 // Batch statistics of x [N, C, S] (see batch_statistics_f32): the parallel loop for
 // non-empty float32, the reference otherwise.
