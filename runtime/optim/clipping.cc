@@ -20,51 +20,57 @@ constexpr int64_t kChunk = 1 << 14;
 // A maximum that keeps NaN, as torch.max does.
 double nan_max(double a, double b) { return std::isnan(a) || a > b ? a : b; }
 
-// combine(...combine(combine(0, term(|x0|)), term(|x1|))...) over x, in double, chunked as
-// above (combine is + or nan_max, both with 0 as identity since |x| >= 0).
-template <typename T, typename Term, typename Combine>
-double reduce(const T* x, int64_t n, Term term, Combine combine) {
+// Applies `chunk(begin, end)` (a double) to every kChunk-element chunk of [0, n), in parallel
+// when n is large, and folds the results with `combine` in chunk order from 0 (the identity
+// of + and of nan_max over |x| >= 0), so the result does not depend on the thread count.
+template <typename Chunk, typename Combine>
+double over_chunks(int64_t n, Chunk chunk, Combine combine) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
 #pragma omp parallel for if (n >= kParallelMinCheapElements) schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t end = std::min(n, (c + 1) * kChunk);
-    double acc = 0;
-    for (int64_t i = c * kChunk; i < end; ++i) acc = combine(acc, term(std::abs(static_cast<double>(x[i]))));
-    partial[static_cast<size_t>(c)] = acc;
-  }
+  for (int64_t c = 0; c < chunks; ++c) partial[static_cast<size_t>(c)] = chunk(c * kChunk, std::min(n, (c + 1) * kChunk));
   double total = 0;
   for (double v : partial) total = combine(total, v);
   return total;
 }
 
+double add(double a, double b) { return a + b; }
+
+// combine(...combine(combine(0, term(|x0|)), term(|x1|))...) over x, in double, chunked.
+template <typename T, typename Term, typename Combine>
+double reduce(const T* x, int64_t n, Term term, Combine combine) {
+  return over_chunks(
+      n,
+      [&](int64_t begin, int64_t end) {
+        double acc = 0;
+        for (int64_t i = begin; i < end; ++i) acc = combine(acc, term(std::abs(static_cast<double>(x[i]))));
+        return acc;
+      },
+      combine);
+}
+
 // Sum of |x| (kSquare false) or x^2 (kSquare true) over x, in double: a vectorised sum inside
 // each chunk (the lanes' partial sums combined in an order fixed at compile time), the chunks'
-// sums added in order, so the result does not depend on the thread count.
+// sums added in order.
 template <bool kSquare, typename T>
 double power_sum(const T* x, int64_t n) {
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
-#pragma omp parallel for if (n >= kParallelMinCheapElements) schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t end = std::min(n, (c + 1) * kChunk);
-    double acc = 0;
+  return over_chunks(
+      n,
+      [&](int64_t begin, int64_t end) {
+        double acc = 0;
 #pragma omp simd reduction(+ : acc)
-    for (int64_t i = c * kChunk; i < end; ++i) {
-      const double a = static_cast<double>(x[i]);
-      acc += kSquare ? a * a : std::abs(a);
-    }
-    partial[static_cast<size_t>(c)] = acc;
-  }
-  double total = 0;
-  for (double v : partial) total += v;
-  return total;
+        for (int64_t i = begin; i < end; ++i) {
+          const double a = static_cast<double>(x[i]);
+          acc += kSquare ? a * a : std::abs(a);
+        }
+        return acc;
+      },
+      add);
 }
 
 // Sum of |x|^p over x, or max |x| when p is infinite.
 template <typename T>
 double norm_part(const T* x, int64_t n, double p) {
-  const auto add = [](double s, double v) { return s + v; };
   if (p == 2) return power_sum<true>(x, n);
   if (p == 1) return power_sum<false>(x, n);
   if (std::isinf(p))

@@ -55,10 +55,8 @@ class RecurrentKernel : public Kernel {
   }
 
   void run(KernelContext& ctx) override {
-    visit_float(ctx.input(0).dtype(), [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      using C = std::conditional_t<std::is_same_v<T, double>, double, float>;
-      run_typed<T, C>(ctx);
+    rnn::visit_recurrent_types(ctx.input(0).dtype(), [&](auto t, auto c) {
+      run_typed<typename decltype(t)::type, typename decltype(c)::type>(ctx);
     });
   }
 

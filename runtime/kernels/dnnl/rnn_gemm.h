@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "onnx_train/error.h"
+#include "runtime/core/dispatch.h"
 #include "runtime/core/parallel.h"
 
 namespace onnx_train::rnn {
@@ -50,6 +51,16 @@ void gemm(const std::string& label, bool trans_a, bool trans_b, int64_t m, int64
       }
     }
   }
+}
+
+// Calls f(TypeTag<T>{}, TypeTag<C>{}) for the float element type T of a recurrent layer's
+// tensors and the type C its arithmetic runs in: double for float64, float otherwise.
+template <typename F>
+void visit_recurrent_types(DType dtype, F&& f) {
+  visit_float(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    f(tag, TypeTag<std::conditional_t<std::is_same_v<T, double>, double, float>>{});
+  });
 }
 
 }  // namespace onnx_train::rnn
