@@ -143,14 +143,11 @@ inline void batch_statistics_f32(const float* x, int64_t n, int64_t c, int64_t s
 inline void batch_norm_training_f32(const float* x, int64_t n, int64_t c, int64_t s, const float* scale,
                                     const float* bias, float epsilon, float* mean, float* var, float* y) {
   batch_statistics_f32(x, n, c, s, mean, var);
-  std::vector<float> a(static_cast<size_t>(c)), b(static_cast<size_t>(c));
-  for (int64_t ch = 0; ch < c; ++ch) {
-    a[ch] = static_cast<float>(scale[ch] / std::sqrt(static_cast<double>(var[ch]) + epsilon));
-    b[ch] = bias[ch] - mean[ch] * a[ch];
-  }
 #pragma omp parallel for if (n * c * s >= kParallelMinCheapElements) schedule(static)
   for (int64_t row = 0; row < n * c; ++row) {
-    const float ar = a[row % c], br = b[row % c];
+    const int64_t ch = row % c;  // a and b per row: one sqrt a row, no scratch to allocate
+    const float ar = static_cast<float>(scale[ch] / std::sqrt(static_cast<double>(var[ch]) + epsilon));
+    const float br = bias[ch] - mean[ch] * ar;
     const float* in = x + row * s;
     float* out = y + row * s;
 #pragma omp simd
