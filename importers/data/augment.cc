@@ -47,9 +47,10 @@ ImageAugmentation parse_image_augmentation(const std::string& list) {
     } else if (name == "rotate") {
       out.rotate_degrees = item_value(item, eq, kDefaultRotateDegrees, 180, "the largest angle in degrees");
     } else {
-      OT_FAIL("unknown augmentation '{}' in '{}'; the choices are hflip, crop[=MIN_SCALE] and rotate[=DEGREES], "
-              "separated by commas",
-              item, list);
+      OT_FAIL(
+          "unknown augmentation '{}' in '{}'; the choices are hflip, crop[=MIN_SCALE] and rotate[=DEGREES], "
+          "separated by commas",
+          item, list);
     }
   }
   return out;

@@ -784,11 +784,11 @@ DataOptions data_options_from_metadata(const std::map<std::string, std::string>&
   // The C,H,W images were resized to: the size for a model input with an open height or width.
   if (const auto it = metadata.find("data.input_shape"); it != metadata.end()) {
     const std::vector<float> chw = parse_floats(it->second, it->first, source);
-    OT_CHECK(chw.size() == 3 && chw[1] >= 1 && chw[2] >= 1 && chw[1] == std::floor(chw[1]) &&
-                 chw[2] == std::floor(chw[2]),
-             "{}: the metadata entry 'data.input_shape' is '{}', not C,H,W; the file was changed after onnx-train "
-             "wrote it (give --image-size H,W instead)",
-             source, it->second);
+    OT_CHECK(
+        chw.size() == 3 && chw[1] >= 1 && chw[2] >= 1 && chw[1] == std::floor(chw[1]) && chw[2] == std::floor(chw[2]),
+        "{}: the metadata entry 'data.input_shape' is '{}', not C,H,W; the file was changed after onnx-train "
+        "wrote it (give --image-size H,W instead)",
+        source, it->second);
     options.image_height = static_cast<int64_t>(chw[1]);
     options.image_width = static_cast<int64_t>(chw[2]);
     options.image_size_from = fmt::format("the model's stored input shape {} ({})", it->second, source);

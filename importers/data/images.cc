@@ -139,8 +139,8 @@ struct ImageSample {
 class ImageFolderDataset : public Dataset {
  public:
   ImageFolderDataset(std::vector<FieldSpec> fields, PictureFields which, PixelScaling scaling,
-                     ImageAugmentation augment, std::vector<std::string> class_names,
-                     std::vector<ImageSample> samples, std::string dir, int64_t other_files, int64_t folders)
+                     ImageAugmentation augment, std::vector<std::string> class_names, std::vector<ImageSample> samples,
+                     std::string dir, int64_t other_files, int64_t folders)
       : fields_(std::move(fields)),
         which_(which),
         scaling_(std::move(scaling)),

@@ -48,8 +48,8 @@ void write_colours(const std::string& dir, int per_class, unsigned seed) {
 std::string make_any_size_model(const std::string& path) {
   std::mt19937 rng(5);
   testing::ModelBuilder m(13);
-  auto& shape = *m.input("x", onnx::TensorProto::FLOAT, {-1, 3, -1, -1}).mutable_type()->mutable_tensor_type()
-                     ->mutable_shape();
+  auto& shape =
+      *m.input("x", onnx::TensorProto::FLOAT, {-1, 3, -1, -1}).mutable_type()->mutable_tensor_type()->mutable_shape();
   shape.mutable_dim(2)->set_dim_param("height");
   shape.mutable_dim(3)->set_dim_param("width");
   m.initializer("fc.weight", random_tensor({3, 3}, rng, 0.05f));
@@ -122,12 +122,12 @@ TEST_F(ImagesCli, AnAugmentedRunResumedEndsAsAnUninterruptedOne) {
   const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
   write_colours(path("data/train"), 4, 1);  // 12 images: 3 batches of 4 an epoch
   write_colours(path("data/val"), 2, 2);
-  const std::vector<std::string> common = {model,   path("data"), "--epochs", "2",     "--batch-size",
-                                           "4",     "--seed",     "7",        "--lr",  "0.05",
-                                           "--augment", "hflip,crop=0.3,rotate=20"};
+  const std::vector<std::string> common = {model,          path("data"), "--epochs",  "2",
+                                           "--batch-size", "4",          "--seed",    "7",
+                                           "--lr",         "0.05",       "--augment", "hflip,crop=0.3,rotate=20"};
   const CliRun straight = ok(plus(common, {"-o", path("straight.onnx")}));
-  ok(plus(common, {"--max-steps", "4", "--checkpoint-dir", path("ck"), "--checkpoint-every", "1", "-o",
-                   path("first.onnx")}));
+  ok(plus(common,
+          {"--max-steps", "4", "--checkpoint-dir", path("ck"), "--checkpoint-every", "1", "-o", path("first.onnx")}));
   const CliRun resumed = ok(plus(common, {"--checkpoint-dir", path("ck"), "--resume", "-o", path("resumed.onnx")}));
   EXPECT_HAS(resumed.out, "resumed from ");
   EXPECT_TRUE(read_file(path("resumed.onnx")) == read_file(path("straight.onnx")))
@@ -152,7 +152,7 @@ TEST_F(ImagesCli, AnAugmentedRunResumedEndsAsAnUninterruptedOne) {
 TEST_F(ImagesCli, AnyNumberOfWorkersTrainsTheSameModel) {
   const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
   write_colours(path("data/train"), 5, 1);  // 15 images: batches of 4, 4, 4, 3
-  const std::vector<std::string> common = {model, path("data"), "--epochs",  "2",     "--batch-size",
+  const std::vector<std::string> common = {model, path("data"), "--epochs",   "2",    "--batch-size",
                                            "4",   "--augment",  "crop,hflip", "--lr", "0.05"};
   ok(plus(common, {"--workers", "1", "-o", path("one.onnx")}));
   ok(plus(common, {"--workers", "3", "-o", path("three.onnx")}));

@@ -58,8 +58,8 @@ TEST(ImageAugment, RightAnglesMovePixelsExactly) {
 TEST(ImageAugment, OtherAnglesInterpolateAndFillTheCornersWithBlack) {
   const std::vector<float> white(7 * 7, 200.0f);
   const std::vector<float> turned = rotate_bilinear(white, 1, 7, 7, 45.0);
-  EXPECT_EQ(turned[0], 0.0f);              // a corner comes from outside the image
-  EXPECT_EQ(turned[3 * 7 + 3], 200.0f);    // the centre stays
+  EXPECT_EQ(turned[0], 0.0f);                    // a corner comes from outside the image
+  EXPECT_EQ(turned[3 * 7 + 3], 200.0f);          // the centre stays
   EXPECT_NEAR(turned[3 * 7 + 1], 200.0f, 1e-3);  // inside the turned square: all white neighbours
   // Rotating a vertical edge (0 left of column 4, 100 from it) by 10 degrees: pixel (4, 6)
   // samples the input at x = 4 - 2 sin(10°) = 3.65, between the two sides, so it blends them.

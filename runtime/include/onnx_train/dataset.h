@@ -33,7 +33,8 @@
 //                   decoded, converted to the model input's channel count, resized to its
 //                   height and width (DataOptions::image_height / image_width when the model
 //                   leaves them open), scaled to [0, 1] and normalised by DataOptions::mean /
-//                   std; training loaders may augment them (DataOptions::augment). The training split's sorted folder names are the classes (at least
+//                   std; training loaders may augment them (DataOptions::augment). The
+//                   training split's sorted folder names are the classes (at least
 //                   two); every other split (val/, a model's eval folder) maps its folders to
 //                   them by name, so a split may lack a class, and a folder whose name is not
 //                   a class (`Triangle/` for `triangle/`) is an Error naming it.
@@ -210,7 +211,8 @@ DataSplits split_validation(std::shared_ptr<const Dataset> data, double fraction
 
 // Batches of a dataset, in an order that is a pure function of (seed, epoch) when shuffled,
 // with the last smaller batch kept unless drop_last. Batches are assembled on a background
-// thread, `prefetch` ahead of the consumer, so reading and decoding overlap with training.
+// thread (and the samples of each read on set_workers threads), `prefetch` ahead of the
+// consumer, so reading and decoding overlap with training.
 // Each sample is checked: NaN or Inf in float fields and class labels out of range are an
 // Error naming the sample's source (unless the data leaves bad samples out: see
 // Dataset::bad_sample_log; then a batch is smaller by the samples left out, and one left
