@@ -1,6 +1,7 @@
 #include "onnx_train/dataset.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -169,6 +170,7 @@ uint64_t splitmix64(uint64_t x) {
 // differs unpredictably between neighbouring seeds and streams.
 uint64_t stream_seed(uint64_t seed, uint64_t stream) { return splitmix64(splitmix64(seed) ^ splitmix64(stream)); }
 constexpr uint64_t kValidationStream = ~0ull;  // epochs use streams 0, 1, 2, ...
+constexpr uint64_t kAugmentStream = ~1ull;     // augmentation: its own stream of epochs and samples
 
 // Uniform in [0, bound) by rejection: std::uniform_int_distribution's output differs between
 // standard libraries, while mt19937_64's is fixed by the standard.
@@ -198,6 +200,9 @@ class SubsetDataset : public Dataset {
   int64_t size() const override { return static_cast<int64_t>(indices_.size()); }
   const std::vector<FieldSpec>& fields() const override { return data_->fields(); }
   void read(size_t field, int64_t index, void* out) const override { data_->read(field, parent_index(index), out); }
+  void read_augmented(size_t field, int64_t index, uint64_t draw_seed, void* out) const override {
+    data_->read_augmented(field, parent_index(index), draw_seed, out);
+  }
   std::string source_of(size_t field, int64_t index) const override {
     return data_->source_of(field, parent_index(index));
   }
@@ -229,6 +234,9 @@ class LoggedDataset : public Dataset {
   int64_t size() const override { return data_->size(); }
   const std::vector<FieldSpec>& fields() const override { return data_->fields(); }
   void read(size_t field, int64_t index, void* out) const override { data_->read(field, index, out); }
+  void read_augmented(size_t field, int64_t index, uint64_t draw_seed, void* out) const override {
+    data_->read_augmented(field, index, draw_seed, out);
+  }
   std::string source_of(size_t field, int64_t index) const override { return data_->source_of(field, index); }
   std::string describe() const override { return data_->describe(); }
   std::vector<std::string> class_names() const override { return data_->class_names(); }
@@ -275,13 +283,18 @@ void check_sample(const FieldSpec& field, const void* sample, int64_t numel,
   }
 }
 
-// Reads sample `index` of every field of `data` into outs[f] and checks it. On an Error,
-// `failed` holds the field being read.
-void read_checked_sample(const Dataset& data, int64_t index, const std::vector<uint8_t*>& outs, size_t& failed) {
+// Reads sample `index` of every field of `data` into outs[f] and checks it; with
+// `draw_seed`, augmented (Dataset::read_augmented). On an Error, `failed` holds the field
+// being read.
+void read_checked_sample(const Dataset& data, int64_t index, const std::vector<uint8_t*>& outs, size_t& failed,
+                         const std::optional<uint64_t>& draw_seed = std::nullopt) {
   const auto& fields = data.fields();
   for (size_t f = 0; f < fields.size(); ++f) {
     failed = f;
-    data.read(f, index, outs[f]);
+    if (draw_seed)
+      data.read_augmented(f, index, *draw_seed, outs[f]);
+    else
+      data.read(f, index, outs[f]);
     check_sample(fields[f], outs[f], shape_numel(fields[f].sample_shape), [&] { return data.source_of(f, index); });
   }
 }
@@ -397,6 +410,16 @@ DataSplits open_data(const std::string& dir, const std::vector<FieldSpec>& wante
   DataSplits data;
   data.train = open_split(splits[0], wanted, options);
   if (options.classes.empty()) check_training_classes(splits[0], *data.train, wanted);
+  // Image class folders are the only data with classes. A stored size (image_size_from) only
+  // describes the images a model was trained on, so other data may go with it.
+  const bool images = !data.train->class_names().empty();
+  const bool size_given = options.image_height > 0 && options.image_size_from.empty();
+  OT_CHECK(images || (!size_given && !options.augment.any()),
+           "{}: {} applies to image class folders, but the data is {}; leave it out", dir,
+           size_given && options.augment.any() ? "--image-size and --augment each"
+           : size_given                        ? "--image-size"
+                                               : "--augment",
+           data.train->describe());
   if (splits.size() > 1) {
     // Class indices are the training split's: the validation folders map to them by name.
     DataOptions val_options = options;
@@ -444,9 +467,12 @@ struct BatchLoader::Impl {
   uint64_t seed = 0;
   bool drop_last = false;
   size_t prefetch = 0;
+  bool augment = false;
+  size_t workers = 1;  // threads reading a batch's samples, the assembling one included
 
-  // Owned by the consumer; the worker only reads `order` while it runs.
+  // Owned by the consumer; the worker only reads `order` and `epoch_draws` while it runs.
   std::vector<int64_t> order;  // this epoch's samples
+  uint64_t epoch_draws = 0;    // augmentation: this epoch's seed, which a sample's index completes
   bool started = false;
   int64_t next_batch = 0;
 
@@ -500,9 +526,18 @@ struct BatchLoader::Impl {
     }
   }
 
-  // Batch `b`: its samples read and checked one by one; a bad one stops the epoch with its
-  // Error, or, when the data leaves bad samples out, is recorded and left out (the batch is
-  // smaller; an empty map when none is left).
+  // A sample read for a batch: its row holds it, or it failed with `error` (`bad`: the
+  // sample as BadSampleLog records it, when the failure is the data's Error).
+  struct SampleRead {
+    std::exception_ptr error;
+    std::optional<BadSample> bad;
+  };
+
+  // Batch `b`: its samples read and checked on `workers` threads, each into its own row, so
+  // the batch is the same for any number of them. The first bad one (in batch order) stops
+  // the epoch with its Error, or, when the data leaves bad samples out, every bad one is
+  // recorded (in batch order) and left out (the batch is smaller; an empty map when none is
+  // left).
   std::map<std::string, Tensor> assemble(int64_t b) const {
     const int64_t first = b * batch_size;
     const int64_t n = std::min(batch_size, data->size() - first);
@@ -515,21 +550,45 @@ struct BatchLoader::Impl {
       tensors.emplace_back(field.dtype, shape);
       sample_bytes.push_back(static_cast<size_t>(shape_numel(field.sample_shape)) * dtype_size(field.dtype));
     }
+    auto row = [&](size_t f, int64_t i) {
+      return static_cast<uint8_t*>(tensors[f].raw_data()) + static_cast<size_t>(i) * sample_bytes[f];
+    };
+    std::vector<SampleRead> reads(static_cast<size_t>(n));
+    std::atomic<int64_t> next_sample{0};
+    auto read_samples = [&] {
+      std::vector<uint8_t*> outs(fields.size());
+      for (int64_t i; (i = next_sample++) < n;) {
+        const int64_t index = order[static_cast<size_t>(first + i)];
+        for (size_t f = 0; f < fields.size(); ++f) outs[f] = row(f, i);
+        size_t failed = 0;
+        const std::optional<uint64_t> draw_seed =
+            augment ? std::optional(stream_seed(epoch_draws, static_cast<uint64_t>(index))) : std::nullopt;
+        try {
+          read_checked_sample(*data, index, outs, failed, draw_seed);
+        } catch (const Error& e) {
+          reads[static_cast<size_t>(i)] = {std::current_exception(), bad_sample(*data, failed, index, e)};
+        } catch (...) {
+          reads[static_cast<size_t>(i)].error = std::current_exception();
+        }
+      }
+    };
+    std::vector<std::thread> helpers;
+    for (size_t t = 1; t < std::min(workers, static_cast<size_t>(n)); ++t) helpers.emplace_back(read_samples);
+    read_samples();
+    for (std::thread& helper : helpers) helper.join();
+
     BadSampleLog* log = data->bad_sample_log();
     int64_t kept = 0;
-    std::vector<uint8_t*> outs(fields.size());
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t index = order[static_cast<size_t>(first + i)];
-      for (size_t f = 0; f < fields.size(); ++f)
-        outs[f] = static_cast<uint8_t*>(tensors[f].raw_data()) + static_cast<size_t>(kept) * sample_bytes[f];
-      size_t failed = 0;
-      try {
-        read_checked_sample(*data, index, outs, failed);
-        ++kept;
-      } catch (const Error& e) {
-        if (log == nullptr) throw;
-        log->add(bad_sample(*data, failed, index, e));
+      const SampleRead& read = reads[static_cast<size_t>(i)];
+      if (read.error) {
+        if (log == nullptr || !read.bad) std::rethrow_exception(read.error);
+        log->add(*read.bad);
+        continue;
       }
+      if (kept < i)  // samples were left out before this one: its row moves up
+        for (size_t f = 0; f < fields.size(); ++f) std::memcpy(row(f, kept), row(f, i), sample_bytes[f]);
+      ++kept;
     }
     std::map<std::string, Tensor> batch;
     if (kept == 0) return batch;
@@ -563,6 +622,17 @@ BatchLoader::BatchLoader(std::shared_ptr<const Dataset> data, int64_t batch_size
 
 BatchLoader::~BatchLoader() = default;
 
+void BatchLoader::set_augment(bool on) {
+  OT_CHECK(!impl_->started, "BatchLoader::set_augment: call it before start_epoch");
+  impl_->augment = on;
+}
+
+void BatchLoader::set_workers(int workers) {
+  OT_CHECK(!impl_->started, "BatchLoader::set_workers: call it before start_epoch");
+  OT_CHECK(workers >= 1, "the number of threads reading samples must be at least 1 (got {})", workers);
+  impl_->workers = static_cast<size_t>(workers);
+}
+
 int64_t BatchLoader::batches_per_epoch() const { return impl_->batches(); }
 
 int64_t BatchLoader::batch_size() const { return impl_->batch_size; }
@@ -582,6 +652,7 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
     m.order.resize(static_cast<size_t>(n));
     std::iota(m.order.begin(), m.order.end(), 0);
   }
+  m.epoch_draws = stream_seed(stream_seed(m.seed, kAugmentStream), static_cast<uint64_t>(epoch));
   m.next_batch = first_batch;
   m.started = true;
   m.worker = std::thread([&m, first_batch, end = m.batches()] { m.run(first_batch, end); });
@@ -709,6 +780,18 @@ DataOptions data_options_from_metadata(const std::map<std::string, std::string>&
              source, it->second);
     options.classes = *classes;
     options.classes_from = source;
+  }
+  // The C,H,W images were resized to: the size for a model input with an open height or width.
+  if (const auto it = metadata.find("data.input_shape"); it != metadata.end()) {
+    const std::vector<float> chw = parse_floats(it->second, it->first, source);
+    OT_CHECK(
+        chw.size() == 3 && chw[1] >= 1 && chw[2] >= 1 && chw[1] == std::floor(chw[1]) && chw[2] == std::floor(chw[2]),
+        "{}: the metadata entry 'data.input_shape' is '{}', not C,H,W; the file was changed after onnx-train "
+        "wrote it (give --image-size H,W instead)",
+        source, it->second);
+    options.image_height = static_cast<int64_t>(chw[1]);
+    options.image_width = static_cast<int64_t>(chw[2]);
+    options.image_size_from = fmt::format("the model's stored input shape {} ({})", it->second, source);
   }
   if (const auto it = metadata.find("data.mean"); it != metadata.end())
     options.mean = parse_floats(it->second, it->first, source);

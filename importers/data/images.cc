@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 
+#include "importers/data/augment.h"
 #include "importers/data/formats.h"
 #include "importers/data/image_decode.h"
 #include "importers/data/image_fields.h"
@@ -138,11 +139,12 @@ struct ImageSample {
 class ImageFolderDataset : public Dataset {
  public:
   ImageFolderDataset(std::vector<FieldSpec> fields, PictureFields which, PixelScaling scaling,
-                     std::vector<std::string> class_names, std::vector<ImageSample> samples, std::string dir,
-                     int64_t other_files, int64_t folders)
+                     ImageAugmentation augment, std::vector<std::string> class_names, std::vector<ImageSample> samples,
+                     std::string dir, int64_t other_files, int64_t folders)
       : fields_(std::move(fields)),
         which_(which),
         scaling_(std::move(scaling)),
+        augment_(augment),
         class_names_(std::move(class_names)),
         samples_(std::move(samples)),
         dir_(std::move(dir)),
@@ -153,24 +155,10 @@ class ImageFolderDataset : public Dataset {
   const std::vector<FieldSpec>& fields() const override { return fields_; }
   std::vector<std::string> class_names() const override { return class_names_; }
 
-  void read(size_t field, int64_t index, void* out) const override {
-    OT_CHECK(field < fields_.size() && index >= 0 && index < size(),
-             "image folders in {}: no sample {} of field {} (the data has {} samples and {} fields)", dir_, index,
-             field, size(), fields_.size());
-    const ImageSample& sample = samples_[static_cast<size_t>(index)];
-    const FieldSpec& spec = fields_[field];
-    auto where = [&] { return source_of(field, index); };
-    if (field != which_.image) {
-      store_values(&sample.label, 1, spec, PixelScaling{}, out, where);
-      return;
-    }
-    const DecodedImage image = decode_image(sample.path);
-    const Shape& shape = spec.sample_shape;  // [C, H, W]
-    std::vector<float> values =
-        resize_bilinear(to_planes(image, shape[0]), shape[0], image.height, image.width, shape[1], shape[2]);
-    if (!dtype_is_float(spec.dtype))
-      for (float& v : values) v = std::nearbyint(v);  // integer inputs take whole pixel values
-    store_values(values.data(), static_cast<int64_t>(values.size()), spec, scaling_, out, where);
+  void read(size_t field, int64_t index, void* out) const override { read_sample(field, index, nullptr, out); }
+
+  void read_augmented(size_t field, int64_t index, uint64_t draw_seed, void* out) const override {
+    read_sample(field, index, augment_.any() ? &draw_seed : nullptr, out);
   }
 
   std::string source_of(size_t field, int64_t index) const override {
@@ -190,9 +178,41 @@ class ImageFolderDataset : public Dataset {
   }
 
  private:
+  // Sample `index` of `field`, augmented with the draws of `*draw_seed` when given: the crop
+  // takes the place of the whole image in the resize, then the flip and the rotation.
+  void read_sample(size_t field, int64_t index, const uint64_t* draw_seed, void* out) const {
+    OT_CHECK(field < fields_.size() && index >= 0 && index < size(),
+             "image folders in {}: no sample {} of field {} (the data has {} samples and {} fields)", dir_, index,
+             field, size(), fields_.size());
+    const ImageSample& sample = samples_[static_cast<size_t>(index)];
+    const FieldSpec& spec = fields_[field];
+    auto where = [&] { return source_of(field, index); };
+    if (field != which_.image) {
+      store_values(&sample.label, 1, spec, PixelScaling{}, out, where);
+      return;
+    }
+    const DecodedImage image = decode_image(sample.path);
+    const Shape& shape = spec.sample_shape;  // [C, H, W]
+    std::vector<uint8_t> planes = to_planes(image, shape[0]);
+    const AugmentDraw draw =
+        draw_seed ? draw_augmentation(augment_, *draw_seed, image.height, image.width) : AugmentDraw{};
+    CropBox box{0, 0, image.height, image.width};
+    if (draw.crop) {
+      box = *draw.crop;
+      planes = crop_planes(planes, shape[0], image.height, image.width, box);
+    }
+    std::vector<float> values = resize_bilinear(planes, shape[0], box.height, box.width, shape[1], shape[2]);
+    if (draw.flip) flip_horizontal(values, shape[0], shape[1], shape[2]);
+    if (draw.degrees != 0) values = rotate_bilinear(values, shape[0], shape[1], shape[2], draw.degrees);
+    if (!dtype_is_float(spec.dtype))
+      for (float& v : values) v = std::nearbyint(v);  // integer inputs take whole pixel values
+    store_values(values.data(), static_cast<int64_t>(values.size()), spec, scaling_, out, where);
+  }
+
   std::vector<FieldSpec> fields_;
   PictureFields which_;
   PixelScaling scaling_;
+  ImageAugmentation augment_;  // applied by read_augmented only
   std::vector<std::string> class_names_;
   std::vector<ImageSample> samples_;
   std::string dir_;
@@ -251,21 +271,35 @@ std::vector<int64_t> map_folders_to_classes(const std::vector<ClassFolder>& fold
       split_dir, found, split_dir, split_dir, split_dir);
 }
 
-// The model input images are resized to: samples of a fixed [C, H, W], C = 1 or 3.
-void check_image_input(const FieldSpec& field, const std::string& source) {
-  const Shape& shape = field.sample_shape;
+// The model input images are resized to: samples of [C, H, W], C = 1 or 3, whose open
+// height and width (a model exported with dynamic ones) are set to DataOptions' image size;
+// a fixed one must equal the size given, if any.
+void fit_image_input(FieldSpec& field, const DataOptions& options, const std::string& source) {
+  Shape& shape = field.sample_shape;
   OT_CHECK(shape.size() == 3,
            "{}: images feed a model input of shape [N, C, H, W] (channels first), but '{}' takes samples of shape {}; "
            "use a model with such an input, or other data",
-           source, field.name, shape_str(shape));
-  OT_CHECK(shape[1] > 0 && shape[2] > 0,
-           "{}: the model input '{}' takes samples of shape {}, with an open height or width, so there is no size to "
-           "resize the images to; export the model with a fixed input size (e.g. [N, 3, 224, 224])",
            source, field.name, shape_str(shape));
   OT_CHECK(shape[0] == 1 || shape[0] == 3,
            "{}: the model input '{}' takes samples of shape {}; images give 1 (gray) or 3 (RGB) channels, so it needs "
            "C = 1 or 3{}",
            source, field.name, shape_str(shape), shape[0] < 0 ? " (export the model with a fixed channel count)" : "");
+  const bool sized = options.image_height > 0 && options.image_width > 0;
+  const std::string size_from = options.image_size_from.empty() ? "--image-size" : options.image_size_from;
+  OT_CHECK(sized || (shape[1] > 0 && shape[2] > 0),
+           "{}: the model input '{}' takes samples of shape {}, with an open height or width (dynamic), so there is "
+           "no size to resize the images to; give one with --image-size H,W (e.g. --image-size 224,224), or export "
+           "the model with a fixed input size",
+           source, field.name, shape_str(shape));
+  if (!sized) return;
+  OT_CHECK((shape[1] <= 0 || shape[1] == options.image_height) && (shape[2] <= 0 || shape[2] == options.image_width),
+           "{}: {} resizes the images to {}x{} (height x width), but the model input '{}' takes samples of shape {}, "
+           "fixed at {}x{}; leave the size out, or give {},{}",
+           source, size_from, options.image_height, options.image_width, field.name, shape_str(shape),
+           shape[1] > 0 ? std::to_string(shape[1]) : "any", shape[2] > 0 ? std::to_string(shape[2]) : "any",
+           shape[1] > 0 ? shape[1] : options.image_height, shape[2] > 0 ? shape[2] : options.image_width);
+  shape[1] = options.image_height;
+  shape[2] = options.image_width;
 }
 
 }  // namespace
@@ -318,7 +352,7 @@ std::unique_ptr<Dataset> open_image_folders(const SplitSource& split, const std:
 
   std::vector<FieldSpec> fields = wanted;
   FieldSpec& image = fields[which.image];
-  check_image_input(image, source);
+  fit_image_input(image, options, source);
   if (which.label) {
     FieldSpec& label = fields[*which.label];
     label.sample_shape = resolve_sample_shape(label, {}, source + " (one class index per image)");
@@ -330,8 +364,8 @@ std::unique_ptr<Dataset> open_image_folders(const SplitSource& split, const std:
              classes > 5 ? ", ..." : "", label.name, label.num_classes, classes);
   }
   PixelScaling scaling = make_pixel_scaling(255.0, options, image, source);
-  return std::make_unique<ImageFolderDataset>(std::move(fields), which, std::move(scaling), std::move(class_names),
-                                              std::move(samples), split.dir, other_files,
+  return std::make_unique<ImageFolderDataset>(std::move(fields), which, std::move(scaling), options.augment,
+                                              std::move(class_names), std::move(samples), split.dir, other_files,
                                               static_cast<int64_t>(folders.size()));
 }
 

@@ -64,6 +64,11 @@ int eval_command(const std::vector<std::string>& args) {
       (config.mean.empty() && !options.mean.empty()) || (config.std.empty() && !options.std.empty());
   if (!config.mean.empty()) options.mean = config.mean;
   if (!config.std.empty()) options.std = config.std;
+  if (config.image_height > 0) {  // --image-size wins over the stored size
+    options.image_height = config.image_height;
+    options.image_width = config.image_width;
+    options.image_size_from.clear();
+  }
   DataSplits data = open_data(config.data, run.fields, options);
   if (!options.classes.empty() && !data.train->class_names().empty())
     std::printf("classes: the %zu stored in %s\n", options.classes.size(), config.model.c_str());

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <filesystem>
 #include <optional>
+#include <thread>
 
 #include "onnx_train/dataset.h"
 #include "onnx_train/profile.h"
@@ -95,6 +96,14 @@ bool take_profile_flag(std::vector<std::string>& args) {
   return found;
 }
 
+// Threads reading a training batch when --workers is not given: decoding images is the
+// slow part of reading them, so image folders (the data with classes) get up to 4; arrays
+// are copied faster than threads start.
+int default_workers(const Dataset& train) {
+  if (train.class_names().empty()) return 1;
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+}
+
 // The run: options, session, data, outputs, the loop and its observers. The steps of
 // train_command, in order: open(), resume(), open_data(), train(), export_result().
 class TrainRun {
@@ -149,6 +158,9 @@ class TrainRun {
     DataOptions data_options;
     data_options.mean = config_.mean;
     data_options.std = config_.std;
+    data_options.image_height = config_.image_height;
+    data_options.image_width = config_.image_width;
+    data_options.augment = config_.augment;
     if (resumed_) {
       DataOptions stored = data_options_from_metadata(resumed_->metadata, "the checkpoint " + resumed_->path);
       data_options.classes = std::move(stored.classes);
@@ -169,6 +181,8 @@ class TrainRun {
     val_drop_last_ = data_.val && run_.fixed_batch > 0 && fit_fixed_batch(config_, run_, *data_.val, note);
     loader_ = std::make_unique<BatchLoader>(data_.train, config_.batch_size, config_.shuffle, config_.training.seed,
                                             drop_last);
+    loader_->set_augment(config_.augment.any());
+    loader_->set_workers(config_.workers > 0 ? config_.workers : default_workers(*data_.train));
     plan_loop();
   }
 

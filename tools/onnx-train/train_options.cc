@@ -146,6 +146,30 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string& f, const std::string& v) { c.mean = to_floats(f, v); }},
       {"--std", "", "S[,S...]", "images: per-channel standard deviation divided by",
        [](TrainConfig& c, const std::string& f, const std::string& v) { c.std = to_floats(f, v); }},
+      {"--image-size", "", "H,W",
+       "images: resize to H x W (or N x N for one number), needed for a model with a dynamic height and width",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         const size_t comma = v.find(',');
+         OT_CHECK(v.find(',', comma == std::string::npos ? comma : comma + 1) == std::string::npos,
+                  "{} takes H,W (height and width, e.g. 224,224) or one number N for N x N, got '{}'", f, v);
+         c.image_height = parse_whole_number(f, v.substr(0, comma), 1);
+         c.image_width = comma == std::string::npos ? c.image_height : parse_whole_number(f, v.substr(comma + 1), 1);
+       }},
+      {"--augment", "", "LIST",
+       "images: random changes to the training images each epoch, from hflip, crop[=MIN_SCALE] (default 0.08), "
+       "rotate[=DEGREES] (default 10)",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         try {
+           c.augment = parse_image_augmentation(v);
+         } catch (const Error& e) {
+           OT_FAIL("{}: {}", f, e.what());
+         }
+       }},
+      {"--workers", "", "N",
+       "threads decoding and augmenting the samples of each batch (default: min(4, cores) for image folders, else 1)",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.workers = static_cast<int>(parse_whole_number(f, v, 1));
+       }},
       {"--skip-bad-samples", "", "",
        "leave out samples that cannot be read or hold NaN, Inf or a bad label, listed at the end (default: the "
        "first stops the run)",

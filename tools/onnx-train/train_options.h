@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "onnx_train/dataset.h"
 #include "onnx_train/error.h"
 #include "onnx_train/training_session.h"
 
@@ -36,6 +37,9 @@ struct TrainConfig {
   std::string log_path, plot_path;
   bool quiet = false;
   std::vector<float> mean, std;   // image normalisation
+  int64_t image_height = 0, image_width = 0;  // --image-size; 0: the model input's
+  ImageAugmentation augment;                  // --augment: training images only
+  int workers = 0;                            // --workers: threads reading a batch; 0: by the data
   bool skip_bad_samples = false;  // leave out samples that cannot be read or fail the checks
 
   // The arguments that built this config (minus --resume), kept in checkpoints so that

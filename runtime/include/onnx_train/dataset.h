@@ -31,8 +31,10 @@
 //                   scaled to [0, 1]
 //   <class>/*.png|jpg   image classification folders: one sub-folder per class, images
 //                   decoded, converted to the model input's channel count, resized to its
-//                   height and width, scaled to [0, 1] and normalised by DataOptions::mean /
-//                   std. The training split's sorted folder names are the classes (at least
+//                   height and width (DataOptions::image_height / image_width when the model
+//                   leaves them open), scaled to [0, 1] and normalised by DataOptions::mean /
+//                   std; training loaders may augment them (DataOptions::augment). The
+//                   training split's sorted folder names are the classes (at least
 //                   two); every other split (val/, a model's eval folder) maps its folders to
 //                   them by name, so a split may lack a class, and a folder whose name is not
 //                   a class (`Triangle/` for `triangle/`) is an Error naming it.
@@ -71,8 +73,34 @@ struct FieldSpec {
   int64_t ignore_index = -100;  // a class label that is allowed anyway (cross-entropy's ignore index)
 };
 
+// Random changes to training images (image class folders), drawn anew for every sample in
+// every epoch from (seed, epoch, sample index) by BatchLoader::set_augment: only the training
+// loader applies them, so validation and evaluation read the images as they are. In the
+// order applied, on the decoded image's 0..255 values (before normalisation):
+struct ImageAugmentation {
+  // > 0: torchvision's RandomResizedCrop: a box of a fraction in [crop_min_scale, 1] of the
+  // image's area and an aspect ratio log-uniform in [3/4, 4/3] (10 tries, then the centre
+  // crop), resized to the input's H x W instead of the whole image; 0: no crop.
+  double crop_min_scale = 0;
+  bool hflip = false;         // mirror left-right with probability 1/2
+  double rotate_degrees = 0;  // > 0: rotate by an angle uniform in [-deg, deg], bilinear, corners black (0)
+  bool any() const { return crop_min_scale > 0 || hflip || rotate_degrees > 0; }
+};
+
+// The augmentation of a comma-separated list: hflip, crop[=MIN_SCALE] (default 0.08, as
+// torchvision's), rotate[=DEGREES] (default 10). An Error naming the item for anything else.
+ImageAugmentation parse_image_augmentation(const std::string& list);
+
 struct DataOptions {
   std::vector<float> mean, std;  // images: per-channel normalisation after scaling to [0, 1] (empty: none)
+  // Images: the height and width they are resized to. Needed for a model input whose height
+  // or width is open (symbolic); for a fixed one it must be the input's own. 0: the input's.
+  // `image_size_from` says where the size comes from, for messages ("the model m.onnx"). Empty:
+  // the caller's own (--image-size), and then, like `augment`, an Error for data other than
+  // image folders; a stored size only describes a model's images, and other data ignores it.
+  int64_t image_height = 0, image_width = 0;
+  std::string image_size_from;
+  ImageAugmentation augment;  // image class folders: what BatchLoader::set_augment applies
   // Image class folders: the classes by index, which folders are matched to by name (those
   // of the training split, or of a trained model); empty: the training split's sorted folder
   // names. `classes_from` says where they come from, for messages ("the model m.onnx").
@@ -93,6 +121,14 @@ class Dataset {
   // Writes sample `index` of fields()[field] to `out`: numel(sample_shape) elements of the
   // field's dtype, converted and reshaped as described above.
   virtual void read(size_t field, int64_t index, void* out) const = 0;
+  // A training read: sample `index` with the data's random augmentation (DataOptions::augment)
+  // drawn from `draw_seed` alone, which the BatchLoader makes of (seed, epoch, sample index):
+  // a sample's augmentation is then the same however the batches are read, by how many
+  // threads, or resumed. Data without augmentation reads as read() does.
+  virtual void read_augmented(size_t field, int64_t index, uint64_t draw_seed, void* out) const {
+    (void)draw_seed;
+    read(field, index, out);
+  }
   // Where sample `index` of a field comes from, for error messages: "data/train/x.npy, sample 17".
   virtual std::string source_of(size_t field, int64_t index) const = 0;
   // One line for the user: "60000 samples from data/train-images-idx3-ubyte.gz (IDX)".
@@ -153,9 +189,10 @@ std::shared_ptr<const Dataset> skip_bad_samples(std::shared_ptr<const Dataset> d
 //   data.input         the model input the images feed, data.input_shape its C,H,W
 //   data.input_layout  how pixels become values
 // and data.mean / data.std (comma-separated, as --mean takes them) when given. Empty for data
-// without classes or normalisation.
+// without classes or normalisation. data.input_shape's H,W is the size images are resized to
+// for a model whose input leaves them open.
 std::map<std::string, std::string> data_metadata(const Dataset& train, const DataOptions& options);
-// The classes, mean and std of data_metadata's entries (absent ones stay empty); `source`
+// The classes, image size, mean and std of data_metadata's entries (absent ones stay empty); `source`
 // (the model file) names them in classes_from and in the Error for a malformed entry.
 DataOptions data_options_from_metadata(const std::map<std::string, std::string>& metadata, const std::string& source);
 // The same, from the metadata_props of the ONNX model file at `model_path`.
@@ -174,7 +211,8 @@ DataSplits split_validation(std::shared_ptr<const Dataset> data, double fraction
 
 // Batches of a dataset, in an order that is a pure function of (seed, epoch) when shuffled,
 // with the last smaller batch kept unless drop_last. Batches are assembled on a background
-// thread, `prefetch` ahead of the consumer, so reading and decoding overlap with training.
+// thread (and the samples of each read on set_workers threads), `prefetch` ahead of the
+// consumer, so reading and decoding overlap with training.
 // Each sample is checked: NaN or Inf in float fields and class labels out of range are an
 // Error naming the sample's source (unless the data leaves bad samples out: see
 // Dataset::bad_sample_log; then a batch is smaller by the samples left out, and one left
@@ -186,6 +224,15 @@ class BatchLoader {
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
+
+  // Training loaders: samples read with the data's random augmentation
+  // (Dataset::read_augmented), drawn from (seed, epoch, sample index); validation and
+  // evaluation leave it off. Call before start_epoch.
+  void set_augment(bool on);
+  // The samples of each batch are read (decoded, augmented, checked) on `workers` threads
+  // (1: the loader's background thread alone). Batches are the same for any count. Call
+  // before start_epoch.
+  void set_workers(int workers);
 
   int64_t batches_per_epoch() const;
   int64_t batch_size() const;
