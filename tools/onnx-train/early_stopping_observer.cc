@@ -28,7 +28,9 @@ void EarlyStoppingObserver::on_validation(const ValidationEvent& event) {
 }
 
 std::string EarlyStoppingObserver::why() const {
-  return fmt::format("{} has not improved for {} validation{} (best {} at step {})", metric_.label(), waited_,
+  // With a min delta, smaller gains counted as none: say so, or the numbers seem to disagree.
+  const std::string by = min_delta_ > 0 ? fmt::format(" by more than {:g}", min_delta_) : "";
+  return fmt::format("{} has not improved{} for {} validation{} (best {} at step {})", metric_.label(), by, waited_,
                      waited_ == 1 ? "" : "s", metric_.format(best_), best_step_);
 }
 

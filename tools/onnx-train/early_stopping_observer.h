@@ -35,7 +35,8 @@ class EarlyStoppingObserver : public TrainLoopObserver {
   void save_state(CheckpointEntries& entries) const override;
   void load_state(const CheckpointEntries& entries) override;
 
-  // "val loss has not improved for 3 validations (best 0.3121 at step 400)"
+  // "val loss has not improved for 3 validations (best 0.3121 at step 400)"; with a min delta,
+  // "has not improved by more than 0.01 for ..."
   std::string why() const;
 
  private:
