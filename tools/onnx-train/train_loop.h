@@ -135,7 +135,8 @@ struct EpochEndEvent {
 };
 
 // A checkpoint due (on_checkpoint): every checkpoint_every optimizer steps, at an epoch's end,
-// at a --max-steps stop, an interrupt, or a bad sample met between optimizer steps.
+// at a --max-steps stop, an interrupt, an early stop inside an epoch, or a bad sample met
+// between optimizer steps.
 enum class CheckpointReason { Periodic, EpochEnd, MaxSteps, Interrupted, BadSample, EarlyStopping };
 struct CheckpointEvent {
   CheckpointReason reason;
