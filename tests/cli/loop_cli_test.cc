@@ -142,9 +142,9 @@ TEST_F(CliLoop, EarlyStoppingEndsTheRunAndSaysWhy) {
   EXPECT_HAS(read_file(path("a.jsonl")), "\"early_stopping\"");
 
   // Every --eval-every 1 steps, watching the accuracy: it stops inside the first epoch.
-  const CliRun s = ok(plus(common, {"--epochs", "10", "--eval-every", "1", "--early-stopping", "2",
-                                    "--early-stopping-metric", "val_accuracy", "--early-stopping-min-delta", "2",
-                                    "-o", path("b.onnx")}));
+  const CliRun s =
+      ok(plus(common, {"--epochs", "10", "--eval-every", "1", "--early-stopping", "2", "--early-stopping-metric",
+                       "val_accuracy", "--early-stopping-min-delta", "2", "-o", path("b.onnx")}));
   EXPECT_HAS(s.out, "early stopping: val accuracy has not improved by more than 2 for 2 validations (best ");
   EXPECT_HAS(s.out, "% at step 1)");
   EXPECT_HAS(s.out, "done: 3 steps");
@@ -156,8 +156,8 @@ TEST_F(CliLoop, EarlyStoppingEndsTheRunAndSaysWhy) {
 // the step an uninterrupted run stops at, with the same weights; resumed once more, nothing is
 // left to do.
 TEST_F(CliLoop, EarlyStoppingSurvivesResume) {
-  const auto common = plus(mlp_run(), {"--epochs", "10", "--eval-every", "2", "--early-stopping", "3",
-                                       "--early-stopping-min-delta", "100"});
+  const auto common = plus(
+      mlp_run(), {"--epochs", "10", "--eval-every", "2", "--early-stopping", "3", "--early-stopping-min-delta", "100"});
   // Validations at 2 (the best), 4, 6 (epoch end), 8: the third without improvement stops.
   const CliRun straight = ok(plus(common, {"-o", path("straight.onnx")}));
   EXPECT_HAS(straight.out, "early stopping: val loss has not improved by more than 100 for 3 validations");
@@ -221,10 +221,10 @@ TEST_F(CliLoop, EpochStatisticsOfAResumedRunAreThoseOfAnUninterruptedOne) {
   write_npy_data(path("data"), separable(72, 2), 24);
   for (const std::string accumulate : {"1", "2"}) {
     const std::string ck = path("ck" + accumulate);
-    const std::vector<std::string> common = {model, path("data"),  "--batch-size", "8",       "--seed",
-                                             "4",   "--epochs",    "2",            "--accumulate", accumulate};
-    const CliRun straight = ok(plus(common, {"--checkpoint-dir", ck, "--checkpoint-every", "3",
-                                             "--keep-checkpoints", "100", "-o", path("straight.onnx")}));
+    const std::vector<std::string> common = {model,      path("data"), "--batch-size", "8",       "--seed", "4",
+                                             "--epochs", "2",          "--accumulate", accumulate};
+    const CliRun straight = ok(plus(common, {"--checkpoint-dir", ck, "--checkpoint-every", "3", "--keep-checkpoints",
+                                             "100", "-o", path("straight.onnx")}));
     ASSERT_EQ(epoch_lines(straight.out).size(), 2u) << straight.out;
     for (const std::string step : {"3", "6"}) {
       const std::string checkpoint = ck + "/step-00000000" + step + ".ckpt";

@@ -53,7 +53,8 @@ void BestModelObserver::consider(const EvalTotals& totals, int64_t step, LoopPos
     loop_.session().save_checkpoint(checkpoint_, loop_.checkpoint_entries(at, state));
     wrote += ", " + checkpoint_;
   }
-  progress_.message(fmt::format("new best {} {} at step {}: wrote {}", metric_.label(), metric_.format(value), step, wrote));
+  progress_.message(
+      fmt::format("new best {} {} at step {}: wrote {}", metric_.label(), metric_.format(value), step, wrote));
   if (log_)
     log_->log_event("best", {{"metric", metric_.name()},
                              {"value", fmt::format("{:.9g}", value)},

@@ -245,8 +245,8 @@ class TrainRun {
   void check_validation_split() const {
     if (data_.val) return;
     const std::pair<const char*, bool> watching[] = {{"--early-stopping", config_.early_stopping > 0},
-                                                      {"--save-best", !config_.save_best.empty()},
-                                                      {"--eval-every", config_.eval_every > 0}};
+                                                     {"--save-best", !config_.save_best.empty()},
+                                                     {"--eval-every", config_.eval_every > 0}};
     for (const auto& [flag, given] : watching)
       OT_CHECK(!given,
                "{} needs a validation split, and {} has no val/ folder: hold out part of the training data with "
@@ -330,9 +330,8 @@ class TrainRun {
           resumed_->path, session().step()));
     say(fmt::format("nothing left to do: {} is at step {} and this run ends at step {} ({}); exporting its weights",
                     resumed_->path, session().step(), plan.total_steps(),
-                    plan.max_steps > 0
-                        ? fmt::format("--max-steps {}", plan.max_steps)
-                        : fmt::format("--epochs {} of {} steps", plan.epochs, plan.steps_per_epoch())));
+                    plan.max_steps > 0 ? fmt::format("--max-steps {}", plan.max_steps)
+                                       : fmt::format("--epochs {} of {} steps", plan.epochs, plan.steps_per_epoch())));
   }
 
   TrainConfig& config_;

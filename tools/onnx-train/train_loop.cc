@@ -232,9 +232,9 @@ bool TrainLoop::end_epoch(int64_t epoch, const EpochState& state) {
 // stop on a step --eval-every validated has that one: no validation again.
 void TrainLoop::stop(StopReason reason, LoopPosition at, const EpochState& state) {
   const bool interrupted = reason == StopReason::Interrupted;
-  const CheckpointReason why = interrupted                               ? CheckpointReason::Interrupted
+  const CheckpointReason why = interrupted                           ? CheckpointReason::Interrupted
                                : reason == StopReason::EarlyStopping ? CheckpointReason::EarlyStopping
-                                                                      : CheckpointReason::MaxSteps;
+                                                                     : CheckpointReason::MaxSteps;
   const std::string written = checkpoint(why, at, state);
   each([&](TrainLoopObserver& o) { o.on_stop({reason, at, written}); });
   if (interrupted) return;

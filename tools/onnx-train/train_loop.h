@@ -249,8 +249,7 @@ class TrainLoop {
   // steps; true when early stopping ended the run there.
   bool after_step(const StepEvent& event, const EpochState& state);
   // The optimizer step of an epoch's partial accumulation.
-  StepResult finish_accumulation(const Batch& batch, const StepResult& last, LoopPosition at,
-                                 const EpochState& state);
+  StepResult finish_accumulation(const Batch& batch, const StepResult& last, LoopPosition at, const EpochState& state);
   // The next micro-batch into `batch`; false at the epoch's end.
   bool next_batch(Batch& batch, LoopPosition at, const EpochState& state);
   StepResult train_step(const Batch& batch, LoopPosition at, const EpochState& state);

@@ -194,7 +194,8 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.save_best = ValidationMetric::parse(f, v).name();
        }},
-      {"--save-best-path", "", "PATH", "where --save-best writes the best model (default: the export's name with .best)",
+      {"--save-best-path", "", "PATH",
+       "where --save-best writes the best model (default: the export's name with .best)",
        [](TrainConfig& c, const std::string&, const std::string& v) { c.save_best_path = v; }},
       {"--resume", "", "[CHECKPOINT]",
        "continue from CHECKPOINT, or from the newest one in --checkpoint-dir (as --resume=PATH or --resume PATH.ckpt)",

@@ -20,13 +20,12 @@ class ValidationMetric {
   static ValidationMetric parse(const std::string& flag, const std::string& name) {
     std::string lower;
     for (char c : name) lower += c == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    OT_CHECK(lower == "val_loss" || lower == "val_accuracy", "{} takes val_loss or val_accuracy, got '{}'", flag,
-             name);
+    OT_CHECK(lower == "val_loss" || lower == "val_accuracy", "{} takes val_loss or val_accuracy, got '{}'", flag, name);
     return ValidationMetric(lower == "val_accuracy");
   }
 
   bool is_accuracy() const { return accuracy_; }
-  std::string name() const { return accuracy_ ? "val_accuracy" : "val_loss"; }  // as the flag takes it
+  std::string name() const { return accuracy_ ? "val_accuracy" : "val_loss"; }   // as the flag takes it
   std::string label() const { return accuracy_ ? "val accuracy" : "val loss"; }  // as lines say it
 
   double value(const EvalTotals& totals) const { return accuracy_ ? totals.accuracy() : totals.loss(); }
