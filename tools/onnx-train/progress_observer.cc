@@ -50,9 +50,13 @@ void ProgressObserver::on_batch(const StepEvent& event) {
   progress_.update(status);
 }
 
-// Only the validation at a --max-steps stop has a line of its own; an epoch's validation is
-// part of the epoch's line.
+// The validations inside an epoch (--eval-every, a --max-steps stop) have a line of their own;
+// an epoch's validation is part of the epoch's line.
 void ProgressObserver::on_validation(const ValidationEvent& event) {
+  if (event.at_steps)
+    return progress_.message(fmt::format("validation at step {} (epoch {}/{}): val loss {:.4f}{}", event.step,
+                                         event.epoch + 1, loop_.plan().epochs, event.totals.loss(),
+                                         accuracy_text(event.totals.accuracy())));
   if (!event.at_stop) return;
   progress_.message(fmt::format("validation at step {} (inside epoch {}/{}): val loss {:.4f}{}", event.step,
                                 event.epoch + 1, loop_.plan().epochs, event.totals.loss(),
@@ -76,6 +80,7 @@ void ProgressObserver::on_stop(const StopEvent& event) {
                                   event.checkpoint, step, event.checkpoint));
     return;
   }
+  if (event.reason == StopReason::EarlyStopping) return;  // said by the EarlyStoppingObserver
   const LoopPlan& plan = loop_.plan();
   std::string line = fmt::format("stopped at step {} (--max-steps {}) after batch {} of {} in epoch {}/{}", step,
                                  plan.max_steps, event.at.batch, plan.batches, event.at.epoch + 1, plan.epochs);

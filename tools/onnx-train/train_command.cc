@@ -24,8 +24,10 @@
 
 #include "onnx_train/dataset.h"
 #include "onnx_train/profile.h"
+#include "tools/onnx-train/best_model_observer.h"
 #include "tools/onnx-train/checkpoint_observer.h"
 #include "tools/onnx-train/commands.h"
+#include "tools/onnx-train/early_stopping_observer.h"
 #include "tools/onnx-train/interrupt_observer.h"
 #include "tools/onnx-train/log_observer.h"
 #include "tools/onnx-train/metrics_log.h"
@@ -37,6 +39,7 @@
 #include "tools/onnx-train/train_data.h"
 #include "tools/onnx-train/train_loop.h"
 #include "tools/onnx-train/train_options.h"
+#include "tools/onnx-train/validation_metric.h"
 
 namespace onnx_train::cli {
 
@@ -121,6 +124,12 @@ class TrainRun {
     check_output_file("--export-training", config_.export_training_path, folders_);
     check_output_file("--log", config_.log_path, folders_);
     check_output_file("--plot", config_.plot_path, folders_);
+    if (!config_.save_best.empty()) {
+      best_path_ = config_.save_best_path.empty() ? BestModelObserver::default_path(exported_) : config_.save_best_path;
+      OT_CHECK(!same_file(best_path_, exported_),
+               "--save-best-path {} is also the exported model: give the best model a file of its own", best_path_);
+      check_output_file(config_.save_best_path.empty() ? "--save-best" : "--save-best-path", best_path_, folders_);
+    }
     if (!config_.checkpoint_dir.empty()) lock_.emplace(config_.checkpoint_dir, folders_);
     if (config_.threads > 0) omp_set_num_threads(config_.threads);
 
@@ -131,6 +140,8 @@ class TrainRun {
     say(fmt::format("parameters: {} tensors ({} values) trained, {} tensors ({} values) frozen",
                     counts.trainable_tensors, counts.trainable_values, counts.frozen_tensors, counts.frozen_values));
     model_hash_ = file_content_hash(config_.model);
+    check_metric_scored("--early-stopping-metric", config_.early_stopping > 0 ? config_.early_stopping_metric : "");
+    check_metric_scored("--save-best", config_.save_best);
   }
 
   // The checkpoint --resume goes on from, loaded into the session; the loop's position and the
@@ -140,7 +151,8 @@ class TrainRun {
     resumed_ = find_resume_point(config_, session(), model_hash_, [&](const std::string& line) { say(line); });
     if (!resumed_) return;
     const LoopPosition at = position_of(resumed_->metadata);
-    say(at.epoch < config_.epochs
+    // With --max-steps the run's epochs are those the steps take, known once the data is.
+    say(at.epoch < config_.epochs || config_.max_steps > 0
             ? fmt::format("resumed from {}: step {}, epoch {}, batch {}", resumed_->path, session().step(),
                           at.epoch + 1, at.batch)
             : fmt::format("resumed from {}: step {}, after epoch {}", resumed_->path, session().step(), at.epoch));
@@ -171,6 +183,7 @@ class TrainRun {
       data_ = split_validation(data_.train, config_.val_split, config_.training.seed);
     say(fmt::format("train: {}", data_.train->describe()));
     if (data_.val) say(fmt::format("val:   {}", data_.val->describe()));
+    check_validation_split();
     train_samples_ = data_.train->size();
     check_same_samples();
     // The classes and preprocessing, for checkpoints and the exported model.
@@ -242,7 +255,30 @@ class TrainRun {
              config_.data, train_samples_, resumed_->path, it->second);
   }
 
-  // The loop's shape, and the schedule over its steps.
+  // What --early-stopping, --save-best and --eval-every watch is the validation split's score.
+  void check_validation_split() const {
+    if (data_.val) return;
+    const std::pair<const char*, bool> watching[] = {{"--early-stopping", config_.early_stopping > 0},
+                                                     {"--save-best", !config_.save_best.empty()},
+                                                     {"--eval-every", config_.eval_every > 0}};
+    for (const auto& [flag, given] : watching)
+      OT_CHECK(!given,
+               "{} needs a validation split, and {} has no val/ folder: hold out part of the training data with "
+               "--val-split F (e.g. --val-split 0.1)",
+               flag, config_.data);
+  }
+
+  // A metric of accuracy needs a loss that scores predictions (a class or binary loss).
+  void check_metric_scored(const std::string& flag, const std::string& metric) const {
+    if (metric.empty() || !ValidationMetric::parse(flag, metric).is_accuracy()) return;
+    OT_CHECK(run_.scoring != Prepared::Scoring::None,
+             "{} val_accuracy: the loss '{}' scores no accuracy (only class and binary losses do); watch val_loss "
+             "instead",
+             flag, config_.loss);
+  }
+
+  // The loop's shape, and the schedule over its steps. --max-steps sets the run's length, as
+  // in Hugging Face's Trainer: the epochs are as many as its steps take (the last in part).
   void plan_loop() {
     plan_.epochs = config_.epochs;
     plan_.batches = loader_->batches_per_epoch();
@@ -251,6 +287,14 @@ class TrainRun {
     plan_.accumulate = std::max(config_.training.accumulation_steps, 1);
     plan_.max_steps = config_.max_steps;
     plan_.checkpoint_every = config_.checkpoint_every;
+    plan_.eval_every = config_.eval_every;
+    if (plan_.max_steps > 0) {
+      plan_.epochs = plan_.epochs_for_max_steps();
+      if (std::find(config_.args.begin(), config_.args.end(), "--epochs") != config_.args.end())
+        say(fmt::format("note: --max-steps {} sets the run's length: {} epoch{} of {} steps; --epochs {} is not used",
+                        plan_.max_steps, plan_.epochs, plan_.epochs == 1 ? "" : "s", plan_.steps_per_epoch(),
+                        config_.epochs));
+    }
     // A resumed run's schedule is that of the run that wrote the checkpoint; this run's
     // options (a new --lr, warm-up, or total steps) take over from the same step.
     session().set_schedule(make_schedule(config_, plan_.total_steps(), plan_.steps_per_epoch()));
@@ -274,6 +318,18 @@ class TrainRun {
     checkpoints_ = checkpoints.get();
     observers_.push_back(std::move(checkpoints));
     observers_.push_back(std::make_unique<InterruptObserver>());
+    // Early stopping before the best model: a best checkpoint then holds the watch's count.
+    if (config_.early_stopping > 0)
+      observers_.push_back(std::make_unique<EarlyStoppingObserver>(
+          ValidationMetric::parse("--early-stopping-metric", config_.early_stopping_metric), config_.early_stopping,
+          config_.early_stopping_min_delta, progress_, log_.get()));
+    if (!config_.save_best.empty()) {
+      const std::string checkpoint =
+          config_.checkpoint_dir.empty() ? "" : (fs::path(config_.checkpoint_dir) / "best.ckpt").string();
+      observers_.push_back(std::make_unique<BestModelObserver>(
+          *loop_, ValidationMetric::parse("--save-best", config_.save_best), best_path_, checkpoint,
+          [this](const std::string& path) { session().export_model(path, data_meta_); }, progress_, log_.get()));
+    }
     if (profile_) observers_.push_back(std::make_unique<ProfileObserver>(session(), progress_));
     for (auto& observer : observers_) loop_->attach(*observer);
     if (resumed_) loop_->restore(resumed_->metadata);
@@ -281,11 +337,15 @@ class TrainRun {
 
   void say_nothing_left() {
     const LoopPlan& plan = loop_->plan();
+    if (loop_->stopped_early())
+      return say(fmt::format(
+          "nothing left to do: the run of {} ended by --early-stopping at step {} (a larger PATIENCE goes on); "
+          "exporting its weights",
+          resumed_->path, session().step()));
     say(fmt::format("nothing left to do: {} is at step {} and this run ends at step {} ({}); exporting its weights",
                     resumed_->path, session().step(), plan.total_steps(),
-                    plan.max_steps > 0 && plan.max_steps < plan.steps_per_epoch() * plan.epochs
-                        ? fmt::format("--max-steps {}", plan.max_steps)
-                        : fmt::format("--epochs {} of {} steps", plan.epochs, plan.steps_per_epoch())));
+                    plan.max_steps > 0 ? fmt::format("--max-steps {}", plan.max_steps)
+                                       : fmt::format("--epochs {} of {} steps", plan.epochs, plan.steps_per_epoch())));
   }
 
   TrainConfig& config_;
@@ -294,6 +354,7 @@ class TrainRun {
   CreatedFolders folders_;  // before lock_: the lock file goes first, then empty folders
   std::optional<CheckpointFolderLock> lock_;
   std::string exported_, model_hash_;
+  std::string best_path_;  // --save-best's model
 
   Prepared run_;
   std::optional<ResumePoint> resumed_;

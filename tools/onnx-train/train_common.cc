@@ -239,7 +239,8 @@ const std::set<std::string>& resume_safe_options() {
       "--lr",     "--schedule",        "--warmup-steps",   "--clip-grad-norm",   "--clip-grad-value",
       "--epochs", "--max-steps",       "--export",         "--export-training",  "--log",
       "--plot",   "--threads",         "--checkpoint-dir", "--checkpoint-every", "--keep-checkpoints",
-      "--quiet",  "--skip-bad-samples", "--workers"};
+      "--quiet",  "--skip-bad-samples", "--workers", "--eval-every", "--early-stopping", "--early-stopping-metric",
+      "--early-stopping-min-delta", "--save-best", "--save-best-path"};
   return kSafe;
 }
 

@@ -46,6 +46,11 @@ int64_t LoopPlan::total_steps() const {
   return max_steps > 0 ? std::min(all, max_steps) : all;
 }
 
+int64_t LoopPlan::epochs_for_max_steps() const {
+  const int64_t per_epoch = std::max<int64_t>(steps_per_epoch(), 1);
+  return std::max<int64_t>((max_steps + per_epoch - 1) / per_epoch, 1);
+}
+
 LoopPosition position_of(const CheckpointEntries& metadata) {
   return {std::stoll(metadata.at(kEpochKey)), std::stoll(metadata.at(kBatchKey))};
 }
@@ -53,7 +58,7 @@ LoopPosition position_of(const CheckpointEntries& metadata) {
 TrainLoop::TrainLoop(const Prepared& run, BatchLoader& loader, LoopPlan plan, Validate validate)
     : run_(run), loader_(loader), plan_(plan), validate_(std::move(validate)) {
   steps_.train = [this](const Batch& batch) { return session().train_step(batch); };
-  steps_.finish_accumulation = [this] { session().optimizer_step(); };
+  steps_.finish_accumulation = [this] { return session().optimizer_step(); };
 }
 
 void TrainLoop::restore(const CheckpointEntries& metadata) {
@@ -74,7 +79,13 @@ bool TrainLoop::nothing_left() const {
   // A checkpoint taken after an epoch's last batch but before its end (a bad validation
   // sample, a checkpoint at the last batch, then a kill) still has the epoch's end to do.
   const bool epoch_end_pending = start_.epoch < plan_.epochs && start_.batch == plan_.batches;
-  return (session().step() >= plan_.total_steps() && !epoch_end_pending) || start_.epoch >= plan_.epochs;
+  return (session().step() >= plan_.total_steps() && !epoch_end_pending) || start_.epoch >= plan_.epochs ||
+         stopped_early();
+}
+
+bool TrainLoop::stopped_early() const {
+  return std::any_of(observers_.begin(), observers_.end(),
+                     [](const TrainLoopObserver* o) { return o->should_stop_early(); });
 }
 
 LoopEnd TrainLoop::run() {
@@ -96,18 +107,18 @@ bool TrainLoop::train_epoch(int64_t epoch, LoopEnd& end) {
   const int64_t total_steps = plan_.total_steps();
   bool steps_done = false;
   Batch batch;
+  StepResult r;
+  int64_t n = 0;
   while (!steps_done && next_batch(batch, at, state)) {
-    const StepResult r = train_step(batch, at, state);
+    r = train_step(batch, at, state);
     ++at.batch;
-    const int64_t n = batch.begin()->second.dim(0);
+    n = batch.begin()->second.dim(0);
     samples_seen_ += n;
     state.add(r.loss, n, run_.accuracy_of(r.outputs, batch));
     const StepEvent event{at, batch, r, n, state};
     each([&](TrainLoopObserver& o) { o.on_batch(event); });
     if (r.stepped) {
-      each([&](TrainLoopObserver& o) { o.on_step(event); });
-      if (plan_.checkpoint_every > 0 && r.step % plan_.checkpoint_every == 0)
-        checkpoint(CheckpointReason::Periodic, at, state);
+      if (after_step(event, state)) return false;
       steps_done = r.step >= total_steps;
     }
     if (session().pending_micro_batches() == 0 && any_should_stop()) {
@@ -122,8 +133,53 @@ bool TrainLoop::train_epoch(int64_t epoch, LoopEnd& end) {
     stop(StopReason::MaxSteps, at, state);
     return false;
   }
-  end_epoch(epoch, state);
+  if (session().pending_micro_batches() > 0) {
+    // The epoch's last, partial accumulation is an optimizer step like any other: its event,
+    // its periodic checkpoint and validation. A run resumed at this epoch's end finds no
+    // micro-batch pending (checkpoints are only taken between optimizer steps).
+    const StepResult finished = finish_accumulation(batch, r, at, state);
+    if (after_step({at, batch, finished, n, state}, state)) return false;
+    steps_done = finished.step >= total_steps;
+  }
+  if (!end_epoch(epoch, state)) return false;
   return !steps_done && session().step() < total_steps;
+}
+
+bool TrainLoop::after_step(const StepEvent& event, const EpochState& state) {
+  const int64_t step = event.result.step;
+  const LoopPosition at = event.next;
+  each([&](TrainLoopObserver& o) { o.on_step(event); });
+  if (plan_.checkpoint_every > 0 && step % plan_.checkpoint_every == 0)
+    checkpoint(CheckpointReason::Periodic, at, state);
+  // An epoch's last step is validated by the epoch's end. A --max-steps stop on a step due
+  // for validation has it as this one (before the stop's checkpoint, as in a run that goes on),
+  // not as the stop's extra one.
+  if (plan_.eval_every <= 0 || step % plan_.eval_every != 0 || at.batch >= plan_.batches) return false;
+  const std::optional<EvalTotals> validation = validate(at, state);
+  if (!validation) return false;
+  validated_step_ = step;
+  ValidationEvent v{at.epoch, step, *validation, false, true, at, &state};
+  each([&](TrainLoopObserver& o) { o.on_validation(v); });
+  if (!stopped_early()) return false;
+  stop(StopReason::EarlyStopping, at, state);
+  return true;
+}
+
+StepResult TrainLoop::finish_accumulation(const Batch& batch, const StepResult& last, LoopPosition at,
+                                          const EpochState& state) {
+  StepResult r;
+  try {
+    r.learning_rate = steps_.finish_accumulation();
+  } catch (const NonFiniteStep& e) {
+    throw NonFiniteStep(failure(FailureKind::NonFiniteStep, e.what(), at, state, &batch));
+  } catch (const Error& e) {
+    throw Error(failure(FailureKind::StepFailed, e.what(), at, state, &batch));
+  }
+  r.loss = last.loss;
+  r.outputs = last.outputs;
+  r.stepped = true;
+  r.step = session().step();
+  return r;
 }
 
 bool TrainLoop::next_batch(Batch& batch, LoopPosition at, const EpochState& state) {
@@ -144,34 +200,52 @@ StepResult TrainLoop::train_step(const Batch& batch, LoopPosition at, const Epoc
   }
 }
 
-// The epoch's last, partial accumulation, its validation, its end and its checkpoint.
-void TrainLoop::end_epoch(int64_t epoch, const EpochState& state) {
-  if (session().pending_micro_batches() > 0) steps_.finish_accumulation();
+// The epoch's validation, its end and its checkpoint (its partial accumulation was stepped),
+// then early stopping, when asked for, with that checkpoint as the stop's.
+bool TrainLoop::end_epoch(int64_t epoch, const EpochState& state) {
   last_train_loss_ = state.totals.loss();
   // A bad validation sample stops the run with the epoch's training done and nothing of its
   // end recorded yet: a checkpoint then resumes into this epoch's end.
-  const std::optional<EvalTotals> validation = validate({epoch, plan_.batches}, state);
+  const LoopPosition at{epoch, plan_.batches};
+  const std::optional<EvalTotals> validation = validate(at, state);
   const int64_t step = session().step();
-  if (validation) each([&](TrainLoopObserver& o) { o.on_validation({epoch, step, *validation, false}); });
+  validated_step_ = step;
+  if (validation) {
+    const ValidationEvent v{epoch, step, *validation, false, false, at, &state};
+    each([&](TrainLoopObserver& o) { o.on_validation(v); });
+  }
   const EpochEndEvent event{epoch, step, state, validation ? &*validation : nullptr};
   each([&](TrainLoopObserver& o) { o.on_epoch_end(event); });
-  checkpoint(CheckpointReason::EpochEnd, {epoch + 1, 0}, EpochState{});
+  const LoopPosition next{epoch + 1, 0};
+  const std::string written = checkpoint(CheckpointReason::EpochEnd, next, EpochState{});
+  if (!validation || !stopped_early()) return true;
+  end_ = next;
+  end_state_ = EpochState{};
+  each([&](TrainLoopObserver& o) { o.on_stop({StopReason::EarlyStopping, next, written}); });
+  return false;
 }
 
 // A stop inside an epoch: its checkpoint, then on_stop. A --max-steps stop ends with a held-out
 // score: the validation split is evaluated once more (on_validation with at_stop), which
 // changes no state, so a resumed run is unaffected.
+// An early stop inside an epoch follows the validation that asked for it, and a --max-steps
+// stop on a step --eval-every validated has that one: no validation again.
 void TrainLoop::stop(StopReason reason, LoopPosition at, const EpochState& state) {
   const bool interrupted = reason == StopReason::Interrupted;
-  const std::string written =
-      checkpoint(interrupted ? CheckpointReason::Interrupted : CheckpointReason::MaxSteps, at, state);
+  const CheckpointReason why = interrupted                           ? CheckpointReason::Interrupted
+                               : reason == StopReason::EarlyStopping ? CheckpointReason::EarlyStopping
+                                                                     : CheckpointReason::MaxSteps;
+  const std::string written = checkpoint(why, at, state);
   each([&](TrainLoopObserver& o) { o.on_stop({reason, at, written}); });
   if (interrupted) return;
   last_train_loss_ = state.totals.loss();
   end_ = at;
   end_state_ = state;
-  if (const std::optional<EvalTotals> validation = validate(at, state))
-    each([&](TrainLoopObserver& o) { o.on_validation({at.epoch, session().step(), *validation, true}); });
+  if (reason == StopReason::EarlyStopping || validated_step_ == session().step()) return;
+  if (const std::optional<EvalTotals> validation = validate(at, state)) {
+    const ValidationEvent v{at.epoch, session().step(), *validation, true, false, at, &state};
+    each([&](TrainLoopObserver& o) { o.on_validation(v); });
+  }
 }
 
 bool TrainLoop::any_should_stop() {

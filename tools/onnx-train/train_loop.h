@@ -4,9 +4,11 @@
 // The loop owns where the run is and what comes next: epochs, batches (from a BatchLoader,
 // shuffled by seed and epoch), one TrainingSession::train_step per micro-batch (the session
 // steps the optimizer every --accumulate of them), the partial accumulation an epoch ends
-// with, --max-steps, the validation at each epoch's end (and once more when --max-steps
-// stops the run inside an epoch), when a checkpoint is due, and the position a resumed run
-// starts from. What is shown, logged, plotted or saved is done by observers attached to it:
+// with, --max-steps, the validation at each epoch's end (and every --eval-every optimizer
+// steps, and once more when --max-steps stops the run inside an epoch), early stopping (an
+// observer asks for it after a validation), when a checkpoint is due, and the position a
+// resumed run starts from. What is shown, logged, plotted or saved is done by observers
+// attached to it:
 //
 //   TrainLoop loop(run, loader, plan, validate);
 //   MetricsLogObserver log(...);  ProgressObserver progress(...);  PlotObserver plot(...);
@@ -15,7 +17,9 @@
 //   loop.restore(checkpoint_metadata);                        // a resumed run
 //   if (loop.run() == LoopEnd::Interrupted) return 130;
 //
-// A micro-batch calls on_batch, then on_step when the optimizer stepped after it; a due
+// A micro-batch calls on_batch, then on_step when the optimizer stepped after it. Every
+// optimizer step is exactly one on_step, the one that finishes an epoch's partial
+// accumulation included (its event carries the epoch's last micro-batch; see StepEvent). A due
 // checkpoint calls on_checkpoint after them (so a checkpoint holds the step's log line and
 // plot point). should_stop is asked only between optimizer steps, so that a checkpoint always
 // holds the state an uninterrupted run has there (BatchNormalization statistics of a half-done
@@ -72,19 +76,28 @@ struct LoopPlan {
   int64_t accumulate = 1;        // micro-batches per optimizer step
   int64_t max_steps = 0;         // optimizer steps; 0: no limit
   int64_t checkpoint_every = 0;  // optimizer steps; 0: checkpoints at epoch ends only
+  int64_t eval_every = 0;        // optimizer steps; 0: validation at epoch ends only
   int64_t steps_per_epoch() const { return (batches + accumulate - 1) / accumulate; }
   // The run's optimizer steps: the epochs', or fewer by --max-steps.
   int64_t total_steps() const;
+  // The epochs --max-steps takes (the last one perhaps in part), as Hugging Face's Trainer
+  // counts them: ceil(max_steps / steps_per_epoch). `epochs` is set to this when max_steps
+  // decides the run's length.
+  int64_t epochs_for_max_steps() const;
 };
 
 // How a micro-batch is trained and how an epoch's partial accumulation is stepped: the
 // session's train_step and optimizer_step unless replaced.
 struct LoopSteps {
   std::function<StepResult(const Batch&)> train;
-  std::function<void()> finish_accumulation;
+  std::function<double()> finish_accumulation;  // returns the learning rate it used
 };
 
-// A micro-batch trained (on_step, on_batch).
+// A micro-batch trained (on_batch), or an optimizer step (on_step). The step that finishes an
+// epoch's partial accumulation (after the epoch's last micro-batch, which did not step)
+// carries that last micro-batch, its `samples`, and a result whose loss is that micro-batch's
+// too: as for every step under --accumulate, a step's loss is its last micro-batch's.
+// Its grad_norm is not known (none), its outputs are the last micro-batch's.
 struct StepEvent {
   LoopPosition next;  // the position after it
   const Batch& batch;
@@ -93,13 +106,23 @@ struct StepEvent {
   const EpochState& epoch;  // the epoch's running totals, this micro-batch included
 };
 
-// The validation split evaluated (on_validation): at an epoch's end, or once more when
-// --max-steps stopped the run inside an epoch (at_stop: not an epoch's validation).
+// The validation split evaluated (on_validation): at an epoch's end, every --eval-every
+// optimizer steps inside an epoch (at_steps), or once more when --max-steps stopped the run
+// inside an epoch on a step no validation was due at (at_stop). Neither at_steps nor at_stop
+// is an epoch's validation. A step validation falls on no epoch's last step (the epoch's end
+// validates there). at_stop is an extra score of the stop, taken after its checkpoint: what
+// it makes an observer keep would not be in the checkpoint, so a resumed run would differ;
+// observers with state (early stopping, the best model) leave it out.
 struct ValidationEvent {
   int64_t epoch;  // from 0
   int64_t step;
   const EvalTotals& totals;
   bool at_stop;
+  bool at_steps = false;
+  // Where a run resumed from a checkpoint of this moment goes on, and the epoch's totals
+  // there (an epoch's validation: {epoch, batches}, the epoch's end still to do).
+  LoopPosition at{};
+  const EpochState* state = nullptr;
 };
 
 // An epoch done (on_epoch_end), after its partial accumulation was stepped and its
@@ -112,8 +135,9 @@ struct EpochEndEvent {
 };
 
 // A checkpoint due (on_checkpoint): every checkpoint_every optimizer steps, at an epoch's end,
-// at a --max-steps stop, an interrupt, or a bad sample met between optimizer steps.
-enum class CheckpointReason { Periodic, EpochEnd, MaxSteps, Interrupted, BadSample };
+// at a --max-steps stop, an interrupt, an early stop inside an epoch, or a bad sample met
+// between optimizer steps.
+enum class CheckpointReason { Periodic, EpochEnd, MaxSteps, Interrupted, BadSample, EarlyStopping };
 struct CheckpointEvent {
   CheckpointReason reason;
   LoopPosition at;  // where a resumed run goes on
@@ -122,7 +146,9 @@ struct CheckpointEvent {
 };
 
 // The loop stopped before its epochs were done (on_stop), after the checkpoint of the stop.
-enum class StopReason { MaxSteps, Interrupted };
+// EarlyStopping: an observer's should_stop_early said so after a validation; the run ends as
+// a finished one (exported, exit 0). At an epoch's end its checkpoint is the epoch's.
+enum class StopReason { MaxSteps, Interrupted, EarlyStopping };
 struct StopEvent {
   StopReason reason;
   LoopPosition at;
@@ -163,6 +189,9 @@ class TrainLoopObserver {
   virtual void on_checkpoint(CheckpointEvent&) {}
   // Asked between optimizer steps: true ends the run there (an interrupt).
   virtual bool should_stop() { return false; }
+  // Asked after each validation (and before a resumed run's first batch): true ends the run
+  // there as finished (early stopping).
+  virtual bool should_stop_early() const { return false; }
   virtual void on_stop(const StopEvent&) {}
   // `message` is what the run stops with; an observer may rewrite it (advice, a resume point).
   virtual void on_failure(const FailureEvent&, std::string& message) {}
@@ -196,8 +225,10 @@ class TrainLoop {
   // a failed step, with the message the on_failure hooks made.
   LoopEnd run();
 
-  // Whether restore() left nothing to train: the checkpoint is at the plan's last step or epoch.
+  // Whether restore() left nothing to train: the checkpoint is at the plan's last step or
+  // epoch, or its run had stopped early (and the patience given now is spent too).
   bool nothing_left() const;
+  bool stopped_early() const;
 
   TrainingSession& session() const { return *run_.session; }
   const LoopPlan& plan() const { return plan_; }
@@ -214,10 +245,16 @@ class TrainLoop {
  private:
   // One epoch from the loop's position; false when the run ends with it.
   bool train_epoch(int64_t epoch, LoopEnd& end);
+  // After an optimizer step: on_step, a periodic checkpoint, a validation every --eval-every
+  // steps; true when early stopping ended the run there.
+  bool after_step(const StepEvent& event, const EpochState& state);
+  // The optimizer step of an epoch's partial accumulation.
+  StepResult finish_accumulation(const Batch& batch, const StepResult& last, LoopPosition at, const EpochState& state);
   // The next micro-batch into `batch`; false at the epoch's end.
   bool next_batch(Batch& batch, LoopPosition at, const EpochState& state);
   StepResult train_step(const Batch& batch, LoopPosition at, const EpochState& state);
-  void end_epoch(int64_t epoch, const EpochState& state);
+  // False when early stopping ended the run at the epoch's end.
+  bool end_epoch(int64_t epoch, const EpochState& state);
   void stop(StopReason reason, LoopPosition at, const EpochState& state);
   bool any_should_stop();
   std::optional<EvalTotals> validate(LoopPosition at, const EpochState& state);
@@ -244,6 +281,7 @@ class TrainLoop {
   int64_t samples_seen_ = 0;
   double last_train_loss_ = NAN;
   EvalTotals last_validation_;
+  int64_t validated_step_ = -1;  // the step of the last validation in this process
 };
 
 }  // namespace onnx_train::cli

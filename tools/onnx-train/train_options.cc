@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "onnx_train/error.h"
+#include "tools/onnx-train/validation_metric.h"
 
 namespace onnx_train::cli {
 
@@ -129,9 +130,11 @@ const std::vector<Flag>& flags() {
       // The data.
       {"--batch-size", "", "N", "samples per batch (default 32)",
        [](TrainConfig& c, const std::string& f, const std::string& v) { c.batch_size = parse_whole_number(f, v, 1); }},
-      {"--epochs", "", "N", "passes over the training data (default 1)",
+      {"--epochs", "", "N", "passes over the training data (default 1; --max-steps overrides it)",
        [](TrainConfig& c, const std::string& f, const std::string& v) { c.epochs = parse_whole_number(f, v, 1); }},
-      {"--max-steps", "", "N", "stop after N optimizer steps",
+      {"--max-steps", "", "N",
+       "train N optimizer steps in all, over as many epochs as they take (overrides --epochs, as in Hugging "
+       "Face's Trainer)",
        [](TrainConfig& c, const std::string& f, const std::string& v) { c.max_steps = parse_whole_number(f, v, 1); }},
       {"--no-shuffle", "", "", "keep the data in file order",
        [](TrainConfig& c, const std::string&, const std::string&) { c.shuffle = false; }},
@@ -141,6 +144,22 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.val_split = to_double(f, v);
          OT_CHECK(c.val_split > 0 && c.val_split < 1, "{} takes a fraction between 0 and 1, got {}", f, v);
+       }},
+      {"--eval-every", "", "N", "also validate every N optimizer steps, not only at each epoch's end",
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.eval_every = parse_whole_number(f, v, 1); }},
+      {"--early-stopping", "", "PATIENCE",
+       "stop the run (exported, exit 0) when --early-stopping-metric has not improved for PATIENCE validations",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.early_stopping = parse_whole_number(f, v, 1);
+       }},
+      {"--early-stopping-metric", "", "METRIC", "what --early-stopping watches: val_loss (default) or val_accuracy",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.early_stopping_metric = ValidationMetric::parse(f, v).name();
+       }},
+      {"--early-stopping-min-delta", "", "X",
+       "an improvement smaller than X (a loss, or an accuracy as a fraction) counts as none (default 0)",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.early_stopping_min_delta = positive(f, to_double(f, v));
        }},
       {"--mean", "", "M[,M...]", "images: per-channel mean subtracted after scaling to [0, 1]",
        [](TrainConfig& c, const std::string& f, const std::string& v) { c.mean = to_floats(f, v); }},
@@ -193,6 +212,15 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.keep_checkpoints = parse_whole_number(f, v, 1);
        }},
+      {"--save-best", "", "METRIC",
+       "keep the best model too: val_loss or val_accuracy; written to MODEL.best.onnx (and DIR/best.ckpt with "
+       "--checkpoint-dir) whenever it improves",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.save_best = ValidationMetric::parse(f, v).name();
+       }},
+      {"--save-best-path", "", "PATH",
+       "where --save-best writes the best model (default: the export's name with .best)",
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.save_best_path = v; }},
       {"--resume", "", "[CHECKPOINT]",
        "continue from CHECKPOINT, or from the newest one in --checkpoint-dir (as --resume=PATH or --resume PATH.ckpt)",
        nullptr},

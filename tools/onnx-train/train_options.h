@@ -31,6 +31,12 @@ struct TrainConfig {
   std::string checkpoint_dir;
   int64_t checkpoint_every = 0;  // optimizer steps; 0: at each epoch's end only
   int64_t keep_checkpoints = 3;
+  int64_t eval_every = 0;      // optimizer steps; 0: validation at epoch ends only
+  int64_t early_stopping = 0;  // patience, in validations without improvement; 0: none
+  std::string early_stopping_metric = "val_loss";
+  double early_stopping_min_delta = 0;
+  std::string save_best;       // "": none; else val_loss or val_accuracy
+  std::string save_best_path;  // "": the export's name with .best (best_model_observer.h)
   std::optional<std::string> resume;  // "" = the newest checkpoint in checkpoint_dir
   std::string export_path;            // "": <model stem>.trained.onnx in the current folder
   std::string export_training_path;
