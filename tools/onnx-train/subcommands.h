@@ -8,17 +8,18 @@
 //   1. a row in subcommands.cc, in the place the usage text should show it:
 //        {"predict", "MODEL.onnx DATA_DIR -o OUT.csv [options]", "one row of predictions per sample",
 //         "", predict_command, /*passive_openmp=*/true, /*alias_of=*/"",
-//         /*options=*/{{{"-o", "--output"}, "PATH", "where to write the predictions (CSV)"}},
+//         /*options=*/{{{"-o"}, "PATH", "where to write the predictions (CSV)"}},
 //         /*training_options=*/true},
+//      (an own option takes precedence over a training option of the same name: graph's -o is
+//      its output file, not the trained model's; so do not name one --output, the loss's output)
 //   2. in the handler, bind each of the row's options to what it does, by its first name,
-//      then hand the rest to parse_train_args with the command's name (or, for a command
-//      without the training options, check the rest with reject_unknown_options):
+//      then hand the rest to parse_train_args with the command's name (for a command without
+//      the training options, take_own_flags itself refuses any other option):
 //        std::string out;
 //        const auto rest = take_own_flags("predict", args, {{"-o", [&](const std::string& v) { out = v; }}});
 //        const TrainConfig config = parse_train_args(rest, /*need_data=*/true, "predict");
-//   `onnx-train predict --help` then lists -o and the training options, and `predict --ouput x`
-//   suggests -o / --output. The rows' test (tests/cli/subcommands_test.cc) checks every row's
-//   help.
+//   `onnx-train predict --help` then lists -o and the training options, and `predict --out x`
+//   suggests -o. tests/cli/help_cli_test.cc runs every row's --help through the binary.
 #pragma once
 
 #include <functional>

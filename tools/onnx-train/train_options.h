@@ -81,7 +81,8 @@ std::string option_error_message(const OptionError& error);
 
 // A flag of one subcommand's own (run's --batch, graph's -o), taken out of its arguments
 // before the rest are parsed: its names, its value's name ("" for a switch), and what it does
-// with the value.
+// with the value. The commands of the table declare theirs in their row and take them with
+// take_own_flags (subcommands.h), which builds these.
 struct CommandFlag {
   std::vector<std::string> names;  // {"-o", "--export"}
   std::string metavar;             // "N"; "" for a switch
