@@ -40,7 +40,8 @@ TEST_F(CliHelp, EveryCommandPrintsItsOwnHelp) {
         EXPECT_LACKS(r.out, "--epochs");
       }
       for (const cli::Subcommand& other : cli::subcommands())
-        if (&other != &c && &other != &cli::subcommands().front()) EXPECT_LACKS(r.out, "onnx-train " + other.name + " ");
+        if (&other != &c && &other != &cli::subcommands().front())
+          EXPECT_LACKS(r.out, "onnx-train " + other.name + " ");
     }
   }
   // The command's own options in the order of its row, each with its help.
@@ -89,10 +90,11 @@ TEST_F(CliHelp, VersionNamesTheReleaseTheOpsetsAndOneDnn) {
 TEST_F(CliHelp, AMistypedOptionSuggestsTheNearestInEveryCommand) {
   write_npy_data(path("data"), separable(16, 1));
   const std::string model = make_mlp(path("mlp.onnx"), false);
-  fails({"run", model, "--batch-size", "4"}, {"run: unknown option '--batch-size' (did you mean --batch?)",
-                                              "see onnx-train run --help"});
+  fails({"run", model, "--batch-size", "4"},
+        {"run: unknown option '--batch-size' (did you mean --batch?)", "see onnx-train run --help"});
   fails({"run", model, "--repaet", "3"}, {"(did you mean --repeat?)"});
-  fails({"eval", model, path("data"), "--batchsize", "8"}, {"unknown option '--batchsize' (did you mean --batch-size?)"});
+  fails({"eval", model, path("data"), "--batchsize", "8"},
+        {"unknown option '--batchsize' (did you mean --batch-size?)"});
   fails({"inspect", model, "--frezee", "x"}, {"unknown option '--frezee' (did you mean --freeze?)"});
   fails({model, path("data"), "--learning-rate", "0.1"}, {"unknown option '--learning-rate' (did you mean --lr?)"});
   // graph's own options are suggested beside the training options.
@@ -102,7 +104,8 @@ TEST_F(CliHelp, AMistypedOptionSuggestsTheNearestInEveryCommand) {
   // --output is graph's too (the output the loss reads): without -o, the message tells them apart.
   fails({"graph", model, "--output", path("g.onnx")},
         {"graph needs -o PATH", "(--output NAME is the model output the loss reads)"});
-  fails({"export", path("x.ckpt"), "--output", path("m.onnx")}, {"export: unknown option '--output' (did you mean -o?)"});
+  fails({"export", path("x.ckpt"), "--output", path("m.onnx")},
+        {"export: unknown option '--output' (did you mean -o?)"});
   fails({"training-graph", model, "--los", "logits", "-o", path("g.onnx")}, {"(did you mean --loss?)"});
   fails({"ops", "--all"}, {"ops: unknown option '--all'"});
   EXPECT_FALSE(fs::exists(path("g.onnx")));
@@ -116,11 +119,14 @@ TEST_F(CliHelp, AnUnknownCommandSuggestsTheNearest) {
   const std::string model = make_mlp(path("mlp.onnx"), false);
   const CliRun evl = run({"evl", model, "data"});
   EXPECT_EQ(evl.code, 2) << evl.show();
-  EXPECT_EQ(evl.err.rfind("onnx-train: error: unknown command 'evl' (did you mean eval?); the commands are train, eval,", 0),
+  EXPECT_EQ(evl.err.rfind("onnx-train: error: unknown command 'evl' (did you mean eval?), and no file of that name; "
+                          "the commands are train, eval,",
+                          0),
             0u)
       << evl.show();
   EXPECT_HAS(run({"inpsect", model}).err, "unknown command 'inpsect' (did you mean inspect?)");
-  EXPECT_HAS(run({"frobnicate", model}).err, "unknown command 'frobnicate'; the commands are");
+  EXPECT_HAS(run({"frobnicate", model}).err,
+             "unknown command 'frobnicate', and no file of that name; the commands are");
   // A file of that name is a model (here a bad one), as before; so is a path that does not exist.
   write_file(work_ + "/evl", "not a model");  // where the binary runs
   EXPECT_LACKS(run({"evl", "data"}).err, "unknown command");
@@ -136,17 +142,16 @@ TEST_F(CliHelp, AnUnknownCommandSuggestsTheNearest) {
 TEST_F(CliHelp, KindsAreTakenInAnyCaseAndAWrongOneListsThem) {
   write_npy_data(path("data"), separable(32, 1));
   const std::string model = make_mlp(path("mlp.onnx"), false);
-  const std::vector<std::string> common = {model,       path("data"), "--batch-size", "8",
-                                           "--quiet",   "--checkpoint-dir", path("ck"), "-o",
-                                           path("m.onnx")};
+  const std::vector<std::string> common = {model,      path("data"), "--batch-size", "8", "--quiet", "--checkpoint-dir",
+                                           path("ck"), "-o",         path("m.onnx")};
   std::vector<std::string> first = common;
   first.insert(first.end(), {"--optimizer", "SGD", "--loss", "Cross-Entropy", "--schedule", "Cosine:eta_min=0.0001"});
   ok(first);
   // The checkpoint keeps the kinds as the library takes them: resuming with them lower-case (one
   // more epoch) changes nothing that matters.
   std::vector<std::string> resumed = common;
-  resumed.insert(resumed.end(), {"--optimizer", "sgd", "--loss", "cross-entropy", "--schedule",
-                                 "cosine:eta_min=0.0001", "--epochs", "2", "--resume"});
+  resumed.insert(resumed.end(), {"--optimizer", "sgd", "--loss", "cross-entropy", "--schedule", "cosine:eta_min=0.0001",
+                                 "--epochs", "2", "--resume"});
   const CliRun r = ok(resumed);
   EXPECT_LACKS(r.out, "in the checkpoint");
   EXPECT_LACKS(r.err, "in the checkpoint");
@@ -155,7 +160,8 @@ TEST_F(CliHelp, KindsAreTakenInAnyCaseAndAWrongOneListsThem) {
   fails({model, path("data"), "--optimizer", "SDG"}, {"--optimizer SDG: did you mean sgd?"});
   fails({model, path("data"), "--loss", "MSEE"}, {"--loss MSEE: did you mean mse?", "bce-with-logits, none"});
   fails({model, path("data"), "--schedule", "Cosin:eta_min=0"}, {"--schedule Cosin: did you mean cosine?"});
-  const CliRun far = fails({model, path("data"), "--optimizer", "zzzz"}, {"--optimizer zzzz: not a kind; the kinds are"});
+  const CliRun far =
+      fails({model, path("data"), "--optimizer", "zzzz"}, {"--optimizer zzzz: not a kind; the kinds are"});
   EXPECT_LACKS(far.err, "did you mean");
   EXPECT_FALSE(fs::exists(path("ck2")));
 }

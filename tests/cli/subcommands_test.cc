@@ -56,7 +56,8 @@ TEST(CliSubcommands, AModelPathMeansTrainAndAnOptionFirstIsUnknown) {
 // A word that names no file and has no extension or folder is a command mistyped.
 TEST(CliSubcommands, AWordThatIsNoFileIsAnUnknownCommand) {
   EXPECT_HAS(unknown_command_error("evl"), "unknown command 'evl' (did you mean eval?)");
-  EXPECT_HAS(unknown_command_error("ospx"), "unknown command 'ospx'; the commands are train, eval, inspect");
+  EXPECT_HAS(unknown_command_error("ospx"),
+             "unknown command 'ospx', and no file of that name; the commands are train, eval, inspect");
   EXPECT_EQ(unknown_command_error("m.onnx"), "");
   EXPECT_EQ(unknown_command_error("models/m"), "");
   EXPECT_EQ(unknown_command_error("-x"), "");  // an option, not a word
@@ -87,17 +88,20 @@ TEST(CliSuggestions, TheNearestNamesOnly) {
 // option left unbound, is the program's mistake and said so.
 TEST(CliCommandFlags, TakenByTheNamesOfTheRow) {
   std::string out;
-  const std::vector<std::string> rest = take_own_flags("export", {"c.ckpt", "--export=o.onnx"},
-                                                       {{"-o", [&](const std::string& v) { out = v; }}});
+  const std::vector<std::string> rest =
+      take_own_flags("export", {"c.ckpt", "--export=o.onnx"}, {{"-o", [&](const std::string& v) { out = v; }}});
   EXPECT_EQ(rest, std::vector<std::string>{"c.ckpt"});
   EXPECT_EQ(out, "o.onnx");
   EXPECT_HAS(error_of([&] { take_own_flags("export", {"c.ckpt"}, {}); }), "export: option -o has no action");
-  EXPECT_HAS(error_of([&] {
-               take_own_flags("export", {"c.ckpt"}, {{"-o", [](const std::string&) {}}, {"--x", [](const std::string&) {}}});
-             }),
-             "not one of its options");
+  EXPECT_HAS(
+      error_of([&] {
+        take_own_flags("export", {"c.ckpt"}, {{"-o", [](const std::string&) {}}, {"--x", [](const std::string&) {}}});
+      }),
+      "not one of its options");
   // export takes no training options: any other option is refused here, the nearest named.
-  EXPECT_HAS(error_of([&] { take_own_flags("export", {"c.ckpt", "--output", "x"}, {{"-o", [](const std::string&) {}}}); }),
+  EXPECT_HAS(error_of([&] {
+               take_own_flags("export", {"c.ckpt", "--output", "x"}, {{"-o", [](const std::string&) {}}});
+             }),
              "export: unknown option '--output' (did you mean -o?); see onnx-train export --help");
   // graph takes them: the rest is for parse_train_args, whose suggestions include graph's own.
   EXPECT_EQ(take_own_flags("graph", {"m.onnx", "--lr", "1", "-o", "g.onnx"},
@@ -105,7 +109,9 @@ TEST(CliCommandFlags, TakenByTheNamesOfTheRow) {
                             {"--minimise", [](const std::string&) {}},
                             {"--input-grad", [](const std::string&) {}}}),
             (std::vector<std::string>{"m.onnx", "--lr", "1"}));
-  EXPECT_HAS(error_of([&] { parse_train_args({"m.onnx", "--minimize", "y"}, false, "graph"); }),
+  EXPECT_HAS(error_of([&] {
+               parse_train_args({"m.onnx", "--minimize", "y"}, false, "graph");
+             }),
              "graph: unknown option '--minimize' (did you mean --minimise?); see onnx-train graph --help");
 }
 
@@ -119,7 +125,9 @@ TEST(CliTrainArgs, KindsInAnyCaseAreKeptLowerCase) {
   EXPECT_EQ(c.args, (std::vector<std::string>{"m.onnx", "d", "--optimizer", "sgd", "--loss", "cross-entropy",
                                               "--schedule", "step:step_size=10,gamma=0.5"}));
   EXPECT_EQ(parse_train_args({"m.onnx", "d", "--loss", "NONE"}).loss, "none");
-  EXPECT_HAS(error_of([] { parse_train_args({"m.onnx", "d", "--loss", "cross_entropy"}); }),
+  EXPECT_HAS(error_of([] {
+               parse_train_args({"m.onnx", "d", "--loss", "cross_entropy"});
+             }),
              "--loss cross_entropy: did you mean cross-entropy? the kinds are cross-entropy, nll, mse");
 }
 

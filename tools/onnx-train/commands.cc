@@ -9,8 +9,8 @@
 #include "onnx_train/inspect.h"
 #include "onnx_train/session.h"
 #include "onnx_train/training.h"
-#include "tools/onnx-train/subcommands.h"
 #include "tools/onnx-train/run_folder.h"
+#include "tools/onnx-train/subcommands.h"
 #include "tools/onnx-train/train_common.h"
 #include "tools/onnx-train/train_data.h"
 #include "tools/onnx-train/train_options.h"
@@ -172,12 +172,11 @@ int training_graph_command(const std::vector<std::string>& args) {
       as_graph.insert(as_graph.end(), {graph_flag, v});
     };
   };
-  const std::vector<std::string> rest =
-      take_own_flags("training-graph", args,
-                     {{"--loss", as("--minimise", &has_value)},
-                      {"-o", as("-o", &has_output)},
-                      {"--freeze", as("--freeze", nullptr)},
-                      {"--input-grad", as("--input-grad", nullptr)}});
+  const std::vector<std::string> rest = take_own_flags("training-graph", args,
+                                                       {{"--loss", as("--minimise", &has_value)},
+                                                        {"-o", as("-o", &has_output)},
+                                                        {"--freeze", as("--freeze", nullptr)},
+                                                        {"--input-grad", as("--input-grad", nullptr)}});
   OT_CHECK(has_value && has_output,
            "training-graph needs MODEL.onnx, --loss NAME and -o OUT.onnx; see onnx-train training-graph --help");
   as_graph.insert(as_graph.begin(), rest.begin(), rest.end());

@@ -110,8 +110,8 @@ std::string unknown_command_error(const std::string& word) {
   std::vector<std::string> names;
   for (const Subcommand& c : subcommands()) names.push_back(c.name);
   const std::string like = did_you_mean(word, names);
-  return fmt::format("unknown command '{}'{}; the commands are {} (or MODEL.onnx DATA_DIR to train); see onnx-train "
-                     "--help",
+  // It may also be a model file named without its extension: say that none is there either.
+  return fmt::format("unknown command '{}'{}, and no file of that name; the commands are {}; see onnx-train --help",
                      word, like, fmt::join(names, ", "));
 }
 

@@ -47,7 +47,7 @@ struct Subcommand {
   // Whether OpenMP's workers should wait passively (main.cc): true for the commands that
   // train or build training sessions, where a data thread works beside the kernels.
   bool passive_openmp = true;
-  std::string alias_of;  // "": a command of its own; else the command this older name stands for
+  std::string alias_of;                     // "": a command of its own; else the command this older name stands for
   std::vector<CommandOption> options = {};  // the command's own flags, in its --help's order
   // Whether it also takes the training options (train_options.h: --loss, --freeze, ...),
   // listed by its --help after its own.

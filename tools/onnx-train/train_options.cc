@@ -81,8 +81,8 @@ std::string one_of(const std::string& flag, const std::string& value, const std:
 
 std::vector<std::string> loss_kinds() {
   std::vector<std::string> kinds;
-  for (LossKind k : {LossKind::CrossEntropy, LossKind::NLL, LossKind::MSE, LossKind::L1, LossKind::Huber,
-                     LossKind::BCEWithLogits})
+  for (LossKind k :
+       {LossKind::CrossEntropy, LossKind::NLL, LossKind::MSE, LossKind::L1, LossKind::Huber, LossKind::BCEWithLogits})
     kinds.push_back(loss_kind_name(k));
   kinds.push_back("none");  // the model outputs its own loss
   return kinds;
@@ -279,7 +279,8 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   for (size_t i = 1; i <= a.size(); ++i) {
     for (size_t j = 1; j <= b.size(); ++j) {
       d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[a.size()][b.size()];
@@ -442,7 +443,8 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
            "--resume takes a checkpoint file (--resume=PATH, or --resume PATH.ckpt), not the folder '{}'; to continue "
            "from the newest checkpoint in a folder, pass it as --checkpoint-dir {} --resume",
            after_bare_resume, after_bare_resume);
-  OT_CHECK(positional.size() == wanted, "expected {}, got {}; see {}", need_data ? "MODEL.onnx and DATA_DIR" : "MODEL.onnx",
+  OT_CHECK(positional.size() == wanted, "expected {}, got {}; see {}",
+           need_data ? "MODEL.onnx and DATA_DIR" : "MODEL.onnx",
            positional.empty() ? std::string("nothing") : fmt::format("'{}'", fmt::join(positional, " ")), help);
   c.model = positional[0];
   if (need_data) c.data = positional[1];
@@ -495,8 +497,8 @@ bool train_flag_takes_value(const std::string& name) {
 std::string train_options_help() {
   std::string out;
   for (const Flag& f : flags())
-    out += option_help_line((f.alias.empty() ? "" : f.alias + ", ") + f.name + (f.metavar.empty() ? "" : " " + f.metavar),
-                            f.help);
+    out += option_help_line(
+        (f.alias.empty() ? "" : f.alias + ", ") + f.name + (f.metavar.empty() ? "" : " " + f.metavar), f.help);
   return out;
 }
 

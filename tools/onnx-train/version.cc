@@ -2,9 +2,8 @@
 // from CMake's project(VERSION ...) (the ONNX_TRAIN_VERSION definition), the opsets from the
 // importer's limits, and oneDNN's version from the library actually loaded, not the headers
 // built against.
-#include <oneapi/dnnl/dnnl.h>
-
 #include <fmt/format.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include "importers/lower_opset.h"  // kMaxLoweredOpset
 #include "runtime/ir/schema.h"      // kMinOpset, kMaxOpset
