@@ -155,13 +155,16 @@ TEST_F(CliHelp, KindsAreTakenInAnyCaseAndAWrongOneListsThem) {
   const CliRun r = ok(resumed);
   EXPECT_LACKS(r.out, "in the checkpoint");
   EXPECT_LACKS(r.err, "in the checkpoint");
-  fails({model, path("data"), "--optimizer", "adamm"},
-        {"--optimizer adamm: did you mean adam? the kinds are sgd, adam, adamw, adagrad, rmsprop, lamb"});
-  fails({model, path("data"), "--optimizer", "SDG"}, {"--optimizer SDG: did you mean sgd?"});
-  fails({model, path("data"), "--loss", "MSEE"}, {"--loss MSEE: did you mean mse?", "bce-with-logits, none"});
-  fails({model, path("data"), "--schedule", "Cosin:eta_min=0"}, {"--schedule Cosin: did you mean cosine?"});
+  fails(
+      {model, path("data"), "--optimizer", "adamm"},
+      {"--optimizer adamm: unknown kind (did you mean adam?); the kinds are sgd, adam, adamw, adagrad, rmsprop, lamb"});
+  fails({model, path("data"), "--optimizer", "SDG"}, {"--optimizer SDG: unknown kind (did you mean sgd?)"});
+  fails({model, path("data"), "--loss", "MSEE"},
+        {"--loss MSEE: unknown kind (did you mean mse?)", "bce-with-logits, none"});
+  fails({model, path("data"), "--schedule", "Cosin:eta_min=0"},
+        {"--schedule Cosin: unknown kind (did you mean cosine?)"});
   const CliRun far =
-      fails({model, path("data"), "--optimizer", "zzzz"}, {"--optimizer zzzz: not a kind; the kinds are"});
+      fails({model, path("data"), "--optimizer", "zzzz"}, {"--optimizer zzzz: unknown kind; the kinds are"});
   EXPECT_LACKS(far.err, "did you mean");
   EXPECT_FALSE(fs::exists(path("ck2")));
 }

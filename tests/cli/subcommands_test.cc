@@ -128,7 +128,7 @@ TEST(CliTrainArgs, KindsInAnyCaseAreKeptLowerCase) {
   EXPECT_HAS(error_of([] {
                parse_train_args({"m.onnx", "d", "--loss", "cross_entropy"});
              }),
-             "--loss cross_entropy: did you mean cross-entropy? the kinds are cross-entropy, nll, mse");
+             "--loss cross_entropy: unknown kind (did you mean cross-entropy?); the kinds are cross-entropy, nll, mse");
 }
 
 TEST(CliSubcommands, OnlyTheCommandsThatTrainMakeOpenMpWaitPassively) {

@@ -65,18 +65,13 @@ std::string lower_case(std::string text) {
   return text;
 }
 
-std::vector<std::string> names_like(const std::string& typed, const std::vector<std::string>& known);
-
 // `value` lower-cased when it is one of `kinds` in any case (the library takes them lower-case
-// only); else an Error listing them, led by the nearest: "--optimizer adamm: did you mean adam?".
+// only); else an Error naming the nearest and listing them:
+// "--optimizer adamm: unknown kind (did you mean adam?); the kinds are sgd, adam, ...".
 std::string one_of(const std::string& flag, const std::string& value, const std::vector<std::string>& kinds) {
   const std::string lower = lower_case(value);
   if (std::find(kinds.begin(), kinds.end(), lower) != kinds.end()) return lower;
-  const std::vector<std::string> like = names_like(lower, kinds);
-  OT_FAIL("{} {}: {}the kinds are {}", flag, value,
-          like.empty() || like.size() > 3 ? std::string("not a kind; ")
-                                          : fmt::format("did you mean {}? ", fmt::join(like, " or ")),
-          fmt::join(kinds, ", "));
+  OT_FAIL("{} {}: unknown kind{}; the kinds are {}", flag, value, did_you_mean(value, kinds), fmt::join(kinds, ", "));
 }
 
 std::vector<std::string> loss_kinds() {
