@@ -108,6 +108,8 @@ TEST_F(CliHelp, AMistypedOptionSuggestsTheNearestInEveryCommand) {
         {"export: unknown option '--output' (did you mean -o?)"});
   fails({"training-graph", model, "--los", "logits", "-o", path("g.onnx")}, {"(did you mean --loss?)"});
   fails({"ops", "--all"}, {"ops: unknown option '--all'"});
+  fails({"ops", "--hlep"}, {"ops: unknown option '--hlep' (did you mean --help?)"});
+  fails({model, path("data"), "--hepl"}, {"unknown option '--hepl' (did you mean --help?)"});
   EXPECT_FALSE(fs::exists(path("g.onnx")));
   // Nothing near: no guess.
   const CliRun far = fails({"run", model, "--zzzz"}, {"run: unknown option '--zzzz'; see onnx-train run --help"});

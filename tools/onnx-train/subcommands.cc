@@ -161,6 +161,7 @@ std::vector<std::string> option_names_of(const std::string& command) {
     const std::vector<std::string> training = train_flag_names();
     names.insert(names.end(), training.begin(), training.end());
   }
+  names.push_back("--help");  // every command takes it (main.cc)
   return names;
 }
 

@@ -98,8 +98,8 @@ std::vector<std::string> take_own_flags(const std::string& command, const std::v
 // takes them) is suggested.
 void reject_unknown_options(const std::string& command, const std::vector<std::string>& rest);
 
-// The names an unknown option is suggested against for `command` ("" for none): its own
-// options' names, then the training options' when it takes them.
+// The names an unknown option is suggested against for `command` (none for no command): its
+// own options' names, then the training options' when it takes them, and --help.
 std::vector<std::string> option_names_of(const std::string& command);
 
 }  // namespace onnx_train::cli

@@ -416,7 +416,7 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
     }
     const Flag* flag = find_flag(name);
     if (flag == nullptr) {
-      const std::vector<std::string> known = own_help ? option_names_of(command) : train_flag_names();
+      const std::vector<std::string> known = option_names_of(own_help ? command : "train");
       OT_FAIL("{}unknown option '{}'{}; see {}", own_help ? command + ": " : "", name, did_you_mean(name, known), help);
     }
     if (flag->metavar.empty()) {
