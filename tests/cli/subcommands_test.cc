@@ -198,6 +198,11 @@ TEST_F(CliGraph, MinimiseWritesTheGradientGraphOfAValueAndTheOldNameStillWorks) 
   EXPECT_HAS(only.out, "gradients of 2 values:\n");
   EXPECT_HAS(only.out, "  fc2.weight -> ");
   EXPECT_LACKS(only.out, "fc1.weight");
+  // training-graph's options are its own: --train-only passes to graph, a training option is refused.
+  ok({"training-graph", model, "--loss", "logits", "--train-only", "^fc2\\.", "-o", path("old_only.onnx")});
+  EXPECT_EQ(read_file(path("old_only.onnx")), read_file(path("only.onnx")));
+  fails({"training-graph", model, "--loss", "logits", "--lr", "1", "-o", path("x.onnx")},
+        {"training-graph: unknown option '--lr'"});
   // graph's --loss is a loss kind: with --minimise, options about a loss or a step are refused.
   fails({"graph", model, "--minimise", "logits", "--optimizer", "sgd", "-o", path("x.onnx")},
         {"--optimizer does not apply", "--freeze REGEX, --train-only REGEX and --input-grad NAME"});

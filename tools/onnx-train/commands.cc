@@ -176,6 +176,7 @@ int training_graph_command(const std::vector<std::string>& args) {
                                                        {{"--loss", as("--minimise", &has_value)},
                                                         {"-o", as("-o", &has_output)},
                                                         {"--freeze", as("--freeze", nullptr)},
+                                                        {"--train-only", as("--train-only", nullptr)},
                                                         {"--input-grad", as("--input-grad", nullptr)}});
   OT_CHECK(has_value && has_output,
            "training-graph needs MODEL.onnx, --loss NAME and -o OUT.onnx; see onnx-train training-graph --help");

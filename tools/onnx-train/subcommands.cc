@@ -80,6 +80,7 @@ const std::vector<Subcommand>& subcommands() {
        {{{"--loss"}, "VALUE", "the value of the model to differentiate (graph's --minimise)"},
         output_option("the file to write the graph to"),
         {{"--freeze"}, "REGEX", "no gradient for parameters whose name matches (repeatable)"},
+        {{"--train-only"}, "REGEX", "gradients only for parameters whose name matches (repeatable)"},
         {{"--input-grad"}, "NAME", "also the gradient of this model input (repeatable)"}}},
       {"ops", "", "every supported op: kernel, gradient and opset 18-23 versions", "", ops_command,
        /*passive_openmp=*/false, ""},
