@@ -137,6 +137,7 @@ TEST_F(CliHelp, AnUnknownCommandSuggestsTheNearest) {
   const CliRun option = run({"--verison"});
   EXPECT_EQ(option.code, 2);
   EXPECT_HAS(option.err, "unknown option '--verison' (did you mean --version?)");
+  EXPECT_HAS(run({"--epoch", "2", model, "data"}).err, "unknown option '--epoch' (did you mean --epochs?)");
 }
 
 // The kinds are taken in any case and kept lower-case, so a resumed run given another case

@@ -31,10 +31,11 @@ void wait_passively_in_openmp(char** argv) {
   ::execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
 }
 
-int fail(const std::string& message) {
-  // Escaped, so that bytes of a damaged file that reach a message cannot drive the terminal.
+// Status 1: the command failed; 2: the command line itself is wrong (a usage error).
+int fail(const std::string& message, int status = 1) {
+  // Escaped, so that bytes of a damaged file (or typed) that reach a message cannot drive the terminal.
   std::cerr << "onnx-train: error: " << onnx_train::printable_message(message) << "\n";
-  return 1;
+  return status;
 }
 
 }  // namespace
@@ -65,18 +66,17 @@ int main(int argc, char** argv) {
   }
   const onnx_train::cli::CommandLine line = onnx_train::cli::find_subcommand(args);
   if (line.command == nullptr) {
+    // Neither a command nor a training option: the nearest of those options, --help or --version.
     const std::string first = args[0].substr(0, args[0].find('='));
-    std::cerr << "onnx-train: error: unknown option '" << first << "'"
-              << onnx_train::cli::did_you_mean(first, {"--help", "--version"}) << "; see onnx-train --help\n";
-    return 2;
+    std::vector<std::string> known = onnx_train::cli::option_names_of("train");
+    known.push_back("--version");
+    return fail(
+        "unknown option '" + first + "'" + onnx_train::cli::did_you_mean(first, known) + "; see onnx-train --help", 2);
   }
   // `onnx-train evl m.onnx`: a word that names no file is a mistyped command, not a model.
   if (line.args.size() == args.size()) {
     const std::string unknown = onnx_train::cli::unknown_command_error(args[0]);
-    if (!unknown.empty()) {
-      std::cerr << "onnx-train: error: " << unknown << "\n";
-      return 2;
-    }
+    if (!unknown.empty()) return fail(unknown, 2);
   }
   // `onnx-train eval --help` (--help anywhere after the command) asks for that command's help.
   if (std::any_of(line.args.begin(), line.args.end(), is_help)) {
