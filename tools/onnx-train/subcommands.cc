@@ -60,7 +60,7 @@ const std::vector<Subcommand>& subcommands() {
        /*training_options=*/true},
       {"export", "CHECKPOINT -o OUT.onnx", "the inference model with a checkpoint's weights", "", export_command,
        /*passive_openmp=*/true, "", /*options=*/{output_option("where to write the inference model")}},
-      {"run", "MODEL.onnx [--input NAME=FILE.pb ...] [--batch N] [--repeat N [--profile]]",
+      {"run", "MODEL.onnx [options]",
        "run a model once and print its outputs",
        "run: load MODEL.onnx, run it once on inputs from files (or a deterministic ramp) and print its outputs;\n"
        "     dynamic dimensions take --batch; --repeat N times N more runs, --profile adds the time per op type and\n"
@@ -71,7 +71,7 @@ const std::vector<Subcommand>& subcommands() {
         {{"--batch"}, "N", "the size of the model's dynamic dimensions (default 1)"},
         {{"--repeat"}, "N", "time N more runs after the first"},
         {{"--profile"}, "", "with --repeat: the time per op type and node, and the peak memory"}}},
-      {"training-graph", "MODEL.onnx --loss VALUE -o OUT.onnx [--freeze REGEX]... [--input-grad NAME]...",
+      {"training-graph", "MODEL.onnx --loss VALUE -o OUT.onnx [options]",
        "graph --minimise VALUE, by its older name (kept for a release)",
        "training-graph: its --loss VALUE is graph's --minimise VALUE; graph's --loss, as everywhere else, is the\n"
        "     kind of loss appended to the model.\n",

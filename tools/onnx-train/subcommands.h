@@ -38,7 +38,9 @@ struct CommandOption {
 
 struct Subcommand {
   std::string name;       // "eval"; the default command (`onnx-train MODEL.onnx DATA_DIR`) is "train"
-  std::string arguments;  // after the name in the usage line: "MODEL.onnx DATA_DIR [options]"
+  // After the name in the usage line: the positional arguments and the options a run cannot do
+  // without, then "[options]" for the rest, which `COMMAND --help` lists: "MODEL.onnx DATA_DIR [options]".
+  std::string arguments;
   std::string help;       // one line
   std::string more_help;  // "" or whole lines, shown by `COMMAND --help` and at the end of the usage text
   // The arguments after the name (all of them for the default command); returns the exit
