@@ -1,7 +1,9 @@
 // The command line's front: the subcommand table (every row found by its name and shown in the
-// usage text, a model path meaning the default train command), the flags a command takes for
-// itself, the library's option errors printed in flag terms, and `graph` with --minimise
-// (the former training-graph, whose old spelling still works) run as a user runs it.
+// usage text, a model path or a training option meaning the default train command, a word that
+// is no file a mistyped command), the flags a command takes for itself by its row's names, the
+// suggestions for a mistyped name, kinds in any case, the library's option errors printed in
+// flag terms, and `graph` with --minimise (the former training-graph, whose old spelling still
+// works) run as a user runs it.
 #include "tools/onnx-train/subcommands.h"
 
 #include <gtest/gtest.h>
@@ -32,6 +34,8 @@ TEST(CliSubcommands, EveryRowIsFoundByItsNameAndShownInTheUsage) {
   // further help follow.
   EXPECT_EQ(usage.rfind("usage: onnx-train MODEL.onnx DATA_DIR [options] ", 0), 0u) << usage;
   EXPECT_HAS(usage, "training options (also taken by eval, inspect, graph):\n  --loss KIND");
+  EXPECT_HAS(usage, "\n       onnx-train COMMAND --help");
+  EXPECT_HAS(usage, "\n       onnx-train --version");
   EXPECT_HAS(usage, "\nrun: load MODEL.onnx");
   EXPECT_HAS(usage, "\ngraph: with --minimise VALUE");
   EXPECT_HAS(usage, "\ntraining-graph: its --loss VALUE is graph's --minimise VALUE");
@@ -44,6 +48,87 @@ TEST(CliSubcommands, AModelPathMeansTrainAndAnOptionFirstIsUnknown) {
   EXPECT_EQ(train.args, (std::vector<std::string>{"m.onnx", "data", "--epochs", "2"}));
   EXPECT_EQ(find_subcommand({"--bogus"}).command, nullptr);
   EXPECT_EQ(find_subcommand({"-x", "m.onnx"}).command, nullptr);
+  // A training option first still means training.
+  for (const char* first : {"--quiet", "--lr=0.1", "-o", "--resume"})
+    EXPECT_EQ(find_subcommand({first, "m.onnx", "data"}).command, &subcommands().front()) << first;
+}
+
+// A word that names no file and has no extension or folder is a command mistyped.
+TEST(CliSubcommands, AWordThatIsNoFileIsAnUnknownCommand) {
+  EXPECT_HAS(unknown_command_error("evl"), "unknown command 'evl' (did you mean eval?)");
+  EXPECT_HAS(unknown_command_error("ospx"),
+             "unknown command 'ospx', and no file of that name; the commands are train, eval, inspect");
+  EXPECT_EQ(unknown_command_error("m.onnx"), "");
+  EXPECT_EQ(unknown_command_error("models/m"), "");
+  EXPECT_EQ(unknown_command_error("-x"), "");  // an option, not a word
+}
+
+// The suggestions behind every "did you mean": a couple of edits (a swap counting one, the
+// nearest only), a word begun, a prefix typed, another tool's spelling; nothing when far.
+TEST(CliSuggestions, TheNearestNamesOnly) {
+  const std::vector<std::string> optimizers = {"sgd", "adam", "adamw", "adagrad", "rmsprop", "lamb"};
+  EXPECT_EQ(did_you_mean("adamm", optimizers), " (did you mean adam?)");
+  EXPECT_EQ(did_you_mean("sdg", optimizers), " (did you mean sgd?)");
+  EXPECT_EQ(did_you_mean("ADAMW", optimizers), " (did you mean adamw?)");
+  EXPECT_EQ(did_you_mean("zzz", optimizers), "");
+  const std::vector<std::string> run_flags = {"--input", "--batch", "--repeat", "--profile"};
+  EXPECT_EQ(did_you_mean("--batch-size", run_flags), " (did you mean --batch?)");
+  EXPECT_EQ(did_you_mean("--pro", run_flags), " (did you mean --profile?)");
+  const std::vector<std::string> training = train_flag_names();
+  EXPECT_EQ(did_you_mean("--learning-rate", training), " (did you mean --lr?)");
+  EXPECT_EQ(did_you_mean("--batchsize", training), " (did you mean --batch-size?)");
+  EXPECT_EQ(did_you_mean("--out", {"-o", "--export"}), " (did you mean -o?)");
+  EXPECT_EQ(did_you_mean("--check", training), " (did you mean --checkpoint-dir or --checkpoint-every?)");
+  // "o" begins no word: not every option starting with o.
+  EXPECT_EQ(did_you_mean("--optimiser", training), " (did you mean --optimizer?)");
+  EXPECT_EQ(did_you_mean("-", training), "");
+}
+
+// A handler binds the options of its row by their first names; a name the row lacks, or an
+// option left unbound, is the program's mistake and said so.
+TEST(CliCommandFlags, TakenByTheNamesOfTheRow) {
+  std::string out;
+  const std::vector<std::string> rest =
+      take_own_flags("export", {"c.ckpt", "--export=o.onnx"}, {{"-o", [&](const std::string& v) { out = v; }}});
+  EXPECT_EQ(rest, std::vector<std::string>{"c.ckpt"});
+  EXPECT_EQ(out, "o.onnx");
+  EXPECT_HAS(error_of([&] { take_own_flags("export", {"c.ckpt"}, {}); }), "export: option -o has no action");
+  EXPECT_HAS(
+      error_of([&] {
+        take_own_flags("export", {"c.ckpt"}, {{"-o", [](const std::string&) {}}, {"--x", [](const std::string&) {}}});
+      }),
+      "not one of its options");
+  // export takes no training options: any other option is refused here, the nearest named.
+  EXPECT_HAS(error_of([&] {
+               take_own_flags("export", {"c.ckpt", "--output", "x"}, {{"-o", [](const std::string&) {}}});
+             }),
+             "export: unknown option '--output' (did you mean -o?); see onnx-train export --help");
+  // graph takes them: the rest is for parse_train_args, whose suggestions include graph's own.
+  EXPECT_EQ(take_own_flags("graph", {"m.onnx", "--lr", "1", "-o", "g.onnx"},
+                           {{"-o", [](const std::string&) {}},
+                            {"--minimise", [](const std::string&) {}},
+                            {"--input-grad", [](const std::string&) {}}}),
+            (std::vector<std::string>{"m.onnx", "--lr", "1"}));
+  EXPECT_HAS(error_of([&] {
+               parse_train_args({"m.onnx", "--minimize", "y"}, false, "graph");
+             }),
+             "graph: unknown option '--minimize' (did you mean --minimise?); see onnx-train graph --help");
+}
+
+// The kinds are lower-cased where they are parsed, so checkpoints keep one spelling.
+TEST(CliTrainArgs, KindsInAnyCaseAreKeptLowerCase) {
+  const TrainConfig c = parse_train_args(
+      {"m.onnx", "d", "--optimizer", "SGD", "--loss=Cross-Entropy", "--schedule", "StEp:step_size=10,gamma=0.5"});
+  EXPECT_EQ(c.training.optimizer.kind, "sgd");
+  EXPECT_EQ(c.loss, "cross-entropy");
+  EXPECT_EQ(c.schedule, "step:step_size=10,gamma=0.5");
+  EXPECT_EQ(c.args, (std::vector<std::string>{"m.onnx", "d", "--optimizer", "sgd", "--loss", "cross-entropy",
+                                              "--schedule", "step:step_size=10,gamma=0.5"}));
+  EXPECT_EQ(parse_train_args({"m.onnx", "d", "--loss", "NONE"}).loss, "none");
+  EXPECT_HAS(error_of([] {
+               parse_train_args({"m.onnx", "d", "--loss", "cross_entropy"});
+             }),
+             "--loss cross_entropy: unknown kind (did you mean cross-entropy?); the kinds are cross-entropy, nll, mse");
 }
 
 TEST(CliSubcommands, OnlyTheCommandsThatTrainMakeOpenMpWaitPassively) {
@@ -113,6 +198,11 @@ TEST_F(CliGraph, MinimiseWritesTheGradientGraphOfAValueAndTheOldNameStillWorks) 
   EXPECT_HAS(only.out, "gradients of 2 values:\n");
   EXPECT_HAS(only.out, "  fc2.weight -> ");
   EXPECT_LACKS(only.out, "fc1.weight");
+  // training-graph's options are its own: --train-only passes to graph, a training option is refused.
+  ok({"training-graph", model, "--loss", "logits", "--train-only", "^fc2\\.", "-o", path("old_only.onnx")});
+  EXPECT_EQ(read_file(path("old_only.onnx")), read_file(path("only.onnx")));
+  fails({"training-graph", model, "--loss", "logits", "--lr", "1", "-o", path("x.onnx")},
+        {"training-graph: unknown option '--lr'"});
   // graph's --loss is a loss kind: with --minimise, options about a loss or a step are refused.
   fails({"graph", model, "--minimise", "logits", "--optimizer", "sgd", "-o", path("x.onnx")},
         {"--optimizer does not apply", "--freeze REGEX, --train-only REGEX and --input-grad NAME"});

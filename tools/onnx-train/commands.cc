@@ -3,12 +3,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "onnx_train/inspect.h"
 #include "onnx_train/session.h"
 #include "onnx_train/training.h"
 #include "tools/onnx-train/run_folder.h"
+#include "tools/onnx-train/subcommands.h"
 #include "tools/onnx-train/train_common.h"
 #include "tools/onnx-train/train_data.h"
 #include "tools/onnx-train/train_options.h"
@@ -16,11 +18,6 @@
 namespace onnx_train::cli {
 
 namespace {
-
-// The -o PATH (or --export PATH) a command writes to, taken out of its arguments.
-CommandFlag output_flag(std::string& out) {
-  return {{"-o", "--export"}, "PATH", [&out](const std::string& v) { out = v; }};
-}
 
 // graph --minimise VALUE: the forward + backward graph of a value of the model itself (no loss
 // appended, so no loss or optimizer option applies), as write_training_graph builds it.
@@ -147,14 +144,16 @@ int inspect_command(const std::vector<std::string>& args) {
 int graph_command(const std::vector<std::string>& raw) {
   std::string out;
   TrainingGraphOptions value_graph;  // with --minimise VALUE
-  const std::vector<std::string> args = take_command_flags(
-      raw,
-      {output_flag(out),
-       {{"--minimise"}, "VALUE", [&](const std::string& v) { value_graph.loss = v; }},
-       {{"--input-grad"}, "NAME", [&](const std::string& v) { value_graph.input_gradients.push_back(v); }}},
-      "graph");
-  OT_CHECK(!out.empty(), "graph needs -o PATH; see onnx-train --help");
-  const TrainConfig config = parse_train_args(args, /*need_data=*/false);
+  const std::vector<std::string> args =
+      take_own_flags("graph", raw,
+                     {{"-o", [&](const std::string& v) { out = v; }},
+                      {"--minimise", [&](const std::string& v) { value_graph.loss = v; }},
+                      {"--input-grad", [&](const std::string& v) { value_graph.input_gradients.push_back(v); }}});
+  const TrainConfig config = parse_train_args(args, /*need_data=*/false, "graph");
+  // --output is a training option (the model output the loss reads), easily taken for the file.
+  const bool output_given = std::find(args.begin(), args.end(), "--output") != args.end();
+  OT_CHECK(!out.empty(), "graph needs -o PATH, the file to write{}; see onnx-train graph --help",
+           output_given ? " (--output NAME is the model output the loss reads)" : "");
   if (!value_graph.loss.empty()) return write_value_graph(config, value_graph, out);
   OT_CHECK(value_graph.input_gradients.empty(),
            "graph: --input-grad goes with --minimise VALUE (the gradients of a value of the model)");
@@ -169,31 +168,32 @@ int graph_command(const std::vector<std::string>& raw) {
 }
 
 int training_graph_command(const std::vector<std::string>& args) {
-  // Its flags, each with a value: --loss VALUE (graph's --minimise), -o, --freeze, --input-grad.
+  // Its flags become graph's, in their order: --loss VALUE is graph's --minimise VALUE.
   std::vector<std::string> as_graph;
   bool has_value = false, has_output = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    const bool flag = arg == "--loss" || arg == "-o" || arg == "--freeze" || arg == "--input-grad";
-    if (!flag || i + 1 == args.size()) {
-      as_graph.push_back(arg);
-      continue;
-    }
-    has_value |= arg == "--loss";
-    has_output |= arg == "-o";
-    as_graph.push_back(arg == "--loss" ? "--minimise" : arg);
-    as_graph.push_back(args[++i]);
-  }
+  const auto as = [&](const std::string& graph_flag, bool* given) {
+    return [&as_graph, graph_flag, given](const std::string& v) {
+      if (given != nullptr) *given = true;
+      as_graph.insert(as_graph.end(), {graph_flag, v});
+    };
+  };
+  const std::vector<std::string> rest = take_own_flags("training-graph", args,
+                                                       {{"--loss", as("--minimise", &has_value)},
+                                                        {"-o", as("-o", &has_output)},
+                                                        {"--freeze", as("--freeze", nullptr)},
+                                                        {"--train-only", as("--train-only", nullptr)},
+                                                        {"--input-grad", as("--input-grad", nullptr)}});
   OT_CHECK(has_value && has_output,
-           "training-graph needs MODEL.onnx, --loss NAME and -o OUT.onnx; see onnx-train --help");
+           "training-graph needs MODEL.onnx, --loss NAME and -o OUT.onnx; see onnx-train training-graph --help");
+  as_graph.insert(as_graph.begin(), rest.begin(), rest.end());
   return graph_command(as_graph);
 }
 
 int export_command(const std::vector<std::string>& raw) {
   std::string out;
-  const std::vector<std::string> args = take_command_flags(raw, {output_flag(out)}, "export");
-  OT_CHECK(!out.empty(), "export needs -o PATH; see onnx-train --help");
-  OT_CHECK(args.size() == 1, "export takes one CHECKPOINT and -o PATH; see onnx-train --help");
+  const std::vector<std::string> args = take_own_flags("export", raw, {{"-o", [&](const std::string& v) { out = v; }}});
+  OT_CHECK(!out.empty(), "export needs -o PATH; see onnx-train export --help");
+  OT_CHECK(args.size() == 1, "export takes one CHECKPOINT and -o PATH; see onnx-train export --help");
   const std::string checkpoint = args[0];
   const auto meta = TrainingSession::read_checkpoint_metadata(checkpoint);
   const auto it = meta.find(kArgsKey);

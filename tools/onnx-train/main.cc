@@ -1,7 +1,8 @@
 // onnx-train: the command line's entry point. The subcommands are the rows of one table
-// (tools/onnx-train/subcommands.cc: name, usage line, help, handler), from which --help is
-// generated; main() looks the command up, runs its handler and turns what it throws into one
-// line on stderr. Nothing here parses a command's options.
+// (tools/onnx-train/subcommands.cc: name, usage line, help, options, handler), from which
+// --help and each `COMMAND --help` are generated; main() answers --help and --version, looks
+// the command up, runs its handler and turns what it throws into one line on stderr. Nothing
+// here parses a command's options.
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,10 +31,11 @@ void wait_passively_in_openmp(char** argv) {
   ::execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
 }
 
-int fail(const std::string& message) {
-  // Escaped, so that bytes of a damaged file that reach a message cannot drive the terminal.
+// Status 1: the command failed; 2: the command line itself is wrong (a usage error).
+int fail(const std::string& message, int status = 1) {
+  // Escaped, so that bytes of a damaged file (or typed) that reach a message cannot drive the terminal.
   std::cerr << "onnx-train: error: " << onnx_train::printable_message(message) << "\n";
-  return 1;
+  return status;
 }
 
 }  // namespace
@@ -45,17 +47,41 @@ int main(int argc, char** argv) {
   // the failure is reported like a full disk's: the file named, the training not lost.
   std::signal(SIGXFSZ, SIG_IGN);
   const std::vector<std::string> args(argv + 1, argv + argc);
-  // `onnx-train eval --help` (or --help anywhere) is a request for help, not a bad option.
-  const bool wants_help =
-      std::any_of(args.begin(), args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; });
-  if (args.empty() || wants_help) {
-    std::cout << onnx_train::cli::usage_text();
-    return args.empty() ? 2 : 0;
+  // Nothing to do is a usage error: the usage goes where errors go, and the status says so.
+  if (args.empty()) {
+    std::cerr << onnx_train::cli::usage_text();
+    return 2;
+  }
+  const auto is_help = [](const std::string& a) { return a == "--help" || a == "-h"; };
+  if (args[0] == "--version" || args[0] == "-V") {
+    std::cout << onnx_train::cli::version_text();
+    return 0;
+  }
+  // `onnx-train --help` and `onnx-train help [COMMAND]`.
+  if (is_help(args[0]) || args[0] == "help") {
+    const onnx_train::cli::Subcommand* command =
+        args.size() > 1 && args[0] == "help" ? onnx_train::cli::find_command(args[1]) : nullptr;
+    std::cout << (command != nullptr ? onnx_train::cli::command_help(*command) : onnx_train::cli::usage_text());
+    return 0;
   }
   const onnx_train::cli::CommandLine line = onnx_train::cli::find_subcommand(args);
   if (line.command == nullptr) {
-    std::cerr << "onnx-train: unknown option '" << args[0] << "'; see onnx-train --help\n";
-    return 2;
+    // Neither a command nor a training option: the nearest of those options, --help or --version.
+    const std::string first = args[0].substr(0, args[0].find('='));
+    std::vector<std::string> known = onnx_train::cli::option_names_of("train");
+    known.push_back("--version");
+    return fail(
+        "unknown option '" + first + "'" + onnx_train::cli::did_you_mean(first, known) + "; see onnx-train --help", 2);
+  }
+  // `onnx-train evl m.onnx`: a word that names no file is a mistyped command, not a model.
+  if (line.args.size() == args.size()) {
+    const std::string unknown = onnx_train::cli::unknown_command_error(args[0]);
+    if (!unknown.empty()) return fail(unknown, 2);
+  }
+  // `onnx-train eval --help` (--help anywhere after the command) asks for that command's help.
+  if (std::any_of(line.args.begin(), line.args.end(), is_help)) {
+    std::cout << onnx_train::cli::command_help(*line.command);
+    return 0;
   }
   if (line.command->passive_openmp) wait_passively_in_openmp(argv);
   try {

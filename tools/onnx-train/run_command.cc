@@ -13,6 +13,7 @@
 #include "onnx_train/profile.h"
 #include "onnx_train/session.h"
 #include "tools/onnx-train/commands.h"
+#include "tools/onnx-train/subcommands.h"
 #include "tools/onnx-train/train_options.h"
 
 namespace onnx_train::cli {
@@ -84,22 +85,18 @@ struct RunArgs {
 
 RunArgs parse_run_args(const std::vector<std::string>& args) {
   RunArgs r;
-  const std::vector<std::string> rest = take_command_flags(
-      args,
-      {{{"--input"},
-        "NAME=FILE.pb",
+  const std::vector<std::string> rest = take_own_flags(
+      "run", args,
+      {{"--input",
         [&](const std::string& spec) {
           const auto eq = spec.find('=');
           if (eq == std::string::npos) throw Error("--input takes NAME=FILE.pb, got '" + spec + "'");
           r.input_files[spec.substr(0, eq)] = spec.substr(eq + 1);
         }},
-       {{"--batch"}, "N", [&](const std::string& v) { r.batch = parse_whole_number("--batch", v, 1); }},
-       {{"--repeat"},
-        "N",
-        [&](const std::string& v) { r.repeat = static_cast<int>(parse_whole_number("--repeat", v, 0)); }},
-       {{"--profile"}, "", [&](const std::string&) { r.profile = true; }}},
-      "run");
-  r.model = the_one_argument(rest, "run needs a model file; see onnx-train --help");
+       {"--batch", [&](const std::string& v) { r.batch = parse_whole_number("--batch", v, 1); }},
+       {"--repeat", [&](const std::string& v) { r.repeat = static_cast<int>(parse_whole_number("--repeat", v, 0)); }},
+       {"--profile", [&](const std::string&) { r.profile = true; }}});
+  r.model = the_one_argument(rest, "run needs a model file; see onnx-train run --help");
   return r;
 }
 
@@ -148,7 +145,8 @@ int run_command(const std::vector<std::string>& args) {
 }
 
 int ops_command(const std::vector<std::string>& args) {
-  OT_CHECK(args.empty(), "ops takes no arguments, got '{}'; see onnx-train --help", fmt::join(args, " "));
+  reject_unknown_options("ops", args);
+  OT_CHECK(args.empty(), "ops takes no arguments, got '{}'; see onnx-train ops --help", fmt::join(args, " "));
   for (const auto& op : supported_ops()) {
     std::printf("%s%s:", op.domain.empty() ? "" : (op.domain + ".").c_str(), op.op_type.c_str());
     for (int v : op.since_versions) std::printf(" %d", v);

@@ -3,14 +3,19 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "onnx_train/error.h"
+#include "onnx_train/losses.h"
+#include "onnx_train/schedules.h"
+#include "tools/onnx-train/subcommands.h"
 #include "tools/onnx-train/validation_metric.h"
 
 namespace onnx_train::cli {
@@ -42,6 +47,8 @@ double positive(const std::string& flag, double v, bool allow_zero = true) {
 }
 
 using Setter = std::function<void(TrainConfig&, const std::string& flag, const std::string& value)>;
+// The value as the option means it (a kind lower-cased), or an Error naming the flag.
+using Canonical = std::function<std::string(const std::string& flag, const std::string& value)>;
 
 struct Flag {
   std::string name;     // "--lr"
@@ -49,7 +56,44 @@ struct Flag {
   std::string metavar;  // "" for a switch
   std::string help;
   Setter set;
+  // nullptr: the value as typed. Else what `set` gets and checkpoints keep, so that a resumed
+  // run given `--optimizer SGD` compares equal to one given `sgd`.
+  Canonical canonical = nullptr;
 };
+
+std::string lower_case(std::string text) {
+  for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return text;
+}
+
+// `value` lower-cased when it is one of `kinds` in any case (the library takes them lower-case
+// only); else an Error naming the nearest and listing them:
+// "--optimizer adamm: unknown kind (did you mean adam?); the kinds are sgd, adam, ...".
+std::string one_of(const std::string& flag, const std::string& value, const std::vector<std::string>& kinds) {
+  const std::string lower = lower_case(value);
+  if (std::find(kinds.begin(), kinds.end(), lower) != kinds.end()) return lower;
+  OT_FAIL("{} {}: unknown kind{}; the kinds are {}", flag, value, did_you_mean(value, kinds), fmt::join(kinds, ", "));
+}
+
+std::vector<std::string> loss_kinds() {
+  std::vector<std::string> kinds;
+  for (LossKind k :
+       {LossKind::CrossEntropy, LossKind::NLL, LossKind::MSE, LossKind::L1, LossKind::Huber, LossKind::BCEWithLogits})
+    kinds.push_back(loss_kind_name(k));
+  kinds.push_back("none");  // the model outputs its own loss
+  return kinds;
+}
+
+// The kinds make_optimizer builds (runtime/optim/optimizers.cc).
+const std::vector<std::string> kOptimizerKinds = {"sgd", "adam", "adamw", "adagrad", "rmsprop", "lamb"};
+
+// --schedule KIND[:key=value,...]: the kind in any case, the keys as given (they name
+// ScheduleOptions' fields, T_max and t_max alike being for the library to judge).
+std::string canonical_schedule(const std::string& flag, const std::string& spec) {
+  const size_t colon = spec.find(':');
+  const std::string kind = one_of(flag, spec.substr(0, colon), schedule_kinds());
+  return colon == std::string::npos ? kind : kind + spec.substr(colon);
+}
 
 const std::vector<Flag>& flags() {
   static const std::vector<Flag> table = {
@@ -60,7 +104,8 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string&, const std::string& v) {
          if (v != "none") c.training.loss.kind = parse_loss_kind(v);
          c.loss = v;
-       }},
+       },
+       [](const std::string& f, const std::string& v) { return one_of(f, v, loss_kinds()); }},
       {"--output", "", "NAME", "the model output the loss reads (default: the first)",
        [](TrainConfig& c, const std::string&, const std::string& v) { c.training.loss.output = v; }},
       {"--label", "", "NAME", "the name of the labels in the data (default: label)",
@@ -80,7 +125,8 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string&, const std::string& v) { c.training.train_only.push_back(v); }},
       // How to step.
       {"--optimizer", "", "KIND", "sgd, adam, adamw (default), adagrad, rmsprop or lamb, with torch.optim's defaults",
-       [](TrainConfig& c, const std::string&, const std::string& v) { c.training.optimizer.kind = v; }},
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.training.optimizer.kind = v; },
+       [](const std::string& f, const std::string& v) { return one_of(f, v, kOptimizerKinds); }},
       {"--lr", "", "X", "learning rate (default 0.001)",
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.training.learning_rate = positive(f, to_double(f, v));
@@ -110,7 +156,7 @@ const std::vector<Flag>& flags() {
        "learning-rate schedule: constant (default), step, multistep, exponential, cosine, cosine-restarts, linear, "
        "onecycle; options as KIND:key=value,... (e.g. step:step_size=1000,gamma=0.5); total steps are filled in, "
        "step decays by gamma=0.1 each epoch unless told otherwise",
-       [](TrainConfig& c, const std::string&, const std::string& v) { c.schedule = v; }},
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.schedule = v; }, canonical_schedule},
       {"--warmup-steps", "", "N", "linear learning-rate warm-up over the first N optimizer steps",
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.warmup_steps = parse_whole_number(f, v, 0);
@@ -271,41 +317,114 @@ const Flag* find_flag(const std::string& name) {
   return nullptr;
 }
 
-// Levenshtein distance, for suggesting the option a mistyped one meant.
+// The optimal-string-alignment distance (Levenshtein's, with a swap of two neighbouring letters
+// counting one edit: "sdg" is one edit from "sgd"), for suggesting what a mistyped name meant.
 size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
-  return row[b.size()];
+  return d[a.size()][b.size()];
 }
 
-// The options an unknown one was probably meant as: those within two edits ("--epoch",
-// "--learning-rate" is not), or those it begins ("-q" for --quiet, "--check" for
-// --checkpoint-dir and --checkpoint-every). Empty when nothing is close.
-std::vector<std::string> options_like(const std::string& unknown) {
-  const auto bare = [](const std::string& s) { return s.substr(s.find_first_not_of('-')); };
-  const std::string typed = bare(unknown);
+// Names other tools give what onnx-train calls otherwise (without dashes): the first is ours.
+const std::vector<std::vector<std::string>>& other_spellings() {
+  static const std::vector<std::vector<std::string>> table = {
+      {"o", "out", "output", "output-file", "outfile", "output-path"},
+      {"lr", "learning-rate", "learning_rate", "learningrate"},
+      {"batch-size", "bs", "batch_size", "batchsize"},
+      {"epochs", "num-epochs", "num_epochs", "n-epochs", "max-epochs"},
+      {"export", "save", "save-model"},
+  };
+  return table;
+}
+
+// `text` with each run of a repeated letter kept once: "adamm" -> "adam". A key pressed twice is
+// the commonest slip, so a name equal to the typed one but for that is the likeliest meant.
+std::string without_repeats(const std::string& text) {
+  std::string out;
+  for (char ch : text)
+    if (out.empty() || out.back() != ch) out += ch;
+  return out;
+}
+
+// The names of `known` that `typed` was probably meant as (see did_you_mean), in `known`'s order;
+// of those within a few edits, only the nearest ("adam" for "adamm", not also "adamw").
+std::vector<std::string> names_like(const std::string& typed_name, const std::vector<std::string>& known) {
+  const auto bare = [](const std::string& s) {
+    const size_t first = s.find_first_not_of('-');
+    return first == std::string::npos ? std::string() : lower_case(s.substr(first));
+  };
+  const std::string typed = bare(typed_name);
   std::vector<std::string> near, starting;
   if (typed.empty()) return near;
-  std::vector<std::string> names = {"--resume"};
-  for (const Flag& f : flags()) names.push_back(f.name);
-  for (const std::string& name : names) {
+  // A word of `longer` ends where `shorter` does: "batch" in "batch-size", not "o" in "optimizer".
+  const auto begins_as_word = [](const std::string& longer, const std::string& shorter) {
+    return shorter.size() >= 3 && longer.size() > shorter.size() && longer.rfind(shorter, 0) == 0 &&
+           (longer[shorter.size()] == '-' || longer[shorter.size()] == '_');
+  };
+  // How near each near name is: (edits once repeated letters are dropped, edits); 0 for an
+  // other spelling or a word the typed name begins with.
+  std::vector<std::pair<size_t, size_t>> nearness;
+  for (const std::string& name : known) {
     const std::string b = bare(name);
-    if (edit_distance(typed, b) <= std::min<size_t>(2, b.size() / 3)) near.push_back(name);
-    else if (b.rfind(typed, 0) == 0) starting.push_back(name);
+    // A name may be in `known` twice (a command's -o and the training options' -o).
+    if (std::count(near.begin(), near.end(), name) + std::count(starting.begin(), starting.end(), name) > 0) continue;
+    const bool other_spelling = std::any_of(other_spellings().begin(), other_spellings().end(), [&](const auto& row) {
+      return row.front() == b && std::find(row.begin() + 1, row.end(), typed) != row.end();
+    });
+    const size_t edits = edit_distance(typed, b);
+    if (other_spelling || begins_as_word(typed, b)) {
+      near.push_back(name);
+      nearness.emplace_back(0, 0);
+    } else if (edits <= std::min<size_t>(2, b.size() / 3)) {
+      near.push_back(name);
+      nearness.emplace_back(edit_distance(without_repeats(typed), without_repeats(b)), edits);
+    } else if (b.rfind(typed, 0) == 0) {
+      starting.push_back(name);
+    }
   }
-  return near.empty() ? starting : near;
+  if (near.empty()) return starting;
+  const auto best = *std::min_element(nearness.begin(), nearness.end());
+  std::vector<std::string> nearest;
+  for (size_t i = 0; i < near.size(); ++i)
+    if (nearness[i] == best) nearest.push_back(near[i]);
+  return nearest;
 }
 
 }  // namespace
+
+std::string did_you_mean(const std::string& typed, const std::vector<std::string>& known) {
+  const std::vector<std::string> like = names_like(typed, known);
+  if (like.empty() || like.size() > 3) return "";
+  return fmt::format(" (did you mean {}?)", fmt::join(like, " or "));
+}
+
+bool is_train_flag(const std::string& name) { return find_flag(name) != nullptr; }
+
+std::vector<std::string> train_flag_names() {
+  std::vector<std::string> names;
+  for (const Flag& f : flags()) {
+    names.push_back(f.name);
+    if (!f.alias.empty()) names.push_back(f.alias);
+  }
+  return names;
+}
+
+std::string option_help_line(const std::string& names, const std::string& help) {
+  std::string head = "  " + names;
+  if (head.size() < 30)
+    head.resize(30, ' ');
+  else
+    head += "\n" + std::string(30, ' ');
+  return head + help + "\n";
+}
 
 int64_t parse_whole_number(const std::string& flag, const std::string& text, int64_t min) {
   char* end = nullptr;
@@ -316,7 +435,10 @@ int64_t parse_whole_number(const std::string& flag, const std::string& text, int
   return v;
 }
 
-TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_data) {
+TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_data, const std::string& command) {
+  // Where a user finds the options: the command's own help, or the usage text's.
+  const bool own_help = !command.empty() && command != "train" && find_command(command) != nullptr;
+  const std::string help = own_help ? "onnx-train " + command + " --help" : "onnx-train --help";
   TrainConfig c;
   std::vector<std::string> positional;
   std::string after_bare_resume;  // the argument right after a --resume that took no value
@@ -346,10 +468,8 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
     }
     const Flag* flag = find_flag(name);
     if (flag == nullptr) {
-      const std::vector<std::string> like = options_like(name);
-      OT_FAIL("unknown option '{}'{}; see onnx-train --help", name,
-              like.empty() || like.size() > 3 ? std::string()
-                                              : fmt::format(" (did you mean {}?)", fmt::join(like, " or ")));
+      const std::vector<std::string> known = option_names_of(own_help ? command : "train");
+      OT_FAIL("{}unknown option '{}'{}; see {}", own_help ? command + ": " : "", name, did_you_mean(name, known), help);
     }
     if (flag->metavar.empty()) {
       OT_CHECK(!has_inline_value, "{} takes no value", name);
@@ -357,6 +477,7 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
       OT_CHECK(i + 1 < args.size(), "{} needs a value ({})", name, flag->metavar);
       value = args[++i];
     }
+    if (flag->canonical) value = flag->canonical(flag->name, value);
     flag->set(c, flag->name, value);
     c.args.push_back(flag->name);
     if (!flag->metavar.empty()) c.args.push_back(value);
@@ -369,9 +490,9 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
            "--resume takes a checkpoint file (--resume=PATH, or --resume PATH.ckpt), not the folder '{}'; to continue "
            "from the newest checkpoint in a folder, pass it as --checkpoint-dir {} --resume",
            after_bare_resume, after_bare_resume);
-  OT_CHECK(positional.size() == wanted, "expected {}, got {}; see onnx-train --help",
+  OT_CHECK(positional.size() == wanted, "expected {}, got {}; see {}",
            need_data ? "MODEL.onnx and DATA_DIR" : "MODEL.onnx",
-           positional.empty() ? std::string("nothing") : fmt::format("'{}'", fmt::join(positional, " ")));
+           positional.empty() ? std::string("nothing") : fmt::format("'{}'", fmt::join(positional, " ")), help);
   c.model = positional[0];
   if (need_data) c.data = positional[1];
   return c;
@@ -422,15 +543,9 @@ bool train_flag_takes_value(const std::string& name) {
 
 std::string train_options_help() {
   std::string out;
-  for (const Flag& f : flags()) {
-    std::string head =
-        "  " + (f.alias.empty() ? "" : f.alias + ", ") + f.name + (f.metavar.empty() ? "" : " " + f.metavar);
-    if (head.size() < 30)
-      head.resize(30, ' ');
-    else
-      head += "\n" + std::string(30, ' ');
-    out += head + f.help + "\n";
-  }
+  for (const Flag& f : flags())
+    out += option_help_line(
+        (f.alias.empty() ? "" : f.alias + ", ") + f.name + (f.metavar.empty() ? "" : " " + f.metavar), f.help);
   return out;
 }
 

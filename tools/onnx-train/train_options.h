@@ -54,12 +54,31 @@ struct TrainConfig {
 };
 
 // Parses the training command's arguments (after the program name): MODEL DATA [options].
-// With `need_data` false (export), DATA is not expected. Throws an Error for an unknown flag,
-// a missing or malformed value, or a value out of range, naming the flag.
-TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_data = true);
+// With `need_data` false (export), DATA is not expected. Throws an Error for an unknown flag
+// (suggesting the nearest of the training options and, when `command` names a subcommand, of
+// that command's own), a missing or malformed value, or a value out of range, naming the flag.
+// The kinds of --loss, --optimizer and --schedule are taken in any case and kept lower-case
+// (in the config and in `args`).
+TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_data = true,
+                             const std::string& command = "");
 
 // The options part of --help.
 std::string train_options_help();
+
+// One line of an options list: `names` ("-o, --export PATH") then `help` from column 30 (on
+// the next line when the names reach it).
+std::string option_help_line(const std::string& names, const std::string& help);
+
+// Whether `name` ("--lr", "-o", "--resume") is a training option, and all their names.
+bool is_train_flag(const std::string& name);
+std::vector<std::string> train_flag_names();
+
+// " (did you mean --epochs?)" for what `typed` (an option, a command, a value) was probably
+// meant as among `known`: those within a couple of edits (a swap of two letters counts one),
+// those it begins or that begin it as a word ("--batch-size" for run's --batch), or a usual
+// other spelling ("--learning-rate" for --lr, "--output" for -o); "" when none or more than
+// three are close. Compared without case and leading dashes.
+std::string did_you_mean(const std::string& typed, const std::vector<std::string>& known);
 
 // Whether option `name` (as TrainConfig::args spells it: the long name) takes a value; false
 // for a switch, and for a name that is no option (a positional argument).
@@ -72,7 +91,8 @@ std::string option_error_message(const OptionError& error);
 
 // A flag of one subcommand's own (run's --batch, graph's -o), taken out of its arguments
 // before the rest are parsed: its names, its value's name ("" for a switch), and what it does
-// with the value.
+// with the value. The commands of the table declare theirs in their row and take them with
+// take_own_flags (subcommands.h), which builds these.
 struct CommandFlag {
   std::vector<std::string> names;  // {"-o", "--export"}
   std::string metavar;             // "N"; "" for a switch
