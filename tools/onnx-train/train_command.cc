@@ -32,6 +32,7 @@
 #include "tools/onnx-train/progress.h"
 #include "tools/onnx-train/progress_observer.h"
 #include "tools/onnx-train/run_folder.h"
+#include "tools/onnx-train/tensorboard_observer.h"
 #include "tools/onnx-train/train_common.h"
 #include "tools/onnx-train/train_data.h"
 #include "tools/onnx-train/train_loop.h"
@@ -112,6 +113,7 @@ class TrainRun {
     check_output_file("--export-training", config_.export_training_path, folders_);
     check_output_file("--log", config_.log_path, folders_);
     check_output_file("--plot", config_.plot_path, folders_);
+    if (!config_.tensorboard_dir.empty()) event_file_ = plan_event_file(config_.tensorboard_dir, folders_);
     if (!config_.checkpoint_dir.empty()) lock_.emplace(config_.checkpoint_dir, folders_);
     if (config_.threads > 0) omp_set_num_threads(config_.threads);
 
@@ -251,6 +253,7 @@ class TrainRun {
       };
     loop_ = std::make_unique<TrainLoop>(run_, *loader_, plan_, std::move(validate));
     if (log_) observers_.push_back(std::make_unique<MetricsLogObserver>(*log_));
+    if (!event_file_.empty()) observers_.push_back(std::make_unique<TensorBoardObserver>(event_file_));
     observers_.push_back(std::make_unique<ProgressObserver>(*loop_, progress_));
     observers_.push_back(
         std::make_unique<PlotObserver>(config_.plot_path, fs::path(config_.model).filename().string()));
@@ -280,6 +283,7 @@ class TrainRun {
   CreatedFolders folders_;  // before lock_: the lock file goes first, then empty folders
   std::optional<CheckpointFolderLock> lock_;
   std::string exported_, model_hash_;
+  std::string event_file_;  // --tensorboard: the event file this run writes
 
   Prepared run_;
   std::optional<ResumePoint> resumed_;

@@ -34,6 +34,7 @@ struct TrainConfig {
   std::string export_path;            // "": <model stem>.trained.onnx in the current folder
   std::string export_training_path;
   std::string log_path, plot_path;
+  std::string tensorboard_dir;  // --tensorboard: event files are written in it
   bool quiet = false;
   std::vector<float> mean, std;   // image normalisation
   bool skip_bad_samples = false;  // leave out samples that cannot be read or fail the checks
