@@ -9,8 +9,9 @@
 //
 // Resuming: a checkpoint holds, besides the session's state, the arguments of the run and the
 // loop's position (checkpoint_observer.h, train_loop.h). Options that only steer how the run
-// goes on (learning rate, schedule, clipping, epochs, outputs...) may change on resume; the
-// changes are printed, logged and kept in later checkpoints (cli.changes).
+// goes on (learning rate, schedule, clipping, epochs, batch size, outputs...) may change on
+// resume; the changes are printed, logged and kept in later checkpoints (cli.changes). A new
+// batch size goes on from the sample the checkpoint stopped at, in the epoch's same order.
 #include <fmt/format.h>
 #include <omp.h>
 #include <unistd.h>
@@ -138,11 +139,21 @@ class TrainRun {
                           at.epoch + 1, at.batch)
             : fmt::format("resumed from {}: step {}, after epoch {}", resumed_->path, session().step(), at.epoch));
     if (const auto it = resumed_->metadata.find(kChangesKey); it != resumed_->metadata.end()) changes_ = it->second;
-    if (!resumed_->changed.empty()) {
-      const std::string line = fmt::format("{}", fmt::join(resumed_->changed, ", "));
-      say("changed on resume: " + line);
-      changes_ += fmt::format("step {}: {}\n", session().step(), line);
-    }
+  }
+
+  // What this resume changed, once the data says where a new batch size goes on from: said,
+  // and kept in later checkpoints (cli.changes) and the log's "resumed" event.
+  void note_changes() {
+    if (!resumed_ || resumed_->changed.empty()) return;
+    changed_ = fmt::format("{}", fmt::join(resumed_->changed, ", "));
+    const bool new_batch_size = std::any_of(resumed_->changed.begin(), resumed_->changed.end(),
+                                            [](const std::string& c) { return c.rfind("--batch-size ", 0) == 0; });
+    const ResumedAt resumed = resumed_at(resumed_->metadata, *loader_);
+    if (new_batch_size && resumed.at.epoch < plan_.epochs)
+      changed_ += fmt::format("; continuing epoch {} at sample {} (batch {} of {})", resumed.at.epoch + 1,
+                              std::max<int64_t>(resumed.sample, 0), resumed.at.batch, plan_.batches);
+    say("changed on resume: " + changed_);
+    changes_ += fmt::format("step {}: {}\n", session().step(), changed_);
   }
 
   // The data, after resume(): a resumed run keeps the classes it started with (a class folder
@@ -172,6 +183,7 @@ class TrainRun {
     loader_ = std::make_unique<BatchLoader>(data_.train, config_.batch_size, config_.shuffle, config_.training.seed,
                                             drop_last);
     plan_loop();
+    note_changes();
   }
 
   // Returns the exit code: 0, or 130 when interrupted.
@@ -179,9 +191,8 @@ class TrainRun {
     if (!config_.log_path.empty())
       log_ = std::make_unique<MetricsLog>(config_.log_path, /*append=*/resumed_.has_value());
     if (log_ && resumed_)
-      log_->log_event("resumed", {{"from", resumed_->path},
-                                  {"step", std::to_string(session().step())},
-                                  {"changed", fmt::format("{}", fmt::join(resumed_->changed, ", "))}});
+      log_->log_event("resumed",
+                      {{"from", resumed_->path}, {"step", std::to_string(session().step())}, {"changed", changed_}});
     folders_.keep();
     build_loop();
     run_start_ = std::chrono::steady_clock::now();
@@ -239,9 +250,22 @@ class TrainRun {
     plan_.accumulate = std::max(config_.training.accumulation_steps, 1);
     plan_.max_steps = config_.max_steps;
     plan_.checkpoint_every = config_.checkpoint_every;
+    if (resumed_) plan_.step_shift = step_shift_on_resume();
     // A resumed run's schedule is that of the run that wrote the checkpoint; this run's
     // options (a new --lr, warm-up, or total steps) take over from the same step.
     session().set_schedule(make_schedule(config_, plan_.total_steps(), plan_.steps_per_epoch()));
+  }
+
+  // A resumed run ends after the steps its remaining batches make: the rest of the resumed
+  // epoch and whole epochs after it, counted from the checkpoint's step. Without a change of
+  // batch size that is the usual end (shift 0); with one, the epochs before took another
+  // number of steps.
+  int64_t step_shift_on_resume() {
+    const LoopPosition at = resumed_at(resumed_->metadata, *loader_).at;
+    if (at.epoch >= plan_.epochs) return 0;
+    const int64_t left_in_epoch = (plan_.batches - at.batch + plan_.accumulate - 1) / plan_.accumulate;
+    const int64_t end = session().step() + left_in_epoch + plan_.steps_per_epoch() * (plan_.epochs - at.epoch - 1);
+    return end - plan_.steps_per_epoch() * plan_.epochs;
   }
 
   // The loop and its observers, in the order their hooks run, restored to the resumed position.
@@ -288,6 +312,7 @@ class TrainRun {
   Prepared run_;
   std::optional<ResumePoint> resumed_;
   std::string changes_;  // cli.changes, with this resume's line
+  std::string changed_;  // this resume's changes ("" when none)
 
   DataSplits data_;
   std::map<std::string, std::string> data_meta_;  // classes and preprocessing (data.* entries)

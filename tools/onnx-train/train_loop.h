@@ -72,6 +72,9 @@ struct LoopPlan {
   int64_t accumulate = 1;        // micro-batches per optimizer step
   int64_t max_steps = 0;         // optimizer steps; 0: no limit
   int64_t checkpoint_every = 0;  // optimizer steps; 0: checkpoints at epoch ends only
+  // A run resumed with another batch size: the steps by which its epochs' ends move, as the
+  // epochs before took another number of steps than these batches make (0 otherwise).
+  int64_t step_shift = 0;
   int64_t steps_per_epoch() const { return (batches + accumulate - 1) / accumulate; }
   // The run's optimizer steps: the epochs', or fewer by --max-steps.
   int64_t total_steps() const;
@@ -146,6 +149,21 @@ struct FailureEvent {
 
 // The position a checkpoint's metadata records (cli.epoch, cli.batch).
 LoopPosition position_of(const CheckpointEntries& metadata);
+
+// Where in its epoch's sample order a checkpoint stopped: the data position, whatever the batch
+// size. Checkpoints without it stopped at cli.batch times the batch size of their run.
+constexpr const char* kEpochSampleKey = "cli.epoch_sample";
+
+// The position a checkpoint resumes at in `loader`'s batches, and the sample it goes on from
+// (cli.epoch_sample): the epoch's remaining samples make its last batches, so with another
+// batch size the epoch still ends after its last sample (the batch numbers before the resumed
+// one are those the new size would have made). Without cli.epoch_sample: position_of(), and
+// sample -1 (the batch size did not change).
+struct ResumedAt {
+  LoopPosition at;
+  int64_t sample = -1;
+};
+ResumedAt resumed_at(const CheckpointEntries& metadata, const BatchLoader& loader);
 
 // What the loop calls. Every hook does nothing unless overridden.
 class TrainLoopObserver {
@@ -238,6 +256,7 @@ class TrainLoop {
   std::vector<TrainLoopObserver*> observers_;
 
   LoopPosition start_;
+  int64_t start_sample_ = -1;  // where start_ is in its epoch's sample order (-1: at start_.batch)
   EpochState start_state_;
   LoopPosition end_;
   EpochState end_state_;
