@@ -286,5 +286,32 @@ TEST_F(CliResumeNewBatchSize, EpochsMaxStepsLrAndScheduleChangeOnResume) {
   for (int64_t step = 5; step <= 20; ++step) EXPECT_LT(rates.at(step), rates.at(step - 1)) << "step " << step;
 }
 
+// With --accumulate the optimizer steps every N batches of the new size, the resumed epoch's
+// last partial accumulation included, and a checkpoint at an epoch's end goes on with the next
+// epoch in the new batches: the run ends at the step its remaining batches make.
+TEST_F(CliResumeNewBatchSize, AccumulationAndEpochEndCheckpointsCountTheNewBatches) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  write_npy_data(path("data"), separable(96, 3));
+  const std::vector<std::string> common = {
+      model, path("data"), "--accumulate",  "2", "--checkpoint-dir", path("ck"), "--epochs",
+      "2",   "-o",         path("out.onnx")};
+  // 12 batches of 8 an epoch make 6 steps; stopped after step 1 (16 samples).
+  ok(plus(common, {"--batch-size", "8", "--max-steps", "1"}));
+  // The 80 samples left make batches of 24, 24, 24 and 8: steps 2 and 3 (the second of two
+  // batches); epoch 2's four batches of 24 make steps 4 and 5.
+  const CliRun r = ok(plus(common, {"--batch-size", "24", "--resume"}));
+  EXPECT_HAS(r.out, "continuing epoch 1 at sample 16 (batch 0 of 4)");
+  EXPECT_HAS(r.out, "done: 5 steps");
+  const auto epoch_end = metadata(path("ck/step-000000003.ckpt"));
+  EXPECT_EQ(epoch_end.at("cli.epoch"), "1");
+  EXPECT_EQ(epoch_end.at("cli.batch"), "0");
+  EXPECT_EQ(epoch_end.at("cli.epoch_sample"), "0");
+
+  // From the end of epoch 2 (step 5), --epochs 3 adds an epoch of 12 batches of 8: 6 steps, 6 to 11.
+  const CliRun more = ok(plus(common, {"--batch-size", "8", "--epochs", "3", "--resume"}));
+  EXPECT_HAS(more.out, "continuing epoch 3 at sample 0 (batch 0 of 12)");
+  EXPECT_HAS(more.out, "done: 11 steps");
+}
+
 }  // namespace
 }  // namespace onnx_train::cli_test
