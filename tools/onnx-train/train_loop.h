@@ -23,9 +23,10 @@
 // calls on_failure, whose observers may rewrite the message the run stops with.
 //
 // What a checkpoint holds besides the session's state comes from the loop (its position:
-// cli.epoch, cli.batch, cli.epoch_state) and from each observer (save_state / load_state): a
-// resumed run sees exactly the batches the uninterrupted run would have (the batch order is a
-// pure function of seed and epoch) and ends with the same weights.
+// cli.epoch, cli.batch, cli.epoch_sample, cli.epoch_state) and from each observer (save_state /
+// load_state): a resumed run sees exactly the batches the uninterrupted run would have (the
+// sample order is a pure function of seed and epoch) and ends with the same weights; resumed
+// with another batch size, it sees the same samples from where the checkpoint stopped.
 //
 // Data-parallel training attaches here: its step (averaging gradients across processes
 // between the backward pass and the optimizer step) replaces LoopSteps, and the hooks of
