@@ -1,8 +1,8 @@
 // tools/onnx-train/tensorboard_observer.h: --tensorboard DIR, the run's scalars as a TensorBoard
 // event file (tensorboard.h), attached to the TrainLoop: per optimizer step train/loss, train/lr
-// and train/grad_norm (when clipping computed it), per validation val/loss and val/accuracy
-// (when the loss scores predictions), each at its optimizer step: the values the --log file
-// holds for the same steps, as float32.
+// and train/grad_norm (when clipping computed it), per validation (the one at a --max-steps stop
+// too) val/loss and val/accuracy (when the loss scores predictions), each at its optimizer
+// step: the values the --log file holds for the same steps, as float32.
 //
 // Every run writes a file of its own, DIR/events.out.tfevents.<unix seconds>.<hostname>: a
 // resumed run adds one beside the first run's, its steps continuing where that one's stopped,
