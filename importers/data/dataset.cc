@@ -474,7 +474,10 @@ struct BatchLoader::Impl {
   std::vector<int64_t> order;  // this epoch's samples
   uint64_t epoch_draws = 0;    // augmentation: this epoch's seed, which a sample's index completes
   bool started = false;
-  int64_t next_batch = 0;
+  int64_t epoch = -1;
+  // The epoch is read from order[first_sample] on, in batches of batch_size: batch b (from 0)
+  // starts at order[first_sample + b * batch_size]; end_batch of them are left.
+  int64_t first_sample = 0, next_batch = 0, end_batch = 0;
 
   // Shared between the consumer and the worker, under `mutex`.
   std::mutex mutex;
@@ -485,8 +488,10 @@ struct BatchLoader::Impl {
 
   ~Impl() { stop_worker(); }
 
-  int64_t batches() const {
-    const int64_t n = data->size();
+  int64_t batches() const { return batches_from(0); }
+  // The batches of an epoch read from its sample `first` on (the last one smaller, or left out).
+  int64_t batches_from(int64_t first) const {
+    const int64_t n = std::max<int64_t>(data->size() - first, 0);
     return drop_last ? n / batch_size : (n + batch_size - 1) / batch_size;
   }
 
@@ -539,7 +544,7 @@ struct BatchLoader::Impl {
   // recorded (in batch order) and left out (the batch is smaller; an empty map when none is
   // left).
   std::map<std::string, Tensor> assemble(int64_t b) const {
-    const int64_t first = b * batch_size;
+    const int64_t first = first_sample + b * batch_size;
     const int64_t n = std::min(batch_size, data->size() - first);
     const auto& fields = data->fields();
     std::vector<Tensor> tensors;
@@ -639,11 +644,27 @@ int64_t BatchLoader::batch_size() const { return impl_->batch_size; }
 
 void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
   Impl& m = *impl_;
-  OT_CHECK(epoch >= 0, "BatchLoader::start_epoch: epoch {} is negative", epoch);
   OT_CHECK(first_batch >= 0 && first_batch <= m.batches(),
            "cannot resume at batch {} of an epoch of {} batches (batch size {}); was the checkpoint made with "
            "other data or another batch size?",
            first_batch, m.batches(), m.batch_size);
+  start_epoch_at_sample(epoch, std::min(first_batch * m.batch_size, m.data->size()));
+}
+
+int64_t BatchLoader::batches_from_sample(int64_t first_sample) const { return impl_->batches_from(first_sample); }
+
+int64_t BatchLoader::epoch() const { return impl_->started ? impl_->epoch : -1; }
+
+int64_t BatchLoader::next_sample() const {
+  const Impl& m = *impl_;
+  return std::min(m.first_sample + m.next_batch * m.batch_size, m.data->size());
+}
+
+void BatchLoader::start_epoch_at_sample(int64_t epoch, int64_t first_sample) {
+  Impl& m = *impl_;
+  OT_CHECK(epoch >= 0, "BatchLoader::start_epoch: epoch {} is negative", epoch);
+  OT_CHECK(first_sample >= 0, "BatchLoader::start_epoch_at_sample: sample {} is negative", first_sample);
+  first_sample = std::min(first_sample, m.data->size());  // past the end: nothing left of the epoch
   m.stop_worker();
   const int64_t n = m.data->size();
   if (m.shuffle) {
@@ -653,16 +674,19 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
     std::iota(m.order.begin(), m.order.end(), 0);
   }
   m.epoch_draws = stream_seed(stream_seed(m.seed, kAugmentStream), static_cast<uint64_t>(epoch));
-  m.next_batch = first_batch;
+  m.epoch = epoch;
+  m.first_sample = first_sample;
+  m.next_batch = 0;
+  m.end_batch = m.batches_from(first_sample);
   m.started = true;
-  m.worker = std::thread([&m, first_batch, end = m.batches()] { m.run(first_batch, end); });
+  m.worker = std::thread([&m] { m.run(0, m.end_batch); });
 }
 
 bool BatchLoader::next(std::map<std::string, Tensor>& batch) {
   Impl& m = *impl_;
   OT_CHECK(m.started, "BatchLoader::next: call start_epoch first");
   for (;;) {
-    if (m.next_batch >= m.batches()) return false;
+    if (m.next_batch >= m.end_batch) return false;
     std::unique_lock<std::mutex> lock(m.mutex);
     m.changed.wait(lock, [&] { return !m.ready.empty(); });
     if (m.ready.front().error) std::rethrow_exception(m.ready.front().error);

@@ -180,5 +180,138 @@ TEST_F(CliResumeNothingLeft, SaysSoAndExports) {
   EXPECT_TRUE(read_file(path("a.onnx")) == read_file(path("b.onnx")));
 }
 
+// step -> loss of the --log file's step lines (a resumed run appends its lines to its own log).
+std::map<int64_t, double> step_losses(const std::string& log) {
+  std::map<int64_t, double> losses;
+  static const std::regex step_line("\"step\": ([0-9]+), \"epoch\": [0-9]+, \"loss\": ([^,}]+)");
+  for (const auto& line : lines_of(log)) {
+    std::smatch m;
+    if (std::regex_search(line, m, step_line)) losses[std::stoll(m[1])] = std::stod(m[2]);
+  }
+  return losses;
+}
+
+// --batch-size may change on resume: the epoch goes on from the sample the checkpoint stopped
+// at, in its same shuffled order, in batches of the new size. With a learning rate too small to
+// move a float32 weight, every batch's loss is the mean of its samples' losses under the same
+// weights, so a batch of 16 must have the mean loss of the two batches of 8 an unchanged run
+// takes over the same samples: that pins which samples each batch held.
+class CliResumeNewBatchSize : public CliTest {};
+
+TEST_F(CliResumeNewBatchSize, TheEpochGoesOnFromTheSameSampleInTheNewBatches) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  write_npy_data(path("data"), separable(96, 1));
+  const std::vector<std::string> common = {model,    path("data"), "--epochs",           "2",
+                                           "--seed", "4",          "--optimizer",        "sgd",
+                                           "--lr",   "1e-30",      "--keep-checkpoints", "20"};
+  // Uninterrupted, in batches of 8: 12 an epoch, step k trains batch (k - 1) % 12.
+  ok(plus(common, {"--batch-size", "8", "--log", path("straight.jsonl"), "-o", path("straight.onnx")}));
+  const std::map<int64_t, double> by_8 = step_losses(read_file(path("straight.jsonl")));
+  ASSERT_EQ(by_8.size(), 24u);
+
+  // Stopped after 5 batches of 8 (40 samples), resumed in batches of 16: the 56 samples left of
+  // epoch 1 make batches of 16, 16, 16 and 8 (steps 6 to 9), then epoch 2 makes 6 (10 to 15).
+  const std::vector<std::string> outputs = {"--checkpoint-dir",    path("ck"), "--checkpoint-every", "2", "--log",
+                                            path("resumed.jsonl"), "-o",       path("resumed.onnx")};
+  ok(plus(plus(common, outputs), {"--batch-size", "8", "--max-steps", "5"}));
+  EXPECT_EQ(metadata(path("ck/step-000000005.ckpt")).at("cli.epoch_sample"), "40");
+  const CliRun resumed = ok(plus(plus(common, outputs), {"--batch-size", "16", "--resume"}));
+  const std::string said =
+      "changed on resume: --batch-size 8 -> 16, --max-steps 5 -> (not set); continuing epoch 1 at sample 40 "
+      "(batch 2 of 6)";
+  EXPECT_HAS(resumed.out, said);
+  EXPECT_HAS(resumed.out, "done: 15 steps");
+  EXPECT_HAS(read_file(path("resumed.jsonl")), "continuing epoch 1 at sample 40 (batch 2 of 6)");
+  const std::map<int64_t, double> by_16 = step_losses(read_file(path("resumed.jsonl")));
+  ASSERT_EQ(by_16.size(), 15u);
+  for (int64_t step = 1; step <= 5; ++step) EXPECT_EQ(by_16.at(step), by_8.at(step)) << "step " << step;
+  // Steps 6..8: samples 40-55, 56-71, 72-87 (batches of 8 number 5..10, steps 6..11); step 9:
+  // the last 8 (step 12). Epoch 2 pairs its batches of 8 from its start.
+  const std::vector<std::pair<int64_t, std::vector<int64_t>>> same_samples = {
+      {6, {6, 7}},    {7, {8, 9}},    {8, {10, 11}},  {9, {12}},      {10, {13, 14}},
+      {11, {15, 16}}, {12, {17, 18}}, {13, {19, 20}}, {14, {21, 22}}, {15, {23, 24}}};
+  for (const auto& [step, steps_of_8] : same_samples) {
+    double mean = 0;
+    for (int64_t s : steps_of_8) mean += by_8.at(s) / static_cast<double>(steps_of_8.size());
+    EXPECT_NEAR(by_16.at(step), mean, 1e-5 * std::abs(mean)) << "step " << step << " of the resumed run";
+  }
+
+  // Its checkpoints keep the position in samples and what changed: step 6 stopped at sample
+  // 56, batch 3 of the epoch's 6 of 16.
+  const auto meta = metadata(path("ck/step-000000006.ckpt"));
+  EXPECT_EQ(meta.at("cli.epoch"), "0");
+  EXPECT_EQ(meta.at("cli.batch"), "3");
+  EXPECT_EQ(meta.at("cli.epoch_sample"), "56");
+  EXPECT_HAS(meta.at("cli.changes"), "step 5: " + said.substr(std::string("changed on resume: ").size()));
+  EXPECT_HAS(metadata(path("ck/step-000000015.ckpt")).at("cli.changes"), "step 5: --batch-size 8 -> 16");
+
+  // Back to batches of 8 from there: the 40 samples left of epoch 1 are the unchanged run's
+  // last five batches (steps 7 to 11), then epoch 2's twelve.
+  const CliRun back = ok(plus(common, {"--batch-size", "8", "--resume=" + path("ck/step-000000006.ckpt"), "--log",
+                                       path("back.jsonl"), "-o", path("back.onnx")}));
+  EXPECT_HAS(back.out, "--batch-size 16 -> 8");
+  EXPECT_HAS(back.out, "continuing epoch 1 at sample 56 (batch 7 of 12)");
+  EXPECT_HAS(back.out, "done: 23 steps");
+  const std::map<int64_t, double> back_losses = step_losses(read_file(path("back.jsonl")));
+  for (int64_t step = 7; step <= 23; ++step)
+    EXPECT_NEAR(back_losses.at(step), by_8.at(step + 1), 1e-6 * std::abs(by_8.at(step + 1))) << "step " << step;
+}
+
+// The options that steer how a run goes on may all change on one resume: its length (--epochs,
+// --max-steps) and its rates (--lr, --schedule) from the resumed step on.
+TEST_F(CliResumeNewBatchSize, EpochsMaxStepsLrAndScheduleChangeOnResume) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  write_npy_data(path("data"), separable(64, 2));
+  const std::vector<std::string> common = {model,      path("data"), "--batch-size",    "8",  "--checkpoint-dir",
+                                           path("ck"), "--log",      path("log.jsonl"), "-o", path("out.onnx")};
+  ok(plus(common, {"--max-steps", "3", "--lr", "0.01"}));
+  const CliRun r = ok(plus(common, {"--resume", "--epochs", "3", "--max-steps", "20", "--lr", "0.05", "--schedule",
+                                    "linear:start_factor=1,end_factor=0.2"}));
+  EXPECT_HAS(r.out,
+             "changed on resume: --epochs (not set) -> 3, --lr 0.01 -> 0.05, --max-steps 3 -> 20, --schedule (not "
+             "set) -> linear:start_factor=1,end_factor=0.2");
+  EXPECT_HAS(r.out, "done: 20 steps");
+  std::map<int64_t, double> rates;
+  static const std::regex step_line("\"step\": ([0-9]+), \"epoch\": [0-9]+, \"loss\": [^,]+, \"lr\": ([^,}]+)");
+  for (const auto& line : lines_of(read_file(path("log.jsonl")))) {
+    std::smatch m;
+    if (std::regex_search(line, m, step_line)) rates[std::stoll(m[1])] = std::stod(m[2]);
+  }
+  ASSERT_EQ(rates.size(), 20u);
+  for (int64_t step = 1; step <= 3; ++step) EXPECT_EQ(rates.at(step), 0.01);
+  // The linear schedule over the run's 20 steps, from 0.05 down towards 0.2 * 0.05.
+  EXPECT_LE(rates.at(4), 0.05);
+  EXPECT_GT(rates.at(4), rates.at(20));
+  EXPECT_GE(rates.at(20), 0.01 - 1e-12);
+  for (int64_t step = 5; step <= 20; ++step) EXPECT_LT(rates.at(step), rates.at(step - 1)) << "step " << step;
+}
+
+// With --accumulate the optimizer steps every N batches of the new size, the resumed epoch's
+// last partial accumulation included, and a checkpoint at an epoch's end goes on with the next
+// epoch in the new batches: the run ends at the step its remaining batches make.
+TEST_F(CliResumeNewBatchSize, AccumulationAndEpochEndCheckpointsCountTheNewBatches) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  write_npy_data(path("data"), separable(96, 3));
+  const std::vector<std::string> common = {
+      model, path("data"), "--accumulate",  "2", "--checkpoint-dir", path("ck"), "--epochs",
+      "2",   "-o",         path("out.onnx")};
+  // 12 batches of 8 an epoch make 6 steps; stopped after step 1 (16 samples).
+  ok(plus(common, {"--batch-size", "8", "--max-steps", "1"}));
+  // The 80 samples left make batches of 24, 24, 24 and 8: steps 2 and 3 (the second of two
+  // batches); epoch 2's four batches of 24 make steps 4 and 5.
+  const CliRun r = ok(plus(common, {"--batch-size", "24", "--resume"}));
+  EXPECT_HAS(r.out, "continuing epoch 1 at sample 16 (batch 0 of 4)");
+  EXPECT_HAS(r.out, "done: 5 steps");
+  const auto epoch_end = metadata(path("ck/step-000000003.ckpt"));
+  EXPECT_EQ(epoch_end.at("cli.epoch"), "1");
+  EXPECT_EQ(epoch_end.at("cli.batch"), "0");
+  EXPECT_EQ(epoch_end.at("cli.epoch_sample"), "0");
+
+  // From the end of epoch 2 (step 5), --epochs 3 adds an epoch of 12 batches of 8: 6 steps, 6 to 11.
+  const CliRun more = ok(plus(common, {"--batch-size", "8", "--epochs", "3", "--resume"}));
+  EXPECT_HAS(more.out, "continuing epoch 3 at sample 0 (batch 0 of 12)");
+  EXPECT_HAS(more.out, "done: 11 steps");
+}
+
 }  // namespace
 }  // namespace onnx_train::cli_test

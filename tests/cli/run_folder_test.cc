@@ -237,8 +237,8 @@ TEST_F(CliRunFolder, SafeOptionsMayChangeOnResumeAndTheChangeIsRecorded) {
   EXPECT_HAS(meta.at("cli.changes"), "step 3: --clip-grad-norm (not set) -> 1, --lr 0.01 -> 0.002");
 
   // Options that change what is trained are still refused, with the difference spelled out.
-  fails(plus(common, {"--batch-size", "4", "--seed", "5", "--resume"}),
-        {"the checkpoint was made by a run with other options", "--batch-size: 8 in the checkpoint, 4 now",
+  fails(plus(common, {"--accumulate", "2", "--seed", "5", "--resume"}),
+        {"the checkpoint was made by a run with other options", "--accumulate: (not set) in the checkpoint, 2 now",
          "--seed: (not set) in the checkpoint, 5 now", "these change what is trained"});
 }
 

@@ -252,6 +252,18 @@ std::string refusal(const std::string& path, const CheckpointEntries& meta, cons
   return model_changed_since(path, meta, config.model, model_hash, "resume with the original model file");
 }
 
+// A checkpoint made before positions were kept in samples stopped after cli.batch batches of
+// its run's batch size: that position in samples, for a run resumed with another batch size
+// (with the same one, cli.batch says it already).
+void add_epoch_sample(CheckpointEntries& meta, const TrainConfig& config) {
+  if (meta.count(kEpochSampleKey)) return;
+  const std::vector<std::string> args = split_args(meta.at(kArgsKey));
+  int64_t batch_size = TrainConfig{}.batch_size;
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--batch-size") batch_size = std::stoll(args[i + 1]);
+  if (batch_size != config.batch_size) meta[kEpochSampleKey] = std::to_string(position_of(meta).batch * batch_size);
+}
+
 // The checkpoints --resume may go on from, newest first (empty: none yet).
 std::vector<std::string> resume_candidates(const TrainConfig& config) {
   if (!config.resume->empty()) return {*config.resume};
@@ -279,7 +291,10 @@ std::optional<ResumePoint> find_resume_point(const TrainConfig& config, Training
     try {
       const CheckpointEntries meta = TrainingSession::read_checkpoint_metadata(point.path);
       refused = refusal(point.path, meta, config, model_hash, point.changed);
-      if (refused.empty()) point.metadata = session.load_checkpoint(point.path);
+      if (refused.empty()) {
+        point.metadata = session.load_checkpoint(point.path);
+        add_epoch_sample(point.metadata, config);
+      }
     } catch (const Error& e) {
       // Only a damaged checkpoint is passed over, and only when the folder was searched: a
       // refusal (other options, another model) is the answer, not a reason to go back further,

@@ -9,8 +9,9 @@
 //
 // Resuming: a checkpoint holds, besides the session's state, the arguments of the run and the
 // loop's position (checkpoint_observer.h, train_loop.h). Options that only steer how the run
-// goes on (learning rate, schedule, clipping, epochs, outputs...) may change on resume; the
-// changes are printed, logged and kept in later checkpoints (cli.changes).
+// goes on (learning rate, schedule, clipping, epochs, batch size, outputs...) may change on
+// resume; the changes are printed, logged and kept in later checkpoints (cli.changes). A new
+// batch size goes on from the sample the checkpoint stopped at, in the epoch's same order.
 #include <fmt/format.h>
 #include <omp.h>
 #include <unistd.h>
@@ -35,6 +36,7 @@
 #include "tools/onnx-train/progress.h"
 #include "tools/onnx-train/progress_observer.h"
 #include "tools/onnx-train/run_folder.h"
+#include "tools/onnx-train/tensorboard_observer.h"
 #include "tools/onnx-train/train_common.h"
 #include "tools/onnx-train/train_data.h"
 #include "tools/onnx-train/train_loop.h"
@@ -130,6 +132,7 @@ class TrainRun {
                "--save-best-path {} is also the exported model: give the best model a file of its own", best_path_);
       check_output_file(config_.save_best_path.empty() ? "--save-best" : "--save-best-path", best_path_, folders_);
     }
+    if (!config_.tensorboard_dir.empty()) event_file_ = plan_event_file(config_.tensorboard_dir, folders_);
     if (!config_.checkpoint_dir.empty()) lock_.emplace(config_.checkpoint_dir, folders_);
     if (config_.threads > 0) omp_set_num_threads(config_.threads);
 
@@ -157,11 +160,21 @@ class TrainRun {
                           at.epoch + 1, at.batch)
             : fmt::format("resumed from {}: step {}, after epoch {}", resumed_->path, session().step(), at.epoch));
     if (const auto it = resumed_->metadata.find(kChangesKey); it != resumed_->metadata.end()) changes_ = it->second;
-    if (!resumed_->changed.empty()) {
-      const std::string line = fmt::format("{}", fmt::join(resumed_->changed, ", "));
-      say("changed on resume: " + line);
-      changes_ += fmt::format("step {}: {}\n", session().step(), line);
-    }
+  }
+
+  // What this resume changed, once the data says where a new batch size goes on from: said,
+  // and kept in later checkpoints (cli.changes) and the log's "resumed" event.
+  void note_changes() {
+    if (!resumed_ || resumed_->changed.empty()) return;
+    changed_ = fmt::format("{}", fmt::join(resumed_->changed, ", "));
+    const bool new_batch_size = std::any_of(resumed_->changed.begin(), resumed_->changed.end(),
+                                            [](const std::string& c) { return c.rfind("--batch-size ", 0) == 0; });
+    const ResumedAt resumed = resumed_at(resumed_->metadata, *loader_);
+    if (new_batch_size && resumed.at.epoch < plan_.epochs)
+      changed_ += fmt::format("; continuing epoch {} at sample {} (batch {} of {})", resumed.at.epoch + 1,
+                              std::max<int64_t>(resumed.sample, 0), resumed.at.batch, plan_.batches);
+    say("changed on resume: " + changed_);
+    changes_ += fmt::format("step {}: {}\n", session().step(), changed_);
   }
 
   // The data, after resume(): a resumed run keeps the classes it started with (a class folder
@@ -197,6 +210,7 @@ class TrainRun {
     loader_->set_augment(config_.augment.any());
     loader_->set_workers(config_.workers > 0 ? config_.workers : default_workers(*data_.train));
     plan_loop();
+    note_changes();
   }
 
   // Returns the exit code: 0, or 130 when interrupted.
@@ -204,9 +218,8 @@ class TrainRun {
     if (!config_.log_path.empty())
       log_ = std::make_unique<MetricsLog>(config_.log_path, /*append=*/resumed_.has_value());
     if (log_ && resumed_)
-      log_->log_event("resumed", {{"from", resumed_->path},
-                                  {"step", std::to_string(session().step())},
-                                  {"changed", fmt::format("{}", fmt::join(resumed_->changed, ", "))}});
+      log_->log_event("resumed",
+                      {{"from", resumed_->path}, {"step", std::to_string(session().step())}, {"changed", changed_}});
     folders_.keep();
     build_loop();
     run_start_ = std::chrono::steady_clock::now();
@@ -288,6 +301,8 @@ class TrainRun {
     plan_.max_steps = config_.max_steps;
     plan_.checkpoint_every = config_.checkpoint_every;
     plan_.eval_every = config_.eval_every;
+    // Before the epochs --max-steps needs: a resumed epoch in other batches moves their ends.
+    if (resumed_) plan_.step_shift = step_shift_on_resume();
     if (plan_.max_steps > 0) {
       plan_.epochs = plan_.epochs_for_max_steps();
       if (std::find(config_.args.begin(), config_.args.end(), "--epochs") != config_.args.end())
@@ -300,6 +315,18 @@ class TrainRun {
     session().set_schedule(make_schedule(config_, plan_.total_steps(), plan_.steps_per_epoch()));
   }
 
+  // A resumed run ends after the steps its remaining batches make: the rest of the resumed
+  // epoch and whole epochs after it, counted from the checkpoint's step. Without a change of
+  // batch size that is the usual end (shift 0); with one, the epochs before took another
+  // number of steps.
+  int64_t step_shift_on_resume() {
+    const LoopPosition at = resumed_at(resumed_->metadata, *loader_).at;
+    if (plan_.max_steps == 0 && at.epoch >= plan_.epochs) return 0;  // past the run's end: nothing moves
+    const int64_t left_in_epoch = (plan_.batches - at.batch + plan_.accumulate - 1) / plan_.accumulate;
+    const int64_t end = session().step() + left_in_epoch + plan_.steps_per_epoch() * (plan_.epochs - at.epoch - 1);
+    return end - plan_.steps_per_epoch() * plan_.epochs;
+  }
+
   // The loop and its observers, in the order their hooks run, restored to the resumed position.
   void build_loop() {
     TrainLoop::Validate validate;
@@ -309,6 +336,7 @@ class TrainRun {
       };
     loop_ = std::make_unique<TrainLoop>(run_, *loader_, plan_, std::move(validate));
     if (log_) observers_.push_back(std::make_unique<MetricsLogObserver>(*log_));
+    if (!event_file_.empty()) observers_.push_back(std::make_unique<TensorBoardObserver>(event_file_));
     observers_.push_back(std::make_unique<ProgressObserver>(*loop_, progress_));
     observers_.push_back(
         std::make_unique<PlotObserver>(config_.plot_path, fs::path(config_.model).filename().string()));
@@ -355,10 +383,12 @@ class TrainRun {
   std::optional<CheckpointFolderLock> lock_;
   std::string exported_, model_hash_;
   std::string best_path_;  // --save-best's model
+  std::string event_file_;  // --tensorboard: the event file this run writes
 
   Prepared run_;
   std::optional<ResumePoint> resumed_;
   std::string changes_;  // cli.changes, with this resume's line
+  std::string changed_;  // this resume's changes ("" when none)
 
   DataSplits data_;
   std::map<std::string, std::string> data_meta_;  // classes and preprocessing (data.* entries)

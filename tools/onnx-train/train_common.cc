@@ -235,12 +235,17 @@ const std::set<std::string>& resume_safe_options() {
   // What the checkpoint's state (parameters, optimizer moments, step, data position) means
   // does not depend on these: they steer how the run goes on from it, or where it writes.
   // --skip-bad-samples too: a run stopped by a bad sample found while streaming goes on past it.
+  // --batch-size too: the data position is kept in samples (the epoch's shuffled order does
+  // not depend on it), so the epoch goes on from the same sample in batches of the new size.
+  // clang-format off
   static const std::set<std::string> kSafe = {
-      "--lr",     "--schedule",        "--warmup-steps",   "--clip-grad-norm",   "--clip-grad-value",
-      "--epochs", "--max-steps",       "--export",         "--export-training",  "--log",
-      "--plot",   "--threads",         "--checkpoint-dir", "--checkpoint-every", "--keep-checkpoints",
-      "--quiet",  "--skip-bad-samples", "--workers", "--eval-every", "--early-stopping", "--early-stopping-metric",
-      "--early-stopping-min-delta", "--save-best", "--save-best-path"};
+      "--lr",     "--schedule",         "--warmup-steps",   "--clip-grad-norm",   "--clip-grad-value",
+      "--epochs", "--max-steps",        "--export",         "--export-training",  "--log",
+      "--plot",   "--threads",          "--checkpoint-dir", "--checkpoint-every", "--keep-checkpoints",
+      "--quiet",  "--skip-bad-samples", "--tensorboard",    "--batch-size",       "--workers",
+      "--eval-every", "--early-stopping", "--early-stopping-metric", "--early-stopping-min-delta",
+      "--save-best", "--save-best-path"};
+  // clang-format on
   return kSafe;
 }
 

@@ -77,10 +77,11 @@ std::vector<std::string> split_args(const std::string& joined);
 
 // How a resumed run's arguments differ from those its checkpoint was made with.
 // `safe`: options that may change on resume because the checkpoint's state means the same
-// under them (learning rate, schedule, warm-up, clipping, epochs, max-steps, outputs, logging,
-// checkpoint cadence, threads, data-reading workers, quiet): "--lr 0.5 -> 0.01". `meaning`: everything else (model,
-// data, loss, optimizer kind, batch size, seed, freezing, accumulation...), which would make
-// the continued run another training: "--batch-size: 8 in the checkpoint, 16 now".
+// under them (learning rate, schedule, warm-up, clipping, epochs, max-steps, batch size,
+// outputs, logging, checkpoint cadence, threads, data-reading workers, validation cadence,
+// early stopping, best model, quiet): "--lr 0.5 -> 0.01". `meaning`: everything else (model,
+// data, loss, optimizer kind, seed, freezing, accumulation...), which would make the continued
+// run another training: "--seed: 1 in the checkpoint, 2 now".
 // MODEL and DATA are compared as files (same_file), not as spellings.
 struct ArgsDiff {
   std::vector<std::string> safe, meaning;

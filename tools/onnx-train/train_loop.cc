@@ -42,17 +42,27 @@ EpochState EpochState::load(const std::string& text) {
 }
 
 int64_t LoopPlan::total_steps() const {
-  const int64_t all = steps_per_epoch() * epochs;
+  const int64_t all = steps_per_epoch() * epochs + step_shift;
   return max_steps > 0 ? std::min(all, max_steps) : all;
 }
 
 int64_t LoopPlan::epochs_for_max_steps() const {
   const int64_t per_epoch = std::max<int64_t>(steps_per_epoch(), 1);
-  return std::max<int64_t>((max_steps + per_epoch - 1) / per_epoch, 1);
+  // step_shift: a resumed run's epochs end that many steps later than per_epoch says.
+  return std::max<int64_t>((max_steps - step_shift + per_epoch - 1) / per_epoch, 1);
 }
 
 LoopPosition position_of(const CheckpointEntries& metadata) {
   return {std::stoll(metadata.at(kEpochKey)), std::stoll(metadata.at(kBatchKey))};
+}
+
+ResumedAt resumed_at(const CheckpointEntries& metadata, const BatchLoader& loader) {
+  ResumedAt r{position_of(metadata), -1};
+  const auto it = metadata.find(kEpochSampleKey);
+  if (it == metadata.end()) return r;
+  r.sample = std::stoll(it->second);
+  r.at.batch = loader.batches_per_epoch() - loader.batches_from_sample(r.sample);
+  return r;
 }
 
 TrainLoop::TrainLoop(const Prepared& run, BatchLoader& loader, LoopPlan plan, Validate validate)
@@ -62,7 +72,9 @@ TrainLoop::TrainLoop(const Prepared& run, BatchLoader& loader, LoopPlan plan, Va
 }
 
 void TrainLoop::restore(const CheckpointEntries& metadata) {
-  start_ = position_of(metadata);
+  const ResumedAt resumed = resumed_at(metadata, loader_);
+  start_ = resumed.at;
+  start_sample_ = resumed.sample;
   if (const auto it = metadata.find(kEpochStateKey); it != metadata.end()) start_state_ = EpochState::load(it->second);
   for (TrainLoopObserver* o : observers_) o->load_state(metadata);
 }
@@ -72,6 +84,8 @@ CheckpointEntries TrainLoop::checkpoint_entries(LoopPosition at, const EpochStat
   for (const TrainLoopObserver* o : observers_) o->save_state(entries);
   entries.insert(
       {{kEpochKey, std::to_string(at.epoch)}, {kBatchKey, std::to_string(at.batch)}, {kEpochStateKey, state.save()}});
+  // The loader stands at `at` when it is in the epoch being read; else `at` is an epoch's start.
+  entries[kEpochSampleKey] = std::to_string(at.epoch == loader_.epoch() ? loader_.next_sample() : 0);
   return entries;
 }
 
@@ -102,7 +116,10 @@ bool TrainLoop::train_epoch(int64_t epoch, LoopEnd& end) {
   const bool resumed_here = epoch == start_.epoch;
   LoopPosition at{epoch, resumed_here ? start_.batch : 0};
   EpochState state = resumed_here ? start_state_ : EpochState{};
-  loader_.start_epoch(epoch, at.batch);
+  if (resumed_here && start_sample_ >= 0)
+    loader_.start_epoch_at_sample(epoch, start_sample_);
+  else
+    loader_.start_epoch(epoch, at.batch);
   each([&](TrainLoopObserver& o) { o.on_epoch_start(epoch, at.batch); });
   const int64_t total_steps = plan_.total_steps();
   bool steps_done = false;

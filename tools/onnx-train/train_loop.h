@@ -27,9 +27,10 @@
 // calls on_failure, whose observers may rewrite the message the run stops with.
 //
 // What a checkpoint holds besides the session's state comes from the loop (its position:
-// cli.epoch, cli.batch, cli.epoch_state) and from each observer (save_state / load_state): a
-// resumed run sees exactly the batches the uninterrupted run would have (the batch order is a
-// pure function of seed and epoch) and ends with the same weights.
+// cli.epoch, cli.batch, cli.epoch_sample, cli.epoch_state) and from each observer (save_state /
+// load_state): a resumed run sees exactly the batches the uninterrupted run would have (the
+// sample order is a pure function of seed and epoch) and ends with the same weights; resumed
+// with another batch size, it sees the same samples from where the checkpoint stopped.
 //
 // Data-parallel training attaches here: its step (averaging gradients across processes
 // between the backward pass and the optimizer step) replaces LoopSteps, and the hooks of
@@ -77,6 +78,9 @@ struct LoopPlan {
   int64_t max_steps = 0;         // optimizer steps; 0: no limit
   int64_t checkpoint_every = 0;  // optimizer steps; 0: checkpoints at epoch ends only
   int64_t eval_every = 0;        // optimizer steps; 0: validation at epoch ends only
+  // A run resumed with another batch size: the steps by which its epochs' ends move, as the
+  // epochs before took another number of steps than these batches make (0 otherwise).
+  int64_t step_shift = 0;
   int64_t steps_per_epoch() const { return (batches + accumulate - 1) / accumulate; }
   // The run's optimizer steps: the epochs', or fewer by --max-steps.
   int64_t total_steps() const;
@@ -172,6 +176,21 @@ struct FailureEvent {
 
 // The position a checkpoint's metadata records (cli.epoch, cli.batch).
 LoopPosition position_of(const CheckpointEntries& metadata);
+
+// Where in its epoch's sample order a checkpoint stopped: the data position, whatever the batch
+// size. Checkpoints without it stopped at cli.batch times the batch size of their run.
+constexpr const char* kEpochSampleKey = "cli.epoch_sample";
+
+// The position a checkpoint resumes at in `loader`'s batches, and the sample it goes on from
+// (cli.epoch_sample): the epoch's remaining samples make its last batches, so with another
+// batch size the epoch still ends after its last sample (the batch numbers before the resumed
+// one are those the new size would have made). Without cli.epoch_sample: position_of(), and
+// sample -1 (the batch size did not change).
+struct ResumedAt {
+  LoopPosition at;
+  int64_t sample = -1;
+};
+ResumedAt resumed_at(const CheckpointEntries& metadata, const BatchLoader& loader);
 
 // What the loop calls. Every hook does nothing unless overridden.
 class TrainLoopObserver {
@@ -275,6 +294,7 @@ class TrainLoop {
   std::vector<TrainLoopObserver*> observers_;
 
   LoopPosition start_;
+  int64_t start_sample_ = -1;  // where start_ is in its epoch's sample order (-1: at start_.batch)
   EpochState start_state_;
   LoopPosition end_;
   EpochState end_state_;

@@ -278,6 +278,8 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string&, const std::string& v) { c.log_path = v; }},
       {"--plot", "", "FILE.svg", "a loss and accuracy chart, rewritten each epoch",
        [](TrainConfig& c, const std::string&, const std::string& v) { c.plot_path = v; }},
+      {"--tensorboard", "", "DIR", "TensorBoard event files of the loss, learning rate and validation, in DIR",
+       [](TrainConfig& c, const std::string&, const std::string& v) { c.tensorboard_dir = v; }},
       {"--quiet", "", "", "no progress display (errors and the summary still print)",
        [](TrainConfig& c, const std::string&, const std::string&) { c.quiet = true; }},
   };

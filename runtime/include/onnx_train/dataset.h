@@ -238,6 +238,17 @@ class BatchLoader {
   int64_t batch_size() const;
   // Starts epoch `epoch` at its batch `first_batch` (to resume a run where it stopped).
   void start_epoch(int64_t epoch, int64_t first_batch = 0);
+  // Starts epoch `epoch` at sample `first_sample` of its order (a run resumed with another
+  // batch size: the samples seen are the same, the batches are not): the epoch's remaining
+  // samples in batches of batch_size(), the last one smaller (or left out, with drop_last); a
+  // sample past the end leaves nothing of the epoch.
+  void start_epoch_at_sample(int64_t epoch, int64_t first_sample);
+  // The batches that reading an epoch from sample `first_sample` on makes.
+  int64_t batches_from_sample(int64_t first_sample) const;
+  // The epoch started last (-1: none), and where in its order the next batch starts (its size
+  // once every batch was taken).
+  int64_t epoch() const;
+  int64_t next_sample() const;
   // The next batch of the epoch, by field name (first axis = samples); false at its end.
   // Errors found while assembling it are thrown here.
   bool next(std::map<std::string, Tensor>& batch);
