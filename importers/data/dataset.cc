@@ -205,6 +205,7 @@ class SubsetDataset : public Dataset {
     return fmt::format("{} samples of {}, {}", size(), data_->describe(), what_);
   }
   std::vector<std::string> class_names() const override { return data_->class_names(); }
+  bool class_names_from_labels() const override { return data_->class_names_from_labels(); }
   BadSampleLog* bad_sample_log() const override { return data_->bad_sample_log(); }
 
  private:
@@ -232,6 +233,7 @@ class LoggedDataset : public Dataset {
   std::string source_of(size_t field, int64_t index) const override { return data_->source_of(field, index); }
   std::string describe() const override { return data_->describe(); }
   std::vector<std::string> class_names() const override { return data_->class_names(); }
+  bool class_names_from_labels() const override { return data_->class_names_from_labels(); }
   BadSampleLog* bad_sample_log() const override { return log_.get(); }
 
  private:
@@ -382,6 +384,22 @@ std::vector<float> parse_floats(const std::string& text, const std::string& key,
   return out;
 }
 
+// Every name DataOptions::sources maps is a model input: a mistyped one would otherwise map
+// nothing and leave its input looking for a file of its own name.
+void check_sources(const std::vector<FieldSpec>& wanted, const DataOptions& options) {
+  std::vector<std::string> inputs;
+  for (const auto& field : wanted)
+    if (!field.is_label) inputs.push_back(field.name);
+  for (const auto& [name, source] : options.sources) {
+    const auto field = std::find_if(wanted.begin(), wanted.end(), [&](const FieldSpec& f) { return f.name == name; });
+    OT_CHECK(field == wanted.end() || !field->is_label,
+             "--input {}={}: '{}' is the label, not a model input; name the label's data with --label {}", name,
+             source, name, source);
+    OT_CHECK(field != wanted.end(), "--input {}={}: the model has no input '{}'; its inputs are {}", name, source, name,
+             fmt::join(inputs, ", "));
+  }
+}
+
 }  // namespace
 
 DataSplits open_data(const std::string& dir, const std::vector<FieldSpec>& wanted, const DataOptions& options) {
@@ -389,6 +407,7 @@ DataSplits open_data(const std::string& dir, const std::vector<FieldSpec>& wante
   for (const auto& field : wanted)
     OT_CHECK(dtype_is_supported(field.dtype), "field '{}' has element type {}, which data files cannot provide",
              field.name, dtype_name(field.dtype));
+  check_sources(wanted, options);
   std::error_code ec;
   OT_CHECK(fs::exists(dir, ec), "{}: no such folder; pass the folder that holds the training data", dir);
   OT_CHECK(fs::is_directory(dir, ec), "{}: not a folder; pass the folder that holds the training data", dir);
@@ -686,7 +705,7 @@ std::map<std::string, std::string> data_metadata(const Dataset& train, const Dat
     for (const auto& name : classes) list += (list.empty() ? "" : ", ") + json_string(name);
     out["data.classes"] = "[" + list + "]";
     for (const FieldSpec& field : train.fields()) {
-      if (field.is_label) continue;
+      if (field.is_label || train.class_names_from_labels()) continue;
       out["data.input"] = field.name;
       out["data.input_shape"] = fmt::format("{}", fmt::join(field.sample_shape, ","));
       out["data.input_layout"] =
