@@ -64,6 +64,9 @@ int eval_command(const std::vector<std::string>& args) {
       (config.mean.empty() && !options.mean.empty()) || (config.std.empty() && !options.std.empty());
   if (!config.mean.empty()) options.mean = config.mean;
   if (!config.std.empty()) options.std = config.std;
+  options.sources = config.inputs;
+  options.columns = config.columns;
+  options.ignore_columns = config.ignore_columns;
   DataSplits data = open_data(config.data, run.fields, options);
   if (!options.classes.empty() && !data.train->class_names().empty())
     std::printf("classes: the %zu stored in %s\n", options.classes.size(), config.model.c_str());

@@ -149,6 +149,9 @@ class TrainRun {
     DataOptions data_options;
     data_options.mean = config_.mean;
     data_options.std = config_.std;
+    data_options.sources = config_.inputs;
+    data_options.columns = config_.columns;
+    data_options.ignore_columns = config_.ignore_columns;
     if (resumed_) {
       DataOptions stored = data_options_from_metadata(resumed_->metadata, "the checkpoint " + resumed_->path);
       data_options.classes = std::move(stored.classes);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,11 @@ struct TrainConfig {
   std::string log_path, plot_path;
   bool quiet = false;
   std::vector<float> mean, std;   // image normalisation
+  // Where the data of each model input is (--input NAME=SOURCE), and csv's feature columns
+  // (--columns) and columns left out (--ignore-columns): DataOptions' sources, columns and
+  // ignore_columns.
+  std::map<std::string, std::string> inputs;
+  std::vector<std::string> columns, ignore_columns;
   bool skip_bad_samples = false;  // leave out samples that cannot be read or fail the checks
 
   // The arguments that built this config (minus --resume), kept in checkpoints so that
