@@ -53,6 +53,15 @@ std::unique_ptr<Dataset> open_npy_files(const SplitSource& split, const std::vec
     else
       file_of[f] = matches[0];
   }
+  // The files found are read first: a damaged one is the problem to hear about.
+  std::vector<ArrayColumn> columns;
+  std::vector<std::shared_ptr<const void>> storage;
+  for (const auto& path : file_of) {
+    if (path.empty()) continue;
+    auto file = std::make_shared<MappedFile>(path);
+    columns.push_back(npy_column(parse_npy(file->data(), file->size(), file->path()), file->path()));
+    storage.push_back(file);
+  }
   if (!missing.empty()) {
     std::vector<std::string> unused, expected, described;
     for (const auto& path : npy_files)
@@ -69,14 +78,6 @@ std::unique_ptr<Dataset> open_npy_files(const SplitSource& split, const std::vec
                                      fmt::join(expected, " and "));
     OT_FAIL("{}: {}; the folder holds {}: {}", split.dir, fmt::join(described, " and "), list_paths(names),
             mapping_hint(missing, unused, "FILE", otherwise));
-  }
-
-  std::vector<ArrayColumn> columns;
-  std::vector<std::shared_ptr<const void>> storage;
-  for (const auto& path : file_of) {
-    auto file = std::make_shared<MappedFile>(path);
-    columns.push_back(npy_column(parse_npy(file->data(), file->size(), file->path()), file->path()));
-    storage.push_back(file);
   }
   return std::make_unique<ArrayDataset>(split.dir, wanted, std::move(columns), std::move(storage), list_paths(file_of),
                                         "npy");

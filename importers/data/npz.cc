@@ -155,6 +155,16 @@ std::unique_ptr<Dataset> open_npz_files(const SplitSource& split, const std::vec
     else
       missing.push_back(&wanted[f]);
   }
+  // The arrays found are read first: a damaged one is the problem to hear about.
+  std::vector<ArrayColumn> columns;
+  std::vector<std::shared_ptr<const void>> storage;
+  for (const std::string& member_name : member_of) {
+    if (member_name.empty()) continue;
+    const std::string where = fmt::format("{}: {}", zip.path(), member_name);
+    auto bytes = zip.read(member_name);
+    columns.push_back(npy_column(parse_npy(bytes->data(), bytes->size(), where), where));
+    storage.push_back(std::move(bytes));
+  }
   if (!missing.empty()) {
     std::vector<std::string> unused, described, keywords;
     for (size_t m = 0; m < members.size(); ++m)
@@ -174,14 +184,6 @@ std::unique_ptr<Dataset> open_npz_files(const SplitSource& split, const std::vec
                                      fmt::join(keywords, ", "))));
   }
 
-  std::vector<ArrayColumn> columns;
-  std::vector<std::shared_ptr<const void>> storage;
-  for (const std::string& member_name : member_of) {
-    const std::string where = fmt::format("{}: {}", zip.path(), member_name);
-    auto bytes = zip.read(member_name);
-    columns.push_back(npy_column(parse_npy(bytes->data(), bytes->size(), where), where));
-    storage.push_back(std::move(bytes));
-  }
   return std::make_unique<ArrayDataset>(split.dir, wanted, std::move(columns), std::move(storage), zip.path(), "npz");
 }
 
