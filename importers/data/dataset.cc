@@ -77,12 +77,25 @@ const Format kFormats[] = {
     {"npy", open_npy_files}, {"npz", open_npz_files}, {"test_data_set_*", open_tensor_proto_sets},
     {"csv", open_csv_files}, {"IDX", open_idx_files}, {"image class folders", open_image_folders}};
 
+// A mapping the format has no use for is a mistake to hear about, not to pass over: csv's
+// column choices for other files, --input for the formats that fill a single input by kind.
+void check_mapping_fits(const Format& format, const DataOptions& options, const SplitSource& split) {
+  const std::string name = format.name;
+  OT_CHECK(name == "csv" || (options.columns.empty() && options.ignore_columns.empty()),
+           "{}: --columns and --ignore-columns choose csv columns, but the {} data is {}; leave them out", split.dir,
+           split.name, name);
+  OT_CHECK((name != "IDX" && name != "image class folders") || options.sources.empty(),
+           "{}: --input {}=...: the {} data is {}, which feeds the model's image input by itself; leave --input out",
+           split.dir, options.sources.empty() ? "" : options.sources.begin()->first, split.name, name);
+}
+
 // Every format's opener looks at the split; exactly one may recognise it. An opener that
 // throws recognised its files, so it counts as a claim too: with another claim beside it the
 // problem is the mix, otherwise its error is the answer.
 std::shared_ptr<const Dataset> open_split(const SplitSource& split, const std::vector<FieldSpec>& wanted,
                                           const DataOptions& options) {
   std::unique_ptr<Dataset> found;
+  const Format* found_format = nullptr;
   std::exception_ptr failure;
   std::vector<std::string> claims;
   for (const auto& format : kFormats) {
@@ -90,6 +103,7 @@ std::shared_ptr<const Dataset> open_split(const SplitSource& split, const std::v
       if (auto data = format.open(split, wanted, options)) {
         claims.push_back(fmt::format("{} ({})", format.name, data->describe()));
         found = std::move(data);
+        found_format = &format;
       }
     } catch (const Error& e) {
       claims.push_back(fmt::format("{} ({})", format.name, e.what()));
@@ -104,6 +118,7 @@ std::shared_ptr<const Dataset> open_split(const SplitSource& split, const std::v
            "no data: {} holds no file in a known format (npy, npz, test_data_set_*, csv, IDX, image class folders) "
            "for the {} split; it holds {}",
            split.dir, split.name, split.files.empty() && split.dirs.empty() ? "nothing" : contents(split));
+  check_mapping_fits(*found_format, options, split);
   return found;
 }
 

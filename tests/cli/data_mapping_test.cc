@@ -108,6 +108,8 @@ TEST_F(DataMappingCli, AnNpyFileFeedsTheInputItIsMappedTo) {
   fails({model, path("data"), "--input", "features=z.npy"},
         {path("data/train") + ": --input features=z.npy: no such .npy file; the folder holds label.npy, x.npy"});
   fails({model, path("data"), "--input", "features"}, {"--input takes NAME=SOURCE", "got 'features'"});
+  fails({model, path("data"), "--input", "features=x.npy", "--ignore-columns", "id"},
+        {path("data/train") + ": --columns and --ignore-columns choose csv columns, but the train data is npy"});
 
   const CliRun r = ok(plus({model, path("data"), "--input", "features=x.npy", "-o", path("out.onnx")}, kQuick));
   EXPECT_HAS(r.out, "train: 40 samples from " + path("data/train/x.npy") + ", " + path("data/train/label.npy"));
@@ -129,6 +131,16 @@ TEST_F(DataMappingCli, ALabelFileNamedOtherwiseIsOfferedToLabel) {
          "pass --input features=x.npy --label labels (or name the files features.npy and label.npy)"});
   const CliRun r = ok(plus({model, path("data"), "--input", "features=x.npy", "--label", "labels"}, kQuick));
   EXPECT_HAS(r.out, "train: 24 samples from " + path("data/train_x.npy"));
+}
+
+// Image folders feed the model's image input by themselves: a mapping for them is refused.
+TEST_F(DataMappingCli, ImageFoldersTakeNoInputMapping) {
+  const std::string model = make_linear(path("m.onnx"), {3, 4, 4}, 2);
+  for (const std::string folder : {"cat", "dog"})
+    testing::write_png_file(path("data/train/" + folder + "/1.png"), 4, 4, 3, std::vector<uint8_t>(48, 9));
+  fails({model, path("data"), "--input", "x=cat"},
+        {path("data/train") + ": --input x=...: the train data is image class folders, which feeds the model's image "
+                              "input by itself; leave --input out"});
 }
 
 // ---- csv
