@@ -6,8 +6,8 @@
 // model's, the training split's) that names map to. Several files in a split are
 // concatenated and must have the same header.
 #include <algorithm>
-#include <charconv>
 #include <cctype>
+#include <charconv>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -216,8 +216,8 @@ CsvLayout plan_columns(const std::vector<std::string>& header, const std::vector
     return static_cast<int>(it - header.begin());
   };
   auto take = [&](int column, int field, const std::string& by) {
-    OT_CHECK(!taken[static_cast<size_t>(column)], "{}: column '{}' is taken twice: by {} and by {}; give it once",
-             path, printable_bytes(header[static_cast<size_t>(column)]), taken_by[static_cast<size_t>(column)], by);
+    OT_CHECK(!taken[static_cast<size_t>(column)], "{}: column '{}' is taken twice: by {} and by {}; give it once", path,
+             printable_bytes(header[static_cast<size_t>(column)]), taken_by[static_cast<size_t>(column)], by);
     taken[static_cast<size_t>(column)] = true;
     taken_by[static_cast<size_t>(column)] = by;
     if (field == CsvLayout::kIgnored) return;
@@ -265,8 +265,7 @@ CsvLayout plan_columns(const std::vector<std::string>& header, const std::vector
       named.push_back("'" + printable_bytes(field->name) + "'");
     }
     OT_FAIL("{}: {}; the header has {}: {}", path, fmt::join(described, " and "), header_text(header),
-            mapping_hint(missing, left, "COLUMN",
-                         fmt::format("name the label column {}", fmt::join(named, " and "))));
+            mapping_hint(missing, left, "COLUMN", fmt::format("name the label column {}", fmt::join(named, " and "))));
   }
   for (size_t f = 0; f < wanted.size(); ++f) {
     if (wanted[f].is_label || specs[f].spec != "*") continue;
@@ -288,14 +287,13 @@ CsvLayout plan_columns(const std::vector<std::string>& header, const std::vector
     std::vector<std::string> ids;
     for (const auto& column : layout.columns[f])
       if (looks_like_id(column)) ids.push_back(printable_bytes(column));
-    OT_FAIL("{}: the model input '{}' takes {} values per sample ({}), but {} columns feed it ({}); {}", path,
-            wanted[f].name, shape_numel(shape), shape_str(shape), fed, header_text(layout.columns[f]),
-            !ids.empty() ? fmt::format("leave {} out with --ignore-columns {}", fmt::join(ids, ", "),
-                                       fmt::join(ids, ","))
-            : specs[f].spec == "*"
-                ? std::string("choose the input's columns with --columns A,B,... or leave some out with "
-                              "--ignore-columns")
-                : fmt::format("name {} columns in {}", shape_numel(shape), specs[f].flag));
+    OT_FAIL(
+        "{}: the model input '{}' takes {} values per sample ({}), but {} columns feed it ({}); {}", path,
+        wanted[f].name, shape_numel(shape), shape_str(shape), fed, header_text(layout.columns[f]),
+        !ids.empty() ? fmt::format("leave {} out with --ignore-columns {}", fmt::join(ids, ", "), fmt::join(ids, ","))
+        : specs[f].spec == "*" ? std::string("choose the input's columns with --columns A,B,... or leave some out with "
+                                             "--ignore-columns")
+                               : fmt::format("name {} columns in {}", shape_numel(shape), specs[f].flag));
   }
   return layout;
 }
@@ -316,11 +314,10 @@ struct CsvFile {
   const std::string name = printable_bytes(csv.header[column]);
   OT_FAIL("{}, line {}, column {} ('{}'): '{}' is not a number; {}", csv.path, line, column + 1, name,
           printable_bytes(cell),
-          field.is_label
-              ? fmt::format("the label '{}' of this loss takes numbers", field.name)
-              : fmt::format("the column feeds the model input '{}', which takes numbers: leave it out with "
-                            "--ignore-columns {} (or choose the input's columns with --columns)",
-                            field.name, name));
+          field.is_label ? fmt::format("the label '{}' of this loss takes numbers", field.name)
+                         : fmt::format("the column feeds the model input '{}', which takes numbers: leave it out with "
+                                       "--ignore-columns {} (or choose the input's columns with --columns)",
+                                       field.name, name));
 }
 
 CsvFile read_csv(const std::string& path, const std::vector<FieldSpec>& wanted, const DataOptions& options) {
@@ -404,22 +401,23 @@ void label_values(std::vector<CsvFile>& files, size_t f, const FieldSpec& field,
       if (it == index.end()) {
         std::vector<std::string> shown;
         for (size_t c = 0; c < classes.size() && c < 20; ++c) shown.push_back("'" + printable_bytes(classes[c]) + "'");
-        OT_FAIL("{}, line {}: the label '{}' is '{}', which is not one of the {} classes of {} ({}{}); fix the label "
-                "or leave the row out",
-                csv.path, csv.lines[i], field.name, printable_bytes(label), classes.size(),
-                classes_from.empty() ? "the training data" : classes_from, fmt::join(shown, ", "),
-                classes.size() > 20 ? ", ..." : "");
+        OT_FAIL(
+            "{}, line {}: the label '{}' is '{}', which is not one of the {} classes of {} ({}{}); fix the label "
+            "or leave the row out",
+            csv.path, csv.lines[i], field.name, printable_bytes(label), classes.size(),
+            classes_from.empty() ? "the training data" : classes_from, fmt::join(shown, ", "),
+            classes.size() > 20 ? ", ..." : "");
       }
       csv.values[f][i] = static_cast<double>(it->second);
     }
   }
   const auto count = static_cast<int64_t>(classes.size());
-  OT_CHECK(given || field.num_classes <= 0 || count <= field.num_classes,
-           "{}: the label '{}' names {} classes ({}{}), but the model's output has {}; pass --num-classes {} to give it "
-           "a new classifier layer of {} outputs",
-           files[0].path, field.name, count,
-           fmt::join(classes.begin(), classes.begin() + std::min<int64_t>(count, 5), ", "), count > 5 ? ", ..." : "",
-           field.num_classes, count, count);
+  OT_CHECK(
+      given || field.num_classes <= 0 || count <= field.num_classes,
+      "{}: the label '{}' names {} classes ({}{}), but the model's output has {}; pass --num-classes {} to give it "
+      "a new classifier layer of {} outputs",
+      files[0].path, field.name, count, fmt::join(classes.begin(), classes.begin() + std::min<int64_t>(count, 5), ", "),
+      count > 5 ? ", ..." : "", field.num_classes, count, count);
 }
 
 }  // namespace
@@ -467,7 +465,8 @@ std::unique_ptr<Dataset> open_csv_files(const SplitSource& split, const std::vec
   auto data = std::make_unique<ArrayDataset>(split.dir, wanted, std::move(columns), std::move(storage),
                                              list_paths(paths), "csv");
   if (!classes.empty())
-    data->set_class_names(classes, fmt::format("{} classes in column '{}'", classes.size(), printable_bytes(label_column)));
+    data->set_class_names(classes,
+                          fmt::format("{} classes in column '{}'", classes.size(), printable_bytes(label_column)));
   return data;
 }
 

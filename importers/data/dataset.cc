@@ -408,8 +408,8 @@ void check_sources(const std::vector<FieldSpec>& wanted, const DataOptions& opti
   for (const auto& [name, source] : options.sources) {
     const auto field = std::find_if(wanted.begin(), wanted.end(), [&](const FieldSpec& f) { return f.name == name; });
     OT_CHECK(field == wanted.end() || !field->is_label,
-             "--input {}={}: '{}' is the label, not a model input; name the label's data with --label {}", name,
-             source, name, source);
+             "--input {}={}: '{}' is the label, not a model input; name the label's data with --label {}", name, source,
+             name, source);
     OT_CHECK(field != wanted.end(), "--input {}={}: the model has no input '{}'; its inputs are {}", name, source, name,
              fmt::join(inputs, ", "));
   }

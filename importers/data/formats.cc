@@ -46,8 +46,8 @@ std::string mapping_hint(const std::vector<const FieldSpec*>& missing, const std
   if (unused.empty()) return otherwise;  // nothing to map: the data lacks the field
   std::vector<std::string> label_like, other;
   for (const std::string& name : unused) (looks_like_label(name) ? label_like : other).push_back(name);
-  const size_t missing_inputs =
-      static_cast<size_t>(std::count_if(missing.begin(), missing.end(), [](const FieldSpec* f) { return !f->is_label; }));
+  const size_t missing_inputs = static_cast<size_t>(
+      std::count_if(missing.begin(), missing.end(), [](const FieldSpec* f) { return !f->is_label; }));
   std::vector<std::string> flags;
   bool guessed_all = true;
   for (const FieldSpec* field : missing) {

@@ -44,8 +44,8 @@ std::unique_ptr<Dataset> open_npy_files(const SplitSource& split, const std::vec
     for (const auto& path : npy_files)
       if (names_field(fs::path(path).stem().string(), source)) matches.push_back(path);
     if (options.sources.count(wanted[f].name))
-      OT_CHECK(!matches.empty(), "{}: --input {}={}: no such .npy file; the folder holds {}", split.dir,
-               wanted[f].name, source, list_paths(names));
+      OT_CHECK(!matches.empty(), "{}: --input {}={}: no such .npy file; the folder holds {}", split.dir, wanted[f].name,
+               source, list_paths(names));
     OT_CHECK(matches.size() <= 1, "{}: both {} and {} would feed field '{}'; keep one of them", split.dir, matches[0],
              matches[1], wanted[f].name);
     if (matches.empty())
@@ -73,9 +73,9 @@ std::unique_ptr<Dataset> open_npy_files(const SplitSource& split, const std::vec
                                       field->is_label ? "the label" : "the model input", field->name));
     }
     const std::string otherwise =
-        unused.empty() ? fmt::format("add {}", fmt::join(expected, " and "))
-                       : fmt::format("name {} {}", missing.size() == 1 ? "the file" : "the files",
-                                     fmt::join(expected, " and "));
+        unused.empty()
+            ? fmt::format("add {}", fmt::join(expected, " and "))
+            : fmt::format("name {} {}", missing.size() == 1 ? "the file" : "the files", fmt::join(expected, " and "));
     OT_FAIL("{}: {}; the folder holds {}: {}", split.dir, fmt::join(described, " and "), list_paths(names),
             mapping_hint(missing, unused, "FILE", otherwise));
   }

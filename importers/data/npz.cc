@@ -84,8 +84,8 @@ class ZipArchive {
                                       name, stat.comp_size, archive_size));
     if ((stat.comp_method == ZIP_CM_STORE && stat.size != stat.comp_size) ||
         (stat.comp_method == ZIP_CM_DEFLATE && stat.size / kMaxDeflateRatio > stat.comp_size))
-      fail_archive(path_, fmt::format("member {} records an impossible size ({} bytes from {} stored)", name,
-                                      stat.size, stat.comp_size));
+      fail_archive(path_, fmt::format("member {} records an impossible size ({} bytes from {} stored)", name, stat.size,
+                                      stat.comp_size));
     auto bytes = std::make_shared<std::vector<uint8_t>>();
     try {
       bytes->resize(stat.size);
@@ -149,7 +149,8 @@ std::unique_ptr<Dataset> open_npz_files(const SplitSource& split, const std::vec
     if (fs::path(array).extension() == ".npy") array = fs::path(array).stem().string();
     const bool found = std::find(members.begin(), members.end(), array + ".npy") != members.end();
     OT_CHECK(found || !options.sources.count(wanted[f].name), "{}: --input {}={}: no such array; the archive holds {}",
-             zip.path(), wanted[f].name, options.sources.at(wanted[f].name), shown.empty() ? "nothing" : list_paths(shown));
+             zip.path(), wanted[f].name, options.sources.at(wanted[f].name),
+             shown.empty() ? "nothing" : list_paths(shown));
     if (found)
       member_of[f] = array + ".npy";
     else
@@ -172,9 +173,8 @@ std::unique_ptr<Dataset> open_npz_files(const SplitSource& split, const std::vec
           fs::path(members[m]).extension() == ".npy")
         unused.push_back(shown[m]);
     for (const FieldSpec* field : missing) {
-      described.push_back(
-          fmt::format("no array '{}' for {} '{}'", field->name, field->is_label ? "the label" : "the model input",
-                      field->name));
+      described.push_back(fmt::format("no array '{}' for {} '{}'", field->name,
+                                      field->is_label ? "the label" : "the model input", field->name));
       keywords.push_back(field->name + "=...");
     }
     OT_FAIL("{}: {}; the archive holds {}: {}", zip.path(), fmt::join(described, " and "),

@@ -148,15 +148,16 @@ TEST_F(DataMappingCli, ImageFoldersTakeNoInputMapping) {
 TEST_F(DataMappingCli, CsvIdAndNameColumnsAreLeftOutWithIgnoreColumns) {
   const std::string model = make_classifier(path("m.onnx"), "x", 4, 3);
   const Samples t = separable(40, 1), v = separable(16, 2);
-  const std::vector<CsvColumn> numeric_id = {id_column("id", ""), feature(0), feature(1), feature(2), feature(3),
-                                             label_column("label")};
+  const std::vector<CsvColumn> numeric_id = {id_column("id", ""), feature(0), feature(1),
+                                             feature(2),          feature(3), label_column("label")};
   write_file(path("ids/train.csv"), csv_of(t, numeric_id));
   // A numeric id would be a fifth feature: the count is off, and the id is named.
   fails({model, path("ids")},
         {path("ids/train.csv") + ": the model input 'x' takes 4 values per sample ([4]), but 5 columns feed it (id, "
                                  "f0, f1, f2, f3); leave id out with --ignore-columns id"});
-  const std::vector<CsvColumn> named = {id_column("id", ""), id_column("name", "sample-"), feature(0), feature(1),
-                                        feature(2), feature(3), label_column("label")};
+  const std::vector<CsvColumn> named = {
+      id_column("id", ""), id_column("name", "sample-"), feature(0), feature(1), feature(2),
+      feature(3),          label_column("label")};
   write_file(path("data/train.csv"), csv_of(t, named));
   write_file(path("data/val.csv"), csv_of(v, named));
   // One column too many again, then text in a feature column: each names the flag that leaves
@@ -179,7 +180,8 @@ TEST_F(DataMappingCli, CsvIdAndNameColumnsAreLeftOutWithIgnoreColumns) {
 TEST_F(DataMappingCli, CsvColumnsChooseTheFeaturesInOrder) {
   const std::string model = make_classifier(path("m.onnx"), "x", 4, 3);
   const Samples t = separable(40, 1);
-  write_file(path("plain/train.csv"), csv_of(t, {feature(0), feature(1), feature(2), feature(3), label_column("label")}));
+  write_file(path("plain/train.csv"),
+             csv_of(t, {feature(0), feature(1), feature(2), feature(3), label_column("label")}));
   write_file(path("shuffled/train.csv"), csv_of(t, {feature(3), label_column("label"), id_column("extra", ""),
                                                     feature(1), feature(0), feature(2)}));
   const double plain = number_after(ok(plus({model, path("plain")}, kQuick)).out, "train loss ");
@@ -233,9 +235,8 @@ TEST_F(DataMappingCli, CsvClassNamesAreSortedKeptInTheModelAndMappedByName) {
     ++v2.n;
   }
   write_file(path("data/val.csv"), csv_of(v2, columns));
-  const CliRun r = ok(plus({model, path("data"), "--label", "species", "--checkpoint-dir", path("ck"), "-o",
-                            path("out/m.onnx")},
-                           kQuick));
+  const CliRun r = ok(plus(
+      {model, path("data"), "--label", "species", "--checkpoint-dir", path("ck"), "-o", path("out/m.onnx")}, kQuick));
   EXPECT_HAS(r.out, "train: 48 samples from " + path("data/train.csv") + " (csv; 3 classes in column 'species')");
   EXPECT_GE(number_after(r.out, "val accuracy "), 90.0) << r.show();
   const auto meta = metadata_of(path("out/m.onnx"));
@@ -249,15 +250,17 @@ TEST_F(DataMappingCli, CsvClassNamesAreSortedKeptInTheModelAndMappedByName) {
   EXPECT_GE(number_after(eval.out, "accuracy "), 90.0) << eval.show();
   write_file(path("eval2/data.csv"), "f0,f1,f2,f3,species\n2,0,0,1,setosa\n0,-2,2,0,Virginica\n");
   fails({"eval", path("out/m.onnx"), path("eval2"), "--label", "species"},
-        {path("eval2/data.csv") + ", line 3: the label 'species' is 'Virginica', which is not one of the 3 classes of "
-                                  "the model " + path("out/m.onnx") + " ('setosa', 'versicolor', 'virginica')"});
+        {path("eval2/data.csv") +
+         ", line 3: the label 'species' is 'Virginica', which is not one of the 3 classes of "
+         "the model " +
+         path("out/m.onnx") + " ('setosa', 'versicolor', 'virginica')"});
 
   // A resumed run keeps the classes of its checkpoint.
   write_file(path("data/train.csv"), csv_of(t, columns) + "2,0,0,1,zebra\n");
-  fails(plus({model, path("data"), "--label", "species", "--checkpoint-dir", path("ck"), "--resume",
-                               "-o", path("out/m.onnx")},
-                              kQuick),
-                         {"the label 'species' is 'zebra', which is not one of the 3 classes of the checkpoint"});
+  fails(plus({model, path("data"), "--label", "species", "--checkpoint-dir", path("ck"), "--resume", "-o",
+              path("out/m.onnx")},
+             kQuick),
+        {"the label 'species' is 'zebra', which is not one of the 3 classes of the checkpoint"});
 }
 
 TEST_F(DataMappingCli, ClassLabelsAreAllNumbersOrAllNames) {
@@ -270,8 +273,10 @@ TEST_F(DataMappingCli, ClassLabelsAreAllNumbersOrAllNames) {
         {"the label 'label' names 4 classes (cat, dog, emu, fox), but the model's output has 3; pass --num-classes 4"});
   write_file(path("data/val.csv"), "x,label\n1,cat\n2,gnu\n");
   fails({model, path("data"), "--num-classes", "4"},
-        {path("data/val.csv") + ", line 3: the label 'label' is 'gnu', which is not one of the 4 classes of the "
-                                "training data in " + path("data")});
+        {path("data/val.csv") +
+         ", line 3: the label 'label' is 'gnu', which is not one of the 4 classes of the "
+         "training data in " +
+         path("data")});
 }
 
 }  // namespace

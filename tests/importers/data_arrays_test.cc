@@ -384,8 +384,9 @@ TEST(DataNpz, ArraysNamedOtherwiseAreMappedBySources) {
   EXPECT_HAS(error_of([&] { open_data(d, wanted, options); }),
              "--input z=features: the model has no input 'z'; its inputs are x");
   options.sources = {{"label", "labels"}};
-  EXPECT_HAS(error_of([&] { open_data(d, wanted, options); }),
-             "--input label=labels: 'label' is the label, not a model input; name the label's data with --label labels");
+  EXPECT_HAS(
+      error_of([&] { open_data(d, wanted, options); }),
+      "--input label=labels: 'label' is the label, not a model input; name the label's data with --label labels");
 }
 
 // ---- ONNX test data sets
@@ -439,8 +440,9 @@ TEST(DataTensorProtoSets, Errors) {
   const std::vector<FieldSpec> wanted = {input("x", {2}), label("y")};
   auto open_error = [&] { return error_of([&] { open_data(dir.path(), wanted, {}); }); };
   write_tensor(s + "/input_0.pb", Tensor::from<float>({1, 2}, {1, 2}), "");
-  EXPECT_HAS(open_error(), s + ": no tensor for the label 'y'; add label.pb (or a .pb whose tensor is named 'y', or pass "
-                                 "--label with the name of the label's tensor)");
+  EXPECT_HAS(open_error(),
+             s + ": no tensor for the label 'y'; add label.pb (or a .pb whose tensor is named 'y', or pass "
+                 "--label with the name of the label's tensor)");
   write_tensor(s + "/label.pb", Tensor::from<int64_t>({2}, {0, 1}), "");
   EXPECT_HAS(open_error(), s + ": " + s + "/input_0.pb holds 1 samples but " + s + "/label.pb holds 2");
   write_tensor(s + "/label.pb", Tensor::from<int64_t>({1}, {0}), "");
@@ -448,7 +450,7 @@ TEST(DataTensorProtoSets, Errors) {
   EXPECT_HAS(open_error(), s + "/input_1.pb: input 1 but the model has 1 input(s) (x)");
   write_tensor(s + "/input_1.pb", Tensor::from<float>({1, 2}, {1, 2}), "z");
   EXPECT_HAS(open_error(), s + "/input_1.pb: tensor 'z' is not a model input (they are x); map it to the input it "
-                                 "feeds with --input x=z (or name the tensor after the input)");
+                               "feeds with --input x=z (or name the tensor after the input)");
   write_tensor(s + "/input_1.pb", Tensor::from<float>({1, 2}, {1, 2}), "x");
   EXPECT_HAS(open_error(), s + ": both " + s + "/input_0.pb and " + s + "/input_1.pb hold field 'x'");
   fs::remove(s + "/input_1.pb");

@@ -280,8 +280,10 @@ std::vector<std::string> options_like(const std::string& unknown) {
   for (const Flag& f : flags()) names.push_back(f.name);
   for (const std::string& name : names) {
     const std::string b = bare(name);
-    if (edit_distance(typed, b) <= std::min<size_t>(2, b.size() / 3)) near.push_back(name);
-    else if (b.rfind(typed, 0) == 0) starting.push_back(name);
+    if (edit_distance(typed, b) <= std::min<size_t>(2, b.size() / 3))
+      near.push_back(name);
+    else if (b.rfind(typed, 0) == 0)
+      starting.push_back(name);
   }
   return near.empty() ? starting : near;
 }
@@ -345,11 +347,11 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
   const size_t wanted = need_data ? 2 : 1;
   // `--resume ck/` (the checkpoint folder) reads as a third positional argument: say how a
   // folder is given instead of only counting the arguments.
-  OT_CHECK(positional.size() <= wanted || after_bare_resume.empty() ||
-               !std::filesystem::is_directory(after_bare_resume),
-           "--resume takes a checkpoint file (--resume=PATH, or --resume PATH.ckpt), not the folder '{}'; to continue "
-           "from the newest checkpoint in a folder, pass it as --checkpoint-dir {} --resume",
-           after_bare_resume, after_bare_resume);
+  OT_CHECK(
+      positional.size() <= wanted || after_bare_resume.empty() || !std::filesystem::is_directory(after_bare_resume),
+      "--resume takes a checkpoint file (--resume=PATH, or --resume PATH.ckpt), not the folder '{}'; to continue "
+      "from the newest checkpoint in a folder, pass it as --checkpoint-dir {} --resume",
+      after_bare_resume, after_bare_resume);
   OT_CHECK(positional.size() == wanted, "expected {}, got {}; see onnx-train --help",
            need_data ? "MODEL.onnx and DATA_DIR" : "MODEL.onnx",
            positional.empty() ? std::string("nothing") : fmt::format("'{}'", fmt::join(positional, " ")));

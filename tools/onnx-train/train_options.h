@@ -36,7 +36,7 @@ struct TrainConfig {
   std::string export_training_path;
   std::string log_path, plot_path;
   bool quiet = false;
-  std::vector<float> mean, std;   // image normalisation
+  std::vector<float> mean, std;  // image normalisation
   // Where the data of each model input is (--input NAME=SOURCE), and csv's feature columns
   // (--columns) and columns left out (--ignore-columns): DataOptions' sources, columns and
   // ignore_columns.
