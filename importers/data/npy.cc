@@ -1,7 +1,7 @@
 // NAME.npy per field, memory-mapped. In a folder that holds several splits side by side the
 // split's name may lead the file name: train_x.npy and test_x.npy both feed field 'x'. A
 // field's file is named after it, or after what DataOptions::sources maps it to (--input
-// features=x.npy, or the stem x).
+// features=x.npy, the stem x, or a path below the split folder: arrays/x.npy).
 #include <algorithm>
 #include <filesystem>
 
@@ -33,7 +33,17 @@ std::unique_ptr<Dataset> open_npy_files(const SplitSource& split, const std::vec
     npy_files.push_back(path);
     names.push_back(fs::path(path).filename().string());
   }
-  if (npy_files.empty()) return nullptr;
+  // A source with a folder in it is a path below the split folder (--input x=arrays/x.npy),
+  // which makes the split npy data even with no .npy file beside it.
+  auto below_split = [&](const std::string& source) {
+    return source.find('/') == std::string::npos ? std::string() : (fs::path(split.dir) / source).string();
+  };
+  const bool mapped_below = std::any_of(options.sources.begin(), options.sources.end(), [&](const auto& entry) {
+    return is_npy(entry.second) && !below_split(entry.second).empty();
+  });
+  if (npy_files.empty() && !mapped_below) return nullptr;
+
+  const std::string held = names.empty() ? "no .npy file" : list_paths(names);  // for messages
 
   // Each field's file, found by name; every field missing one is named in one message.
   std::vector<std::string> file_of(wanted.size());
@@ -41,11 +51,17 @@ std::unique_ptr<Dataset> open_npy_files(const SplitSource& split, const std::vec
   for (size_t f = 0; f < wanted.size(); ++f) {
     const std::string source = source_name(wanted[f], options);
     std::vector<std::string> matches;
+    if (const std::string path = below_split(source); !path.empty()) {
+      std::error_code ec;
+      OT_CHECK(fs::is_regular_file(path, ec) && is_npy(path), "{}: --input {}={}: no such .npy file ({})", split.dir,
+               wanted[f].name, source, path);
+      matches.push_back(path);
+    }
     for (const auto& path : npy_files)
       if (names_field(fs::path(path).stem().string(), source)) matches.push_back(path);
     if (options.sources.count(wanted[f].name))
       OT_CHECK(!matches.empty(), "{}: --input {}={}: no such .npy file; the folder holds {}", split.dir, wanted[f].name,
-               source, list_paths(names));
+               source, held);
     OT_CHECK(matches.size() <= 1, "{}: both {} and {} would feed field '{}'; keep one of them", split.dir, matches[0],
              matches[1], wanted[f].name);
     if (matches.empty())
@@ -76,7 +92,7 @@ std::unique_ptr<Dataset> open_npy_files(const SplitSource& split, const std::vec
         unused.empty()
             ? fmt::format("add {}", fmt::join(expected, " and "))
             : fmt::format("name {} {}", missing.size() == 1 ? "the file" : "the files", fmt::join(expected, " and "));
-    OT_FAIL("{}: {}; the folder holds {}: {}", split.dir, fmt::join(described, " and "), list_paths(names),
+    OT_FAIL("{}: {}; the folder holds {}: {}", split.dir, fmt::join(described, " and "), held,
             mapping_hint(missing, unused, "FILE", otherwise));
   }
   return std::make_unique<ArrayDataset>(split.dir, wanted, std::move(columns), std::move(storage), list_paths(file_of),

@@ -118,6 +118,15 @@ TEST_F(DataMappingCli, AnNpyFileFeedsTheInputItIsMappedTo) {
   ok(plus({model, path("data"), "--input", "features=x", "-o", path("out2.onnx")}, kQuick));
   const CliRun eval = ok({"eval", path("out.onnx"), path("data"), "--input", "features=x.npy"});
   EXPECT_HAS(eval.out, "accuracy ");
+  // A path below the split folder.
+  const Samples s = separable(24, 3);
+  write_file(path("nested/train/arrays/x.npy"), x_npy(s));
+  write_file(path("nested/train/label.npy"), y_npy(s));
+  const CliRun nested = ok(plus({model, path("nested"), "--input", "features=arrays/x.npy"}, kQuick));
+  EXPECT_HAS(nested.out, "train: 24 samples from " + path("nested/train/arrays/x.npy"));
+  fails({model, path("nested"), "--input", "features=arrays/z.npy"},
+        {path("nested/train") + ": --input features=arrays/z.npy: no such .npy file (" +
+         path("nested/train/arrays/z.npy") + ")"});
 }
 
 TEST_F(DataMappingCli, ALabelFileNamedOtherwiseIsOfferedToLabel) {

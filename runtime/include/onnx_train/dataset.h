@@ -86,7 +86,8 @@ struct DataOptions {
 
   // Where each field's data is, by field name (--input NAME=SOURCE; the label is found by its
   // own name, which --label sets). Absent: the field's name. npy: a file of the split folder,
-  // by name (x.npy) or stem (x, which also finds train_x.npy); npz: an array of the archive;
+  // by name (x.npy) or stem (x, which also finds train_x.npy), or a path below it
+  // (arrays/x.npy); npz: an array of the archive;
   // test_data_set_*: a tensor's name; csv: the columns, comma-separated in the order they fill
   // the input, or "*" for every column no other field takes.
   std::map<std::string, std::string> sources;
