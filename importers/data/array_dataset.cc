@@ -121,6 +121,9 @@ std::string ArrayDataset::source_of(size_t field, int64_t index) const {
   return fmt::format("{}, sample {}", chunk->path, local);
 }
 
-std::string ArrayDataset::describe() const { return fmt::format("{} samples from {} ({})", size_, origin_, format_); }
+std::string ArrayDataset::describe() const {
+  return fmt::format("{} samples from {} ({}{})", size_, origin_, format_,
+                     classes_about_.empty() ? "" : "; " + classes_about_);
+}
 
 }  // namespace onnx_train

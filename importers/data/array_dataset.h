@@ -63,6 +63,15 @@ class ArrayDataset : public Dataset {
   void read(size_t field, int64_t index, void* out) const override;
   std::string source_of(size_t field, int64_t index) const override;
   std::string describe() const override;
+  std::vector<std::string> class_names() const override { return class_names_; }
+  bool class_names_from_labels() const override { return !class_names_.empty(); }
+
+  // csv labels given as names: the label holds indices into `names`, which `about` describes
+  // for describe() ("3 classes in column 'species'").
+  void set_class_names(std::vector<std::string> names, std::string about) {
+    class_names_ = std::move(names);
+    classes_about_ = std::move(about);
+  }
 
  private:
   // The chunk of fields_[field] that holds sample `index`, and the sample's index in it.
@@ -74,6 +83,8 @@ class ArrayDataset : public Dataset {
   std::vector<std::shared_ptr<const void>> storage_;
   std::string origin_, format_;
   int64_t size_ = 0;
+  std::vector<std::string> class_names_;
+  std::string classes_about_;
 };
 
 // "a.npy" for one path, "a.npy, b.npy" for two, "a.npy, b.npy and 5 more" beyond: file lists

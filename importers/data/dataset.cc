@@ -78,12 +78,25 @@ const Format kFormats[] = {
     {"npy", open_npy_files}, {"npz", open_npz_files}, {"test_data_set_*", open_tensor_proto_sets},
     {"csv", open_csv_files}, {"IDX", open_idx_files}, {"image class folders", open_image_folders}};
 
+// A mapping the format has no use for is a mistake to hear about, not to pass over: csv's
+// column choices for other files, --input for the formats that fill a single input by kind.
+void check_mapping_fits(const Format& format, const DataOptions& options, const SplitSource& split) {
+  const std::string name = format.name;
+  OT_CHECK(name == "csv" || (options.columns.empty() && options.ignore_columns.empty()),
+           "{}: --columns and --ignore-columns choose csv columns, but the {} data is {}; leave them out", split.dir,
+           split.name, name);
+  OT_CHECK((name != "IDX" && name != "image class folders") || options.sources.empty(),
+           "{}: --input {}=...: the {} data is {}, which feeds the model's image input by itself; leave --input out",
+           split.dir, options.sources.empty() ? "" : options.sources.begin()->first, split.name, name);
+}
+
 // Every format's opener looks at the split; exactly one may recognise it. An opener that
 // throws recognised its files, so it counts as a claim too: with another claim beside it the
 // problem is the mix, otherwise its error is the answer.
 std::shared_ptr<const Dataset> open_split(const SplitSource& split, const std::vector<FieldSpec>& wanted,
                                           const DataOptions& options) {
   std::unique_ptr<Dataset> found;
+  const Format* found_format = nullptr;
   std::exception_ptr failure;
   std::vector<std::string> claims;
   for (const auto& format : kFormats) {
@@ -91,6 +104,7 @@ std::shared_ptr<const Dataset> open_split(const SplitSource& split, const std::v
       if (auto data = format.open(split, wanted, options)) {
         claims.push_back(fmt::format("{} ({})", format.name, data->describe()));
         found = std::move(data);
+        found_format = &format;
       }
     } catch (const Error& e) {
       claims.push_back(fmt::format("{} ({})", format.name, e.what()));
@@ -105,6 +119,7 @@ std::shared_ptr<const Dataset> open_split(const SplitSource& split, const std::v
            "no data: {} holds no file in a known format (npy, npz, test_data_set_*, csv, IDX, image class folders) "
            "for the {} split; it holds {}",
            split.dir, split.name, split.files.empty() && split.dirs.empty() ? "nothing" : contents(split));
+  check_mapping_fits(*found_format, options, split);
   return found;
 }
 
@@ -210,6 +225,7 @@ class SubsetDataset : public Dataset {
     return fmt::format("{} samples of {}, {}", size(), data_->describe(), what_);
   }
   std::vector<std::string> class_names() const override { return data_->class_names(); }
+  bool class_names_from_labels() const override { return data_->class_names_from_labels(); }
   BadSampleLog* bad_sample_log() const override { return data_->bad_sample_log(); }
 
  private:
@@ -240,6 +256,7 @@ class LoggedDataset : public Dataset {
   std::string source_of(size_t field, int64_t index) const override { return data_->source_of(field, index); }
   std::string describe() const override { return data_->describe(); }
   std::vector<std::string> class_names() const override { return data_->class_names(); }
+  bool class_names_from_labels() const override { return data_->class_names_from_labels(); }
   BadSampleLog* bad_sample_log() const override { return log_.get(); }
 
  private:
@@ -395,6 +412,22 @@ std::vector<float> parse_floats(const std::string& text, const std::string& key,
   return out;
 }
 
+// Every name DataOptions::sources maps is a model input: a mistyped one would otherwise map
+// nothing and leave its input looking for a file of its own name.
+void check_sources(const std::vector<FieldSpec>& wanted, const DataOptions& options) {
+  std::vector<std::string> inputs;
+  for (const auto& field : wanted)
+    if (!field.is_label) inputs.push_back(field.name);
+  for (const auto& [name, source] : options.sources) {
+    const auto field = std::find_if(wanted.begin(), wanted.end(), [&](const FieldSpec& f) { return f.name == name; });
+    OT_CHECK(field == wanted.end() || !field->is_label,
+             "--input {}={}: '{}' is the label, not a model input; name the label's data with --label {}", name, source,
+             name, source);
+    OT_CHECK(field != wanted.end(), "--input {}={}: the model has no input '{}'; its inputs are {}", name, source, name,
+             fmt::join(inputs, ", "));
+  }
+}
+
 }  // namespace
 
 DataSplits open_data(const std::string& dir, const std::vector<FieldSpec>& wanted, const DataOptions& options) {
@@ -402,6 +435,7 @@ DataSplits open_data(const std::string& dir, const std::vector<FieldSpec>& wante
   for (const auto& field : wanted)
     OT_CHECK(dtype_is_supported(field.dtype), "field '{}' has element type {}, which data files cannot provide",
              field.name, dtype_name(field.dtype));
+  check_sources(wanted, options);
   std::error_code ec;
   OT_CHECK(fs::exists(dir, ec), "{}: no such folder; pass the folder that holds the training data", dir);
   OT_CHECK(fs::is_directory(dir, ec), "{}: not a folder; pass the folder that holds the training data", dir);
@@ -781,7 +815,7 @@ std::map<std::string, std::string> data_metadata(const Dataset& train, const Dat
     for (const auto& name : classes) list += (list.empty() ? "" : ", ") + json_string(name);
     out["data.classes"] = "[" + list + "]";
     for (const FieldSpec& field : train.fields()) {
-      if (field.is_label) continue;
+      if (field.is_label || train.class_names_from_labels()) continue;
       out["data.input"] = field.name;
       out["data.input_shape"] = fmt::format("{}", fmt::join(field.sample_shape, ","));
       out["data.input_layout"] =

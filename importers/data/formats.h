@@ -29,6 +29,27 @@ std::unique_ptr<Dataset> open_csv_files(const SplitSource&, const std::vector<Fi
 std::unique_ptr<Dataset> open_idx_files(const SplitSource&, const std::vector<FieldSpec>&, const DataOptions&);
 std::unique_ptr<Dataset> open_image_folders(const SplitSource&, const std::vector<FieldSpec>&, const DataOptions&);
 
+// ---- Mapping fields to what the files call their data (DataOptions::sources)
+
+// What `field`'s data is called in the files: its entry in options.sources (--input), or its
+// own name (the label's, which --label sets).
+std::string source_name(const FieldSpec& field, const DataOptions& options);
+
+// `stem` without a split's name before it ("train_x" and "test-x" are "x"; "x" stays): in a
+// folder that holds several splits side by side, train_x.npy and test_x.npy feed the same field.
+std::string without_split_prefix(const std::string& stem);
+
+// How to map the `missing` fields (no file, array or column is named after them) to the names
+// the data has but no field takes (`unused`, as --input takes them: "x.npy", "labels"), as one
+// sentence: "pass --input features=x.npy --label labels (or name the files features.npy and
+// label.npy)". A field gets the one unused name that fits it: a label-like name (label,
+// labels, target, y, class...) for the label, another for an input, or the only one; without
+// one, the flag shows `placeholder` and the candidates are listed. `otherwise` is the way
+// without flags, in brackets after them ("name the files features.npy and label.npy"), and
+// all of the hint when `unused` is empty.
+std::string mapping_hint(const std::vector<const FieldSpec*>& missing, const std::vector<std::string>& unused,
+                         const std::string& placeholder, const std::string& otherwise);
+
 // The classes a training split of image folders defines (its own folders, not given ones):
 // a labelled model needs at least two, or there is nothing to tell apart; one is an Error
 // showing the layout expected (and an extra folder level, train/images/<class>/, when that

@@ -84,8 +84,8 @@ class ZipArchive {
                                       name, stat.comp_size, archive_size));
     if ((stat.comp_method == ZIP_CM_STORE && stat.size != stat.comp_size) ||
         (stat.comp_method == ZIP_CM_DEFLATE && stat.size / kMaxDeflateRatio > stat.comp_size))
-      fail_archive(path_, fmt::format("member {} records an impossible size ({} bytes from {} stored)", name,
-                                      stat.size, stat.comp_size));
+      fail_archive(path_, fmt::format("member {} records an impossible size ({} bytes from {} stored)", name, stat.size,
+                                      stat.comp_size));
     auto bytes = std::make_shared<std::vector<uint8_t>>();
     try {
       bytes->resize(stat.size);
@@ -123,7 +123,7 @@ class ZipArchive {
 }  // namespace
 
 std::unique_ptr<Dataset> open_npz_files(const SplitSource& split, const std::vector<FieldSpec>& wanted,
-                                        const DataOptions&) {
+                                        const DataOptions& options) {
   std::vector<std::string> archives;
   for (const auto& path : split.files)
     if (fs::path(path).extension() == ".npz") archives.push_back(path);
@@ -135,22 +135,55 @@ std::unique_ptr<Dataset> open_npz_files(const SplitSource& split, const std::vec
 
   const ZipArchive zip(archives[0]);
   const std::vector<std::string> members = zip.names();
-  std::vector<std::string> arrays;
-  for (const auto& m : members) arrays.push_back(printable_bytes(fs::path(m).stem().string()));  // quoted in errors
+  std::vector<std::string> arrays;  // the members' array names, as numpy.load gives them
+  for (const auto& m : members) arrays.push_back(fs::path(m).stem().string());
+  std::vector<std::string> shown;  // quoted in errors
+  for (const auto& a : arrays) shown.push_back(printable_bytes(a));
 
+  // Each field's array (named after it, or as --input maps it); every field missing one is
+  // named in one message.
+  std::vector<std::string> member_of(wanted.size());
+  std::vector<const FieldSpec*> missing;
+  for (size_t f = 0; f < wanted.size(); ++f) {
+    std::string array = source_name(wanted[f], options);
+    if (fs::path(array).extension() == ".npy") array = fs::path(array).stem().string();
+    const bool found = std::find(members.begin(), members.end(), array + ".npy") != members.end();
+    OT_CHECK(found || !options.sources.count(wanted[f].name), "{}: --input {}={}: no such array; the archive holds {}",
+             zip.path(), wanted[f].name, options.sources.at(wanted[f].name),
+             shown.empty() ? "nothing" : list_paths(shown));
+    if (found)
+      member_of[f] = array + ".npy";
+    else
+      missing.push_back(&wanted[f]);
+  }
+  // The arrays found are read first: a damaged one is the problem to hear about.
   std::vector<ArrayColumn> columns;
   std::vector<std::shared_ptr<const void>> storage;
-  for (const auto& field : wanted) {
-    const std::string member_name = field.name + ".npy";
-    OT_CHECK(std::find(members.begin(), members.end(), member_name) != members.end(),
-             "{}: no array '{}' for {} '{}'; the archive holds {}. Save it with numpy.savez(path, {}=array, ...)",
-             zip.path(), field.name, field.is_label ? "the label" : "the model input", field.name,
-             arrays.empty() ? "nothing" : list_paths(arrays), field.name);
+  for (const std::string& member_name : member_of) {
+    if (member_name.empty()) continue;
     const std::string where = fmt::format("{}: {}", zip.path(), member_name);
     auto bytes = zip.read(member_name);
     columns.push_back(npy_column(parse_npy(bytes->data(), bytes->size(), where), where));
     storage.push_back(std::move(bytes));
   }
+  if (!missing.empty()) {
+    std::vector<std::string> unused, described, keywords;
+    for (size_t m = 0; m < members.size(); ++m)
+      if (std::find(member_of.begin(), member_of.end(), members[m]) == member_of.end() &&
+          fs::path(members[m]).extension() == ".npy")
+        unused.push_back(shown[m]);
+    for (const FieldSpec* field : missing) {
+      described.push_back(fmt::format("no array '{}' for {} '{}'", field->name,
+                                      field->is_label ? "the label" : "the model input", field->name));
+      keywords.push_back(field->name + "=...");
+    }
+    OT_FAIL("{}: {}; the archive holds {}: {}", zip.path(), fmt::join(described, " and "),
+            shown.empty() ? "nothing" : list_paths(shown),
+            mapping_hint(missing, unused, "ARRAY",
+                         fmt::format("save {} with numpy.savez(path, {})", missing.size() == 1 ? "it" : "them",
+                                     fmt::join(keywords, ", "))));
+  }
+
   return std::make_unique<ArrayDataset>(split.dir, wanted, std::move(columns), std::move(storage), zip.path(), "npz");
 }
 

@@ -43,13 +43,23 @@ std::string expected_file(const std::vector<FieldSpec>& wanted, size_t field) {
 }
 
 // The field that the tensor `name` in file `path` feeds, or -1 when it feeds none (output_K.pb
-// and other files). label.pb is the label; a named tensor feeds the field of its name; an
-// unnamed input_K.pb feeds the K-th field that is not the label.
-int field_of_tensor(const std::string& path, const std::string& name, const std::vector<FieldSpec>& wanted) {
+// and other files). A file or tensor --input names feeds its input; label.pb is the label; a
+// named tensor feeds the field of its name; an unnamed input_K.pb feeds the K-th field that is
+// not the label.
+int field_of_tensor(const std::string& path, const std::string& name, const std::vector<FieldSpec>& wanted,
+                    const DataOptions& options) {
   const std::string file = fs::path(path).filename().string();
+  // --input NAME=SOURCE: the file (input_3.pb) or the tensor name SOURCE.
+  for (const auto& [input, source] : options.sources) {
+    const auto mapped = std::find_if(wanted.begin(), wanted.end(), [&](const FieldSpec& f) { return f.name == input; });
+    if (mapped != wanted.end() && (source == file || (!name.empty() && source == name)))
+      return static_cast<int>(mapped - wanted.begin());
+  }
   const auto label = std::find_if(wanted.begin(), wanted.end(), [](const FieldSpec& f) { return f.is_label; });
   if (file == "label.pb" && label != wanted.end()) return static_cast<int>(label - wanted.begin());
-  const auto named = std::find_if(wanted.begin(), wanted.end(), [&](const FieldSpec& f) { return f.name == name; });
+  const auto named = std::find_if(wanted.begin(), wanted.end(), [&](const FieldSpec& f) {
+    return f.name == name && (f.is_label || !options.sources.count(f.name));
+  });
   if (!name.empty() && named != wanted.end()) return static_cast<int>(named - wanted.begin());
   const std::string k = file.size() > 9 && file.rfind("input_", 0) == 0 ? file.substr(6, file.size() - 9) : "";
   if (!is_digits(k) || fs::path(file).extension() != ".pb") return -1;
@@ -60,8 +70,11 @@ int field_of_tensor(const std::string& path, const std::string& name, const std:
     inputs.push_back(wanted[f].name);
     input_fields.push_back(static_cast<int>(f));
   }
-  OT_CHECK(name.empty(), "{}: tensor '{}' is not a model input (they are {}); name the tensor after the input it feeds",
-           path, printable_bytes(name), fmt::join(inputs, ", "));
+  OT_CHECK(name.empty(),
+           "{}: tensor '{}' is not a model input (they are {}); map it to the input it feeds with --input {}={} (or "
+           "name the tensor after the input)",
+           path, printable_bytes(name), fmt::join(inputs, ", "), inputs.size() == 1 ? inputs[0] : "NAME",
+           printable_bytes(name));
   size_t index = SIZE_MAX;
   std::from_chars(k.data(), k.data() + k.size(), index);
   OT_CHECK(index < inputs.size(), "{}: input {} but the model has {} input(s) ({}); number them from input_0.pb", path,
@@ -75,7 +88,8 @@ struct SetTensor {
 };
 
 // One set's tensors by field; every field must be there, with the same number of samples.
-std::vector<SetTensor> read_set(const std::string& set_dir, const std::vector<FieldSpec>& wanted) {
+std::vector<SetTensor> read_set(const std::string& set_dir, const std::vector<FieldSpec>& wanted,
+                                const DataOptions& options) {
   std::vector<std::string> files;
   for (const auto& entry : fs::directory_iterator(set_dir))
     if (entry.is_regular_file() && entry.path().extension() == ".pb") files.push_back(entry.path().string());
@@ -84,7 +98,7 @@ std::vector<SetTensor> read_set(const std::string& set_dir, const std::vector<Fi
   for (const auto& path : files) {
     onnx::TensorProto proto;
     parse_proto_file(path, proto, "TensorProto");
-    const int field = field_of_tensor(path, proto.name(), wanted);
+    const int field = field_of_tensor(path, proto.name(), wanted, options);
     if (field < 0) continue;
     SetTensor& slot = tensors[static_cast<size_t>(field)];
     OT_CHECK(slot.path.empty(), "{}: both {} and {} hold field '{}'; keep one", set_dir, slot.path, path,
@@ -94,9 +108,11 @@ std::vector<SetTensor> read_set(const std::string& set_dir, const std::vector<Fi
              "{}: the tensor is a single value (shape []); store one entry per sample along its first axis", path);
   }
   for (size_t f = 0; f < wanted.size(); ++f) {
-    OT_CHECK(!tensors[f].path.empty(), "{}: no tensor for {} '{}'; add {} (or a .pb whose tensor is named '{}')",
+    OT_CHECK(!tensors[f].path.empty(), "{}: no tensor for {} '{}'; add {} (or a .pb whose tensor is named '{}'{})",
              set_dir, wanted[f].is_label ? "the label" : "the model input", wanted[f].name, expected_file(wanted, f),
-             wanted[f].name);
+             source_name(wanted[f], options),
+             wanted[f].is_label ? ", or pass --label with the name of the label's tensor"
+                                : ", or map a file or tensor to it with --input " + wanted[f].name + "=FILE.pb");
     OT_CHECK(tensors[f].tensor.dim(0) == tensors[0].tensor.dim(0),
              "{}: {} holds {} samples but {} holds {}; every tensor of a set needs one entry per sample", set_dir,
              tensors[0].path, tensors[0].tensor.dim(0), tensors[f].path, tensors[f].tensor.dim(0));
@@ -107,7 +123,7 @@ std::vector<SetTensor> read_set(const std::string& set_dir, const std::vector<Fi
 }  // namespace
 
 std::unique_ptr<Dataset> open_tensor_proto_sets(const SplitSource& split, const std::vector<FieldSpec>& wanted,
-                                                const DataOptions&) {
+                                                const DataOptions& options) {
   std::vector<std::string> sets;
   for (const auto& dir : split.dirs)
     if (fs::path(dir).filename().string().rfind(kSetPrefix, 0) == 0) sets.push_back(dir);
@@ -117,7 +133,7 @@ std::unique_ptr<Dataset> open_tensor_proto_sets(const SplitSource& split, const 
   std::vector<ArrayColumn> columns(wanted.size());
   std::vector<std::shared_ptr<const void>> storage;
   for (const auto& set_dir : sets) {
-    const std::vector<SetTensor> tensors = read_set(set_dir, wanted);
+    const std::vector<SetTensor> tensors = read_set(set_dir, wanted, options);
     for (size_t f = 0; f < wanted.size(); ++f) {
       const auto& [path, tensor] = tensors[f];
       const Shape sample_shape(tensor.shape().begin() + 1, tensor.shape().end());

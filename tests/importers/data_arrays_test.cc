@@ -350,11 +350,43 @@ TEST(DataNpz, BadArchivesAreErrors) {
   EXPECT_HAS(open_error(corrupt), "member y.npy");
   EXPECT_HAS(
       open_error(zip({{"x.npy", x}})),
-      d + "/data.npz: no array 'y' for the label 'y'; the archive holds x. Save it with numpy.savez(path, y=array");
+      d + "/data.npz: no array 'y' for the label 'y'; the archive holds x: save it with numpy.savez(path, y=...)");
   EXPECT_HAS(open_error(zip({{"x.npy", x}, {"y.npy", y.substr(0, y.size() - 8)}})),
              d + "/data.npz: y.npy: the header describes int64 [2] = 16 bytes of data but the file holds 8");
   write_file(d + "/more.npz", good);
   EXPECT_HAS(open_error(good), "2 .npz archives (" + d + "/data.npz, " + d + "/more.npz); a split takes exactly one");
+}
+
+// Arrays not named after the fields: the hint offers --input and --label first, and
+// DataOptions::sources maps them.
+TEST(DataNpz, ArraysNamedOtherwiseAreMappedBySources) {
+  TempDir dir;
+  const std::string d = dir.path();
+  write_file(d + "/data.npz", zip({{"features.npy", f4({2, 2}, {1, 2, 3, 4})}, {"labels.npy", i8({2}, {1, 0})}}));
+  const std::vector<FieldSpec> wanted = {input("x", {2}), label("label", 2)};
+  EXPECT_HAS(error_of([&] { open_data(d, wanted, {}); }),
+             d + "/data.npz: no array 'x' for the model input 'x' and no array 'label' for the label 'label'; the "
+                 "archive holds features, labels: pass --input x=features --label labels (or save them with "
+                 "numpy.savez(path, x=..., label=...))");
+  DataOptions options;
+  options.sources["x"] = "features";
+  EXPECT_HAS(error_of([&] { open_data(d, wanted, options); }),
+             "no array 'label' for the label 'label'; the archive holds features, labels: pass --label labels");
+  options.sources["x"] = "feature";
+  EXPECT_HAS(error_of([&] { open_data(d, wanted, options); }),
+             d + "/data.npz: --input x=feature: no such array; the archive holds features, labels");
+  options.sources["x"] = "features.npy";
+  const DataSplits data = open_data(d, {input("x", {2}), label("labels", 2)}, options);
+  auto batch = all_samples(data.train);
+  EXPECT_EQ(floats(batch["x"]), (std::vector<float>{1, 2, 3, 4}));
+  EXPECT_EQ(batch["labels"].to_int64s(), (std::vector<int64_t>{1, 0}));
+  options.sources = {{"z", "features"}};
+  EXPECT_HAS(error_of([&] { open_data(d, wanted, options); }),
+             "--input z=features: the model has no input 'z'; its inputs are x");
+  options.sources = {{"label", "labels"}};
+  EXPECT_HAS(
+      error_of([&] { open_data(d, wanted, options); }),
+      "--input label=labels: 'label' is the label, not a model input; name the label's data with --label labels");
 }
 
 // ---- ONNX test data sets
@@ -388,20 +420,37 @@ TEST(DataTensorProtoSets, SetsConcatenateInNumberOrder) {
   EXPECT_EQ(batch["y"].to_int64s(), (std::vector<int64_t>{0, 1, 1}));
 }
 
+TEST(DataTensorProtoSets, SourcesMapTensorsAndFiles) {
+  TempDir dir;
+  const std::string s = dir.path() + "/test_data_set_0";
+  write_tensor(s + "/pixels.pb", Tensor::from<float>({2, 1}, {1, 2}), "pixels");
+  write_tensor(s + "/extra.pb", Tensor::from<float>({2, 1}, {5, 6}), "");
+  write_tensor(s + "/label.pb", Tensor::from<int64_t>({2}, {0, 1}), "");
+  DataOptions options;
+  options.sources = {{"a", "pixels"}, {"b", "extra.pb"}};  // a tensor's name, a file's
+  const DataSplits data = open_data(dir.path(), {input("a", {1}), input("b", {1}), label("y", 2)}, options);
+  auto batch = all_samples(data.train);
+  EXPECT_EQ(floats(batch["a"]), (std::vector<float>{1, 2}));
+  EXPECT_EQ(floats(batch["b"]), (std::vector<float>{5, 6}));
+}
+
 TEST(DataTensorProtoSets, Errors) {
   TempDir dir;
   const std::string s = dir.path() + "/test_data_set_0";
   const std::vector<FieldSpec> wanted = {input("x", {2}), label("y")};
   auto open_error = [&] { return error_of([&] { open_data(dir.path(), wanted, {}); }); };
   write_tensor(s + "/input_0.pb", Tensor::from<float>({1, 2}, {1, 2}), "");
-  EXPECT_HAS(open_error(), s + ": no tensor for the label 'y'; add label.pb (or a .pb whose tensor is named 'y')");
+  EXPECT_HAS(open_error(),
+             s + ": no tensor for the label 'y'; add label.pb (or a .pb whose tensor is named 'y', or pass "
+                 "--label with the name of the label's tensor)");
   write_tensor(s + "/label.pb", Tensor::from<int64_t>({2}, {0, 1}), "");
   EXPECT_HAS(open_error(), s + ": " + s + "/input_0.pb holds 1 samples but " + s + "/label.pb holds 2");
   write_tensor(s + "/label.pb", Tensor::from<int64_t>({1}, {0}), "");
   write_tensor(s + "/input_1.pb", Tensor::from<float>({1, 2}, {1, 2}), "");
   EXPECT_HAS(open_error(), s + "/input_1.pb: input 1 but the model has 1 input(s) (x)");
   write_tensor(s + "/input_1.pb", Tensor::from<float>({1, 2}, {1, 2}), "z");
-  EXPECT_HAS(open_error(), s + "/input_1.pb: tensor 'z' is not a model input (they are x)");
+  EXPECT_HAS(open_error(), s + "/input_1.pb: tensor 'z' is not a model input (they are x); map it to the input it "
+                               "feeds with --input x=z (or name the tensor after the input)");
   write_tensor(s + "/input_1.pb", Tensor::from<float>({1, 2}, {1, 2}), "x");
   EXPECT_HAS(open_error(), s + ": both " + s + "/input_0.pb and " + s + "/input_1.pb hold field 'x'");
   fs::remove(s + "/input_1.pb");
@@ -444,21 +493,23 @@ TEST(DataCsv, Errors) {
     write_file(f, text);
     return error_of([&] { open_data(dir.path(), wanted, {}); });
   };
-  EXPECT_HAS(open_error("a,y,b\n1,2,3\n4,x5,6\n"),
-             f + ", line 3, column 2 ('y'): 'x5' is not a number; every cell below the header must be a number");
+  EXPECT_HAS(open_error("a,y,b\n1,2,3\nx5,1,6\n"),
+             f + ", line 3, column 1 ('a'): 'x5' is not a number; the column feeds the model input 'x', which takes "
+                 "numbers: leave it out with --ignore-columns a");
   EXPECT_HAS(open_error("a,y,b\n1,2,\n"), f + ", line 2, column 3 ('b'): '' is not a number");
   EXPECT_HAS(open_error("a,y,b\n1,2\n"), f + ", line 2: 2 cells but the header has 3 columns");
   EXPECT_HAS(open_error("\"a \"\"q\"\"\",label,b\n1,2,3\n"),
-             f + ": no column 'y' for the label; the header has a \"q\", label, b. Name the label column 'y'");
+             f + ": no column 'y' for the label; the header has a \"q\", label, b: pass --label label (or name the "
+                 "label column 'y')");
   EXPECT_HAS(open_error("a,y,b\n\"1,2,3\n"), f + ", line 2: a quoted cell is not closed");
   EXPECT_HAS(open_error("a,y,b\n\"1\"2,2,3\n"), f + ", line 2: text after a quoted cell's closing quote");
   EXPECT_HAS(open_error("a,y,b,c\n1,2,3,4\n"),
-             "field 'x' takes samples of shape [2] (2 elements) but the samples "
-             "in this file have shape [3]");
+             f + ": the model input 'x' takes 2 values per sample ([2]), but 3 columns feed it (a, b, c); choose the "
+                 "input's columns with --columns A,B,... or leave some out with --ignore-columns");
   EXPECT_HAS(open_error("a,y,b\n", {input("x", {2}), label("y")}), "hold no samples");
   EXPECT_HAS(open_error("", {input("x", {2}), label("y")}), f + ": the file is empty");
   EXPECT_HAS(open_error("a,y,b\n1,2,3\n", {input("x", {1}), input("z", {1}), label("y")}),
-             "csv data fills exactly one model input, but the model takes 2");
+             "the model takes 2 inputs (x, z), and csv columns fill one input by default");
   write_file(dir.path() + "/more.csv", "a,b,y\n1,2,3\n");
   EXPECT_HAS(open_error("a,y,b\n1,2,3\n"), dir.path() + "/more.csv: the header (a, b, y) differs from " + f +
                                                "'s (a, y, b); every csv file of a split needs the same columns");

@@ -61,6 +61,9 @@ int eval_command(const std::vector<std::string>& args) {
       (config.mean.empty() && !options.mean.empty()) || (config.std.empty() && !options.std.empty());
   if (!config.mean.empty()) options.mean = config.mean;
   if (!config.std.empty()) options.std = config.std;
+  options.sources = config.inputs;
+  options.columns = config.columns;
+  options.ignore_columns = config.ignore_columns;
   if (config.image_height > 0) {  // --image-size wins over the stored size
     options.image_height = config.image_height;
     options.image_width = config.image_width;

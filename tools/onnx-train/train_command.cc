@@ -183,6 +183,9 @@ class TrainRun {
     DataOptions data_options;
     data_options.mean = config_.mean;
     data_options.std = config_.std;
+    data_options.sources = config_.inputs;
+    data_options.columns = config_.columns;
+    data_options.ignore_columns = config_.ignore_columns;
     data_options.image_height = config_.image_height;
     data_options.image_width = config_.image_width;
     data_options.augment = config_.augment;

@@ -41,6 +41,19 @@ std::vector<float> to_floats(const std::string& flag, const std::string& text) {
   return out;
 }
 
+// "a,b,c" as names, none of them empty.
+std::vector<std::string> to_names(const std::string& flag, const std::string& text) {
+  std::vector<std::string> out;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    const size_t comma = std::min(text.find(',', begin), text.size());
+    out.push_back(text.substr(begin, comma - begin));
+    OT_CHECK(!out.back().empty(), "{} takes column names separated by commas, got '{}'", flag, text);
+    begin = comma + 1;
+  }
+  return out;
+}
+
 double positive(const std::string& flag, double v, bool allow_zero = true) {
   OT_CHECK(v > 0 || (allow_zero && v == 0), "{} must be {}, got {}", flag, allow_zero ? "0 or more" : "positive", v);
   return v;
@@ -108,7 +121,7 @@ const std::vector<Flag>& flags() {
        [](const std::string& f, const std::string& v) { return one_of(f, v, loss_kinds()); }},
       {"--output", "", "NAME", "the model output the loss reads (default: the first)",
        [](TrainConfig& c, const std::string&, const std::string& v) { c.training.loss.output = v; }},
-      {"--label", "", "NAME", "the name of the labels in the data (default: label)",
+      {"--label", "", "NAME", "the label's data: its file stem (NAME.npy), npz array or csv column (default: label)",
        [](TrainConfig& c, const std::string&, const std::string& v) { c.training.loss.label = v; }},
       {"--label-smoothing", "", "X", "cross-entropy label smoothing in [0, 1]",
        [](TrainConfig& c, const std::string& f, const std::string& v) {
@@ -206,6 +219,26 @@ const std::vector<Flag>& flags() {
        "an improvement smaller than X (a loss, or an accuracy as a fraction) counts as none (default 0)",
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.early_stopping_min_delta = positive(f, to_double(f, v));
+       }},
+      {"--input", "", "NAME=SOURCE",
+       "the data of model input NAME: a file of each split (x.npy), an npz array, or csv columns A,B,... or * (the "
+       "rest) (repeatable)",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         const size_t eq = v.find('=');
+         OT_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < v.size(),
+                  "{} takes NAME=SOURCE (a model input and its file, array or columns: --input features=x.npy), got "
+                  "'{}'",
+                  f, v);
+         const std::string name = v.substr(0, eq);
+         OT_CHECK(c.inputs.count(name) == 0, "{} {}: the input '{}' is mapped twice ({} and {}); give it once", f, v,
+                  name, c.inputs[name], v.substr(eq + 1));
+         c.inputs[name] = v.substr(eq + 1);
+       }},
+      {"--columns", "", "A,B,...", "csv: the columns of the model's input, in order (default: all but the label)",
+       [](TrainConfig& c, const std::string& f, const std::string& v) { c.columns = to_names(f, v); }},
+      {"--ignore-columns", "", "A,B,...", "csv: columns that feed nothing, such as an id or a name",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         for (std::string& name : to_names(f, v)) c.ignore_columns.push_back(std::move(name));
        }},
       {"--mean", "", "M[,M...]", "images: per-channel mean subtracted after scaling to [0, 1]",
        [](TrainConfig& c, const std::string& f, const std::string& v) { c.mean = to_floats(f, v); }},

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,6 +48,11 @@ struct TrainConfig {
   int64_t image_height = 0, image_width = 0;  // --image-size; 0: the model input's
   ImageAugmentation augment;                  // --augment: training images only
   int workers = 0;                            // --workers: threads reading a batch; 0: by the data
+  // Where the data of each model input is (--input NAME=SOURCE), and csv's feature columns
+  // (--columns) and columns left out (--ignore-columns): DataOptions' sources, columns and
+  // ignore_columns.
+  std::map<std::string, std::string> inputs;
+  std::vector<std::string> columns, ignore_columns;
   bool skip_bad_samples = false;  // leave out samples that cannot be read or fail the checks
 
   // The arguments that built this config (minus --resume), kept in checkpoints so that

@@ -17,15 +17,20 @@
 // one).
 //
 // Formats (importers/data/formats.h; each split must hold exactly one):
-//   NAME.npy        one array per field, named after the model input or the label; first axis
-//                   = samples; memory-mapped, so data larger than RAM works
-//   *.npz           numpy archives holding arrays named after the fields (stored or deflated)
+//   NAME.npy        one array per field, named after the model input or the label (or as
+//                   DataOptions::sources maps it); first axis = samples; memory-mapped, so
+//                   data larger than RAM works
+//   *.npz           numpy archives holding arrays named after the fields, or as
+//                   DataOptions::sources maps them (stored or deflated)
 //   test_data_set_*/  ONNX's test layout: input_K.pb (TensorProto) per set, matched to the
 //                   model input of the tensor's name (or the K-th input when unnamed), and
 //                   the label as the tensor named like the label (label.pb); sets are
 //                   concatenated along the first axis
 //   *.csv           a header row; the label column (named like the label) and the feature
-//                   columns, which fill the model's single input, in order
+//                   columns, which fill the model's single input, in order (or the inputs
+//                   DataOptions::sources maps to columns); cells are numbers, except the
+//                   labels of a class loss, which may be names: their sorted set is the
+//                   classes (as with image folders), and other splits map names to them
 //   IDX             MNIST-style files (also .gz): an images file (rank >= 2) for the model's
 //                   single input and a labels file (rank 1) for the label; uint8 pixels are
 //                   scaled to [0, 1]
@@ -106,6 +111,17 @@ struct DataOptions {
   // names. `classes_from` says where they come from, for messages ("the model m.onnx").
   std::vector<std::string> classes;
   std::string classes_from;
+
+  // Where each field's data is, by field name (--input NAME=SOURCE; the label is found by its
+  // own name, which --label sets). Absent: the field's name. npy: a file of the split folder,
+  // by name (x.npy) or stem (x, which also finds train_x.npy), or a path below it
+  // (arrays/x.npy); npz: an array of the archive;
+  // test_data_set_*: a tensor's name; csv: the columns, comma-separated in the order they fill
+  // the input, or "*" for every column no other field takes.
+  std::map<std::string, std::string> sources;
+  // csv: the columns of the model's single input, in order (--columns; "*" when empty), and
+  // columns that feed nothing (--ignore-columns: an id, a name).
+  std::vector<std::string> columns, ignore_columns;
 };
 
 class BadSampleLog;
@@ -133,8 +149,12 @@ class Dataset {
   virtual std::string source_of(size_t field, int64_t index) const = 0;
   // One line for the user: "60000 samples from data/train-images-idx3-ubyte.gz (IDX)".
   virtual std::string describe() const = 0;
-  // Image classification folders: the class names by index; empty otherwise.
+  // Image classification folders, or csv class labels given as names: the class names by
+  // index; empty otherwise.
   virtual std::vector<std::string> class_names() const { return {}; }
+  // True when class_names() are the label's own values (csv "cat", "dog") rather than image
+  // folders, so that the image entries of data_metadata do not apply.
+  virtual bool class_names_from_labels() const { return false; }
   // Non-null (data from skip_bad_samples): a BatchLoader leaves out the samples it cannot
   // read or that fail its checks, recording them here, instead of stopping at the first.
   virtual BadSampleLog* bad_sample_log() const { return nullptr; }
@@ -188,6 +208,7 @@ std::shared_ptr<const Dataset> skip_bad_samples(std::shared_ptr<const Dataset> d
 //   data.classes       the class names by index, a JSON array of strings
 //   data.input         the model input the images feed, data.input_shape its C,H,W
 //   data.input_layout  how pixels become values
+// and csv class labels given as names data.classes alone
 // and data.mean / data.std (comma-separated, as --mean takes them) when given. Empty for data
 // without classes or normalisation. data.input_shape's H,W is the size images are resized to
 // for a model whose input leaves them open.
