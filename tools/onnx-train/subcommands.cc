@@ -26,6 +26,10 @@ const std::vector<Subcommand>& subcommands() {
        train_command, /*passive_openmp=*/true, ""},
       {"eval", "MODEL.onnx DATA_DIR [options]", "loss and accuracy (on DATA_DIR's val split if any)", "", eval_command,
        /*passive_openmp=*/true, ""},
+      {"predict", "MODEL.onnx DATA -o FILE.csv [options]", "a CSV row of predictions per sample (no labels needed)",
+       "predict: one row per sample: its id (an image's path, else its index), the predicted class and one\n"
+       "     probability per class (--top-k K: the K most probable), or for regression the output's values.\n",
+       predict_command, /*passive_openmp=*/true, ""},
       {"inspect", "MODEL.onnx [options]", "inputs, outputs, parameters, ops and their support", "", inspect_command,
        /*passive_openmp=*/true, ""},
       {"graph", "MODEL.onnx -o OUT.onnx [options]", "write the training graph (forward, loss, backward)",
