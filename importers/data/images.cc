@@ -185,6 +185,9 @@ class ImageFolderDataset : public Dataset {
   }
 
   std::string describe() const override {
+    if (folders_ == 0)
+      return fmt::format("{} unlabelled images in {} (PNG/JPEG{})", size(), dir_,
+                         other_files_ == 0 ? "" : fmt::format("; {} other files ignored", other_files_));
     const auto classes = static_cast<int64_t>(class_names_.size());
     return fmt::format("{} images in {} class folder{} of {} (PNG/JPEG{}{})", size(), folders_,
                        folders_ == 1 ? "" : "s", dir_,
@@ -271,6 +274,28 @@ void check_image_input(const FieldSpec& field, const std::string& source) {
            source, field.name, shape_str(shape), shape[0] < 0 ? " (export the model with a fixed channel count)" : "");
 }
 
+// Pictures right in the split's folder, with no class folders: images without labels, which a
+// model's predictions need (`onnx-train predict MODEL photos/`); nullptr when there are none.
+std::unique_ptr<Dataset> open_unlabelled_images(const SplitSource& split, const std::vector<FieldSpec>& wanted,
+                                                const DataOptions& options) {
+  std::vector<ImageSample> samples;
+  for (const std::string& file : split.files)
+    if (has_image_extension(file)) samples.push_back({file, 0});
+  if (samples.empty()) return nullptr;
+  const std::string source = "images in " + split.dir;
+  const PictureFields which = pick_picture_fields(wanted, source);
+  OT_CHECK(!which.label,
+           "{}: {} images without class folders carry no class labels; put each in a folder named after its class "
+           "({}/<class>/*.png), e.g. {}/cat/1.png",
+           source, samples.size(), split.dir, split.dir);
+  std::vector<FieldSpec> fields = wanted;
+  check_image_input(fields[which.image], source);
+  PixelScaling scaling = make_pixel_scaling(255.0, options, fields[which.image], source);
+  const auto other_files = static_cast<int64_t>(split.files.size() - samples.size());
+  return std::make_unique<ImageFolderDataset>(std::move(fields), which, std::move(scaling), std::vector<std::string>{},
+                                              std::move(samples), split.dir, other_files, /*folders=*/0);
+}
+
 }  // namespace
 
 void check_training_classes(const SplitSource& split, const Dataset& train, const std::vector<FieldSpec>& wanted) {
@@ -288,7 +313,7 @@ std::unique_ptr<Dataset> open_image_folders(const SplitSource& split, const std:
   for (const std::string& dir : split.dirs) folders.push_back(scan_class_folder(dir));
   const bool any_images =
       std::any_of(folders.begin(), folders.end(), [](const ClassFolder& f) { return !f.images.empty(); });
-  if (!any_images) return nullptr;
+  if (!any_images) return open_unlabelled_images(split, wanted, options);
   std::sort(folders.begin(), folders.end(), [](const ClassFolder& a, const ClassFolder& b) { return a.name < b.name; });
 
   const std::string source = "image folders in " + split.dir;
