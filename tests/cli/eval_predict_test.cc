@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -25,18 +26,30 @@ class EvalPredictCli : public CliTest {};
 
 // x [N, C] -> Gemm(identity, 0) -> logits = x: the predicted class is the argmax of x, and the
 // softmax of x the probabilities, so the test knows every prediction.
-std::string make_identity_classifier(const std::string& path, int64_t classes) {
+std::string make_identity_classifier(const std::string& path, int64_t classes, int64_t batch = -1) {
   std::vector<float> eye(static_cast<size_t>(classes * classes), 0.f);
   for (int64_t c = 0; c < classes; ++c) eye[static_cast<size_t>(c * classes + c)] = 1.f;
   testing::ModelBuilder m(13);
-  m.input("x", onnx::TensorProto::FLOAT, {-1, classes});
+  m.input("x", onnx::TensorProto::FLOAT, {batch, classes});
   m.initializer("fc.weight", Tensor::from<float>({classes, classes}, eye));
   m.initializer("fc.bias", Tensor::from<float>({classes}, std::vector<float>(static_cast<size_t>(classes), 0.f)));
   m.node("Gemm", {"x", "fc.weight", "fc.bias"}, {"logits"});
   m.attr("transB", 1);
-  m.output("logits", onnx::TensorProto::FLOAT, {-1, classes});
+  m.output("logits", onnx::TensorProto::FLOAT, {batch, classes});
   m.save(path);
   return path;
+}
+
+// Sets metadata_props entries of the model file, as an onnx-train export writes them.
+void add_metadata(const std::string& model, const std::map<std::string, std::string>& entries) {
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(read_file(model))) << model;
+  for (const auto& [key, value] : entries) {
+    auto* p = proto.add_metadata_props();
+    p->set_key(key);
+    p->set_value(value);
+  }
+  write_file(model, proto.SerializeAsString());
 }
 
 // (true class, predicted class) pairs of the confusion test; x puts 2 on the predicted class.
@@ -332,6 +345,58 @@ TEST_F(EvalPredictCli, PredictNamesImagesAndClassesOfATrainedModel) {
     EXPECT_EQ(cells[1], expected[i].second) << lines[i + 1];
     EXPECT_NEAR(std::stod(cells[2]) + std::stod(cells[3]) + std::stod(cells[4]), 1.0, 1e-5) << lines[i + 1];
   }
+}
+
+TEST_F(EvalPredictCli, PredictReadsTheOutputAsTheModelsTrainingLossSays) {
+  // training.loss bce-with-logits: one logit per sample, sigmoid(z) the probability of class 1.
+  const std::string binary = make_identity_classifier(path("binary.onnx"), 1);
+  add_metadata(binary, {{"training.loss", "bce-with-logits"}, {"data.classes", "[\"cat\", \"dog\"]"}});
+  const std::vector<float> logits = {-2.f, 0.5f, 3.f};
+  write_file(path("one/x.npy"), npy("<f4", {3, 1}, bytes_of(logits)));
+  const CliRun r = ok({"predict", binary, path("one"), "-o", path("binary.csv")});
+  EXPECT_HAS(r.out, "sigmoid of the output (logits), as the model's training.loss bce-with-logits says");
+  const std::vector<std::string> lines = lines_of(read_file(path("binary.csv")));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0], "id,predicted,prob_dog");
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const std::vector<std::string> cells = csv_cells(lines[i + 1]);
+    ASSERT_EQ(cells.size(), 3u) << lines[i + 1];
+    EXPECT_EQ(cells[1], logits[i] > 0 ? "dog" : "cat");
+    EXPECT_NEAR(std::stod(cells[2]), 1 / (1 + std::exp(-logits[i])), 1e-5);
+  }
+  // training.loss nll: the output holds log-probabilities, exp gives the probabilities.
+  const std::string nll = make_identity_classifier(path("nll.onnx"), 3);
+  add_metadata(nll, {{"training.loss", "nll"}});
+  const std::vector<float> log_p = {std::log(0.1f), std::log(0.7f), std::log(0.2f)};
+  write_file(path("three/x.npy"), npy("<f4", {1, 3}, bytes_of(log_p)));
+  const CliRun n = ok({"predict", nll, path("three"), "-o", path("nll.csv")});
+  EXPECT_HAS(n.out, "exp of the output (log-probabilities), as the model's training.loss nll says");
+  EXPECT_EQ(lines_of(read_file(path("nll.csv")))[1], "0,1,0.1,0.7,0.2");
+  // --loss given here wins over the metadata: cross-entropy reads them as logits.
+  const CliRun given = ok({"predict", nll, path("three"), "-o", path("ce.csv"), "--loss", "cross-entropy"});
+  EXPECT_HAS(given.out, "softmax of the output (logits), as --loss cross-entropy says");
+}
+
+TEST_F(EvalPredictCli, PredictFillsTheLastBatchOfAFixedBatchModelAndReadsLooseImages) {
+  // A model exported for batches of exactly 4: 6 samples make a batch and a padded one.
+  const std::string fixed = make_identity_classifier(path("fixed.onnx"), 3, 4);
+  write_pairs(path("pairs"), std::vector<std::pair<int64_t, int64_t>>(kPairs.begin(), kPairs.begin() + 6));
+  ok({"predict", fixed, path("pairs"), "-o", path("fixed.csv")});
+  const std::vector<std::string> lines = lines_of(read_file(path("fixed.csv")));
+  ASSERT_EQ(lines.size(), 7u) << read_file(path("fixed.csv"));
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(csv_cells(lines[i + 1])[1], std::to_string(kPairs[i].second)) << i;
+
+  // Pictures right in DATA, without class folders: named by their file.
+  const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
+  write_colour(path("photos"), "red", 2, 5, ".");
+  const CliRun r = ok({"predict", model, path("photos"), "-o", path("photos.csv")});
+  const std::vector<std::string> rows = lines_of(read_file(path("photos.csv")));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(csv_cells(rows[1])[0], "img0.png");
+  EXPECT_EQ(csv_cells(rows[2])[0], "img1.png");
+  // Training needs labels: the same folder says where the class folders go.
+  fails({model, path("photos")}, {"images in " + path("photos"), "2 images without class folders carry no class labels",
+                                  path("photos") + "/<class>/*.png"});
 }
 
 TEST_F(EvalPredictCli, PredictWritesRegressionValuesAndChecksItsOutputFirst) {
