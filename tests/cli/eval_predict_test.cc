@@ -164,7 +164,7 @@ TEST_F(EvalPredictCli, EvalOfACheckpointScoresItsWeightsOnItsRunsModel) {
 TEST_F(EvalPredictCli, ConfusionMatrixAndPerClassScoresOfKnownPredictions) {
   const std::string model = make_identity_classifier(path("id.onnx"), 3);
   write_pairs(path("data"), kPairs);
-  const CliRun r = ok({"eval", model, path("data"), "--plot", path("plots/cm.svg")});
+  const CliRun r = ok({"eval", model, path("data"), "--plot", path("plots/cm.svg"), "--json", path("eval.json")});
   EXPECT_HAS(r.out, "accuracy 63.64% (7 of 11)");
   EXPECT_HAS(r.out, "confusion matrix (rows: true class, columns: predicted class):");
   // Rows: true class; columns: predicted.
@@ -218,6 +218,25 @@ TEST_F(EvalPredictCli, ConfusionMatrixAndPerClassScoresOfKnownPredictions) {
   EXPECT_HAS(svg, "<title>true 2, predicted 2: 2 (66.7% of the class)</title>");
   EXPECT_FALSE(fs::exists(path("plots/cm.svg.partial")));
   EXPECT_HAS(svg, "</svg>\n");
+
+  // --json: the same numbers for a program.
+  const std::string json = read_file(path("eval.json"));
+  EXPECT_HAS(json, "\"split\": \"all data\", \"samples\": 11, ");
+  EXPECT_HAS(json, "\"classes\": [\"0\", \"1\", \"2\"], \"confusion_matrix\": [[3, 1, 0], [1, 2, 1], [1, 0, 2]]");
+  EXPECT_HAS(json, "{\"class\": \"0\", \"precision\": 0.6, \"recall\": 0.75, ");
+  EXPECT_HAS(json, "\"support\": 11}}\n");
+}
+
+// BCE with logits, one logit per sample: class 1 when it is > 0.
+TEST_F(EvalPredictCli, BinaryClassifierGetsATwoByTwoMatrix) {
+  const std::string model = make_identity_classifier(path("binary.onnx"), 1);
+  const std::vector<float> logits = {-1.f, 2.f, 0.5f, -3.f, 1.f}, labels = {0, 1, 0, 1, 1};
+  write_file(path("data/x.npy"), npy("<f4", {5, 1}, bytes_of(logits)));
+  write_file(path("data/label.npy"), npy("<f4", {5, 1}, bytes_of(labels)));
+  const CliRun r = ok({"eval", model, path("data"), "--loss", "bce-with-logits"});
+  EXPECT_HAS(r.out, "accuracy 60.00% (3 of 5)");
+  EXPECT_EQ(words_of_line(r.out, "  0 "), (std::vector<std::string>{"0", "1", "1"})) << r.out;
+  EXPECT_EQ(words_of_line(r.out, "  1 "), (std::vector<std::string>{"1", "1", "2"})) << r.out;
 }
 
 TEST_F(EvalPredictCli, ManyClassesListTheTopConfusionsInsteadOfTheMatrix) {

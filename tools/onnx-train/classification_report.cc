@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "onnx_train/error.h"
+#include "tools/onnx-train/metrics_log.h"
 #include "tools/onnx-train/plot.h"
 
 namespace onnx_train::cli {
@@ -183,6 +184,27 @@ std::string classification_report_text(const ConfusionMatrix& m, const std::vect
   out += score_row("macro avg", name_width, scores.macro);
   out += score_row("weighted avg", name_width, scores.weighted);
   return out;
+}
+
+std::string classification_report_json(const ConfusionMatrix& m, const std::vector<std::string>& names) {
+  const ClassificationScores scores = score_classes(m);
+  const auto scores_json = [&](const ClassScores& s) {
+    return fmt::format("\"precision\": {}, \"recall\": {}, \"f1\": {}, \"support\": {}", json_number(s.precision),
+                       json_number(s.recall), json_number(s.f1), s.support);
+  };
+  std::vector<std::string> classes, rows, per_class;
+  for (const ClassScores& t : scores.classes) {
+    classes.push_back(json_string(class_name(names, t.label)));
+    std::vector<std::string> row;
+    for (const ClassScores& p : scores.classes) row.push_back(std::to_string(m(t.label, p.label)));
+    rows.push_back(fmt::format("[{}]", fmt::join(row, ", ")));
+    per_class.push_back(fmt::format("{{\"class\": {}, {}}}", classes.back(), scores_json(t)));
+  }
+  return fmt::format(
+      "\"classes\": [{}], \"confusion_matrix\": [{}], \"per_class\": [{}], \"macro_avg\": {{{}}}, "
+      "\"weighted_avg\": {{{}}}",
+      fmt::join(classes, ", "), fmt::join(rows, ", "), fmt::join(per_class, ", "), scores_json(scores.macro),
+      scores_json(scores.weighted));
 }
 
 std::string confusion_matrix_svg(const ConfusionMatrix& m, const std::vector<std::string>& names,

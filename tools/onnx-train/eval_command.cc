@@ -21,6 +21,7 @@
 #include "onnx_train/training.h"
 #include "tools/onnx-train/classification_report.h"
 #include "tools/onnx-train/commands.h"
+#include "tools/onnx-train/metrics_log.h"
 #include "tools/onnx-train/run_folder.h"
 #include "tools/onnx-train/train_common.h"
 #include "tools/onnx-train/train_data.h"
@@ -174,9 +175,26 @@ bool makes_class_predictions(const Prepared& run) {
   return true;
 }
 
+// `eval --json FILE`: {"model", "data", "split", "samples", "loss", "accuracy" (null for none),
+// "checkpoint" (when one was scored), and the classifier report's members}, one line.
+std::string eval_json(const TrainConfig& config, const std::string& split, const EvalTotals& totals,
+                      const std::optional<std::string>& checkpoint, const ConfusionMatrix* classified,
+                      const std::vector<std::string>& names) {
+  std::string json = fmt::format(
+      "{{\"model\": {}, \"data\": {}, \"split\": {}, \"samples\": {}, \"loss\": {}, \"accuracy\": {}",
+      json_string(config.model), json_string(config.data), json_string(split), totals.samples,
+      json_number(totals.loss()), totals.accuracy() >= 0 ? json_number(totals.accuracy()) : "null");
+  if (checkpoint) json += ", \"checkpoint\": " + json_string(*checkpoint);
+  if (classified) json += ", " + classification_report_json(*classified, names);
+  return json + "}\n";
+}
+
 }  // namespace
 
-int eval_command(const std::vector<std::string>& args) {
+int eval_command(const std::vector<std::string>& raw) {
+  std::string json_path;  // --json FILE: the summary and the classifier report as one JSON object
+  const std::vector<std::string> args =
+      take_command_flags(raw, {{{"--json"}, "FILE", [&](const std::string& v) { json_path = v; }}}, "eval");
   const TrainConfig given = parse_train_args(args);
   EvalSource source;
   if (names_checkpoint(given.model)) {
@@ -205,6 +223,7 @@ int eval_command(const std::vector<std::string>& args) {
              config.plot_path, config.model, config.loss);
     check_output_file("--plot", config.plot_path, folders);
   }
+  check_output_file("--json", json_path, folders);
 
   // The folders map to the stored classes by name, and --mean / --std given here win over the
   // stored ones.
@@ -249,21 +268,25 @@ int eval_command(const std::vector<std::string>& args) {
     std::printf(", accuracy %.2f%% (%lld of %lld)", 100 * totals.accuracy(), static_cast<long long>(totals.correct),
                 static_cast<long long>(totals.counted));
   std::printf(", %lld samples\n", static_cast<long long>(totals.samples));
-  if (matrix && matrix->total() > 0) {
-    // Class names: the data's folders (mapped to the stored classes when there are some), else
-    // the stored classes of a model scored on data without names; indices otherwise.
-    std::vector<std::string> names = checked->class_names();
-    if (names.empty()) names = options.classes;
-    std::printf("%s", classification_report_text(*matrix, names).c_str());
+  // Class names: the data's folders (mapped to the stored classes when there are some), else
+  // the stored classes of a model scored on data without names; indices otherwise.
+  std::vector<std::string> names = checked->class_names();
+  if (names.empty()) names = options.classes;
+  const ConfusionMatrix* classified = matrix && matrix->total() > 0 ? &*matrix : nullptr;
+  if (classified) {
+    std::printf("%s", classification_report_text(*classified, names).c_str());
     if (!config.plot_path.empty()) {
-      write_file_atomically("--plot", config.plot_path,
-                            confusion_matrix_svg(*matrix, names,
-                                                 fmt::format("{} on {} ({})", fs::path(config.model).filename().string(),
-                                                             config.data, scored.what)));
+      const std::string title =
+          fmt::format("{} on {} ({})", fs::path(config.model).filename().string(), config.data, scored.what);
+      write_file_atomically("--plot", config.plot_path, confusion_matrix_svg(*classified, names, title));
       print(fmt::format("wrote {}: the confusion matrix", config.plot_path));
-      folders.keep();
     }
   }
+  if (!json_path.empty()) {
+    write_file_atomically("--json", json_path, eval_json(config, scored.what, totals, source.checkpoint, classified, names));
+    print(fmt::format("wrote {}", json_path));
+  }
+  folders.keep();
   if (bad_samples && bad_samples->count() > 0) print(bad_samples_report(*bad_samples));
   return 0;
 }
