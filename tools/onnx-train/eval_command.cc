@@ -110,6 +110,19 @@ EvalSource from_checkpoint(const TrainConfig& given, const std::vector<std::stri
   return source;
 }
 
+// The model (or checkpoint) the arguments name, with the options to rebuild its session.
+EvalSource eval_source(const std::vector<std::string>& args) {
+  const TrainConfig given = parse_train_args(args);
+  if (names_checkpoint(given.model)) return from_checkpoint(given, args);
+  EvalSource source;
+  source.config = given;
+  source.stored_file = given.model;
+  source.stored_in = "the model " + given.model;
+  // A model onnx-train trained knows its classes and normalisation.
+  source.data_options = data_options_of_model(given.model);
+  return source;
+}
+
 // DATA_DIR's only sub-folder is a validation folder (dataset.h's names for one): the folder to
 // score. Training refuses such a folder (there is nothing to train on); eval has what it needs.
 std::string validation_only_folder(const std::string& dir) {
@@ -175,6 +188,15 @@ bool makes_class_predictions(const Prepared& run) {
   return true;
 }
 
+// "m.onnx on data (validation split): loss 0.1234, accuracy 96.00% (48 of 50), 50 samples".
+void print_totals(const TrainConfig& config, const std::string& split, const EvalTotals& totals) {
+  std::printf("%s on %s (%s): loss %.4f", config.model.c_str(), config.data.c_str(), split.c_str(), totals.loss());
+  if (totals.accuracy() >= 0)
+    std::printf(", accuracy %.2f%% (%lld of %lld)", 100 * totals.accuracy(), static_cast<long long>(totals.correct),
+                static_cast<long long>(totals.counted));
+  std::printf(", %lld samples\n", static_cast<long long>(totals.samples));
+}
+
 // `eval --json FILE`: {"model", "data", "split", "samples", "loss", "accuracy" (null for none),
 // "checkpoint" (when one was scored), and the classifier report's members}, one line.
 std::string eval_json(const TrainConfig& config, const std::string& split, const EvalTotals& totals,
@@ -195,17 +217,7 @@ int eval_command(const std::vector<std::string>& raw) {
   std::string json_path;  // --json FILE: the summary and the classifier report as one JSON object
   const std::vector<std::string> args =
       take_command_flags(raw, {{{"--json"}, "FILE", [&](const std::string& v) { json_path = v; }}}, "eval");
-  const TrainConfig given = parse_train_args(args);
-  EvalSource source;
-  if (names_checkpoint(given.model)) {
-    source = from_checkpoint(given, args);
-  } else {
-    source.config = given;
-    source.stored_file = given.model;
-    source.stored_in = "the model " + given.model;
-    // A model onnx-train trained knows its classes and normalisation.
-    source.data_options = data_options_of_model(given.model);
-  }
+  EvalSource source = eval_source(args);
   TrainConfig& config = source.config;
   Prepared run = prepare_session(config);
   for (const auto& note : run.session->notes()) std::printf("note: %s\n", cli_note(note).c_str());
@@ -262,12 +274,7 @@ int eval_command(const std::vector<std::string>& raw) {
       evaluate(*run.session, run, checked, config.batch_size, drop_last,
                [&](const std::string& what) { return streamed_bad_sample(what, run.fixed_batch, ""); },
                report_classes ? EvalBatchObserver(observe) : nullptr);
-  std::printf("%s on %s (%s): loss %.4f", config.model.c_str(), config.data.c_str(), scored.what.c_str(),
-              totals.loss());
-  if (totals.accuracy() >= 0)
-    std::printf(", accuracy %.2f%% (%lld of %lld)", 100 * totals.accuracy(), static_cast<long long>(totals.correct),
-                static_cast<long long>(totals.counted));
-  std::printf(", %lld samples\n", static_cast<long long>(totals.samples));
+  print_totals(config, scored.what, totals);
   // Class names: the data's folders (mapped to the stored classes when there are some), else
   // the stored classes of a model scored on data without names; indices otherwise.
   std::vector<std::string> names = checked->class_names();

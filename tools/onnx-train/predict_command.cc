@@ -239,6 +239,44 @@ OutputReading choose_reading(const TrainConfig& config, const std::map<std::stri
   return {Reading::Values, "the output's values (regression: not of shape [N, classes])"};
 }
 
+// The data fields the model's inputs take (none is a label); `fixed_batch` > 0 when an
+// input's batch axis is fixed.
+std::vector<FieldSpec> input_fields(const Session& session, const std::string& model, int64_t& fixed_batch) {
+  std::vector<FieldSpec> fields;
+  for (const TensorSpec& in : session.inputs()) {
+    OT_CHECK(in.rank_known && !in.shape.empty(),
+             "{}: model input '{}' is {}: its shape must be declared (with a batch axis first) to read data for it",
+             model, in.name, in.describe());
+    fields.push_back({in.name, in.dtype, Shape(in.shape.begin() + 1, in.shape.end())});
+    if (in.shape[0] > 0) fixed_batch = in.shape[0];
+  }
+  return fields;
+}
+
+// The output predictions are read from: --output, else the model's training.output, else the first.
+size_t predicted_output(const Session& session, const TrainConfig& config,
+                        const std::map<std::string, std::string>& meta) {
+  std::string name = config.training.loss.output;
+  if (name.empty() && meta.count("training.output")) name = meta.at("training.output");
+  if (name.empty()) return 0;
+  const auto& outs = session.outputs();
+  std::vector<std::string> names;
+  for (const auto& o : outs) names.push_back(o.name);
+  const auto it = std::find(names.begin(), names.end(), name);
+  OT_CHECK(it != names.end(), "{}: the model has no output '{}' (--output); its outputs are {}", config.model, name,
+           fmt::join(names, ", "));
+  return static_cast<size_t>(it - names.begin());
+}
+
+// A row's id: the sample's file relative to `data_dir` (an image), else its index, after its
+// split's name when the data has two ("train/17").
+std::string sample_id(const Dataset& data, int64_t index, const std::string& data_dir, const std::string& split) {
+  const std::string file = data.sample_file(index);
+  if (file.empty()) return split.empty() ? std::to_string(index) : fmt::format("{}/{}", split, index);
+  const fs::path relative = fs::path(file).lexically_relative(data_dir);
+  return relative.empty() || relative.begin()->string() == ".." ? file : relative.string();
+}
+
 }  // namespace
 
 int predict_command(const std::vector<std::string>& raw) {
@@ -266,35 +304,18 @@ int predict_command(const std::vector<std::string>& raw) {
   if (config.mean.empty() && !stored.mean.empty())
     std::printf("normalising by the mean and std stored in the model %s\n", config.model.c_str());
 
-  std::vector<FieldSpec> fields;
   int64_t fixed_batch = 0;
-  for (const TensorSpec& in : session.inputs()) {
-    OT_CHECK(in.rank_known && !in.shape.empty(),
-             "{}: model input '{}' is {}: its shape must be declared (with a batch axis first) to read data for it",
-             config.model, in.name, in.describe());
-    fields.push_back({in.name, in.dtype, Shape(in.shape.begin() + 1, in.shape.end())});
-    if (in.shape[0] > 0) fixed_batch = in.shape[0];
-  }
-  std::string output_name = config.training.loss.output;
-  if (output_name.empty() && meta.count("training.output")) output_name = meta.at("training.output");
-  size_t output = 0;
-  if (!output_name.empty()) {
-    const auto& outs = session.outputs();
-    const auto it = std::find_if(outs.begin(), outs.end(), [&](const TensorSpec& o) { return o.name == output_name; });
-    OT_CHECK(it != outs.end(), "{}: the model has no output '{}' (--output); its outputs are {}", config.model,
-             output_name, fmt::join([&] {
-               std::vector<std::string> names;
-               for (const auto& o : outs) names.push_back(o.name);
-               return names;
-             }(),
-                                    ", "));
-    output = static_cast<size_t>(it - outs.begin());
-  }
+  const std::vector<FieldSpec> fields = input_fields(session, config.model, fixed_batch);
+  const size_t output = predicted_output(session, config, meta);
   const TensorSpec& out_spec = session.outputs().at(output);
 
   const DataSplits data = open_data(config.data, fields, options);
   std::vector<std::string> names = stored.classes;
-  if (names.empty() && data.train) names = data.train->class_names();  // the folders, as training would number them
+  // Without stored classes, class folders name the classes as training would have numbered
+  // them, when there are as many as the output has.
+  if (names.empty() && out_spec.rank_known && out_spec.shape.size() == 2 &&
+      static_cast<int64_t>(data.train->class_names().size()) == out_spec.shape[1])
+    names = data.train->class_names();
   RowWriter writer(choose_reading(config, meta, out_spec, !stored.classes.empty()), names, top_k);
 
   std::string data_dir = config.data;  // without trailing slashes, which lexically_relative would take as a level
@@ -331,16 +352,9 @@ int predict_command(const std::vector<std::string>& raw) {
         writer.settle(values, width);
         file.write(writer.header(width));
       }
-      for (int64_t r = 0; r < n; ++r, ++index) {
-        std::string id = dataset->sample_file(index);
-        if (id.empty()) {
-          id = two_splits ? fmt::format("{}/{}", split, index) : std::to_string(index);
-        } else {
-          const fs::path relative = fs::path(id).lexically_relative(data_dir);
-          if (!relative.empty() && relative.begin()->string() != "..") id = relative.string();
-        }
+      for (int64_t r = 0; r < n; ++r, ++index, ++rows) {
+        const std::string id = sample_id(*dataset, index, data_dir, two_splits ? split : "");
         file.write(writer.row(id, values.data() + r * row_width, row_width));
-        ++rows;
       }
     }
   }
