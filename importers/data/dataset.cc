@@ -205,7 +205,7 @@ class SubsetDataset : public Dataset {
     return fmt::format("{} samples of {}, {}", size(), data_->describe(), what_);
   }
   std::vector<std::string> class_names() const override { return data_->class_names(); }
-  std::string sample_file(int64_t index) const override { return data_->sample_file(parent_index(index)); }
+  std::string sample_name(int64_t index) const override { return data_->sample_name(parent_index(index)); }
   BadSampleLog* bad_sample_log() const override { return data_->bad_sample_log(); }
 
  private:
@@ -233,7 +233,7 @@ class LoggedDataset : public Dataset {
   std::string source_of(size_t field, int64_t index) const override { return data_->source_of(field, index); }
   std::string describe() const override { return data_->describe(); }
   std::vector<std::string> class_names() const override { return data_->class_names(); }
-  std::string sample_file(int64_t index) const override { return data_->sample_file(index); }
+  std::string sample_name(int64_t index) const override { return data_->sample_name(index); }
   BadSampleLog* bad_sample_log() const override { return log_.get(); }
 
  private:

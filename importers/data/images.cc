@@ -152,7 +152,7 @@ class ImageFolderDataset : public Dataset {
   int64_t size() const override { return static_cast<int64_t>(samples_.size()); }
   const std::vector<FieldSpec>& fields() const override { return fields_; }
   std::vector<std::string> class_names() const override { return class_names_; }
-  std::string sample_file(int64_t index) const override {
+  std::string sample_name(int64_t index) const override {
     return index >= 0 && index < size() ? samples_[static_cast<size_t>(index)].path : "";
   }
 

@@ -6,6 +6,8 @@
 //   with --val-split F and no val/: the same held-out fraction training with that --val-split
 //   and --seed validated on (split_validation), not the samples it trained on;
 //   otherwise every sample.
+// --plot FILE.svg writes a classifier's confusion matrix as a heat map, --json FILE the summary
+// and the per-class numbers as one JSON object (both written whole or not at all).
 // MODEL may be a checkpoint (`eval run/step-000000100.ckpt data/`): its weights on the model and
 // options of the run that wrote it (its cli.args, as `export CHECKPOINT` reads them), options
 // given here winning over the run's.

@@ -268,13 +268,13 @@ size_t predicted_output(const Session& session, const TrainConfig& config,
   return static_cast<size_t>(it - names.begin());
 }
 
-// A row's id: the sample's file relative to `data_dir` (an image), else its index, after its
-// split's name when the data has two ("train/17").
+// A row's id: the sample's name (an image's path, made relative to `data_dir`), else its index,
+// after its split's name when the data has two ("train/17").
 std::string sample_id(const Dataset& data, int64_t index, const std::string& data_dir, const std::string& split) {
-  const std::string file = data.sample_file(index);
-  if (file.empty()) return split.empty() ? std::to_string(index) : fmt::format("{}/{}", split, index);
-  const fs::path relative = fs::path(file).lexically_relative(data_dir);
-  return relative.empty() || relative.begin()->string() == ".." ? file : relative.string();
+  const std::string name = data.sample_name(index);
+  if (name.empty()) return split.empty() ? std::to_string(index) : fmt::format("{}/{}", split, index);
+  const fs::path relative = fs::path(name).lexically_relative(data_dir);
+  return relative.empty() || relative.begin()->string() == ".." ? name : relative.string();
 }
 
 }  // namespace

@@ -28,7 +28,8 @@ const std::vector<Subcommand>& subcommands() {
        /*passive_openmp=*/true, ""},
       {"predict", "MODEL.onnx DATA -o FILE.csv [options]", "a CSV row of predictions per sample (no labels needed)",
        "predict: one row per sample: its id (an image's path, else its index), the predicted class and one\n"
-       "     probability per class (--top-k K: the K most probable), or for regression the output's values.\n",
+       "     probability per class (--top-k K: the K most probable), or for regression the output's values; the\n"
+       "     model's stored classes, mean and std apply (as --mean / --std); --output NAME picks the output.\n",
        predict_command, /*passive_openmp=*/true, ""},
       {"inspect", "MODEL.onnx [options]", "inputs, outputs, parameters, ops and their support", "", inspect_command,
        /*passive_openmp=*/true, ""},

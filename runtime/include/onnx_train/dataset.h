@@ -99,9 +99,9 @@ class Dataset {
   virtual std::string describe() const = 0;
   // Image classification folders: the class names by index; empty otherwise.
   virtual std::vector<std::string> class_names() const { return {}; }
-  // The file sample `index` is, when each sample is a file of its own (an image): what names
-  // it in a prediction; "" when samples are rows of a file (their index names them).
-  virtual std::string sample_file(int64_t /*index*/) const { return ""; }
+  // What names sample `index` in a prediction: the file it is when each sample is a file of
+  // its own (an image's path), or the value of an id column; "" when its index names it.
+  virtual std::string sample_name(int64_t /*index*/) const { return ""; }
   // Non-null (data from skip_bad_samples): a BatchLoader leaves out the samples it cannot
   // read or that fail its checks, recording them here, instead of stopping at the first.
   virtual BadSampleLog* bad_sample_log() const { return nullptr; }
