@@ -166,7 +166,7 @@ class RowWriter {
     } else if (rows_are_distributions(values, width, true)) {
       reading_ = {Reading::LogProbabilities, "exp of the output, whose rows are log-probabilities"};
     } else {
-      reading_ = {Reading::Softmax, "softmax of the output, read as logits (no training.loss in the model)"};
+      reading_ = {Reading::Softmax, "softmax of the output, read as logits: the model records no training.loss"};
     }
   }
 
