@@ -116,7 +116,7 @@ TEST_F(EvalPredictCli, EvalWithValSplitScoresThePartTrainingHeldOut) {
   const std::string model = make_mlp(path("mlp.onnx"), false);
   write_npy_pair(path("data"), separable(40, 2));
   const CliRun train = ok({model, path("data"), "--val-split", "0.25", "--seed", "3", "--batch-size", "8", "--lr",
-                           "0.05", "-o", path("t.onnx")});
+                           "0.05", "--checkpoint-dir", path("ck"), "-o", path("t.onnx")});
   const size_t done = train.out.find("done: ");
   ASSERT_NE(done, std::string::npos) << train.show();
   const double val_loss = number_after(train.out.substr(done), "val loss ");
@@ -125,6 +125,11 @@ TEST_F(EvalPredictCli, EvalWithValSplitScoresThePartTrainingHeldOut) {
   EXPECT_HAS(held_out.out, "validation split: the 25% training with --val-split 0.25 --seed 3 held out");
   EXPECT_HAS(held_out.out, ", 10 samples");
   EXPECT_NEAR(number_after(held_out.out, "loss "), val_loss, 2e-4) << held_out.out << train.out;
+
+  // The run's checkpoint records its --val-split and --seed: eval scores the same part.
+  const CliRun checkpoint = ok({"eval", path("ck/step-000000004.ckpt"), path("data")});
+  EXPECT_HAS(checkpoint.out, "validation split: the 25% training with --val-split 0.25 --seed 3 held out");
+  EXPECT_NEAR(number_after(checkpoint.out, "loss "), val_loss, 2e-4) << checkpoint.out;
 
   // Another seed holds out other samples; no --val-split scores all 40, training ones too.
   const CliRun other = ok({"eval", path("t.onnx"), path("data"), "--val-split", "0.25", "--seed", "4"});
