@@ -297,7 +297,7 @@ TEST_F(EvalPredictCli, PlotOfARegressionIsRefusedBeforeWork) {
 
 // ---- predict
 
-TEST_F(EvalPredictCli, PredictWritesSoftmaxRowsForNpyInputsWithoutLabels) {
+TEST_F(EvalPredictCli, PredictWritesSoftmaxRowsForInputsWithoutLabels) {
   const std::string model = make_identity_classifier(path("id.onnx"), 3);
   // x alone: no label file.
   const std::vector<std::vector<float>> logits = {{1, 2, 3}, {0.5f, -1, 0}, {4, 4, -2}, {0, 0, 0}, {-3, 2, 1}};
@@ -334,6 +334,14 @@ TEST_F(EvalPredictCli, PredictWritesSoftmaxRowsForNpyInputsWithoutLabels) {
   EXPECT_EQ(top[0], "id,predicted,class_1,prob_1,class_2,prob_2");
   EXPECT_EQ(csv_cells(top[1])[2], "2");
   EXPECT_EQ(csv_cells(top[1])[4], "1");
+
+  // A CSV without a label column: its columns fill the model's input.
+  write_file(path("csv/table.csv"), "a,b,c\n1,2,3\n4,0,1\n");
+  ok({"predict", model, path("csv"), "-o", path("csv.csv")});
+  const std::vector<std::string> csv_rows = lines_of(read_file(path("csv.csv")));
+  ASSERT_EQ(csv_rows.size(), 3u);
+  EXPECT_EQ(csv_cells(csv_rows[1])[1], "2");
+  EXPECT_EQ(csv_cells(csv_rows[2])[1], "0");
 
   // Rows that are probabilities already are written as they are, not softmaxed again.
   const std::vector<float> probabilities = {0.2f, 0.5f, 0.3f, 1.f, 0.f, 0.f};
