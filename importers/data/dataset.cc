@@ -226,6 +226,7 @@ class SubsetDataset : public Dataset {
   }
   std::vector<std::string> class_names() const override { return data_->class_names(); }
   bool class_names_from_labels() const override { return data_->class_names_from_labels(); }
+  std::string sample_name(int64_t index) const override { return data_->sample_name(parent_index(index)); }
   BadSampleLog* bad_sample_log() const override { return data_->bad_sample_log(); }
 
  private:
@@ -257,6 +258,7 @@ class LoggedDataset : public Dataset {
   std::string describe() const override { return data_->describe(); }
   std::vector<std::string> class_names() const override { return data_->class_names(); }
   bool class_names_from_labels() const override { return data_->class_names_from_labels(); }
+  std::string sample_name(int64_t index) const override { return data_->sample_name(index); }
   BadSampleLog* bad_sample_log() const override { return log_.get(); }
 
  private:

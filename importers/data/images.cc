@@ -154,6 +154,9 @@ class ImageFolderDataset : public Dataset {
   int64_t size() const override { return static_cast<int64_t>(samples_.size()); }
   const std::vector<FieldSpec>& fields() const override { return fields_; }
   std::vector<std::string> class_names() const override { return class_names_; }
+  std::string sample_name(int64_t index) const override {
+    return index >= 0 && index < size() ? samples_[static_cast<size_t>(index)].path : "";
+  }
 
   void read(size_t field, int64_t index, void* out) const override { read_sample(field, index, nullptr, out); }
 
@@ -170,6 +173,9 @@ class ImageFolderDataset : public Dataset {
   }
 
   std::string describe() const override {
+    if (folders_ == 0)
+      return fmt::format("{} unlabelled images in {} (PNG/JPEG{})", size(), dir_,
+                         other_files_ == 0 ? "" : fmt::format("; {} other files ignored", other_files_));
     const auto classes = static_cast<int64_t>(class_names_.size());
     return fmt::format("{} images in {} class folder{} of {} (PNG/JPEG{}{})", size(), folders_,
                        folders_ == 1 ? "" : "s", dir_,
@@ -302,6 +308,30 @@ void fit_image_input(FieldSpec& field, const DataOptions& options, const std::st
   shape[2] = options.image_width;
 }
 
+// Pictures right in the split's folder, with no class folders: images without labels, which a
+// model's predictions need (`onnx-train predict MODEL photos/`); nullptr when there are none.
+std::unique_ptr<Dataset> open_unlabelled_images(const SplitSource& split, const std::vector<FieldSpec>& wanted,
+                                                const DataOptions& options) {
+  std::vector<ImageSample> samples;
+  for (const std::string& file : split.files)
+    if (has_image_extension(file)) samples.push_back({file, 0});
+  if (samples.empty()) return nullptr;
+  const std::string source = "images in " + split.dir;
+  const PictureFields which = pick_picture_fields(wanted, source);
+  OT_CHECK(!which.label,
+           "{}: {} images without class folders carry no class labels; put each in a folder named after its class "
+           "({}/<class>/*.png), e.g. {}/cat/1.png",
+           source, samples.size(), split.dir, split.dir);
+  std::vector<FieldSpec> fields = wanted;
+  fit_image_input(fields[which.image], options, source);
+  PixelScaling scaling = make_pixel_scaling(255.0, options, fields[which.image], source);
+  const auto other_files = static_cast<int64_t>(split.files.size() - samples.size());
+  // No augmentation: unlabelled images are only ever predicted on, never trained on.
+  return std::make_unique<ImageFolderDataset>(std::move(fields), which, std::move(scaling), ImageAugmentation{},
+                                              std::vector<std::string>{}, std::move(samples), split.dir, other_files,
+                                              /*folders=*/0);
+}
+
 }  // namespace
 
 void check_training_classes(const SplitSource& split, const Dataset& train, const std::vector<FieldSpec>& wanted) {
@@ -319,7 +349,7 @@ std::unique_ptr<Dataset> open_image_folders(const SplitSource& split, const std:
   for (const std::string& dir : split.dirs) folders.push_back(scan_class_folder(dir));
   const bool any_images =
       std::any_of(folders.begin(), folders.end(), [](const ClassFolder& f) { return !f.images.empty(); });
-  if (!any_images) return nullptr;
+  if (!any_images) return open_unlabelled_images(split, wanted, options);
   std::sort(folders.begin(), folders.end(), [](const ClassFolder& a, const ClassFolder& b) { return a.name < b.name; });
 
   const std::string source = "image folders in " + split.dir;

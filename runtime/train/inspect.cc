@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "importers/training_info_io.h"
 #include "runtime/exec/feeds.h"
 #include "runtime/train/load_for_training.h"
 #include "runtime/train/parameters.h"
@@ -85,6 +86,15 @@ ModelReport inspect_model(const std::string& model_path, const TrainingOptions& 
   for (auto& note : parameter_notes(graph, model_path, sets, options.freeze, options.train_only))
     report.notes.push_back(std::move(note));
   return report;
+}
+
+std::map<std::string, std::string> read_model_metadata(const std::string& path) {
+  return read_model_file_info(path).metadata;
+}
+
+bool is_checkpoint(const std::string& path) {
+  // The key write_checkpoint_file marks every checkpoint with (importers/checkpoint_file.cc).
+  return read_model_metadata(path).count("onnx_train.checkpoint_format") != 0;
 }
 
 }  // namespace onnx_train

@@ -70,7 +70,7 @@ TEST_F(CliHelp, TheUsageGoesToStdoutWhenAskedAndToStderrWithExit2WhenNothingIsGi
     for (const cli::Subcommand& c : cli::subcommands()) EXPECT_HAS(r.out, c.help);
     EXPECT_HAS(r.out, "onnx-train COMMAND --help");
     EXPECT_HAS(r.out, "onnx-train --version");
-    EXPECT_HAS(r.out, "training options (also taken by eval, inspect, graph):\n");
+    EXPECT_HAS(r.out, "training options (also taken by eval, predict, inspect, graph):\n");
   }
   const CliRun bare = run({});
   EXPECT_EQ(bare.code, 2) << bare.show();

@@ -33,7 +33,7 @@ TEST(CliSubcommands, EveryRowIsFoundByItsNameAndShownInTheUsage) {
   // The default command is shown as typed, first; the training options and each command's
   // further help follow.
   EXPECT_EQ(usage.rfind("usage: onnx-train MODEL.onnx DATA_DIR [options] ", 0), 0u) << usage;
-  EXPECT_HAS(usage, "training options (also taken by eval, inspect, graph):\n  --loss KIND");
+  EXPECT_HAS(usage, "training options (also taken by eval, predict, inspect, graph):\n  --loss KIND");
   EXPECT_HAS(usage, "\n       onnx-train COMMAND --help");
   EXPECT_HAS(usage, "\n       onnx-train --version");
   EXPECT_HAS(usage, "\nrun: load MODEL.onnx");
@@ -57,7 +57,7 @@ TEST(CliSubcommands, AModelPathMeansTrainAndAnOptionFirstIsUnknown) {
 TEST(CliSubcommands, AWordThatIsNoFileIsAnUnknownCommand) {
   EXPECT_HAS(unknown_command_error("evl"), "unknown command 'evl' (did you mean eval?)");
   EXPECT_HAS(unknown_command_error("ospx"),
-             "unknown command 'ospx', and no file of that name; the commands are train, eval, inspect");
+             "unknown command 'ospx', and no file of that name; the commands are train, eval, predict, inspect");
   EXPECT_EQ(unknown_command_error("m.onnx"), "");
   EXPECT_EQ(unknown_command_error("models/m"), "");
   EXPECT_EQ(unknown_command_error("-x"), "");  // an option, not a word

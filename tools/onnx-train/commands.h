@@ -10,8 +10,12 @@ namespace onnx_train::cli {
 
 // onnx-train MODEL.onnx DATA_DIR [options]: train, validate, checkpoint, export.
 int train_command(const std::vector<std::string>& args);
-// onnx-train eval MODEL.onnx DATA_DIR [--loss ... --label ... --batch-size N]: loss and accuracy.
+// onnx-train eval MODEL.onnx|CHECKPOINT DATA_DIR [--loss ... --label ... --batch-size N --plot FILE.svg]:
+// loss and accuracy, and a classifier's confusion matrix and per-class scores (eval_command.cc).
 int eval_command(const std::vector<std::string>& args);
+// onnx-train predict MODEL.onnx DATA -o predictions.csv [--top-k K]: a CSV row per sample with
+// the predicted class and its probabilities, or the output's values (predict_command.cc).
+int predict_command(const std::vector<std::string>& args);
 // onnx-train inspect MODEL.onnx [training options]: inputs, outputs, parameters, ops.
 int inspect_command(const std::vector<std::string>& args);
 // onnx-train graph MODEL.onnx -o training.onnx [training options]: the graph a training run

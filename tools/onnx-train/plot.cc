@@ -46,6 +46,8 @@ struct DrawnSeries {
   size_t count = 0;
 };
 
+}  // namespace
+
 std::string xml_escape(const std::string& text) {
   std::string out;
   for (const char c : text) {
@@ -62,6 +64,8 @@ std::string xml_escape(const std::string& text) {
   }
   return out;
 }
+
+namespace {
 
 double power_of_ten(int exponent) { return std::pow(10.0, exponent); }
 

@@ -56,4 +56,8 @@ std::string svg_plot(const std::vector<PlotSeries>& series, const PlotOptions& o
 // that about `target` of them fall in the range (Heckbert's "nice numbers"). lo < hi, finite.
 std::vector<double> nice_ticks(double lo, double hi, int target);
 
+// `text` as XML character data or an attribute value: & < > " ' escaped, and the control
+// characters XML 1.0 does not allow (all but tab and newline) left out.
+std::string xml_escape(const std::string& text);
+
 }  // namespace onnx_train::cli

@@ -61,6 +61,26 @@ void check_output_file(const std::string& flag, const std::string& path, Created
   ::unlink(probe.c_str());
 }
 
+void write_file_atomically(const std::string& flag, const std::string& path, const std::string& text) {
+  const std::string partial = path + ".partial";
+  std::FILE* file = std::fopen(partial.c_str(), "wb");
+  OT_CHECK(file != nullptr, "{} {}: cannot write it ({}); check that the folder exists and is writable", flag, path,
+           std::strerror(errno));
+  const bool written = std::fwrite(text.data(), 1, text.size(), file) == text.size();
+  const int write_errno = errno;
+  const bool closed = std::fclose(file) == 0;  // a full disk can show only here, when the buffer goes out
+  if (!written || !closed) {
+    const int saved = written ? errno : write_errno;
+    std::remove(partial.c_str());
+    OT_FAIL("{} {}: cannot write it ({})", flag, path, std::strerror(saved));
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0) {
+    const int rename_errno = errno;
+    std::remove(partial.c_str());
+    OT_FAIL("{} {}: cannot put the written file in place ({})", flag, path, std::strerror(rename_errno));
+  }
+}
+
 namespace {
 
 std::string read_small_file(const std::string& path) {

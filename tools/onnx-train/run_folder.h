@@ -35,6 +35,11 @@ class CreatedFolders {
 // path, never a temporary file.
 void check_output_file(const std::string& flag, const std::string& path, CreatedFolders& folders);
 
+// Writes `text` to `path` whole or not at all: into `path`.partial, then renamed over `path`,
+// so a reader never sees half a file and a failed write leaves no partial one behind. Errors
+// name `flag` and `path` (never the temporary file).
+void write_file_atomically(const std::string& flag, const std::string& path, const std::string& text);
+
 // An exclusive lock on a checkpoint folder for the life of the run: flock(2) on
 // DIR/.onnx-train.lock, which holds the owner's process id. The kernel drops a flock when its
 // process ends, however it ends, so a lock left by a killed run never blocks; a clean end

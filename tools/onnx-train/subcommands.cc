@@ -44,8 +44,17 @@ const std::vector<Subcommand>& subcommands() {
        "     from the first optimizer step on, and prints at the end ms per step by section, op type and node, and\n"
        "     the peak memory (the training plan's intermediates and the process's peak RSS).\n",
        train_command, /*passive_openmp=*/true, "", /*options=*/{}, /*training_options=*/true},
-      {"eval", "MODEL.onnx DATA_DIR [options]", "loss and accuracy (on DATA_DIR's val split if any)", "", eval_command,
-       /*passive_openmp=*/true, "", /*options=*/{}, /*training_options=*/true},
+      {"eval", "MODEL.onnx DATA_DIR [options]", "loss, accuracy, a classifier's confusion matrix (MODEL or a CHECKPOINT)", "", eval_command,
+       /*passive_openmp=*/true, "", /*options=*/{{{"--json"}, "FILE", "also write the scores (and a classifier's report) as one JSON object"}}, /*training_options=*/true},
+      {"predict", "MODEL.onnx DATA -o FILE.csv [options]", "a CSV row of predictions per sample (no labels needed)",
+       "predict: one row per sample: its id (an image's path, else its index), the predicted class and one\n"
+       "     probability per class (--top-k K: the K most probable), or for regression the output's values; the\n"
+       "     model's stored classes, mean and std apply (as --mean / --std); --output NAME picks the output.\n",
+       predict_command, /*passive_openmp=*/true, "",
+       /*options=*/
+       {{{"-o"}, "FILE.csv", "where to write the predictions (CSV, written whole or not at all)"},
+        {{"--top-k"}, "K", "the K most probable classes per row instead of one probability column per class"}},
+       /*training_options=*/true},
       {"inspect", "MODEL.onnx [options]", "inputs, outputs, parameters, ops and their support", "", inspect_command,
        /*passive_openmp=*/true, "", /*options=*/{}, /*training_options=*/true},
       {"graph", "MODEL.onnx -o OUT.onnx [options]", "write the training graph (forward, loss, backward)",

@@ -159,7 +159,8 @@ bool fit_fixed_batch(TrainConfig& config, const Prepared& run, const Dataset& da
 
 EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_ptr<const Dataset> data,
                     int64_t batch_size, bool drop_last,
-                    const std::function<std::string(const std::string&)>& bad_sample) {
+                    const std::function<std::string(const std::string&)>& bad_sample,
+                    const EvalBatchObserver& on_batch) {
   BatchLoader loader(std::move(data), batch_size, /*shuffle=*/false, /*seed=*/0, drop_last);
   loader.start_epoch(0);
   EvalTotals totals;
@@ -173,6 +174,7 @@ EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_p
     }
     const EvalResult r = session.eval_step(batch);
     totals.add(r.loss, batch.begin()->second.dim(0), run.accuracy_of(r.outputs, batch));
+    if (on_batch) on_batch(r, batch);
   }
   return totals;
 }

@@ -108,6 +108,20 @@ std::string streamed_bad_sample(const std::string& problem, int64_t fixed_batch,
 
 std::string bad_samples_report(const BadSampleLog& log) { return "skipped " + bad_sample_list(log); }
 
+DataOptions data_options_over(const TrainConfig& config, DataOptions stored) {
+  if (!config.mean.empty()) stored.mean = config.mean;
+  if (!config.std.empty()) stored.std = config.std;
+  if (config.image_height > 0) {  // --image-size wins over the stored size
+    stored.image_height = config.image_height;
+    stored.image_width = config.image_width;
+    stored.image_size_from.clear();
+  }
+  stored.sources = config.inputs;
+  stored.columns = config.columns;
+  stored.ignore_columns = config.ignore_columns;
+  return stored;
+}
+
 std::map<std::string, std::string> data_entries(const std::map<std::string, std::string>& metadata) {
   std::map<std::string, std::string> out;
   for (const auto& [key, value] : metadata)

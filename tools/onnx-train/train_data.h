@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "onnx_train/dataset.h"
+#include "tools/onnx-train/train_options.h"
 
 namespace onnx_train::cli {
 
@@ -43,6 +44,11 @@ std::string streamed_bad_sample(const std::string& problem, int64_t fixed_batch,
 
 // "skipped 2 bad samples: ..." with the first few (file and sample, what is wrong) listed.
 std::string bad_samples_report(const BadSampleLog& log);
+
+// The data options of eval and predict: those stored with the model or checkpoint (classes,
+// mean and std, image size), with what the command line gives winning: --mean, --std,
+// --image-size, and the data mapping (--input, --columns, --ignore-columns).
+DataOptions data_options_over(const TrainConfig& config, DataOptions stored);
 
 // The data.* entries of a checkpoint's metadata (data_metadata in onnx_train/dataset.h).
 std::map<std::string, std::string> data_entries(const std::map<std::string, std::string>& metadata);

@@ -155,6 +155,9 @@ class Dataset {
   // True when class_names() are the label's own values (csv "cat", "dog") rather than image
   // folders, so that the image entries of data_metadata do not apply.
   virtual bool class_names_from_labels() const { return false; }
+  // What names sample `index` in a prediction: the file it is when each sample is a file of
+  // its own (an image's path), or the value of an id column; "" when its index names it.
+  virtual std::string sample_name(int64_t /*index*/) const { return ""; }
   // Non-null (data from skip_bad_samples): a BatchLoader leaves out the samples it cannot
   // read or that fail its checks, recording them here, instead of stopping at the first.
   virtual BadSampleLog* bad_sample_log() const { return nullptr; }

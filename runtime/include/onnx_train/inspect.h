@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -65,5 +66,14 @@ struct ModelReport {
 
 // Throws Error for a model that cannot be read, OptionError for a bad freeze / train_only regex.
 ModelReport inspect_model(const std::string& model_path, const TrainingOptions& options = {});
+
+// The metadata_props of an ONNX file (a model, or a checkpoint: save_checkpoint writes its
+// metadata there), read without parsing its graph, so cheap for any size. Throws naming the
+// file when it is not an ONNX file.
+std::map<std::string, std::string> read_model_metadata(const std::string& path);
+
+// Whether the ONNX file at `path` is a checkpoint TrainingSession::save_checkpoint wrote
+// (its metadata, as read_model_metadata reads it, marks it).
+bool is_checkpoint(const std::string& path);
 
 }  // namespace onnx_train
