@@ -7,6 +7,7 @@
 
 #include "onnx_train/session.h"
 #include "onnx_train/training.h"
+#include "tools/onnx-train/model_metadata.h"
 #include "tools/onnx-train/run_folder.h"
 #include "tools/onnx-train/train_common.h"
 #include "tools/onnx-train/train_data.h"
@@ -52,6 +53,8 @@ int write_value_graph(const TrainConfig& config, TrainingGraphOptions options, c
 
 int eval_command(const std::vector<std::string>& args) {
   TrainConfig config = parse_train_args(args);
+  const std::vector<std::string> stored = apply_model_metadata(config, config.model);  // flags the user did not give
+  if (!stored.empty()) std::printf("as the model was trained: %s\n", fmt::format("{}", fmt::join(stored, " ")).c_str());
   Prepared run = prepare_session(config);
   for (const auto& note : run.session->notes()) std::printf("note: %s\n", cli_note(note).c_str());
   // A model onnx-train trained knows its classes and normalisation: the folders map to those
@@ -155,7 +158,10 @@ int export_command(const std::vector<std::string>& raw) {
   // What the session changed in the model (an opset upgrade...), as the run that trained it said.
   for (const auto& note : run.session->notes()) std::printf("note: %s\n", cli_note(note).c_str());
   run.session->load_checkpoint(checkpoint);
-  run.session->export_model(out, data_entries(meta));  // the classes and preprocessing the run trained with
+  // The classes and preprocessing the run trained with, and how far it trained (model_metadata.h).
+  std::map<std::string, std::string> metadata = data_entries(meta);
+  metadata.merge(training_metadata(config, run, summary_of_checkpoint(meta, config, run.session->step())));
+  run.session->export_model(out, metadata);
   std::printf("wrote %s: %s with the weights of %s (step %lld)\n", out.c_str(), config.model.c_str(),
               checkpoint.c_str(), static_cast<long long>(run.session->step()));
   return 0;

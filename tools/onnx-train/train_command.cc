@@ -28,6 +28,7 @@
 #include "tools/onnx-train/interrupt_observer.h"
 #include "tools/onnx-train/log_observer.h"
 #include "tools/onnx-train/metrics_log.h"
+#include "tools/onnx-train/model_metadata.h"
 #include "tools/onnx-train/plot_observer.h"
 #include "tools/onnx-train/progress.h"
 #include "tools/onnx-train/progress_observer.h"
@@ -161,6 +162,7 @@ class TrainRun {
     if (data_.val) say(fmt::format("val:   {}", data_.val->describe()));
     train_samples_ = data_.train->size();
     check_same_samples();
+    check_classes_fit_model(config_, run_, *data_.train);
     // The classes and preprocessing, for checkpoints and the exported model.
     data_meta_ = data_metadata(*data_.train, data_options);
     auto note = [&](const std::string& line) { say(line); };
@@ -189,9 +191,12 @@ class TrainRun {
 
   void export_result() {
     try {
-      session().export_model(exported_, data_meta_);
+      // The data's entries and the training's (model_metadata.h lists them).
+      std::map<std::string, std::string> metadata = data_meta_;
+      metadata.merge(training_metadata(config_, run_, summary_->summary(*loop_, train_samples_)));
+      session().export_model(exported_, metadata);
       if (!config_.export_training_path.empty())
-        session().export_training_model(config_.export_training_path, data_meta_);
+        session().export_training_model(config_.export_training_path, metadata);
     } catch (const Error& e) {
       throw Error(checkpoints_->export_failure(e.what(), exported_));
     }
@@ -254,6 +259,9 @@ class TrainRun {
     observers_.push_back(std::make_unique<ProgressObserver>(*loop_, progress_));
     observers_.push_back(
         std::make_unique<PlotObserver>(config_.plot_path, fs::path(config_.model).filename().string()));
+    // Before the checkpoints: the results it keeps are those of the checkpoint being written.
+    observers_.push_back(std::make_unique<SummaryObserver>());
+    summary_ = static_cast<SummaryObserver*>(observers_.back().get());
     RunRecord record{config_.args, model_hash_, changes_, train_samples_, data_meta_};
     auto checkpoints = std::make_unique<CheckpointObserver>(*loop_, config_, std::move(record), data_.train,
                                                             run_.fixed_batch, log_.get());
@@ -297,6 +305,7 @@ class TrainRun {
   std::unique_ptr<TrainLoop> loop_;
   std::vector<std::unique_ptr<TrainLoopObserver>> observers_;
   CheckpointObserver* checkpoints_ = nullptr;  // among observers_
+  SummaryObserver* summary_ = nullptr;         // among observers_: the results for the export
   std::chrono::steady_clock::time_point run_start_;
 };
 
