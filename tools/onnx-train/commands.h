@@ -12,7 +12,9 @@ namespace onnx_train::cli {
 int train_command(const std::vector<std::string>& args);
 // onnx-train eval MODEL.onnx DATA_DIR [--loss ... --label ... --batch-size N]: loss and accuracy.
 int eval_command(const std::vector<std::string>& args);
-// onnx-train inspect MODEL.onnx [training options]: inputs, outputs, parameters, ops.
+// onnx-train inspect MODEL.onnx [training options]: inputs, outputs, parameters, ops, and the
+// metadata onnx-train exported with it; inspect CHECKPOINT: its step, run, tensors by role
+// (inspect_command.cc).
 int inspect_command(const std::vector<std::string>& args);
 // onnx-train graph MODEL.onnx -o training.onnx [training options]: the graph a training run
 // steps (forward, loss, backward). With --minimise VALUE instead of a loss: the forward +
