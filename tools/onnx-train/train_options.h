@@ -37,6 +37,7 @@ struct TrainConfig {
   bool quiet = false;
   std::vector<float> mean, std;   // image normalisation
   bool skip_bad_samples = false;  // leave out samples that cannot be read or fail the checks
+  bool keep_head = false;         // train a classifier with more outputs than the data's classes
 
   // The arguments that built this config (minus --resume), kept in checkpoints so that
   // `onnx-train export CHECKPOINT` and --resume rebuild the same session.
