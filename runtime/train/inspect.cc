@@ -109,13 +109,13 @@ bool is_checkpoint(const std::string& path) {
 std::string optimizer_slot_description(const std::string& optimizer, const std::string& slot) {
   // PyTorch's state_dict slot names (onnx_train/optimizers.h) and what each holds.
   static const std::map<std::string, std::string> meaning = {
-      {"exp_avg", "first moment"},                   // adam, adamw, lamb: EMA of gradients
-      {"exp_avg_sq", "second moment"},               // EMA of squared gradients
-      {"max_exp_avg_sq", "largest second moment"},   // amsgrad
-      {"momentum_buffer", "momentum buffer"},        // sgd, rmsprop with momentum
-      {"sum", "sum of squared gradients"},           // adagrad
-      {"square_avg", "mean of squared gradients"},   // rmsprop
-      {"grad_avg", "mean of gradients"},             // centered rmsprop
+      {"exp_avg", "first moment"},                  // adam, adamw, lamb: EMA of gradients
+      {"exp_avg_sq", "second moment"},              // EMA of squared gradients
+      {"max_exp_avg_sq", "largest second moment"},  // amsgrad
+      {"momentum_buffer", "momentum buffer"},       // sgd, rmsprop with momentum
+      {"sum", "sum of squared gradients"},          // adagrad
+      {"square_avg", "mean of squared gradients"},  // rmsprop
+      {"grad_avg", "mean of gradients"},            // centered rmsprop
       {"step", "step count"},
   };
   const auto it = meaning.find(slot);
@@ -163,8 +163,8 @@ CheckpointReport inspect_checkpoint(const std::string& path) {
       const size_t slash = key.rfind('/');
       r.of = key.substr(std::strlen(kOptimizerStatePrefix), slash - std::strlen(kOptimizerStatePrefix));
       r.slot = key.substr(slash + 1);
-      r.describe = optimizer_slot_description(report.optimizer.empty() ? "optimizer" : report.optimizer, r.slot) +
-                   " of " + r.of;
+      r.describe =
+          optimizer_slot_description(report.optimizer.empty() ? "optimizer" : report.optimizer, r.slot) + " of " + r.of;
     } else {
       r.of = key;
       r.describe = "not a tensor a training session writes";

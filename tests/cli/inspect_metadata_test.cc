@@ -130,7 +130,8 @@ TEST_F(InspectMetadataCli, SgdMomentumIsNamedAsMomentum) {
   ok({model, path("data"), "--batch-size", "8", "--optimizer", "sgd", "--momentum", "0.9", "--checkpoint-dir",
       path("ck"), "--quiet", "-o", path("m.onnx")});
   const CliRun r = ok({"inspect", path("ck/step-000000002.ckpt")});
-  EXPECT_HAS(line_with(r.out, "optimizer/fc1.bias/momentum_buffer"), "sgd momentum buffer (momentum_buffer) of fc1.bias");
+  EXPECT_HAS(line_with(r.out, "optimizer/fc1.bias/momentum_buffer"),
+             "sgd momentum buffer (momentum_buffer) of fc1.bias");
 }
 
 // ---- Metadata in the export, and what reads it
@@ -139,9 +140,9 @@ TEST_F(InspectMetadataCli, EveryExportCarriesTheClassesPreprocessingAndTrainingS
   const std::string model = make_linear(path("colours.onnx"), {3, 6, 6}, 3);
   write_colours(path("data/train"), 8, 1);
   write_colours(path("data/val"), 4, 50);
-  const CliRun train = ok({model, path("data"), "--epochs", "3", "--batch-size", "8", "--lr", "0.02", "--mean", "0.5",
-                           "--std", "0.25", "--checkpoint-dir", path("ck"), "--export-training", path("t.train.onnx"),
-                           "-o", path("t.onnx")});
+  const CliRun train =
+      ok({model, path("data"), "--epochs", "3", "--batch-size", "8", "--lr", "0.02", "--mean", "0.5", "--std", "0.25",
+          "--checkpoint-dir", path("ck"), "--export-training", path("t.train.onnx"), "-o", path("t.onnx")});
   const auto meta = metadata_of(path("t.onnx"));
   const auto at = [&](const std::string& key) {
     const auto it = meta.find(key);
@@ -200,15 +201,19 @@ TEST_F(InspectMetadataCli, EveryExportCarriesTheClassesPreprocessingAndTrainingS
   ok({"export", path("ck/step-000000009.ckpt"), "-o", path("last.onnx")});
   EXPECT_EQ(metadata_of(path("last.onnx")), meta);
   // The checkpoint itself names its classes.
-  EXPECT_HAS(ok({"inspect", path("ck/step-000000006.ckpt")}).out, "classes (3): blue, green, red");
+  const CliRun inspected = ok({"inspect", path("ck/step-000000006.ckpt")});
+  EXPECT_HAS(inspected.out, "classes (3): blue, green, red");
+  EXPECT_HAS(inspected.out, "  results: train loss ");
+  EXPECT_HAS(inspected.out, fmt::format(", val loss {:.4f}", std::stod(exported.at("training.val_loss"))));
 
   // inspect says it in words.
   const CliRun r = ok({"inspect", path("t.onnx")});
   EXPECT_HAS(r.out, "metadata (written by onnx-train):");
   EXPECT_HAS(r.out, "classes (3): blue, green, red");
   EXPECT_HAS(r.out, "input 'x': images of C,H,W 3,6,6, mean 0.5, std 0.25");
-  EXPECT_HAS(r.out, "trained with: --loss cross-entropy on output 'logits' (labels 'label'), --optimizer adamw --lr "
-                    "0.02 --schedule constant, --batch-size 8");
+  EXPECT_HAS(r.out,
+             "trained with: --loss cross-entropy on output 'logits' (labels 'label'), --optimizer adamw --lr "
+             "0.02 --schedule constant, --batch-size 8");
   EXPECT_HAS(r.out, "trained for: 9 steps, 3 epochs of 24 samples");
   EXPECT_HAS(r.out, "results: train loss ");
   EXPECT_HAS(r.out, "by onnx-train 0.14.0, from colours.onnx");

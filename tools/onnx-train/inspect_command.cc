@@ -4,12 +4,14 @@
 // arguments, parameters, running statistics, optimizer state, classes).
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdio>
 #include <set>
 
 #include "onnx_train/dataset.h"
 #include "onnx_train/inspect.h"
 #include "tools/onnx-train/commands.h"
+#include "tools/onnx-train/model_metadata.h"
 #include "tools/onnx-train/train_common.h"
 #include "tools/onnx-train/train_loop.h"
 #include "tools/onnx-train/train_options.h"
@@ -45,17 +47,17 @@ void print_metadata(const std::map<std::string, std::string>& meta, const std::s
   }
   if (const std::string loss = entry(meta, "training.loss"); !loss.empty()) {
     const std::string label = entry(meta, "training.label");
-    lines.push_back(fmt::format("trained with: --loss {} on output '{}'{}, --optimizer {} --lr {} --schedule {}, "
-                                "--batch-size {}",
-                                loss, entry(meta, "training.output"),
-                                label.empty() ? "" : fmt::format(" (labels '{}')", label),
-                                entry(meta, "training.optimizer"), entry(meta, "training.lr"),
-                                entry(meta, "training.schedule"), entry(meta, "training.batch_size")));
+    lines.push_back(
+        fmt::format("trained with: --loss {} on output '{}'{}, --optimizer {} --lr {} --schedule {}, "
+                    "--batch-size {}",
+                    loss, entry(meta, "training.output"), label.empty() ? "" : fmt::format(" (labels '{}')", label),
+                    entry(meta, "training.optimizer"), entry(meta, "training.lr"), entry(meta, "training.schedule"),
+                    entry(meta, "training.batch_size")));
     lines.push_back(fmt::format("trained for: {} steps, {} epochs of {} samples", entry(meta, "training.steps"),
                                 entry(meta, "training.epochs"), entry(meta, "training.samples")));
     std::vector<std::string> results;
-    for (const auto& [key, name] : {std::pair{"training.train_loss", "train loss"},
-                                    std::pair{"training.val_loss", "val loss"}})
+    for (const auto& [key, name] :
+         {std::pair{"training.train_loss", "train loss"}, std::pair{"training.val_loss", "val loss"}})
       if (const std::string v = entry(meta, key); !v.empty()) results.push_back(fmt::format("{} {}", name, v));
     if (const std::string v = entry(meta, "training.val_accuracy"); !v.empty())
       results.push_back(fmt::format("val accuracy {:.2f}%", 100 * std::strtod(v.c_str(), nullptr)));
@@ -103,6 +105,17 @@ int inspect_checkpoint_file(const std::string& path, const std::vector<std::stri
     std::printf("  the run: onnx-train %s\n", fmt::format("{}", fmt::join(split_args(args), " ")).c_str());
   else
     std::printf("  model: %s (written by the C++ API: no run recorded)\n", report.model.c_str());
+  if (const std::string summary = entry(meta, kSummaryKey); !summary.empty()) {
+    // The results the run had at this checkpoint (model_metadata.h): what its export will say.
+    SummaryObserver stored;
+    stored.load_state(meta);
+    const TrainingSummary results = stored.results();
+    std::vector<std::string> parts;
+    if (!std::isnan(results.train_loss)) parts.push_back(fmt::format("train loss {:.4f}", results.train_loss));
+    if (!std::isnan(results.val_loss)) parts.push_back(fmt::format("val loss {:.4f}", results.val_loss));
+    if (results.val_accuracy >= 0) parts.push_back(fmt::format("val accuracy {:.2f}%", 100 * results.val_accuracy));
+    if (!parts.empty()) std::printf("  results: %s\n", fmt::format("{}", fmt::join(parts, ", ")).c_str());
+  }
   if (const std::string changes = entry(meta, "cli.changes"); !changes.empty()) {
     std::printf("  changed on resume:\n");
     for (const auto& line : split_args(changes))
@@ -128,8 +141,8 @@ int inspect_checkpoint_file(const std::string& path, const std::vector<std::stri
         std::printf("  %-40s %-24s %10lld\n", t.of.c_str(), t.spec.describe().c_str(),
                     static_cast<long long>(t.values));
     }
-    if (count > 0) std::printf("  %lld tensors, %lld values\n", static_cast<long long>(count),
-                               static_cast<long long>(values));
+    if (count > 0)
+      std::printf("  %lld tensors, %lld values\n", static_cast<long long>(count), static_cast<long long>(values));
   }
   // The session's own entries and the run's are shown above, or are the command line's
   // bookkeeping for --resume (cli.*: the epoch's running totals, the loss history, the model's
@@ -178,7 +191,8 @@ int inspect_command(const std::vector<std::string>& args) {
   for (const auto& p : report.initializers) {
     std::string role = "not trained (a setting, or reaches no output)";
     if (p.role == ParameterRole::NotFloat) role = "constant (not float)";
-    if (p.role == ParameterRole::Buffer) role = "running statistic (BatchNormalization: updated by training, not trained)";
+    if (p.role == ParameterRole::Buffer)
+      role = "running statistic (BatchNormalization: updated by training, not trained)";
     if (p.role == ParameterRole::Frozen) role = "frozen";
     if (p.role == ParameterRole::Trainable) {
       role = "trainable";

@@ -123,8 +123,9 @@ void check_classes_fit_model(const TrainConfig& config, const Prepared& run, con
     const auto classes = static_cast<int64_t>(names.size());
     if (classes >= outputs || config.keep_head) return;
     constexpr size_t kNamed = 5;
-    const std::string listed = fmt::format("{}{}", fmt::join(names.begin(), names.begin() + std::min(names.size(), kNamed), ", "),
-                                           names.size() > kNamed ? ", ..." : "");
+    const std::string listed =
+        fmt::format("{}{}", fmt::join(names.begin(), names.begin() + std::min(names.size(), kNamed), ", "),
+                    names.size() > kNamed ? ", ..." : "");
     OT_FAIL(
         "{}: the data has {} classes ({}) and the model's output '{}' has {}; pass --num-classes {} to give it a new "
         "{}-way head, or --keep-head to train the {}-way head on these {} classes (labels 0 to {})",
@@ -135,8 +136,7 @@ void check_classes_fit_model(const TrainConfig& config, const Prepared& run, con
   // large for it is checked as it streams, where a label out of range is a bad sample).
   const size_t field = static_cast<size_t>(label - train.fields().begin());
   Tensor value(label->dtype, label->sample_shape);
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(check_budget_seconds());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(check_budget_seconds());
   int64_t largest = -1, first_outside = -1, first_value = 0;
   for (int64_t i = 0; i < train.size(); ++i) {
     if ((i & 255) == 0 && std::chrono::steady_clock::now() > deadline) return;

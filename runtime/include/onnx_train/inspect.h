@@ -42,10 +42,10 @@ struct InitializerReport {
 
 // The classifier layer TrainingOptions::num_classes replaced (classes 0: none was).
 struct HeadReport {
-  std::string node;          // the Gemm / MatMul node
-  std::string output;        // the model output it feeds
-  int64_t old_classes = 0;   // the model file's
-  int64_t new_classes = 0;   // num_classes
+  std::string node;         // the Gemm / MatMul node
+  std::string output;       // the model output it feeds
+  int64_t old_classes = 0;  // the model file's
+  int64_t new_classes = 0;  // num_classes
 };
 
 // One op type of the model's nodes and what the runtime has for it.
@@ -89,10 +89,10 @@ bool is_checkpoint(const std::string& path);
 // One tensor of a checkpoint, by what it is for the session that wrote it.
 struct CheckpointTensorReport {
   enum class Kind { Parameter, RunningStatistic, OptimizerState, Other } kind = Kind::Other;
-  std::string key;        // as stored: "parameter/fc.weight", "optimizer/fc.weight/exp_avg"
-  std::string of;         // the parameter or buffer it belongs to ("fc.weight")
-  std::string slot;       // optimizer state: the slot ("exp_avg"); "" otherwise
-  std::string describe;   // what it is in words: "adamw first moment (exp_avg) of fc.weight"
+  std::string key;       // as stored: "parameter/fc.weight", "optimizer/fc.weight/exp_avg"
+  std::string of;        // the parameter or buffer it belongs to ("fc.weight")
+  std::string slot;      // optimizer state: the slot ("exp_avg"); "" otherwise
+  std::string describe;  // what it is in words: "adamw first moment (exp_avg) of fc.weight"
   TensorSpec spec;
   int64_t values = 0;
 };
