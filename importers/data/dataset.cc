@@ -295,7 +295,8 @@ void check_sample(const FieldSpec& field, const void* sample, int64_t numel,
                                   : v >= 0 && v < field.num_classes;
         OT_CHECK(in_range || v == field.ignore_index,
                  "{}: class label {} of field '{}' is outside [0, {}): the model has {} classes, numbered from 0 "
-                 "({} marks samples to ignore); fix the label or the model's class count",
+                 "({} marks samples to ignore); fix the label, or give the model a new head of as many classes as "
+                 "the labels have (--num-classes N)",
                  source(), +p[k], field.name, field.num_classes, field.num_classes, field.ignore_index);
       }
     });
@@ -820,6 +821,9 @@ std::map<std::string, std::string> data_metadata(const Dataset& train, const Dat
       if (field.is_label || train.class_names_from_labels()) continue;
       out["data.input"] = field.name;
       out["data.input_shape"] = fmt::format("{}", fmt::join(field.sample_shape, ","));
+      if (field.sample_shape.size() >= 2)  // C,H,W: the height and width images are resized to
+        out["data.input_size"] =
+            fmt::format("{}", fmt::join(field.sample_shape.end() - 2, field.sample_shape.end(), ","));
       out["data.input_layout"] =
           "NCHW; images decoded (gray or RGB), resized bilinearly to H x W, pixel values / 255, then "
           "(value - mean[c]) / std[c]";

@@ -388,10 +388,10 @@ std::unique_ptr<Dataset> open_image_folders(const SplitSource& split, const std:
     label.sample_shape = resolve_sample_shape(label, {}, source + " (one class index per image)");
     const int64_t classes = static_cast<int64_t>(class_names.size());
     OT_CHECK(label.num_classes <= 0 || classes <= label.num_classes,
-             "{}: {} class folders ({}{}), but the model's '{}' takes {} classes; use a model with {} outputs, or "
-             "fewer class folders",
+             "{}: {} class folders ({}{}), but the model's '{}' takes {} classes; pass --num-classes {} to give the "
+             "model a new {}-way head, or use fewer class folders",
              source, classes, fmt::join(class_names.begin(), class_names.begin() + std::min<int64_t>(classes, 5), ", "),
-             classes > 5 ? ", ..." : "", label.name, label.num_classes, classes);
+             classes > 5 ? ", ..." : "", label.name, label.num_classes, classes, classes);
   }
   PixelScaling scaling = make_pixel_scaling(255.0, options, image, source);
   return std::make_unique<ImageFolderDataset>(std::move(fields), which, std::move(scaling), options.augment,

@@ -1,15 +1,21 @@
 // inspect_model: the model as a training session would load it, its parameters split by
-// decide_parameters, and the runtime's support for each of its ops.
+// decide_parameters, and the runtime's support for each of its ops. inspect_checkpoint: a
+// checkpoint's tensors named by their role in the session that wrote it.
 #include "onnx_train/inspect.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
 
+#include "importers/checkpoint_file.h"
 #include "importers/training_info_io.h"
 #include "runtime/exec/feeds.h"
 #include "runtime/train/load_for_training.h"
 #include "runtime/train/parameters.h"
+#include "runtime/train/session_impl.h"
 
 namespace onnx_train {
 
@@ -75,8 +81,11 @@ ModelReport inspect_model(const std::string& model_path, const TrainingOptions& 
     spec.dtype = t.dtype();
     spec.rank_known = true;
     spec.shape = t.shape();
-    report.initializers.push_back({name, spec, t.numel(), role_of(name, t, sets)});
+    const bool new_head = loaded.head.new_classes > 0 && (name == loaded.head.weight || name == loaded.head.bias);
+    report.initializers.push_back({name, spec, t.numel(), role_of(name, t, sets), new_head});
   }
+  if (loaded.head.new_classes > 0)
+    report.head = {loaded.head.node, loaded.loss, loaded.head.old_classes, loaded.head.new_classes};
   report.loss = loaded.loss;
   report.trainable = sets.trainable;
   report.frozen = sets.frozen;
@@ -95,6 +104,76 @@ std::map<std::string, std::string> read_model_metadata(const std::string& path) 
 bool is_checkpoint(const std::string& path) {
   // The key write_checkpoint_file marks every checkpoint with (importers/checkpoint_file.cc).
   return read_model_metadata(path).count("onnx_train.checkpoint_format") != 0;
+}
+
+std::string optimizer_slot_description(const std::string& optimizer, const std::string& slot) {
+  // PyTorch's state_dict slot names (onnx_train/optimizers.h) and what each holds.
+  static const std::map<std::string, std::string> meaning = {
+      {"exp_avg", "first moment"},                  // adam, adamw, lamb: EMA of gradients
+      {"exp_avg_sq", "second moment"},              // EMA of squared gradients
+      {"max_exp_avg_sq", "largest second moment"},  // amsgrad
+      {"momentum_buffer", "momentum buffer"},       // sgd, rmsprop with momentum
+      {"sum", "sum of squared gradients"},          // adagrad
+      {"square_avg", "mean of squared gradients"},  // rmsprop
+      {"grad_avg", "mean of gradients"},            // centered rmsprop
+      {"step", "step count"},
+  };
+  const auto it = meaning.find(slot);
+  return it == meaning.end() ? fmt::format("{} state '{}'", optimizer, slot)
+                             : fmt::format("{} {} ({})", optimizer, it->second, slot);
+}
+
+CheckpointReport inspect_checkpoint(const std::string& path) {
+  const CheckpointFile file = read_checkpoint_file(path);
+  CheckpointReport report;
+  report.metadata = file.metadata;
+  const auto entry = [&](const char* key) {
+    const auto it = file.metadata.find(key);
+    return it == file.metadata.end() ? std::string() : it->second;
+  };
+  const std::string step = entry("step");
+  report.step = step.empty() ? 0 : std::stoll(step);
+  report.optimizer = entry("optimizer");
+  report.schedule = entry("schedule");
+  report.seed = entry("seed");
+  report.model = entry("model");
+  // The session's names (training_session.h, "Checkpoints"): parameter/<name>, buffer/<name>
+  // (BatchNormalization's running statistics), optimizer/<parameter>/<slot>; parameter names
+  // may hold '/', a slot name never does.
+  using Kind = CheckpointTensorReport::Kind;
+  const auto starts = [](const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; };
+  for (const auto& [key, t] : file.tensors) {
+    CheckpointTensorReport r;
+    r.key = key;
+    r.spec.name = key;
+    r.spec.dtype = t.dtype();
+    r.spec.rank_known = true;
+    r.spec.shape = t.shape();
+    r.values = t.numel();
+    if (starts(key, "parameter/")) {
+      r.kind = Kind::Parameter;
+      r.of = key.substr(std::strlen("parameter/"));
+      r.describe = "parameter";
+    } else if (starts(key, "buffer/")) {
+      r.kind = Kind::RunningStatistic;
+      r.of = key.substr(std::strlen("buffer/"));
+      r.describe = "running statistic (BatchNormalization; updated by training, not trained)";
+    } else if (starts(key, kOptimizerStatePrefix) && key.rfind('/') > std::strlen(kOptimizerStatePrefix)) {
+      r.kind = Kind::OptimizerState;
+      const size_t slash = key.rfind('/');
+      r.of = key.substr(std::strlen(kOptimizerStatePrefix), slash - std::strlen(kOptimizerStatePrefix));
+      r.slot = key.substr(slash + 1);
+      r.describe =
+          optimizer_slot_description(report.optimizer.empty() ? "optimizer" : report.optimizer, r.slot) + " of " + r.of;
+    } else {
+      r.of = key;
+      r.describe = "not a tensor a training session writes";
+    }
+    report.tensors.push_back(std::move(r));
+  }
+  std::stable_sort(report.tensors.begin(), report.tensors.end(),
+                   [](const auto& a, const auto& b) { return static_cast<int>(a.kind) < static_cast<int>(b.kind); });
+  return report;
 }
 
 }  // namespace onnx_train

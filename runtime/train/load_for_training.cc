@@ -21,13 +21,14 @@ namespace onnx_train {
 namespace {
 
 // The edits every graph of a session starts from, on a freshly loaded graph. An error from the
-// head names the model file (an OptionError keeps naming its option).
-void edit_loaded_model(Graph& graph, const LoadModelOptions& options, const std::string& model_path) {
+// head names the model file (an OptionError keeps naming its option). Returns the head replaced
+// (none: classes 0).
+ReplacedHead edit_loaded_model(Graph& graph, const LoadModelOptions& options, const std::string& model_path) {
   graph.separate_deduplicated_initializers();
   if (options.eval_form) to_eval_form(graph);
-  if (options.num_classes <= 0) return;
+  if (options.num_classes <= 0) return {};
   try {
-    replace_classifier_head(graph, options.head_output, options.num_classes, options.seed);
+    return replace_classifier_head(graph, options.head_output, options.num_classes, options.seed);
   } catch (const OptionError& e) {
     throw OptionError(e.option(), e.detail(), model_path);
   } catch (const Error& e) {
@@ -124,7 +125,7 @@ LoadedModel load_model_for_training(const std::string& model_path, const LoadMod
         loaded.opset));
   }
   const std::map<std::string, std::string> copies = unholdable_copies(*loaded.model);
-  edit_loaded_model(*loaded.model, options, model_path);
+  loaded.head = edit_loaded_model(*loaded.model, options, model_path);
   loaded.loss = options.loss;
   if (loaded.loss.empty() && !loaded.model->outputs.empty()) loaded.loss = loaded.model->outputs.front().name;
   // A loss that names no value is left to the caller to report (with the outputs there are).

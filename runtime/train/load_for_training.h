@@ -26,6 +26,7 @@
 
 #include "onnx_train/training_session.h"
 #include "runtime/ir/graph.h"
+#include "runtime/transforms/classifier_head.h"
 
 namespace onnx_train {
 
@@ -54,6 +55,7 @@ struct LoadedModel {
   std::string loss;                   // the loss value resolved ("" became the first output)
   std::vector<std::string> promoted;  // Constant weights made initializers
   int opset = 0;                      // the model file's default-domain opset
+  ReplacedHead head;                  // the new classifier head (num_classes; new_classes 0: none)
   // The upgrade, when there was one; weights kept constant for the export; training-form nodes
   // inside local functions, which the export writes as they are (export_limits).
   std::vector<std::string> notes;

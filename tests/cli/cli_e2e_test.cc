@@ -711,8 +711,9 @@ TEST_F(Cli, NumClassesReplacesTheHeadAndFreezeKeepsTheBody) {
   for (const auto& [name, t] : after) head |= t.numel() == 40;  // the new 5 x 8 layer
   EXPECT_TRUE(head);
 
-  // Without --num-classes, labels 3 and 4 do not fit the 3-class head.
-  fails({model, path("data"), "--batch-size", "8", "-o", path("three.onnx")}, {"outside [0, 3)", path("data/")});
+  // Without --num-classes, labels 3 and 4 do not fit the 3-class head: the message says what does.
+  fails({model, path("data"), "--batch-size", "8", "-o", path("three.onnx")},
+        {"outside [0, 3)", path("data/"), "pass --num-classes 5"});
 }
 
 // ---- Bad input: one message naming the file and the problem, non-zero exit, nothing written

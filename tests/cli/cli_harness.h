@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -125,9 +126,17 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::string& cwd,
                    const std::string& err_path, const SpawnOptions& options = {}) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "OMP_NUM_THREADS=", 16) != 0 && std::strncmp(*e, "COLUMNS=", 8) != 0) env.emplace_back(*e);
+    if (std::strncmp(*e, "OMP_NUM_THREADS=", 16) != 0 && std::strncmp(*e, "COLUMNS=", 8) != 0 &&
+        std::strncmp(*e, "SOURCE_DATE_EPOCH=", 18) != 0)
+      env.emplace_back(*e);
   }
   env.emplace_back("OMP_NUM_THREADS=1");
+  // A fixed training.date in exported models (tools/onnx-train/model_metadata.h): the tests
+  // compare the models of runs made at different times byte for byte. A test may set another.
+  const bool date_given = std::any_of(options.env.begin(), options.env.end(), [](const std::string& e) {
+    return e.rfind("SOURCE_DATE_EPOCH=", 0) == 0;
+  });
+  if (!date_given) env.emplace_back("SOURCE_DATE_EPOCH=1700000000");
   env.insert(env.end(), options.env.begin(), options.env.end());
   std::vector<char*> envp, argv;
   for (auto& e : env) envp.push_back(e.data());

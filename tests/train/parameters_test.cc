@@ -152,5 +152,53 @@ TEST(Parameters, NonFiniteStepsAreTyped) {
   EXPECT_EQ(s.step(), 1);
 }
 
+// inspect_model marks the fresh head num_classes makes; inspect_checkpoint names a
+// checkpoint's tensors by role: optimizer slots as optimizer state, buffers as running
+// statistics (an earlier inspect called the optimizer's moments running statistics).
+TEST(Parameters, InspectNamesTheNewHeadAndACheckpointsTensorsByRole) {
+  TempDir dir;
+  const std::string mlp = testing::make_mlp(dir.path() + "/mlp.onnx", /*bn_and_dropout=*/true);
+  TrainingOptions options;
+  options.num_classes = 5;
+  const ModelReport report = inspect_model(mlp, options);
+  EXPECT_EQ(report.head.old_classes, 3);
+  EXPECT_EQ(report.head.new_classes, 5);
+  EXPECT_EQ(report.head.output, "logits");
+  for (const auto& p : report.initializers)
+    EXPECT_EQ(p.new_head, p.name == "fc2.weight" || p.name == "fc2.bias") << p.name;
+  EXPECT_EQ(inspect_model(mlp).head.new_classes, 0);
+
+  TrainingSession s = TrainingSession::from_file(mlp);
+  Tensor x(DType::Float32, {2, 4});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.25f * static_cast<float>(i);
+  s.train_step({{"x", x}, {"label", Tensor::from<int64_t>({2}, {0, 1})}});
+  const std::string ckpt = dir.path() + "/a.ckpt";
+  s.save_checkpoint(ckpt);
+  EXPECT_TRUE(is_checkpoint(ckpt));
+  EXPECT_FALSE(is_checkpoint(mlp));
+  const CheckpointReport c = inspect_checkpoint(ckpt);
+  EXPECT_EQ(c.step, 1);
+  EXPECT_EQ(c.optimizer, "adamw");
+  std::map<std::string, CheckpointTensorReport> by_key;
+  for (const auto& t : c.tensors) by_key[t.key] = t;
+  using Kind = CheckpointTensorReport::Kind;
+  ASSERT_TRUE(by_key.count("optimizer/fc2.weight/exp_avg_sq"));
+  const CheckpointTensorReport& moment = by_key.at("optimizer/fc2.weight/exp_avg_sq");
+  EXPECT_EQ(moment.kind, Kind::OptimizerState);
+  EXPECT_EQ(moment.of, "fc2.weight");
+  EXPECT_EQ(moment.slot, "exp_avg_sq");
+  EXPECT_EQ(moment.describe, "adamw second moment (exp_avg_sq) of fc2.weight");
+  ASSERT_TRUE(by_key.count("buffer/bn.running_var"));
+  EXPECT_EQ(by_key.at("buffer/bn.running_var").kind, Kind::RunningStatistic);
+  EXPECT_EQ(by_key.at("parameter/fc1.weight").kind, Kind::Parameter);
+  EXPECT_EQ(by_key.at("parameter/fc1.weight").values, 32);
+  // Parameters first, then running statistics, then optimizer state.
+  EXPECT_TRUE(std::is_sorted(c.tensors.begin(), c.tensors.end(), [](const auto& a, const auto& b) {
+    return static_cast<int>(a.kind) < static_cast<int>(b.kind);
+  }));
+  EXPECT_EQ(optimizer_slot_description("sgd", "momentum_buffer"), "sgd momentum buffer (momentum_buffer)");
+  EXPECT_EQ(optimizer_slot_description("adagrad", "sum"), "adagrad sum of squared gradients (sum)");
+}
+
 }  // namespace
 }  // namespace onnx_train

@@ -1,4 +1,4 @@
-// onnx-train inspect / graph (and its older name training-graph) / export.
+// onnx-train graph (and its older name training-graph) / export.
 #include "tools/onnx-train/commands.h"
 
 #include <fmt/format.h>
@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "onnx_train/inspect.h"
 #include "onnx_train/session.h"
 #include "onnx_train/training.h"
+#include "tools/onnx-train/model_metadata.h"
 #include "tools/onnx-train/run_folder.h"
 #include "tools/onnx-train/subcommands.h"
 #include "tools/onnx-train/train_common.h"
@@ -46,59 +46,7 @@ int write_value_graph(const TrainConfig& config, TrainingGraphOptions options, c
   return 0;
 }
 
-std::string op_key(const std::string& domain, const std::string& op) { return domain.empty() ? op : domain + "." + op; }
-
 }  // namespace
-
-int inspect_command(const std::vector<std::string>& args) {
-  // Works from the graph itself, without building gradients: a model whose ops lack a
-  // kernel or a gradient rule is exactly what this should explain.
-  const TrainConfig config = parse_train_args(args, /*need_data=*/false);
-  const ModelReport report = inspect_model(config.model, config.training);
-  std::printf("model %s\n", config.model.c_str());
-  std::printf("inputs:\n");
-  for (const auto& v : report.inputs) std::printf("  %-32s %s\n", v.name.c_str(), v.describe().c_str());
-  std::printf("outputs:\n");
-  for (const auto& v : report.outputs) std::printf("  %-32s %s\n", v.name.c_str(), v.describe().c_str());
-
-  // Parameters: what a training run with these options would train.
-  int64_t trained = 0, total = 0;
-  std::printf("parameters (initializers):\n");
-  for (const auto& p : report.initializers) {
-    const char* role = "not trained (running statistic or setting, or reaches no output)";
-    if (p.role == ParameterRole::NotFloat) role = "constant (not float)";
-    if (p.role == ParameterRole::Frozen) role = "frozen";
-    if (p.role == ParameterRole::Trainable) {
-      role = "trainable";
-      trained += p.values;
-    }
-    total += p.values;
-    std::printf("  %-40s %-24s %10lld  %s\n", p.name.c_str(), p.spec.describe().c_str(),
-                static_cast<long long>(p.values), role);
-  }
-  std::printf("  %lld of %lld values trainable\n", static_cast<long long>(trained), static_cast<long long>(total));
-
-  // Ops: does each have a kernel for its version, and a gradient rule?
-  std::printf("ops (nodes): kernel | gradient\n");
-  int problems = 0;
-  for (const auto& op : report.ops) {
-    std::string kernel = "no kernel", gradient = "no rule";
-    if (op.known) {
-      kernel = op.kernel ? "kernel" : fmt::format("no kernel for version {}", fmt::join(op.versions, "/"));
-      if (op.not_differentiable) {
-        gradient = "not differentiable";
-      } else if (op.gradient_rule) {
-        gradient = "gradient rule";
-      }
-    }
-    problems += !op.kernel;
-    std::printf("  %-32s %4d  %s | %s\n", op_key(op.domain, op.op_type).c_str(), op.nodes, kernel.c_str(),
-                gradient.c_str());
-  }
-  if (problems > 0) std::printf("%d op(s) cannot run: the model cannot be trained here\n", problems);
-  for (const auto& note : report.notes) std::printf("note: %s\n", cli_note(note).c_str());
-  return problems > 0 ? 1 : 0;
-}
 
 int graph_command(const std::vector<std::string>& raw) {
   std::string out;
@@ -172,7 +120,10 @@ int export_command(const std::vector<std::string>& raw) {
   // What the session changed in the model (an opset upgrade...), as the run that trained it said.
   for (const auto& note : run.session->notes()) std::printf("note: %s\n", cli_note(note).c_str());
   run.session->load_checkpoint(checkpoint);
-  run.session->export_model(out, data_entries(meta));  // the classes and preprocessing the run trained with
+  // The classes and preprocessing the run trained with, and how far it trained (model_metadata.h).
+  std::map<std::string, std::string> metadata = data_entries(meta);
+  metadata.merge(training_metadata(config, run, summary_of_checkpoint(meta, config, run.session->step())));
+  run.session->export_model(out, metadata);
   std::printf("wrote %s: %s with the weights of %s (step %lld)\n", out.c_str(), config.model.c_str(),
               checkpoint.c_str(), static_cast<long long>(run.session->step()));
   return 0;

@@ -16,7 +16,9 @@ int eval_command(const std::vector<std::string>& args);
 // onnx-train predict MODEL.onnx DATA -o predictions.csv [--top-k K]: a CSV row per sample with
 // the predicted class and its probabilities, or the output's values (predict_command.cc).
 int predict_command(const std::vector<std::string>& args);
-// onnx-train inspect MODEL.onnx [training options]: inputs, outputs, parameters, ops.
+// onnx-train inspect MODEL.onnx [training options]: inputs, outputs, parameters, ops, and the
+// metadata onnx-train exported with it; inspect CHECKPOINT: its step, run, tensors by role
+// (inspect_command.cc).
 int inspect_command(const std::vector<std::string>& args);
 // onnx-train graph MODEL.onnx -o training.onnx [training options]: the graph a training run
 // steps (forward, loss, backward). With --minimise VALUE instead of a loss: the forward +

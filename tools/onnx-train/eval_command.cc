@@ -24,6 +24,7 @@
 #include "tools/onnx-train/classification_report.h"
 #include "tools/onnx-train/commands.h"
 #include "tools/onnx-train/metrics_log.h"
+#include "tools/onnx-train/model_metadata.h"
 #include "tools/onnx-train/run_folder.h"
 #include "tools/onnx-train/subcommands.h"
 #include "tools/onnx-train/train_common.h"
@@ -222,6 +223,12 @@ int eval_command(const std::vector<std::string>& raw) {
       take_own_flags("eval", raw, {{"--json", [&](const std::string& v) { json_path = v; }}});
   EvalSource source = eval_source(args);
   TrainConfig& config = source.config;
+  // A model onnx-train exported knows its loss, label and output: the flags not given take them
+  // (a checkpoint's run already gave its own).
+  if (!source.checkpoint) {
+    const std::vector<std::string> stored = apply_model_metadata(config, config.model);
+    if (!stored.empty()) print(fmt::format("as the model was trained: {}", fmt::join(stored, " ")));
+  }
   Prepared run = prepare_session(config);
   for (const auto& note : run.session->notes()) std::printf("note: %s\n", cli_note(note).c_str());
   if (source.checkpoint) {

@@ -55,7 +55,7 @@ const std::vector<Subcommand>& subcommands() {
        {{{"-o"}, "FILE.csv", "where to write the predictions (CSV, written whole or not at all)"},
         {{"--top-k"}, "K", "the K most probable classes per row instead of one probability column per class"}},
        /*training_options=*/true},
-      {"inspect", "MODEL.onnx [options]", "inputs, outputs, parameters, ops and their support", "", inspect_command,
+      {"inspect", "MODEL.onnx|CHECKPOINT [options]", "inputs, outputs, parameters, ops, metadata; a checkpoint's run and tensors", "", inspect_command,
        /*passive_openmp=*/true, "", /*options=*/{}, /*training_options=*/true},
       {"graph", "MODEL.onnx -o OUT.onnx [options]", "write the training graph (forward, loss, backward)",
        "graph: with --minimise VALUE instead of a loss, the forward + backward graph of any value of the model\n"

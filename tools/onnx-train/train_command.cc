@@ -32,6 +32,7 @@
 #include "tools/onnx-train/interrupt_observer.h"
 #include "tools/onnx-train/log_observer.h"
 #include "tools/onnx-train/metrics_log.h"
+#include "tools/onnx-train/model_metadata.h"
 #include "tools/onnx-train/plot_observer.h"
 #include "tools/onnx-train/progress.h"
 #include "tools/onnx-train/progress_observer.h"
@@ -202,6 +203,7 @@ class TrainRun {
     check_validation_split();
     train_samples_ = data_.train->size();
     check_same_samples();
+    check_classes_fit_model(config_, run_, *data_.train);
     // The classes and preprocessing, for checkpoints and the exported model.
     data_meta_ = data_metadata(*data_.train, data_options);
     auto note = [&](const std::string& line) { say(line); };
@@ -232,9 +234,11 @@ class TrainRun {
 
   void export_result() {
     try {
-      session().export_model(exported_, data_meta_);
+      // The data's entries and the training's (model_metadata.h lists them).
+      const std::map<std::string, std::string> metadata = export_metadata();
+      session().export_model(exported_, metadata);
       if (!config_.export_training_path.empty())
-        session().export_training_model(config_.export_training_path, data_meta_);
+        session().export_training_model(config_.export_training_path, metadata);
     } catch (const Error& e) {
       throw Error(checkpoints_->export_failure(e.what(), exported_));
     }
@@ -257,6 +261,13 @@ class TrainRun {
 
  private:
   TrainingSession& session() { return *run_.session; }
+  // What an exported model carries: the data's entries and the training's so far
+  // (model_metadata.h lists them), for the final export and --save-best's.
+  std::map<std::string, std::string> export_metadata() const {
+    std::map<std::string, std::string> metadata = data_meta_;
+    metadata.merge(training_metadata(config_, run_, summary_->summary(*loop_, train_samples_)));
+    return metadata;
+  }
   void say(const std::string& line) { progress_.message(line); }
 
   // A resumed run's batch position and shuffle order refer to the data it was trained on.
@@ -343,6 +354,9 @@ class TrainRun {
     observers_.push_back(std::make_unique<ProgressObserver>(*loop_, progress_));
     observers_.push_back(
         std::make_unique<PlotObserver>(config_.plot_path, fs::path(config_.model).filename().string()));
+    // Before the checkpoints: the results it keeps are those of the checkpoint being written.
+    observers_.push_back(std::make_unique<SummaryObserver>());
+    summary_ = static_cast<SummaryObserver*>(observers_.back().get());
     RunRecord record{config_.args, model_hash_, changes_, train_samples_, data_meta_};
     auto checkpoints = std::make_unique<CheckpointObserver>(*loop_, config_, std::move(record), data_.train,
                                                             run_.fixed_batch, log_.get());
@@ -359,7 +373,7 @@ class TrainRun {
           config_.checkpoint_dir.empty() ? "" : (fs::path(config_.checkpoint_dir) / "best.ckpt").string();
       observers_.push_back(std::make_unique<BestModelObserver>(
           *loop_, ValidationMetric::parse("--save-best", config_.save_best), best_path_, checkpoint,
-          [this](const std::string& path) { session().export_model(path, data_meta_); }, progress_, log_.get()));
+          [this](const std::string& path) { session().export_model(path, export_metadata()); }, progress_, log_.get()));
     }
     if (profile_) observers_.push_back(std::make_unique<ProfileObserver>(session(), progress_));
     for (auto& observer : observers_) loop_->attach(*observer);
@@ -405,6 +419,7 @@ class TrainRun {
   std::unique_ptr<TrainLoop> loop_;
   std::vector<std::unique_ptr<TrainLoopObserver>> observers_;
   CheckpointObserver* checkpoints_ = nullptr;  // among observers_
+  SummaryObserver* summary_ = nullptr;         // among observers_: the results for the export
   std::chrono::steady_clock::time_point run_start_;
 };
 

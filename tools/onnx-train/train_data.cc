@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -9,6 +10,8 @@
 #include <vector>
 
 #include "onnx_train/error.h"
+#include "tools/onnx-train/train_common.h"
+#include "tools/onnx-train/train_options.h"
 
 namespace onnx_train::cli {
 
@@ -120,6 +123,56 @@ DataOptions data_options_over(const TrainConfig& config, DataOptions stored) {
   stored.columns = config.columns;
   stored.ignore_columns = config.ignore_columns;
   return stored;
+}
+
+void check_classes_fit_model(const TrainConfig& config, const Prepared& run, const Dataset& train) {
+  if (config.training.num_classes > 0) return;  // a new head of the classes asked for
+  const auto label = std::find_if(train.fields().begin(), train.fields().end(),
+                                  [](const FieldSpec& f) { return f.is_label && f.num_classes > 0; });
+  if (label == train.fields().end()) return;  // no class loss, or an open class axis
+  const int64_t outputs = label->num_classes;
+  const std::string output = run.session->outputs().at(run.output).name;
+  const std::vector<std::string> names = train.class_names();
+  if (!names.empty()) {
+    const auto classes = static_cast<int64_t>(names.size());
+    if (classes >= outputs || config.keep_head) return;
+    constexpr size_t kNamed = 5;
+    const std::string listed =
+        fmt::format("{}{}", fmt::join(names.begin(), names.begin() + std::min(names.size(), kNamed), ", "),
+                    names.size() > kNamed ? ", ..." : "");
+    OT_FAIL(
+        "{}: the data has {} classes ({}) and the model's output '{}' has {}; pass --num-classes {} to give it a new "
+        "{}-way head, or --keep-head to train the {}-way head on these {} classes (labels 0 to {})",
+        config.data, classes, listed, output, outputs, classes, classes, outputs, classes, classes - 1);
+  }
+  if (config.skip_bad_samples) return;
+  // Labels from files: the largest one, read within the data-check budget (a data set too
+  // large for it is checked as it streams, where a label out of range is a bad sample).
+  const size_t field = static_cast<size_t>(label - train.fields().begin());
+  Tensor value(label->dtype, label->sample_shape);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(check_budget_seconds());
+  int64_t largest = -1, first_outside = -1, first_value = 0;
+  for (int64_t i = 0; i < train.size(); ++i) {
+    if ((i & 255) == 0 && std::chrono::steady_clock::now() > deadline) return;
+    train.read(field, i, value.raw_data());
+    for (const int64_t v : value.to_int64s()) {
+      if (v == label->ignore_index) continue;
+      largest = std::max(largest, v);
+      if (v >= outputs && first_outside < 0) {
+        first_outside = i;
+        first_value = v;
+      }
+    }
+  }
+  // One label out of range is as likely a damaged sample as a class the model lacks: both
+  // ways out are offered, the one that needs the flag first.
+  OT_CHECK(first_outside < 0,
+           "{}: class label {} of field '{}' is outside [0, {}): the model's output '{}' has {} classes, and the "
+           "labels go up to {}\nfound by reading every label before training; if the data has {} classes, pass "
+           "--num-classes {} to give the model a new {}-way head; otherwise fix or remove the sample, or leave bad "
+           "samples out with --skip-bad-samples",
+           train.source_of(field, first_outside), first_value, label->name, outputs, output, outputs, largest,
+           largest + 1, largest + 1, largest + 1);
 }
 
 std::map<std::string, std::string> data_entries(const std::map<std::string, std::string>& metadata) {

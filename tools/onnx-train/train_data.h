@@ -14,6 +14,9 @@
 
 namespace onnx_train::cli {
 
+struct Prepared;
+struct TrainConfig;
+
 // How long reading every sample before training may take (all splits together); beyond it,
 // samples are checked as the BatchLoader reads them.
 constexpr double kCheckBudgetSeconds = 2.0;
@@ -49,6 +52,15 @@ std::string bad_samples_report(const BadSampleLog& log);
 // mean and std, image size), with what the command line gives winning: --mean, --std,
 // --image-size, and the data mapping (--input, --columns, --ignore-columns).
 DataOptions data_options_over(const TrainConfig& config, DataOptions stored);
+
+// Training with a class loss without --num-classes: the data's classes must be the model's.
+// Class names (image folders) fewer than the classifier output's classes would train a head
+// of mostly unused outputs, which is an Error suggesting --num-classes (a new head) unless
+// --keep-head says the labels are a subset by design; a class label (npy, CSV) past the
+// output's classes is an Error naming the sample, the largest label and the count
+// --num-classes needs, or fixing the sample (found by reading the labels, within
+// check_budget_seconds; not with --skip-bad-samples, which leaves such samples out). More class folders than outputs are refused when the data is opened (images.cc).
+void check_classes_fit_model(const TrainConfig& config, const Prepared& run, const Dataset& train);
 
 // The data.* entries of a checkpoint's metadata (data_metadata in onnx_train/dataset.h).
 std::map<std::string, std::string> data_entries(const std::map<std::string, std::string>& metadata);

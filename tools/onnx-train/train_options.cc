@@ -132,6 +132,9 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.training.num_classes = parse_whole_number(f, v, 1);
        }},
+      {"--keep-head", "", "",
+       "train the model's classifier as it is when the data has fewer classes than its outputs (labels a subset)",
+       [](TrainConfig& c, const std::string&, const std::string&) { c.keep_head = true; }},
       {"--freeze", "", "REGEX", "do not train parameters whose name matches (repeatable)",
        [](TrainConfig& c, const std::string&, const std::string& v) { c.training.freeze.push_back(v); }},
       {"--train-only", "", "REGEX", "train only parameters whose name matches (repeatable)",

@@ -210,6 +210,7 @@ std::shared_ptr<const Dataset> skip_bad_samples(std::shared_ptr<const Dataset> d
 // exported models (ModelProto.metadata_props): image class folders give
 //   data.classes       the class names by index, a JSON array of strings
 //   data.input         the model input the images feed, data.input_shape its C,H,W
+//   data.input_size    the H,W images are resized to
 //   data.input_layout  how pixels become values
 // and csv class labels given as names data.classes alone
 // and data.mean / data.std (comma-separated, as --mean takes them) when given. Empty for data

@@ -37,6 +37,15 @@ struct InitializerReport {
   TensorSpec spec;  // dtype and shape
   int64_t values = 0;
   ParameterRole role = ParameterRole::NotTrained;
+  bool new_head = false;  // made for TrainingOptions::num_classes: freshly initialised, not the file's values
+};
+
+// The classifier layer TrainingOptions::num_classes replaced (classes 0: none was).
+struct HeadReport {
+  std::string node;         // the Gemm / MatMul node
+  std::string output;       // the model output it feeds
+  int64_t old_classes = 0;  // the model file's
+  int64_t new_classes = 0;  // num_classes
 };
 
 // One op type of the model's nodes and what the runtime has for it.
@@ -57,6 +66,7 @@ struct ModelReport {
   std::string loss;  // the value the loss is computed from (the model's loss output, or the one a loss reads)
   // As TrainingSession would split them, in its orders (parameter_names(), buffer_names()).
   std::vector<std::string> trainable, frozen, buffers;
+  HeadReport head;            // the new classifier head, with num_classes
   std::vector<OpReport> ops;  // by op type (domain, then name)
   // TrainingSession::notes() for the same file and options: the opset upgrade for the loss (and
   // that the export keeps the model's opset), weights kept fixed for the export, a lost training
@@ -75,5 +85,33 @@ std::map<std::string, std::string> read_model_metadata(const std::string& path);
 // Whether the ONNX file at `path` is a checkpoint TrainingSession::save_checkpoint wrote
 // (its metadata, as read_model_metadata reads it, marks it).
 bool is_checkpoint(const std::string& path);
+
+// One tensor of a checkpoint, by what it is for the session that wrote it.
+struct CheckpointTensorReport {
+  enum class Kind { Parameter, RunningStatistic, OptimizerState, Other } kind = Kind::Other;
+  std::string key;       // as stored: "parameter/fc.weight", "optimizer/fc.weight/exp_avg"
+  std::string of;        // the parameter or buffer it belongs to ("fc.weight")
+  std::string slot;      // optimizer state: the slot ("exp_avg"); "" otherwise
+  std::string describe;  // what it is in words: "adamw first moment (exp_avg) of fc.weight"
+  TensorSpec spec;
+  int64_t values = 0;
+};
+
+// What a checkpoint holds (training_session.h, "Checkpoints"): the session's entries (step,
+// optimizer, schedule, seed, model), the caller's metadata, and every tensor named by its role.
+struct CheckpointReport {
+  int64_t step = 0;
+  std::string optimizer, schedule, seed, model;
+  std::map<std::string, std::string> metadata;  // every entry, the session's ones included
+  std::vector<CheckpointTensorReport> tensors;  // parameters, running statistics, optimizer state, in that order
+};
+
+// Throws naming the file when it is not a readable checkpoint.
+CheckpointReport inspect_checkpoint(const std::string& path);
+
+// What an optimizer's state slot holds, in words: ("adamw", "exp_avg") -> "adamw first moment
+// (exp_avg)"; ("sgd", "momentum_buffer") -> "sgd momentum buffer (momentum_buffer)". The slot
+// names are PyTorch's (onnx_train/optimizers.h); an unknown one is named as it is.
+std::string optimizer_slot_description(const std::string& optimizer, const std::string& slot);
 
 }  // namespace onnx_train
