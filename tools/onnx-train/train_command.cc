@@ -178,7 +178,7 @@ class TrainRun {
       log_ = std::make_unique<MetricsLog>(config_.log_path, /*append=*/resumed_.has_value());
     if (log_ && resumed_)
       log_->log_event("resumed", {{"from", resumed_->path},
-                                  {"step", std::to_string(session().step())},
+                                  {"step", session().step()},
                                   {"changed", fmt::format("{}", fmt::join(resumed_->changed, ", "))}});
     folders_.keep();
     build_loop();
@@ -250,10 +250,12 @@ class TrainRun {
         return evaluate(session(), run_, data_.val, config_.batch_size, val_drop_last_, bad_sample);
       };
     loop_ = std::make_unique<TrainLoop>(run_, *loader_, plan_, std::move(validate));
-    if (log_) observers_.push_back(std::make_unique<MetricsLogObserver>(*log_));
+    observers_.push_back(std::make_unique<MetricsLogObserver>(log_.get()));
     observers_.push_back(std::make_unique<ProgressObserver>(*loop_, progress_));
-    observers_.push_back(
-        std::make_unique<PlotObserver>(config_.plot_path, fs::path(config_.model).filename().string()));
+    PlotOptions plot;
+    plot.title = fs::path(config_.model).filename().string();
+    plot.log_loss = config_.plot_log_scale;
+    observers_.push_back(std::make_unique<PlotObserver>(*loop_, config_.plot_path, plot));
     RunRecord record{config_.args, model_hash_, changes_, train_samples_, data_meta_};
     auto checkpoints = std::make_unique<CheckpointObserver>(*loop_, config_, std::move(record), data_.train,
                                                             run_.fixed_batch, log_.get());

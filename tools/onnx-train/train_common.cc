@@ -239,7 +239,7 @@ const std::set<std::string>& resume_safe_options() {
       "--lr",     "--schedule",        "--warmup-steps",   "--clip-grad-norm",   "--clip-grad-value",
       "--epochs", "--max-steps",       "--export",         "--export-training",  "--log",
       "--plot",   "--threads",         "--checkpoint-dir", "--checkpoint-every", "--keep-checkpoints",
-      "--quiet",  "--skip-bad-samples"};
+      "--quiet",  "--skip-bad-samples", "--plot-log-scale"};
   return kSafe;
 }
 

@@ -34,6 +34,7 @@ struct TrainConfig {
   std::string export_path;            // "": <model stem>.trained.onnx in the current folder
   std::string export_training_path;
   std::string log_path, plot_path;
+  bool plot_log_scale = false;
   bool quiet = false;
   std::vector<float> mean, std;   // image normalisation
   bool skip_bad_samples = false;  // leave out samples that cannot be read or fail the checks
