@@ -242,11 +242,13 @@ std::map<std::string, std::string> parse_json_object(const std::string& line) {
 
 // The log's lines that record optimizer steps and validations (not events such as
 // checkpoints, whose paths differ between runs).
+// The step and validation lines of a log, without the wall time of each step (which no two runs share).
 std::vector<std::string> metric_lines(const std::string& log_path) {
+  static const std::regex time(", \"time\": [0-9.e+-]+");
   std::vector<std::string> out;
   for (const auto& line : lines_of(read_file(log_path))) {
     if (line.find("\"loss\"") != std::string::npos || line.find("\"val_loss\"") != std::string::npos)
-      out.push_back(line);
+      out.push_back(std::regex_replace(line, time, ""));
   }
   return out;
 }

@@ -32,6 +32,9 @@ double MetricsLogObserver::run_seconds() const {
   return earlier_seconds_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
+// No optimizer step spans two epochs (an epoch's partial accumulation is stepped at its end).
+void MetricsLogObserver::on_epoch_start(int64_t, int64_t) { step_loss_ = StepLoss{}; }
+
 void MetricsLogObserver::on_batch(const StepEvent& event) {
   samples_ += event.samples;
   step_loss_.add(event.result.loss, event.samples);

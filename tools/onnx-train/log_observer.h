@@ -34,6 +34,7 @@ class MetricsLogObserver : public TrainLoopObserver {
   explicit MetricsLogObserver(MetricsLog* log) : log_(log) {}
 
   void on_run_start() override;
+  void on_epoch_start(int64_t epoch, int64_t first_batch) override;
   void on_batch(const StepEvent& event) override;
   // {"step", "epoch", "loss", "lr"[, "grad_norm"], "samples", "epoch_loss_mean", "time"}
   void on_step(const StepEvent& event) override;

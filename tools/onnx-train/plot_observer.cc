@@ -104,6 +104,9 @@ void TrainingCurves::load(const std::string& text, const std::string& strides) {
   }
 }
 
+// No optimizer step spans two epochs (an epoch's partial accumulation is stepped at its end).
+void PlotObserver::on_epoch_start(int64_t, int64_t) { step_loss_ = StepLoss{}; }
+
 void PlotObserver::on_batch(const StepEvent& event) { step_loss_.add(event.result.loss, event.samples); }
 
 void PlotObserver::on_step(const StepEvent& event) {

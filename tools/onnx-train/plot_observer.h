@@ -84,6 +84,7 @@ class PlotObserver : public TrainLoopObserver {
   PlotObserver(const TrainLoop& loop, std::string path, PlotOptions options)
       : loop_(loop), path_(std::move(path)), options_(std::move(options)) {}
 
+  void on_epoch_start(int64_t epoch, int64_t first_batch) override;
   void on_batch(const StepEvent& event) override;
   void on_step(const StepEvent& event) override;
   // An epoch's validation only: the one at a --max-steps stop is not an epoch's.

@@ -75,7 +75,7 @@ class ProgressDisplay {
   // Prints one whole line (validation results, "checkpoint saved ..."): on a terminal it first
   // erases the bar, which comes back at the next update.
   void message(const std::string& line);
-  // A line of the run's final summary ("done: ...", "wrote ...") or of a stop: as message(),
+  // A line of the run's final summary ("done: ...", "wrote ...") or of an interrupt: as message(),
   // and printed with --quiet too.
   void summary(const std::string& line);
   // A warning the user must see even with --quiet (samples left out of training): as summary().

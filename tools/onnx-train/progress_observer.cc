@@ -101,6 +101,7 @@ void ProgressObserver::on_epoch_end(const EpochEndEvent& event) {
 void ProgressObserver::on_stop(const StopEvent& event) {
   progress_.finish();
   const int64_t step = loop_.session().step();
+  // An interrupted run prints no summary: its line, which says how to go on, is kept by --quiet.
   if (event.reason == StopReason::Interrupted) {
     progress_.summary(fmt::format("interrupted: saved {} at step {}; continue with the same command and --resume={}",
                                   event.checkpoint, step, event.checkpoint));
@@ -110,7 +111,7 @@ void ProgressObserver::on_stop(const StopEvent& event) {
   std::string line = fmt::format("stopped at step {} (--max-steps {}) after batch {} of {} in epoch {}/{}", step,
                                  plan.max_steps, event.at.batch, plan.batches, event.at.epoch + 1, plan.epochs);
   if (!event.checkpoint.empty()) line += fmt::format("; --resume continues from {}", event.checkpoint);
-  progress_.summary(line);
+  progress_.message(line);
 }
 
 }  // namespace onnx_train::cli
