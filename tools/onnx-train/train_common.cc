@@ -236,10 +236,11 @@ const std::set<std::string>& resume_safe_options() {
   // does not depend on these: they steer how the run goes on from it, or where it writes.
   // --skip-bad-samples too: a run stopped by a bad sample found while streaming goes on past it.
   static const std::set<std::string> kSafe = {
+      "--plot-log-scale",
       "--lr",     "--schedule",        "--warmup-steps",   "--clip-grad-norm",   "--clip-grad-value",
       "--epochs", "--max-steps",       "--export",         "--export-training",  "--log",
       "--plot",   "--threads",         "--checkpoint-dir", "--checkpoint-every", "--keep-checkpoints",
-      "--quiet",  "--skip-bad-samples", "--plot-log-scale"};
+      "--quiet",  "--skip-bad-samples"};
   return kSafe;
 }
 
