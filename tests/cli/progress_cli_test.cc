@@ -103,29 +103,10 @@ TEST_F(ProgressCli, ProgressLinesSayWhatTheyShowAndEndAtTheEpochLine) {
 // On a terminal: the bar redrawn in place, with the same labels and both ETAs.
 TEST_F(ProgressCli, TheBarOnATerminalIsLabelledAndShowsTheRunsEta) {
   write_npy_data(path("data"), separable(32, 1), 16);
-  const int master = posix_openpt(O_RDWR | O_NOCTTY);
-  ASSERT_GE(master, 0);
-  ASSERT_EQ(grantpt(master), 0);
-  ASSERT_EQ(unlockpt(master), 0);
-  const int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
-  ASSERT_GE(slave, 0);
-  SpawnOptions terminal;
-  terminal.terminal_fd = slave;
-  terminal.env = {"TERM=xterm", "COLUMNS=200"};
-  const pid_t pid =
-      start({model_, path("data"), "--epochs", "2", "--batch-size", "8", "-o", path("m.onnx")}, terminal);
-  close(slave);
-  std::string screen;
-  char buffer[4096];
-  for (;;) {
-    pollfd p{master, POLLIN, 0};
-    if (poll(&p, 1, 60000) <= 0) break;
-    const ssize_t n = read(master, buffer, sizeof buffer);
-    if (n <= 0) break;  // EIO once the child has closed the terminal
-    screen.append(buffer, static_cast<size_t>(n));
-  }
-  close(master);
-  EXPECT_EQ(finish(pid).code, 0) << screen;
+  const CliRun r = run_on_terminal({model_, path("data"), "--epochs", "2", "--batch-size", "8", "-o", path("m.onnx")},
+                                   {"TERM=xterm", "COLUMNS=200"});
+  const std::string& screen = r.out;
+  EXPECT_EQ(r.code, 0) << screen;
   EXPECT_TRUE(std::regex_search(screen, std::regex("\repoch 1/2  \\[=+>? *\\]  1/4  avg loss [0-9.]+  avg acc [0-9.]+%  "
                                                    "lr [0-9.e+-]+  [0-9.]+ samples/s  ETA [0-9:]+ \\(run [0-9:]+\\)")))
       << screen;
