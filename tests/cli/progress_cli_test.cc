@@ -71,6 +71,18 @@ TEST_F(ProgressCli, QuietPrintsOnlyTheSummaryAndWarnings) {
   ASSERT_EQ(warned_lines.size(), 3u) << warned.show();
   EXPECT_HAS(warned_lines[0], "the last 4 of 36 samples make no whole batch and are left out");
   EXPECT_EQ(warned_lines[1].rfind("done: 4 steps in ", 0), 0u) << warned.show();
+
+  // So does the list of bad samples --skip-bad-samples left out.
+  write_npy_data(path("bad"), separable(32, 1, 3, /*nan_at=*/5));
+  const CliRun skipped = ok({model_, path("bad"), "--batch-size", "8", "--skip-bad-samples", "--quiet", "-o",
+                             path("s.onnx")});
+  const auto skipped_lines = lines_of(skipped.out);
+  ASSERT_EQ(skipped_lines.size(), 4u) << skipped.show();
+  EXPECT_EQ(skipped_lines[0].rfind("done: 4 steps in ", 0), 0u) << skipped.show();
+  EXPECT_EQ(skipped_lines[1], "skipped 1 bad sample:");
+  EXPECT_EQ(skipped_lines[2].rfind("  " + path("bad/train/x.npy") + ", sample 5: field 'x' holds nan", 0), 0u)
+      << skipped.show();
+  EXPECT_EQ(skipped_lines[3], "wrote " + path("s.onnx"));
 }
 
 // Not a terminal: plain lines, each epoch's last one among them.
