@@ -377,9 +377,8 @@ class CliTest : public ::testing::Test {
   // terminal's whole output (stdout and stderr both, with the terminal's "\r\n" line ends) in `out`.
   CliRun run_on_terminal(const std::vector<std::string>& args, const std::vector<std::string>& env) {
     const int master = posix_openpt(O_RDWR | O_NOCTTY);
-    const int slave = master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0
-                          ? open(ptsname(master), O_RDWR | O_NOCTTY)
-                          : -1;
+    const int slave =
+        master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0 ? open(ptsname(master), O_RDWR | O_NOCTTY) : -1;
     if (slave < 0) {
       ADD_FAILURE() << "no pseudo-terminal: " << std::strerror(errno);
       if (master >= 0) close(master);

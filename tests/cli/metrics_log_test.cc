@@ -5,8 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include "tools/onnx-train/log_observer.h"
-
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -19,6 +17,7 @@
 
 #include "onnx_train/error.h"
 #include "tests/support/model_builder.h"
+#include "tools/onnx-train/log_observer.h"
 
 namespace onnx_train::cli {
 namespace {
@@ -327,8 +326,12 @@ TEST(MetricsLogTest, EventFieldsKeepTheirTypes) {
   MetricsLog log(path);
   const int64_t step = 36;
   log.log_event("checkpoint", {{"path", "ck/step-000000036.ckpt"}, {"step", step}});
-  log.log_event("mixed", {{"count", 3}, {"unsigned", size_t{7}}, {"loss", 0.25}, {"nan", std::nan("")},
-                          {"text", std::string("36")}, {"flag", true}});
+  log.log_event("mixed", {{"count", 3},
+                          {"unsigned", size_t{7}},
+                          {"loss", 0.25},
+                          {"nan", std::nan("")},
+                          {"text", std::string("36")},
+                          {"flag", true}});
   const auto lines = read_lines(path);
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0], R"({"event": "checkpoint", "path": "ck/step-000000036.ckpt", "step": 36})");

@@ -74,8 +74,8 @@ TEST_F(ProgressCli, QuietPrintsOnlyTheSummaryAndWarnings) {
 
   // So does the list of bad samples --skip-bad-samples left out.
   write_npy_data(path("bad"), separable(32, 1, 3, /*nan_at=*/5));
-  const CliRun skipped = ok({model_, path("bad"), "--batch-size", "8", "--skip-bad-samples", "--quiet", "-o",
-                             path("s.onnx")});
+  const CliRun skipped =
+      ok({model_, path("bad"), "--batch-size", "8", "--skip-bad-samples", "--quiet", "-o", path("s.onnx")});
   const auto skipped_lines = lines_of(skipped.out);
   ASSERT_EQ(skipped_lines.size(), 4u) << skipped.show();
   EXPECT_EQ(skipped_lines[0].rfind("done: 4 steps in ", 0), 0u) << skipped.show();
@@ -89,8 +89,9 @@ TEST_F(ProgressCli, QuietPrintsOnlyTheSummaryAndWarnings) {
 TEST_F(ProgressCli, ProgressLinesSayWhatTheyShowAndEndAtTheEpochLine) {
   write_npy_data(path("data"), separable(32, 1), 16);
   const CliRun r = ok({model_, path("data"), "--epochs", "2", "--batch-size", "8", "-o", path("m.onnx")});
-  EXPECT_HAS(r.out, "progress: avg loss and avg acc are the epoch's means so far; ETA is the epoch's time left, "
-                    "(run ...) the whole run's");
+  EXPECT_HAS(r.out,
+             "progress: avg loss and avg acc are the epoch's means so far; ETA is the epoch's time left, "
+             "(run ...) the whole run's");
   for (int epoch = 1; epoch <= 2; ++epoch) {
     SCOPED_TRACE(epoch);
     const std::string last = line_starting(r.out, fmt::format("epoch {}/2 batch 4/4 ", epoch));
@@ -119,10 +120,12 @@ TEST_F(ProgressCli, TheBarOnATerminalIsLabelledAndShowsTheRunsEta) {
                                    {"TERM=xterm", "COLUMNS=200"});
   const std::string& screen = r.out;
   EXPECT_EQ(r.code, 0) << screen;
-  EXPECT_TRUE(std::regex_search(screen, std::regex("\repoch 1/2  \\[=+>? *\\]  1/4  avg loss [0-9.]+  avg acc [0-9.]+%  "
-                                                   "lr [0-9.e+-]+  [0-9.]+ samples/s  ETA [0-9:]+ \\(run [0-9:]+\\)")))
+  EXPECT_TRUE(
+      std::regex_search(screen, std::regex("\repoch 1/2  \\[=+>? *\\]  1/4  avg loss [0-9.]+  avg acc [0-9.]+%  "
+                                           "lr [0-9.e+-]+  [0-9.]+ samples/s  ETA [0-9:]+ \\(run [0-9:]+\\)")))
       << screen;
-  EXPECT_TRUE(std::regex_search(screen, std::regex("\repoch 2/2  \\[=+\\]  4/4  avg loss [0-9.]+  [^\r]*  ETA 0:00\r\n")))
+  EXPECT_TRUE(
+      std::regex_search(screen, std::regex("\repoch 2/2  \\[=+\\]  4/4  avg loss [0-9.]+  [^\r]*  ETA 0:00\r\n")))
       << screen;
   EXPECT_HAS(screen, "epoch 2/2: train loss (epoch mean) ");
 }
@@ -131,9 +134,8 @@ TEST_F(ProgressCli, TheBarOnATerminalIsLabelledAndShowsTheRunsEta) {
 // and "time" count the whole run.
 TEST_F(ProgressCli, LogRecordsAreTypedAndCountTheWholeRunAcrossAResume) {
   write_npy_data(path("data"), separable(32, 1), 16);
-  const std::vector<std::string> common = {model_,         path("data"), "--epochs", "2",
-                                           "--batch-size", "8",          "--checkpoint-dir", path("ck"),
-                                           "--log",        path("log.jsonl")};
+  const std::vector<std::string> common = {model_, path("data"),       "--epochs", "2",     "--batch-size",
+                                           "8",    "--checkpoint-dir", path("ck"), "--log", path("log.jsonl")};
   ok(plus(common, {"--max-steps", "3", "-o", path("a.onnx")}));
   ok(plus(common, {"--resume", "-o", path("b.onnx")}));
   const std::string log = read_file(path("log.jsonl"));
@@ -162,8 +164,7 @@ TEST_F(ProgressCli, LogRecordsAreTypedAndCountTheWholeRunAcrossAResume) {
   for (std::sregex_iterator it(log.begin(), log.end(), checkpoint), end; it != end; ++it)
     checkpoint_steps.push_back((*it)[1]);
   EXPECT_EQ(checkpoint_steps, (std::vector<std::string>{"3", "4", "8"})) << log;
-  EXPECT_TRUE(std::regex_search(log, std::regex("\"event\": \"resumed\", \"from\": \"[^\"]+\", \"step\": 3,")))
-      << log;
+  EXPECT_TRUE(std::regex_search(log, std::regex("\"event\": \"resumed\", \"from\": \"[^\"]+\", \"step\": 3,"))) << log;
   EXPECT_TRUE(std::regex_search(log, std::regex("\"event\": \"validation_at_stop\", \"step\": 3, \"loss\": [0-9]")))
       << log;
 }
@@ -242,8 +243,8 @@ TEST_F(ProgressCli, PlotCurvesGoOnAcrossAResume) {
 
 TEST_F(ProgressCli, PlotLogScale) {
   write_npy_data(path("data"), separable(32, 1), 16);
-  const CliRun r = ok({model_, path("data"), "--batch-size", "8", "--plot", path("p.svg"), "--plot-log-scale", "-o",
-                       path("m.onnx")});
+  const CliRun r = ok(
+      {model_, path("data"), "--batch-size", "8", "--plot", path("p.svg"), "--plot-log-scale", "-o", path("m.onnx")});
   EXPECT_HAS(read_file(path("p.svg")), ">loss (log scale)<");
   ok({model_, path("data"), "--batch-size", "8", "--plot", path("linear.svg"), "-o", path("m.onnx")});
   EXPECT_LACKS(read_file(path("linear.svg")), "log scale");

@@ -291,7 +291,8 @@ TEST(ProgressTest, SummaryErasesTheBarAsAMessageDoes) {
   progress.update(example());
   const size_t bar_length = out.fresh().size() - 1;
   progress.summary("interrupted: saved run/step-000000412.ckpt at step 412");
-  EXPECT_EQ(out.fresh(), "\r" + std::string(bar_length, ' ') + "\rinterrupted: saved run/step-000000412.ckpt at step 412\n");
+  EXPECT_EQ(out.fresh(),
+            "\r" + std::string(bar_length, ' ') + "\rinterrupted: saved run/step-000000412.ckpt at step 412\n");
 }
 
 TEST(ProgressTest, FinishShowsTheLatestStatusAndEndsTheLine) {

@@ -52,8 +52,8 @@ class MetricsLogObserver : public TrainLoopObserver {
 
   MetricsLog* log_;
   StepLoss step_loss_;
-  int64_t samples_ = 0;          // trained since the run began
-  double earlier_seconds_ = 0;   // of the runs before a resume, up to the checkpoint
+  int64_t samples_ = 0;         // trained since the run began
+  double earlier_seconds_ = 0;  // of the runs before a resume, up to the checkpoint
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 

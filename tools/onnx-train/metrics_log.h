@@ -50,10 +50,10 @@ class LogValue {
  public:
   LogValue(double value) : json_(json_number(value)) {}  // NOLINT: implicit, as a field list reads
   template <typename Int, std::enable_if_t<std::is_integral_v<Int> && !std::is_same_v<Int, bool>, int> = 0>
-  LogValue(Int value) : json_(std::to_string(value)) {}  // NOLINT
-  LogValue(bool value) : json_(value ? "true" : "false") {}  // NOLINT
+  LogValue(Int value) : json_(std::to_string(value)) {}            // NOLINT
+  LogValue(bool value) : json_(value ? "true" : "false") {}        // NOLINT
   LogValue(const std::string& text) : json_(json_string(text)) {}  // NOLINT
-  LogValue(const char* text) : json_(json_string(text)) {}  // NOLINT
+  LogValue(const char* text) : json_(json_string(text)) {}         // NOLINT
   const std::string& json() const { return json_; }
 
  private:

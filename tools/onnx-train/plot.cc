@@ -323,8 +323,7 @@ class SvgChart {
   }
 
   double px(double x) const {
-    return std::clamp(plot_left_ + (x - x_axis_.lo) / (x_axis_.hi - x_axis_.lo) * plot_width_, -kOffCanvas,
-                      kOffCanvas);
+    return std::clamp(plot_left_ + (x - x_axis_.lo) / (x_axis_.hi - x_axis_.lo) * plot_width_, -kOffCanvas, kOffCanvas);
   }
   double py(const Axis& axis, double y) const {
     return std::clamp(plot_bottom_ - (y - axis.lo) / (axis.hi - axis.lo) * plot_height_, -kOffCanvas, kOffCanvas);
@@ -443,8 +442,8 @@ class SvgChart {
   void write_legend_and_notes() {
     for (const LegendEntry& entry : legend_) {
       const DrawnSeries& d = *entry.series;
-      fmt::format_to(out(), "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\"{}/>\n", entry.x,
-                     entry.y, entry.x + 20, entry.y, d.color, line_style(*d.series, 2));
+      fmt::format_to(out(), "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\"{}/>\n",
+                     entry.x, entry.y, entry.x + 20, entry.y, d.color, line_style(*d.series, 2));
       fmt::format_to(out(), "<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#333333\">{}</text>\n", entry.x + 26,
                      entry.y + kFontSize * 0.35, xml_escape(d.series->name));
     }
