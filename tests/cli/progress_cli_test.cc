@@ -85,6 +85,23 @@ TEST_F(ProgressCli, QuietPrintsOnlyTheSummaryAndWarnings) {
   EXPECT_EQ(skipped_lines[3], "wrote " + path("s.onnx"));
 }
 
+// Ctrl-C prints no summary: the line saying where the run was saved and how to go on is its
+// summary, and --quiet keeps it.
+TEST_F(ProgressCli, QuietKeepsTheLineOfAnInterrupt) {
+  write_npy_data(path("data"), separable(2000, 1));  // 250 batches an epoch, 400 epochs: runs until interrupted
+  const pid_t pid = start({model_, path("data"), "--batch-size", "8", "--epochs", "400", "--quiet", "--checkpoint-dir",
+                           path("ck"), "--log", path("log.jsonl"), "-o", path("m.onnx")});
+  ASSERT_TRUE(wait_until([&] { return read_file(path("log.jsonl")).find("\"loss\"") != std::string::npos; }));
+  kill(pid, SIGINT);
+  const CliRun r = finish(pid, 60);
+  EXPECT_EQ(r.code, 130) << r.show();
+  const auto lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 1u) << r.show();
+  EXPECT_TRUE(std::regex_search(lines[0], std::regex("^interrupted: saved \\S+ at step [0-9]+; continue with the "
+                                                     "same command and --resume=")))
+      << r.show();
+}
+
 // Not a terminal: plain lines, each epoch's last one among them.
 TEST_F(ProgressCli, ProgressLinesSayWhatTheyShowAndEndAtTheEpochLine) {
   write_npy_data(path("data"), separable(32, 1), 16);
