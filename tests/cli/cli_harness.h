@@ -3,7 +3,8 @@
 // resume_test.cc, run_folder_test.cc): a temporary work folder, small models (an MLP, a linear
 // classifier) and separable .npy data written there, runs with their exit code and output, the
 // process controls those tests need (a signal at a chosen moment, a file-size or address-space
-// limit, a terminal, variables added to the environment of every run, the peak memory of a run),
+// limit, a terminal and what it shows, variables added to the environment of every run, the peak
+// memory of a run),
 // and the comparison of an exported model's outputs with ONNX Runtime's.
 #pragma once
 
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -378,6 +380,37 @@ class CliTest : public ::testing::Test {
 
   CliRun run(const std::vector<std::string>& args, const SpawnOptions& options = {}) {
     return finish(start(args, options));
+  }
+
+  // Runs onnx-train on a terminal of its own (a pty), `env` added to its environment: the
+  // terminal's whole output (stdout and stderr both, with the terminal's "\r\n" line ends) in `out`.
+  CliRun run_on_terminal(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+    const int master = posix_openpt(O_RDWR | O_NOCTTY);
+    const int slave =
+        master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0 ? open(ptsname(master), O_RDWR | O_NOCTTY) : -1;
+    if (slave < 0) {
+      ADD_FAILURE() << "no pseudo-terminal: " << std::strerror(errno);
+      if (master >= 0) close(master);
+      return {};
+    }
+    SpawnOptions terminal;
+    terminal.terminal_fd = slave;
+    terminal.env = env;
+    const pid_t pid = start(args, terminal);
+    close(slave);
+    std::string screen;
+    char buffer[4096];
+    for (;;) {
+      pollfd p{master, POLLIN, 0};
+      if (poll(&p, 1, 60000) <= 0) break;
+      const ssize_t n = read(master, buffer, sizeof buffer);
+      if (n <= 0) break;  // EIO once the child has closed the terminal
+      screen.append(buffer, static_cast<size_t>(n));
+    }
+    close(master);
+    CliRun r = finish(pid);
+    r.out = screen;
+    return r;
   }
 
   // A run that must succeed.

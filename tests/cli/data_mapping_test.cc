@@ -193,11 +193,11 @@ TEST_F(DataMappingCli, CsvColumnsChooseTheFeaturesInOrder) {
              csv_of(t, {feature(0), feature(1), feature(2), feature(3), label_column("label")}));
   write_file(path("shuffled/train.csv"), csv_of(t, {feature(3), label_column("label"), id_column("extra", ""),
                                                     feature(1), feature(0), feature(2)}));
-  const double plain = number_after(ok(plus({model, path("plain")}, kQuick)).out, "train loss ");
+  const double plain = number_after(ok(plus({model, path("plain")}, kQuick)).out, "train loss (epoch mean) ");
   const CliRun chosen = ok(plus({model, path("shuffled"), "--columns", "f0,f1,f2,f3"}, kQuick));
-  EXPECT_EQ(number_after(chosen.out, "train loss "), plain) << chosen.show();
+  EXPECT_EQ(number_after(chosen.out, "train loss (epoch mean) "), plain) << chosen.show();
   const CliRun swapped = ok(plus({model, path("shuffled"), "--columns", "f1,f0,f2,f3"}, kQuick));
-  EXPECT_NE(number_after(swapped.out, "train loss "), plain) << swapped.show();
+  EXPECT_NE(number_after(swapped.out, "train loss (epoch mean) "), plain) << swapped.show();
   fails({model, path("shuffled"), "--columns", "f0,f1,f2,f9"},
         {path("shuffled/train.csv") + ": --columns f0,f1,f2,f9: no column 'f9'; the header has f3, label, extra, f1, "
                                       "f0, f2"});

@@ -17,6 +17,7 @@
 
 #include "onnx_train/error.h"
 #include "tests/support/model_builder.h"
+#include "tools/onnx-train/log_observer.h"
 
 namespace onnx_train::cli {
 namespace {
@@ -317,6 +318,49 @@ TEST(MetricsLogTest, AppendAfterACutLineStartsANewLine) {
   EXPECT_NO_THROW(parse(lines[0]));
   EXPECT_THROW(parse(lines[1]), std::runtime_error);  // the cut line stays cut: readers skip it
   EXPECT_EQ(lines[2], R"({"step": 2, "epoch": 1, "loss": 1.5, "lr": 0.1})");
+}
+
+TEST(MetricsLogTest, EventFieldsKeepTheirTypes) {
+  TempDir dir;
+  const std::string path = dir.path() + "/log.jsonl";
+  MetricsLog log(path);
+  const int64_t step = 36;
+  log.log_event("checkpoint", {{"path", "ck/step-000000036.ckpt"}, {"step", step}});
+  log.log_event("mixed", {{"count", 3},
+                          {"unsigned", size_t{7}},
+                          {"loss", 0.25},
+                          {"nan", std::nan("")},
+                          {"text", std::string("36")},
+                          {"flag", true}});
+  const auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], R"({"event": "checkpoint", "path": "ck/step-000000036.ckpt", "step": 36})");
+  EXPECT_EQ(lines[1],
+            R"({"event": "mixed", "count": 3, "unsigned": 7, "loss": 0.25, "nan": null, "text": "36", "flag": true})");
+  const JsonObject checkpoint = parse(lines[0]);
+  EXPECT_EQ(checkpoint[2].second.kind, JsonValue::kNumber);
+  EXPECT_EQ(checkpoint[2].second.number, 36);
+}
+
+TEST(MetricsLogTest, StepExtrasMayBeCountsAndTimes) {
+  TempDir dir;
+  const std::string path = dir.path() + "/log.jsonl";
+  MetricsLog log(path);
+  log.log_step(36, 2, 0.5, 0.001, {{"samples", int64_t{1152}}, {"epoch_loss_mean", 0.625}, {"time", 12.5}});
+  EXPECT_EQ(read_lines(path)[0],
+            R"({"step": 36, "epoch": 2, "loss": 0.5, "lr": 0.001, "samples": 1152, "epoch_loss_mean": 0.625, )"
+            R"("time": 12.5})");
+}
+
+// A step's loss is the mean over the samples of all the micro-batches it accumulated.
+TEST(MetricsLogTest, StepLossIsTheMeanOverTheStepsSamples) {
+  StepLoss loss;
+  loss.add(1.0, 8);
+  loss.add(4.0, 2);  // a short last micro-batch weighs less
+  EXPECT_DOUBLE_EQ(loss.take(99), (1.0 * 8 + 4.0 * 2) / 10);
+  EXPECT_EQ(loss.take(99), 99);  // taken: the next step starts afresh
+  loss.add(0.5, 3);
+  EXPECT_EQ(loss.take(99), 0.5);
 }
 
 TEST(MetricsLogTest, ErrorsNameTheFile) {

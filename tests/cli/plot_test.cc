@@ -1,6 +1,8 @@
 // The SVG training chart (tools/onnx-train/plot.h): well-formed XML (a small checker here, and
 // xmllint when the machine has it), one polyline per drawable run of points, gaps at NaN, nice
-// ticks, the right axis, outlier clipping and log scale, and the atomic write.
+// ticks, the right axis, outlier clipping and log scale, faint series, the atomic write; and
+// the training curves a run keeps (tools/onnx-train/plot_observer.h): the per-step loss, its
+// smoothing over the whole run, and their checkpoint text.
 #include "tools/onnx-train/plot.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +16,7 @@
 
 #include "onnx_train/error.h"
 #include "tests/support/model_builder.h"
+#include "tools/onnx-train/plot_observer.h"
 
 namespace onnx_train::cli {
 namespace {
@@ -443,6 +446,100 @@ TEST(PlotTest, WriteIsAtomicAndErrorsNameTheFile) {
   PlotOptions tiny;
   tiny.width = 100;
   EXPECT_THROW(svg_plot({}, tiny), Error);
+}
+
+// The stroke colour of each series' group, in drawing order (the grid's, light grey, left out).
+std::vector<std::string> group_strokes(const std::string& svg) {
+  static const std::regex group("<g stroke=\"(#[0-9a-f]{6})\"");
+  std::vector<std::string> out;
+  for (std::sregex_iterator it(svg.begin(), svg.end(), group), end; it != end; ++it)
+    if ((*it)[1] != "#e5e5e5") out.push_back((*it)[1]);
+  return out;
+}
+
+TEST(PlotTest, FaintSeriesIsThinLightAndColouredAsTheLineOverIt) {
+  const auto raw = decaying_loss(40);
+  std::vector<std::pair<double, double>> smooth;
+  for (const auto& [x, y] : raw) smooth.emplace_back(x, y * 1.01);
+  const std::string svg = svg_plot({{"train loss (per step)", raw, false, /*faint=*/true},
+                                    {"train loss (smoothed)", smooth},
+                                    {"val loss", {{20, 1.1}, {40, 0.5}}}},
+                                   {});
+  EXPECT_EQ(xml_problem(svg), "");
+  // Per step and smoothed share the first colour; val loss gets the second, as without the faint line.
+  EXPECT_EQ(group_strokes(svg), (std::vector<std::string>{"#1f77b4", "#1f77b4", "#ff7f0e"}));
+  EXPECT_NE(svg.find("<g stroke=\"#1f77b4\" stroke-width=\"1\" stroke-opacity=\"0.3\">"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("<g stroke=\"#1f77b4\" stroke-width=\"1.5\">"), std::string::npos) << svg;
+  EXPECT_EQ(occurrences(svg, "stroke-opacity"), 2u);  // the line and its legend sample
+  EXPECT_EQ(occurrences(svg, "<circle"), 40u + 2);    // no dots on the faint line
+  const auto lines = polylines(svg);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].size(), 40u);  // drawn first: under the smoothed line
+  for (const std::string name : {"train loss (per step)", "train loss (smoothed)"})
+    EXPECT_NE(svg.find(">" + name + "<"), std::string::npos) << name;
+}
+
+TEST(PlotTest, LogScaleSaysSoOnItsAxis) {
+  PlotOptions log;
+  log.log_loss = true;
+  EXPECT_NE(svg_plot({{"loss", decaying_loss(10)}}, log).find(">loss (log scale)<"), std::string::npos);
+  EXPECT_EQ(svg_plot({{"loss", decaying_loss(10)}}, {}).find("log scale"), std::string::npos);
+}
+
+// TensorBoard's smoothing: last_n = w last_(n-1) + (1 - w) y_n, shown as last_n / (1 - w^n).
+TEST(PlotCurvesTest, SmoothingIsADebiasedMovingAverage) {
+  Smoothing s;
+  s.weight = 0.8;
+  EXPECT_DOUBLE_EQ(s.add(2.0), 2.0);  // the first point is its own mean, not 0.2 * 2
+  const double last2 = 0.8 * 0.2 * 2.0 + 0.2 * 1.0;
+  EXPECT_DOUBLE_EQ(s.add(1.0), last2 / (1 - 0.64));
+  EXPECT_DOUBLE_EQ(s.add(NAN), last2 / (1 - 0.64));  // a non-finite value is left out
+  Smoothing constant;
+  constant.weight = 0.95;
+  for (int i = 0; i < 100; ++i) EXPECT_NEAR(constant.add(0.7), 0.7, 1e-12);
+  // A span of 1/64 of the run, at least 5 steps.
+  EXPECT_DOUBLE_EQ(Smoothing::weight_for(18), 0.8);
+  EXPECT_DOUBLE_EQ(Smoothing::weight_for(6400), 0.99);
+}
+
+// The run's curves through a checkpoint's text and back, then on: the same as never stopped,
+// the smoothed line included (it does not restart).
+TEST(PlotCurvesTest, CurvesGoOnAfterACheckpointAsIfNeverStopped) {
+  TrainingCurves straight, first;
+  const auto loss = [](int step) { return 2.0 / step + 0.1 * ((step * 7) % 3); };
+  for (int step = 1; step <= 700; ++step) {
+    straight.add_step(step, loss(step), 1400);
+    first.add_step(step, loss(step), 1400);
+  }
+  first.val_loss.add(700, 0.5);
+  straight.val_loss.add(700, 0.5);
+  TrainingCurves resumed;
+  resumed.load(first.save(), first.save_strides());
+  resumed.smoothing = Smoothing::load(first.smoothing.save());
+  for (int step = 701; step <= 1400; ++step) {
+    straight.add_step(step, loss(step), 1400);
+    resumed.add_step(step, loss(step), 2000);  // a longer run on resume keeps the smoothing it began with
+  }
+  EXPECT_EQ(resumed.save(), straight.save());
+  EXPECT_EQ(resumed.save_strides(), straight.save_strides());
+  const auto series = resumed.series();
+  ASSERT_EQ(series.size(), 5u);
+  EXPECT_EQ(series[0].name, "train loss (per step)");
+  EXPECT_TRUE(series[0].faint);
+  EXPECT_EQ(series[1].name, "train loss (smoothed)");
+  EXPECT_LE(series[1].points.size(), Curve::kMaxPoints);
+}
+
+// A checkpoint of an older version: four curves, no smoothing; the curves load, and the
+// smoothed line starts at the resumed step.
+TEST(PlotCurvesTest, OlderCheckpointsLoad) {
+  TrainingCurves curves;
+  curves.load("0 1 2.5\n0 2 2.0\n1 2 1.5\n3 2 0.5\n", "2 1 1 1 0 1 1 1");
+  curves.smoothing = Smoothing::load("");
+  EXPECT_EQ(curves.train_loss.series.points.size(), 2u);
+  EXPECT_EQ(curves.smoothed_loss.series.points.size(), 0u);
+  curves.add_step(3, 1.0, 18);
+  EXPECT_EQ(curves.smoothed_loss.series.points, (std::vector<std::pair<double, double>>{{3, 1.0}}));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The training progress display (tools/onnx-train/progress.h): the terminal and plain lines,
-// width fitting, the redraw rate limit (with a fake clock: no sleeping), messages, quiet mode.
+// width fitting, the epoch's and the run's ETA, the redraw rate limit (with a fake clock: no
+// sleeping), messages, quiet mode keeping only the summary and warnings.
 // Output is captured with open_memstream, which is not a tty: `terminal` is forced.
 #include "tools/onnx-train/progress.h"
 
@@ -65,6 +66,7 @@ StepStatus example() {
   s.lr = 1e-3;
   s.samples_per_second = 2510;
   s.eta_seconds = 12;
+  s.run_eta_seconds = 220;
   return s;
 }
 
@@ -106,15 +108,31 @@ TEST(ProgressTest, FormatsDurations) {
   EXPECT_EQ(format_duration(INFINITY), "?:??");
 }
 
-TEST(ProgressTest, TerminalLineHasEveryFieldAtWidth100) {
-  // Without the bar the fields take 80 columns; 99 usable leave a 15-wide bar, 412/938 of it done.
+TEST(ProgressTest, TerminalLineHasEveryFieldAtWidth120) {
+  // Without the bar the fields take 99 columns; 119 usable leave a 16-wide bar, 412/938 of it done.
+  EXPECT_EQ(ProgressDisplay::terminal_line(example(), 120),
+            "epoch 1/3  [=======>        ]  412/938  avg loss 0.4312  avg acc 84.1%  lr 1.0e-03  2510 samples/s  "
+            "ETA 0:12 (run 3:40)");
+  // At 100, samples/s gives way first.
   EXPECT_EQ(ProgressDisplay::terminal_line(example(), 100),
-            "epoch 1/3  [======>        ]  412/938  loss 0.4312  acc 84.1%  lr 1.0e-03  2510 samples/s  ETA 0:12");
+            "epoch 1/3  [=====>      ]  412/938  avg loss 0.4312  avg acc 84.1%  lr 1.0e-03  ETA 0:12 (run 3:40)");
 }
 
 TEST(ProgressTest, PlainLineHasEveryField) {
   EXPECT_EQ(ProgressDisplay::plain_line(example()),
-            "epoch 1/3 batch 412/938 step 412/2814 loss 0.4312 acc 84.1% lr 1.0e-03 2510 samples/s ETA 0:12");
+            "epoch 1/3 batch 412/938 step 412/2814 avg loss 0.4312 avg acc 84.1% lr 1.0e-03 2510 samples/s ETA 0:12 "
+            "(run 3:40)");
+}
+
+TEST(ProgressTest, RunEtaOnlyWithTheEpochsAndWhenKnown) {
+  StepStatus s = example();
+  s.run_eta_seconds = -1;  // the last epoch: the run ends with it
+  EXPECT_EQ(ProgressDisplay::plain_line(s).substr(ProgressDisplay::plain_line(s).find("ETA")), "ETA 0:12");
+  s.run_eta_seconds = 3723;
+  EXPECT_NE(ProgressDisplay::terminal_line(s, 200).find("  ETA 0:12 (run 1:02:03)"), std::string::npos);
+  s.eta_seconds = -1;  // no rate measured yet: neither
+  EXPECT_EQ(ProgressDisplay::plain_line(s).find("ETA"), std::string::npos);
+  EXPECT_EQ(ProgressDisplay::terminal_line(s, 200).find("run"), std::string::npos);
 }
 
 TEST(ProgressTest, UnknownValuesAreLeftOut) {
@@ -122,10 +140,11 @@ TEST(ProgressTest, UnknownValuesAreLeftOut) {
   s.accuracy = -1;
   s.samples_per_second = 0;
   s.eta_seconds = -1;
+  s.run_eta_seconds = -1;
   s.batches = 0;  // a stream of unknown length: no bar, no total
   s.total_steps = 0;
-  EXPECT_EQ(ProgressDisplay::terminal_line(s, 100), "epoch 1/3  412  loss 0.4312  lr 1.0e-03");
-  EXPECT_EQ(ProgressDisplay::plain_line(s), "epoch 1/3 batch 412 step 412 loss 0.4312 lr 1.0e-03");
+  EXPECT_EQ(ProgressDisplay::terminal_line(s, 100), "epoch 1/3  412  avg loss 0.4312  lr 1.0e-03");
+  EXPECT_EQ(ProgressDisplay::plain_line(s), "epoch 1/3 batch 412 step 412 avg loss 0.4312 lr 1.0e-03");
 }
 
 TEST(ProgressTest, LossesOfEveryScaleStayReadable) {
@@ -163,19 +182,19 @@ TEST(ProgressTest, LineFitsTheWidth) {
     const std::string line = ProgressDisplay::terminal_line(s, width);
     EXPECT_LE(static_cast<int>(line.size()), width - 1) << line;
     EXPECT_EQ(line.rfind("epoch 1/3", 0), 0u) << line;
-    if (width >= 35) {
-      EXPECT_NE(line.find("loss 0.4312"), std::string::npos) << line;
+    if (width >= 36) {
+      EXPECT_NE(line.find("avg loss 0.4312"), std::string::npos) << line;
     }
   }
   // Wide: the bar stops growing at 30, the rest is not padded.
-  EXPECT_EQ(ProgressDisplay::terminal_line(s, 240).size(), 80u + 2 + 32);
-  // 80 columns: samples/s gives way to an 11-wide bar.
+  EXPECT_EQ(ProgressDisplay::terminal_line(s, 240).size(), 99u + 2 + 32);
+  // 80 columns: samples/s, lr and the run's ETA give way to a 15-wide bar.
   EXPECT_EQ(ProgressDisplay::terminal_line(s, 80),
-            "epoch 1/3  [====>      ]  412/938  loss 0.4312  acc 84.1%  lr 1.0e-03  ETA 0:12");
-  // 60: the bar would be too narrow to say anything, so lr and the bar go.
-  EXPECT_EQ(ProgressDisplay::terminal_line(s, 60), "epoch 1/3  412/938  loss 0.4312  acc 84.1%  ETA 0:12");
-  EXPECT_EQ(ProgressDisplay::terminal_line(s, 45), "epoch 1/3  412/938  loss 0.4312  ETA 0:12");
-  EXPECT_EQ(ProgressDisplay::terminal_line(s, 30), "epoch 1/3  412/938  loss 0.43");  // cut, never wrapped
+            "epoch 1/3  [======>        ]  412/938  avg loss 0.4312  avg acc 84.1%  ETA 0:12");
+  // 60: the bar would be too narrow to say anything, so the bar and acc go.
+  EXPECT_EQ(ProgressDisplay::terminal_line(s, 60), "epoch 1/3  412/938  avg loss 0.4312  ETA 0:12");
+  EXPECT_EQ(ProgressDisplay::terminal_line(s, 45), "epoch 1/3  412/938  avg loss 0.4312");
+  EXPECT_EQ(ProgressDisplay::terminal_line(s, 32), "epoch 1/3  412/938  avg loss 0.");  // cut, never wrapped
 }
 
 TEST(ProgressTest, TerminalRedrawsInPlaceAtMostTenTimesASecond) {
@@ -237,7 +256,7 @@ TEST(ProgressTest, EpochEndIsAlwaysDrawnAndKept) {
 TEST(ProgressTest, ShorterLineCoversTheLongerOne) {
   Capture out;
   FakeClock time;
-  ProgressDisplay progress(out.file(), true, false, 15, time.clock(), 100);
+  ProgressDisplay progress(out.file(), true, false, 15, time.clock(), 200);  // wide: every field shown
   StepStatus s = example();
   progress.update(s);
   const size_t long_length = out.fresh().size() - 1;
@@ -263,6 +282,17 @@ TEST(ProgressTest, MessageErasesTheBarWhichComesBack) {
   time.now = 0.001;  // inside the rate limit, but the bar is gone: it is drawn at once
   progress.update(s);
   EXPECT_EQ(out.fresh(), "\r" + ProgressDisplay::terminal_line(s, 100));
+}
+
+TEST(ProgressTest, SummaryErasesTheBarAsAMessageDoes) {
+  Capture out;
+  FakeClock time;
+  ProgressDisplay progress(out.file(), true, false, 15, time.clock(), 100);
+  progress.update(example());
+  const size_t bar_length = out.fresh().size() - 1;
+  progress.summary("interrupted: saved run/step-000000412.ckpt at step 412");
+  EXPECT_EQ(out.fresh(),
+            "\r" + std::string(bar_length, ' ') + "\rinterrupted: saved run/step-000000412.ckpt at step 412\n");
 }
 
 TEST(ProgressTest, FinishShowsTheLatestStatusAndEndsTheLine) {
@@ -314,14 +344,16 @@ TEST(ProgressTest, PlainModePrintsLinesEverySoOften) {
   progress.finish();  // shows where it stopped
   const std::string text = out.fresh();
   EXPECT_EQ(text,
-            "epoch 1/3 batch 938/938 step 412/2814 loss 0.4312 acc 84.1% lr 1.0e-03 2510 samples/s ETA 0:12\n"
+            "epoch 1/3 batch 938/938 step 412/2814 avg loss 0.4312 avg acc 84.1% lr 1.0e-03 2510 samples/s ETA 0:12 "
+            "(run 3:40)\n"
             "epoch 1/3: val loss 0.3921\n"
-            "epoch 2/3 batch 7/938 step 412/2814 loss 0.4312 acc 84.1% lr 1.0e-03 2510 samples/s ETA 0:12\n");
+            "epoch 2/3 batch 7/938 step 412/2814 avg loss 0.4312 avg acc 84.1% lr 1.0e-03 2510 samples/s ETA 0:12 "
+            "(run 3:40)\n");
   EXPECT_EQ(text.find('\r'), std::string::npos);
   EXPECT_EQ(text.find('['), std::string::npos);
 }
 
-TEST(ProgressTest, QuietPrintsOnlyMessages) {
+TEST(ProgressTest, QuietPrintsOnlyTheSummaryAndWarnings) {
   for (const bool terminal : {true, false}) {
     Capture out;
     FakeClock time;
@@ -334,9 +366,13 @@ TEST(ProgressTest, QuietPrintsOnlyMessages) {
     }
     progress.finish();
     EXPECT_EQ(out.text(), "");
-    progress.message("done: 938 steps in 0:42");
+    progress.message("epoch 1/3: train loss (epoch mean) 0.4312");
+    progress.message("note: the model was upgraded to opset 12");
+    EXPECT_EQ(out.text(), "");
+    progress.warning("the last 3 of 67 samples make no whole batch and are left out");
+    progress.summary("done: 938 steps in 0:42");
     progress.finish();
-    EXPECT_EQ(out.text(), "done: 938 steps in 0:42\n");
+    EXPECT_EQ(out.text(), "the last 3 of 67 samples make no whole batch and are left out\ndone: 938 steps in 0:42\n");
   }
 }
 

@@ -335,29 +335,9 @@ TEST_F(CliRunFolder, AnErrorDuringTrainingStartsItsOwnLineOnATerminal) {
   // are finite) but makes the loss overflow: an error while the bar is on screen.
   for (int j = 0; j < 4; ++j) s.x[4 * 200 + j] = 3e38f;
   write_npy_data(path("data"), s);
-  const int master = posix_openpt(O_RDWR | O_NOCTTY);
-  ASSERT_GE(master, 0);
-  ASSERT_EQ(grantpt(master), 0);
-  ASSERT_EQ(unlockpt(master), 0);
-  const int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
-  ASSERT_GE(slave, 0);
-  SpawnOptions terminal;
-  terminal.terminal_fd = slave;
-  terminal.env = {"TERM=xterm", "COLUMNS=100"};
-  const pid_t pid =
-      start({model_, path("data"), "--batch-size", "8", "--no-shuffle", "-o", path("out.onnx")}, terminal);
-  close(slave);
-  std::string screen;
-  char buffer[4096];
-  for (;;) {
-    pollfd p{master, POLLIN, 0};
-    if (poll(&p, 1, 60000) <= 0) break;
-    const ssize_t n = read(master, buffer, sizeof buffer);
-    if (n <= 0) break;  // EIO once the child has closed the terminal
-    screen.append(buffer, static_cast<size_t>(n));
-  }
-  close(master);
-  const CliRun r = finish(pid);
+  const CliRun r = run_on_terminal({model_, path("data"), "--batch-size", "8", "--no-shuffle", "-o", path("out.onnx")},
+                                   {"TERM=xterm", "COLUMNS=100"});
+  const std::string& screen = r.out;
   EXPECT_EQ(r.code, 1) << screen;
   const size_t at = screen.find("onnx-train: error: ");
   ASSERT_NE(at, std::string::npos) << screen;

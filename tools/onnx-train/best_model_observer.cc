@@ -57,8 +57,8 @@ void BestModelObserver::consider(const EvalTotals& totals, int64_t step, LoopPos
       fmt::format("new best {} {} at step {}: wrote {}", metric_.label(), metric_.format(value), step, wrote));
   if (log_)
     log_->log_event("best", {{"metric", metric_.name()},
-                             {"value", fmt::format("{:.9g}", value)},
-                             {"step", std::to_string(step)},
+                             {"value", value},
+                             {"step", step},
                              {"path", model_path_}});
 }
 

@@ -105,7 +105,7 @@ void CheckpointObserver::save(LoopPosition at, const EpochState& state, const st
   loop_.session().save_checkpoint(path, loop_.checkpoint_entries(at, state));
   const int64_t step = loop_.session().step();
   unjudged_checkpoint_ = step;
-  if (log_) log_->log_event("checkpoint", {{"path", path}, {"step", std::to_string(step)}});
+  if (log_) log_->log_event("checkpoint", {{"path", path}, {"step", step}});
 }
 
 // A checkpoint in --checkpoint-dir (none without one: ""), then the oldest beyond

@@ -41,9 +41,9 @@ void EarlyStoppingObserver::on_stop(const StopEvent& event) {
   progress_.message(line);
   if (log_)
     log_->log_event("early_stopping", {{"metric", metric_.name()},
-                                       {"best", fmt::format("{:.9g}", best_)},
-                                       {"best_step", std::to_string(best_step_)},
-                                       {"validations_without_improvement", std::to_string(waited_)}});
+                                       {"best", best_},
+                                       {"best_step", best_step_},
+                                       {"validations_without_improvement", waited_}});
 }
 
 void EarlyStoppingObserver::save_state(CheckpointEntries& entries) const {

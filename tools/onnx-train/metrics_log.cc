@@ -86,15 +86,14 @@ MetricsLog::MetricsLog(const std::string& path, bool append) : path_(path) {
   if (last != EOF && last != '\n') write_line("");
 }
 
-void MetricsLog::log_step(int64_t step, int64_t epoch, double loss, double lr,
-                          const std::vector<std::pair<std::string, double>>& extra) {
+void MetricsLog::log_step(int64_t step, int64_t epoch, double loss, double lr, const LogFields& extra) {
   std::string line = fmt::format("{{\"step\": {}, \"epoch\": {}, \"loss\": {}, \"lr\": {}", step, epoch,
                                  json_number(loss), json_number(lr));
   for (const auto& [name, value] : extra) {
     for (const char* taken : {"step", "epoch", "loss", "lr"})
       OT_CHECK(name != taken, "metrics log {}: an extra step metric is named '{}', which every step line has already",
                path_, name);
-    line += fmt::format(", {}: {}", json_string(name), json_number(value));
+    line += fmt::format(", {}: {}", json_string(name), value.json());
   }
   write_line(line + "}");
 }
@@ -105,12 +104,12 @@ void MetricsLog::log_validation(int64_t step, int64_t epoch, double val_loss, st
   write_line(line + "}");
 }
 
-void MetricsLog::log_event(const std::string& event, const std::vector<std::pair<std::string, std::string>>& fields) {
+void MetricsLog::log_event(const std::string& event, const LogFields& fields) {
   std::string line = "{\"event\": " + json_string(event);
   for (const auto& [name, value] : fields) {
     OT_CHECK(name != "event", "metrics log {}: event '{}' has a field named 'event', which names the event itself",
              path_, event);
-    line += fmt::format(", {}: {}", json_string(name), json_string(value));
+    line += fmt::format(", {}: {}", json_string(name), value.json());
   }
   write_line(line + "}");
 }

@@ -154,8 +154,9 @@ void widen(double* lo, double* hi) {
 
 std::vector<DrawnSeries> drawable_series(const std::vector<PlotSeries>& series, bool log_loss) {
   std::vector<DrawnSeries> drawn;
+  size_t colored = 0;  // series drawn that are not faint: a faint one takes the colour the next one gets
   for (const PlotSeries& s : series) {
-    DrawnSeries d{&s, kColors[drawn.size() % std::size(kColors)], {}, 0};
+    DrawnSeries d{&s, kColors[colored % std::size(kColors)], {}, 0};
     std::vector<std::pair<double, double>> segment;
     for (const auto& [x, value] : s.points) {
       double y = s.right_axis ? 100 * value : value;
@@ -174,7 +175,9 @@ std::vector<DrawnSeries> drawable_series(const std::vector<PlotSeries>& series, 
       }
     }
     if (!segment.empty()) d.segments.push_back(std::move(segment));
-    if (d.count > 0) drawn.push_back(std::move(d));
+    if (d.count == 0) continue;
+    if (!s.faint) ++colored;
+    drawn.push_back(std::move(d));
   }
   return drawn;
 }
@@ -324,8 +327,7 @@ class SvgChart {
   }
 
   double px(double x) const {
-    return std::clamp(plot_left_ + (x - x_axis_.lo) / (x_axis_.hi - x_axis_.lo) * plot_width_, -kOffCanvas,
-                      kOffCanvas);
+    return std::clamp(plot_left_ + (x - x_axis_.lo) / (x_axis_.hi - x_axis_.lo) * plot_width_, -kOffCanvas, kOffCanvas);
   }
   double py(const Axis& axis, double y) const {
     return std::clamp(plot_bottom_ - (y - axis.lo) / (axis.hi - axis.lo) * plot_height_, -kOffCanvas, kOffCanvas);
@@ -391,7 +393,8 @@ class SvgChart {
     if (show_left_)
       fmt::format_to(out(),
                      "<text transform=\"translate({:.1f} {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
-                     12 + kFontSize * 0.8, middle_y(), xml_escape(options_.left_label));
+                     12 + kFontSize * 0.8, middle_y(),
+                     xml_escape(options_.log_loss ? options_.left_label + " (log scale)" : options_.left_label));
     if (any_right_)
       fmt::format_to(out(),
                      "<text transform=\"translate({:.1f} {:.1f}) rotate(90)\" text-anchor=\"middle\">{}</text>\n",
@@ -402,7 +405,16 @@ class SvgChart {
                      options_.width / 2.0, 10 + 16.0, xml_escape(options_.title));
   }
 
-  // The curves: right-axis (accuracy) series dashed, so a curve tells its axis.
+  // A series' line style: right-axis (accuracy) series dashed, so a curve tells its axis;
+  // faint ones thin and light.
+  static std::string line_style(const PlotSeries& series, double width) {
+    std::string style = fmt::format(" stroke-width=\"{}\"", series.faint ? 1.0 : width);
+    if (series.faint) style += " stroke-opacity=\"0.3\"";
+    if (series.right_axis) style += " stroke-dasharray=\"6 3\"";
+    return style;
+  }
+
+  // The curves, in the order given: a faint series goes under the line drawn after it.
   void write_curves() {
     svg_ +=
         "<g clip-path=\"url(#plot-area)\" fill=\"none\" stroke-width=\"1.5\" stroke-linejoin=\"round\" "
@@ -410,7 +422,7 @@ class SvgChart {
     const auto column = [&](const std::pair<double, double>& p) { return static_cast<long>(std::floor(px(p.first))); };
     for (const DrawnSeries& d : drawn_) {
       const Axis& axis = d.series->right_axis ? right_ : left_;
-      fmt::format_to(out(), "<g stroke=\"{}\"{}>\n", d.color, d.series->right_axis ? " stroke-dasharray=\"6 3\"" : "");
+      fmt::format_to(out(), "<g stroke=\"{}\"{}>\n", d.color, line_style(*d.series, 1.5));
       for (const auto& segment : d.segments) {
         svg_ += "<polyline points=\"";
         bool first = true;
@@ -419,8 +431,9 @@ class SvgChart {
           first = false;
         }
         svg_ += "\"/>\n";
-        // Dots where a line alone would show too little: few points, or a point between two gaps.
-        if (d.count <= kMarkerLimit || segment.size() == 1)
+        // Dots where a line alone would show too little: few points (not for a faint series,
+        // whose line is the background of another), or a point between two gaps.
+        if ((d.count <= kMarkerLimit && !d.series->faint) || segment.size() == 1)
           for (const auto& [x, y] : segment)
             fmt::format_to(out(), "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\" stroke=\"none\"/>\n",
                            px(x), py(axis, y), d.color);
@@ -433,9 +446,8 @@ class SvgChart {
   void write_legend_and_notes() {
     for (const LegendEntry& entry : legend_) {
       const DrawnSeries& d = *entry.series;
-      fmt::format_to(
-          out(), "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"{}/>\n",
-          entry.x, entry.y, entry.x + 20, entry.y, d.color, d.series->right_axis ? " stroke-dasharray=\"6 3\"" : "");
+      fmt::format_to(out(), "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\"{}/>\n",
+                     entry.x, entry.y, entry.x + 20, entry.y, d.color, line_style(*d.series, 2));
       fmt::format_to(out(), "<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#333333\">{}</text>\n", entry.x + 26,
                      entry.y + kFontSize * 0.35, xml_escape(d.series->name));
     }

@@ -11,7 +11,8 @@
 // NaN and infinite points (and any beyond +-1e300) break their line (a gap, not a plunge to
 // zero); a series of few points also gets a dot at each, so a one-point series still shows.
 // Right-axis values are fractions in [0, 1] (as the progress display's accuracy), drawn as
-// 0-100%.
+// 0-100%. A faint series (the noisy per-step values under their smoothed line, as TensorBoard
+// draws them) is drawn thin and light, in the colour of the series after it, without dots.
 //
 // Early losses can be 100x the later ones. Two ways to keep the later curve readable:
 // log_loss (a logarithmic left axis; values <= 0 then break the line), or, on a linear axis,
@@ -33,6 +34,7 @@ struct PlotSeries {
   std::string name;
   std::vector<std::pair<double, double>> points;  // (x, y), drawn in the given order
   bool right_axis = false;                        // y is an accuracy in [0, 1]
+  bool faint = false;                             // thin and light, coloured as the next series
 };
 
 struct PlotOptions {
@@ -40,7 +42,7 @@ struct PlotOptions {
   std::string x_label = "step";
   std::string left_label = "loss";
   std::string right_label = "accuracy";
-  bool log_loss = false;          // logarithmic left axis
+  bool log_loss = false;          // logarithmic left axis, labelled "<left_label> (log scale)"
   bool clip_outliers = true;      // linear left axis: let a spike far above the bulk run off the top
   int width = 800, height = 450;  // pixels, at least 240 x 180
 };

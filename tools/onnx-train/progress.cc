@@ -83,17 +83,30 @@ int terminal_width(std::FILE* out) {
   return 100;
 }
 
+namespace {
+
+// "ETA 0:12", "ETA 0:12 (run 3:40)"; "" when the epoch's ETA is unknown.
+std::string eta_text(const StepStatus& s, bool with_run) {
+  if (s.eta_seconds < 0) return "";
+  std::string text = "ETA " + format_duration(s.eta_seconds);
+  if (with_run && s.run_eta_seconds >= 0) text += " (run " + format_duration(s.run_eta_seconds) + ")";
+  return text;
+}
+
+}  // namespace
+
 std::string ProgressDisplay::terminal_line(const StepStatus& s, int width) {
-  // The fields in display order; the bar's text is made once its width is known.
-  enum Field { kEpoch, kBar, kCount, kLoss, kAcc, kLr, kRate, kEta, kFields };
+  // The fields in display order; the bar's text is made once its width is known. kRunEta is no
+  // field of its own: dropping it shortens the ETA field to the epoch's.
+  enum Field { kEpoch, kBar, kCount, kLoss, kAcc, kLr, kRate, kEta, kFields, kRunEta = kFields };
   std::string text[kFields];
   text[kEpoch] = "epoch " + counter(s.epoch, s.epochs);
   text[kCount] = counter(s.batch, s.batches);
-  text[kLoss] = "loss " + format_loss(s.loss);
-  if (s.accuracy >= 0) text[kAcc] = fmt::format("acc {:.1f}%", 100 * s.accuracy);
+  text[kLoss] = "avg loss " + format_loss(s.loss);
+  if (s.accuracy >= 0) text[kAcc] = fmt::format("avg acc {:.1f}%", 100 * s.accuracy);
   text[kLr] = fmt::format("lr {:.1e}", s.lr);
   if (s.samples_per_second > 0) text[kRate] = format_rate(s.samples_per_second) + " samples/s";
-  if (s.eta_seconds >= 0) text[kEta] = "ETA " + format_duration(s.eta_seconds);
+  text[kEta] = eta_text(s, /*with_run=*/true);
   bool shown[kFields];
   for (int f = 0; f < kFields; ++f) shown[f] = f == kBar ? s.batches > 0 : !text[f].empty();
 
@@ -108,8 +121,8 @@ std::string ProgressDisplay::terminal_line(const StepStatus& s, int width) {
     return length + 2 * (count - 1);  // two spaces between fields
   };
   // Narrowest last: the bar shrinks to kMinBar, then these go, one at a time.
-  const Field drop_order[] = {kRate, kLr, kBar, kAcc, kEta};
-  for (const Field next : drop_order) {
+  const int drop_order[] = {kRate, kLr, kRunEta, kBar, kAcc, kEta};
+  for (const int next : drop_order) {
     const int rest = line_without_bar();
     if (shown[kBar]) {
       const int inside = std::min(kMaxBar, limit - rest - 2 - 2);  // brackets, separator
@@ -120,7 +133,10 @@ std::string ProgressDisplay::terminal_line(const StepStatus& s, int width) {
     } else if (rest <= limit) {
       break;
     }
-    shown[next] = false;
+    if (next == kRunEta)
+      text[kEta] = eta_text(s, /*with_run=*/false);
+    else
+      shown[next] = false;
   }
   std::string line;
   for (int f = 0; f < kFields; ++f) {
@@ -134,12 +150,12 @@ std::string ProgressDisplay::terminal_line(const StepStatus& s, int width) {
 }
 
 std::string ProgressDisplay::plain_line(const StepStatus& s) {
-  std::string line = fmt::format("epoch {} batch {} step {} loss {}", counter(s.epoch, s.epochs),
+  std::string line = fmt::format("epoch {} batch {} step {} avg loss {}", counter(s.epoch, s.epochs),
                                  counter(s.batch, s.batches), counter(s.step, s.total_steps), format_loss(s.loss));
-  if (s.accuracy >= 0) line += fmt::format(" acc {:.1f}%", 100 * s.accuracy);
+  if (s.accuracy >= 0) line += fmt::format(" avg acc {:.1f}%", 100 * s.accuracy);
   line += fmt::format(" lr {:.1e}", s.lr);
   if (s.samples_per_second > 0) line += " " + format_rate(s.samples_per_second) + " samples/s";
-  if (s.eta_seconds >= 0) line += " ETA " + format_duration(s.eta_seconds);
+  if (s.eta_seconds >= 0) line += " " + eta_text(s, /*with_run=*/true);
   return line;
 }
 
@@ -194,6 +210,12 @@ void ProgressDisplay::draw(const StepStatus& status, bool epoch_end) {
 }
 
 void ProgressDisplay::message(const std::string& line) {
+  if (!quiet_) print_line(line);
+}
+
+void ProgressDisplay::summary(const std::string& line) { print_line(line); }
+
+void ProgressDisplay::print_line(const std::string& line) {
   std::string text;
   if (bar_length_ > 0) text = "\r" + std::string(bar_length_, ' ') + "\r";
   bar_length_ = 0;

@@ -78,12 +78,12 @@ class ProfileObserver : public TrainLoopObserver {
   }
 
   void on_run_end() override {
-    if (!on_) return progress_.message("profile: no optimizer step after the first one to time");
+    if (!on_) return progress_.summary("profile: no optimizer step after the first one to time");
     const std::string report = format_profile(session_.profile());
     for (size_t start = 0, end; start < report.size(); start = end + 1) {
       end = report.find('\n', start);
       if (end == std::string::npos) end = report.size();
-      progress_.message(report.substr(start, end - start));
+      progress_.summary(report.substr(start, end - start));
     }
   }
 
@@ -208,8 +208,9 @@ class TrainRun {
     data_meta_ = data_metadata(*data_.train, data_options);
     auto note = [&](const std::string& line) { say(line); };
     bad_samples_ = check_data(data_, config_.skip_bad_samples, run_.fixed_batch, note);
-    const bool drop_last = fit_fixed_batch(config_, run_, *data_.train, note);
-    val_drop_last_ = data_.val && run_.fixed_batch > 0 && fit_fixed_batch(config_, run_, *data_.val, note);
+    auto warn = [&](const std::string& line) { progress_.warning(line); };
+    const bool drop_last = fit_fixed_batch(config_, run_, *data_.train, warn);
+    val_drop_last_ = data_.val && run_.fixed_batch > 0 && fit_fixed_batch(config_, run_, *data_.val, warn);
     loader_ = std::make_unique<BatchLoader>(data_.train, config_.batch_size, config_.shuffle, config_.training.seed,
                                             drop_last);
     loader_->set_augment(config_.augment.any());
@@ -223,8 +224,7 @@ class TrainRun {
     if (!config_.log_path.empty())
       log_ = std::make_unique<MetricsLog>(config_.log_path, /*append=*/resumed_.has_value());
     if (log_ && resumed_)
-      log_->log_event("resumed",
-                      {{"from", resumed_->path}, {"step", std::to_string(session().step())}, {"changed", changed_}});
+      log_->log_event("resumed", {{"from", resumed_->path}, {"step", session().step()}, {"changed", changed_}});
     folders_.keep();
     build_loop();
     run_start_ = std::chrono::steady_clock::now();
@@ -252,11 +252,11 @@ class TrainRun {
       summary += fmt::format("; val loss {:.4f}", val.loss());
       if (val.accuracy() >= 0) summary += fmt::format(", val accuracy {:.2f}%", 100 * val.accuracy());
     }
-    say(summary);
-    if (bad_samples_ && bad_samples_->count() > 0) say(bad_samples_report(*bad_samples_));
-    say(fmt::format("wrote {}", exported_));
-    if (!config_.export_training_path.empty()) say(fmt::format("wrote {}", config_.export_training_path));
-    if (!config_.plot_path.empty()) say(fmt::format("wrote {}", config_.plot_path));
+    progress_.summary(summary);
+    if (bad_samples_ && bad_samples_->count() > 0) progress_.warning(bad_samples_report(*bad_samples_));
+    progress_.summary(fmt::format("wrote {}", exported_));
+    if (!config_.export_training_path.empty()) progress_.summary(fmt::format("wrote {}", config_.export_training_path));
+    if (!config_.plot_path.empty()) progress_.summary(fmt::format("wrote {}", config_.plot_path));
   }
 
  private:
@@ -349,11 +349,13 @@ class TrainRun {
         return evaluate(session(), run_, data_.val, config_.batch_size, val_drop_last_, bad_sample);
       };
     loop_ = std::make_unique<TrainLoop>(run_, *loader_, plan_, std::move(validate));
-    if (log_) observers_.push_back(std::make_unique<MetricsLogObserver>(*log_));
+    observers_.push_back(std::make_unique<MetricsLogObserver>(log_.get()));
     if (!event_file_.empty()) observers_.push_back(std::make_unique<TensorBoardObserver>(event_file_));
     observers_.push_back(std::make_unique<ProgressObserver>(*loop_, progress_));
-    observers_.push_back(
-        std::make_unique<PlotObserver>(config_.plot_path, fs::path(config_.model).filename().string()));
+    PlotOptions plot;
+    plot.title = fs::path(config_.model).filename().string();
+    plot.log_loss = config_.plot_log_scale;
+    observers_.push_back(std::make_unique<PlotObserver>(*loop_, config_.plot_path, plot));
     // Before the checkpoints: the results it keeps are those of the checkpoint being written.
     observers_.push_back(std::make_unique<SummaryObserver>());
     summary_ = static_cast<SummaryObserver*>(observers_.back().get());

@@ -246,7 +246,7 @@ const std::set<std::string>& resume_safe_options() {
       "--plot",   "--threads",          "--checkpoint-dir", "--checkpoint-every", "--keep-checkpoints",
       "--quiet",  "--skip-bad-samples", "--tensorboard",    "--batch-size",       "--workers",
       "--eval-every", "--early-stopping", "--early-stopping-metric", "--early-stopping-min-delta",
-      "--save-best", "--save-best-path"};
+      "--save-best", "--save-best-path", "--plot-log-scale"};
   // clang-format on
   return kSafe;
 }

@@ -316,7 +316,9 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string&, const std::string& v) { c.plot_path = v; }},
       {"--tensorboard", "", "DIR", "TensorBoard event files of the loss, learning rate and validation, in DIR",
        [](TrainConfig& c, const std::string&, const std::string& v) { c.tensorboard_dir = v; }},
-      {"--quiet", "", "", "no progress display (errors and the summary still print)",
+      {"--plot-log-scale", "", "", "draw the --plot chart's loss axis on a logarithmic scale",
+       [](TrainConfig& c, const std::string&, const std::string&) { c.plot_log_scale = true; }},
+      {"--quiet", "", "", "print only errors, warnings and the final summary",
        [](TrainConfig& c, const std::string&, const std::string&) { c.quiet = true; }},
   };
   return table;

@@ -43,6 +43,7 @@ struct TrainConfig {
   std::string export_training_path;
   std::string log_path, plot_path;
   std::string tensorboard_dir;  // --tensorboard: event files are written in it
+  bool plot_log_scale = false;
   bool quiet = false;
   std::vector<float> mean, std;   // image normalisation
   int64_t image_height = 0, image_width = 0;  // --image-size; 0: the model input's
