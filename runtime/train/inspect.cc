@@ -11,7 +11,9 @@
 #include <set>
 
 #include "importers/checkpoint_file.h"
+#include "importers/lower_opset.h"
 #include "importers/training_info_io.h"
+#include "runtime/ir/schema.h"
 #include "runtime/exec/feeds.h"
 #include "runtime/train/load_for_training.h"
 #include "runtime/train/parameters.h"
@@ -100,6 +102,8 @@ ModelReport inspect_model(const std::string& model_path, const TrainingOptions& 
 std::map<std::string, std::string> read_model_metadata(const std::string& path) {
   return read_model_file_info(path).metadata;
 }
+
+SupportedOpsets supported_opsets() { return {kMinOpset, kMaxOpset, kMaxLoweredOpset}; }
 
 bool is_checkpoint(const std::string& path) {
   // The key write_checkpoint_file marks every checkpoint with (importers/checkpoint_file.cc).

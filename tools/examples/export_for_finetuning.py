@@ -16,6 +16,7 @@ form for validation and export, and into training form for the steps.
 The model here is a small CNN for 1x28x28 images with 10 classes; put your own in make_model()
 and your input shape in EXAMPLE_INPUT. Needs torch and onnx.
 """
+import os
 import sys
 
 import onnx
@@ -60,6 +61,7 @@ def export_for_finetuning(model, example, path):
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "model.onnx"
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     torch.manual_seed(0)
     model = make_model()
     proto = export_for_finetuning(model, torch.randn(*EXAMPLE_INPUT), path)

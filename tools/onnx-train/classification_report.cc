@@ -220,7 +220,9 @@ std::string confusion_matrix_svg(const ConfusionMatrix& m, const std::vector<std
   const int font = std::clamp(cell - 4, 8, 12);
   const int label_space = labelled ? static_cast<int>(std::min<size_t>(longest, 24)) * font * 6 / 10 + 12 : 0;
   const int left = 30 + label_space, top = 40 + label_space;
-  const int width = std::max(left + n * cell + 20, 320), height = top + n * cell + 40;
+  // Wide enough for the title too (14 px text: about 8 px a character).
+  const int title_width = static_cast<int>(title.size()) * 8 + 20;
+  const int width = std::max({left + n * cell + 20, 320, title_width}), height = top + n * cell + 40;
   const bool counts_fit = cell >= 24;
 
   std::string svg = fmt::format(

@@ -5,8 +5,7 @@
 #include <fmt/format.h>
 #include <oneapi/dnnl/dnnl.h>
 
-#include "importers/lower_opset.h"  // kMaxLoweredOpset
-#include "runtime/ir/schema.h"      // kMinOpset, kMaxOpset
+#include "onnx_train/inspect.h"
 #include "tools/onnx-train/subcommands.h"
 
 #ifndef ONNX_TRAIN_VERSION
@@ -17,11 +16,12 @@ namespace onnx_train::cli {
 
 std::string version_text() {
   const dnnl_version_t* dnnl = dnnl_version();
+  const SupportedOpsets opsets = supported_opsets();
   return fmt::format(
       "onnx-train {}\n"
       "ONNX opsets: default domain {} to {} (older models are upgraded to {}; {} to {} are lowered to {} at load)\n"
       "oneDNN {}.{}.{}\n",
-      ONNX_TRAIN_VERSION, kMinOpset, kMaxLoweredOpset, kMinOpset, kMaxOpset + 1, kMaxLoweredOpset, kMaxOpset,
+      ONNX_TRAIN_VERSION, opsets.oldest, opsets.newest, opsets.oldest, opsets.native + 1, opsets.newest, opsets.native,
       dnnl->major, dnnl->minor, dnnl->patch);
 }
 

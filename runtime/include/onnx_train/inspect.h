@@ -82,6 +82,14 @@ ModelReport inspect_model(const std::string& model_path, const TrainingOptions& 
 // file when it is not an ONNX file.
 std::map<std::string, std::string> read_model_metadata(const std::string& path);
 
+// The default-domain opsets a model may import: from `oldest` (older models are upgraded to
+// it), natively up to `native`, and up to `newest` (those above `native` are lowered to it when
+// the model loads).
+struct SupportedOpsets {
+  int oldest = 0, native = 0, newest = 0;
+};
+SupportedOpsets supported_opsets();
+
 // Whether the ONNX file at `path` is a checkpoint TrainingSession::save_checkpoint wrote
 // (its metadata, as read_model_metadata reads it, marks it).
 bool is_checkpoint(const std::string& path);
