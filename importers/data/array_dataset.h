@@ -72,6 +72,13 @@ class ArrayDataset : public Dataset {
     class_names_ = std::move(names);
     classes_about_ = std::move(about);
   }
+  // csv rows named by an id column left out of the features (--ignore-columns id): what
+  // sample_name() gives, one per sample (a prediction's row id).
+  void set_sample_names(std::vector<std::string> names) { sample_names_ = std::move(names); }
+  std::string sample_name(int64_t index) const override {
+    return index >= 0 && index < static_cast<int64_t>(sample_names_.size()) ? sample_names_[static_cast<size_t>(index)]
+                                                                            : "";
+  }
 
  private:
   // The chunk of fields_[field] that holds sample `index`, and the sample's index in it.
@@ -85,6 +92,7 @@ class ArrayDataset : public Dataset {
   int64_t size_ = 0;
   std::vector<std::string> class_names_;
   std::string classes_about_;
+  std::vector<std::string> sample_names_;
 };
 
 // "a.npy" for one path, "a.npy, b.npy" for two, "a.npy, b.npy and 5 more" beyond: file lists

@@ -307,6 +307,9 @@ struct CsvFile {
   std::vector<std::vector<std::string>> label_cells;
   std::vector<int64_t> lines;   // each sample's line
   std::vector<int64_t> widths;  // by field: the columns that feed it
+  // The rows' names: the cells of the first column left out that names rows (an id column
+  // given to --ignore-columns), one per sample; empty without one.
+  std::vector<std::string> ids;
 };
 
 [[noreturn]] void fail_cell(const CsvFile& csv, int64_t line, size_t column, std::string_view cell,
@@ -330,6 +333,14 @@ CsvFile read_csv(const std::string& path, const std::vector<FieldSpec>& wanted, 
   for (auto cell : cells) csv.header.emplace_back(cell);
   const CsvLayout layout = plan_columns(csv.header, wanted, options, path);
   for (const auto& columns : layout.columns) csv.widths.push_back(static_cast<int64_t>(columns.size()));
+  int id_column = -1;
+  for (const std::string& name : options.ignore_columns) {
+    const auto at = std::find(csv.header.begin(), csv.header.end(), name);
+    if (at != csv.header.end() && looks_like_id(name)) {
+      id_column = static_cast<int>(at - csv.header.begin());
+      break;
+    }
+  }
 
   csv.values.resize(wanted.size());
   csv.label_cells.resize(wanted.size());
@@ -352,6 +363,7 @@ CsvFile read_csv(const std::string& path, const std::vector<FieldSpec>& wanted, 
           value;
     }
     csv.lines.push_back(line);
+    if (id_column >= 0) csv.ids.emplace_back(trim(cells[static_cast<size_t>(id_column)]));
   }
   return csv;
 }
@@ -452,7 +464,9 @@ std::unique_ptr<Dataset> open_csv_files(const SplitSource& split, const std::vec
 
   std::vector<ArrayColumn> columns(wanted.size());
   std::vector<std::shared_ptr<const void>> storage;
+  std::vector<std::string> ids;
   for (CsvFile& csv : files) {
+    for (std::string& id : csv.ids) ids.push_back(std::move(id));
     const auto samples = static_cast<int64_t>(csv.lines.size());
     for (size_t f = 0; f < wanted.size(); ++f) {
       auto values = std::make_shared<std::vector<double>>(std::move(csv.values[f]));
@@ -464,6 +478,7 @@ std::unique_ptr<Dataset> open_csv_files(const SplitSource& split, const std::vec
   }
   auto data = std::make_unique<ArrayDataset>(split.dir, wanted, std::move(columns), std::move(storage),
                                              list_paths(paths), "csv");
+  if (!ids.empty()) data->set_sample_names(std::move(ids));
   if (!classes.empty())
     data->set_class_names(classes,
                           fmt::format("{} classes in column '{}'", classes.size(), printable_bytes(label_column)));

@@ -343,6 +343,17 @@ TEST_F(EvalPredictCli, PredictWritesSoftmaxRowsForInputsWithoutLabels) {
   EXPECT_EQ(csv_cells(csv_rows[1])[1], "2");
   EXPECT_EQ(csv_cells(csv_rows[2])[1], "0");
 
+  // An id column left out of the features names the rows (in every file of the split).
+  write_file(path("ids/a.csv"), "customer_id,a,b,c\nC-17,1,2,3\nC-4,4,0,1\n");
+  write_file(path("ids/b.csv"), "customer_id,a,b,c\nX 9,0,5,1\n");
+  ok({"predict", model, path("ids"), "-o", path("ids.csv"), "--ignore-columns", "customer_id"});
+  const std::vector<std::string> id_rows = lines_of(read_file(path("ids.csv")));
+  ASSERT_EQ(id_rows.size(), 4u);
+  EXPECT_EQ(csv_cells(id_rows[1])[0], "C-17");
+  EXPECT_EQ(csv_cells(id_rows[2])[0], "C-4");
+  EXPECT_EQ(csv_cells(id_rows[3])[0], "X 9");
+  EXPECT_EQ(csv_cells(id_rows[3])[1], "1");
+
   // Rows that are probabilities already are written as they are, not softmaxed again.
   const std::vector<float> probabilities = {0.2f, 0.5f, 0.3f, 1.f, 0.f, 0.f};
   write_file(path("probs/x.npy"), npy("<f4", {2, 3}, bytes_of(probabilities)));

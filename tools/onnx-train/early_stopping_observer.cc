@@ -38,7 +38,7 @@ void EarlyStoppingObserver::on_stop(const StopEvent& event) {
   if (event.reason != StopReason::EarlyStopping) return;
   std::string line = "early stopping: " + why();
   if (!event.checkpoint.empty()) line += fmt::format("; saved {}", event.checkpoint);
-  progress_.message(line);
+  progress_.summary(line);  // why the run ended early: --quiet keeps it
   if (log_)
     log_->log_event("early_stopping", {{"metric", metric_.name()},
                                        {"best", best_},

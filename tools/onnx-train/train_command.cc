@@ -102,14 +102,6 @@ bool take_profile_flag(std::vector<std::string>& args) {
   return found;
 }
 
-// Threads reading a training batch when --workers is not given: decoding images is the
-// slow part of reading them, so image folders (the data with classes) get up to 4; arrays
-// are copied faster than threads start.
-int default_workers(const Dataset& train) {
-  if (train.class_names().empty()) return 1;
-  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
-}
-
 // The run: options, session, data, outputs, the loop and its observers. The steps of
 // train_command, in order: open(), resume(), open_data(), train(), export_result().
 class TrainRun {
@@ -152,7 +144,9 @@ class TrainRun {
   // observers' state are restored from it once they exist (train()).
   void resume() {
     if (!config_.resume) return;
-    resumed_ = find_resume_point(config_, session(), model_hash_, [&](const std::string& line) { say(line); });
+    // Passing over a damaged checkpoint is a warning: --quiet keeps it.
+    resumed_ = find_resume_point(config_, session(), model_hash_,
+                                 [&](const std::string& line) { progress_.warning(line); });
     if (!resumed_) return;
     const LoopPosition at = position_of(resumed_->metadata);
     // With --max-steps the run's epochs are those the steps take, known once the data is.
@@ -214,7 +208,7 @@ class TrainRun {
     loader_ = std::make_unique<BatchLoader>(data_.train, config_.batch_size, config_.shuffle, config_.training.seed,
                                             drop_last);
     loader_->set_augment(config_.augment.any());
-    loader_->set_workers(config_.workers > 0 ? config_.workers : default_workers(*data_.train));
+    loader_->set_workers(config_.workers > 0 ? config_.workers : default_reader_threads(*data_.train));
     plan_loop();
     note_changes();
   }

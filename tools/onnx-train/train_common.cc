@@ -9,6 +9,7 @@
 
 #include "onnx_train/session.h"
 #include "tools/onnx-train/run_folder.h"
+#include "tools/onnx-train/train_data.h"
 
 namespace onnx_train::cli {
 
@@ -161,7 +162,9 @@ EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_p
                     int64_t batch_size, bool drop_last,
                     const std::function<std::string(const std::string&)>& bad_sample,
                     const EvalBatchObserver& on_batch) {
+  const int threads = default_reader_threads(*data);
   BatchLoader loader(std::move(data), batch_size, /*shuffle=*/false, /*seed=*/0, drop_last);
+  loader.set_workers(threads);
   loader.start_epoch(0);
   EvalTotals totals;
   std::map<std::string, Tensor> batch;

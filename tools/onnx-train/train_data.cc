@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "onnx_train/error.h"
@@ -110,6 +111,11 @@ std::string streamed_bad_sample(const std::string& problem, int64_t fixed_batch,
 }
 
 std::string bad_samples_report(const BadSampleLog& log) { return "skipped " + bad_sample_list(log); }
+
+int default_reader_threads(const Dataset& data) {
+  if (data.class_names().empty() || data.class_names_from_labels()) return 1;
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+}
 
 DataOptions data_options_over(const TrainConfig& config, DataOptions stored) {
   if (!config.mean.empty()) stored.mean = config.mean;

@@ -48,6 +48,11 @@ std::string streamed_bad_sample(const std::string& problem, int64_t fixed_batch,
 // "skipped 2 bad samples: ..." with the first few (file and sample, what is wrong) listed.
 std::string bad_samples_report(const BadSampleLog& log);
 
+// How many threads read a batch's samples when --workers is not given: image class folders,
+// whose samples are decoded (and augmented), take min(4, cores); other data, read by copying
+// (csv class names included), one. Any number gives the same batches.
+int default_reader_threads(const Dataset& data);
+
 // The data options of eval and predict: those stored with the model or checkpoint (classes,
 // mean and std, image size), with what the command line gives winning: --mean, --std,
 // --image-size, and the data mapping (--input, --columns, --ignore-columns).
