@@ -232,6 +232,11 @@ CsvLayout plan_columns(const std::vector<std::string>& header, const std::vector
              header_text(header));
     take(column, CsvLayout::kIgnored, "--ignore-columns");
   }
+  const bool labelled = std::any_of(wanted.begin(), wanted.end(), [](const FieldSpec& f) { return f.is_label; });
+  for (const std::string& name : options.skip_columns_if_present) {
+    const int column = find_column(name, "the training label");
+    if (column >= 0 && !labelled && !taken[static_cast<size_t>(column)]) take(column, CsvLayout::kIgnored, name);
+  }
   // The labels first: a label column is not a feature.
   std::vector<const FieldSpec*> missing;
   for (size_t f = 0; f < wanted.size(); ++f) {
@@ -264,8 +269,13 @@ CsvLayout plan_columns(const std::vector<std::string>& header, const std::vector
       described.push_back(fmt::format("no column '{}' for the label", printable_bytes(source_name(*field, options))));
       named.push_back("'" + printable_bytes(field->name) + "'");
     }
+    // Tables conventionally keep their target last: offered when no column is named like a label.
+    std::string last_column;
+    for (const std::string& name : left)
+      if (!looks_like_id(name)) last_column = name;
     OT_FAIL("{}: {}; the header has {}: {}", path, fmt::join(described, " and "), header_text(header),
-            mapping_hint(missing, left, "COLUMN", fmt::format("name the label column {}", fmt::join(named, " and "))));
+            mapping_hint(missing, left, "COLUMN", fmt::format("name the label column {}", fmt::join(named, " and ")),
+                         last_column));
   }
   for (size_t f = 0; f < wanted.size(); ++f) {
     if (wanted[f].is_label || specs[f].spec != "*") continue;

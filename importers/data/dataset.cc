@@ -441,9 +441,13 @@ DataSplits open_data(const std::string& dir, const std::vector<FieldSpec>& wante
   check_sources(wanted, options);
   std::error_code ec;
   OT_CHECK(fs::exists(dir, ec), "{}: no such folder; pass the folder that holds the training data", dir);
-  OT_CHECK(fs::is_directory(dir, ec), "{}: not a folder; pass the folder that holds the training data", dir);
-
-  const std::vector<SplitSource> splits = find_splits(dir);
+  // One data file (a csv, an npz, an npy of the single input) is a training split of its own.
+  const bool one_file = fs::is_regular_file(dir, ec);
+  OT_CHECK(one_file || fs::is_directory(dir, ec),
+           "{}: not a folder or a file; pass the folder that holds the training data", dir);
+  const std::string parent = fs::path(dir).parent_path().string();
+  const std::vector<SplitSource> splits =
+      one_file ? std::vector<SplitSource>{{"train", parent.empty() ? "." : parent, {dir}, {}}} : find_splits(dir);
   DataSplits data;
   data.train = open_split(splits[0], wanted, options);
   if (options.classes.empty()) check_training_classes(splits[0], *data.train, wanted);

@@ -42,7 +42,8 @@ std::string without_split_prefix(const std::string& stem) {
 }
 
 std::string mapping_hint(const std::vector<const FieldSpec*>& missing, const std::vector<std::string>& unused,
-                         const std::string& placeholder, const std::string& otherwise) {
+                         const std::string& placeholder, const std::string& otherwise,
+                         const std::string& label_fallback) {
   if (unused.empty()) return otherwise;  // nothing to map: the data lacks the field
   std::vector<std::string> label_like, other;
   for (const std::string& name : unused) (looks_like_label(name) ? label_like : other).push_back(name);
@@ -58,6 +59,8 @@ std::string mapping_hint(const std::vector<const FieldSpec*>& missing, const std
       pick = kind[0];
     else if (missing.size() == 1 && unused.size() == 1)
       pick = unused[0];
+    else if (field->is_label && label_like.empty())
+      pick = label_fallback;
     guessed_all = guessed_all && !pick.empty();
     if (field->is_label) {
       // --label takes a name, which finds x.npy, train_x.npy and an array or column x alike.

@@ -47,8 +47,11 @@ std::string without_split_prefix(const std::string& stem);
 // one, the flag shows `placeholder` and the candidates are listed. `otherwise` is the way
 // without flags, in brackets after them ("name the files features.npy and label.npy"), and
 // all of the hint when `unused` is empty.
+// `label_fallback`: the name offered for a label when no unused name looks like one (csv: the
+// last column that does not name rows, where tables conventionally keep their target).
 std::string mapping_hint(const std::vector<const FieldSpec*>& missing, const std::vector<std::string>& unused,
-                         const std::string& placeholder, const std::string& otherwise);
+                         const std::string& placeholder, const std::string& otherwise,
+                         const std::string& label_fallback = "");
 
 // The classes a training split of image folders defines (its own folders, not given ones):
 // a labelled model needs at least two, or there is nothing to tell apart; one is an Error

@@ -227,6 +227,26 @@ TEST_F(DataMappingCli, ALabelColumnNamedOtherwiseIsOfferedToLabel) {
   ok({model, path("data"), "--label", "labels", "--ignore-columns", "id", "--batch-size", "3"});
 }
 
+// No column named like a label: the last one that does not name rows is offered, as tables
+// conventionally keep their target last.
+TEST_F(DataMappingCli, WithoutALabelLikeNameTheLastColumnIsOffered) {
+  const std::string model = make_classifier(path("m.onnx"), "x", 2, 3);
+  write_file(path("data/train.csv"), "id,x1,x2,species\n1,0.5,1,0\n2,1,0.5,1\n3,0,0,2\n");
+  fails({model, path("data")}, {path("data/train.csv") + ": no column 'label' for the label; the header has id, x1, "
+                                                         "x2, species: pass --label species (or name the label column "
+                                                         "'label')"});
+}
+
+// A data file instead of a folder: a training split of its own (a validation part by --val-split).
+TEST_F(DataMappingCli, OneFileIsTheTrainingData) {
+  const std::string model = make_classifier(path("m.onnx"), "x", 2, 3);
+  write_file(path("table.csv"), "id,x1,x2,label\n1,0.5,1,0\n2,1,0.5,1\n3,0,0,2\n4,1,1,0\n5,0,1,1\n");
+  const CliRun r = ok({model, path("table.csv"), "--ignore-columns", "id", "--batch-size", "2", "--val-split", "0.4"});
+  EXPECT_HAS(r.out, "train: 3 samples");
+  EXPECT_HAS(r.out, "val:   2 samples");
+  fails({model, path("no-such.csv")}, {path("no-such.csv") + ": no such folder"});
+}
+
 // ---- Class labels given as names
 
 TEST_F(DataMappingCli, CsvClassNamesAreSortedKeptInTheModelAndMappedByName) {

@@ -354,6 +354,18 @@ TEST_F(EvalPredictCli, PredictWritesSoftmaxRowsForInputsWithoutLabels) {
   EXPECT_EQ(csv_cells(id_rows[3])[0], "X 9");
   EXPECT_EQ(csv_cells(id_rows[3])[1], "1");
 
+  // A model trained on a CSV: predictions on a CSV that still holds the label column leave it
+  // out (the model's training.label), and DATA may be the file itself.
+  write_file(path("labelled/train.csv"), "a,b,c,target\n1,2,3,2\n4,0,1,0\n0,5,1,1\n");
+  ok({model, path("labelled"), "--label", "target", "--epochs", "1", "--batch-size", "3", "--lr", "0", "-o",
+      path("trained.onnx")});
+  ok({"predict", path("trained.onnx"), path("labelled/train.csv"), "-o", path("labelled.csv")});
+  const std::vector<std::string> labelled_rows = lines_of(read_file(path("labelled.csv")));
+  ASSERT_EQ(labelled_rows.size(), 4u);
+  EXPECT_EQ(csv_cells(labelled_rows[1])[1], "2");
+  EXPECT_EQ(csv_cells(labelled_rows[2])[1], "0");
+  EXPECT_EQ(csv_cells(labelled_rows[3])[1], "1");
+
   // Rows that are probabilities already are written as they are, not softmaxed again.
   const std::vector<float> probabilities = {0.2f, 0.5f, 0.3f, 1.f, 0.f, 0.f};
   write_file(path("probs/x.npy"), npy("<f4", {2, 3}, bytes_of(probabilities)));

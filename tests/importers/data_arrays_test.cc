@@ -576,7 +576,11 @@ TEST(DataSplitsFound, FolderErrors) {
   auto open_error = [&](const std::string& path) { return error_of([&] { open_data(path, kCsvFields, {}); }); };
   EXPECT_HAS(open_error(d + "/missing"), d + "/missing: no such folder");
   write_file(d + "/file.csv", csv_rows(1));
-  EXPECT_HAS(open_error(d + "/file.csv"), d + "/file.csv: not a folder");
+  // One data file is a training split of its own; what is neither a file nor a folder is refused.
+  const DataSplits one = open_data(d + "/file.csv", kCsvFields, {});
+  EXPECT_EQ(one.train->size(), 1);
+  EXPECT_FALSE(one.val);
+  EXPECT_HAS(open_error("/dev/null"), "/dev/null: not a folder or a file");
   fs::create_directories(d + "/empty");
   EXPECT_HAS(open_error(d + "/empty"), d + "/empty: the data folder is empty");
 

@@ -300,6 +300,11 @@ int predict_command(const std::vector<std::string>& raw) {
   // folder names will do.
   const DataOptions stored = data_options_of_model(config.model);
   DataOptions options = data_options_over(config, stored);
+  // A CSV of the kind the model was trained on still holds its label column: not an input.
+  if (const auto label = meta.find("training.label"); label != meta.end())
+    options.skip_columns_if_present.push_back(config.training.loss.label.empty() || config.training.loss.label == "label"
+                                                  ? label->second
+                                                  : config.training.loss.label);
   options.classes.clear();
   options.classes_from.clear();
   if (config.mean.empty() && !stored.mean.empty())

@@ -26,8 +26,8 @@ CommandOption output_option(const std::string& what) { return {{"-o", "--export"
 const char* const kDataHelp =
     "DATA_DIR holds train/ and optionally val/ (or the files themselves): NAME.npy per model input and for the\n"
     "label (first axis = samples), .npz, ONNX test_data_set_*/ folders, CSV with a header, MNIST-style IDX files\n"
-    "(also .gz), or image classification folders (train/<class>/*.png|jpg). Files are matched to the model's\n"
-    "input names and to the label.\n";
+    "(also .gz), or image classification folders (train/<class>/*.png|jpg); or one data file (a CSV, an npz).\n"
+    "Files are matched to the model's input names and to the label (--input NAME=SOURCE, --label NAME otherwise).\n";
 
 // The command line as typed: the default command without its name.
 std::string typed_command(const Subcommand& c) {

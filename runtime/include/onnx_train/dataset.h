@@ -122,6 +122,9 @@ struct DataOptions {
   // csv: the columns of the model's single input, in order (--columns; "*" when empty), and
   // columns that feed nothing (--ignore-columns: an id, a name).
   std::vector<std::string> columns, ignore_columns;
+  // csv: columns left out when the header has them, and no field takes them: the label column
+  // of a model's training, when its inputs alone are read (predictions).
+  std::vector<std::string> skip_columns_if_present;
 };
 
 class BadSampleLog;
