@@ -20,7 +20,7 @@ done
 # leaves it out).
 PACKAGES=(cmake ninja-build g++ pkg-config
           libonnx-dev libprotobuf-dev protobuf-compiler libdnnl-dev ocl-icd-opencl-dev libfmt-dev
-          zlib1g-dev libzip-dev libpng-dev libjpeg-dev
+          zlib1g-dev libzip-dev libpng-dev libjpeg-dev nlohmann-json3-dev
           dataset-fashion-mnist)
 # The tests also run the benchmark at tiny size (tools/bench/compare.sh): PyTorch exports
 # and times its workloads, onnx.helper writes its deep MLPs. Debian's PyTorch does its matrix

@@ -18,6 +18,8 @@
 #include <random>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "importers/data/formats.h"
 #include "importers/training_info_io.h"
 #include "runtime/core/dispatch.h"
@@ -325,76 +327,24 @@ BadSample bad_sample(const Dataset& data, size_t field, int64_t index, const Err
 
 // ---- Metadata (data_metadata)
 
+// A class name as a JSON string: nlohmann's escaping, bytes that are not UTF-8 replaced by
+// U+FFFD (a folder name in Latin-1 still makes valid metadata).
 std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\')
-      out += fmt::format("\\{}", c);
-    else if (u < 0x20)
-      out += fmt::format("\\u{:04x}", u);
-    else
-      out += c;  // UTF-8 passes through
-  }
-  return out + "\"";
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// A JSON array of strings as json_string writes them (and the \uXXXX of any JSON writer,
-// up to U+FFFF); nullopt for anything else.
+// A JSON array of strings (any JSON writer's: \uXXXX escapes and surrogate pairs included);
+// nullopt for anything else. The entry comes from a model file, so it is parsed without
+// exceptions and checked for its shape.
 std::optional<std::vector<std::string>> parse_json_strings(const std::string& text) {
-  size_t i = 0;
-  auto skip_space = [&] {
-    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-  };
-  auto take = [&](char c) {
-    skip_space();
-    if (i < text.size() && text[i] == c) return ++i, true;
-    return false;
-  };
+  const nlohmann::json parsed = nlohmann::json::parse(text, /*cb=*/nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded() || !parsed.is_array()) return std::nullopt;
   std::vector<std::string> out;
-  if (!take('[')) return std::nullopt;
-  if (take(']')) return skip_space(), i == text.size() ? std::optional(out) : std::nullopt;
-  do {
-    if (!take('"')) return std::nullopt;
-    std::string s;
-    for (;;) {
-      if (i >= text.size()) return std::nullopt;
-      const char c = text[i++];
-      if (c == '"') break;
-      if (c != '\\') {
-        s += c;
-        continue;
-      }
-      if (i >= text.size()) return std::nullopt;
-      const char e = text[i++];
-      const std::string simple = "\"\\/bfnrt", value = "\"\\/\b\f\n\r\t";
-      if (const size_t k = simple.find(e); k != std::string::npos) {
-        s += value[k];
-      } else if (e == 'u' && i + 4 <= text.size()) {
-        char* end = nullptr;
-        const std::string hex = text.substr(i, 4);
-        const unsigned long code = std::strtoul(hex.c_str(), &end, 16);
-        if (end != hex.c_str() + 4) return std::nullopt;
-        i += 4;
-        if (code < 0x80) {
-          s += static_cast<char>(code);
-        } else if (code < 0x800) {
-          s += static_cast<char>(0xC0 | (code >> 6));
-          s += static_cast<char>(0x80 | (code & 0x3F));
-        } else {
-          s += static_cast<char>(0xE0 | (code >> 12));
-          s += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-          s += static_cast<char>(0x80 | (code & 0x3F));
-        }
-      } else {
-        return std::nullopt;
-      }
-    }
-    out.push_back(std::move(s));
-  } while (take(','));
-  if (!take(']')) return std::nullopt;
-  skip_space();
-  return i == text.size() ? std::optional(out) : std::nullopt;
+  for (const nlohmann::json& item : parsed) {
+    if (!item.is_string()) return std::nullopt;
+    out.push_back(item.get<std::string>());
+  }
+  return out;
 }
 
 std::vector<float> parse_floats(const std::string& text, const std::string& key, const std::string& source) {

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <map>
 #include <random>
@@ -225,11 +227,17 @@ TEST_F(EvalPredictCli, ConfusionMatrixAndPerClassScoresOfKnownPredictions) {
   EXPECT_HAS(svg, "</svg>\n");
 
   // --json: the same numbers for a program.
-  const std::string json = read_file(path("eval.json"));
-  EXPECT_HAS(json, "\"split\": \"all data\", \"samples\": 11, ");
-  EXPECT_HAS(json, "\"classes\": [\"0\", \"1\", \"2\"], \"confusion_matrix\": [[3, 1, 0], [1, 2, 1], [1, 0, 2]]");
-  EXPECT_HAS(json, "{\"class\": \"0\", \"precision\": 0.6, \"recall\": 0.75, ");
-  EXPECT_HAS(json, "\"support\": 11}}\n");
+  const std::string text = read_file(path("eval.json"));
+  EXPECT_EQ(count_of(text, "\n"), 1) << text;  // one object on one line
+  const nlohmann::json json = nlohmann::json::parse(text);
+  EXPECT_EQ(json.at("split"), "all data");
+  EXPECT_EQ(json.at("samples"), 11);
+  EXPECT_EQ(json.at("classes"), nlohmann::json({"0", "1", "2"}));
+  EXPECT_EQ(json.at("confusion_matrix"), nlohmann::json({{3, 1, 0}, {1, 2, 1}, {1, 0, 2}}));
+  EXPECT_EQ(json.at("per_class").at(0).at("class"), "0");
+  EXPECT_DOUBLE_EQ(json.at("per_class").at(0).at("precision").get<double>(), 0.6);
+  EXPECT_DOUBLE_EQ(json.at("per_class").at(0).at("recall").get<double>(), 0.75);
+  EXPECT_EQ(json.at("weighted_avg").at("support"), 11);
 }
 
 // BCE with logits, one logit per sample: class 1 when it is > 0.

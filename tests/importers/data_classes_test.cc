@@ -155,6 +155,13 @@ TEST(DataClasses, ClassesAndPreprocessingRoundTripThroughMetadata) {
   // Another JSON writer's escapes (Python's json.dumps) read the same.
   EXPECT_EQ(data_options_from_metadata({{"data.classes", "[\"caf\\u00e9\",\"a\\/b\"]"}}, "m").classes,
             (std::vector<std::string>{"caf\xc3\xa9", "a/b"}));
+  // json.dumps writes a character past U+FFFF as a surrogate pair: one UTF-8 character.
+  EXPECT_EQ(data_options_from_metadata({{"data.classes", "[\"\\ud83d\\ude00 smile\", \"x\"]"}}, "m").classes,
+            (std::vector<std::string>{"\xf0\x9f\x98\x80 smile", "x"}));
+  // Not an array of strings: numbers, an object, trailing text.
+  for (const char* bad : {"[1, 2]", "{\"a\": \"b\"}", "[\"a\"] x", "[\"a\"", ""})
+    expect_contains(error_of([&] { data_options_from_metadata({{"data.classes", bad}}, "m.onnx"); }),
+                    {"'data.classes' is not a JSON array"});
   // Data without classes or normalisation has nothing to keep.
   EXPECT_TRUE(data_options_from_metadata({}, "m").classes.empty());
   expect_contains(error_of([&] {

@@ -7,7 +7,6 @@
 #include <tuple>
 
 #include "onnx_train/error.h"
-#include "tools/onnx-train/metrics_log.h"
 #include "tools/onnx-train/plot.h"
 
 namespace onnx_train::cli {
@@ -186,25 +185,31 @@ std::string classification_report_text(const ConfusionMatrix& m, const std::vect
   return out;
 }
 
-std::string classification_report_json(const ConfusionMatrix& m, const std::vector<std::string>& names) {
+void add_classification_report(nlohmann::ordered_json& out, const ConfusionMatrix& m,
+                               const std::vector<std::string>& names) {
   const ClassificationScores scores = score_classes(m);
-  const auto scores_json = [&](const ClassScores& s) {
-    return fmt::format("\"precision\": {}, \"recall\": {}, \"f1\": {}, \"support\": {}", json_number(s.precision),
-                       json_number(s.recall), json_number(s.f1), s.support);
+  // NaN (a class never predicted has no precision) is written as null by nlohmann's dump.
+  const auto scores_json = [](const ClassScores& s, nlohmann::ordered_json into) {
+    into["precision"] = s.precision;
+    into["recall"] = s.recall;
+    into["f1"] = s.f1;
+    into["support"] = s.support;
+    return into;
   };
-  std::vector<std::string> classes, rows, per_class;
+  nlohmann::ordered_json classes = nlohmann::ordered_json::array(), rows = nlohmann::ordered_json::array(),
+                         per_class = nlohmann::ordered_json::array();
   for (const ClassScores& t : scores.classes) {
-    classes.push_back(json_string(class_name(names, t.label)));
-    std::vector<std::string> row;
-    for (const ClassScores& p : scores.classes) row.push_back(std::to_string(m(t.label, p.label)));
-    rows.push_back(fmt::format("[{}]", fmt::join(row, ", ")));
-    per_class.push_back(fmt::format("{{\"class\": {}, {}}}", classes.back(), scores_json(t)));
+    classes.push_back(class_name(names, t.label));
+    nlohmann::ordered_json row = nlohmann::ordered_json::array();
+    for (const ClassScores& p : scores.classes) row.push_back(m(t.label, p.label));
+    rows.push_back(std::move(row));
+    per_class.push_back(scores_json(t, {{"class", class_name(names, t.label)}}));
   }
-  return fmt::format(
-      "\"classes\": [{}], \"confusion_matrix\": [{}], \"per_class\": [{}], \"macro_avg\": {{{}}}, "
-      "\"weighted_avg\": {{{}}}",
-      fmt::join(classes, ", "), fmt::join(rows, ", "), fmt::join(per_class, ", "), scores_json(scores.macro),
-      scores_json(scores.weighted));
+  out["classes"] = std::move(classes);
+  out["confusion_matrix"] = std::move(rows);
+  out["per_class"] = std::move(per_class);
+  out["macro_avg"] = scores_json(scores.macro, nlohmann::ordered_json::object());
+  out["weighted_avg"] = scores_json(scores.weighted, nlohmann::ordered_json::object());
 }
 
 std::string confusion_matrix_svg(const ConfusionMatrix& m, const std::vector<std::string>& names,

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "onnx_train/tensor.h"
 
 namespace onnx_train::cli {
@@ -73,12 +75,13 @@ constexpr size_t kFullMatrixClasses = 20;
 // and their macro and weighted averages.
 std::string classification_report_text(const ConfusionMatrix& matrix, const std::vector<std::string>& names);
 
-// The same as JSON members (no braces), for `eval --json`:
+// The same as members added to the JSON object `out`, for `eval --json`:
 //   "classes": ["cat", ...], "confusion_matrix": [[5, 0, 1], ...] (rows: true class),
 //   "per_class": [{"class": "cat", "precision": 0.8, "recall": 1, "f1": 0.89, "support": 4}, ...],
 //   "macro_avg": {...}, "weighted_avg": {...}
 // over the classes that occur, as the text shows them (the full matrix at any class count).
-std::string classification_report_json(const ConfusionMatrix& matrix, const std::vector<std::string>& names);
+void add_classification_report(nlohmann::ordered_json& out, const ConfusionMatrix& matrix,
+                               const std::vector<std::string>& names);
 
 // A self-contained SVG heat map of the matrix (the classes that occur): each cell shaded by
 // its share of the row (the fraction of the true class predicted so), with its count when the

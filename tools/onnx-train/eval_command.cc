@@ -23,7 +23,6 @@
 #include "onnx_train/training.h"
 #include "tools/onnx-train/classification_report.h"
 #include "tools/onnx-train/commands.h"
-#include "tools/onnx-train/metrics_log.h"
 #include "tools/onnx-train/model_metadata.h"
 #include "tools/onnx-train/run_folder.h"
 #include "tools/onnx-train/subcommands.h"
@@ -206,13 +205,17 @@ void print_totals(const TrainConfig& config, const std::string& split, const Eva
 std::string eval_json(const TrainConfig& config, const std::string& split, const EvalTotals& totals,
                       const std::optional<std::string>& checkpoint, const ConfusionMatrix* classified,
                       const std::vector<std::string>& names) {
-  std::string json = fmt::format(
-      "{{\"model\": {}, \"data\": {}, \"split\": {}, \"samples\": {}, \"loss\": {}, \"accuracy\": {}",
-      json_string(config.model), json_string(config.data), json_string(split), totals.samples,
-      json_number(totals.loss()), totals.accuracy() >= 0 ? json_number(totals.accuracy()) : "null");
-  if (checkpoint) json += ", \"checkpoint\": " + json_string(*checkpoint);
-  if (classified) json += ", " + classification_report_json(*classified, names);
-  return json + "}\n";
+  nlohmann::ordered_json json = {{"model", config.model},
+                                 {"data", config.data},
+                                 {"split", split},
+                                 {"samples", totals.samples},
+                                 {"loss", totals.loss()},
+                                 {"accuracy", nullptr}};
+  if (totals.accuracy() >= 0) json["accuracy"] = totals.accuracy();
+  if (checkpoint) json["checkpoint"] = *checkpoint;
+  if (classified) add_classification_report(json, *classified, names);
+  // Paths and class names are the user's bytes: any that are not UTF-8 become U+FFFD.
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace
