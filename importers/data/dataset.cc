@@ -117,6 +117,10 @@ std::shared_ptr<const Dataset> open_split(const SplitSource& split, const std::v
            "{}: mixed formats in the {} data: {}; keep one format per split and move the other files out", split.dir,
            split.name, fmt::join(claims, "; "));
   if (failure) std::rethrow_exception(failure);
+  OT_CHECK(found || !split.single_file,
+           "{}: not data in a known format (a .npy, .npz or .csv file, an IDX file, or a folder of them or of "
+           "images); pass the data file or the folder that holds the training data",
+           split.files.empty() ? split.dir : split.files[0]);
   OT_CHECK(found,
            "no data: {} holds no file in a known format (npy, npz, test_data_set_*, csv, IDX, image class folders) "
            "for the {} split; it holds {}",
@@ -397,7 +401,8 @@ DataSplits open_data(const std::string& dir, const std::vector<FieldSpec>& wante
            "{}: not a folder or a file; pass the folder that holds the training data", dir);
   const std::string parent = fs::path(dir).parent_path().string();
   const std::vector<SplitSource> splits =
-      one_file ? std::vector<SplitSource>{{"train", parent.empty() ? "." : parent, {dir}, {}}} : find_splits(dir);
+      one_file ? std::vector<SplitSource>{{"train", parent.empty() ? "." : parent, {dir}, {}, /*single_file=*/true}}
+               : find_splits(dir);
   DataSplits data;
   data.train = open_split(splits[0], wanted, options);
   if (options.classes.empty()) check_training_classes(splits[0], *data.train, wanted);

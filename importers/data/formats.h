@@ -17,6 +17,7 @@ struct SplitSource {
   std::string dir;                 // the split's folder (DATA_DIR/train), or DATA_DIR itself
   std::vector<std::string> files;  // the split's regular files (full paths, sorted)
   std::vector<std::string> dirs;   // its sub-folders (full paths, sorted): test_data_set_*, class folders
+  bool single_file = false;        // the data given was this one file (files[0]), not a folder
 };
 
 using FormatOpener = std::unique_ptr<Dataset> (*)(const SplitSource&, const std::vector<FieldSpec>&,

@@ -91,6 +91,32 @@ inline double number_after(const std::string& text, const std::string& key) {
   return std::strtod(text.c_str() + at + key.size(), nullptr);
 }
 
+// The metadata_props of the ONNX model file `model`, by key (the classes, preprocessing and
+// training summary an export carries).
+inline std::map<std::string, std::string> metadata_of(const std::string& model) {
+  onnx::ModelProto proto;
+  EXPECT_TRUE(proto.ParseFromString(read_file(model))) << model;
+  std::map<std::string, std::string> out;
+  for (const auto& p : proto.metadata_props()) out[p.key()] = p.value();
+  return out;
+}
+
+// DIR/<colour>/img<i>.png, 8 x 8 pictures in which the colour's channel is bright and the
+// others dark: red, green and blue are told apart by a linear model. `folder` renames it.
+inline void write_colour(const std::string& dir, const std::string& colour, int count, unsigned seed,
+                         const std::string& folder = "") {
+  const int channel = colour == "red" ? 0 : colour == "green" ? 1 : 2;
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> bright(180, 255), dark(0, 60);
+  for (int i = 0; i < count; ++i) {
+    std::vector<uint8_t> rgb(8 * 8 * 3);
+    for (size_t p = 0; p < rgb.size(); ++p)
+      rgb[p] = static_cast<uint8_t>(static_cast<int>(p % 3) == channel ? bright(rng) : dark(rng));
+    testing::write_png_file(dir + "/" + (folder.empty() ? colour : folder) + "/img" + std::to_string(i) + ".png", 8,
+                            8, 3, rgb);
+  }
+}
+
 inline std::vector<std::string> plus(std::vector<std::string> args, const std::vector<std::string>& more) {
   args.insert(args.end(), more.begin(), more.end());
   return args;

@@ -33,29 +33,6 @@ class DataCli : public CliTest {
 
 // ---- Models and data
 
-// DIR/<colour>/img<i>.png, 8 x 8 pictures in which the colour's channel is bright and the
-// others dark: red, green and blue are told apart by a linear model. `folder` renames it.
-void write_colour(const std::string& dir, const std::string& colour, int count, unsigned seed,
-                  const std::string& folder = "") {
-  const int channel = colour == "red" ? 0 : colour == "green" ? 1 : 2;
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> bright(180, 255), dark(0, 60);
-  for (int i = 0; i < count; ++i) {
-    std::vector<uint8_t> rgb(8 * 8 * 3);
-    for (size_t p = 0; p < rgb.size(); ++p)
-      rgb[p] = static_cast<uint8_t>(static_cast<int>(p % 3) == channel ? bright(rng) : dark(rng));
-    write_png_file(fmt::format("{}/{}/img{}.png", dir, folder.empty() ? colour : folder, i), 8, 8, 3, rgb);
-  }
-}
-
-std::map<std::string, std::string> metadata_of(const std::string& model) {
-  onnx::ModelProto proto;
-  EXPECT_TRUE(proto.ParseFromString(read_file(model))) << model;
-  std::map<std::string, std::string> out;
-  for (const auto& p : proto.metadata_props()) out[p.key()] = p.value();
-  return out;
-}
-
 // DIR/x.npy and DIR/label.npy: `n` samples of 3 separable classes in 4 dimensions, with the
 // label of sample `bad_label_at` set to 7 and x of sample `nan_at` to NaN (-1: none).
 void write_npy(const std::string& dir, int n, int bad_label_at, int nan_at) {

@@ -84,14 +84,6 @@ std::string csv_of(const Samples& s, const std::vector<CsvColumn>& columns) {
   return text;
 }
 
-std::map<std::string, std::string> metadata_of(const std::string& model) {
-  onnx::ModelProto proto;
-  EXPECT_TRUE(proto.ParseFromString(read_file(model))) << model;
-  std::map<std::string, std::string> out;
-  for (const auto& p : proto.metadata_props()) out[p.key()] = p.value();
-  return out;
-}
-
 const std::vector<std::string> kQuick = {"--batch-size", "8", "--epochs", "3", "--lr", "0.05", "--no-shuffle"};
 
 // ---- Files and arrays

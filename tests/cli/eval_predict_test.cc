@@ -89,20 +89,6 @@ std::vector<std::string> csv_cells(const std::string& line) {
   return cells;
 }
 
-// DIR/<colour>/img<i>.png, 8 x 8 pictures whose colour's channel is bright (as data_cli_test.cc).
-void write_colour(const std::string& dir, const std::string& colour, int count, unsigned seed,
-                  const std::string& folder = "") {
-  const int channel = colour == "red" ? 0 : colour == "green" ? 1 : 2;
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> bright(180, 255), dark(0, 60);
-  for (int i = 0; i < count; ++i) {
-    std::vector<uint8_t> rgb(8 * 8 * 3);
-    for (size_t p = 0; p < rgb.size(); ++p)
-      rgb[p] = static_cast<uint8_t>(static_cast<int>(p % 3) == channel ? bright(rng) : dark(rng));
-    write_png_file(fmt::format("{}/{}/img{}.png", dir, folder.empty() ? colour : folder, i), 8, 8, 3, rgb);
-  }
-}
-
 // ---- Which samples eval scores
 
 TEST_F(EvalPredictCli, EvalScoresAFolderHoldingOnlyVal) {

@@ -25,7 +25,7 @@ class ImagesCli : public CliTest {};
 // DIR/<colour>/img<i>.png: `count` pictures of 8 x 8 in which the colour's channel is bright
 // and the others dark, with a bright stripe down the left third so that mirroring and cropping
 // change what the model sees.
-void write_colour(const std::string& dir, const std::string& colour, int count, unsigned seed) {
+void write_striped_colour(const std::string& dir, const std::string& colour, int count, unsigned seed) {
   const int channel = colour == "red" ? 0 : colour == "green" ? 1 : 2;
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> bright(180, 255), dark(0, 60);
@@ -40,7 +40,7 @@ void write_colour(const std::string& dir, const std::string& colour, int count, 
 }
 
 void write_colours(const std::string& dir, int per_class, unsigned seed) {
-  for (const std::string colour : {"red", "green", "blue"}) write_colour(dir, colour, per_class, seed + colour[0]);
+  for (const std::string colour : {"red", "green", "blue"}) write_striped_colour(dir, colour, per_class, seed + colour[0]);
 }
 
 // x [N, 3, H, W] with H and W symbolic -> GlobalAveragePool -> Flatten -> Gemm(3) -> logits:
@@ -68,14 +68,6 @@ std::string make_any_size_model(const std::string& path) {
 double final_val_loss(const CliRun& run) {
   const size_t done = run.out.find("done: ");
   return done == std::string::npos ? NAN : number_after(run.out.substr(done), "; val loss ");
-}
-
-std::map<std::string, std::string> metadata_of(const std::string& model) {
-  onnx::ModelProto proto;
-  EXPECT_TRUE(proto.ParseFromString(read_file(model))) << model;
-  std::map<std::string, std::string> out;
-  for (const auto& p : proto.metadata_props()) out[p.key()] = p.value();
-  return out;
 }
 
 // ---- --image-size

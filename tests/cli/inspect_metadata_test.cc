@@ -35,31 +35,11 @@ onnx::ModelProto proto_of(const std::string& model) {
   return proto;
 }
 
-std::map<std::string, std::string> metadata_of(const std::string& model) {
-  std::map<std::string, std::string> out;
-  const onnx::ModelProto proto = proto_of(model);
-  for (const auto& p : proto.metadata_props()) out[p.key()] = p.value();
-  return out;
-}
-
 // The size of the last axis of the model's first output: a classifier's classes.
 int64_t classes_of(const std::string& model) {
   const onnx::ModelProto proto = proto_of(model);
   const auto& shape = proto.graph().output(0).type().tensor_type().shape();
   return shape.dim_size() > 0 ? shape.dim(shape.dim_size() - 1).dim_value() : -1;
-}
-
-// DIR/<colour>/img<i>.png: 8 x 8 pictures, bright in the colour's channel, dark in the others.
-void write_colour(const std::string& dir, const std::string& colour, int count, unsigned seed) {
-  const int channel = colour == "red" ? 0 : colour == "green" ? 1 : 2;
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> bright(180, 255), dark(0, 60);
-  for (int i = 0; i < count; ++i) {
-    std::vector<uint8_t> rgb(8 * 8 * 3);
-    for (size_t p = 0; p < rgb.size(); ++p)
-      rgb[p] = static_cast<uint8_t>(static_cast<int>(p % 3) == channel ? bright(rng) : dark(rng));
-    write_png_file(fmt::format("{}/{}/img{}.png", dir, colour, i), 8, 8, 3, rgb);
-  }
 }
 
 void write_colours(const std::string& dir, int per_class, unsigned seed) {
