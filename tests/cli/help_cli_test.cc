@@ -12,6 +12,21 @@ namespace {
 
 class CliHelp : public CliTest {};
 
+// The help text with its wrapped lines joined again (a line break and the indentation of the
+// help column read as one space), so that an option's help is found whole.
+std::string unwrapped(const std::string& help) {
+  std::string out;
+  for (size_t i = 0; i < help.size(); ++i) {
+    if (help[i] == '\n' && help.compare(i + 1, 30, std::string(30, ' ')) == 0) {
+      out += ' ';
+      i += 30;
+    } else {
+      out += help[i];
+    }
+  }
+  return out;
+}
+
 // `onnx-train COMMAND --help` (or -h): that command's usage line, what it does, its own options
 // and, for the commands that take them, the training options; on stdout, exit 0, whatever else
 // is on the line.
@@ -29,9 +44,13 @@ TEST_F(CliHelp, EveryCommandPrintsItsOwnHelp) {
       EXPECT_HAS(r.out, "\noptions:\n");
       for (const cli::CommandOption& o : c.options) {
         for (const std::string& name : o.names) EXPECT_HAS(r.out, name);
-        EXPECT_HAS(r.out, o.help);
+        EXPECT_HAS(unwrapped(r.out), o.help);
       }
       EXPECT_HAS(r.out, "  -h, --help");
+      // Option help wraps within 100 columns.
+      for (const std::string& line : lines_of(r.out))
+        if (line.rfind("  -", 0) == 0 || line.rfind(std::string(30, ' '), 0) == 0)
+          EXPECT_LE(line.size(), 100u) << line;
       // The training options only where they apply; no other command's usage line.
       if (c.training_options) {
         EXPECT_HAS(r.out, "\ntraining options:\n  --loss KIND");

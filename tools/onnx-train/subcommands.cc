@@ -44,7 +44,7 @@ const std::vector<Subcommand>& subcommands() {
        "     from the first optimizer step on, and prints at the end ms per step by section, op type and node, and\n"
        "     the peak memory (the training plan's intermediates and the process's peak RSS).\n",
        train_command, /*passive_openmp=*/true, "", /*options=*/{}, /*training_options=*/true},
-      {"eval", "MODEL.onnx DATA_DIR [options]", "loss, accuracy, a classifier's confusion matrix (MODEL or a CHECKPOINT)", "", eval_command,
+      {"eval", "MODEL.onnx|CHECKPOINT DATA_DIR [options]", "loss, accuracy, a classifier's confusion matrix (MODEL or a CHECKPOINT)", "", eval_command,
        /*passive_openmp=*/true, "", /*options=*/{{{"--json"}, "FILE", "also write the scores (and a classifier's report) as one JSON object"}}, /*training_options=*/true},
       {"predict", "MODEL.onnx DATA -o FILE.csv [options]", "a CSV row of predictions per sample (no labels needed)",
        "predict: one row per sample: its id (an image's path, else its index), the predicted class and one\n"

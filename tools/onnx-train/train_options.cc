@@ -458,12 +458,31 @@ std::vector<std::string> train_flag_names() {
 }
 
 std::string option_help_line(const std::string& names, const std::string& help) {
-  std::string head = "  " + names;
-  if (head.size() < 30)
-    head.resize(30, ' ');
+  // The help starts at column 30 (on the next line after long names) and wraps at word breaks
+  // to stay within 100 columns, each continuation indented to the same column.
+  constexpr size_t kIndent = 30, kWidth = 100;
+  std::string out = "  " + names;
+  if (out.size() < kIndent)
+    out.resize(kIndent, ' ');
   else
-    head += "\n" + std::string(30, ' ');
-  return head + help + "\n";
+    out += "\n" + std::string(kIndent, ' ');
+  size_t column = kIndent;
+  for (size_t begin = 0; begin < help.size();) {
+    size_t end = help.find(' ', begin);
+    if (end == std::string::npos) end = help.size();
+    const std::string word = help.substr(begin, end - begin);
+    if (column > kIndent && column + 1 + word.size() > kWidth) {
+      out += "\n" + std::string(kIndent, ' ');
+      column = kIndent;
+    } else if (column > kIndent) {
+      out += ' ';
+      ++column;
+    }
+    out += word;
+    column += word.size();
+    begin = end + 1;
+  }
+  return out + "\n";
 }
 
 int64_t parse_whole_number(const std::string& flag, const std::string& text, int64_t min) {
