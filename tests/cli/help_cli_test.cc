@@ -73,6 +73,16 @@ TEST_F(CliHelp, EveryCommandPrintsItsOwnHelp) {
   EXPECT_HAS(graph_help.out, "\n  -o, --export PATH           the file to write the graph to\n");
   EXPECT_HAS(graph_help.out, "graph: with --minimise VALUE instead of a loss");
   EXPECT_HAS(ok({"eval", "--help"}).out, "DATA_DIR holds train/ and optionally val/");
+  // Commands that read a model without training list the training options they use, not the
+  // optimizer's or the checkpoints'; training lists them all.
+  const CliRun eval_help = ok({"eval", "--help"});
+  EXPECT_HAS(eval_help.out, "\n  --val-split F ");
+  EXPECT_HAS(eval_help.out, "\n  --image-size H,W ");
+  EXPECT_LACKS(eval_help.out, "--augment");
+  EXPECT_LACKS(eval_help.out, "--save-best");
+  EXPECT_HAS(eval_help.out, "the other training options are accepted and not used");
+  EXPECT_LACKS(ok({"predict", "--help"}).out, "--lr X");
+  EXPECT_HAS(ok({"train", "--help"}).out, "\n  --augment LIST ");
   // After a model and data, --help is the default command's.
   const CliRun train_help = ok({"model.onnx", "data", "--epochs", "2", "--help"});
   EXPECT_EQ(train_help.out.rfind("usage: onnx-train MODEL.onnx DATA_DIR [options]\n", 0), 0u);

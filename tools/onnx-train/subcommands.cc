@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "onnx_train/error.h"
 #include "tools/onnx-train/commands.h"
@@ -148,6 +149,25 @@ std::string usage_text() {
   return out;
 }
 
+// The training options a command that reads a model (and data) without training uses: how the
+// model is read and scored and how the data is found and preprocessed. The others (optimizer,
+// schedule, checkpoints...) are accepted and not used, so that a training command line can be
+// reused as it is; its help lists only these. Empty: every training option (train, graph).
+std::set<std::string> training_options_used_by(const std::string& command) {
+  static const std::set<std::string> reading = {
+      "--loss",     "--output",     "--label",         "--label-smoothing", "--num-classes", "--keep-head",
+      "--freeze",   "--train-only", "--batch-size",    "--val-split",       "--seed",        "--threads",
+      "--mean",     "--std",        "--image-size",    "--input",           "--columns",     "--ignore-columns",
+      "--skip-bad-samples"};
+  if (command == "eval") {
+    std::set<std::string> eval = reading;
+    eval.insert("--plot");  // the confusion matrix
+    return eval;
+  }
+  if (command == "predict" || command == "inspect") return reading;
+  return {};
+}
+
 std::string command_help(const Subcommand& c) {
   std::string out = "usage: " + typed_command(c) + "\n\n" + c.help + "\n";
   if (!c.alias_of.empty()) out += "(an older name of `onnx-train " + c.alias_of + "`)\n";
@@ -158,7 +178,12 @@ std::string command_help(const Subcommand& c) {
     out += option_help_line(fmt::format("{}{}", fmt::join(o.names, ", "), o.metavar.empty() ? "" : " " + o.metavar),
                             o.help);
   out += option_help_line("-h, --help", "this help");
-  if (c.training_options) out += "\ntraining options:\n" + train_options_help();
+  if (c.training_options) {
+    const std::set<std::string> used = training_options_used_by(c.name);
+    out += "\ntraining options:\n" + train_options_help(used);
+    if (!used.empty())
+      out += "  (the other training options are accepted and not used, so a training command line can be reused)\n";
+  }
   return out;
 }
 

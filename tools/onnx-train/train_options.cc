@@ -600,11 +600,12 @@ bool train_flag_takes_value(const std::string& name) {
   return flag != nullptr && !flag->metavar.empty();
 }
 
-std::string train_options_help() {
+std::string train_options_help(const std::set<std::string>& only) {
   std::string out;
   for (const Flag& f : flags())
-    out += option_help_line(
-        (f.alias.empty() ? "" : f.alias + ", ") + f.name + (f.metavar.empty() ? "" : " " + f.metavar), f.help);
+    if (only.empty() || only.count(f.name) != 0)
+      out += option_help_line(
+          (f.alias.empty() ? "" : f.alias + ", ") + f.name + (f.metavar.empty() ? "" : " " + f.metavar), f.help);
   return out;
 }
 

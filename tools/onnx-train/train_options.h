@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -72,7 +73,8 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
                              const std::string& command = "");
 
 // The options part of --help.
-std::string train_options_help();
+// The training options' part of a help text: every one, or (`only` not empty) those named there.
+std::string train_options_help(const std::set<std::string>& only = {});
 
 // One line of an options list: `names` ("-o, --export PATH") then `help` from column 30 (on
 // the next line when the names reach it).
