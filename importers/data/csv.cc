@@ -120,14 +120,9 @@ bool is_number(std::string_view cell, double& value) {
   return !digits.empty() && ec == std::errc() && end == digits.data() + digits.size();
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // Names of columns that number or name the rows rather than describe them.
 bool looks_like_id(const std::string& column) {
-  const std::string name = lower(column);
+  const std::string name = ascii_lower(column);
   return name == "id" || name == "index" || name == "name" || name == "filename" || name == "file" ||
          (name.size() > 3 && name.compare(name.size() - 3, 3, "_id") == 0);
 }

@@ -9,15 +9,10 @@ namespace onnx_train {
 
 namespace {
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // Names people give labels: a file, array or column called so is offered for the label, and
 // the others for the inputs.
 bool looks_like_label(const std::string& name) {
-  std::string base = lower(without_split_prefix(name));
+  std::string base = ascii_lower(without_split_prefix(name));
   if (base.size() > 4 && base.compare(base.size() - 4, 4, ".npy") == 0) base.resize(base.size() - 4);
   for (const char* l : {"label", "labels", "target", "targets", "y", "class", "classes", "category", "categories"})
     if (base == l) return true;
@@ -25,6 +20,11 @@ bool looks_like_label(const std::string& name) {
 }
 
 }  // namespace
+
+std::string ascii_lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
 
 std::string source_name(const FieldSpec& field, const DataOptions& options) {
   const auto it = options.sources.find(field.name);

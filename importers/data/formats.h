@@ -36,6 +36,10 @@ std::unique_ptr<Dataset> open_image_folders(const SplitSource&, const std::vecto
 // own name (the label's, which --label sets).
 std::string source_name(const FieldSpec& field, const DataOptions& options);
 
+// `text` with ASCII letters in lower case (file names, column names and extensions compared
+// without regard to case; other bytes, UTF-8 included, unchanged).
+std::string ascii_lower(std::string text);
+
 // `stem` without a split's name before it ("train_x" and "test-x" are "x"; "x" stays): in a
 // folder that holds several splits side by side, train_x.npy and test_x.npy feed the same field.
 std::string without_split_prefix(const std::string& stem);

@@ -85,8 +85,7 @@ class GzReader {
 // MNIST's names (train-images-idx3-ubyte, t10k-labels.idx1-ubyte.gz): a file named so that
 // does not start like IDX is a broken IDX file rather than another format's.
 bool named_like_idx(const std::string& path) {
-  std::string name = std::filesystem::path(path).filename().string();
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string name = ascii_lower(std::filesystem::path(path).filename().string());
   if (name.find("ubyte") != std::string::npos) return true;
   for (size_t at = name.find("idx"); at != std::string::npos; at = name.find("idx", at + 1))
     if (at + 3 < name.size() && std::isdigit(static_cast<unsigned char>(name[at + 3]))) return true;

@@ -25,8 +25,7 @@ namespace fs = std::filesystem;
 namespace {
 
 bool has_image_extension(const fs::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string ext = ascii_lower(path.extension().string());
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
@@ -233,11 +232,6 @@ std::string quoted_list(const std::vector<std::string>& names, size_t shown) {
   return out;
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 // The class index of each folder, by name among `options.classes`: a folder that is not one
 // of them is an Error naming it, the classes and (when only the case differs) the match.
 std::vector<int64_t> map_folders_to_classes(const std::vector<ClassFolder>& folders, const DataOptions& options,
@@ -253,7 +247,7 @@ std::vector<int64_t> map_folders_to_classes(const std::vector<ClassFolder>& fold
     }
     std::string hint = "rename the folder to the class it holds, or move it out of " + split_dir;
     for (const std::string& name : options.classes)
-      if (lower(name) == lower(folder.name))
+      if (ascii_lower(name) == ascii_lower(folder.name))
         hint = fmt::format("class names are case-sensitive: rename the folder to '{}'", name);
     OT_FAIL("{}: the class folder '{}' is not one of the {} classes of {} ({}); {}", folder.dir, folder.name,
             options.classes.size(), options.classes_from.empty() ? "the training data" : options.classes_from,
