@@ -5,14 +5,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
 #include <iterator>
 #include <limits>
 
 #include "onnx_train/error.h"
+#include "tools/onnx-train/run_folder.h"
 
 namespace onnx_train::cli {
 
@@ -483,25 +481,9 @@ std::string svg_plot(const std::vector<PlotSeries>& series, const PlotOptions& o
 }
 
 void write_svg_plot(const std::string& path, const std::vector<PlotSeries>& series, const PlotOptions& options) {
-  const std::string svg = svg_plot(series, options);
-  const std::string partial = path + ".partial";
-  std::FILE* file = std::fopen(partial.c_str(), "wb");
-  // Errors name the chart, not the temporary file it is written through.
-  OT_CHECK(file != nullptr, "--plot {}: cannot write it ({}); check that the folder exists and is writable", path,
-           std::strerror(errno));
-  const bool written = std::fwrite(svg.data(), 1, svg.size(), file) == svg.size();
-  const int saved_errno = errno;
-  const bool closed = std::fclose(file) == 0;  // a full disk can show only here, when the buffer goes out
-  if (!written || !closed) {
-    std::remove(partial.c_str());
-    OT_FAIL("--plot {}: cannot write it ({})", path, std::strerror(written ? errno : saved_errno));
-  }
-  // rename() replaces `path` in one step: a reader sees the old chart or the new one, whole.
-  if (std::rename(partial.c_str(), path.c_str()) != 0) {
-    const int rename_errno = errno;
-    std::remove(partial.c_str());
-    OT_FAIL("--plot {}: cannot put the written chart in place ({})", path, std::strerror(rename_errno));
-  }
+  // Through `path`.partial and a rename: a reader (a browser refreshing it) sees the old chart
+  // or the new one, whole; errors name the chart, not the temporary file.
+  write_file_atomically("--plot", path, svg_plot(series, options));
 }
 
 }  // namespace onnx_train::cli
