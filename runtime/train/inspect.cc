@@ -105,10 +105,12 @@ std::map<std::string, std::string> read_model_metadata(const std::string& path) 
 
 SupportedOpsets supported_opsets() { return {kMinOpset, kMaxOpset, kMaxLoweredOpset}; }
 
-bool is_checkpoint(const std::string& path) {
+bool is_checkpoint(const std::map<std::string, std::string>& metadata) {
   // The key write_checkpoint_file marks every checkpoint with (importers/checkpoint_file.cc).
-  return read_model_metadata(path).count("onnx_train.checkpoint_format") != 0;
+  return metadata.count("onnx_train.checkpoint_format") != 0;
 }
+
+bool is_checkpoint(const std::string& path) { return is_checkpoint(read_model_metadata(path)); }
 
 std::string optimizer_slot_description(const std::string& optimizer, const std::string& slot) {
   // PyTorch's state_dict slot names (onnx_train/optimizers.h) and what each holds.

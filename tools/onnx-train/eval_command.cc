@@ -39,13 +39,16 @@ namespace fs = std::filesystem;
 void print(const std::string& line) { std::printf("%s\n", line.c_str()); }
 
 // A checkpoint where the model goes: `eval run/step-000000100.ckpt data/`.
-bool names_checkpoint(const std::string& path) {
+// The metadata of the file given as MODEL, read once for all eval takes from it (is it a
+// checkpoint, the stored classes and preprocessing, the loss it was trained with); empty when
+// it is no ONNX file at all: the model loader's message explains that.
+std::map<std::string, std::string> stored_metadata(const std::string& path) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return false;  // the model loader says what is wrong with it
+  if (!fs::is_regular_file(path, ec)) return {};  // the model loader says what is wrong with it
   try {
-    return is_checkpoint(path);
+    return read_model_metadata(path);
   } catch (const Error&) {
-    return false;  // not an ONNX file at all: the model loader's message explains that
+    return {};
   }
 }
 
@@ -67,6 +70,7 @@ struct EvalSource {
   std::string stored_file;           // the model or checkpoint they are stored in
   std::string stored_in;             // "the model m.onnx" / "the checkpoint c.ckpt"
   std::optional<std::string> checkpoint;
+  std::map<std::string, std::string> model_metadata;  // of the model given (none for a checkpoint)
 };
 
 // The files a training run writes, left out of its arguments when eval rebuilds its session.
@@ -116,13 +120,15 @@ EvalSource from_checkpoint(const TrainConfig& given, const std::vector<std::stri
 // The model (or checkpoint) the arguments name, with the options to rebuild its session.
 EvalSource eval_source(const std::vector<std::string>& args) {
   const TrainConfig given = parse_train_args(args, /*need_data=*/true, "eval");
-  if (names_checkpoint(given.model)) return from_checkpoint(given, args);
+  std::map<std::string, std::string> meta = stored_metadata(given.model);
+  if (is_checkpoint(meta)) return from_checkpoint(given, args);
   EvalSource source;
   source.config = given;
   source.stored_file = given.model;
   source.stored_in = "the model " + given.model;
   // A model onnx-train trained knows its classes and normalisation.
-  source.data_options = data_options_of_model(given.model);
+  source.data_options = data_options_from_metadata(meta, source.stored_in);
+  source.model_metadata = std::move(meta);
   return source;
 }
 
@@ -229,7 +235,7 @@ int eval_command(const std::vector<std::string>& raw) {
   // A model onnx-train exported knows its loss, label and output: the flags not given take them
   // (a checkpoint's run already gave its own).
   if (!source.checkpoint) {
-    const std::vector<std::string> stored = apply_model_metadata(config, config.model);
+    const std::vector<std::string> stored = apply_model_metadata(config, source.model_metadata);
     if (!stored.empty()) print(fmt::format("as the model was trained: {}", fmt::join(stored, " ")));
   }
   Prepared run = prepare_session(config);

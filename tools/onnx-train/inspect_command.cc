@@ -160,13 +160,14 @@ int inspect_command(const std::vector<std::string>& args) {
   // Works from the graph itself, without building gradients: a model whose ops lack a
   // kernel or a gradient rule is exactly what this should explain.
   const TrainConfig config = parse_train_args(args, /*need_data=*/false, "inspect");
-  bool checkpoint = false;
+  // The file's metadata, read once: whether it is a checkpoint, and what onnx-train stored.
+  std::map<std::string, std::string> metadata;
   try {
-    checkpoint = is_checkpoint(config.model);
+    metadata = read_model_metadata(config.model);
   } catch (const Error&) {
     // Not readable as an ONNX file: inspect_model says what is wrong with it, as loading it does.
   }
-  if (checkpoint) {
+  if (is_checkpoint(metadata)) {
     std::vector<std::string> options;
     for (const auto& arg : config.args)
       if (arg != config.model) options.push_back(arg);
@@ -223,7 +224,7 @@ int inspect_command(const std::vector<std::string>& args) {
                 gradient.c_str());
   }
   // What onnx-train (or the exporter) wrote into the file: classes, preprocessing, the training.
-  print_metadata(read_model_metadata(config.model), "the model " + config.model);
+  print_metadata(metadata, "the model " + config.model);
   if (problems > 0) std::printf("%d op(s) cannot run: the model cannot be trained here\n", problems);
   for (const auto& note : report.notes) std::printf("note: %s\n", cli_note(note).c_str());
   return problems > 0 ? 1 : 0;

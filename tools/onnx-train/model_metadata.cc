@@ -140,13 +140,7 @@ TrainingSummary summary_of_checkpoint(const std::map<std::string, std::string>& 
   return summary;
 }
 
-std::vector<std::string> apply_model_metadata(TrainConfig& config, const std::string& model) {
-  std::map<std::string, std::string> meta;
-  try {
-    meta = read_model_metadata(model);
-  } catch (const Error&) {
-    return {};  // not an ONNX file: loading the model says so, as it says for every command
-  }
+std::vector<std::string> apply_model_metadata(TrainConfig& config, const std::map<std::string, std::string>& meta) {
   std::vector<std::string> args = config.args, taken;
   for (const auto& [flag, key] : {std::pair{"--loss", "training.loss"}, std::pair{"--label", "training.label"},
                                   std::pair{"--output", "training.output"}}) {

@@ -94,11 +94,11 @@ TrainingSummary summary_of_checkpoint(const std::map<std::string, std::string>& 
                                       const TrainConfig& config, int64_t step);
 
 // The options of a model's metadata that the user did not give: --loss, --label and --output
-// from training.loss / .label / .output of the ONNX model `model`, so that `eval trained.onnx
+// from training.loss / .label / .output of an ONNX model's metadata `meta`, so that `eval trained.onnx
 // data/` scores it as it was trained. Explicit flags win. `config` is parsed again with them
 // (its args gain them); returns them as given ("--loss=mse"), empty when none applied (a model
 // onnx-train did not train, or a checkpoint).
-std::vector<std::string> apply_model_metadata(TrainConfig& config, const std::string& model);
+std::vector<std::string> apply_model_metadata(TrainConfig& config, const std::map<std::string, std::string>& meta);
 
 // The current time as training.date writes it: UTC, ISO 8601, to the second (SOURCE_DATE_EPOCH
 // when set: the reproducible-builds convention, so that the same training writes the same bytes).

@@ -18,7 +18,7 @@
 // Without a loss, an output of shape [N, C >= 2] is a classifier: its values are taken as
 // probabilities when every row already is one (in [0, 1], summing to 1), as log-probabilities
 // when their exponentials are, and as logits (softmax) otherwise; any other output is
-// regression. The model's stored classes, mean and std (data_options_of_model) preprocess the
+// regression. The model's stored classes, mean and std (data_options_from_metadata) preprocess the
 // data as in training, so a model trained by onnx-train needs no --mean / --std.
 #include <fmt/format.h>
 
@@ -298,7 +298,7 @@ int predict_command(const std::vector<std::string>& raw) {
   // The model's stored preprocessing; --mean / --std given here win. Its classes name the
   // probability columns, but do not map DATA's folders: predicting needs no labels, so any
   // folder names will do.
-  const DataOptions stored = data_options_of_model(config.model);
+  const DataOptions stored = data_options_from_metadata(meta, "the model " + config.model);  // read once, above
   DataOptions options = data_options_over(config, stored);
   // A CSV of the kind the model was trained on still holds its label column: not an input.
   if (const auto label = meta.find("training.label"); label != meta.end())

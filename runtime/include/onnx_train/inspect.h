@@ -93,6 +93,8 @@ SupportedOpsets supported_opsets();
 // Whether the ONNX file at `path` is a checkpoint TrainingSession::save_checkpoint wrote
 // (its metadata, as read_model_metadata reads it, marks it).
 bool is_checkpoint(const std::string& path);
+// The same, from metadata read_model_metadata has already read.
+bool is_checkpoint(const std::map<std::string, std::string>& metadata);
 
 // One tensor of a checkpoint, by what it is for the session that wrote it.
 struct CheckpointTensorReport {
