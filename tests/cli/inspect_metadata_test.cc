@@ -217,6 +217,17 @@ TEST_F(InspectMetadataCli, EvalTakesTheLossLabelAndOutputFromTheModel) {
   const CliRun told = run({"eval", path("t.onnx"), path("data"), "--label", "label"});
   EXPECT_NE(told.code, 0) << told.show();
   EXPECT_LACKS(told.out, "--label=target");
+
+  // A stored value that is no longer valid is named as the file's, with the flag that overrides it.
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(read_file(path("t.onnx"))));
+  for (auto& entry : *proto.mutable_metadata_props())
+    if (entry.key() == "training.loss") entry.set_value("bogus");
+  write_file(path("changed.onnx"), proto.SerializeAsString());
+  fails({"eval", path("changed.onnx"), path("data")},
+        {"--loss bogus: unknown kind", "taken from the training.* metadata of " + path("changed.onnx"),
+         "give --loss, --label or --output to override it"});
+  ok({"eval", path("changed.onnx"), path("data"), "--loss", "cross-entropy", "--label", "target"});
 }
 
 // ---- Hints that name --num-classes

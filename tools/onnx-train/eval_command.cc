@@ -235,7 +235,15 @@ int eval_command(const std::vector<std::string>& raw) {
   // A model onnx-train exported knows its loss, label and output: the flags not given take them
   // (a checkpoint's run already gave its own).
   if (!source.checkpoint) {
-    const std::vector<std::string> stored = apply_model_metadata(config, source.model_metadata);
+    std::vector<std::string> stored;
+    try {
+      stored = apply_model_metadata(config, source.model_metadata);
+    } catch (const Error& e) {
+      // The value came from the file, not from the command line: say so, and how to override it.
+      throw Error(fmt::format("{} (taken from the training.* metadata of {}, which was changed after onnx-train "
+                              "wrote it; give --loss, --label or --output to override it)",
+                              e.what(), config.model));
+    }
     if (!stored.empty()) print(fmt::format("as the model was trained: {}", fmt::join(stored, " ")));
   }
   Prepared run = prepare_session(config);
