@@ -14,9 +14,37 @@
 
 namespace onnx_train {
 
+// What kind of input or condition a failure is about, so that a front end, a test or a script
+// can tell a malformed model from malformed data or an input too large for the limits without
+// parsing the message. Boundaries set it (importing a model, opening data, reading a
+// checkpoint: see with_category below) on errors thrown deeper without one.
+enum class ErrorCategory {
+  Unspecified,    // not yet classified (an internal invariant, or below every boundary)
+  Usage,          // an option or argument the caller gave
+  Model,          // a malformed, inconsistent or unsupported-in-shape ONNX model
+  Data,           // a malformed data file (npy, npz, CSV, IDX, images, TensorProto sets)
+  Checkpoint,     // a malformed or mismatched checkpoint file
+  ResourceLimit,  // an input that declares more memory (or decompressed bytes) than allowed
+  Unsupported,    // a valid model using an op, version or type this runtime does not run
+  NonFinite,      // a training step produced NaN or infinite values
+  Io,             // a file that cannot be opened, read or written
+};
+
+// The category's name as tests, logs and the command line print it ("model", "resource-limit").
+const char* category_name(ErrorCategory category);
+
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& message) : std::runtime_error(message) {}
+  explicit Error(const std::string& message, ErrorCategory category = ErrorCategory::Unspecified)
+      : std::runtime_error(message), category_(category) {}
+  ErrorCategory category() const { return category_; }
+  // Sets the category unless one is set already: the innermost classification wins.
+  void classify(ErrorCategory category) {
+    if (category_ == ErrorCategory::Unspecified) category_ = category;
+  }
+
+ private:
+  ErrorCategory category_;
 };
 
 // An error about one option a caller set (TrainingOptions::num_classes, ::freeze): option()
@@ -26,7 +54,7 @@ class Error : public std::runtime_error {
 class OptionError : public Error {
  public:
   OptionError(std::string option, std::string detail, std::string context = "")
-      : Error((context.empty() ? "" : context + ": ") + option + ": " + detail),
+      : Error((context.empty() ? "" : context + ": ") + option + ": " + detail, ErrorCategory::Usage),
         option_(std::move(option)),
         detail_(std::move(detail)),
         context_(std::move(context)) {}
@@ -44,11 +72,14 @@ class OptionError : public Error {
 // running statistic came out NaN or infinite; what() says which, at which step.
 class NonFiniteStep : public Error {
  public:
-  using Error::Error;
+  explicit NonFiniteStep(const std::string& message) : Error(message, ErrorCategory::NonFinite) {}
 };
 
 // Throws Error with a fmt-formatted message: OT_FAIL("shape {} is not {}", a, b).
 #define OT_FAIL(...) throw ::onnx_train::Error(::fmt::format(__VA_ARGS__))
+
+// Throws Error of a category: OT_FAIL_AS(ErrorCategory::ResourceLimit, "{}: {} bytes", path, n).
+#define OT_FAIL_AS(category, ...) throw ::onnx_train::Error(::fmt::format(__VA_ARGS__), (category))
 
 // Throws Error with the formatted message unless `cond` holds.
 #define OT_CHECK(cond, ...)            \
@@ -62,5 +93,17 @@ class NonFiniteStep : public Error {
   do {                                                                             \
     if (!(cond)) throw ::onnx_train::OptionError((option), ::fmt::format(__VA_ARGS__)); \
   } while (0)
+
+// Runs fn(); an Error escaping it without a category gets `category` (a boundary: everything
+// thrown while importing a model is about the model unless said otherwise).
+template <typename Fn>
+decltype(auto) with_category(ErrorCategory category, Fn&& fn) {
+  try {
+    return fn();
+  } catch (Error& e) {
+    e.classify(category);
+    throw;
+  }
+}
 
 }  // namespace onnx_train
