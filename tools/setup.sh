@@ -26,8 +26,12 @@ PACKAGES=(cmake ninja-build g++ pkg-config
 # and times its workloads, onnx.helper writes its deep MLPs. Debian's PyTorch does its matrix
 # products outside oneDNN through the system BLAS: OpenBLAS, not the reference libblas3, so the
 # benchmark compares against the fastest PyTorch Debian offers.
+# The sanitizer build and the fuzzers (tools/sanitized_tests.sh) use clang with its
+# AddressSanitizer, UndefinedBehaviorSanitizer and libFuzzer runtimes (libclang-rt-14-dev) and
+# llvm-symbolizer (llvm-14) for readable reports.
 if [ "$with_tests" = 1 ]; then
-  PACKAGES+=(libgtest-dev libonnx-testdata python3-torch python3-torchvision python3-onnx libopenblas0-pthread)
+  PACKAGES+=(libgtest-dev libonnx-testdata python3-torch python3-torchvision python3-onnx libopenblas0-pthread
+             clang libclang-rt-14-dev llvm-14)
 fi
 if [ "$list_only" = 1 ]; then printf '%s\n' "${PACKAGES[@]}"; exit 0; fi
 missing=()
