@@ -54,9 +54,10 @@ bool still_running_after(pid_t pid, double seconds) {
   return !has_exited(pid);
 }
 
-// Waits until the `nth` file named *.partial is created in the folder `watch` (an inotify
-// descriptor) watches, or `pid` ends (false).
-bool partial_file_created(int watch, pid_t pid, int nth) {
+// Waits until the `nth` checkpoint file (step-*: the writer's step-N.ckpt.partial, or a
+// step-N.ckpt made in place, which a writer must never do) is created in the folder `watch` (an
+// inotify descriptor) watches, or `pid` ends (false). Renaming creates nothing (IN_MOVED_TO).
+bool checkpoint_file_created(int watch, pid_t pid, int nth) {
   alignas(inotify_event) char buffer[8192];
   int seen = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
@@ -67,7 +68,7 @@ bool partial_file_created(int watch, pid_t pid, int nth) {
       for (ssize_t at = 0; at < n;) {
         const auto* event = reinterpret_cast<const inotify_event*>(buffer + at);
         const std::string name = event->len > 0 ? event->name : "";
-        if (name.size() > 8 && name.compare(name.size() - 8, 8, ".partial") == 0 && ++seen == nth) return true;
+        if (name.rfind("step-", 0) == 0 && ++seen == nth) return true;
         at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
       }
     } else if (has_exited(pid)) {
@@ -235,7 +236,7 @@ class CliKillAndResume : public CliTest {
         if (std::uniform_int_distribution<int>(0, 2)(rng) == 0) {
           const int nth = std::uniform_int_distribution<int>(1, 4)(rng);
           moment = fmt::format("when checkpoint write {} begins", nth);
-          running = partial_file_created(watch, pid, nth) && !has_exited(pid);
+          running = checkpoint_file_created(watch, pid, nth) && !has_exited(pid);
         } else {
           const double delay = std::uniform_real_distribution<double>(0.03, 0.35)(rng) * seconds;
           moment = fmt::format("after {:.0f} ms", delay * 1000);
