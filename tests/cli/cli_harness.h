@@ -1,5 +1,5 @@
 // tests/cli/cli_harness.h: running the real onnx-train binary from a test, for every CLI test
-// (cli_e2e_test.cc, data_cli_test.cc, hostile_inputs_cli_test.cc, old_opset_cli_test.cc,
+// (cli_e2e_test.cc, data_cli_test.cc, hostile_inputs_cli_test.cc, kill_resume_test.cc, old_opset_cli_test.cc,
 // resume_test.cc, run_folder_test.cc): a temporary work folder, small models (an MLP, a linear
 // classifier) and separable .npy data written there, runs with their exit code and output, the
 // process controls those tests need (a signal at a chosen moment, a file-size or address-space
