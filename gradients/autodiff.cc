@@ -21,6 +21,8 @@ class GradientBuilder {
   }
 
   GraphEditor& editor() { return editor_; }
+  // Backward nodes by first output -> the forward node they differentiate (GradientGraph::rule_of).
+  std::map<std::string, std::string> rule_of;
 
   // Names the optional output i of forward node `index`, which the model left out.
   std::string add_forward_output(size_t index, size_t i, const std::string& hint) {
@@ -285,6 +287,8 @@ void differentiate_node(GradientBuilder& builder, size_t k, const std::set<std::
   }
   if (!wants_any) return;
   GradContext ctx(builder, node, k, dys, wanted);
+  const Graph& graph = builder.editor().graph();
+  const size_t first_new = graph.nodes.size();
   try {
     entry->rule(ctx);
   } catch (const Error& e) {
@@ -292,6 +296,8 @@ void differentiate_node(GradientBuilder& builder, size_t k, const std::set<std::
   }
   for (const auto& [i, set] : ctx.results())
     contributions.add(node.inputs[i], set.broadcast ? unbroadcast(builder.editor(), node, i, set.grad) : set.grad);
+  for (size_t j = first_new; j < graph.nodes.size(); ++j)
+    if (!graph.nodes[j].outputs.empty()) builder.rule_of[graph.nodes[j].outputs[0]] = node.label();
 }
 
 // The backward graph of d loss / d wrt[i], its result named names[i] (or "<wrt>_grad").
@@ -329,6 +335,7 @@ GradientGraph append_gradients(Graph& graph, const std::string& loss, const std:
     result.gradients[w] = name;
   }
   result.nodes_added = e.nodes_added();
+  result.rule_of = std::move(builder.rule_of);
   return result;
 }
 

@@ -22,6 +22,10 @@ struct GradientGraph {
   // wrt value -> name of its gradient in the graph ("<wrt>_grad"), also a graph output.
   std::map<std::string, std::string> gradients;
   size_t nodes_added = 0;
+  // Backward node (by its first output) -> the label of the forward node whose gradient rule
+  // emitted it (or whose input's broadcast it undoes). Nodes of the driver alone (the seed, the
+  // sums of fan-in, the final Identity per gradient) are not in it.
+  std::map<std::string, std::string> rule_of;
 };
 
 // Weights some exporters store as Constant nodes (float, at least 2 elements) that reach

@@ -259,6 +259,10 @@ std::map<std::string, std::string> Plan::kernel_states() const {
   return states;
 }
 
+bool Plan::has_kernel_states() const {
+  return std::any_of(steps_.begin(), steps_.end(), [](const Step& step) { return !step.kernel->state().empty(); });
+}
+
 void Plan::set_kernel_states(const std::map<std::string, std::string>& states) {
   size_t restored = 0;
   for (Step& step : steps_) {
@@ -306,6 +310,7 @@ std::vector<Tensor> Plan::run(const std::vector<Tensor>& feeds) {
       for (int slot : step.inputs) shapes.push_back(slot >= 0 ? values_[slot].describe() : "(none)");
       OT_FAIL("{}: {} failed on inputs ({}): {}", source_, step.node->label(), fmt::join(shapes, ", "), e.what());
     }
+    if (check_) check_(*step.node, step.input_values.data(), step.input_values.size(), step_outputs_);
     for (size_t i = 0; i < step.outputs.size(); ++i) {
       if (step.outputs[i] < 0) continue;
       OT_CHECK(step_outputs_[i].defined(), "{}: {} did not produce its output '{}'", source_, step.node->label(),

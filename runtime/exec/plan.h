@@ -7,6 +7,7 @@
 // not the sum of all intermediates.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -37,6 +38,16 @@ class Plan {
   // throws naming a key that is no stateful node of this plan.
   std::map<std::string, std::string> kernel_states() const;
   void set_kernel_states(const std::map<std::string, std::string>& states);
+
+  // A check run after every step's kernel, before any value dies: the node, its inputs (nullptr
+  // for an omitted one) and its outputs (undefined for an unused optional one). It may throw to
+  // stop the run (the slot table is emptied as after any failed run). Unset, the default,
+  // nothing is called: a run costs one test per step.
+  using StepCheck = std::function<void(const Node& node, const Tensor* const* inputs, size_t num_inputs,
+                                       const std::vector<Tensor>& outputs)>;
+  void set_step_check(StepCheck check) { check_ = std::move(check); }
+  // Whether any kernel keeps state between runs (Dropout's generator): kernel_states() is not empty.
+  bool has_kernel_states() const;
 
   // Per-step wall time, accumulated over the runs made while profiling is on.
   void set_profiling(bool on) { profiling_ = on; }
@@ -77,6 +88,7 @@ class Plan {
   std::vector<Tensor> step_outputs_;  // reused scratch for one step's outputs
   BufferPool pool_;
   bool profiling_ = false;
+  StepCheck check_;
 };
 
 }  // namespace onnx_train

@@ -95,6 +95,17 @@ struct TrainingSession::Impl {
   // in the user's file, importers/model_source.h).
   std::vector<std::string> changed_values() const;
 
+  // Non-finite tracing (trace_nonfinite, detect_anomaly): which forward node each backward node
+  // differentiates, whether the training plan's Dropout generators must be put back after a
+  // refused or traced step, and the trace the detect_anomaly check fills.
+  std::map<std::string, std::string> rule_of;
+  bool has_rng = false;
+  NonFiniteTrace anomaly;
+  // The training plan's run on `feeds` with every node's outputs checked; changes nothing.
+  NonFiniteTrace trace(const std::map<std::string, Tensor>& feeds);
+  // train_step's work; the public train_step puts the random state back when it throws.
+  StepResult train_step(const std::map<std::string, Tensor>& feeds);
+
   // Profiling (set_profiling): the forward nodes of the training graph, known by their first
   // output (every node after them is the backward graph's); the plan's step times when
   // profiling started; the optimizer pass's phases, timed while it is on.

@@ -25,6 +25,7 @@
 #include "runtime/exec/feeds.h"
 #include "runtime/exec/plan.h"
 #include "runtime/train/load_for_training.h"
+#include "runtime/train/nonfinite.h"
 #include "runtime/train/parameters.h"
 #include "runtime/train/session_impl.h"
 #include "runtime/train/training_info.h"
@@ -359,6 +360,7 @@ SessionGraphs build_graphs(TrainingSession::Impl& s) {
   } catch (const Error& e) {
     OT_FAIL("{}: {}", s.source, e.what());
   }
+  s.rule_of = g.gradients.rule_of;
   s.eval = std::make_unique<Graph>(*s.model);
   if (s.options.model_loss.empty()) append_loss(*s.eval, s.options.loss);
   return g;
@@ -406,6 +408,9 @@ void build_plans(TrainingSession::Impl& s) {
   for (const auto& v : s.model->outputs) s.model_outputs.push_back(output_index(*s.train, v.name));
   s.eval_loss_output = output_index(*s.eval, s.loss);
   s.train_plan = std::make_unique<Plan>(*s.train, KernelRegistry::global(), s.source);
+  s.has_rng = s.train_plan->has_kernel_states();
+  if (s.options.detect_anomaly)
+    s.train_plan->set_step_check(nonfinite_check({&s.forward_outputs, &s.rule_of}, &s.anomaly));
   // The eval graph shares the weights the optimizer updates in place: fused, not folded.
   fuse_conv(*s.eval, FuseConvOptions{/*constant_initializers=*/false});
   s.eval_plan = std::make_unique<Plan>(*s.eval, KernelRegistry::global(), s.source);
@@ -446,12 +451,17 @@ const std::vector<std::string>& TrainingSession::buffer_names() const { return i
 int64_t TrainingSession::step() const { return impl_->step; }
 int TrainingSession::pending_micro_batches() const { return impl_->pending; }
 
-StepResult TrainingSession::train_step(const std::map<std::string, Tensor>& feeds) {
-  Impl& s = *impl_;
+StepResult TrainingSession::Impl::train_step(const std::map<std::string, Tensor>& feeds) {
+  Impl& s = *this;
   // The last micro-batch's outputs (its gradients above all) go back to the pool before this
   // run takes storage, so that gradients are held once, not twice.
   s.last_outputs.clear();
-  s.last_outputs = s.train_plan->run(s.feed_vector(feeds, s.inputs, s.overridable_count));
+  try {
+    s.last_outputs = s.train_plan->run(s.feed_vector(feeds, s.inputs, s.overridable_count));
+  } catch (const NonFiniteFound&) {  // detect_anomaly: the trace is s.anomaly
+    throw NonFiniteStep(fmt::format("{}: a value turns NaN or Inf at step {} (detect_anomaly); nothing was updated\n{}",
+                                    s.source, s.step + 1, s.anomaly.describe()));
+  }
   StepResult result;
   result.loss = scalar_value(s.last_outputs[s.loss_output], s.loss);
   if (!std::isfinite(result.loss))
@@ -486,6 +496,51 @@ StepResult TrainingSession::train_step(const std::map<std::string, Tensor>& feed
   result.step = s.step;
   return result;
 }
+
+StepResult TrainingSession::train_step(const std::map<std::string, Tensor>& feeds) {
+  Impl& s = *impl_;
+  // A refused step leaves the Dropout generators as they were before it, as the rest.
+  std::map<std::string, std::string> rng;
+  if (s.has_rng) rng = s.train_plan->kernel_states();
+  try {
+    return s.train_step(feeds);
+  } catch (const NonFiniteStep& e) {
+    s.last_outputs.clear();
+    if (s.has_rng) s.train_plan->set_kernel_states(rng);
+    if (std::strstr(e.what(), "\nfirst non-finite value:") != nullptr) throw;  // detect_anomaly traced it
+    const NonFiniteTrace trace = s.trace(feeds);
+    std::string message = std::string(e.what()) + "\n" + trace.describe();
+    if (!trace.found && s.options.accumulation_steps != 1)
+      message += " (the NaN or Inf came from an earlier micro-batch of the accumulation, or from their sum)";
+    throw NonFiniteStep(message);
+  }
+}
+
+NonFiniteTrace TrainingSession::Impl::trace(const std::map<std::string, Tensor>& feeds) {
+  std::map<std::string, std::string> rng;
+  if (has_rng) rng = train_plan->kernel_states();
+  NonFiniteTrace found;
+  train_plan->set_step_check(nonfinite_check({&forward_outputs, &rule_of}, &found));
+  train_plan->set_profiling(false);
+  // Whatever happens, the plan gets its own check, profiling and random state back.
+  struct Restore {
+    Impl& s;
+    const std::map<std::string, std::string>& rng;
+    ~Restore() {
+      s.train_plan->set_step_check(s.options.detect_anomaly ? nonfinite_check({&s.forward_outputs, &s.rule_of}, &s.anomaly)
+                                                            : Plan::StepCheck());
+      s.train_plan->set_profiling(s.profiling);
+      if (s.has_rng) s.train_plan->set_kernel_states(rng);
+    }
+  } restore{*this, rng};
+  try {
+    train_plan->run(feed_vector(feeds, inputs, overridable_count));
+  } catch (const NonFiniteFound&) {
+  }
+  return found;
+}
+
+NonFiniteTrace TrainingSession::trace_nonfinite(const std::map<std::string, Tensor>& feeds) { return impl_->trace(feeds); }
 
 double TrainingSession::optimizer_step() {
   Impl& s = *impl_;

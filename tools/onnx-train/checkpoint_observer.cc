@@ -142,13 +142,16 @@ bool CheckpointObserver::diverged(int64_t step) const {
 // good checkpoint with a lower learning rate or clipping (options a resume may change).
 std::string CheckpointObserver::non_finite_advice(const FailureEvent& event) const {
   const std::vector<std::string> extreme = extreme_samples(*event.batch, *train_);
-  if (!extreme.empty())
+  if (!extreme.empty()) {
+    // The session's trace of the node where the values first went non-finite, kept.
+    const size_t trace = event.what.find("\nfirst non-finite value:");
     return fmt::format(
         "{}: training stopped at step {}: the loss or its gradients became Inf or NaN on batch {} of epoch {}, "
         "whose inputs hold values far beyond any sensible range (|v| > {:.0e}, which overflow float32 in the "
-        "model's sums):\n  {}\nthe data is the cause, not the learning rate: fix or remove these samples",
+        "model's sums):\n  {}\nthe data is the cause, not the learning rate: fix or remove these samples{}",
         config_.model, loop_.session().step() + 1, event.at.batch + 1, event.at.epoch + 1, kExtremeInput,
-        fmt::join(extreme, "\n  "));
+        fmt::join(extreme, "\n  "), trace == std::string::npos ? "" : event.what.substr(trace));
+  }
   return fmt::format("{}\n{}", event.what, last_good_checkpoint());
 }
 

@@ -48,8 +48,18 @@ void MetricsLogObserver::on_step(const StepEvent& event) {
   if (r.grad_norm) extra.emplace_back("grad_norm", *r.grad_norm);
   extra.emplace_back("samples", samples_);
   extra.emplace_back("epoch_loss_mean", event.epoch.totals.loss());
+  if (event.epoch.skipped_nonfinite > 0) extra.emplace_back("epoch_skipped_nonfinite", event.epoch.skipped_nonfinite);
   extra.emplace_back("time", run_seconds());
   log_->log_step(r.step, event.next.epoch + 1, loss, r.learning_rate, extra);
+}
+
+// {"event": "skipped_nonfinite", "epoch": e, "batch": b, "skipped": run total, "epoch_skipped": n}
+void MetricsLogObserver::on_skip(const SkipEvent& event) {
+  if (!log_) return;
+  log_->log_event("skipped_nonfinite", {{"epoch", event.at.epoch + 1},
+                                        {"batch", event.at.batch + 1},
+                                        {"skipped", event.skipped},
+                                        {"epoch_skipped", event.epoch.skipped_nonfinite}});
 }
 
 void MetricsLogObserver::on_validation(const ValidationEvent& event) {

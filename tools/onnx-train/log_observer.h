@@ -38,6 +38,7 @@ class MetricsLogObserver : public TrainLoopObserver {
   void on_batch(const StepEvent& event) override;
   // {"step", "epoch", "loss", "lr"[, "grad_norm"], "samples", "epoch_loss_mean", "time"}
   void on_step(const StepEvent& event) override;
+  void on_skip(const SkipEvent& event) override;
   // {"step", "epoch", "val_loss"[, "val_accuracy"]}, or at a --max-steps stop
   // {"event": "validation_at_stop", "step", "loss"[, "accuracy"]} (not an epoch's validation)
   void on_validation(const ValidationEvent& event) override;

@@ -80,6 +80,17 @@ void ProgressObserver::on_batch(const StepEvent& event) {
   progress_.update(status);
 }
 
+// The first skip of the process is a warning with the step's trace (the first node whose
+// output turned NaN or Inf); the count is in the epoch lines and the final summary.
+void ProgressObserver::on_skip(const SkipEvent& event) {
+  if (skips_shown_++ > 0) return;
+  progress_.finish();
+  progress_.warning(fmt::format(
+      "warning: --skip-nonfinite left out batch {} of epoch {}/{}, nothing was updated (further ones are counted, "
+      "not shown): {}",
+      event.at.batch + 1, event.at.epoch + 1, loop_.plan().epochs, event.what));
+}
+
 // The validations inside an epoch (--eval-every, a --max-steps stop) have a line of their own;
 // an epoch's validation is part of the epoch's line.
 void ProgressObserver::on_validation(const ValidationEvent& event) {
@@ -98,6 +109,9 @@ void ProgressObserver::on_epoch_end(const EpochEndEvent& event) {
                                  event.state.totals.loss(), accuracy_text(event.state.totals.accuracy()));
   if (event.validation)
     line += fmt::format("; val loss {:.4f}{}", event.validation->loss(), accuracy_text(event.validation->accuracy()));
+  if (event.state.skipped_nonfinite > 0)
+    line += fmt::format("; skipped {} non-finite step{}", event.state.skipped_nonfinite,
+                        event.state.skipped_nonfinite == 1 ? "" : "s");
   progress_.finish();
   progress_.message(line);
 }

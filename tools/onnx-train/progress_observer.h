@@ -22,6 +22,7 @@ class ProgressObserver : public TrainLoopObserver {
   void on_run_start() override;
   void on_epoch_start(int64_t epoch, int64_t first_batch) override;
   void on_batch(const StepEvent& event) override;
+  void on_skip(const SkipEvent& event) override;
   void on_validation(const ValidationEvent& event) override;
   void on_epoch_end(const EpochEndEvent& event) override;
   void on_stop(const StopEvent& event) override;
@@ -36,6 +37,7 @@ class ProgressObserver : public TrainLoopObserver {
   };
   BatchesLeft batches_left(LoopPosition next) const;
 
+  int64_t skips_shown_ = 0;
   const TrainLoop& loop_;
   ProgressDisplay& progress_;
   // This process's part of the run: when it started and the micro-batches trained since, for

@@ -248,6 +248,9 @@ class TrainRun {
     }
     progress_.summary(summary);
     if (bad_samples_ && bad_samples_->count() > 0) progress_.warning(bad_samples_report(*bad_samples_));
+    if (const int64_t skipped = loop_->skipped_nonfinite(); skipped > 0)
+      progress_.warning(fmt::format("skipped {} step{} with non-finite values (--skip-nonfinite)", skipped,
+                                    skipped == 1 ? "" : "s"));
     progress_.summary(fmt::format("wrote {}", exported_));
     if (!config_.export_training_path.empty()) progress_.summary(fmt::format("wrote {}", config_.export_training_path));
     if (!config_.plot_path.empty()) progress_.summary(fmt::format("wrote {}", config_.plot_path));
@@ -309,6 +312,7 @@ class TrainRun {
     plan_.max_steps = config_.max_steps;
     plan_.checkpoint_every = config_.checkpoint_every;
     plan_.eval_every = config_.eval_every;
+    plan_.skip_nonfinite = config_.skip_nonfinite;
     // Before the epochs --max-steps needs: a resumed epoch in other batches moves their ends.
     if (resumed_) plan_.step_shift = step_shift_on_resume();
     if (plan_.max_steps > 0) {

@@ -239,7 +239,9 @@ std::map<std::string, std::string> arg_values(const std::vector<std::string>& ar
 const std::set<std::string>& resume_safe_options() {
   // What the checkpoint's state (parameters, optimizer moments, step, data position) means
   // does not depend on these: they steer how the run goes on from it, or where it writes.
-  // --skip-bad-samples too: a run stopped by a bad sample found while streaming goes on past it.
+  // --skip-bad-samples too: a run stopped by a bad sample found while streaming goes on past it;
+  // --skip-nonfinite and --detect-anomaly, so that a run stopped by a NaN goes on past the batch
+  // or is looked into.
   // --batch-size too: the data position is kept in samples (the epoch's shuffled order does
   // not depend on it), so the epoch goes on from the same sample in batches of the new size.
   // clang-format off
@@ -249,7 +251,7 @@ const std::set<std::string>& resume_safe_options() {
       "--plot",   "--threads",          "--checkpoint-dir", "--checkpoint-every", "--keep-checkpoints",
       "--quiet",  "--skip-bad-samples", "--tensorboard",    "--batch-size",       "--workers",
       "--eval-every", "--early-stopping", "--early-stopping-metric", "--early-stopping-min-delta",
-      "--save-best", "--save-best-path", "--plot-log-scale"};
+      "--save-best", "--save-best-path", "--plot-log-scale", "--skip-nonfinite", "--detect-anomaly"};
   // clang-format on
   return kSafe;
 }

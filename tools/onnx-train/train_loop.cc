@@ -15,6 +15,7 @@ namespace {
 constexpr const char* kEpochKey = "cli.epoch";
 constexpr const char* kBatchKey = "cli.batch";
 constexpr const char* kEpochStateKey = "cli.epoch_state";
+constexpr const char* kSkippedNonFiniteKey = "cli.skipped_nonfinite";
 
 }  // namespace
 
@@ -24,8 +25,8 @@ void EpochState::add(double loss, int64_t samples, std::pair<int64_t, int64_t> c
 }
 
 std::string EpochState::save() const {
-  return fmt::format("{:.17g} {} {} {} {:.17g}", totals.loss_sum, totals.samples, totals.correct, totals.counted,
-                     smoothed);
+  return fmt::format("{:.17g} {} {} {} {:.17g} {}", totals.loss_sum, totals.samples, totals.correct, totals.counted,
+                     smoothed, skipped_nonfinite);
 }
 
 EpochState EpochState::load(const std::string& text) {
@@ -35,6 +36,7 @@ EpochState EpochState::load(const std::string& text) {
   if (in >> loss_sum >> e.totals.samples >> e.totals.correct >> e.totals.counted >> smoothed) {
     e.totals.loss_sum = std::strtod(loss_sum.c_str(), nullptr);
     e.smoothed = std::strtod(smoothed.c_str(), nullptr);
+    if (!(in >> e.skipped_nonfinite)) e.skipped_nonfinite = 0;  // a checkpoint from before --skip-nonfinite
   } else {
     e = EpochState{};
   }
@@ -76,6 +78,8 @@ void TrainLoop::restore(const CheckpointEntries& metadata) {
   start_ = resumed.at;
   start_sample_ = resumed.sample;
   if (const auto it = metadata.find(kEpochStateKey); it != metadata.end()) start_state_ = EpochState::load(it->second);
+  if (const auto it = metadata.find(kSkippedNonFiniteKey); it != metadata.end())
+    skipped_nonfinite_ = std::strtoll(it->second.c_str(), nullptr, 10);
   for (TrainLoopObserver* o : observers_) o->load_state(metadata);
 }
 
@@ -84,6 +88,7 @@ CheckpointEntries TrainLoop::checkpoint_entries(LoopPosition at, const EpochStat
   for (const TrainLoopObserver* o : observers_) o->save_state(entries);
   entries.insert(
       {{kEpochKey, std::to_string(at.epoch)}, {kBatchKey, std::to_string(at.batch)}, {kEpochStateKey, state.save()}});
+  if (skipped_nonfinite_ > 0) entries[kSkippedNonFiniteKey] = std::to_string(skipped_nonfinite_);
   // The loader stands at `at` when it is in the epoch being read; else `at` is an epoch's start.
   entries[kEpochSampleKey] = std::to_string(at.epoch == loader_.epoch() ? loader_.next_sample() : 0);
   return entries;
@@ -127,16 +132,18 @@ bool TrainLoop::train_epoch(int64_t epoch, LoopEnd& end) {
   StepResult r;
   int64_t n = 0;
   while (!steps_done && next_batch(batch, at, state)) {
-    r = train_step(batch, at, state);
+    const bool trained = train_step(batch, at, state, r);
     ++at.batch;
-    n = batch.begin()->second.dim(0);
-    samples_seen_ += n;
-    state.add(r.loss, n, run_.accuracy_of(r.outputs, batch));
-    const StepEvent event{at, batch, r, n, state};
-    each([&](TrainLoopObserver& o) { o.on_batch(event); });
-    if (r.stepped) {
-      if (after_step(event, state)) return false;
-      steps_done = r.step >= total_steps;
+    if (trained) {
+      n = batch.begin()->second.dim(0);
+      samples_seen_ += n;
+      state.add(r.loss, n, run_.accuracy_of(r.outputs, batch));
+      const StepEvent event{at, batch, r, n, state};
+      each([&](TrainLoopObserver& o) { o.on_batch(event); });
+      if (r.stepped) {
+        if (after_step(event, state)) return false;
+        steps_done = r.step >= total_steps;
+      }
     }
     if (session().pending_micro_batches() == 0 && any_should_stop()) {
       stop(StopReason::Interrupted, at, state);
@@ -207,11 +214,27 @@ bool TrainLoop::next_batch(Batch& batch, LoopPosition at, const EpochState& stat
   }
 }
 
-StepResult TrainLoop::train_step(const Batch& batch, LoopPosition at, const EpochState& state) {
+bool TrainLoop::train_step(const Batch& batch, LoopPosition at, EpochState& state, StepResult& r) {
   try {
-    return steps_.train(batch);
+    r = steps_.train(batch);
+    nonfinite_in_a_row_ = 0;
+    return true;
   } catch (const NonFiniteStep& e) {
-    throw NonFiniteStep(failure(FailureKind::NonFiniteStep, e.what(), at, state, &batch));
+    if (!plan_.skip_nonfinite) throw NonFiniteStep(failure(FailureKind::NonFiniteStep, e.what(), at, state, &batch));
+    // The session changed nothing: the batch is left out as if it were not in the data.
+    const int64_t limit = std::min<int64_t>(kMaxNonFiniteInARow, std::max<int64_t>(plan_.batches, 1));
+    if (++nonfinite_in_a_row_ >= limit)
+      throw NonFiniteStep(failure(FailureKind::NonFiniteStep,
+                                  fmt::format("{} micro-batches in a row came out non-finite (--skip-nonfinite stops "
+                                              "after {}); the last one: {}",
+                                              nonfinite_in_a_row_, limit, e.what()),
+                                  at, state, &batch));
+    ++skipped_nonfinite_;
+    ++state.skipped_nonfinite;
+    const std::string what = e.what();
+    const SkipEvent event{at, what, skipped_nonfinite_, state};
+    each([&](TrainLoopObserver& o) { o.on_skip(event); });
+    return false;
   } catch (const Error& e) {
     throw Error(failure(FailureKind::StepFailed, e.what(), at, state, &batch));
   }

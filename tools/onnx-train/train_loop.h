@@ -65,6 +65,7 @@ struct LoopPosition {
 struct EpochState {
   EvalTotals totals;
   double smoothed = NAN;  // the exponentially smoothed loss the progress display shows
+  int64_t skipped_nonfinite = 0;  // micro-batches --skip-nonfinite left out in this epoch
   void add(double loss, int64_t samples, std::pair<int64_t, int64_t> correct_counted);
   std::string save() const;
   static EpochState load(const std::string& text);
@@ -81,6 +82,9 @@ struct LoopPlan {
   // A run resumed with another batch size: the steps by which its epochs' ends move, as the
   // epochs before took another number of steps than these batches make (0 otherwise).
   int64_t step_shift = 0;
+  // --skip-nonfinite: a micro-batch whose step is refused as non-finite is left out (nothing was
+  // updated) and counted; kMaxNonFiniteInARow of them in a row (or a whole epoch) stop the run.
+  bool skip_nonfinite = false;
   int64_t steps_per_epoch() const { return (batches + accumulate - 1) / accumulate; }
   // The run's optimizer steps: the epochs', or fewer by --max-steps.
   int64_t total_steps() const;
@@ -159,6 +163,15 @@ struct StopEvent {
   const std::string& checkpoint;  // the checkpoint written for the stop, "" when none
 };
 
+// A micro-batch left out by --skip-nonfinite (on_skip): its step was refused as non-finite,
+// nothing was updated. `what` is the NonFiniteStep's message (with the trace of the node).
+struct SkipEvent {
+  LoopPosition at;  // the skipped micro-batch's position
+  const std::string& what;
+  int64_t skipped;          // in the run so far, this one included
+  const EpochState& epoch;  // the epoch's totals (skipped_nonfinite counts this one)
+};
+
 // The run stops with an Error (on_failure). `what` is the error's message; a bad sample at
 // `at` is the next batch to train (or the epoch's end, for a bad validation sample).
 enum class FailureKind {
@@ -203,6 +216,7 @@ class TrainLoopObserver {
   // Each micro-batch, then each optimizer step.
   virtual void on_batch(const StepEvent&) {}
   virtual void on_step(const StepEvent&) {}
+  virtual void on_skip(const SkipEvent&) {}
   virtual void on_validation(const ValidationEvent&) {}
   virtual void on_epoch_end(const EpochEndEvent&) {}
   virtual void on_checkpoint(CheckpointEvent&) {}
@@ -258,6 +272,9 @@ class TrainLoop {
   const EpochState& end_state() const { return end_state_; }
   int64_t samples_seen() const { return samples_seen_; }
   double last_train_loss() const { return last_train_loss_; }
+  // Micro-batches --skip-nonfinite left out in the run, earlier processes of a resumed one included.
+  int64_t skipped_nonfinite() const { return skipped_nonfinite_; }
+  static constexpr int64_t kMaxNonFiniteInARow = 100;
   // The last validation (none: samples == 0).
   const EvalTotals& last_validation() const { return last_validation_; }
 
@@ -271,7 +288,8 @@ class TrainLoop {
   StepResult finish_accumulation(const Batch& batch, const StepResult& last, LoopPosition at, const EpochState& state);
   // The next micro-batch into `batch`; false at the epoch's end.
   bool next_batch(Batch& batch, LoopPosition at, const EpochState& state);
-  StepResult train_step(const Batch& batch, LoopPosition at, const EpochState& state);
+  // The micro-batch's step into `r`; false when --skip-nonfinite left it out.
+  bool train_step(const Batch& batch, LoopPosition at, EpochState& state, StepResult& r);
   // False when early stopping ended the run at the epoch's end.
   bool end_epoch(int64_t epoch, const EpochState& state);
   void stop(StopReason reason, LoopPosition at, const EpochState& state);
@@ -302,6 +320,7 @@ class TrainLoop {
   double last_train_loss_ = NAN;
   EvalTotals last_validation_;
   int64_t validated_step_ = -1;  // the step of the last validation in this process
+  int64_t skipped_nonfinite_ = 0, nonfinite_in_a_row_ = 0;
 };
 
 }  // namespace onnx_train::cli

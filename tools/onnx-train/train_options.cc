@@ -189,6 +189,13 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.training.accumulation_steps = static_cast<int>(parse_whole_number(f, v, 1));
        }},
+      {"--skip-nonfinite", "", "",
+       "leave out a batch whose loss or gradients come out NaN or Inf (nothing is updated), counted and reported; "
+       "100 in a row stop the run (default: the first stops it, naming the node)",
+       [](TrainConfig& c, const std::string&, const std::string&) { c.skip_nonfinite = true; }},
+      {"--detect-anomaly", "", "",
+       "check every node's outputs at every step, stopping at the first NaN or Inf with its node (slow: debugging)",
+       [](TrainConfig& c, const std::string&, const std::string&) { c.training.detect_anomaly = true; }},
       // The data.
       {"--batch-size", "", "N", "samples per batch (default 32)",
        [](TrainConfig& c, const std::string& f, const std::string& v) { c.batch_size = parse_whole_number(f, v, 1); }},

@@ -56,6 +56,7 @@ struct TrainConfig {
   std::map<std::string, std::string> inputs;
   std::vector<std::string> columns, ignore_columns;
   bool skip_bad_samples = false;  // leave out samples that cannot be read or fail the checks
+  bool skip_nonfinite = false;    // leave out batches whose step comes out NaN or Inf
   bool keep_head = false;         // train a classifier with more outputs than the data's classes
 
   // The arguments that built this config (minus --resume), kept in checkpoints so that

@@ -101,6 +101,12 @@ struct TrainingOptions {
   // Micro-batches per optimizer step (>= 1); 0: train_step never steps, call optimizer_step.
   int accumulation_steps = 1;
   uint64_t seed = 0;  // Dropout masks
+  // Every train_step checks every node's outputs as it runs, forward and backward, and stops at
+  // the first NaN or Inf with a NonFiniteStep naming that node (see NonFiniteTrace). For
+  // debugging (like torch.autograd.set_detect_anomaly): one more pass over every float value
+  // of the step: about 10% more CPU time per step on the bundled CNN (more on models of cheap
+  // element-wise ops).
+  bool detect_anomaly = false;
 
   static OptimizerOptions default_optimizer() {
     OptimizerOptions o;
@@ -121,6 +127,34 @@ struct StepResult {
 struct EvalResult {
   double loss = 0;
   std::vector<Tensor> outputs;  // the model's outputs, in outputs() order
+};
+
+// Where a training step's values first turn NaN or Inf (TrainingSession::trace_nonfinite).
+struct NonFiniteValue {
+  std::string name;       // the value's name in the training graph
+  std::string type;       // "float32[32, 10]"
+  int64_t size = 0;       // elements
+  int64_t nan = 0, positive_inf = 0, negative_inf = 0;
+  double min = 0, max = 0;  // of its finite elements (0 when it has none, or is not float)
+  bool finite() const { return nan == 0 && positive_inf == 0 && negative_inf == 0; }
+  std::string describe() const;  // "'x' float32[4, 3]: 3 NaN, 0 +Inf, 1 -Inf of 12; finite ones in [-1, 2]"
+};
+
+struct NonFiniteTrace {
+  bool found = false;     // false: every node's outputs were finite on this batch
+  std::string node_name;  // the first node (in run order) with a non-finite output
+  std::string op_type;    // with its domain when not ONNX's ("com.onnx_train.grad.SumToShape")
+  bool backward = false;  // a node of the gradient graph (else the model or its loss)
+  // Backward: the forward node whose gradient rule emitted it ("node 'sqrt' (Sqrt, opset 17)"),
+  // "" for the nodes of the gradient driver itself (seed, fan-in sums).
+  std::string gradient_of;
+  size_t output_index = 0;
+  NonFiniteValue output;
+  std::vector<NonFiniteValue> inputs;  // the node's inputs as they were (omitted optional ones left out)
+  // All inputs finite: this node made the non-finite values (else it passed on what it was given).
+  bool inputs_finite() const;
+  // The trace as lines: "first non-finite value: node 'log' (Log), forward pass, output 0 ..."
+  std::string describe() const;
 };
 
 // How many weights a session trains: float initializers that reach the loss, split into
@@ -171,6 +205,14 @@ class TrainingSession {
   // were), e.g. to finish a partial accumulation at the end of an epoch. Returns the rate used.
   // Throws NonFiniteStep, changing nothing, when the accumulated gradients hold NaN or Inf.
   double optimizer_step();
+  // Runs the forward and backward pass on `feeds` as train_step would (the same Dropout masks
+  // as the next train_step draws), checking every node's outputs as it runs, and stops at the
+  // first node whose output holds NaN or Inf. Changes nothing: no parameter, statistic,
+  // accumulated gradient or random state. train_step calls it itself when a step turns
+  // non-finite (the NonFiniteStep's message holds the trace), and refused steps leave the random
+  // state as it was before them, so a caller tracing a refused batch sees that step again.
+  // NOTE: a model that makes Inf on purpose (an attention mask of -inf) is reported at that node.
+  NonFiniteTrace trace_nonfinite(const std::map<std::string, Tensor>& feeds);
   // Discards the accumulated gradients.
   void zero_grad();
   // Micro-batches accumulated since the last optimizer step.
