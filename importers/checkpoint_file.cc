@@ -10,6 +10,7 @@
 
 #include "importers/proto_io.h"
 #include "importers/tensor_proto.h"
+#include "runtime/core/resource_limits.h"
 
 namespace onnx_train {
 
@@ -109,6 +110,13 @@ CheckpointFile read_checkpoint_file(const std::string& path) {
   CheckpointFile checkpoint;
   checkpoint.metadata = std::move(metadata);
   const std::string dir = std::filesystem::path(path).parent_path().string();
+  // Every tensor checked (sizes against the bytes present and the memory limit), and their
+  // total against the limit, before any is allocated.
+  uint64_t total = 0;
+  for (const auto& proto : model.graph().initializer())
+    total = std::min<uint64_t>(total + check_tensor_proto(proto, dir, fmt::format("{}: tensor '{}'", path, proto.name())),
+                               uint64_t{1} << 63);
+  check_memory_limit(total, fmt::format("{}: the checkpoint's {} tensors together", path, model.graph().initializer_size()));
   for (const auto& proto : model.graph().initializer())
     checkpoint.tensors[proto.name()] =
         tensor_from_proto(proto, dir, fmt::format("{}: tensor '{}'", path, proto.name()));

@@ -19,6 +19,7 @@
 #include "importers/opset_upgrade.h"
 #include "importers/proto_io.h"
 #include "importers/tensor_proto.h"
+#include "runtime/core/resource_limits.h"
 
 namespace onnx_train {
 
@@ -129,9 +130,15 @@ namespace {
 // folder or are missing, dims that overflow, sizes that disagree with the bytes present), so
 // that it gets our message naming the tensor before ONNX's checker and shape inference,
 // which would otherwise meet the same tensors first.
+// Their total is checked against the memory limit too: many tensors that fit one at a time can
+// still add up past it.
 void validate_stored_tensors(const onnx::GraphProto& g, const std::string& model_dir, const std::string& path) {
+  uint64_t total = 0;
   for (const auto& init : g.initializer())
-    check_tensor_proto(init, model_dir, fmt::format("{}: initializer '{}'", path, init.name()));
+    total = std::min<uint64_t>(total + check_tensor_proto(init, model_dir, fmt::format("{}: initializer '{}'", path,
+                                                                                      init.name())),
+                               uint64_t{1} << 63);
+  check_memory_limit(total, fmt::format("{}: the {} initializers together", path, g.initializer_size()));
   for (const auto& n : g.node())
     for (const auto& a : n.attribute())
       if (a.has_t())

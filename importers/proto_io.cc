@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "onnx_train/error.h"
+#include "runtime/core/resource_limits.h"
 
 namespace onnx_train {
 
@@ -22,6 +23,9 @@ void parse_proto_file(const std::string& path, google::protobuf::MessageLite& me
   std::error_code ec;
   OT_CHECK(fs::exists(path, ec), "{}: no such file", path);
   OT_CHECK(fs::is_regular_file(path, ec), "{}: not a regular file", path);
+  // Parsing holds the whole file in memory (tensors stored outside it are checked as they are read).
+  const uintmax_t size = fs::file_size(path, ec);
+  if (!ec) check_memory_limit(size, fmt::format("{}: the {} file, parsed whole", path, what));
   std::ifstream in(path, std::ios::binary);
   OT_CHECK(in.good(), "{}: cannot open for reading", path);
   google::protobuf::io::IstreamInputStream raw(&in);

@@ -7,6 +7,7 @@
 
 #include "onnx_train/printable.h"
 #include "runtime/core/checked_math.h"
+#include "runtime/core/resource_limits.h"
 
 namespace onnx_train {
 
@@ -149,6 +150,9 @@ CheckedProto check_proto(const onnx::TensorProto& proto, const std::string& mode
     const int count = typed_count(proto, c.dtype);
     OT_CHECK(count == c.numel, "{}: holds {} values, shape {} needs {}", context, count, shape_str(c.shape), c.numel);
   }
+  // A consistent tensor the machine cannot hold is refused as one, before anything is read or
+  // allocated (an inconsistent one is a corrupt file, said above).
+  check_memory_limit(c.bytes, fmt::format("{} ({})", context, description));
   return c;
 }
 
@@ -157,14 +161,14 @@ Tensor allocate(const CheckedProto& c, const std::string& context) {
   try {
     return Tensor(c.dtype, c.shape);
   } catch (const Error& e) {
-    OT_FAIL("{}: {}", context, e.what());
+    throw Error(fmt::format("{}: {}", context, e.what()), e.category());
   }
 }
 
 }  // namespace
 
-void check_tensor_proto(const onnx::TensorProto& proto, const std::string& model_dir, const std::string& context) {
-  check_proto(proto, model_dir, context);
+size_t check_tensor_proto(const onnx::TensorProto& proto, const std::string& model_dir, const std::string& context) {
+  return check_proto(proto, model_dir, context).bytes;
 }
 
 Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& model_dir, const std::string& context) {

@@ -17,8 +17,9 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& mode
 
 // The checks of tensor_from_proto without reading or allocating anything: the dims multiply
 // without overflow and the data present (raw_data, typed values, the external file's bytes
-// at offset/length) is exactly what the dims and type need.
-void check_tensor_proto(const onnx::TensorProto& proto, const std::string& model_dir, const std::string& context);
+// at offset/length) is exactly what the dims and type need, and it fits in the memory limit
+// (onnx_train/limits.h). Returns the tensor's size in bytes.
+size_t check_tensor_proto(const onnx::TensorProto& proto, const std::string& model_dir, const std::string& context);
 
 // Fills `proto` with the tensor's dtype, dims and raw bytes (the name is left alone).
 void tensor_to_proto(const Tensor& tensor, onnx::TensorProto& proto);

@@ -17,6 +17,7 @@
 #include "importers/data/array_dataset.h"
 #include "importers/data/formats.h"
 #include "onnx_train/printable.h"
+#include "runtime/core/resource_limits.h"
 
 namespace onnx_train {
 
@@ -330,6 +331,8 @@ struct CsvFile {
 
 CsvFile read_csv(const std::string& path, const std::vector<FieldSpec>& wanted, const DataOptions& options) {
   const MappedFile file(path);
+  // Its values are read whole into memory: about as many bytes as the file, up to twice that.
+  check_memory_limit(file.size(), fmt::format("{}: the CSV file, read whole into memory", path));
   CsvReader reader(std::string_view(reinterpret_cast<const char*>(file.data()), file.size()), path);
   std::vector<std::string_view> cells;
   OT_CHECK(reader.next(cells), "{}: the file is empty; a csv file needs a header row naming its columns", path);

@@ -16,6 +16,7 @@
 #include "importers/data/image_fields.h"
 #include "runtime/core/checked_math.h"
 #include "runtime/core/dispatch.h"
+#include "runtime/core/resource_limits.h"
 
 namespace onnx_train {
 
@@ -194,6 +195,14 @@ std::optional<IdxArray> read_idx_file(const std::string& path) {
       OT_CHECK(total <= holds, "{}: truncated IDX file: {}, but it holds {} ({} whole samples); re-download the file",
                path, says, holds, holds / sample_bytes);
   }
+  // Then against the caps (onnx_train/limits.h): the values are held in memory, and a gzip file
+  // may not inflate past the decompression cap. The reading below stops at the declared size
+  // (one byte more is read to see that the data ends there), so no more is ever inflated.
+  const std::string values_of = fmt::format("{}: the IDX data {}", path, array.description());
+  if (compressed && !ec)
+    check_decompressed_size(total, file_size, values_of);
+  else
+    check_memory_limit(total, values_of);
   while (array.values.size() < total) {
     const size_t old = array.values.size();
     const size_t want = static_cast<size_t>(std::min<uint64_t>(total - old, 1 << 24));

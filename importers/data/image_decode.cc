@@ -16,6 +16,7 @@
 
 #include "onnx_train/error.h"
 #include "runtime/core/checked_math.h"
+#include "runtime/core/resource_limits.h"
 
 namespace onnx_train {
 
@@ -61,6 +62,8 @@ void allocate(DecodedImage& image, int64_t width, int64_t height, int channels, 
   image.height = height;
   image.channels = channels;
   const int64_t bytes = checked_numel({width, height, channels}, path);
+  check_memory_limit(static_cast<uint64_t>(bytes),
+                     fmt::format("{}: the decoded image ({} x {} pixels, {} channels)", path, width, height, channels));
   try {
     image.pixels.resize(static_cast<size_t>(bytes));
   } catch (const std::bad_alloc&) {

@@ -11,6 +11,7 @@
 #include "importers/data/array_npy.h"
 #include "importers/data/formats.h"
 #include "onnx_train/printable.h"
+#include "runtime/core/resource_limits.h"
 
 namespace onnx_train {
 
@@ -86,6 +87,12 @@ class ZipArchive {
         (stat.comp_method == ZIP_CM_DEFLATE && stat.size / kMaxDeflateRatio > stat.comp_size))
       fail_archive(path_, fmt::format("member {} records an impossible size ({} bytes from {} stored)", name, stat.size,
                                       stat.comp_size));
+    // Then against the caps (onnx_train/limits.h): the member is held in memory, and a deflated
+    // one may not inflate past the decompression cap. The read below stops at the recorded size.
+    if (stat.comp_method == ZIP_CM_DEFLATE)
+      check_decompressed_size(stat.size, stat.comp_size, fmt::format("{}, deflated", where));
+    else
+      check_memory_limit(stat.size, where);
     auto bytes = std::make_shared<std::vector<uint8_t>>();
     try {
       bytes->resize(stat.size);

@@ -6,6 +6,7 @@
 #include "runtime/core/buffer_pool.h"
 #include "runtime/core/checked_math.h"
 #include "runtime/core/dispatch.h"
+#include "runtime/core/resource_limits.h"
 
 namespace onnx_train {
 
@@ -23,6 +24,9 @@ Tensor::Tensor(DType dtype, Shape shape, BufferPool* pool, bool zero_fill) : dty
   OT_CHECK(dtype_is_supported(dtype), "a tensor cannot hold elements of type {}", dtype_name(dtype));
   for (int64_t d : shape_) OT_CHECK(d >= 0, "a tensor shape cannot have a negative dimension: {}", shape_str(shape_));
   const size_t bytes = checked_nbytes(shape_, dtype_, "a tensor");
+  // Over the memory limit is refused before asking for it (a file's declared size reaches here
+  // through tensor_from_proto and the data readers, which name the file in front of this).
+  if (bytes > memory_limit()) check_memory_limit(bytes, fmt::format("a tensor {}", describe()));
   try {
     owner_ = pool != nullptr ? pool->acquire(bytes, zero_fill) : allocate_aligned(bytes, zero_fill);
   } catch (const std::bad_alloc&) {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "runtime/core/checked_math.h"
+#include "runtime/core/resource_limits.h"
 
 namespace onnx_train {
 
@@ -244,6 +245,61 @@ void Plan::plan_releases(const std::vector<bool>& pinned) {
   for (size_t slot = 0; slot < values_.size(); ++slot) finish(static_cast<int>(slot));
 }
 
+namespace {
+
+// a + b, saturating at 2^63 (an estimate of impossible size stays one, never wraps).
+uint64_t add_bytes(uint64_t a, uint64_t b) { return std::min<uint64_t>(a + std::min<uint64_t>(b, 1ull << 63), 1ull << 63); }
+
+// The bytes of a value of shape `v` with unknown dimensions taken as `batch`; 0 when unknown.
+uint64_t value_bytes(const ValueInfo* v, int64_t batch) {
+  if (v == nullptr || !v->is_tensor || !v->shape || !dtype_is_supported(v->dtype)) return 0;
+  long double bytes = static_cast<long double>(dtype_size(v->dtype));
+  for (int64_t d : *v->shape) bytes *= static_cast<long double>(d >= 0 ? d : batch);
+  return bytes >= 0x1p63L ? 1ull << 63 : static_cast<uint64_t>(bytes);
+}
+
+}  // namespace
+
+Plan::MemoryEstimate Plan::estimate_memory(int64_t batch) const {
+  MemoryEstimate e;
+  std::vector<const ValueInfo*> info(values_.size(), nullptr);
+  for (const auto& [name, slot] : slots_) info[slot] = graph_.find_value_info(name);
+  std::vector<bool> initializer(values_.size(), false);
+  for (const auto& [slot, tensor] : initializer_values_) {
+    initializer[slot] = true;
+    e.initializers = add_bytes(e.initializers, tensor.nbytes());
+  }
+  for (const auto& v : graph_.inputs) e.inputs = add_bytes(e.inputs, value_bytes(&v, batch));
+  uint64_t live = 0;
+  for (const Step& step : steps_) {
+    for (int slot : step.outputs)
+      if (slot >= 0 && !initializer[slot]) live = add_bytes(live, value_bytes(info[slot], batch));
+    e.intermediates = std::max(e.intermediates, live);
+    for (int slot : step.release) live -= std::min(live, value_bytes(info[slot], batch));
+  }
+  return e;
+}
+
+// Once per batch size, before any step runs: a plan that cannot fit is refused with its figures
+// instead of failing part-way through with a bare out-of-memory.
+void Plan::check_memory(const std::vector<Tensor>& feeds) {
+  int64_t batch = 1;
+  for (size_t i = 0; i < graph_.inputs.size() && i < feeds.size(); ++i)
+    if (feeds[i].defined() && feeds[i].rank() >= 1) {
+      batch = feeds[i].dim(0);
+      break;
+    }
+  if (batch == batch_checked_) return;
+  const MemoryEstimate e = estimate_memory(batch);
+  if (e.total() > memory_limit())
+    check_memory_limit(e.total(),
+                       fmt::format("{}: running the model on a batch of {} (by its plan: {} of initializers, {} of "
+                                   "inputs, {} of intermediates at their peak; a smaller batch needs less)",
+                                   source_, batch, format_bytes(e.initializers), format_bytes(e.inputs),
+                                   format_bytes(e.intermediates)));
+  batch_checked_ = batch;
+}
+
 std::vector<Plan::StepTime> Plan::step_times() const {
   std::vector<StepTime> out;
   for (const Step& step : steps_) out.push_back({step.node, step.profiled_ms, step.profiled_runs});
@@ -296,6 +352,7 @@ std::vector<Tensor> Plan::run(const std::vector<Tensor>& feeds) {
     ~ResetOnExit() { plan.reset_values(); }
   } reset_on_exit{*this};
 
+  check_memory(feeds);
   for (size_t i = 0; i < feeds.size(); ++i)
     if (feeds[i].defined()) values_[feed_slots_[i]] = feeds[i];
 

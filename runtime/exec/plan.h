@@ -7,6 +7,7 @@
 // not the sum of all intermediates.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -30,6 +31,20 @@ class Plan {
   std::vector<Tensor> run(const std::vector<Tensor>& feeds);
 
   const BufferPool& pool() const { return pool_; }
+
+  // The memory the plan holds at its peak when fed a batch of `batch` samples, estimated from
+  // the shapes shape inference gave: the initializers (weights, and a training graph's optimizer
+  // state), the graph inputs, and the largest set of intermediates alive at once by the plan's
+  // liveness (a dimension unknown until run time taken as `batch`, a value of unknown rank as
+  // 0 bytes: a lower bound for such models). run() refuses a batch whose estimate exceeds the
+  // memory limit (onnx_train/limits.h) before running any step.
+  struct MemoryEstimate {
+    uint64_t initializers = 0;
+    uint64_t inputs = 0;
+    uint64_t intermediates = 0;  // at their peak
+    uint64_t total() const { return initializers + inputs + intermediates; }
+  };
+  MemoryEstimate estimate_memory(int64_t batch) const;
   // Steps run per run(): one per node, plus the recomputed weight-derived values (see plan.cc).
   size_t step_count() const { return steps_.size(); }
 
@@ -89,6 +104,8 @@ class Plan {
   BufferPool pool_;
   bool profiling_ = false;
   StepCheck check_;
+  int64_t batch_checked_ = -1;  // the batch size run() last checked against the memory limit
+  void check_memory(const std::vector<Tensor>& feeds);
 };
 
 }  // namespace onnx_train

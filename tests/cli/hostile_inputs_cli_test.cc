@@ -112,7 +112,8 @@ TEST(HostileInputsCli, DeclaredSizesAreCheckedBeforeAllocating) {
 
 TEST(HostileInputsCli, TensorTooLargeForMemoryIsNamed) {
   // A consistent 2 GB initializer (a sparse external-data file) under the 1.5 GB address-space
-  // limit: the allocation fails, and the message names the tensor instead of a bare bad_alloc.
+  // limit, which the default memory limit follows: refused before the allocation, the message
+  // names the tensor and the limit instead of a bare bad_alloc.
   TempDir dir;
   ModelBuilder m(13);
   m.input("i", onnx::TensorProto::INT64, {2});
@@ -131,7 +132,8 @@ TEST(HostileInputsCli, TensorTooLargeForMemoryIsNamed) {
   std::ofstream(dir.path() + "/w.bin").close();
   fs::resize_file(dir.path() + "/w.bin", uintmax_t{1} << 31);  // sparse: no disk space taken
   expect_refused(run_limited({"inspect", model}, dir.path()),
-                 {model + ": initializer 'w': out of memory: a tensor float32[536870912] needs 2147483648 bytes"});
+                 {model + ": initializer 'w' (float32[536870912]): 2 GiB (2147483648 bytes) is more than the memory "
+                          "limit of 1.5 GiB (by default the process's address-space limit (RLIMIT_AS, ulimit -v))"});
 }
 
 TEST(HostileInputsCli, TensorDataFileWhoseDimsWrapIsOneError) {

@@ -98,7 +98,7 @@ int training_graph_command(const std::vector<std::string>& args) {
 
 int export_command(const std::vector<std::string>& raw) {
   std::string out;
-  const std::vector<std::string> args = take_own_flags("export", raw, {{"-o", [&](const std::string& v) { out = v; }}});
+  const std::vector<std::string> args = take_own_flags("export", raw, {{"-o", [&](const std::string& v) { out = v; }}, {kMaxMemoryFlag, set_max_memory}});
   OT_CHECK(!out.empty(), "export needs -o PATH; see onnx-train export --help");
   OT_CHECK(args.size() == 1, "export takes one CHECKPOINT and -o PATH; see onnx-train export --help");
   const std::string checkpoint = args[0];

@@ -95,7 +95,8 @@ RunArgs parse_run_args(const std::vector<std::string>& args) {
         }},
        {"--batch", [&](const std::string& v) { r.batch = parse_whole_number("--batch", v, 1); }},
        {"--repeat", [&](const std::string& v) { r.repeat = static_cast<int>(parse_whole_number("--repeat", v, 0)); }},
-       {"--profile", [&](const std::string&) { r.profile = true; }}});
+       {"--profile", [&](const std::string&) { r.profile = true; }},
+       {kMaxMemoryFlag, set_max_memory}});
   r.model = the_one_argument(rest, "run needs a model file; see onnx-train run --help");
   return r;
 }

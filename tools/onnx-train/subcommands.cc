@@ -24,6 +24,9 @@ constexpr size_t kHelpColumn = 54;
 // The -o PATH of the commands that write one file.
 CommandOption output_option(const std::string& what) { return {{"-o", "--export"}, "PATH", what}; }
 
+// --max-memory of the commands that do not take the training options (run, export).
+CommandOption max_memory_option() { return {{kMaxMemoryFlag}, "SIZE", kMaxMemoryHelp}; }
+
 const char* const kDataHelp =
     "DATA_DIR holds train/ and optionally val/ (or the files themselves): NAME.npy per model input and for the\n"
     "label (first axis = samples), .npz, ONNX test_data_set_*/ folders, CSV with a header, MNIST-style IDX files\n"
@@ -69,7 +72,8 @@ const std::vector<Subcommand>& subcommands() {
         {{"--input-grad"}, "NAME", "with --minimise: also the gradient of this model input (repeatable)"}},
        /*training_options=*/true},
       {"export", "CHECKPOINT -o OUT.onnx", "the inference model with a checkpoint's weights", "", export_command,
-       /*passive_openmp=*/true, "", /*options=*/{output_option("where to write the inference model")}},
+       /*passive_openmp=*/true, "",
+       /*options=*/{output_option("where to write the inference model"), max_memory_option()}},
       {"run", "MODEL.onnx [options]",
        "run a model once and print its outputs",
        "run: load MODEL.onnx, run it once on inputs from files (or a deterministic ramp) and print its outputs;\n"
@@ -80,7 +84,8 @@ const std::vector<Subcommand>& subcommands() {
        {{{"--input"}, "NAME=FILE.pb", "feed model input NAME from a TensorProto file (repeatable; others get a ramp)"},
         {{"--batch"}, "N", "the size of the model's dynamic dimensions (default 1)"},
         {{"--repeat"}, "N", "time N more runs after the first"},
-        {{"--profile"}, "", "with --repeat: the time per op type and node, and the peak memory"}}},
+        {{"--profile"}, "", "with --repeat: the time per op type and node, and the peak memory"},
+        max_memory_option()}},
       {"training-graph", "MODEL.onnx --loss VALUE -o OUT.onnx [options]",
        "graph --minimise VALUE, by its older name (kept for a release)",
        "training-graph: its --loss VALUE is graph's --minimise VALUE; graph's --loss, as everywhere else, is the\n"
@@ -158,7 +163,7 @@ std::set<std::string> training_options_used_by(const std::string& command) {
       "--loss",     "--output",     "--label",         "--label-smoothing", "--num-classes", "--keep-head",
       "--freeze",   "--train-only", "--batch-size",    "--val-split",       "--seed",        "--threads",
       "--mean",     "--std",        "--image-size",    "--input",           "--columns",     "--ignore-columns",
-      "--skip-bad-samples"};
+      "--skip-bad-samples", "--max-memory"};
   if (command == "eval") {
     std::set<std::string> eval = reading;
     eval.insert("--plot");  // the confusion matrix

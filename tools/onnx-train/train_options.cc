@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "onnx_train/error.h"
+#include "onnx_train/limits.h"
 #include "onnx_train/losses.h"
 #include "onnx_train/schedules.h"
 #include "tools/onnx-train/subcommands.h"
@@ -290,6 +291,9 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.threads = static_cast<int>(parse_whole_number(f, v, 1));
        }},
+      // Process-wide, and not kept in checkpoints: a limit belongs to the machine a run is on.
+      {kMaxMemoryFlag, "", "SIZE", kMaxMemoryHelp,
+       [](TrainConfig&, const std::string&, const std::string& v) { set_max_memory(v); }},
       // Checkpoints and outputs.
       {"--checkpoint-dir", "", "DIR", "write checkpoints here (each epoch, and every --checkpoint-every steps)",
        [](TrainConfig& c, const std::string&, const std::string& v) { c.checkpoint_dir = v; }},
@@ -501,6 +505,8 @@ int64_t parse_whole_number(const std::string& flag, const std::string& text, int
   return v;
 }
 
+void set_max_memory(const std::string& value) { set_memory_limit(parse_byte_size(value, kMaxMemoryFlag)); }
+
 TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_data, const std::string& command) {
   // Where a user finds the options: the command's own help, or the usage text's.
   const bool own_help = !command.empty() && command != "train" && find_command(command) != nullptr;
@@ -545,6 +551,7 @@ TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_dat
     }
     if (flag->canonical) value = flag->canonical(flag->name, value);
     flag->set(c, flag->name, value);
+    if (flag->name == kMaxMemoryFlag) continue;  // the machine's, not the run's: not kept in checkpoints
     c.args.push_back(flag->name);
     if (!flag->metavar.empty()) c.args.push_back(value);
   }

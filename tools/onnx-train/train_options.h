@@ -73,6 +73,14 @@ struct TrainConfig {
 TrainConfig parse_train_args(const std::vector<std::string>& args, bool need_data = true,
                              const std::string& command = "");
 
+// --max-memory SIZE, a training option that run and export take too: it sets the library's
+// process-wide memory limit (onnx_train/limits.h) and is not kept in checkpoints.
+inline const std::string kMaxMemoryFlag = "--max-memory";
+inline const std::string kMaxMemoryHelp =
+    "refuse a model, data or training plan needing more memory than SIZE (512M, 4G, 1.5GiB; default auto: the "
+    "memory available, or the process's ulimit if lower)";
+void set_max_memory(const std::string& value);
+
 // The options part of --help.
 // The training options' part of a help text: every one, or (`only` not empty) those named there.
 std::string train_options_help(const std::set<std::string>& only = {});
