@@ -190,7 +190,7 @@ StepResult TrainLoop::finish_accumulation(const Batch& batch, const StepResult& 
   } catch (const NonFiniteStep& e) {
     throw NonFiniteStep(failure(FailureKind::NonFiniteStep, e.what(), at, state, &batch));
   } catch (const Error& e) {
-    throw Error(failure(FailureKind::StepFailed, e.what(), at, state, &batch));
+    throw Error(failure(FailureKind::StepFailed, e.what(), at, state, &batch), e.category());
   }
   r.loss = last.loss;
   r.outputs = last.outputs;
@@ -203,7 +203,7 @@ bool TrainLoop::next_batch(Batch& batch, LoopPosition at, const EpochState& stat
   try {
     return loader_.next(batch);
   } catch (const Error& e) {
-    throw Error(failure(FailureKind::BadSample, e.what(), at, state, nullptr));
+    throw Error(failure(FailureKind::BadSample, e.what(), at, state, nullptr), e.category());
   }
 }
 
@@ -213,7 +213,7 @@ StepResult TrainLoop::train_step(const Batch& batch, LoopPosition at, const Epoc
   } catch (const NonFiniteStep& e) {
     throw NonFiniteStep(failure(FailureKind::NonFiniteStep, e.what(), at, state, &batch));
   } catch (const Error& e) {
-    throw Error(failure(FailureKind::StepFailed, e.what(), at, state, &batch));
+    throw Error(failure(FailureKind::StepFailed, e.what(), at, state, &batch), e.category());
   }
 }
 
