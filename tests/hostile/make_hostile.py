@@ -202,7 +202,7 @@ def models():
     w, b = weights()
     case("model/duplicate-initializer.onnx", M, "model", "fc.weight", "two initializers named fc.weight",
          model_bytes(linear_graph(initializers=[w, w, b])))
-    case("model/graph-output-undefined.onnx", M, "model", "missing_out",
+    case("model/graph-output-undefined.onnx", M, "model", "graph-output-undefined.onnx: the loss 'missing_out'",
          "the graph output 'missing_out' is computed by no node",
          model_bytes(linear_graph(outputs=[helper.make_tensor_value_info("missing_out", TensorProto.FLOAT, [-1, 3])])))
     nodes = [helper.make_node("Flatten", ["x"], ["flat"]), helper.make_node("FrobnicateTensor", ["flat"], ["f2"]),
@@ -222,7 +222,7 @@ def models():
          model_bytes(linear_graph(nodes=nodes)))
     nodes = [helper.make_node("Flatten", ["x"], ["flat"], axis=7),
              helper.make_node("Gemm", ["flat", "fc.weight", "fc.bias"], ["logits"], transB=1)]
-    case("model/attribute-out-of-range.onnx", M, "model", "Flatten", "Flatten's axis 7 on a rank-2 input",
+    case("model/attribute-out-of-range.onnx", M, "model", "axis 7 is out of range", "Flatten's axis 7 on a rank-2 input",
          model_bytes(linear_graph(nodes=nodes)))
     nodes = [helper.make_node("Flatten", ["x"], ["flat"]),
              helper.make_node("Gemm", ["flat", "fc.weight", "fc.bias"], ["logits"], transB=0)]
@@ -515,7 +515,7 @@ def csvs():
          text(rows[:4] + ["1,2,0"] + rows[5:]))
     case("csv/non-numeric.csv", S, "data", "non-numeric.csv", "cell 'twelve' in column b",
          text(rows[:3] + ["0.5,twelve,2,3,1"] + rows[4:]))
-    case("csv/huge-field.csv", S, "data", "huge-field.csv", "a 50000-digit number in column c",
+    case("csv/huge-field.csv", S, "data", "huge-field.csv, line 3, column 3 ('c'): '9999", "a 50000-digit number in column c",
          text(rows[:2] + ["0.5,1," + "9" * 50000 + ",3,1"] + rows[3:]))
     case("csv/embedded-nul.csv", S, "data", "embedded-nul.csv", "a NUL byte inside a cell",
          text(rows[:2] + ["0.5,1\x002,2,3,1"] + rows[3:]))
