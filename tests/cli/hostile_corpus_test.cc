@@ -274,6 +274,26 @@ std::string test_name(const ::testing::TestParamInfo<HostileCase>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Manifest, HostileCorpus, ::testing::ValuesIn(manifest()), test_name);
 
+// ---- The category in the --log
+
+class FailedRunLog : public CliTest {};
+
+TEST_F(FailedRunLog, EndsWithTheErrorEventAndItsCategory) {
+  // Inputs of 3e38 overflow the logits: the second step's loss is not finite, once the log is open.
+  make_linear(path("work/model.onnx"), {4}, 3);
+  Samples s = separable(8, 1);
+  for (float& v : s.x) v = 3e38f;
+  write_npy_pair(path("work/data/train"), s);
+  const CliRun r = fails({"model.onnx", "data", "--epochs", "1", "--batch-size", "4", "--lr", "1e30", "-o",
+                          "out/m.onnx", "--log", "out/log.jsonl"},
+                         {"training stopped at step"});
+  EXPECT_EQ(r.code, 1);
+  const std::vector<std::string> log = lines_of(read_file(path("work/out/log.jsonl")));
+  ASSERT_FALSE(log.empty());
+  EXPECT_HAS(log.back(), "{\"event\": \"error\", \"category\": \"non-finite\", \"message\": \"model.onnx: ");
+  EXPECT_FALSE(fs::exists(path("work/out/m.onnx")));
+}
+
 // ---- The corpus
 
 TEST(HostileCorpusManifest, ListsEveryFileAndOnlyFilesThatExist) {
