@@ -34,8 +34,8 @@ namespace {
 const std::string kCorpus = std::string(ONNX_TRAIN_SOURCE_DIR) + "/tests/hostile";
 // The corpus's own files, which are no cases.
 const std::set<std::string> kCorpusFiles = {"MANIFEST.tsv", "README.md", "make_hostile.py"};
-const std::set<std::string> kRoles = {"model", "checkpoint", "tensor", "npy", "npz", "csv",
-                                      "idx", "png", "jpeg", "test_data_set"};
+const std::set<std::string> kRoles = {"model", "checkpoint", "tensor", "npy",  "npz",
+                                      "csv",   "idx",        "png",    "jpeg", "test_data_set"};
 
 struct HostileCase {
   std::string path;  // relative to tests/hostile
@@ -247,8 +247,8 @@ TEST_P(HostileCorpus, EndsInOneErrorOfItsCategoryAndWritesNothing) {
   if (c.role == "checkpoint")
     args = {"export", kCorpus + "/" + c.path, "-o", "out/OUT.onnx"};
   else
-    args = {s.model, s.data, "--epochs", "1", "--batch-size", "4", "-o", "out/OUT.onnx",
-            "--checkpoint-dir", "ck", "--log", "out/log.jsonl"};
+    args = {s.model, s.data,         "--epochs",         "1",  "--batch-size", "4",
+            "-o",    "out/OUT.onnx", "--checkpoint-dir", "ck", "--log",        "out/log.jsonl"};
   const CliRun r = run(args);
   EXPECT_EQ(r.code, 1) << r.show();
   EXPECT_EQ(count_of(r.err, "onnx-train: error: "), 1) << r.show();
@@ -308,8 +308,8 @@ TEST(HostileCorpusManifest, ListsEveryFileAndOnlyFilesThatExist) {
     const std::string rel = fs::relative(it->path(), kCorpus).string();
     if (kCorpusFiles.count(rel) || listed.count(rel)) continue;
     // A file of a case's own folder (external data beside its model, the other sets of a split).
-    const bool in_case_folder = std::any_of(folders.begin(), folders.end(),
-                                            [&](const std::string& f) { return rel.rfind(f, 0) == 0; });
+    const bool in_case_folder =
+        std::any_of(folders.begin(), folders.end(), [&](const std::string& f) { return rel.rfind(f, 0) == 0; });
     if (!in_case_folder) unlisted.insert(rel);
   }
   EXPECT_EQ(unlisted, std::set<std::string>{}) << "files under tests/hostile that MANIFEST.tsv does not list";
