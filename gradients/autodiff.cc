@@ -292,7 +292,7 @@ void differentiate_node(GradientBuilder& builder, size_t k, const std::set<std::
   try {
     entry->rule(ctx);
   } catch (const Error& e) {
-    OT_FAIL("building the gradient of {}: {}", node.label(), e.what());
+    throw Error(fmt::format("building the gradient of {}: {}", node.label(), e.what()), e.category());
   }
   for (const auto& [i, set] : ctx.results())
     contributions.add(node.inputs[i], set.broadcast ? unbroadcast(builder.editor(), node, i, set.grad) : set.grad);
@@ -380,7 +380,7 @@ size_t expand_onnx_gradient_ops(Graph& graph) {
     try {
       append_gradients(graph, y, xs, node.outputs);
     } catch (const Error& e) {
-      OT_FAIL("{}: {}", node.label(), e.what());
+      throw Error(fmt::format("{}: {}", node.label(), e.what()), e.category());
     }
     ++expanded;
   }

@@ -337,7 +337,7 @@ void write_trained_model(const Graph& trained, const std::string& path,
   try {
     model = trained_model_proto(trained, options);
   } catch (const Error& e) {
-    OT_FAIL("{}: {}", path, e.what());
+    throw Error(fmt::format("{}: {}", path, e.what()), e.category());
   }
   for (const auto& [key, value] : metadata) set_metadata(model, key, value);
   write_proto_file(model, path, "model");

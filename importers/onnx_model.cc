@@ -260,10 +260,11 @@ int checked_default_opset(const onnx::ModelProto& model, const std::string& path
                n.name(), n.op_type());
     opset = kMinOpset;
   }
-  OT_CHECK(opset <= kMaxLoweredOpset,
-           "{}: the model uses opset {} of the default domain; onnx-train supports opsets {} to {}. Re-export "
-           "with opset_version={} (torch.onnx.export) or convert it with onnx.version_converter.",
-           path, opset, kMinOpset, kMaxLoweredOpset, kMaxLoweredOpset);
+  if (opset > kMaxLoweredOpset)
+    OT_FAIL_AS(ErrorCategory::Unsupported,
+               "{}: the model uses opset {} of the default domain; onnx-train supports opsets {} to {}. Re-export "
+               "with opset_version={} (torch.onnx.export) or convert it with onnx.version_converter.",
+               path, opset, kMinOpset, kMaxLoweredOpset, kMaxLoweredOpset);
   return opset;
 }
 
@@ -380,7 +381,7 @@ Graph graph_from_proto(const onnx::ModelProto& model, const std::string& model_d
   try {
     sort_topologically(graph);
   } catch (const Error& e) {
-    OT_FAIL("{}: {}", path, e.what());
+    throw Error(fmt::format("{}: {}", path, e.what()), e.category());
   }
   return graph;
 }

@@ -1,9 +1,8 @@
 #include "importers/proto_io.h"
 
+#include <fcntl.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
-
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,13 +20,13 @@ namespace fs = std::filesystem;
 
 void parse_proto_file(const std::string& path, google::protobuf::MessageLite& message, const char* what) {
   std::error_code ec;
-  OT_CHECK(fs::exists(path, ec), "{}: no such file", path);
-  OT_CHECK(fs::is_regular_file(path, ec), "{}: not a regular file", path);
+  if (!fs::exists(path, ec)) OT_FAIL_AS(ErrorCategory::Io, "{}: no such file", path);
+  if (!fs::is_regular_file(path, ec)) OT_FAIL_AS(ErrorCategory::Io, "{}: not a regular file", path);
   // Parsing holds the whole file in memory (tensors stored outside it are checked as they are read).
   const uintmax_t size = fs::file_size(path, ec);
   if (!ec) check_memory_limit(size, fmt::format("{}: the {} file, parsed whole", path, what));
   std::ifstream in(path, std::ios::binary);
-  OT_CHECK(in.good(), "{}: cannot open for reading", path);
+  if (!in.good()) OT_FAIL_AS(ErrorCategory::Io, "{}: cannot open for reading", path);
   google::protobuf::io::IstreamInputStream raw(&in);
   google::protobuf::io::CodedInputStream coded(&raw);
   coded.SetTotalBytesLimit(INT_MAX);
@@ -57,8 +56,8 @@ void write_proto_file(const google::protobuf::MessageLite& message, const std::s
   const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     const int open_errno = errno;
-    OT_FAIL("{}: cannot open for writing: {} (does the folder exist and is it writable?)", path,
-            std::strerror(open_errno));
+    OT_FAIL_AS(ErrorCategory::Io, "{}: cannot open for writing: {} (does the folder exist and is it writable?)", path,
+               std::strerror(open_errno));
   }
   int failed_errno = serialize_to_fd(message, fd);
   if (failed_errno < 0) {
@@ -72,15 +71,15 @@ void write_proto_file(const google::protobuf::MessageLite& message, const std::s
   std::error_code ignored;
   if (failed_errno != 0) {
     fs::remove(partial, ignored);
-    OT_FAIL("{}: writing the {} failed: {}{}", path, what, std::strerror(failed_errno),
-            failed_errno == ENOSPC || failed_errno == EDQUOT ? " (free some space and run again)" : "");
+    OT_FAIL_AS(ErrorCategory::Io, "{}: writing the {} failed: {}{}", path, what, std::strerror(failed_errno),
+               failed_errno == ENOSPC || failed_errno == EDQUOT ? " (free some space and run again)" : "");
   }
   std::error_code rename_error;
   fs::rename(partial, path, rename_error);
   if (rename_error) {
     fs::remove(partial, ignored);
-    OT_FAIL("{}: cannot move the written {} into place: {}{}", path, what, rename_error.message(),
-            fs::is_directory(path, ignored) ? " (a folder of that name is in the way; give a file name)" : "");
+    OT_FAIL_AS(ErrorCategory::Io, "{}: cannot move the written {} into place: {}{}", path, what, rename_error.message(),
+               fs::is_directory(path, ignored) ? " (a folder of that name is in the way; give a file name)" : "");
   }
   const std::string dir = fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string();
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

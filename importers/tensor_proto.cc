@@ -45,11 +45,14 @@ std::string resolve_external_data_path(const std::string& model_dir, const std::
              context, location, model_dir);
   std::error_code ec;
   const fs::path dir = fs::canonical(model_dir.empty() ? fs::path(".") : fs::path(model_dir), ec);
-  OT_CHECK(!ec, "{}: cannot open the model's folder '{}': {}", context, model_dir, ec.message());
+  if (ec)
+    OT_FAIL_AS(ErrorCategory::Io, "{}: cannot open the model's folder '{}': {}", context, model_dir, ec.message());
   const fs::path full = dir / loc;
   const fs::path real = fs::canonical(full, ec);
-  OT_CHECK(!ec, "{}: external data file '{}' cannot be opened: {}. Keep the data file next to the model.", context,
-           full.string(), ec.message());
+  if (ec)
+    OT_FAIL_AS(ErrorCategory::Io,
+               "{}: external data file '{}' cannot be opened: {}. Keep the data file next to the model.", context,
+               full.string(), ec.message());
   OT_CHECK(is_within(dir, real),
            "{}: external data location '{}' resolves to '{}', outside the model's folder '{}' (through a "
            "symbolic link); copy the data file into the model's folder",
@@ -102,7 +105,8 @@ ExternalBytes locate_external_bytes(const onnx::TensorProto& proto, size_t bytes
            context, length, description, bytes);
   std::error_code ec;
   const uintmax_t file_size = fs::file_size(path, ec);
-  OT_CHECK(!ec, "{}: cannot read the size of external data '{}': {}", context, path, ec.message());
+  if (ec)
+    OT_FAIL_AS(ErrorCategory::Io, "{}: cannot read the size of external data '{}': {}", context, path, ec.message());
   // Compared as offset <= size and length <= size - offset, which cannot overflow.
   OT_CHECK(static_cast<uintmax_t>(offset) <= file_size && static_cast<uintmax_t>(length) <= file_size - offset,
            "{}: external data '{}' has {} bytes; {} needs {} bytes from offset {}", context, path, file_size,
@@ -134,8 +138,13 @@ struct CheckedProto {
 CheckedProto check_proto(const onnx::TensorProto& proto, const std::string& model_dir, const std::string& context) {
   CheckedProto c;
   c.dtype = static_cast<DType>(proto.data_type());
-  OT_CHECK(dtype_is_supported(c.dtype), "{}: element type {} is not supported (onnx-train holds {})", context,
-           dtype_name(c.dtype), "float32/64, float16, bfloat16, int8-64, uint8-64 and bool");
+  // A type ONNX defines that the runtime does not hold (string, complex) is Unsupported; a number
+  // no ONNX type has is a damaged file, whose category the boundary (model, data, checkpoint) gives.
+  const bool onnx_type = proto.data_type() > 0 && onnx::TensorProto::DataType_IsValid(proto.data_type());
+  if (!dtype_is_supported(c.dtype))
+    OT_FAIL_AS(onnx_type ? ErrorCategory::Unsupported : ErrorCategory::Unspecified,
+               "{}: element type {} is not supported (onnx-train holds {})", context, dtype_name(c.dtype),
+               "float32/64, float16, bfloat16, int8-64, uint8-64 and bool");
   c.shape.assign(proto.dims().begin(), proto.dims().end());
   for (int64_t d : c.shape) OT_CHECK(d >= 0, "{}: negative dimension in shape {}", context, shape_str(c.shape));
   c.bytes = checked_nbytes(c.shape, c.dtype, context);

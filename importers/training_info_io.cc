@@ -61,7 +61,7 @@ void save_training_info_model(const TrainingInfoModel& m, const std::string& pat
       entry->set_value(value);
     }
   } catch (const Error& e) {
-    OT_FAIL("{}: {}", path, e.what());
+    throw Error(fmt::format("{}: {}", path, e.what()), e.category());
   }
   for (const auto& [key, value] : m.metadata) set_metadata(model, key, value);
   write_proto_file(model, path, "model");
@@ -72,9 +72,9 @@ ModelFileInfo read_model_file_info(const std::string& path) {
   // ModelProto's field numbers (onnx.proto).
   constexpr int kMetadataProps = 14, kTrainingInfo = 20;
   std::error_code ec;
-  OT_CHECK(std::filesystem::is_regular_file(path, ec), "{}: no such file", path);
+  if (!std::filesystem::is_regular_file(path, ec)) OT_FAIL_AS(ErrorCategory::Io, "{}: no such file", path);
   std::ifstream in(path, std::ios::binary);
-  OT_CHECK(in.good(), "{}: cannot open for reading", path);
+  if (!in.good()) OT_FAIL_AS(ErrorCategory::Io, "{}: cannot open for reading", path);
   google::protobuf::io::IstreamInputStream raw(&in);
   google::protobuf::io::CodedInputStream coded(&raw);
   coded.SetTotalBytesLimit(INT_MAX);

@@ -15,12 +15,12 @@ namespace onnx_train {
 
 MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
   const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  OT_CHECK(fd >= 0, "{}: cannot open for reading: {}", path_, std::strerror(errno));
+  if (fd < 0) OT_FAIL_AS(ErrorCategory::Io, "{}: cannot open for reading: {}", path_, std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
     ::close(fd);
-    OT_FAIL("{}: cannot read the file's size: {}", path_, std::strerror(err));
+    OT_FAIL_AS(ErrorCategory::Io, "{}: cannot read the file's size: {}", path_, std::strerror(err));
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {

@@ -321,8 +321,13 @@ struct CsvFile {
 [[noreturn]] void fail_cell(const CsvFile& csv, int64_t line, size_t column, std::string_view cell,
                             const FieldSpec& field) {
   const std::string name = printable_bytes(csv.header[column]);
-  OT_FAIL("{}, line {}, column {} ('{}'): '{}' is not a number; {}", csv.path, line, column + 1, name,
-          printable_bytes(cell),
+  // A cell of a damaged file can be megabytes long: its start says enough.
+  constexpr size_t kShown = 40;
+  const std::string shown =
+      cell.size() <= kShown
+          ? fmt::format("'{}'", printable_bytes(cell))
+          : fmt::format("'{}...' ({} bytes)", printable_bytes(cell.substr(0, kShown)), cell.size());
+  OT_FAIL("{}, line {}, column {} ('{}'): {} is not a number; {}", csv.path, line, column + 1, name, shown,
           field.is_label ? fmt::format("the label '{}' of this loss takes numbers", field.name)
                          : fmt::format("the column feeds the model input '{}', which takes numbers: leave it out with "
                                        "--ignore-columns {} (or choose the input's columns with --columns)",

@@ -13,12 +13,11 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
 #include <random>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "importers/data/formats.h"
 #include "importers/training_info_io.h"
@@ -385,14 +384,9 @@ void check_sources(const std::vector<FieldSpec>& wanted, const DataOptions& opti
   }
 }
 
-}  // namespace
-
-DataSplits open_data(const std::string& dir, const std::vector<FieldSpec>& wanted, const DataOptions& options) {
-  OT_CHECK(!wanted.empty(), "open_data: no fields wanted");
-  for (const auto& field : wanted)
-    OT_CHECK(dtype_is_supported(field.dtype), "field '{}' has element type {}, which data files cannot provide",
-             field.name, dtype_name(field.dtype));
-  check_sources(wanted, options);
+// open_data once the fields and options are known to be sound: what fails from here on is
+// about the data.
+DataSplits open_splits(const std::string& dir, const std::vector<FieldSpec>& wanted, const DataOptions& options) {
   std::error_code ec;
   OT_CHECK(fs::exists(dir, ec), "{}: no such folder; pass the folder that holds the training data", dir);
   // One data file (a csv, an npz, an npy of the single input) is a training split of its own.
@@ -427,6 +421,17 @@ DataSplits open_data(const std::string& dir, const std::vector<FieldSpec>& wante
     check_same_fields(*data.train, *data.val);
   }
   return data;
+}
+
+}  // namespace
+
+DataSplits open_data(const std::string& dir, const std::vector<FieldSpec>& wanted, const DataOptions& options) {
+  OT_CHECK(!wanted.empty(), "open_data: no fields wanted");
+  for (const auto& field : wanted)
+    OT_CHECK(dtype_is_supported(field.dtype), "field '{}' has element type {}, which data files cannot provide",
+             field.name, dtype_name(field.dtype));
+  check_sources(wanted, options);
+  return with_category(ErrorCategory::Data, [&] { return open_splits(dir, wanted, options); });
 }
 
 DataSplits split_validation(std::shared_ptr<const Dataset> data, double fraction, uint64_t seed) {
@@ -685,7 +690,14 @@ bool BatchLoader::next(std::map<std::string, Tensor>& batch) {
     if (m.next_batch >= m.end_batch) return false;
     std::unique_lock<std::mutex> lock(m.mutex);
     m.changed.wait(lock, [&] { return !m.ready.empty(); });
-    if (m.ready.front().error) std::rethrow_exception(m.ready.front().error);
+    if (m.ready.front().error) {
+      try {
+        std::rethrow_exception(m.ready.front().error);
+      } catch (Error& e) {
+        e.classify(ErrorCategory::Data);  // a sample that cannot be read or checked
+        throw;
+      }
+    }
     batch = std::move(m.ready.front().batch);
     m.ready.pop_front();
     ++m.next_batch;

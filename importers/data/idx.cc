@@ -54,7 +54,8 @@ void visit_idx_dtype(DType dtype, F&& f) {
 class GzReader {
  public:
   explicit GzReader(const std::string& path) : path_(path), file_(gzopen(path.c_str(), "rb")) {
-    OT_CHECK(file_ != nullptr, "{}: cannot open: {}", path, std::generic_category().message(errno));
+    if (file_ == nullptr)
+      OT_FAIL_AS(ErrorCategory::Io, "{}: cannot open: {}", path, std::generic_category().message(errno));
     gzbuffer(file_, 1 << 18);
   }
   ~GzReader() { gzclose(file_); }

@@ -28,12 +28,12 @@ constexpr int64_t kMaxPixels = 178956970;
 
 std::vector<uint8_t> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
-  OT_CHECK(in, "{}: cannot open the image: {}", path, std::generic_category().message(errno));
+  if (!in) OT_FAIL_AS(ErrorCategory::Io, "{}: cannot open the image: {}", path, std::generic_category().message(errno));
   const std::streamoff size = in.tellg();
   in.seekg(0);
   std::vector<uint8_t> bytes(static_cast<size_t>(std::max<std::streamoff>(size, 0)));
   in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  OT_CHECK(in, "{}: cannot read the image ({} bytes expected)", path, bytes.size());
+  if (!in) OT_FAIL_AS(ErrorCategory::Io, "{}: cannot read the image ({} bytes expected)", path, bytes.size());
   return bytes;
 }
 
@@ -67,7 +67,8 @@ void allocate(DecodedImage& image, int64_t width, int64_t height, int channels, 
   try {
     image.pixels.resize(static_cast<size_t>(bytes));
   } catch (const std::bad_alloc&) {
-    OT_FAIL("{}: out of memory for the image's {} x {} pixels ({} bytes)", path, width, height, bytes);
+    OT_FAIL_AS(ErrorCategory::ResourceLimit, "{}: out of memory for the image's {} x {} pixels ({} bytes)", path, width,
+               height, bytes);
   }
 }
 

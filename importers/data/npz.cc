@@ -42,8 +42,8 @@ class ZipArchive {
     // ZIP_CHECKCONS: also compare each local header with the central directory.
     archive_ = zip_open(path_.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code);
     if (archive_ == nullptr) {
-      OT_CHECK(code != ZIP_ER_OPEN && code != ZIP_ER_NOENT && code != ZIP_ER_READ, "{}: cannot read the archive: {}",
-               path_, libzip_message(code));
+      if (!(code != ZIP_ER_OPEN && code != ZIP_ER_NOENT && code != ZIP_ER_READ))
+        OT_FAIL_AS(ErrorCategory::Io, "{}: cannot read the archive: {}", path_, libzip_message(code));
       fail_archive(path_, code == ZIP_ER_NOZIP ? "it has no end of central directory record (it is not a zip file)"
                                                : libzip_message(code));
     }

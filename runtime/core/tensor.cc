@@ -30,7 +30,8 @@ Tensor::Tensor(DType dtype, Shape shape, BufferPool* pool, bool zero_fill) : dty
   try {
     owner_ = pool != nullptr ? pool->acquire(bytes, zero_fill) : allocate_aligned(bytes, zero_fill);
   } catch (const std::bad_alloc&) {
-    OT_FAIL("out of memory: a tensor {} needs {} bytes ({:.3g} GB)", describe(), bytes, bytes / 1e9);
+    OT_FAIL_AS(ErrorCategory::ResourceLimit, "out of memory: a tensor {} needs {} bytes ({:.3g} GB)", describe(), bytes,
+               bytes / 1e9);
   }
   data_ = owner_.get();
 }

@@ -43,6 +43,7 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
     : graph_(graph), source_(source) {
   std::vector<std::string> problems;
   std::set<std::string> unsupported_ops;
+  size_t unsupported_problems = 0;  // an op, version or type the runtime does not implement
 
   for (const auto& [name, tensor] : graph.initializers) {
     values_[slot_of(name)] = tensor;
@@ -106,6 +107,9 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
       else if (vi != nullptr && !vi->is_tensor)
         problems.push_back(fmt::format("{}: input '{}' is a {}: onnx-train handles tensors only", node.label(), in,
                                        vi->type_description));
+      else
+        continue;
+      ++unsupported_problems;
     }
     for (const auto& out : node.outputs) {
       step.outputs.push_back(out.empty() ? -1 : slot_of(out));
@@ -120,12 +124,14 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
         problems.push_back(
             fmt::format("{}: op {} (domain '{}') is not supported", node.label(), op_name(node), domain));
         unsupported_ops.insert(op_name(node));
+        ++unsupported_problems;
       } else {
         problems.push_back(fmt::format(
             "{}: {} as defined in opset {} (schema version {}) is not supported; supported schema versions: {}. "
             "Re-export the model with another opset or convert it with onnx.version_converter.",
             node.label(), op_name(node), node.opset, node.since_version, versions_str(versions)));
         unsupported_ops.insert(fmt::format("{}-{}", op_name(node), node.since_version));
+        ++unsupported_problems;
       }
     } else {
       try {
@@ -149,7 +155,8 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
                                       problems.size() == 1 ? "" : "s");
     for (const auto& p : problems) message += "\n  - " + p;
     if (!unsupported_ops.empty()) message += fmt::format("\nUnsupported ops: {}.", fmt::join(unsupported_ops, ", "));
-    throw Error(message);
+    // Only what the runtime lacks: the model itself may be fine (Unsupported); else it is not (Model).
+    throw Error(message, unsupported_problems == problems.size() ? ErrorCategory::Unsupported : ErrorCategory::Model);
   }
 
   std::vector<bool> pinned(values_.size(), false);
@@ -365,7 +372,9 @@ std::vector<Tensor> Plan::run(const std::vector<Tensor>& feeds) {
     } catch (const std::exception& e) {
       std::vector<std::string> shapes;
       for (int slot : step.inputs) shapes.push_back(slot >= 0 ? values_[slot].describe() : "(none)");
-      OT_FAIL("{}: {} failed on inputs ({}): {}", source_, step.node->label(), fmt::join(shapes, ", "), e.what());
+      const auto* error = dynamic_cast<const Error*>(&e);
+      OT_FAIL_AS(error != nullptr ? error->category() : ErrorCategory::Unspecified, "{}: {} failed on inputs ({}): {}",
+                 source_, step.node->label(), fmt::join(shapes, ", "), e.what());
     }
     if (check_) check_(*step.node, step.input_values.data(), step.input_values.size(), step_outputs_);
     for (size_t i = 0; i < step.outputs.size(); ++i) {

@@ -35,10 +35,13 @@ Session Session::from_file(const std::string& model_path, const SessionOptions& 
   impl->source = model_path;
   LoadOptions load;
   load.run_checker = options.run_checker;
-  impl->graph = load_model(model_path, load);
-  // A Session never changes its initializers: BatchNormalization folds into the weights.
-  fuse_conv(impl->graph, FuseConvOptions{/*constant_initializers=*/true});
-  impl->plan = std::make_unique<Plan>(impl->graph, KernelRegistry::global(), model_path);
+  // Everything here is about the model file, unless said otherwise (an unsupported op).
+  with_category(ErrorCategory::Model, [&] {
+    impl->graph = load_model(model_path, load);
+    // A Session never changes its initializers: BatchNormalization folds into the weights.
+    fuse_conv(impl->graph, FuseConvOptions{/*constant_initializers=*/true});
+    impl->plan = std::make_unique<Plan>(impl->graph, KernelRegistry::global(), model_path);
+  });
   for (const auto& v : impl->graph.inputs) impl->inputs.push_back(spec_of(v));
   for (const auto& v : impl->graph.outputs) impl->outputs.push_back(spec_of(v));
   for (const auto& v : impl->graph.overridable_initializers) impl->overridable.push_back(spec_of(v));
@@ -66,6 +69,8 @@ std::vector<Session::NodeTime> Session::node_times() const {
   return out;
 }
 
-Tensor read_tensor_file(const std::string& path, std::string* name) { return read_tensor_proto_file(path, name); }
+Tensor read_tensor_file(const std::string& path, std::string* name) {
+  return with_category(ErrorCategory::Data, [&] { return read_tensor_proto_file(path, name); });
+}
 
 }  // namespace onnx_train

@@ -32,7 +32,7 @@ ReplacedHead edit_loaded_model(Graph& graph, const LoadModelOptions& options, co
   } catch (const OptionError& e) {
     throw OptionError(e.option(), e.detail(), model_path);
   } catch (const Error& e) {
-    OT_FAIL("{}: {}", model_path, e.what());
+    throw Error(fmt::format("{}: {}", model_path, e.what()), e.category());
   }
 }
 
@@ -129,8 +129,13 @@ LoadedModel load_model_for_training(const std::string& model_path, const LoadMod
   loaded.loss = options.loss;
   if (loaded.loss.empty() && !loaded.model->outputs.empty()) loaded.loss = loaded.model->outputs.front().name;
   // A loss that names no value is left to the caller to report (with the outputs there are).
-  if (value_names(*loaded.model).count(loaded.loss))
-    loaded.promoted = promote_constant_weights(*loaded.model, loaded.loss);
+  if (value_names(*loaded.model).count(loaded.loss)) {
+    try {
+      loaded.promoted = promote_constant_weights(*loaded.model, loaded.loss);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}", model_path, e.what()), e.category());
+    }
+  }
   note_kept_weights(loaded, keep_unholdable_constant(*loaded.model, copies), model_path);
   if (loaded.model->source) {
     std::string lowered = lowering_note(loaded.model->source->model(), model_path);

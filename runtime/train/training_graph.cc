@@ -41,7 +41,7 @@ TrainingGraphInfo write_training_graph(const std::string& model_path, const std:
     info.gradients = grads.gradients;
     info.backward_nodes = grads.nodes_added;
   } catch (const Error& e) {
-    OT_FAIL("{}: {}", model_path, e.what());
+    throw Error(fmt::format("{}: {}", model_path, e.what()), e.category());
   }
   // A model lowered from opset 18-23 is written at its own opset (importers/raise_opset.h).
   if (graph.source && graph.source->opset() > graph_opset(graph)) raise_from_opset17(graph, graph.source->opset());

@@ -396,7 +396,7 @@ std::set<std::string> use_users_file(const TrainingSession::Impl& s, TrainingInf
   try {
     out.base = trained_model_proto(*s.model, written);
   } catch (const Error& e) {
-    OT_FAIL("{}: {}", path, e.what());
+    throw Error(fmt::format("{}: {}", path, e.what()), e.category());
   }
   return source->names();
 }
@@ -449,7 +449,7 @@ void TrainingSession::export_training_model(const std::string& path,
     const int file_opset = out.base ? s.model->source->opset() : 0;
     if (file_opset > graph_opset(out.algorithm)) raise_from_opset17(out.algorithm, file_opset, algorithm.main_names());
   } catch (const Error& e) {
-    OT_FAIL("{}: {}", path, e.what());
+    throw Error(fmt::format("{}: {}", path, e.what()), e.category());
   }
   out.metadata = training_metadata(s, algorithm);
   for (const auto& [name, value] : metadata) {
@@ -557,7 +557,7 @@ void restore_training_info(TrainingSession::Impl& s, const std::string& model_pa
   try {
     schedule = parse_schedule(entry("schedule"));
   } catch (const Error& e) {
-    OT_FAIL("{}: schedule: {}", model_path, e.what());
+    throw Error(fmt::format("{}: schedule: {}", model_path, e.what()), e.category());
   }
   // The Dropout generators, when the masks are drawn from the same seed.
   const std::map<std::string, std::string> rng =

@@ -325,7 +325,7 @@ void add_loss(TrainingSession::Impl& s) {
       s.loss = s.options.model_loss;
     }
   } catch (const Error& e) {
-    OT_FAIL("{}: {}", s.source, e.what());
+    throw Error(fmt::format("{}: {}", s.source, e.what()), e.category());
   }
 }
 
@@ -351,14 +351,18 @@ SessionGraphs build_graphs(TrainingSession::Impl& s) {
   // Everything so far is the forward pass (model and loss); the gradient builder appends.
   for (const Node& n : s.train->nodes)
     if (!n.outputs.empty()) s.forward_outputs.insert(n.outputs[0]);
-  g.parameters = decide_parameters(*s.model, g.loaded.loss, s.options.freeze, s.options.train_only);
+  try {
+    g.parameters = decide_parameters(*s.model, g.loaded.loss, s.options.freeze, s.options.train_only);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", s.source, e.what()), e.category());
+  }
   OT_CHECK(!g.parameters.trainable.empty(),
            "{}: nothing to train: no float parameter reaches the loss '{}' (or freeze / train_only leave none)",
            s.source, s.loss);
   try {
     g.gradients = build_gradient_graph(*s.train, s.loss, g.parameters.trainable);
   } catch (const Error& e) {
-    OT_FAIL("{}: {}", s.source, e.what());
+    throw Error(fmt::format("{}: {}", s.source, e.what()), e.category());
   }
   s.rule_of = g.gradients.rule_of;
   s.eval = std::make_unique<Graph>(*s.model);
@@ -431,12 +435,15 @@ TrainingSession TrainingSession::from_file(const std::string& model_path, const 
   s.optimizer = make_optimizer(options.optimizer);
   s.schedule = initial_schedule(options);
   check_patterns(options);
-  const SessionGraphs graphs = build_graphs(s);
-  bind_parameters(s, graphs);
-  build_plans(s);
-  for (auto& note : parameter_notes(*s.model, s.source, graphs.parameters, s.options.freeze, s.options.train_only))
-    s.notes.push_back(std::move(note));
-  restore_training_info(s, model_path);
+  // Everything from here on is about the model file, unless said otherwise (an unsupported op).
+  with_category(ErrorCategory::Model, [&] {
+    const SessionGraphs graphs = build_graphs(s);
+    bind_parameters(s, graphs);
+    build_plans(s);
+    for (auto& note : parameter_notes(*s.model, s.source, graphs.parameters, s.options.freeze, s.options.train_only))
+      s.notes.push_back(std::move(note));
+    restore_training_info(s, model_path);
+  });
   return TrainingSession(std::move(impl));
 }
 
@@ -631,7 +638,7 @@ void TrainingSession::save_checkpoint(const std::string& path, const std::map<st
 }
 
 std::map<std::string, std::string> TrainingSession::read_checkpoint_metadata(const std::string& path) {
-  return read_checkpoint_file(path).metadata;
+  return with_category(ErrorCategory::Checkpoint, [&] { return read_checkpoint_file(path).metadata; });
 }
 
 namespace {
@@ -704,7 +711,11 @@ CheckpointState checked_state(const TrainingSession::Impl& s, const CheckpointFi
   } catch (const std::exception&) {
     OT_FAIL("{}: step '{}' is not a number", path, step);
   }
-  state.schedule = parse_schedule(checkpoint_entry(file, path, "schedule"));
+  try {
+    state.schedule = parse_schedule(checkpoint_entry(file, path, "schedule"));
+  } catch (const Error& e) {
+    OT_FAIL_AS(ErrorCategory::Checkpoint, "{}: {}", path, e.what());
+  }
   return state;
 }
 
@@ -713,9 +724,13 @@ CheckpointState checked_state(const TrainingSession::Impl& s, const CheckpointFi
 std::map<std::string, std::string> TrainingSession::load_checkpoint(const std::string& path) {
   Impl& s = *impl_;
   s.require_no_pending(path, "loading a checkpoint");
-  const CheckpointFile file = read_checkpoint_file(path);
+  CheckpointFile file;
+  CheckpointState state;
   // Check everything before changing anything.
-  CheckpointState state = checked_state(s, file, path);
+  with_category(ErrorCategory::Checkpoint, [&] {
+    file = read_checkpoint_file(path);
+    state = checked_state(s, file, path);
+  });
   s.optimizer->load_state(state.optimizer_state);
   s.train_plan->set_kernel_states(state.rng);
   for (auto& p : s.parameters) copy_into(p.value, file.tensors.at(kParameterPrefix + p.name), path);

@@ -242,7 +242,8 @@ int eval_command(const std::vector<std::string>& raw) {
       // The value came from the file, not from the command line: say so, and how to override it.
       throw Error(fmt::format("{} (taken from the training.* metadata of {}, which was changed after onnx-train "
                               "wrote it; give --loss, --label or --output to override it)",
-                              e.what(), config.model));
+                              e.what(), config.model),
+                  e.category());
     }
     if (!stored.empty()) print(fmt::format("as the model was trained: {}", fmt::join(stored, " ")));
   }

@@ -226,6 +226,24 @@ class TrainRun {
     return loop_->run() == LoopEnd::Interrupted ? 130 : 0;
   }
 
+  // A run that fails once its --log is open ends the log with an "error" event: the error's
+  // category (onnx_train/error.h: "data", "non-finite", "io", ...) and message, for scripts.
+  // A run that fails before that (a bad model, bad data) writes no log at all.
+  void log_failure(const std::exception_ptr& failure) noexcept {
+    if (!log_) return;
+    try {
+      try {
+        std::rethrow_exception(failure);
+      } catch (const Error& e) {
+        log_->log_event("error", {{"category", category_name(e.category())}, {"message", e.what()}});
+      } catch (const std::exception& e) {
+        log_->log_event("error", {{"category", category_name(ErrorCategory::Unspecified)}, {"message", e.what()}});
+      }
+    } catch (...) {
+      // The log cannot be written (a full disk): the error itself still reaches stderr.
+    }
+  }
+
   void export_result() {
     try {
       // The data's entries and the training's (model_metadata.h lists them).
@@ -234,7 +252,7 @@ class TrainRun {
       if (!config_.export_training_path.empty())
         session().export_training_model(config_.export_training_path, metadata);
     } catch (const Error& e) {
-      throw Error(checkpoints_->export_failure(e.what(), exported_));
+      throw Error(checkpoints_->export_failure(e.what(), exported_), e.category());
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start_).count();
     const int64_t samples = loop_->samples_seen();
@@ -431,8 +449,8 @@ int train_command(const std::vector<std::string>& raw_args) {
   TrainConfig config = parse_train_args(args);
   const bool terminal = ::isatty(STDOUT_FILENO) != 0;
   ProgressDisplay progress(stdout, terminal, config.quiet);
+  TrainRun run(config, progress, profile);
   try {
-    TrainRun run(config, progress, profile);
     run.open();
     run.resume();
     run.open_data();
@@ -444,6 +462,7 @@ int train_command(const std::vector<std::string>& raw_args) {
     // The error goes to stderr, on the same terminal: end the bar's line first, so that the
     // message starts a line of its own.
     progress.finish();
+    run.log_failure(std::current_exception());
     throw;
   }
 }

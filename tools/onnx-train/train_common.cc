@@ -134,7 +134,7 @@ ScheduleOptions make_schedule(const TrainConfig& config, int64_t total_steps, in
   try {
     return parse_schedule(spec);
   } catch (const Error& e) {
-    OT_FAIL("--schedule {}: {}", config.schedule, e.what());
+    throw Error(fmt::format("--schedule {}: {}", config.schedule, e.what()), e.category());
   }
 }
 
@@ -173,7 +173,7 @@ EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_p
       if (!loader.next(batch)) break;
     } catch (const Error& e) {
       if (!bad_sample) throw;
-      throw Error(bad_sample(e.what()));
+      throw Error(bad_sample(e.what()), e.category());
     }
     const EvalResult r = session.eval_step(batch);
     totals.add(r.loss, batch.begin()->second.dim(0), run.accuracy_of(r.outputs, batch));

@@ -59,10 +59,12 @@ std::shared_ptr<BadSampleLog> check_data(DataSplits& data, bool skip_bad, int64_
     const double spent = std::chrono::duration<double>(Clock::now() - start).count();
     const SampleScan scan = scan_samples(**split, std::max(budget - spent, 0.0), !skip_bad);
     if (!skip_bad && !scan.bad.empty())
-      throw Error(fmt::format(
-          "{}\nfound by reading every sample before training; fix or remove the sample, or leave bad samples out "
-          "with --skip-bad-samples",
-          scan.bad[0].problem));
+      throw Error(
+          fmt::format(
+              "{}\nfound by reading every sample before training; fix or remove the sample, or leave bad samples out "
+              "with --skip-bad-samples",
+              scan.bad[0].problem),
+          ErrorCategory::Data);
     if (!scan.complete) {
       streamed.push_back(fmt::format("{} {} samples", (*split)->size(), name));
       estimate += scan.estimated_seconds;
@@ -160,7 +162,7 @@ void check_classes_fit_model(const TrainConfig& config, const Prepared& run, con
   int64_t largest = -1, first_outside = -1, first_value = 0;
   for (int64_t i = 0; i < train.size(); ++i) {
     if ((i & 255) == 0 && std::chrono::steady_clock::now() > deadline) return;
-    train.read(field, i, value.raw_data());
+    with_category(ErrorCategory::Data, [&] { train.read(field, i, value.raw_data()); });
     for (const int64_t v : value.to_int64s()) {
       if (v == label->ignore_index) continue;
       largest = std::max(largest, v);
@@ -172,13 +174,14 @@ void check_classes_fit_model(const TrainConfig& config, const Prepared& run, con
   }
   // One label out of range is as likely a damaged sample as a class the model lacks: both
   // ways out are offered, the one that needs the flag first.
-  OT_CHECK(first_outside < 0,
-           "{}: class label {} of field '{}' is outside [0, {}): the model's output '{}' has {} classes, and the "
-           "labels go up to {}\nfound by reading every label before training; if the data has {} classes, pass "
-           "--num-classes {} to give the model a new {}-way head; otherwise fix or remove the sample, or leave bad "
-           "samples out with --skip-bad-samples",
-           train.source_of(field, first_outside), first_value, label->name, outputs, output, outputs, largest,
-           largest + 1, largest + 1, largest + 1);
+  if (first_outside >= 0)
+    OT_FAIL_AS(ErrorCategory::Data,
+               "{}: class label {} of field '{}' is outside [0, {}): the model's output '{}' has {} classes, and the "
+               "labels go up to {}\nfound by reading every label before training; if the data has {} classes, pass "
+               "--num-classes {} to give the model a new {}-way head; otherwise fix or remove the sample, or leave bad "
+               "samples out with --skip-bad-samples",
+               train.source_of(field, first_outside), first_value, label->name, outputs, output, outputs, largest,
+               largest + 1, largest + 1, largest + 1);
 }
 
 std::map<std::string, std::string> data_entries(const std::map<std::string, std::string>& metadata) {

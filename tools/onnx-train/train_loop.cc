@@ -197,7 +197,7 @@ StepResult TrainLoop::finish_accumulation(const Batch& batch, const StepResult& 
   } catch (const NonFiniteStep& e) {
     throw NonFiniteStep(failure(FailureKind::NonFiniteStep, e.what(), at, state, &batch));
   } catch (const Error& e) {
-    throw Error(failure(FailureKind::StepFailed, e.what(), at, state, &batch));
+    throw Error(failure(FailureKind::StepFailed, e.what(), at, state, &batch), e.category());
   }
   r.loss = last.loss;
   r.outputs = last.outputs;
@@ -210,7 +210,7 @@ bool TrainLoop::next_batch(Batch& batch, LoopPosition at, const EpochState& stat
   try {
     return loader_.next(batch);
   } catch (const Error& e) {
-    throw Error(failure(FailureKind::BadSample, e.what(), at, state, nullptr));
+    throw Error(failure(FailureKind::BadSample, e.what(), at, state, nullptr), e.category());
   }
 }
 
@@ -236,7 +236,7 @@ bool TrainLoop::train_step(const Batch& batch, LoopPosition at, EpochState& stat
     each([&](TrainLoopObserver& o) { o.on_skip(event); });
     return false;
   } catch (const Error& e) {
-    throw Error(failure(FailureKind::StepFailed, e.what(), at, state, &batch));
+    throw Error(failure(FailureKind::StepFailed, e.what(), at, state, &batch), e.category());
   }
 }
 

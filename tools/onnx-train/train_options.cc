@@ -271,7 +271,7 @@ const std::vector<Flag>& flags() {
          try {
            c.augment = parse_image_augmentation(v);
          } catch (const Error& e) {
-           OT_FAIL("{}: {}", f, e.what());
+           throw Error(fmt::format("{}: {}", f, e.what()), e.category());
          }
        }},
       {"--workers", "", "N",

@@ -9,9 +9,9 @@
 
 #include "runtime/core/dispatch.h"
 #include "runtime/kernels/kernel.h"
-#include "runtime/kernels/registry.h"
 #include "runtime/kernels/reference/elementwise_erf.h"
 #include "runtime/kernels/reference/elementwise_loops.h"
+#include "runtime/kernels/registry.h"
 
 namespace onnx_train {
 
@@ -79,7 +79,7 @@ Shape broadcast_for(const Node& node, const std::vector<Shape>& shapes) {
   try {
     return broadcast_shapes(shapes);
   } catch (const Error& e) {
-    OT_FAIL("{}: {}", node.label(), e.what());
+    throw Error(fmt::format("{}: {}", node.label(), e.what()), e.category());
   }
 }
 

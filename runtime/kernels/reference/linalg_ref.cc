@@ -54,8 +54,9 @@ MatMulShape matmul_shape(const Shape& a, const Shape& b, const std::string& who)
   try {
     s.batch = broadcast_shapes(a_batch, b_batch);
   } catch (const Error& e) {
-    OT_FAIL("{}: MatMul batch dimensions of A {} and B {} do not broadcast: {}", who, shape_str(a), shape_str(b),
-            e.what());
+    throw Error(fmt::format("{}: MatMul batch dimensions of A {} and B {} do not broadcast: {}", who, shape_str(a),
+                            shape_str(b), e.what()),
+                e.category());
   }
   s.a_batch = Shape(s.batch.size() - a_batch.size(), 1);
   s.a_batch.insert(s.a_batch.end(), a_batch.begin(), a_batch.end());

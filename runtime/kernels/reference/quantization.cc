@@ -280,8 +280,9 @@ MatMulGeometry matmul_geometry(const Node& node, const Tensor& a, const Tensor& 
   try {
     batch = broadcast_shapes(a_batch, b_batch);
   } catch (const Error& e) {
-    OT_FAIL("{}: the batch dimensions of {} and {} do not broadcast ({})", node.label(), a.describe(), b.describe(),
-            e.what());
+    throw Error(fmt::format("{}: the batch dimensions of {} and {} do not broadcast ({})", node.label(), a.describe(),
+                            b.describe(), e.what()),
+                e.category());
   }
   StridedWalk walk(batch, {broadcast_strides(a_batch, batch), broadcast_strides(b_batch, batch)});
   for (int64_t i = 0, count = shape_numel(batch); i < count; ++i, walk.next()) {

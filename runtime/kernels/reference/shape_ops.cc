@@ -99,7 +99,15 @@ class ReshapeKernel : public Kernel {
 // Flatten: a view of x [d0, ..., dn] as [d0 * ... * d(axis-1), d(axis) * ... * dn].
 class FlattenKernel : public Kernel {
  public:
-  explicit FlattenKernel(const KernelInfo& info) : axis_(info.node.attr_int("axis", 1)) {}
+  explicit FlattenKernel(const KernelInfo& info) : axis_(info.node.attr_int("axis", 1)) {
+    // An axis out of range for an input of known rank is the model's fault: said while the
+    // plan is built, not at the first step.
+    const ValueInfo* x = info.input_infos.empty() ? nullptr : info.input_infos[0];
+    if (x == nullptr || !x->shape) return;
+    const auto rank = static_cast<int64_t>(x->shape->size());
+    OT_CHECK(axis_ >= -rank && axis_ <= rank, "{}: axis {} is out of range [-{}, {}] for its rank-{} input '{}'",
+             info.node.label(), axis_, rank, rank, rank, x->name);
+  }
   void run(KernelContext& ctx) override {
     const Tensor& x = ctx.input(0);
     const int64_t rank = x.rank();
