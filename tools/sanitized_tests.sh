@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
     --build=*) BUILD="${1#*=}"; shift ;;
     --skip-fuzz) skip_fuzz=1; shift ;;
     --) shift; ctest_args=("$@"); break ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "sanitized_tests.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
