@@ -26,12 +26,13 @@ PACKAGES=(cmake ninja-build g++ pkg-config
 # and times its workloads, onnx.helper writes its deep MLPs. Debian's PyTorch does its matrix
 # products outside oneDNN through the system BLAS: OpenBLAS, not the reference libblas3, so the
 # benchmark compares against the fastest PyTorch Debian offers.
-# The sanitizer build and the fuzzers (tools/sanitized_tests.sh) use clang with its
-# AddressSanitizer, UndefinedBehaviorSanitizer and libFuzzer runtimes (libclang-rt-14-dev) and
-# llvm-symbolizer (llvm-14) for readable reports.
+# The sanitizer and fuzz build (tools/sanitized_tests.sh, tools/fuzz.sh) is clang's: its ASan, UBSan
+# and libFuzzer runtimes (libclang-rt-14-dev, only a Recommends of clang), its OpenMP (libomp-14-dev),
+# and llvm for llvm-symbolizer (stack traces with files and lines) and the llvm-ar CMake picks with
+# clang; CMake also records lld's linker when it is present, though the build links with ld.
 if [ "$with_tests" = 1 ]; then
   PACKAGES+=(libgtest-dev libonnx-testdata python3-torch python3-torchvision python3-onnx libopenblas0-pthread
-             clang libclang-rt-14-dev llvm-14)
+             clang libclang-rt-14-dev libomp-14-dev llvm lld)
 fi
 if [ "$list_only" = 1 ]; then printf '%s\n' "${PACKAGES[@]}"; exit 0; fi
 missing=()

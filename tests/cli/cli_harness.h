@@ -38,6 +38,7 @@
 #include "tests/support/expect_text.h"
 #include "tests/support/mlp_model.h"
 #include "tests/support/model_builder.h"
+#include "tests/support/sanitized.h"
 
 #ifndef ONNX_TRAIN_CLI
 #error "ONNX_TRAIN_CLI (the path of the onnx-train binary) is set by tests/CMakeLists.txt"
@@ -141,7 +142,8 @@ inline std::string quote_args(const std::vector<std::string>& args) {
 struct SpawnOptions {
   std::string binary;            // not empty: run this build of onnx-train instead of ONNX_TRAIN_CLI
   long max_file_bytes = 0;       // > 0: RLIMIT_FSIZE, so a write past it fails as on a full disk
-  long max_address_space = 0;    // > 0: RLIMIT_AS, so an allocation past it fails (std::bad_alloc)
+  long max_address_space = 0;    // > 0: RLIMIT_AS, so an allocation past it fails (std::bad_alloc);
+                                 // under ASan its allocation limits instead (tests/support/sanitized.h)
   int terminal_fd = -1;          // >= 0: stdout and stderr go to this (a pty's slave side)
   std::vector<std::string> env;  // added to the environment ("TERM=xterm")
   std::string cwd;               // not empty: run there instead of the work folder
@@ -166,6 +168,16 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::string& cwd,
   });
   if (!date_given) env.emplace_back("SOURCE_DATE_EPOCH=1700000000");
   env.insert(env.end(), options.env.begin(), options.env.end());
+  if (testing::kSanitized && options.max_address_space > 0) {
+    // ASan cannot start under RLIMIT_AS: the same bound as ASan options, added to the run's own.
+    const std::string limit = testing::asan_limit_options(options.max_address_space);
+    auto asan =
+        std::find_if(env.begin(), env.end(), [](const std::string& e) { return e.rfind("ASAN_OPTIONS=", 0) == 0; });
+    if (asan == env.end())
+      env.push_back("ASAN_OPTIONS=" + limit);
+    else
+      *asan += (asan->size() > 13 ? ":" : "") + limit;
+  }
   std::vector<char*> envp, argv;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -176,7 +188,7 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::string& cwd,
   const pid_t pid = fork();
   if (pid == 0) {  // only async-signal-safe calls from here
     if (chdir(cwd.c_str()) != 0) _exit(126);
-    if (options.max_address_space > 0) {
+    if (options.max_address_space > 0 && !testing::kSanitized) {
       const auto bytes = static_cast<rlim_t>(options.max_address_space);
       const rlimit limit{bytes, bytes};
       if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(126);

@@ -34,7 +34,9 @@ const std::string kCnn = kSourceDir + "/models/fashion_cnn/model.onnx";  // inpu
 constexpr rlim_t kAddressSpaceLimit = rlim_t{1536} << 20;
 // Peak resident memory that the refusals below must stay under: the binary's own footprint
 // and a little more, well under the hundreds of MB the old code touched before refusing.
-constexpr long kMaxResidentKb = 160 * 1024;
+// Under ASan the footprint is larger by testing::kResidentExtraKb, and the address-space limit
+// becomes ASan's allocation limits (tests/support/sanitized.h).
+constexpr long kMaxResidentKb = 160 * 1024 + testing::kResidentExtraKb;
 
 struct LimitedRun {
   int code = -1;  // exit status; 1000 + N when signal N killed it
