@@ -21,17 +21,18 @@
 namespace data_fuzz {
 
 inline const std::string& folder() {
-  static const std::string dir = [] {
+  // Never destroyed: the exit handler that removes the folder runs after static destructors.
+  static const std::string* dir = [] {
     const char* base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
-    std::string d = std::string(base) + "/onnx-train-fuzz-data-" + std::to_string(getpid());
-    std::filesystem::create_directories(d);
+    auto* d = new std::string(std::string(base) + "/onnx-train-fuzz-data-" + std::to_string(getpid()));
+    std::filesystem::create_directories(*d);
     std::atexit([] {
       std::error_code ec;
       std::filesystem::remove_all(folder(), ec);
     });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 // An empty folder() (the previous input's files removed).
@@ -79,8 +80,11 @@ inline void open_and_read(const std::string& path, const std::vector<onnx_train:
     const onnx_train::DataSplits splits = onnx_train::open_data(path, wanted, options);
     read_everything(*splits.train, options.augment.any());
     if (splits.val) read_everything(*splits.val, false);
-  } catch (const onnx_train::Error&) {
+  } catch (const onnx_train::Error& e) {
+    if (std::getenv("DATA_FUZZ_VERBOSE")) std::fprintf(stderr, "error: %s\n", e.what());
+    return;
   }
+  if (std::getenv("DATA_FUZZ_VERBOSE")) std::fprintf(stderr, "read: %s\n", path.c_str());
 }
 
 }  // namespace data_fuzz
