@@ -178,9 +178,11 @@ bool run_libjpeg(jpeg_decompress_struct& cinfo, JpegErrors& errors, const std::v
   jpeg_read_header(&cinfo, TRUE);
   // Huffman coding spends at least one bit per 8x8 block of the full-resolution component
   // (its DC code), so a file holds at least ceil(w/8) * ceil(h/8) / 8 bytes. Arithmetic
-  // coding has no such floor; those files are bounded by the pixel limit alone.
+  // coding has no such floor: its decoder reads zeros past the data's end, so a 600-byte file
+  // could claim 13000 x 13000 pixels and take 500 MB; it is held to a byte per 64 blocks
+  // (about 12 KB of pixels per byte), which a real picture's adaptive coding never beats.
   const int64_t blocks = (int64_t{cinfo.image_width} + 7) / 8 * ((int64_t{cinfo.image_height} + 7) / 8);
-  check_fits_in_file(cinfo.image_width, cinfo.image_height, cinfo.arith_code ? 0 : static_cast<uint64_t>(blocks / 8),
+  check_fits_in_file(cinfo.image_width, cinfo.image_height, static_cast<uint64_t>(blocks / (cinfo.arith_code ? 64 : 8)),
                      bytes.size(), "JPEG", path);
   switch (cinfo.jpeg_color_space) {
     case JCS_GRAYSCALE: cinfo.out_color_space = JCS_GRAYSCALE; break;

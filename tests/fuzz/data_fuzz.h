@@ -55,7 +55,9 @@ inline std::string write(const std::string& relative, const uint8_t* data, size_
 inline void read_everything(const onnx_train::Dataset& data, bool augmented) {
   (void)data.describe();
   (void)data.class_names();
-  onnx_train::scan_samples(data, /*budget_seconds=*/1e9, /*stop_at_first=*/false);
+  const onnx_train::SampleScan scan = onnx_train::scan_samples(data, /*budget_seconds=*/1e9, /*stop_at_first=*/false);
+  if (std::getenv("DATA_FUZZ_VERBOSE"))
+    for (const auto& bad : scan.bad) std::fprintf(stderr, "bad sample: %s\n", bad.problem.c_str());
   std::vector<std::vector<uint8_t>> buffers;
   for (const auto& field : data.fields())
     buffers.emplace_back(static_cast<size_t>(onnx_train::shape_numel(field.sample_shape)) *
