@@ -80,6 +80,12 @@ ArrayDataset::ArrayDataset(const std::string& dir, const std::vector<FieldSpec>&
              "{}: the fields have different numbers of samples: '{}' has {} ({}) but '{}' has {} ({}); every "
              "field needs one entry per sample, in the same order",
              dir, wanted[0].name, size_, column_files(columns_[0]), wanted[f].name, samples, column_files(column));
+    // A sample of no values feeds nothing, and costs no bytes: [10^18, 0] would be that many
+    // samples read from an empty data part.
+    if (shape_numel(column.sample_shape) == 0)
+      OT_FAIL_AS(ErrorCategory::Data,
+                 "{}: the samples of field '{}' hold no values (each is {} {}); every sample needs at least one value",
+                 column_files(column), wanted[f].name, dtype_name(column.dtype), shape_str(column.sample_shape));
     FieldSpec field = wanted[f];
     field.sample_shape = resolve_sample_shape(wanted[f], column.sample_shape, column_files(column));
     fields_.push_back(std::move(field));

@@ -15,6 +15,7 @@
 // clang-format on
 
 #include "onnx_train/error.h"
+#include "onnx_train/printable.h"
 #include "runtime/core/checked_math.h"
 #include "runtime/core/resource_limits.h"
 
@@ -126,7 +127,30 @@ bool run_libpng(png_structp png, png_infop info, PngInput& input, DecodedImage& 
   return true;
 }
 
+// libpng allocates a chunk's declared length before reading its data (a 213-byte file whose
+// tEXt chunk claims 1.6 GB took 1.6 GB), so every chunk up to IEND (or the last IDAT) must fit
+// in the file first.
+void check_png_chunks(const std::vector<uint8_t>& bytes, const std::string& path) {
+  for (size_t at = 8; at + 8 <= bytes.size();) {
+    const uint64_t length = (uint64_t{bytes[at]} << 24) | (uint64_t{bytes[at + 1]} << 16) |
+                            (uint64_t{bytes[at + 2]} << 8) | bytes[at + 3];
+    const std::string type(reinterpret_cast<const char*>(bytes.data()) + at + 4, 4);
+    const uint64_t left = bytes.size() - at - 8;  // after the length and type
+    // IDAT is streamed, not allocated: a file cut inside its last IDAT decodes as far as its
+    // pixels go (as PIL's does), and libpng reports pixels that are missing.
+    if (type == "IDAT" && length + 4 > left) return;
+    if (length + 4 > left)
+      OT_FAIL_AS(ErrorCategory::Data,
+                 "{}: corrupt PNG image: chunk '{}' at byte {} claims {} bytes, but the file has {} left (truncated, or "
+                 "a damaged chunk length); re-export or remove the file",
+                 path, printable_bytes(type), at, length, left >= 4 ? left - 4 : 0);
+    if (type == "IEND") return;
+    at += 12 + length;
+  }
+}
+
 DecodedImage decode_png(const std::vector<uint8_t>& bytes, const std::string& path) {
+  check_png_chunks(bytes, path);
   PngInput input;
   input.bytes = &bytes;
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &input, on_png_error, ignore_png_warning);
@@ -182,9 +206,11 @@ bool run_libjpeg(jpeg_decompress_struct& cinfo, JpegErrors& errors, const std::v
   jpeg_read_header(&cinfo, TRUE);
   // Huffman coding spends at least one bit per 8x8 block of the full-resolution component
   // (its DC code), so a file holds at least ceil(w/8) * ceil(h/8) / 8 bytes. Arithmetic
-  // coding has no such floor; those files are bounded by the pixel limit alone.
+  // coding has no such floor: its decoder reads zeros past the data's end, so a 600-byte file
+  // could claim 13000 x 13000 pixels and take 500 MB; it is held to a byte per 64 blocks
+  // (about 12 KB of pixels per byte), which a real picture's adaptive coding never beats.
   const int64_t blocks = (int64_t{cinfo.image_width} + 7) / 8 * ((int64_t{cinfo.image_height} + 7) / 8);
-  check_fits_in_file(cinfo.image_width, cinfo.image_height, cinfo.arith_code ? 0 : static_cast<uint64_t>(blocks / 8),
+  check_fits_in_file(cinfo.image_width, cinfo.image_height, static_cast<uint64_t>(blocks / (cinfo.arith_code ? 64 : 8)),
                      bytes.size(), "JPEG", path);
   switch (cinfo.jpeg_color_space) {
     case JCS_GRAYSCALE: cinfo.out_color_space = JCS_GRAYSCALE; break;
