@@ -376,7 +376,7 @@ void check_sources(const std::vector<FieldSpec>& wanted, const DataOptions& opti
   for (const auto& field : wanted)
     if (!field.is_label) inputs.push_back(field.name);
   for (const auto& [name, source] : options.sources) {
-    const auto field = std::find_if(wanted.begin(), wanted.end(), [&](const FieldSpec& f) { return f.name == name; });
+    const auto field = std::find_if(wanted.begin(), wanted.end(), [&name = name](const FieldSpec& f) { return f.name == name; });
     OT_CHECK(field == wanted.end() || !field->is_label,
              "--input {}={}: '{}' is the label, not a model input; name the label's data with --label {}", name, source,
              name, source);

@@ -51,7 +51,7 @@ int field_of_tensor(const std::string& path, const std::string& name, const std:
   const std::string file = fs::path(path).filename().string();
   // --input NAME=SOURCE: the file (input_3.pb) or the tensor name SOURCE.
   for (const auto& [input, source] : options.sources) {
-    const auto mapped = std::find_if(wanted.begin(), wanted.end(), [&](const FieldSpec& f) { return f.name == input; });
+    const auto mapped = std::find_if(wanted.begin(), wanted.end(), [&input = input](const FieldSpec& f) { return f.name == input; });
     if (mapped != wanted.end() && (source == file || (!name.empty() && source == name)))
       return static_cast<int>(mapped - wanted.begin());
   }

@@ -114,8 +114,8 @@ RunningStat batch_norm_to_training(Graph& graph, size_t index, Emitter& e) {
   const std::string keep = e.constant(name + "/keep", scalar_tensor(dtype, momentum));
   const std::string take = e.constant(name + "/take", scalar_tensor(dtype, 1.0 - momentum));
   const std::string take_unbiased = e.emit(name + "/take_unbiased", "Mul", {bessel, take}, dtype, Shape{});
-  auto update = [&](const std::string& running, const std::string& batch, const std::string& weight,
-                    const std::string& hint) {
+  auto update = [&, dtype = dtype, shape = shape](const std::string& running, const std::string& batch,
+                                                    const std::string& weight, const std::string& hint) {
     return e.emit(name + "/" + hint, "Add",
                   {e.emit(name + "/" + hint + "_old", "Mul", {running, keep}, dtype, shape),
                    e.emit(name + "/" + hint + "_new", "Mul", {batch, weight}, dtype, shape)},
