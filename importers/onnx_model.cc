@@ -378,6 +378,32 @@ Graph graph_from_proto(const onnx::ModelProto& model, const std::string& model_d
   return graph;
 }
 
+// ONNX 1.12's shape inference (and its version converter, which runs it) divides by these
+// attributes without checking them: a zero stride or block size is a SIGFPE inside ONNX. They are
+// checked first, in the main graph and in subgraphs (If/Loop/Scan bodies).
+void check_divisor_attributes(const onnx::GraphProto& graph, const std::string& path) {
+  static const std::set<std::string> kStrided = {"Conv",    "ConvTranspose", "ConvInteger", "QLinearConv",
+                                                 "MaxPool", "AveragePool",   "LpPool",      "MaxUnpool"};
+  static const std::set<std::string> kBlocked = {"DepthToSpace", "SpaceToDepth"};
+  for (const auto& n : graph.node()) {
+    const bool onnx_domain = n.domain().empty() || n.domain() == "ai.onnx";
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) check_divisor_attributes(a.g(), path);
+      for (const auto& g : a.graphs()) check_divisor_attributes(g, path);
+      if (!onnx_domain) continue;
+      if (kStrided.count(n.op_type()) &&
+          (a.name() == "strides" || a.name() == "dilations" || a.name() == "kernel_shape"))
+        for (int64_t v : a.ints())
+          if (v <= 0)
+            OT_FAIL_AS(ErrorCategory::Model, "{}: node '{}' ({}): attribute {} must hold positive values, not [{}]",
+                       path, n.name(), n.op_type(), a.name(), fmt::join(a.ints(), ", "));
+      if (kBlocked.count(n.op_type()) && a.name() == "blocksize" && a.i() <= 0)
+        OT_FAIL_AS(ErrorCategory::Model, "{}: node '{}' ({}): attribute blocksize must be positive, not {}", path,
+                   n.name(), n.op_type(), a.i());
+    }
+  }
+}
+
 }  // namespace
 
 Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
@@ -399,6 +425,7 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
   inline_local_functions(model, path);
   int opset = checked_default_opset(model, path);
   validate_stored_tensors(model.graph(), model_dir, path);
+  check_divisor_attributes(model.graph(), path);
   // Op versions newer than ONNX 1.12 knows become opset-17 nodes before its checker sees them.
   std::set<std::string> settings;
   if (opset > kMaxOpset) {
