@@ -422,6 +422,20 @@ void check_before_shape_inference(const onnx::GraphProto& graph, const std::stri
   }
 }
 
+// Every graph output must be a graph input, an initializer or a node's output: ONNX 1.12's
+// version converter (an old opset's upgrade) dereferences the value of each output unchecked.
+void check_outputs_defined(const onnx::GraphProto& graph, const std::string& path) {
+  std::set<std::string> defined;
+  for (const auto& v : graph.input()) defined.insert(v.name());
+  for (const auto& t : graph.initializer()) defined.insert(t.name());
+  for (const auto& n : graph.node()) defined.insert(n.output().begin(), n.output().end());
+  for (const auto& o : graph.output())
+    if (defined.count(o.name()) == 0)
+      OT_FAIL_AS(ErrorCategory::Model,
+                 "{}: the graph output '{}' is not computed by any node, nor a graph input or initializer", path,
+                 o.name());
+}
+
 }  // namespace
 
 Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
@@ -444,6 +458,7 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
   int opset = checked_default_opset(model, path);
   validate_stored_tensors(model.graph(), model_dir, path);
   check_before_shape_inference(model.graph(), path);
+  check_outputs_defined(model.graph(), path);
   // Op versions newer than ONNX 1.12 knows become opset-17 nodes before its checker sees them.
   std::set<std::string> settings;
   if (opset > kMaxOpset) {
