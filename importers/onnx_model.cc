@@ -386,6 +386,64 @@ Graph graph_from_proto(const onnx::ModelProto& model, const std::string& model_d
   return graph;
 }
 
+// ONNX 1.12's shape inference (and its version converter, which runs it) trusts what it reads
+// here: it divides by these attributes (a zero stride or block size is a SIGFPE inside ONNX) and
+// reads dimension 1 of a ConvTranspose weight of any rank (a null dereference for a scalar). They
+// are checked first, in the main graph and in subgraphs (If/Loop/Scan bodies); a weight's rank
+// as declared (graph input, initializer, value_info).
+void check_before_shape_inference(const onnx::GraphProto& graph, const std::string& path) {
+  std::map<std::string, int> declared_rank;
+  for (const auto* values : {&graph.input(), &graph.value_info()})
+    for (const auto& v : *values)
+      if (v.type().has_tensor_type() && v.type().tensor_type().has_shape())
+        declared_rank[v.name()] = v.type().tensor_type().shape().dim_size();
+  for (const auto& t : graph.initializer()) declared_rank[t.name()] = t.dims_size();
+  for (const auto& n : graph.node()) {
+    if ((n.domain().empty() || n.domain() == "ai.onnx") && (n.op_type() == "ConvTranspose" || n.op_type() == "Conv") &&
+        n.input_size() > 1) {
+      const auto rank = declared_rank.find(n.input(1));
+      if (rank != declared_rank.end() && rank->second < 3)
+        OT_FAIL_AS(ErrorCategory::Model,
+                   "{}: node '{}' ({}): the weight '{}' has rank {}; a convolution weight is [M, C/group, k1, ...]",
+                   path, n.name(), n.op_type(), n.input(1), rank->second);
+    }
+  }
+  static const std::set<std::string> kStrided = {"Conv",    "ConvTranspose", "ConvInteger", "QLinearConv",
+                                                 "MaxPool", "AveragePool",   "LpPool",      "MaxUnpool"};
+  static const std::set<std::string> kBlocked = {"DepthToSpace", "SpaceToDepth"};
+  for (const auto& n : graph.node()) {
+    const bool onnx_domain = n.domain().empty() || n.domain() == "ai.onnx";
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) check_before_shape_inference(a.g(), path);
+      for (const auto& g : a.graphs()) check_before_shape_inference(g, path);
+      if (!onnx_domain) continue;
+      if (kStrided.count(n.op_type()) &&
+          (a.name() == "strides" || a.name() == "dilations" || a.name() == "kernel_shape"))
+        for (int64_t v : a.ints())
+          if (v <= 0)
+            OT_FAIL_AS(ErrorCategory::Model, "{}: node '{}' ({}): attribute {} must hold positive values, not [{}]",
+                       path, n.name(), n.op_type(), a.name(), fmt::join(a.ints(), ", "));
+      if (kBlocked.count(n.op_type()) && a.name() == "blocksize" && a.i() <= 0)
+        OT_FAIL_AS(ErrorCategory::Model, "{}: node '{}' ({}): attribute blocksize must be positive, not {}", path,
+                   n.name(), n.op_type(), a.i());
+    }
+  }
+}
+
+// Every graph output must be a graph input, an initializer or a node's output: ONNX 1.12's
+// version converter (an old opset's upgrade) dereferences the value of each output unchecked.
+void check_outputs_defined(const onnx::GraphProto& graph, const std::string& path) {
+  std::set<std::string> defined;
+  for (const auto& v : graph.input()) defined.insert(v.name());
+  for (const auto& t : graph.initializer()) defined.insert(t.name());
+  for (const auto& n : graph.node()) defined.insert(n.output().begin(), n.output().end());
+  for (const auto& o : graph.output())
+    if (defined.count(o.name()) == 0)
+      OT_FAIL_AS(ErrorCategory::Model,
+                 "{}: the graph output '{}' is not computed by any node, nor a graph input or initializer", path,
+                 o.name());
+}
+
 }  // namespace
 
 Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
@@ -407,6 +465,8 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
   inline_local_functions(model, path);
   int opset = checked_default_opset(model, path);
   validate_stored_tensors(model.graph(), model_dir, path);
+  check_before_shape_inference(model.graph(), path);
+  check_outputs_defined(model.graph(), path);
   // Op versions newer than ONNX 1.12 knows become opset-17 nodes before its checker sees them.
   std::set<std::string> settings;
   if (opset > kMaxOpset) {

@@ -114,6 +114,8 @@ class SumToShapeKernel : public Kernel {
 
   template <typename T>
   static std::vector<double> sum_rows(const T* g, const View& v, int64_t out_numel) {
+    // No rows (a zero dimension): the sums are 0, and the index arithmetic below would divide by it.
+    if (v.rows == 0) return std::vector<double>(static_cast<size_t>(out_numel), 0.0);
     const int threads = v.rows * v.inner >= (1 << 16) ? std::max(1, omp_get_max_threads()) : 1;
     std::vector<std::vector<double>> partial(static_cast<size_t>(threads), std::vector<double>(out_numel, 0.0));
 #pragma omp parallel num_threads(threads)
