@@ -33,7 +33,8 @@ namespace {
 
 const std::string kCorpus = std::string(ONNX_TRAIN_SOURCE_DIR) + "/tests/hostile";
 // The corpus's own files, which are no cases.
-const std::set<std::string> kCorpusFiles = {"MANIFEST.tsv", "README.md", "make_hostile.py"};
+const std::set<std::string> kCorpusFiles = {"MANIFEST.tsv", "README.md", "make_hostile.py",
+                                            "make_resource_limit_files.py"};
 const std::set<std::string> kRoles = {"model", "checkpoint", "tensor", "npy",  "npz",
                                       "csv",   "idx",        "png",    "jpeg", "test_data_set"};
 
