@@ -8,6 +8,10 @@
 #   sudo bash tools/fresh_root_check.sh            # tools/run.sh, then tools/test.sh
 #   sudo bash tools/fresh_root_check.sh run        # only tools/run.sh
 #   sudo bash tools/fresh_root_check.sh test       # only tools/test.sh
+#   sudo bash tools/fresh_root_check.sh packages   # only what tools/test.sh installs: both builds
+#                                                  # configure, every file they found is from a
+#                                                  # listed package, clang links an ASan+UBSan
+#                                                  # libFuzzer program (minutes, not an hour)
 #
 # The minimal root is made once and kept as a tarball in $FRESH_ROOT_CACHE
 # (default /var/tmp/onnx-train-fresh-root); every check unpacks a new copy of it, so no
@@ -17,7 +21,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${FRESH_ROOT_CACHE:-/var/tmp/onnx-train-fresh-root}"
 WHAT="${1:-both}"
-case "$WHAT" in both | run | test) ;; *) echo "usage: $0 [both|run|test]" >&2; exit 2 ;; esac
+case "$WHAT" in both | run | test | packages) ;; *) echo "usage: $0 [both|run|test|packages]" >&2; exit 2 ;; esac
 if [ "$(id -u)" -ne 0 ]; then echo "$0: needs root (debootstrap and chroot)" >&2; exit 2; fi
 
 # The mirror this machine's apt already uses (deb822 or one-line sources).
@@ -82,5 +86,9 @@ run_in_root() {
   tail -n 4 "$CACHE/last/$name.log" | head -n 3
 }
 
+if [ "$WHAT" = packages ]; then
+  run_in_root packages tools/fresh_root_packages.sh
+  exit 0
+fi
 if [ "$WHAT" != test ]; then run_in_root run tools/run.sh; fi
 if [ "$WHAT" != run ]; then run_in_root test tools/test.sh; fi

@@ -5,12 +5,13 @@
 # `--list-packages` prints the Debian packages it installs (tests/setup/ checks them).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-with_tests=0 list_only=0
+with_tests=0 list_only=0 build=1
 for arg in "$@"; do
   case "$arg" in
     --tests) with_tests=1 ;;
     --list-packages) list_only=1 ;;  # print the packages it would install, and stop
-    *) echo "usage: $0 [--tests] [--list-packages]" >&2; exit 2 ;;
+    --no-build) build=0 ;;           # install what is missing, and stop
+    *) echo "usage: $0 [--tests] [--list-packages] [--no-build]" >&2; exit 2 ;;
   esac
 done
 
@@ -46,6 +47,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+if [ "$build" = 0 ]; then exit 0; fi
 
 # The main job needs only the command line; the tests build everything.
 targets=(--target onnx-train)
