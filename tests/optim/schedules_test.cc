@@ -139,7 +139,7 @@ TEST(Schedules, ParserAndValidationGiveClearErrors) {
   };
   for (const auto& [spec, expected] : rows) {
     SCOPED_TRACE(spec);
-    expect_error([&] { parse_schedule(spec); }, expected);
+    expect_error([&spec = spec] { parse_schedule(spec); }, expected);
   }
   const ScheduleOptions one = parse_schedule("onecycle:max_lr=1,total_steps=10");
   EXPECT_NO_THROW(learning_rate(one, 10));  // PyTorch allows the step after the last one
