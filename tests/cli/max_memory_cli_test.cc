@@ -13,6 +13,7 @@
 
 #include "tests/cli/cli_harness.h"
 #include "tests/support/model_builder.h"
+#include "tests/support/sanitized.h"
 
 namespace onnx_train::cli_test {
 namespace {
@@ -23,7 +24,7 @@ using testing::TempDir;
 const std::string kSourceDir = ONNX_TRAIN_SOURCE_DIR;
 const std::string kCnn = kSourceDir + "/models/fashion_cnn/model.onnx";  // input [N, 1, 28, 28]
 // The binary with oneDNN loaded and a little more: a refusal takes no memory for the input.
-constexpr long kMaxResidentKb = 160 * 1024;
+constexpr long kMaxResidentKb = 160 * 1024 + testing::kResidentExtraKb;  // ASan adds its own
 
 struct LimitedRun {
   int code = -1;
