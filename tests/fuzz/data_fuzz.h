@@ -90,3 +90,10 @@ inline void open_and_read(const std::string& path, const std::vector<onnx_train:
 }
 
 }  // namespace data_fuzz
+
+// Every data target's start-up (each target is one file that includes this header once): the
+// scratch folder made before the first input.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  data_fuzz::folder();
+  return 0;
+}

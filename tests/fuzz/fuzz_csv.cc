@@ -5,11 +5,6 @@
 
 using onnx_train::DType;
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  data_fuzz::folder();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   data_fuzz::clear();
   const std::string path = data_fuzz::write("data.csv", data, size);

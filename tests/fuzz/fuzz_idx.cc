@@ -6,11 +6,6 @@
 
 using onnx_train::DType;
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  data_fuzz::folder();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   data_fuzz::clear();
   const bool gzip = size >= 2 && data[0] == 0x1f && data[1] == 0x8b;

@@ -8,11 +8,6 @@
 
 using onnx_train::DType;
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  data_fuzz::folder();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   data_fuzz::clear();
   const char* const names[] = {"input_0.pb", "input_1.pb", "output_0.pb"};
