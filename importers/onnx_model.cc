@@ -413,6 +413,33 @@ void check_before_shape_inference(const onnx::GraphProto& graph, const std::stri
   static const std::set<std::string> kBlocked = {"DepthToSpace", "SpaceToDepth"};
   for (const auto& n : graph.node()) {
     const bool onnx_domain = n.domain().empty() || n.domain() == "ai.onnx";
+    // A convolution's or pooling's data [N, C, d1, ...] has rank 2 + s (s spatial axes); ONNX
+    // sizes its per-axis vectors (strides, pads...) by s and then indexes them by the weight's or
+    // kernel_shape's axes: a data rank that disagrees reads past them (a null dereference).
+    if (onnx_domain && kStrided.count(n.op_type()) && n.input_size() > 0 && n.op_type() != "QLinearConv") {
+      const auto data_rank = declared_rank.find(n.input(0));
+      if (data_rank != declared_rank.end()) {
+        const int rank = data_rank->second;
+        if (rank < 3)
+          OT_FAIL_AS(ErrorCategory::Model,
+                     "{}: node '{}' ({}): the input '{}' has rank {}; it must be [N, C, d1, ...] (rank 3 or more)", path,
+                     n.name(), n.op_type(), n.input(0), rank);
+        const bool weighted = n.op_type() == "Conv" || n.op_type() == "ConvTranspose" || n.op_type() == "ConvInteger";
+        const auto weight_rank = weighted && n.input_size() > 1 ? declared_rank.find(n.input(1)) : declared_rank.end();
+        if (weight_rank != declared_rank.end() && weight_rank->second != rank)
+          OT_FAIL_AS(ErrorCategory::Model, "{}: node '{}' ({}): the input '{}' has rank {} but the weight '{}' rank {}",
+                     path, n.name(), n.op_type(), n.input(0), rank, n.input(1), weight_rank->second);
+        for (const auto& a : n.attribute()) {
+          const bool per_axis = a.name() == "kernel_shape" || a.name() == "strides" || a.name() == "dilations" ||
+                                a.name() == "output_padding";
+          const int wanted = per_axis ? rank - 2 : a.name() == "pads" ? 2 * (rank - 2) : -1;
+          if (wanted >= 0 && a.ints_size() != wanted)
+            OT_FAIL_AS(ErrorCategory::Model,
+                       "{}: node '{}' ({}): attribute {} has {} values; an input of rank {} needs {}", path, n.name(),
+                       n.op_type(), a.name(), a.ints_size(), rank, wanted);
+        }
+      }
+    }
     for (const auto& a : n.attribute()) {
       if (a.has_g()) check_before_shape_inference(a.g(), path);
       for (const auto& g : a.graphs()) check_before_shape_inference(g, path);
