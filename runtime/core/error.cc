@@ -14,6 +14,7 @@ const char* category_name(ErrorCategory category) {
     case ErrorCategory::Unsupported: return "unsupported";
     case ErrorCategory::NonFinite: return "non-finite";
     case ErrorCategory::Io: return "io";
+    case ErrorCategory::Distributed: return "distributed";
   }
   return "unspecified";
 }

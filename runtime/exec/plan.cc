@@ -389,12 +389,21 @@ std::vector<Tensor> Plan::run(const std::vector<Tensor>& feeds) {
       step.profiled_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
       ++step.profiled_runs;
     }
+    if (after_) after_(static_cast<size_t>(&step - steps_.data()));
   }
 
   std::vector<Tensor> outputs;
   outputs.reserve(output_slots_.size());
   for (int slot : output_slots_) outputs.push_back(values_[slot]);
   return outputs;
+}
+
+int64_t Plan::step_of_output(size_t i) const {
+  const int slot = output_slots_.at(i);
+  for (size_t k = steps_.size(); k-- > 0;)
+    if (std::find(steps_[k].outputs.begin(), steps_[k].outputs.end(), slot) != steps_[k].outputs.end())
+      return static_cast<int64_t>(k);
+  return -1;
 }
 
 }  // namespace onnx_train

@@ -61,6 +61,16 @@ class Plan {
   using StepCheck = std::function<void(const Node& node, const Tensor* const* inputs, size_t num_inputs,
                                        const std::vector<Tensor>& outputs)>;
   void set_step_check(StepCheck check) { check_ = std::move(check); }
+  // Called after every step of a run (its outputs stored, the values it was the last to read
+  // released) with the step's index: e.g. to send a gradient to other processes as soon as the
+  // step that computes it ran, while the rest of the backward pass goes on. Unset by default.
+  using AfterStep = std::function<void(size_t step)>;
+  void set_after_step(AfterStep after) { after_ = std::move(after); }
+  // The index of the step that computes graph output `i`, or -1 when none does (a graph input or
+  // an initializer passed through).
+  int64_t step_of_output(size_t i) const;
+  // Graph output `i` as it is now: from an AfterStep hook, defined once its step ran.
+  const Tensor& output_value(size_t i) const { return values_[static_cast<size_t>(output_slots_[i])]; }
   // Whether any kernel keeps state between runs (Dropout's generator): kernel_states() is not empty.
   bool has_kernel_states() const;
 
@@ -104,6 +114,7 @@ class Plan {
   BufferPool pool_;
   bool profiling_ = false;
   StepCheck check_;
+  AfterStep after_;
   int64_t batch_checked_ = -1;  // the batch size run() last checked against the memory limit
   void check_memory(const std::vector<Tensor>& feeds);
 };

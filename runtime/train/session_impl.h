@@ -2,6 +2,7 @@
 // itself, and the writers that need its graphs: TrainingInfoProto export).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "onnx_train/distributed.h"
 #include "onnx_train/profile.h"
 #include "onnx_train/training_session.h"
 #include "runtime/exec/plan.h"
@@ -105,6 +107,38 @@ struct TrainingSession::Impl {
   NonFiniteTrace trace(const std::map<std::string, Tensor>& feeds);
   // train_step's work; the public train_step puts the random state back when it throws.
   StepResult train_step(const std::map<std::string, Tensor>& feeds);
+
+  // Data-parallel training (options.distributed, runtime/train/data_parallel.cc). `group` is set
+  // only with more than one rank; everything below is unused otherwise.
+  std::shared_ptr<Communicator> group;
+  // A bucket of gradients averaged by one allreduce: parameters of one dtype whose gradients
+  // the backward pass computes one after another, packed at `offsets` into `buffer`.
+  struct Bucket {
+    std::vector<size_t> parameters;  // indices into `parameters`
+    std::vector<int64_t> offsets;    // of each, in elements
+    Tensor buffer;
+    size_t ready_step = 0;  // the training plan's step after which all its gradients exist
+    std::unique_ptr<Communicator::Request> request;
+    std::chrono::steady_clock::time_point started, done;
+    bool complete = false;
+  };
+  std::vector<Bucket> buckets;
+  std::vector<std::vector<size_t>> buckets_ready_at;  // plan step -> buckets whose last gradient it computes
+  AllreduceStats allreduce_stats;
+  // Plans the buckets from the training plan (in the order the backward pass produces the
+  // gradients) and gives every rank rank 0's parameters and running statistics.
+  void start_data_parallel();
+  // train_step with more than one rank.
+  StepResult train_step_data_parallel(const std::map<std::string, Tensor>& feeds);
+  // optimizer_step with more than one rank: the accumulated gradients averaged, then the step.
+  double optimizer_step_data_parallel();
+  // Packs bucket `b` (weight * the plan's gradient, plus the accumulated sum when micro-batches
+  // are pending; or the accumulated sum alone when `from_plan` is false) and starts its allreduce.
+  void start_bucket(Bucket& b, double weight, bool from_plan);
+  // Waits for every bucket, then writes each parameter's averaged gradient (times `scale`) into
+  // its accumulation buffer, which the optimizer steps on.
+  void finish_buckets(double scale, std::chrono::steady_clock::time_point backward_end);
+  void broadcast_buffers();
 
   // Profiling (set_profiling): the forward nodes of the training graph, known by their first
   // output (every node after them is the backward graph's); the plan's step times when

@@ -28,6 +28,7 @@
 #include "runtime/train/nonfinite.h"
 #include "runtime/train/parameters.h"
 #include "runtime/train/session_impl.h"
+#include "runtime/train/step_math.h"
 #include "runtime/train/training_info.h"
 #include "runtime/transforms/fuse_conv.h"
 #include "runtime/transforms/train_mode.h"
@@ -46,93 +47,6 @@ size_t output_index(const Graph& graph, const std::string& name) {
     if (graph.outputs[i].name == name) return i;
   }
   OT_FAIL("internal: '{}' is not an output of the training graph", name);
-}
-
-double scalar_value(const Tensor& t, const std::string& what) {
-  OT_CHECK(t.numel() == 1, "the loss '{}' is {}; a loss must be a single number (reduce it in the model)", what,
-           t.describe());
-  double value = 0;
-  visit_float(t.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    value = static_cast<double>(to_compute(t.data<T>()[0]));
-  });
-  return value;
-}
-
-// Parameters and gradients are float32 or float64 (as the optimizers take).
-template <typename F>
-void visit_parameter_dtype(DType dtype, F&& f) {
-  switch (dtype) {
-    case DType::Float32: return f(TypeTag<float>{});
-    case DType::Float64: return f(TypeTag<double>{});
-    default: OT_FAIL("parameters must be float32 or float64, not {}", dtype_name(dtype));
-  }
-}
-
-// out = scale * g (first micro-batch) or out += scale * g: one vectorised loop per thread's
-// range (out, the accumulation buffer, never shares storage with g, a plan output).
-void accumulate(Tensor& out, const Tensor& g, double scale, bool first) {
-  visit_parameter_dtype(out.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* __restrict o = out.data<T>();
-    const T* __restrict x = g.data<T>();
-    const T s = static_cast<T>(scale);
-    parallel_ranges(out.numel(), [&](int64_t begin, int64_t end) {
-      if (first) {
-#pragma omp simd
-        for (int64_t i = begin; i < end; ++i) o[i] = s * x[i];
-      } else {
-#pragma omp simd
-        for (int64_t i = begin; i < end; ++i) o[i] += s * x[i];
-      }
-    });
-  });
-}
-
-void scale_in_place(Tensor& t, double scale) {
-  visit_parameter_dtype(t.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* o = t.data<T>();
-    const T s = static_cast<T>(scale);
-    parallel_ranges(t.numel(), [&](int64_t begin, int64_t end) {
-#pragma omp simd
-      for (int64_t i = begin; i < end; ++i) o[i] *= s;
-    });
-  });
-}
-
-// The sum of every element of float tensors (gradients, statistics; in double, per tensor on all
-// threads), each first multiplied in place by `scale` unless it is 1 (averaging accumulated
-// gradients in the same pass): finite exactly when no element is NaN or Inf (barring overflow of
-// finite values, which a float32 gradient cannot reach in double).
-double gradient_checksum(const std::vector<Tensor*>& grads, double scale = 1) {
-  double total = 0;
-  for (Tensor* g : grads) {
-    visit_parameter_dtype(g->dtype(), [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      T* x = g->data<T>();
-      const T s = static_cast<T>(scale);
-      const int64_t n = g->numel();
-      double sum = 0;
-      // Only its finiteness matters, not its rounding: any summation order will do.
-      if (scale != 1) {
-#pragma omp parallel for simd reduction(+ : sum) if (n >= kParallelMinCheapElements) schedule(static)
-        for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] *= s);
-      } else {
-#pragma omp parallel for simd reduction(+ : sum) if (n >= kParallelMinCheapElements) schedule(static)
-        for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]);
-      }
-      total += sum;
-    });
-  }
-  return total;
-}
-
-void copy_into(Tensor& destination, const Tensor& source, const std::string& what) {
-  OT_CHECK(destination.dtype() == source.dtype() && destination.shape() == source.shape(), "{}: expected {}, got {}",
-           what, destination.describe(), source.describe());
-  if (destination.raw_data() != source.raw_data())
-    std::memcpy(destination.raw_data(), source.raw_data(), source.nbytes());
 }
 
 }  // namespace
@@ -347,7 +261,9 @@ SessionGraphs build_graphs(TrainingSession::Impl& s) {
   s.notes = g.loaded.notes;
   s.train = std::make_unique<Graph>(*s.model);
   add_loss(s);
-  g.form = to_training_form(*s.train, s.options.seed);
+  // Each rank draws its own Dropout masks; rank 0 those of one process.
+  const int rank = s.options.distributed.communicator ? s.options.distributed.communicator->rank() : 0;
+  g.form = to_training_form(*s.train, rank == 0 ? s.options.seed : s.options.seed ^ (0x9E3779B97F4A7C15ull * rank));
   // Everything so far is the forward pass (model and loss); the gradient builder appends.
   for (const Node& n : s.train->nodes)
     if (!n.outputs.empty()) s.forward_outputs.insert(n.outputs[0]);
@@ -444,6 +360,10 @@ TrainingSession TrainingSession::from_file(const std::string& model_path, const 
       s.notes.push_back(std::move(note));
     restore_training_info(s, model_path);
   });
+  if (options.distributed.communicator && options.distributed.communicator->size() > 1) {
+    s.group = options.distributed.communicator;
+    s.start_data_parallel();
+  }
   return TrainingSession(std::move(impl));
 }
 
@@ -510,7 +430,7 @@ StepResult TrainingSession::train_step(const std::map<std::string, Tensor>& feed
   std::map<std::string, std::string> rng;
   if (s.has_rng) rng = s.train_plan->kernel_states();
   try {
-    return s.train_step(feeds);
+    return s.group ? s.train_step_data_parallel(feeds) : s.train_step(feeds);
   } catch (const NonFiniteStep& e) {
     s.last_outputs.clear();
     if (s.has_rng) s.train_plan->set_kernel_states(rng);
@@ -554,6 +474,7 @@ double TrainingSession::optimizer_step() {
   if (s.pending == 0) return learning_rate();
   // With accumulation_steps == 1 a pending micro-batch steps at once, so here the gradients
   // are always the accumulated ones.
+  if (s.group) return s.optimizer_step_data_parallel();
   return s.run_optimizer(nullptr, s.accumulation_scale());
 }
 
@@ -773,6 +694,8 @@ Profile TrainingSession::profile() const {
   profile.peak_rss_bytes = peak_rss_bytes();
   return profile;
 }
+
+AllreduceStats TrainingSession::allreduce_stats() const { return impl_->allreduce_stats; }
 
 MemoryStats TrainingSession::memory_stats() const {
   const auto stats = impl_->train_plan->pool().stats();

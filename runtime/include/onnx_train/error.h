@@ -28,6 +28,7 @@ enum class ErrorCategory {
   Unsupported,    // a valid model using an op, version or type this runtime does not run
   NonFinite,      // a training step produced NaN or infinite values
   Io,             // a file that cannot be opened, read or written
+  Distributed,    // another rank of a data-parallel run did not answer in time, or failed
 };
 
 // The category's name as tests, logs and the command line print it ("model", "resource-limit").

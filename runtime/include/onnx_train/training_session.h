@@ -64,6 +64,7 @@
 #include <string>
 #include <vector>
 
+#include "onnx_train/distributed.h"
 #include "onnx_train/losses.h"
 #include "onnx_train/optimizers.h"
 #include "onnx_train/profile.h"
@@ -107,6 +108,11 @@ struct TrainingOptions {
   // of the step: about 10% more CPU time per step on the bundled CNN (more on models of cheap
   // element-wise ops).
   bool detect_anomaly = false;
+  // Data-parallel training across processes (onnx_train/distributed.h): every rank builds the
+  // session with the same options and the same communicator, and calls train_step,
+  // optimizer_step, eval_step (which stays per rank) in the same order. Dropout masks differ by
+  // rank (rank 0 draws those of one process).
+  DistributedOptions distributed;
 
   static OptimizerOptions default_optimizer() {
     OptimizerOptions o;
@@ -254,6 +260,9 @@ class TrainingSession {
   // The training plan's storage: after the first steps, a step takes nothing new from the
   // system (intermediates are recycled through the plan's buffer pool).
   MemoryStats memory_stats() const;
+
+  // Data-parallel training: the gradient allreduce's figures since the session was made.
+  AllreduceStats allreduce_stats() const;
 
   // Profiling (onnx_train/profile.h): while on, every node of the training graph and every
   // phase of the optimizer pass is timed. Turning it on starts a new profile; profile()
