@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <thread>
 
 #include "onnx_train/error.h"
 
@@ -21,6 +24,13 @@ std::shared_ptr<Communicator> join_ranks(TrainConfig& config) {
            "does) and build again, or run it without mpirun");
   std::shared_ptr<Communicator> group = mpi_communicator();
   if (group->size() == 1) return nullptr;
+  // --threads is per rank; by default the machine's cores are shared among the ranks on it
+  // (torchrun sets one thread each; sharing them wastes none when a rank has a machine alone).
+  if (config.threads == 0) {
+    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    const int local_ranks = local != nullptr ? std::max(1, std::atoi(local)) : 1;
+    config.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local_ranks);
+  }
   group->timeout = std::chrono::milliseconds(static_cast<int64_t>(config.dist_timeout * 1000));
   config.training.distributed.communicator = group;
   config.training.distributed.bucket_bytes = static_cast<int64_t>(config.bucket_mb * (1 << 20));

@@ -32,9 +32,10 @@
 // sample order is a pure function of seed and epoch) and ends with the same weights; resumed
 // with another batch size, it sees the same samples from where the checkpoint stopped.
 //
-// Data-parallel training attaches here: its step (averaging gradients across processes
-// between the backward pass and the optimizer step) replaces LoopSteps, and the hooks of
-// rank 0 alone print, log and save.
+// Data-parallel training (distributed_run.h) attaches here: the session averages gradients
+// across processes inside train_step, LoopSteps::count counts every rank's samples, rank 0
+// alone attaches the observers that print, log and save, and a DistributedObserver on every
+// rank makes an interrupt everyone's between optimizer steps.
 #pragma once
 
 #include <cmath>

@@ -307,7 +307,9 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.training.seed = static_cast<uint64_t>(parse_whole_number(f, v, 0));
        }},
-      {"--threads", "", "N", "threads for the kernels (default: every core)",
+      {"--threads", "", "N",
+       "threads for the kernels (default: every core; under mpirun, per process: the cores shared among the "
+       "processes on each machine)",
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.threads = static_cast<int>(parse_whole_number(f, v, 1));
        }},
