@@ -22,7 +22,10 @@ done
 PACKAGES=(cmake ninja-build g++ pkg-config
           libonnx-dev libprotobuf-dev protobuf-compiler libdnnl-dev ocl-icd-opencl-dev libfmt-dev
           zlib1g-dev libzip-dev libpng-dev libjpeg-dev nlohmann-json3-dev
+          libopenmpi-dev openmpi-bin
           dataset-fashion-mnist)
+# Open MPI: data-parallel training across processes (mpirun -np N onnx-train ...); a build
+# without it trains in one process.
 # The tests also run the benchmark at tiny size (tools/bench/compare.sh): PyTorch exports
 # and times its workloads, onnx.helper writes its deep MLPs. Debian's PyTorch does its matrix
 # products outside oneDNN through the system BLAS: OpenBLAS, not the reference libblas3, so the

@@ -470,6 +470,8 @@ struct BatchLoader::Impl {
   size_t prefetch = 0;
   bool augment = false;
   size_t workers = 1;  // threads reading a batch's samples, the assembling one included
+  int64_t rank = 0, ranks = 1;  // set_shard
+  bool pad = true;
 
   // Owned by the consumer; the worker only reads `order` and `epoch_draws` while it runs.
   std::vector<int64_t> order;  // this epoch's samples
@@ -490,10 +492,24 @@ struct BatchLoader::Impl {
   ~Impl() { stop_worker(); }
 
   int64_t batches() const { return batches_from(0); }
+  // The samples this rank reads of an epoch read from its position `first` on: every ranks-th
+  // (from the rank's own), the rest padded to a multiple of ranks when `pad`.
+  int64_t shard_samples(int64_t first) const {
+    const int64_t left = std::max<int64_t>(data->size() - first, 0);
+    if (ranks == 1) return left;
+    if (pad) return (left + ranks - 1) / ranks;
+    return left > rank ? (left - rank + ranks - 1) / ranks : 0;
+  }
   // The batches of an epoch read from its sample `first` on (the last one smaller, or left out).
   int64_t batches_from(int64_t first) const {
-    const int64_t n = std::max<int64_t>(data->size() - first, 0);
+    const int64_t n = shard_samples(first);
     return drop_last ? n / batch_size : (n + batch_size - 1) / batch_size;
+  }
+  // The sample at position `i` of this rank's share of the epoch (from first_sample): the whole
+  // order's position first_sample + rank + i * ranks; past its end (padding), its first samples.
+  int64_t sample_at(int64_t i) const {
+    const auto position = static_cast<size_t>((first_sample + rank + i * ranks) % data->size());
+    return order[position];
   }
 
   void stop_worker() {
@@ -545,8 +561,8 @@ struct BatchLoader::Impl {
   // recorded (in batch order) and left out (the batch is smaller; an empty map when none is
   // left).
   std::map<std::string, Tensor> assemble(int64_t b) const {
-    const int64_t first = first_sample + b * batch_size;
-    const int64_t n = std::min(batch_size, data->size() - first);
+    const int64_t first = b * batch_size;  // in this rank's share
+    const int64_t n = std::min(batch_size, shard_samples(first_sample) - first);
     const auto& fields = data->fields();
     std::vector<Tensor> tensors;
     std::vector<size_t> sample_bytes;
@@ -564,7 +580,7 @@ struct BatchLoader::Impl {
     auto read_samples = [&] {
       std::vector<uint8_t*> outs(fields.size());
       for (int64_t i; (i = next_sample++) < n;) {
-        const int64_t index = order[static_cast<size_t>(first + i)];
+        const int64_t index = sample_at(first + i);
         for (size_t f = 0; f < fields.size(); ++f) outs[f] = row(f, i);
         size_t failed = 0;
         const std::optional<uint64_t> draw_seed =
@@ -639,6 +655,14 @@ void BatchLoader::set_workers(int workers) {
   impl_->workers = static_cast<size_t>(workers);
 }
 
+void BatchLoader::set_shard(int rank, int ranks, bool pad) {
+  OT_CHECK(!impl_->started, "BatchLoader::set_shard: call it before start_epoch");
+  OT_CHECK(ranks >= 1 && rank >= 0 && rank < ranks, "BatchLoader::set_shard: rank {} of {}", rank, ranks);
+  impl_->rank = rank;
+  impl_->ranks = ranks;
+  impl_->pad = pad;
+}
+
 int64_t BatchLoader::batches_per_epoch() const { return impl_->batches(); }
 
 int64_t BatchLoader::batch_size() const { return impl_->batch_size; }
@@ -649,7 +673,7 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t first_batch) {
            "cannot resume at batch {} of an epoch of {} batches (batch size {}); was the checkpoint made with "
            "other data or another batch size?",
            first_batch, m.batches(), m.batch_size);
-  start_epoch_at_sample(epoch, std::min(first_batch * m.batch_size, m.data->size()));
+  start_epoch_at_sample(epoch, std::min(first_batch * m.batch_size * m.ranks, m.data->size()));
 }
 
 int64_t BatchLoader::batches_from_sample(int64_t first_sample) const { return impl_->batches_from(first_sample); }
@@ -658,7 +682,7 @@ int64_t BatchLoader::epoch() const { return impl_->started ? impl_->epoch : -1; 
 
 int64_t BatchLoader::next_sample() const {
   const Impl& m = *impl_;
-  return std::min(m.first_sample + m.next_batch * m.batch_size, m.data->size());
+  return std::min(m.first_sample + m.next_batch * m.batch_size * m.ranks, m.data->size());
 }
 
 void BatchLoader::start_epoch_at_sample(int64_t epoch, int64_t first_sample) {

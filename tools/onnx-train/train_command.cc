@@ -12,6 +12,9 @@
 // goes on (learning rate, schedule, clipping, epochs, batch size, outputs...) may change on
 // resume; the changes are printed, logged and kept in later checkpoints (cli.changes). A new
 // batch size goes on from the sample the checkpoint stopped at, in the epoch's same order.
+//
+// Under mpirun with several processes the run is data-parallel (distributed_run.h): every rank
+// runs these steps, and rank 0 alone writes and prints.
 #include <fmt/format.h>
 #include <omp.h>
 #include <unistd.h>
@@ -28,6 +31,7 @@
 #include "tools/onnx-train/best_model_observer.h"
 #include "tools/onnx-train/checkpoint_observer.h"
 #include "tools/onnx-train/commands.h"
+#include "tools/onnx-train/distributed_run.h"
 #include "tools/onnx-train/early_stopping_observer.h"
 #include "tools/onnx-train/interrupt_observer.h"
 #include "tools/onnx-train/log_observer.h"
@@ -106,8 +110,8 @@ bool take_profile_flag(std::vector<std::string>& args) {
 // train_command, in order: open(), resume(), open_data(), train(), export_result().
 class TrainRun {
  public:
-  TrainRun(TrainConfig& config, ProgressDisplay& progress, bool profile)
-      : config_(config), progress_(progress), profile_(profile) {}
+  TrainRun(TrainConfig& config, ProgressDisplay& progress, bool profile, std::shared_ptr<Communicator> group)
+      : config_(config), progress_(progress), profile_(profile), group_(std::move(group)) {}
 
   // Outputs checked and the checkpoint folder locked first (cheap, and what a second run
   // must hear at once), then the session.
@@ -115,6 +119,20 @@ class TrainRun {
     config_.args = with_absolute_paths(config_.args);
     exported_ =
         config_.export_path.empty() ? fs::path(config_.model).stem().string() + ".trained.onnx" : config_.export_path;
+    if (leader()) check_outputs();
+    if (config_.threads > 0) omp_set_num_threads(config_.threads);
+
+    run_ = prepare_session(config_);
+    if (group_)
+      say(fmt::format("data-parallel on {} processes: --batch-size {} each, {} samples per step{}", group_->size(),
+                      config_.batch_size, config_.batch_size * group_->size(),
+                      config_.sync_batchnorm ? ", BatchNormalization statistics synchronised" : ""));
+    open_session();
+  }
+
+  // Every output path checked (folders made, writability proved) and the checkpoint folder
+  // locked: rank 0's business alone in a data-parallel run.
+  void check_outputs() {
     check_output_file(config_.export_path.empty() ? "the exported model" : "--export", exported_, folders_);
     check_output_file("--export-training", config_.export_training_path, folders_);
     check_output_file("--log", config_.log_path, folders_);
@@ -127,9 +145,9 @@ class TrainRun {
     }
     if (!config_.tensorboard_dir.empty()) event_file_ = plan_event_file(config_.tensorboard_dir, folders_);
     if (!config_.checkpoint_dir.empty()) lock_.emplace(config_.checkpoint_dir, folders_);
-    if (config_.threads > 0) omp_set_num_threads(config_.threads);
+  }
 
-    run_ = prepare_session(config_);
+  void open_session() {
     // What the session changed in the model or found wrong with it, and what it trains.
     for (const auto& note : session().notes()) say("note: " + cli_note(note));
     const ParameterCounts counts = session().parameter_counts();
@@ -145,8 +163,17 @@ class TrainRun {
   void resume() {
     if (!config_.resume) return;
     // Passing over a damaged checkpoint is a warning: --quiet keeps it.
-    resumed_ = find_resume_point(config_, session(), model_hash_,
-                                 [&](const std::string& line) { progress_.warning(line); });
+    auto warn = [&](const std::string& line) { progress_.warning(line); };
+    if (leader()) resumed_ = find_resume_point(config_, session(), model_hash_, warn);
+    if (group_) {
+      // Rank 0 chooses the checkpoint; the others load that file (a folder every machine sees).
+      const std::string path = broadcast_string(*group_, resumed_ ? resumed_->path : std::string(),
+                                                "the choice of the checkpoint to resume from");
+      if (!leader() && !path.empty()) {
+        config_.resume = path;
+        resumed_ = find_resume_point(config_, session(), model_hash_, warn);
+      }
+    }
     if (!resumed_) return;
     const LoopPosition at = position_of(resumed_->metadata);
     // With --max-steps the run's epochs are those the steps take, known once the data is.
@@ -160,10 +187,19 @@ class TrainRun {
   // What this resume changed, once the data says where a new batch size goes on from: said,
   // and kept in later checkpoints (cli.changes) and the log's "resumed" event.
   void note_changes() {
-    if (!resumed_ || resumed_->changed.empty()) return;
-    changed_ = fmt::format("{}", fmt::join(resumed_->changed, ", "));
-    const bool new_batch_size = std::any_of(resumed_->changed.begin(), resumed_->changed.end(),
-                                            [](const std::string& c) { return c.rfind("--batch-size ", 0) == 0; });
+    if (!resumed_) return;
+    std::vector<std::string> changed = resumed_->changed;
+    // A checkpoint without cli.ranks is one process's.
+    const auto ranks_it = resumed_->metadata.find(DistributedObserver::kRanksKey);
+    const std::string ranks_before = ranks_it == resumed_->metadata.end() ? "1" : ranks_it->second;
+    const std::string ranks_now = std::to_string(group_ ? group_->size() : 1);
+    if (ranks_before != ranks_now) changed.push_back(fmt::format("processes {} -> {}", ranks_before, ranks_now));
+    if (changed.empty()) return;
+    changed_ = fmt::format("{}", fmt::join(changed, ", "));
+    const bool new_batch_size =
+        ranks_before != ranks_now || std::any_of(changed.begin(), changed.end(), [](const std::string& c) {
+          return c.rfind("--batch-size ", 0) == 0;
+        });
     const ResumedAt resumed = resumed_at(resumed_->metadata, *loader_);
     if (new_batch_size && resumed.at.epoch < plan_.epochs)
       changed_ += fmt::format("; continuing epoch {} at sample {} (batch {} of {})", resumed.at.epoch + 1,
@@ -209,13 +245,14 @@ class TrainRun {
                                             drop_last);
     loader_->set_augment(config_.augment.any());
     loader_->set_workers(config_.workers > 0 ? config_.workers : default_reader_threads(*data_.train));
+    if (group_) loader_->set_shard(group_->rank(), group_->size());
     plan_loop();
     note_changes();
   }
 
   // Returns the exit code: 0, or 130 when interrupted.
   int train() {
-    if (!config_.log_path.empty())
+    if (!config_.log_path.empty() && leader())
       log_ = std::make_unique<MetricsLog>(config_.log_path, /*append=*/resumed_.has_value());
     if (log_ && resumed_)
       log_->log_event("resumed", {{"from", resumed_->path}, {"step", session().step()}, {"changed", changed_}});
@@ -245,6 +282,7 @@ class TrainRun {
   }
 
   void export_result() {
+    if (!leader()) return;
     try {
       // The data's entries and the training's (model_metadata.h lists them).
       const std::map<std::string, std::string> metadata = export_metadata();
@@ -265,6 +303,7 @@ class TrainRun {
       if (val.accuracy() >= 0) summary += fmt::format(", val accuracy {:.2f}%", 100 * val.accuracy());
     }
     progress_.summary(summary);
+    if (group_) report_allreduce();
     if (bad_samples_ && bad_samples_->count() > 0) progress_.warning(bad_samples_report(*bad_samples_));
     if (const int64_t skipped = loop_->skipped_nonfinite(); skipped > 0)
       progress_.warning(fmt::format("skipped {} step{} with non-finite values (--skip-nonfinite)", skipped,
@@ -276,6 +315,29 @@ class TrainRun {
 
  private:
   TrainingSession& session() { return *run_.session; }
+  // Rank 0 of a data-parallel run, or the only process: the one that prints and writes.
+  bool leader() const { return !group_ || group_->rank() == 0; }
+
+  // How much of the gradient allreduce the backward pass hid, from the bucket timings.
+  void report_allreduce() {
+    const AllreduceStats a = session().allreduce_stats();
+    if (a.steps == 0) return;
+    const double steps = static_cast<double>(a.steps);
+    progress_.summary(fmt::format(
+        "allreduce: {} bucket{} of {:.1f} MB in all per step, {:.2f} ms per step of which {:.0f}% hidden behind the "
+        "backward pass ({:.2f} ms per step)",
+        a.buckets, a.buckets == 1 ? "" : "s", static_cast<double>(a.bytes) / (1 << 20), a.total_ms / steps,
+        100 * a.hidden_fraction(), a.backward_ms / steps));
+    if (log_)
+      log_->log_event("allreduce", {{"processes", group_->size()},
+                                    {"buckets", a.buckets},
+                                    {"bytes", a.bytes},
+                                    {"steps", a.steps},
+                                    {"total_ms", a.total_ms},
+                                    {"exposed_ms", a.exposed_ms},
+                                    {"backward_ms", a.backward_ms},
+                                    {"hidden_fraction", a.hidden_fraction()}});
+  }
   // What an exported model carries: the data's entries and the training's so far
   // (model_metadata.h lists them), for the final export and --save-best's.
   std::map<std::string, std::string> export_metadata() const {
@@ -362,9 +424,47 @@ class TrainRun {
     TrainLoop::Validate validate;
     if (data_.val)
       validate = [this](const std::function<std::string(const std::string&)>& bad_sample) {
-        return evaluate(session(), run_, data_.val, config_.batch_size, val_drop_last_, bad_sample);
+        return evaluate(session(), run_, data_.val, config_.batch_size, val_drop_last_, bad_sample, nullptr,
+                        group_.get());
       };
     loop_ = std::make_unique<TrainLoop>(run_, *loader_, plan_, std::move(validate));
+    if (group_) {
+      // Progress, logs and epoch totals count every rank's samples and predictions.
+      loop_->steps().count = [this](const Batch& batch, const StepResult& r) {
+        const auto correct = run_.accuracy_of(r.outputs, batch);
+        double sums[3] = {static_cast<double>(batch.begin()->second.dim(0)), static_cast<double>(correct.first),
+                          static_cast<double>(correct.second)};
+        group_->allreduce_sum(sums, 3, "the sample count of a batch");
+        return BatchCount{static_cast<int64_t>(sums[0]), {static_cast<int64_t>(sums[1]), static_cast<int64_t>(sums[2])}};
+      };
+    }
+    if (leader()) attach_writers();
+    // On every rank: a stop must be the same everywhere (an interrupt is shared between steps,
+    // early stopping rests on the same validation).
+    if (group_)
+      observers_.push_back(std::make_unique<DistributedObserver>(*group_));
+    else
+      observers_.push_back(std::make_unique<InterruptObserver>());
+    // Early stopping before the best model: a best checkpoint then holds the watch's count.
+    if (config_.early_stopping > 0)
+      observers_.push_back(std::make_unique<EarlyStoppingObserver>(
+          ValidationMetric::parse("--early-stopping-metric", config_.early_stopping_metric), config_.early_stopping,
+          config_.early_stopping_min_delta, progress_, log_.get()));
+    if (!config_.save_best.empty() && leader()) {
+      const std::string checkpoint =
+          config_.checkpoint_dir.empty() ? "" : (fs::path(config_.checkpoint_dir) / "best.ckpt").string();
+      observers_.push_back(std::make_unique<BestModelObserver>(
+          *loop_, ValidationMetric::parse("--save-best", config_.save_best), best_path_, checkpoint,
+          [this](const std::string& path) { session().export_model(path, export_metadata()); }, progress_, log_.get()));
+    }
+    if (profile_ && leader()) observers_.push_back(std::make_unique<ProfileObserver>(session(), progress_));
+    for (auto& observer : observers_) loop_->attach(*observer);
+    if (resumed_) loop_->restore(resumed_->metadata);
+  }
+
+  // The observers that print and write: the log, TensorBoard, progress, plot, the summary kept
+  // for the export, the checkpoints.
+  void attach_writers() {
     observers_.push_back(std::make_unique<MetricsLogObserver>(log_.get()));
     if (!event_file_.empty()) observers_.push_back(std::make_unique<TensorBoardObserver>(event_file_));
     observers_.push_back(std::make_unique<ProgressObserver>(*loop_, progress_));
@@ -380,22 +480,6 @@ class TrainRun {
                                                             run_.fixed_batch, log_.get());
     checkpoints_ = checkpoints.get();
     observers_.push_back(std::move(checkpoints));
-    observers_.push_back(std::make_unique<InterruptObserver>());
-    // Early stopping before the best model: a best checkpoint then holds the watch's count.
-    if (config_.early_stopping > 0)
-      observers_.push_back(std::make_unique<EarlyStoppingObserver>(
-          ValidationMetric::parse("--early-stopping-metric", config_.early_stopping_metric), config_.early_stopping,
-          config_.early_stopping_min_delta, progress_, log_.get()));
-    if (!config_.save_best.empty()) {
-      const std::string checkpoint =
-          config_.checkpoint_dir.empty() ? "" : (fs::path(config_.checkpoint_dir) / "best.ckpt").string();
-      observers_.push_back(std::make_unique<BestModelObserver>(
-          *loop_, ValidationMetric::parse("--save-best", config_.save_best), best_path_, checkpoint,
-          [this](const std::string& path) { session().export_model(path, export_metadata()); }, progress_, log_.get()));
-    }
-    if (profile_) observers_.push_back(std::make_unique<ProfileObserver>(session(), progress_));
-    for (auto& observer : observers_) loop_->attach(*observer);
-    if (resumed_) loop_->restore(resumed_->metadata);
   }
 
   void say_nothing_left() {
@@ -414,6 +498,7 @@ class TrainRun {
   TrainConfig& config_;
   ProgressDisplay& progress_;
   bool profile_ = false;
+  std::shared_ptr<Communicator> group_;  // null: one process
   CreatedFolders folders_;  // before lock_: the lock file goes first, then empty folders
   std::optional<CheckpointFolderLock> lock_;
   std::string exported_, model_hash_;
@@ -447,17 +532,30 @@ int train_command(const std::vector<std::string>& raw_args) {
   std::vector<std::string> args = raw_args;
   const bool profile = take_profile_flag(args);
   TrainConfig config = parse_train_args(args);
-  const bool terminal = ::isatty(STDOUT_FILENO) != 0;
-  ProgressDisplay progress(stdout, terminal, config.quiet);
-  TrainRun run(config, progress, profile);
+  const std::shared_ptr<Communicator> group = join_ranks(config);
+  const bool leader = !group || group->rank() == 0;
+  // Ranks other than 0 print nothing (their errors still reach stderr).
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> silent(leader ? nullptr : std::fopen("/dev/null", "w"), &std::fclose);
+  const bool terminal = leader && ::isatty(STDOUT_FILENO) != 0;
+  ProgressDisplay progress(leader ? stdout : silent.get(), terminal, config.quiet || !leader);
+  TrainRun run(config, progress, profile, group);
   try {
     run.open();
     run.resume();
     run.open_data();
     const int code = run.train();
-    if (code != 0) return code;
-    run.export_result();
-    return 0;
+    if (code == 0) run.export_result();
+    // Every rank ends MPI together (rank 0 after its export); a rank that failed exits
+    // without it, and mpirun stops the others.
+    if (group) finalize_mpi();
+    return code;
+  } catch (const Error& e) {
+    progress.finish();
+    run.log_failure(std::current_exception());
+    if (leader) throw;
+    // An option or model error is every rank's: rank 0 says it once. Others are this rank's own.
+    if (e.category() == ErrorCategory::Usage || e.category() == ErrorCategory::Model) std::_Exit(1);
+    throw Error(fmt::format("{}: {}", group->describe_rank(group->rank()), e.what()), e.category());
   } catch (...) {
     // The error goes to stderr, on the same terminal: end the bar's line first, so that the
     // message starts a line of its own.

@@ -161,10 +161,11 @@ bool fit_fixed_batch(TrainConfig& config, const Prepared& run, const Dataset& da
 EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_ptr<const Dataset> data,
                     int64_t batch_size, bool drop_last,
                     const std::function<std::string(const std::string&)>& bad_sample,
-                    const EvalBatchObserver& on_batch) {
+                    const EvalBatchObserver& on_batch, Communicator* group) {
   const int threads = default_reader_threads(*data);
   BatchLoader loader(std::move(data), batch_size, /*shuffle=*/false, /*seed=*/0, drop_last);
   loader.set_workers(threads);
+  if (group != nullptr) loader.set_shard(group->rank(), group->size(), /*pad=*/false);
   loader.start_epoch(0);
   EvalTotals totals;
   std::map<std::string, Tensor> batch;
@@ -178,6 +179,15 @@ EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_p
     const EvalResult r = session.eval_step(batch);
     totals.add(r.loss, batch.begin()->second.dim(0), run.accuracy_of(r.outputs, batch));
     if (on_batch) on_batch(r, batch);
+  }
+  if (group != nullptr) {
+    double sums[4] = {totals.loss_sum, static_cast<double>(totals.samples), static_cast<double>(totals.correct),
+                      static_cast<double>(totals.counted)};
+    group->allreduce_sum(sums, 4, "the validation totals");
+    totals.loss_sum = sums[0];
+    totals.samples = static_cast<int64_t>(sums[1]);
+    totals.correct = static_cast<int64_t>(sums[2]);
+    totals.counted = static_cast<int64_t>(sums[3]);
   }
   return totals;
 }
@@ -242,6 +252,8 @@ const std::set<std::string>& resume_safe_options() {
   // --skip-bad-samples too: a run stopped by a bad sample found while streaming goes on past it;
   // --skip-nonfinite and --detect-anomaly, so that a run stopped by a NaN goes on past the batch
   // or is looked into.
+  // --distributed, --bucket-mb and --dist-timeout only say how the ranks talk; the number of
+  // ranks may change on resume too (the data position is a position in the whole order).
   // --batch-size too: the data position is kept in samples (the epoch's shuffled order does
   // not depend on it), so the epoch goes on from the same sample in batches of the new size.
   // clang-format off
@@ -251,7 +263,8 @@ const std::set<std::string>& resume_safe_options() {
       "--plot",   "--threads",          "--checkpoint-dir", "--checkpoint-every", "--keep-checkpoints",
       "--quiet",  "--skip-bad-samples", "--tensorboard",    "--batch-size",       "--workers",
       "--eval-every", "--early-stopping", "--early-stopping-metric", "--early-stopping-min-delta",
-      "--save-best", "--save-best-path", "--plot-log-scale", "--skip-nonfinite", "--detect-anomaly"};
+      "--save-best", "--save-best-path", "--plot-log-scale", "--skip-nonfinite", "--detect-anomaly",
+      "--distributed", "--bucket-mb", "--dist-timeout"};
   // clang-format on
   return kSafe;
 }

@@ -62,12 +62,13 @@ bool fit_fixed_batch(TrainConfig& config, const Prepared& run, const Dataset& da
 // partial batch when drop_last: a model with a fixed batch size). `bad_sample`, when given,
 // makes the message of the Error thrown for a sample the BatchLoader cannot read or check
 // (it gets that Error's message). `on_batch`, when given, sees each batch and its outputs
-// (eval's confusion matrix).
+// (eval's confusion matrix). With `group` of several ranks, each evaluates its share of the
+// data (BatchLoader::set_shard, no padding) and the totals are summed over the ranks.
 using EvalBatchObserver = std::function<void(const EvalResult&, const std::map<std::string, Tensor>& batch)>;
 EvalTotals evaluate(TrainingSession& session, const Prepared& run, std::shared_ptr<const Dataset> data,
                     int64_t batch_size, bool drop_last = false,
                     const std::function<std::string(const std::string&)>& bad_sample = nullptr,
-                    const EvalBatchObserver& on_batch = nullptr);
+                    const EvalBatchObserver& on_batch = nullptr, Communicator* group = nullptr);
 
 // A note of TrainingSession::notes() as the command line says it: the session names its
 // options as the API does ("freeze pattern '^layer' matches no parameter..."), the command

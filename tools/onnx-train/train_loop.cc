@@ -71,6 +71,9 @@ TrainLoop::TrainLoop(const Prepared& run, BatchLoader& loader, LoopPlan plan, Va
     : run_(run), loader_(loader), plan_(plan), validate_(std::move(validate)) {
   steps_.train = [this](const Batch& batch) { return session().train_step(batch); };
   steps_.finish_accumulation = [this] { return session().optimizer_step(); };
+  steps_.count = [this](const Batch& batch, const StepResult& r) {
+    return BatchCount{batch.begin()->second.dim(0), run_.accuracy_of(r.outputs, batch)};
+  };
 }
 
 void TrainLoop::restore(const CheckpointEntries& metadata) {
@@ -135,9 +138,10 @@ bool TrainLoop::train_epoch(int64_t epoch, LoopEnd& end) {
     const bool trained = train_step(batch, at, state, r);
     ++at.batch;
     if (trained) {
-      n = batch.begin()->second.dim(0);
+      const BatchCount count = steps_.count(batch, r);
+      n = count.samples;
       samples_seen_ += n;
-      state.add(r.loss, n, run_.accuracy_of(r.outputs, batch));
+      state.add(r.loss, n, count.correct_counted);
       const StepEvent event{at, batch, r, n, state};
       each([&](TrainLoopObserver& o) { o.on_batch(event); });
       if (r.stepped) {

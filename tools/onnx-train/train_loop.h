@@ -32,9 +32,10 @@
 // sample order is a pure function of seed and epoch) and ends with the same weights; resumed
 // with another batch size, it sees the same samples from where the checkpoint stopped.
 //
-// Data-parallel training attaches here: its step (averaging gradients across processes
-// between the backward pass and the optimizer step) replaces LoopSteps, and the hooks of
-// rank 0 alone print, log and save.
+// Data-parallel training (distributed_run.h) attaches here: the session averages gradients
+// across processes inside train_step, LoopSteps::count counts every rank's samples, rank 0
+// alone attaches the observers that print, log and save, and a DistributedObserver on every
+// rank makes an interrupt everyone's between optimizer steps.
 #pragma once
 
 #include <cmath>
@@ -94,11 +95,20 @@ struct LoopPlan {
   int64_t epochs_for_max_steps() const;
 };
 
-// How a micro-batch is trained and how an epoch's partial accumulation is stepped: the
-// session's train_step and optimizer_step unless replaced.
+// The samples of a trained micro-batch and its (correct, scored) predictions, as the epoch's
+// totals and the progress count them.
+struct BatchCount {
+  int64_t samples = 0;
+  std::pair<int64_t, int64_t> correct_counted;
+};
+
+// How a micro-batch is trained, how an epoch's partial accumulation is stepped, and how a
+// trained micro-batch is counted: the session's train_step and optimizer_step and the batch's
+// own size and accuracy unless replaced (data-parallel training counts every rank's batch).
 struct LoopSteps {
   std::function<StepResult(const Batch&)> train;
   std::function<double()> finish_accumulation;  // returns the learning rate it used
+  std::function<BatchCount(const Batch&, const StepResult&)> count;
 };
 
 // A micro-batch trained (on_batch), or an optimizer step (on_step). The step that finishes an
@@ -110,7 +120,7 @@ struct StepEvent {
   LoopPosition next;  // the position after it
   const Batch& batch;
   const StepResult& result;
-  int64_t samples;          // in this micro-batch
+  int64_t samples;          // in this micro-batch (on every rank of a data-parallel run)
   const EpochState& epoch;  // the epoch's running totals, this micro-batch included
 };
 
@@ -248,6 +258,7 @@ class TrainLoop {
   // Hooks run in the order observers were attached.
   void attach(TrainLoopObserver& observer) { observers_.push_back(&observer); }
   void set_steps(LoopSteps steps) { steps_ = std::move(steps); }
+  LoopSteps& steps() { return steps_; }
 
   // The position and every observer's state from a checkpoint's metadata (a resumed run).
   void restore(const CheckpointEntries& metadata);

@@ -197,6 +197,26 @@ const std::vector<Flag>& flags() {
       {"--detect-anomaly", "", "",
        "check every node's outputs at every step, stopping at the first NaN or Inf with its node (slow: debugging)",
        [](TrainConfig& c, const std::string&, const std::string&) { c.training.detect_anomaly = true; }},
+      // Data-parallel training (README "Training on several processes").
+      {"--distributed", "", "",
+       "train data-parallel across the processes mpirun started (found by itself under mpirun; this flag makes a "
+       "run without mpirun an error)",
+       [](TrainConfig& c, const std::string&, const std::string&) { c.distributed = true; }},
+      {"--bucket-mb", "", "MB",
+       "data-parallel: gradients averaged in buckets of about MB megabytes, each sent as soon as the backward pass "
+       "has computed it (default 25)",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.bucket_mb = positive(f, to_double(f, v), /*allow_zero=*/false);
+       }},
+      {"--sync-batchnorm", "", "",
+       "data-parallel: BatchNormalization statistics over every process's batch (default: each process's own)",
+       [](TrainConfig& c, const std::string&, const std::string&) { c.sync_batchnorm = true; }},
+      {"--dist-timeout", "", "SECONDS",
+       "data-parallel: how long a process waits for the others before it stops, naming those that did not come "
+       "(default 600)",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.dist_timeout = positive(f, to_double(f, v), /*allow_zero=*/false);
+       }},
       // The data.
       {"--batch-size", "", "N", "samples per batch (default 32)",
        [](TrainConfig& c, const std::string& f, const std::string& v) { c.batch_size = parse_whole_number(f, v, 1); }},
@@ -287,7 +307,9 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.training.seed = static_cast<uint64_t>(parse_whole_number(f, v, 0));
        }},
-      {"--threads", "", "N", "threads for the kernels (default: every core)",
+      {"--threads", "", "N",
+       "threads for the kernels (default: every core; under mpirun, per process: the cores shared among the "
+       "processes on each machine)",
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.threads = static_cast<int>(parse_whole_number(f, v, 1));
        }},

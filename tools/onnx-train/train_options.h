@@ -58,6 +58,12 @@ struct TrainConfig {
   bool skip_bad_samples = false;  // leave out samples that cannot be read or fail the checks
   bool skip_nonfinite = false;    // leave out batches whose step comes out NaN or Inf
   bool keep_head = false;         // train a classifier with more outputs than the data's classes
+  // Data-parallel training (under mpirun, or --distributed): gradient bucket size, synchronised
+  // BatchNormalization statistics, and how long a rank waits for the others.
+  bool distributed = false;
+  double bucket_mb = 25;
+  bool sync_batchnorm = false;
+  double dist_timeout = 600;  // seconds
 
   // The arguments that built this config (minus --resume), kept in checkpoints so that
   // `onnx-train export CHECKPOINT` and --resume rebuild the same session.

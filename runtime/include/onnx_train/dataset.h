@@ -262,6 +262,16 @@ class BatchLoader {
   // before start_epoch.
   void set_workers(int workers);
 
+  // Data-parallel training: this loader reads the share of rank `rank` of `ranks` of every
+  // epoch's order, as PyTorch's DistributedSampler: the order is padded to a multiple of `ranks`
+  // by repeating its first samples (`pad`; validation leaves it off, so no sample counts twice,
+  // and the ranks may then get one sample fewer or more), and rank r takes its positions r,
+  // r + ranks, r + 2 ranks... Every rank thus gets as many batches, and batch k of all ranks
+  // together holds the order's positions [k B ranks, (k + 1) B ranks): the samples of batch k of
+  // one process at batch size B * ranks. Sample positions (start_epoch_at_sample, next_sample) are
+  // positions in the whole order, the same for any number of ranks. Call before start_epoch.
+  void set_shard(int rank, int ranks, bool pad = true);
+
   int64_t batches_per_epoch() const;
   int64_t batch_size() const;
   // Starts epoch `epoch` at its batch `first_batch` (to resume a run where it stopped).
