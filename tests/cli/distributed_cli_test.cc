@@ -91,15 +91,19 @@ std::map<std::string, std::vector<float>> weights_of(const std::string& path) {
 
 // |a - b| within `rel` of the larger magnitude, or of the tensor's largest magnitude times 1e-2
 // for elements near zero (a weight that crosses zero has no relative precision of its own).
-void expect_same_weights(const std::string& a_path, const std::string& b_path, double rel,
-                         const std::map<std::string, double>& rel_of = {}) {
+// Returns the largest difference found, so measured that way.
+double expect_same_weights(const std::string& a_path, const std::string& b_path, double rel,
+                           const std::map<std::string, double>& rel_of = {}) {
   const auto a = weights_of(a_path), b = weights_of(b_path);
-  ASSERT_FALSE(a.empty()) << a_path;
-  ASSERT_EQ(a.size(), b.size()) << a_path << " vs " << b_path;
+  double worst = 0;
+  EXPECT_FALSE(a.empty()) << a_path;
+  EXPECT_EQ(a.size(), b.size()) << a_path << " vs " << b_path;
   for (const auto& [name, values] : a) {
-    ASSERT_TRUE(b.count(name)) << name << " missing from " << b_path;
+    if (!b.count(name) || b.at(name).size() != values.size()) {
+      ADD_FAILURE() << name << " missing from " << b_path << " or of another size";
+      continue;
+    }
     const auto& other = b.at(name);
-    ASSERT_EQ(values.size(), other.size()) << name;
     const double tol = rel_of.count(name) ? rel_of.at(name) : rel;
     double largest = 0;
     for (float v : values) largest = std::max(largest, std::abs(static_cast<double>(v)));
@@ -107,22 +111,31 @@ void expect_same_weights(const std::string& a_path, const std::string& b_path, d
     for (size_t i = 0; i < values.size(); ++i) {
       const double x = values[i], y = other[i];
       const double scale = std::max({std::abs(x), std::abs(y), 1e-2 * largest});
+      if (scale > 0) worst = std::max(worst, std::abs(x - y) / scale);
       if (std::abs(x - y) > tol * scale && bad++ < 3)
         ADD_FAILURE() << name << "[" << i << "]: " << x << " vs " << y << " (relative "
                       << std::abs(x - y) / scale << ", allowed " << tol << ")\n"
                       << a_path << " vs " << b_path;
     }
   }
+  return worst;
 }
 
-// Every step of `expected` is in `got` with a loss within `rel`.
-void expect_same_losses(const std::map<int64_t, double>& got, const std::map<int64_t, double>& expected,
-                        const std::string& what, double rel = 1e-5) {
-  ASSERT_FALSE(expected.empty()) << what;
+// Every step of `expected` is in `got` with a loss within `rel`; returns the largest relative
+// difference.
+double expect_same_losses(const std::map<int64_t, double>& got, const std::map<int64_t, double>& expected,
+                          const std::string& what, double rel = 1e-5) {
+  double worst = 0;
+  EXPECT_FALSE(expected.empty()) << what;
   for (const auto& [step, loss] : expected) {
-    ASSERT_TRUE(got.count(step)) << what << ": no step " << step;
+    if (!got.count(step)) {
+      ADD_FAILURE() << what << ": no step " << step;
+      continue;
+    }
     EXPECT_NEAR(got.at(step), loss, rel * std::abs(loss)) << what << ", step " << step;
+    if (loss != 0) worst = std::max(worst, std::abs(got.at(step) - loss) / std::abs(loss));
   }
+  return worst;
 }
 
 class DistributedCli : public CliTest {
@@ -194,8 +207,9 @@ void expect_two_ranks_equal_one(DistributedCli& t, int accumulate) {
   const std::string two_log = read_file(t.path("two.jsonl")), one_log = read_file(t.path("one.jsonl"));
   const auto two_losses = step_losses(two_log), one_losses = step_losses(one_log);
   EXPECT_EQ(two_losses.size(), static_cast<size_t>(steps)) << two_log;
-  expect_same_losses(two_losses, one_losses, "2 ranks at 8 vs 1 process at 16");
-  expect_same_weights(t.path("two.onnx"), t.path("one.onnx"), 1e-5);
+  const double losses = expect_same_losses(two_losses, one_losses, "2 ranks at 8 vs 1 process at 16");
+  const double weights = expect_same_weights(t.path("two.onnx"), t.path("one.onnx"), 1e-5);
+  std::printf("largest relative difference: losses %.2g, weights %.2g\n", losses, weights);
 
   // Rank 0's log holds the single run's events, once each, then the allreduce summary.
   std::vector<std::string> kinds = log_kinds(two_log);
@@ -218,6 +232,24 @@ TEST_F(DistributedCli, TwoRanksTrainAsOneProcessAtTwiceTheBatch) { expect_two_ra
 
 TEST_F(DistributedCli, TwoRanksTrainAsOneProcessWithAccumulate) { expect_two_ranks_equal_one(*this, 2); }
 
+// --bucket-mb sets how the gradients are grouped for the allreduce, not what they sum to: buckets
+// smaller than any gradient make one bucket per parameter (the MLP's 4) and the same model as
+// the default's single bucket.
+TEST_F(DistributedCli, BucketSizeChangesTheBucketsNotTheModel) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  write_npy_data(path("data"), separable(kSamples, 3));
+  const std::vector<std::string> common = {model, path("data"), "--epochs", "1", "--seed", "1", "--batch-size", "8"};
+  ok_ranks(2, plus(common, {"--log", path("one.jsonl"), "-o", path("one.onnx")}));
+  ok_ranks(2, plus(common, {"--bucket-mb", "0.00001", "--log", path("four.jsonl"), "-o", path("four.onnx")}));
+  EXPECT_EQ(allreduce_event(read_file(path("one.jsonl")))["buckets"], 1) << read_file(path("one.jsonl"));
+  EXPECT_EQ(allreduce_event(read_file(path("four.jsonl")))["buckets"], 4) << read_file(path("four.jsonl"));
+  EXPECT_EQ(allreduce_event(read_file(path("four.jsonl")))["bytes"],
+            allreduce_event(read_file(path("one.jsonl")))["bytes"]);
+  expect_same_losses(step_losses(read_file(path("four.jsonl"))), step_losses(read_file(path("one.jsonl"))),
+                     "--bucket-mb 0.00001 vs the default", 0);
+  expect_same_weights(path("four.onnx"), path("one.onnx"), 0);
+}
+
 // BatchNormalization after the first layer, no Dropout: with --sync-batchnorm the batch
 // statistics are those of both ranks' 8 samples together, the single run's batch of 16, so the
 // losses, weights and running statistics (its momentum average of those batches' means and
@@ -231,11 +263,13 @@ TEST_F(DistributedCli, SyncBatchNormTrainsAsOneProcessAtTwiceTheBatch) {
   ok_ranks(2, plus(common, {"--batch-size", "8", "--sync-batchnorm", "--log", path("two.jsonl"), "-o",
                             path("two.onnx")}));
   ok_single(plus(common, {"--batch-size", "16", "--log", path("one.jsonl"), "-o", path("one.onnx")}));
-  expect_same_losses(step_losses(read_file(path("two.jsonl"))), step_losses(read_file(path("one.jsonl"))),
-                     "2 ranks at 8 with --sync-batchnorm vs 1 process at 16");
-  const auto weights = weights_of(path("two.onnx"));
-  ASSERT_TRUE(weights.count("bn.running_mean") && weights.count("bn.running_var"));
-  expect_same_weights(path("two.onnx"), path("one.onnx"), 1e-5);
+  const double losses =
+      expect_same_losses(step_losses(read_file(path("two.jsonl"))), step_losses(read_file(path("one.jsonl"))),
+                         "2 ranks at 8 with --sync-batchnorm vs 1 process at 16");
+  const auto exported = weights_of(path("two.onnx"));
+  EXPECT_TRUE(exported.count("bn.running_mean") && exported.count("bn.running_var"));
+  const double weights = expect_same_weights(path("two.onnx"), path("one.onnx"), 1e-5);
+  std::printf("largest relative difference: losses %.2g, weights %.2g\n", losses, weights);
 
   // Without it each rank normalises by its own 8 samples: the losses differ from the first step.
   ok_ranks(2, plus(common, {"--batch-size", "8", "--log", path("own.jsonl"), "-o", path("own.onnx")}));
@@ -267,24 +301,31 @@ TEST_F(DistributedCli, CheckpointsResumeAcrossRankCounts) {
   EXPECT_HAS(first2.out, "done: 8 steps");
   ASSERT_TRUE(fs::exists(path("ck2/step-000000008.ckpt"))) << joined(tree(path("ck2")));
   EXPECT_EQ(TrainingSession::read_checkpoint_metadata(path("ck2/step-000000008.ckpt")).at("cli.epoch_sample"), "32");
+  const std::set<std::string> written_by_two = tree(path("ck2"));
   const CliRun rest1 = ok_single(plus(plus(plus(common, at_16), ck2), {"--resume", "-o", path("a.onnx")}));
   EXPECT_HAS(rest1.out, "resumed from " + path("ck2/step-000000008.ckpt"));
   EXPECT_HAS(rest1.out, "done: 12 steps");
   const auto a = step_losses(read_file(path("a.jsonl")));
   EXPECT_EQ(a.size(), 12u);
-  expect_same_losses(a, straight2, "2 ranks to step 8, then 1 process");
-  expect_same_weights(path("a.onnx"), path("straight2.onnx"), 1e-5);
+  const double a_losses = expect_same_losses(a, straight2, "2 ranks to step 8, then 1 process");
+  const double a_weights = expect_same_weights(path("a.onnx"), path("straight2.onnx"), 1e-5);
+  std::printf("2 ranks, then 1 process: largest relative difference: losses %.2g, weights %.2g\n", a_losses,
+              a_weights);
 
   // 1 process at 16 to step 8, then 2 ranks at 8 to the end.
   const std::vector<std::string> ck1 = {"--checkpoint-dir", path("ck1"), "--log", path("b.jsonl")};
   ok_single(plus(plus(plus(common, at_16), ck1), {"--max-steps", "8"}));
+  // Only rank 0 wrote checkpoints: the same files as the single run's.
+  EXPECT_EQ(written_by_two, tree(path("ck1")));
   const CliRun rest2 = ok_ranks(2, plus(plus(plus(common, at_8), ck1), {"--resume", "-o", path("b.onnx")}));
   EXPECT_HAS(rest2.out, "resumed from " + path("ck1/step-000000008.ckpt"));
   EXPECT_HAS(rest2.out, "done: 12 steps");
   const auto b = step_losses(read_file(path("b.jsonl")));
   EXPECT_EQ(b.size(), 12u);
-  expect_same_losses(b, straight1, "1 process to step 8, then 2 ranks");
-  expect_same_weights(path("b.onnx"), path("straight1.onnx"), 1e-5);
+  const double b_losses = expect_same_losses(b, straight1, "1 process to step 8, then 2 ranks");
+  const double b_weights = expect_same_weights(path("b.onnx"), path("straight1.onnx"), 1e-5);
+  std::printf("1 process, then 2 ranks: largest relative difference: losses %.2g, weights %.2g\n", b_losses,
+              b_weights);
 }
 
 // The process's state letter from /proc/PID/stat ('Z' a zombie, 'T' stopped); 0 when it is gone.
