@@ -328,6 +328,28 @@ TEST_F(DistributedCli, CheckpointsResumeAcrossRankCounts) {
               b_weights);
 }
 
+// A single run at 8 stopped after 5 steps (sample 40 of 96) goes on under 2 ranks at 8: the 56
+// samples left make global batches of 16, 16, 16 and a last 8 (4 a rank), the batches a single
+// process resumed at 16 takes, so both end alike, epoch 2 included.
+TEST_F(DistributedCli, ResumeOnTwoRanksFromASampleInsideAGlobalBatch) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  write_npy_data(path("data"), separable(kSamples, 9));
+  const std::vector<std::string> common = {model, path("data"), "--epochs", "2", "--seed", "5", "--lr", "0.05"};
+  for (const char* ck : {"ck1", "ck2"})
+    ok_single(plus(common, {"--batch-size", "8", "--max-steps", "5", "--checkpoint-dir", path(ck)}));
+  EXPECT_EQ(TrainingSession::read_checkpoint_metadata(path("ck2/step-000000005.ckpt")).at("cli.epoch_sample"), "40");
+  const CliRun one = ok_single(plus(common, {"--batch-size", "16", "--resume", "--checkpoint-dir", path("ck1"),
+                                             "--log", path("one.jsonl"), "-o", path("one.onnx")}));
+  const CliRun two = ok_ranks(2, plus(common, {"--batch-size", "8", "--resume", "--checkpoint-dir", path("ck2"),
+                                               "--log", path("two.jsonl"), "-o", path("two.onnx")}));
+  EXPECT_HAS(one.out, "done: 15 steps");
+  EXPECT_HAS(two.out, "done: 15 steps");
+  const double losses = expect_same_losses(step_losses(read_file(path("two.jsonl"))),
+                                           step_losses(read_file(path("one.jsonl"))), "resumed at 16 vs on 2 ranks");
+  const double weights = expect_same_weights(path("two.onnx"), path("one.onnx"), 1e-5);
+  std::printf("largest relative difference: losses %.2g, weights %.2g\n", losses, weights);
+}
+
 // The process's state letter from /proc/PID/stat ('Z' a zombie, 'T' stopped); 0 when it is gone.
 char state_of(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");

@@ -6,14 +6,15 @@
 # allreduce, the part of it the backward pass did not hide, the hidden fraction).
 #
 #   bash tools/bench/distributed_bench.sh [--model M.onnx] [--batch B] [--steps S] [--warmup W]
-#                                         [--ranks R] [--build DIR] [--keep DIR]
+#                                         [--ranks R] [--bucket-mb MB] [--build DIR] [--keep DIR]
 #
-# The model defaults to the bundled CNN (models/fashion_cnn/model.onnx, about 40 ms a step
+# The model defaults to the bundled CNN (models/fashion_cnn/model.onnx, about 25 ms a step
 # forward and backward at batch 64 on one thread); any classifier with one float input whose
 # dimensions past the batch are fixed works. The data are random samples of the model's input
 # shape and random labels of its classes (/usr/bin/python3 with numpy and onnx), made in a
-# temporary folder (--keep DIR: made and kept there). Needs build/onnx-train and Open MPI's
-# mpirun.
+# temporary folder (--keep DIR: made and kept there). --bucket-mb goes to the multi-rank run
+# (default: the command's 25 MB, one bucket for the CNN's 0.4 MB of gradients, so that its
+# allreduce starts only when the backward pass ends). Needs build/onnx-train and Open MPI's mpirun.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +24,7 @@ batch=64
 steps=40
 warmup=5
 ranks=2
+bucket=()
 build=$root/build
 keep=
 
@@ -33,9 +35,10 @@ while [ $# -gt 0 ]; do
     --steps) steps=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
     --ranks) ranks=$2; shift 2 ;;
+    --bucket-mb) bucket=(--bucket-mb "$2"); shift 2 ;;
     --build) build=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "distributed_bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -80,7 +83,7 @@ export OMPI_MCA_btl_vader_single_copy_mechanism=none
 
 "$cli" "${common[@]}" --log "$work/one.jsonl" -o "$work/one.onnx" >"$work/one.out"
 mpirun --oversubscribe --allow-run-as-root --bind-to none -np "$ranks" \
-  "$cli" "${common[@]}" --distributed --log "$work/many.jsonl" -o "$work/many.onnx" >"$work/many.out"
+  "$cli" "${common[@]}" ${bucket[@]+"${bucket[@]}"} --distributed --log "$work/many.jsonl" -o "$work/many.onnx" >"$work/many.out"
 
 /usr/bin/python3 - "$work/one.jsonl" "$work/many.jsonl" "$batch" "$ranks" "$warmup" "$model" "$steps" <<'EOF'
 import json
