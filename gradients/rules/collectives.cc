@@ -18,8 +18,6 @@ void all_reduce_sum_grad(GradContext& g) {
 
 }  // namespace
 
-ONNX_TRAIN_GRADIENT_RULES(collectives) {
-  rules.push_back({kGradientDomain, "AllReduceSum", {1}, all_reduce_sum_grad});
-}
+ONNX_TRAIN_GRADIENT_RULES(collectives) { rules.push_back({kGradientDomain, "AllReduceSum", {1}, all_reduce_sum_grad}); }
 
 }  // namespace onnx_train

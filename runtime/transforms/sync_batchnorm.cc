@@ -66,7 +66,8 @@ size_t sample_count_node(const Graph& graph, const RunningStat& stat, const Node
     const Node& n = graph.nodes[it->second];
     if (n.op_type == "Cast" && n.domain.empty() && n.inputs.size() == 1) {
       const Node* div = produced_by(n.inputs[0], "Div");
-      if (div != nullptr && div->inputs.size() == 2 && is_size_of(div->inputs[0], x) && is_size_of(div->inputs[1], scale))
+      if (div != nullptr && div->inputs.size() == 2 && is_size_of(div->inputs[0], x) &&
+          is_size_of(div->inputs[1], scale))
         return it->second;
     }
     for (const auto& in : n.inputs)
@@ -95,6 +96,10 @@ class SyncBatchNorm {
              bn.label());
     const std::string &x = bn.inputs[0], &y = bn.outputs[0];
     const DType dtype = graph_.dtype_of(x);
+    OT_CHECK(dtype != DType::Undefined,
+             "sync BatchNorm: {}: the type of its input '{}' is unknown; export the model with input shapes (or run "
+             "onnx.shape_inference on it)",
+             bn.label(), x);
     OT_CHECK(dtype == DType::Float32 || dtype == DType::Float64,
              "sync BatchNorm: {}: its input '{}' is {}; synchronised BatchNormalization supports float32 and float64",
              bn.label(), x, dtype_name(dtype));
@@ -139,11 +144,12 @@ class SyncBatchNorm {
 
     // mean = AllReduceSum(ReduceSum(X)) / M, var = AllReduceSum(ReduceSum(d * d)) / M  [stat]
     const std::string sum_x = typed(e_.reduce("ReduceSum", x, axes, true, value("sum_x")), dtype, stat_shape);
-    const std::string mean = emit("Div", {all_reduce_sum(sum_x, value("global_sum_x")), m_x}, "mean", dtype, stat_shape);
+    const std::string mean =
+        emit("Div", {all_reduce_sum(sum_x, value("global_sum_x")), m_x}, "mean", dtype, stat_shape);
     const std::string d = emit("Sub", {x, mean}, "centered", dtype, *x_shape);
     const std::string d2 = emit("Mul", {d, d}, "centered_squared", dtype, *x_shape);
-    const std::string sum_d2 = typed(e_.reduce("ReduceSum", d2, axes, true, value("sum_centered_squared")), dtype,
-                                     stat_shape);
+    const std::string sum_d2 =
+        typed(e_.reduce("ReduceSum", d2, axes, true, value("sum_centered_squared")), dtype, stat_shape);
     const std::string var =
         emit("Div", {all_reduce_sum(sum_d2, value("global_sum_centered_squared")), m_x}, "var", dtype, stat_shape);
 
@@ -153,8 +159,8 @@ class SyncBatchNorm {
     const std::string stddev =
         emit("Sqrt", {emit("Add", {var, epsilon}, "var_plus_epsilon", dtype, stat_shape)}, "std", dtype, stat_shape);
     const std::string normalized = emit("Div", {d, stddev}, "normalized", dtype, *x_shape);
-    const std::string scaled = emit("Mul", {normalized, parameter(bn.inputs[1], "scale", dtype, stat_shape, axes)},
-                                    "scaled", dtype, *x_shape);
+    const std::string scaled =
+        emit("Mul", {normalized, parameter(bn.inputs[1], "scale", dtype, stat_shape, axes)}, "scaled", dtype, *x_shape);
     e_.add1("Add", {scaled, parameter(bn.inputs[2], "B", dtype, stat_shape, axes)}, y);
     if (!graph_.find_value_info(y)) e_.set_type(y, dtype, *x_shape);
 
@@ -172,8 +178,8 @@ class SyncBatchNorm {
     return v;
   }
 
-  std::string emit(const std::string& op, const std::vector<std::string>& inputs, const std::string& hint,
-                   DType dtype, const Shape& shape) {
+  std::string emit(const std::string& op, const std::vector<std::string>& inputs, const std::string& hint, DType dtype,
+                   const Shape& shape) {
     return typed(e_.add1(op, inputs, value(hint)), dtype, shape);
   }
 

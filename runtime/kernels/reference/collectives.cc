@@ -51,8 +51,6 @@ class AllReduceSumKernel : public Kernel {
 
 }  // namespace
 
-ONNX_TRAIN_REGISTER_KERNELS(collectives) {
-  registry.add<AllReduceSumKernel>("AllReduceSum", {1}, kProjectDomain);
-}
+ONNX_TRAIN_REGISTER_KERNELS(collectives) { registry.add<AllReduceSumKernel>("AllReduceSum", {1}, kProjectDomain); }
 
 }  // namespace onnx_train
