@@ -7,23 +7,28 @@
 // node does: the output, the batch statistics, the running-statistic updates and every
 // parameter gradient, within 1e-5 of the largest element of each tensor (both sides float32).
 //
-// Two ranks are simulated in one process by a group whose allreduce doubles its data: what two
-// ranks holding the same batch and weights would compute. Their global batch is the local batch
-// twice, so the output, batch statistics and gradients are the fused node's, while the running
-// variance's M / (M - 1) uses M over both ranks; a wrong gradient rule for AllReduceSum (the
-// identity, say) would give other gradients.
+// Two ranks in one process, two ways: a group whose allreduce doubles its data (two ranks
+// holding the same batch: the global batch is the local one twice, so the output, statistics
+// and gradients are the fused node's while the running variance's M / (M - 1) uses M over both
+// ranks); and two threads, each a rank with half of the batch, whose outputs, statistics and
+// mean gradient must be the fused node's on the whole batch. A wrong gradient rule for
+// AllReduceSum (the identity, say) fails both by errors near 1.
 #include "runtime/transforms/sync_batchnorm.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gradients/autodiff.h"
@@ -87,6 +92,76 @@ std::pair<int64_t, DuplicatedRanks*> duplicated_group() {
   return {id, ranks.get()};
 }
 
+// Two ranks as two threads of this process: each allreduce waits until both ranks have given
+// their part, then hands both the sum (rank 0's part + rank 1's, in double).
+class ThreadRanks : public std::enable_shared_from_this<ThreadRanks> {
+ public:
+  // Rank r's communicator (r = 0 or 1).
+  std::shared_ptr<Communicator> rank(int r) { return std::make_shared<Rank>(shared_from_this(), r); }
+
+ private:
+  class Rank : public Communicator {
+   public:
+    Rank(std::shared_ptr<ThreadRanks> ranks, int rank) : ranks_(std::move(ranks)), rank_(rank) {}
+    int rank() const override { return rank_; }
+    int size() const override { return 2; }
+    std::string describe_rank(int rank) const override { return "thread rank " + std::to_string(rank); }
+    void allreduce_sum(float* data, int64_t count, const std::string&) override { ranks_->sum(rank_, data, count); }
+    void allreduce_sum(double* data, int64_t count, const std::string&) override { ranks_->sum(rank_, data, count); }
+    std::unique_ptr<Request> start_allreduce_sum(float*, int64_t, const std::string&) override {
+      OT_FAIL("not used by the graph's collectives");
+    }
+    std::unique_ptr<Request> start_allreduce_sum(double*, int64_t, const std::string&) override {
+      OT_FAIL("not used by the graph's collectives");
+    }
+    void broadcast(void*, int64_t, int, const std::string&) override {}
+    void barrier(const std::string&) override {}
+    void allreduce_max(int64_t*, int64_t, const std::string&) override {}
+
+   private:
+    std::shared_ptr<ThreadRanks> ranks_;
+    int rank_;
+  };
+
+  // The sum is overwritten only when both ranks have arrived at the next allreduce, so the rank
+  // that wakes last still reads its own round's.
+  template <typename T>
+  void sum(int rank, T* data, int64_t count) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    parts_[rank].assign(data, data + count);
+    const int64_t round = round_;
+    if (++arrived_ == 2) {
+      OT_CHECK(parts_[0].size() == parts_[1].size(), "the ranks' allreduce sizes differ: {} and {}", parts_[0].size(),
+               parts_[1].size());
+      sum_.resize(parts_[0].size());
+      for (size_t i = 0; i < sum_.size(); ++i) sum_[i] = parts_[0][i] + parts_[1][i];
+      arrived_ = 0;
+      ++round_;
+      woken_.notify_all();
+    } else {
+      OT_CHECK(woken_.wait_for(lock, std::chrono::seconds(60), [&] { return round_ != round; }),
+               "rank {}: the other rank did not reach allreduce {}", rank, round);
+    }
+    for (int64_t i = 0; i < count; ++i) data[i] = static_cast<T>(sum_[static_cast<size_t>(i)]);
+  }
+
+  std::mutex mutex_;
+  std::condition_variable woken_;
+  std::vector<double> parts_[2], sum_;
+  int arrived_ = 0;
+  int64_t round_ = 0;
+};
+
+// Rows [begin, end) of a float32 tensor (samples of a batch).
+Tensor rows(const Tensor& t, int64_t begin, int64_t end) {
+  EXPECT_EQ(t.dtype(), DType::Float32);
+  const int64_t row = t.numel() / t.shape()[0];
+  const std::vector<double> all = t.to_doubles();
+  Shape shape = t.shape();
+  shape[0] = end - begin;
+  return Tensor::from<float>(shape, std::vector<float>(all.begin() + begin * row, all.begin() + end * row));
+}
+
 // max |actual - expected| / max(|expected|, floor): the error relative to the tensor's scale.
 double relative_error(const Tensor& expected, const Tensor& actual, double floor = 0) {
   EXPECT_EQ(expected.shape(), actual.shape());
@@ -104,38 +179,56 @@ double relative_error(const Tensor& expected, const Tensor& actual, double floor
 // `group`, an MSE loss on y, the gradients of every parameter. The batch statistics outputs of
 // the BatchNormalization nodes are made graph outputs before the rewrite.
 struct Step {
-  Graph graph;
+  std::unique_ptr<Graph> graph;  // the plan refers to it
   TrainingForm form;
-  std::vector<std::string> batch_stats;   // bn1 mean, var, bn2 mean, var
-  std::map<std::string, Tensor> out;      // every graph output by name
-  std::map<std::string, Tensor> grads;    // by parameter
-  std::map<std::string, float> momentum;  // ONNX momentum by running statistic
+  std::vector<std::string> batch_stats;        // bn1 mean, var, bn2 mean, var
+  std::map<std::string, std::string> grad_of;  // parameter -> its gradient output
+  std::map<std::string, float> momentum;       // ONNX momentum by running statistic
+  std::unique_ptr<Plan> plan;
+  // After run():
+  std::map<std::string, Tensor> out;    // every graph output by name
+  std::map<std::string, Tensor> grads;  // by parameter
+
+  void run(const Tensor& x, const Tensor& label) {
+    const std::vector<Tensor> got = plan->run(feeds_for(*graph, {{"x", x}, {"label", label}}));
+    for (size_t i = 0; i < got.size(); ++i) out[graph->outputs[i].name] = got[i];
+    for (const auto& p : kParameters) grads[p] = out.at(grad_of.at(p));
+  }
 };
 
-Step run_step(const std::string& fixture, std::optional<int64_t> group) {
+Step make_step(const std::string& fixture, std::optional<int64_t> group) {
   const std::string dir = kParityDir + "/" + fixture;
   Step s;
-  s.graph = load_onnx_model(dir + "/model.onnx");
-  for (const Node& n : s.graph.nodes)
+  s.graph = std::make_unique<Graph>(load_onnx_model(dir + "/model.onnx"));
+  Graph& graph = *s.graph;
+  for (const Node& n : graph.nodes)
     if (n.op_type == "BatchNormalization") s.momentum[n.inputs[4]] = n.attr_float("momentum", 0.9f);
-  s.form = to_training_form(s.graph, 1);
-  for (const Node& n : s.graph.nodes) {
+  s.form = to_training_form(graph, 1);
+  for (const Node& n : graph.nodes) {
     if (n.op_type != "BatchNormalization") continue;
     const size_t first = n.since_version >= 14 ? 1 : 3;
     for (size_t i = first; i < first + 2; ++i) {
       s.batch_stats.push_back(n.outputs[i]);
-      s.graph.outputs.push_back(s.graph.value_info.at(n.outputs[i]));
-      s.graph.value_info.erase(n.outputs[i]);
+      graph.outputs.push_back(graph.value_info.at(n.outputs[i]));
+      graph.value_info.erase(n.outputs[i]);
     }
   }
-  if (group) sync_batchnorm(s.graph, s.form, *group);
-  const AppendedLoss loss = append_loss(s.graph, {LossKind::MSE, "y"});
-  const GradientGraph grads = build_gradient_graph(s.graph, loss.loss, kParameters);
-  Plan plan(s.graph, KernelRegistry::global(), dir);
-  const std::vector<Tensor> out = plan.run(feeds_for(
-      s.graph, {{"x", read_tensor_proto_file(dir + "/x.pb")}, {"label", read_tensor_proto_file(dir + "/label.pb")}}));
-  for (size_t i = 0; i < out.size(); ++i) s.out[s.graph.outputs[i].name] = out[i];
-  for (const auto& p : kParameters) s.grads[p] = s.out.at(grads.gradients.at(p));
+  if (group) sync_batchnorm(graph, s.form, *group);
+  const AppendedLoss loss = append_loss(graph, {LossKind::MSE, "y"});
+  s.grad_of = build_gradient_graph(graph, loss.loss, kParameters).gradients;
+  s.plan = std::make_unique<Plan>(graph, KernelRegistry::global(), dir);
+  return s;
+}
+
+// The fixture's batch (x [4, 3, 5, 5], label [4, 6]).
+Tensor fixture_tensor(const std::string& fixture, const std::string& name) {
+  return read_tensor_proto_file(kParityDir + "/" + fixture + "/" + name + ".pb");
+}
+
+// make_step, run on the fixture's batch.
+Step run_step(const std::string& fixture, std::optional<int64_t> group) {
+  Step s = make_step(fixture, group);
+  s.run(fixture_tensor(fixture, "x"), fixture_tensor(fixture, "label"));
   return s;
 }
 
@@ -145,13 +238,13 @@ Step run_step(const std::string& fixture, std::optional<int64_t> group) {
 // their error is measured against the largest element of any parameter gradient instead.
 const std::set<std::string> kZeroGradients{"bn1.bias", "fc.bias"};
 
-// The relative error of parameter p's gradient in `synced`.
-double gradient_error(const Step& fused, const Step& synced, const std::string& p) {
+// The relative error of `got`, a gradient of parameter p, against the fused step's.
+double gradient_error(const Step& fused, const Tensor& got, const std::string& p) {
   double scale = 0;
   if (kZeroGradients.count(p))
     for (const auto& [name, g] : fused.grads)
       for (double v : g.to_doubles()) scale = std::max(scale, std::abs(v));
-  return relative_error(fused.grads.at(p), synced.grads.at(p), scale);
+  return relative_error(fused.grads.at(p), got, scale);
 }
 
 class SyncBatchNorm : public ::testing::TestWithParam<std::string> {};
@@ -175,7 +268,7 @@ TEST_P(SyncBatchNorm, OneProcessMatchesTheFusedTrainingForm) {
     for (const auto& name : {r.updated_mean, r.updated_var})
       check(fused.out.at(name), synced.out.at(name), name, worst_update);
   for (const auto& p : kParameters) {
-    const double error = gradient_error(fused, synced, p);
+    const double error = gradient_error(fused, synced.grads.at(p), p);
     EXPECT_LE(error, kTolerance) << p << " gradient";
     worst_grad = std::max(worst_grad, error);
   }
@@ -245,7 +338,7 @@ TEST_P(SyncBatchNorm, TwoRanksWithTheSameBatchMatchTheFusedNodeWithTwiceM) {
     EXPECT_LE(relative_error(fused.out.at(name), synced.out.at(name)), kTolerance) << name;
   double worst_grad = 0;
   for (const auto& p : kParameters) {
-    const double error = gradient_error(fused, synced, p);
+    const double error = gradient_error(fused, synced.grads.at(p), p);
     EXPECT_LE(error, kTolerance) << p;
     worst_grad = std::max(worst_grad, error);
   }
@@ -253,11 +346,11 @@ TEST_P(SyncBatchNorm, TwoRanksWithTheSameBatchMatchTheFusedNodeWithTwiceM) {
     const RunningStat& r = synced.form.running_stats[k];
     EXPECT_LE(relative_error(fused.out.at(r.updated_mean), synced.out.at(r.updated_mean)), kTolerance);
     // updated_var = var * m + batch_var * 2M / (2M - 1) * (1 - m), M the values per channel.
-    const std::vector<double> var = synced.graph.initializers.at(r.var).to_doubles();
+    const std::vector<double> var = synced.graph->initializers.at(r.var).to_doubles();
     const std::vector<double> batch_var = fused.out.at(fused.batch_stats[2 * k + 1]).to_doubles();
-    const Node& bn = *std::find_if(fused.graph.nodes.begin(), fused.graph.nodes.end(),
+    const Node& bn = *std::find_if(fused.graph->nodes.begin(), fused.graph->nodes.end(),
                                    [&](const Node& n) { return n.name == r.node; });
-    const Shape x_shape = *fused.graph.shape_of(bn.inputs[0]);
+    const Shape x_shape = *fused.graph->shape_of(bn.inputs[0]);
     const double m = shape_numel(x_shape) / x_shape[1], momentum = synced.momentum.at(r.var);
     std::vector<double> expected(var.size());
     for (size_t c = 0; c < var.size(); ++c)
@@ -269,6 +362,58 @@ TEST_P(SyncBatchNorm, TwoRanksWithTheSameBatchMatchTheFusedNodeWithTwiceM) {
   }
   std::cout << fmt::format("[sync batchnorm] {}: two ranks with one batch, gradient relative error {:.3g}\n",
                            GetParam(), worst_grad);
+}
+
+// Two ranks in two threads, each with half of the batch (samples 0-1 and 2-3): together they
+// are the fused node on the whole batch, as torch.nn.SyncBatchNorm is BatchNorm over the global
+// batch. Each rank's y is its half of the fused y; each rank's batch and running statistics are
+// the fused ones; the mean of the ranks' gradients (each rank's MSE is the mean over its half,
+// and the data-parallel step averages them) is the fused gradient.
+TEST_P(SyncBatchNorm, TwoRanksWithHalfTheBatchEachAreTheFusedNodeOnTheWholeBatch) {
+  const Step fused = run_step(GetParam(), std::nullopt);
+  const auto ranks = std::make_shared<ThreadRanks>();
+  std::vector<Step> steps;
+  for (int r = 0; r < 2; ++r) steps.push_back(make_step(GetParam(), register_process_group(ranks->rank(r))));
+  const Tensor x = fixture_tensor(GetParam(), "x"), label = fixture_tensor(GetParam(), "label");
+  std::string errors[2];
+  auto run_rank = [&](int r) {
+    try {
+      steps[r].run(rows(x, 2 * r, 2 * r + 2), rows(label, 2 * r, 2 * r + 2));
+    } catch (const std::exception& e) {
+      errors[r] = e.what();
+    }
+  };
+  std::thread other(run_rank, 1);
+  run_rank(0);
+  other.join();
+  ASSERT_EQ(errors[0], "");
+  ASSERT_EQ(errors[1], "");
+
+  std::vector<double> y = steps[0].out.at("y").to_doubles();
+  for (double v : steps[1].out.at("y").to_doubles()) y.push_back(v);
+  const double y_error = relative_error(fused.out.at("y"), Tensor::from<double>(fused.out.at("y").shape(), y));
+  EXPECT_LE(y_error, kTolerance);
+  double worst_stat = 0, worst_grad = 0;
+  for (const Step& s : steps) {
+    for (const auto& name : fused.batch_stats)
+      worst_stat = std::max(worst_stat, relative_error(fused.out.at(name), s.out.at(name)));
+    for (const RunningStat& r : fused.form.running_stats)
+      for (const auto& name : {r.updated_mean, r.updated_var})
+        worst_stat = std::max(worst_stat, relative_error(fused.out.at(name), s.out.at(name)));
+  }
+  EXPECT_LE(worst_stat, kTolerance);
+  for (const auto& p : kParameters) {
+    const std::vector<double> g0 = steps[0].grads.at(p).to_doubles(), g1 = steps[1].grads.at(p).to_doubles();
+    std::vector<double> mean(g0.size());
+    for (size_t i = 0; i < g0.size(); ++i) mean[i] = (g0[i] + g1[i]) / 2;
+    const double error = gradient_error(fused, Tensor::from<double>(fused.grads.at(p).shape(), mean), p);
+    EXPECT_LE(error, kTolerance) << p;
+    worst_grad = std::max(worst_grad, error);
+  }
+  std::cout << fmt::format(
+      "[sync batchnorm] {}: two ranks with half the batch each, relative error y {:.3g}, statistics {:.3g}, "
+      "mean gradient {:.3g}\n",
+      GetParam(), y_error, worst_stat, worst_grad);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, SyncBatchNorm, ::testing::Values("opset9", "opset15"),
