@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -192,14 +193,13 @@ struct Step {
   void run(const Tensor& x, const Tensor& label) {
     const std::vector<Tensor> got = plan->run(feeds_for(*graph, {{"x", x}, {"label", label}}));
     for (size_t i = 0; i < got.size(); ++i) out[graph->outputs[i].name] = got[i];
-    for (const auto& p : kParameters) grads[p] = out.at(grad_of.at(p));
+    for (const auto& [p, grad] : grad_of) grads[p] = out.at(grad);
   }
 };
 
-Step make_step(const std::string& fixture, std::optional<int64_t> group) {
-  const std::string dir = kParityDir + "/" + fixture;
+Step make_step(const std::string& model, const std::vector<std::string>& parameters, std::optional<int64_t> group) {
   Step s;
-  s.graph = std::make_unique<Graph>(load_onnx_model(dir + "/model.onnx"));
+  s.graph = std::make_unique<Graph>(load_onnx_model(model));
   Graph& graph = *s.graph;
   for (const Node& n : graph.nodes)
     if (n.op_type == "BatchNormalization") s.momentum[n.inputs[4]] = n.attr_float("momentum", 0.9f);
@@ -215,9 +215,14 @@ Step make_step(const std::string& fixture, std::optional<int64_t> group) {
   }
   if (group) sync_batchnorm(graph, s.form, *group);
   const AppendedLoss loss = append_loss(graph, {LossKind::MSE, "y"});
-  s.grad_of = build_gradient_graph(graph, loss.loss, kParameters).gradients;
-  s.plan = std::make_unique<Plan>(graph, KernelRegistry::global(), dir);
+  s.grad_of = build_gradient_graph(graph, loss.loss, parameters).gradients;
+  s.plan = std::make_unique<Plan>(graph, KernelRegistry::global(), model);
   return s;
+}
+
+// make_step of the fixture model and its parameters.
+Step make_step(const std::string& fixture, std::optional<int64_t> group) {
+  return make_step(kParityDir + "/" + fixture + "/model.onnx", kParameters, group);
 }
 
 // The fixture's batch (x [4, 3, 5, 5], label [4, 6]).
@@ -519,6 +524,72 @@ TEST(SyncBatchNorm, RefusesAnUnknownRankOrAnInferenceFormNode) {
   EXPECT_NE(testing::error_of([&] { sync_batchnorm(inference, form, 0); }).find("inference form"), std::string::npos);
   EXPECT_EQ(inference.nodes.size(), exported.nodes.size());
 }
+
+// y = BatchNormalization(x * (x + w)), w [x's shape without N] trainable like scale and B, in
+// one process: the rewrite against the fused node at other ranks, types, opsets and forms.
+// (Not x * w: BatchNormalization undoes a per-channel scale, so with per-channel statistics
+// w's gradient would be zero but for epsilon, and only rounding noise would be compared.)
+struct BnCase {
+  const char* name;
+  int opset;
+  int elem_type;  // onnx::TensorProto::FLOAT or DOUBLE
+  Shape x;        // x's declared shape; -1: a batch the model leaves open
+  bool spatial;   // false: BatchNormalization-7's per-activation statistics (spatial=0)
+};
+
+class SyncBatchNormForms : public ::testing::TestWithParam<BnCase> {};
+
+TEST_P(SyncBatchNormForms, OneProcessMatchesTheFusedTrainingForm) {
+  const BnCase& c = GetParam();
+  const DType dtype = c.elem_type == onnx::TensorProto::FLOAT ? DType::Float32 : DType::Float64;
+  Shape x_shape = c.x;
+  x_shape[0] = 5;
+  const Shape per_sample(x_shape.begin() + 1, x_shape.end());
+  const Shape param = c.spatial ? Shape{x_shape[1]} : per_sample;
+  std::mt19937 rng(11);
+  auto random = [&](const Shape& shape, float lo, float hi) {
+    const Tensor t = testing::random_float32(shape, rng, lo, hi);
+    return dtype == DType::Float32 ? t : testing::to_double(t);
+  };
+  testing::TempDir dir;
+  testing::ModelBuilder m(c.opset);
+  m.input("x", c.elem_type, c.x);
+  m.initializer("w", random(per_sample, 0.5f, 1.5f));
+  m.initializer("scale", random(param, 0.5f, 1.5f));
+  m.initializer("B", random(param, -0.5f, 0.5f));
+  m.initializer("mean", random(param, -0.2f, 0.2f));
+  m.initializer("var", random(param, 0.5f, 1.5f));
+  m.node("Add", {"x", "w"}, {"x_plus_w"});
+  m.node("Mul", {"x", "x_plus_w"}, {"h"});
+  m.node("BatchNormalization", {"h", "scale", "B", "mean", "var"}, {"y"}).set_name("bn");
+  m.attr("momentum", 0.8f);
+  if (!c.spatial) m.attr("spatial", 0);
+  m.output("y", c.elem_type, c.x);
+  m.save(dir.path() + "/model.onnx");
+
+  const std::vector<std::string> parameters{"w", "scale", "B"};
+  Step fused = make_step(dir.path() + "/model.onnx", parameters, std::nullopt);
+  Step synced = make_step(dir.path() + "/model.onnx", parameters, 0);
+  const Tensor x = random(x_shape, -2.f, 2.f), label = random(x_shape, -1.f, 1.f);
+  fused.run(x, label);
+  synced.run(x, label);
+  double worst = 0;
+  for (const auto& [name, expected] : fused.out) {
+    const double error = relative_error(expected, synced.out.at(name));
+    EXPECT_LE(error, dtype == DType::Float32 ? kTolerance : 1e-12) << name;
+    worst = std::max(worst, error);
+  }
+  EXPECT_EQ(fused.out.size(), 9u);  // y, 2 batch statistics, 2 updates, the loss, 3 gradients
+  std::cout << fmt::format("[sync batchnorm] {}: worst relative error over every output {:.3g}\n", c.name, worst);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, SyncBatchNormForms,
+    ::testing::Values(BnCase{"opset7_per_activation", 7, onnx::TensorProto::FLOAT, {4, 3, 2}, false},
+                      BnCase{"opset9_bn1d_open_batch", 9, onnx::TensorProto::FLOAT, {-1, 6}, true},
+                      BnCase{"opset14_rank5", 14, onnx::TensorProto::FLOAT, {2, 2, 3, 2, 2}, true},
+                      BnCase{"opset15_float64_sequence", 15, onnx::TensorProto::DOUBLE, {-1, 3, 4}, true}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace onnx_train
