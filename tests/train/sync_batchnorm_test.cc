@@ -532,9 +532,10 @@ TEST(SyncBatchNorm, RefusesAnUnknownRankOrAnInferenceFormNode) {
 struct BnCase {
   const char* name;
   int opset;
-  int elem_type;  // onnx::TensorProto::FLOAT or DOUBLE
-  Shape x;        // x's declared shape; -1: a batch the model leaves open
-  bool spatial;   // false: BatchNormalization-7's per-activation statistics (spatial=0)
+  int elem_type;                    // onnx::TensorProto::FLOAT or DOUBLE
+  Shape x;                          // x's declared shape; -1: a batch the model leaves open
+  bool spatial;                     // false: BatchNormalization-7's per-activation statistics (spatial=0)
+  bool float64_statistics = false;  // running mean and variance float64 whatever x's type (version 15)
 };
 
 class SyncBatchNormForms : public ::testing::TestWithParam<BnCase> {};
@@ -557,8 +558,9 @@ TEST_P(SyncBatchNormForms, OneProcessMatchesTheFusedTrainingForm) {
   m.initializer("w", random(per_sample, 0.5f, 1.5f));
   m.initializer("scale", random(param, 0.5f, 1.5f));
   m.initializer("B", random(param, -0.5f, 0.5f));
-  m.initializer("mean", random(param, -0.2f, 0.2f));
-  m.initializer("var", random(param, 0.5f, 1.5f));
+  const Tensor mean = random(param, -0.2f, 0.2f), var = random(param, 0.5f, 1.5f);
+  m.initializer("mean", c.float64_statistics ? testing::to_double(mean) : mean);
+  m.initializer("var", c.float64_statistics ? testing::to_double(var) : var);
   m.node("Add", {"x", "w"}, {"x_plus_w"});
   m.node("Mul", {"x", "x_plus_w"}, {"h"});
   m.node("BatchNormalization", {"h", "scale", "B", "mean", "var"}, {"y"}).set_name("bn");
@@ -575,6 +577,7 @@ TEST_P(SyncBatchNormForms, OneProcessMatchesTheFusedTrainingForm) {
   synced.run(x, label);
   double worst = 0;
   for (const auto& [name, expected] : fused.out) {
+    EXPECT_EQ(synced.out.at(name).dtype(), expected.dtype()) << name;
     const double error = relative_error(expected, synced.out.at(name));
     EXPECT_LE(error, dtype == DType::Float32 ? kTolerance : 1e-12) << name;
     worst = std::max(worst, error);
@@ -588,6 +591,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(BnCase{"opset7_per_activation", 7, onnx::TensorProto::FLOAT, {4, 3, 2}, false},
                       BnCase{"opset9_bn1d_open_batch", 9, onnx::TensorProto::FLOAT, {-1, 6}, true},
                       BnCase{"opset14_rank5", 14, onnx::TensorProto::FLOAT, {2, 2, 3, 2, 2}, true},
+                      BnCase{"opset15_float64_statistics", 15, onnx::TensorProto::FLOAT, {4, 3, 2, 2}, true, true},
                       BnCase{"opset15_float64_sequence", 15, onnx::TensorProto::DOUBLE, {-1, 3, 4}, true}),
     [](const auto& info) { return std::string(info.param.name); });
 
