@@ -1,11 +1,12 @@
 // The communicator of an MPI launch (MPI_COMM_WORLD), on Open MPI.
 //
 // Every collective is started non-blocking and completed by polling, so that it can give up:
-// a collective not complete after `timeout` throws an Error naming the ranks that never
-// reached it. To know them, each rank announces every collective it enters (its sequence
-// number, in order) on a second communicator: ranks other than 0 to rank 0, rank 0 to all.
-// Rank 0 thus knows who is behind; another rank knows whether rank 0 is. The announcements
-// are received (drained) whenever a rank waits, so they never pile up.
+// a collective not complete after `timeout` throws an Error naming the ranks at fault. To know
+// them, each rank announces every collective it enters (its sequence number, in order) on a
+// second communicator, and repeats it every kHeartbeat while it waits: ranks other than 0 to
+// rank 0, rank 0 to all. Rank 0 thus knows who never reached the collective and who reached it
+// but fell silent (stopped, hung, or died inside it); another rank knows the same of rank 0.
+// The messages are received (drained) whenever a rank waits, so they never pile up.
 #include <mpi.h>
 #include <unistd.h>
 
@@ -25,7 +26,12 @@ namespace onnx_train {
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 constexpr int kArrivalTag = 7001;
+constexpr std::chrono::milliseconds kHeartbeat{500};
+// A rank not heard of for this long while it should be waiting is taken as gone.
+constexpr std::chrono::milliseconds kSilent{2500};
 
 bool started_mpi = false;  // MPI_Init was ours (MPI_Finalize is too)
 
@@ -68,6 +74,7 @@ class MpiCommunicator : public Communicator {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
     arrived_.assign(static_cast<size_t>(size_), 0);
+    heard_.assign(static_cast<size_t>(size_), Clock::now());
     // Every rank's host and process id, for messages.
     char host[64] = {};
     gethostname(host, sizeof(host) - 1);
@@ -151,12 +158,18 @@ class MpiCommunicator : public Communicator {
 
   // Polls `request` until it completes; past the timeout, throws naming who is missing.
   void wait_for(MpiRequest& request) {
-    const auto start = std::chrono::steady_clock::now();
+    const auto start = Clock::now();
+    auto beat = start;
     int64_t polls = 0;
     while (!request.test()) {
       ++polls;
-      const auto waited = std::chrono::steady_clock::now() - start;
+      const auto now = Clock::now();
+      const auto waited = now - start;
       if (polls % 64 == 0) drain();
+      if (now - beat > kHeartbeat) {
+        send_sequence(request.sequence());
+        beat = now;
+      }
       if (waited > timeout) timed_out(request);
       // Spin briefly (a collective among ranks on one machine takes microseconds), then yield
       // the core, then sleep: a rank waiting for a slow one should not take its CPU.
@@ -186,6 +199,13 @@ class MpiCommunicator : public Communicator {
   int64_t announce() {
     const int64_t sequence = ++sequence_;
     arrived_[static_cast<size_t>(rank_)] = sequence;
+    send_sequence(sequence);
+    drain();
+    return sequence;
+  }
+
+  // "This rank is in collective `sequence`" to rank 0 (from rank 0: to every rank).
+  void send_sequence(int64_t sequence) {
     // Completed announcements are forgotten; the rest keep their buffer alive.
     while (!sends_.empty()) {
       int flag = 0;
@@ -199,8 +219,6 @@ class MpiCommunicator : public Communicator {
       Send& s = sends_.back();
       check_mpi(MPI_Isend(&s.sequence, 1, MPI_INT64_T, r, kArrivalTag, arrivals_, &s.request), "MPI_Isend");
     }
-    drain();
-    return sequence;
   }
 
   // Receives every announcement that has come in.
@@ -214,28 +232,35 @@ class MpiCommunicator : public Communicator {
       MPI_Recv(&sequence, 1, MPI_INT64_T, status.MPI_SOURCE, kArrivalTag, arrivals_, MPI_STATUS_IGNORE);
       int64_t& known = arrived_[static_cast<size_t>(status.MPI_SOURCE)];
       known = std::max(known, sequence);
+      heard_[static_cast<size_t>(status.MPI_SOURCE)] = Clock::now();
     }
   }
 
   [[noreturn]] void timed_out(const MpiRequest& request) {
     drain();
+    const auto now = Clock::now();
     const auto seconds = std::chrono::duration<double>(timeout).count();
-    std::vector<std::string> missing;
-    if (rank_ == 0) {
-      for (int r = 1; r < size_; ++r)
-        if (arrived_[static_cast<size_t>(r)] < request.sequence()) missing.push_back(describe_rank(r));
-    } else if (arrived_[0] < request.sequence()) {
-      missing.push_back(describe_rank(0));
+    // Rank 0 hears from every rank; the others hear from rank 0 alone.
+    std::vector<std::string> absent, silent;
+    for (int r = 0; r < size_; ++r) {
+      if (r == rank_ || (rank_ != 0 && r != 0)) continue;
+      if (arrived_[static_cast<size_t>(r)] < request.sequence())
+        absent.push_back(describe_rank(r));
+      else if (now - heard_[static_cast<size_t>(r)] > kSilent)
+        silent.push_back(describe_rank(r));
     }
-    if (missing.empty())
-      OT_FAIL_AS(ErrorCategory::Distributed,
-                 "{} did not finish within {:g} s on {}: {} reached it, but another rank did not (rank 0's message "
-                 "names it); it died, hangs, or stopped at another point of the run",
-                 request.what(), seconds, describe_rank(rank_), rank_ == 0 ? "every rank" : "rank 0");
-    OT_FAIL_AS(ErrorCategory::Distributed,
-               "{} did not finish within {:g} s on {}: {} never reached it (it died, hangs, or stopped at another "
-               "point of the run); --dist-timeout sets the wait",
-               request.what(), seconds, describe_rank(rank_), fmt::join(missing, ", "));
+    std::string who;
+    if (!absent.empty())
+      who = fmt::format("{} never reached it (it hangs, died, or stopped at another point of the run)",
+                        fmt::join(absent, ", "));
+    if (!silent.empty())
+      who += fmt::format("{}{} reached it, then stopped answering (stopped, hung or died inside it)",
+                         who.empty() ? "" : "; ", fmt::join(silent, ", "));
+    if (who.empty())
+      who = rank_ == 0 ? "every rank reached it and still answers, yet it did not complete (was this process stopped?)"
+                       : "rank 0 reached it and still answers; another rank is at fault (rank 0's message names it)";
+    OT_FAIL_AS(ErrorCategory::Distributed, "{} did not finish within {:g} s on {}: {}; --dist-timeout sets the wait",
+               request.what(), seconds, describe_rank(rank_), who);
   }
 
   struct Send {
@@ -249,6 +274,7 @@ class MpiCommunicator : public Communicator {
   std::vector<int64_t> pids_;
   int64_t sequence_ = 0;
   std::vector<int64_t> arrived_;  // per rank: the last collective it is known to have entered
+  std::vector<Clock::time_point> heard_;  // per rank: when a message of it last came
   std::deque<Send> sends_;        // announcements in flight (a deque keeps their addresses)
 };
 

@@ -35,7 +35,7 @@ Communicator& process_group(int64_t id) {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   OT_CHECK(id >= 0 && id < static_cast<int64_t>(r.groups.size()),
-           "process group {} is unknown in this process (a training graph with AllReduceMean nodes runs only in the "
+           "process group {} is unknown in this process (a training graph with AllReduceSum nodes runs only in the "
            "session that made it)",
            id);
   return *r.groups[static_cast<size_t>(id)];

@@ -1,4 +1,4 @@
-// The communicators kernels reach by number. A node that communicates (com.onnx_train.AllReduceMean,
+// The communicators kernels reach by number. A node that communicates (ai.onnx_train.AllReduceSum,
 // which sync_batchnorm inserts) carries the integer attribute "group": the number
 // register_process_group gave its session's communicator. The registry is process-wide because
 // kernels are made from a node alone (runtime/kernels/registry.h).

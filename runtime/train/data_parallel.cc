@@ -210,7 +210,9 @@ StepResult TrainingSession::Impl::train_step_data_parallel(const std::map<std::s
         s.source, failure.empty() ? "the loss or a running statistic turns NaN or Inf" : failure, s.step + 1, where,
         s.step));
   }
-  result.loss = totals[0] / totals[1];
+  // The loss of one batch holding every rank's samples: their weighted mean, or for a "sum"
+  // loss (each rank's weight 1) their sum.
+  result.loss = average ? totals[0] / totals[1] : totals[0];
   for (size_t i : s.model_outputs) result.outputs.push_back(s.last_outputs[i]);
 
   if (steps_now) {

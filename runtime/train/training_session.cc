@@ -30,7 +30,9 @@
 #include "runtime/train/session_impl.h"
 #include "runtime/train/step_math.h"
 #include "runtime/train/training_info.h"
+#include "runtime/distributed/process_groups.h"
 #include "runtime/transforms/fuse_conv.h"
+#include "runtime/transforms/sync_batchnorm.h"
 #include "runtime/transforms/train_mode.h"
 
 namespace onnx_train {
@@ -264,6 +266,10 @@ SessionGraphs build_graphs(TrainingSession::Impl& s) {
   // Each rank draws its own Dropout masks; rank 0 those of one process.
   const int rank = s.options.distributed.communicator ? s.options.distributed.communicator->rank() : 0;
   g.form = to_training_form(*s.train, rank == 0 ? s.options.seed : s.options.seed ^ (0x9E3779B97F4A7C15ull * rank));
+  // --sync-batchnorm: batch statistics over every rank's batch (a rewrite of the training form).
+  const auto& group = s.options.distributed.communicator;
+  if (s.options.distributed.sync_batchnorm && group && group->size() > 1)
+    sync_batchnorm(*s.train, g.form, register_process_group(group));
   // Everything so far is the forward pass (model and loss); the gradient builder appends.
   for (const Node& n : s.train->nodes)
     if (!n.outputs.empty()) s.forward_outputs.insert(n.outputs[0]);

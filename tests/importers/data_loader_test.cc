@@ -276,5 +276,100 @@ TEST(SplitValidation, BadFractionsAndTooFewSamples) {
              "leaves 1 for validation and 0 for training");
 }
 
+// Data-parallel shards (BatchLoader::set_shard): rank r of W takes the order's positions r, r + W,
+// ...; padded by the order's first samples to a multiple of W.
+std::vector<std::vector<int64_t>> shard_epoch(const std::shared_ptr<const Dataset>& data, int64_t batch, int rank,
+                                              int ranks, bool pad, int64_t epoch_number, int64_t first_sample = 0) {
+  BatchLoader loader(data, batch, /*shuffle=*/true, 5);
+  loader.set_shard(rank, ranks, pad);
+  loader.start_epoch_at_sample(epoch_number, first_sample);
+  return rest_of_epoch(loader);
+}
+
+TEST(BatchLoaderShards, RanksTogetherReadTheBatchesOfOneProcessAtTheirSummedBatchSize) {
+  auto data = std::make_shared<IndexDataset>(24);
+  BatchLoader one(data, 6, /*shuffle=*/true, 5);
+  const auto whole = epoch(one, 1);
+  std::vector<std::vector<int64_t>> shards[3];
+  for (int r = 0; r < 3; ++r) shards[r] = shard_epoch(data, 2, r, 3, true, 1);
+  ASSERT_EQ(whole.size(), 4u);
+  for (int r = 0; r < 3; ++r) ASSERT_EQ(shards[r].size(), 4u);
+  for (size_t k = 0; k < whole.size(); ++k) {
+    std::vector<int64_t> together;
+    for (int r = 0; r < 3; ++r) together.insert(together.end(), shards[r][k].begin(), shards[r][k].end());
+    std::sort(together.begin(), together.end());
+    std::vector<int64_t> expected = whole[k];
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(together, expected) << "batch " << k;
+  }
+  // Strided as DistributedSampler: rank 1 holds the order's positions 1, 4, 7...
+  const std::vector<int64_t> order = flat(whole);
+  EXPECT_EQ(flat(shards[1]), (std::vector<int64_t>{order[1], order[4], order[7], order[10], order[13], order[16],
+                                                     order[19], order[22]}));
+}
+
+TEST(BatchLoaderShards, PaddingGivesEveryRankAsManyBatchesAndWithoutItNoSampleTwice) {
+  auto data = std::make_shared<IndexDataset>(10);
+  BatchLoader one(data, 10, /*shuffle=*/true, 5);
+  const std::vector<int64_t> order = flat(epoch(one, 0));
+  // 10 samples on 4 ranks: 3 each, the last two positions repeating the order's first two.
+  std::vector<int64_t> padded;
+  for (int r = 0; r < 4; ++r) {
+    BatchLoader loader(data, 2, true, 5);
+    loader.set_shard(r, 4);
+    EXPECT_EQ(loader.batches_per_epoch(), 2);
+    loader.start_epoch(0);
+    const auto batches = rest_of_epoch(loader);
+    ASSERT_EQ(batches.size(), 2u);
+    EXPECT_EQ(batches[1].size(), 1u);
+    const auto mine = flat(batches);
+    padded.insert(padded.end(), mine.begin(), mine.end());
+  }
+  std::vector<int64_t> expected = order;
+  expected.push_back(order[0]);
+  expected.push_back(order[1]);
+  std::sort(expected.begin(), expected.end());
+  std::sort(padded.begin(), padded.end());
+  EXPECT_EQ(padded, expected);
+  // Validation's shards: every sample once, ranks 0 and 1 one more than ranks 2 and 3.
+  std::vector<int64_t> unpadded;
+  for (int r = 0; r < 4; ++r) {
+    const auto mine = flat(shard_epoch(data, 2, r, 4, /*pad=*/false, 0));
+    EXPECT_EQ(mine.size(), r < 2 ? 3u : 2u) << "rank " << r;
+    unpadded.insert(unpadded.end(), mine.begin(), mine.end());
+  }
+  std::sort(unpadded.begin(), unpadded.end());
+  EXPECT_EQ(unpadded, iota(10));
+}
+
+TEST(BatchLoaderShards, PositionsAreInTheWholeOrderSoAResumeMayChangeTheRankCount) {
+  auto data = std::make_shared<IndexDataset>(40);
+  // Two ranks at batch 4 stop after 3 batches each: position 24 of the order.
+  BatchLoader rank0(data, 4, true, 5);
+  rank0.set_shard(0, 2);
+  rank0.start_epoch(2);
+  std::map<std::string, Tensor> batch;
+  for (int k = 0; k < 3; ++k) ASSERT_TRUE(rank0.next(batch));
+  EXPECT_EQ(rank0.next_sample(), 24);
+  BatchLoader resumed_rank0(data, 4, true, 5);
+  resumed_rank0.set_shard(0, 2);
+  resumed_rank0.start_epoch(2, 3);  // batch 3 of the two-rank run: the same position
+  EXPECT_EQ(resumed_rank0.next_sample(), 24);
+  // One process at batch 8 from there reads what the two ranks had left.
+  std::vector<int64_t> left_on_two;
+  for (int r = 0; r < 2; ++r) {
+    const auto mine = flat(shard_epoch(data, 4, r, 2, true, 2, 24));
+    left_on_two.insert(left_on_two.end(), mine.begin(), mine.end());
+  }
+  BatchLoader single(data, 8, true, 5);
+  EXPECT_EQ(single.batches_from_sample(24), 2);
+  single.start_epoch_at_sample(2, 24);
+  std::vector<int64_t> left_on_one = flat(rest_of_epoch(single));
+  std::sort(left_on_two.begin(), left_on_two.end());
+  std::sort(left_on_one.begin(), left_on_one.end());
+  EXPECT_EQ(left_on_two, left_on_one);
+  EXPECT_EQ(left_on_one.size(), 16u);
+}
+
 }  // namespace
 }  // namespace onnx_train

@@ -395,6 +395,7 @@ const std::vector<KernelRow> kRows = {
     {kPreview, "Adagrad", 1, "onnx:node/test_adagrad"},
     {kPreview, "Adam", 1, "onnx:node/test_adam"},
     {kPreview, "Momentum", 1, "onnx:node/test_momentum"},
+    {kTrain, "AllReduceSum", 1, "gtest:SyncBatchNorm.AllReduceSumOfOneProcessIsItsInput"},
     {kTrain, "AveragePoolGrad", 1, "gtest:ConvPoolGrad.AveragePoolGradFloat32MatchesFloat64"},
     {kTrain, "BatchNormalizationGrad", 1, "gtest:NormalizationGradTest.BatchNormGradFloat32MatchesFloat64"},
     {kTrain, "BitwiseAnd", 1, "gtest:Bitwise.BinaryOpsBroadcast"},

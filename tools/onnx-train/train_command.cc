@@ -555,6 +555,7 @@ int train_command(const std::vector<std::string>& raw_args) {
     if (leader) throw;
     // An option or model error is every rank's: rank 0 says it once. Others are this rank's own.
     if (e.category() == ErrorCategory::Usage || e.category() == ErrorCategory::Model) std::_Exit(1);
+    if (e.category() == ErrorCategory::Distributed) throw;  // it names its rank already
     throw Error(fmt::format("{}: {}", group->describe_rank(group->rank()), e.what()), e.category());
   } catch (...) {
     // The error goes to stderr, on the same terminal: end the bar's line first, so that the
