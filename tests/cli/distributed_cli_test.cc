@@ -369,7 +369,8 @@ bool is_our_rank(pid_t pid) {
 }
 
 // Rank 1 stopped (SIGSTOP) after training began: rank 0 waits --dist-timeout 5 s in the step's
-// allreduce, then fails naming rank 1 by its host and pid; the run exits non-zero well within 30 s.
+// allreduce, then fails naming rank 1 by its host and pid, as never having reached the allreduce or
+// as silent inside it; the run exits non-zero well within 30 s.
 TEST_F(DistributedCli, ARankThatHangsIsNamedWithinTheTimeout) {
   const std::string model = make_mlp(path("mlp.onnx"), false);
   write_npy_data(path("data"), separable(2000, 8));  // 125 steps an epoch, 400 epochs: runs until stopped
@@ -432,10 +433,17 @@ TEST_F(DistributedCli, ARankThatHangsIsNamedWithinTheTimeout) {
   EXPECT_HAS(rank0, "onnx-train: error: ");
   EXPECT_HAS(rank0, "rank 1 (host ");
   EXPECT_HAS(rank0, fmt::format("pid {})", ranks[1]));
-  EXPECT_HAS(rank0, "never reached it");
+  // Stopped between collectives, rank 1 never reached rank 0's; stopped inside one (as often as
+  // not: a step of this MLP is mostly its allreduces), it reached it and fell silent.
+  EXPECT_TRUE(rank0.find("rank 1 (host ") != std::string::npos &&
+              (rank0.find("never reached it") != std::string::npos ||
+               rank0.find("reached it, then stopped answering") != std::string::npos))
+      << rank0;
   EXPECT_HAS(rank0, "--dist-timeout");
   EXPECT_FALSE(fs::exists(path("hang.onnx")));
-  std::printf("rank 0 stopped %.1f s after rank 1 did (--dist-timeout 5)\n", seconds);
+  std::printf("rank 0 stopped %.1f s after rank 1 did (--dist-timeout 5): rank 1 %s\n", seconds,
+              rank0.find("never reached it") != std::string::npos ? "never reached the collective"
+                                                                  : "fell silent inside the collective");
 }
 
 // --distributed insists on an MPI launch: run without mpirun it fails before training; without it
