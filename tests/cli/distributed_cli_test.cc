@@ -5,9 +5,10 @@
 // every exported weight agree within float rounding (1e-5 relative): plain, with --accumulate, and
 // with BatchNormalization under --sync-batchnorm (running statistics included). Only rank 0 prints
 // and writes the log (the single run's events and a final "allreduce" one), checkpoints and the
-// export. A checkpoint of a 2-rank run resumes on 1 process at twice the batch and the reverse,
-// ending as the uninterrupted run. A rank that stops answering (SIGSTOP) makes rank 0 fail within
-// --dist-timeout, naming that rank's pid.
+// export. --bucket-mb changes the buckets, not the model. A checkpoint of a 2-rank run resumes on
+// 1 process at twice the batch and the reverse, ending as the uninterrupted run, also from a
+// sample inside a global batch. A rank that stops answering (SIGSTOP) makes rank 0 fail within
+// --dist-timeout, naming that rank's pid. --distributed without mpirun is refused.
 //
 // The real binaries (mpirun from Open MPI's openmpi-bin, tests/cli/cli_harness.h); every test is
 // skipped, saying so, when mpirun is not on PATH. Tiny models, a few seconds in all.
@@ -162,14 +163,16 @@ class DistributedCli : public CliTest {
     all.insert(all.end(), command.begin(), command.end());
     all.insert(all.end(), args.begin(), args.end());
     all.insert(all.end(), {"--threads", "1"});
-    return start(all, options);
+    const pid_t pid = start(all, options);
+    commands_[pid] = "mpirun" + quote_args(all).substr(std::string("onnx-train").size());
+    return pid;
   }
 
-  // A run on `ranks` processes that must succeed.
+  // A run on `ranks` processes that must succeed, saying nothing on stderr (neither rank).
   CliRun ok_ranks(int ranks, const std::vector<std::string>& args, bool tag = false) {
     CliRun r = finish(start_ranks(ranks, args, tag), 120);
-    r.command = "mpirun -np " + std::to_string(ranks) + " " + r.command;
     EXPECT_EQ(r.code, 0) << r.show();
+    EXPECT_EQ(r.err, "") << r.show();
     return r;
   }
 
