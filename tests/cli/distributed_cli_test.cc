@@ -5,7 +5,9 @@
 // every exported weight agree within float rounding (1e-5 relative): plain, with --accumulate, and
 // with BatchNormalization under --sync-batchnorm (running statistics included). Only rank 0 prints
 // and writes the log (the single run's events and a final "allreduce" one), checkpoints and the
-// export. --bucket-mb changes the buckets, not the model. A checkpoint of a 2-rank run resumes on
+// export. A sample count that does not divide among the ranks is padded with the order's first
+// samples (and validation is over the held-out samples once each). --bucket-mb changes the
+// buckets, not the model. A checkpoint of a 2-rank run resumes on
 // 1 process at twice the batch and the reverse, ending as the uninterrupted run, also from a
 // sample inside a global batch. A rank that stops answering (SIGSTOP) makes rank 0 fail within
 // --dist-timeout, naming that rank's pid. --distributed without mpirun is refused.
@@ -259,6 +261,54 @@ TEST_F(DistributedCli, BucketSizeChangesTheBucketsNotTheModel) {
   expect_same_losses(step_losses(read_file(path("four.jsonl"))), step_losses(read_file(path("one.jsonl"))),
                      "--bucket-mb 0.00001 vs the default", 0);
   expect_same_weights(path("four.onnx"), path("one.onnx"), 0);
+}
+
+// 97 samples in file order (--no-shuffle) on 2 ranks: the order is padded to 98 by repeating its
+// first sample, rank 0 taking the even positions and rank 1 the odd ones, the last global batch
+// being positions 96 and 97 (one sample a rank). One process trains on the same 98 samples (the 97
+// and sample 0 again) at 16: the same steps, losses and model. Both validate on the same 31
+// held-out samples (an odd count, shared unevenly by the ranks): the same val loss and accuracy.
+TEST_F(DistributedCli, AnUnevenSampleCountIsPaddedWithTheFirstSamples) {
+  const std::string model = make_mlp(path("mlp.onnx"), false);
+  const Samples samples = separable(97, 11);
+  Samples padded = samples;
+  padded.n = 98;
+  padded.x.insert(padded.x.end(), samples.x.begin(), samples.x.begin() + 4);
+  padded.y.push_back(samples.y[0]);
+  write_npy_data(path("data97"), samples, 31, 11);
+  write_npy_data(path("data98"), padded, 31, 11);
+  const std::vector<std::string> common = {"--epochs", "2", "--no-shuffle", "--lr", "0.05"};
+  const CliRun two = ok_ranks(2, plus({model, path("data97"), "--batch-size", "8", "--log", path("two.jsonl"), "-o",
+                                       path("two.onnx")},
+                                      common));
+  const CliRun one = ok_single(plus({model, path("data98"), "--batch-size", "16", "--log", path("one.jsonl"), "-o",
+                                     path("one.onnx")},
+                                    common));
+  EXPECT_HAS(two.out, "done: 14 steps");
+  EXPECT_HAS(one.out, "done: 14 steps");
+  const double losses = expect_same_losses(step_losses(read_file(path("two.jsonl"))),
+                                           step_losses(read_file(path("one.jsonl"))), "97 samples on 2 ranks");
+  const double weights = expect_same_weights(path("two.onnx"), path("one.onnx"), 1e-5);
+  std::printf("largest relative difference: losses %.2g, weights %.2g\n", losses, weights);
+
+  // The validations: every line's val_loss and val_accuracy (the epoch's step, then the numbers).
+  static const std::regex val_line("\"step\": ([0-9]+), \"epoch\": [0-9]+, \"val_loss\": ([^,}]+)(, \"val_accuracy\": ([^,}]+))?");
+  auto validations = [](const std::string& log) {
+    std::vector<std::pair<double, double>> out;
+    for (const auto& line : lines_of(log)) {
+      std::smatch m;
+      if (std::regex_search(line, m, val_line))
+        out.emplace_back(std::stod(m[2]), m[4].matched ? std::stod(m[4]) : NAN);
+    }
+    return out;
+  };
+  const auto two_val = validations(read_file(path("two.jsonl"))), one_val = validations(read_file(path("one.jsonl")));
+  ASSERT_EQ(two_val.size(), 2u) << read_file(path("two.jsonl"));
+  ASSERT_EQ(one_val.size(), 2u) << read_file(path("one.jsonl"));
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_NEAR(two_val[i].first, one_val[i].first, 1e-5 * std::abs(one_val[i].first)) << "validation " << i + 1;
+    EXPECT_NEAR(two_val[i].second, one_val[i].second, 1e-9) << "validation " << i + 1;
+  }
 }
 
 // BatchNormalization after the first layer, no Dropout: with --sync-batchnorm the batch
