@@ -116,8 +116,8 @@ double expect_same_weights(const std::string& a_path, const std::string& b_path,
       const double scale = std::max({std::abs(x), std::abs(y), 1e-2 * largest});
       if (scale > 0) worst = std::max(worst, std::abs(x - y) / scale);
       if (std::abs(x - y) > tol * scale && bad++ < 3)
-        ADD_FAILURE() << name << "[" << i << "]: " << x << " vs " << y << " (relative "
-                      << std::abs(x - y) / scale << ", allowed " << tol << ")\n"
+        ADD_FAILURE() << name << "[" << i << "]: " << x << " vs " << y << " (relative " << std::abs(x - y) / scale
+                      << ", allowed " << tol << ")\n"
                       << a_path << " vs " << b_path;
     }
   }
@@ -159,16 +159,16 @@ class DistributedCli : public CliTest {
     options.binary = mpirun_;
     // Shared memory between the ranks without ptrace rights (containers refuse CMA).
     options.env = {"OMPI_MCA_btl_vader_single_copy_mechanism=none"};
-    std::vector<std::string> all = {"--oversubscribe", "--allow-run-as-root", "--bind-to", "none",
-                                    "-np",             std::to_string(ranks)};
+    std::vector<std::string> all = {"--oversubscribe",    "--allow-run-as-root", "--bind-to", "none", "-np",
+                                    std::to_string(ranks)};
     if (tag) all.push_back("--tag-output");
     if (testing::kSanitized) {
       // LeakSanitizer would report what Open MPI keeps in the components it unloads at
       // MPI_Finalize: their frames show as "<unknown module>", which no suppression can name.
       // onnx-train's own leaks are still looked for by every single-process test.
       const char* asan = std::getenv("ASAN_OPTIONS");
-      all.insert(all.end(), {"-x", std::string("ASAN_OPTIONS=") + (asan ? std::string(asan) + ":" : "") +
-                                       "detect_leaks=0"});
+      all.insert(all.end(),
+                 {"-x", std::string("ASAN_OPTIONS=") + (asan ? std::string(asan) + ":" : "") + "detect_leaks=0"});
     }
     all.insert(all.end(), command.begin(), command.end());
     all.insert(all.end(), args.begin(), args.end());
@@ -201,13 +201,16 @@ constexpr int kSamples = 96;
 void expect_two_ranks_equal_one(DistributedCli& t, int accumulate) {
   const std::string model = make_mlp(t.path("mlp.onnx"), false);
   write_npy_data(t.path("data"), separable(kSamples, 5));
-  const std::vector<std::string> common = {model,    t.path("data"), "--epochs", "2",          "--seed",
-                                           "9",      "--lr",         "0.05",     "--accumulate", std::to_string(accumulate)};
-  const CliRun two = t.ok_ranks(2, plus(common, {"--batch-size", "8", "--log", t.path("two.jsonl"), "-o",
-                                                 t.path("two.onnx")}),
-                                /*tag=*/true);
-  const CliRun one = t.ok_single(plus(common, {"--batch-size", "16", "--log", t.path("one.jsonl"), "-o",
-                                               t.path("one.onnx")}));
+  const std::vector<std::string> common = {model,          t.path("data"),
+                                           "--epochs",     "2",
+                                           "--seed",       "9",
+                                           "--lr",         "0.05",
+                                           "--accumulate", std::to_string(accumulate)};
+  const CliRun two =
+      t.ok_ranks(2, plus(common, {"--batch-size", "8", "--log", t.path("two.jsonl"), "-o", t.path("two.onnx")}),
+                 /*tag=*/true);
+  const CliRun one =
+      t.ok_single(plus(common, {"--batch-size", "16", "--log", t.path("one.jsonl"), "-o", t.path("one.onnx")}));
 
   // Only rank 0 prints: every line mpirun passed on is rank 0's.
   EXPECT_LACKS(two.out, "[1,1]<");
@@ -278,12 +281,11 @@ TEST_F(DistributedCli, AnUnevenSampleCountIsPaddedWithTheFirstSamples) {
   write_npy_data(path("data97"), samples, 31, 11);
   write_npy_data(path("data98"), padded, 31, 11);
   const std::vector<std::string> common = {"--epochs", "2", "--no-shuffle", "--lr", "0.05"};
-  const CliRun two = ok_ranks(2, plus({model, path("data97"), "--batch-size", "8", "--log", path("two.jsonl"), "-o",
-                                       path("two.onnx")},
-                                      common));
-  const CliRun one = ok_single(plus({model, path("data98"), "--batch-size", "16", "--log", path("one.jsonl"), "-o",
-                                     path("one.onnx")},
-                                    common));
+  const CliRun two = ok_ranks(
+      2,
+      plus({model, path("data97"), "--batch-size", "8", "--log", path("two.jsonl"), "-o", path("two.onnx")}, common));
+  const CliRun one = ok_single(
+      plus({model, path("data98"), "--batch-size", "16", "--log", path("one.jsonl"), "-o", path("one.onnx")}, common));
   EXPECT_HAS(two.out, "done: 14 steps");
   EXPECT_HAS(one.out, "done: 14 steps");
   const double losses = expect_same_losses(step_losses(read_file(path("two.jsonl"))),
@@ -292,13 +294,13 @@ TEST_F(DistributedCli, AnUnevenSampleCountIsPaddedWithTheFirstSamples) {
   std::printf("largest relative difference: losses %.2g, weights %.2g\n", losses, weights);
 
   // The validations: every line's val_loss and val_accuracy (the epoch's step, then the numbers).
-  static const std::regex val_line("\"step\": ([0-9]+), \"epoch\": [0-9]+, \"val_loss\": ([^,}]+)(, \"val_accuracy\": ([^,}]+))?");
+  static const std::regex val_line(
+      "\"step\": ([0-9]+), \"epoch\": [0-9]+, \"val_loss\": ([^,}]+)(, \"val_accuracy\": ([^,}]+))?");
   auto validations = [](const std::string& log) {
     std::vector<std::pair<double, double>> out;
     for (const auto& line : lines_of(log)) {
       std::smatch m;
-      if (std::regex_search(line, m, val_line))
-        out.emplace_back(std::stod(m[2]), m[4].matched ? std::stod(m[4]) : NAN);
+      if (std::regex_search(line, m, val_line)) out.emplace_back(std::stod(m[2]), m[4].matched ? std::stod(m[4]) : NAN);
     }
     return out;
   };
@@ -325,8 +327,8 @@ TEST_F(DistributedCli, SyncBatchNormTrainsAsOneProcessAtTwiceTheBatch) {
   const std::string model = testing::make_mlp(path("bn.onnx"), bn);
   write_npy_data(path("data"), separable(kSamples, 6));
   const std::vector<std::string> common = {model, path("data"), "--epochs", "2", "--seed", "4", "--lr", "0.05"};
-  ok_ranks(2, plus(common, {"--batch-size", "8", "--sync-batchnorm", "--log", path("two.jsonl"), "-o",
-                            path("two.onnx")}));
+  ok_ranks(2,
+           plus(common, {"--batch-size", "8", "--sync-batchnorm", "--log", path("two.jsonl"), "-o", path("two.onnx")}));
   ok_single(plus(common, {"--batch-size", "16", "--log", path("one.jsonl"), "-o", path("one.onnx")}));
   const double losses =
       expect_same_losses(step_losses(read_file(path("two.jsonl"))), step_losses(read_file(path("one.jsonl"))),
@@ -374,8 +376,7 @@ TEST_F(DistributedCli, CheckpointsResumeAcrossRankCounts) {
   EXPECT_EQ(a.size(), 12u);
   const double a_losses = expect_same_losses(a, straight2, "2 ranks to step 8, then 1 process");
   const double a_weights = expect_same_weights(path("a.onnx"), path("straight2.onnx"), 1e-5);
-  std::printf("2 ranks, then 1 process: largest relative difference: losses %.2g, weights %.2g\n", a_losses,
-              a_weights);
+  std::printf("2 ranks, then 1 process: largest relative difference: losses %.2g, weights %.2g\n", a_losses, a_weights);
 
   // 1 process at 16 to step 8, then 2 ranks at 8 to the end.
   const std::vector<std::string> ck1 = {"--checkpoint-dir", path("ck1"), "--log", path("b.jsonl")};
@@ -389,8 +390,7 @@ TEST_F(DistributedCli, CheckpointsResumeAcrossRankCounts) {
   EXPECT_EQ(b.size(), 12u);
   const double b_losses = expect_same_losses(b, straight1, "1 process to step 8, then 2 ranks");
   const double b_weights = expect_same_weights(path("b.onnx"), path("straight1.onnx"), 1e-5);
-  std::printf("1 process, then 2 ranks: largest relative difference: losses %.2g, weights %.2g\n", b_losses,
-              b_weights);
+  std::printf("1 process, then 2 ranks: largest relative difference: losses %.2g, weights %.2g\n", b_losses, b_weights);
 }
 
 // A single run at 8 stopped after 5 steps (sample 40 of 96) goes on under 2 ranks at 8: the 56
@@ -403,8 +403,8 @@ TEST_F(DistributedCli, ResumeOnTwoRanksFromASampleInsideAGlobalBatch) {
   for (const char* ck : {"ck1", "ck2"})
     ok_single(plus(common, {"--batch-size", "8", "--max-steps", "5", "--checkpoint-dir", path(ck)}));
   EXPECT_EQ(TrainingSession::read_checkpoint_metadata(path("ck2/step-000000005.ckpt")).at("cli.epoch_sample"), "40");
-  const CliRun one = ok_single(plus(common, {"--batch-size", "16", "--resume", "--checkpoint-dir", path("ck1"),
-                                             "--log", path("one.jsonl"), "-o", path("one.onnx")}));
+  const CliRun one = ok_single(plus(common, {"--batch-size", "16", "--resume", "--checkpoint-dir", path("ck1"), "--log",
+                                             path("one.jsonl"), "-o", path("one.onnx")}));
   const CliRun two = ok_ranks(2, plus(common, {"--batch-size", "8", "--resume", "--checkpoint-dir", path("ck2"),
                                                "--log", path("two.jsonl"), "-o", path("two.onnx")}));
   EXPECT_HAS(one.out, "done: 15 steps");
@@ -460,8 +460,8 @@ TEST_F(DistributedCli, ARankThatHangsIsNamedWithinTheTimeout) {
     }
   }};
 
-  ASSERT_TRUE(wait_until([&] { return count_of(read_file(log), "\"loss\"") >= 1; }, 60))
-      << "no step logged\n" << out_of(run) << err_of(run);
+  ASSERT_TRUE(wait_until([&] { return count_of(read_file(log), "\"loss\"") >= 1; }, 60)) << "no step logged\n"
+                                                                                         << out_of(run) << err_of(run);
   for (int r = 0; r < 2; ++r) {
     const std::string text = read_file(path("pid." + std::to_string(r)));
     ASSERT_FALSE(text.empty()) << "rank " << r << " wrote no pid";
@@ -476,8 +476,7 @@ TEST_F(DistributedCli, ARankThatHangsIsNamedWithinTheTimeout) {
         return s == 0 || s == 'Z';
       },
       30);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped).count();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped).count();
   EXPECT_TRUE(rank0_ended) << "rank 0 still runs 30 s after rank 1 stopped";
   // Let mpirun end the stopped rank as it ends a job whose rank failed; SIGKILL after 20 s.
   if (!wait_until([&] { return state_of(ranks[1]) == 0 || state_of(ranks[1]) == 'Z'; }, 20) && is_our_rank(ranks[1]))
