@@ -5,6 +5,8 @@
 // casts, version differences, errors).
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -156,6 +158,14 @@ TEST(ElementwiseKernels, IntegerDivisionAndModulo) {
   EXPECT_EQ(run("Mod", 13, {a, b}, {{"fmod", Attribute::of_int(1)}}).to_int64s(), (std::vector<int64_t>{1, -1, 1, -1}));
   const Tensor zero = Tensor::from<int32_t>({4}, {1, 0, 1, 1});
   EXPECT_NE(error_of([&] { run("Div", 14, {a, zero}); }).find("division by zero"), std::string::npos);
+  // A zero divisor in a broadcast large enough to run on every core: refused before the loop
+  // (an exception thrown inside an OpenMP region ends the process; a fuzzer found it).
+  Tensor big(DType::UInt8, {64, 64, 64}), zeros(DType::UInt8, {1, 64, 64});
+  std::memset(big.raw_data(), 7, big.nbytes());
+  std::memset(zeros.raw_data(), 0, zeros.nbytes());
+  EXPECT_NE(error_of([&] { run("Div", 14, {big, zeros}); }).find("integer division by zero (element 0 of the divisor)"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { run("Mod", 13, {big, zeros}); }).find("integer modulo by zero"), std::string::npos);
   const Tensor min = Tensor::scalar<int32_t>(std::numeric_limits<int32_t>::min());
   EXPECT_EQ(run("Div", 14, {min, Tensor::scalar<int32_t>(-1)}).to_int64s()[0], std::numeric_limits<int32_t>::min());
   const Tensor f = Tensor::from<float>({1}, {1.5f});

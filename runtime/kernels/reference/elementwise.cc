@@ -140,6 +140,18 @@ void numeric_binary(const Node& node, KernelContext& ctx, const Tensor& a, const
   });
 }
 
+// An integer divisor with a zero element is refused before the loop: the loop may run on every
+// core (OpenMP), where an exception cannot leave a thread and would end the process.
+void check_no_zero_divisor(const Node& node, const Tensor& divisor, const char* what) {
+  if (dtype_is_float(divisor.dtype())) return;
+  visit_integer(divisor.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* d = divisor.data<T>();
+    for (int64_t i = 0, n = divisor.numel(); i < n; ++i)
+      OT_CHECK(d[i] != 0, "{}: integer {} by zero (element {} of the divisor)", node.label(), what, i);
+  });
+}
+
 // ---------------------------------------------------------------------------------------
 // Binary arithmetic: Add, Sub, Mul, Div. C = A op B with numpy broadcasting; A and B have
 // the same element type. Integer division truncates toward zero (C semantics).
@@ -156,6 +168,7 @@ class ArithKernel : public Kernel {
     const Tensor& b = ctx.input(1);
     check_type(node_, a, "A", TypeSet::Numeric);
     check_same_type(node_, a, b);
+    if constexpr (Op == Arith::Div) check_no_zero_divisor(node_, b, "division");
     numeric_binary(node_, ctx, a, b, [this](auto x, auto y) { return apply(x, y); });
   }
 
@@ -168,7 +181,7 @@ class ArithKernel : public Kernel {
       if constexpr (Op == Arith::Sub) return static_cast<T>(U(x) - U(y));
       if constexpr (Op == Arith::Mul) return static_cast<T>(U(x) * U(y));
       if constexpr (Op == Arith::Div) {
-        OT_CHECK(y != 0, "{}: integer division by zero", node_.label());
+        if (y == 0) return T{0};  // never reached: run() refused a zero divisor
         if constexpr (std::is_signed_v<T>)
           if (y == -1) return static_cast<T>(U(0) - U(x));  // avoids the INT_MIN / -1 trap
         return static_cast<T>(x / y);
@@ -284,6 +297,7 @@ class ModKernel : public Kernel {
     OT_CHECK(fmod_ || !dtype_is_float(a.dtype()),
              "{}: floating-point inputs ({}) need fmod=1 (the ONNX spec requires it)", node_.label(),
              dtype_name(a.dtype()));
+    check_no_zero_divisor(node_, b, "modulo");
     numeric_binary(node_, ctx, a, b, [this](auto x, auto y) { return apply(x, y); });
   }
 
@@ -291,7 +305,7 @@ class ModKernel : public Kernel {
   template <typename T>
   T apply(T x, T y) const {
     if constexpr (is_int_v<T>) {
-      OT_CHECK(y != 0, "{}: integer modulo by zero", node_.label());
+      if (y == 0) return T{0};  // never reached: run() refused a zero divisor
       if constexpr (std::is_signed_v<T>) {
         if (y == -1) return T{0};  // avoids the INT_MIN % -1 trap
         T r = static_cast<T>(x % y);
