@@ -440,6 +440,24 @@ void check_before_shape_inference(const onnx::GraphProto& graph, const std::stri
         }
       }
     }
+    // An `axis` past the data's rank: ONNX 1.12's inference of LayerNormalization copies the
+    // dimensions before it from the input's shape unchecked (a read past it, a SEGV); every op's
+    // axis is checked, against [-r, r) of its first input's declared rank r (Flatten's may be r,
+    // OneHot's, which names an axis of its output, -r - 1 to r).
+    if (onnx_domain && n.input_size() > 0) {
+      const auto data_rank = declared_rank.find(n.input(0));
+      for (const auto& a : n.attribute()) {
+        if (a.name() != "axis" || a.type() != onnx::AttributeProto::INT || data_rank == declared_rank.end()) continue;
+        const int64_t r = data_rank->second;
+        const bool flatten = n.op_type() == "Flatten", one_hot = n.op_type() == "OneHot";
+        const int64_t low = one_hot ? -r - 1 : -r, high = flatten || one_hot ? r : r - 1;
+        if (a.i() < low || a.i() > high)
+          OT_FAIL_AS(ErrorCategory::Model,
+                     "{}: node '{}' ({}): axis {} is out of range for an input of rank {} (the input '{}'; it must be "
+                     "in [{}, {}])",
+                     path, n.name(), n.op_type(), a.i(), r, n.input(0), low, high);
+      }
+    }
     for (const auto& a : n.attribute()) {
       if (a.has_g()) check_before_shape_inference(a.g(), path);
       for (const auto& g : a.graphs()) check_before_shape_inference(g, path);
