@@ -1,5 +1,7 @@
 // The group of one process: what a session without a communicator (or with MPI's of size 1)
 // behaves as. Every collective leaves the data as it is.
+#include <cstdlib>
+
 #include "onnx_train/distributed.h"
 
 namespace onnx_train {
@@ -30,6 +32,12 @@ class LocalCommunicator : public Communicator {
 };
 
 }  // namespace
+
+// Built with or without MPI: a build without it still tells an mpirun launch (and refuses it).
+bool launched_by_mpi() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMIX_RANK") != nullptr ||
+         std::getenv("PMI_RANK") != nullptr;
+}
 
 std::shared_ptr<Communicator> local_communicator() {
   static const std::shared_ptr<Communicator> local = std::make_shared<LocalCommunicator>();

@@ -280,11 +280,6 @@ class MpiCommunicator : public Communicator {
 
 }  // namespace
 
-bool launched_by_mpi() {
-  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMIX_RANK") != nullptr ||
-         std::getenv("PMI_RANK") != nullptr;
-}
-
 bool mpi_built() { return true; }
 
 std::shared_ptr<Communicator> mpi_communicator() {

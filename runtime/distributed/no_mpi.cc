@@ -1,15 +1,9 @@
 // A build without MPI (CMake found no libopenmpi-dev): every run is one process.
-#include <cstdlib>
 
 #include "onnx_train/distributed.h"
 #include "onnx_train/error.h"
 
 namespace onnx_train {
-
-bool launched_by_mpi() {
-  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMIX_RANK") != nullptr ||
-         std::getenv("PMI_RANK") != nullptr;
-}
 
 bool mpi_built() { return false; }
 
