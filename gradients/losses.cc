@@ -74,15 +74,16 @@ class LossEmitter {
   DType dtype_;
 };
 
-// The target's type: class indices of the output's shape without the class axis 1, or
+// The target's type: class indices of the output's shape without the class axis, or
 // the output's own type for the regression losses and BCE.
 ValueInfo label_info(const ValueInfo& output, const LossOptions& options) {
   ValueInfo label = output;
   label.name = options.label;
   if (is_class_loss(options.kind)) {
+    const int64_t axis = resolved_class_axis(options, output.shape->size());
     label.dtype = options.label_dtype;
-    label.shape->erase(label.shape->begin() + 1);
-    if (label.dim_params.size() > 1) label.dim_params.erase(label.dim_params.begin() + 1);
+    label.shape->erase(label.shape->begin() + axis);
+    if (label.dim_params.size() > static_cast<size_t>(axis)) label.dim_params.erase(label.dim_params.begin() + axis);
   }
   return label;
 }
@@ -107,9 +108,10 @@ void check_options(const Graph& graph, const ValueInfo& output, const LossOption
            kind, output.name);
   if (is_class_loss(options.kind)) {
     OT_CHECK(output.shape->size() >= 2,
-             "{} loss: the output '{}' has shape {}, but the loss needs scores of shape [N, C] or [N, C, d1, ...] "
-             "(classes on axis 1); pick an output with a batch and a class axis or use a regression loss",
+             "{} loss: the output '{}' has shape {}, but the loss needs scores of shape [N, C], [N, C, d1, ...] "
+             "or [N, d1, ..., C]; pick an output with a batch and a class axis or use a regression loss",
              kind, output.name, shape_str(*output.shape));
+    resolved_class_axis(options, output.shape->size());
     OT_CHECK(options.label_dtype == DType::Int64 || options.label_dtype == DType::Int32,
              "{} loss: class labels are int64 or int32, not {}", kind, dtype_name(options.label_dtype));
     const int opset = graph_opset(graph);
@@ -130,25 +132,39 @@ std::string class_loss(LossEmitter& e, const ValueInfo& output, const ValueInfo&
   if (label.dtype != DType::Int64)
     target = e.emit("Cast", {target}, {{"to", Attribute::of_int(static_cast<int64_t>(DType::Int64))}}, label.shape,
                     DType::Int64);
+  // Classes on the last axis of a rank >= 3 output: scored as [M, C] against [M] (M the product
+  // of the other axes), as PyTorch's y.view(-1, C), t.view(-1); both are views, not copies.
+  ValueInfo scores = output;
+  std::optional<Shape> positions = label.shape;
+  const size_t rank = output.shape->size();
+  if (rank >= 3 && resolved_class_axis(options, rank) == static_cast<int64_t>(rank) - 1) {
+    int64_t m = 1;
+    for (size_t d = 0; d + 1 < rank; ++d) m = (*output.shape)[d] >= 0 && m >= 0 ? m * (*output.shape)[d] : -1;
+    positions = Shape{m};
+    scores.shape = Shape{m, output.shape->back()};
+    scores.name = e.emit("Flatten", {output.name}, {{"axis", Attribute::of_int(static_cast<int64_t>(rank) - 1)}},
+                         scores.shape, output.dtype);
+    target = e.emit("Reshape", {target, e.constant(Tensor::from<int64_t>({1}, {-1}))}, {}, positions, DType::Int64);
+  }
   const std::map<std::string, Attribute> attrs{{"reduction", Attribute::of_string(options.reduction)},
                                                {"ignore_index", Attribute::of_int(options.ignore_index)}};
   if (options.kind == LossKind::NLL)
-    return e.emit_multi("NegativeLogLikelihoodLoss", {output.name, target}, attrs, {{output.dtype, Shape{}}}, {loss})
+    return e.emit_multi("NegativeLogLikelihoodLoss", {scores.name, target}, attrs, {{output.dtype, Shape{}}}, {loss})
         .front();
   const float eps = options.label_smoothing;
   if (eps == 0)
-    return e.emit_multi("SoftmaxCrossEntropyLoss", {output.name, target}, attrs, {{output.dtype, Shape{}}}, {loss})
+    return e.emit_multi("SoftmaxCrossEntropyLoss", {scores.name, target}, attrs, {{output.dtype, Shape{}}}, {loss})
         .front();
   // nll and log_softmax(y) [N, C, d...] from one op; m = mean_c log_softmax [N, d...];
   // valid = [t != ignore_index]; smooth = -reduce(m * valid) (mean: over the valid targets).
-  const auto outs = e.emit_multi("SoftmaxCrossEntropyLoss", {output.name, target}, attrs,
-                                 {{output.dtype, Shape{}}, {output.dtype, output.shape}});
-  const std::string class_mean = e.reduce("ReduceMean", outs[1], {1}, label.shape);
+  const auto outs = e.emit_multi("SoftmaxCrossEntropyLoss", {scores.name, target}, attrs,
+                                 {{output.dtype, Shape{}}, {output.dtype, scores.shape}});
+  const std::string class_mean = e.reduce("ReduceMean", outs[1], {1}, positions);
   const std::string ignore_index = e.constant(Tensor::scalar<int64_t>(options.ignore_index));
-  const std::string ignored = e.emit("Equal", {target, ignore_index}, {}, label.shape, DType::Bool);
-  const std::string valid = e.emit("Cast", {e.emit("Not", {ignored}, {}, label.shape, DType::Bool)},
-                                   {{"to", Attribute::of_int(static_cast<int64_t>(output.dtype))}}, label.shape);
-  std::string total = e.reduce(e.emit("Mul", {class_mean, valid}, {}, label.shape), "sum");
+  const std::string ignored = e.emit("Equal", {target, ignore_index}, {}, positions, DType::Bool);
+  const std::string valid = e.emit("Cast", {e.emit("Not", {ignored}, {}, positions, DType::Bool)},
+                                   {{"to", Attribute::of_int(static_cast<int64_t>(output.dtype))}}, positions);
+  std::string total = e.reduce(e.emit("Mul", {class_mean, valid}, {}, positions), "sum");
   if (options.reduction == "mean") total = e.emit("Div", {total, e.reduce(valid, "sum")}, {}, Shape{});
   // (1 - eps) * nll - eps * total
   const std::string kept = e.emit("Mul", {outs[0], e.scalar(1.0 - eps)}, {}, Shape{});
@@ -197,6 +213,17 @@ LossKind parse_loss_kind(const std::string& name) {
 }
 
 std::string loss_kind_name(LossKind kind) { return kLossNames[static_cast<size_t>(kind)]; }
+
+int64_t resolved_class_axis(const LossOptions& options, size_t rank) {
+  const int64_t r = static_cast<int64_t>(rank);
+  if (!options.class_axis) return r == 3 ? 2 : 1;
+  const int64_t axis = *options.class_axis < 0 ? *options.class_axis + r : *options.class_axis;
+  OT_CHECK_OPTION(axis == 1 || axis == r - 1, "loss.class_axis",
+                  "{} does not fit an output of rank {}: the classes are on axis 1 ([N, C, ...]) or on the last axis "
+                  "(-1: [N, ..., C])",
+                  *options.class_axis, r);
+  return axis;
+}
 
 int loss_min_opset(LossKind kind, std::string* op) {
   if (!is_class_loss(kind)) return 0;

@@ -140,8 +140,8 @@ Shape resolve_sample_shape(const FieldSpec& field, const Shape& found, const std
       open > 0 ? shape_str(wanted) : fmt::format("{} ({} elements)", shape_str(wanted), fixed);
   OT_FAIL(
       "{}: field '{}' takes samples of shape {} but the samples in this file have shape {} ({} elements); save "
-      "the array with the samples along its first axis and each sample shaped like the model input",
-      file, field.name, wanted_text, shape_str(found), found_numel);
+      "the array with the samples along its first axis and each sample shaped like the model input{}",
+      file, field.name, wanted_text, shape_str(found), found_numel, field.shape_note.empty() ? "" : "; " + field.shape_note);
 }
 
 }  // namespace onnx_train

@@ -7,7 +7,9 @@ for NLL y = log_softmax(x * w, dim=1), as a model that already ends in LogSoftma
 with one torch.nn.functional loss. PyTorch runs it in float32 and records the loss and
 d loss / d w. Layout:
     <case>/case.txt   the loss options, one "key value" a line (kind, reduction,
-                      label_smoothing, ignore_index, huber_delta, label_dtype, model)
+                      label_smoothing, ignore_index, huber_delta, label_dtype, model,
+                      class_axis: 1, or last for [N, T, C] scores scored as PyTorch's
+                      F.cross_entropy(y.view(-1, C), t.view(-1)))
     <case>/x.pb, w.pb, label.pb   the batch, the weight and the target
     <case>/loss.pb, w_grad.pb     PyTorch's loss (a scalar) and gradient of w
 
@@ -36,6 +38,8 @@ def class_labels(gen, shape, classes, ignored=(), ignore_index=-100):
 
 def loss_of(kind, y, label, options):
     reduction = options["reduction"]
+    if options["class_axis"] == "last":  # a language model's [batch, tokens, vocabulary] logits
+        y, label = y.reshape(-1, y.shape[-1]), label.reshape(-1)
     if kind == "cross-entropy":
         return F.cross_entropy(y, label.long(), reduction=reduction, ignore_index=options["ignore_index"],
                                label_smoothing=options["label_smoothing"])
@@ -59,16 +63,19 @@ def save(path, name, array):
 
 
 def make(name, kind, shape, gen, reduction="mean", label_smoothing=0.0, ignore_index=-100, ignored=(),
-         huber_delta=1.0, label_dtype="int64"):
+         huber_delta=1.0, label_dtype="int64", class_axis="1"):
     options = dict(kind=kind, reduction=reduction, label_smoothing=label_smoothing, ignore_index=ignore_index,
                    huber_delta=huber_delta, label_dtype=label_dtype,
-                   model="log_softmax" if kind == "nll" else "mul")
+                   model="log_softmax" if kind == "nll" else "mul", class_axis=class_axis)
     x = torch.randn(shape, generator=gen)
     w = (torch.rand(shape[1:], generator=gen) + 0.5).requires_grad_()
     y = x * w
     if kind == "nll":
         y = F.log_softmax(y, dim=1)
-    if kind in ("cross-entropy", "nll"):
+    if kind in ("cross-entropy", "nll") and class_axis == "last":
+        label = class_labels(gen, tuple(shape[:-1]), shape[-1], ignored, ignore_index)
+        label = label.to(torch.int32 if label_dtype == "int32" else torch.int64)
+    elif kind in ("cross-entropy", "nll"):
         label = class_labels(gen, (shape[0],) + tuple(shape[2:]), shape[1], ignored, ignore_index)
         label = label.to(torch.int32 if label_dtype == "int32" else torch.int64)
     elif kind == "bce-with-logits":
@@ -111,6 +118,12 @@ def main():
         make(f"huber_delta_{reduction}", "huber", (4, 3), gen, reduction, huber_delta=0.3)
         make(f"bce_{reduction}", "bce-with-logits", (3, 4), gen, reduction)
     make("ce_int32_labels", "cross-entropy", (4, 5), gen, label_dtype="int32")
+    # Classes on the last axis: [batch, tokens, vocabulary] logits against [batch, tokens] labels.
+    for reduction in ("mean", "sum"):
+        make(f"ce_tokens_{reduction}", "cross-entropy", (2, 5, 7), gen, reduction, ignored=(3,), class_axis="last")
+    make("ce_tokens_smooth_mean", "cross-entropy", (3, 2, 6), gen, label_smoothing=0.2, ignored=(0, 4),
+         class_axis="last")
+    make("ce_tokens_rank4_int32", "cross-entropy", (2, 2, 3, 5), gen, label_dtype="int32", class_axis="last")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,7 @@ TEST_P(LossParity, ValueAndGradientMatchPyTorch) {
   options.ignore_index = std::stoll(entries.at("ignore_index"));
   options.huber_delta = std::stof(entries.at("huber_delta"));
   options.label_dtype = entries.at("label_dtype") == "int32" ? DType::Int32 : DType::Int64;
+  options.class_axis = entries.at("class_axis") == "last" ? -1 : 1;
   const std::map<std::string, Tensor> values{{"x", read_tensor_proto_file(dir + "/x.pb")},
                                              {"label", read_tensor_proto_file(dir + "/label.pb")}};
   const Tensor w = read_tensor_proto_file(dir + "/w.pb");
@@ -251,6 +252,7 @@ TEST(Losses, TrainingGraphPassesTheOnnxChecker) {
   LossOptions options{LossKind::CrossEntropy};
   options.label_smoothing = 0.1f;
   options.label_dtype = DType::Int32;
+  options.class_axis = 1;  // [N, 3, 2]: 3 classes, 2 positions
   const AppendedLoss appended = append_loss(graph, options);
   build_gradient_graph(graph, appended.loss, {"w"});
   save_onnx_model(graph, tmp.path() + "/training.onnx");
@@ -260,6 +262,52 @@ TEST(Losses, TrainingGraphPassesTheOnnxChecker) {
   EXPECT_EQ(label->dtype, DType::Int32);
   EXPECT_EQ(label->shape, (Shape{-1, 2}));
   EXPECT_EQ(reloaded.outputs.size(), 3u);  // y, loss, w_grad
+}
+
+}  // namespace
+}  // namespace onnx_train
+
+namespace onnx_train {
+namespace {
+
+// The class axis: unset, the last of a rank-3 output ([batch, tokens, classes]) and axis 1 of any
+// other rank; set, 1 or the last (negative counts from the end); anything else is an OptionError.
+TEST(Losses, ClassAxisResolution) {
+  LossOptions options;
+  EXPECT_EQ(resolved_class_axis(options, 2), 1);
+  EXPECT_EQ(resolved_class_axis(options, 3), 2);
+  EXPECT_EQ(resolved_class_axis(options, 4), 1);
+  options.class_axis = -1;
+  EXPECT_EQ(resolved_class_axis(options, 4), 3);
+  EXPECT_EQ(resolved_class_axis(options, 2), 1);
+  options.class_axis = 1;
+  EXPECT_EQ(resolved_class_axis(options, 3), 1);
+  options.class_axis = 2;
+  try {
+    resolved_class_axis(options, 4);
+    ADD_FAILURE() << "axis 2 of a rank-4 output was taken";
+  } catch (const OptionError& e) {
+    EXPECT_EQ(e.option(), "loss.class_axis");
+    EXPECT_NE(std::string(e.what()).find("rank 4"), std::string::npos) << e.what();
+  }
+}
+
+// A [N, T, C] output with the default options takes [N, T] labels; with class_axis 1, [N, C].
+TEST(Losses, LabelShapeFollowsTheClassAxis) {
+  testing::TempDir tmp;
+  testing::ModelBuilder m(13);
+  m.input("x", onnx::TensorProto::FLOAT, {-1, 5, 7});
+  m.node("Identity", {"x"}, {"y"});
+  m.output("y", onnx::TensorProto::FLOAT, {-1, 5, 7});
+  m.save(tmp.path() + "/model.onnx");
+  Graph last = load_onnx_model(tmp.path() + "/model.onnx");
+  Graph first = last;
+  append_loss(last, LossOptions{});
+  EXPECT_EQ(last.find_value_info("label")->shape, (Shape{-1, 5}));
+  LossOptions axis1;
+  axis1.class_axis = 1;
+  append_loss(first, axis1);
+  EXPECT_EQ(first.find_value_info("label")->shape, (Shape{-1, 7}));
 }
 
 }  // namespace

@@ -23,11 +23,15 @@ size_t ConfusionMatrix::index(int64_t truth, int64_t predicted) const {
   return static_cast<size_t>(truth * classes_ + predicted);
 }
 
-void ConfusionMatrix::add_scores(const Tensor& scores, const Tensor& labels, int64_t ignore_index) {
-  OT_CHECK(scores.dtype() == DType::Float32 && scores.rank() >= 2 && scores.dim(1) == classes_,
+void ConfusionMatrix::add_scores(const Tensor& scores, const Tensor& labels, int64_t ignore_index,
+                                 int64_t class_axis) {
+  OT_CHECK(scores.dtype() == DType::Float32 && scores.rank() >= 2 && class_axis >= 1 && class_axis < scores.rank() &&
+               scores.dim(static_cast<int>(class_axis)) == classes_,
            "class scores of shape {} do not fit a confusion matrix of {} classes", shape_str(scores.shape()), classes_);
-  // [N, C, inner...]: the class axis is 1, so the scores of one position are `inner` apart.
-  const int64_t n = scores.dim(0), inner = scores.numel() / std::max<int64_t>(n * classes_, 1);
+  // [outer..., C, inner...]: the scores of one position are `inner` apart.
+  int64_t n = 1;
+  for (int64_t d = 0; d < class_axis; ++d) n *= scores.dim(static_cast<int>(d));
+  const int64_t inner = scores.numel() / std::max<int64_t>(n * classes_, 1);
   const std::vector<int64_t> truth = labels.to_int64s();
   OT_CHECK(static_cast<int64_t>(truth.size()) == n * inner, "{} labels for {} scored positions", truth.size(),
            n * inner);

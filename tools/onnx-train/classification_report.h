@@ -35,7 +35,8 @@ class ConfusionMatrix {
   void add(int64_t truth, int64_t predicted) { ++counts_[index(truth, predicted)]; }
   // Class scores [N, C, d1, ...] (float32) against labels [N, d1, ...]: the prediction at
   // each position is the argmax over C; labels equal to `ignore_index` are passed over.
-  void add_scores(const Tensor& scores, const Tensor& labels, int64_t ignore_index);
+  // `scores` hold the classes on `class_axis` (1: [N, C, inner...]; the last: [N, ..., C]).
+  void add_scores(const Tensor& scores, const Tensor& labels, int64_t ignore_index, int64_t class_axis = 1);
   // One logit per sample (BCE with logits): class 1 when the logit is > 0, against label > 0.5.
   void add_binary(const Tensor& logits, const Tensor& labels);
   int64_t total() const;

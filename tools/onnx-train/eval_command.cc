@@ -187,6 +187,10 @@ ScoredSplit choose_split(const TrainConfig& config, const std::vector<FieldSpec>
 
 // Whether the model's scored output makes one class prediction per position: class scores
 // [N, C, ...] for cross-entropy / NLL, or one logit per sample for BCE with logits.
+// A confusion matrix and per-class scores are reported up to this many classes; a language
+// model's vocabulary (50,257 for GPT-2) would make a 20 GB matrix and a report nobody reads.
+constexpr int64_t kMaxReportedClasses = 1000;
+
 bool makes_class_predictions(const Prepared& run) {
   if (run.scoring == Prepared::Scoring::Classes) return true;
   if (run.scoring != Prepared::Scoring::Binary) return false;
@@ -290,8 +294,10 @@ int eval_command(const std::vector<std::string>& raw) {
     const Tensor& scores = r.outputs.at(run.output);
     if (scores.dtype() != DType::Float32) return;
     if (run.scoring == Prepared::Scoring::Classes) {
-      if (!matrix) matrix.emplace(scores.dim(1));
-      matrix->add_scores(scores, batch.at(label), run.ignore_index);
+      const int64_t classes = scores.dim(static_cast<int>(run.class_axis));
+      if (classes > kMaxReportedClasses) return;  // a vocabulary: the totals' accuracy says enough
+      if (!matrix) matrix.emplace(classes);
+      matrix->add_scores(scores, batch.at(label), run.ignore_index, run.class_axis);
     } else {
       if (!matrix) matrix.emplace(2);
       matrix->add_binary(scores, batch.at(label));

@@ -64,13 +64,21 @@ Prepared prepare_session(const TrainConfig& config) {
   const TensorSpec& out = s.outputs().at(run.output);
   FieldSpec label{s.label_name(), out.dtype, {}, true};
   if (is_class_loss(config)) {
-    // Logits [N, C, d1, ...] -> class indices [N, d1, ...].
+    // Logits [N, C, d1, ...] -> class indices [N, d1, ...]; [N, d1, ..., C] -> [N, d1, ...].
     OT_CHECK(out.rank_known && out.shape.size() >= 2,
              "{}: output '{}' is {}; a class loss needs [batch, classes, ...] scores", config.model, out.name,
              out.describe());
+    run.class_axis = resolved_class_axis(options.loss, out.shape.size());
     label.dtype = options.loss.label_dtype;
-    label.sample_shape.assign(out.shape.begin() + 2, out.shape.end());
-    label.num_classes = out.shape[1] > 0 ? out.shape[1] : 0;
+    for (size_t d = 1; d < out.shape.size(); ++d)
+      if (static_cast<int64_t>(d) != run.class_axis) label.sample_shape.push_back(out.shape[d]);
+    label.num_classes = out.shape[run.class_axis] > 0 ? out.shape[run.class_axis] : 0;
+    if (out.shape.size() >= 3)
+      label.shape_note = fmt::format(
+          "the label's shape is the output '{}' {} without its batch axis and its class axis {} (--class-axis {} "
+          "reads the classes from axis {})",
+          out.name, shape_str(out.shape), run.class_axis, run.class_axis == 1 ? "last" : "1",
+          run.class_axis == 1 ? static_cast<int64_t>(out.shape.size()) - 1 : 1);
     label.ignore_index = options.loss.ignore_index;
     run.scoring = Prepared::Scoring::Classes;
   } else {
@@ -95,8 +103,11 @@ std::pair<int64_t, int64_t> Prepared::accuracy_of(const std::vector<Tensor>& out
     for (int64_t i = 0; i < y.numel(); ++i, ++counted) correct += (scores[i] > 0) == (targets[i] > 0.5);
     return {correct, counted};
   }
-  // [N, C, inner...]: the class axis is 1; labels are [N, inner...].
-  const int64_t n = y.dim(0), classes = y.dim(1), inner = y.numel() / std::max<int64_t>(n * classes, 1);
+  // [outer..., C, inner...] with the classes on class_axis; labels are [outer..., inner...].
+  const int64_t classes = y.dim(static_cast<int>(class_axis));
+  int64_t n = 1;
+  for (int64_t d = 0; d < class_axis; ++d) n *= y.dim(static_cast<int>(d));
+  const int64_t inner = y.numel() / std::max<int64_t>(n * classes, 1);
   const std::vector<int64_t> labels = t.to_int64s();
   for (int64_t b = 0; b < n; ++b) {
     for (int64_t j = 0; j < inner; ++j) {

@@ -38,6 +38,7 @@ struct Prepared {
   int64_t fixed_batch = 0;        // > 0: the model was exported for batches of exactly this size
   enum class Scoring { None, Classes, Binary } scoring = Scoring::None;
   int64_t ignore_index = -100;
+  int64_t class_axis = 1;  // Classes: the output's axis holding the classes (1 or its last)
   // (correct, scored) predictions of a batch: argmax over axis 1 for class losses, logit > 0
   // against label > 0.5 for BCE-with-logits; (0, 0) for regression or the model's own loss.
   std::pair<int64_t, int64_t> accuracy_of(const std::vector<Tensor>& outputs,

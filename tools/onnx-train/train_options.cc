@@ -128,6 +128,18 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.training.loss.label_smoothing = static_cast<float>(to_double(f, v));
        }},
+      {"--class-axis", "", "AXIS",
+       "class losses: the output axis holding the classes: 1 ([N, C, ...]), last ([N, ..., C], a language model's "
+       "[batch, tokens, vocabulary] logits) or auto (default: last for a rank-3 output, else 1)",
+       [](TrainConfig& c, const std::string&, const std::string& v) {
+         if (v == "auto")
+           c.training.loss.class_axis.reset();
+         else if (v == "last" || v == "-1")
+           c.training.loss.class_axis = -1;
+         else  // "1" (the normaliser below admits nothing else)
+           c.training.loss.class_axis = 1;
+       },
+       [](const std::string& f, const std::string& v) { return one_of(f, v, {"1", "last", "-1", "auto"}); }},
       {"--num-classes", "", "N",
        "transfer learning: replace the classifier layer feeding the output with a new one of N outputs",
        [](TrainConfig& c, const std::string& f, const std::string& v) {
@@ -365,6 +377,7 @@ const std::map<std::string, std::string>& flags_of_options() {
       {"model_loss", "--output"},
       {"loss.label", "--label"},
       {"loss.label_smoothing", "--label-smoothing"},
+      {"loss.class_axis", "--class-axis"},
       {"num_classes", "--num-classes"},
       {"freeze", "--freeze"},
       {"train_only", "--train-only"},

@@ -76,6 +76,9 @@ struct FieldSpec {
   bool is_label = false;
   int64_t num_classes = 0;      // class labels: valid values are [0, num_classes) (0: not checked)
   int64_t ignore_index = -100;  // a class label that is allowed anyway (cross-entropy's ignore index)
+  // Said after a sample-shape mismatch: where the shape comes from and how to change it (a label
+  // whose shape follows from the class axis the loss reads).
+  std::string shape_note;
 };
 
 // Random changes to training images (image class folders), drawn anew for every sample in

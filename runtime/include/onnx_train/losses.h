@@ -5,7 +5,10 @@
 // reduction = "mean" (over elements; for the class losses over the targets that are not
 // ignore_index) or "sum". With y the model output, t the label:
 //   CrossEntropy   F.cross_entropy(y, t, ignore_index, label_smoothing): y [N, C] or
-//                  [N, C, d1, ...] (per-pixel) logits, t [N] or [N, d1, ...] class indices.
+//                  [N, C, d1, ...] (per-pixel) logits, t [N] or [N, d1, ...] class indices;
+//                  or, with the classes on the last axis (class_axis), y [N, d1, ..., C] and
+//                  t [N, d1, ...]: a language model's [batch, tokens, vocabulary] logits, scored
+//                  as F.cross_entropy(y.view(-1, C), t.view(-1)) (Flatten and Reshape, no copy).
 //                  SoftmaxCrossEntropyLoss (opset 12+). With label smoothing eps (which the
 //                  ONNX op lacks) it is composed as in PyTorch:
 //                    (1 - eps) * nll + eps * reduce(valid * mean_c(-log_softmax(y))),
@@ -26,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "onnx_train/dtype.h"
@@ -48,6 +52,15 @@ struct LossOptions {
   int64_t ignore_index = -100;       // cross-entropy / NLL: targets with this class count for nothing
   float huber_delta = 1;             // Huber only, > 0
   DType label_dtype = DType::Int64;  // class losses: Int64, or Int32 (cast to int64 in the graph)
+  // Class losses: the output's axis that holds the classes, 1 (PyTorch's and ONNX's [N, C, d1, ...])
+  // or the last (-1 or rank - 1: [N, d1, ..., C], what sequence models output). Unset: the last
+  // axis of a rank-3 output ([batch, tokens, classes]: transformers, taggers, RNNs), axis 1
+  // otherwise ([N, C] classifiers, [N, C, H, W] segmentation). Set it to 1 for a [N, C, L] output.
+  std::optional<int64_t> class_axis;
 };
+
+// The class axis of a class loss on an output of rank `rank` (>= 2), as a non-negative axis:
+// options.class_axis resolved (see above). Throws for an axis that is neither 1 nor the last.
+int64_t resolved_class_axis(const LossOptions& options, size_t rank);
 
 }  // namespace onnx_train
