@@ -163,7 +163,8 @@ std::set<std::string> training_options_used_by(const std::string& command) {
       "--loss",     "--output",     "--label",         "--label-smoothing", "--num-classes", "--keep-head",
       "--freeze",   "--train-only", "--batch-size",    "--val-split",       "--seed",        "--threads",
       "--mean",     "--std",        "--image-size",    "--input",           "--columns",     "--ignore-columns",
-      "--skip-bad-samples", "--max-memory"};
+      "--skip-bad-samples", "--max-memory", "--lora", "--lora-alpha", "--lora-dropout", "--lora-targets",
+      "--lora-adapter"};
   if (command == "eval") {
     std::set<std::string> eval = reading;
     eval.insert("--plot");  // the confusion matrix

@@ -153,6 +153,7 @@ class TrainRun {
     const ParameterCounts counts = session().parameter_counts();
     say(fmt::format("parameters: {} tensors ({} values) trained, {} tensors ({} values) frozen",
                     counts.trainable_tensors, counts.trainable_values, counts.frozen_tensors, counts.frozen_values));
+    if (session().lora().enabled()) say(session().lora().describe(counts.trainable_values, counts.frozen_values));
     model_hash_ = file_content_hash(config_.model);
     check_metric_scored("--early-stopping-metric", config_.early_stopping > 0 ? config_.early_stopping_metric : "");
     check_metric_scored("--save-best", config_.save_best);
