@@ -8,6 +8,7 @@
 #include <set>
 
 #include "runtime/ir/editor.h"
+#include "runtime/transforms/weight_init.h"
 
 namespace onnx_train {
 
@@ -110,20 +111,6 @@ std::string head_weight(const Graph& g, const std::vector<Site>& sites, std::str
   return "";
 }
 
-// U(-bound, bound) from a 64-bit generator (reproducible everywhere).
-Tensor uniform(DType dtype, const Shape& shape, double bound, std::mt19937_64& rng) {
-  Tensor t(dtype, shape);
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;  // [0, 1)
-    const double v = (2 * u - 1) * bound;
-    if (dtype == DType::Float64)
-      t.data<double>()[i] = v;
-    else
-      t.data<float>()[i] = static_cast<float>(v);
-  }
-  return t;
-}
-
 std::string list_names(const std::vector<std::string>& names) {
   return names.empty() ? "(none)" : fmt::format("{}", fmt::join(names, ", "));
 }
@@ -142,7 +129,7 @@ LoraAdapter add_adapter(GraphEditor& e, const Site& site, const LoraOptions& o, 
   const std::string y = node.outputs.at(0);
   const DType dtype = g.initializers.at(site.weight).dtype();
   const std::optional<Shape> y_shape = e.shape_of(y);
-  LoraAdapter adapter{site.weight, a, b, node.name, node.op_type, site.form, o.scale(), site.in, site.out};
+  LoraAdapter adapter{site.weight, a, b, node.name, node.op_type, site.form, o.scale(), o.scale(), site.in, site.out};
 
   // The op's own output gets a new name; the sum below takes the old one.
   const std::string base = e.fresh(y + "_base");
@@ -302,7 +289,7 @@ LoraInfo apply_lora(Graph& graph, const LoraOptions& options, uint64_t seed, con
       b_shape[1] = options.rank;
     }
     const double bound = 1.0 / std::sqrt(static_cast<double>(s.in));
-    e.set_initializer(a, uniform(w.dtype(), a_shape, bound, rng));
+    e.set_initializer(a, uniform_tensor(w.dtype(), a_shape, bound, rng));
     e.set_initializer(b, Tensor(w.dtype(), b_shape));
     names.emplace_back(a, b);
   }
@@ -329,7 +316,7 @@ std::map<std::string, Tensor> merged_lora_weights(const LoraInfo& info, const st
           sum += aij * bjo;
         }
         const int64_t at = ad.form == LoraWeightForm::Direct ? i * out + o : o * in + i;
-        wd[at] += ad.scale * sum;
+        wd[at] += ad.merge_scale * sum;
       }
     }
     Tensor t(w.dtype(), w.shape());

@@ -21,8 +21,9 @@
 // every reader (graph outputs included) is unchanged. Dropout with P > 0 is a Dropout node in
 // inference form; the training form (train_mode.h) makes it draw masks.
 //
-// The merge for export, in W's own layout: W' = W + s' * A B  ([K, N]), W + s' * (A B)^T
-// ([N, K]), W'[o, i] = W[o, i] + s * sum_j B[o, j] A[j, i] (Conv).
+// The merge for export, in W's own layout: W' = W + s * A B  ([K, N]), W + s * (A B)^T
+// ([N, K]), W'[o, i] = W[o, i] + s * sum_j B[o, j] A[j, i] (Conv); Gemm's alpha then scales
+// the merged W' as it scaled W and the adapter path.
 #pragma once
 
 #include <cstdint>
@@ -48,7 +49,8 @@ struct LoraAdapter {
   std::string node;    // the adapted node's name
   std::string op_type;
   LoraWeightForm form = LoraWeightForm::Direct;
-  double scale = 1;  // s' above: alpha / rank, times Gemm's alpha
+  double scale = 1;        // s' above, on the adapter path: alpha / rank, times Gemm's alpha
+  double merge_scale = 1;  // s, added to W: Gemm multiplies W' by its alpha itself
   int64_t in_features = 0, out_features = 0;
 };
 

@@ -6,14 +6,15 @@ Writes tests/data/lora_parity/:
                      (output "loss", inputs "input_ids" and "labels" [B, T])
   batch_<k>_input_ids.pb, batch_<k>_labels.pb   the batches, stepped in turn
   init/<name>.pb     the adapters' A at the start, in onnx-train's layout ([in, r]: lora_A.weight^T)
-  final/<name>.pb    A and B after the last step (B as lora_B.weight^T: [r, out])
-  losses.txt         the loss of every step (before its update)
-  config.txt         rank, alpha, optimizer, lr, weight_decay, steps, batches
+  <optimizer>/final/<name>.pb   A and B after the last step (B as lora_B.weight^T: [r, out]),
+  <optimizer>/losses.txt        the loss of every step (before its update),
+  <optimizer>/config.txt        optimizer, lr, momentum, weight_decay, steps
+                     for SGD with momentum and for AdamW
 
 The adapters are PEFT's: y = x W^T + b + (alpha / r) * (x A^T) B^T with A [r, in] drawn by
 kaiming_uniform_(a=sqrt(5)), B [out, r] zero, on every nn.Linear of the blocks (attn_c,
 attn_proj, fc, proj); lm_head shares the embedding's weight (tied), so it has none. Only A and B
-train (AdamW over them alone). No dropout anywhere, so both sides compute the same thing.
+train (the optimizer over them alone). No dropout anywhere, so both sides compute the same thing.
 
 Run: /usr/bin/python3 tests/data/make_lora_parity.py (torch 1.13, onnx 1.12).
 """
@@ -30,7 +31,8 @@ from onnx import numpy_helper
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lora_parity")
 V, T, D, H, L = 40, 8, 16, 2, 1
 RANK, ALPHA = 4, 8.0
-LR, WD, STEPS, BATCHES, B = 1e-2, 0.01, 4, 2, 2
+STEPS, BATCHES, B = 4, 2, 2
+CASES = {"sgd": dict(lr=0.05, momentum=0.9, weight_decay=0.0), "adamw": dict(lr=1e-2, momentum=0.0, weight_decay=0.01)}
 
 
 class Block(nn.Module):
@@ -104,7 +106,6 @@ def save(tensor, path):
 def main():
     torch.manual_seed(0)
     os.makedirs(os.path.join(OUT, "init"), exist_ok=True)
-    os.makedirs(os.path.join(OUT, "final"), exist_ok=True)
     model = GPT()
     model.train()
     idx = torch.randint(0, V, (B, T))
@@ -137,25 +138,36 @@ def main():
         save(labels, os.path.join(OUT, f"batch_{k}_labels.pb"))
         batches.append((ids, labels))
 
-    params = [p for lora in adapters.values() for p in (lora.A, lora.B)]
-    opt = torch.optim.AdamW(params, lr=LR, weight_decay=WD)
-    losses = []
-    for step in range(STEPS):
-        ids, labels = batches[step % BATCHES]
-        opt.zero_grad()
-        loss = model(ids, labels)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    for w, lora in adapters.items():
-        save(lora.A.t(), os.path.join(OUT, "final", w + ".lora_A.pb"))
-        save(lora.B.t(), os.path.join(OUT, "final", w + ".lora_B.pb"))
-    with open(os.path.join(OUT, "losses.txt"), "w") as f:
-        f.write("\n".join(repr(l) for l in losses) + "\n")
-    with open(os.path.join(OUT, "config.txt"), "w") as f:
-        f.write(f"rank {RANK}\nalpha {ALPHA}\noptimizer adamw\nlr {LR}\nweight_decay {WD}\nsteps {STEPS}\n"
-                f"batches {BATCHES}\n")
-    print("losses", losses)
+    start = {w: (lora.A.detach().clone(), lora.B.detach().clone()) for w, lora in adapters.items()}
+    for kind, c in CASES.items():
+        with torch.no_grad():
+            for w, lora in adapters.items():
+                lora.A.copy_(start[w][0])
+                lora.B.copy_(start[w][1])
+        params = [p for lora in adapters.values() for p in (lora.A, lora.B)]
+        if kind == "sgd":
+            opt = torch.optim.SGD(params, lr=c["lr"], momentum=c["momentum"], weight_decay=c["weight_decay"])
+        else:
+            opt = torch.optim.AdamW(params, lr=c["lr"], weight_decay=c["weight_decay"])
+        losses = []
+        for step in range(STEPS):
+            ids, labels = batches[step % BATCHES]
+            opt.zero_grad()
+            loss = model(ids, labels)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        out = os.path.join(OUT, kind)
+        os.makedirs(os.path.join(out, "final"), exist_ok=True)
+        for w, lora in adapters.items():
+            save(lora.A.t(), os.path.join(out, "final", w + ".lora_A.pb"))
+            save(lora.B.t(), os.path.join(out, "final", w + ".lora_B.pb"))
+        with open(os.path.join(out, "losses.txt"), "w") as f:
+            f.write("\n".join(repr(l) for l in losses) + "\n")
+        with open(os.path.join(out, "config.txt"), "w") as f:
+            f.write(f"optimizer {kind}\nlr {c['lr']}\nmomentum {c['momentum']}\nweight_decay {c['weight_decay']}\n"
+                    f"steps {STEPS}\n")
+        print(kind, "losses", losses)
 
 
 if __name__ == "__main__":

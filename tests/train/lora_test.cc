@@ -361,24 +361,49 @@ std::vector<double> read_numbers(const std::string& path) {
   return out;
 }
 
+std::map<std::string, std::string> read_config(const std::string& path) {
+  std::ifstream in(path);
+  std::map<std::string, std::string> out;
+  for (std::string key, value; in >> key >> value;) out[key] = value;
+  return out;
+}
+
 // A hand-written PyTorch LoRA (tests/data/make_lora_parity.py) on a GPT-style model exported in
-// training form (MatMul through Transpose; the tied lm_head has no adapter), from the same A:
-// every step's loss and the final A and B agree within 1e-5 relative.
-TEST(Lora, MatchesAPyTorchLoraOnAGptStyleModel) {
+// training form (MatMul through Transpose; the tied lm_head has no adapter), from the same A,
+// under SGD with momentum and under AdamW: every step's loss and the final A and B agree within
+// 1e-5 relative (max difference over max value), but for one adapter under AdamW.
+//
+// That one is h.0.proj's under AdamW, held to 1e-3: one element, A[50, 3], has a step-2 gradient
+// that is mostly cancellation, and Adam's normalisation turns that rounding noise into a step.
+// PyTorch's own float32 and float64 runs of the fixture differ there by 7.9e-5 relative (A) and
+// 1.4e-5 (B, through A); every other adapter agrees with float64 to 2e-6. Under SGD the same
+// adapter agrees within 1e-5.
+class LoraParity : public ::testing::TestWithParam<std::string> {
+ protected:
+  bool rounding_sensitive(const std::string& name) const {
+    return GetParam() == "adamw" && name.rfind("h.0.proj.weight.lora_", 0) == 0;
+  }
+};
+
+TEST_P(LoraParity, MatchesAPyTorchLoraOnAGptStyleModel) {
   const std::string dir = std::string(ONNX_TRAIN_SOURCE_DIR) + "/tests/data/lora_parity";
+  const std::string run = dir + "/" + GetParam();
+  const auto config = read_config(run + "/config.txt");
   TrainingOptions o;
   o.model_loss = "loss";
-  o.optimizer.kind = "adamw";
-  o.optimizer.weight_decay = 0.01;
-  o.learning_rate = 1e-2;
+  o.optimizer.kind = config.at("optimizer");
+  o.learning_rate = std::stod(config.at("lr"));
+  o.optimizer.momentum = std::stod(config.at("momentum"));
+  o.optimizer.weight_decay = std::stod(config.at("weight_decay"));
   o.lora.rank = 4;
   o.lora.alpha = 8;
   TrainingSession s = TrainingSession::from_file(dir + "/model.onnx", o);
   EXPECT_EQ(s.lora().weights, (std::vector<std::string>{"h.0.attn_c.weight", "h.0.attn_proj.weight",
                                                         "h.0.fc.weight", "h.0.proj.weight"}));
-  for (const auto& w : s.lora().weights) s.set_parameter(w + ".lora_A", read_tensor_file(dir + "/init/" + w + ".lora_A.pb"));
-  const std::vector<double> losses = read_numbers(dir + "/losses.txt");
-  ASSERT_EQ(losses.size(), 4u);
+  for (const auto& w : s.lora().weights)
+    s.set_parameter(w + ".lora_A", read_tensor_file(dir + "/init/" + w + ".lora_A.pb"));
+  const std::vector<double> losses = read_numbers(run + "/losses.txt");
+  ASSERT_EQ(losses.size(), static_cast<size_t>(std::stoi(config.at("steps"))));
   for (size_t step = 0; step < losses.size(); ++step) {
     const int k = static_cast<int>(step % 2);
     const StepResult r = s.train_step({{"input_ids", read_tensor_file(fmt::format("{}/batch_{}_input_ids.pb", dir, k))},
@@ -386,10 +411,12 @@ TEST(Lora, MatchesAPyTorchLoraOnAGptStyleModel) {
     EXPECT_NEAR(r.loss, losses[step], 1e-5 * std::abs(losses[step])) << "step " << step + 1;
   }
   for (const auto& name : s.parameter_names()) {
-    const Tensor expected = read_tensor_file(dir + "/final/" + name + ".pb");
-    EXPECT_LE(relative_difference(s.parameter(name), expected), 1e-5) << name;
+    const Tensor expected = read_tensor_file(run + "/final/" + name + ".pb");
+    EXPECT_LE(relative_difference(s.parameter(name), expected), rounding_sensitive(name) ? 1e-3 : 1e-5) << name;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Lora, LoraParity, ::testing::Values("sgd", "adamw"));
 
 TEST(Lora, TargetErrorsNameWhatThereIs) {
   TempDir dir;
