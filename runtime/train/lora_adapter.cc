@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "importers/checkpoint_file.h"
+#include "importers/model_source.h"
+#include "runtime/train/load_for_training.h"
 
 namespace onnx_train {
 
@@ -51,6 +53,20 @@ double number(const std::string& text, const std::string& key, const std::string
 }
 
 }  // namespace
+
+Graph merged_lora_model(const Graph& model, const LoraInfo& info) {
+  Graph merged = model;  // initializers share storage: only the merged weights are new
+  for (auto& [name, value] : merged_lora_weights(info, model.initializers)) merged.initializers[name] = std::move(value);
+  for (const auto& name : info.adapter_names()) merged.initializers.erase(name);
+  return merged;
+}
+
+void export_merged_lora(const std::string& model_path, const std::string& adapter, const std::string& out) {
+  LoadModelOptions options;
+  options.lora.adapter = adapter;
+  const LoadedModel loaded = load_model_for_training(model_path, options);
+  write_trained_model(merged_lora_model(*loaded.model, loaded.lora), out);
+}
 
 std::string lora_adapter_path(const std::string& model_path) {
   const std::string suffix = ".onnx";

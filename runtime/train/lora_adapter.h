@@ -28,6 +28,10 @@ void write_lora_adapter(const LoraInfo& info, const Graph& model, const std::str
 // equal the file's), then the file's A and B values. Errors name the file and the model.
 LoraInfo apply_lora_adapter(Graph& graph, const LoraOptions& options, uint64_t seed, const std::string& model_path);
 
+// `model` (an adapted graph) with W' = W + s A B in place of each adapted weight and the
+// adapters' initializers gone: what the export writes into the user's file.
+Graph merged_lora_model(const Graph& model, const LoraInfo& info);
+
 // Where export_model writes the adapters beside the model at `model_path`: "x.onnx" -> "x.lora.onnx".
 std::string lora_adapter_path(const std::string& model_path);
 

@@ -754,18 +754,15 @@ void TrainingSession::export_model(const std::string& path, const std::map<std::
   for (const auto& name : options.changed)
     if (std::find(adapters.begin(), adapters.end(), name) == adapters.end()) changed.push_back(name);
   options.changed = changed;
-  Graph merged = *s.model;
   if (s.options.lora.export_separate) {
     OT_CHECK(options.changed.empty(),
              "{}: a separate LoRA export writes the base model as loaded, but {} trained too (train_only); export "
              "merged instead",
              path, fmt::join(options.changed, ", "));
-    write_trained_model(merged, path, metadata, options);
+    write_trained_model(*s.model, path, metadata, options);
     return export_lora_adapter(lora_adapter_file(path));
   }
-  for (auto& [name, value] : merged_lora_weights(s.lora, s.model->initializers)) merged.initializers[name] = value;
-  for (const auto& name : adapters) merged.initializers.erase(name);
-  write_trained_model(merged, path, metadata, options);
+  write_trained_model(merged_lora_model(*s.model, s.lora), path, metadata, options);
 }
 
 void TrainingSession::export_lora_adapter(const std::string& path) const {

@@ -39,6 +39,14 @@ TEST_F(CliLora, TrainsAdaptersAndExportsMergedOrSeparate) {
   EXPECT_TRUE(fs::exists(path("sep.lora.onnx")));
   const CliRun eval_adapter = ok({"eval", path("sep.onnx"), path("data"), "--lora-adapter", path("sep.lora.onnx")});
   EXPECT_EQ(number_after(eval_adapter.out, "loss"), number_after(eval_merged.out, "loss"));
+  // export merges an adapter file into its base: the same model as the merged export.
+  ok({"export", path("sep.onnx"), "--lora-adapter", path("sep.lora.onnx"), "-o", path("sep_merged.onnx")});
+  EXPECT_EQ(number_after(ok({"eval", path("sep_merged.onnx"), path("data")}).out, "loss"),
+            number_after(eval_merged.out, "loss"));
+  // On another base: one clear error.
+  const std::string other = make_linear(path("linear.onnx"), {4}, 3);
+  fails({"export", other, "--lora-adapter", path("sep.lora.onnx"), "-o", path("bad.onnx")},
+        {"was made for another base model (mlp.onnx)", "'fc1.weight' is float32[8, 4] in the adapter's base, missing here"});
   // Training goes on from the adapter file.
   const CliRun more = ok({path("sep.onnx"), path("data"), "--lora-adapter", path("sep.lora.onnx"), "--max-steps", "2",
                           "--batch-size", "16", "-o", path("more.onnx")});

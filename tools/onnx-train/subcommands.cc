@@ -71,9 +71,12 @@ const std::vector<Subcommand>& subcommands() {
         {{"--minimise"}, "VALUE", "differentiate this value of the model instead of appending a loss"},
         {{"--input-grad"}, "NAME", "with --minimise: also the gradient of this model input (repeatable)"}},
        /*training_options=*/true},
-      {"export", "CHECKPOINT -o OUT.onnx", "the inference model with a checkpoint's weights", "", export_command,
-       /*passive_openmp=*/true, "",
-       /*options=*/{output_option("where to write the inference model"), max_memory_option()}},
+      {"export", "CHECKPOINT -o OUT.onnx", "the inference model with a checkpoint's weights",
+       "export: MODEL.onnx --lora-adapter FILE -o OUT.onnx writes MODEL with the adapters of FILE merged in.\n",
+       export_command, /*passive_openmp=*/true, "",
+       /*options=*/
+       {output_option("where to write the inference model"), max_memory_option(),
+        {{"--lora-adapter"}, "FILE", "merge these LoRA adapters into the model given in CHECKPOINT's place"}}},
       {"run", "MODEL.onnx [options]",
        "run a model once and print its outputs",
        "run: load MODEL.onnx, run it once on inputs from files (or a deterministic ramp) and print its outputs;\n"

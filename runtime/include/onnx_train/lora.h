@@ -48,4 +48,10 @@ struct LoraSummary {
   std::string describe(int64_t trained_values, int64_t frozen_values) const;
 };
 
+// Writes the model at `model_path` with the adapters of the adapter file `adapter_path`
+// (TrainingSession::export_lora_adapter) merged into its weights to `out_path`, as
+// TrainingSession::export_model writes a merged model. A base the adapters were not made for is
+// refused, listing the differences.
+void export_merged_lora(const std::string& model_path, const std::string& adapter_path, const std::string& out_path);
+
 }  // namespace onnx_train
