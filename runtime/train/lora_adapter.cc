@@ -1,6 +1,7 @@
 // LoRA adapter files (runtime/train/lora_adapter.h).
 #include "runtime/train/lora_adapter.h"
 
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 
@@ -98,7 +99,10 @@ LoraInfo apply_lora_adapter(Graph& graph, const LoraOptions& options, uint64_t s
   const std::string& path = options.adapter;
   const CheckpointFile file = with_category(ErrorCategory::Checkpoint, [&] { return read_checkpoint_file(path); });
   LoraOptions made = options;
-  made.rank = static_cast<int64_t>(number(entry(file, "lora.rank", path), "lora.rank", path));
+  const double rank = number(entry(file, "lora.rank", path), "lora.rank", path);
+  OT_CHECK(rank >= 1 && rank <= 1e9 && rank == std::floor(rank), "{}: 'lora.rank' is {}, not a positive whole number",
+           path, rank);
+  made.rank = static_cast<int64_t>(rank);
   made.alpha = number(entry(file, "lora.alpha", path), "lora.alpha", path);
   made.dropout = number(entry(file, "lora.dropout", path), "lora.dropout", path);
   OT_CHECK_OPTION(options.rank == 0 || options.rank == made.rank, "lora",
@@ -108,7 +112,9 @@ LoraInfo apply_lora_adapter(Graph& graph, const LoraOptions& options, uint64_t s
   const std::vector<std::string> weights = split(entry(file, "lora.weights", path), ';');
   std::vector<std::string> differences, names;
   for (const auto& w : weights) {
-    const std::string name = w.substr(0, w.rfind(' ', w.find('[')));
+    const size_t space = w.find('[') == std::string::npos ? std::string::npos : w.rfind(' ', w.find('['));
+    OT_CHECK(space != std::string::npos && space > 0, "{}: 'lora.weights' holds '{}', not 'NAME TYPE[SHAPE]'", path, w);
+    const std::string name = w.substr(0, space);
     names.push_back(regex_literal(name));
     const std::string here = weight_entry(graph, name);
     if (here != w) differences.push_back(fmt::format("'{}' is {} in the adapter's base, {} here", name, w.substr(name.size() + 1),

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -417,6 +418,34 @@ TEST_P(LoraParity, MatchesAPyTorchLoraOnAGptStyleModel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Lora, LoraParity, ::testing::Values("sgd", "adamw"));
+
+// A damaged or hand-made adapter file is one clear error, never a crash.
+TEST(Lora, HostileAdapterFilesAreClearErrors) {
+  TempDir dir;
+  const std::string dense = make_dense(dir.path() + "/dense.onnx");
+  TrainingOptions o = lora_options(2);
+  o.lora.export_separate = true;
+  TrainingSession s = TrainingSession::from_file(dense, o);
+  s.export_model(dir.path() + "/base.onnx");
+  const CheckpointFile good = read_checkpoint_file(dir.path() + "/base.lora.onnx");
+  auto error_with = [&](const std::function<void(CheckpointFile&)>& damage) {
+    CheckpointFile file = good;
+    damage(file);
+    const std::string path = dir.path() + "/damaged.lora.onnx";
+    write_checkpoint_file(file, path);
+    TrainingOptions reload = lora_options(0);
+    reload.lora.adapter = path;
+    return error_of([&] { TrainingSession::from_file(dense, reload); });
+  };
+  expect_has(error_with([](CheckpointFile& f) { f.metadata["lora.rank"] = "abc"; }), "'lora.rank' is 'abc', not a number");
+  expect_has(error_with([](CheckpointFile& f) { f.metadata["lora.rank"] = "1e300"; }), "not a positive whole number");
+  expect_has(error_with([](CheckpointFile& f) { f.metadata["lora.weights"] = "garbage"; }), "not 'NAME TYPE[SHAPE]'");
+  expect_has(error_with([](CheckpointFile& f) { f.metadata.erase("lora.alpha"); }), "not a LoRA adapter file (no 'lora.alpha'");
+  expect_has(error_with([](CheckpointFile& f) { f.metadata["lora.dropout"] = "2"; }), "lora_dropout: 2 is not a probability");
+  expect_has(error_with([](CheckpointFile& f) { f.tensors["W1.lora_A"] = Tensor(DType::Float32, {3, 3}); }),
+             "'W1.lora_A' is float32[3, 3] in the adapter file but float32[6, 2]");
+  expect_has(error_with([](CheckpointFile& f) { f.tensors.erase("W2.lora_B"); }), "the adapter file has no tensor 'W2.lora_B'");
+}
 
 TEST(Lora, TargetErrorsNameWhatThereIs) {
   TempDir dir;
