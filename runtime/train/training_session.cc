@@ -340,6 +340,19 @@ void bind_parameters(TrainingSession::Impl& s, const SessionGraphs& g) {
   }
 }
 
+// A separate LoRA export writes the base as loaded beside the adapters: nothing else may change.
+void check_separate_export(const TrainingSession::Impl& s) {
+  if (!s.lora.enabled() || !s.options.lora.export_separate) return;
+  const std::vector<std::string> adapters = s.lora.adapter_names();
+  std::vector<std::string> changed;
+  for (const auto& name : s.changed_values())
+    if (std::find(adapters.begin(), adapters.end(), name) == adapters.end()) changed.push_back(name);
+  OT_CHECK_OPTION(changed.empty(), "lora_export",
+                  "a separate export writes the base model as given beside the adapters, but training also changes {} "
+                  "(train_only, or BatchNormalization running statistics); export merged instead",
+                  fmt::join(changed, ", "));
+}
+
 // The plans, and where the steps read the loss and the model's outputs.
 void build_plans(TrainingSession::Impl& s) {
   s.loss_output = output_index(*s.train, s.loss);
@@ -373,6 +386,7 @@ TrainingSession TrainingSession::from_file(const std::string& model_path, const 
   with_category(ErrorCategory::Model, [&] {
     const SessionGraphs graphs = build_graphs(s);
     bind_parameters(s, graphs);
+    check_separate_export(s);
     build_plans(s);
     for (auto& note : parameter_notes(*s.model, s.source, graphs.parameters, s.options.freeze, s.options.train_only))
       s.notes.push_back(std::move(note));
@@ -755,10 +769,7 @@ void TrainingSession::export_model(const std::string& path, const std::map<std::
     if (std::find(adapters.begin(), adapters.end(), name) == adapters.end()) changed.push_back(name);
   options.changed = changed;
   if (s.options.lora.export_separate) {
-    OT_CHECK(options.changed.empty(),
-             "{}: a separate LoRA export writes the base model as loaded, but {} trained too (train_only); export "
-             "merged instead",
-             path, fmt::join(options.changed, ", "));
+    OT_CHECK(options.changed.empty(), "internal: {} changed beside the adapters", fmt::join(options.changed, ", "));
     write_trained_model(*s.model, path, metadata, options);
     return export_lora_adapter(lora_adapter_file(path));
   }

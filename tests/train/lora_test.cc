@@ -350,6 +350,12 @@ TEST(Lora, SeparateExportKeepsTheBaseAndTheAdapterFileReloads) {
   const std::string wrong = error_of([&] { TrainingSession::from_file(conv, reload); });
   expect_has(wrong, "was made for another base model (dense.onnx)");
   expect_has(wrong, "'W1' is float32[6, 8] in the adapter's base, missing here");
+  // Anything else that trains would be lost from the base as given: refused at once.
+  TrainingOptions more = o;
+  more.train_only = {"^head"};
+  expect_has(error_of([&] { TrainingSession::from_file(dense, more); }),
+             "lora_export: a separate export writes the base model as given beside the adapters, but training also "
+             "changes head, head_b");
   TrainingOptions rank3 = reload;
   rank3.lora.rank = 3;
   expect_has(error_of([&] { TrainingSession::from_file(out, rank3); }), "rank 3 differs from the rank 2");

@@ -390,6 +390,7 @@ const std::map<std::string, std::string>& flags_of_options() {
       {"lora_alpha", "--lora-alpha"},
       {"lora_dropout", "--lora-dropout"},
       {"lora_targets", "--lora-targets"},
+      {"lora_export", "--lora-export"},
       {"optimizer.kind", "--optimizer"},
       {"learning_rate", "--lr"},
       {"optimizer.momentum", "--momentum"},
