@@ -1,6 +1,6 @@
 // --lora on the command line: the start-up line says what trains, -o writes the merged model
 // (or, with --lora-export separate, the base and OUT.lora.onnx, which --lora-adapter loads for
-// eval and further training), `export CHECKPOINT` rebuilds the adapters and merges, a resume
+// eval, predict, run and further training), `export CHECKPOINT` rebuilds the adapters and merges, a resume
 // with other LoRA options is refused, and a bad --lora-targets names the flag and the weights.
 #include <gtest/gtest.h>
 
@@ -43,6 +43,14 @@ TEST_F(CliLora, TrainsAdaptersAndExportsMergedOrSeparate) {
   ok({"export", path("sep.onnx"), "--lora-adapter", path("sep.lora.onnx"), "-o", path("sep_merged.onnx")});
   EXPECT_EQ(number_after(ok({"eval", path("sep_merged.onnx"), path("data")}).out, "loss"),
             number_after(eval_merged.out, "loss"));
+  // run merges them too: the same outputs as the merged model's.
+  const std::string run_merged = ok({"run", path("merged.onnx"), "--batch", "2"}).out;
+  const std::string run_adapter = ok({"run", path("sep.onnx"), "--lora-adapter", path("sep.lora.onnx"), "--batch", "2"}).out;
+  EXPECT_EQ(run_adapter.substr(run_adapter.find("output ")), run_merged.substr(run_merged.find("output ")));
+  // So does predict.
+  ok({"predict", path("merged.onnx"), path("data/val"), "-o", path("merged.csv")});
+  ok({"predict", path("sep.onnx"), path("data/val"), "--lora-adapter", path("sep.lora.onnx"), "-o", path("sep.csv")});
+  EXPECT_EQ(read_file(path("sep.csv")), read_file(path("merged.csv")));
   // On another base: one clear error.
   const std::string other = make_linear(path("linear.onnx"), {4}, 3);
   fails({"export", other, "--lora-adapter", path("sep.lora.onnx"), "-o", path("bad.onnx")},

@@ -88,7 +88,8 @@ const std::vector<Subcommand>& subcommands() {
         {{"--batch"}, "N", "the size of the model's dynamic dimensions (default 1)"},
         {{"--repeat"}, "N", "time N more runs after the first"},
         {{"--profile"}, "", "with --repeat: the time per op type and node, and the peak memory"},
-        max_memory_option()}},
+        max_memory_option(),
+        {{"--lora-adapter"}, "FILE", "run the model with these LoRA adapters merged in"}}},
       {"training-graph", "MODEL.onnx --loss VALUE -o OUT.onnx [options]",
        "graph --minimise VALUE, by its older name (kept for a release)",
        "training-graph: its --loss VALUE is graph's --minimise VALUE; graph's --loss, as everywhere else, is the\n"
