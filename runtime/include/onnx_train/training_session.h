@@ -53,6 +53,9 @@
 // tensors "parameter/<name>", "buffer/<name>" (BatchNormalization running statistics),
 // "optimizer/<name>/<slot>" (the optimizer state, PyTorch's slot names), and metadata: the
 // step, the optimizer kind, the schedule, the seed and every Dropout generator's state.
+// With LoRA adapters (options.lora) the parameters are the adapters, and the metadata "lora"
+// records their rank, alpha, dropout, targets and base-weight fingerprint: a session with other
+// adapters (or none) refuses the file.
 // Loading one into a session built from the same model and options continues the run bit
 // for bit, schedule included.
 #pragma once
