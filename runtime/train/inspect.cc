@@ -73,7 +73,8 @@ std::vector<OpReport> op_reports(const Graph& graph) {
 ModelReport inspect_model(const std::string& model_path, const TrainingOptions& options) {
   const LoadedModel loaded = load_model_for_training(model_path, session_load_options(options));
   const Graph& graph = *loaded.model;
-  const ParameterSets sets = decide_parameters(graph, loaded.loss, options.freeze, options.train_only);
+  const ParameterSets sets =
+      decide_parameters(graph, loaded.loss, options.freeze, options.train_only, loaded.lora.adapter_names());
   ModelReport report;
   for (const auto& v : graph.inputs) report.inputs.push_back(spec_of(v));
   for (const auto& v : graph.outputs) report.outputs.push_back(spec_of(v));

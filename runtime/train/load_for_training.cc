@@ -14,6 +14,7 @@
 #include "runtime/ir/schema.h"
 #include "runtime/transforms/classifier_head.h"
 #include "runtime/transforms/load_model.h"
+#include "runtime/train/lora_adapter.h"
 #include "runtime/transforms/train_mode.h"
 
 namespace onnx_train {
@@ -103,6 +104,7 @@ LoadModelOptions session_load_options(const TrainingOptions& options) {
   load.num_classes = options.num_classes;
   load.head_output = options.loss.output;
   load.seed = options.seed;
+  load.lora = options.lora;
   return load;
 }
 
@@ -137,6 +139,20 @@ LoadedModel load_model_for_training(const std::string& model_path, const LoadMod
     }
   }
   note_kept_weights(loaded, keep_unholdable_constant(*loaded.model, copies), model_path);
+  // Adapters last: their A and B are initializers no source holds, which the export merges.
+  if (options.lora.enabled()) {
+    try {
+      if (!options.lora.adapter.empty())
+        loaded.lora = apply_lora_adapter(*loaded.model, options.lora, options.seed, model_path);  // names both files
+      else
+        loaded.lora = apply_lora(*loaded.model, options.lora, options.seed, loaded.loss);
+    } catch (const OptionError& e) {
+      throw OptionError(e.option(), e.detail(), model_path);
+    } catch (const Error& e) {
+      if (!options.lora.adapter.empty()) throw;
+      throw Error(fmt::format("{}: {}", model_path, e.what()), e.category());
+    }
+  }
   if (loaded.model->source) {
     std::string lowered = lowering_note(loaded.model->source->model(), model_path);
     if (!lowered.empty()) loaded.notes.push_back(std::move(lowered));

@@ -27,6 +27,7 @@
 #include "onnx_train/training_session.h"
 #include "runtime/ir/graph.h"
 #include "runtime/transforms/classifier_head.h"
+#include "runtime/transforms/lora.h"
 
 namespace onnx_train {
 
@@ -44,6 +45,9 @@ struct LoadModelOptions {
   int64_t num_classes = 0;
   std::string head_output;
   uint64_t seed = 0;
+  // Low-rank adapters (lora.enabled()), added last, seeded by `seed`; an adapter file's values
+  // replace the drawn ones.
+  LoraOptions lora;
 };
 
 // What a TrainingSession needs: its loss's opset, eval form, the new head. `loss` is the
@@ -56,6 +60,7 @@ struct LoadedModel {
   std::vector<std::string> promoted;  // Constant weights made initializers
   int opset = 0;                      // the model file's default-domain opset
   ReplacedHead head;                  // the new classifier head (num_classes; new_classes 0: none)
+  LoraInfo lora;                      // the adapters added (none without lora options)
   // The upgrade, when there was one; weights kept constant for the export; training-form nodes
   // inside local functions, which the export writes as they are (export_limits).
   std::vector<std::string> notes;

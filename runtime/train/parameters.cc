@@ -77,13 +77,16 @@ void note_unmatched_patterns(const std::vector<std::string>& freeze, const std::
 }  // namespace
 
 ParameterSets decide_parameters(const Graph& graph, const std::string& loss, const std::vector<std::string>& freeze,
-                                const std::vector<std::string>& train_only) {
+                                const std::vector<std::string>& train_only, const std::vector<std::string>& adapters) {
   const NamePatterns frozen(freeze, "freeze");
+  const std::set<std::string> adapter_set(adapters.begin(), adapters.end());
   const NamePatterns only(train_only, "train_only");
   ParameterSets sets;
   sets.candidates = trainable_initializers(graph, loss);
   for (const auto& name : sets.candidates) {
-    const bool selected = !frozen.matches(name) && (train_only.empty() || only.matches(name));
+    const bool chosen = adapters.empty() ? train_only.empty() || only.matches(name)
+                                         : adapter_set.count(name) != 0 || (!train_only.empty() && only.matches(name));
+    const bool selected = !frozen.matches(name) && chosen;
     (selected ? sets.trainable : sets.frozen).push_back(name);
   }
   std::set<std::string> seen;

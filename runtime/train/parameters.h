@@ -30,8 +30,11 @@ struct ParameterSets {
 // an appended loss adds no weights). A candidate trains unless a `freeze` regex matches part of
 // its name, or `train_only` is not empty and none of its regexes does (std::regex_search). An
 // invalid regex throws OptionError naming "freeze" or "train_only".
+// With `adapters` (LoRA's A and B, runtime/transforms/lora.h) the adapters train and the other
+// candidates only when `train_only` names them (PEFT's modules_to_save); `freeze` still removes.
 ParameterSets decide_parameters(const Graph& graph, const std::string& loss, const std::vector<std::string>& freeze,
-                                const std::vector<std::string>& train_only);
+                                const std::vector<std::string>& train_only,
+                                const std::vector<std::string>& adapters = {});
 
 // What the split says that changes what training means, one line each (TrainingSession::notes()
 // after the opset upgrade's): a model exported for inference that lost its training structure

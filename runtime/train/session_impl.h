@@ -15,6 +15,7 @@
 #include "onnx_train/training_session.h"
 #include "runtime/exec/plan.h"
 #include "runtime/ir/graph.h"
+#include "runtime/transforms/lora.h"
 
 namespace onnx_train {
 
@@ -50,6 +51,7 @@ struct TrainingSession::Impl {
   std::unique_ptr<Graph> model, train, eval;
   std::vector<std::string> notes;  // TrainingSession::notes()
   ParameterCounts counts;
+  LoraInfo lora;  // the adapters in model, train and eval (none without options.lora)
   std::unique_ptr<Plan> train_plan, eval_plan, predict_plan;
   std::vector<TensorSpec> inputs, outputs, model_inputs;
   size_t overridable_count = 0;  // old-style initializer inputs: never fed while training

@@ -25,6 +25,7 @@
 #include "runtime/exec/feeds.h"
 #include "runtime/exec/plan.h"
 #include "runtime/train/load_for_training.h"
+#include "runtime/train/lora_adapter.h"
 #include "runtime/train/nonfinite.h"
 #include "runtime/train/parameters.h"
 #include "runtime/train/session_impl.h"
@@ -43,6 +44,15 @@ namespace {
 constexpr const char* kParameterPrefix = "parameter/";
 constexpr const char* kBufferPrefix = "buffer/";
 constexpr const char* kRngPrefix = "rng/";
+constexpr const char* kLoraKey = "lora";  // the adapters' options and base fingerprint
+
+// What a checkpoint records of the adapters, to refuse a resume with others ("" without LoRA).
+std::string lora_entry(const TrainingSession::Impl& s) {
+  if (!s.lora.enabled()) return "";
+  const LoraOptions& o = s.lora.options;
+  return fmt::format("rank={} alpha={} dropout={} targets={} base={}", o.rank, o.alpha, o.dropout, o.targets,
+                     s.lora.fingerprint(*s.model));
+}
 
 size_t output_index(const Graph& graph, const std::string& name) {
   for (size_t i = 0; i < graph.outputs.size(); ++i) {
@@ -261,6 +271,7 @@ SessionGraphs build_graphs(TrainingSession::Impl& s) {
   g.loaded = load_model_for_training(s.source, session_load_options(s.options));
   s.model = std::move(g.loaded.model);
   s.notes = g.loaded.notes;
+  s.lora = g.loaded.lora;
   s.train = std::make_unique<Graph>(*s.model);
   add_loss(s);
   // Each rank draws its own Dropout masks; rank 0 those of one process.
@@ -274,7 +285,8 @@ SessionGraphs build_graphs(TrainingSession::Impl& s) {
   for (const Node& n : s.train->nodes)
     if (!n.outputs.empty()) s.forward_outputs.insert(n.outputs[0]);
   try {
-    g.parameters = decide_parameters(*s.model, g.loaded.loss, s.options.freeze, s.options.train_only);
+    g.parameters =
+        decide_parameters(*s.model, g.loaded.loss, s.options.freeze, s.options.train_only, s.lora.adapter_names());
   } catch (const Error& e) {
     throw Error(fmt::format("{}: {}", s.source, e.what()), e.category());
   }
@@ -328,6 +340,19 @@ void bind_parameters(TrainingSession::Impl& s, const SessionGraphs& g) {
   }
 }
 
+// A separate LoRA export writes the base as loaded beside the adapters: nothing else may change.
+void check_separate_export(const TrainingSession::Impl& s) {
+  if (!s.lora.enabled() || !s.options.lora.export_separate) return;
+  const std::vector<std::string> adapters = s.lora.adapter_names();
+  std::vector<std::string> changed;
+  for (const auto& name : s.changed_values())
+    if (std::find(adapters.begin(), adapters.end(), name) == adapters.end()) changed.push_back(name);
+  OT_CHECK_OPTION(changed.empty(), "lora_export",
+                  "a separate export writes the base model as given beside the adapters, but training also changes {} "
+                  "(train_only, or BatchNormalization running statistics); export merged instead",
+                  fmt::join(changed, ", "));
+}
+
 // The plans, and where the steps read the loss and the model's outputs.
 void build_plans(TrainingSession::Impl& s) {
   s.loss_output = output_index(*s.train, s.loss);
@@ -361,6 +386,7 @@ TrainingSession TrainingSession::from_file(const std::string& model_path, const 
   with_category(ErrorCategory::Model, [&] {
     const SessionGraphs graphs = build_graphs(s);
     bind_parameters(s, graphs);
+    check_separate_export(s);
     build_plans(s);
     for (auto& note : parameter_notes(*s.model, s.source, graphs.parameters, s.options.freeze, s.options.train_only))
       s.notes.push_back(std::move(note));
@@ -555,6 +581,7 @@ void TrainingSession::save_checkpoint(const std::string& path, const std::map<st
   file.metadata["schedule"] = format_schedule(s.schedule);
   file.metadata["seed"] = std::to_string(s.options.seed);
   file.metadata["model"] = s.source;
+  if (s.lora.enabled()) file.metadata[kLoraKey] = lora_entry(s);
   for (const auto& [output, state] : s.train_plan->kernel_states()) file.metadata[kRngPrefix + output] = state;
   for (const auto& [key, value] : extra) {
     OT_CHECK(!starts_with(key, "onnx_train") && file.metadata.count(key) == 0,
@@ -621,6 +648,10 @@ CheckpointState checked_state(const TrainingSession::Impl& s, const CheckpointFi
   OT_CHECK(optimizer == s.optimizer->options().kind,
            "{}: the checkpoint was made with the {} optimizer, this session uses {}; its state cannot carry over", path,
            optimizer, s.optimizer->options().kind);
+  const auto lora = file.metadata.find(kLoraKey);
+  const std::string saved_lora = lora == file.metadata.end() ? "" : lora->second;
+  OT_CHECK(saved_lora == lora_entry(s), "{}: the checkpoint was made with LoRA adapters '{}', this session has '{}'",
+           path, saved_lora.empty() ? "none" : saved_lora, lora_entry(s).empty() ? "none" : lora_entry(s));
   CheckpointState state;
   state.optimizer_state = checked_tensors(s, file, path);
   const auto stateful = s.train_plan->kernel_states();
@@ -726,9 +757,38 @@ std::vector<std::string> TrainingSession::Impl::changed_values() const {
 
 // The user's file with the trained values (importers/model_source.h).
 void TrainingSession::export_model(const std::string& path, const std::map<std::string, std::string>& metadata) const {
+  const Impl& s = *impl_;
   TrainedModelOptions options;
-  options.changed = impl_->changed_values();
-  write_trained_model(*impl_->model, path, metadata, options);
+  options.changed = s.changed_values();
+  if (!s.lora.enabled()) return write_trained_model(*s.model, path, metadata, options);
+  // The adapters are no values of the user's file: W + s A B takes W's place (merged), or the
+  // base goes as loaded and the adapters to their own file (separate).
+  const std::vector<std::string> adapters = s.lora.adapter_names();
+  std::vector<std::string> changed;
+  for (const auto& name : options.changed)
+    if (std::find(adapters.begin(), adapters.end(), name) == adapters.end()) changed.push_back(name);
+  options.changed = changed;
+  if (s.options.lora.export_separate) {
+    OT_CHECK(options.changed.empty(), "internal: {} changed beside the adapters", fmt::join(options.changed, ", "));
+    write_trained_model(*s.model, path, metadata, options);
+    return export_lora_adapter(lora_adapter_file(path));
+  }
+  write_trained_model(merged_lora_model(*s.model, s.lora), path, metadata, options);
+}
+
+void TrainingSession::export_lora_adapter(const std::string& path) const {
+  const Impl& s = *impl_;
+  OT_CHECK(s.lora.enabled(), "{}: the session has no LoRA adapters to write", path);
+  write_lora_adapter(s.lora, *s.model, s.source, path);
+}
+
+std::string TrainingSession::lora_adapter_file(const std::string& model_path) { return lora_adapter_path(model_path); }
+
+LoraSummary TrainingSession::lora() const {
+  LoraSummary summary;
+  summary.options = impl_->lora.options;
+  for (const auto& a : impl_->lora.adapters) summary.weights.push_back(a.weight);
+  return summary;
 }
 
 }  // namespace onnx_train

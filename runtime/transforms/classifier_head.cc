@@ -7,6 +7,7 @@
 #include <set>
 
 #include "runtime/ir/editor.h"
+#include "runtime/transforms/weight_init.h"
 
 namespace onnx_train {
 
@@ -15,21 +16,6 @@ namespace {
 bool is_float_initializer(const Graph& g, const std::string& name) {
   auto it = g.initializers.find(name);
   return it != g.initializers.end() && dtype_is_float(it->second.dtype());
-}
-
-// U(-bound, bound) in float32 or float64, from a 64-bit generator (reproducible everywhere).
-Tensor uniform_like(DType dtype, const Shape& shape, double bound, std::mt19937_64& rng) {
-  Tensor t(dtype, shape);
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;  // [0, 1)
-    const double v = (2 * u - 1) * bound;
-    if (dtype == DType::Float64) {
-      t.data<double>()[i] = v;
-    } else {
-      t.data<float>()[i] = static_cast<float>(v);
-    }
-  }
-  return t;
 }
 
 // The head node found by walking back from the output, with where its weight and bias are.
@@ -116,11 +102,11 @@ ReplacedHead replace_classifier_head(Graph& graph, const std::string& output_nam
   const double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
   const Shape weight_shape = head.weight_transposed ? Shape{num_classes, in_features} : Shape{in_features, num_classes};
   GraphEditor e(graph, "classifier head");
-  e.set_initializer(head.weight, uniform_like(weight.dtype(), weight_shape, bound, rng));
+  e.set_initializer(head.weight, uniform_tensor(weight.dtype(), weight_shape, bound, rng));
   if (!head.bias.empty()) {
     Shape bias_shape = graph.initializers.at(head.bias).shape();
     for (auto& d : bias_shape) d = d == old_classes ? num_classes : d;
-    e.set_initializer(head.bias, uniform_like(graph.initializers.at(head.bias).dtype(), bias_shape, bound, rng));
+    e.set_initializer(head.bias, uniform_tensor(graph.initializers.at(head.bias).dtype(), bias_shape, bound, rng));
   }
   // Value shapes: the class axis (last) changes on the path.
   auto fix = [&](ValueInfo& v) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "onnx_train/lora.h"
 #include "onnx_train/session.h"
 #include "onnx_train/training.h"
 #include "tools/onnx-train/model_metadata.h"
@@ -97,10 +98,21 @@ int training_graph_command(const std::vector<std::string>& args) {
 }
 
 int export_command(const std::vector<std::string>& raw) {
-  std::string out;
-  const std::vector<std::string> args = take_own_flags("export", raw, {{"-o", [&](const std::string& v) { out = v; }}, {kMaxMemoryFlag, set_max_memory}});
+  std::string out, adapter;
+  const std::vector<std::string> args =
+      take_own_flags("export", raw,
+                     {{"-o", [&](const std::string& v) { out = v; }},
+                      {kMaxMemoryFlag, set_max_memory},
+                      {"--lora-adapter", [&](const std::string& v) { adapter = v; }}});
   OT_CHECK(!out.empty(), "export needs -o PATH; see onnx-train export --help");
   OT_CHECK(args.size() == 1, "export takes one CHECKPOINT and -o PATH; see onnx-train export --help");
+  if (!adapter.empty()) {  // a base model and its adapters, merged
+    CreatedFolders folders;
+    check_output_file("-o", out, folders);
+    export_merged_lora(args[0], adapter, out);
+    std::printf("wrote %s: %s with the LoRA adapters of %s merged in\n", out.c_str(), args[0].c_str(), adapter.c_str());
+    return 0;
+  }
   const std::string checkpoint = args[0];
   const auto meta = TrainingSession::read_checkpoint_metadata(checkpoint);
   const auto it = meta.find(kArgsKey);

@@ -36,6 +36,7 @@
 #include "tools/onnx-train/commands.h"
 #include "tools/onnx-train/run_folder.h"
 #include "tools/onnx-train/subcommands.h"
+#include "tools/onnx-train/train_common.h"
 #include "tools/onnx-train/train_data.h"
 #include "tools/onnx-train/train_options.h"
 
@@ -293,7 +294,8 @@ int predict_command(const std::vector<std::string>& raw) {
   CreatedFolders folders;  // made for -o, and removed again if the command fails
   check_output_file("-o", out_path, folders);
 
-  Session session = Session::from_file(config.model);
+  const MergedLoraModel model(config.model, config.training.lora.adapter);  // adapters merged in
+  Session session = Session::from_file(model.path());
   const std::map<std::string, std::string> meta = read_model_metadata(config.model);
   // The model's stored preprocessing; --mean / --std given here win. Its classes name the
   // probability columns, but do not map DATA's folders: predicting needs no labels, so any

@@ -14,6 +14,7 @@
 #include "onnx_train/session.h"
 #include "tools/onnx-train/commands.h"
 #include "tools/onnx-train/subcommands.h"
+#include "tools/onnx-train/train_common.h"
 #include "tools/onnx-train/train_options.h"
 
 namespace onnx_train::cli {
@@ -81,6 +82,7 @@ struct RunArgs {
   int64_t batch = 1;                               // for dynamic dimensions
   int repeat = 0;                                  // timed runs after the first
   bool profile = false;
+  std::string lora_adapter;  // LoRA adapters to merge into the model before it runs
 };
 
 RunArgs parse_run_args(const std::vector<std::string>& args) {
@@ -96,7 +98,8 @@ RunArgs parse_run_args(const std::vector<std::string>& args) {
        {"--batch", [&](const std::string& v) { r.batch = parse_whole_number("--batch", v, 1); }},
        {"--repeat", [&](const std::string& v) { r.repeat = static_cast<int>(parse_whole_number("--repeat", v, 0)); }},
        {"--profile", [&](const std::string&) { r.profile = true; }},
-       {kMaxMemoryFlag, set_max_memory}});
+       {kMaxMemoryFlag, set_max_memory},
+       {"--lora-adapter", [&](const std::string& v) { r.lora_adapter = v; }}});
   r.model = the_one_argument(rest, "run needs a model file; see onnx-train run --help");
   return r;
 }
@@ -128,7 +131,8 @@ std::map<std::string, Tensor> feeds_of(const Session& session, RunArgs& r) {
 
 int run_command(const std::vector<std::string>& args) {
   RunArgs r = parse_run_args(args);
-  auto session = Session::from_file(r.model);
+  const MergedLoraModel model(r.model, r.lora_adapter);  // with adapters, the model runs merged
+  auto session = Session::from_file(model.path());
   const std::map<std::string, Tensor> feeds = feeds_of(session, r);
   const auto outputs = session.run(feeds);
   for (size_t i = 0; i < outputs.size(); ++i) print_tensor("output " + session.outputs()[i].name, outputs[i]);

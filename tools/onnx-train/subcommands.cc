@@ -71,9 +71,12 @@ const std::vector<Subcommand>& subcommands() {
         {{"--minimise"}, "VALUE", "differentiate this value of the model instead of appending a loss"},
         {{"--input-grad"}, "NAME", "with --minimise: also the gradient of this model input (repeatable)"}},
        /*training_options=*/true},
-      {"export", "CHECKPOINT -o OUT.onnx", "the inference model with a checkpoint's weights", "", export_command,
-       /*passive_openmp=*/true, "",
-       /*options=*/{output_option("where to write the inference model"), max_memory_option()}},
+      {"export", "CHECKPOINT -o OUT.onnx", "the inference model with a checkpoint's weights",
+       "export: MODEL.onnx --lora-adapter FILE -o OUT.onnx writes MODEL with the adapters of FILE merged in.\n",
+       export_command, /*passive_openmp=*/true, "",
+       /*options=*/
+       {output_option("where to write the inference model"), max_memory_option(),
+        {{"--lora-adapter"}, "FILE", "merge these LoRA adapters into the model given in CHECKPOINT's place"}}},
       {"run", "MODEL.onnx [options]",
        "run a model once and print its outputs",
        "run: load MODEL.onnx, run it once on inputs from files (or a deterministic ramp) and print its outputs;\n"
@@ -85,7 +88,8 @@ const std::vector<Subcommand>& subcommands() {
         {{"--batch"}, "N", "the size of the model's dynamic dimensions (default 1)"},
         {{"--repeat"}, "N", "time N more runs after the first"},
         {{"--profile"}, "", "with --repeat: the time per op type and node, and the peak memory"},
-        max_memory_option()}},
+        max_memory_option(),
+        {{"--lora-adapter"}, "FILE", "run the model with these LoRA adapters merged in"}}},
       {"training-graph", "MODEL.onnx --loss VALUE -o OUT.onnx [options]",
        "graph --minimise VALUE, by its older name (kept for a release)",
        "training-graph: its --loss VALUE is graph's --minimise VALUE; graph's --loss, as everywhere else, is the\n"
@@ -163,7 +167,8 @@ std::set<std::string> training_options_used_by(const std::string& command) {
       "--loss",     "--output",     "--label",         "--label-smoothing", "--num-classes", "--keep-head",
       "--freeze",   "--train-only", "--batch-size",    "--val-split",       "--seed",        "--threads",
       "--mean",     "--std",        "--image-size",    "--input",           "--columns",     "--ignore-columns",
-      "--skip-bad-samples", "--max-memory"};
+      "--skip-bad-samples", "--max-memory", "--lora", "--lora-alpha", "--lora-dropout", "--lora-targets",
+      "--lora-adapter"};
   if (command == "eval") {
     std::set<std::string> eval = reading;
     eval.insert("--plot");  // the confusion matrix

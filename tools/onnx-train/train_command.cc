@@ -134,6 +134,9 @@ class TrainRun {
   // locked: rank 0's business alone in a data-parallel run.
   void check_outputs() {
     check_output_file(config_.export_path.empty() ? "the exported model" : "--export", exported_, folders_);
+    OT_CHECK(config_.export_training_path.empty() || !config_.training.lora.enabled(),
+             "--export-training writes the model's own file with its training algorithm, which has no place for LoRA "
+             "adapters; leave it out (-o writes the adapters merged, --lora-export separate beside the base)");
     check_output_file("--export-training", config_.export_training_path, folders_);
     check_output_file("--log", config_.log_path, folders_);
     check_output_file("--plot", config_.plot_path, folders_);
@@ -153,6 +156,7 @@ class TrainRun {
     const ParameterCounts counts = session().parameter_counts();
     say(fmt::format("parameters: {} tensors ({} values) trained, {} tensors ({} values) frozen",
                     counts.trainable_tensors, counts.trainable_values, counts.frozen_tensors, counts.frozen_values));
+    if (session().lora().enabled()) say(session().lora().describe(counts.trainable_values, counts.frozen_values));
     model_hash_ = file_content_hash(config_.model);
     check_metric_scored("--early-stopping-metric", config_.early_stopping > 0 ? config_.early_stopping_metric : "");
     check_metric_scored("--save-best", config_.save_best);

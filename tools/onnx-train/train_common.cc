@@ -4,9 +4,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 
+#include <unistd.h>
+
+#include "onnx_train/lora.h"
 #include "onnx_train/session.h"
 #include "tools/onnx-train/run_folder.h"
 #include "tools/onnx-train/train_data.h"
@@ -318,6 +322,19 @@ ArgsDiff compare_run_args(const std::vector<std::string>& checkpoint_args, const
       diff.meaning.push_back(fmt::format("{}: {} in the checkpoint, {} now", key, b, n));
   }
   return diff;
+}
+
+MergedLoraModel::MergedLoraModel(const std::string& model, const std::string& adapter) : model_(model) {
+  if (adapter.empty()) return;
+  const std::string path =
+      (std::filesystem::temp_directory_path() / fmt::format("onnx-train-merged-{}.onnx", getpid())).string();
+  export_merged_lora(model, adapter, path);
+  merged_ = path;
+}
+
+MergedLoraModel::~MergedLoraModel() {
+  std::error_code ignored;
+  if (!merged_.empty()) std::filesystem::remove(merged_, ignored);
 }
 
 }  // namespace onnx_train::cli

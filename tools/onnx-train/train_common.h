@@ -107,4 +107,19 @@ constexpr const char* kModelHashKey = "cli.model_hash";
 std::string model_changed_since(const std::string& checkpoint, const std::map<std::string, std::string>& meta,
                                 const std::string& model, const std::string& model_hash, const std::string& what_to_do);
 
+// The model at `model` with the LoRA adapters of `adapter` merged in, for the commands that run a
+// model from its file (run, predict): a private file removed when this goes; `path()` is `model`
+// itself when `adapter` is "".
+class MergedLoraModel {
+ public:
+  MergedLoraModel(const std::string& model, const std::string& adapter);
+  ~MergedLoraModel();
+  MergedLoraModel(const MergedLoraModel&) = delete;
+  MergedLoraModel& operator=(const MergedLoraModel&) = delete;
+  const std::string& path() const { return merged_.empty() ? model_ : merged_; }
+
+ private:
+  std::string model_, merged_;
+};
+
 }  // namespace onnx_train::cli

@@ -53,6 +53,9 @@
 // tensors "parameter/<name>", "buffer/<name>" (BatchNormalization running statistics),
 // "optimizer/<name>/<slot>" (the optimizer state, PyTorch's slot names), and metadata: the
 // step, the optimizer kind, the schedule, the seed and every Dropout generator's state.
+// With LoRA adapters (options.lora) the parameters are the adapters, and the metadata "lora"
+// records their rank, alpha, dropout, targets and base-weight fingerprint: a session with other
+// adapters (or none) refuses the file.
 // Loading one into a session built from the same model and options continues the run bit
 // for bit, schedule included.
 #pragma once
@@ -65,6 +68,7 @@
 #include <vector>
 
 #include "onnx_train/distributed.h"
+#include "onnx_train/lora.h"
 #include "onnx_train/losses.h"
 #include "onnx_train/optimizers.h"
 #include "onnx_train/profile.h"
@@ -90,6 +94,9 @@ struct TrainingOptions {
   // Regexes of parameters that get no weight decay. Unset: every parameter of rank <= 1.
   // An empty list: weight decay on every parameter (torch.optim's default).
   std::optional<std::vector<std::string>> no_decay;
+  // Low-rank adapters (onnx_train/lora.h): with lora.rank > 0 (or an adapter file) the adapters
+  // are what trains, plus what train_only names (PEFT's modules_to_save); freeze still removes.
+  LoraOptions lora;
 
   OptimizerOptions optimizer = default_optimizer();  // AdamW with PyTorch's defaults
   double learning_rate = 1e-3;
@@ -200,6 +207,8 @@ class TrainingSession {
   //   - a freeze / train_only pattern matches no parameter.
   const std::vector<std::string>& notes() const;
   ParameterCounts parameter_counts() const;
+  // The low-rank adapters added (options.lora; none: !enabled()).
+  LoraSummary lora() const;
 
   // Forward, backward and (every accumulation_steps calls) the optimizer step; see above.
   // A loss, a gradient or a running statistic that is NaN or infinite stops the step before
@@ -297,7 +306,14 @@ class TrainingSession {
   // its loss, or lowered from opsets 18-23 to 17 at load, is written at its own opset.
   // export_training_model of an upgraded model is at the upgraded opset: its training
   // algorithm holds the loss, which the older opset lacks.
+  // With LoRA adapters the written weights are the merged W + (alpha / rank) A B (the adapters
+  // themselves are not written), or, with options.lora.export_separate, the base weights as
+  // loaded with the adapters in lora_adapter_file(path) beside them (export_lora_adapter).
   void export_model(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const;
+  // Writes the adapters alone (runtime/train/lora_adapter.h), for options.lora.adapter.
+  void export_lora_adapter(const std::string& path) const;
+  // "out.onnx" -> "out.lora.onnx": where a separate export writes the adapters.
+  static std::string lora_adapter_file(const std::string& model_path);
 
   // The inside (runtime/train/session_impl.h), for the library's own files.
   struct Impl;
