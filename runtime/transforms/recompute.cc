@@ -55,7 +55,7 @@ class Analysis {
         if (!o.empty()) position_[o] = p;
     for (const auto& v : g.outputs) graph_outputs_.insert(v.name);
     // Activations: float values that depend on a graph input.
-    std::unordered_set<std::string> from_input;
+    std::unordered_set<std::string>& from_input = from_input_;
     for (const auto& v : g.inputs) from_input.insert(v.name);
     for (size_t i : forward_) {
       const Node& n = g.nodes[i];
@@ -67,12 +67,15 @@ class Analysis {
         if (dtype_is_float(g.dtype_of(o))) activations_.insert(o);
       }
     }
-    // Saved values: forward values read by backward nodes, with their first such reader.
+    // Saved values: forward values that depend on a graph input (activations, masks, indices;
+    // not the weights' transposes, which the plan handles) read by backward nodes, with their
+    // first such reader.
     std::unordered_set<size_t> is_forward(forward_.begin(), forward_.end());
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       if (is_forward.count(i) != 0) continue;
       for (const auto& v : g.nodes[i].inputs)
-        if (position_.count(v) != 0 && first_backward_reader_.emplace(v, i).second) saved_.push_back(v);
+        if (position_.count(v) != 0 && from_input.count(v) != 0 && first_backward_reader_.emplace(v, i).second)
+          saved_.push_back(v);
     }
     std::sort(saved_.begin(), saved_.end(),
               [&](const std::string& a, const std::string& b) { return position_.at(a) < position_.at(b); });
@@ -170,7 +173,7 @@ class Analysis {
   std::vector<size_t> forward_;                            // graph indices of the forward nodes, in order
   std::unordered_map<std::string, size_t> producer_;       // value -> graph index of its node
   std::unordered_map<std::string, size_t> position_;       // forward value -> its node's forward position
-  std::unordered_set<std::string> activations_, graph_outputs_;
+  std::unordered_set<std::string> from_input_, activations_, graph_outputs_;
   std::vector<std::string> saved_;                                // in forward order
   std::unordered_map<std::string, size_t> first_backward_reader_;  // saved value -> graph index
   std::vector<std::string> candidates_;
@@ -180,12 +183,12 @@ class Analysis {
 // the forward positions (pos[c(k-1)], pos[c(k)]] (region 0 starts at the graph inputs), and
 // region m, past the last candidate, is never recomputed.
 struct Regions {
-  std::vector<uint64_t> inside;         // recomputable saved bytes in region k, its candidate excluded
-  std::vector<uint64_t> candidate;      // bytes of candidate k (what keeping it as a checkpoint costs)
-  std::vector<uint64_t> candidate_saved;  // bytes of candidate k if the backward pass reads it, else 0
-  std::vector<bool> candidate_recomputable;
-  uint64_t kept = 0;                    // saved bytes never recomputed (not activations, past the last candidate)
-  uint64_t all_saved = 0;               // every saved value's bytes: the estimate without recomputation
+  std::vector<uint64_t> inside;           // recomputable saved bytes in region k, its candidate excluded
+  std::vector<uint64_t> candidate;        // bytes of candidate k (what keeping it costs)
+  std::vector<uint64_t> candidate_saved;  // bytes of candidate k if it is saved and recomputable, else 0
+  std::vector<bool> candidate_kept;       // candidate k is saved and not recomputable: kept in any case
+  uint64_t kept = 0;                      // other saved bytes never recomputed (not activations, region m)
+  uint64_t all_saved = 0;                 // every saved value's bytes: the estimate without recomputation
 };
 
 Regions measure(const Analysis& a) {
@@ -195,27 +198,27 @@ Regions measure(const Analysis& a) {
   r.inside.assign(m, 0);
   r.candidate.assign(m, 0);
   r.candidate_saved.assign(m, 0);
-  r.candidate_recomputable.assign(m, false);
+  r.candidate_kept.assign(m, false);
   std::unordered_map<std::string, size_t> candidate_index;
+  std::vector<size_t> positions(m);
   for (size_t k = 0; k < m; ++k) {
     candidate_index[cands[k]] = k;
     r.candidate[k] = a.bytes(cands[k]);
-    r.candidate_recomputable[k] = a.recomputable(cands[k]);
+    positions[k] = a.position(cands[k]);
   }
   for (const auto& v : a.saved()) {
     const uint64_t b = a.bytes(v);
     r.all_saved += b;
     const auto c = candidate_index.find(v);
     if (c != candidate_index.end()) {
-      if (r.candidate_recomputable[c->second])
+      if (a.recomputable(v))
         r.candidate_saved[c->second] = b;
       else
-        r.kept += b;
+        r.candidate_kept[c->second] = true;
       continue;
     }
-    const size_t p = a.position(v);
-    size_t k = 0;
-    while (k < m && a.position(cands[k]) < p) ++k;
+    const auto k = static_cast<size_t>(std::lower_bound(positions.begin(), positions.end(), a.position(v)) -
+                                       positions.begin());
     if (k == m || !a.recomputable(v))
       r.kept += b;
     else
@@ -243,10 +246,21 @@ std::vector<uint64_t> segment_bytes(const Regions& r, const std::vector<size_t>&
   return out;
 }
 
-// kept saved values + checkpoints (+ kept segments) + the largest recomputed segment.
+// kept saved values + checkpoints (+ kept segments, + what follows the last checkpoint) + the
+// largest recomputed segment.
 uint64_t estimate(const Regions& r, const Choice& c) {
+  const size_t m = r.inside.size();
+  std::vector<bool> checkpoint(m, false);
+  for (size_t k : c.checkpoints) checkpoint[k] = true;
+  const size_t last = c.checkpoints.empty() ? 0 : c.checkpoints.back();
   uint64_t total = r.kept, largest = 0;
-  for (size_t k : c.checkpoints) total += r.candidate[k] - (r.candidate_recomputable[k] ? 0 : r.candidate_saved[k]);
+  for (size_t k = 0; k < m; ++k) {
+    if (checkpoint[k] || r.candidate_kept[k])
+      total += r.candidate[k];
+    else if (c.checkpoints.empty() || k > last)
+      total += r.candidate_saved[k];  // not in any segment: kept
+    if (c.checkpoints.empty() || k > last) total += r.inside[k];
+  }
   const std::vector<uint64_t> seg = segment_bytes(r, c.checkpoints);
   for (size_t j = 0; j < seg.size(); ++j)
     if (!c.kept.empty() && c.kept[j])
