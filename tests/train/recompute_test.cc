@@ -151,6 +151,40 @@ TEST(Recompute, MlpChainTrainsBitForBitAsWithout) {
   expect_same_training(model, options, [](unsigned step) { return chain_batch(6, 8, step); }, 4);
 }
 
+// The rewrite adds no kernel state (a recomputed Dropout is a DropoutGrad): a checkpoint of a
+// recomputing session resumes in a plain one, and the two go on with the same bits.
+TEST(Recompute, CheckpointsResumeInASessionWithoutIt) {
+  TempDir dir;
+  TrainingOptions options;
+  options.model_loss = "loss";
+  options.seed = 9;
+  options.recompute = true;
+  TrainingSession recomputing = TrainingSession::from_file(kGpt, options);
+  for (unsigned step = 0; step < 2; ++step) recomputing.train_step(gpt_batch(2, step));
+  recomputing.save_checkpoint(dir.path() + "/run.ckpt");
+  options.recompute = false;
+  TrainingSession plain = TrainingSession::from_file(kGpt, options);
+  plain.load_checkpoint(dir.path() + "/run.ckpt");
+  const auto feeds = gpt_batch(2, 7);
+  EXPECT_EQ(recomputing.train_step(feeds).loss, plain.train_step(feeds).loss);
+  for (const auto& name : plain.parameter_names())
+    EXPECT_TRUE(same_bits(plain.parameter(name), recomputing.parameter(name))) << name;
+}
+
+// A model without a chain of articulation values (one layer) is left as it is, with a note.
+TEST(Recompute, AModelWithoutAChainIsLeftAsItIs) {
+  TempDir dir;
+  TrainingGraph t = training_graph(make_chain(dir.path() + "/one.onnx", 0, 4));
+  const size_t nodes = t.graph.nodes.size();
+  const RecomputeResult r = recompute_activations(t.graph, t.forward, {});
+  EXPECT_EQ(t.graph.nodes.size(), nodes);
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_NE(r.notes[0].find("nothing is recomputed"), std::string::npos) << r.notes[0];
+  // Not even a forward pass: nothing to do either.
+  Graph empty;
+  EXPECT_EQ(recompute_activations(empty, {}, {}).nodes_added, 0u);
+}
+
 // The block outputs (every second residual Add) are the checkpoints; the Dropout outputs inside
 // the blocks are recomputed from their masks, never drawn again.
 TEST(Recompute, GptCheckpointsAreTheBlockOutputs) {
@@ -283,17 +317,31 @@ TEST(Recompute, BudgetIsMetOrRefusedWithTheSmallestEstimate) {
   }
 }
 
-TEST(Recompute, BudgetThroughTheSessionTrainsAsWithout) {
+// Through the session: a budget too small stops it naming the model; one the greedy choice
+// meets (keeping some segments) trains as without recomputation, bit for bit.
+TEST(Recompute, BudgetThroughTheSession) {
   TrainingOptions options;
   options.model_loss = "loss";
+  options.activation_batch = 2;
   options.max_activation_memory = 1;
-  options.activation_batch = 4;
   try {
     TrainingSession::from_file(kGpt, options);
     FAIL() << "a 1-byte budget cannot be met";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(kGpt), std::string::npos) << "names the model: " << e.what();
   }
+  TrainingGraph t = training_graph(kGpt, "loss");
+  const RecomputeResult free_run = recompute_activations(t.graph, t.forward, {0, 2});
+  options.max_activation_memory = (free_run.saved_bytes_before + free_run.saved_bytes_after) / 2;
+  TrainingSession budgeted = TrainingSession::from_file(kGpt, options);
+  options.max_activation_memory = 0;
+  TrainingSession plain = TrainingSession::from_file(kGpt, options);
+  for (unsigned step = 0; step < 2; ++step) {
+    const auto feeds = gpt_batch(2, 20 + step);
+    EXPECT_EQ(plain.train_step(feeds).loss, budgeted.train_step(feeds).loss);
+  }
+  for (const auto& name : plain.parameter_names())
+    EXPECT_TRUE(same_bits(plain.parameter(name), budgeted.parameter(name))) << name;
 }
 
 TEST(Recompute, GraphCommandWritesAValidOnnxFile) {
