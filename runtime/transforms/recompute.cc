@@ -362,7 +362,8 @@ Choice budget_choice(const Regions& r, uint64_t budget, int64_t batch, std::stri
       best = c, best_estimate = e;
   }
   OT_CHECK(best_estimate <= budget,
-           "--max-activation-memory {}: the saved activations cannot be made that small at batch {}: the smallest "
+           "max activation memory {} (--max-activation-memory): the saved activations cannot be made that small at "
+           "batch {}: the smallest "
            "estimate with recomputation is {} ({} bytes; {} without recomputation); raise the budget or lower the "
            "batch size",
            mib(budget), batch, mib(best_estimate), best_estimate, mib(r.all_saved));
