@@ -254,7 +254,8 @@ void recompute_training_graph(TrainingSession::Impl& s) {
     batch = (*s.model->inputs[0].shape)[0];
   RecomputeResult r;
   try {
-    r = recompute_activations(*s.train, s.forward_outputs, {s.options.max_activation_memory, std::max<int64_t>(batch, 1)});
+    r = recompute_activations(*s.train, s.forward_outputs,
+                              {s.options.max_activation_memory, std::max<int64_t>(batch, 1)});
   } catch (const Error& e) {
     throw Error(fmt::format("{}: {}", s.source, e.what()), e.category());
   }

@@ -102,7 +102,8 @@ class Analysis {
     if (activations_.count(v) == 0 || graph_outputs_.count(v) != 0) return false;
     const Node& n = *producer(v);
     if (is_random_op(n)) return false;
-    if (n.op_type == "Dropout" && n.domain.empty()) return dropout_form(n).kind != DropoutForm::Keep && v == n.outputs[0];
+    if (n.op_type == "Dropout" && n.domain.empty())
+      return dropout_form(n).kind != DropoutForm::Keep && v == n.outputs[0];
     return true;
   }
 
@@ -170,11 +171,11 @@ class Analysis {
 
   const Graph& g_;
   int64_t batch_;
-  std::vector<size_t> forward_;                            // graph indices of the forward nodes, in order
-  std::unordered_map<std::string, size_t> producer_;       // value -> graph index of its node
-  std::unordered_map<std::string, size_t> position_;       // forward value -> its node's forward position
+  std::vector<size_t> forward_;                       // graph indices of the forward nodes, in order
+  std::unordered_map<std::string, size_t> producer_;  // value -> graph index of its node
+  std::unordered_map<std::string, size_t> position_;  // forward value -> its node's forward position
   std::unordered_set<std::string> from_input_, activations_, graph_outputs_;
-  std::vector<std::string> saved_;                                // in forward order
+  std::vector<std::string> saved_;                                 // in forward order
   std::unordered_map<std::string, size_t> first_backward_reader_;  // saved value -> graph index
   std::vector<std::string> candidates_;
 };
@@ -217,8 +218,8 @@ Regions measure(const Analysis& a) {
         r.candidate_kept[c->second] = true;
       continue;
     }
-    const auto k = static_cast<size_t>(std::lower_bound(positions.begin(), positions.end(), a.position(v)) -
-                                       positions.begin());
+    const auto k =
+        static_cast<size_t>(std::lower_bound(positions.begin(), positions.end(), a.position(v)) - positions.begin());
     if (k == m || !a.recomputable(v))
       r.kept += b;
     else
@@ -332,7 +333,7 @@ Choice default_choice(const Analysis& a, std::string& rule) {
   for (size_t k = best_start; k < best_start + best_p; ++k)
     block = block || std::find(sig[k].begin(), sig[k].end(), "Softmax") != sig[k].end();
   for (size_t k = 0; k <= best_start; ++k) c.checkpoints.push_back(k);  // before the repeating run
-  const size_t end = best_start + best_units * best_p;                 // the run's last candidate
+  const size_t end = best_start + best_units * best_p;                  // the run's last candidate
   if (block) {
     for (size_t u = 1; u <= best_units; ++u) c.checkpoints.push_back(best_start + u * best_p);
     rule = fmt::format("one segment per transformer block: {} blocks of {} articulation gaps", best_units, best_p);
@@ -412,7 +413,7 @@ RecomputeResult recompute_activations(Graph& graph, const std::set<std::string>&
 
   GraphEditor e(graph, "recompute", "recompute/");
   const std::unordered_set<std::string> checkpoints(result.checkpoints.begin(), result.checkpoints.end());
-  std::map<size_t, std::vector<Node>> inserts;  // graph index -> clones to run right before it
+  std::map<size_t, std::vector<Node>> inserts;           // graph index -> clones to run right before it
   std::unordered_map<std::string, std::string> rewired;  // saved value -> its clone
   const std::vector<uint64_t> seg_bytes = segment_bytes(regions, choice.checkpoints);
   for (size_t j = 0; j < choice.checkpoints.size(); ++j) {

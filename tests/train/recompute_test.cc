@@ -140,7 +140,8 @@ TEST(Recompute, GptWithDropoutTrainsBitForBitAsWithout) {
   options.model_loss = "loss";
   options.learning_rate = 1e-2;
   options.seed = 5;
-  expect_same_training(kGpt, options, [](unsigned step) { return gpt_batch(3, 100 + step); }, 4);
+  expect_same_training(
+      kGpt, options, [](unsigned step) { return gpt_batch(3, 100 + step); }, 4);
 }
 
 TEST(Recompute, MlpChainTrainsBitForBitAsWithout) {
@@ -148,7 +149,8 @@ TEST(Recompute, MlpChainTrainsBitForBitAsWithout) {
   const std::string model = make_chain(dir.path() + "/chain.onnx", 16, 8);
   TrainingOptions options;
   options.learning_rate = 1e-2;
-  expect_same_training(model, options, [](unsigned step) { return chain_batch(6, 8, step); }, 4);
+  expect_same_training(
+      model, options, [](unsigned step) { return chain_batch(6, 8, step); }, 4);
 }
 
 // The rewrite adds no kernel state (a recomputed Dropout is a DropoutGrad): a checkpoint of a
@@ -261,9 +263,10 @@ TEST(Recompute, PeakOfIntermediatesFallsOnDeepModels) {
     const RecomputeResult r = recompute_activations(rewritten.graph, rewritten.forward, {0, 512});
     const auto feeds = chain_batch(512, 64, 1);
     const Peaks before = peaks(plain.graph, feeds, 512), after = peaks(rewritten.graph, feeds, 512);
-    std::printf("chain 36x64, batch 512: saved %.2f -> %.2f MiB, plan peak %.2f -> %.2f MiB, pool peak %.2f -> %.2f MiB\n",
-                r.saved_bytes_before / 1048576.0, r.saved_bytes_after / 1048576.0, before.estimated / 1048576.0,
-                after.estimated / 1048576.0, before.pool / 1048576.0, after.pool / 1048576.0);
+    std::printf(
+        "chain 36x64, batch 512: saved %.2f -> %.2f MiB, plan peak %.2f -> %.2f MiB, pool peak %.2f -> %.2f MiB\n",
+        r.saved_bytes_before / 1048576.0, r.saved_bytes_after / 1048576.0, before.estimated / 1048576.0,
+        after.estimated / 1048576.0, before.pool / 1048576.0, after.pool / 1048576.0);
     EXPECT_GE(static_cast<double>(before.estimated) / after.estimated, 3.0);  // measured 4.0
     EXPECT_GE(static_cast<double>(before.pool) / after.pool, 3.0);            // measured 3.9
   }
@@ -273,9 +276,10 @@ TEST(Recompute, PeakOfIntermediatesFallsOnDeepModels) {
     const RecomputeResult r = recompute_activations(rewritten.graph, rewritten.forward, {0, 16});
     const auto feeds = gpt_batch(16, 1);
     const Peaks before = peaks(plain.graph, feeds, 16), after = peaks(rewritten.graph, feeds, 16);
-    std::printf("gpt 3 blocks, batch 16: saved %.2f -> %.2f MiB, plan peak %.2f -> %.2f MiB, pool peak %.2f -> %.2f MiB\n",
-                r.saved_bytes_before / 1048576.0, r.saved_bytes_after / 1048576.0, before.estimated / 1048576.0,
-                after.estimated / 1048576.0, before.pool / 1048576.0, after.pool / 1048576.0);
+    std::printf(
+        "gpt 3 blocks, batch 16: saved %.2f -> %.2f MiB, plan peak %.2f -> %.2f MiB, pool peak %.2f -> %.2f MiB\n",
+        r.saved_bytes_before / 1048576.0, r.saved_bytes_after / 1048576.0, before.estimated / 1048576.0,
+        after.estimated / 1048576.0, before.pool / 1048576.0, after.pool / 1048576.0);
     // The head and the loss (logits over 64 classes, twice the width) are kept: 2.7x, 2.3x.
     EXPECT_GE(static_cast<double>(before.estimated) / after.estimated, 2.0);
     EXPECT_GE(static_cast<double>(before.pool) / after.pool, 2.0);
@@ -347,8 +351,9 @@ TEST(Recompute, BudgetThroughTheSession) {
 TEST(Recompute, GraphCommandWritesAValidOnnxFile) {
   TempDir dir;
   const std::string out = dir.path() + "/recomputed.onnx";
-  const auto [code, text] = cli_test::shell(std::string(ONNX_TRAIN_CLI) + " graph " + kGpt +
-                                           " --loss none --output loss --recompute --batch-size 4 -o " + out + " 2>&1");
+  const auto [code, text] =
+      cli_test::shell(std::string(ONNX_TRAIN_CLI) + " graph " + kGpt +
+                      " --loss none --output loss --recompute --batch-size 4 -o " + out + " 2>&1");
   ASSERT_EQ(code, 0) << text;
   EXPECT_NE(text.find("note: recompute: "), std::string::npos) << text;
   const Graph g = load_onnx_model(out);  // checks the model and infers its shapes
