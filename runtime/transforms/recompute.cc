@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "runtime/exec/plan.h"
 #include "runtime/ir/editor.h"
 
 namespace onnx_train {
@@ -23,15 +24,10 @@ bool is_random_op(const Node& n) {
   return n.domain.empty() && ops.count(n.op_type) != 0;
 }
 
-// Bytes of `value` with every dimension unknown until run time taken as `batch` (0 when its
-// type or rank is unknown), as Plan::estimate_memory counts them.
+// Bytes of `value` at `batch`, as the plan counts them (capped at 2^52, so that sums of them
+// cannot wrap).
 uint64_t bytes_of(const Graph& g, const std::string& value, int64_t batch) {
-  const DType dtype = g.dtype_of(value);
-  const std::optional<Shape> shape = g.shape_of(value);
-  if (!shape || !dtype_is_supported(dtype)) return 0;
-  long double bytes = static_cast<long double>(dtype_size(dtype));
-  for (int64_t d : *shape) bytes *= static_cast<long double>(d >= 0 ? d : batch);
-  return bytes >= 0x1p62L ? 1ull << 62 : static_cast<uint64_t>(bytes);
+  return std::min<uint64_t>(value_bytes(g.find_value_info(value), batch), 1ull << 52);
 }
 
 // How a recomputed Dropout node is run again (see recompute.h).
