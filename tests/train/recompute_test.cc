@@ -187,6 +187,41 @@ TEST(Recompute, AModelWithoutAChainIsLeftAsItIs) {
   EXPECT_EQ(recompute_activations(empty, {}, {}).nodes_added, 0u);
 }
 
+// Random ops other than Dropout keep their outputs: a chain whose layers scale by
+// RandomNormalLike noise trains as without recomputation, and no clone draws again.
+TEST(Recompute, RandomOpsKeepTheirOutputs) {
+  TempDir dir;
+  std::mt19937 rng(3);
+  ModelBuilder m(13);
+  m.input("x", onnx::TensorProto::FLOAT, {-1, 8});
+  std::string last = "x";
+  for (int i = 1; i <= 8; ++i) {
+    const std::string n = std::to_string(i);
+    m.initializer("w" + n, random_tensor({8, 8}, rng, 0.5f));
+    m.node("MatMul", {last, "w" + n}, {"m" + n});
+    m.node("RandomNormalLike", {"m" + n}, {"noise" + n});
+    m.attr("mean", 1.0f).attr("scale", 0.1f).attr("seed", static_cast<float>(i));
+    m.node("Mul", {"m" + n, "noise" + n}, {"a" + n});
+    m.node("Relu", {"a" + n}, {"r" + n});
+    last = "r" + n;
+  }
+  m.initializer("head", random_tensor({8, 3}, rng, 0.5f));
+  m.node("MatMul", {last, "head"}, {"logits"});
+  m.output("logits", onnx::TensorProto::FLOAT, {-1, 3});
+  const std::string model = dir.path() + "/noisy.onnx";
+  m.save(model);
+
+  TrainingGraph t = training_graph(model);
+  const RecomputeResult r = recompute_activations(t.graph, t.forward, {0, 4});
+  EXPECT_GT(r.nodes_added, 0u);
+  for (const Node& n : t.graph.nodes)
+    if (n.name.rfind("recompute/", 0) == 0) EXPECT_NE(n.op_type, "RandomNormalLike") << n.name;
+  TrainingOptions options;
+  options.learning_rate = 1e-2;
+  expect_same_training(
+      model, options, [](unsigned step) { return chain_batch(5, 8, 40 + step); }, 3);
+}
+
 // The block outputs (every second residual Add) are the checkpoints; the Dropout outputs inside
 // the blocks are recomputed from their masks, never drawn again.
 TEST(Recompute, GptCheckpointsAreTheBlockOutputs) {
