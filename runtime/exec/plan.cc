@@ -257,15 +257,14 @@ namespace {
 // a + b, saturating at 2^63 (an estimate of impossible size stays one, never wraps).
 uint64_t add_bytes(uint64_t a, uint64_t b) { return std::min<uint64_t>(a + std::min<uint64_t>(b, 1ull << 63), 1ull << 63); }
 
-// The bytes of a value of shape `v` with unknown dimensions taken as `batch`; 0 when unknown.
+}  // namespace
+
 uint64_t value_bytes(const ValueInfo* v, int64_t batch) {
   if (v == nullptr || !v->is_tensor || !v->shape || !dtype_is_supported(v->dtype)) return 0;
   long double bytes = static_cast<long double>(dtype_size(v->dtype));
   for (int64_t d : *v->shape) bytes *= static_cast<long double>(d >= 0 ? d : batch);
   return bytes >= 0x1p63L ? 1ull << 63 : static_cast<uint64_t>(bytes);
 }
-
-}  // namespace
 
 Plan::MemoryEstimate Plan::estimate_memory(int64_t batch) const {
   MemoryEstimate e;

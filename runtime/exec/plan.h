@@ -20,6 +20,11 @@
 
 namespace onnx_train {
 
+// The bytes of a value of type `v` with every dimension unknown until run time taken as `batch`
+// (0 when its type or rank is unknown, at most 2^63): how Plan::estimate_memory counts a value
+// (the activation recomputation's estimates count the same way).
+uint64_t value_bytes(const ValueInfo* v, int64_t batch);
+
 class Plan {
  public:
   // Throws one Error listing every problem found; `source` names the model in messages.

@@ -33,6 +33,7 @@
 #include "runtime/train/training_info.h"
 #include "runtime/distributed/process_groups.h"
 #include "runtime/transforms/fuse_conv.h"
+#include "runtime/transforms/recompute.h"
 #include "runtime/transforms/sync_batchnorm.h"
 #include "runtime/transforms/train_mode.h"
 
@@ -255,6 +256,28 @@ void add_loss(TrainingSession::Impl& s) {
   }
 }
 
+// --recompute / --max-activation-memory: the backward pass computes most saved activations
+// again (runtime/transforms/recompute.h); what was chosen becomes a note.
+void recompute_training_graph(TrainingSession::Impl& s) {
+  int64_t batch = s.options.activation_batch;
+  if (batch <= 0 && !s.model->inputs.empty() && s.model->inputs[0].shape && !s.model->inputs[0].shape->empty())
+    batch = (*s.model->inputs[0].shape)[0];
+  RecomputeResult r;
+  try {
+    r = recompute_activations(*s.train, s.forward_outputs,
+                              {s.options.max_activation_memory, std::max<int64_t>(batch, 1)});
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", s.source, e.what()), e.category());
+  }
+  s.notes.insert(s.notes.end(), r.notes.begin(), r.notes.end());
+  if (r.nodes_added > 0)
+    s.notes.push_back(fmt::format(
+        "recompute: {} checkpoints ({}); the backward pass recomputes {} nodes; saved activations about {:.1f} -> "
+        "{:.1f} MiB at batch {}",
+        r.checkpoints.size(), r.rule, r.nodes_added, r.saved_bytes_before / 1048576.0, r.saved_bytes_after / 1048576.0,
+        std::max<int64_t>(batch, 1)));
+}
+
 // What the session builds its graphs from, before binding parameters and planning.
 struct SessionGraphs {
   LoadedModel loaded;        // the edited model (moved into s.model)
@@ -299,6 +322,7 @@ SessionGraphs build_graphs(TrainingSession::Impl& s) {
     throw Error(fmt::format("{}: {}", s.source, e.what()), e.category());
   }
   s.rule_of = g.gradients.rule_of;
+  if (s.options.recompute || s.options.max_activation_memory > 0) recompute_training_graph(s);
   s.eval = std::make_unique<Graph>(*s.model);
   if (s.options.model_loss.empty()) append_loss(*s.eval, s.options.loss);
   return g;

@@ -3,6 +3,7 @@
 //
 //   build/train_step_bench MODEL.onnx [--batch N] [--repeat N] [--warmup N] [--optimizer KIND]
 //                          [--momentum M] [--lr R] [--int-range N] [--threads N] [--no-predict] [--profile]
+//                          [--recompute] [--max-activation-memory SIZE]   (TrainingOptions::recompute)
 //   build/train_step_bench MODEL.onnx --steps N ...     memory mode: N steps, then peak RSS
 //   build/train_step_bench EVAL.onnx --inference ...    inference only (the `run` path: Session)
 //
@@ -37,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "onnx_train/limits.h"
 #include "onnx_train/profile.h"
 #include "onnx_train/session.h"
 #include "onnx_train/training_session.h"
@@ -61,12 +63,14 @@ struct Args {
   bool predict = true;
   bool build_only = false;  // time TrainingSession::from_file only
   bool profile = false;     // step mode: print the training profile of --repeat more steps
+  bool recompute = false;   // TrainingOptions::recompute
+  uint64_t max_activation_memory = 0;
 };
 
 const char* kUsage =
     "usage: train_step_bench MODEL.onnx [--batch N] [--repeat N] [--warmup N] [--steps N] [--optimizer KIND]\n"
     "       [--momentum M] [--lr R] [--int-range N] [--threads N] [--inference] [--no-predict] [--build-only]\n"
-    "       [--profile]\n";
+    "       [--profile] [--recompute] [--max-activation-memory SIZE]\n";
 
 Args parse_args(int argc, char** argv) {
   Args a;
@@ -88,6 +92,10 @@ Args parse_args(int argc, char** argv) {
       a.profile = true;
       continue;
     }
+    if (flag == "--recompute") {
+      a.recompute = true;
+      continue;
+    }
     if (flag == "--no-predict") {
       a.predict = false;
       continue;
@@ -103,6 +111,7 @@ Args parse_args(int argc, char** argv) {
     else if (flag == "--lr") a.lr = std::stod(v);
     else if (flag == "--int-range") a.int_range = std::stoll(v);
     else if (flag == "--threads") a.threads = std::stoi(v);
+    else if (flag == "--max-activation-memory") a.max_activation_memory = parse_byte_size(v, flag);
     else throw Error(fmt::format("unknown option {}\n{}", flag, kUsage));
   }
   if (a.model.empty()) throw Error(fmt::format("give the model\n{}", kUsage));
@@ -192,6 +201,9 @@ TrainingOptions training_options(const Args& a) {
   if (a.optimizer == "sgd") options.optimizer.momentum = a.momentum;
   options.learning_rate = a.lr;
   options.accumulation_steps = 0;  // optimizer_step() is called (and timed) on its own
+  options.recompute = a.recompute;
+  options.max_activation_memory = a.max_activation_memory;
+  options.activation_batch = a.batch;
   return options;
 }
 

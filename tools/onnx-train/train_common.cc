@@ -49,6 +49,7 @@ std::string scalar_output(const std::string& model) {
 
 Prepared prepare_session(const TrainConfig& config) {
   TrainingOptions options = config.training;
+  if (options.activation_batch == 0) options.activation_batch = config.batch_size;  // --max-activation-memory's batch
   if (config.loss == "none")
     options.model_loss = options.loss.output.empty() ? scalar_output(config.model) : options.loss.output;
   Prepared run;

@@ -343,6 +343,18 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string& f, const std::string& v) {
          c.threads = static_cast<int>(parse_whole_number(f, v, 1));
        }},
+      // Activation recomputation (README "Training options").
+      {"--recompute", "", "",
+       "keep one checkpoint of the activations per transformer block (sqrt(n) segments of other chains) and "
+       "compute the rest again in the backward pass: less memory, about one more forward pass of time",
+       [](TrainConfig& c, const std::string&, const std::string&) { c.training.recompute = true; }},
+      {"--max-activation-memory", "", "SIZE",
+       "recompute activations (implies --recompute) so that those kept for the backward pass fit in SIZE (512M, "
+       "2G) at --batch-size; an error when they cannot",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         c.training.max_activation_memory = parse_byte_size(v, f);
+         OT_CHECK(c.training.max_activation_memory > 0, "{} takes a size above 0, got '{}'", f, v);
+       }},
       // Process-wide, and not kept in checkpoints: a limit belongs to the machine a run is on.
       {kMaxMemoryFlag, "", "SIZE", kMaxMemoryHelp,
        [](TrainConfig&, const std::string&, const std::string& v) { set_max_memory(v); }},

@@ -120,6 +120,15 @@ struct TrainingOptions {
   // optimizer_step, eval_step (which stays per rank) in the same order. Dropout masks differ by
   // rank (rank 0 draws those of one process).
   DistributedOptions distributed;
+  // Activation recomputation (gradient checkpointing, runtime/transforms/recompute.h): the
+  // training graph keeps a checkpoint of the forward pass per transformer block (sqrt(n)
+  // segments of other chains) and computes the other saved activations again in the backward
+  // pass, one segment at a time: less memory for about one more forward pass of time, the same
+  // gradients. max_activation_memory > 0 (bytes of saved activations at activation_batch
+  // samples) implies it and chooses the segments to fit, or throws naming the smallest estimate.
+  bool recompute = false;
+  uint64_t max_activation_memory = 0;
+  int64_t activation_batch = 0;  // 0: the model input's first dimension, or 1 when it is dynamic
 
   static OptimizerOptions default_optimizer() {
     OptimizerOptions o;
