@@ -2,10 +2,11 @@
 """The fine-tuning benchmark's model: a GPT-2-shaped causal language model, and its ONNX export.
 
     /usr/bin/python3 tools/bench/gpt2.py CACHE_DIR [--size tiny|small|large] [--seq T]
-        [--batch B]
+        [--batch B] [--variants logits,loss]
 
-exports into CACHE_DIR/gpt2-<size>-seq<T>-b<B>-<hash>/ (the hash is of this file, so a changed
-model re-exports and an unchanged one is reused), and prints the folder:
+exports the models of --variants (default both) into CACHE_DIR/gpt2-<size>-seq<T>-b<B>-<hash>/
+(the hash is of this file: a changed model re-exports, a file already there is kept), and prints
+the folder:
   train.onnx       the training form (Dropout in training mode, every parameter an initializer
                    under its PyTorch name, no constant folding), opset 17: input `input_ids`
                    int64 [B, T], output `logits` float [B, T, V];
@@ -146,42 +147,56 @@ def folder_for(cache, size, seq, batch):
     return os.path.join(cache, f"gpt2-{size}-seq{seq}-b{batch or 'N'}-{script_hash()}")
 
 
-def export(size, seq, batch, folder):
+VARIANTS = {"logits": "train.onnx", "loss": "train_loss.onnx"}
+
+
+def export(size, seq, batch, folder, variants):
+    """Exports VARIANTS (names of VARIANTS) of the model into FOLDER and (re)writes spec.json."""
+    import gc
     os.makedirs(folder, exist_ok=True)
     model = build(size)
     model.train()
+    count = parameter_count(model)
     example_batch = batch or 2
     gen = torch.Generator().manual_seed(1)
     ids = torch.randint(0, SIZES[size]["vocab"], (example_batch, seq), generator=gen)
     label = torch.randint(0, SIZES[size]["vocab"], (example_batch, seq), generator=gen)
     common = dict(opset_version=17, training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
-    big = size == "large"
-    for file, args, names, outputs in (("train.onnx", (ids,), ["input_ids"], ["logits"]),
-                                       ("train_loss.onnx", (ids, label), ["input_ids", "label"], ["loss"])):
-        axes = {}
+    big = count * 4 > 2 ** 31 - 1  # over protobuf's 2 GB: torch writes one file per tensor
+    gather = []
+    for variant in variants:
+        file = VARIANTS[variant]
+        args, names = ((ids,), ["input_ids"]) if variant == "logits" else ((ids, label), ["input_ids", "label"])
+        outputs = ["logits"] if variant == "logits" else ["loss"]
+        axes = None
         if not batch:
             axes = {n: {0: "N"} for n in names}
-            if outputs == ["logits"]:
+            if variant == "logits":
                 axes["logits"] = {0: "N"}
-        path = os.path.join(folder, file)
-        work = os.path.join(folder, "tmp-" + file[:-5]) if big else folder
+        work = os.path.join(folder, "tmp-" + variant) if big else folder
         os.makedirs(work, exist_ok=True)
-        target = os.path.join(work, file)
-        torch.onnx.export(model, args, target, input_names=names, output_names=outputs, dynamic_axes=axes or None,
-                          **common)
+        torch.onnx.export(model, args, os.path.join(work, file), input_names=names, output_names=outputs,
+                          dynamic_axes=axes, **common)
         if big:
-            # torch wrote one file per tensor into `work`: gather them into one file beside `path`.
-            import onnx
-            m = onnx.load(target, load_external_data=True)
-            onnx.save_model(m, path, save_as_external_data=True, all_tensors_to_one_file=True,
-                            location=file + ".data", size_threshold=1024)
-            del m
-            for f in os.listdir(work):
-                os.remove(os.path.join(work, f))
-            os.rmdir(work)
-    spec = dict(size=size, seq=seq, batch=batch, vocab=SIZES[size]["vocab"], config=SIZES[size],
-                parameters=parameter_count(model), dropout=DROPOUT, seed=SEED, opset=17,
-                models=dict(logits="train.onnx", loss="train_loss.onnx"), hash=script_hash())
+            gather.append((os.path.join(work, file), os.path.join(folder, file)))
+    # The re-save after the model is gone: the 774M model's weights are 3.1 GB in each of PyTorch,
+    # the exporter and onnx.load, and one at a time is what a shared machine can afford.
+    del model
+    gc.collect()
+    for tmp, path in gather:
+        import onnx
+        m = onnx.load(tmp, load_external_data=True)
+        onnx.save_model(m, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=os.path.basename(path) + ".data", size_threshold=1024)
+        del m
+        gc.collect()
+        work = os.path.dirname(tmp)
+        for f in os.listdir(work):
+            os.remove(os.path.join(work, f))
+        os.rmdir(work)
+    spec = dict(size=size, seq=seq, batch=batch, vocab=SIZES[size]["vocab"], config=SIZES[size], parameters=count,
+                dropout=DROPOUT, seed=SEED, opset=17, hash=script_hash(),
+                models={v: f for v, f in VARIANTS.items() if os.path.exists(os.path.join(folder, f))})
     with open(os.path.join(folder, "spec.json"), "w") as f:
         json.dump(spec, f, indent=1)
     return spec
@@ -193,14 +208,20 @@ def main():
     parser.add_argument("--size", default="small", choices=sorted(SIZES))
     parser.add_argument("--seq", type=int, default=0, help="sequence length (default: the size's, 256 or 64)")
     parser.add_argument("--batch", type=int, default=4, help="fixed batch of the export; 0: dynamic")
+    parser.add_argument("--variants", default="logits,loss", help="which models: logits (train.onnx), loss "
+                        "(train_loss.onnx) or both (the default); those already in the cache are kept")
     args = parser.parse_args()
     seq = args.seq or SIZES[args.size]["seq"]
     if seq > SIZES[args.size]["positions"]:
         parser.error(f"--seq {seq} is longer than the {SIZES[args.size]['positions']} positions of size {args.size}")
+    variants = [v for v in args.variants.split(",") if v]
+    if not variants or any(v not in VARIANTS for v in variants):
+        parser.error(f"--variants takes a comma list of {', '.join(VARIANTS)}")
     folder = folder_for(args.cache, args.size, seq, args.batch)
-    if not os.path.exists(os.path.join(folder, "spec.json")):
+    missing = [v for v in variants if not os.path.exists(os.path.join(folder, VARIANTS[v]))]
+    if missing:
         torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-        spec = export(args.size, seq, args.batch, folder)
+        spec = export(args.size, seq, args.batch, folder, missing)
         print(f"exported gpt2-{args.size} ({spec['parameters'] / 1e6:.1f}M parameters)", file=sys.stderr)
     print(folder)
 

@@ -23,7 +23,8 @@ Modes:
   recompute  torch.utils.checkpoint around each transformer block (use_reentrant=False; the
              RNG state is restored, so the dropout masks and the loss are the plain run's)
 
-Writes one JSON line per step (`step`, `loss`, `step_ms`) to --log (or nowhere), then prints a
+Writes one JSON line per step (`step`, `loss`, `step_ms`, and `cpu_ms`: the CPU time of every
+thread, which says how much of a slow step a busy machine took away) to --log (or nowhere), then prints a
 summary: the median step time over the steps after --warmup, the peak resident set size of the
 process (getrusage ru_maxrss, which includes PyTorch's own import; import_rss_mb is the peak
 before the model was built), the trainable parameter count, and a last `RESULT key=value ...`
@@ -132,18 +133,19 @@ def main():
         b = (step - 1) % batches
         x = torch.from_numpy(np.array(ids[b * args.batch:(b + 1) * args.batch]))
         y = torch.from_numpy(np.array(labels[b * args.batch:(b + 1) * args.batch]))
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         optimizer.zero_grad(set_to_none=False)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             loss = model(x, y)
         loss.backward()
         optimizer.step()
         ms = (time.perf_counter() - start) * 1e3
+        cpu_ms = (time.process_time() - cpu) * 1e3
         losses.append(loss.item())
         if step > args.warmup:
             times.append(ms)
         if log:
-            log.write(json.dumps(dict(step=step, loss=losses[-1], step_ms=ms)) + "\n")
+            log.write(json.dumps(dict(step=step, loss=losses[-1], step_ms=ms, cpu_ms=cpu_ms)) + "\n")
             log.flush()
     median = statistics.median(times)
     peak = rss_mb()
