@@ -62,7 +62,7 @@ out="${out:-$BUILD/finetune-bench-$size}"
 cache="${BENCH_CACHE:-$BUILD/bench-cache}"
 mkdir -p "$out/runs" "$cache"
 out="$(cd "$out" && pwd)" cache="$(cd "$cache" && pwd)"
-export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" OMP_NUM_THREADS="$threads"
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads"
 export NODE_PATH="$ROOT/tests/cli/node_modules:$BENCH/node_modules${NODE_PATH:+:$NODE_PATH}"
 OURS_MODEL="${OURS_MODEL:-train_loss.onnx}"
 OURS_LOSS="${OURS_LOSS:---loss none}"
@@ -184,6 +184,6 @@ EOF
   [ "$quick" = 1 ] || pytorch torch-large-lora "$steps" "$large_size" lora
 fi
 
-"$PY" "$BENCH/finetune_report.py" "$out" --size "$size" --threads "$threads" --batch "$batch" --seq "$seq" \
+"$PY" "$BENCH/finetune_report.py" "$out" --size "$size" --large-size "$large_size" --threads "$threads" --batch "$batch" --seq "$seq" \
   --wait-policy "$OMP_WAIT_POLICY" --ours-loss "$OURS_MODEL $OURS_LOSS" || failed=1
 exit "$failed"

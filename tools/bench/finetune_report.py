@@ -96,6 +96,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq", type=int, default=256)
+    parser.add_argument("--large-size", default="large", help="the model of the large-* rows (tiny in --quick)")
     parser.add_argument("--wait-policy", default="")
     parser.add_argument("--ours-loss", default="")
     args = parser.parse_args()
@@ -115,7 +116,7 @@ def main():
         engine = "PyTorch" if name.startswith("torch-") else "onnx-train"
         what = name.split("-", 1)[1]
         if what.startswith("large-"):
-            what = f"{what[6:]} (large)"
+            what = f"{what[6:]} ({args.large_size})"
         row = dict(row=name, engine=engine, mode=what, status=r["status"], steps=r["steps"], step_ms=r["step_ms"],
                    peak_rss_mb=r["peak_rss_mb"], cpu_percent=r["cpu_percent"], final_loss=r["losses"][-1] if r["losses"] else None, note=r["note"],
                    step_vs_ours_full=(r["step_ms"] / base_ms) if r["step_ms"] and base_ms else None,
@@ -141,8 +142,12 @@ def main():
             agreement.append(dict(engine=engine, check="recompute vs plain loss, max absolute difference", steps=0,
                                   value=None))
 
+    # PyTorch's nn.Linear outside oneDNN goes through whichever BLAS libblas.so.3 is.
+    blas = os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
+    blas = "OpenBLAS" if "openblas" in blas else ("reference BLAS" if os.path.exists(blas) else "no system BLAS")
     lines = [f"GPT-2-shaped causal LM ({args.size}), batch {args.batch}, sequence {args.seq}, {args.threads} threads, "
-             f"AdamW lr 1e-3, byte corpus; ours: {args.ours_loss}; OMP_WAIT_POLICY={args.wait_policy}; "
+             f"AdamW lr 1e-3, byte corpus; ours: {args.ours_loss}; PyTorch's BLAS: {blas}; "
+             f"OMP_WAIT_POLICY={args.wait_policy}; "
              f"load average at the end {open('/proc/loadavg').read().split()[0]}",
              "",
              "| row | engine | steps | step (ms) | step / our full | peak RSS (MB) | RSS / our full | CPU % | final loss | note |",
@@ -166,7 +171,7 @@ def main():
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(table)
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(dict(size=args.size, batch=args.batch, seq=args.seq, threads=args.threads,
+        json.dump(dict(blas=blas, size=args.size, batch=args.batch, seq=args.seq, threads=args.threads,
                        wait_policy=args.wait_policy, ours_loss=args.ours_loss, rows=rows, agreement=agreement,
                        losses={k: v["losses"] for k, v in runs.items()}), f, indent=1)
     print(table, end="")
