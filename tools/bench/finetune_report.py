@@ -63,7 +63,11 @@ def read_run(folder):
         if status and status.group(1) == "0" and steps:
             run["status"] = "ok"
         elif status:
-            run["note"] = f"exit status {status.group(1)} (OUT/runs/{os.path.basename(folder)}/out.txt)"
+            # The error's first line says what failed (an op, memory, the export); the steps
+            # logged before it still count.
+            out = os.path.join(folder, "out.txt")
+            errors = [line.strip() for line in open(out, errors="replace") if "error:" in line] if os.path.exists(out) else []
+            run["note"] = (errors[0] if errors else f"exit status {status.group(1)}") + f" (runs/{os.path.basename(folder)}/out.txt)"
     ort = os.path.join(folder, "ort.txt")
     if os.path.exists(ort):
         results = [line for line in open(ort) if line.startswith("RESULT ")]
