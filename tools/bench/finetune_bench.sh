@@ -60,8 +60,10 @@ fi
 batch=4
 out="${out:-$BUILD/finetune-bench-$size}"
 cache="${BENCH_CACHE:-$BUILD/bench-cache}"
-mkdir -p "$out/runs" "$cache"
+mkdir -p "$out" "$cache"
 out="$(cd "$out" && pwd)" cache="$(cd "$cache" && pwd)"
+rm -rf "$out/runs"  # a row left from an earlier run (an n/a before its option existed) must not stay
+mkdir -p "$out/runs"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads"
 export NODE_PATH="$ROOT/tests/cli/node_modules:$BENCH/node_modules${NODE_PATH:+:$NODE_PATH}"
 OURS_MODEL="${OURS_MODEL:-train_loss.onnx}"
@@ -102,7 +104,9 @@ export_model() {
     2>"$out/runs/export-$1.log" | tail -1
 }
 echo "finetune_bench.sh: exporting gpt2-$size (cached in $cache)"
-model_dir="$(export_model "$size")"
+model_dir="$(export_model "$size")" || {
+  echo "finetune_bench.sh: exporting gpt2-$size failed:" >&2; tail -5 "$out/runs/export-$size.log" >&2; exit 1
+}
 
 failed=0
 # ours ROW STEPS MODEL_DIR EXTRA_FLAGS: onnx-train on MODEL_DIR for STEPS steps in OUT/runs/ROW.
@@ -152,7 +156,10 @@ if [ "$large" = 1 ]; then
   fi
   if [ ! -f "$out/runs/$big/na.txt" ]; then
     echo "finetune_bench.sh: exporting gpt2-$large_size"
-    large_dir="$(export_model "$large_size")"
+    large_dir="$(export_model "$large_size")" || {
+      echo "finetune_bench.sh: exporting gpt2-$large_size failed:" >&2; tail -5 "$out/runs/export-$large_size.log" >&2
+      exit 1
+    }
     ours "$big" "$steps" "$large_dir" "$lflags"
     run="$out/runs/$big"
     if [ -f "$run/model.onnx" ]; then
