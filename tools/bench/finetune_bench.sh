@@ -30,8 +30,8 @@
 # tests/cli/node_modules: tools/test.sh installs it); /usr/bin/time; Debian's fortunes package for
 # the text (installed with apt-get when run as root; /usr/share/common-licenses otherwise).
 # Env: BENCH_PYTHON, BENCH_BUILD, BENCH_CACHE (exports and data, reused across runs),
-# OURS_LOSS ("--loss none" on train_loss.onnx by default; set OURS_MODEL=train.onnx and
-# OURS_LOSS to a cross-entropy over [B, T, V] logits when the build has one), OMP_WAIT_POLICY
+# OURS_MODEL and OURS_LOSS (train.onnx, the logits [B, T, V], with "--loss cross-entropy", which reads
+# the classes from the last axis; or train_loss.onnx, which computes its own loss, with "--loss none"), OMP_WAIT_POLICY
 # (passive by default here: on a busy machine libgomp's spinning wait makes steps 10-100x slower).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -66,8 +66,8 @@ rm -rf "$out/runs"  # a row left from an earlier run (an n/a before its option e
 mkdir -p "$out/runs"
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads"
 export NODE_PATH="$ROOT/tests/cli/node_modules:$BENCH/node_modules${NODE_PATH:+:$NODE_PATH}"
-OURS_MODEL="${OURS_MODEL:-train_loss.onnx}"
-OURS_LOSS="${OURS_LOSS:---loss none}"
+OURS_MODEL="${OURS_MODEL:-train.onnx}"
+OURS_LOSS="${OURS_LOSS:---loss cross-entropy}"
 
 # Prerequisites.
 "$PY" -c "import torch, numpy, onnx" || { echo "finetune_bench.sh: $PY needs torch, numpy and onnx" >&2; exit 1; }
