@@ -561,7 +561,7 @@ void TrainingSession::save_checkpoint(const std::string& path, const std::map<st
              "{}: checkpoint metadata key '{}' is reserved", path, key);
     file.metadata[key] = value;
   }
-  write_checkpoint_file(file, path);
+  write_checkpoint_file(file, path, s.options.external_data);
 }
 
 std::map<std::string, std::string> TrainingSession::read_checkpoint_metadata(const std::string& path) {
@@ -712,10 +712,11 @@ MemoryStats TrainingSession::memory_stats() const {
 // (importers/raise_opset.h); an upgraded model's stays at the upgraded opset, which its loss needs.
 void TrainingSession::export_training_graph(const std::string& path) const {
   const Graph& train = *impl_->train;
-  if (!train.source || train.source->opset() <= graph_opset(train)) return save_onnx_model(train, path);
+  const ExternalDataMode external_data = impl_->options.external_data;
+  if (!train.source || train.source->opset() <= graph_opset(train)) return save_onnx_model(train, path, external_data);
   Graph raised = train;
   raise_from_opset17(raised, train.source->opset());
-  save_onnx_model(raised, path);
+  save_onnx_model(raised, path, external_data);
 }
 
 std::vector<std::string> TrainingSession::Impl::changed_values() const {
@@ -728,6 +729,7 @@ std::vector<std::string> TrainingSession::Impl::changed_values() const {
 void TrainingSession::export_model(const std::string& path, const std::map<std::string, std::string>& metadata) const {
   TrainedModelOptions options;
   options.changed = impl_->changed_values();
+  options.external_data = impl_->options.external_data;
   write_trained_model(*impl_->model, path, metadata, options);
 }
 

@@ -73,7 +73,9 @@ const std::vector<Subcommand>& subcommands() {
        /*training_options=*/true},
       {"export", "CHECKPOINT -o OUT.onnx", "the inference model with a checkpoint's weights", "", export_command,
        /*passive_openmp=*/true, "",
-       /*options=*/{output_option("where to write the inference model"), max_memory_option()}},
+       /*options=*/
+       {output_option("where to write the inference model"), max_memory_option(),
+        {{kExternalDataFlag}, "MODE", kExternalDataHelp}}},
       {"run", "MODEL.onnx [options]",
        "run a model once and print its outputs",
        "run: load MODEL.onnx, run it once on inputs from files (or a deterministic ramp) and print its outputs;\n"

@@ -65,6 +65,7 @@
 #include <vector>
 
 #include "onnx_train/distributed.h"
+#include "onnx_train/external_data.h"
 #include "onnx_train/losses.h"
 #include "onnx_train/optimizers.h"
 #include "onnx_train/profile.h"
@@ -113,6 +114,10 @@ struct TrainingOptions {
   // optimizer_step, eval_step (which stays per rank) in the same order. Dropout masks differ by
   // rank (rank 0 draws those of one process).
   DistributedOptions distributed;
+  // Whether export_model, export_training_model, export_training_graph and save_checkpoint write
+  // the tensors into "<file>.data" beside the file (onnx_train/external_data.h). Auto: models
+  // when the loaded model had external data or above 1.5 GiB of weights, checkpoints above 1.5 GiB.
+  ExternalDataMode external_data = ExternalDataMode::Auto;
 
   static OptimizerOptions default_optimizer() {
     OptimizerOptions o;
