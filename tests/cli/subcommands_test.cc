@@ -90,7 +90,9 @@ TEST(CliCommandFlags, TakenByTheNamesOfTheRow) {
   std::string out;
   const std::vector<std::string> rest =
       take_own_flags("export", {"c.ckpt", "--export=o.onnx"},
-                     {{"-o", [&](const std::string& v) { out = v; }}, {"--max-memory", [](const std::string&) {}}});
+                     {{"-o", [&](const std::string& v) { out = v; }},
+                      {"--max-memory", [](const std::string&) {}},
+                      {"--external-data", [](const std::string&) {}}});
   EXPECT_EQ(rest, std::vector<std::string>{"c.ckpt"});
   EXPECT_EQ(out, "o.onnx");
   EXPECT_HAS(error_of([&] { take_own_flags("export", {"c.ckpt"}, {}); }), "export: option -o has no action");
@@ -99,13 +101,16 @@ TEST(CliCommandFlags, TakenByTheNamesOfTheRow) {
         take_own_flags("export", {"c.ckpt"},
                        {{"-o", [](const std::string&) {}},
                         {"--max-memory", [](const std::string&) {}},
+                        {"--external-data", [](const std::string&) {}},
                         {"--x", [](const std::string&) {}}});
       }),
       "not one of its options");
   // export takes no training options: any other option is refused here, the nearest named.
   EXPECT_HAS(error_of([&] {
                take_own_flags("export", {"c.ckpt", "--output", "x"},
-                              {{"-o", [](const std::string&) {}}, {"--max-memory", [](const std::string&) {}}});
+                              {{"-o", [](const std::string&) {}},
+                               {"--max-memory", [](const std::string&) {}},
+                               {"--external-data", [](const std::string&) {}}});
              }),
              "export: unknown option '--output' (did you mean -o?); see onnx-train export --help");
   // graph takes them: the rest is for parse_train_args, whose suggestions include graph's own.
