@@ -63,7 +63,13 @@ uint32_t content_crc(const CheckpointFile& checkpoint) {
 
 }  // namespace
 
-void write_checkpoint_file(const CheckpointFile& checkpoint, const std::string& path) {
+std::string checkpoint_data_path(const std::string& path) { return path + ".data"; }
+
+void write_checkpoint_file(const CheckpointFile& checkpoint, const std::string& path, ExternalDataMode external_data) {
+  uint64_t bytes = 0;
+  for (const auto& [name, tensor] : checkpoint.tensors) bytes += tensor.nbytes();
+  std::optional<ExternalData> data;
+  if (use_external_data(external_data, /*source_external=*/false, bytes, path, "checkpoint")) data.emplace(path);
   onnx::ModelProto model;
   model.set_ir_version(8);
   model.set_producer_name("onnx-train");
@@ -82,10 +88,13 @@ void write_checkpoint_file(const CheckpointFile& checkpoint, const std::string& 
   graph->set_name(kGraphName);
   for (const auto& [name, tensor] : checkpoint.tensors) {
     auto* proto = graph->add_initializer();
-    tensor_to_proto(tensor, *proto);
+    if (data)
+      data->place(tensor, *proto);
+    else
+      tensor_to_proto(tensor, *proto);
     proto->set_name(name);
   }
-  write_proto_file(model, path, "checkpoint");
+  write_proto_file(model, path, "checkpoint", data ? &*data : nullptr);
 }
 
 CheckpointFile read_checkpoint_file(const std::string& path) {
@@ -117,6 +126,7 @@ CheckpointFile read_checkpoint_file(const std::string& path) {
     total = std::min<uint64_t>(total + check_tensor_proto(proto, dir, fmt::format("{}: tensor '{}'", path, proto.name())),
                                uint64_t{1} << 63);
   check_memory_limit(total, fmt::format("{}: the checkpoint's {} tensors together", path, model.graph().initializer_size()));
+  ExternalDataMappings mappings;  // one mapping per external data file for this checkpoint
   for (const auto& proto : model.graph().initializer())
     checkpoint.tensors[proto.name()] =
         tensor_from_proto(proto, dir, fmt::format("{}: tensor '{}'", path, proto.name()));

@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "onnx_train/external_data.h"
 #include "onnx_train/tensor.h"
 
 namespace onnx_train {
@@ -22,10 +23,18 @@ struct CheckpointFile {
   std::map<std::string, std::string> metadata;
 };
 
-// Writes all or nothing (a partial file is never left in place of `path`).
-void write_checkpoint_file(const CheckpointFile& checkpoint, const std::string& path);
+// Writes all or nothing (a partial file is never left in place of `path`). With external data
+// (Always, or Auto when the tensors take more than 1.5 GiB: onnx_train/external_data.h) the
+// tensors of 1 KiB or more go into "<path>.data", 4096-byte aligned, written and renamed before
+// `path` is; whoever removes the checkpoint removes that file too (checkpoint_data_path).
+void write_checkpoint_file(const CheckpointFile& checkpoint, const std::string& path,
+                           ExternalDataMode external_data = ExternalDataMode::Auto);
 
-// Throws naming the file when it cannot be read or is not an onnx-train checkpoint.
+// The external data file a checkpoint at `path` may have ("<path>.data").
+std::string checkpoint_data_path(const std::string& path);
+
+// Throws naming the file when it cannot be read or is not an onnx-train checkpoint. Tensors in
+// external data are mapped from the data file, not copied (importers/tensor_proto.h).
 CheckpointFile read_checkpoint_file(const std::string& path);
 
 }  // namespace onnx_train

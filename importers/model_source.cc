@@ -2,6 +2,7 @@
 #include "importers/model_source.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "importers/onnx_model.h"
 #include "importers/proto_io.h"
@@ -33,11 +34,14 @@ onnx::TensorProto* constant_value(onnx::NodeProto& node) {
   return nullptr;
 }
 
-// `t` holding `value` (type, dims, bytes inline), its name and doc string kept.
-void write_tensor(onnx::TensorProto& t, const Tensor& value) {
+// `t` holding `value` (type, dims, bytes inline or placed in `data`), its name and doc string kept.
+void write_tensor(onnx::TensorProto& t, const Tensor& value, ExternalData* data = nullptr) {
   const std::string name = t.name(), doc = t.doc_string();
   t.Clear();
-  tensor_to_proto(value, t);
+  if (data != nullptr)
+    data->place(value, t);
+  else
+    tensor_to_proto(value, t);
   t.set_name(name);
   if (!doc.empty()) t.set_doc_string(doc);
 }
@@ -67,6 +71,7 @@ ModelSource::ModelSource(onnx::ModelProto& parsed, std::string path) : path_(std
   had_training_info_ = parsed.training_info_size() > 0;
   onnx::GraphProto& mine = *model_.mutable_graph();
   for (const auto& t : parsed.graph().initializer()) {
+    had_external_data_ = had_external_data_ || is_external(t);
     onnx::TensorProto* kept = mine.add_initializer();
     if (!is_external(t) && t.ByteSizeLong() <= kKeptBytes) {
       *kept = t;
@@ -182,12 +187,12 @@ namespace {
 
 // Every initializer of the trained graph by name; the ones the graph dropped since load go.
 void write_initializers(onnx::GraphProto& g, const Graph& trained, const ModelSource& source,
-                        std::set<std::string>& placed) {
+                        std::set<std::string>& placed, ExternalData* data) {
   std::set<std::string> dropped;
   keep_if(*g.mutable_initializer(), [&](onnx::TensorProto& t) {
     const auto it = trained.initializers.find(t.name());
     if (it != trained.initializers.end()) {
-      write_tensor(t, it->second);
+      write_tensor(t, it->second, data);
       placed.insert(t.name());
       return true;
     }
@@ -201,7 +206,7 @@ void write_initializers(onnx::GraphProto& g, const Graph& trained, const ModelSo
 // Constant nodes whose output the trained graph holds as an initializer, and Identity nodes of
 // an initializer whose output it holds as its own (separated) initializer.
 void write_promoted_values(onnx::GraphProto& g, const Graph& trained, bool constants_as_initializers,
-                           std::set<std::string>& placed) {
+                           std::set<std::string>& placed, ExternalData* data) {
   std::set<std::string> initializers;
   for (const auto& t : g.initializer()) initializers.insert(t.name());
   auto trained_value = [&](const std::string& name) -> const Tensor* {
@@ -219,12 +224,12 @@ void write_promoted_values(onnx::GraphProto& g, const Graph& trained, bool const
     if (constant == nullptr && !separated) return true;
     placed.insert(n.output(0));
     if (constant != nullptr && !constants_as_initializers) {
-      write_tensor(*constant, *value);
+      write_tensor(*constant, *value, data);
       return true;
     }
     added.emplace_back();
     added.back().set_name(n.output(0));
-    write_tensor(added.back(), *value);
+    write_tensor(added.back(), *value, data);
     return false;
   });
   for (auto& t : added) g.add_initializer()->Swap(&t);
@@ -301,10 +306,10 @@ void drop_training_leftovers(onnx::ModelProto& m) {
 
 }  // namespace
 
-onnx::ModelProto trained_model_proto(const Graph& trained, const TrainedModelOptions& options) {
+onnx::ModelProto trained_model_proto(const Graph& trained, const TrainedModelOptions& options, ExternalData* data) {
   onnx::ModelProto m;
   if (!trained.source) {
-    model_to_proto(trained, trained.opsets, m);
+    model_to_proto(trained, trained.opsets, m, data);
     return m;
   }
   const ModelSource& source = *trained.source;
@@ -316,8 +321,8 @@ onnx::ModelProto trained_model_proto(const Graph& trained, const TrainedModelOpt
   m.clear_training_info();
   onnx::GraphProto& g = *m.mutable_graph();
   std::set<std::string> placed;
-  write_initializers(g, trained, source, placed);
-  write_promoted_values(g, trained, options.constants_as_initializers, placed);
+  write_initializers(g, trained, source, placed, data);
+  write_promoted_values(g, trained, options.constants_as_initializers, placed, data);
   to_inference_form(g, source.path());
   update_shapes(g, trained);
   if (source.had_training_info()) drop_training_leftovers(m);
@@ -331,16 +336,26 @@ onnx::ModelProto trained_model_proto(const Graph& trained, const TrainedModelOpt
   return m;
 }
 
+bool trained_model_uses_external_data(const Graph& trained, const TrainedModelOptions& options,
+                                      const std::string& path) {
+  uint64_t bytes = 0;
+  for (const auto& [name, tensor] : trained.initializers) bytes += tensor.nbytes();
+  const bool source_external = trained.source && trained.source->had_external_data();
+  return use_external_data(options.external_data, source_external, bytes, path, "model");
+}
+
 void write_trained_model(const Graph& trained, const std::string& path,
                          const std::map<std::string, std::string>& metadata, const TrainedModelOptions& options) {
   onnx::ModelProto model;
+  std::optional<ExternalData> data;
+  if (trained_model_uses_external_data(trained, options, path)) data.emplace(path);
   try {
-    model = trained_model_proto(trained, options);
+    model = trained_model_proto(trained, options, data ? &*data : nullptr);
   } catch (const Error& e) {
     throw Error(fmt::format("{}: {}", path, e.what()), e.category());
   }
   for (const auto& [key, value] : metadata) set_metadata(model, key, value);
-  write_proto_file(model, path, "model");
+  write_proto_file(model, path, "model", data ? &*data : nullptr);
 }
 
 }  // namespace onnx_train

@@ -18,7 +18,8 @@
 //   - the source ModelProto: ir_version, producer, opset_import, functions, graph name, node
 //     names, doc strings, value_info and metadata_props as given; training_info cleared;
 //   - every initializer the trained graph has, by name, with its value, type and shape from
-//     the graph (a new classifier head changes the shape); external data is written inline;
+//     the graph (a new classifier head changes the shape); inline, or with external data (the
+//     tensors of 1 KiB or more in "<output>.data", see TrainedModelOptions::external_data);
 //     initializers the graph had at load but no longer has (the optimizer state of a file
 //     written by --export-training) are left out;
 //   - a Constant node whose output training made an initializer (promote_constant_weights)
@@ -48,6 +49,8 @@
 #include <string>
 #include <vector>
 
+#include "importers/proto_io.h"
+#include "onnx_train/external_data.h"
 #include "runtime/ir/graph.h"
 
 namespace onnx_train {
@@ -77,6 +80,8 @@ class ModelSource {
   const std::set<std::string>& lost() const { return lost_; }
   // Whether the file had a TrainingInfoProto (a --export-training file).
   bool had_training_info() const { return had_training_info_; }
+  // Whether any initializer of the file was stored as external data.
+  bool had_external_data() const { return had_external_data_; }
   // Every name the main graph uses (values and nodes), so that additions do not clash.
   std::set<std::string> names() const;
 
@@ -85,6 +90,7 @@ class ModelSource {
   std::string path_;
   int opset_ = 0;
   bool had_training_info_ = false;
+  bool had_external_data_ = false;
   std::set<std::string> holdable_, held_by_graph_, lost_, stubs_;
 };
 
@@ -98,14 +104,24 @@ struct TrainedModelOptions {
   // Constant weights that trained become initializers (the Constant node goes), as a
   // TrainingInfoProto's update_binding needs; otherwise the Constant node holds the value.
   bool constants_as_initializers = false;
+  // Where write_trained_model puts the weights: Auto writes "<output>.data" when the source
+  // model had external data or the weights take more than 1.5 GiB (onnx_train/external_data.h).
+  ExternalDataMode external_data = ExternalDataMode::Auto;
 };
 
 // The trained model (see above). A graph without a source (built in memory) is written as
-// model_to_proto writes it.
-onnx::ModelProto trained_model_proto(const Graph& trained, const TrainedModelOptions& options = {});
+// model_to_proto writes it. With `data`, the initializers and trained Constant values of 1 KiB
+// or more are placed in it (external data) instead of inline.
+onnx::ModelProto trained_model_proto(const Graph& trained, const TrainedModelOptions& options = {},
+                                     ExternalData* data = nullptr);
 
-// Writes trained_model_proto with `metadata` added to metadata_props; the file appears whole or
-// not at all.
+// Whether the trained model written to `path` under `options` has external data (Auto's rule,
+// Never's 2 GB check).
+bool trained_model_uses_external_data(const Graph& trained, const TrainedModelOptions& options,
+                                      const std::string& path);
+
+// Writes trained_model_proto with `metadata` added to metadata_props; the file (and its
+// "<path>.data" with external data) appears whole or not at all.
 void write_trained_model(const Graph& trained, const std::string& path,
                          const std::map<std::string, std::string>& metadata = {},
                          const TrainedModelOptions& options = {});

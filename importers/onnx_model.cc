@@ -10,6 +10,7 @@
 #include <climits>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "importers/checkpoint_file.h"
@@ -208,11 +209,14 @@ void node_to_proto(const Node& n, onnx::NodeProto& node) {
   for (const auto& [name, a] : n.attributes) attribute_to_proto(name, a, *node.add_attribute());
 }
 
-void graph_to_proto(const Graph& graph, onnx::GraphProto& g) {
+void graph_to_proto(const Graph& graph, onnx::GraphProto& g, ExternalData* data) {
   g.set_name(graph.name.empty() ? "graph" : graph.name);
   for (const auto& [name, tensor] : graph.initializers) {
     auto* t = g.add_initializer();
-    tensor_to_proto(tensor, *t);
+    if (data != nullptr)
+      data->place(tensor, *t);
+    else
+      tensor_to_proto(tensor, *t);
     t->set_name(name);
   }
   for (const auto& v : graph.inputs) value_info_to_proto(v, *g.add_input());
@@ -221,7 +225,8 @@ void graph_to_proto(const Graph& graph, onnx::GraphProto& g) {
   for (const Node& n : graph.nodes) node_to_proto(n, *g.add_node());
 }
 
-void model_to_proto(const Graph& graph, const std::map<std::string, int>& opsets, onnx::ModelProto& model) {
+void model_to_proto(const Graph& graph, const std::map<std::string, int>& opsets, onnx::ModelProto& model,
+                    ExternalData* data) {
   model.set_ir_version(8);
   model.set_producer_name("onnx-train");
   for (const auto& [domain, version] : opsets) {
@@ -229,13 +234,18 @@ void model_to_proto(const Graph& graph, const std::map<std::string, int>& opsets
     imp->set_domain(domain);
     imp->set_version(version);
   }
-  graph_to_proto(graph, *model.mutable_graph());
+  graph_to_proto(graph, *model.mutable_graph(), data);
 }
 
-void save_onnx_model(const Graph& graph, const std::string& path) {
+void save_onnx_model(const Graph& graph, const std::string& path, ExternalDataMode external_data) {
+  uint64_t bytes = 0;
+  for (const auto& [name, tensor] : graph.initializers) bytes += tensor.nbytes();
+  const bool source_external = graph.source && graph.source->had_external_data();
+  std::optional<ExternalData> data;
+  if (use_external_data(external_data, source_external, bytes, path, "model")) data.emplace(path);
   onnx::ModelProto model;
-  model_to_proto(graph, graph.opsets, model);
-  write_proto_file(model, path, "model");
+  model_to_proto(graph, graph.opsets, model, data ? &*data : nullptr);
+  write_proto_file(model, path, "model", data ? &*data : nullptr);
 }
 
 Tensor read_tensor_proto_file(const std::string& path, std::string* name) {
@@ -492,6 +502,7 @@ void check_outputs_defined(const onnx::GraphProto& graph, const std::string& pat
 }  // namespace
 
 Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
+  ExternalDataMappings mappings;  // one mapping per external data file for this model
   onnx::ModelProto model;
   parse_proto_file(path, model, "ONNX model");
   const std::string model_dir = fs::path(path).parent_path().string();

@@ -11,6 +11,7 @@
 #include <map>
 #include <string>
 
+#include "onnx_train/external_data.h"
 #include "runtime/ir/graph.h"
 #include "runtime/ir/schema.h"  // kMinOpset, kMaxOpset
 
@@ -24,6 +25,8 @@ class ValueInfoProto;
 
 namespace onnx_train {
 
+class ExternalData;
+
 struct LoadOptions {
   bool run_checker = true;
   bool infer_shapes = true;
@@ -36,16 +39,20 @@ struct LoadOptions {
 
 Graph load_onnx_model(const std::string& path, const LoadOptions& options = {});
 
-// Writes `graph` as an ONNX model (IR version 8; its opset imports; initializers inline).
+// Writes `graph` as an ONNX model (IR version 8; its opset imports; initializers inline, or
+// those of 1 KiB or more in "<path>.data" as `external_data` decides: Auto when the graph's
+// model had external data or the initializers take more than 1.5 GiB).
 // The file appears whole or not at all: it is written beside the target and renamed.
-void save_onnx_model(const Graph& graph, const std::string& path);
+void save_onnx_model(const Graph& graph, const std::string& path,
+                     ExternalDataMode external_data = ExternalDataMode::Auto);
 
 // `graph` as a GraphProto, the way save_onnx_model writes a model's graph: initializers inline
-// (in name order), inputs, outputs, value infos (in name order), then the nodes.
-void graph_to_proto(const Graph& graph, onnx::GraphProto& proto);
+// (or placed in `data`; in name order), inputs, outputs, value infos (in name order), then the nodes.
+void graph_to_proto(const Graph& graph, onnx::GraphProto& proto, ExternalData* data = nullptr);
 // A ModelProto as save_onnx_model writes it (IR version 8, producer onnx-train), with
 // `opsets` as its opset imports.
-void model_to_proto(const Graph& graph, const std::map<std::string, int>& opsets, onnx::ModelProto& model);
+void model_to_proto(const Graph& graph, const std::map<std::string, int>& opsets, onnx::ModelProto& model,
+                    ExternalData* data = nullptr);
 
 // The pieces of the IR <-> protobuf conversion, for passes that rewrite a ModelProto through the
 // IR (importers/lower_opset.h). `model_dir` resolves external data of tensor attributes;

@@ -11,6 +11,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <onnx/onnx_pb.h>
+
+#include "importers/tensor_proto.h"
 #include "onnx_train/error.h"
 #include "runtime/core/resource_limits.h"
 
@@ -46,38 +49,155 @@ int serialize_to_fd(const google::protobuf::MessageLite& message, int fd) {
   return out.GetErrno() != 0 ? out.GetErrno() : ENOSPC;
 }
 
-void write_proto_file(const google::protobuf::MessageLite& message, const std::string& path, const char* what) {
+ExternalData::ExternalData(const std::string& path)
+    : data_path_(path + ".data"), location_(fs::path(data_path_).filename().string()) {}
+
+void ExternalData::place(const Tensor& tensor, onnx::TensorProto& proto) {
+  if (tensor.nbytes() < kInlineBelow) {
+    tensor_to_proto(tensor, proto);
+    return;
+  }
+  // The fields tensor_to_proto sets, with a reference to the data file for the bytes.
+  const std::string name = proto.name(), doc = proto.doc_string();
+  proto.Clear();
+  proto.set_name(name);
+  if (!doc.empty()) proto.set_doc_string(doc);
+  proto.set_data_type(static_cast<int32_t>(tensor.dtype()));
+  for (int64_t d : tensor.shape()) proto.add_dims(d);
+  const uint64_t offset = (size_ + kAlignment - 1) / kAlignment * kAlignment;
+  proto.set_data_location(onnx::TensorProto::EXTERNAL);
+  auto entry = [&](const char* key, const std::string& value) {
+    auto* e = proto.add_external_data();
+    e->set_key(key);
+    e->set_value(value);
+  };
+  entry("location", location_);
+  entry("offset", std::to_string(offset));
+  entry("length", std::to_string(tensor.nbytes()));
+  pieces_.push_back({offset, tensor});
+  size_ = offset + tensor.nbytes();
+}
+
+bool use_external_data(ExternalDataMode mode, bool source_external, uint64_t bytes, const std::string& path,
+                       const char* what) {
+  switch (mode) {
+    case ExternalDataMode::Always: return true;
+    case ExternalDataMode::Auto: return source_external || bytes > kExternalDataAutoBytes;
+    case ExternalDataMode::Never:
+      // Protobuf serializes at most INT_MAX bytes; the graph needs some too.
+      OT_CHECK(bytes < static_cast<uint64_t>(INT_MAX),
+               "{}: the {}'s tensors take {:.2f} GB, more than one protobuf file can hold (2 GB); write it with "
+               "external data (--external-data auto or always)",
+               path, what, static_cast<double>(bytes) / 1e9);
+      return false;
+  }
+  return false;
+}
+
+namespace {
+
+// Writes all of [data, data + size) at `offset` of `fd` (pwrite may write less, and be
+// interrupted). Returns 0 or the errno of the write that failed.
+int write_all_at(int fd, const char* data, size_t size, uint64_t offset) {
+  while (size > 0) {
+    const ssize_t n = ::pwrite(fd, data, std::min<size_t>(size, size_t{1} << 30), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return ENOSPC;
+    data += n;
+    size -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return 0;
+}
+
+// The data file's tensors at their offsets (the gaps between them are holes, read as zeros),
+// into `partial`, synced. Returns 0 or the errno that failed; `partial` is removed on failure.
+int write_data_file(const ExternalData& data, const std::string& partial) {
+  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno;
+  int failed = 0;
+  for (const auto& piece : data.pieces()) {
+    failed = write_all_at(fd, static_cast<const char*>(piece.tensor.raw_data()), piece.tensor.nbytes(), piece.offset);
+    if (failed != 0) break;
+  }
+  if (failed == 0 && ::ftruncate(fd, static_cast<off_t>(data.size())) != 0) failed = errno;
+  if (failed == 0 && ::fsync(fd) != 0) failed = errno;
+  if (::close(fd) != 0 && failed == 0) failed = errno;
+  if (failed != 0) {
+    std::error_code ignored;
+    fs::remove(partial, ignored);
+  }
+  return failed;
+}
+
+std::string space_hint(int error) {
+  return error == ENOSPC || error == EDQUOT ? " (free some space and run again)" : "";
+}
+
+}  // namespace
+
+void write_proto_file(const google::protobuf::MessageLite& message, const std::string& path, const char* what,
+                      const ExternalData* data) {
   // Written (streamed: no second copy of a model's bytes in memory), flushed to the disk
   // (fsync) and renamed over the target, and the folder synced: after a crash or power loss
   // the file is the old one or the whole new one.
   // Errors name `path`, the file the user asked for, never the partial file beside it; each
   // errno is taken right after the call that failed, before cleanup calls can overwrite it.
+  // With external data, the data file comes first (under a partial name too): the model file
+  // must never be in place without the bytes it refers to.
+  std::error_code ignored;
+  const std::string data_partial = data != nullptr ? data->data_path() + ".partial" : "";
+  if (data != nullptr) {
+    OT_CHECK(data->data_path() == path + ".data", "{}: the external data was laid out for '{}'", path,
+             data->data_path());
+    const int data_errno = write_data_file(*data, data_partial);
+    if (data_errno != 0)
+      OT_FAIL_AS(ErrorCategory::Io, "{}: writing the {}'s external data '{}' failed: {}{}", path, what,
+                 data->data_path(), std::strerror(data_errno), space_hint(data_errno));
+  }
   const std::string partial = path + ".partial";
   const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     const int open_errno = errno;
+    if (data != nullptr) fs::remove(data_partial, ignored);
     OT_FAIL_AS(ErrorCategory::Io, "{}: cannot open for writing: {} (does the folder exist and is it writable?)", path,
                std::strerror(open_errno));
   }
   int failed_errno = serialize_to_fd(message, fd);
   if (failed_errno < 0) {
-    std::error_code ignored;
     ::close(fd);
     fs::remove(partial, ignored);
-    OT_FAIL("{}: serializing the {} failed (protobuf files are limited to 2 GB)", path, what);
+    if (data != nullptr) fs::remove(data_partial, ignored);
+    OT_FAIL("{}: serializing the {} failed (protobuf files are limited to 2 GB; larger models are written with "
+            "external data: --external-data auto or always)",
+            path, what);
   }
   if (failed_errno == 0 && ::fsync(fd) != 0) failed_errno = errno;
   if (::close(fd) != 0 && failed_errno == 0) failed_errno = errno;
-  std::error_code ignored;
   if (failed_errno != 0) {
     fs::remove(partial, ignored);
+    if (data != nullptr) fs::remove(data_partial, ignored);
     OT_FAIL_AS(ErrorCategory::Io, "{}: writing the {} failed: {}{}", path, what, std::strerror(failed_errno),
-               failed_errno == ENOSPC || failed_errno == EDQUOT ? " (free some space and run again)" : "");
+               space_hint(failed_errno));
   }
   std::error_code rename_error;
+  if (data != nullptr) {
+    fs::rename(data_partial, data->data_path(), rename_error);
+    if (rename_error) {
+      fs::remove(partial, ignored);
+      fs::remove(data_partial, ignored);
+      OT_FAIL_AS(ErrorCategory::Io, "{}: cannot move the written external data into place as '{}': {}", path,
+                 data->data_path(), rename_error.message());
+    }
+  }
   fs::rename(partial, path, rename_error);
   if (rename_error) {
     fs::remove(partial, ignored);
+    // The data file just renamed belongs to the model file that could not be put in place.
+    if (data != nullptr) fs::remove(data->data_path(), ignored);
     OT_FAIL_AS(ErrorCategory::Io, "{}: cannot move the written {} into place: {}{}", path, what, rename_error.message(),
                fs::is_directory(path, ignored) ? " (a folder of that name is in the way; give a file name)" : "");
   }

@@ -1,9 +1,19 @@
 #include "importers/tensor_proto.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "onnx_train/printable.h"
 #include "runtime/core/checked_math.h"
@@ -165,6 +175,93 @@ CheckedProto check_proto(const onnx::TensorProto& proto, const std::string& mode
   return c;
 }
 
+// A whole external data file mapped copy-on-write (MAP_PRIVATE, PROT_READ | PROT_WRITE): the
+// tensors over it are ordinary writable tensors (the optimizer updates them in place, which
+// copies just the touched pages into anonymous memory), the file itself never changes, and the
+// weights take no second copy in memory (clean pages are the page cache's, dropped and re-read
+// under memory pressure). One mapping per file, shared by all its tensors and unmapped when
+// the last of them goes.
+struct MappedFile {
+  void* base = nullptr;
+  size_t size = 0;
+  MappedFile(void* b, size_t s) : base(b), size(s) {}
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile() {
+    if (base != nullptr) ::munmap(base, size);
+  }
+};
+
+// The mapping of `path`, whose bytes [offset, offset + bytes) the caller needs (already checked
+// against the file's size once; checked again on the open file, which may have changed since).
+std::shared_ptr<MappedFile> map_file(const std::string& path, int64_t offset, size_t bytes,
+                                     const std::string& context) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int open_errno = errno;
+    OT_FAIL_AS(ErrorCategory::Io, "{}: cannot open external data '{}': {}", context, path, std::strerror(open_errno));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int stat_errno = errno;
+    ::close(fd);
+    OT_FAIL_AS(ErrorCategory::Io, "{}: cannot read the size of external data '{}': {}", context, path,
+               std::strerror(stat_errno));
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (static_cast<uint64_t>(offset) > size || bytes > size - static_cast<uint64_t>(offset)) {
+    ::close(fd);
+    OT_FAIL("{}: external data '{}' has {} bytes (it changed while being read); {} bytes from offset {} are needed",
+            context, path, size, bytes, offset);
+  }
+  void* base = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  const int map_errno = errno;
+  ::close(fd);  // the mapping keeps the file
+  if (base == MAP_FAILED)
+    OT_FAIL_AS(ErrorCategory::Io, "{}: cannot map external data '{}' ({} bytes) into memory: {}", context, path, size,
+               std::strerror(map_errno));
+  return std::make_shared<MappedFile>(base, static_cast<size_t>(size));
+}
+
+thread_local ExternalDataMappings* active_mappings = nullptr;
+
+}  // namespace
+
+// Each file once per scope, by its canonical path (resolve_external_data_path); and per file the
+// byte ranges already handed out, so that two tensors never share bytes (an initializer trained in
+// place must not change another that a hand-made file stored at the same offset).
+struct ExternalDataMappings::Files {
+  struct File {
+    std::shared_ptr<MappedFile> mapped;
+    std::vector<std::pair<uint64_t, uint64_t>> used;  // [begin, end) of the tensors over it
+  };
+  std::map<std::string, File> by_path;
+};
+
+ExternalDataMappings::ExternalDataMappings() : files_(std::make_unique<Files>()), outer_(active_mappings) {
+  active_mappings = this;
+}
+
+ExternalDataMappings::~ExternalDataMappings() { active_mappings = outer_; }
+
+namespace {
+
+// `bytes` at `offset` of `path` as a tensor over the scope's mapping of the file, or an empty
+// tensor when those bytes overlap another tensor's (the caller copies them).
+Tensor mapped_tensor(ExternalDataMappings::Files& files, const std::string& path, int64_t offset, size_t bytes,
+                     DType dtype, const Shape& shape, const std::string& context) {
+  auto& file = files.by_path[path];
+  if (!file.mapped) file.mapped = map_file(path, offset, bytes, context);
+  const uint64_t begin = static_cast<uint64_t>(offset), end = begin + bytes;
+  OT_CHECK(end <= file.mapped->size, "{}: external data '{}' has {} bytes; {} bytes from offset {} are needed",
+           context, path, file.mapped->size, bytes, offset);
+  for (const auto& [b, e] : file.used)
+    if (begin < e && b < end) return Tensor();
+  file.used.emplace_back(begin, end);
+  void* data = static_cast<char*>(file.mapped->base) + offset;
+  return Tensor::wrap(dtype, shape, std::shared_ptr<void>(file.mapped, file.mapped->base), data);
+}
+
 // The storage for a checked tensor; running out of memory names the tensor.
 Tensor allocate(const CheckedProto& c, const std::string& context) {
   try {
@@ -186,6 +283,16 @@ Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& mode
   const CheckedProto c = check_proto(proto, model_dir, context);
   const DType dtype = c.dtype;
   const int64_t n = c.numel;
+  // External bytes at an offset that is a multiple of the element size are used where they are
+  // (the mapping is page-aligned, so every element is aligned; no kernel needs more: oneDNN takes
+  // user memory at any address). Other offsets, and empty tensors, are read into a copy.
+  if (!c.external.path.empty() && c.bytes > 0 && c.external.offset % static_cast<int64_t>(dtype_size(dtype)) == 0) {
+    std::optional<ExternalDataMappings> own;  // no caller's scope: this tensor's own mapping
+    if (active_mappings == nullptr) own.emplace();
+    Tensor mapped = mapped_tensor(*active_mappings->files_, c.external.path, c.external.offset, c.bytes, dtype,
+                                  c.shape, context);
+    if (mapped.defined()) return mapped;
+  }
   Tensor t = allocate(c, context);
   if (!c.external.path.empty()) {
     std::ifstream in(c.external.path, std::ios::binary);

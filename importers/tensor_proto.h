@@ -3,6 +3,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <memory>
 #include <string>
 
 #include "onnx_train/tensor.h"
@@ -13,7 +14,32 @@ namespace onnx_train {
 // `context` names the file and tensor in error messages.
 // External data must stay inside model_dir: absolute locations, '..' and symlinks that
 // lead out of the folder are rejected.
+// External bytes are not copied: the tensor lies in a copy-on-write mapping of the data file
+// (MAP_PRIVATE, readable and writable: writes into the tensor copy the touched pages and never
+// reach the file), which it keeps alive. The file is mapped once per ExternalDataMappings scope
+// (see below). Bytes at an offset that is not a multiple of the element size, and bytes another
+// tensor of the scope already lies on, are read into a copy.
 Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& model_dir, const std::string& context);
+
+// While one lives (on its thread), tensor_from_proto maps each external data file once for all
+// the tensors it reads: one model's (or checkpoint's) weights share one mapping per file. Each
+// scope maps anew, so that two models loaded from one file never share weights that training
+// changes in place. Without a scope, each tensor gets a mapping of its own.
+//
+//   ExternalDataMappings mappings;
+//   for (const auto& init : graph.initializer()) tensors[init.name()] = tensor_from_proto(init, dir, ...);
+class ExternalDataMappings {
+ public:
+  ExternalDataMappings();
+  ~ExternalDataMappings();
+  ExternalDataMappings(const ExternalDataMappings&) = delete;
+  ExternalDataMappings& operator=(const ExternalDataMappings&) = delete;
+  struct Files;
+  std::unique_ptr<Files> files_;
+
+ private:
+  ExternalDataMappings* outer_;
+};
 
 // The checks of tensor_from_proto without reading or allocating anything: the dims multiply
 // without overflow and the data present (raw_data, typed values, the external file's bytes

@@ -21,7 +21,7 @@ namespace {
 
 // The base model with the state initializers and the algorithm's domains added (TrainingInfoProto
 // needs IR version 7).
-onnx::ModelProto base_model(const TrainingInfoModel& m) {
+onnx::ModelProto base_model(const TrainingInfoModel& m, ExternalData* data) {
   onnx::ModelProto model = *m.base;
   if (model.ir_version() < 7) model.set_ir_version(7);
   auto& g = *model.mutable_graph();
@@ -30,7 +30,10 @@ onnx::ModelProto base_model(const TrainingInfoModel& m) {
   for (const auto& [name, tensor] : m.inference.initializers) {
     if (initializers.count(name)) continue;
     auto* t = g.add_initializer();
-    tensor_to_proto(tensor, *t);
+    if (data != nullptr)
+      data->place(tensor, *t);
+    else
+      tensor_to_proto(tensor, *t);
     t->set_name(name);
   }
   std::set<std::string> imported;
@@ -46,15 +49,15 @@ onnx::ModelProto base_model(const TrainingInfoModel& m) {
 
 }  // namespace
 
-void save_training_info_model(const TrainingInfoModel& m, const std::string& path) {
+void save_training_info_model(const TrainingInfoModel& m, const std::string& path, ExternalData* data) {
   onnx::ModelProto model;
   try {
     if (m.base)
-      model = base_model(m);
+      model = base_model(m, data);
     else
-      model_to_proto(m.inference, m.opsets, model);
+      model_to_proto(m.inference, m.opsets, model, data);
     auto* info = model.add_training_info();
-    graph_to_proto(m.algorithm, *info->mutable_algorithm());
+    graph_to_proto(m.algorithm, *info->mutable_algorithm(), data);
     for (const auto& [key, value] : m.update_binding) {
       auto* entry = info->add_update_binding();
       entry->set_key(key);
@@ -64,7 +67,7 @@ void save_training_info_model(const TrainingInfoModel& m, const std::string& pat
     throw Error(fmt::format("{}: {}", path, e.what()), e.category());
   }
   for (const auto& [key, value] : m.metadata) set_metadata(model, key, value);
-  write_proto_file(model, path, "model");
+  write_proto_file(model, path, "model", data);
 }
 
 ModelFileInfo read_model_file_info(const std::string& path) {

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "importers/proto_io.h"
 #include "runtime/ir/graph.h"
 
 namespace onnx_train {
@@ -44,7 +45,9 @@ struct TrainingInfoModel {
 // Writes the model (the base, at IR version 7 or more; else IR version 8, producer "onnx-train"),
 // with one TrainingInfoProto whose initialization graph is left unset (the initializers hold the
 // starting values), so that the file appears whole or not at all.
-void save_training_info_model(const TrainingInfoModel& model, const std::string& path);
+// With `data` (made for `path`; `model.base` built with it too), the initializers of 1 KiB or
+// more go into "<path>.data" (importers/proto_io.h).
+void save_training_info_model(const TrainingInfoModel& model, const std::string& path, ExternalData* data = nullptr);
 
 // What read_model_file_info reads of a model file.
 struct ModelFileInfo {

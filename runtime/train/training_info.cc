@@ -387,14 +387,15 @@ std::map<std::string, std::string> training_metadata(const TrainingSession::Impl
 // importers/model_source.h), unless the model was upgraded for its loss: the algorithm holds the
 // loss, which the user's opset lacks, so that file is at the upgraded opset throughout (the
 // session's graph written out). Returns the names the user's graph has (none for the other).
-std::set<std::string> use_users_file(const TrainingSession::Impl& s, TrainingInfoModel& out, const std::string& path) {
+std::set<std::string> use_users_file(const TrainingSession::Impl& s, TrainingInfoModel& out, const std::string& path,
+                                     ExternalData* data) {
   const ModelSource* source = s.model->source.get();
   if (source == nullptr || source->opset() < graph_opset(*s.model)) return {};
   TrainedModelOptions written;
   written.changed = s.changed_values();
   written.constants_as_initializers = true;  // update_binding names initializers
   try {
-    out.base = trained_model_proto(*s.model, written);
+    out.base = trained_model_proto(*s.model, written, data);
   } catch (const Error& e) {
     throw Error(fmt::format("{}: {}", path, e.what()), e.category());
   }
@@ -414,7 +415,16 @@ void TrainingSession::export_training_model(const std::string& path,
   const Impl& s = *impl_;
   s.require_no_pending(path, "exporting the training model");
   TrainingInfoModel out;
-  const std::set<std::string> file_names = use_users_file(s, out, path);
+  // External data as for export_model, the optimizer state counted too: the model's weights and
+  // one tensor the size of each parameter per optimizer slot.
+  uint64_t bytes = 0;
+  for (const auto& [name, t] : s.model->initializers) bytes += t.nbytes();
+  for (const auto& p : s.parameters) bytes += p.value.nbytes() * s.optimizer->slot_names().size();
+  std::optional<ExternalData> data;
+  if (use_external_data(s.options.external_data, s.model->source && s.model->source->had_external_data(), bytes, path,
+                        "model"))
+    data.emplace(path);
+  const std::set<std::string> file_names = use_users_file(s, out, path, data ? &*data : nullptr);
   out.inference = *s.model;
   out.opsets = s.model->opsets;
   for (const auto& [domain, version] : s.train->opsets) out.opsets.emplace(domain, version);
@@ -457,7 +467,7 @@ void TrainingSession::export_training_model(const std::string& path,
              name);
     out.metadata[name] = value;
   }
-  save_training_info_model(out, path);
+  save_training_info_model(out, path, data ? &*data : nullptr);
 }
 
 namespace {

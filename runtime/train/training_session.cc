@@ -612,7 +612,7 @@ void TrainingSession::save_checkpoint(const std::string& path, const std::map<st
              "{}: checkpoint metadata key '{}' is reserved", path, key);
     file.metadata[key] = value;
   }
-  write_checkpoint_file(file, path);
+  write_checkpoint_file(file, path, s.options.external_data);
 }
 
 std::map<std::string, std::string> TrainingSession::read_checkpoint_metadata(const std::string& path) {
@@ -767,10 +767,11 @@ MemoryStats TrainingSession::memory_stats() const {
 // (importers/raise_opset.h); an upgraded model's stays at the upgraded opset, which its loss needs.
 void TrainingSession::export_training_graph(const std::string& path) const {
   const Graph& train = *impl_->train;
-  if (!train.source || train.source->opset() <= graph_opset(train)) return save_onnx_model(train, path);
+  const ExternalDataMode external_data = impl_->options.external_data;
+  if (!train.source || train.source->opset() <= graph_opset(train)) return save_onnx_model(train, path, external_data);
   Graph raised = train;
   raise_from_opset17(raised, train.source->opset());
-  save_onnx_model(raised, path);
+  save_onnx_model(raised, path, external_data);
 }
 
 std::vector<std::string> TrainingSession::Impl::changed_values() const {
@@ -784,6 +785,7 @@ void TrainingSession::export_model(const std::string& path, const std::map<std::
   const Impl& s = *impl_;
   TrainedModelOptions options;
   options.changed = s.changed_values();
+  options.external_data = s.options.external_data;
   if (!s.lora.enabled()) return write_trained_model(*s.model, path, metadata, options);
   // The adapters are no values of the user's file: W + s A B takes W's place (merged), or the
   // base goes as loaded and the adapters to their own file (separate).

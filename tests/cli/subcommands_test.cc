@@ -92,7 +92,8 @@ TEST(CliCommandFlags, TakenByTheNamesOfTheRow) {
       take_own_flags("export", {"c.ckpt", "--export=o.onnx"},
                      {{"-o", [&](const std::string& v) { out = v; }},
                       {"--max-memory", [](const std::string&) {}},
-                      {"--lora-adapter", [](const std::string&) {}}});
+                      {"--lora-adapter", [](const std::string&) {}},
+                      {"--external-data", [](const std::string&) {}}});
   EXPECT_EQ(rest, std::vector<std::string>{"c.ckpt"});
   EXPECT_EQ(out, "o.onnx");
   EXPECT_HAS(error_of([&] { take_own_flags("export", {"c.ckpt"}, {}); }), "export: option -o has no action");
@@ -102,6 +103,7 @@ TEST(CliCommandFlags, TakenByTheNamesOfTheRow) {
                        {{"-o", [](const std::string&) {}},
                         {"--max-memory", [](const std::string&) {}},
                         {"--lora-adapter", [](const std::string&) {}},
+                        {"--external-data", [](const std::string&) {}},
                         {"--x", [](const std::string&) {}}});
       }),
       "not one of its options");
@@ -110,7 +112,8 @@ TEST(CliCommandFlags, TakenByTheNamesOfTheRow) {
                take_own_flags("export", {"c.ckpt", "--output", "x"},
                               {{"-o", [](const std::string&) {}},
                                {"--max-memory", [](const std::string&) {}},
-                               {"--lora-adapter", [](const std::string&) {}}});
+                               {"--lora-adapter", [](const std::string&) {}},
+                               {"--external-data", [](const std::string&) {}}});
              }),
              "export: unknown option '--output' (did you mean -o?); see onnx-train export --help");
   // graph takes them: the rest is for parse_train_args, whose suggestions include graph's own.

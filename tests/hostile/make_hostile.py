@@ -287,6 +287,17 @@ def models():
     extra(d + "weights.bin", b"\0" * 48)
     case(d + "model.onnx", M, "model", "fc.weight", "offset 'twelve', not a number",
          linear_with(w=external_tensor("fc.weight", [3, 4], "weights.bin", offset="twelve")))
+    d = "model/external-truncated-data/"
+    extra(d + "model.onnx.data", b"\0" * 40)
+    case(d + "model.onnx", M, "model", "model.onnx.data' has 40 bytes",
+         "fc.weight's 48 bytes (no length given) in a model.onnx.data cut to 40, as a copy interrupted leaves it",
+         linear_with(w=external_tensor("fc.weight", [3, 4], "model.onnx.data", offset=0)))
+    d = "model/external-huge-length/"
+    extra(d + "weights.bin", b"\0" * 48)
+    case(d + "model.onnx", M, "model", "needs 4398046511104 bytes",
+         "fc.weight declared [1048576, 1048576] with a matching length of 4 TiB in a 48-byte weights.bin",
+         linear_with(w=external_tensor("fc.weight", [1048576, 1048576], "weights.bin", offset=0,
+                                       length=4398046511104)))
 
 
 # ---- Checkpoints of the linear model, as TrainingSession::save_checkpoint writes them (no
@@ -369,6 +380,12 @@ def checkpoints():
          "parameter/fc.weight stored as external data at ../../../../etc/hostname",
          checkpoint_bytes(replace={"parameter/fc.weight": external_tensor(
              "parameter/fc.weight", [3, 4], "../../../../etc/hostname")}))
+    d = "checkpoint/external-truncated/"
+    extra(d + "step-000000001.ckpt.data", b"\0" * 40)
+    case(d + "step-000000001.ckpt", C, "checkpoint", "step-000000001.ckpt.data' has 40 bytes",
+         "parameter/fc.weight's 48 bytes in the checkpoint's external data file, cut to 40",
+         checkpoint_bytes(replace={"parameter/fc.weight": external_tensor(
+             "parameter/fc.weight", [3, 4], "step-000000001.ckpt.data", offset=0, length=48)}))
     case("checkpoint/step-not-a-number.ckpt", C, "checkpoint", "step 'two'", "step 'two'",
          checkpoint_bytes(meta={"step": "two"}))
     case("checkpoint/no-optimizer-entry.ckpt", C, "checkpoint", "'optimizer'", "no optimizer entry",

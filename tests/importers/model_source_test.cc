@@ -337,9 +337,10 @@ TEST(ModelSource, ConstantAndDeduplicatedWeightsExportTheirTrainedValues) {
   expect_predicts_like(exported, s);
 }
 
-// Initializers stored as external data: the export writes them inline (it may be written into
-// another folder than the data file's), with the trained values.
-TEST(ModelSource, ExternalDataIsWrittenInline) {
+// Initializers stored as external data: asked to (ExternalDataMode::Never), the export writes
+// them inline (it may be written into another folder than the data file's), with the trained
+// values; tests/importers/external_data_test.cc has the export with external data.
+TEST(ModelSource, ExternalDataIsWrittenInlineWhenAsked) {
   TempDir dir;
   std::filesystem::create_directories(dir.path() + "/model");
   onnx::ModelProto model = read_model(testing::make_mlp(dir.path() + "/mlp.onnx", false));
@@ -362,7 +363,9 @@ TEST(ModelSource, ExternalDataIsWrittenInline) {
   const std::string path = dir.path() + "/model/model.onnx";
   save_model(model, path);
 
-  TrainingSession s = TrainingSession::from_file(path, sgd());
+  TrainingOptions options = sgd();
+  options.external_data = ExternalDataMode::Never;
+  TrainingSession s = TrainingSession::from_file(path, options);
   train(s, 3);
   const std::string exported = dir.path() + "/elsewhere.onnx";
   s.export_model(exported);

@@ -115,7 +115,13 @@ std::string CheckpointObserver::save_in_folder(LoopPosition at, const EpochState
   const std::string path = checkpoint_in(config_.checkpoint_dir, loop_.session().step());
   save(at, state, path);
   const auto all = checkpoints_in(config_.checkpoint_dir);
-  for (size_t i = 0; i + config_.keep_checkpoints < all.size(); ++i) fs::remove(all[i]);
+  for (size_t i = 0; i + config_.keep_checkpoints < all.size(); ++i) {
+    fs::remove(all[i]);
+    // Its external data "<checkpoint>.data", if it was written with some (a large model's;
+    // importers/checkpoint_file.h).
+    std::error_code none;
+    fs::remove(all[i].string() + ".data", none);
+  }
   return path;
 }
 

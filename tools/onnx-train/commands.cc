@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "onnx_train/lora.h"
 #include "onnx_train/session.h"
@@ -99,11 +100,13 @@ int training_graph_command(const std::vector<std::string>& args) {
 
 int export_command(const std::vector<std::string>& raw) {
   std::string out, adapter;
-  const std::vector<std::string> args =
-      take_own_flags("export", raw,
-                     {{"-o", [&](const std::string& v) { out = v; }},
-                      {kMaxMemoryFlag, set_max_memory},
-                      {"--lora-adapter", [&](const std::string& v) { adapter = v; }}});
+  std::optional<ExternalDataMode> external_data;  // else the run's own
+  const std::vector<std::string> args = take_own_flags(
+      "export", raw,
+      {{"-o", [&](const std::string& v) { out = v; }},
+       {kMaxMemoryFlag, set_max_memory},
+       {"--lora-adapter", [&](const std::string& v) { adapter = v; }},
+       {kExternalDataFlag, [&](const std::string& v) { external_data = parse_external_data(v); }}});
   OT_CHECK(!out.empty(), "export needs -o PATH; see onnx-train export --help");
   OT_CHECK(args.size() == 1, "export takes one CHECKPOINT and -o PATH; see onnx-train export --help");
   if (!adapter.empty()) {  // a base model and its adapters, merged
@@ -120,7 +123,8 @@ int export_command(const std::vector<std::string>& raw) {
            "{}: this checkpoint does not record the run that made it (it was written by the C++ API, not by "
            "`onnx-train MODEL DATA`); load it with TrainingSession::load_checkpoint and call export_model",
            checkpoint);
-  const TrainConfig config = parse_train_args(split_args(it->second));
+  TrainConfig config = parse_train_args(split_args(it->second));
+  if (external_data) config.training.external_data = *external_data;
   // The model is named by an absolute path (older checkpoints: as the run spelled it); its
   // content must still be what was trained, or the weights would be written into another model.
   const std::string changed = model_changed_since(checkpoint, meta, config.model, file_content_hash(config.model),

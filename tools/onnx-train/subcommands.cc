@@ -76,7 +76,8 @@ const std::vector<Subcommand>& subcommands() {
        export_command, /*passive_openmp=*/true, "",
        /*options=*/
        {output_option("where to write the inference model"), max_memory_option(),
-        {{"--lora-adapter"}, "FILE", "merge these LoRA adapters into the model given in CHECKPOINT's place"}}},
+        {{"--lora-adapter"}, "FILE", "merge these LoRA adapters into the model given in CHECKPOINT's place"},
+        {{kExternalDataFlag}, "MODE", kExternalDataHelp}}},
       {"run", "MODEL.onnx [options]",
        "run a model once and print its outputs",
        "run: load MODEL.onnx, run it once on inputs from files (or a deterministic ramp) and print its outputs;\n"

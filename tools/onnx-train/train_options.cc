@@ -385,6 +385,10 @@ const std::vector<Flag>& flags() {
        [](TrainConfig& c, const std::string&, const std::string& v) { c.export_path = v; }},
       {"--export-training", "", "PATH", "also write the model with its training algorithm (ONNX TrainingInfoProto)",
        [](TrainConfig& c, const std::string&, const std::string& v) { c.export_training_path = v; }},
+      {kExternalDataFlag, "", "MODE", kExternalDataHelp,
+       [](TrainConfig& c, const std::string&, const std::string& v) {
+         c.training.external_data = parse_external_data(v);
+       }},
       {"--log", "", "FILE", "JSON Lines: one object per optimizer step and per validation",
        [](TrainConfig& c, const std::string&, const std::string& v) { c.log_path = v; }},
       {"--plot", "", "FILE.svg", "a loss and accuracy chart, rewritten each epoch",
@@ -573,6 +577,11 @@ int64_t parse_whole_number(const std::string& flag, const std::string& text, int
   OT_CHECK(!text.empty() && *end == '\0' && errno == 0 && v >= min, "{} takes a whole number of at least {}, got '{}'",
            flag, min, text);
   return v;
+}
+
+ExternalDataMode parse_external_data(const std::string& value) {
+  const std::string mode = one_of(kExternalDataFlag, value, {"auto", "always", "never"});
+  return mode == "always" ? ExternalDataMode::Always : mode == "never" ? ExternalDataMode::Never : ExternalDataMode::Auto;
 }
 
 void set_max_memory(const std::string& value) { set_memory_limit(parse_byte_size(value, kMaxMemoryFlag)); }

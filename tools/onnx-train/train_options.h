@@ -87,6 +87,14 @@ inline const std::string kMaxMemoryHelp =
     "memory available, or the process's ulimit if lower)";
 void set_max_memory(const std::string& value);
 
+// --external-data auto|always|never, a training option that export takes too: whether the
+// written models and checkpoints keep their tensors in a "<file>.data" beside them.
+inline const std::string kExternalDataFlag = "--external-data";
+inline const std::string kExternalDataHelp =
+    "auto, always or never: write models and checkpoints with their weights in FILE.data beside them (ONNX "
+    "external data; needed past 2 GB). auto (default): when the model had external data or above 1.5 GiB";
+ExternalDataMode parse_external_data(const std::string& value);
+
 // The options part of --help.
 // The training options' part of a help text: every one, or (`only` not empty) those named there.
 std::string train_options_help(const std::set<std::string>& only = {});

@@ -69,6 +69,7 @@
 
 #include "onnx_train/distributed.h"
 #include "onnx_train/lora.h"
+#include "onnx_train/external_data.h"
 #include "onnx_train/losses.h"
 #include "onnx_train/optimizers.h"
 #include "onnx_train/profile.h"
@@ -129,6 +130,10 @@ struct TrainingOptions {
   bool recompute = false;
   uint64_t max_activation_memory = 0;
   int64_t activation_batch = 0;  // 0: the model input's first dimension, or 1 when it is dynamic
+  // Whether export_model, export_training_model, export_training_graph and save_checkpoint write
+  // the tensors into "<file>.data" beside the file (onnx_train/external_data.h). Auto: models
+  // when the loaded model had external data or above 1.5 GiB of weights, checkpoints above 1.5 GiB.
+  ExternalDataMode external_data = ExternalDataMode::Auto;
 
   static OptimizerOptions default_optimizer() {
     OptimizerOptions o;
