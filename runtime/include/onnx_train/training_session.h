@@ -113,6 +113,11 @@ struct TrainingOptions {
   // optimizer_step, eval_step (which stays per rank) in the same order. Dropout masks differ by
   // rank (rank 0 draws those of one process).
   DistributedOptions distributed;
+  // "fp32" (default) or "bf16": mixed precision as PyTorch's CPU autocast. MatMul, Gemm, Conv
+  // and ConvTranspose (forward and backward) run in bfloat16 through explicit Cast nodes in
+  // the training graph (runtime/transforms/autocast.h); weights, optimizer state, softmax,
+  // normalisation, reductions and the loss stay float32, and so do eval and export.
+  std::string precision = "fp32";
 
   static OptimizerOptions default_optimizer() {
     OptimizerOptions o;

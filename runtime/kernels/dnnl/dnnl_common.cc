@@ -34,5 +34,23 @@ dnnl::memory wrap_f32(const dnnl::memory::desc& desc, const float* data) {
   return dnnl::memory(desc, cpu_engine(), const_cast<float*>(data));
 }
 
+namespace {
+bool& native_bf16_flag() {
+  static bool flag = [] {
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx512_core || isa == dnnl::cpu_isa::avx512_core_vnni ||
+           isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  }();
+  return flag;
+}
+}  // namespace
+
+bool native_bf16() { return native_bf16_flag(); }
+
+void set_native_bf16(bool enabled) {
+  static const bool available = native_bf16_flag();
+  native_bf16_flag() = enabled && available;
+}
+
 }  // namespace dnnl_common
 }  // namespace onnx_train

@@ -26,5 +26,12 @@ dnnl::memory unbound_memory(const dnnl::memory::desc& desc);
 // for inputs, which it only reads).
 dnnl::memory wrap_f32(const dnnl::memory::desc& desc, const float* data);
 
+// Whether the bfloat16 kernels (MatMul, Gemm, MatMulGrad, Conv and its gradients) run on
+// oneDNN in bfloat16 (f32 accumulation): a CPU with AVX-512 (oneDNN's bf16 needs
+// avx512_core; AVX512_BF16 / AMX make it fast). Otherwise, or after set_native_bf16(false)
+// (tests of the reference path), they widen to float32, compute and round.
+bool native_bf16();
+void set_native_bf16(bool enabled);
+
 }  // namespace dnnl_common
 }  // namespace onnx_train
