@@ -96,4 +96,31 @@ void store_float32(const Tensor& src, Tensor& dst) {
   });
 }
 
+const float* to_float32(const Tensor& t, std::vector<float>& buffer) {
+  if (t.dtype() == DType::Float32) return t.data<float>();
+  buffer.resize(static_cast<size_t>(t.numel()));
+  if (t.dtype() == DType::BFloat16) {
+    float_from_bf16(t.data<BFloat16>(), buffer.data(), t.numel());
+  } else {
+    visit_float(t.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* src = t.data<T>();
+      for (int64_t i = 0; i < t.numel(); ++i) buffer[static_cast<size_t>(i)] = static_cast<float>(to_compute(src[i]));
+    });
+  }
+  return buffer.data();
+}
+
+void store_float32(const float* src, Tensor& dst) {
+  if (dst.dtype() == DType::BFloat16) {
+    bf16_from_float(src, dst.data<BFloat16>(), dst.numel());
+    return;
+  }
+  visit_float(dst.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* d = dst.data<T>();
+    for (int64_t i = 0; i < dst.numel(); ++i) d[i] = from_compute<T>(src[i]);
+  });
+}
+
 }  // namespace onnx_train

@@ -2,8 +2,8 @@
 // conversion (vector path against the scalar reference, bit for bit; rounding to nearest
 // even, NaN, Inf, denormals), Cast, and MatMul / Gemm / MatMulGrad / Conv / ConvGrad on
 // bfloat16 inputs against the float32 kernels on the same (exactly representable) values.
-// Each product kernel runs twice: on oneDNN in bf16 where the CPU has it, and on the
-// reference path (widen, compute in float32, round) that CPUs without bf16 take.
+// Each product kernel runs twice: on oneDNN's bf16 primitives where the CPU has AVX-512, and
+// on the reference path (widen, multiply in float32, round) that is the default without AMX.
 //
 // Tolerance: a bfloat16 result is the float32-accumulated value rounded once, within half an
 // ulp (8 significant bits: at most 2^-8 relative); the float32 references sum in another
@@ -64,10 +64,12 @@ void expect_bf16_close(const Tensor& got, const Tensor& want32, const std::strin
 // Runs `body` with oneDNN's bf16 kernels (where the CPU has them), then on the reference path.
 template <typename Body>
 void on_both_paths(Body&& body) {
-  body("native");
+  const bool before = dnnl_common::native_bf16();
+  dnnl_common::set_native_bf16(true);  // no-op without AVX-512: then both runs widen
+  body("oneDNN bf16");
   dnnl_common::set_native_bf16(false);
-  body("reference");
-  dnnl_common::set_native_bf16(true);
+  body("widened");
+  dnnl_common::set_native_bf16(before);
 }
 
 // ---- conversion ------------------------------------------------------------------------

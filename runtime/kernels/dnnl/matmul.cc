@@ -135,27 +135,29 @@ class MatMulKernel : public Kernel {
     const MatMulShape s = matmul_shape(a.shape(), b.shape(), node_.label());
     // oneDNN writes every element of Y (float32, K > 0, within its rank); the other paths
     // accumulate into Y or leave it as the empty sum, so they start from zeros.
-    const bool native_bf16 = a.dtype() == DType::BFloat16 && dnnl_common::native_bf16();
-    const bool overwritten =
-        (a.dtype() == DType::Float32 || native_bf16) && s.k > 0 && s.batch.size() + 2 <= kMaxDnnlRank;
+    // oneDNN writes every element of Y (float32, K > 0, within its rank), and so does the
+    // rounding of a widened bfloat16 product; the other paths accumulate into Y or leave it as
+    // the empty sum, so they start from zeros.
+    const bool within_rank = s.k > 0 && s.batch.size() + 2 <= kMaxDnnlRank;
+    const bool overwritten = (a.dtype() == DType::Float32 || a.dtype() == DType::BFloat16) && within_rank;
     Tensor& y = overwritten ? ctx.allocate_output_to_overwrite(0, a.dtype(), s.output)
                             : ctx.allocate_output(0, a.dtype(), s.output);
     if (y.numel() == 0 || s.k == 0) return;  // empty, or an empty sum: zeros
 
-    if (overwritten && native_bf16) {
+    if (a.dtype() == DType::BFloat16 && within_rank && dnnl_common::native_bf16()) {
       // bfloat16 A, B, Y with float32 accumulation inside oneDNN.
       run_dnnl(s, a.data<BFloat16>(), b.data<BFloat16>(), y.data<BFloat16>(), memory::data_type::bf16);
-    } else if (dtype_is_float(a.dtype()) && a.dtype() != DType::Float64) {
-      // float16, and bfloat16 without oneDNN's bf16 (the reference: widen, compute, round).
-
-      const Tensor a32 = to_float32(a);
-      const Tensor b32 = to_float32(b);
+    } else if (a.dtype() == DType::Float32 || a.dtype() == DType::BFloat16 || a.dtype() == DType::Float16) {
+      // float16 and bfloat16 widen into kernel-owned buffers, multiply in float32 and round once.
+      const float* a32 = to_float32(a, a32_);
+      const float* b32 = to_float32(b, b32_);
       if (a.dtype() == DType::Float32) {
-        run_float32(s, a32.data<float>(), b32.data<float>(), y.data<float>());
+        run_float32(s, a32, b32, y.data<float>());
       } else {
-        Tensor y32(DType::Float32, s.output);
-        run_float32(s, a32.data<float>(), b32.data<float>(), y32.data<float>());
-        store_float32(y32, y);
+        y32_.resize(static_cast<size_t>(y.numel()));
+        std::fill(y32_.begin(), y32_.end(), 0.f);
+        run_float32(s, a32, b32, y32_.data());
+        store_float32(y32_.data(), y);
       }
     } else if (a.dtype() == DType::Float64) {
       matmul_ref(s, a.data<double>(), b.data<double>(), y.data<double>());
@@ -195,6 +197,7 @@ class MatMulKernel : public Kernel {
 
   const Node& node_;
   DnnlMatMul dnnl_;
+  std::vector<float> a32_, b32_, y32_;  // float32 copies of float16 / bfloat16 operands
 };
 
 // Gemm (7, 9, 11, 13): Y [M, N] = alpha * op(A) x op(B) + beta * C.

@@ -177,14 +177,16 @@ class MatMulGradKernel : public Kernel {
                             da ? da->data<BFloat16>() : nullptr, db ? db->data<BFloat16>() : nullptr)) {
       ok = true;
     } else {  // float16, and bfloat16 in forms compute_bf16 does not take: through float32
-      const Tensor dy32 = to_float32(dy), a32 = to_float32(a),
-                   b32 = to_float32(b);
-      Tensor da32 = da ? Tensor(DType::Float32, a.shape()) : Tensor();
-      Tensor db32 = db ? Tensor(DType::Float32, b.shape()) : Tensor();
-      ok = compute<float>(s, dy32.data<float>(), a32.data<float>(), b32.data<float>(),
-                          da ? da32.data<float>() : nullptr, db ? db32.data<float>() : nullptr, gemm_f32);
-      if (da) store_float32(da32, *da);
-      if (db) store_float32(db32, *db);
+      // Widened into kernel-owned buffers (allocated once per shape); every element of dA32 and
+      // dB32 is written (the first term of each sum overwrites).
+      const float* dy32 = to_float32(dy, dy32_);
+      const float* a32 = to_float32(a, a32_);
+      const float* b32 = to_float32(b, b32_);
+      if (da) da32_.resize(static_cast<size_t>(da->numel()));
+      if (db) db32_.resize(static_cast<size_t>(db->numel()));
+      ok = compute<float>(s, dy32, a32, b32, da ? da32_.data() : nullptr, db ? db32_.data() : nullptr, gemm_f32);
+      if (da) store_float32(da32_.data(), *da);
+      if (db) store_float32(db32_.data(), *db);
     }
     OT_CHECK(ok, "{}: oneDNN sgemm failed for dY {}, A {}, B {}", node_.label(), dy.describe(), a.describe(),
              b.describe());
@@ -309,6 +311,7 @@ class MatMulGradKernel : public Kernel {
 
   const Node& node_;
   BatchedMatMul batched_;
+  std::vector<float> dy32_, a32_, b32_, da32_, db32_;  // float32 copies (float16 / bfloat16)
 };
 
 }  // namespace
