@@ -25,6 +25,9 @@
 //   only Casts to bfloat16 (attention's q / k / v between two MatMuls) is removed: those
 //   layout ops move bfloat16 instead (their kernels copy bytes whatever the type) and the
 //   Casts to bfloat16 after them go.
+// - Weights: a Cast to bfloat16 of a layout op's output that nothing else reads moves ahead of
+//   the layout op (torch's MatMul(x, Transpose(W)) becomes MatMul(x, Transpose(Cast(W)))), so
+//   the Transpose and its gradient move 2-byte elements.
 // - Only nodes whose float inputs are known to be float32 are rewritten; graph outputs keep
 //   their float32 type. New nodes are named "autocast/...", every new value gets a ValueInfo,
 //   and each Cast is placed just before its first reader (the order stays topological).
@@ -40,6 +43,7 @@ struct AutocastReport {
   size_t rewritten = 0;         // MatMul / Gemm / Conv / ConvTranspose nodes now in bfloat16
   size_t casts = 0;             // Cast nodes in the graph after the rewrite that it added
   size_t round_trips_removed = 0;
+  size_t casts_moved = 0;  // Casts moved ahead of a layout op (Cast(Transpose(W)) -> Transpose(Cast(W)))
 };
 
 AutocastReport autocast_bf16(Graph& graph);

@@ -65,7 +65,10 @@ std::string make_transformer(const std::string& dir) {
   m.attr("axis", -1);
   m.node("MatMul", {"h", "wq"}, {"q"});
   m.node("MatMul", {"h", "wk"}, {"k"});
-  m.node("MatMul", {"h", "wv"}, {"v"});
+  // v as torch writes nn.Linear: MatMul(h, Transpose(W)).
+  m.node("Transpose", {"wv"}, {"wv_t"});
+  m.attr("perm", {1, 0});
+  m.node("MatMul", {"h", "wv_t"}, {"v"});
   m.node("Transpose", {"k"}, {"kt"});
   m.attr("perm", {0, 2, 1});
   m.node("Constant", {}, {"scale"}).add_attribute()->CopyFrom(scale_attribute());
@@ -120,18 +123,29 @@ TEST(Autocast, RewritesTheProductsAndKeepsTheRestFloat32) {
       (to_bf16 ? casts_to_bf16 : casts_to_f32) += 1;
     }
   }
-  // To bfloat16: h (once for three projections), wq, wk, wv, w_out, the scaled scores' softmax
-  // output, flat. q, k (through its Transpose) and v feed the next product without a round trip.
+  // To bfloat16: h (once for three projections), wq, wk, wv, w_out, the softmax output, the
+  // residual. q, k (through its Transpose) and v feed the next product without a round trip.
   EXPECT_EQ(casts_to_bf16, 7u);
   EXPECT_EQ(report.round_trips_removed, 3u);
   // Back to float32: the scores, the mixed values, the logits before the bias.
   EXPECT_EQ(casts_to_f32, 3u);
   EXPECT_EQ(report.casts, 10u);
-  const Node* kt = nullptr;
-  for (const Node& n : g.nodes)
-    if (n.op_type == "Transpose") kt = &n;
-  ASSERT_NE(kt, nullptr);
-  EXPECT_EQ(g.dtype_of(kt->inputs[0]), DType::BFloat16) << "the Transpose of k moves bfloat16";
+  // Every layout op now moves bfloat16: k's Transpose (a round trip removed), wv's Transpose
+  // and the Reshape before the Gemm (their Casts moved ahead of them).
+  EXPECT_EQ(report.casts_moved, 2u);
+  size_t layout_ops = 0;
+  for (const Node& n : g.nodes) {
+    if (n.op_type != "Transpose" && n.op_type != "Reshape") continue;
+    ++layout_ops;
+    EXPECT_EQ(g.dtype_of(n.inputs[0]), DType::BFloat16) << n.label();
+    EXPECT_EQ(g.dtype_of(n.outputs[0]), DType::BFloat16) << n.label();
+    const Node* cast = producer(g, n.inputs[0]);
+    if (n.op_type != "Transpose" || n.inputs[0] != "k_bf16") {
+      ASSERT_NE(cast, nullptr) << n.label();
+      EXPECT_EQ(cast->op_type, "Cast") << n.label();
+    }
+  }
+  EXPECT_EQ(layout_ops, 3u);
   // The logits: Add(Cast(Gemm(flat, w_out)), b_out) in float32.
   const Node* add = producer(g, "logits");
   ASSERT_NE(add, nullptr);
@@ -160,6 +174,15 @@ TEST(Autocast, TrainingGraphPassesTheOnnxChecker) {
   EXPECT_EQ(bf16_grads, 5u);
   for (const auto& [name, value] : g.initializers)
     if (dtype_is_float(value.dtype())) EXPECT_EQ(value.dtype(), DType::Float32) << name << ": master weights";
+}
+
+TEST(Autocast, OpTableNamesTheBfloat16Ops) {
+  std::map<std::string, std::string> form;
+  for (const OpSupport& op : supported_ops()) form[op.op_type] = op.bfloat16;
+  for (const char* op : {"MatMul", "Gemm", "Conv", "ConvTranspose", "MatMulGrad", "ConvGrad", "Cast"})
+    EXPECT_FALSE(form[op].empty()) << op;
+  for (const char* op : {"Softmax", "LayerNormalization", "SoftmaxCrossEntropyLoss", "Add"})
+    EXPECT_TRUE(form[op].empty()) << op << " stays float32";
 }
 
 TEST(Autocast, UnknownPrecisionIsRefused) {
