@@ -52,7 +52,7 @@ bool& native_bf16_flag() {
   static bool flag = [] {
     const char* choice = std::getenv("ONNX_TRAIN_ONEDNN_BF16");
     if (choice != nullptr && *choice != '\0') return std::string(choice) != "0" && bf16_available();
-    return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
+    return bf16_available();
   }();
   return flag;
 }
