@@ -26,7 +26,17 @@ const std::set<std::string>& layout_ops() {
 }
 
 bool is_cast_to(const Node& n, DType to) {
-  return n.op_type == "Cast" && n.domain.empty() && n.attr_int("to", 0) == static_cast<int64_t>(to);
+  return n.op_type == "Cast" && n.domain.empty() && n.inputs.size() == 1 && n.outputs.size() == 1 &&
+         n.attr_int("to", 0) == static_cast<int64_t>(to);
+}
+
+// Whether a node holds a subgraph (If, Loop, Scan), whose nodes may read outer values without
+// listing them as inputs: then no Cast is removed or moved (a hidden reader could lose its value).
+bool has_subgraphs(const Graph& g) {
+  for (const Node& n : g.nodes)
+    for (const auto& [name, a] : n.attributes)
+      if (a.kind == Attribute::Kind::Graph) return true;
+  return false;
 }
 
 // The float inputs of a lowered node that become bfloat16 (Gemm's C is handled apart).
@@ -54,8 +64,10 @@ class Autocast {
       rewrite(std::move(n));
       ++report_.rewritten;
     }
-    remove_round_trips();
-    while (cast_before_layout()) ++report_.casts_moved;
+    if (!has_subgraphs(graph_)) {
+      remove_round_trips();
+      while (cast_before_layout()) ++report_.casts_moved;
+    }
     for (const Node& n : graph_.nodes)
       if (n.op_type == "Cast" && n.name.rfind("autocast/", 0) == 0) ++report_.casts;
     return report_;
@@ -175,7 +187,7 @@ class Autocast {
       if (p == producer.end() || graph_outputs_.count(v) != 0 || r.at(v).size() != 1) continue;
       const Node& layout = graph_.nodes[p->second];
       if (!layout.domain.empty() || layout_ops().count(layout.op_type) == 0 || layout.outputs.size() != 1 ||
-          graph_.dtype_of(layout.inputs[0]) != DType::Float32)
+          layout.inputs.empty() || graph_.dtype_of(layout.inputs[0]) != DType::Float32)
         continue;
       const size_t at = p->second;
       const std::string source = layout.inputs[0], cast_out = cast.outputs[0];

@@ -28,6 +28,8 @@
 // - Weights: a Cast to bfloat16 of a layout op's output that nothing else reads moves ahead of
 //   the layout op (torch's MatMul(x, Transpose(W)) becomes MatMul(x, Transpose(Cast(W)))), so
 //   the Transpose and its gradient move 2-byte elements.
+// - A graph with subgraphs (If, Loop, Scan may read outer values without listing them) gets
+//   the Casts only: no round trip is removed and no Cast moved.
 // - Only nodes whose float inputs are known to be float32 are rewritten; graph outputs keep
 //   their float32 type. New nodes are named "autocast/...", every new value gets a ValueInfo,
 //   and each Cast is placed just before its first reader (the order stays topological).
