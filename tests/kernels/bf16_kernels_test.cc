@@ -219,6 +219,22 @@ TEST(Bf16Kernels, ConvAndConvGradMatchFloat32) {
   expect_bf16_close(got[2], want_grads[2], "ConvGrad dB");
 }
 
+TEST(Bf16Kernels, ConvTransposeAndItsGradientMatchFloat32) {
+  const Tensor x = random_bf16({2, 4, 5, 5}, 5), w = random_bf16({4, 3, 3, 3}, 6);
+  const std::map<std::string, Attribute> attrs{{"strides", Attribute::of_ints({2, 2})},
+                                               {"kernel_shape", Attribute::of_ints({3, 3})}};
+  const Tensor want = run_op("ConvTranspose", 11, {to_float32(x), to_float32(w)}, attrs)[0];
+  expect_bf16_close(run_op("ConvTranspose", 11, {x, w}, attrs)[0], want, "ConvTranspose");
+
+  const Tensor dy = random_bf16(want.shape(), 7);
+  const Node grad = make_gradient_node("ConvTransposeGrad", 3, 3, attrs);
+  const auto want_grads = run_node(grad, {to_float32(dy), to_float32(x), to_float32(w)});
+  const auto got = run_node(grad, {dy, x, w});
+  expect_bf16_close(got[0], want_grads[0], "ConvTransposeGrad dX");
+  expect_bf16_close(got[1], want_grads[1], "ConvTransposeGrad dW");
+  expect_bf16_close(got[2], want_grads[2], "ConvTransposeGrad dB");
+}
+
 TEST(Bf16Kernels, MismatchedTypesAreRefused) {
   const Tensor a = random_bf16({2, 3}, 1);
   std::mt19937 rng(1);
