@@ -9,6 +9,7 @@
 #include "importers/lower_opset.h"
 #include "onnx_train/session.h"
 #include "runtime/kernels/kernel.h"
+#include "runtime/transforms/autocast.h"
 
 namespace onnx_train {
 
@@ -27,6 +28,16 @@ std::vector<std::pair<int, std::string>> newer_versions(const std::string& op) {
   return out;
 }
 
+// How --precision bf16 runs an op: the products autocast lowers and the gradient kernels
+// their rules emit take bfloat16 (float32 sums); Cast converts float32 <-> bfloat16.
+std::string bfloat16_form(const std::string& domain, const std::string& op) {
+  if (domain.empty() && autocast_lowers(op)) return "bfloat16 inputs and output, float32 sums (autocast)";
+  if (domain == kProjectDomain && (op == "MatMulGrad" || op == "ConvGrad" || op == "ConvTransposeGrad"))
+    return "bfloat16, float32 sums (the gradient of an autocast product)";
+  if (domain.empty() && op == "Cast") return "float32 <-> bfloat16 vectorised, rounding to nearest even";
+  return "";
+}
+
 }  // namespace
 
 std::vector<OpSupport> supported_ops() {
@@ -41,6 +52,7 @@ std::vector<OpSupport> supported_ops() {
                                        rule.since_versions.end());
     }
     if (domain.empty()) support.newer_versions = newer_versions(op);
+    support.bfloat16 = bfloat16_form(domain, op);
     out.push_back(std::move(support));
   }
   // Ops that opsets 18-23 introduced run through their lowerings only (no kernel of their own).

@@ -4,6 +4,7 @@
 
 #include "runtime/core/checked_math.h"
 #include "runtime/core/dispatch.h"
+#include "runtime/kernels/bf16_convert.h"
 
 namespace onnx_train {
 
@@ -70,6 +71,10 @@ Tensor to_float32(const Tensor& t) {
   if (t.dtype() == DType::Float32) return t;
   Tensor out(DType::Float32, t.shape());
   float* dst = out.data<float>();
+  if (t.dtype() == DType::BFloat16) {
+    float_from_bf16(t.data<BFloat16>(), dst, t.numel());
+    return out;
+  }
   visit_float(t.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* src = t.data<T>();
@@ -80,10 +85,41 @@ Tensor to_float32(const Tensor& t) {
 
 void store_float32(const Tensor& src, Tensor& dst) {
   const float* s = src.data<float>();
+  if (dst.dtype() == DType::BFloat16) {
+    bf16_from_float(s, dst.data<BFloat16>(), dst.numel());
+    return;
+  }
   visit_float(dst.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* d = dst.data<T>();
     for (int64_t i = 0; i < dst.numel(); ++i) d[i] = from_compute<T>(s[i]);
+  });
+}
+
+const float* to_float32(const Tensor& t, std::vector<float>& buffer) {
+  if (t.dtype() == DType::Float32) return t.data<float>();
+  buffer.resize(static_cast<size_t>(t.numel()));
+  if (t.dtype() == DType::BFloat16) {
+    float_from_bf16(t.data<BFloat16>(), buffer.data(), t.numel());
+  } else {
+    visit_float(t.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* src = t.data<T>();
+      for (int64_t i = 0; i < t.numel(); ++i) buffer[static_cast<size_t>(i)] = static_cast<float>(to_compute(src[i]));
+    });
+  }
+  return buffer.data();
+}
+
+void store_float32(const float* src, Tensor& dst) {
+  if (dst.dtype() == DType::BFloat16) {
+    bf16_from_float(src, dst.data<BFloat16>(), dst.numel());
+    return;
+  }
+  visit_float(dst.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* d = dst.data<T>();
+    for (int64_t i = 0; i < dst.numel(); ++i) d[i] = from_compute<T>(src[i]);
   });
 }
 

@@ -43,6 +43,11 @@ class StridedWalk {
 Tensor to_float32(const Tensor& t);
 // Writes the float32 tensor `src` into `dst` (same shape), converting to dst's float type.
 void store_float32(const Tensor& src, Tensor& dst);
+// The same with kernel-owned scratch, for kernels that widen every step (mixed precision's
+// products): t's values as float32 in `buffer` (resized, so allocated once per shape; a
+// float32 t is returned as is), and dst.numel() float32 values at src written into dst.
+const float* to_float32(const Tensor& t, std::vector<float>& buffer);
+void store_float32(const float* src, Tensor& dst);
 
 // Runs `compute(x32, y32)` on a float32 copy of a float16/bfloat16 x into a float32 y32, and
 // narrows y32 into y.

@@ -32,6 +32,7 @@
 #include "runtime/train/step_math.h"
 #include "runtime/train/training_info.h"
 #include "runtime/distributed/process_groups.h"
+#include "runtime/transforms/autocast.h"
 #include "runtime/transforms/fuse_conv.h"
 #include "runtime/transforms/recompute.h"
 #include "runtime/transforms/sync_batchnorm.h"
@@ -212,6 +213,9 @@ void check_options(const TrainingOptions& options) {
   OT_CHECK(options.clip_grad_norm >= 0 && options.clip_grad_value >= 0,
            "gradient clipping thresholds must be positive (0 turns clipping off)");
   OT_CHECK(options.learning_rate >= 0, "learning rate {} is negative", options.learning_rate);
+  OT_CHECK(options.precision == "fp32" || options.precision == "bf16",
+           "precision '{}' is not known: use fp32 (the default) or bf16 (MatMul/Gemm/Conv in bfloat16)",
+           options.precision);
 }
 
 // Every pattern option is a valid regex, checked before the model is read (OptionError).
@@ -304,6 +308,9 @@ SessionGraphs build_graphs(TrainingSession::Impl& s) {
   const auto& group = s.options.distributed.communicator;
   if (s.options.distributed.sync_batchnorm && group && group->size() > 1)
     sync_batchnorm(*s.train, g.form, register_process_group(group));
+  // --precision bf16: Casts around MatMul/Gemm/Conv in the forward part; the gradient builder
+  // differentiates through them, so the backward products run in bfloat16 too.
+  if (s.options.precision == "bf16") autocast_bf16(*s.train);
   // Everything so far is the forward pass (model and loss); the gradient builder appends.
   for (const Node& n : s.train->nodes)
     if (!n.outputs.empty()) s.forward_outputs.insert(n.outputs[0]);

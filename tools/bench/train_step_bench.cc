@@ -4,6 +4,7 @@
 //   build/train_step_bench MODEL.onnx [--batch N] [--repeat N] [--warmup N] [--optimizer KIND]
 //                          [--momentum M] [--lr R] [--int-range N] [--threads N] [--no-predict] [--profile]
 //                          [--recompute] [--max-activation-memory SIZE]   (TrainingOptions::recompute)
+//                          [--precision fp32|bf16]
 //   build/train_step_bench MODEL.onnx --steps N ...     memory mode: N steps, then peak RSS
 //   build/train_step_bench EVAL.onnx --inference ...    inference only (the `run` path: Session)
 //
@@ -65,12 +66,13 @@ struct Args {
   bool profile = false;     // step mode: print the training profile of --repeat more steps
   bool recompute = false;   // TrainingOptions::recompute
   uint64_t max_activation_memory = 0;
+  std::string precision = "fp32";  // TrainingOptions::precision (fp32 or bf16)
 };
 
 const char* kUsage =
     "usage: train_step_bench MODEL.onnx [--batch N] [--repeat N] [--warmup N] [--steps N] [--optimizer KIND]\n"
     "       [--momentum M] [--lr R] [--int-range N] [--threads N] [--inference] [--no-predict] [--build-only]\n"
-    "       [--profile] [--recompute] [--max-activation-memory SIZE]\n";
+    "       [--profile] [--recompute] [--max-activation-memory SIZE] [--precision fp32|bf16]\n";
 
 Args parse_args(int argc, char** argv) {
   Args a;
@@ -112,6 +114,7 @@ Args parse_args(int argc, char** argv) {
     else if (flag == "--int-range") a.int_range = std::stoll(v);
     else if (flag == "--threads") a.threads = std::stoi(v);
     else if (flag == "--max-activation-memory") a.max_activation_memory = parse_byte_size(v, flag);
+    else if (flag == "--precision") a.precision = v;
     else throw Error(fmt::format("unknown option {}\n{}", flag, kUsage));
   }
   if (a.model.empty()) throw Error(fmt::format("give the model\n{}", kUsage));
@@ -171,7 +174,7 @@ Tensor random_labels(TrainingSession& session, const std::map<std::string, Tenso
     classes = shape[1];
   }
   shape.erase(shape.begin() + 1);
-  shape[0] = inputs.begin()->second.dim(0);
+  if (shape[0] < 0) shape[0] = inputs.begin()->second.dim(0);  // a dynamic batch: the inputs'
   Tensor label(DType::Int64, shape);
   for (int64_t i = 0; i < label.numel(); ++i) label.data<int64_t>()[i] = static_cast<int64_t>(rng() % classes);
   return label;
@@ -204,6 +207,7 @@ TrainingOptions training_options(const Args& a) {
   options.recompute = a.recompute;
   options.max_activation_memory = a.max_activation_memory;
   options.activation_batch = a.batch;
+  options.precision = a.precision;
   return options;
 }
 

@@ -168,6 +168,7 @@ int ops_command(const std::vector<std::string>& args) {
     for (size_t i = 0; i < op.newer_versions.size(); ++i)
       std::printf("%s%d %s", i == 0 ? "  | opsets 18-23: " : "; ", op.newer_versions[i].first,
                   op.newer_versions[i].second.c_str());
+    if (!op.bfloat16.empty()) std::printf("  | --precision bf16: %s", op.bfloat16.c_str());
     std::printf("\n");
   }
   return 0;

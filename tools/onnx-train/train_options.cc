@@ -227,6 +227,13 @@ const std::vector<Flag>& flags() {
       {"--detect-anomaly", "", "",
        "check every node's outputs at every step, stopping at the first NaN or Inf with its node (slow: debugging)",
        [](TrainConfig& c, const std::string&, const std::string&) { c.training.detect_anomaly = true; }},
+      {"--precision", "", "P",
+       "fp32 (default) or bf16: MatMul, Gemm and Conv (forward and backward) in bfloat16, with float32 weights, "
+       "optimizer state, softmax, normalisation and loss (as PyTorch's CPU autocast); export stays float32",
+       [](TrainConfig& c, const std::string& f, const std::string& v) {
+         OT_CHECK(v == "fp32" || v == "bf16", "{} {}: expected fp32 or bf16", f, v);
+         c.training.precision = v;
+       }},
       // Data-parallel training (README "Training on several processes").
       {"--distributed", "", "",
        "train data-parallel across the processes mpirun started (found by itself under mpirun; this flag makes a "
@@ -431,6 +438,7 @@ const std::map<std::string, std::string>& flags_of_options() {
       {"clip_grad_value", "--clip-grad-value"},
       {"accumulation_steps", "--accumulate"},
       {"seed", "--seed"},
+      {"precision", "--precision"},
   };
   return table;
 }

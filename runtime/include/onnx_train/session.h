@@ -83,6 +83,8 @@ struct OpSupport {
   // version, and how it runs: "lowered: <the opset-17 form>", "new types only" (runs as its
   // opset-17 version for the types that one has) or "not supported".
   std::vector<std::pair<int, std::string>> newer_versions;
+  // How `--precision bf16` (TrainingOptions::precision) runs it; "" where it stays float32.
+  std::string bfloat16;
 };
 std::vector<OpSupport> supported_ops();
 

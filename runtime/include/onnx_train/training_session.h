@@ -134,6 +134,11 @@ struct TrainingOptions {
   // the tensors into "<file>.data" beside the file (onnx_train/external_data.h). Auto: models
   // when the loaded model had external data or above 1.5 GiB of weights, checkpoints above 1.5 GiB.
   ExternalDataMode external_data = ExternalDataMode::Auto;
+  // "fp32" (default) or "bf16": mixed precision as PyTorch's CPU autocast. MatMul, Gemm, Conv
+  // and ConvTranspose (forward and backward) run in bfloat16 through explicit Cast nodes in
+  // the training graph (runtime/transforms/autocast.h); weights, optimizer state, softmax,
+  // normalisation, reductions and the loss stay float32, and so do eval and export.
+  std::string precision = "fp32";
 
   static OptimizerOptions default_optimizer() {
     OptimizerOptions o;

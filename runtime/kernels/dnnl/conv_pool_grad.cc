@@ -56,7 +56,7 @@ std::unique_ptr<DnnlPrimitive> conv_forward_step(const DnnlConvGeometry& c) {
 // ---- shared checks -----------------------------------------------------------------------
 
 void check_conv_operands(const Node& node, const Tensor& x, const Tensor& w, int64_t group, bool transpose) {
-  check_window_grad_input(node, x, "X");
+  check_window_grad_input(node, x, "X", /*reduced_precision=*/true);
   OT_CHECK(w.dtype() == x.dtype(), "{}: X {} and W {} must share one element type", node.label(), x.describe(),
            w.describe());
   OT_CHECK(x.rank() >= 3 && x.rank() <= 5 && w.rank() == x.rank(),
@@ -65,6 +65,22 @@ void check_conv_operands(const Node& node, const Tensor& x, const Tensor& w, int
   const bool fits =
       transpose ? w.dim(0) == x.dim(1) && x.dim(1) % group == 0 : w.dim(0) % group == 0 && w.dim(1) * group == x.dim(1);
   OT_CHECK(fits, "{}: W {} does not fit X {} with group = {}", node.label(), w.describe(), x.describe(), group);
+}
+
+// float16 / bfloat16 convolution gradients: run32 on float32 copies of dY, X, W into float32
+// gradients, each rounded back once (float32 accumulation, as oneDNN's bf16 kernels do).
+template <typename Run32>
+void via_float32_grads(const Tensor& dy, const Tensor& x, const Tensor& w, Tensor* dx, Tensor* dw, Tensor* db,
+                       Run32&& run32) {
+  const Tensor dy32 = to_float32(dy), x32 = to_float32(x), w32 = to_float32(w);
+  Tensor dx32 = dx != nullptr ? Tensor(DType::Float32, dx->shape()) : Tensor();
+  Tensor dw32 = dw != nullptr ? Tensor(DType::Float32, dw->shape()) : Tensor();
+  Tensor db32 = db != nullptr ? Tensor(DType::Float32, db->shape()) : Tensor();
+  run32(dy32, x32, w32, dx != nullptr ? &dx32 : nullptr, dw != nullptr ? &dw32 : nullptr,
+        db != nullptr ? &db32 : nullptr);
+  if (dx != nullptr) store_float32(dx32, *dx);
+  if (dw != nullptr) store_float32(dw32, *dw);
+  if (db != nullptr) store_float32(db32, *db);
 }
 
 // ---- ConvGrad ----------------------------------------------------------------------------
@@ -92,11 +108,16 @@ class ConvGradKernel : public Kernel {
     const Tensor& w = ctx.input(2);
     check_conv_operands(node, x, w, group_, false);
     const WindowGeometry g = forward_window_geometry(node, attrs_, spatial_of(x.shape()), kernel_of(node, attrs_, w));
-    check_window_grad_dy(node, dy, x, window_output_shape(x.dim(0), w.dim(0), g));
+    check_window_grad_dy(node, dy, x, window_output_shape(x.dim(0), w.dim(0), g), true);
     Tensor* dx = ctx.output_wanted(0) ? &ctx.allocate_output(0, x.dtype(), x.shape()) : nullptr;
     Tensor* dw = ctx.output_wanted(1) ? &ctx.allocate_output(1, x.dtype(), w.shape()) : nullptr;
     Tensor* db = ctx.output_wanted(2) ? &ctx.allocate_output(2, x.dtype(), {w.dim(0)}) : nullptr;
     if (x.dtype() == DType::Float64) return run_reference<double>(dy, x, w, g, dx, dw, db);
+    if (x.dtype() != DType::Float32)
+      return via_float32_grads(dy, x, w, dx, dw, db, [&](const Tensor& dy32, const Tensor& x32, const Tensor& w32,
+                                                         Tensor* dx32, Tensor* dw32, Tensor* db32) {
+        run_float32(dy32, x32, w32, g, dx32, dw32, db32);
+      });
     run_float32(dy, x, w, g, dx, dw, db);
   }
 
@@ -174,7 +195,7 @@ class ConvTransposeGradKernel : public Kernel {
     check_conv_operands(node, x, w, group_, true);
     const WindowGeometry forward = conv_transpose_geometry(node, attrs_, output_padding_, output_shape_, true,
                                                            spatial_of(x.shape()), kernel_of(node, attrs_, w));
-    check_window_grad_dy(node, dy, x, window_output_shape(x.dim(0), w.dim(1) * group_, forward));
+    check_window_grad_dy(node, dy, x, window_output_shape(x.dim(0), w.dim(1) * group_, forward), true);
     // The convolution dY -> X over the same window.
     WindowGeometry g = forward;
     g.out = spatial_of(x.shape());
@@ -182,6 +203,11 @@ class ConvTransposeGradKernel : public Kernel {
     Tensor* dw = ctx.output_wanted(1) ? &ctx.allocate_output(1, x.dtype(), w.shape()) : nullptr;
     Tensor* db = ctx.output_wanted(2) ? &ctx.allocate_output(2, x.dtype(), {dy.dim(1)}) : nullptr;
     if (x.dtype() == DType::Float64) return run_reference<double>(dy, x, w, g, dx, dw, db);
+    if (x.dtype() != DType::Float32)
+      return via_float32_grads(dy, x, w, dx, dw, db, [&](const Tensor& dy32, const Tensor& x32, const Tensor& w32,
+                                                         Tensor* dx32, Tensor* dw32, Tensor* db32) {
+        run_float32(dy32, x32, w32, g, dx32, dw32, db32);
+      });
     run_float32(dy, x, w, g, dx, dw, db);
   }
 

@@ -1,6 +1,9 @@
 // oneDNN plumbing shared by every oneDNN kernel (see dnnl_common.h).
 #include "runtime/kernels/dnnl/dnnl_common.h"
 
+#include <cstdlib>
+#include <string>
+
 namespace onnx_train {
 namespace dnnl_common {
 
@@ -33,6 +36,32 @@ dnnl::memory unbound_memory(const dnnl::memory::desc& desc) {
 dnnl::memory wrap_f32(const dnnl::memory::desc& desc, const float* data) {
   return dnnl::memory(desc, cpu_engine(), const_cast<float*>(data));
 }
+
+namespace {
+
+bool bf16_available() {
+  static const bool available = [] {
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx512_core || isa == dnnl::cpu_isa::avx512_core_vnni ||
+           isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  }();
+  return available;
+}
+
+bool& native_bf16_flag() {
+  static bool flag = [] {
+    const char* choice = std::getenv("ONNX_TRAIN_ONEDNN_BF16");
+    if (choice != nullptr && *choice != '\0') return std::string(choice) != "0" && bf16_available();
+    return bf16_available();
+  }();
+  return flag;
+}
+
+}  // namespace
+
+bool native_bf16() { return native_bf16_flag(); }
+
+void set_native_bf16(bool enabled) { native_bf16_flag() = enabled && bf16_available(); }
 
 }  // namespace dnnl_common
 }  // namespace onnx_train

@@ -1,9 +1,11 @@
 // Linear-algebra kernels: MatMul and Gemm (MatMulInteger, plain loops, is in
 // reference/matmul_integer.cc).
 //
-// float32 (and float16/bfloat16, widened to float32) runs on oneDNN's matmul primitive,
-// built once per shape and cached in the kernel; float64 and the integer types run the
-// plain-loop references of reference/linalg_ref.h.
+// float32 runs on oneDNN's matmul primitive, built once per shape and cached in the kernel;
+// bfloat16 too, in bfloat16 with float32 accumulation, where oneDNN has bf16
+// (dnnl_common::native_bf16; Gemm only without C); float16 and the other bfloat16 cases are
+// widened to float32, computed and rounded (the reference of the bfloat16 path); float64 and
+// the integer types run the plain-loop references of reference/linalg_ref.h.
 #include <cstring>
 #include <map>
 #include <unordered_map>
@@ -39,24 +41,30 @@ Operand plain_operand(memory::dims dims) {
 // with oneDNN's batch broadcasting.
 class DnnlMatMul {
  public:
+  // `dt`: the type of A, B and Y (f32, or bf16 with f32 accumulation inside oneDNN); the bias
+  // is float32.
   void run(const Operand& a, const Operand& b, const memory::dims& y_dims, float alpha, bool accumulate,
-           const float* a_data, const float* b_data, float* y_data, const float* bias = nullptr) {
+           const void* a_data, const void* b_data, void* y_data, const float* bias = nullptr,
+           memory::data_type dt = memory::data_type::f32) {
     std::vector<int64_t> key;
     for (const auto* v : {&a.dims, &a.strides, &b.dims, &b.strides, &y_dims}) {
       key.push_back(static_cast<int64_t>(v->size()));
       key.insert(key.end(), v->begin(), v->end());
     }
     key.push_back((accumulate ? 1 : 0) + (bias != nullptr ? 2 : 0));
+    key.push_back(static_cast<int64_t>(dt));
     int32_t alpha_bits;
     std::memcpy(&alpha_bits, &alpha, sizeof alpha_bits);
     key.push_back(alpha_bits);
 
     auto it = cache_.find(key);
-    if (it == cache_.end()) it = cache_.emplace(std::move(key), build(a, b, y_dims, alpha, accumulate, bias)).first;
+    if (it == cache_.end()) it = cache_.emplace(std::move(key), build(a, b, y_dims, alpha, accumulate, bias, dt)).first;
     const Entry& e = it->second;
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, dnnl_common::wrap_f32(e.a, a_data)},
-                                         {DNNL_ARG_WEIGHTS, dnnl_common::wrap_f32(e.b, b_data)},
-                                         {DNNL_ARG_DST, dnnl_common::wrap_f32(e.y, y_data)}};
+    auto wrap = [](const memory::desc& d, const void* p) {
+      return memory(d, dnnl_common::cpu_engine(), const_cast<void*>(p));
+    };
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, wrap(e.a, a_data)}, {DNNL_ARG_WEIGHTS, wrap(e.b, b_data)}, {DNNL_ARG_DST, wrap(e.y, y_data)}};
     if (bias != nullptr) args.emplace(DNNL_ARG_BIAS, dnnl_common::wrap_f32(e.bias, bias));
     e.primitive.execute(dnnl_common::cpu_stream(), args);
     dnnl_common::cpu_stream().wait();
@@ -69,12 +77,9 @@ class DnnlMatMul {
   };
 
   static Entry build(const Operand& a, const Operand& b, const memory::dims& y_dims, float alpha, bool accumulate,
-                     const float* bias) {
-    Entry e{memory::desc(a.dims, memory::data_type::f32, a.strides),
-            memory::desc(b.dims, memory::data_type::f32, b.strides),
-            dnnl_common::plain_f32_desc(y_dims),
-            memory::desc(),
-            {}};
+                     const float* bias, memory::data_type dt) {
+    Entry e{memory::desc(a.dims, dt, a.strides), memory::desc(b.dims, dt, b.strides),
+            memory::desc(y_dims, dt, strides_of(Shape(y_dims.begin(), y_dims.end()))), memory::desc(), {}};
     dnnl::primitive_attr attr;
     if (alpha != 1.f) attr.set_output_scales(0, {alpha});
     if (accumulate) {
@@ -130,20 +135,29 @@ class MatMulKernel : public Kernel {
     const MatMulShape s = matmul_shape(a.shape(), b.shape(), node_.label());
     // oneDNN writes every element of Y (float32, K > 0, within its rank); the other paths
     // accumulate into Y or leave it as the empty sum, so they start from zeros.
-    const bool overwritten = a.dtype() == DType::Float32 && s.k > 0 && s.batch.size() + 2 <= kMaxDnnlRank;
+    // oneDNN writes every element of Y (float32, K > 0, within its rank), and so does the
+    // rounding of a widened bfloat16 product; the other paths accumulate into Y or leave it as
+    // the empty sum, so they start from zeros.
+    const bool within_rank = s.k > 0 && s.batch.size() + 2 <= kMaxDnnlRank;
+    const bool overwritten = (a.dtype() == DType::Float32 || a.dtype() == DType::BFloat16) && within_rank;
     Tensor& y = overwritten ? ctx.allocate_output_to_overwrite(0, a.dtype(), s.output)
                             : ctx.allocate_output(0, a.dtype(), s.output);
     if (y.numel() == 0 || s.k == 0) return;  // empty, or an empty sum: zeros
 
-    if (dtype_is_float(a.dtype()) && a.dtype() != DType::Float64) {
-      const Tensor a32 = to_float32(a);
-      const Tensor b32 = to_float32(b);
+    if (a.dtype() == DType::BFloat16 && within_rank && dnnl_common::native_bf16()) {
+      // bfloat16 A, B, Y with float32 accumulation inside oneDNN.
+      run_dnnl(s, a.data<BFloat16>(), b.data<BFloat16>(), y.data<BFloat16>(), memory::data_type::bf16);
+    } else if (a.dtype() == DType::Float32 || a.dtype() == DType::BFloat16 || a.dtype() == DType::Float16) {
+      // float16 and bfloat16 widen into kernel-owned buffers, multiply in float32 and round once.
+      const float* a32 = to_float32(a, a32_);
+      const float* b32 = to_float32(b, b32_);
       if (a.dtype() == DType::Float32) {
-        run_float32(s, a32.data<float>(), b32.data<float>(), y.data<float>());
+        run_float32(s, a32, b32, y.data<float>());
       } else {
-        Tensor y32(DType::Float32, s.output);
-        run_float32(s, a32.data<float>(), b32.data<float>(), y32.data<float>());
-        store_float32(y32, y);
+        y32_.resize(static_cast<size_t>(y.numel()));
+        std::fill(y32_.begin(), y32_.end(), 0.f);
+        run_float32(s, a32, b32, y32_.data());
+        store_float32(y32_.data(), y);
       }
     } else if (a.dtype() == DType::Float64) {
       matmul_ref(s, a.data<double>(), b.data<double>(), y.data<double>());
@@ -161,11 +175,16 @@ class MatMulKernel : public Kernel {
       matmul_ref(s, a, b, y);
       return;
     }
+    run_dnnl(s, a, b, y, memory::data_type::f32);
+  }
+
+  // Y = A x B on oneDNN, A, B, Y of type dt (at most oneDNN's rank).
+  void run_dnnl(const MatMulShape& s, const void* a, const void* b, void* y, memory::data_type dt) {
     bool b_broadcast = true;  // B is one matrix for every batch: fold A's batch into M
     for (int64_t d : s.b_batch) b_broadcast &= d == 1;
     if (b_broadcast) {
       const int64_t rows = shape_numel(s.batch) * s.m;
-      dnnl_.run(plain_operand({rows, s.k}), plain_operand({s.k, s.n}), {rows, s.n}, 1.f, false, a, b, y);
+      dnnl_.run(plain_operand({rows, s.k}), plain_operand({s.k, s.n}), {rows, s.n}, 1.f, false, a, b, y, nullptr, dt);
       return;
     }
     memory::dims a_dims(s.a_batch.begin(), s.a_batch.end()), b_dims(s.b_batch.begin(), s.b_batch.end());
@@ -173,11 +192,12 @@ class MatMulKernel : public Kernel {
     a_dims.insert(a_dims.end(), {s.m, s.k});
     b_dims.insert(b_dims.end(), {s.k, s.n});
     y_dims.insert(y_dims.end(), {s.m, s.n});
-    dnnl_.run(plain_operand(a_dims), plain_operand(b_dims), y_dims, 1.f, false, a, b, y);
+    dnnl_.run(plain_operand(a_dims), plain_operand(b_dims), y_dims, 1.f, false, a, b, y, nullptr, dt);
   }
 
   const Node& node_;
   DnnlMatMul dnnl_;
+  std::vector<float> a32_, b32_, y32_;  // float32 copies of float16 / bfloat16 operands
 };
 
 // Gemm (7, 9, 11, 13): Y [M, N] = alpha * op(A) x op(B) + beta * C.
@@ -224,12 +244,20 @@ class GemmKernel : public Kernel {
       OT_CHECK(fits, "{}: C {} does not broadcast to the output shape [{}, {}]", node_.label(), c->describe(), m, n);
       c_strides = broadcast_strides(c->shape(), {m, n});
     }
+    // bfloat16 without C (autocast adds Gemm's bias after the Cast back to float32): oneDNN in
+    // bfloat16 with float32 accumulation.
+    const bool native_bf16 =
+        a.dtype() == DType::BFloat16 && dnnl_common::native_bf16() && k > 0 && (c == nullptr || beta_ == 0.f);
     // Float32 with K > 0: run_float32 writes every element (beta * C first, or oneDNN alone).
-    Tensor& y = a.dtype() == DType::Float32 && k > 0 ? ctx.allocate_output_to_overwrite(0, a.dtype(), {m, n})
-                                                     : ctx.allocate_output(0, a.dtype(), {m, n});
+    Tensor& y = (a.dtype() == DType::Float32 && k > 0) || native_bf16
+                    ? ctx.allocate_output_to_overwrite(0, a.dtype(), {m, n})
+                    : ctx.allocate_output(0, a.dtype(), {m, n});
     if (y.numel() == 0) return;
 
-    if (dtype_is_float(a.dtype()) && a.dtype() != DType::Float64) {
+    if (native_bf16) {
+      dnnl_.run(operand_a(m, k), operand_b(k, n), {m, n}, alpha_, false, a.data<BFloat16>(), b.data<BFloat16>(),
+                y.data<BFloat16>(), nullptr, memory::data_type::bf16);
+    } else if (dtype_is_float(a.dtype()) && a.dtype() != DType::Float64) {
       const Tensor a32 = to_float32(a);
       const Tensor b32 = to_float32(b);
       const Tensor c32 = c != nullptr ? to_float32(*c) : Tensor();
@@ -265,9 +293,15 @@ class GemmKernel : public Kernel {
       for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < n; ++j) y[i * n + j] = beta_ * c[i * c_strides[0] + j * c_strides[1]];
     if (k == 0) return;  // the product is an empty sum
-    const Operand a_op{{m, k}, trans_a_ ? memory::dims{1, m} : memory::dims{k, 1}};
-    const Operand b_op{{k, n}, trans_b_ ? memory::dims{1, k} : memory::dims{n, 1}};
-    dnnl_.run(a_op, b_op, {m, n}, alpha_, with_c && !bias_row, a, b, y, bias_row ? c : nullptr);
+    dnnl_.run(operand_a(m, k), operand_b(k, n), {m, n}, alpha_, with_c && !bias_row, a, b, y, bias_row ? c : nullptr);
+  }
+
+  // op(A) [M, K] and op(B) [K, N] as strided views of A and B (no transposed copy).
+  Operand operand_a(int64_t m, int64_t k) const {
+    return {{m, k}, trans_a_ ? memory::dims{1, m} : memory::dims{k, 1}};
+  }
+  Operand operand_b(int64_t k, int64_t n) const {
+    return {{k, n}, trans_b_ ? memory::dims{1, k} : memory::dims{n, 1}};
   }
 
   const Node& node_;

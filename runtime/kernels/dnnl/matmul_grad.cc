@@ -104,9 +104,10 @@ View matrix_view(const Shape& batch, int64_t rows, int64_t cols, bool transposed
 // cached: dst (plain) = src @ weights, the batch axes of src and weights broadcast to dst's.
 class BatchedMatMul {
  public:
-  void run(const View& src, const View& weights, const View& dst, const float* src_data, const float* weights_data,
-           float* dst_data) {
-    std::vector<int64_t> key;
+  // All three of type `dt` (f32, or bf16 with f32 accumulation inside oneDNN).
+  void run(const View& src, const View& weights, const View& dst, const void* src_data, const void* weights_data,
+           void* dst_data, dnnl::memory::data_type dt = dnnl::memory::data_type::f32) {
+    std::vector<int64_t> key{static_cast<int64_t>(dt)};
     for (const auto* v : {&src.dims, &src.strides, &weights.dims, &weights.strides, &dst.dims}) {
       key.push_back(static_cast<int64_t>(v->size()));
       key.insert(key.end(), v->begin(), v->end());
@@ -114,18 +115,20 @@ class BatchedMatMul {
     auto it = cache_.find(key);
     if (it == cache_.end()) {
       using dnnl::memory;
-      Entry e{memory::desc(src.dims, memory::data_type::f32, src.strides),
-              memory::desc(weights.dims, memory::data_type::f32, weights.strides),
-              dnnl_common::plain_f32_desc(dst.dims),
+      Entry e{memory::desc(src.dims, dt, src.strides), memory::desc(weights.dims, dt, weights.strides),
+              memory::desc(dst.dims, dt, strides_of(Shape(dst.dims.begin(), dst.dims.end()))),
               {}};
       e.primitive = dnnl::matmul(
           dnnl::matmul::primitive_desc(dnnl::matmul::desc(e.src, e.weights, e.dst), dnnl_common::cpu_engine()));
       it = cache_.emplace(std::move(key), std::move(e)).first;
     }
     const Entry& e = it->second;
-    e.primitive.execute(dnnl_common::cpu_stream(), {{DNNL_ARG_SRC, dnnl_common::wrap_f32(e.src, src_data)},
-                                                    {DNNL_ARG_WEIGHTS, dnnl_common::wrap_f32(e.weights, weights_data)},
-                                                    {DNNL_ARG_DST, dnnl_common::wrap_f32(e.dst, dst_data)}});
+    auto wrap = [](const dnnl::memory::desc& d, const void* p) {
+      return dnnl::memory(d, dnnl_common::cpu_engine(), const_cast<void*>(p));
+    };
+    e.primitive.execute(dnnl_common::cpu_stream(), {{DNNL_ARG_SRC, wrap(e.src, src_data)},
+                                                    {DNNL_ARG_WEIGHTS, wrap(e.weights, weights_data)},
+                                                    {DNNL_ARG_DST, wrap(e.dst, dst_data)}});
     dnnl_common::cpu_stream().wait();
   }
 
@@ -169,15 +172,21 @@ class MatMulGradKernel : public Kernel {
     } else if (a.dtype() == DType::Float64) {
       ok = compute<double>(s, dy.data<double>(), a.data<double>(), b.data<double>(), da ? da->data<double>() : nullptr,
                            db ? db->data<double>() : nullptr, gemm_ref<double>);
-    } else {  // float16 / bfloat16: through float32
-      const Tensor dy32 = to_float32(dy), a32 = to_float32(a),
-                   b32 = to_float32(b);
-      Tensor da32 = da ? Tensor(DType::Float32, a.shape()) : Tensor();
-      Tensor db32 = db ? Tensor(DType::Float32, b.shape()) : Tensor();
-      ok = compute<float>(s, dy32.data<float>(), a32.data<float>(), b32.data<float>(),
-                          da ? da32.data<float>() : nullptr, db ? db32.data<float>() : nullptr, gemm_f32);
-      if (da) store_float32(da32, *da);
-      if (db) store_float32(db32, *db);
+    } else if (a.dtype() == DType::BFloat16 && dnnl_common::native_bf16() &&
+               compute_bf16(s, dy.data<BFloat16>(), a.data<BFloat16>(), b.data<BFloat16>(),
+                            da ? da->data<BFloat16>() : nullptr, db ? db->data<BFloat16>() : nullptr)) {
+      ok = true;
+    } else {  // float16, and bfloat16 in forms compute_bf16 does not take: through float32
+      // Widened into kernel-owned buffers (allocated once per shape); every element of dA32 and
+      // dB32 is written (the first term of each sum overwrites).
+      const float* dy32 = to_float32(dy, dy32_);
+      const float* a32 = to_float32(a, a32_);
+      const float* b32 = to_float32(b, b32_);
+      if (da) da32_.resize(static_cast<size_t>(da->numel()));
+      if (db) db32_.resize(static_cast<size_t>(db->numel()));
+      ok = compute<float>(s, dy32, a32, b32, da ? da32_.data() : nullptr, db ? db32_.data() : nullptr, gemm_f32);
+      if (da) store_float32(da32_.data(), *da);
+      if (db) store_float32(db32_.data(), *db);
     }
     OT_CHECK(ok, "{}: oneDNN sgemm failed for dY {}, A {}, B {}", node_.label(), dy.describe(), a.describe(),
              b.describe());
@@ -232,6 +241,34 @@ class MatMulGradKernel : public Kernel {
     return ok;
   }
 
+  // bfloat16 dA and dB (either may be null) as oneDNN bf16 matmuls (float32 accumulation, one
+  // rounding per element), transposes read through strides; false (nothing done) for a
+  // gradient that sums over broadcast batch axes other than B shared by every batch.
+  bool compute_bf16(const MatMulShape& s, const BFloat16* dy, const BFloat16* a, const BFloat16* b, BFloat16* da,
+                    BFloat16* db) {
+    constexpr auto bf16 = dnnl::memory::data_type::bf16;
+    const int64_t m = s.m, n = s.n, k = s.k;
+    if (s.batch.size() + 2 > DNNL_MAX_NDIMS) return false;
+    if (shape_numel(s.b_batch) == 1) {
+      // One B for every batch (a linear layer): the batch folds into the rows.
+      // dA [rows, K] = dY [rows, N] @ B^T;  dB [K, N] = A^T [K, rows] @ dY [rows, N].
+      const int64_t rows = shape_numel(s.batch) * m;
+      if (da) batched_.run(matrix_view({}, rows, n, false), matrix_view({}, k, n, true), matrix_view({}, rows, k, false),
+                           dy, b, da, bf16);
+      if (db) batched_.run(matrix_view({}, rows, k, true), matrix_view({}, rows, n, false), matrix_view({}, k, n, false),
+                           a, dy, db, bf16);
+      return true;
+    }
+    if ((da && s.a_batch != s.batch) || (db && s.b_batch != s.batch)) return false;
+    if (da)  // dA = dY @ B^T, B's batch broadcast by oneDNN
+      batched_.run(matrix_view(s.batch, m, n, false), matrix_view(s.b_batch, k, n, true),
+                   matrix_view(s.batch, m, k, false), dy, b, da, bf16);
+    if (db)  // dB = A^T @ dY
+      batched_.run(matrix_view(s.a_batch, m, k, true), matrix_view(s.batch, m, n, false),
+                   matrix_view(s.batch, k, n, false), a, dy, db, bf16);
+    return true;
+  }
+
   // Matrix t of `out` (each `size` elements) = the sum over i in groups[t] of the terms
   // term(i, dst, overwrite), each a single-threaded gemm writing (or adding) into dst; false
   // when a term failed. Parallel over the matrices when there are at least as many as
@@ -274,6 +311,7 @@ class MatMulGradKernel : public Kernel {
 
   const Node& node_;
   BatchedMatMul batched_;
+  std::vector<float> dy32_, a32_, b32_, da32_, db32_;  // float32 copies (float16 / bfloat16)
 };
 
 }  // namespace

@@ -51,10 +51,12 @@ class PoolGradWindow {
   bool global_;
 };
 
-// Checks of the window gradient kernels' operands: `t` (named `name`) is float32 or float64;
+// Checks of the window gradient kernels' operands: `t` (named `name`) is float32 or float64
+// (or bfloat16 / float16 with reduced_precision: the convolution gradients, which widen them);
 // dY has X's type and the forward output's shape `expected`.
-void check_window_grad_input(const Node& node, const Tensor& t, const char* name);
-void check_window_grad_dy(const Node& node, const Tensor& dy, const Tensor& x, const Shape& expected);
+void check_window_grad_input(const Node& node, const Tensor& t, const char* name, bool reduced_precision = false);
+void check_window_grad_dy(const Node& node, const Tensor& dy, const Tensor& x, const Shape& expected,
+                          bool reduced_precision = false);
 
 // The weights gradient of Conv (y = conv(x, w), conv_ref.h): x [N, C, in...], dy [N, M, out...],
 // dw [M, C / group, k...]:

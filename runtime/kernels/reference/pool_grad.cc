@@ -16,14 +16,16 @@
 
 namespace onnx_train {
 
-void check_window_grad_input(const Node& node, const Tensor& t, const char* name) {
+void check_window_grad_input(const Node& node, const Tensor& t, const char* name, bool reduced_precision) {
+  if (reduced_precision && (t.dtype() == DType::BFloat16 || t.dtype() == DType::Float16)) return;
   OT_CHECK(t.dtype() == DType::Float32 || t.dtype() == DType::Float64,
-           "{}: input {} has type {}; {} takes float32 or float64", node.label(), name, dtype_name(t.dtype()),
-           node.op_type);
+           "{}: input {} has type {}; {} takes float32 or float64{}", node.label(), name, dtype_name(t.dtype()),
+           node.op_type, reduced_precision ? " (or bfloat16, float16)" : "");
 }
 
-void check_window_grad_dy(const Node& node, const Tensor& dy, const Tensor& x, const Shape& expected) {
-  check_window_grad_input(node, dy, "dY");
+void check_window_grad_dy(const Node& node, const Tensor& dy, const Tensor& x, const Shape& expected,
+                          bool reduced_precision) {
+  check_window_grad_input(node, dy, "dY", reduced_precision);
   OT_CHECK(dy.dtype() == x.dtype() && dy.shape() == expected,
            "{}: gradient dY {} must have the forward output's shape {} and X's type {}", node.label(), dy.describe(),
            shape_str(expected), dtype_name(x.dtype()));
