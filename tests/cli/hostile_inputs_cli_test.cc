@@ -134,11 +134,12 @@ TEST(HostileInputsCli, TensorTooLargeForMemoryIsNamed) {
   std::ofstream(dir.path() + "/w.bin").close();
   fs::resize_file(dir.path() + "/w.bin", uintmax_t{1} << 31);  // sparse: no disk space taken
   // Under ASan there is no address-space limit for the default to follow (it stands in with its
-  // allocation limits, tests/support/sanitized.h): the tensor's own allocation is refused instead,
-  // still before anything is read and with the tensor named.
+  // allocation limits, tests/support/sanitized.h), and external data is mapped, not allocated: the
+  // same limit, given as --max-memory, refuses the tensor before it is mapped, naming it.
   if (testing::kSanitized) {
-    expect_refused(run_limited({"inspect", model}, dir.path()),
-                   {model + ": initializer 'w': out of memory: a tensor float32[536870912] needs 2147483648 bytes"});
+    expect_refused(run_limited({"inspect", model, "--max-memory", "1.5G"}, dir.path()),
+                   {model + ": initializer 'w' (float32[536870912]): 2 GiB (2147483648 bytes) is more than the "
+                            "memory limit of 1.5 GiB (as set by --max-memory)"});
     return;
   }
   expect_refused(run_limited({"inspect", model}, dir.path()),
