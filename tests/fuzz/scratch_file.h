@@ -11,7 +11,19 @@
 #include <filesystem>
 #include <string>
 
+#include "onnx_train/limits.h"
+
 namespace fuzz {
+
+// tools/fuzz.sh runs the targets with -malloc_limit_mb=2048, which reports any allocation over
+// 2 GiB as a finding. The runtime's own memory limit is set to the same 2 GiB (as --max-memory 2G
+// would), so a model that asks for more (a Pad of huge pads computed at run time) is refused by
+// the runtime's check with an Error naming the tensor, as on a machine with that much memory,
+// instead of reaching malloc. Set once, before the first input.
+inline const bool kMemoryLimitSet = [] {
+  onnx_train::set_memory_limit(uint64_t{2} << 30);
+  return true;
+}();
 
 inline const std::string& scratch_dir() {
   // Never destroyed: the exit handler that removes the folder runs after static destructors.
