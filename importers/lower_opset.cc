@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "importers/onnx_model.h"
+#include "importers/shape_inference_guard.h"
 #include "importers/tensor_proto.h"
 
 namespace onnx_train {
@@ -111,6 +112,8 @@ class ShapeOracle {
     for (size_t i = first; i < lowered_.nodes.size(); ++i) write_node_(i, *g->add_node());
     try {
       infer_shapes(model);
+    } catch (const NegativeDimension&) {
+      throw;  // the model is wrong before any lowering: load_onnx_model names the op
     } catch (const std::exception&) {
       // What could not be inferred stays unknown; a rule that needs it says so.
     }

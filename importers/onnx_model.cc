@@ -19,6 +19,7 @@
 #include "importers/model_source.h"
 #include "importers/opset_upgrade.h"
 #include "importers/proto_io.h"
+#include "importers/shape_inference_guard.h"
 #include "importers/tensor_proto.h"
 #include "runtime/core/resource_limits.h"
 
@@ -336,7 +337,7 @@ void infer_shapes(onnx::ModelProto& model) {
   if (has_shape) {  // a first pass without data propagation, to see what the Shape nodes read
     onnx::ModelProto plain = without_weight_data(model);
     onnx::ShapeInferenceOptions without_data(/*check_type=*/false, /*error_mode=*/0, /*data_prop=*/false);
-    onnx::shape_inference::InferShapes(plain, onnx::OpSchemaRegistry::Instance(), without_data);
+    onnx::shape_inference::InferShapes(plain, guarded_schema_registry(), without_data);
     if (!shape_nodes_read_typed_values(plain)) {
       *model.mutable_graph()->mutable_value_info() = plain.graph().value_info();
       *model.mutable_graph()->mutable_output() = plain.graph().output();
@@ -344,14 +345,31 @@ void infer_shapes(onnx::ModelProto& model) {
     }
   }
   onnx::ShapeInferenceOptions with_data(/*check_type=*/false, /*error_mode=*/0, /*data_prop=*/true);
-  onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), with_data);
+  onnx::shape_inference::InferShapes(model, guarded_schema_registry(), with_data);
 }
 
 namespace {
 
+// ONNX's inference context does not name the node that stopped it; its op does, and so the
+// message lists the graph's nodes of that op.
+[[noreturn]] void fail_on_negative_dimension(const NegativeDimension& e, const onnx::GraphProto& graph,
+                                             const std::string& path) {
+  std::vector<std::string> nodes;
+  for (const auto& n : graph.node())
+    if (n.op_type() == e.op_type) nodes.push_back(fmt::format("'{}'", n.name()));
+  const size_t shown = std::min<size_t>(nodes.size(), 5);
+  OT_FAIL_AS(ErrorCategory::Model, "{}: ONNX shape inference stopped: {}{}", path, e.what(),
+             nodes.empty() ? std::string()
+                           : fmt::format(" (the {} nodes: {}{})", e.op_type,
+                                         fmt::join(nodes.begin(), nodes.begin() + static_cast<long>(shown), ", "),
+                                         nodes.size() > shown ? ", ..." : ""));
+}
+
 void run_shape_inference(onnx::ModelProto& model, const std::string& path) {
   try {
     infer_shapes(model);
+  } catch (const NegativeDimension& e) {
+    fail_on_negative_dimension(e, model.graph(), path);
   } catch (const std::exception& e) {
     OT_FAIL("{}: ONNX shape inference found an inconsistency: {}", path, e.what());
   }
@@ -485,6 +503,23 @@ void check_before_shape_inference(const onnx::GraphProto& graph, const std::stri
   }
 }
 
+// Some exporters declare a dynamic dimension as -1 rather than leaving it unnamed; it means the
+// same as an unknown one, and becomes one here, in every graph and subgraph, so that the guard on
+// ONNX's shape inference (importers/shape_inference_guard.h) only sees negative dimensions that
+// an op's inference computed.
+void forget_negative_declared_dims(onnx::GraphProto& graph) {
+  for (auto* values : {graph.mutable_input(), graph.mutable_output(), graph.mutable_value_info()})
+    for (auto& v : *values)
+      if (v.type().has_tensor_type() && v.type().tensor_type().has_shape())
+        for (auto& d : *v.mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim())
+          if (d.has_dim_value() && d.dim_value() < 0) d.clear_dim_value();
+  for (auto& n : *graph.mutable_node())
+    for (auto& a : *n.mutable_attribute()) {
+      if (a.has_g()) forget_negative_declared_dims(*a.mutable_g());
+      for (auto& g : *a.mutable_graphs()) forget_negative_declared_dims(g);
+    }
+}
+
 // Every graph output must be a graph input, an initializer or a node's output: ONNX 1.12's
 // version converter (an old opset's upgrade) dereferences the value of each output unchecked.
 void check_outputs_defined(const onnx::GraphProto& graph, const std::string& path) {
@@ -523,10 +558,15 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
   validate_stored_tensors(model.graph(), model_dir, path);
   check_before_shape_inference(model.graph(), path);
   check_outputs_defined(model.graph(), path);
+  forget_negative_declared_dims(*model.mutable_graph());
   // Op versions newer than ONNX 1.12 knows become opset-17 nodes before its checker sees them.
   std::set<std::string> settings;
   if (opset > kMaxOpset) {
-    settings = lower_to_opset17(model, path);
+    try {
+      settings = lower_to_opset17(model, path);
+    } catch (const NegativeDimension& e) {
+      fail_on_negative_dimension(e, model.graph(), path);
+    }
     opset = kMaxOpset;
   }
   if (options.run_checker) run_onnx_checker(model, model_dir, path);

@@ -7,6 +7,7 @@
 
 #include <map>
 
+#include "importers/shape_inference_guard.h"
 #include "onnx_train/error.h"
 
 namespace onnx_train {
@@ -19,13 +20,15 @@ void upgrade_opset(onnx::ModelProto& model, int from, int to, const std::string&
     if (init.data_location() == onnx::TensorProto::EXTERNAL) external[init.name()] = init;
   try {
     // The converter's broadcasting adapters need input shapes: infer them first.
-    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(),
+    onnx::shape_inference::InferShapes(model, guarded_schema_registry(),
                                        onnx::ShapeInferenceOptions(false, 0, true));
     model = onnx::version_conversion::ConvertVersion(model, to);
     for (auto& init : *model.mutable_graph()->mutable_initializer()) {
       const auto it = external.find(init.name());
       if (it != external.end()) init = it->second;
     }
+  } catch (const NegativeDimension& e) {
+    OT_FAIL_AS(ErrorCategory::Model, "{}: ONNX shape inference stopped: {}", path, e.what());
   } catch (const std::exception& e) {
     OT_FAIL(
         "{}: the model uses opset {} and ONNX's version converter could not upgrade it to opset {}, which {} needs: "

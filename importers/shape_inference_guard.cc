@@ -1,0 +1,84 @@
+#include "importers/shape_inference_guard.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+namespace onnx_train {
+
+namespace {
+
+// "[1, 8, -2, 8]" (a symbolic or unknown dimension as "?"), or "" when the type has no tensor
+// shape with a negative dimension.
+std::string negative_shape(const onnx::TypeProto* type) {
+  if (type == nullptr) return "";
+  const onnx::TensorShapeProto* shape = nullptr;
+  if (type->has_tensor_type() && type->tensor_type().has_shape()) shape = &type->tensor_type().shape();
+  if (type->has_sparse_tensor_type() && type->sparse_tensor_type().has_shape())
+    shape = &type->sparse_tensor_type().shape();
+  if (shape == nullptr) return "";
+  bool negative = false;
+  std::vector<std::string> dims;
+  for (const auto& d : shape->dim()) {
+    negative = negative || (d.has_dim_value() && d.dim_value() < 0);
+    dims.push_back(d.has_dim_value() ? std::to_string(d.dim_value()) : "?");
+  }
+  return negative ? fmt::format("[{}]", fmt::join(dims, ", ")) : "";
+}
+
+onnx::InferenceFunction guarded(onnx::InferenceFunction infer, const std::string& op, int since_version) {
+  return [infer = std::move(infer), op, since_version](onnx::InferenceContext& ctx) {
+    for (size_t i = 0; i < ctx.getNumInputs(); ++i) {
+      const std::string shape = negative_shape(ctx.getInputType(i));
+      if (!shape.empty())
+        throw NegativeDimension(fmt::format("a {}-{} node's input {} has the shape {}, with a negative dimension", op,
+                                            since_version, i, shape),
+                                op);
+    }
+    infer(ctx);
+    for (size_t i = 0; i < ctx.getNumOutputs(); ++i) {
+      const std::string shape = negative_shape(ctx.getOutputType(i));
+      if (!shape.empty())
+        throw NegativeDimension(fmt::format(
+            "a {}-{} node computes its output {} with the shape {}, a negative dimension (for a convolution or "
+            "pooling: a kernel larger than its padded input; check kernel_shape, pads, strides and dilations "
+            "against the input's shape)",
+            op, since_version, i, shape),
+        op);
+    }
+  };
+}
+
+class GuardedRegistry final : public onnx::ISchemaRegistry {
+ public:
+  const onnx::OpSchema* GetSchema(const std::string& key, const int max_inclusive_version,
+                                  const std::string& domain) const override {
+    const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Schema(key, max_inclusive_version, domain);
+    if (schema == nullptr || !schema->has_type_and_shape_inference_function()) return schema;
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& copy = copies_[schema];  // one guarded copy per schema, kept for the process
+    if (!copy) {
+      copy = std::make_unique<onnx::OpSchema>(*schema);
+      copy->TypeAndShapeInferenceFunction(
+          guarded(schema->GetTypeAndShapeInferenceFunction(), schema->Name(), schema->SinceVersion()));
+    }
+    return copy.get();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::map<const onnx::OpSchema*, std::unique_ptr<onnx::OpSchema>> copies_;
+};
+
+}  // namespace
+
+const onnx::ISchemaRegistry* guarded_schema_registry() {
+  static const GuardedRegistry registry;
+  return &registry;
+}
+
+}  // namespace onnx_train

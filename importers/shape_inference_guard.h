@@ -1,0 +1,33 @@
+// A schema registry for ONNX's shape inference that refuses negative dimensions.
+//
+// ONNX 1.12's inference functions trust the shapes they are given. A Conv whose kernel is larger
+// than its padded input is inferred to an output dimension below zero without complaint (13 rows
+// of kernel on 8 + 2 padded rows give -2), and the next node's inference (a Reshape, an
+// InstanceNormalization) then reads through that shape and dereferences null. Checking every op's
+// attributes against its input beforehand would repeat ONNX's inference; instead each schema's
+// inference function is wrapped: a node whose input arrives with a negative dimension, or whose
+// inference writes one, stops the inference with NegativeDimension, naming the op and the shapes.
+#pragma once
+
+#include <onnx/defs/schema.h>
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace onnx_train {
+
+// Thrown out of onnx::shape_inference::InferShapes (it is not an onnx::InferenceError, which
+// ONNX's lenient error mode would swallow and carry on from).
+class NegativeDimension : public std::runtime_error {
+ public:
+  NegativeDimension(const std::string& message, std::string op_type)
+      : std::runtime_error(message), op_type(std::move(op_type)) {}
+  std::string op_type;  // the node's op, to find it by in the graph
+};
+
+// The registry to pass to InferShapes in place of onnx::OpSchemaRegistry::Instance(): the same
+// schemas, with guarded inference functions. Safe to use from several threads.
+const onnx::ISchemaRegistry* guarded_schema_registry();
+
+}  // namespace onnx_train
