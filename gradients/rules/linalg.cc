@@ -41,6 +41,20 @@ void matmul_grad(GradContext& g) {
   if (g.wants_dx(1)) g.set_dx(1, grads[1]);
 }
 
+// FusedMatMul(A, B, trans_b) (ai.onnx_train; runtime/transforms/transposed_matmul.h): with
+// trans_b = 1, Y = A @ B^T with B stored [N, K] (MatMul(A, Transpose(W)) without the copy):
+//   dA = dY @ B,  dB = sum over the batch of dY_b^T @ A_b  (in B's stored [N, K] layout),
+// which is MatMulGrad with the same trans_b (it reads B and writes dB as stored, no
+// Transpose in the backward pass either). trans_b = 0 is MatMul's rule.
+void fused_matmul_grad(GradContext& g) {
+  std::map<std::string, Attribute> attrs;
+  if (g.node().attr_int("trans_b", 0) != 0) attrs.emplace("trans_b", Attribute::of_int(1));
+  const std::vector<std::string> grads = g.emit_optional("MatMulGrad", {g.dy(0), g.x(0), g.x(1)},
+                                                         {g.wants_dx(0), g.wants_dx(1)}, attrs, kGradientDomain);
+  if (g.wants_dx(0)) g.set_dx(0, grads[0]);
+  if (g.wants_dx(1)) g.set_dx(1, grads[1]);
+}
+
 // ---- Gemm -------------------------------------------------------------------------------
 
 // Y = alpha * A' @ B' + beta * C, A' = transA ? A^T : A, B' = transB ? B^T : B.
@@ -289,6 +303,7 @@ void stft_grad(GradContext& g) {
 
 ONNX_TRAIN_GRADIENT_RULES(linalg) {
   rules.push_back({"", "MatMul", {1, 9, 13}, matmul_grad});
+  rules.push_back({kProjectDomain, "FusedMatMul", {1}, fused_matmul_grad});
   rules.push_back({"", "Gemm", {7, 9, 11, 13}, gemm_grad});
   rules.push_back({"", "CumSum", {11, 14}, cumsum_grad});
   rules.push_back({"", "Einsum", {12}, einsum_grad});

@@ -34,6 +34,8 @@ std::string bfloat16_form(const std::string& domain, const std::string& op) {
   if (domain.empty() && autocast_lowers(op)) return "bfloat16 inputs and output, float32 sums (autocast)";
   if (domain == kProjectDomain && (op == "MatMulGrad" || op == "ConvGrad" || op == "ConvTransposeGrad"))
     return "bfloat16, float32 sums (the gradient of an autocast product)";
+  if (domain == kProjectDomain && op == "FusedMatMul")
+    return "bfloat16 inputs and output, float32 sums (an autocast MatMul reading its weight as stored)";
   if (domain.empty() && op == "Cast") return "float32 <-> bfloat16 vectorised, rounding to nearest even";
   return "";
 }

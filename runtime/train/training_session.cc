@@ -37,6 +37,7 @@
 #include "runtime/transforms/recompute.h"
 #include "runtime/transforms/sync_batchnorm.h"
 #include "runtime/transforms/train_mode.h"
+#include "runtime/transforms/transposed_matmul.h"
 
 namespace onnx_train {
 
@@ -311,6 +312,9 @@ SessionGraphs build_graphs(TrainingSession::Impl& s) {
   // --precision bf16: Casts around MatMul/Gemm/Conv in the forward part; the gradient builder
   // differentiates through them, so the backward products run in bfloat16 too.
   if (s.options.precision == "bf16") autocast_bf16(*s.train);
+  // MatMul(x, Transpose(W)) (torch's nn.Linear) reads W as stored: no transposed copy of each
+  // weight before the forward and the backward pass, and dW comes in W's layout.
+  if (s.options.fuse_transposed_weights) fuse_transposed_matmul(*s.train);
   // Everything so far is the forward pass (model and loss); the gradient builder appends.
   for (const Node& n : s.train->nodes)
     if (!n.outputs.empty()) s.forward_outputs.insert(n.outputs[0]);
@@ -395,6 +399,7 @@ void build_plans(TrainingSession::Impl& s) {
     s.train_plan->set_step_check(nonfinite_check({&s.forward_outputs, &s.rule_of}, &s.anomaly));
   // The eval graph shares the weights the optimizer updates in place: fused, not folded.
   fuse_conv(*s.eval, FuseConvOptions{/*constant_initializers=*/false});
+  if (s.options.fuse_transposed_weights) fuse_transposed_matmul(*s.eval);
   s.eval_plan = std::make_unique<Plan>(*s.eval, KernelRegistry::global(), s.source);
   for (const auto& v : s.train->inputs) s.inputs.push_back(spec_of(v));
   for (const auto& v : s.model->inputs) s.model_inputs.push_back(spec_of(v));

@@ -35,6 +35,12 @@ ONNX_TRAIN_GRAD_CASES(linalg) {
       GradCase("MatMul", 13).inputs({1, 3, 4}, {2, 1, 4, 2}).output({2, 1, 3, 2}),
       GradCase("MatMul", 13).inputs({2, 1, 2, 3}, {3}).output({2, 1, 2}),
 
+      // FusedMatMul(trans_b = 1): A @ B^T with B a matrix stored [N, K]; A 2-D, batched, 1-D.
+      GradCase("FusedMatMul", 13).inputs({2, 3}, {4, 3}).output({2, 4}).attr("trans_b", 1).domain("ai.onnx_train"),
+      GradCase("FusedMatMul", 13).inputs({2, 2, 3}, {4, 3}).output({2, 2, 4}).attr("trans_b", 1).domain("ai.onnx_train"),
+      GradCase("FusedMatMul", 13).inputs({3}, {4, 3}).output({4}).attr("trans_b", 1).domain("ai.onnx_train"),
+      GradCase("FusedMatMul", 13).inputs({2, 3}, {3, 4}).output({2, 4}).domain("ai.onnx_train"),  // trans_b = 0
+
       // Gemm: transposes, alpha/beta, C broadcast or absent (from 11).
       GradCase("Gemm", 13).inputs({2, 3}, {3, 4}, {2, 4}).output({2, 4}),
       GradCase("Gemm", 13)

@@ -242,5 +242,28 @@ TEST(Bf16Kernels, MismatchedTypesAreRefused) {
   EXPECT_NE(testing::error_of([&] { run_op("MatMul", 13, {a, b}); }).find("same element type"), std::string::npos);
 }
 
+// FusedMatMul(trans_b = 1) and its MatMulGrad (the bf16 form of torch's nn.Linear after
+// runtime/transforms/transposed_matmul.h): bfloat16 against float32 on the same values.
+TEST(Bf16Kernels, FusedMatMulAndItsGradientMatchFloat32) {
+  const std::map<std::string, Attribute> trans_b{{"trans_b", Attribute::of_int(1)}};
+  const Node forward = make_gradient_node("FusedMatMul", 2, 1, trans_b);
+  const Node grad = make_gradient_node("MatMulGrad", 3, 2, trans_b);
+  const std::vector<std::pair<Shape, Shape>> problems = {{{8, 16}, {24, 16}}, {{4, 37, 64}, {48, 64}}, {{7}, {5, 7}}};
+  on_both_paths([&](const char* path) {
+    uint32_t seed = 300;
+    for (const auto& [sa, sb] : problems) {
+      const std::string what = std::string(path) + " " + shape_str(sa) + " x " + shape_str(sb) + "^T";
+      const Tensor a = random_bf16(sa, seed++), b = random_bf16(sb, seed++);
+      const Tensor want = run_node(forward, {to_float32(a), to_float32(b)})[0];
+      expect_bf16_close(run_node(forward, {a, b})[0], want, what);
+      const Tensor dy = random_bf16(want.shape(), seed++);
+      const auto want_grads = run_node(grad, {to_float32(dy), to_float32(a), to_float32(b)});
+      const auto got = run_node(grad, {dy, a, b});
+      expect_bf16_close(got[0], want_grads[0], what + " dA");
+      expect_bf16_close(got[1], want_grads[1], what + " dB");
+    }
+  });
+}
+
 }  // namespace
 }  // namespace onnx_train

@@ -409,6 +409,7 @@ const std::vector<KernelRow> kRows = {
     {kTrain, "DropoutGrad", 1, "gtest:DropoutTest.GradFloat32MatchesFloat64AndTheUnfusedProduct"},
     {kTrain, "EluGrad", 1, "gtest:ActivationGradTest.DnnlAndReferenceAgree"},
     {kTrain, "FusedConv", 1, "gtest:FusedConv.PostOpsMatchReference"},
+    {kTrain, "FusedMatMul", 1, "gtest:FusedMatMul.Float32MatchesFloat64Reference"},
     {kTrain, "GRUGrad", 1, "gtest:RecurrentGrad.ProducesOnlyWantedOutputsAndTakesAbsentGradientsAsZero"},
     {kTrain, "GatherElementsGrad", 1, "gtest:ActivationGradTest.GatherElementsGradScatterAdds"},
     {kTrain, "GatherGrad", 1, "gtest:ActivationGradTest.GatherGradScatterAdds"},

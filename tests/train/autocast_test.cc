@@ -166,7 +166,9 @@ TEST(Autocast, TrainingGraphPassesTheOnnxChecker) {
   const Graph g = load_onnx_model(out);
   size_t bf16_products = 0, bf16_grads = 0;
   for (const Node& n : g.nodes) {
-    if ((n.op_type == "MatMul" || n.op_type == "Gemm") && g.dtype_of(n.inputs[0]) == DType::BFloat16) ++bf16_products;
+    if ((n.op_type == "MatMul" || n.op_type == "FusedMatMul" || n.op_type == "Gemm") &&
+        g.dtype_of(n.inputs[0]) == DType::BFloat16)
+      ++bf16_products;
     if (n.op_type == "MatMulGrad" && g.dtype_of(n.inputs[1]) == DType::BFloat16) ++bf16_grads;
     if (n.op_type == "Softmax" || n.op_type == "LayerNormalization" || n.op_type == "SoftmaxCrossEntropyLoss")
       EXPECT_EQ(g.dtype_of(n.inputs[0]), DType::Float32) << n.label();

@@ -234,6 +234,10 @@ const std::vector<Flag>& flags() {
          OT_CHECK(v == "fp32" || v == "bf16", "{} {}: expected fp32 or bf16", f, v);
          c.training.precision = v;
        }},
+      {"--copy-transposed-weights", "", "",
+       "run MatMul(x, Transpose(W)) as written, copying each weight into its transpose twice a step (default: "
+       "the product reads W as stored; for comparisons)",
+       [](TrainConfig& c, const std::string&, const std::string&) { c.training.fuse_transposed_weights = false; }},
       // Data-parallel training (README "Training on several processes").
       {"--distributed", "", "",
        "train data-parallel across the processes mpirun started (found by itself under mpirun; this flag makes a "

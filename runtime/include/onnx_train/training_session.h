@@ -139,6 +139,11 @@ struct TrainingOptions {
   // the training graph (runtime/transforms/autocast.h); weights, optimizer state, softmax,
   // normalisation, reductions and the loss stay float32, and so do eval and export.
   std::string precision = "fp32";
+  // MatMul(x, Transpose(W)) with W a weight matrix (torch's nn.Linear) runs as one product
+  // reading W as stored, in the training and eval graphs (runtime/transforms/
+  // transposed_matmul.h): the same results up to float rounding, without copying every weight
+  // into its transpose twice a step. Off: the graphs run as written (for comparisons).
+  bool fuse_transposed_weights = true;
 
   static OptimizerOptions default_optimizer() {
     OptimizerOptions o;

@@ -1,5 +1,5 @@
-// Linear-algebra kernels: MatMul and Gemm (MatMulInteger, plain loops, is in
-// reference/matmul_integer.cc).
+// Linear-algebra kernels: MatMul, FusedMatMul (ai.onnx_train) and Gemm (MatMulInteger, plain
+// loops, is in reference/matmul_integer.cc).
 //
 // float32 runs on oneDNN's matmul primitive, built once per shape and cached in the kernel;
 // bfloat16 too, in bfloat16 with float32 accumulation, where oneDNN has bf16
@@ -120,25 +120,60 @@ void visit_matmul_integer(DType dtype, const std::string& who, F&& f) {
   }
 }
 
+// B [N, K] transposed into a new [K, N] tensor (the reference path of FusedMatMul: float64
+// and the integer types, and ranks beyond oneDNN's).
+template <typename T>
+Tensor transposed_matrix(const Tensor& b) {
+  const int64_t rows = b.dim(0), cols = b.dim(1);
+  Tensor t(b.dtype(), {cols, rows});
+  const T* src = b.data<T>();
+  T* dst = t.data<T>();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+  return t;
+}
+
 // MatMul (1, 9, 13): Y = A x B with numpy matmul semantics.
 //   A [..., M, K], B [..., K, N] -> Y [broadcast(...), M, N]; a 1-D A is [1, K] and a 1-D B
 //   is [K, 1], with the promoted dimension dropped from Y.
+// FusedMatMul (ai.onnx_train, 1; made by runtime/transforms/transposed_matmul.h) with
+// trans_b = 1: Y = A x B^T with B a matrix stored [N, K] (a torch nn.Linear weight [out, in]),
+// the MatMul(A, Transpose(W)) of an exported model without the transposed copy of W: oneDNN
+// reads B through the strides (1, K) of its [K, N] view. With trans_b = 0 it is MatMul.
+// The same kernel class: the product, its batch folding and its dtypes are MatMul's; only the
+// strides of B differ.
 class MatMulKernel : public Kernel {
  public:
-  explicit MatMulKernel(const KernelInfo& info) : node_(info.node) {}
+  explicit MatMulKernel(const KernelInfo& info)
+      : node_(info.node), trans_b_(info.node.domain == kProjectDomain && info.node.attr_int("trans_b", 0) != 0) {}
 
   void run(KernelContext& ctx) override {
     const Tensor& a = ctx.input(0);
-    const Tensor& b = ctx.input(1);
-    OT_CHECK(a.dtype() == b.dtype(), "{}: A is {} but B is {}; both inputs must have the same element type",
-             node_.label(), a.describe(), b.describe());
-    const MatMulShape s = matmul_shape(a.shape(), b.shape(), node_.label());
+    const Tensor& stored_b = ctx.input(1);
+    OT_CHECK(a.dtype() == stored_b.dtype(), "{}: A is {} but B is {}; both inputs must have the same element type",
+             node_.label(), a.describe(), stored_b.describe());
+    OT_CHECK(!trans_b_ || stored_b.rank() == 2, "{}: with trans_b = 1, B must be a matrix [N, K], but it is {}",
+             node_.label(), stored_b.describe());
+    // The logical B [K, N] of the product (B^T of the stored [N, K] when trans_b).
+    const MatMulShape s =
+        matmul_shape(a.shape(), trans_b_ ? Shape{stored_b.dim(1), stored_b.dim(0)} : stored_b.shape(), node_.label());
+    // The paths that read B plainly (float64, integers, ranks beyond oneDNN's) get a transposed
+    // copy; oneDNN reads the stored B through strides.
+    Tensor b_copy;
+    auto plain_b = [&](auto tag) -> const Tensor& {
+      using T = typename decltype(tag)::type;
+      if (!trans_b_) return stored_b;
+      if (!b_copy.defined()) b_copy = transposed_matrix<T>(stored_b);
+      return b_copy;
+    };
+    const Tensor& b = stored_b;
     // oneDNN writes every element of Y (float32, K > 0, within its rank); the other paths
     // accumulate into Y or leave it as the empty sum, so they start from zeros.
     // oneDNN writes every element of Y (float32, K > 0, within its rank), and so does the
     // rounding of a widened bfloat16 product; the other paths accumulate into Y or leave it as
     // the empty sum, so they start from zeros.
-    const bool within_rank = s.k > 0 && s.batch.size() + 2 <= kMaxDnnlRank;
+    // With trans_b, B is one matrix: the batch folds into M and oneDNN takes any rank of A.
+    const bool within_rank = s.k > 0 && (trans_b_ || s.batch.size() + 2 <= kMaxDnnlRank);
     const bool overwritten = (a.dtype() == DType::Float32 || a.dtype() == DType::BFloat16) && within_rank;
     Tensor& y = overwritten ? ctx.allocate_output_to_overwrite(0, a.dtype(), s.output)
                             : ctx.allocate_output(0, a.dtype(), s.output);
@@ -160,18 +195,18 @@ class MatMulKernel : public Kernel {
         store_float32(y32_.data(), y);
       }
     } else if (a.dtype() == DType::Float64) {
-      matmul_ref(s, a.data<double>(), b.data<double>(), y.data<double>());
+      matmul_ref(s, a.data<double>(), plain_b(TypeTag<double>{}).data<double>(), y.data<double>());
     } else {
       visit_matmul_integer(a.dtype(), node_.label(), [&](auto tag) {
         using T = typename decltype(tag)::type;
-        matmul_ref(s, a.data<T>(), b.data<T>(), y.data<T>());
+        matmul_ref(s, a.data<T>(), plain_b(tag).template data<T>(), y.data<T>());
       });
     }
   }
 
  private:
   void run_float32(const MatMulShape& s, const float* a, const float* b, float* y) {
-    if (s.batch.size() + 2 > kMaxDnnlRank) {
+    if (!trans_b_ && s.batch.size() + 2 > kMaxDnnlRank) {
       matmul_ref(s, a, b, y);
       return;
     }
@@ -184,7 +219,9 @@ class MatMulKernel : public Kernel {
     for (int64_t d : s.b_batch) b_broadcast &= d == 1;
     if (b_broadcast) {
       const int64_t rows = shape_numel(s.batch) * s.m;
-      dnnl_.run(plain_operand({rows, s.k}), plain_operand({s.k, s.n}), {rows, s.n}, 1.f, false, a, b, y, nullptr, dt);
+      // B^T when trans_b: the stored [N, K] read as [K, N] through strides (1, K).
+      const Operand b_view = trans_b_ ? Operand{{s.k, s.n}, {1, s.k}} : plain_operand({s.k, s.n});
+      dnnl_.run(plain_operand({rows, s.k}), b_view, {rows, s.n}, 1.f, false, a, b, y, nullptr, dt);
       return;
     }
     memory::dims a_dims(s.a_batch.begin(), s.a_batch.end()), b_dims(s.b_batch.begin(), s.b_batch.end());
@@ -196,6 +233,7 @@ class MatMulKernel : public Kernel {
   }
 
   const Node& node_;
+  const bool trans_b_;  // FusedMatMul: B stored [N, K], the product reads B^T
   DnnlMatMul dnnl_;
   std::vector<float> a32_, b32_, y32_;  // float32 copies of float16 / bfloat16 operands
 };
@@ -316,6 +354,7 @@ class GemmKernel : public Kernel {
 
 ONNX_TRAIN_REGISTER_KERNELS(linalg) {
   registry.add<MatMulKernel>("MatMul", {1, 9, 13});
+  registry.add<MatMulKernel>("FusedMatMul", {1}, kProjectDomain);
   registry.add<GemmKernel>("Gemm", {7, 9, 11, 13});
 }
 

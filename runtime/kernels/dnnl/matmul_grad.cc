@@ -146,9 +146,16 @@ class BatchedMatMul {
 //   Per batch index of Y: dA_b = dY_b @ B_b^T, dB_b = A_b^T @ dY_b; each summed over the
 //   batch axes its input was broadcast along, so dA has A's shape and dB B's shape.
 //   Both outputs are optional: only the wanted ones are computed.
+// With trans_b = 1 it is the gradient of FusedMatMul(A, B, trans_b = 1), Y = A @ B^T with B a
+// matrix stored [N, K] (a torch nn.Linear weight [out, in]):
+//   dA [..., M, K] = dY [..., M, N] @ B [N, K];  dB [N, K] = sum_b dY_b^T @ A_b,
+// both with the batch folded into the rows (B is one matrix), dB in B's stored layout: the
+// weight's gradient needs no transpose back, and the forward pass needed no transposed copy.
+// The same kernel as trans_b = 0 (a second op would repeat its dtypes and checks); the
+// attribute only changes the gemm flags.
 class MatMulGradKernel : public Kernel {
  public:
-  explicit MatMulGradKernel(const KernelInfo& info) : node_(info.node) {}
+  explicit MatMulGradKernel(const KernelInfo& info) : node_(info.node), trans_b_(info.node.attr_int("trans_b", 0) != 0) {}
 
   void run(KernelContext& ctx) override {
     const Tensor& dy = ctx.input(0);
@@ -159,7 +166,10 @@ class MatMulGradKernel : public Kernel {
              b.describe());
     OT_CHECK(dtype_is_float(a.dtype()), "{}: element type {} is not supported (expected a float type)", node_.label(),
              dtype_name(a.dtype()));
-    const MatMulShape s = matmul_shape(a.shape(), b.shape(), node_.label());
+    OT_CHECK(!trans_b_ || b.rank() == 2, "{}: with trans_b = 1, B must be a matrix [N, K], but it is {}",
+             node_.label(), b.describe());
+    // The shapes of the product, with B's logical [K, N] (the stored [N, K] transposed when trans_b).
+    const MatMulShape s = matmul_shape(a.shape(), trans_b_ ? Shape{b.dim(1), b.dim(0)} : b.shape(), node_.label());
     OT_CHECK(dy.shape() == s.output, "{}: dY {} does not have the shape of MatMul(A {}, B {}), {}", node_.label(),
              dy.describe(), shape_str(a.shape()), shape_str(b.shape()), shape_str(s.output));
     Tensor* da = ctx.output_wanted(0) ? &ctx.allocate_output(0, a.dtype(), a.shape()) : nullptr;
@@ -202,6 +212,13 @@ class MatMulGradKernel : public Kernel {
     // [M, K]) @ dY_b [M, N].
     const GemmCall da_call{false, true, m, k, n, n, n, k};
     const GemmCall db_call{true, false, k, n, m, k, n, n};
+    if (trans_b_) {
+      // B stored [N, K], one matrix: the batch folds into the rows.
+      // dA [rows, K] = dY [rows, N] @ B [N, K];  dB [N, K] = dY^T (dY stored [rows, N]) @ A [rows, K].
+      const int64_t rows = shape_numel(s.batch) * m;
+      const bool da_ok = !da || gemm(GemmCall{false, false, rows, k, n, n, k, k}, dy, b, da, true);
+      return da_ok && (!db || gemm(GemmCall{true, false, n, k, rows, n, k, k}, dy, a, db, true));
+    }
     const bool b_shared = shape_numel(s.b_batch) == 1;  // then Y's batch is A's
     const int64_t rows = shape_numel(s.batch) * m;
     if (b_shared) {
@@ -248,6 +265,14 @@ class MatMulGradKernel : public Kernel {
                     BFloat16* db) {
     constexpr auto bf16 = dnnl::memory::data_type::bf16;
     const int64_t m = s.m, n = s.n, k = s.k;
+    if (trans_b_) {  // B stored [N, K]: as compute's trans_b form, the batch folded into the rows
+      const int64_t rows = shape_numel(s.batch) * m;
+      if (da) batched_.run(matrix_view({}, rows, n, false), matrix_view({}, n, k, false), matrix_view({}, rows, k, false),
+                           dy, b, da, bf16);
+      if (db) batched_.run(matrix_view({}, rows, n, true), matrix_view({}, rows, k, false), matrix_view({}, n, k, false),
+                           dy, a, db, bf16);
+      return true;
+    }
     if (s.batch.size() + 2 > DNNL_MAX_NDIMS) return false;
     if (shape_numel(s.b_batch) == 1) {
       // One B for every batch (a linear layer): the batch folds into the rows.
@@ -310,6 +335,7 @@ class MatMulGradKernel : public Kernel {
   }
 
   const Node& node_;
+  const bool trans_b_;  // the gradient of FusedMatMul(A, B, trans_b = 1): B stored [N, K]
   BatchedMatMul batched_;
   std::vector<float> dy32_, a32_, b32_, da32_, db32_;  // float32 copies (float16 / bfloat16)
 };
