@@ -83,6 +83,22 @@ std::shared_ptr<void> BufferPool::acquire(size_t bytes, bool zero_fill) {
   });
 }
 
+size_t BufferPool::release_free_blocks() {
+  std::multimap<size_t, void*> blocks;
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    blocks.swap(state_->free_blocks);
+  }
+  size_t bytes = 0;
+  for (auto& [size, block] : blocks) {
+    std::free(block);
+    bytes += size;
+  }
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  state_->stats.bytes_held -= bytes;
+  return bytes;
+}
+
 BufferPool::Stats BufferPool::stats() const {
   std::lock_guard<std::mutex> lock(state_->mutex);
   return state_->stats;

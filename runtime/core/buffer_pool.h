@@ -35,6 +35,10 @@ class BufferPool {
   };
   Stats stats() const;
 
+  // Frees every block not in use, for when no step follows soon (a training run's end, before
+  // its export): the next acquire takes from the system again. Returns the bytes freed.
+  size_t release_free_blocks();
+
   struct State;
 
  private:

@@ -36,6 +36,8 @@ class Plan {
   std::vector<Tensor> run(const std::vector<Tensor>& feeds);
 
   const BufferPool& pool() const { return pool_; }
+  // Gives the intermediates' recycled storage back to the system (BufferPool::release_free_blocks).
+  size_t release_free_buffers() { return pool_.release_free_blocks(); }
 
   // The memory the plan holds at its peak when fed a batch of `batch` samples, estimated from
   // the shapes shape inference gave: the initializers (weights, and a training graph's optimizer

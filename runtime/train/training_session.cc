@@ -4,6 +4,10 @@
 
 #include <onnx/onnx_pb.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>  // malloc_trim
+#endif
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -773,6 +777,15 @@ AllreduceStats TrainingSession::allreduce_stats() const { return impl_->allreduc
 MemoryStats TrainingSession::memory_stats() const {
   const auto stats = impl_->train_plan->pool().stats();
   return MemoryStats{stats.system_allocations, stats.peak_bytes_in_use};
+}
+
+size_t TrainingSession::release_memory() {
+  size_t freed = impl_->train_plan->release_free_buffers();
+  if (impl_->eval_plan) freed += impl_->eval_plan->release_free_buffers();
+#ifdef __GLIBC__
+  malloc_trim(0);  // the blocks below glibc's mmap threshold go back to the system too
+#endif
+  return freed;
 }
 
 // The training graph at the model file's own opset when it was lowered from a newer one

@@ -169,6 +169,33 @@ TEST(TrainingSession, ConvolutionalStepsAreDeterministicAndAllocateNothingWhenWa
   EXPECT_EQ(run(), run());
 }
 
+// release_memory gives the recycled storage back; the steps after it take it again and train
+// as if nothing happened.
+TEST(TrainingSession, ReleasedMemoryIsTakenAgainByTheNextStep) {
+  const std::string dir = kParityDir + "/resnet_block";
+  std::vector<std::map<std::string, Tensor>> batches;
+  for (int k = 0; k < 4; ++k)
+    batches.push_back({{"x", read_tensor_file(fmt::format("{}/batch_{}_x.pb", dir, k))},
+                       {"label", read_tensor_file(fmt::format("{}/batch_{}_label.pb", dir, k))}});
+  auto run = [&](bool release) {
+    TrainingSession s = TrainingSession::from_file(dir + "/model.onnx", TrainingOptions{});
+    for (int step = 0; step < 3; ++step) s.train_step(batches[step % 4]);
+    const size_t warm = s.memory_stats().system_allocations;
+    if (release) {
+      EXPECT_GT(s.release_memory(), 0u);
+      EXPECT_EQ(s.release_memory(), 0u);  // nothing left to give back
+    }
+    for (int step = 3; step < 6; ++step) s.train_step(batches[step % 4]);
+    if (release) {
+      EXPECT_GT(s.memory_stats().system_allocations, warm);
+    } else {
+      EXPECT_EQ(s.memory_stats().system_allocations, warm);
+    }
+    return state_bytes(s);
+  };
+  EXPECT_EQ(run(true), run(false));
+}
+
 // Saving after 6 steps and resuming in a fresh session gives the uninterrupted run's bytes:
 // parameters, running statistics, optimizer state, schedule position and Dropout generator.
 TEST(TrainingSession, CheckpointResumesBitForBit) {

@@ -287,6 +287,8 @@ class TrainRun {
 
   void export_result() {
     if (!leader()) return;
+    // No step follows: the step's recycled buffers go back before the export copies the weights.
+    session().release_memory();
     try {
       // The data's entries and the training's (model_metadata.h lists them).
       const std::map<std::string, std::string> metadata = export_metadata();

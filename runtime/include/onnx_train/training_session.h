@@ -293,6 +293,10 @@ class TrainingSession {
   // The training plan's storage: after the first steps, a step takes nothing new from the
   // system (intermediates are recycled through the plan's buffer pool).
   MemoryStats memory_stats() const;
+  // Gives that recycled storage back to the system (the largest part of a step's memory: on
+  // GPT-2 small at batch 4 x 256, 2.2 GB), for a caller done stepping for a while: before the
+  // final export, say. The next step takes it from the system again. Returns the bytes freed.
+  size_t release_memory();
 
   // Data-parallel training: the gradient allreduce's figures since the session was made.
   AllreduceStats allreduce_stats() const;
