@@ -25,6 +25,7 @@
 #include "runtime/core/dispatch.h"
 #include "runtime/core/name_patterns.h"
 #include "runtime/core/parallel.h"
+#include "runtime/kernels/dnnl/dnnl_common.h"
 #include "runtime/core/parallel_ranges.h"
 #include "runtime/exec/feeds.h"
 #include "runtime/exec/plan.h"
@@ -315,7 +316,15 @@ SessionGraphs build_graphs(TrainingSession::Impl& s) {
     sync_batchnorm(*s.train, g.form, register_process_group(group));
   // --precision bf16: Casts around MatMul/Gemm/Conv in the forward part; the gradient builder
   // differentiates through them, so the backward products run in bfloat16 too.
-  if (s.options.precision == "bf16") autocast_bf16(*s.train);
+  if (s.options.precision == "bf16") {
+    autocast_bf16(*s.train);
+    if (!dnnl_common::bf16_faster_than_float32())
+      s.notes.push_back(fmt::format(
+          "precision bf16: this CPU has no AMX (oneDNN dispatches {}), and its bfloat16 products run slower than "
+          "float32 ones (build/sgemm_peak measures the ratio): expect about float32's step time or more; bf16 pays off "
+          "on CPUs with AMX",
+          dnnl_common::effective_isa_name()));
+  }
   // MatMul(x, Transpose(W)) (torch's nn.Linear) reads W as stored: no transposed copy of each
   // weight before the forward and the backward pass, and dW comes in W's layout.
   if (s.options.fuse_transposed_weights) fuse_transposed_matmul(*s.train);

@@ -61,6 +61,20 @@ bool& native_bf16_flag() {
 
 bool native_bf16() { return native_bf16_flag(); }
 
+bool bf16_faster_than_float32() { return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx; }
+
+std::string effective_isa_name() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    default: return "an older instruction set";
+  }
+}
+
 void set_native_bf16(bool enabled) { native_bf16_flag() = enabled && bf16_available(); }
 
 }  // namespace dnnl_common

@@ -7,6 +7,8 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <string>
+
 #include "onnx_train/tensor.h"
 
 namespace onnx_train {
@@ -38,6 +40,11 @@ dnnl::memory wrap_f32(const dnnl::memory::desc& desc, const float* data);
 // took 1.41x). ONNX_TRAIN_ONEDNN_BF16=0 (or 1) chooses; so does set_native_bf16, for tests.
 bool native_bf16();
 void set_native_bf16(bool enabled);
+// Whether this CPU runs oneDNN's bfloat16 products faster than float32 ones: with AMX tiles.
+// With AVX-512 BF16 alone they are slower (oneDNN 2.6's avx512_core_bf16 kernels reach about
+// 0.6x float32's rate here; build/sgemm_peak prints the ratio), and --precision bf16 says so.
+bool bf16_faster_than_float32();
+std::string effective_isa_name();  // "avx512_core_bf16", for messages
 
 }  // namespace dnnl_common
 }  // namespace onnx_train
