@@ -13,6 +13,7 @@
 #   lora       ours: --lora 8 --lora-alpha 8; PyTorch: LoRA r 8, alpha 8 on c_attn, attn_proj,
 #              fc, proj; --steps steps (default 10)
 #   recompute  ours: --recompute; PyTorch: torch.utils.checkpoint per block; --steps steps
+#   lora-recompute  both of the above at once; --steps steps
 #   large LoRA the 774M model (external data, one file), --steps steps, then its export checked in
 #              ONNX Runtime (ort_check.js) against `onnx-train run` on the first validation batch
 # Columns: median step time after the first step (ours: the differences of the --log `time`
@@ -91,8 +92,10 @@ fi
 # Our build's flags for the separately built features: a row without its flag is n/a.
 help="$("$BUILD/onnx-train" train --help 2>&1)"
 has() { grep -q -- "$1" <<<"$help"; }
-declare -A ours_flags=([full]="" [bf16]="--precision bf16" [lora]="--lora 8 --lora-alpha 8" [recompute]="--recompute")
-declare -A ours_needs=([full]="" [bf16]="--precision " [lora]="--lora " [recompute]="--recompute")
+declare -A ours_flags=([full]="" [bf16]="--precision bf16" [lora]="--lora 8 --lora-alpha 8" [recompute]="--recompute"
+  [lora-recompute]="--lora 8 --lora-alpha 8 --recompute")
+declare -A ours_needs=([full]="" [bf16]="--precision " [lora]="--lora " [recompute]="--recompute"
+  [lora-recompute]="--recompute")
 
 # Data and exports (cached: the corpus by its sequence length, the models by gpt2.py's hash).
 data="$cache/lm-corpus-seq$seq"
@@ -132,7 +135,7 @@ pytorch() {
   fi
 }
 
-for mode in full bf16 lora recompute; do
+for mode in full bf16 lora recompute lora-recompute; do
   n="$steps"
   [[ "$mode" == full || "$mode" == bf16 ]] && n="$loss_steps"
   if [ -z "${ours_needs[$mode]}" ] || has "${ours_needs[$mode]}"; then

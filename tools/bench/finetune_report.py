@@ -18,7 +18,7 @@ import os
 import re
 import statistics
 
-MODES = ["full", "lora", "bf16", "recompute"]
+MODES = ["full", "lora", "bf16", "recompute", "lora-recompute"]
 
 
 def read_run(folder):
@@ -68,6 +68,12 @@ def read_run(folder):
             out = os.path.join(folder, "out.txt")
             errors = [line.strip() for line in open(out, errors="replace") if "error:" in line] if os.path.exists(out) else []
             run["note"] = (errors[0] if errors else f"exit status {status.group(1)}") + f" (runs/{os.path.basename(folder)}/out.txt)"
+    # Ours with --recompute prints the saved activations before and after the rewrite.
+    out = os.path.join(folder, "out.txt")
+    if os.path.exists(out):
+        m = re.search(r"saved activations about ([0-9.]+) -> ([0-9.]+) MiB", open(out, errors="replace").read())
+        if m:
+            run["activations_mib"] = (float(m.group(1)), float(m.group(2)))
     ort = os.path.join(folder, "ort.txt")
     if os.path.exists(ort):
         results = [line for line in open(ort) if line.startswith("RESULT ")]
@@ -127,6 +133,8 @@ def main():
                    rss_vs_ours_full=(r["peak_rss_mb"] / base_rss) if r["peak_rss_mb"] and base_rss else None)
         if "ort" in r:
             row["ort"] = r["ort"]
+        if "activations_mib" in r:
+            row["activations_mib"] = r["activations_mib"]
         rows.append(row)
 
     agreement = []
@@ -162,6 +170,9 @@ def main():
             o = r["ort"]
             note = (f"export in ONNX Runtime: max relative difference {o.get('max_rel_diff', 'n/a')}, "
                     f"{'agrees' if o.get('agree') == '1' else 'DISAGREES'}")
+        if "activations_mib" in r:
+            before, after = r["activations_mib"]
+            note = f"saved activations {before:.0f} -> {after:.0f} MiB ({before / max(after, 1e-9):.1f}x fewer)"
         if r["status"] == "failed" and not note:
             note = "failed"
         lines.append(f"| {r['mode']} | {r['engine']} | {r['steps']} | {fmt(r['step_ms'], '.0f')} | "

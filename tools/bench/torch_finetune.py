@@ -3,7 +3,7 @@
 byte corpus of lm_corpus.py.
 
     /usr/bin/python3 tools/bench/torch_finetune.py DATA_DIR [--size small] [--seq T]
-        [--mode full|lora|bf16|recompute] [--lora-rank 8] [--lora-alpha 8] [--batch 4]
+        [--mode full|lora|bf16|recompute|lora-recompute] [--lora-rank 8] [--lora-alpha 8] [--batch 4]
         [--threads 2] [--steps 5] [--warmup 1] [--lr 1e-3] [--log FILE.jsonl]
 
 Builds gpt2.build(size) (the seed and initial weights the ONNX export has), in training mode
@@ -92,7 +92,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data")
     parser.add_argument("--size", default="small", choices=sorted(gpt2.SIZES))
-    parser.add_argument("--mode", default="full", choices=["full", "lora", "bf16", "recompute"])
+    parser.add_argument("--mode", default="full", choices=["full", "lora", "bf16", "recompute", "lora-recompute"])
     parser.add_argument("--lora-rank", type=int, default=8)
     parser.add_argument("--lora-alpha", type=float, default=8.0)
     parser.add_argument("--batch", type=int, default=4)
@@ -118,9 +118,9 @@ def main():
         raise SystemExit(f"torch_finetune.py: {len(ids)} samples make no batch of {args.batch}")
 
     model = gpt2.build(args.size)
-    if args.mode == "lora":
+    if args.mode in ("lora", "lora-recompute"):
         add_lora(model, args.lora_rank, args.lora_alpha)
-    model.checkpoint_blocks = args.mode == "recompute"
+    model.checkpoint_blocks = args.mode in ("recompute", "lora-recompute")
     model.train()
     optimizer = make_optimizer(model, args.lr)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
