@@ -62,11 +62,14 @@ Graph merged_lora_model(const Graph& model, const LoraInfo& info) {
   return merged;
 }
 
-void export_merged_lora(const std::string& model_path, const std::string& adapter, const std::string& out) {
+void export_merged_lora(const std::string& model_path, const std::string& adapter, const std::string& out,
+                        ExternalDataMode external_data) {
   LoadModelOptions options;
   options.lora.adapter = adapter;
   const LoadedModel loaded = load_model_for_training(model_path, options);
-  write_trained_model(merged_lora_model(*loaded.model, loaded.lora), out);
+  TrainedModelOptions written;
+  written.external_data = external_data;
+  write_trained_model(merged_lora_model(*loaded.model, loaded.lora), out, {}, written);
 }
 
 std::string lora_adapter_path(const std::string& model_path) {

@@ -43,6 +43,13 @@ TEST_F(CliLora, TrainsAdaptersAndExportsMergedOrSeparate) {
   ok({"export", path("sep.onnx"), "--lora-adapter", path("sep.lora.onnx"), "-o", path("sep_merged.onnx")});
   EXPECT_EQ(number_after(ok({"eval", path("sep_merged.onnx"), path("data")}).out, "loss"),
             number_after(eval_merged.out, "loss"));
+  EXPECT_FALSE(fs::exists(path("sep_merged.onnx.data")));  // a small model: inline by default
+  // --external-data places the merged weights as asked, with the same model.
+  ok({"export", path("sep.onnx"), "--lora-adapter", path("sep.lora.onnx"), "-o", path("sep_external.onnx"),
+      "--external-data", "always"});
+  EXPECT_TRUE(fs::exists(path("sep_external.onnx.data")));
+  EXPECT_EQ(number_after(ok({"eval", path("sep_external.onnx"), path("data")}).out, "loss"),
+            number_after(eval_merged.out, "loss"));
   // run merges them too: the same outputs as the merged model's.
   const std::string run_merged = ok({"run", path("merged.onnx"), "--batch", "2"}).out;
   const std::string run_adapter = ok({"run", path("sep.onnx"), "--lora-adapter", path("sep.lora.onnx"), "--batch", "2"}).out;

@@ -112,7 +112,7 @@ int export_command(const std::vector<std::string>& raw) {
   if (!adapter.empty()) {  // a base model and its adapters, merged
     CreatedFolders folders;
     check_output_file("-o", out, folders);
-    export_merged_lora(args[0], adapter, out);
+    export_merged_lora(args[0], adapter, out, external_data.value_or(ExternalDataMode::Auto));
     std::printf("wrote %s: %s with the LoRA adapters of %s merged in\n", out.c_str(), args[0].c_str(), adapter.c_str());
     return 0;
   }

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "onnx_train/external_data.h"
+
 namespace onnx_train {
 
 struct LoraOptions {
@@ -50,8 +52,10 @@ struct LoraSummary {
 
 // Writes the model at `model_path` with the adapters of the adapter file `adapter_path`
 // (TrainingSession::export_lora_adapter) merged into its weights to `out_path`, as
-// TrainingSession::export_model writes a merged model. A base the adapters were not made for is
-// refused, listing the differences.
-void export_merged_lora(const std::string& model_path, const std::string& adapter_path, const std::string& out_path);
+// TrainingSession::export_model writes a merged model, its weights placed as `external_data`
+// says (onnx_train/external_data.h). A base the adapters were not made for is refused, listing
+// the differences.
+void export_merged_lora(const std::string& model_path, const std::string& adapter_path, const std::string& out_path,
+                        ExternalDataMode external_data = ExternalDataMode::Auto);
 
 }  // namespace onnx_train
