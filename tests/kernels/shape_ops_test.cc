@@ -180,5 +180,21 @@ TEST(ShapeOps, RangeShapeAndTrilu) {
       (std::vector<int64_t>{0, 1, 0, 3, 4, 5}));
 }
 
+// Range's length is computed where it cannot overflow: a float length past int64 (a fuzzer
+// finding: start -9.7e24, delta 1) and an int64 span of 65 bits are refused or exact.
+TEST(ShapeOps, RangeLengthsAtTheEdgesOfInt64) {
+  EXPECT_THROW(run_op("Range", 11, {Tensor::scalar<float>(-9.67e24f), Tensor::scalar<float>(0.f),
+                                    Tensor::scalar<float>(1.f)}),
+               Error);
+  const int64_t low = std::numeric_limits<int64_t>::min(), high = std::numeric_limits<int64_t>::max();
+  const int64_t step = int64_t{1} << 62;  // 4 values from the lowest int64 up: -2^63, -2^62, 0, 2^62
+  EXPECT_EQ(values_of<int64_t>(run_op("Range", 11, {Tensor::scalar<int64_t>(low), Tensor::scalar<int64_t>(high),
+                                                     Tensor::scalar<int64_t>(step)})[0]),
+            (std::vector<int64_t>{low, -step, 0, step}));
+  EXPECT_EQ(values_of<int64_t>(run_op("Range", 11, {Tensor::scalar<int64_t>(high), Tensor::scalar<int64_t>(low),
+                                                     Tensor::scalar<int64_t>(-step)})[0]),
+            (std::vector<int64_t>{high, high - step, high - step - step, high - step - step - step}));
+}
+
 }  // namespace
 }  // namespace onnx_train

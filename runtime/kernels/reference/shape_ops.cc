@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <type_traits>
 
@@ -249,21 +250,28 @@ class RangeKernel : public Kernel {
   static void fill(KernelContext& ctx) {
     const T start = ctx.input(0).data<T>()[0], limit = ctx.input(1).data<T>()[0], delta = ctx.input(2).data<T>()[0];
     OT_CHECK(delta != T(0), "{}: delta is 0", ctx.node().label());
+    // The length max(ceil((limit - start) / delta), 0), computed where it cannot overflow: in
+    // 128-bit integers for the integer types (int64 limit - start can take 65 bits), in double
+    // for the float types, and refused past int64 before any allocation (the memory limit
+    // refuses what is merely large).
     int64_t n;
     if constexpr (std::is_integral_v<T>) {
-      const int64_t diff = static_cast<int64_t>(limit) - static_cast<int64_t>(start), d = delta;
-      n = d > 0 ? (diff > 0 ? (diff + d - 1) / d : 0) : (diff < 0 ? (diff + d + 1) / d : 0);
+      const __int128 diff = static_cast<__int128>(limit) - static_cast<__int128>(start), d = delta;
+      const __int128 count = d > 0 ? (diff > 0 ? (diff + d - 1) / d : 0) : (diff < 0 ? (diff + d + 1) / d : 0);
+      OT_CHECK(count <= std::numeric_limits<int64_t>::max(), "{}: start {}, limit {}, delta {} give a length past 2^63",
+               ctx.node().label(), static_cast<int64_t>(start), static_cast<int64_t>(limit), static_cast<int64_t>(delta));
+      n = static_cast<int64_t>(count);
     } else {
       const double count = std::ceil((static_cast<double>(limit) - start) / delta);
-      OT_CHECK(std::isfinite(count), "{}: start {}, limit {}, delta {} give no finite length", ctx.node().label(),
-               start, limit, delta);
+      OT_CHECK(std::isfinite(count) && count < 9.2e18, "{}: start {}, limit {}, delta {} give no length below 2^63",
+               ctx.node().label(), start, limit, delta);
       n = std::max<int64_t>(0, static_cast<int64_t>(count));
     }
     Tensor& y = ctx.allocate_output(0, dtype_of<T>(), {n});
     T* out = y.data<T>();
     for (int64_t i = 0; i < n; ++i) {
-      if constexpr (std::is_integral_v<T>)
-        out[i] = static_cast<T>(start + i * static_cast<int64_t>(delta));
+      if constexpr (std::is_integral_v<T>)  // start + i * delta lies between start and limit: it fits T
+        out[i] = static_cast<T>(static_cast<__int128>(start) + static_cast<__int128>(i) * delta);
       else
         out[i] = static_cast<T>(start + static_cast<double>(i) * delta);
     }
