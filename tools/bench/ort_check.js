@@ -40,14 +40,14 @@ function readOurs(file) {
   const out = {};
   let current = null;
   for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    let m = /^output (\S+): \S+\s+min (\S+)\s+max (\S+)\s+mean (\S+)/.exec(line);
+    let m = /^output (\S+): .*?\s+min (\S+)\s+max (\S+)\s+mean (\S+)/.exec(line);
     if (m) {
       current = m[1];
       out[current] = [m[2], m[3], m[4]].map(Number);
       continue;
     }
     m = /^\s*first values:(.*)$/.exec(line);
-    if (m && current) out[current].push(...m[1].split(/[\s,]+/).filter(Boolean).map(Number));
+    if (m && current) out[current].push(...m[1].split(/[\s,]+/).filter((s) => s && s !== '...').map(Number));
   }
   return out;
 }
