@@ -165,8 +165,15 @@ Plan::Plan(const Graph& graph, const KernelRegistry& registry, const std::string
   for (int slot : output_slots_) pinned[slot] = true;
   recompute_weight_values(graph, registry, pinned);
   plan_releases(pinned);
-  for (Step& step : steps_)
+  for (Step& step : steps_) {
     for (int slot : step.inputs) step.input_values.push_back(slot >= 0 ? &values_[slot] : nullptr);
+    // An input this step is the last to read (and reads at one position only) may become its
+    // output's storage (KernelContext::reuse_input_as_output).
+    for (int slot : step.inputs)
+      step.dying_inputs.push_back(slot >= 0 &&
+                                  std::count(step.release.begin(), step.release.end(), slot) > 0 &&
+                                  std::count(step.inputs.begin(), step.inputs.end(), slot) == 1);
+  }
 }
 
 // A step of the same node as `original`, with a kernel of its own.
@@ -365,6 +372,8 @@ std::vector<Tensor> Plan::run(const std::vector<Tensor>& feeds) {
   for (Step& step : steps_) {
     step_outputs_.resize(step.outputs.size());
     KernelContext ctx(*step.node, step.input_values.data(), step.input_values.size(), step_outputs_, &pool_);
+    // A step check reads the step's inputs after it ran: then none may be overwritten.
+    if (!check_) ctx.set_dying_inputs(step.dying_inputs.data());
     const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     try {
       step.kernel->run(ctx);

@@ -97,6 +97,7 @@ class Plan {
     std::vector<int> inputs;                  // slot per input, -1 for an omitted optional input
     std::vector<int> outputs;                 // slot per output, -1 for an unused optional output
     std::vector<int> release;                 // slots whose last use is this step
+    std::vector<char> dying_inputs;           // per input: its slot is released here and read once by it
     std::vector<const Tensor*> input_values;  // &values_[slot] per input (nullptr if omitted)
     double profiled_ms = 0;
     int profiled_runs = 0;

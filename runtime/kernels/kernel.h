@@ -67,6 +67,15 @@ class KernelContext {
   Tensor& allocate_output_to_overwrite(size_t i, DType dtype, const Shape& shape);
   // Sets output i to an existing tensor (a view of an input, say): no copy.
   void set_output(size_t i, Tensor tensor);
+  // Output `out` in the storage of input `in`, when the executor says that nothing reads that
+  // input after this node and no other tensor shares its storage (a kernel run outside a plan,
+  // or under a plan's step check, never reuses); nullptr otherwise. The output then has the
+  // input's dtype, shape and values: a kernel that reads each element before writing the same
+  // element works in place, and the step needs no second buffer of that size (the
+  // [tokens, vocabulary] gradient of a language model's loss is 206 MB on GPT-2 small).
+  Tensor* reuse_input_as_output(size_t in, size_t out);
+  // The executor's per-input flags: nonzero where the input dies at this node.
+  void set_dying_inputs(const char* dying) { dying_inputs_ = dying; }
   // Whether output i is consumed by anything (optional outputs may be skipped).
   bool output_wanted(size_t i) const { return i < outputs_.size() && !node_.outputs[i].empty(); }
 
@@ -77,6 +86,7 @@ class KernelContext {
   size_t num_inputs_;
   std::vector<Tensor>& outputs_;
   BufferPool* pool_;
+  const char* dying_inputs_ = nullptr;  // set_dying_inputs; nullptr: reuse nothing
 };
 
 class Kernel {

@@ -30,6 +30,15 @@ Tensor& KernelContext::allocate_output_to_overwrite(size_t i, DType dtype, const
   return outputs_[i];
 }
 
+Tensor* KernelContext::reuse_input_as_output(size_t in, size_t out) {
+  OT_CHECK(out < outputs_.size(), "{}: has no output {}", node_.label(), out);
+  if (dying_inputs_ == nullptr || in >= num_inputs_ || !dying_inputs_[in] || inputs_[in] == nullptr ||
+      !inputs_[in]->sole_owner())
+    return nullptr;
+  outputs_[out] = *inputs_[in];
+  return &outputs_[out];
+}
+
 void KernelContext::set_output(size_t i, Tensor tensor) {
   OT_CHECK(i < outputs_.size(), "{}: has no output {}", node_.label(), i);
   outputs_[i] = std::move(tensor);

@@ -162,7 +162,7 @@ def main():
              f"OMP_WAIT_POLICY={args.wait_policy}; "
              f"load average at the end {open('/proc/loadavg').read().split()[0]}",
              "",
-             "| row | engine | steps | step (ms) | step / our full | peak RSS (MB) | RSS / our full | CPU % | final loss | note |",
+             "| row | engine | steps | step (ms) | step / our full | peak RSS (MiB) | RSS / our full | CPU % | final loss | note |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         note = r["note"] if r["status"] != "ok" else ""

@@ -64,6 +64,9 @@ class Tensor {
 
   // A view with another shape of the same element count.
   Tensor reshaped(Shape shape) const;
+  // Whether this handle is the only one on its storage (no copy, view or caller shares it):
+  // what the executor checks before letting a kernel write over an input it was the last to read.
+  bool sole_owner() const { return owner_ != nullptr && owner_.use_count() == 1; }
   // A deep copy with its own storage.
   Tensor clone() const;
   // Values as double / int64 (any numeric dtype): for shape inputs, tests and printing.

@@ -75,7 +75,11 @@ class LossGradKernel : public Kernel {
       OT_CHECK((ignore_index_ && labels[p] == *ignore_index_) || (labels[p] >= 0 && labels[p] < c),
                "{}: target value {} at flat position {} is outside [0, {}) and is not ignore_index", node.label(),
                labels[p], p, c);
-    Tensor& dx = ctx.allocate_output(0, values.dtype(), xs);
+    // dValues [N, C, d...] in log_prob's own storage when nothing else reads log_prob (the loss
+    // of a language model is its largest value): each element of log_prob is read right before
+    // the same element of dValues is written. Not with dWeights, which reads log_prob after.
+    Tensor* reused = softmax_ && !ctx.output_wanted(1) ? ctx.reuse_input_as_output(1, 0) : nullptr;
+    Tensor& dx = reused != nullptr ? *reused : ctx.allocate_output(0, values.dtype(), xs);
     Tensor* dw = ctx.output_wanted(1) ? &ctx.allocate_output(1, values.dtype(), {c}) : nullptr;
     visit_float(values.dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
