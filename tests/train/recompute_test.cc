@@ -36,6 +36,7 @@
 #include "runtime/train/load_for_training.h"
 #include "runtime/transforms/train_mode.h"
 #include "tests/cli/cli_harness.h"
+#include "tests/support/gpt_tiny.h"
 #include "tests/support/model_builder.h"
 #include "tests/support/onnx_test_case.h"
 #include "tests/support/random_tensors.h"
@@ -47,8 +48,7 @@ using testing::ModelBuilder;
 using testing::random_tensor;
 using testing::TempDir;
 
-const std::string kGpt = std::string(ONNX_TRAIN_SOURCE_DIR) + "/tests/data/recompute/gpt_tiny.onnx";
-constexpr int64_t kSeq = 16, kVocab = 64;
+const std::string& kGpt = testing::kGptTiny;
 
 // x [N, width] -> `layers` x (MatMul W_i, Add b_i, Relu) -> MatMul -> logits [N, 3]; the values of
 // layer i are named m<i>, a<i>, r<i> (from 1).
@@ -94,16 +94,6 @@ TrainingGraph training_graph(const std::string& path, const std::string& model_l
   return t;
 }
 
-std::map<std::string, Tensor> gpt_batch(int64_t batch, unsigned seed) {
-  std::mt19937 rng(seed);
-  Tensor ids(DType::Int64, {batch, kSeq}), targets(DType::Int64, {batch, kSeq});
-  for (int64_t i = 0; i < batch * kSeq; ++i) {
-    ids.data<int64_t>()[i] = static_cast<int64_t>(rng() % kVocab);
-    targets.data<int64_t>()[i] = static_cast<int64_t>(rng() % kVocab);
-  }
-  return {{"input_ids", ids}, {"targets", targets}};
-}
-
 std::map<std::string, Tensor> chain_batch(int64_t batch, int64_t width, unsigned seed) {
   std::mt19937 rng(seed);
   Tensor label(DType::Int64, {batch});
@@ -141,7 +131,7 @@ TEST(Recompute, GptWithDropoutTrainsBitForBitAsWithout) {
   options.learning_rate = 1e-2;
   options.seed = 5;
   expect_same_training(
-      kGpt, options, [](unsigned step) { return gpt_batch(3, 100 + step); }, 4);
+      kGpt, options, [](unsigned step) { return testing::gpt_tiny_batch(3, 100 + step); }, 4);
 }
 
 TEST(Recompute, MlpChainTrainsBitForBitAsWithout) {
@@ -162,12 +152,12 @@ TEST(Recompute, CheckpointsResumeInASessionWithoutIt) {
   options.seed = 9;
   options.recompute = true;
   TrainingSession recomputing = TrainingSession::from_file(kGpt, options);
-  for (unsigned step = 0; step < 2; ++step) recomputing.train_step(gpt_batch(2, step));
+  for (unsigned step = 0; step < 2; ++step) recomputing.train_step(testing::gpt_tiny_batch(2, step));
   recomputing.save_checkpoint(dir.path() + "/run.ckpt");
   options.recompute = false;
   TrainingSession plain = TrainingSession::from_file(kGpt, options);
   plain.load_checkpoint(dir.path() + "/run.ckpt");
-  const auto feeds = gpt_batch(2, 7);
+  const auto feeds = testing::gpt_tiny_batch(2, 7);
   EXPECT_EQ(recomputing.train_step(feeds).loss, plain.train_step(feeds).loss);
   for (const auto& name : plain.parameter_names())
     EXPECT_TRUE(same_bits(plain.parameter(name), recomputing.parameter(name))) << name;
@@ -309,7 +299,7 @@ TEST(Recompute, PeakOfIntermediatesFallsOnDeepModels) {
     TrainingGraph plain = training_graph(kGpt, "loss");
     TrainingGraph rewritten = training_graph(kGpt, "loss");
     const RecomputeResult r = recompute_activations(rewritten.graph, rewritten.forward, {0, 16});
-    const auto feeds = gpt_batch(16, 1);
+    const auto feeds = testing::gpt_tiny_batch(16, 1);
     const Peaks before = peaks(plain.graph, feeds, 16), after = peaks(rewritten.graph, feeds, 16);
     std::printf(
         "gpt 3 blocks, batch 16: saved %.2f -> %.2f MiB, plan peak %.2f -> %.2f MiB, pool peak %.2f -> %.2f MiB\n",
@@ -376,7 +366,7 @@ TEST(Recompute, BudgetThroughTheSession) {
   options.max_activation_memory = 0;
   TrainingSession plain = TrainingSession::from_file(kGpt, options);
   for (unsigned step = 0; step < 2; ++step) {
-    const auto feeds = gpt_batch(2, 20 + step);
+    const auto feeds = testing::gpt_tiny_batch(2, 20 + step);
     EXPECT_EQ(plain.train_step(feeds).loss, budgeted.train_step(feeds).loss);
   }
   for (const auto& name : plain.parameter_names())

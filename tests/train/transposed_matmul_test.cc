@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "onnx_train/training_session.h"
+#include "tests/support/gpt_tiny.h"
 #include "tests/support/model_builder.h"
 
 namespace onnx_train {
@@ -32,8 +33,7 @@ namespace {
 
 using testing::TempDir;
 
-const std::string kGpt = std::string(ONNX_TRAIN_SOURCE_DIR) + "/tests/data/recompute/gpt_tiny.onnx";
-constexpr int64_t kSeq = 16, kVocab = 64;
+const std::string& kGpt = testing::kGptTiny;
 
 Node node(const std::string& op, std::vector<std::string> inputs, std::vector<std::string> outputs,
           std::map<std::string, Attribute> attributes = {}) {
@@ -124,16 +124,6 @@ TEST(TransposedMatMul, OtherFormsAreLeft) {
   EXPECT_EQ(count(g, "FusedMatMul"), 0u);
 }
 
-std::map<std::string, Tensor> gpt_batch(int64_t batch, unsigned seed) {
-  std::mt19937 rng(seed);
-  Tensor ids(DType::Int64, {batch, kSeq}), targets(DType::Int64, {batch, kSeq});
-  for (int64_t i = 0; i < batch * kSeq; ++i) {
-    ids.data<int64_t>()[i] = static_cast<int64_t>(rng() % kVocab);
-    targets.data<int64_t>()[i] = static_cast<int64_t>(rng() % kVocab);
-  }
-  return {{"input_ids", ids}, {"targets", targets}};
-}
-
 onnx::ModelProto read_proto(const std::string& path) {
   onnx::ModelProto m;
   std::ifstream in(path, std::ios::binary);
@@ -170,7 +160,7 @@ void expect_same_training(const std::string& precision, double tolerance) {
   EXPECT_LT(count(f, "Transpose"), count(p, "Transpose")) << precision;
 
   for (int step = 0; step < 4; ++step) {
-    const auto feeds = gpt_batch(3, 100 + static_cast<unsigned>(step));
+    const auto feeds = testing::gpt_tiny_batch(3, 100 + static_cast<unsigned>(step));
     const StepResult a = plain.train_step(feeds), b = fused.train_step(feeds);
     EXPECT_NEAR(b.loss, a.loss, tolerance * std::abs(a.loss)) << precision << " step " << step;
   }
