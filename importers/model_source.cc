@@ -34,16 +34,26 @@ onnx::TensorProto* constant_value(onnx::NodeProto& node) {
   return nullptr;
 }
 
-// `t` holding `value` (type, dims, bytes inline or placed in `data`), its name and doc string kept.
-void write_tensor(onnx::TensorProto& t, const Tensor& value, ExternalData* data = nullptr) {
+// Where the written tensors' bytes go: the data file (`data`), the model file streamed from the
+// tensors (`inline_tensors`, for graph initializers only), or else into the proto itself.
+struct TensorPlacement {
+  ExternalData* data = nullptr;
+  InlineTensors* inline_tensors = nullptr;
+};
+
+// `t` holding `value` (type, dims, bytes as `placement` says), its name and doc string kept.
+// `initializer`: `t` is one of the graph's initializers (which InlineTensors can hold).
+void write_tensor(onnx::TensorProto& t, const HeldTensor& value, const TensorPlacement& placement, bool initializer) {
   const std::string name = t.name(), doc = t.doc_string();
   t.Clear();
-  if (data != nullptr)
-    data->place(value, t);
-  else
-    tensor_to_proto(value, t);
   t.set_name(name);
   if (!doc.empty()) t.set_doc_string(doc);
+  if (placement.data != nullptr)
+    placement.data->place(value, t);
+  else if (placement.inline_tensors != nullptr && initializer)
+    placement.inline_tensors->place(value, t);
+  else
+    tensor_to_proto(value.value(), t);
 }
 
 // Keeps the elements of `field` for which `keep` is true, in order.
@@ -103,7 +113,7 @@ void ModelSource::finish(const onnx::ModelProto& working, const Graph& graph, co
     if (it != in_working.end()) {
       try {
         const std::string context = fmt::format("{}: initializer '{}'", path_, t.name());
-        write_tensor(t, tensor_from_proto(*it->second, model_dir, context));
+        write_tensor(t, tensor_from_proto(*it->second, model_dir, context), {}, true);
         continue;
       } catch (const Error&) {  // of a type the runtime does not read
       }
@@ -115,7 +125,8 @@ void ModelSource::finish(const onnx::ModelProto& working, const Graph& graph, co
     if (onnx::TensorProto* value = constant_value(n)) {
       holdable_.insert(n.output(0));
       if (is_external(*value))
-        write_tensor(*value, tensor_from_proto(*value, model_dir, fmt::format("{}: node '{}'", path_, n.name())));
+        write_tensor(*value, tensor_from_proto(*value, model_dir, fmt::format("{}: node '{}'", path_, n.name())), {},
+                     false);
     }
     if (n.op_type() == "Identity" && is_default_domain(n.domain()) && n.input_size() == 1 && n.output_size() == 1 &&
         initializer_names.count(n.input(0)))
@@ -186,13 +197,21 @@ void set_metadata(onnx::ModelProto& model, const std::string& key, const std::st
 namespace {
 
 // Every initializer of the trained graph by name; the ones the graph dropped since load go.
+// A value of `options.deferred` takes the place of the graph's.
 void write_initializers(onnx::GraphProto& g, const Graph& trained, const ModelSource& source,
-                        std::set<std::string>& placed, ExternalData* data) {
+                        const TrainedModelOptions& options, std::set<std::string>& placed,
+                        const TensorPlacement& placement) {
   std::set<std::string> dropped;
   keep_if(*g.mutable_initializer(), [&](onnx::TensorProto& t) {
+    const auto deferred = options.deferred.find(t.name());
+    if (deferred != options.deferred.end()) {
+      write_tensor(t, deferred->second, placement, true);
+      placed.insert(t.name());
+      return true;
+    }
     const auto it = trained.initializers.find(t.name());
     if (it != trained.initializers.end()) {
-      write_tensor(t, it->second, data);
+      write_tensor(t, it->second, placement, true);
       placed.insert(t.name());
       return true;
     }
@@ -205,31 +224,36 @@ void write_initializers(onnx::GraphProto& g, const Graph& trained, const ModelSo
 
 // Constant nodes whose output the trained graph holds as an initializer, and Identity nodes of
 // an initializer whose output it holds as its own (separated) initializer.
-void write_promoted_values(onnx::GraphProto& g, const Graph& trained, bool constants_as_initializers,
-                           std::set<std::string>& placed, ExternalData* data) {
+void write_promoted_values(onnx::GraphProto& g, const Graph& trained, const TrainedModelOptions& options,
+                           std::set<std::string>& placed, const TensorPlacement& placement) {
+  const bool constants_as_initializers = options.constants_as_initializers;
   std::set<std::string> initializers;
   for (const auto& t : g.initializer()) initializers.insert(t.name());
-  auto trained_value = [&](const std::string& name) -> const Tensor* {
+  auto trained_value = [&](const std::string& name) -> std::optional<HeldTensor> {
+    if (initializers.count(name)) return std::nullopt;
+    const auto deferred = options.deferred.find(name);
+    if (deferred != options.deferred.end()) return HeldTensor(deferred->second);
     const auto it = trained.initializers.find(name);
-    return it == trained.initializers.end() || initializers.count(name) ? nullptr : &it->second;
+    if (it == trained.initializers.end()) return std::nullopt;
+    return HeldTensor(it->second);
   };
   std::vector<onnx::TensorProto> added;
   keep_if(*g.mutable_node(), [&](onnx::NodeProto& n) {
     if (n.output_size() != 1) return true;
-    const Tensor* value = trained_value(n.output(0));
-    if (value == nullptr) return true;
+    const std::optional<HeldTensor> value = trained_value(n.output(0));
+    if (!value) return true;
     onnx::TensorProto* constant = constant_value(n);
     const bool separated = n.op_type() == "Identity" && is_default_domain(n.domain()) && n.input_size() == 1 &&
                            initializers.count(n.input(0));
     if (constant == nullptr && !separated) return true;
     placed.insert(n.output(0));
     if (constant != nullptr && !constants_as_initializers) {
-      write_tensor(*constant, *value, data);
+      write_tensor(*constant, *value, placement, false);
       return true;
     }
     added.emplace_back();
     added.back().set_name(n.output(0));
-    write_tensor(added.back(), *value, data);
+    write_tensor(added.back(), *value, placement, true);
     return false;
   });
   for (auto& t : added) g.add_initializer()->Swap(&t);
@@ -306,12 +330,20 @@ void drop_training_leftovers(onnx::ModelProto& m) {
 
 }  // namespace
 
-onnx::ModelProto trained_model_proto(const Graph& trained, const TrainedModelOptions& options, ExternalData* data) {
+onnx::ModelProto trained_model_proto(const Graph& trained, const TrainedModelOptions& options, ExternalData* data,
+                                     InlineTensors* inline_tensors) {
   onnx::ModelProto m;
   if (!trained.source) {
-    model_to_proto(trained, trained.opsets, m, data);
+    if (options.deferred.empty()) {
+      model_to_proto(trained, trained.opsets, m, data);
+      return m;
+    }
+    Graph with_values = trained;  // a graph built in memory: its deferred values made at once
+    for (const auto& [name, value] : options.deferred) with_values.initializers[name] = HeldTensor(value).value();
+    model_to_proto(with_values, with_values.opsets, m, data);
     return m;
   }
+  const TensorPlacement placement{data, data == nullptr ? inline_tensors : nullptr};
   const ModelSource& source = *trained.source;
   OT_CHECK(source.lost().empty(),
            "{}: the initializers {} of the model could not be kept for its export (consumed while loading it, or of a "
@@ -321,13 +353,15 @@ onnx::ModelProto trained_model_proto(const Graph& trained, const TrainedModelOpt
   m.clear_training_info();
   onnx::GraphProto& g = *m.mutable_graph();
   std::set<std::string> placed;
-  write_initializers(g, trained, source, placed, data);
-  write_promoted_values(g, trained, options.constants_as_initializers, placed, data);
+  write_initializers(g, trained, source, options, placed, placement);
+  write_promoted_values(g, trained, options, placed, placement);
   to_inference_form(g, source.path());
   update_shapes(g, trained);
   if (source.had_training_info()) drop_training_leftovers(m);
   std::vector<std::string> missing;
   for (const auto& name : options.changed)
+    if (!placed.count(name)) missing.push_back(name);
+  for (const auto& [name, value] : options.deferred)
     if (!placed.count(name)) missing.push_back(name);
   OT_CHECK(missing.empty(),
            "{}: the trained values of {} have no place in the model as given (computed inside a local function, or "
@@ -348,14 +382,15 @@ void write_trained_model(const Graph& trained, const std::string& path,
                          const std::map<std::string, std::string>& metadata, const TrainedModelOptions& options) {
   onnx::ModelProto model;
   std::optional<ExternalData> data;
+  InlineTensors inline_tensors;  // without a data file, the weights are streamed from the tensors
   if (trained_model_uses_external_data(trained, options, path)) data.emplace(path);
   try {
-    model = trained_model_proto(trained, options, data ? &*data : nullptr);
+    model = trained_model_proto(trained, options, data ? &*data : nullptr, &inline_tensors);
   } catch (const Error& e) {
     throw Error(fmt::format("{}: {}", path, e.what()), e.category());
   }
   for (const auto& [key, value] : metadata) set_metadata(model, key, value);
-  write_proto_file(model, path, "model", data ? &*data : nullptr);
+  write_model_file(model, path, data ? &*data : nullptr, &inline_tensors);
 }
 
 }  // namespace onnx_train

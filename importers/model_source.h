@@ -107,13 +107,18 @@ struct TrainedModelOptions {
   // Where write_trained_model puts the weights: Auto writes "<output>.data" when the source
   // model had external data or the weights take more than 1.5 GiB (onnx_train/external_data.h).
   ExternalDataMode external_data = ExternalDataMode::Auto;
+  // Values written in place of the graph's initializers of those names, made only as each is
+  // written (the merged LoRA weights: one exists at a time, not all at once).
+  std::map<std::string, DeferredTensor> deferred;
 };
 
 // The trained model (see above). A graph without a source (built in memory) is written as
 // model_to_proto writes it. With `data`, the initializers and trained Constant values of 1 KiB
-// or more are placed in it (external data) instead of inline.
+// or more are placed in it (external data) instead of inline; with `inline_tensors` (and no
+// `data`), the source's initializers of 1 KiB or more are held there for write_model_file to
+// stream, the proto holding only their dtype and dims.
 onnx::ModelProto trained_model_proto(const Graph& trained, const TrainedModelOptions& options = {},
-                                     ExternalData* data = nullptr);
+                                     ExternalData* data = nullptr, InlineTensors* inline_tensors = nullptr);
 
 // Whether the trained model written to `path` under `options` has external data (Auto's rule,
 // Never's 2 GB check).

@@ -10,6 +10,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
+#include <vector>
 
 #include <onnx/onnx_pb.h>
 
@@ -49,21 +52,54 @@ int serialize_to_fd(const google::protobuf::MessageLite& message, int fd) {
   return out.GetErrno() != 0 ? out.GetErrno() : ENOSPC;
 }
 
+HeldTensor::HeldTensor(Tensor value) : value_(std::move(value)) {}
+
+HeldTensor::HeldTensor(DeferredTensor deferred) : deferred_(std::move(deferred)), is_deferred_(true) {}
+
+DType HeldTensor::dtype() const { return is_deferred_ ? deferred_.dtype : value_.dtype(); }
+
+const Shape& HeldTensor::shape() const { return is_deferred_ ? deferred_.shape : value_.shape(); }
+
+size_t HeldTensor::nbytes() const {
+  if (!is_deferred_) return value_.nbytes();
+  size_t n = dtype_size(deferred_.dtype);
+  for (int64_t d : deferred_.shape) n *= static_cast<size_t>(d);
+  return n;
+}
+
+Tensor HeldTensor::value() const {
+  if (!is_deferred_) return value_;
+  Tensor made = deferred_.make();
+  OT_CHECK(made.dtype() == deferred_.dtype && made.shape() == deferred_.shape,
+           "internal: a deferred tensor was made as {} {}, not the {} {} it was written as", dtype_name(made.dtype()),
+           fmt::join(made.shape(), "x"), dtype_name(deferred_.dtype), fmt::join(deferred_.shape, "x"));
+  return made;
+}
+
 ExternalData::ExternalData(const std::string& path)
     : data_path_(path + ".data"), location_(fs::path(data_path_).filename().string()) {}
 
-void ExternalData::place(const Tensor& tensor, onnx::TensorProto& proto) {
-  if (tensor.nbytes() < kInlineBelow) {
-    tensor_to_proto(tensor, proto);
-    return;
-  }
-  // The fields tensor_to_proto sets, with a reference to the data file for the bytes.
+namespace {
+
+// `proto` (its name and doc string kept) with `tensor`'s dtype and dims and nothing else.
+void set_header(onnx::TensorProto& proto, const HeldTensor& tensor) {
   const std::string name = proto.name(), doc = proto.doc_string();
   proto.Clear();
   proto.set_name(name);
   if (!doc.empty()) proto.set_doc_string(doc);
   proto.set_data_type(static_cast<int32_t>(tensor.dtype()));
   for (int64_t d : tensor.shape()) proto.add_dims(d);
+}
+
+}  // namespace
+
+void ExternalData::place(const HeldTensor& tensor, onnx::TensorProto& proto) {
+  if (tensor.nbytes() < kInlineBelow) {
+    tensor_to_proto(tensor.value(), proto);
+    return;
+  }
+  // The fields tensor_to_proto sets, with a reference to the data file for the bytes.
+  set_header(proto, tensor);
   const uint64_t offset = (size_ + kAlignment - 1) / kAlignment * kAlignment;
   proto.set_data_location(onnx::TensorProto::EXTERNAL);
   auto entry = [&](const char* key, const std::string& value) {
@@ -76,6 +112,18 @@ void ExternalData::place(const Tensor& tensor, onnx::TensorProto& proto) {
   entry("length", std::to_string(tensor.nbytes()));
   pieces_.push_back({offset, tensor});
   size_ = offset + tensor.nbytes();
+}
+
+void InlineTensors::place(const HeldTensor& tensor, onnx::TensorProto& proto) {
+  if (tensor.nbytes() < kHeldFrom || tensor.dtype() == DType::String) {
+    tensor_to_proto(tensor.value(), proto);
+    return;
+  }
+  OT_CHECK(!proto.name().empty() && held_.count(proto.name()) == 0,
+           "internal: an inline tensor is held by the name '{}', which is empty or taken", proto.name());
+  set_header(proto, tensor);
+  proto.set_data_location(onnx::TensorProto::DEFAULT);  // as tensor_to_proto writes it
+  held_.emplace(proto.name(), tensor);
 }
 
 bool use_external_data(ExternalDataMode mode, bool source_external, uint64_t bytes, const std::string& path,
@@ -119,9 +167,17 @@ int write_data_file(const ExternalData& data, const std::string& partial) {
   const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return errno;
   int failed = 0;
-  for (const auto& piece : data.pieces()) {
-    failed = write_all_at(fd, static_cast<const char*>(piece.tensor.raw_data()), piece.tensor.nbytes(), piece.offset);
-    if (failed != 0) break;
+  try {
+    for (const auto& piece : data.pieces()) {
+      const Tensor value = piece.tensor.value();  // a deferred one exists from here to the next
+      failed = write_all_at(fd, static_cast<const char*>(value.raw_data()), value.nbytes(), piece.offset);
+      if (failed != 0) break;
+    }
+  } catch (...) {
+    ::close(fd);
+    std::error_code ignored;
+    fs::remove(partial, ignored);
+    throw;
   }
   if (failed == 0 && ::ftruncate(fd, static_cast<off_t>(data.size())) != 0) failed = errno;
   if (failed == 0 && ::fsync(fd) != 0) failed = errno;
@@ -139,8 +195,12 @@ std::string space_hint(int error) {
 
 }  // namespace
 
-void write_proto_file(const google::protobuf::MessageLite& message, const std::string& path, const char* what,
-                      const ExternalData* data) {
+namespace {
+
+// write_proto_file with `serialize(fd)` writing the file's bytes: it returns 0, an errno, or -1
+// for a message protobuf cannot write (over 2 GB).
+void write_file_whole(const std::string& path, const char* what, const ExternalData* data,
+                      const std::function<int(int)>& serialize) {
   // Written (streamed: no second copy of a model's bytes in memory), flushed to the disk
   // (fsync) and renamed over the target, and the folder synced: after a crash or power loss
   // the file is the old one or the whole new one.
@@ -166,7 +226,15 @@ void write_proto_file(const google::protobuf::MessageLite& message, const std::s
     OT_FAIL_AS(ErrorCategory::Io, "{}: cannot open for writing: {} (does the folder exist and is it writable?)", path,
                std::strerror(open_errno));
   }
-  int failed_errno = serialize_to_fd(message, fd);
+  int failed_errno = 0;
+  try {
+    failed_errno = serialize(fd);
+  } catch (...) {  // a deferred tensor that could not be made
+    ::close(fd);
+    fs::remove(partial, ignored);
+    if (data != nullptr) fs::remove(data_partial, ignored);
+    throw;
+  }
   if (failed_errno < 0) {
     ::close(fd);
     fs::remove(partial, ignored);
@@ -207,6 +275,92 @@ void write_proto_file(const google::protobuf::MessageLite& message, const std::s
     ::fsync(dir_fd);
     ::close(dir_fd);
   }
+}
+
+size_t varint_size(uint64_t v) { return google::protobuf::io::CodedOutputStream::VarintSize64(v); }
+
+// The size of a length-delimited field (tag, length, `bytes` of payload) of field number < 16.
+uint64_t field_size(uint64_t bytes) { return 1 + varint_size(bytes) + bytes; }
+
+// Writes `model` into `fd` with the bytes of each initializer `held` holds streamed from its
+// tensor. Protobuf's wire format lets a message's fields come in any order, so the file is the
+// model's fields other than `graph`, then `graph` (field 7) as its fields other than
+// `initializer`, then each initializer (field 5) as its fields, then `raw_data` (field 9) from the
+// tensor. Every length is known before its bytes: the held tensors' sizes come from dtype and shape.
+// Returns as serialize_to_fd does.
+int serialize_model_streamed(onnx::ModelProto& model, const InlineTensors& held, int fd) {
+  using google::protobuf::io::CodedOutputStream;
+  constexpr uint32_t kGraphTag = (7 << 3) | 2, kInitializerTag = (5 << 3) | 2, kRawDataTag = (9 << 3) | 2;
+  // Taken apart here, put back on every way out.
+  std::unique_ptr<onnx::GraphProto> graph(model.release_graph());
+  google::protobuf::RepeatedPtrField<onnx::TensorProto> initializers;
+  graph->mutable_initializer()->Swap(&initializers);
+  struct Restore {
+    onnx::ModelProto& model;
+    std::unique_ptr<onnx::GraphProto>& graph;
+    google::protobuf::RepeatedPtrField<onnx::TensorProto>& initializers;
+    ~Restore() {
+      graph->mutable_initializer()->Swap(&initializers);
+      model.set_allocated_graph(graph.release());
+    }
+  } restore{model, graph, initializers};
+
+  std::vector<const HeldTensor*> streamed(static_cast<size_t>(initializers.size()), nullptr);
+  std::vector<uint64_t> header_sizes(streamed.size()), tensor_sizes(streamed.size());
+  uint64_t graph_size = graph->ByteSizeLong();
+  size_t found = 0;
+  for (int i = 0; i < initializers.size(); ++i) {
+    const onnx::TensorProto& t = initializers.Get(i);
+    const auto it = held.held().find(t.name());
+    if (it != held.held().end() && t.raw_data().empty()) {
+      streamed[i] = &it->second;
+      ++found;
+    }
+    header_sizes[i] = t.ByteSizeLong();
+    tensor_sizes[i] = header_sizes[i] + (streamed[i] != nullptr ? field_size(streamed[i]->nbytes()) : 0);
+    graph_size += field_size(tensor_sizes[i]);
+  }
+  OT_CHECK(found == held.held().size(), "internal: {} of the {} held tensors are no initializers of the graph written",
+           held.held().size() - found, held.held().size());
+  const uint64_t total = model.ByteSizeLong() + field_size(graph_size);
+  if (total > static_cast<uint64_t>(INT_MAX)) return -1;  // what protobuf readers refuse
+
+  google::protobuf::io::FileOutputStream out(fd);
+  {
+    CodedOutputStream coded(&out);
+    model.SerializeWithCachedSizes(&coded);
+    coded.WriteTag(kGraphTag);
+    coded.WriteVarint64(graph_size);
+    graph->SerializeWithCachedSizes(&coded);
+    for (int i = 0; i < initializers.size() && !coded.HadError(); ++i) {
+      coded.WriteTag(kInitializerTag);
+      coded.WriteVarint64(tensor_sizes[i]);
+      initializers.Get(i).SerializeWithCachedSizes(&coded);
+      if (streamed[i] == nullptr) continue;
+      const Tensor value = streamed[i]->value();  // a deferred one exists from here to the next
+      coded.WriteTag(kRawDataTag);
+      coded.WriteVarint64(value.nbytes());
+      coded.WriteRaw(value.raw_data(), static_cast<int>(value.nbytes()));
+    }
+    if (!coded.HadError() && static_cast<uint64_t>(coded.ByteCount()) != total)
+      OT_FAIL("internal: the streamed model took {} bytes, not the {} laid out", coded.ByteCount(), total);
+  }
+  if (out.Flush()) return 0;
+  return out.GetErrno() != 0 ? out.GetErrno() : ENOSPC;
+}
+
+}  // namespace
+
+void write_proto_file(const google::protobuf::MessageLite& message, const std::string& path, const char* what,
+                      const ExternalData* data) {
+  write_file_whole(path, what, data, [&](int fd) { return serialize_to_fd(message, fd); });
+}
+
+void write_model_file(onnx::ModelProto& model, const std::string& path, const ExternalData* data,
+                      const InlineTensors* inline_tensors) {
+  if (inline_tensors == nullptr || inline_tensors->held().empty()) return write_proto_file(model, path, "model", data);
+  write_file_whole(path, "model", data,
+                   [&](int fd) { return serialize_model_streamed(model, *inline_tensors, fd); });
 }
 
 }  // namespace onnx_train

@@ -55,10 +55,13 @@ double number(const std::string& text, const std::string& key, const std::string
 
 }  // namespace
 
-Graph merged_lora_model(const Graph& model, const LoraInfo& info) {
-  Graph merged = model;  // initializers share storage: only the merged weights are new
-  for (auto& [name, value] : merged_lora_weights(info, model.initializers)) merged.initializers[name] = std::move(value);
-  for (const auto& name : info.adapter_names()) merged.initializers.erase(name);
+std::map<std::string, DeferredTensor> merged_lora_values(const Graph& model, const LoraInfo& info) {
+  std::map<std::string, DeferredTensor> merged;
+  for (const LoraAdapter& adapter : info.adapters) {
+    const Tensor& w = model.initializers.at(adapter.weight);
+    merged[adapter.weight] =
+        DeferredTensor{w.dtype(), w.shape(), [&model, adapter] { return merged_lora_weight(adapter, model.initializers); }};
+  }
   return merged;
 }
 
@@ -69,7 +72,8 @@ void export_merged_lora(const std::string& model_path, const std::string& adapte
   const LoadedModel loaded = load_model_for_training(model_path, options);
   TrainedModelOptions written;
   written.external_data = external_data;
-  write_trained_model(merged_lora_model(*loaded.model, loaded.lora), out, {}, written);
+  written.deferred = merged_lora_values(*loaded.model, loaded.lora);
+  write_trained_model(*loaded.model, out, {}, written);
 }
 
 std::string lora_adapter_path(const std::string& model_path) {

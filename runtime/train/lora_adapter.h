@@ -13,8 +13,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
+#include "importers/proto_io.h"
 #include "runtime/ir/graph.h"
 #include "runtime/transforms/lora.h"
 
@@ -28,9 +30,10 @@ void write_lora_adapter(const LoraInfo& info, const Graph& model, const std::str
 // equal the file's), then the file's A and B values. Errors name the file and the model.
 LoraInfo apply_lora_adapter(Graph& graph, const LoraOptions& options, uint64_t seed, const std::string& model_path);
 
-// `model` (an adapted graph) with W' = W + s A B in place of each adapted weight and the
-// adapters' initializers gone: what the export writes into the user's file.
-Graph merged_lora_model(const Graph& model, const LoraInfo& info);
+// W' = W + s A B of each adapted weight of `model` (an adapted graph), by the weight's name, each
+// made only when the export writes it (one at a time): what the export writes into the user's
+// file in place of W. `model` must outlive the values.
+std::map<std::string, DeferredTensor> merged_lora_values(const Graph& model, const LoraInfo& info);
 
 // Where export_model writes the adapters beside the model at `model_path`: "x.onnx" -> "x.lora.onnx".
 std::string lora_adapter_path(const std::string& model_path);

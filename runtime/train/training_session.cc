@@ -833,7 +833,8 @@ void TrainingSession::export_model(const std::string& path, const std::map<std::
     write_trained_model(*s.model, path, metadata, options);
     return export_lora_adapter(lora_adapter_file(path));
   }
-  write_trained_model(merged_lora_model(*s.model, s.lora), path, metadata, options);
+  options.deferred = merged_lora_values(*s.model, s.lora);
+  write_trained_model(*s.model, path, metadata, options);
 }
 
 void TrainingSession::export_lora_adapter(const std::string& path) const {

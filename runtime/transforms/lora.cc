@@ -6,6 +6,7 @@
 #include <random>
 #include <regex>
 #include <set>
+#include <type_traits>
 
 #include "runtime/ir/editor.h"
 #include "runtime/transforms/weight_init.h"
@@ -299,14 +300,14 @@ LoraInfo apply_lora(Graph& graph, const LoraOptions& options, uint64_t seed, con
   return info;
 }
 
-std::map<std::string, Tensor> merged_lora_weights(const LoraInfo& info, const std::map<std::string, Tensor>& values) {
-  std::map<std::string, Tensor> merged;
-  for (const LoraAdapter& ad : info.adapters) {
-    const Tensor& w = values.at(ad.weight);
-    const std::vector<double> a = values.at(ad.a).to_doubles(), b = values.at(ad.b).to_doubles();
-    const int64_t r = values.at(ad.a).numel() / ad.in_features, in = ad.in_features, out = ad.out_features;
-    std::vector<double> wd = w.to_doubles();
-    // delta[i][o] = s * sum_j A(i, j) B(j, o) with A(i, j), B(j, o) read from each form's layout.
+Tensor merged_lora_weight(const LoraAdapter& ad, const std::map<std::string, Tensor>& values) {
+  const Tensor& w = values.at(ad.weight);
+  const std::vector<double> a = values.at(ad.a).to_doubles(), b = values.at(ad.b).to_doubles();
+  const int64_t r = values.at(ad.a).numel() / ad.in_features, in = ad.in_features, out = ad.out_features;
+  Tensor merged = Tensor::uninitialized(w.dtype(), w.shape());
+  // W'[at] = W[at] + s * delta[i][o], delta[i][o] = sum_j A(i, j) B(j, o) in double, with A(i, j),
+  // B(j, o) read from each form's layout and `at` W's own index of (i, o).
+  auto merge = [&](auto* dst, const auto* src) {
     for (int64_t i = 0; i < in; ++i) {
       for (int64_t o = 0; o < out; ++o) {
         double sum = 0;
@@ -316,18 +317,15 @@ std::map<std::string, Tensor> merged_lora_weights(const LoraInfo& info, const st
           sum += aij * bjo;
         }
         const int64_t at = ad.form == LoraWeightForm::Direct ? i * out + o : o * in + i;
-        wd[at] += ad.merge_scale * sum;
+        using T = std::remove_pointer_t<decltype(dst)>;
+        dst[at] = static_cast<T>(static_cast<double>(src[at]) + ad.merge_scale * sum);
       }
     }
-    Tensor t(w.dtype(), w.shape());
-    for (int64_t k = 0; k < t.numel(); ++k) {
-      if (w.dtype() == DType::Float64)
-        t.data<double>()[k] = wd[k];
-      else
-        t.data<float>()[k] = static_cast<float>(wd[k]);
-    }
-    merged[ad.weight] = std::move(t);
-  }
+  };
+  if (w.dtype() == DType::Float64)
+    merge(merged.data<double>(), w.data<double>());
+  else
+    merge(merged.data<float>(), w.data<float>());
   return merged;
 }
 

@@ -75,7 +75,7 @@ std::vector<std::string> lora_eligible_weights(const Graph& graph);
 // model without eligible weights; each lists what there is.
 LoraInfo apply_lora(Graph& graph, const LoraOptions& options, uint64_t seed, const std::string& loss_output = "");
 
-// W' of every adapter from `values` (the graph's initializers: W, A and B by name), in W's layout.
-std::map<std::string, Tensor> merged_lora_weights(const LoraInfo& info, const std::map<std::string, Tensor>& values);
+// W' of `adapter` from `values` (the graph's initializers: W, A and B by name), in W's layout.
+Tensor merged_lora_weight(const LoraAdapter& adapter, const std::map<std::string, Tensor>& values);
 
 }  // namespace onnx_train
