@@ -89,6 +89,7 @@ const std::vector<LossCase> kLossCases = {
     {{4, 5}, "mean", false, false},  {{4, 5}, "sum", true, false},         {{3, 4}, "none", true, true},
     {{2, 3, 4}, "mean", true, true}, {{2, 4, 3, 2}, "none", false, false}, {{2, 3, 2, 3}, "sum", false, true},
     {{5, 6}, "mean", false, true},   {{64, 10, 64}, "mean", true, true},  // large enough for the parallel loop
+    {{16, 5000}, "mean", false, true},  // a language model's [positions, vocabulary]: the parallel rows
 };
 
 void check_loss_grad_precisions(const std::string& op, bool softmax) {

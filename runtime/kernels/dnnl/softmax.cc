@@ -101,8 +101,9 @@ class SoftmaxCrossEntropyLossKernel : public Kernel {
              scores.describe());
     const int64_t n = scores.shape()[0], c = scores.shape()[1];
     const int64_t d = c == 0 || n == 0 ? 0 : scores.numel() / (n * c);
-    Tensor log_prob = ctx.output_wanted(1) ? ctx.allocate_output(1, scores.dtype(), scores.shape())
-                                           : Tensor(scores.dtype(), scores.shape());
+    // softmax_any writes every element: no zero fill first.
+    Tensor log_prob = ctx.output_wanted(1) ? ctx.allocate_output_to_overwrite(1, scores.dtype(), scores.shape())
+                                           : Tensor::uninitialized(scores.dtype(), scores.shape());
     if (scores.numel() > 0) softmax_any(dnnl_, scores, log_prob, n, c, d, true);
     nll_loss(ctx, log_prob, ctx.input(1), ctx.has_input(2) ? &ctx.input(2) : nullptr, reduction_, ignore_index_);
   }
