@@ -350,21 +350,6 @@ void infer_shapes(onnx::ModelProto& model) {
 
 namespace {
 
-// ONNX's inference context does not name the node that stopped it; its op does, and so the
-// message lists the graph's nodes of that op.
-[[noreturn]] void fail_on_negative_dimension(const NegativeDimension& e, const onnx::GraphProto& graph,
-                                             const std::string& path) {
-  std::vector<std::string> nodes;
-  for (const auto& n : graph.node())
-    if (n.op_type() == e.op_type) nodes.push_back(fmt::format("'{}'", n.name()));
-  const size_t shown = std::min<size_t>(nodes.size(), 5);
-  OT_FAIL_AS(ErrorCategory::Model, "{}: ONNX shape inference stopped: {}{}", path, e.what(),
-             nodes.empty() ? std::string()
-                           : fmt::format(" (the {} nodes: {}{})", e.op_type,
-                                         fmt::join(nodes.begin(), nodes.begin() + static_cast<long>(shown), ", "),
-                                         nodes.size() > shown ? ", ..." : ""));
-}
-
 void run_shape_inference(onnx::ModelProto& model, const std::string& path) {
   try {
     infer_shapes(model);

@@ -28,7 +28,7 @@ void upgrade_opset(onnx::ModelProto& model, int from, int to, const std::string&
       if (it != external.end()) init = it->second;
     }
   } catch (const NegativeDimension& e) {
-    OT_FAIL_AS(ErrorCategory::Model, "{}: ONNX shape inference stopped: {}", path, e.what());
+    fail_on_negative_dimension(e, model.graph(), path);
   } catch (const std::exception& e) {
     OT_FAIL(
         "{}: the model uses opset {} and ONNX's version converter could not upgrade it to opset {}, which {} needs: "

@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <tuple>
 #include <vector>
+
+#include "onnx_train/error.h"
 
 namespace onnx_train {
 
@@ -79,6 +81,18 @@ class GuardedRegistry final : public onnx::ISchemaRegistry {
 const onnx::ISchemaRegistry* guarded_schema_registry() {
   static const GuardedRegistry registry;
   return &registry;
+}
+
+void fail_on_negative_dimension(const NegativeDimension& e, const onnx::GraphProto& graph, const std::string& path) {
+  std::vector<std::string> nodes;
+  for (const auto& n : graph.node())
+    if (n.op_type() == e.op_type) nodes.push_back(fmt::format("'{}'", n.name()));
+  const size_t shown = std::min<size_t>(nodes.size(), 5);
+  OT_FAIL_AS(ErrorCategory::Model, "{}: ONNX shape inference stopped: {}{}", path, e.what(),
+             nodes.empty() ? std::string()
+                           : fmt::format(" (the {} nodes: {}{})", e.op_type,
+                                         fmt::join(nodes.begin(), nodes.begin() + static_cast<long>(shown), ", "),
+                                         nodes.size() > shown ? ", ..." : ""));
 }
 
 }  // namespace onnx_train

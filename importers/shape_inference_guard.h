@@ -30,4 +30,10 @@ class NegativeDimension : public std::runtime_error {
 // schemas, with guarded inference functions. Safe to use from several threads.
 const onnx::ISchemaRegistry* guarded_schema_registry();
 
+// Throws the model error for `e` out of the inference of `graph` (the model file `path`): ONNX's
+// inference context does not name the node that stopped it; its op does, so the message lists
+// the graph's nodes of that op.
+[[noreturn]] void fail_on_negative_dimension(const NegativeDimension& e, const onnx::GraphProto& graph,
+                                             const std::string& path);
+
 }  // namespace onnx_train
