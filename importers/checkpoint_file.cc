@@ -86,15 +86,16 @@ void write_checkpoint_file(const CheckpointFile& checkpoint, const std::string& 
   checksum->set_value(std::to_string(content_crc(checkpoint)));
   auto* graph = model.mutable_graph();
   graph->set_name(kGraphName);
+  InlineTensors inline_tensors;  // without a data file, the tensors are streamed from memory
   for (const auto& [name, tensor] : checkpoint.tensors) {
     auto* proto = graph->add_initializer();
+    proto->set_name(name);
     if (data)
       data->place(tensor, *proto);
     else
-      tensor_to_proto(tensor, *proto);
-    proto->set_name(name);
+      inline_tensors.place(tensor, *proto);
   }
-  write_proto_file(model, path, "checkpoint", data ? &*data : nullptr);
+  write_model_file(model, path, "checkpoint", data ? &*data : nullptr, &inline_tensors);
 }
 
 CheckpointFile read_checkpoint_file(const std::string& path) {

@@ -390,7 +390,7 @@ void write_trained_model(const Graph& trained, const std::string& path,
     throw Error(fmt::format("{}: {}", path, e.what()), e.category());
   }
   for (const auto& [key, value] : metadata) set_metadata(model, key, value);
-  write_model_file(model, path, data ? &*data : nullptr, &inline_tensors);
+  write_model_file(model, path, "model", data ? &*data : nullptr, &inline_tensors);
 }
 
 }  // namespace onnx_train

@@ -356,10 +356,10 @@ void write_proto_file(const google::protobuf::MessageLite& message, const std::s
   write_file_whole(path, what, data, [&](int fd) { return serialize_to_fd(message, fd); });
 }
 
-void write_model_file(onnx::ModelProto& model, const std::string& path, const ExternalData* data,
+void write_model_file(onnx::ModelProto& model, const std::string& path, const char* what, const ExternalData* data,
                       const InlineTensors* inline_tensors) {
-  if (inline_tensors == nullptr || inline_tensors->held().empty()) return write_proto_file(model, path, "model", data);
-  write_file_whole(path, "model", data,
+  if (inline_tensors == nullptr || inline_tensors->held().empty()) return write_proto_file(model, path, what, data);
+  write_file_whole(path, what, data,
                    [&](int fd) { return serialize_model_streamed(model, *inline_tensors, fd); });
 }
 

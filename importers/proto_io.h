@@ -95,7 +95,7 @@ class ExternalData {
 //
 //   InlineTensors held;
 //   held.place(tensor, *model.mutable_graph()->add_initializer());   // named first
-//   write_model_file(model, "out.onnx", nullptr, &held);
+//   write_model_file(model, "out.onnx", "model", nullptr, &held);
 class InlineTensors {
  public:
   // Smaller tensors go into the proto at once.
@@ -128,10 +128,10 @@ bool use_external_data(ExternalDataMode mode, bool source_external, uint64_t byt
 void write_proto_file(const google::protobuf::MessageLite& message, const std::string& path, const char* what,
                       const ExternalData* data = nullptr);
 
-// write_proto_file for a model whose large initializers `inline_tensors` holds (their bytes are
+// write_proto_file for a model (or a checkpoint, an ONNX file too) whose large initializers `inline_tensors` holds (their bytes are
 // streamed into the file; see InlineTensors). `model` is taken apart while it is written and
 // put back together before this returns or throws.
-void write_model_file(onnx::ModelProto& model, const std::string& path, const ExternalData* data,
+void write_model_file(onnx::ModelProto& model, const std::string& path, const char* what, const ExternalData* data,
                       const InlineTensors* inline_tensors);
 
 }  // namespace onnx_train

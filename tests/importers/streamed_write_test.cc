@@ -76,7 +76,7 @@ TEST(StreamedWrite, HeldInitializersReadBackAsTheSameModel) {
   EXPECT_EQ(held.held().size(), 1u);  // the small one went into the proto
   EXPECT_TRUE(m.graph().initializer(0).raw_data().empty());
   const std::string path = dir.path() + "/m.onnx";
-  write_model_file(m, path, nullptr, &held);
+  write_model_file(m, path, "model", nullptr, &held);
   // The message is whole again, and the file parses to what protobuf would have written.
   EXPECT_EQ(m.graph().initializer_size(), 2);
   EXPECT_EQ(m.graph().initializer(0).name(), "big");
@@ -117,7 +117,7 @@ TEST(StreamedWrite, DeferredValuesAreMadeOneAtATimeWhileWriting) {
     place(ramp({3}, -1), inits[1]);
     place(deferred(100), inits[2]);
     EXPECT_EQ(made, 0) << "placing made a deferred value";
-    write_model_file(m, dir.path() + "/m.onnx", external ? &data : nullptr, external ? nullptr : &held);
+    write_model_file(m, dir.path() + "/m.onnx", "model", external ? &data : nullptr, external ? nullptr : &held);
     EXPECT_EQ(made, 2);
     EXPECT_EQ(*most_alive, 1) << "two deferred values existed at once";
     EXPECT_EQ(*alive, 0);
@@ -140,7 +140,7 @@ TEST(StreamedWrite, AValueThatCannotBeMadeLeavesNoFile) {
   held.place(DeferredTensor{DType::Float32, {16, 16}, []() -> Tensor { throw std::runtime_error("out of memory"); }},
              *m.mutable_graph()->mutable_initializer(0));
   held.place(ramp({3}, 0), *m.mutable_graph()->mutable_initializer(1));
-  EXPECT_THROW(write_model_file(m, path, nullptr, &held), std::runtime_error);
+  EXPECT_THROW(write_model_file(m, path, "model", nullptr, &held), std::runtime_error);
   EXPECT_FALSE(fs::exists(path));
   EXPECT_FALSE(fs::exists(path + ".partial"));
   EXPECT_EQ(m.graph().initializer_size(), 2);  // put back together on the way out too
@@ -153,7 +153,7 @@ TEST(StreamedWrite, AValueMadeOfAnotherShapeIsRefused) {
   held.place(DeferredTensor{DType::Float32, {16, 16}, [] { return ramp({16, 17}, 0); }},
              *m.mutable_graph()->mutable_initializer(0));
   held.place(ramp({3}, 0), *m.mutable_graph()->mutable_initializer(1));
-  EXPECT_THROW(write_model_file(m, dir.path() + "/m.onnx", nullptr, &held), Error);
+  EXPECT_THROW(write_model_file(m, dir.path() + "/m.onnx", "model", nullptr, &held), Error);
   EXPECT_FALSE(fs::exists(dir.path() + "/m.onnx"));
 }
 
@@ -166,7 +166,7 @@ TEST(StreamedWrite, AHeldTensorThatIsNoInitializerIsRefused) {
   held.place(ramp({16, 16}, 0), elsewhere);
   tensor_to_proto(ramp({16, 16}, 0), *m.mutable_graph()->mutable_initializer(0));
   tensor_to_proto(ramp({3}, 0), *m.mutable_graph()->mutable_initializer(1));
-  EXPECT_THROW(write_model_file(m, dir.path() + "/m.onnx", nullptr, &held), Error);
+  EXPECT_THROW(write_model_file(m, dir.path() + "/m.onnx", "model", nullptr, &held), Error);
   EXPECT_FALSE(fs::exists(dir.path() + "/m.onnx"));
 }
 
