@@ -335,7 +335,8 @@ class TrainingSession {
   // export_training_model of an upgraded model is at the upgraded opset: its training
   // algorithm holds the loss, which the older opset lacks.
   // With LoRA adapters the written weights are the merged W + (alpha / rank) A B (the adapters
-  // themselves are not written), or, with options.lora.export_separate, the base weights as
+  // themselves are not written; each merged weight is made as it is written, so the export
+  // holds one at a time), or, with options.lora.export_separate, the base weights as
   // loaded with the adapters in lora_adapter_file(path) beside them (export_lora_adapter).
   void export_model(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const;
   // Writes the adapters alone (runtime/train/lora_adapter.h), for options.lora.adapter.
