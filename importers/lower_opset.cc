@@ -112,7 +112,7 @@ class ShapeOracle {
     for (size_t i = first; i < lowered_.nodes.size(); ++i) write_node_(i, *g->add_node());
     try {
       infer_shapes(model);
-    } catch (const NegativeDimension&) {
+    } catch (const InferenceRefused&) {
       throw;  // the model is wrong before any lowering: load_onnx_model names the op
     } catch (const std::exception&) {
       // What could not be inferred stays unknown; a rule that needs it says so.

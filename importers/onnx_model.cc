@@ -353,8 +353,8 @@ namespace {
 void run_shape_inference(onnx::ModelProto& model, const std::string& path) {
   try {
     infer_shapes(model);
-  } catch (const NegativeDimension& e) {
-    fail_on_negative_dimension(e, model.graph(), path);
+  } catch (const InferenceRefused& e) {
+    fail_on_refused_inference(e, model.graph(), path);
   } catch (const std::exception& e) {
     OT_FAIL("{}: ONNX shape inference found an inconsistency: {}", path, e.what());
   }
@@ -549,8 +549,8 @@ Graph load_onnx_model(const std::string& path, const LoadOptions& options) {
   if (opset > kMaxOpset) {
     try {
       settings = lower_to_opset17(model, path);
-    } catch (const NegativeDimension& e) {
-      fail_on_negative_dimension(e, model.graph(), path);
+    } catch (const InferenceRefused& e) {
+      fail_on_refused_inference(e, model.graph(), path);
     }
     opset = kMaxOpset;
   }

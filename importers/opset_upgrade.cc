@@ -27,8 +27,8 @@ void upgrade_opset(onnx::ModelProto& model, int from, int to, const std::string&
       const auto it = external.find(init.name());
       if (it != external.end()) init = it->second;
     }
-  } catch (const NegativeDimension& e) {
-    fail_on_negative_dimension(e, model.graph(), path);
+  } catch (const InferenceRefused& e) {
+    fail_on_refused_inference(e, model.graph(), path);
   } catch (const std::exception& e) {
     OT_FAIL(
         "{}: the model uses opset {} and ONNX's version converter could not upgrade it to opset {}, which {} needs: "

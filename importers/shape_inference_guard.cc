@@ -32,20 +32,51 @@ std::string negative_shape(const onnx::TypeProto* type) {
   return negative ? fmt::format("[{}]", fmt::join(dims, ", ")) : "";
 }
 
+// The rank of a tensor type with a shape, or -1.
+int known_rank(const onnx::TypeProto* type) {
+  if (type == nullptr || !type->has_tensor_type() || !type->tensor_type().has_shape()) return -1;
+  return type->tensor_type().shape().dim_size();
+}
+
+// The convolutions whose inference reads the weight's dimensions against the input's rank (the
+// kernel's spatial sizes from W's trailing dimensions, the output channels from W's leading
+// ones): the positions of the input and the weight.
+const std::map<std::string, std::pair<size_t, size_t>>& convolution_inputs() {
+  static const std::map<std::string, std::pair<size_t, size_t>> inputs{
+      {"Conv", {0, 1}}, {"ConvInteger", {0, 1}}, {"ConvTranspose", {0, 1}}, {"QLinearConv", {0, 3}}};
+  return inputs;
+}
+
+// Refuses a convolution whose weight's rank is not its input's (see the header).
+void check_convolution_ranks(onnx::InferenceContext& ctx, const std::string& op, int since_version) {
+  const auto it = convolution_inputs().find(op);
+  if (it == convolution_inputs().end()) return;
+  const auto [x, w] = it->second;
+  if (x >= ctx.getNumInputs() || w >= ctx.getNumInputs()) return;
+  const int x_rank = known_rank(ctx.getInputType(x)), w_rank = known_rank(ctx.getInputType(w));
+  if (w_rank < 0 || (x_rank < 0 && w_rank >= 2) || x_rank == w_rank) return;
+  throw InferenceRefused(
+      fmt::format("a {}-{} node's weight (input {}) has rank {}, but its input (input {}) has rank {}; the weight "
+                  "must be [M, C / group, k1, ...] with one kernel dimension per spatial axis of the input",
+                  op, since_version, w, w_rank, x, x_rank < 0 ? std::string("unknown") : std::to_string(x_rank)),
+      op);
+}
+
 onnx::InferenceFunction guarded(onnx::InferenceFunction infer, const std::string& op, int since_version) {
   return [infer = std::move(infer), op, since_version](onnx::InferenceContext& ctx) {
     for (size_t i = 0; i < ctx.getNumInputs(); ++i) {
       const std::string shape = negative_shape(ctx.getInputType(i));
       if (!shape.empty())
-        throw NegativeDimension(fmt::format("a {}-{} node's input {} has the shape {}, with a negative dimension", op,
+        throw InferenceRefused(fmt::format("a {}-{} node's input {} has the shape {}, with a negative dimension", op,
                                             since_version, i, shape),
                                 op);
     }
+    check_convolution_ranks(ctx, op, since_version);
     infer(ctx);
     for (size_t i = 0; i < ctx.getNumOutputs(); ++i) {
       const std::string shape = negative_shape(ctx.getOutputType(i));
       if (!shape.empty())
-        throw NegativeDimension(fmt::format(
+        throw InferenceRefused(fmt::format(
             "a {}-{} node computes its output {} with the shape {}, a negative dimension (for a convolution or "
             "pooling: a kernel larger than its padded input; check kernel_shape, pads, strides and dilations "
             "against the input's shape)",
@@ -83,10 +114,12 @@ const onnx::ISchemaRegistry* guarded_schema_registry() {
   return &registry;
 }
 
-void fail_on_negative_dimension(const NegativeDimension& e, const onnx::GraphProto& graph, const std::string& path) {
+void fail_on_refused_inference(const InferenceRefused& e, const onnx::GraphProto& graph, const std::string& path) {
   std::vector<std::string> nodes;
-  for (const auto& n : graph.node())
-    if (n.op_type() == e.op_type) nodes.push_back(fmt::format("'{}'", n.name()));
+  for (int i = 0; i < graph.node_size(); ++i)
+    if (graph.node(i).op_type() == e.op_type)
+      nodes.push_back(graph.node(i).name().empty() ? fmt::format("#{} (unnamed)", i)
+                                                   : fmt::format("'{}'", graph.node(i).name()));
   const size_t shown = std::min<size_t>(nodes.size(), 5);
   OT_FAIL_AS(ErrorCategory::Model, "{}: ONNX shape inference stopped: {}{}", path, e.what(),
              nodes.empty() ? std::string()
