@@ -196,22 +196,25 @@ void set_metadata(onnx::ModelProto& model, const std::string& key, const std::st
 
 namespace {
 
+// The value written for `name`: `options.deferred`'s, in place of the trained graph's, or the
+// trained graph's initializer; none when it has neither.
+std::optional<HeldTensor> written_value(const std::string& name, const Graph& trained,
+                                        const TrainedModelOptions& options) {
+  const auto deferred = options.deferred.find(name);
+  if (deferred != options.deferred.end()) return HeldTensor(deferred->second);
+  const auto it = trained.initializers.find(name);
+  if (it == trained.initializers.end()) return std::nullopt;
+  return HeldTensor(it->second);
+}
+
 // Every initializer of the trained graph by name; the ones the graph dropped since load go.
-// A value of `options.deferred` takes the place of the graph's.
 void write_initializers(onnx::GraphProto& g, const Graph& trained, const ModelSource& source,
                         const TrainedModelOptions& options, std::set<std::string>& placed,
                         const TensorPlacement& placement) {
   std::set<std::string> dropped;
   keep_if(*g.mutable_initializer(), [&](onnx::TensorProto& t) {
-    const auto deferred = options.deferred.find(t.name());
-    if (deferred != options.deferred.end()) {
-      write_tensor(t, deferred->second, placement, true);
-      placed.insert(t.name());
-      return true;
-    }
-    const auto it = trained.initializers.find(t.name());
-    if (it != trained.initializers.end()) {
-      write_tensor(t, it->second, placement, true);
+    if (const std::optional<HeldTensor> value = written_value(t.name(), trained, options)) {
+      write_tensor(t, *value, placement, true);
       placed.insert(t.name());
       return true;
     }
@@ -230,12 +233,7 @@ void write_promoted_values(onnx::GraphProto& g, const Graph& trained, const Trai
   std::set<std::string> initializers;
   for (const auto& t : g.initializer()) initializers.insert(t.name());
   auto trained_value = [&](const std::string& name) -> std::optional<HeldTensor> {
-    if (initializers.count(name)) return std::nullopt;
-    const auto deferred = options.deferred.find(name);
-    if (deferred != options.deferred.end()) return HeldTensor(deferred->second);
-    const auto it = trained.initializers.find(name);
-    if (it == trained.initializers.end()) return std::nullopt;
-    return HeldTensor(it->second);
+    return initializers.count(name) ? std::nullopt : written_value(name, trained, options);
   };
   std::vector<onnx::TensorProto> added;
   keep_if(*g.mutable_node(), [&](onnx::NodeProto& n) {

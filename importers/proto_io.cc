@@ -61,10 +61,8 @@ DType HeldTensor::dtype() const { return is_deferred_ ? deferred_.dtype : value_
 const Shape& HeldTensor::shape() const { return is_deferred_ ? deferred_.shape : value_.shape(); }
 
 size_t HeldTensor::nbytes() const {
-  if (!is_deferred_) return value_.nbytes();
-  size_t n = dtype_size(deferred_.dtype);
-  for (int64_t d : deferred_.shape) n *= static_cast<size_t>(d);
-  return n;
+  return is_deferred_ ? static_cast<size_t>(shape_numel(deferred_.shape)) * dtype_size(deferred_.dtype)
+                      : value_.nbytes();
 }
 
 Tensor HeldTensor::value() const {
@@ -306,7 +304,7 @@ int serialize_model_streamed(onnx::ModelProto& model, const InlineTensors& held,
   } restore{model, graph, initializers};
 
   std::vector<const HeldTensor*> streamed(static_cast<size_t>(initializers.size()), nullptr);
-  std::vector<uint64_t> header_sizes(streamed.size()), tensor_sizes(streamed.size());
+  std::vector<uint64_t> tensor_sizes(streamed.size());
   uint64_t graph_size = graph->ByteSizeLong();
   size_t found = 0;
   for (int i = 0; i < initializers.size(); ++i) {
@@ -316,8 +314,7 @@ int serialize_model_streamed(onnx::ModelProto& model, const InlineTensors& held,
       streamed[i] = &it->second;
       ++found;
     }
-    header_sizes[i] = t.ByteSizeLong();
-    tensor_sizes[i] = header_sizes[i] + (streamed[i] != nullptr ? field_size(streamed[i]->nbytes()) : 0);
+    tensor_sizes[i] = t.ByteSizeLong() + (streamed[i] != nullptr ? field_size(streamed[i]->nbytes()) : 0);
     graph_size += field_size(tensor_sizes[i]);
   }
   OT_CHECK(found == held.held().size(), "internal: {} of the {} held tensors are no initializers of the graph written",

@@ -128,9 +128,9 @@ bool use_external_data(ExternalDataMode mode, bool source_external, uint64_t byt
 void write_proto_file(const google::protobuf::MessageLite& message, const std::string& path, const char* what,
                       const ExternalData* data = nullptr);
 
-// write_proto_file for a model (or a checkpoint, an ONNX file too) whose large initializers `inline_tensors` holds (their bytes are
-// streamed into the file; see InlineTensors). `model` is taken apart while it is written and
-// put back together before this returns or throws.
+// write_proto_file for a model (or a checkpoint, an ONNX file too) whose large initializers
+// `inline_tensors` holds (their bytes are streamed into the file; see InlineTensors). `model` is
+// taken apart while it is written and put back together before this returns or throws.
 void write_model_file(onnx::ModelProto& model, const std::string& path, const char* what, const ExternalData* data,
                       const InlineTensors* inline_tensors);
 
