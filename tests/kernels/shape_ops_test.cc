@@ -43,6 +43,22 @@ TEST(ShapeOps, ReshapeIsAViewAndHandlesZeroAndMinusOne) {
   EXPECT_THROW(run_op("Reshape", 13, {x, int64s({5, -1})}), Error);
 }
 
+TEST(ShapeOps, ReshapeRefusesAShapeWhoseProductPassesInt64) {
+  // 33554433 * 72057594037927937 wraps in 64 bits (a fuzzer's model): one error, whatever the
+  // order, a zero entry or a -1 beside the entries.
+  const Tensor x = Tensor(DType::Float32, {1, 2});
+  for (const auto& spec : std::vector<std::vector<int64_t>>{{33554433, 72057594037927937},
+                                                            {72057594037927937, 33554433, 0},
+                                                            {-1, 33554433, 72057594037927937}}) {
+    try {
+      run_op("Reshape", 14, {x, int64s(spec)}, {{"allowzero", Attribute::of_int(1)}});
+      ADD_FAILURE() << "no error for " << shape_str(spec);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("more elements than int64 can count"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(ShapeOps, SliceWithNegativeStepsAndOpenEnds) {
   const Tensor x = iota_tensor<int64_t>({4, 5});
   const int64_t min = std::numeric_limits<int64_t>::min();

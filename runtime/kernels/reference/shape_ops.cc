@@ -66,7 +66,10 @@ class ReshapeKernel : public Kernel {
     const Tensor& x = ctx.input(0);
     const std::vector<int64_t> spec = ctx.input(1).to_int64s();
     Shape out(spec.size());
-    int64_t inferred = -1, known = 1;
+    // known: the product of the given entries, counted without its zeros so that an overflow is
+    // found whatever their order (a hostile spec's entries can multiply past int64).
+    int64_t inferred = -1, nonzero = 1;
+    bool zero = false;
     for (size_t i = 0; i < spec.size(); ++i) {
       int64_t v = spec[i];
       if (v == -1) {
@@ -81,8 +84,12 @@ class ReshapeKernel : public Kernel {
       }
       OT_CHECK(v >= 0, "{}: shape {} has the invalid entry {}", node.label(), shape_str(spec), v);
       out[i] = v;
-      known *= v;
+      zero = zero || v == 0;
+      OT_CHECK(!__builtin_mul_overflow(nonzero, v == 0 ? 1 : v, &nonzero),
+               "{}: shape {} has more elements than int64 can count (input {})", node.label(), shape_str(spec),
+               x.describe());
     }
+    const int64_t known = zero ? 0 : nonzero;
     if (inferred >= 0) {
       OT_CHECK(known != 0 && x.numel() % known == 0, "{}: cannot infer the -1 in shape {} for input {}", node.label(),
                shape_str(spec), x.describe());
